@@ -1,0 +1,3 @@
+from leadloop_devstack.cli import main
+
+main()

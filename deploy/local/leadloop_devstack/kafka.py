@@ -1,0 +1,171 @@
+"""A real Apache Kafka broker (KRaft, single node) whose jars Maven resolves from Maven Central.
+
+The pom under deploy/kafka names the broker version. Maven caches the jars in ~/.m2; we keep the
+resolved classpath next to the data, keyed by the pom's hash, so a warm start runs no Maven.
+"""
+
+import asyncio
+import base64
+import hashlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from leadloop_devstack.config import REPO_ROOT
+
+POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.yaml"
+
+
+def resolve_classpath(cache_dir: Path) -> str:
+    """The broker's classpath, resolved by Maven once per pom version."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+    cached = cache_dir / f"classpath-{digest}.txt"
+    if not cached.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".partial")
+        result = subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(POM), "dependency:build-classpath",
+             "-Dmdep.includeScope=runtime", f"-Dmdep.outputFile={partial}"],
+            text=True, capture_output=True,
+        )
+        if result.returncode != 0 or not partial.exists():
+            raise RuntimeError(f"Maven could not resolve Kafka's jars:\n{result.stdout}\n"
+                               f"{result.stderr}")
+        partial.rename(cached)
+    return cached.read_text().strip()
+
+
+class LocalKafka:
+    """One broker that is also its own KRaft controller; data in `home/kafka`."""
+
+    def __init__(self, home: Path, host: str, port: int, controller_port: int,
+                 partitions: int) -> None:
+        self.dir = home / "kafka"
+        self.data = self.dir / "data"
+        self.log = home / "logs" / "kafka.log"
+        self.host = host
+        self.port = port
+        self.controller_port = controller_port
+        self.partitions = partitions
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port of the broker."""
+        return f"{self.host}:{self.port}"
+
+    def _write_properties(self) -> Path:
+        path = self.dir / "server.properties"
+        path.write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
+            f"listeners=PLAINTEXT://{self.host}:{self.port},"
+            f"CONTROLLER://{self.host}:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={self.data}",
+            f"num.partitions={self.partitions}",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=12",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            # One node: nobody else will join, so don't wait for members before the first
+            # rebalance.
+            "group.initial.rebalance.delay.ms=0",
+            "",
+        ]))
+        return path
+
+    def start(self, classpath: str) -> None:
+        """Format storage on first use, start the broker, and wait until it answers."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        properties = self._write_properties()
+        java = ["java", "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}"]
+        if not (self.data / "meta.properties").exists():
+            cluster_id = _cluster_id()
+            subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                            "-c", str(properties)], check=True, capture_output=True)
+        log = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [*java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "kafka.Kafka", str(properties)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "KAFKA_HEAP_OPTS": ""},
+        )
+        log.close()
+
+    async def wait_ready(self, timeout_s: float = 60) -> None:
+        """Return once the broker serves metadata requests."""
+        await wait_for_kafka(self.bootstrap_servers, timeout_s, self.process)
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Controlled shutdown (SIGTERM), or SIGKILL after `timeout_s`."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Stop the broker abruptly, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _cluster_id() -> str:
+    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+async def wait_for_kafka(bootstrap_servers: str, timeout_s: float,
+                         process: "subprocess.Popen[bytes] | None" = None) -> None:
+    """Poll until a broker at `bootstrap_servers` answers, or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"Kafka exited with code {process.returncode}; see its log")
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
+                                    request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
+    """Create the topics that do not exist yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()

@@ -1,0 +1,93 @@
+"""The five services as separate uvicorn processes, and their Alembic migrations."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from leadloop_devstack.config import REPO_ROOT
+
+
+def service_env_prefix(service: str) -> str:
+    """The env prefix of a service's settings."""
+    return f"LEADLOOP_{service.upper()}_"
+
+
+async def run_migrations(service: str, env: dict[str, str]) -> None:
+    """Bring `service`'s database to the newest Alembic revision."""
+    ini = REPO_ROOT / "services" / service / "alembic.ini"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head",
+        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"migrations of {service} failed:\n{output.decode()}")
+
+
+class ServiceProcess:
+    """One service running under uvicorn, its output appended to a log file."""
+
+    def __init__(self, name: str, host: str, port: int, env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the service's HTTP API."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Start the process (it becomes ready later; see `wait_ready`)."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", f"{self.name}.main:app", "--host", self.host,
+                 "--port", str(self.port), "--no-access-log", "--timeout-graceful-shutdown", "10"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+                start_new_session=True,  # Ctrl-C reaches the stack, which stops us in order
+            )
+
+    async def wait_ready(self, timeout_s: float = 60) -> None:
+        """Poll /readyz until it answers 200."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                if self.process is not None and self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}; "
+                                       f"see {self.log}")
+                try:
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.name} not ready after {timeout_s}s; see {self.log}")
+                await asyncio.sleep(0.1)
+
+    def stop(self, timeout_s: float = 15) -> None:
+        """SIGTERM (uvicorn drains and runs the lifespan shutdown), SIGKILL if it hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-work, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

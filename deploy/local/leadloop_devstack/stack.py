@@ -1,0 +1,116 @@
+"""The whole local stack: start in order, stop in reverse, and the knobs failure tests need."""
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from leadloop.events.topology import all_topics
+from leadloop_devstack.config import StackSettings
+from leadloop_devstack.kafka import LocalKafka, ensure_topics, resolve_classpath, wait_for_kafka
+from leadloop_devstack.keys import api_keys_setting, dev_admin_key
+from leadloop_devstack.postgres import LocalPostgres, ensure_databases
+from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
+
+
+class Stack:
+    """PostgreSQL, Kafka and the services, as configured by `StackSettings`."""
+
+    def __init__(self, settings: StackSettings | None = None,
+                 service_env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings or StackSettings()
+        home = self.settings.home
+        self.postgres = (None if self.settings.database_url else
+                         LocalPostgres(home, self.settings.host, self.settings.postgres_port))
+        self.kafka = (None if self.settings.kafka_bootstrap_servers else
+                      LocalKafka(home, self.settings.host, self.settings.kafka_port,
+                                 self.settings.kafka_controller_port,
+                                 self.settings.topic_partitions))
+        self.admin_key = dev_admin_key(home)
+        self.extra_env = dict(service_env or {})
+        self.services = {
+            name: ServiceProcess(name, self.settings.host, self.settings.ports[name],
+                                 self._env_for(name), home / "logs" / f"{name}.log")
+            for name in self.settings.services
+        }
+        self._classpath: str | None = None
+        self.timings: dict[str, float] = {}
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Kafka's bootstrap servers."""
+        return self.settings.bootstrap_servers
+
+    def url(self, service: str) -> str:
+        """Base URL of a service."""
+        return self.services[service].url
+
+    def _env_for(self, service: str) -> dict[str, str]:
+        prefix = service_env_prefix(service)
+        env = {
+            f"{prefix}DATABASE_URL": self.settings.database_url_for(service),
+            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            f"{prefix}HOST": self.settings.host,
+            f"{prefix}PORT": str(self.settings.ports[service]),
+            f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
+        }
+        return {**env, **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)}}
+
+    async def start(self) -> None:
+        """Bring everything up and return when every service is ready."""
+        started = time.monotonic()
+        await asyncio.gather(self._start_postgres(), self._start_kafka())
+        self.timings["infrastructure_s"] = time.monotonic() - started
+        await asyncio.gather(*(run_migrations(name, svc.env)
+                               for name, svc in self.services.items()))
+        self.timings["migrations_s"] = time.monotonic() - started
+        for service in self.services.values():
+            service.start()
+        await asyncio.gather(*(s.wait_ready() for s in self.services.values()))
+        self.timings["ready_s"] = time.monotonic() - started
+
+    async def _start_postgres(self) -> None:
+        if self.postgres is not None:
+            await asyncio.to_thread(self.postgres.start)
+        await ensure_databases(self.settings.server_url(), list(self.settings.services))
+
+    async def _start_kafka(self) -> None:
+        if self.kafka is not None:
+            self._classpath = await asyncio.to_thread(
+                resolve_classpath, self.settings.home / "kafka")
+            await asyncio.to_thread(self.kafka.start, self._classpath)
+            await self.kafka.wait_ready()
+        else:
+            await wait_for_kafka(self.bootstrap_servers, 30)
+        await ensure_topics(self.bootstrap_servers, all_topics(), self.settings.topic_partitions)
+
+    async def stop(self) -> None:
+        """Stop services first (they drain and commit), then Kafka, then PostgreSQL."""
+        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in self.services.values()))
+        if self.kafka is not None:
+            await asyncio.to_thread(self.kafka.stop)
+        if self.postgres is not None:
+            await asyncio.to_thread(self.postgres.stop)
+
+    # --- for failure tests --------------------------------------------------------------------
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL one service."""
+        self.services[name].kill()
+
+    async def start_service(self, name: str) -> None:
+        """Start one service again and wait until it is ready."""
+        self.services[name].start()
+        await self.services[name].wait_ready()
+
+    async def restart_kafka(self) -> None:
+        """Stop the broker and start it again on the same data."""
+        assert self.kafka is not None and self._classpath is not None, "Kafka is not ours"
+        await asyncio.to_thread(self.kafka.stop)
+        await asyncio.to_thread(self.kafka.start, self._classpath)
+        await self.kafka.wait_ready()
+
+    async def restart_postgres(self) -> None:
+        """Stop PostgreSQL (fast mode: sessions are cut) and start it again on the same data."""
+        assert self.postgres is not None, "PostgreSQL is not ours"
+        await asyncio.to_thread(self.postgres.stop)
+        await asyncio.to_thread(self.postgres.start)

@@ -1,0 +1,7 @@
+"""Alembic entry point: the shared runner with capture's tables and database."""
+
+from capture.config import CaptureSettings
+from capture.tables import metadata
+from leadloop.migrations import run_migrations
+
+run_migrations(CaptureSettings().database_url, metadata)

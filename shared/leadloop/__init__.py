@@ -1,0 +1,1 @@
+"""LeadLoop's shared package: one place for what every service does the same way."""

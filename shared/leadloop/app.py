@@ -1,0 +1,251 @@
+"""The service factory: one FastAPI app per service, with the same lifespan, health, readiness,
+metrics, AsyncAPI document, error shape and trace context everywhere.
+
+The HTTP side starts at once and needs only the database (writes go to the outbox). Kafka is
+connected in the background with retries; until it answers, /readyz says so, and the relay and
+consumer start as soon as it does.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from leadloop.consumer import ConsumerRunner, Handler
+from leadloop.db import UnitOfWork, create_engine
+from leadloop.events.contracts import asyncapi_document
+from leadloop.events.envelope import child_traceparent
+from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.observability import bind_context, configure_logging
+from leadloop.outbox import OutboxRelay
+from leadloop.retry import Backoff
+from leadloop.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds: settings, database engine, Kafka producer, workers."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    producer: AIOKafkaProducer
+    kafka_connected: bool = False
+    consumer: ConsumerRunner | None = None
+    relay: OutboxRelay | None = None
+    tasks: list["asyncio.Task[None]"] = field(default_factory=list)
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work whose events are published as this service."""
+        return UnitOfWork(self.engine, self.settings.service_name)
+
+
+BackgroundWorker = Callable[[Runtime], Awaitable[None]]
+"""A long-running job a service adds (timers, schedulers); it gets the runtime."""
+
+
+def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the running service's runtime."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def unit_of_work(request: Request) -> UnitOfWork:
+    """FastAPI dependency: a fresh unit of work; the endpoint commits it (or it rolls back)."""
+    return get_runtime(request).unit_of_work()
+
+
+class TraceContextMiddleware:
+    """Binds a trace context (the caller's `traceparent`, continued, or a new one) per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            incoming = None
+            for name, value in scope["headers"]:
+                if name == b"traceparent":
+                    incoming = value.decode("latin-1")
+                    break
+            bind_context(traceparent=child_traceparent(incoming))
+        await self.app(scope, receive, send)
+
+
+def validation_error_body(exc: RequestValidationError) -> dict[str, Any]:
+    """422 body that names each bad field and the reason, e.g. {"field": "email", ...}."""
+    errors = []
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "malformed")
+            errors.append({"field": "body", "reason": f"body is not valid JSON: {reason}",
+                           "type": "json_invalid"})
+            continue
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query",
+                                                                              "path", "header")]
+        errors.append({
+            "field": ".".join(location) or "body",
+            "reason": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+            "type": error.get("type"),
+        })
+    return {"detail": "request is invalid", "errors": errors}
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter] = (),
+    handlers: Mapping[str, Handler] | None = None,
+    workers: Sequence[BackgroundWorker] = (),
+    description: str = "",
+) -> FastAPI:
+    """Build a service's app; its lifespan runs the relay, the consumer and `workers`."""
+    service = settings.service_name
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, settings.log_level)
+        runtime = Runtime(
+            settings=settings,
+            engine=create_engine(settings.database_url, settings.db_pool_size),
+            producer=AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                client_id=service,
+                enable_idempotence=True,  # acks=all, no duplicates from producer retries
+                linger_ms=settings.producer_linger_ms,
+            ),
+        )
+        app.state.runtime = runtime
+        runtime.tasks.append(asyncio.create_task(_start_kafka_side(runtime, handlers, workers)))
+        try:
+            yield
+        finally:
+            await _stop(runtime)
+
+    app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(TraceContextMiddleware)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(validation_error_body(exc), status_code=422)
+
+    app.include_router(_ops_router(service))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _start_kafka_side(runtime: Runtime, handlers: Mapping[str, Handler] | None,
+                            workers: Sequence[BackgroundWorker]) -> None:
+    settings = runtime.settings
+    backoff = Backoff(max_s=5.0)
+    while True:
+        try:
+            await runtime.producer.start()
+            break
+        except KafkaError:
+            log.warning("Kafka not reachable at %s; retrying", settings.kafka_bootstrap_servers)
+            await backoff.sleep()
+    runtime.kafka_connected = True
+    runtime.relay = OutboxRelay(
+        service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
+        listen_dsn=settings.asyncpg_dsn, batch_size=settings.outbox_batch_size,
+        poll_interval_s=settings.outbox_poll_interval_s,
+    )
+    runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
+    if handlers:
+        runtime.consumer = ConsumerRunner(
+            service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=[topic_of(p) for p in CONSUMES[settings.service_name]],
+            handlers=handlers, batch_size=settings.consumer_batch_size,
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff_s=settings.consumer_retry_backoff_s,
+            retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
+        )
+        runtime.tasks.append(asyncio.create_task(runtime.consumer.run()))
+    for worker in workers:
+        runtime.tasks.append(asyncio.create_task(worker(runtime)))
+
+
+async def _stop(runtime: Runtime) -> None:
+    """Clean shutdown: stop taking work, finish and commit what is in hand, close connections."""
+    if runtime.consumer is not None:
+        runtime.consumer.stop()
+    if runtime.relay is not None:
+        runtime.relay.stop()
+    starter, workers = runtime.tasks[0], runtime.tasks[1:]
+    starter.cancel()
+    done, pending = await asyncio.wait(workers, timeout=10) if workers else (set(), set())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(starter, *workers, return_exceptions=True)
+    if runtime.kafka_connected:
+        await runtime.producer.stop()
+    await runtime.engine.dispose()
+
+
+def _ops_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: the database and Kafka both answer (and the consumer runs, if any)."""
+        runtime = get_runtime(request)
+        checks = {"database": await _database_ok(runtime), "kafka": await _kafka_ok(runtime)}
+        if runtime.consumer is not None or CONSUMES[service]:
+            checks["consumer"] = runtime.consumer is not None and runtime.consumer.running
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/asyncapi.json")
+    async def asyncapi() -> dict[str, Any]:
+        """The AsyncAPI 3 document of what this service publishes and consumes."""
+        return asyncapi_document(service)
+
+    return router
+
+
+async def _database_ok(runtime: Runtime) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False
+
+
+async def _kafka_ok(runtime: Runtime) -> bool:
+    if not runtime.kafka_connected:
+        return False
+    try:
+        async with asyncio.timeout(2):
+            await runtime.producer.client.fetch_all_metadata()
+        return True
+    except Exception:  # noqa: BLE001
+        return False

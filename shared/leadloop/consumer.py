@@ -1,0 +1,280 @@
+"""The consumer runner: decode, dedupe, dispatch, commit, then commit the offset.
+
+At-least-once from Kafka, exactly-once in effect: a batch's handler effects and its
+processed-event records (consumer + event id) commit in one database transaction, and the offsets
+are committed only after it. A redelivered event finds its record and changes nothing.
+
+Transient failures (database or broker down) retry the batch with backoff and never skip an
+event. Any other failure isolates the event that causes it: it is tried alone up to N times, then
+parked in `leadloop.<service>.dlq` with the error in its headers, and the consumer moves on.
+Records that are not valid events cannot succeed on retry and go to the dead-letter topic at once.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadloop.db import UnitOfWork
+from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
+from leadloop.events.topology import dead_letter_topic_of
+from leadloop.infra_tables import processed_events
+from leadloop.observability import (
+    CONSUMER_LAG,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_DUPLICATE,
+    HANDLER_SECONDS,
+    bind_context,
+)
+from leadloop.retry import Backoff, is_transient
+
+Handler = Callable[[UnitOfWork, Any, CloudEvent], Awaitable[None]]
+"""An event handler: applies one event's effects through the unit of work; never commits."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One Kafka record and the event decoded from it."""
+
+    record: ConsumerRecord[bytes, bytes]
+    envelope: CloudEvent
+    event: EventData
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: "ConsumerRunner") -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._runner.commit_offsets(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        return None
+
+
+class ConsumerRunner:
+    """Consumes the given topics as the service's consumer group and dispatches to handlers."""
+
+    def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
+                 bootstrap_servers: str, topics: list[str], handlers: Mapping[str, Handler],
+                 batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
+                 retry_backoff_max_s: float = 10.0) -> None:
+        self._service = service
+        self._engine = engine
+        self._producer = producer
+        self._bootstrap_servers = bootstrap_servers
+        self._topics = topics
+        self._handlers = handlers
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._backoff_s = (retry_backoff_s, retry_backoff_max_s)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self._stopping = asyncio.Event()
+        self.running = False
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until stopped."""
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self._service,
+            client_id=f"{self._service}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._batch_size,
+            # Handlers run between polls; leave generous room before the group evicts us.
+            max_poll_interval_ms=600_000,
+        )
+        self._consumer.subscribe(self._topics, listener=_CommitOnRevoke(self))
+        await self._start_consumer()
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(timeout_ms=500)
+                records = [r for tp_records in batches.values() for r in tp_records]
+                if records:
+                    await self._process(records)
+                    await self.commit_offsets()
+                await self._report_lag()
+        finally:
+            self.running = False
+            try:
+                await self.commit_offsets()
+            finally:
+                await self._consumer.stop()
+
+    async def _start_consumer(self) -> None:
+        assert self._consumer is not None
+        backoff = Backoff(max_s=self._backoff_s[1])
+        while True:
+            try:
+                await self._consumer.start()
+                return
+            except KafkaError:
+                log.warning("Kafka not reachable; retrying consumer start", exc_info=True)
+                await backoff.sleep()
+
+    async def commit_offsets(self, partitions: set[TopicPartition] | None = None) -> None:
+        """Commit what has been processed (all partitions, or just `partitions`)."""
+        if self._consumer is None:
+            return
+        offsets = {tp: o for tp, o in self._processed.items() if not partitions or tp in partitions}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError):
+            # The group moved on (rebalance, broker restart): whoever gets these partitions
+            # re-reads from the last commit, and the inbox turns the repeats into no-ops.
+            log.warning("offset commit failed; events will be redelivered and deduped",
+                        exc_info=True)
+        for tp in offsets:
+            if self._processed.get(tp) == offsets[tp]:
+                del self._processed[tp]
+
+    async def _report_lag(self) -> None:
+        assert self._consumer is not None
+        lag_by_topic: dict[str, int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from this partition yet
+            try:
+                position = await self._consumer.position(tp)
+            except Exception:  # noqa: BLE001 - assignment changed under us; next round reports
+                continue
+            lag_by_topic[tp.topic] = lag_by_topic.get(tp.topic, 0) + max(0, highwater - position)
+        for topic, lag in lag_by_topic.items():
+            CONSUMER_LAG.labels(self._service, topic).set(lag)
+
+    # --- processing ---------------------------------------------------------------------------
+
+    async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        deliveries: list[Delivery] = []
+        for record in records:
+            delivery = await self._decode(record)
+            if delivery is not None:
+                deliveries.append(delivery)
+        if deliveries and not await self._apply_retrying_transient(deliveries, whole_batch=True):
+            for delivery in deliveries:
+                await self._apply_one_or_dead_letter(delivery)
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Delivery | None:
+        try:
+            envelope = CloudEvent.from_kafka(record.value, record.headers)
+        except EnvelopeError as exc:
+            await self._dead_letter(record, exc, event_type="unknown")
+            return None
+        if envelope.type not in self._handlers:
+            return None  # consumers ignore types they do not handle
+        try:
+            event = parse_event(envelope.type, envelope.data)
+        except ValidationError as exc:
+            await self._dead_letter(record, exc, event_type=envelope.type)
+            return None
+        return Delivery(record, envelope, event)
+
+    async def _apply_retrying_transient(self, deliveries: list[Delivery], *,
+                                        whole_batch: bool) -> bool:
+        """Apply; retry forever while the failure is transient. False on any other failure."""
+        backoff = Backoff(*self._backoff_s)
+        while True:
+            try:
+                await self._apply(deliveries)
+                return True
+            except Exception as exc:  # noqa: BLE001 - sorted into transient or not below
+                if not is_transient(exc):
+                    if not whole_batch:
+                        raise
+                    log.info("batch failed; isolating the failing event", exc_info=True)
+                    return False
+                log.warning("transient failure; retrying batch", exc_info=True)
+                await backoff.sleep()
+
+    async def _apply_one_or_dead_letter(self, delivery: Delivery) -> None:
+        backoff = Backoff(*self._backoff_s)
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._apply_retrying_transient([delivery], whole_batch=False)
+                return
+            except Exception as exc:  # noqa: BLE001 - a handler bug or bad data: count it
+                if attempt == self._max_attempts:
+                    bind_context(event_id=delivery.envelope.id, lead_id=delivery.envelope.subject,
+                                 traceparent=delivery.envelope.traceparent)
+                    log.error("event failed %d times; dead-lettering", attempt, exc_info=True)
+                    await self._dead_letter(delivery.record, exc, event_type=delivery.envelope.type)
+                    return
+                await backoff.sleep()
+
+    async def _apply(self, deliveries: list[Delivery]) -> None:
+        started = time.perf_counter()
+        async with UnitOfWork(self._engine, self._service) as uow:
+            ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
+            fresh = set(
+                (
+                    await uow.connection.execute(
+                        pg_insert(processed_events)
+                        .values([{"consumer": self._service, "event_id": i} for i in ids])
+                        .on_conflict_do_nothing()
+                        .returning(processed_events.c.event_id)
+                    )
+                ).scalars()
+            )
+            for delivery in deliveries:
+                envelope = delivery.envelope
+                if envelope.id not in fresh:
+                    EVENTS_DUPLICATE.labels(self._service).inc()
+                    continue
+                fresh.discard(envelope.id)  # the same event twice in one batch: handle it once
+                bind_context(event_id=envelope.id, lead_id=envelope.subject,
+                             traceparent=envelope.traceparent)
+                await self._handlers[envelope.type](uow, delivery.event, envelope)
+            await uow.commit()
+        bind_context()
+        HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
+        for delivery in deliveries:
+            EVENTS_CONSUMED.labels(self._service, delivery.envelope.type).inc()
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *,
+                           event_type: str) -> None:
+        """Park `record` unchanged in the DLQ, with why and where from in extra headers."""
+        headers = list(record.headers or ()) + [
+            ("dlq_error_type", type(exc).__name__.encode()),
+            ("dlq_error", str(exc)[:4000].encode()),
+            ("dlq_consumer", self._service.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_failed_at", str(time.time()).encode()),
+        ]
+        backoff = Backoff(*self._backoff_s)
+        while True:  # parking must succeed before the offset moves past the record
+            try:
+                await self._producer.send_and_wait(
+                    dead_letter_topic_of(self._service), value=record.value, key=record.key,
+                    headers=headers,
+                )
+                break
+            except KafkaError:
+                log.warning("dead-letter topic unreachable; retrying", exc_info=True)
+                await backoff.sleep()
+        EVENTS_DEAD_LETTERED.labels(self._service, event_type).inc()

@@ -1,0 +1,84 @@
+"""Database engine and the unit of work: one transaction, rolled back unless committed."""
+
+from types import TracebackType
+from typing import Self
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from leadloop.events import CloudEvent, EventData, event_type_of
+from leadloop.events.envelope import child_traceparent
+from leadloop.observability import current_traceparent
+from leadloop.outbox import outbox_rows_for
+
+
+def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine; pre-ping so a restarted database is noticed on first use, not mid-work."""
+    return create_async_engine(
+        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        json_serializer=lambda value: orjson.dumps(value).decode(),
+        json_deserializer=orjson.loads,
+    )
+
+
+class UnitOfWork:
+    """One database transaction and the events it causes.
+
+    Events added with `publish` are written to the outbox inside the same transaction, so the
+    state change and its notification are stored together or not at all. Leaving the block
+    without `commit()` rolls everything back.
+    """
+
+    def __init__(self, engine: AsyncEngine, source: str) -> None:
+        self._engine = engine
+        self._source = source
+        self._connection: AsyncConnection | None = None
+        self._pending: list[CloudEvent] = []
+        self.committed = False
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The open connection; queries run on it inside the transaction."""
+        if self._connection is None:
+            raise RuntimeError("unit of work is not open")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        self._pending = []
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._connection.in_transaction():
+                await self._connection.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = None
+
+    def publish(self, event: EventData, lead_id: str | None = None) -> CloudEvent:
+        """Record `event` for the outbox; it reaches Kafka only if this unit of work commits."""
+        subject = lead_id or str(getattr(event, "lead_id"))
+        cloud_event = CloudEvent(
+            type=event_type_of(event),
+            source=self._source,
+            subject=subject,
+            data=event.model_dump(mode="json"),
+            traceparent=child_traceparent(current_traceparent()),
+        )
+        self._pending.append(cloud_event)
+        return cloud_event
+
+    async def commit(self) -> None:
+        """Write pending events to the outbox and commit the transaction."""
+        if self._pending:
+            await outbox_rows_for(self.connection, self._pending)
+            self._pending = []
+        await self.connection.commit()
+        self.committed = True

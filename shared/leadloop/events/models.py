@@ -1,0 +1,377 @@
+"""Every LeadLoop event's data, as frozen pydantic models in one discriminated union.
+
+The discriminator is the CloudEvents `type`, which travels in the envelope (the `ce_type` header),
+never inside `data`: each model's `type` field is excluded when serialized and filled from the
+header when parsed. Add optional fields freely within a version; anything breaking is a new
+version (a new class with the next `.vN` type) plus an upcaster.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+PropertyValue = str | int | float | bool | None
+
+
+class Frozen(BaseModel):
+    """Base of every event part: immutable, unknown fields kept out."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class LeadProfile(Frozen):
+    """Who the lead is: normalized identity and firmographics, plus custom properties."""
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    phone: str | None = Field(default=None, description="E.164")
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    region: str | None = None
+    industry: str | None = None
+    company_size: int | None = Field(default=None, ge=0)
+    website: str | None = None
+    time_zone: str | None = Field(default=None, description="IANA time zone name")
+    properties: dict[str, PropertyValue] = Field(default_factory=dict)
+
+
+class Consent(Frozen):
+    """What the person agreed to, and to which wording."""
+
+    email_marketing: bool = False
+    text: str | None = None
+    version: str | None = None
+    given_at: AwareDatetime | None = None
+
+
+class LeadSource(Frozen):
+    """Where a lead or a touch came from: channel and campaign with UTM fields."""
+
+    channel: str = Field(default="api", description="form, import, api, tracking, ...")
+    campaign: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    referrer: str | None = None
+    landing_page: str | None = None
+
+
+class ScoreContribution(Frozen):
+    """One rule's share of a score, and what caused it."""
+
+    rule_id: str
+    points: int
+    reason: str
+    model_version: int
+    event_id: str | None = None
+
+
+class ActivitySummary(Frozen):
+    """A recent activity, as a rep sees it in a handoff."""
+
+    kind: str
+    occurred_at: AwareDatetime
+    url: str | None = None
+
+
+class RepRef(Frozen):
+    """The rep a lead was assigned to."""
+
+    id: UUID
+    name: str
+    email: str
+    team: str | None = None
+
+
+class RejectionReason(StrEnum):
+    """Why sales rejected a lead."""
+
+    not_a_fit = "not_a_fit"
+    no_budget = "no_budget"
+    bad_timing = "bad_timing"
+    duplicate = "duplicate"
+    spam = "spam"
+    other = "other"
+
+
+class EventData(Frozen):
+    """Base of every event's data. `type` is the envelope's, so it is never serialized."""
+
+
+# --- capture -------------------------------------------------------------------------------
+
+
+class LeadCreated(EventData):
+    """Sent by capture when a person is seen for the first time (new normalized email)."""
+
+    type: Literal["leadloop.lead.created.v1"] = Field("leadloop.lead.created.v1", exclude=True)
+    lead_id: UUID
+    profile: LeadProfile
+    consent: Consent = Consent()
+    source: LeadSource = LeadSource()
+    form_id: str | None = None
+    created_at: AwareDatetime
+
+
+class LeadUpdated(EventData):
+    """Sent by capture when a known lead's profile or consent changes; carries the full profile."""
+
+    type: Literal["leadloop.lead.updated.v1"] = Field("leadloop.lead.updated.v1", exclude=True)
+    lead_id: UUID
+    profile: LeadProfile
+    consent: Consent = Consent()
+    changed_fields: list[str] = Field(default_factory=list)
+    updated_at: AwareDatetime
+
+
+class LeadActivity(EventData):
+    """Sent by capture (tracking, form submissions) and nurture (email opens, clicks)."""
+
+    type: Literal["leadloop.lead.activity.v1"] = Field("leadloop.lead.activity.v1", exclude=True)
+    lead_id: UUID
+    activity_id: UUID
+    kind: str = Field(description="page_view, form_submitted, email_opened, email_clicked, ...")
+    occurred_at: AwareDatetime
+    url: str | None = None
+    source: LeadSource = LeadSource()
+    properties: dict[str, PropertyValue] = Field(default_factory=dict)
+
+
+class LeadErased(EventData):
+    """Sent by capture when a person's data must be deleted everywhere (GDPR erasure)."""
+
+    type: Literal["leadloop.lead.erased.v1"] = Field("leadloop.lead.erased.v1", exclude=True)
+    lead_id: UUID
+    erased_at: AwareDatetime
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+class LeadScored(EventData):
+    """Sent by scoring every time a lead's score, grade or MQL status changes."""
+
+    type: Literal["leadloop.lead.scored.v1"] = Field("leadloop.lead.scored.v1", exclude=True)
+    lead_id: UUID
+    score: int
+    fit_score: int
+    engagement_score: int
+    grade: str
+    model_version: int
+    is_mql: bool
+    contributions: list[ScoreContribution] = Field(default_factory=list)
+    scored_at: AwareDatetime
+
+
+class LeadQualified(EventData):
+    """Sent by scoring once when a lead becomes an MQL; carries what handoff needs to route it."""
+
+    type: Literal["leadloop.lead.qualified.v1"] = Field("leadloop.lead.qualified.v1", exclude=True)
+    lead_id: UUID
+    score: int
+    grade: str
+    model_version: int
+    contributions: list[ScoreContribution] = Field(default_factory=list)
+    profile: LeadProfile
+    consent: Consent = Consent()
+    source: LeadSource = LeadSource()
+    recent_activities: list[ActivitySummary] = Field(default_factory=list)
+    qualified_at: AwareDatetime
+
+
+class LeadDisqualified(EventData):
+    """Sent by scoring when a disqualifier matches (competitor, student, do-not-contact)."""
+
+    type: Literal["leadloop.lead.disqualified.v1"] = Field(
+        "leadloop.lead.disqualified.v1", exclude=True
+    )
+    lead_id: UUID
+    rule_id: str
+    reason: str
+    model_version: int
+    disqualified_at: AwareDatetime
+
+
+# --- handoff -------------------------------------------------------------------------------
+
+
+class LeadHandedOff(EventData):
+    """Sent by handoff when a qualified lead is assigned: everything a rep needs to pitch."""
+
+    type: Literal["leadloop.lead.handed_off.v1"] = Field(
+        "leadloop.lead.handed_off.v1", exclude=True
+    )
+    lead_id: UUID
+    assignment_id: UUID
+    rep: RepRef | None = Field(description="None when the lead waits in the fallback queue")
+    routing_rule: str
+    routing_reason: str
+    profile: LeadProfile
+    consent: Consent = Consent()
+    score: int
+    grade: str
+    contributions: list[ScoreContribution] = Field(default_factory=list)
+    source: LeadSource = LeadSource()
+    recent_activities: list[ActivitySummary] = Field(default_factory=list)
+    qualified_at: AwareDatetime
+    handed_off_at: AwareDatetime
+    sla_deadline: AwareDatetime | None = None
+
+
+class LeadAccepted(EventData):
+    """Sent by handoff when the assigned rep accepts the lead (sales-accepted lead)."""
+
+    type: Literal["leadloop.lead.accepted.v1"] = Field("leadloop.lead.accepted.v1", exclude=True)
+    lead_id: UUID
+    assignment_id: UUID
+    rep_id: UUID
+    accepted_at: AwareDatetime
+
+
+class LeadRejected(EventData):
+    """Sent by handoff when sales rejects a lead; nurture recycles it, outcomes reports it."""
+
+    type: Literal["leadloop.lead.rejected.v1"] = Field("leadloop.lead.rejected.v1", exclude=True)
+    lead_id: UUID
+    assignment_id: UUID
+    rep_id: UUID
+    reason_code: RejectionReason
+    note: str | None = None
+    rejected_at: AwareDatetime
+
+
+class LeadContacted(EventData):
+    """Sent by handoff at a rep's first touch of a lead."""
+
+    type: Literal["leadloop.lead.contacted.v1"] = Field("leadloop.lead.contacted.v1", exclude=True)
+    lead_id: UUID
+    assignment_id: UUID
+    rep_id: UUID
+    channel: str | None = None
+    contacted_at: AwareDatetime
+
+
+class LeadSlaBreached(EventData):
+    """Sent by handoff when a rep lets the accept deadline pass; the lead moves on."""
+
+    type: Literal["leadloop.lead.sla_breached.v1"] = Field(
+        "leadloop.lead.sla_breached.v1", exclude=True
+    )
+    lead_id: UUID
+    assignment_id: UUID
+    rep_id: UUID | None
+    deadline: AwareDatetime
+    action: str = Field(description="reassigned, escalated or queued")
+    next_rep_id: UUID | None = None
+    breached_at: AwareDatetime
+
+
+# --- nurture -------------------------------------------------------------------------------
+
+
+class NurtureMessageSent(EventData):
+    """Sent by nurture for every message that left through a channel."""
+
+    type: Literal["leadloop.nurture.message_sent.v1"] = Field(
+        "leadloop.nurture.message_sent.v1", exclude=True
+    )
+    lead_id: UUID
+    message_id: UUID
+    sequence_id: str
+    step: int
+    channel: str
+    template: str
+    sent_at: AwareDatetime
+
+
+class LeadUnsubscribed(EventData):
+    """Sent by nurture when a person unsubscribes from a channel."""
+
+    type: Literal["leadloop.lead.unsubscribed.v1"] = Field(
+        "leadloop.lead.unsubscribed.v1", exclude=True
+    )
+    lead_id: UUID
+    channel: str = "email"
+    unsubscribed_at: AwareDatetime
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+class DealOpened(EventData):
+    """Sent by outcomes when sales opens an opportunity for a lead."""
+
+    type: Literal["leadloop.deal.opened.v1"] = Field("leadloop.deal.opened.v1", exclude=True)
+    lead_id: UUID
+    deal_id: UUID
+    external_id: str
+    amount_minor: int = Field(ge=0, description="amount in minor units (cents)")
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    opened_at: AwareDatetime
+
+
+class DealClosed(EventData):
+    """Sent by outcomes when a deal is won or lost; scoring learns from it."""
+
+    type: Literal["leadloop.deal.closed.v1"] = Field("leadloop.deal.closed.v1", exclude=True)
+    lead_id: UUID
+    deal_id: UUID
+    external_id: str
+    outcome: Literal["won", "lost"]
+    amount_minor: int = Field(ge=0, description="amount in minor units (cents)")
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    lost_reason: str | None = None
+    closed_at: AwareDatetime
+
+
+DomainEvent = Annotated[
+    LeadCreated
+    | LeadUpdated
+    | LeadActivity
+    | LeadErased
+    | LeadScored
+    | LeadQualified
+    | LeadDisqualified
+    | LeadHandedOff
+    | LeadAccepted
+    | LeadRejected
+    | LeadContacted
+    | LeadSlaBreached
+    | NurtureMessageSent
+    | LeadUnsubscribed
+    | DealOpened
+    | DealClosed,
+    Field(discriminator="type"),
+]
+"""Every event LeadLoop publishes, discriminated by its versioned CloudEvents type."""
+
+EVENT_ADAPTER: TypeAdapter[DomainEvent] = TypeAdapter(DomainEvent)
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    model.model_fields["type"].default: model
+    for model in EventData.__subclasses__()
+}
+
+
+def parse_event(event_type: str, data: dict[str, Any]) -> EventData:
+    """Validate `data` as the event `event_type`; raises pydantic.ValidationError."""
+    parsed: EventData = EVENT_ADAPTER.validate_python({**data, "type": event_type})
+    return parsed
+
+
+def event_type_of(event: EventData) -> str:
+    """The versioned CloudEvents type of an event's data."""
+    value: str = type(event).model_fields["type"].default
+    return value
+
+
+def event_time_now() -> datetime:
+    """Now, timezone-aware UTC: every event time is."""
+    return datetime.now(UTC)

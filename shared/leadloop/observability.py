@@ -1,0 +1,86 @@
+"""Logging, trace context and metrics: JSON logs that name the event, the lead and the trace."""
+
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+import orjson
+from prometheus_client import Counter, Gauge, Histogram
+
+from leadloop.events.envelope import trace_id_of
+
+_traceparent: ContextVar[str | None] = ContextVar("traceparent", default=None)
+_event_id: ContextVar[str | None] = ContextVar("event_id", default=None)
+_lead_id: ContextVar[str | None] = ContextVar("lead_id", default=None)
+
+
+def current_traceparent() -> str | None:
+    """The trace context of the request or event being handled, if any."""
+    return _traceparent.get()
+
+
+def bind_context(*, traceparent: str | None = None, event_id: str | None = None,
+                 lead_id: str | None = None) -> None:
+    """Set what logs and newly published events inherit for the work now in progress."""
+    _traceparent.set(traceparent)
+    _event_id.set(event_id)
+    _lead_id.set(lead_id)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the event, lead and trace being worked on."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render `record` as a JSON line."""
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "service": self._service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "event_id": _event_id.get(),
+            "lead_id": _lead_id.get(),
+            "trace_id": trace_id_of(_traceparent.get()),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps({k: v for k, v in entry.items() if v is not None}).decode()
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Send every log record to stderr as JSON."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiokafka logs every reconnect attempt at ERROR while a broker restarts; WARNING is plenty.
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+
+
+EVENTS_CONSUMED = Counter(
+    "leadloop_events_consumed_total", "Events handled by a consumer", ["service", "type"]
+)
+EVENTS_DUPLICATE = Counter(
+    "leadloop_events_duplicate_total", "Redelivered events skipped by the inbox", ["service"]
+)
+EVENTS_PUBLISHED = Counter(
+    "leadloop_events_published_total", "Outbox rows published to Kafka", ["service", "topic"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "leadloop_events_dead_lettered_total", "Events parked in the dead-letter topic",
+    ["service", "type"],
+)
+HANDLER_SECONDS = Histogram(
+    "leadloop_handler_seconds", "Time to handle one batch of events", ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+OUTBOX_BACKLOG = Gauge("leadloop_outbox_backlog", "Outbox rows not yet published", ["service"])
+CONSUMER_LAG = Gauge(
+    "leadloop_consumer_lag", "Records behind the end of the log", ["service", "topic"]
+)

@@ -1,0 +1,192 @@
+"""Transactional outbox: rows written with the state change, published to Kafka by the relay.
+
+The relay wakes on PostgreSQL LISTEN/NOTIFY (a trigger notifies on insert) and polls as a
+fallback. It claims rows with FOR UPDATE SKIP LOCKED, publishes them with the idempotent producer
+(acks=all), and marks them sent in the same transaction that holds the claim, so two replicas
+never publish the same row. If the relay dies after publishing but before committing, the rows
+are published again: consumers dedupe on the CloudEvents id, which the row keeps.
+"""
+
+import asyncio
+import logging
+from datetime import datetime
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from leadloop.events.envelope import CloudEvent
+from leadloop.events.topology import topic_of
+from leadloop.infra_tables import outbox
+from leadloop.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from leadloop.retry import Backoff
+
+NOTIFY_CHANNEL = "leadloop_outbox"
+log = logging.getLogger(__name__)
+
+
+async def outbox_rows_for(connection: AsyncConnection, events: list[CloudEvent]) -> None:
+    """Insert one outbox row per event, in one statement."""
+    await connection.execute(
+        insert(outbox),
+        [
+            {
+                "event_id": event.id,
+                "topic": topic_of(event.source),
+                "event_type": event.type,
+                "subject": event.subject,
+                "source": event.source,
+                "occurred_at": event.time,
+                "traceparent": event.traceparent,
+                "data": orjson.dumps(event.data),
+            }
+            for event in events
+        ],
+    )
+
+
+def _event_of(row: "asyncpg.Record | object") -> CloudEvent:
+    return CloudEvent(
+        type=row.event_type,  # type: ignore[attr-defined]
+        source=row.source,  # type: ignore[attr-defined]
+        subject=row.subject,  # type: ignore[attr-defined]
+        data={},
+        id=row.event_id,  # type: ignore[attr-defined]
+        time=row.occurred_at,  # type: ignore[attr-defined]
+        traceparent=row.traceparent,  # type: ignore[attr-defined]
+    )
+
+
+class OutboxRelay:
+    """Publishes a service's outbox rows to Kafka, in order of insertion."""
+
+    def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
+                 listen_dsn: str, batch_size: int = 500, poll_interval_s: float = 1.0,
+                 retention_hours: float = 24.0) -> None:
+        self._service = service
+        self._engine = engine
+        self._producer = producer
+        self._listen_dsn = listen_dsn
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._retention_hours = retention_hours
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the relay to finish its current batch and return."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Claim, publish and mark one batch of unsent rows; returns how many were sent."""
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.event_type,
+                           outbox.c.subject, outbox.c.source, outbox.c.occurred_at,
+                           outbox.c.traceparent, outbox.c.data)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            deliveries = []
+            for row in rows:
+                key, _, headers = _event_of(row).to_kafka()
+                deliveries.append(
+                    await self._producer.send(row.topic, value=row.data, key=key, headers=headers)
+                )
+            await asyncio.gather(*deliveries)  # every record acknowledged by the broker
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+                .values(sent_at=func.now())
+            )
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self._service, row.topic).inc()
+        return len(rows)
+
+    async def backlog(self) -> int:
+        """How many rows wait to be published."""
+        async with self._engine.connect() as conn:
+            count = await conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def purge_sent(self, older_than: datetime | None = None) -> None:
+        """Delete rows sent longer ago than the retention period."""
+        async with self._engine.begin() as conn:
+            cutoff = older_than or text(
+                f"now() - interval '{float(self._retention_hours)} hours'"
+            )
+            await conn.execute(
+                delete(outbox).where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff)
+            )
+
+    async def run(self) -> None:
+        """Publish until stopped; transient failures back off and retry, rows are never skipped."""
+        listener = asyncio.create_task(self._listen())
+        backoff = Backoff()
+        polls = 0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    sent = await self.publish_batch()
+                    backoff.reset()
+                except Exception:  # noqa: BLE001 - database or broker down: wait and retry
+                    log.warning("outbox relay could not publish; retrying", exc_info=True)
+                    await backoff.sleep()
+                    continue
+                if sent >= self._batch_size:
+                    continue
+                polls += 1
+                if polls % 60 == 1:
+                    await self._housekeeping()
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                except TimeoutError:
+                    OUTBOX_BACKLOG.labels(self._service).set(await self._safe_backlog())
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _safe_backlog(self) -> int:
+        try:
+            return await self.backlog()
+        except Exception:  # noqa: BLE001 - a metric must not stop the relay
+            return -1
+
+    async def _housekeeping(self) -> None:
+        try:
+            await self.purge_sent()
+        except Exception:  # noqa: BLE001 - purge is best effort; the next round tries again
+            log.warning("outbox purge failed", exc_info=True)
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection and wake the relay on every NOTIFY; reconnect when lost."""
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                conn = await asyncpg.connect(self._listen_dsn)
+            except Exception:  # noqa: BLE001 - database down: polling covers us meanwhile
+                await backoff.sleep()
+                continue
+            backoff.reset()
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _c: lost.set())
+            try:
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_a: self._wake.set())
+                self._wake.set()  # rows may have arrived while we were not listening
+                await lost.wait()
+            except Exception:  # noqa: BLE001
+                log.warning("outbox LISTEN connection lost", exc_info=True)
+            finally:
+                if not conn.is_closed():
+                    await conn.close()

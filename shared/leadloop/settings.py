@@ -1,0 +1,45 @@
+"""Settings base: every service subclasses it with its own env prefix (LEADLOOP_<SERVICE>_)."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leadloop.auth import ApiKeyRecord
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. A subclass sets `model_config` with its env prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADLOOP_", extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/leadloop"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    # API keys, stored as SHA-256 hashes only: [{"name": ..., "sha256": ..., "scopes": [...]}].
+    # Several keys may be valid at once, which is how a key is rotated without downtime.
+    api_keys: list[ApiKeyRecord] = Field(default_factory=list)
+
+    # Outbox relay: how many rows one claim takes, and how often it polls when no NOTIFY arrives.
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 1.0
+
+    # Consumer runner.
+    consumer_batch_size: int = 500
+    consumer_max_attempts: int = 5
+    consumer_retry_backoff_s: float = 0.2
+    consumer_retry_backoff_max_s: float = 10.0
+
+    # Producer: a short linger batches records under load without adding visible latency.
+    producer_linger_ms: int = 5
+
+    db_pool_size: int = 10
+
+    webhook_signing_secret: SecretStr = SecretStr("")
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The database URL as plain asyncpg expects it (for LISTEN/NOTIFY connections)."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
