@@ -13,6 +13,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.engine import Connection
 
 infra_metadata = MetaData()
 
@@ -58,12 +59,16 @@ FOR EACH STATEMENT EXECUTE FUNCTION leadloop_outbox_notify()
 """
 
 
+def create_infra_schema(connection: Connection) -> None:
+    """Create the outbox (with its NOTIFY trigger) and the inbox on a synchronous connection."""
+    infra_metadata.create_all(connection)
+    connection.exec_driver_sql(_NOTIFY_FUNCTION)
+    connection.exec_driver_sql(_NOTIFY_TRIGGER)
+
+
 def create_infra_tables(op: Operations) -> None:
-    """Create the outbox (with its NOTIFY trigger) and the inbox; for a service's first migration."""
-    bind = op.get_bind()
-    infra_metadata.create_all(bind)
-    op.execute(_NOTIFY_FUNCTION)
-    op.execute(_NOTIFY_TRIGGER)
+    """`create_infra_schema` inside a service's first Alembic migration."""
+    create_infra_schema(op.get_bind())
 
 
 def drop_infra_tables(op: Operations) -> None:

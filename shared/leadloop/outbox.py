@@ -74,6 +74,8 @@ class OutboxRelay:
         self._retention_hours = retention_hours
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.listening = asyncio.Event()  # set while NOTIFYs reach us
+        self.idle = asyncio.Event()  # set while waiting for a NOTIFY or the next poll
 
     def stop(self) -> None:
         """Ask the relay to finish its current batch and return."""
@@ -149,10 +151,13 @@ class OutboxRelay:
                 if polls % 60 == 1:
                     await self._housekeeping()
                 self._wake.clear()
+                self.idle.set()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                 except TimeoutError:
                     OUTBOX_BACKLOG.labels(self._service).set(await self._safe_backlog())
+                finally:
+                    self.idle.clear()
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
@@ -183,10 +188,12 @@ class OutboxRelay:
             conn.add_termination_listener(lambda _c: lost.set())
             try:
                 await conn.add_listener(NOTIFY_CHANNEL, lambda *_a: self._wake.set())
+                self.listening.set()
                 self._wake.set()  # rows may have arrived while we were not listening
                 await lost.wait()
             except Exception:  # noqa: BLE001
                 log.warning("outbox LISTEN connection lost", exc_info=True)
             finally:
+                self.listening.clear()
                 if not conn.is_closed():
                     await conn.close()

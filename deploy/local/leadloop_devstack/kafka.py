@@ -7,6 +7,7 @@ resolved classpath next to the data, keyed by the pom's hash, so a warm start ru
 import asyncio
 import base64
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -97,8 +98,13 @@ class LocalKafka:
         java = ["java", "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}"]
         if not (self.data / "meta.properties").exists():
             cluster_id = _cluster_id()
-            subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                            "-c", str(properties)], check=True, capture_output=True)
+            result = subprocess.run([*java, "kafka.tools.StorageTool", "format",
+                                     # "=" form: a random id may begin with "-"
+                                     f"--cluster-id={cluster_id}", "-c", str(properties)],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError("formatting Kafka's storage failed: "
+                                   + (result.stderr or result.stdout)[-2000:])
         log = self.log.open("ab")
         self.process = subprocess.Popen(
             [*java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "kafka.Kafka", str(properties)],
@@ -138,6 +144,8 @@ async def wait_for_kafka(bootstrap_servers: str, timeout_s: float,
                          process: "subprocess.Popen[bytes] | None" = None) -> None:
     """Poll until a broker at `bootstrap_servers` answers, or fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
+    # aiokafka logs every refused connection at ERROR while the broker boots: not news here.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     while True:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"Kafka exited with code {process.returncode}; see its log")

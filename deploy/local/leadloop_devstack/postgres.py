@@ -66,8 +66,15 @@ class LocalPostgres:
         self.port = port
 
     def _pg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(PG_BIN / args[0]), *args[1:]], check=check, text=True,
-                              capture_output=True, user=_run_as())
+        user = _run_as()
+        # Drop root's groups too: with gid 0 the folders' group bits would apply, not "other".
+        identity = ({"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+                    if user else {})
+        result = subprocess.run([str(PG_BIN / args[0]), *args[1:]], text=True,
+                                capture_output=True, cwd=self.data.parent, **identity)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr}")
+        return result
 
     def ensure_initialized(self) -> None:
         """Create the data folder with initdb unless it exists."""

@@ -1,0 +1,39 @@
+# LeadLoop: `make run` starts everything locally, `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PACKAGES := shared services/capture services/scoring services/handoff services/nurture \
+            services/outcomes deploy/local
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-unit lint contracts clean
+
+install: $(STAMP)
+
+# Re-install whenever a pyproject or the dev requirements change.
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
+	@command -v java >/dev/null || { echo "Java 17+ is needed for the local Kafka broker"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka broker's jars"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m leadloop_devstack run
+
+test: install
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared/leadloop deploy/local/leadloop_devstack $(foreach s,capture scoring handoff nurture outcomes,services/$(s)/$(s))
+
+contracts: install
+	$(BIN)/python -m leadloop.events.write_contracts contracts
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""LeadLoop handoff service."""

@@ -1,0 +1,233 @@
+"""Every query handoff makes."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, delete, exists, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
+from handoff.tables import (
+    OPEN_STATUS_SQL,
+    assignments,
+    erased_leads,
+    leads,
+    reps,
+    round_robin_cursors,
+)
+
+_HELD = [status.value for status in HELD_BY_REP]
+_OPEN = [status.value for status in OPEN_STATUSES]
+
+
+class DuplicateRepEmail(Exception):
+    """Another rep already has this email."""
+
+
+# --- reps ----------------------------------------------------------------------------------
+
+
+def _reps_with_load() -> Select[Any]:
+    held = (
+        select(func.count())
+        .where(assignments.c.rep_id == reps.c.id, assignments.c.status.in_(_HELD))
+        .scalar_subquery()
+    )
+    return select(*reps.c, held.label("open_assignments"))
+
+
+async def insert_rep(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert a rep; False when its email is taken (race-free: the unique index decides)."""
+    inserted = await conn.scalar(
+        insert(reps).values(**values)
+        .on_conflict_do_nothing(index_elements=[reps.c.email])
+        .returning(reps.c.id)
+    )
+    return inserted is not None
+
+
+async def get_rep(conn: AsyncConnection, rep_id: UUID) -> Any | None:
+    """A rep and how many open leads it holds, or None."""
+    return (await conn.execute(_reps_with_load().where(reps.c.id == rep_id))).one_or_none()
+
+
+async def list_reps(conn: AsyncConnection, team: str | None) -> list[Any]:
+    """Every rep (of `team`, if given) in rotation order, with open lead counts."""
+    statement = _reps_with_load().order_by(reps.c.team, reps.c.created_at, reps.c.id)
+    if team is not None:
+        statement = statement.where(reps.c.team == team)
+    return list(await conn.execute(statement))
+
+
+async def update_rep(conn: AsyncConnection, rep_id: UUID, changes: dict[str, Any]) -> bool:
+    """Apply `changes` to a rep; False when there is no such rep."""
+    try:
+        updated = await conn.scalar(
+            update(reps).where(reps.c.id == rep_id)
+            .values(**changes, updated_at=func.now())
+            .returning(reps.c.id)
+        )
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "23505":  # unique_violation: the email
+            raise DuplicateRepEmail from exc
+        raise
+    return updated is not None
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+async def lock_lead(conn: AsyncConnection, lead_id: UUID) -> None:
+    """Hold the lead until the transaction ends.
+
+    lead.qualified (scoring's topic) and lead.erased (capture's) are not ordered and may be
+    handled by different replicas at once; this lock makes one wait for the other, so an erasure
+    can never miss an assignment being made at the same moment.
+    """
+    await conn.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(str(lead_id), 0))))
+
+
+async def is_erased(conn: AsyncConnection, lead_id: UUID) -> bool:
+    """Whether capture erased this lead."""
+    return bool(await conn.scalar(select(exists().where(erased_leads.c.lead_id == lead_id))))
+
+
+async def has_open_assignment(conn: AsyncConnection, lead_id: UUID) -> bool:
+    """Whether the lead already waits in a queue or is held by a rep."""
+    return bool(await conn.scalar(select(exists().where(
+        assignments.c.lead_id == lead_id, assignments.c.status.in_(_OPEN)))))
+
+
+async def save_lead(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """Store the lead as qualified (a later qualification replaces the earlier copy)."""
+    statement = insert(leads).values(**values)
+    await conn.execute(statement.on_conflict_do_update(
+        index_elements=[leads.c.lead_id],
+        set_={**{name: statement.excluded[name] for name in values if name != "lead_id"},
+              "updated_at": func.now()},
+    ))
+
+
+async def lock_cursor(conn: AsyncConnection, pool: str) -> dict[str, int]:
+    """The pool's round-robin credits, row-locked until the transaction ends.
+
+    Every routing into the pool waits here, so replicas route one lead at a time per pool and
+    always see each other's committed assignments and cursor.
+    """
+    await conn.execute(insert(round_robin_cursors).values(pool=pool).on_conflict_do_nothing())
+    credits: dict[str, int] = (await conn.execute(
+        select(round_robin_cursors.c.credits).where(round_robin_cursors.c.pool == pool)
+        .with_for_update()
+    )).scalar_one()
+    return credits
+
+
+async def save_cursor(conn: AsyncConnection, pool: str, credits: dict[str, int]) -> None:
+    """Store the pool's round-robin credits (its row is locked by `lock_cursor`)."""
+    await conn.execute(
+        update(round_robin_cursors).where(round_robin_cursors.c.pool == pool)
+        .values(credits=credits, updated_at=func.now())
+    )
+
+
+async def team_reps(conn: AsyncConnection, team: str) -> list[Any]:
+    """Every rep of the team in rotation order, with open lead counts."""
+    return list(await conn.execute(
+        _reps_with_load().where(reps.c.team == team).order_by(reps.c.created_at, reps.c.id)
+    ))
+
+
+async def insert_assignment(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert an open assignment; False when the lead already has one."""
+    inserted = await conn.scalar(
+        insert(assignments).values(**values)
+        .on_conflict_do_nothing(index_elements=[assignments.c.lead_id],
+                                index_where=text(OPEN_STATUS_SQL))
+        .returning(assignments.c.id)
+    )
+    return inserted is not None
+
+
+# --- assignments ---------------------------------------------------------------------------
+
+
+def _assignment_view() -> Select[Any]:
+    """An assignment with the lead's summary and the rep's name, as sales sees it."""
+    return (
+        select(
+            *assignments.c,
+            leads.c.email.label("lead_email"), leads.c.first_name, leads.c.last_name,
+            leads.c.company, leads.c.score, leads.c.grade, leads.c.qualified_at,
+            reps.c.name.label("rep_name"), reps.c.email.label("rep_email"),
+        )
+        .join(leads, leads.c.lead_id == assignments.c.lead_id)
+        .outerjoin(reps, reps.c.id == assignments.c.rep_id)
+    )
+
+
+async def lock_assignment(conn: AsyncConnection, assignment_id: UUID) -> Any | None:
+    """An assignment, row-locked until the transaction ends, or None."""
+    return (await conn.execute(
+        select(assignments).where(assignments.c.id == assignment_id).with_for_update()
+    )).one_or_none()
+
+
+async def update_assignment(conn: AsyncConnection, assignment_id: UUID,
+                            changes: dict[str, Any]) -> None:
+    """Apply `changes` to an assignment."""
+    await conn.execute(
+        update(assignments).where(assignments.c.id == assignment_id)
+        .values(**changes, updated_at=func.now())
+    )
+
+
+async def get_assignment(conn: AsyncConnection, assignment_id: UUID) -> Any | None:
+    """One assignment as sales sees it, or None."""
+    return (await conn.execute(
+        _assignment_view().where(assignments.c.id == assignment_id)
+    )).one_or_none()
+
+
+async def rep_queue(conn: AsyncConnection, rep_id: UUID) -> list[Any]:
+    """The rep's open assignments, oldest first."""
+    return list(await conn.execute(
+        _assignment_view()
+        .where(assignments.c.rep_id == rep_id, assignments.c.status.in_(_HELD))
+        .order_by(assignments.c.handed_off_at, assignments.c.id)
+    ))
+
+
+async def fallback_queue(conn: AsyncConnection) -> list[Any]:
+    """Assignments nobody could take, oldest first."""
+    return list(await conn.execute(
+        _assignment_view()
+        .where(assignments.c.status == AssignmentStatus.queued.value)
+        .order_by(assignments.c.handed_off_at, assignments.c.id)
+    ))
+
+
+async def current_assignment_of(conn: AsyncConnection, lead_id: UUID) -> Any | None:
+    """The lead's open assignment, else its latest one, else None."""
+    is_open = assignments.c.status.in_(_OPEN)
+    return (await conn.execute(
+        _assignment_view().where(assignments.c.lead_id == lead_id)
+        .order_by(is_open.desc(), assignments.c.handed_off_at.desc(), assignments.c.id)
+        .limit(1)
+    )).one_or_none()
+
+
+# --- erasure -------------------------------------------------------------------------------
+
+
+async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) -> None:
+    """Delete the lead and its assignments (notes included); remember only that it was erased."""
+    await conn.execute(
+        insert(erased_leads).values(lead_id=lead_id, erased_at=erased_at)
+        .on_conflict_do_nothing()
+    )
+    await conn.execute(delete(assignments).where(assignments.c.lead_id == lead_id))
+    await conn.execute(delete(leads).where(leads.c.lead_id == lead_id))

@@ -1,0 +1,1 @@
+"""LeadLoop nurture service."""

@@ -1,0 +1,74 @@
+"""Nurture's tables: sequence versions, what it knows of each lead, and enrollments."""
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData()
+
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("entry_rule", Text, nullable=False),
+    Column("steps", JSONB, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # One live version per sequence; older versions stay so running enrollments can finish.
+    Index("sequences_one_active_version", "key", unique=True, postgresql_where=text("active")),
+)
+
+lead_states = Table(
+    "lead_states",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    # When capture created the lead (lead.created), not when this row was written; NULL until
+    # that event arrives, which may be after lead.qualified.
+    Column("created_at", DateTime(timezone=True)),
+    Column("qualified_at", DateTime(timezone=True)),
+    Column("handed_off_at", DateTime(timezone=True)),
+    Column("disqualified_at", DateTime(timezone=True)),
+    Column("rejected_at", DateTime(timezone=True)),
+    Column("rejection_reason", Text),
+    Column("erased_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("sequence_key", Text, nullable=False),
+    Column("sequence_version", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("current_step", Integer, nullable=False),
+    Column("next_step_due_at", DateTime(timezone=True)),
+    Column("exit_reason", Text),
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("exited_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(["sequence_key", "sequence_version"],
+                         ["sequences.key", "sequences.version"]),
+    CheckConstraint("status IN ('active', 'completed', 'exited')", name="enrollment_status"),
+    Index("enrollments_by_lead", "lead_id"),
+    # A lead runs a sequence at most once at a time, however often its entry event is replayed.
+    Index("enrollments_one_active_per_sequence", "lead_id", "sequence_key", unique=True,
+          postgresql_where=text("status = 'active'")),
+    # The step scheduler claims due enrollments through this index (FOR UPDATE SKIP LOCKED).
+    Index("enrollments_due", "next_step_due_at", postgresql_where=text("status = 'active'")),
+)

@@ -1,0 +1,7 @@
+"""Alembic entry point: the shared runner with outcomes' tables and database."""
+
+from leadloop.migrations import run_migrations
+from outcomes.config import OutcomesSettings
+from outcomes.tables import metadata
+
+run_migrations(OutcomesSettings().database_url, metadata)

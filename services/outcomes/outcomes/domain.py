@@ -1,0 +1,281 @@
+"""Outcomes' pure rules: funnel stages, conversion math, deal status changes. No I/O."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from leadloop.events.models import (
+    DealClosed,
+    DealOpened,
+    EventData,
+    LeadAccepted,
+    LeadCreated,
+    LeadHandedOff,
+    LeadQualified,
+)
+
+# --- the funnel ----------------------------------------------------------------------------
+
+
+class Stage(StrEnum):
+    """A funnel stage, in funnel order."""
+
+    lead = "lead"
+    mql = "mql"
+    handed_off = "handed_off"
+    accepted = "accepted"
+    opportunity = "opportunity"
+    won = "won"
+    lost = "lost"
+
+
+FUNNEL_ORDER: tuple[Stage, ...] = tuple(Stage)
+
+# Each step of the path, then both ends of an opportunity: won and lost are siblings, not steps.
+CONVERSIONS: tuple[tuple[Stage, Stage], ...] = (
+    (Stage.lead, Stage.mql),
+    (Stage.mql, Stage.handed_off),
+    (Stage.handed_off, Stage.accepted),
+    (Stage.accepted, Stage.opportunity),
+    (Stage.opportunity, Stage.won),
+    (Stage.opportunity, Stage.lost),
+)
+
+
+def stage_column(stage: Stage) -> str:
+    """The read model's column holding the first time a lead reached `stage`."""
+    return f"{stage.value}_at"
+
+
+def stages_reached(event: EventData) -> dict[Stage, datetime]:
+    """The stages an event shows its lead reached, and when. Empty for other events."""
+    match event:
+        case LeadCreated():
+            return {Stage.lead: event.created_at}
+        case LeadQualified():
+            return {Stage.mql: event.qualified_at}
+        case LeadHandedOff():
+            return {Stage.handed_off: event.handed_off_at}
+        case LeadAccepted():
+            return {Stage.accepted: event.accepted_at}
+        case DealOpened():
+            return {Stage.opportunity: event.opened_at}
+        case DealClosed():
+            # A deal recorded straight as won or lost was an opportunity too; when its open is
+            # known, keeping the earliest time keeps the open's.
+            outcome = Stage.won if event.outcome == "won" else Stage.lost
+            return {Stage.opportunity: event.closed_at, outcome: event.closed_at}
+        case _:
+            return {}
+
+
+# What an erased lead's anonymous funnel row keeps: when it reached each stage, and the fields
+# that describe marketing rather than the person. utm_term and utm_content are free text (search
+# terms, personalized links) that may name the person, so they go.
+ANONYMOUS_FIELDS: tuple[str, ...] = (
+    *(stage_column(stage) for stage in FUNNEL_ORDER),
+    "rejected_at", "rejection_reason", "channel", "campaign", "utm_source", "utm_medium",
+    "utm_campaign", "form_id",
+)
+
+
+def anonymous_copy(row: Mapping[str, Any], anonymous_id: UUID) -> dict[str, Any] | None:
+    """The anonymous funnel row that keeps an erased lead in the counts; None when the lead had
+    reached no stage yet (nothing to count)."""
+    if all(row.get(stage_column(stage)) is None for stage in FUNNEL_ORDER) \
+            and row.get("rejected_at") is None:
+        return None
+    return {"lead_id": anonymous_id, "anonymous": True,
+            **{name: row.get(name) for name in ANONYMOUS_FIELDS}}
+
+
+@dataclass(frozen=True, slots=True)
+class StageCount:
+    """How many leads reached a stage."""
+
+    stage: Stage
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """The share of leads that reached `from_stage` and then also `to_stage`."""
+
+    from_stage: Stage
+    to_stage: Stage
+    rate: float | None  # None when no lead reached `from_stage`: there is nothing to divide
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelReport:
+    """Counts per stage in funnel order, and the conversion between stages."""
+
+    stages: list[StageCount]
+    conversion: list[Conversion]
+
+
+def conversion_rate(reached_both: int, reached_from: int) -> float | None:
+    """Of the leads that reached a stage, the share that reached the next one too.
+
+    Counting only leads that reached both keeps the rate within 0..1 even when a lead skips a
+    stage (a deal opened for a lead no rep accepted).
+    """
+    if reached_from <= 0:
+        return None
+    return round(reached_both / reached_from, 4)
+
+
+def funnel_report(stage_counts: Mapping[Stage, int],
+                  pair_counts: Mapping[tuple[Stage, Stage], int]) -> FunnelReport:
+    """The report from per-stage counts and per-conversion counts of leads in both stages."""
+    return FunnelReport(
+        stages=[StageCount(stage, stage_counts.get(stage, 0)) for stage in FUNNEL_ORDER],
+        conversion=[
+            Conversion(a, b, conversion_rate(pair_counts.get((a, b), 0), stage_counts.get(a, 0)))
+            for a, b in CONVERSIONS
+        ],
+    )
+
+
+# --- deals ---------------------------------------------------------------------------------
+
+
+class DealStatus(StrEnum):
+    """Where a deal is in the sales tool."""
+
+    open = "open"
+    won = "won"
+    lost = "lost"
+
+    @property
+    def is_closed(self) -> bool:
+        """Won and lost are final."""
+        return self is not DealStatus.open
+
+
+# How far in the future a closing time may lie: clocks of sales tools drift.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def lost_reason_problem(status: DealStatus, lost_reason: str | None) -> str | None:
+    """Why `lost_reason` does not fit `status`, or None when it does."""
+    if lost_reason is not None and status is not DealStatus.lost:
+        return f"a lost_reason is only for lost deals, not {status.value} ones"
+    return None
+
+
+def closed_at_problem(status: DealStatus, closed_at: datetime | None,
+                      now: datetime) -> str | None:
+    """Why `closed_at` does not fit `status` (or is in the future), or None when it does."""
+    if closed_at is None:
+        return None
+    if not status.is_closed:
+        return "closed_at is only for won or lost deals"
+    if closed_at > now + MAX_CLOCK_SKEW:
+        return "closed_at is in the future"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DealReport:
+    """A deal as the sales tool reports it; closed_at None means 'not given'."""
+
+    external_id: str
+    lead_id: UUID
+    status: DealStatus
+    amount_minor: int
+    currency: str
+    lost_reason: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """A deal as outcomes stores it."""
+
+    id: UUID
+    external_id: str
+    lead_id: UUID
+    status: DealStatus
+    amount_minor: int
+    currency: str
+    lost_reason: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+class DealChange(StrEnum):
+    """What a repeated report does to a stored deal."""
+
+    unchanged = "unchanged"  # the same report again: answer the deal, emit nothing
+    updated = "updated"  # an open deal's amount changed: store it, emit nothing
+    closed = "closed"  # open -> won or lost: store it, emit deal.closed
+    conflict = "conflict"  # a change the deal cannot make: refuse it
+
+
+@dataclass(frozen=True, slots=True)
+class DealDecision:
+    """What to do with a report of a known deal, and the deal after it."""
+
+    change: DealChange
+    deal: Deal
+    reason: str | None = None
+
+
+def new_deal(report: DealReport, now: datetime) -> Deal:
+    """The deal a first report creates."""
+    closed = report.status.is_closed
+    return Deal(
+        id=uuid.uuid4(), external_id=report.external_id, lead_id=report.lead_id,
+        status=report.status, amount_minor=report.amount_minor, currency=report.currency,
+        lost_reason=report.lost_reason, opened_at=None if closed else now,
+        closed_at=(report.closed_at or now) if closed else None,
+    )
+
+
+def decide_deal_change(current: Deal, report: DealReport, now: datetime) -> DealDecision:
+    """How a known deal changes when its sales tool reports it again.
+
+    open -> won/lost closes it; an open deal's amount may change; a closed deal is final, and a
+    deal never moves to another lead.
+    """
+    if report.lead_id != current.lead_id:
+        return DealDecision(DealChange.conflict, current,
+                            "this deal is recorded for another lead")
+    same_money = (report.amount_minor, report.currency) == (current.amount_minor,
+                                                            current.currency)
+    if current.status.is_closed:
+        same = (report.status is current.status and same_money
+                and report.lost_reason == current.lost_reason
+                and report.closed_at in (None, current.closed_at))
+        if same:
+            return DealDecision(DealChange.unchanged, current)
+        return DealDecision(DealChange.conflict, current,
+                            f"the deal is already {current.status.value}; a closed deal is final")
+    if report.status is DealStatus.open:
+        if same_money:
+            return DealDecision(DealChange.unchanged, current)
+        return DealDecision(DealChange.updated, replace(
+            current, amount_minor=report.amount_minor, currency=report.currency))
+    return DealDecision(DealChange.closed, replace(
+        current, status=report.status, amount_minor=report.amount_minor,
+        currency=report.currency, lost_reason=report.lost_reason,
+        closed_at=report.closed_at or now))
+
+
+def deal_event(deal: Deal) -> DealOpened | DealClosed:
+    """The event that announces a deal's current status."""
+    if deal.status is DealStatus.open:
+        assert deal.opened_at is not None  # every open deal has one: new_deal sets it
+        return DealOpened(lead_id=deal.lead_id, deal_id=deal.id, external_id=deal.external_id,
+                          amount_minor=deal.amount_minor, currency=deal.currency,
+                          opened_at=deal.opened_at)
+    assert deal.closed_at is not None  # every closed deal has one
+    return DealClosed(lead_id=deal.lead_id, deal_id=deal.id, external_id=deal.external_id,
+                      outcome="won" if deal.status is DealStatus.won else "lost",
+                      amount_minor=deal.amount_minor, currency=deal.currency,
+                      lost_reason=deal.lost_reason, closed_at=deal.closed_at)

@@ -1,0 +1,7 @@
+"""Alembic entry point: the shared runner with scoring's tables and database."""
+
+from leadloop.migrations import run_migrations
+from scoring.config import ScoringSettings
+from scoring.tables import metadata
+
+run_migrations(ScoringSettings().database_url, metadata)

@@ -1,0 +1,1 @@
+"""LeadLoop scoring: versioned, explainable lead scores, grades and MQL decisions."""

@@ -1,0 +1,274 @@
+"""Scoring's pure logic: the score, grade and MQL status of a lead under a model. No I/O.
+
+Everything a score depends on is passed in, "now" included, so any score can be recomputed and
+explained from stored state. The rules themselves are data (see `rules.py`).
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from leadloop.events.models import Consent, LeadProfile, LeadSource, ScoreContribution
+from scoring.rules import EngagementRule, ScoringModelConfig, email_domain
+
+_SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringModel:
+    """One version of the scoring rules."""
+
+    version: int
+    config: ScoringModelConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One thing a lead did, as scoring stores it."""
+
+    activity_id: UUID
+    kind: str
+    occurred_at: datetime
+    url: str | None = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Disqualification:
+    """The disqualifier that matched, and why."""
+
+    rule_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadScore:
+    """A lead's score under one model at one moment, with every contribution that makes it."""
+
+    model_version: int
+    fit_score: int
+    engagement_score: int
+    grade: str
+    is_mql: bool
+    contributions: tuple[ScoreContribution, ...]
+    disqualification: Disqualification | None
+
+    @property
+    def score(self) -> int:
+        """Fit plus engagement."""
+        return self.fit_score + self.engagement_score
+
+    def summary(self) -> tuple[int, int, int, str, bool, int]:
+        """What a change is judged by: a change here is a new lead.scored and history row."""
+        return (self.score, self.fit_score, self.engagement_score, self.grade, self.is_mql,
+                self.model_version)
+
+
+class Qualification(StrEnum):
+    """Where a lead stands towards lead.qualified, which is sent once per qualification."""
+
+    open = "open"  # becoming an MQL sends lead.qualified
+    qualified = "qualified"  # lead.qualified was sent; it is not sent again
+    rejected = "rejected"  # sales rejected it; it must drop below MQL before it can qualify again
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLead:
+    """Scoring's local copy of a lead and its last score, as stored."""
+
+    lead_id: UUID
+    profile: LeadProfile | None = None
+    consent: Consent | None = None
+    source: LeadSource | None = None
+    profile_at: datetime | None = None
+    profile_event_id: str | None = None
+    score: int | None = None
+    fit_score: int | None = None
+    engagement_score: int | None = None
+    grade: str | None = None
+    is_mql: bool = False
+    model_version: int | None = None
+    qualification: Qualification = Qualification.open
+    disqualified_rule: str | None = None
+    erased: bool = False
+
+    def summary(self) -> tuple[Any, ...] | None:
+        """The stored counterpart of `LeadScore.summary`; None before the first score."""
+        if self.score is None:
+            return None
+        return (self.score, self.fit_score, self.engagement_score, self.grade, self.is_mql,
+                self.model_version)
+
+
+def decay_factor(occurred_at: datetime, now: datetime, half_life_days: float | None) -> float:
+    """The share of an activity's points left at `now`: halves every half-life.
+
+    Activities stamped after `now` (clock skew between producers) count as happening now.
+    """
+    if half_life_days is None:
+        return 1.0
+    age_days = max((now - occurred_at).total_seconds(), 0.0) / _SECONDS_PER_DAY
+    return float(0.5 ** (age_days / half_life_days))
+
+
+def round_half_up(value: float) -> int:
+    """Round to the nearest integer, halves away from zero (Python's round() goes to even)."""
+    return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def fit_contributions(model: ScoringModel, profile: LeadProfile,
+                      event_id: str | None) -> list[ScoreContribution]:
+    """One contribution per fit rule that matches the profile; each counts once."""
+    contributions = []
+    for rule in model.config.fit_rules:
+        reason = rule.when.match(profile)
+        if reason is not None:
+            contributions.append(ScoreContribution(
+                rule_id=rule.id, points=rule.points, reason=reason,
+                model_version=model.version, event_id=event_id,
+            ))
+    return contributions
+
+
+def _age_text(occurred_at: datetime, now: datetime) -> str:
+    days = int(max((now - occurred_at).total_seconds(), 0.0) // _SECONDS_PER_DAY)
+    return "today" if days == 0 else "1 day ago" if days == 1 else f"{days} days ago"
+
+
+def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], now: datetime,
+                        model: ScoringModel) -> list[ScoreContribution]:
+    """Contributions of one engagement rule, newest activity first, until its cap is reached.
+
+    Points decay per activity; the rule's total (capped) is rounded once, and each activity gets
+    the part of that rounded total its own points add (cumulative rounding), so the
+    contributions always sum to the rule's total.
+    """
+    matching = sorted((a for a in activities if rule.matches(a.kind, a.url)),
+                      key=lambda a: a.occurred_at, reverse=True)
+    if rule.repeatable:
+        cap = math.inf if rule.cap is None else float(rule.cap)
+    else:
+        matching = matching[:1]  # the newest is worth the most after decay
+        cap = float(abs(rule.points))
+    sign = 1 if rule.points > 0 else -1
+    half_life = model.config.decay.half_life_days
+    total, granted = 0.0, 0
+    contributions = []
+    for activity in matching:
+        if total >= cap:
+            break
+        factor = decay_factor(activity.occurred_at, now, half_life)
+        total = min(total + abs(rule.points) * factor, cap)
+        points = round_half_up(total) - granted
+        granted += points
+        if points == 0:
+            continue
+        where = f" ({activity.url})" if activity.url else ""
+        decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
+        capped = " (cap reached)" if total >= cap and rule.repeatable else ""
+        contributions.append(ScoreContribution(
+            rule_id=rule.id, points=sign * points, model_version=model.version,
+            reason=f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}"
+                   f"{decayed}{capped}",
+            event_id=activity.event_id,
+        ))
+    return contributions
+
+
+def engagement_contributions(model: ScoringModel, activities: Sequence[Activity],
+                             now: datetime) -> list[ScoreContribution]:
+    """Contributions of every engagement rule, from stored activities, decayed to `now`.
+
+    Activities older than the model's window count nothing (the repository need not load them).
+    """
+    window_start = now - timedelta(days=model.config.decay.window_days)
+    in_window = [a for a in activities if a.occurred_at > window_start]
+    contributions = []
+    for rule in model.config.engagement_rules:
+        contributions.extend(_rule_contributions(rule, in_window, now, model))
+    return contributions
+
+
+def find_disqualification(model: ScoringModel, profile: LeadProfile) -> Disqualification | None:
+    """The first disqualifier that matches the profile, if any."""
+    for rule in model.config.disqualifiers:
+        reason = rule.when.match(profile)
+        if reason is not None:
+            return Disqualification(rule_id=rule.id, reason=reason)
+    return None
+
+
+def grade_for(config: ScoringModelConfig, fit_score: int) -> str:
+    """The grade of a fit score: the first threshold it reaches, else the default grade."""
+    for threshold in config.grades:  # sorted highest first by the config
+        if fit_score >= threshold.min_fit:
+            return threshold.grade
+    return config.default_grade
+
+
+def is_mql(config: ScoringModelConfig, score: int, grade: str, disqualified: bool) -> bool:
+    """Whether a lead is a marketing-qualified lead: enough score, a good grade, not excluded."""
+    return not disqualified and score >= config.mql.min_score and grade in config.mql.grades
+
+
+def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[Activity],
+               now: datetime, *, profile_event_id: str | None = None,
+               disqualified: bool = False) -> LeadScore:
+    """Score a lead: fit from its profile, decayed engagement from its activities, grade, MQL.
+
+    `disqualified` says an earlier disqualification stands: disqualification is final, so such
+    a lead is never an MQL even when no disqualifier matches any more.
+    """
+    fit = fit_contributions(model, profile, profile_event_id)
+    engagement = engagement_contributions(model, activities, now)
+    fit_score = sum(c.points for c in fit)
+    engagement_score = sum(c.points for c in engagement)
+    grade = grade_for(model.config, fit_score)
+    disqualification = find_disqualification(model, profile)
+    return LeadScore(
+        model_version=model.version,
+        fit_score=fit_score,
+        engagement_score=engagement_score,
+        grade=grade,
+        is_mql=is_mql(model.config, fit_score + engagement_score, grade,
+                      disqualified or disqualification is not None),
+        contributions=tuple(fit + engagement),
+        disqualification=disqualification,
+    )
+
+
+def next_qualification(current: Qualification, mql: bool) -> tuple[Qualification, bool]:
+    """The qualification after a scoring, and whether lead.qualified is to be sent now.
+
+    lead.qualified goes out once when a lead becomes an MQL. After sales rejects it, a lead
+    still above the threshold is not handed straight back: it qualifies again only by crossing
+    the threshold anew (dropping below MQL re-opens it).
+    """
+    if current is Qualification.open and mql:
+        return Qualification.qualified, True
+    if current is Qualification.rejected and not mql:
+        return Qualification.open, False
+    return current, False
+
+
+def deal_features(lead: StoredLead, activity_counts: Mapping[str, int]) -> dict[str, Any]:
+    """What scoring knew about a lead when its deal closed: the inputs a retrained model uses."""
+    profile = lead.profile
+    return {
+        "email_domain": email_domain(profile.email) if profile else None,
+        "job_title": profile.job_title if profile else None,
+        "company_size": profile.company_size if profile else None,
+        "industry": profile.industry if profile else None,
+        "country": profile.country if profile else None,
+        "has_phone": bool(profile and profile.phone),
+        "score": lead.score,
+        "fit_score": lead.fit_score,
+        "engagement_score": lead.engagement_score,
+        "grade": lead.grade,
+        "model_version": lead.model_version,
+        "activity_counts": dict(sorted(activity_counts.items())),
+    }

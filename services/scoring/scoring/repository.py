@@ -1,0 +1,177 @@
+"""Every query scoring makes."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, delete, func, null, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadloop.events.models import Consent, LeadProfile, LeadSource
+from scoring.domain import Activity, LeadScore, Qualification, StoredLead
+from scoring.tables import deal_outcomes, lead_activities, leads, score_history, scoring_models
+
+
+def _stored_lead(row: Row[Any]) -> StoredLead:
+    return StoredLead(
+        lead_id=row.lead_id,
+        profile=None if row.profile is None else LeadProfile.model_validate(row.profile),
+        consent=None if row.consent is None else Consent.model_validate(row.consent),
+        source=None if row.source is None else LeadSource.model_validate(row.source),
+        profile_at=row.profile_at,
+        profile_event_id=row.profile_event_id,
+        score=row.score,
+        fit_score=row.fit_score,
+        engagement_score=row.engagement_score,
+        grade=row.grade,
+        is_mql=row.is_mql,
+        model_version=row.model_version,
+        qualification=Qualification(row.qualification),
+        disqualified_rule=row.disqualified_rule,
+        erased=row.erased_at is not None,
+    )
+
+
+async def lock_lead(conn: AsyncConnection, lead_id: UUID) -> StoredLead:
+    """The lead's row, created empty when unknown, locked until the transaction ends.
+
+    One statement: the no-op update on conflict takes the row lock and returns the row, so
+    events about one lead from different topics (and consumers) apply one after the other.
+    """
+    new_row = insert(leads).values(lead_id=lead_id)
+    statement = new_row.on_conflict_do_update(
+        index_elements=[leads.c.lead_id], set_={"lead_id": new_row.excluded.lead_id},
+    ).returning(*leads.c)
+    return _stored_lead((await conn.execute(statement)).one())
+
+
+async def update_lead(conn: AsyncConnection, lead_id: UUID, values: dict[str, Any]) -> None:
+    """Set columns of a lead's row."""
+    if values:
+        await conn.execute(update(leads).where(leads.c.lead_id == lead_id).values(**values))
+
+
+async def insert_activity(conn: AsyncConnection, lead_id: UUID, activity: Activity) -> bool:
+    """Store an activity once; False when its id is known (a repeat delivery)."""
+    inserted = await conn.scalar(
+        insert(lead_activities)
+        .values(activity_id=activity.activity_id, lead_id=lead_id, kind=activity.kind,
+                url=activity.url, occurred_at=activity.occurred_at, event_id=activity.event_id)
+        .on_conflict_do_nothing(index_elements=[lead_activities.c.activity_id])
+        .returning(lead_activities.c.activity_id)
+    )
+    return inserted is not None
+
+
+def _activity(row: Any) -> Activity:
+    return Activity(activity_id=row.activity_id, kind=row.kind, occurred_at=row.occurred_at,
+                    url=row.url, event_id=row.event_id)
+
+
+_ACTIVITY_COLUMNS = (lead_activities.c.activity_id, lead_activities.c.kind,
+                     lead_activities.c.occurred_at, lead_activities.c.url,
+                     lead_activities.c.event_id)
+
+
+async def activities_since(conn: AsyncConnection, lead_id: UUID, since: datetime) -> list[Activity]:
+    """A lead's activities that happened after `since`."""
+    rows = await conn.execute(
+        select(*_ACTIVITY_COLUMNS)
+        .where(lead_activities.c.lead_id == lead_id, lead_activities.c.occurred_at > since)
+    )
+    return [_activity(row) for row in rows]
+
+
+async def recent_activities(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Activity]:
+    """A lead's `limit` newest activities, newest first."""
+    rows = await conn.execute(
+        select(*_ACTIVITY_COLUMNS)
+        .where(lead_activities.c.lead_id == lead_id)
+        .order_by(lead_activities.c.occurred_at.desc())
+        .limit(limit)
+    )
+    return [_activity(row) for row in rows]
+
+
+async def activity_counts(conn: AsyncConnection, lead_id: UUID) -> dict[str, int]:
+    """How many activities of each kind a lead has."""
+    rows = await conn.execute(
+        select(lead_activities.c.kind, func.count())
+        .where(lead_activities.c.lead_id == lead_id)
+        .group_by(lead_activities.c.kind)
+    )
+    return {kind: count for kind, count in rows.tuples()}
+
+
+async def insert_history(conn: AsyncConnection, lead_id: UUID, result: LeadScore,
+                         event_id: str | None, scored_at: datetime) -> None:
+    """Record a changed score in the lead's history."""
+    await conn.execute(score_history.insert().values(
+        lead_id=lead_id, score=result.score, fit_score=result.fit_score,
+        engagement_score=result.engagement_score, grade=result.grade, is_mql=result.is_mql,
+        model_version=result.model_version, event_id=event_id, scored_at=scored_at,
+    ))
+
+
+async def score_history_of(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Row[Any]]:
+    """A lead's `limit` latest score changes, oldest first."""
+    latest = (
+        select(score_history).where(score_history.c.lead_id == lead_id)
+        .order_by(score_history.c.id.desc()).limit(limit).subquery()
+    )
+    return list(await conn.execute(select(latest).order_by(latest.c.id)))
+
+
+async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Row[Any] | None:
+    """A lead's row, or None."""
+    return (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one_or_none()
+
+
+async def upsert_deal_outcome(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """Store a closed deal as training data; a deal closed again keeps its latest outcome."""
+    statement = insert(deal_outcomes).values(**values)
+    await conn.execute(statement.on_conflict_do_update(
+        index_elements=[deal_outcomes.c.deal_id],
+        set_={name: statement.excluded[name] for name in values if name != "deal_id"},
+    ))
+
+
+async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) -> None:
+    """Delete everything about a lead, keeping only its id and erased_at as a tombstone.
+
+    One statement: the deletes run as data-modifying CTEs of the tombstone update.
+    """
+    kept = {"lead_id", "erased_at", "first_seen_at"}
+    cleared: dict[str, Any] = {c.name: null() for c in leads.c if c.name not in kept}
+    cleared |= {"is_mql": False, "contributions": [], "qualification": Qualification.open.value}
+    statement = update(leads).where(leads.c.lead_id == lead_id).values(
+        **cleared, erased_at=erased_at)
+    for table in (lead_activities, score_history, deal_outcomes):
+        statement = statement.add_cte(
+            delete(table).where(table.c.lead_id == lead_id).cte(f"erased_{table.name}")
+        )
+    await conn.execute(statement)
+
+
+async def active_model_version(conn: AsyncConnection) -> int | None:
+    """The version of the active scoring model."""
+    version: int | None = await conn.scalar(
+        select(scoring_models.c.version).where(scoring_models.c.is_active)
+    )
+    return version
+
+
+async def model_config(conn: AsyncConnection, version: int) -> dict[str, Any]:
+    """The stored rules of a model version."""
+    config = await conn.scalar(
+        select(scoring_models.c.config).where(scoring_models.c.version == version)
+    )
+    if config is None:
+        raise LookupError(f"no scoring model version {version}")
+    return dict(config)
+
+
+async def list_models(conn: AsyncConnection) -> list[Row[Any]]:
+    """Every model version, oldest first."""
+    return list(await conn.execute(select(scoring_models).order_by(scoring_models.c.version)))

@@ -1,0 +1,112 @@
+"""Scoring's tables: model versions, its own copy of each lead, activities, history, outcomes."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData()
+
+# A version's rules never change once written: a new configuration is a new version, so every
+# stored score names the exact rules that produced it.
+scoring_models = Table(
+    "scoring_models",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("config", JSONB, nullable=False),
+    Column("is_active", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("activated_at", DateTime(timezone=True)),
+    # At most one active version, enforced by the database rather than by careful callers.
+    Index("scoring_models_one_active", "is_active", unique=True,
+          postgresql_where=text("is_active")),
+)
+
+# Scoring's local copy of a lead, built from events, and its current score and status.
+# A row may exist before its profile does (an activity can arrive before lead.created).
+# After erasure only the id and erased_at remain, so late events cannot bring the lead back.
+leads = Table(
+    "leads",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("profile", JSONB),
+    Column("consent", JSONB),
+    Column("source", JSONB),
+    Column("profile_at", DateTime(timezone=True)),
+    Column("profile_event_id", Text),
+    Column("score", Integer),
+    Column("fit_score", Integer),
+    Column("engagement_score", Integer),
+    Column("grade", Text),
+    Column("is_mql", Boolean, nullable=False, server_default=text("false")),
+    Column("model_version", Integer),
+    Column("contributions", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("scored_at", DateTime(timezone=True)),
+    Column("qualification", Text, nullable=False, server_default=text("'open'")),
+    Column("qualified_at", DateTime(timezone=True)),
+    Column("rejected_at", DateTime(timezone=True)),
+    Column("disqualified_rule", Text),
+    Column("disqualified_reason", Text),
+    Column("disqualified_at", DateTime(timezone=True)),
+    Column("erased_at", DateTime(timezone=True)),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every activity ever seen, keyed by its own id: a repeat delivery inserts nothing, so repeatable
+# rules count events, not deliveries.
+lead_activities = Table(
+    "lead_activities",
+    metadata,
+    Column("activity_id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("url", Text),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("lead_activities_by_lead", "lead_id", "occurred_at"),
+)
+
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("fit_score", Integer, nullable=False),
+    Column("engagement_score", Integer, nullable=False),
+    Column("grade", Text, nullable=False),
+    Column("is_mql", Boolean, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("event_id", Text),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Index("score_history_by_lead", "lead_id", "id"),
+)
+
+# Training data for learning from deals: the outcome and what scoring knew about the lead then.
+deal_outcomes = Table(
+    "deal_outcomes",
+    metadata,
+    Column("deal_id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("model_version", Integer),
+    Column("features", JSONB, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("deal_outcomes_by_lead", "lead_id"),
+)

@@ -1,0 +1,33 @@
+"""`python -m leadloop.events.write_contracts DIR`: write every event's JSON Schema and every
+service's AsyncAPI document under DIR (contracts/events/*.json, contracts/asyncapi/*.json).
+
+The files in the repository are the published contracts: the test suite fails when the code's
+schemas break one of them without a new event version.
+"""
+
+import sys
+from pathlib import Path
+
+import orjson
+
+from leadloop.events.contracts import all_asyncapi_documents, all_event_schemas
+
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+def write_contracts(root: Path) -> list[Path]:
+    """Write the contracts under `root`; returns the files written."""
+    written = []
+    for folder, documents in (("events", all_event_schemas()),
+                              ("asyncapi", all_asyncapi_documents())):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, document in documents.items():
+            path = root / folder / f"{name}.json"
+            path.write_bytes(orjson.dumps(document, option=_OPTIONS))
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_contracts(Path(sys.argv[1] if len(sys.argv) > 1 else "contracts")):
+        print(written_path)

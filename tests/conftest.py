@@ -1,0 +1,98 @@
+"""Test infrastructure: the same local stack `make run` starts, once per test run.
+
+Kafka and PostgreSQL come from, in order of preference: KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL
+when set; containers when a Docker engine answers (testcontainers); else processes started here
+(the embedded PostgreSQL and a local Kafka broker). The five services always run as processes.
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
+from leadloop_devstack.stack import Stack
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def external_infrastructure() -> Iterator[dict[str, str]]:
+    """Kafka and PostgreSQL not started by the stack: env vars, containers, or nothing."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("DATABASE_URL"):
+        yield {}  # StackSettings reads them itself
+        return
+    if not _docker_engine_answers():
+        yield {}
+        return
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:17", driver=None) as pg, \
+            KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
+        yield {"database_url": pg.get_connection_url(),
+               "kafka_bootstrap_servers": kafka.get_bootstrap_server()}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          external_infrastructure: dict[str, str]) -> Iterator[Stack]:
+    """All five services, Kafka and PostgreSQL, up for the whole test run."""
+    home: Path = tmp_path_factory.mktemp("leadloop")
+    settings = StackSettings(
+        home=home,
+        postgres_port=_free_port(),
+        kafka_port=_free_port(),
+        kafka_controller_port=_free_port(),
+        ports={name: _free_port() for name in DEFAULT_PORTS},
+        **external_infrastructure,
+    )
+    # Short SLA and retry settings so failure paths finish within a test's patience.
+    stack = Stack(settings, service_env={
+        "LEADLOOP_SCORING_CONSUMER_MAX_ATTEMPTS": "3",
+        "LEADLOOP_HANDOFF_CONSUMER_MAX_ATTEMPTS": "3",
+    })
+    try:
+        asyncio.run(stack.start())
+    except BaseException:
+        asyncio.run(stack.stop())
+        for log in sorted((home / "logs").glob("*.log")):
+            print(f"--- {log.name} (last lines) ---\n" + "\n".join(
+                log.read_text(errors="replace").splitlines()[-40:]))
+        raise
+    print(f"\nstack ready in {stack.timings['ready_s']:.1f}s ({stack.timings})")
+    yield stack
+    asyncio.run(stack.stop())
+
+
+@pytest.fixture(scope="session")
+def admin_headers(stack: Stack) -> dict[str, str]:
+    """Headers carrying the stack's admin key."""
+    return {"X-API-Key": stack.admin_key}
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the services' APIs."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client

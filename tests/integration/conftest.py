@@ -1,0 +1,51 @@
+"""Integration fixtures: a fresh database and fresh topics per test, on the stack's servers."""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadloop.db import create_engine
+from leadloop.events.topology import dead_letter_topic_of, topic_of
+from leadloop.infra_tables import create_infra_schema
+from leadloop_devstack.postgres import ensure_databases
+from leadloop_devstack.stack import Stack
+
+
+@dataclass
+class Sandbox:
+    """A service name of its own, its database (outbox + inbox) and its topics."""
+
+    service: str
+    engine: AsyncEngine
+    database_url: str
+    bootstrap_servers: str
+
+    @property
+    def topic(self) -> str:
+        return topic_of(self.service)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic_of(self.service)
+
+
+@pytest_asyncio.fixture
+async def sandbox(stack: Stack) -> AsyncIterator[Sandbox]:
+    """An isolated service identity for one test."""
+    service = f"it{uuid.uuid4().hex[:10]}"
+    await ensure_databases(stack.settings.server_url(), [service])
+    url = stack.settings.database_url_for(service)
+    engine = create_engine(url, pool_size=5)
+    async with engine.begin() as conn:
+        await conn.run_sync(create_infra_schema)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic_of(service), 12, 1),
+                               NewTopic(dead_letter_topic_of(service), 1, 1)])
+    await admin.close()
+    yield Sandbox(service, engine, url, stack.bootstrap_servers)
+    await engine.dispose()
