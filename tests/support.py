@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from leadloop.events import CloudEvent
 
@@ -61,3 +61,22 @@ class TopicReader:
             return events
 
         return await eventually(check, timeout_s)
+
+
+async def read_records(bootstrap_servers: str, topic: str, count: int,
+                       timeout_s: float = 30) -> list[ConsumerRecord[bytes, bytes]]:
+    """The first `count` raw records of `topic` (headers and bytes as they are)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async def enough() -> None:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+            assert len(records) >= count, f"{len(records)} of {count} records in {topic}"
+
+        await eventually(enough, timeout_s)
+    finally:
+        await consumer.stop()
+    return records

@@ -28,6 +28,7 @@ from leadloop.db import UnitOfWork, create_engine
 from leadloop.events.contracts import asyncapi_document
 from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.kafka import close_producer, create_producer
 from leadloop.observability import bind_context, configure_logging
 from leadloop.outbox import OutboxRelay
 from leadloop.retry import Backoff
@@ -121,12 +122,8 @@ def create_service_app(
         runtime = Runtime(
             settings=settings,
             engine=create_engine(settings.database_url, settings.db_pool_size),
-            producer=AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                client_id=service,
-                enable_idempotence=True,  # acks=all, no duplicates from producer retries
-                linger_ms=settings.producer_linger_ms,
-            ),
+            producer=create_producer(settings.kafka_bootstrap_servers, service,
+                                     settings.producer_linger_ms),
         )
         app.state.runtime = runtime
         runtime.tasks.append(asyncio.create_task(_start_kafka_side(runtime, handlers, workers)))
@@ -195,7 +192,7 @@ async def _stop(runtime: Runtime) -> None:
         task.cancel()
     await asyncio.gather(starter, *workers, return_exceptions=True)
     if runtime.kafka_connected:
-        await runtime.producer.stop()
+        await close_producer(runtime.producer)
     await runtime.engine.dispose()
 
 

@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from leadloop.db import UnitOfWork
+from leadloop.kafka import close_producer, create_producer
 from leadloop.events.models import LeadErased, event_time_now
 from leadloop.infra_tables import outbox
 from leadloop.outbox import OutboxRelay
@@ -36,8 +37,7 @@ def _relay(sandbox: Sandbox, producer: AIOKafkaProducer, **kw: float) -> OutboxR
 
 async def test_two_relay_replicas_publish_every_row_exactly_once(sandbox: Sandbox) -> None:
     written = await _write_events(sandbox, 2000)
-    producers = [AIOKafkaProducer(bootstrap_servers=sandbox.bootstrap_servers,
-                                  enable_idempotence=True) for _ in range(2)]
+    producers = [create_producer(sandbox.bootstrap_servers, "test") for _ in range(2)]
     for p in producers:
         await p.start()
     relays = [_relay(sandbox, p) for p in producers]
@@ -58,12 +58,11 @@ async def test_two_relay_replicas_publish_every_row_exactly_once(sandbox: Sandbo
             r.stop()
         await asyncio.gather(*tasks)
         for p in producers:
-            await p.stop()
+            await close_producer(p)
 
 
 async def test_relay_wakes_on_notify_long_before_its_poll_interval(sandbox: Sandbox) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=sandbox.bootstrap_servers,
-                                enable_idempotence=True)
+    producer = create_producer(sandbox.bootstrap_servers, "test")
     await producer.start()
     relay = _relay(sandbox, producer, poll_interval_s=300)
     task = asyncio.create_task(relay.run())
@@ -78,4 +77,4 @@ async def test_relay_wakes_on_notify_long_before_its_poll_interval(sandbox: Sand
     finally:
         relay.stop()
         await task
-        await producer.stop()
+        await close_producer(producer)

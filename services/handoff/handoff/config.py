@@ -18,10 +18,15 @@ class HandoffSettings(ServiceSettings):
     port: int = 8003
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/handoff"
 
-    # How long a rep has to accept a handed-off lead (seconds or ISO 8601, e.g. 300 or PT5M).
-    accept_sla: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    # How long a rep has to accept a handed-off lead, in seconds.
+    accept_sla_s: float = Field(default=300.0, gt=0)
     # The team every qualified lead is routed to until routing rules choose one.
     default_team: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+    @property
+    def accept_sla(self) -> timedelta:
+        """The accept SLA as a duration."""
+        return timedelta(seconds=self.accept_sla_s)
 
 
 @lru_cache(maxsize=1)

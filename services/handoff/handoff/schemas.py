@@ -20,10 +20,17 @@ def _normalized_email(raw: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
+def _printable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here as a 422 rather than fail at the insert.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 def _clean_name(raw: str) -> str:
-    name = " ".join(raw.split())
+    name = " ".join(_printable(raw).split())
     if not name:
-        raise ValueError("name must not be blank")
+        raise ValueError("must not be blank")
     return name
 
 
@@ -121,6 +128,11 @@ class RejectIn(BaseModel):
     reason_code: RejectionReason
     note: str | None = Field(default=None, max_length=2000)
 
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        return None if value is None else _printable(value)
+
 
 class ContactIn(BaseModel):
     """How the rep touched the lead."""
@@ -129,6 +141,11 @@ class ContactIn(BaseModel):
 
     channel: str | None = Field(default=None, min_length=1, max_length=50,
                                 description="email, phone, linkedin, meeting, ...")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else _printable(value)
 
 
 class LeadSummary(BaseModel):

@@ -69,15 +69,8 @@ async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified, *, team: s
         log.info("lead already has an open assignment; not routing it again")
         return
     await repository.save_lead(conn, _lead_copy(event))
-
     pool = f"team:{team}"
-    cursor = RoundRobinCursor.from_json(await repository.lock_cursor(conn, pool))
-    rows = await repository.team_reps(conn, team)
-    candidates = [RepCandidate(id=r.id, name=r.name, weight=r.weight, capacity=r.capacity,
-                               open_assignments=r.open_assignments, active=r.active)
-                  for r in rows]
-    decision = domain.route_round_robin(team, candidates, cursor)
-    rep_row = next((r for r in rows if r.id == decision.rep_id), None)
+    decision, rep_row = await _route_in_team(uow, pool, team)
 
     now = event_time_now()
     deadline = domain.sla_deadline(now, accept_sla)
@@ -88,7 +81,7 @@ async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified, *, team: s
         "routing_rule": decision.rule, "routing_reason": decision.reason,
         "handed_off_at": now, "sla_deadline": deadline,
     })
-    if not inserted:  # another replica assigned it a moment ago; its handoff stands
+    if not inserted:  # the unique index has the last word: an open assignment already stands
         return
     await repository.save_cursor(conn, pool, decision.cursor.to_json())
     rep = (RepRef(id=rep_row.id, name=rep_row.name, email=rep_row.email, team=rep_row.team)
@@ -101,6 +94,18 @@ async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified, *, team: s
         recent_activities=event.recent_activities, qualified_at=event.qualified_at,
         handed_off_at=now, sla_deadline=deadline,
     ))
+
+
+async def _route_in_team(uow: UnitOfWork, pool: str,
+                         team: str) -> tuple[domain.RoutingDecision, Any | None]:
+    """The routing decision and the chosen rep's row; the pool's cursor stays locked."""
+    cursor = RoundRobinCursor.from_json(await repository.lock_cursor(uow.connection, pool))
+    rows = await repository.team_reps(uow.connection, team)
+    candidates = [RepCandidate(id=r.id, name=r.name, weight=r.weight, capacity=r.capacity,
+                               open_assignments=r.open_assignments, active=r.active)
+                  for r in rows]
+    decision = domain.route_round_robin(team, candidates, cursor)
+    return decision, next((r for r in rows if r.id == decision.rep_id), None)
 
 
 def _lead_copy(event: LeadQualified) -> dict[str, Any]:

@@ -1,0 +1,184 @@
+"""The consumer runner: duplicates change nothing, poison goes to the DLQ, outages never skip."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Column, MetaData, Table, Text, func, insert, select
+from sqlalchemy.exc import OperationalError
+
+from leadloop.consumer import ConsumerRunner, Handler
+from leadloop.db import UnitOfWork
+from leadloop.kafka import close_producer, create_producer
+from leadloop.events import CloudEvent
+from leadloop.events.models import LeadErased, event_time_now
+from tests.integration.conftest import Sandbox
+from tests.support import TopicReader, eventually, read_records
+
+pytestmark = pytest.mark.asyncio
+
+ERASED = "leadloop.lead.erased.v1"
+_metadata = MetaData()
+# A deliberately non-idempotent effect: one row per handled event, so a double shows up.
+effects = Table("effects", _metadata, Column("event_id", Text), Column("lead_id", Text))
+
+
+@pytest_asyncio.fixture
+async def producer(sandbox: Sandbox) -> AsyncIterator[AIOKafkaProducer]:
+    """A plain producer writing to the sandbox's topic."""
+    async with sandbox.engine.begin() as conn:
+        await conn.run_sync(_metadata.create_all)
+    p = create_producer(sandbox.bootstrap_servers, "test")
+    await p.start()
+    yield p
+    await close_producer(p)
+
+
+def _erased_event(source: str, lead_id: str | None = None) -> CloudEvent:
+    lead = lead_id or str(uuid.uuid4())
+    data = LeadErased(lead_id=uuid.UUID(lead), erased_at=event_time_now())
+    return CloudEvent(type=ERASED, source=source, subject=lead, data=data.model_dump(mode="json"))
+
+
+async def _send(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -> None:
+    key, value, headers = event.to_kafka()
+    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+
+async def _record_effect(uow: UnitOfWork, event: Any, envelope: CloudEvent) -> None:
+    await uow.connection.execute(insert(effects).values(event_id=envelope.id,
+                                                        lead_id=str(event.lead_id)))
+
+
+async def _effect_count(sandbox: Sandbox, **where: str) -> int:
+    async with sandbox.engine.connect() as conn:
+        query = select(func.count()).select_from(effects)
+        for column, value in where.items():
+            query = query.where(effects.c[column] == value)
+        return int(await conn.scalar(query) or 0)
+
+
+class _Running:
+    def __init__(self, sandbox: Sandbox, producer: AIOKafkaProducer,
+                 handler: Handler) -> None:
+        self.runner = ConsumerRunner(
+            service=sandbox.service, engine=sandbox.engine, producer=producer,
+            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
+            handlers={ERASED: handler}, max_attempts=3, retry_backoff_s=0.01,
+            retry_backoff_max_s=0.05,
+        )
+
+    async def __aenter__(self) -> ConsumerRunner:
+        self.task = asyncio.create_task(self.runner.run())
+        return self.runner
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.runner.stop()
+        await self.task
+
+
+async def test_duplicated_event_changes_nothing(sandbox: Sandbox,
+                                                producer: AIOKafkaProducer) -> None:
+    event = _erased_event(sandbox.service)
+    follower = _erased_event(sandbox.service, event.subject)  # same key: same partition, after
+    for e in (event, event, follower):
+        await _send(producer, sandbox.topic, e)
+
+    async with _Running(sandbox, producer, _record_effect):
+        async def both_handled() -> None:
+            assert await _effect_count(sandbox, event_id=follower.id) == 1
+        await eventually(both_handled)
+
+    assert await _effect_count(sandbox, event_id=event.id) == 1
+
+
+async def test_redelivery_after_restart_is_a_no_op(sandbox: Sandbox,
+                                                   producer: AIOKafkaProducer) -> None:
+    event = _erased_event(sandbox.service)
+    await _send(producer, sandbox.topic, event)
+    async with _Running(sandbox, producer, _record_effect):
+        async def handled() -> None:
+            assert await _effect_count(sandbox, event_id=event.id) == 1
+        await eventually(handled)
+    # The same event published again (as a relay that died before marking it sent would do).
+    await _send(producer, sandbox.topic, event)
+    marker = _erased_event(sandbox.service, event.subject)
+    await _send(producer, sandbox.topic, marker)
+    async with _Running(sandbox, producer, _record_effect):
+        async def marker_handled() -> None:
+            assert await _effect_count(sandbox, event_id=marker.id) == 1
+        await eventually(marker_handled)
+    assert await _effect_count(sandbox, event_id=event.id) == 1
+
+
+async def test_poison_events_land_in_the_dlq_and_the_consumer_continues(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    lead = str(uuid.uuid4())
+    not_json = _erased_event(sandbox.service, lead)
+    _, _, headers = not_json.to_kafka()
+    await producer.send_and_wait(sandbox.topic, value=b"{broken", key=lead.encode(),
+                                 headers=headers)
+    invalid = CloudEvent(type=ERASED, source=sandbox.service, subject=lead,
+                         data={"lead_id": "not-a-uuid"})
+    await _send(producer, sandbox.topic, invalid)
+    crashing = _erased_event(sandbox.service, lead)
+    await _send(producer, sandbox.topic, crashing)
+    healthy = _erased_event(sandbox.service, lead)
+    await _send(producer, sandbox.topic, healthy)
+
+    async def handler(uow: UnitOfWork, event: Any, envelope: CloudEvent) -> None:
+        if envelope.id == crashing.id:
+            raise KeyError("a bug that no retry fixes")
+        await _record_effect(uow, event, envelope)
+
+    async with _Running(sandbox, producer, handler):
+        async def healthy_handled() -> None:
+            assert await _effect_count(sandbox, event_id=healthy.id) == 1
+        await eventually(healthy_handled)
+
+    parked = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 3)
+    assert {dict(r.headers)["ce_id"].decode() for r in parked} == {
+        not_json.id, invalid.id, crashing.id}
+    assert parked[0].value == b"{broken"  # parked unchanged, for inspection and replay
+    assert await _effect_count(sandbox, event_id=crashing.id) == 0
+
+
+async def test_dead_letter_headers_say_what_failed_and_where_from(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    bad = CloudEvent(type=ERASED, source=sandbox.service, subject=str(uuid.uuid4()),
+                     data={"lead_id": "nope"})
+    await _send(producer, sandbox.topic, bad)
+    async with _Running(sandbox, producer, _record_effect):
+        [record] = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 1)
+    headers = dict(record.headers)
+    assert headers["dlq_error_type"] == b"ValidationError"
+    assert b"lead_id" in headers["dlq_error"]
+    assert headers["dlq_topic"] == sandbox.topic.encode()
+    assert headers["ce_id"] == bad.id.encode()
+
+
+async def test_database_outage_is_retried_without_skipping_or_dead_lettering(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    event = _erased_event(sandbox.service)
+    await _send(producer, sandbox.topic, event)
+    failures = 4  # more than max_attempts: transient errors must not count towards the DLQ
+
+    async def flaky(uow: UnitOfWork, data: Any, envelope: CloudEvent) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OperationalError("INSERT", {}, ConnectionResetError("database restarting"))
+        await _record_effect(uow, data, envelope)
+
+    async with _Running(sandbox, producer, flaky):
+        async def handled() -> None:
+            assert await _effect_count(sandbox, event_id=event.id) == 1
+        await eventually(handled)
+
+    assert failures == 0
+    async with TopicReader(sandbox.bootstrap_servers, sandbox.dead_letter_topic) as reader:
+        assert await reader.poll() == []
