@@ -1,0 +1,52 @@
+"""End-to-end helpers: leads shaped like real form posts, reps to receive them."""
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest_asyncio
+
+from leadloop_devstack.stack import Stack
+
+
+def qualified_lead(tag: str = "") -> dict[str, Any]:
+    """A lead the default scoring model qualifies at once (business email, VP, 200 staff)."""
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "email": f"Jane.{suffix}{tag}@Acme-{suffix}.com",
+        "first_name": "Jane", "last_name": "Doe", "company": f"Acme {suffix}",
+        "job_title": "VP Marketing", "company_size": 200, "country": "DE",
+        "phone": "+49 30 1234567",
+        "consent": {"email_marketing": True, "text": "Send me news", "version": "2026-01"},
+        "source": {"channel": "form", "utm_source": "linkedin", "utm_campaign": "q4-launch"},
+    }
+
+
+def unqualified_lead() -> dict[str, Any]:
+    """A lead the default model does not qualify (free mail, no title)."""
+    return {"email": f"jo.{uuid.uuid4().hex[:10]}@gmail.com", "first_name": "Jo",
+            "source": {"channel": "form", "utm_source": "google"}}
+
+
+async def post_lead(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
+                    body: dict[str, Any]) -> str:
+    """Capture a lead over HTTP; returns its id."""
+    response = await http.post(f"{stack.url('capture')}/v1/leads", json=body, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    return str(response.json()["lead_id"])
+
+
+@pytest_asyncio.fixture(scope="session")
+async def reps(stack: Stack, admin_headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Two active reps in the default team, roomy enough for every test's leads."""
+    created = []
+    async with httpx.AsyncClient(timeout=10) as http:
+        for name in ("Ann Seller", "Bob Closer"):
+            response = await http.post(
+                f"{stack.url('handoff')}/v1/reps", headers=admin_headers,
+                json={"name": name, "email": f"{name.split()[0].lower()}@sales.example",
+                      "capacity": 10_000},
+            )
+            assert response.status_code == 201, response.text
+            created.append(response.json())
+    return created
