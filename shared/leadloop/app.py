@@ -8,7 +8,7 @@ consumer start as soon as it does.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +54,7 @@ class Runtime:
         return UnitOfWork(self.engine, self.settings.service_name)
 
 
-BackgroundWorker = Callable[[Runtime], Awaitable[None]]
+BackgroundWorker = Callable[[Runtime], Coroutine[Any, Any, None]]
 """A long-running job a service adds (timers, schedulers); it gets the runtime."""
 
 
@@ -187,7 +187,7 @@ async def _stop(runtime: Runtime) -> None:
         runtime.relay.stop()
     starter, workers = runtime.tasks[0], runtime.tasks[1:]
     starter.cancel()
-    done, pending = await asyncio.wait(workers, timeout=10) if workers else (set(), set())
+    _done, pending = await asyncio.wait(workers, timeout=10) if workers else (set(), set())
     for task in pending:
         task.cancel()
     await asyncio.gather(starter, *workers, return_exceptions=True)
@@ -233,7 +233,7 @@ async def _database_ok(runtime: Runtime) -> bool:
             async with runtime.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:  # any failure means not ready
         return False
 
 
@@ -244,5 +244,5 @@ async def _kafka_ok(runtime: Runtime) -> bool:
         async with asyncio.timeout(2):
             await runtime.producer.client.fetch_all_metadata()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False

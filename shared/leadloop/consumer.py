@@ -157,7 +157,7 @@ class ConsumerRunner:
                 continue  # nothing fetched from this partition yet
             try:
                 position = await self._consumer.position(tp)
-            except Exception:  # noqa: BLE001 - assignment changed under us; next round reports
+            except Exception:  # assignment changed under us; next round reports
                 continue
             lag_by_topic[tp.topic] = lag_by_topic.get(tp.topic, 0) + max(0, highwater - position)
         for topic, lag in lag_by_topic.items():
@@ -201,7 +201,7 @@ class ConsumerRunner:
             try:
                 await self._apply(deliveries)
                 return True
-            except Exception as exc:  # noqa: BLE001 - sorted into transient or not below
+            except Exception as exc:  # sorted into transient or not below
                 if not is_transient(exc):
                     if not whole_batch:
                         raise
@@ -216,7 +216,7 @@ class ConsumerRunner:
             try:
                 await self._apply_retrying_transient([delivery], whole_batch=False)
                 return
-            except Exception as exc:  # noqa: BLE001 - a handler bug or bad data: count it
+            except Exception as exc:  # a handler bug or bad data: count it
                 if attempt == self._max_attempts:
                     bind_context(event_id=delivery.envelope.id, lead_id=delivery.envelope.subject,
                                  traceparent=delivery.envelope.traceparent)
@@ -257,7 +257,8 @@ class ConsumerRunner:
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *,
                            event_type: str) -> None:
         """Park `record` unchanged in the DLQ, with why and where from in extra headers."""
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("dlq_error_type", type(exc).__name__.encode()),
             ("dlq_error", str(exc)[:4000].encode()),
             ("dlq_consumer", self._service.encode()),

@@ -64,7 +64,7 @@ class UnitOfWork:
 
     def publish(self, event: EventData, lead_id: str | None = None) -> CloudEvent:
         """Record `event` for the outbox; it reaches Kafka only if this unit of work commits."""
-        subject = lead_id or str(getattr(event, "lead_id"))
+        subject = lead_id or str(event.lead_id)
         cloud_event = CloudEvent(
             type=event_type_of(event),
             source=self._source,

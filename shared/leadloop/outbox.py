@@ -10,6 +10,7 @@ are published again: consumers dedupe on the CloudEvents id, which the row keeps
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
@@ -47,15 +48,16 @@ async def outbox_rows_for(connection: AsyncConnection, events: list[CloudEvent])
     )
 
 
-def _event_of(row: "asyncpg.Record | object") -> CloudEvent:
+def _event_of(row: Any) -> CloudEvent:
+    """The CloudEvent an outbox row describes (its data stays as the stored bytes)."""
     return CloudEvent(
-        type=row.event_type,  # type: ignore[attr-defined]
-        source=row.source,  # type: ignore[attr-defined]
-        subject=row.subject,  # type: ignore[attr-defined]
+        type=row.event_type,
+        source=row.source,
+        subject=row.subject,
         data={},
-        id=row.event_id,  # type: ignore[attr-defined]
-        time=row.occurred_at,  # type: ignore[attr-defined]
-        traceparent=row.traceparent,  # type: ignore[attr-defined]
+        id=row.event_id,
+        time=row.occurred_at,
+        traceparent=row.traceparent,
     )
 
 
@@ -141,7 +143,7 @@ class OutboxRelay:
                 try:
                     sent = await self.publish_batch()
                     backoff.reset()
-                except Exception:  # noqa: BLE001 - database or broker down: wait and retry
+                except Exception:  # database or broker down: wait and retry
                     log.warning("outbox relay could not publish; retrying", exc_info=True)
                     await backoff.sleep()
                     continue
@@ -165,13 +167,13 @@ class OutboxRelay:
     async def _safe_backlog(self) -> int:
         try:
             return await self.backlog()
-        except Exception:  # noqa: BLE001 - a metric must not stop the relay
+        except Exception:  # a metric must not stop the relay
             return -1
 
     async def _housekeeping(self) -> None:
         try:
             await self.purge_sent()
-        except Exception:  # noqa: BLE001 - purge is best effort; the next round tries again
+        except Exception:  # purge is best effort; the next round tries again
             log.warning("outbox purge failed", exc_info=True)
 
     async def _listen(self) -> None:
@@ -180,18 +182,18 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 conn = await asyncpg.connect(self._listen_dsn)
-            except Exception:  # noqa: BLE001 - database down: polling covers us meanwhile
+            except Exception:  # database down: polling covers us meanwhile
                 await backoff.sleep()
                 continue
             backoff.reset()
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c: lost.set())
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
             try:
                 await conn.add_listener(NOTIFY_CHANNEL, lambda *_a: self._wake.set())
                 self.listening.set()
                 self._wake.set()  # rows may have arrived while we were not listening
                 await lost.wait()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.warning("outbox LISTEN connection lost", exc_info=True)
             finally:
                 self.listening.clear()

@@ -1,6 +1,5 @@
 """Delivery guarantees across the real services: nothing lost, nothing doubled."""
 
-import asyncio
 import uuid
 from collections import Counter
 

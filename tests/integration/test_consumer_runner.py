@@ -13,9 +13,9 @@ from sqlalchemy.exc import OperationalError
 
 from leadloop.consumer import ConsumerRunner, Handler
 from leadloop.db import UnitOfWork
-from leadloop.kafka import close_producer, create_producer
 from leadloop.events import CloudEvent
 from leadloop.events.models import LeadErased, event_time_now
+from leadloop.kafka import close_producer, create_producer
 from tests.integration.conftest import Sandbox
 from tests.support import TopicReader, eventually, read_records
 

@@ -8,9 +8,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select
 
 from leadloop.db import UnitOfWork
-from leadloop.kafka import close_producer, create_producer
 from leadloop.events.models import LeadErased, event_time_now
 from leadloop.infra_tables import outbox
+from leadloop.kafka import close_producer, create_producer
 from leadloop.outbox import OutboxRelay
 from tests.integration.conftest import Sandbox
 from tests.support import TopicReader

