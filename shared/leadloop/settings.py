@@ -1,6 +1,6 @@
 """Settings base: every service subclasses it with its own env prefix (LEADLOOP_<SERVICE>_)."""
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadloop.auth import ApiKeyRecord
@@ -37,7 +37,6 @@ class ServiceSettings(BaseSettings):
 
     db_pool_size: int = 10
 
-    webhook_signing_secret: SecretStr = SecretStr("")
 
     @property
     def asyncpg_dsn(self) -> str:
