@@ -66,7 +66,7 @@ class OutboxRelay:
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  listen_dsn: str, batch_size: int = 500, poll_interval_s: float = 1.0,
-                 retention_hours: float = 24.0) -> None:
+                 retention_hours: float = 24.0, publish_timeout_s: float = 30.0) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -74,6 +74,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._retention_hours = retention_hours
+        self._publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.listening = asyncio.Event()  # set while NOTIFYs reach us
@@ -106,7 +107,9 @@ class OutboxRelay:
                 deliveries.append(
                     await self._producer.send(row.topic, value=row.data, key=key, headers=headers)
                 )
-            await asyncio.gather(*deliveries)  # every record acknowledged by the broker
+            # Every record acknowledged by the broker, or the claim rolls back and is retried:
+            # a produce that never completes must not hold the rows forever.
+            await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
             await conn.execute(
                 update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
                 .values(sent_at=func.now())

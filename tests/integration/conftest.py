@@ -13,6 +13,7 @@ from leadloop.events.topology import dead_letter_topic_of, topic_of
 from leadloop.infra_tables import create_infra_schema
 from leadloop_devstack.postgres import ensure_databases
 from leadloop_devstack.stack import Stack
+from tests.support import eventually
 
 
 @dataclass
@@ -44,8 +45,15 @@ async def sandbox(stack: Stack) -> AsyncIterator[Sandbox]:
         await conn.run_sync(create_infra_schema)
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
     await admin.start()
-    await admin.create_topics([NewTopic(topic_of(service), 12, 1),
-                               NewTopic(dead_letter_topic_of(service), 1, 1)])
+    topics = [topic_of(service), dead_letter_topic_of(service)]
+    await admin.create_topics([NewTopic(topics[0], 12, 1), NewTopic(topics[1], 1, 1)])
+    # create_topics returns before partitions have leaders; producing earlier can stall.
+    async def leaders_elected() -> None:
+        described = await admin.describe_topics(topics)
+        for topic in described:
+            assert topic["error_code"] == 0 and topic["partitions"], topic
+            assert all(p["leader"] >= 0 for p in topic["partitions"]), topic
+    await eventually(leaders_elected)
     await admin.close()
     yield Sandbox(service, engine, url, stack.bootstrap_servers)
     await engine.dispose()

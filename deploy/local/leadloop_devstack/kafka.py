@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -175,5 +176,17 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: i
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass
+        # Topics exist before their partitions have leaders; producing then can stall, so
+        # services start only once every partition has one.
+        deadline = time.monotonic() + 30
+        while not _all_led(await admin.describe_topics(topics)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("Kafka partitions got no leader within 30s")
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
+
+
+def _all_led(described: list[dict[str, Any]]) -> bool:
+    return all(t["error_code"] == 0 and t["partitions"]
+               and all(p["leader"] >= 0 for p in t["partitions"]) for t in described)
