@@ -8,6 +8,7 @@ when set; containers when a Docker engine answers (testcontainers); else process
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -19,12 +20,17 @@ import pytest_asyncio
 
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
 from leadloop_devstack.stack import Stack
+from tests.trace_collector import TraceCollector
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _raise_keyboard_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _docker_engine_answers() -> bool:
@@ -55,8 +61,17 @@ def external_infrastructure() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory,
-          external_infrastructure: dict[str, str]) -> Iterator[Stack]:
+def trace_collector() -> Iterator[TraceCollector]:
+    """Where every service of the test stack exports its spans (OTLP/HTTP)."""
+    collector = TraceCollector()
+    collector.start()
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dict[str, str],
+          trace_collector: TraceCollector) -> Iterator[Stack]:
     """All five services, Kafka and PostgreSQL, up for the whole test run."""
     home: Path = tmp_path_factory.mktemp("leadloop")
     settings = StackSettings(
@@ -68,10 +83,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
         **external_infrastructure,
     )
     # Short SLA and retry settings so failure paths finish within a test's patience.
-    stack = Stack(settings, service_env={
+    service_env = {
         "LEADLOOP_SCORING_CONSUMER_MAX_ATTEMPTS": "3",
         "LEADLOOP_HANDOFF_CONSUMER_MAX_ATTEMPTS": "3",
-    })
+    }
+    for name in DEFAULT_PORTS:
+        prefix = f"LEADLOOP_{name.upper()}_"
+        service_env[f"{prefix}OTLP_TRACES_ENDPOINT"] = trace_collector.endpoint
+        service_env[f"{prefix}TRACE_EXPORT_DELAY_MS"] = "200"
+    stack = Stack(settings, service_env=service_env)
+    # A run stopped with SIGTERM (a CI timeout, `timeout`) still tears the stack down.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         asyncio.run(stack.start())
     except BaseException:

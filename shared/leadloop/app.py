@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +34,7 @@ from leadloop.observability import bind_context, configure_logging
 from leadloop.outbox import OutboxRelay
 from leadloop.retry import Backoff
 from leadloop.settings import ServiceSettings
+from leadloop.tracing import setup_tracing, shutdown_tracing, traced
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +71,28 @@ def unit_of_work(request: Request) -> UnitOfWork:
     return get_runtime(request).unit_of_work()
 
 
+_UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 class TraceContextMiddleware:
-    """Binds a trace context (the caller's `traceparent`, continued, or a new one) per request."""
+    """Runs each request in a server span continuing the caller's `traceparent`, if any."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            incoming = None
-            for name, value in scope["headers"]:
-                if name == b"traceparent":
-                    incoming = value.decode("latin-1")
-                    break
-            bind_context(traceparent=child_traceparent(incoming))
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] in _UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"traceparent":
+                incoming = value.decode("latin-1")
+                break
+        with traced(f"{scope['method']} {scope['path']}", SpanKind.SERVER, incoming,
+                    {"http.request.method": scope["method"], "url.path": scope["path"]}) as tp:
+            bind_context(traceparent=tp or child_traceparent(incoming))
+            await self.app(scope, receive, send)
 
 
 def validation_error_body(exc: RequestValidationError) -> dict[str, Any]:
@@ -119,6 +128,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
+        setup_tracing(service, settings.otlp_traces_endpoint, settings.trace_export_delay_ms)
         runtime = Runtime(
             settings=settings,
             engine=create_engine(settings.database_url, settings.db_pool_size),
@@ -131,6 +141,7 @@ def create_service_app(
             yield
         finally:
             await _stop(runtime)
+            shutdown_tracing()
 
     app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan)
     app.state.settings = settings

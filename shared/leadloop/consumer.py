@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +38,7 @@ from leadloop.observability import (
     bind_context,
 )
 from leadloop.retry import Backoff, is_transient
+from leadloop.tracing import traced
 
 Handler = Callable[[UnitOfWork, Any, CloudEvent], Awaitable[None]]
 """An event handler: applies one event's effects through the unit of work; never commits."""
@@ -245,9 +247,13 @@ class ConsumerRunner:
                     EVENTS_DUPLICATE.labels(self._service).inc()
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch: handle it once
-                bind_context(event_id=envelope.id, lead_id=envelope.subject,
-                             traceparent=envelope.traceparent)
-                await self._handlers[envelope.type](uow, delivery.event, envelope)
+                with traced(f"consume {envelope.type}", SpanKind.CONSUMER, envelope.traceparent,
+                            {"messaging.destination.name": delivery.record.topic,
+                             "messaging.message.id": envelope.id,
+                             "leadloop.lead_id": envelope.subject}) as span_traceparent:
+                    bind_context(event_id=envelope.id, lead_id=envelope.subject,
+                                 traceparent=span_traceparent or envelope.traceparent)
+                    await self._handlers[envelope.type](uow, delivery.event, envelope)
             await uow.commit()
         bind_context()
         HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)

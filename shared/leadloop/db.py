@@ -7,7 +7,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from leadloop.events import CloudEvent, EventData, event_type_of
-from leadloop.events.envelope import child_traceparent
+from leadloop.events.envelope import new_traceparent
 from leadloop.observability import current_traceparent
 from leadloop.outbox import outbox_rows_for
 
@@ -70,7 +70,8 @@ class UnitOfWork:
             source=self._source,
             subject=subject,
             data=event.model_dump(mode="json"),
-            traceparent=child_traceparent(current_traceparent()),
+            # The span doing this work is the parent of whatever handles the event.
+            traceparent=current_traceparent() or new_traceparent(),
         )
         self._pending.append(cloud_event)
         return cloud_event

@@ -156,6 +156,8 @@ class OutboxRelay:
                 if polls % 60 == 1:
                     await self._housekeeping()
                 self._wake.clear()
+                if self._stopping.is_set():
+                    break  # stop() may have come during the batch; its wake-up was just cleared
                 self.idle.set()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)

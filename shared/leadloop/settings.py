@@ -37,6 +37,10 @@ class ServiceSettings(BaseSettings):
 
     db_pool_size: int = 10
 
+    # Tracing: spans go to this OTLP/HTTP endpoint (e.g. http://collector:4318/v1/traces).
+    otlp_traces_endpoint: str | None = None
+    trace_export_delay_ms: int = 5000
+
 
     @property
     def asyncpg_dsn(self) -> str:

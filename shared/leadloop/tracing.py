@@ -1,0 +1,54 @@
+"""OpenTelemetry tracing across HTTP and Kafka: one lead's journey is one trace.
+
+The W3C trace context travels in events as the CloudEvents `traceparent` extension. Each request
+and each consumed event runs in a span whose parent is the caller's (or the event's) context,
+and events published meanwhile carry that span as their parent. Spans are exported over OTLP/HTTP
+when an endpoint is configured; otherwise they are made (ids stay real) and dropped.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+_tracer = trace.get_tracer("leadloop")
+
+
+def setup_tracing(service: str, otlp_endpoint: str | None, export_delay_ms: int = 5000) -> None:
+    """Install this process's tracer provider, exporting to `otlp_endpoint` when given."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if otlp_endpoint:
+        provider.add_span_processor(BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=otlp_endpoint), schedule_delay_millis=export_delay_ms))
+    trace.set_tracer_provider(provider)
+
+
+def shutdown_tracing() -> None:
+    """Flush spans still buffered (called at clean shutdown)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+
+
+@contextmanager
+def traced(name: str, kind: SpanKind, parent_traceparent: str | None,
+           attributes: dict[str, str] | None = None) -> Iterator[str | None]:
+    """Run the block in a span that continues `parent_traceparent`; yields the span's own
+    traceparent (what events published inside it carry), or None when tracing is off."""
+    context = _propagator.extract({"traceparent": parent_traceparent}) \
+        if parent_traceparent else None
+    with _tracer.start_as_current_span(name, context=context, kind=kind,
+                                       attributes=attributes or {}) as span:
+        span_context = span.get_span_context()
+        if not span_context.is_valid:
+            yield None
+            return
+        yield (f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+               f"{int(span_context.trace_flags):02x}")
