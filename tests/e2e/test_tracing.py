@@ -32,7 +32,7 @@ async def test_lead_journey_is_one_trace_across_all_five_services(
     spans = await eventually(spans_everywhere, timeout_s=30)
 
     by_id = {s.span_id: s for s in spans}
-    capture_span = next(s for s in spans if s.service == "capture")
+    capture_span = next(s for s in spans if s.service == "capture" and s.name == "POST /v1/leads")
     assert capture_span.parent_span_id == caller_span, "capture continues the caller's trace"
     for service in ("scoring", "nurture", "outcomes"):
         consumed = next(s for s in spans if s.service == service
