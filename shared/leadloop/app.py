@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leadloop.consumer import ConsumerRunner, Handler
 from leadloop.db import UnitOfWork, create_engine
+from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
 from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, topic_of
@@ -152,6 +153,8 @@ def create_service_app(
         return JSONResponse(validation_error_body(exc), status_code=422)
 
     app.include_router(_ops_router(service))
+    if CONSUMES[service]:
+        app.include_router(dead_letters_router(service))
     for router in routers:
         app.include_router(router)
     return app

@@ -278,7 +278,7 @@ class ConsumerRunner:
             try:
                 await self._producer.send_and_wait(
                     dead_letter_topic_of(self._service), value=record.value, key=record.key,
-                    headers=headers,
+                    headers=headers, partition=0,  # DLQs have one partition: failures in order
                 )
                 break
             except KafkaError:

@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from leadloop.events.topology import DEAD_LETTER_PARTITIONS
 from leadloop_devstack.config import REPO_ROOT
 
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
@@ -170,7 +171,8 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: i
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        missing = [NewTopic(t, DEAD_LETTER_PARTITIONS if t.endswith(".dlq") else partitions, 1)
+                   for t in topics if t not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)

@@ -42,6 +42,10 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Dead-letter topics keep one partition, so failures are listed in the order they happened.
+DEAD_LETTER_PARTITIONS = 1
+
+
 def topic_of(service: str) -> str:
     """The topic a service publishes to."""
     return f"leadloop.{service}"

@@ -1,0 +1,58 @@
+"""Admin endpoints over a consuming service's dead letters (what the CLI does, over HTTP)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+
+from leadloop.auth import require_scope
+from leadloop.dead_letters import (
+    get_dead_letter,
+    list_dead_letters,
+    purge_dead_letters,
+    replay_dead_letter,
+)
+
+
+def dead_letters_router(service: str) -> APIRouter:
+    """Routes under /v1/dead-letters for `service` (admin scope)."""
+    router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"],
+                       dependencies=[Depends(require_scope("admin"))])
+
+    def bootstrap(request: Request) -> str:
+        return str(request.app.state.settings.kafka_bootstrap_servers)
+
+    @router.get("")
+    async def list_letters(request: Request, from_offset: int = Query(0, ge=0),
+                           limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        """Dead letters, oldest first: event, error and where it came from."""
+        letters = await list_dead_letters(bootstrap(request), service, from_offset=from_offset,
+                                          limit=limit)
+        return {"dead_letters": [letter.summary() for letter in letters]}
+
+    @router.get("/{offset}")
+    async def show_letter(request: Request, offset: int) -> dict[str, object]:
+        """One dead letter with its full value and headers."""
+        letter = await get_dead_letter(bootstrap(request), service, offset)
+        if letter is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead letter at this offset")
+        return letter.detail()
+
+    @router.post("/{offset}/replay", status_code=status.HTTP_202_ACCEPTED)
+    async def replay_letter(request: Request, offset: int) -> dict[str, object]:
+        """Send the original event back to its topic; the consumer handles it anew."""
+        letter = await get_dead_letter(bootstrap(request), service, offset)
+        if letter is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead letter at this offset")
+        if not letter.source_topic:
+            raise HTTPException(status.HTTP_409_CONFLICT, "this dead letter names no source")
+        await replay_dead_letter(request.app.state.runtime.producer, letter)
+        return {"replayed": offset, "to": letter.source_topic}
+
+    @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+    async def purge_letters(request: Request,
+                            before_offset: int = Query(..., ge=0)) -> Response:
+        """Delete every dead letter below `before_offset`."""
+        await purge_dead_letters(bootstrap(request), service, before_offset)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router
