@@ -6,6 +6,7 @@ when set; containers when a Docker engine answers (testcontainers); else process
 """
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -18,9 +19,16 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from leadloop.auth import generate_key, hash_key
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
+from leadloop_devstack.keys import dev_admin_key
 from leadloop_devstack.stack import Stack
 from tests.trace_collector import TraceCollector
+
+# One key per scope (and one with a scope nothing requires), for the auth matrix.
+KNOWN_SCOPES = ("leads:write", "leads:read", "scores:read", "sales", "nurture:read",
+                "deals:write", "reports:read")
+SCOPED_KEYS = {scope: generate_key() for scope in (*KNOWN_SCOPES, "nothing")}
 
 
 def _free_port() -> int:
@@ -87,8 +95,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         "LEADLOOP_SCORING_CONSUMER_MAX_ATTEMPTS": "3",
         "LEADLOOP_HANDOFF_CONSUMER_MAX_ATTEMPTS": "3",
     }
+    api_keys = json.dumps(
+        [{"name": "dev-admin", "sha256": hash_key(dev_admin_key(home)), "scopes": ["admin"]}]
+        + [{"name": f"test-{scope}", "sha256": hash_key(key), "scopes": [scope]}
+           for scope, key in SCOPED_KEYS.items()])
     for name in DEFAULT_PORTS:
         prefix = f"LEADLOOP_{name.upper()}_"
+        service_env[f"{prefix}API_KEYS"] = api_keys
         service_env[f"{prefix}OTLP_TRACES_ENDPOINT"] = trace_collector.endpoint
         service_env[f"{prefix}TRACE_EXPORT_DELAY_MS"] = "200"
     stack = Stack(settings, service_env=service_env)
@@ -105,6 +118,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
     print(f"\nstack ready in {stack.timings['ready_s']:.1f}s ({stack.timings})")
     yield stack
     asyncio.run(stack.stop())
+
+
+@pytest.fixture(scope="session")
+def scoped_keys(stack: Stack) -> dict[str, str]:
+    """Keys the test stack accepts, one per scope; "nothing" grants no route."""
+    return SCOPED_KEYS
 
 
 @pytest.fixture(scope="session")

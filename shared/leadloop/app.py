@@ -17,9 +17,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -115,6 +117,35 @@ def validation_error_body(exc: RequestValidationError) -> dict[str, Any]:
     return {"detail": "request is invalid", "errors": errors}
 
 
+class FieldError(BaseModel):
+    """One reason a request was refused."""
+
+    field: str
+    reason: str
+    type: str | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """The 422 body every service answers: each bad field, and why."""
+
+    detail: str
+    errors: list[FieldError] = []
+
+
+def _openapi_with_our_error_shape(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with its 422 schema replaced by the shape we actually send."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        ours = ValidationErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(ours.pop("$defs", {}))
+        schemas["HTTPValidationError"] = ours
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -152,6 +183,7 @@ def create_service_app(
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(validation_error_body(exc), status_code=422)
 
+    app.openapi = lambda: _openapi_with_our_error_shape(app)  # type: ignore[method-assign]
     app.include_router(_ops_router(service))
     if CONSUMES[service]:
         app.include_router(dead_letters_router(service))
@@ -219,16 +251,19 @@ def _ops_router(service: str) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz")
-    async def readyz(request: Request) -> JSONResponse:
-        """Readiness: the database and Kafka both answer (and the consumer runs, if any)."""
+    async def readyz(request: Request, strict: bool = False) -> JSONResponse:
+        """Readiness to serve HTTP: the database answers. Kafka and the consumer are reported
+        too, but only `?strict=true` waits for them: the HTTP side writes to the outbox and keeps
+        working through a Kafka outage, so a load balancer should keep sending it requests."""
         runtime = get_runtime(request)
         checks = {"database": await _database_ok(runtime), "kafka": await _kafka_ok(runtime)}
-        if runtime.consumer is not None or CONSUMES[service]:
+        if CONSUMES[service]:
             checks["consumer"] = runtime.consumer is not None and runtime.consumer.running
-        ready = all(checks.values())
+        ready = all(checks.values()) if strict else checks["database"]
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response,
+                responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     async def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Iterable
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -65,8 +65,10 @@ def require_scope(scope: str) -> Callable[..., Principal]:
 
     def dependency(
         request: Request,
-        bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
-        header_key: str | None = Depends(_header),
+        # Security(..., scopes=...) puts the required scope into each operation's OpenAPI
+        # security requirement, so clients (and the auth-matrix test) can read it.
+        bearer: HTTPAuthorizationCredentials | None = Security(_bearer, scopes=[scope]),
+        header_key: str | None = Security(_header, scopes=[scope]),
     ) -> Principal:
         key = header_key or (bearer.credentials if bearer else None)
         if not key:

@@ -110,12 +110,25 @@ async def replay_dead_letter(producer: AIOKafkaProducer, letter: DeadLetter) -> 
                                  headers=headers)
 
 
+class OffsetPastEnd(ValueError):
+    """A purge asked to delete records that do not exist yet."""
+
+
 async def purge_dead_letters(bootstrap_servers: str, service: str, before_offset: int) -> None:
-    """Delete every parked record below `before_offset`."""
+    """Delete every parked record below `before_offset` (at most up to the end of the DLQ)."""
+    tp = TopicPartition(dead_letter_topic_of(service), DLQ_PARTITION)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        end = (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+    if before_offset > end:
+        raise OffsetPastEnd(f"before_offset {before_offset} is past the end of the "
+                            f"dead letters ({end})")
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        tp = TopicPartition(dead_letter_topic_of(service), DLQ_PARTITION)
         await admin.delete_records({tp: RecordsToDelete(before_offset)})
     finally:
         await admin.close()

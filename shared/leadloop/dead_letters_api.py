@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 
 from leadloop.auth import require_scope
 from leadloop.dead_letters import (
+    OffsetPastEnd,
     get_dead_letter,
     list_dead_letters,
     purge_dead_letters,
@@ -52,7 +53,10 @@ def dead_letters_router(service: str) -> APIRouter:
     async def purge_letters(request: Request,
                             before_offset: int = Query(..., ge=0)) -> Response:
         """Delete every dead letter below `before_offset`."""
-        await purge_dead_letters(bootstrap(request), service, before_offset)
+        try:
+            await purge_dead_letters(bootstrap(request), service, before_offset)
+        except OffsetPastEnd as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router

@@ -103,7 +103,7 @@ async def test_bad_lead_is_refused_naming_each_field_and_reason(
 async def test_every_service_is_ready_and_serves_its_event_contract(
         stack: Stack, http: httpx.AsyncClient) -> None:
     for name in stack.services:
-        ready = await http.get(f"{stack.url(name)}/readyz")
+        ready = await http.get(f"{stack.url(name)}/readyz", params={"strict": "true"})
         assert ready.json()["ready"] is True, (name, ready.text)
         document = (await http.get(f"{stack.url(name)}/asyncapi.json")).json()
         assert document["channels"][name]["address"] == f"leadloop.{name}"

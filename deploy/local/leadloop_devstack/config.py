@@ -23,6 +23,8 @@ class StackSettings(BaseSettings):
     postgres_port: int = 5432
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # The local SMTP sink nurture mails through (0, or taken: a free port is used).
+    smtp_port: int = 1025
     topic_partitions: int = 12
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
     # Use existing clusters instead of starting local ones. DATABASE_URL names a server

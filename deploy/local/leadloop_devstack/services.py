@@ -67,7 +67,8 @@ class ServiceProcess:
                     raise RuntimeError(f"{self.name} exited with {self.process.returncode}; "
                                        f"see {self.log}")
                 try:
-                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                    # strict: the stack is up only when Kafka and the consumer are, too
+                    if (await client.get(f"{self.url}/readyz?strict=true")).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Mapping
+from email.message import EmailMessage
 
 from leadloop.events.topology import all_topics
 from leadloop_devstack.config import StackSettings
@@ -10,6 +11,7 @@ from leadloop_devstack.kafka import LocalKafka, ensure_topics, resolve_classpath
 from leadloop_devstack.keys import api_keys_setting, dev_admin_key
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
+from leadloop_devstack.smtp import SmtpSink, read_mail
 
 
 class Stack:
@@ -25,6 +27,7 @@ class Stack:
                       LocalKafka(home, self.settings.host, self.settings.kafka_port,
                                  self.settings.kafka_controller_port,
                                  self.settings.topic_partitions))
+        self.smtp = SmtpSink(home, self.settings.host, self.settings.smtp_port)
         self.admin_key = dev_admin_key(home)
         self.extra_env = dict(service_env or {})
         self.services = {
@@ -53,12 +56,15 @@ class Stack:
             f"{prefix}PORT": str(self.settings.ports[service]),
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
         }
+        if service == "nurture":  # nurture mails through the local SMTP sink
+            env[f"{prefix}SMTP_HOST"] = self.settings.host
+            env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
         return {**env, **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)}}
 
     async def start(self) -> None:
         """Bring everything up and return when every service is ready."""
         started = time.monotonic()
-        await asyncio.gather(self._start_postgres(), self._start_kafka())
+        await asyncio.gather(self._start_postgres(), self._start_kafka(), self._start_smtp())
         self.timings["infrastructure_s"] = time.monotonic() - started
         await asyncio.gather(*(run_migrations(name, svc.env)
                                for name, svc in self.services.items()))
@@ -67,6 +73,17 @@ class Stack:
             service.start()
         await asyncio.gather(*(s.wait_ready() for s in self.services.values()))
         self.timings["ready_s"] = time.monotonic() - started
+
+    async def _start_smtp(self) -> None:
+        self.smtp.start()  # on smtp_port, or a free port when another stack holds it
+        await self.smtp.wait_ready()
+        nurture = self.services.get("nurture")
+        if nurture is not None and "LEADLOOP_NURTURE_SMTP_PORT" not in self.extra_env:
+            nurture.env["LEADLOOP_NURTURE_SMTP_PORT"] = str(self.smtp.port)
+
+    def received_mail(self) -> list[EmailMessage]:
+        """Every message the local SMTP sink received (also in <home>/mail/*.eml)."""
+        return read_mail(self.smtp.maildir)
 
     async def _start_postgres(self) -> None:
         if self.postgres is not None:
@@ -86,6 +103,7 @@ class Stack:
     async def stop(self) -> None:
         """Stop services first (they drain and commit), then Kafka, then PostgreSQL."""
         await asyncio.gather(*(asyncio.to_thread(s.stop) for s in self.services.values()))
+        await asyncio.to_thread(self.smtp.stop)
         if self.kafka is not None:
             await asyncio.to_thread(self.kafka.stop)
         if self.postgres is not None:

@@ -47,6 +47,11 @@ class Consent(Frozen):
     text: str | None = None
     version: str | None = None
     given_at: AwareDatetime | None = None
+    sales_contact: bool = Field(default=False, description="may sales contact this person")
+    lawful_basis: str | None = Field(
+        default=None, description="consent, legitimate_interest or contract (GDPR art. 6)")
+    source: str | None = Field(default=None, description="where it was given: form:<id>, "
+                               "import, api")
 
 
 class LeadSource(Frozen):
@@ -144,6 +149,47 @@ class LeadActivity(EventData):
     properties: dict[str, PropertyValue] = Field(default_factory=dict)
 
 
+class LeadConsentChanged(EventData):
+    """Sent by capture for every change of a lead's consent to one purpose."""
+
+    type: Literal["leadloop.lead.consent_changed.v1"] = Field(
+        "leadloop.lead.consent_changed.v1", exclude=True
+    )
+    lead_id: UUID
+    purpose: str = Field(description="email_marketing or sales_contact")
+    granted: bool
+    lawful_basis: str | None = None
+    text: str | None = None
+    version: str | None = None
+    source: str | None = None
+    changed_at: AwareDatetime
+
+
+class LeadMerged(EventData):
+    """Sent by capture when an admin merges a duplicate into a lead; the duplicate's history
+    now belongs to `lead_id`, and `profile` is the surviving lead's merged profile."""
+
+    type: Literal["leadloop.lead.merged.v1"] = Field("leadloop.lead.merged.v1", exclude=True)
+    lead_id: UUID
+    merged_lead_id: UUID
+    merge_id: UUID
+    profile: LeadProfile
+    merged_at: AwareDatetime
+
+
+class LeadUnmerged(EventData):
+    """Sent by capture when a merge is undone: both leads exist again as before it."""
+
+    type: Literal["leadloop.lead.unmerged.v1"] = Field("leadloop.lead.unmerged.v1",
+                                                       exclude=True)
+    lead_id: UUID
+    restored_lead_id: UUID
+    merge_id: UUID
+    profile: LeadProfile
+    restored_profile: LeadProfile
+    unmerged_at: AwareDatetime
+
+
 class LeadErased(EventData):
     """Sent by capture when a person's data must be deleted everywhere (GDPR erasure)."""
 
@@ -168,6 +214,8 @@ class LeadScored(EventData):
     is_mql: bool
     contributions: list[ScoreContribution] = Field(default_factory=list)
     scored_at: AwareDatetime
+    win_probability: float | None = Field(
+        default=None, ge=0, le=1, description="the learned model's win probability, if trained")
 
 
 class LeadQualified(EventData):
@@ -184,6 +232,8 @@ class LeadQualified(EventData):
     source: LeadSource = LeadSource()
     recent_activities: list[ActivitySummary] = Field(default_factory=list)
     qualified_at: AwareDatetime
+    win_probability: float | None = Field(
+        default=None, ge=0, le=1, description="the learned model's win probability, if trained")
 
 
 class LeadDisqualified(EventData):
@@ -336,6 +386,9 @@ DomainEvent = Annotated[
     | LeadUpdated
     | LeadActivity
     | LeadErased
+    | LeadConsentChanged
+    | LeadMerged
+    | LeadUnmerged
     | LeadScored
     | LeadQualified
     | LeadDisqualified

@@ -12,6 +12,9 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "leadloop.lead.updated.v1",
         "leadloop.lead.activity.v1",
         "leadloop.lead.erased.v1",
+        "leadloop.lead.consent_changed.v1",
+        "leadloop.lead.merged.v1",
+        "leadloop.lead.unmerged.v1",
     ),
     "scoring": (
         "leadloop.lead.scored.v1",
