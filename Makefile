@@ -6,7 +6,7 @@ PACKAGES := shared services/capture services/scoring services/handoff services/n
             services/outcomes deploy/local
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit lint contracts clean
+.PHONY: install run test test-unit chaos lint contracts clean bench
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+chaos: install
+	$(BIN)/python -m pytest tests/chaos -m chaos -s
+
 test-unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
@@ -37,3 +40,6 @@ contracts: install
 
 clean:
 	rm -rf $(VENV)
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -35,7 +35,7 @@ from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.kafka import close_producer, create_producer
 from leadloop.observability import bind_context, configure_logging
 from leadloop.outbox import OutboxRelay
-from leadloop.retry import Backoff
+from leadloop.retry import Backoff, is_transient
 from leadloop.settings import ServiceSettings
 from leadloop.tracing import setup_tracing, shutdown_tracing, traced
 
@@ -178,6 +178,15 @@ def create_service_app(
     app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(TraceContextMiddleware)
+
+    @app.exception_handler(Exception)
+    async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
+        # A database or broker outage is the caller's cue to retry, not a server bug.
+        if is_transient(exc):
+            return JSONResponse({"detail": "temporarily unavailable; retry shortly"},
+                                status_code=503, headers={"Retry-After": "1"})
+        log.error("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
