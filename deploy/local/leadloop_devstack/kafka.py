@@ -119,7 +119,7 @@ class LocalKafka:
         """Return once the broker serves metadata requests."""
         await wait_for_kafka(self.bootstrap_servers, timeout_s, self.process)
 
-    def stop(self, timeout_s: float = 30) -> None:
+    def stop(self, timeout_s: float = 15) -> None:
         """Controlled shutdown (SIGTERM), or SIGKILL after `timeout_s`."""
         if self.process is None or self.process.poll() is not None:
             return
