@@ -53,6 +53,8 @@ class Runtime:
     consumer: ConsumerRunner | None = None
     relay: OutboxRelay | None = None
     tasks: list["asyncio.Task[None]"] = field(default_factory=list)
+    # Set at shutdown: background workers finish what they hold and return when they see it.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work whose events are published as this service."""
@@ -236,6 +238,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Mapping[str, Handler] | 
 
 async def _stop(runtime: Runtime) -> None:
     """Clean shutdown: stop taking work, finish and commit what is in hand, close connections."""
+    runtime.stopping.set()
     if runtime.consumer is not None:
         runtime.consumer.stop()
     if runtime.relay is not None:

@@ -56,8 +56,11 @@ async def test_leads_flow_from_form_post_to_sales_tool_to_funnel(
             assert [e["status"] for e in r.json()["enrollments"]] == ["active"]
         await eventually(enrolled)
     for lead_id in hot:
-        r = await http.get(f"{nurture}/v1/leads/{lead_id}/enrollments", headers=admin_headers)
-        assert all(e["status"] != "active" for e in r.json()["enrollments"]), r.text
+        async def not_nurtured(lead_id: str = lead_id) -> None:
+            r = await http.get(f"{nurture}/v1/leads/{lead_id}/enrollments",
+                               headers=admin_headers)
+            assert all(e["status"] != "active" for e in r.json()["enrollments"]), r.text
+        await eventually(not_nurtured)
 
     # Sales wins a deal; outcomes announces it and the funnel shows the whole journey.
     deal = await http.post(f"{stack.url('outcomes')}/v1/deals", headers=admin_headers, json={
