@@ -16,7 +16,8 @@ from tests.conftest import KNOWN_SCOPES
 pytestmark = [pytest.mark.e2e]
 
 # Routes anyone may call: probes, contracts, docs, and what browsers and emails reach.
-PUBLIC = re.compile(r"^/(healthz|readyz|metrics|asyncapi\.json|docs.*|redoc|openapi\.json)$")
+PUBLIC = re.compile(r"^/(healthz|readyz|metrics|asyncapi\.json|docs.*|redoc|openapi\.json"
+                    r"|v1/forms/\{form_id\}/(submissions|activities|embed\.js))$")
 
 
 @dataclass(frozen=True)

@@ -13,3 +13,9 @@ class CaptureSettings(ServiceSettings):
     service_name: str = "capture"
     port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/capture"
+
+    # Signs the embed script's 'page loaded at' token (minimum fill time). Set the same value on
+    # every replica; when empty, each process draws a random one at start.
+    form_token_secret: str = ""
+    # Largest CSV a bulk import accepts, in bytes.
+    import_max_bytes: int = 64 * 1024 * 1024

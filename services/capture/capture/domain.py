@@ -5,7 +5,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from leadloop.events.models import LeadProfile
+from leadloop.events.models import Consent, LeadProfile
 
 # ISO 3166-1 alpha-2 codes phonenumbers knows, plus the few without a calling code of their own.
 _COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"AQ", "BV", "GS", "HM", "PN",
@@ -67,3 +67,35 @@ def merge_profiles(current: LeadProfile, incoming: LeadProfile) -> tuple[LeadPro
             changed.append(f"properties.{name}")
     merged["properties"] = properties
     return LeadProfile.model_validate(merged), changed
+
+
+CONSENT_PURPOSES = ("email_marketing", "sales_contact")
+
+
+def merge_consent(current: Consent, incoming: Consent) -> Consent:
+    """Consent after a submission: only what the submitter actually sent replaces ours, so a
+    form asking about one purpose never withdraws another."""
+    values = current.model_dump()
+    for name in incoming.model_fields_set:
+        values[name] = getattr(incoming, name)
+    return Consent.model_validate(values)
+
+
+def consent_changes(before: Consent | None, after: Consent) -> list[tuple[str, bool]]:
+    """Each purpose whose consent changed (for a new lead: each purpose granted)."""
+    if before is None:
+        return [(p, True) for p in CONSENT_PURPOSES if getattr(after, p)]
+    return [(p, getattr(after, p)) for p in CONSENT_PURPOSES
+            if getattr(before, p) != getattr(after, p)]
+
+
+def merge_lead(current: LeadProfile, current_consent: Consent, incoming: LeadProfile,
+               incoming_consent: Consent | None) -> tuple[LeadProfile, Consent, list[str]]:
+    """A known lead after a later submission: profile merged, consent merged if given."""
+    merged, changed = merge_profiles(current, incoming)
+    consent = current_consent
+    if incoming_consent is not None:
+        consent = merge_consent(current_consent, incoming_consent)
+        if consent != current_consent:
+            changed.append("consent")
+    return merged, consent, changed

@@ -2,11 +2,16 @@
 
 from capture.api import router
 from capture.config import CaptureSettings
+from capture.forms_admin_api import router as forms_router
+from capture.imports_api import router as imports_router
+from capture.merges import router as merges_router
+from capture.submissions_api import router as submissions_router
 from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=CaptureSettings(),
-    routers=[router],
-    description="Web forms, lists and tracking in; lead.created, lead.updated and "
-    "lead.activity out.",
+    routers=[router, forms_router, submissions_router, imports_router,
+             merges_router],
+    description="Web forms, lists and tracking in; lead.created, lead.updated, lead.activity, "
+    "lead.consent_changed, lead.merged and lead.unmerged out.",
 )

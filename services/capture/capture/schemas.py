@@ -1,5 +1,6 @@
 """Capture's HTTP request and response models."""
 
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -87,3 +88,15 @@ class LeadOut(BaseModel):
     profile: LeadProfile
     consent: Consent
     source: LeadSource
+    merged_into: UUID | None = None
+
+
+class ActivityOut(BaseModel):
+    """One entry of a lead's activity timeline."""
+
+    activity_id: UUID
+    kind: str
+    occurred_at: datetime
+    url: str | None
+    source: LeadSource
+    properties: dict[str, PropertyValue]

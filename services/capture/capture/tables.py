@@ -1,6 +1,6 @@
-"""Capture's tables: the leads it knows, keyed by normalized email."""
+"""Capture's tables: leads (keyed by normalized email), forms, submissions, activities."""
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, func
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
@@ -15,4 +15,87 @@ leads = Table(
     Column("source", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("merged_into", UUID(as_uuid=True)),
+)
+
+forms = Table(
+    "forms",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("config", JSONB, nullable=False),
+    Column("public_key_sha256", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("form_id", Text, nullable=False),
+    Column("lead_id", UUID(as_uuid=True)),
+    Column("status", Text, nullable=False),
+    Column("spam_reason", Text),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_sha256", Text, nullable=False),
+    Column("status_code", Integer),
+    Column("response", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("lead_id", UUID(as_uuid=True)),
+    Column("identified_at", DateTime(timezone=True)),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True)),
+    Column("visitor_id", Text),
+    Column("kind", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("url", Text),
+    Column("source", JSONB, nullable=False),
+    Column("properties", JSONB, nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("rows_total", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("unchanged", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("errors", JSONB, nullable=False, server_default="[]"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+merges = Table(
+    "merges",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("survivor_id", UUID(as_uuid=True), nullable=False),
+    Column("absorbed_id", UUID(as_uuid=True), nullable=False),
+    Column("survivor_before", JSONB, nullable=False),
+    Column("moved_activity_ids", JSONB, nullable=False),
+    Column("moved_visitor_ids", JSONB, nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("undone_at", DateTime(timezone=True)),
 )

@@ -1,14 +1,22 @@
-"""Nurture's HTTP routes."""
+"""Nurture's authenticated HTTP routes: enrollments, messages and sequences (admin)."""
 
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, status
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from nurture import repository
-from nurture.schemas import EnrollmentOut, LeadEnrollments, SequenceList, SequenceOut
+from nurture.schemas import (
+    EnrollmentOut,
+    LeadEnrollments,
+    LeadMessages,
+    MessageOut,
+    SequenceIn,
+    SequenceList,
+    SequenceOut,
+)
 
 router = APIRouter(prefix="/v1", tags=["nurture"])
 
@@ -24,6 +32,18 @@ async def get_lead_enrollments(lead_id: UUID,
                            enrollments=[EnrollmentOut.of(e) for e in enrollments])
 
 
+@router.get("/leads/{lead_id}/messages", response_model=LeadMessages,
+            dependencies=[Depends(require_scope("nurture:read"))])
+async def get_lead_messages(lead_id: UUID,
+                            uow: UnitOfWork = Depends(unit_of_work)) -> LeadMessages:
+    """What nurture sent a lead: sequence, step, channel, template, when, and any refusal."""
+    async with uow:
+        rows = await repository.messages_of(uow.connection, lead_id)
+    return LeadMessages(lead_id=lead_id, messages=[
+        MessageOut(message_id=r.id, **{k: v for k, v in r._asdict().items()
+                                      if k in MessageOut.model_fields}) for r in rows])
+
+
 @router.get("/sequences", response_model=SequenceList,
             dependencies=[Depends(require_scope("admin"))])
 async def list_sequences(uow: UnitOfWork = Depends(unit_of_work)) -> SequenceList:
@@ -31,3 +51,26 @@ async def list_sequences(uow: UnitOfWork = Depends(unit_of_work)) -> SequenceLis
     async with uow:
         rows = await repository.all_sequences(uow.connection)
     return SequenceList(sequences=[SequenceOut.of(row) for row in rows])
+
+
+@router.post("/sequences", response_model=SequenceOut, status_code=status.HTTP_201_CREATED,
+             dependencies=[Depends(require_scope("admin"))])
+async def create_sequence_version(body: SequenceIn,
+                                  uow: UnitOfWork = Depends(unit_of_work)) -> SequenceOut:
+    """Store the next version of a sequence and make it live; running enrollments finish on
+    the version they started with."""
+    async with uow:
+        stored = await repository.add_sequence_version(uow.connection, body.as_sequence())
+        row = await repository.sequence_row(uow.connection, stored.key, stored.version)
+        await uow.commit()
+    return SequenceOut.of(row)
+
+
+@router.post("/sequences/{key}/pause", status_code=status.HTTP_204_NO_CONTENT,
+             dependencies=[Depends(require_scope("admin"))])
+async def pause_sequence(key: str, uow: UnitOfWork = Depends(unit_of_work)) -> None:
+    """Stop enrolling new leads into a sequence (running enrollments go on)."""
+    async with uow:
+        if not await repository.set_sequence_active(uow.connection, key, False):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sequence '{key}'")
+        await uow.commit()

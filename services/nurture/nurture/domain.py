@@ -1,13 +1,27 @@
-"""Nurture's pure rules: sequence steps, who enters a sequence, which enrollments exit. No I/O."""
+"""Nurture's pure rules: sequences, who enters them, which enrollments exit. No I/O."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nurture.steps import (
+    STEPS_ADAPTER,
+    BranchStep,
+    Channel,
+    GuardPolicy,
+    SendEmailStep,
+    SendStep,
+    SequenceStep,
+    WaitStep,
+    WebhookChannel,
+)
+
+__all__ = ["STEPS_ADAPTER", "SendEmailStep", "SendStep", "SequenceStep", "WaitStep"]
 
 
 class EntryRule(StrEnum):
@@ -15,6 +29,12 @@ class EntryRule(StrEnum):
 
     # lead.created for a lead that nobody has qualified, disqualified or handed off.
     new_unqualified_lead = "new_unqualified_lead"
+    # lead.rejected: sales sent the lead back; a recycle sequence picks it up.
+    lead_rejected = "lead_rejected"
+    # deal.closed won: customer onboarding / repeat purchase.
+    deal_won = "deal_won"
+    # deal.closed lost: re-engage (usually after an entry delay of N days).
+    deal_lost = "deal_lost"
 
 
 class EnrollmentStatus(StrEnum):
@@ -31,45 +51,15 @@ class ExitReason(StrEnum):
     qualified = "qualified"
     handed_off = "handed_off"
     disqualified = "disqualified"
+    replied = "replied"
+    unsubscribed = "unsubscribed"
+    deal_closed = "deal_closed"
+    bounced = "bounced"
+    # Merged into another lead by an admin: that lead's sequences go on, this one's stop.
+    merged = "merged"
 
 
 # --- sequences -----------------------------------------------------------------------------
-
-
-class _Step(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SendEmailStep(_Step):
-    """Send one email template to the lead."""
-
-    kind: Literal["send_email"] = "send_email"
-    template: str = Field(min_length=1, max_length=200, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-
-
-class WaitStep(_Step):
-    """Wait before the next step."""
-
-    kind: Literal["wait"] = "wait"
-    days: int = Field(default=0, ge=0, le=365)
-    hours: int = Field(default=0, ge=0, le=24 * 365)
-
-    @model_validator(mode="after")
-    def _positive(self) -> "WaitStep":
-        if self.days == 0 and self.hours == 0:
-            raise ValueError("a wait step must wait at least one hour")
-        return self
-
-    @property
-    def duration(self) -> timedelta:
-        """How long the lead waits at this step."""
-        return timedelta(days=self.days, hours=self.hours)
-
-
-SequenceStep = Annotated[SendEmailStep | WaitStep, Field(discriminator="kind")]
-"""One step of a sequence; new kinds (other channels, branches) join this union."""
-
-STEPS_ADAPTER: TypeAdapter[list[SequenceStep]] = TypeAdapter(list[SequenceStep])
 
 
 class Sequence(BaseModel):
@@ -83,11 +73,57 @@ class Sequence(BaseModel):
     entry_rule: EntryRule
     steps: list[SequenceStep] = Field(min_length=1)
     active: bool = True
+    # Who enters on a new lead: attribute -> accepted values (all must match); empty = everyone.
+    segment: dict[str, list[str]] = Field(default_factory=dict)
+    # Days (or seconds, for tests) after the entry event before the first step is due.
+    entry_delay_days: int = Field(default=0, ge=0, le=365)
+    entry_delay_seconds: int = Field(default=0, ge=0, le=3600 * 24 * 365)
+    exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
+    guards: GuardPolicy = GuardPolicy()
+    webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Sequence":
+        for index, step in enumerate(self.steps):
+            if isinstance(step, BranchStep):
+                for target in (step.then, step.otherwise):
+                    if isinstance(target, int) and not index < target <= len(self.steps):
+                        raise ValueError(f"step {index}: a branch jumps forward, to a step "
+                                         f"after it (got {target})")
+            if isinstance(step, SendStep) and step.channel != Channel.email \
+                    and step.channel not in self.webhooks:
+                raise ValueError(f"step {index}: channel {step.channel.value} needs a webhook")
+        return self
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What is stored next to the steps (segment, delay, exits, guards, webhooks)."""
+        return self.model_dump(mode="json", include=SEQUENCE_SETTINGS)
+
+    @property
+    def entry_delay(self) -> timedelta:
+        """How long after the entry event the first step is due."""
+        return timedelta(days=self.entry_delay_days, seconds=self.entry_delay_seconds)
+
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether a lead with `attributes` is in this sequence's segment."""
+        for name, accepted in self.segment.items():
+            value = attributes.get(name)
+            if value is None or str(value).casefold() not in {a.casefold() for a in accepted}:
+                return False
+        return True
 
 
-def sequences_to_enter(sequences: Iterable[Sequence], rule: EntryRule) -> list[Sequence]:
-    """The active sequences a lead enters when `rule` fires: each sequence enrolls on its own."""
-    return [s for s in sequences if s.active and s.entry_rule == rule]
+SEQUENCE_SETTINGS = {"segment", "entry_delay_days", "entry_delay_seconds", "exit_on", "guards",
+                     "webhooks"}
+
+
+def sequences_to_enter(sequences: Iterable[Sequence], rule: EntryRule,
+                       attributes: Mapping[str, Any] | None = None) -> list[Sequence]:
+    """The active sequences a lead enters when `rule` fires: each sequence enrolls on its own,
+    if the lead is in its segment."""
+    return [s for s in sequences if s.active and s.entry_rule == rule
+            and s.matches(attributes or {})]
 
 
 # --- what nurture knows about a lead -------------------------------------------------------
@@ -115,6 +151,24 @@ class LeadState(BaseModel):
     rejected_at: datetime | None = None
     rejection_reason: str | None = None
     erased_at: datetime | None = None
+    replied_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+    deal_closed_at: datetime | None = None
+    bounced_at: datetime | None = None
+    merged_at: datetime | None = None
+    # The local copy of what sending needs, from lead.created / lead.updated.
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    time_zone: str | None = None
+    email_consent: bool = False
+    consent_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    profile_at: datetime | None = None
+    score: int | None = None
+    scored_at: datetime | None = None
 
     @property
     def is_erased(self) -> bool:
@@ -124,14 +178,18 @@ class LeadState(BaseModel):
     @property
     def left_marketing(self) -> bool:
         """Whether sales owns the lead or it is out: no new-lead nurturing then."""
-        return (self.qualified_at is not None or self.handed_off_at is not None
-                or self.disqualified_at is not None)
+        return any(getattr(self, field) is not None for field in _EXIT_MILESTONE.values())
 
 
 _EXIT_MILESTONE = {
     ExitReason.qualified: "qualified_at",
     ExitReason.handed_off: "handed_off_at",
     ExitReason.disqualified: "disqualified_at",
+    ExitReason.replied: "replied_at",
+    ExitReason.unsubscribed: "unsubscribed_at",
+    ExitReason.deal_closed: "deal_closed_at",
+    ExitReason.bounced: "bounced_at",
+    ExitReason.merged: "merged_at",
 }
 
 
@@ -154,10 +212,42 @@ def should_enroll(state: LeadState, rule: EntryRule) -> bool:
     match rule:
         case EntryRule.new_unqualified_lead:
             return not state.left_marketing
+        case EntryRule.lead_rejected | EntryRule.deal_won | EntryRule.deal_lost:
+            # Sales gave the lead back or a deal closed: marketing may talk to them again,
+            # unless they asked us to stop.
+            return state.unsubscribed_at is None and state.bounced_at is None
+
+
+def record_profile(state: LeadState, profile: Mapping[str, Any], consent: bool,
+                   attributes: Mapping[str, Any], at: datetime) -> LeadState:
+    """The state with the lead's newest profile (what sending and segments need); an older
+    profile than the one kept is ignored."""
+    if state.is_erased or (state.profile_at is not None and at < state.profile_at):
+        return state
+    kept = {name: profile.get(name) for name in
+            ("email", "first_name", "last_name", "company", "phone", "time_zone")}
+    newer = state.model_copy(update={**kept, "attributes": {**state.attributes, **attributes},
+                                     "profile_at": at})
+    return record_consent(newer, consent, at)
+
+
+def record_consent(state: LeadState, granted: bool, at: datetime) -> LeadState:
+    """The state with the newest email-marketing consent (lead.created/updated snapshots and
+    lead.consent_changed alike); an older statement than the one kept is ignored."""
+    if state.is_erased or (state.consent_at is not None and at < state.consent_at):
+        return state
+    return state.model_copy(update={"email_consent": granted, "consent_at": at})
+
+
+def record_score(state: LeadState, score: int, at: datetime) -> LeadState:
+    """The state with the lead's latest score (branches on score read it)."""
+    if state.is_erased or (state.scored_at is not None and at < state.scored_at):
+        return state
+    return state.model_copy(update={"score": score, "scored_at": at})
 
 
 def record_exit_cause(state: LeadState, reason: ExitReason, at: datetime) -> LeadState:
-    """The state after the event behind `reason` (qualified, handed off, disqualified)."""
+    """The state after the event behind `reason` (qualified, handed off, unsubscribed...)."""
     if state.is_erased:
         return state
     field = _EXIT_MILESTONE[reason]
@@ -197,20 +287,38 @@ class Enrollment(BaseModel):
     enrolled_at: datetime
     exited_at: datetime | None = None
     completed_at: datetime | None = None
+    step_started_at: datetime | None = None
+    last_sent_at: datetime | None = None
 
 
 def enroll(lead_id: UUID, sequence: Sequence, now: datetime) -> Enrollment:
-    """A new enrollment whose first step is due at once."""
+    """A new enrollment whose first step is due at once (or after the entry delay)."""
+    start = now + sequence.entry_delay
     return Enrollment(
         id=uuid.uuid4(), lead_id=lead_id, sequence_key=sequence.key,
         sequence_version=sequence.version, status=EnrollmentStatus.active, current_step=0,
-        next_step_due_at=now, enrolled_at=now,
+        next_step_due_at=start, enrolled_at=now, step_started_at=start,
     )
 
 
-def enrollments_to_exit(enrollments: Iterable[Enrollment], reason: ExitReason) -> list[UUID]:
-    """Which enrollments stop for `reason`: every active one, since a lead that sales owns
-    (or that is out) must get no more marketing mail. Finished ones stay as they are."""
-    # Every reason stops every sequence today; a sequence with its own exit rules (a recycle
-    # sequence that survives some of them) decides here on `reason`.
-    return [e.id for e in enrollments if e.status == EnrollmentStatus.active]
+def enrollments_to_exit(enrollments: Iterable[Enrollment], reason: ExitReason,
+                        exit_on: Mapping[tuple[str, int], Iterable[ExitReason]] | None = None,
+                        ) -> list[UUID]:
+    """Which enrollments stop for `reason`: every active one whose sequence version exits on
+    it (all do unless `exit_on` says otherwise). Finished ones stay as they are."""
+    exits = exit_on or {}
+    return [e.id for e in enrollments if e.status == EnrollmentStatus.active
+            and reason in exits.get((e.sequence_key, e.sequence_version), list(ExitReason))]
+
+
+def exit_due(state: LeadState, sequence: Sequence, enrolled_at: datetime) -> ExitReason | None:
+    """The exit condition that holds for an enrollment right now, checked again before each
+    send. A new-lead sequence exits on any milestone; one entered later (recycle, after a
+    deal) only on milestones reached since it started."""
+    for reason in (*sequence.exit_on, ExitReason.unsubscribed, ExitReason.bounced):
+        happened = getattr(state, _EXIT_MILESTONE[reason])
+        if happened is None:
+            continue
+        if sequence.entry_rule == EntryRule.new_unqualified_lead or happened >= enrolled_at:
+            return reason
+    return None

@@ -1,23 +1,86 @@
 """Nurture's event handlers and the HANDLERS registry. Handlers never commit: the runner does."""
 
+from typing import Any
+
 from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent
 from leadloop.events.models import (
+    DealClosed,
+    LeadActivity,
+    LeadConsentChanged,
     LeadCreated,
     LeadDisqualified,
     LeadErased,
     LeadHandedOff,
+    LeadMerged,
+    LeadProfile,
     LeadQualified,
     LeadRejected,
+    LeadScored,
+    LeadSource,
+    LeadUpdated,
 )
 from nurture import service
 from nurture.domain import ExitReason
 
+_PROFILE_SEGMENT_FIELDS = ("country", "region", "industry", "job_title", "company",
+                           "company_size")
+_SOURCE_SEGMENT_FIELDS = ("channel", "campaign", "utm_source", "utm_medium", "utm_campaign",
+                          "utm_term", "utm_content")
+
+
+def _attributes(profile: LeadProfile, source: LeadSource | None = None,
+                form_id: str | None = None) -> dict[str, Any]:
+    """What segments match on: firmographics, custom properties, and where the lead came from."""
+    found: dict[str, Any] = {k: v for k, v in profile.properties.items() if v is not None}
+    found.update({f: getattr(profile, f) for f in _PROFILE_SEGMENT_FIELDS
+                  if getattr(profile, f) is not None})
+    if source is not None:
+        found.update({f: getattr(source, f) for f in _SOURCE_SEGMENT_FIELDS
+                      if getattr(source, f) is not None})
+    if form_id is not None:
+        found["form_id"] = form_id
+    return found
+
 
 async def on_lead_created(uow: UnitOfWork, event: LeadCreated, envelope: CloudEvent) -> None:
-    """A new lead enters the new-lead sequences unless it is already past marketing."""
-    await service.enroll_new_lead(uow, event.lead_id, event.created_at)
+    """A new lead enters the new-lead sequences of its segment unless it is already past
+    marketing; nurture keeps the contact details sending needs."""
+    await service.enroll_new_lead(
+        uow, event.lead_id, event.created_at, profile=event.profile.model_dump(),
+        consent=event.consent.email_marketing,
+        attributes=_attributes(event.profile, event.source, event.form_id))
+
+
+async def on_lead_updated(uow: UnitOfWork, event: LeadUpdated, envelope: CloudEvent) -> None:
+    """New contact details or consent apply from the next send on."""
+    await service.update_profile(uow, event.lead_id, event.profile.model_dump(),
+                                 event.consent.email_marketing, _attributes(event.profile),
+                                 event.updated_at)
+
+
+async def on_lead_consent_changed(uow: UnitOfWork, event: LeadConsentChanged,
+                                  envelope: CloudEvent) -> None:
+    """Consent to email marketing given or withdrawn applies from the next send on."""
+    if event.purpose == "email_marketing":
+        await service.change_consent(uow, event.lead_id, event.granted, event.changed_at)
+
+
+async def on_lead_merged(uow: UnitOfWork, event: LeadMerged, envelope: CloudEvent) -> None:
+    """A duplicate merged into another lead stops its sequences: one person, one sequence."""
+    await service.exit_sequences(uow, event.merged_lead_id, ExitReason.merged, event.merged_at)
+
+
+async def on_lead_activity(uow: UnitOfWork, event: LeadActivity, envelope: CloudEvent) -> None:
+    """A page visit (capture's tracking) can decide a waiting branch."""
+    await service.record_engagement(uow, event.lead_id, event.activity_id, event.kind,
+                                    event.url, event.occurred_at)
+
+
+async def on_lead_scored(uow: UnitOfWork, event: LeadScored, envelope: CloudEvent) -> None:
+    """The latest score, for score branches."""
+    await service.record_score(uow, event.lead_id, event.score, event.scored_at)
 
 
 async def on_lead_qualified(uow: UnitOfWork, event: LeadQualified, envelope: CloudEvent) -> None:
@@ -39,9 +102,14 @@ async def on_lead_disqualified(uow: UnitOfWork, event: LeadDisqualified,
 
 
 async def on_lead_rejected(uow: UnitOfWork, event: LeadRejected, envelope: CloudEvent) -> None:
-    """Remember the rejection; the recycle sequence that acts on it comes later."""
+    """Sales sent the lead back: remember why, and start the recycle sequences."""
     await service.record_rejection(uow, event.lead_id, event.reason_code.value,
                                    event.rejected_at)
+
+
+async def on_deal_closed(uow: UnitOfWork, event: DealClosed, envelope: CloudEvent) -> None:
+    """A won deal starts onboarding, a lost one re-engagement; both stop what ends on it."""
+    await service.deal_closed(uow, event.lead_id, event.outcome == "won", event.closed_at)
 
 
 async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEvent) -> None:
@@ -51,9 +119,15 @@ async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEven
 
 HANDLERS: dict[str, Handler] = {
     "leadloop.lead.created.v1": on_lead_created,
+    "leadloop.lead.updated.v1": on_lead_updated,
+    "leadloop.lead.consent_changed.v1": on_lead_consent_changed,
+    "leadloop.lead.merged.v1": on_lead_merged,
+    "leadloop.lead.activity.v1": on_lead_activity,
+    "leadloop.lead.scored.v1": on_lead_scored,
     "leadloop.lead.qualified.v1": on_lead_qualified,
     "leadloop.lead.handed_off.v1": on_lead_handed_off,
     "leadloop.lead.disqualified.v1": on_lead_disqualified,
     "leadloop.lead.rejected.v1": on_lead_rejected,
+    "leadloop.deal.closed.v1": on_deal_closed,
     "leadloop.lead.erased.v1": on_lead_erased,
 }

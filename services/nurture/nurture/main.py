@@ -4,11 +4,15 @@ from leadloop.app import create_service_app
 from nurture.api import router
 from nurture.config import NurtureSettings
 from nurture.handlers import HANDLERS
+from nurture.public_api import router as public_router
+from nurture.scheduler import run_scheduler
 
 app = create_service_app(
     settings=NurtureSettings(),
-    routers=[router],
+    routers=[router, public_router],
     handlers=HANDLERS,
-    description="Sequences for leads that are not sales-ready yet; they stop the moment a lead "
-    "is qualified, handed off or disqualified.",
+    workers=[run_scheduler],
+    description="Sequences for leads that are not sales-ready yet: email over SMTP and webhook "
+    "channels, guarded by consent, suppression, frequency caps and quiet hours; they stop the "
+    "moment a lead is qualified, handed off, unsubscribed or its deal closes.",
 )

@@ -1,18 +1,22 @@
-"""Nurture's HTTP response models."""
+"""Nurture's HTTP request and response models."""
 
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nurture.domain import (
+    SEQUENCE_SETTINGS,
     Enrollment,
     EnrollmentStatus,
     EntryRule,
     ExitReason,
+    Sequence,
     SequenceStep,
 )
+from nurture.mail import template_exists
+from nurture.steps import Channel, GuardPolicy, SendEmailStep, SendStep, WebhookChannel
 
 
 class EnrollmentOut(BaseModel):
@@ -32,8 +36,8 @@ class EnrollmentOut(BaseModel):
     @classmethod
     def of(cls, enrollment: Enrollment) -> "EnrollmentOut":
         """The API view of an enrollment."""
-        return cls(enrollment_id=enrollment.id,
-                   **enrollment.model_dump(exclude={"id", "lead_id"}))
+        return cls(enrollment_id=enrollment.id, **enrollment.model_dump(
+            exclude={"id", "lead_id", "step_started_at", "last_sent_at"}))
 
 
 class LeadEnrollments(BaseModel):
@@ -41,6 +45,36 @@ class LeadEnrollments(BaseModel):
 
     lead_id: UUID
     enrollments: list[EnrollmentOut]
+
+
+class SequenceIn(BaseModel):
+    """A new version of a sequence (the first one creates it); it becomes the live version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    entry_rule: EntryRule
+    steps: list[SequenceStep] = Field(min_length=1)
+    active: bool = True
+    segment: dict[str, list[str]] = Field(default_factory=dict)
+    entry_delay_days: int = Field(default=0, ge=0, le=365)
+    entry_delay_seconds: int = Field(default=0, ge=0, le=3600 * 24 * 365)
+    exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
+    guards: GuardPolicy = GuardPolicy()
+    webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
+
+    @field_validator("steps")
+    @classmethod
+    def _templates_exist(cls, steps: list[SequenceStep]) -> list[SequenceStep]:
+        for index, step in enumerate(steps):
+            if isinstance(step, (SendEmailStep, SendStep)) and step.channel == Channel.email \
+                    and not template_exists(step.template):
+                raise ValueError(f"step {index}: no email template named '{step.template}'")
+        return steps
+
+    def as_sequence(self) -> Sequence:
+        """The domain sequence (version is assigned when stored)."""
+        return Sequence(version=1, **self.model_dump())
 
 
 class SequenceOut(BaseModel):
@@ -51,15 +85,44 @@ class SequenceOut(BaseModel):
     entry_rule: EntryRule
     active: bool
     steps: list[SequenceStep]
+    segment: dict[str, list[str]] = Field(default_factory=dict)
+    entry_delay_days: int = 0
+    entry_delay_seconds: int = 0
+    exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
+    guards: GuardPolicy = GuardPolicy()
+    webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
     created_at: datetime
 
     @classmethod
     def of(cls, row: Any) -> "SequenceOut":
         """The API view of a stored sequence version."""
-        return cls.model_validate(row._asdict())
+        values = row._asdict()
+        settings = {k: v for k, v in values.pop("settings").items() if k in SEQUENCE_SETTINGS}
+        return cls.model_validate({**settings, **values})
 
 
 class SequenceList(BaseModel):
     """Every version of every sequence."""
 
     sequences: list[SequenceOut]
+
+
+class MessageOut(BaseModel):
+    """One message sent (or refused) to a lead."""
+
+    message_id: UUID
+    sequence_key: str
+    sequence_version: int
+    step: int
+    channel: str
+    template: str
+    status: str
+    error: str | None
+    sent_at: datetime
+
+
+class LeadMessages(BaseModel):
+    """Every message a lead was sent, oldest first."""
+
+    lead_id: UUID
+    messages: list[MessageOut]

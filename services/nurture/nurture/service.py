@@ -1,46 +1,142 @@
 """Nurture's use cases: enter and leave sequences as a lead moves through the funnel."""
 
+import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import event_time_now
+from leadloop.events.models import LeadActivity, LeadUnsubscribed, event_time_now
 from nurture import domain, repository
-from nurture.domain import EntryRule, ExitReason
+from nurture.domain import EntryRule, ExitReason, LeadState
+
+ENGAGEMENT_KINDS = {"email_opened", "email_clicked", "page_view"}
 
 
-async def enroll_new_lead(uow: UnitOfWork, lead_id: UUID, created_at: datetime) -> None:
-    """Enroll a new lead in the new-lead sequences, unless it has already left marketing."""
+async def _enroll(uow: UnitOfWork, state: LeadState, rule: EntryRule) -> None:
+    conn = uow.connection
+    if not domain.should_enroll(state, rule):
+        return
+    now = event_time_now()
+    chosen = domain.sequences_to_enter(await repository.active_sequences(conn, rule), rule,
+                                       state.attributes)
+    await repository.insert_enrollments(conn, [domain.enroll(state.lead_id, s, now)
+                                               for s in chosen])
+
+
+async def enroll_new_lead(uow: UnitOfWork, lead_id: UUID, created_at: datetime,
+                          profile: Mapping[str, Any] | None = None, consent: bool = False,
+                          attributes: Mapping[str, Any] | None = None) -> None:
+    """Keep the lead's contact copy and enroll it in the new-lead sequences of its segment,
+    unless it has already left marketing."""
     conn = uow.connection
     state = await repository.lock_lead_state(conn, lead_id)
+    if profile is not None:
+        state = domain.record_profile(state, profile, consent, attributes or {}, created_at)
     state, enter = domain.admit_new_lead(state, created_at)
     await repository.save_lead_state(conn, state)
-    if not enter:
-        return
-    rule = EntryRule.new_unqualified_lead
-    now = event_time_now()
-    chosen = domain.sequences_to_enter(await repository.active_sequences(conn, rule), rule)
-    await repository.insert_enrollments(conn, [domain.enroll(lead_id, s, now) for s in chosen])
+    if enter:
+        await _enroll(uow, state, EntryRule.new_unqualified_lead)
+
+
+async def update_profile(uow: UnitOfWork, lead_id: UUID, profile: Mapping[str, Any],
+                         consent: bool, attributes: Mapping[str, Any], at: datetime) -> None:
+    """Keep the newest profile and consent; the next send reads them."""
+    conn = uow.connection
+    state = await repository.lock_lead_state(conn, lead_id)
+    await repository.save_lead_state(conn, domain.record_profile(state, profile, consent,
+                                                                 attributes, at))
+
+
+async def change_consent(uow: UnitOfWork, lead_id: UUID, granted: bool, at: datetime) -> None:
+    """Email-marketing consent given or withdrawn: the next send step reads it."""
+    conn = uow.connection
+    state = await repository.lock_lead_state(conn, lead_id)
+    await repository.save_lead_state(conn, domain.record_consent(state, granted, at))
 
 
 async def exit_sequences(uow: UnitOfWork, lead_id: UUID, reason: ExitReason,
                          happened_at: datetime) -> None:
     """Record why the lead leaves marketing and stop its active enrollments at once."""
     conn = uow.connection
+    # The lead row lock is what the scheduler takes before a send: once this commits, no
+    # send to this lead can start, and a send in flight finished before it.
     state = await repository.lock_lead_state(conn, lead_id)
     await repository.save_lead_state(conn, domain.record_exit_cause(state, reason, happened_at))
     active = await repository.active_enrollments_for_update(conn, lead_id)
+    exit_on = await repository.exit_rules_of(conn, active)
     # exited_at is when nurture stopped mailing, not when the cause happened elsewhere.
-    await repository.exit_enrollments(conn, domain.enrollments_to_exit(active, reason), reason,
-                                      event_time_now())
+    await repository.exit_enrollments(conn, domain.enrollments_to_exit(active, reason, exit_on),
+                                      reason, event_time_now())
 
 
 async def record_rejection(uow: UnitOfWork, lead_id: UUID, reason: str,
                            rejected_at: datetime) -> None:
-    """Remember that sales rejected the lead (the recycle sequence will start from this)."""
+    """Remember that sales rejected the lead, and start its recycle sequences."""
     conn = uow.connection
     state = await repository.lock_lead_state(conn, lead_id)
-    await repository.save_lead_state(conn, domain.record_rejection(state, reason, rejected_at))
+    new_state = domain.record_rejection(state, reason, rejected_at)
+    await repository.save_lead_state(conn, new_state)
+    if new_state != state:
+        await _enroll(uow, new_state, EntryRule.lead_rejected)
+
+
+async def deal_closed(uow: UnitOfWork, lead_id: UUID, won: bool, closed_at: datetime) -> None:
+    """Stop sequences that end on a closed deal, then start onboarding or re-engagement."""
+    await exit_sequences(uow, lead_id, ExitReason.deal_closed, closed_at)
+    state = await repository.lock_lead_state(uow.connection, lead_id)
+    await _enroll(uow, state, EntryRule.deal_won if won else EntryRule.deal_lost)
+
+
+async def record_score(uow: UnitOfWork, lead_id: UUID, score: int, at: datetime) -> None:
+    """Keep the latest score for score branches and let waiting branches decide."""
+    conn = uow.connection
+    state = await repository.lock_lead_state(conn, lead_id)
+    await repository.save_lead_state(conn, domain.record_score(state, score, at))
+    await repository.wake_enrollments(conn, lead_id)
+
+
+async def record_engagement(uow: UnitOfWork, lead_id: UUID, activity_id: UUID, kind: str,
+                            url: str | None, at: datetime,
+                            message_id: UUID | None = None) -> None:
+    """Remember an open, click or visit for branches, and let waiting branches decide."""
+    if kind not in ENGAGEMENT_KINDS:
+        return
+    conn = uow.connection
+    await repository.insert_engagement(conn, engagement_id=activity_id, lead_id=lead_id,
+                                       kind=kind, url=url, message_id=message_id, at=at)
+    await repository.wake_enrollments(conn, lead_id)
+
+
+async def track(uow: UnitOfWork, message_id: UUID, kind: str, url: str | None) -> bool:
+    """An open or click of one of our messages: a lead.activity for scoring, and a fact for
+    branches. False if the message is unknown (e.g. the lead was erased)."""
+    lead_id = await repository.message_lead(uow.connection, message_id)
+    if lead_id is None:
+        return False
+    activity_id, now = uuid.uuid4(), event_time_now()
+    await record_engagement(uow, lead_id, activity_id, kind, url, now, message_id)
+    uow.publish(LeadActivity(lead_id=lead_id, activity_id=activity_id, kind=kind,
+                             occurred_at=now, url=url,
+                             properties={"message_id": str(message_id)}))
+    return True
+
+
+async def unsubscribe(uow: UnitOfWork, message_id: UUID) -> bool:
+    """Suppress the lead for email, stop its sequences and announce lead.unsubscribed (once).
+    False if the message is unknown."""
+    conn = uow.connection
+    lead_id = await repository.message_lead(conn, message_id)
+    if lead_id is None:
+        return False
+    state = await repository.lock_lead_state(conn, lead_id)
+    first_time = state.unsubscribed_at is None
+    now = event_time_now()
+    await exit_sequences(uow, lead_id, ExitReason.unsubscribed, now)
+    if first_time:
+        uow.publish(LeadUnsubscribed(lead_id=lead_id, channel="email", unsubscribed_at=now))
+    return True
 
 
 async def erase_lead(uow: UnitOfWork, lead_id: UUID, erased_at: datetime) -> None:
@@ -48,4 +144,5 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID, erased_at: datetime) -> Non
     conn = uow.connection
     state = await repository.lock_lead_state(conn, lead_id)
     await repository.delete_enrollments_of(conn, lead_id)
+    await repository.forget_lead_activity(conn, lead_id)
     await repository.save_lead_state(conn, domain.erased(state, erased_at))

@@ -27,6 +27,8 @@ sequences = Table(
     Column("steps", JSONB, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Segment, entry delay, exit conditions, guard policy, webhook channels (domain.Sequence).
+    Column("settings", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     # One live version per sequence; older versions stay so running enrollments can finish.
     Index("sequences_one_active_version", "key", unique=True, postgresql_where=text("active")),
 )
@@ -44,6 +46,24 @@ lead_states = Table(
     Column("rejected_at", DateTime(timezone=True)),
     Column("rejection_reason", Text),
     Column("erased_at", DateTime(timezone=True)),
+    Column("replied_at", DateTime(timezone=True)),
+    Column("unsubscribed_at", DateTime(timezone=True)),
+    Column("deal_closed_at", DateTime(timezone=True)),
+    Column("bounced_at", DateTime(timezone=True)),
+    Column("merged_at", DateTime(timezone=True)),
+    # A local copy of what sending needs (lead.created / lead.updated); erasure clears it.
+    Column("email", Text),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("company", Text),
+    Column("phone", Text),
+    Column("time_zone", Text),
+    Column("email_consent", Boolean, nullable=False, server_default=text("false")),
+    Column("consent_at", DateTime(timezone=True)),
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("profile_at", DateTime(timezone=True)),
+    Column("score", Integer),
+    Column("scored_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -61,6 +81,9 @@ enrollments = Table(
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
     Column("exited_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
+    # When the current step was entered: waits and branch windows count from it.
+    Column("step_started_at", DateTime(timezone=True)),
+    Column("last_sent_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     ForeignKeyConstraint(["sequence_key", "sequence_version"],
                          ["sequences.key", "sequences.version"]),
@@ -71,4 +94,36 @@ enrollments = Table(
           postgresql_where=text("status = 'active'")),
     # The step scheduler claims due enrollments through this index (FOR UPDATE SKIP LOCKED).
     Index("enrollments_due", "next_step_due_at", postgresql_where=text("status = 'active'")),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("enrollment_id", UUID(as_uuid=True), nullable=False),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("sequence_key", Text, nullable=False),
+    Column("sequence_version", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("template", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("error", Text),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    # The idempotency key: one message per enrollment step, whatever retries or replicas do.
+    Index("messages_once_per_step", "enrollment_id", "step", unique=True),
+    # Frequency caps count a lead's recent messages.
+    Index("messages_by_lead", "lead_id", "sent_at"),
+)
+
+engagements = Table(
+    "engagements",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("url", Text),
+    Column("message_id", UUID(as_uuid=True)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Index("engagements_by_lead", "lead_id", "occurred_at"),
 )

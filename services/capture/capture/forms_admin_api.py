@@ -1,0 +1,83 @@
+"""Admin routes for forms: create, read, replace, rotate the public key."""
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from capture import forms_repository
+from capture.form_config import FormConfigIn, FormOut
+from leadloop.app import unit_of_work
+from leadloop.auth import hash_key, require_scope
+from leadloop.db import UnitOfWork
+
+router = APIRouter(prefix="/v1/forms", tags=["forms"],
+                   dependencies=[Depends(require_scope("admin"))])
+
+FORM_KEY_PREFIX = "pfk_"
+
+
+def new_form_key() -> str:
+    """A public form key: it may submit to its one form and do nothing else."""
+    return FORM_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+def form_out(row: Any, public_key: str | None = None) -> FormOut:
+    """A stored form as the API shows it."""
+    return FormOut.model_validate({**row.config, "id": row.id, "public_key": public_key})
+
+
+@router.post("", response_model=FormOut, status_code=status.HTTP_201_CREATED)
+async def create_form(form: FormConfigIn, uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+    """Create a form; the answer carries its public key (shown this once)."""
+    form_id = "frm_" + secrets.token_hex(8)
+    key = new_form_key()
+    async with uow:
+        await forms_repository.insert_form(uow.connection, form_id,
+                                           form.model_dump(mode="json"), hash_key(key))
+        row = await forms_repository.get_form(uow.connection, form_id)
+        await uow.commit()
+    return form_out(row, key)
+
+
+@router.get("", response_model=list[FormOut])
+async def list_forms(uow: UnitOfWork = Depends(unit_of_work)) -> list[FormOut]:
+    """Every form."""
+    async with uow:
+        return [form_out(row) for row in await forms_repository.list_forms(uow.connection)]
+
+
+@router.get("/{form_id}", response_model=FormOut)
+async def get_form(form_id: str, uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+    """One form's configuration (never its key)."""
+    async with uow:
+        row = await forms_repository.get_form(uow.connection, form_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+    return form_out(row)
+
+
+@router.put("/{form_id}", response_model=FormOut)
+async def replace_form(form_id: str, form: FormConfigIn,
+                       uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+    """Replace a form's configuration; its id and key stay."""
+    async with uow:
+        if not await forms_repository.update_form(uow.connection, form_id,
+                                                  {"config": form.model_dump(mode="json")}):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+        row = await forms_repository.get_form(uow.connection, form_id)
+        await uow.commit()
+    return form_out(row)
+
+
+@router.post("/{form_id}/key", response_model=FormOut)
+async def rotate_form_key(form_id: str, uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+    """Issue a new public key; the old one stops working at once."""
+    key = new_form_key()
+    async with uow:
+        if not await forms_repository.update_form(uow.connection, form_id,
+                                                  {"public_key_sha256": hash_key(key)}):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+        row = await forms_repository.get_form(uow.connection, form_id)
+        await uow.commit()
+    return form_out(row, key)

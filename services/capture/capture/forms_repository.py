@@ -1,0 +1,103 @@
+"""Queries for forms, submissions, idempotency keys, visitors and activities."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from capture.tables import activities, forms, idempotency_keys, submissions, visitors
+
+
+async def insert_form(conn: AsyncConnection, form_id: str, config: dict[str, Any],
+                      key_sha256: str) -> bool:
+    """Store a new form; False if the id is taken."""
+    inserted = await conn.scalar(
+        insert(forms).values(id=form_id, config=config, public_key_sha256=key_sha256)
+        .on_conflict_do_nothing(index_elements=[forms.c.id]).returning(forms.c.id))
+    return inserted is not None
+
+
+async def update_form(conn: AsyncConnection, form_id: str, values: dict[str, Any]) -> bool:
+    """Change a form's config or key; False if there is no such form."""
+    result = await conn.execute(update(forms).where(forms.c.id == form_id)
+                                .values(**values, updated_at=func.now()))
+    return result.rowcount == 1
+
+
+async def get_form(conn: AsyncConnection, form_id: str) -> Any | None:
+    """A form row, or None."""
+    return (await conn.execute(select(forms).where(forms.c.id == form_id))).one_or_none()
+
+
+async def list_forms(conn: AsyncConnection) -> list[Any]:
+    """Every form, by id."""
+    return list((await conn.execute(select(forms).order_by(forms.c.id))).all())
+
+
+async def claim_idempotency_key(conn: AsyncConnection, scope: str, key: str,
+                                request_sha256: str) -> Any | None:
+    """Claim a key for this transaction; None if claimed, else the first request's row.
+
+    A concurrent first request holds the row until it commits, so a retry waits for it and
+    then sees its stored response, or claims the key itself if the first rolled back.
+    """
+    claimed = await conn.scalar(
+        insert(idempotency_keys).values(scope=scope, key=key, request_sha256=request_sha256)
+        .on_conflict_do_nothing().returning(idempotency_keys.c.key))
+    if claimed is not None:
+        return None
+    return (await conn.execute(select(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key))).one()
+
+
+async def store_idempotent_response(conn: AsyncConnection, scope: str, key: str,
+                                    status_code: int, response: dict[str, Any]) -> None:
+    """Remember the answer a claimed key's request got."""
+    await conn.execute(update(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+        .values(status_code=status_code, response=response))
+
+
+async def insert_submission(conn: AsyncConnection, submission_id: UUID, form_id: str,
+                            lead_id: UUID | None, status: str, spam_reason: str | None,
+                            payload: dict[str, Any]) -> None:
+    """Record a submission, accepted or spam."""
+    await conn.execute(insert(submissions).values(
+        id=submission_id, form_id=form_id, lead_id=lead_id, status=status,
+        spam_reason=spam_reason, payload=payload))
+
+
+async def visitor_lead(conn: AsyncConnection, visitor_id: str) -> UUID | None:
+    """The lead an anonymous visitor turned out to be, if known."""
+    lead_id: UUID | None = await conn.scalar(
+        select(visitors.c.lead_id).where(visitors.c.id == visitor_id))
+    return lead_id
+
+
+async def identify_visitor(conn: AsyncConnection, visitor_id: str, lead_id: UUID,
+                           now: datetime) -> list[Any]:
+    """Link a visitor to a lead; returns their anonymous activities, now attached to it."""
+    await conn.execute(
+        insert(visitors).values(id=visitor_id, lead_id=lead_id, identified_at=now)
+        .on_conflict_do_update(index_elements=[visitors.c.id],
+                               set_={"lead_id": lead_id, "identified_at": now}))
+    result = await conn.execute(
+        update(activities).where(activities.c.visitor_id == visitor_id,
+                                 activities.c.lead_id.is_(None))
+        .values(lead_id=lead_id).returning(*activities.c))
+    return list(result.all())
+
+
+async def insert_activity(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """Record one activity (lead_id None while the visitor is anonymous)."""
+    await conn.execute(insert(activities).values(**values))
+
+
+async def lead_activities(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Any]:
+    """A lead's activities, newest first."""
+    return list((await conn.execute(
+        select(activities).where(activities.c.lead_id == lead_id)
+        .order_by(activities.c.occurred_at.desc()).limit(limit))).all())

@@ -1,0 +1,143 @@
+"""Bulk import routes: POST a CSV, then follow its progress and per-row errors."""
+
+import csv
+import hashlib
+import io
+import tempfile
+import uuid
+from typing import Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from capture import idempotency, imports
+from capture.import_domain import check_mapping, default_mapping
+from leadloop.app import Runtime, get_runtime
+from leadloop.auth import require_scope
+
+router = APIRouter(prefix="/v1/imports", tags=["imports"])
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+class ImportOut(BaseModel):
+    """An import's progress: counts so far and the first per-row errors."""
+
+    import_id: UUID
+    status: str
+    rows_total: int
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    errors: list[dict[str, Any]]
+
+
+def _invalid(field: str, reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+        "detail": "request is invalid",
+        "errors": [{"field": field, "reason": reason, "type": "value_error"}]})
+
+
+async def _spool(request: Request, limit: int) -> "tempfile.SpooledTemporaryFile[bytes]":
+    """Stream the body to a temporary file; 413 past `limit` bytes."""
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(8 * 1024 * 1024)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                f"a CSV import may be at most {limit} bytes")
+        spool.write(chunk)
+    return spool
+
+
+def _mapping(spool: "tempfile.SpooledTemporaryFile[bytes]", raw: str | None) -> dict[str, str]:
+    spool.seek(0)
+    first = spool.readline().decode("utf-8-sig", errors="replace")
+    header = next(csv.reader(io.StringIO(first)), [])
+    if raw is None:
+        mapping = default_mapping(header)
+    else:
+        try:
+            mapping = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise _invalid("mapping", f"not JSON: {exc}") from exc
+        if not isinstance(mapping, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise _invalid("mapping", "must be a JSON object of column name to lead field")
+        missing = [c for c in mapping if c not in header]
+        if missing:
+            raise _invalid("mapping", f"columns not in the CSV header: {missing[:10]}")
+    problems = check_mapping(mapping)
+    if problems:
+        raise _invalid("mapping", "; ".join(problems))
+    return mapping
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ImportOut,
+             dependencies=[Depends(require_scope("leads:write"))])
+async def post_import(
+    request: Request,
+    mapping: str | None = Query(None, description='JSON: {"CSV column": "lead field or '
+                                'properties.<name> or consent.email_marketing"}'),
+    campaign: str | None = Query(None, max_length=200),
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    """Import a CSV (streamed; rows dedupe like submissions); returns the import to follow."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in CSV_TYPES:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            f"content type '{media_type or 'none'}' is not accepted; send text/csv")
+    limit = int(getattr(runtime.settings, "import_max_bytes", 64 * 1024 * 1024))
+    spool = await _spool(request, limit)
+    try:
+        columns = _mapping(spool, mapping)
+        key = idempotency.idempotency_key(request)
+        fingerprint = idempotency.request_fingerprint(request, orjson.dumps(
+            [str(request.url.query), _digest(spool)]))
+        import_id = uuid.uuid4()
+        async with runtime.unit_of_work() as uow:
+            replay = await idempotency.replay_if_seen(uow, "imports", key, fingerprint)
+            if replay is not None:
+                spool.close()
+                return replay
+            await imports.create_import(uow, import_id)
+            body = _out(await imports.get_import(uow, import_id)).model_dump(mode="json")
+            await idempotency.remember(uow, "imports", key, 202, {"kind": "json", "body": body})
+            await uow.commit()
+    except HTTPException as exc:
+        spool.close()
+        if isinstance(exc.detail, dict):
+            return JSONResponse(exc.detail, status_code=exc.status_code)
+        raise
+    imports.start_import(runtime, import_id, spool, columns, campaign)
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{import_id}"})
+
+
+def _digest(spool: "tempfile.SpooledTemporaryFile[bytes]") -> str:
+    spool.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: spool.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _out(row: Any) -> ImportOut:
+    return ImportOut(import_id=row.id, status=row.status, rows_total=row.rows_total,
+                     created=row.created, updated=row.updated, unchanged=row.unchanged,
+                     failed=row.failed, errors=row.errors)
+
+
+@router.get("/{import_id}", response_model=ImportOut,
+            dependencies=[Depends(require_scope("leads:read"))])
+async def get_import(import_id: UUID, runtime: Runtime = Depends(get_runtime)) -> ImportOut:
+    """An import's progress and per-row errors (the first 1000)."""
+    async with runtime.unit_of_work() as uow:
+        row = await imports.get_import(uow, import_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no import with this id")
+    return _out(row)

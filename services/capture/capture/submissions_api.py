@@ -1,0 +1,251 @@
+"""Public form routes: submissions (browser or API client), CORS, embed script, tracking."""
+
+import hmac
+import secrets
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import Counter
+
+from capture import activity, forms_repository, idempotency, service
+from capture.embed import render_embed_script
+from capture.form_config import FormConfigIn
+from capture.http_body import content_type_of, parse_body, read_limited
+from capture.ratelimit import RateLimiter
+from capture.submission import (
+    SubmissionInvalid,
+    map_submission,
+    spam_reason,
+    wants_html,
+)
+from leadloop.app import Runtime, get_runtime
+from leadloop.auth import find_principal, hash_key
+from leadloop.db import UnitOfWork
+from leadloop.events.models import LeadSource, event_time_now
+
+router = APIRouter(prefix="/v1/forms", tags=["submissions"])
+SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",
+                      ["outcome"])
+_limiter = RateLimiter()
+_THANKS = ("<!doctype html><meta charset=utf-8><title>Thank you</title>"
+           "<p>Thank you, we received your submission.</p>")
+
+
+def token_secret(runtime: Runtime) -> bytes:
+    """The secret that signs fill-time tokens (random per process unless configured)."""
+    configured = getattr(runtime.settings, "form_token_secret", "")
+    if configured:
+        return str(configured).encode()
+    if not hasattr(runtime, "form_token_secret"):
+        runtime.form_token_secret = secrets.token_bytes(32)  # type: ignore[attr-defined]
+    secret: bytes = runtime.form_token_secret  # type: ignore[attr-defined]
+    return secret
+
+
+def cors_headers(form: FormConfigIn, origin: str | None) -> dict[str, str]:
+    """CORS headers for an allowed origin; 403 for a browser on any other origin."""
+    if origin is None:
+        return {}
+    if not form.allows_origin(origin):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"origin '{origin[:200]}' may not submit to this form")
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+async def load_form(uow: UnitOfWork, form_id: str) -> tuple[FormConfigIn, str]:
+    """A form's config and key hash; 404 when unknown."""
+    row = await forms_repository.get_form(uow.connection, form_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+    return FormConfigIn.model_validate(row.config), row.public_key_sha256
+
+
+def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> None:
+    """The form's own public key, or an API key with leads:write; 401/403 otherwise."""
+    form_key = request.headers.get("x-form-key") or request.query_params.get("key")
+    if form_key is None and isinstance(body.get("_form_key"), str):
+        form_key = body["_form_key"]
+    if form_key:
+        if not hmac.compare_digest(hash_key(form_key), key_sha256):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not this form's key")
+        return
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        principal = find_principal(api_key, request.app.state.settings.api_keys)
+        if principal is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+        if not principal.has("leads:write"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "this key lacks 'leads:write'")
+        return
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                        "a form key (X-Form-Key or _form_key) or an API key is required")
+
+
+def rate_limit(request: Request, form_id: str, form: FormConfigIn, kind: str = "submit"
+               ) -> None:
+    """429 with Retry-After when this IP or this form sends too much (per kind of request)."""
+    ip = request.client.host if request.client else "unknown"
+    wait = max(_limiter.hit(f"{kind}:ip:{form_id}:{ip}", form.spam.per_ip_per_minute),
+               _limiter.hit(f"{kind}:form:{form_id}", form.spam.per_form_per_minute))
+    if wait:
+        SUBMISSIONS.labels("rate_limited").inc()
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many submissions; retry "
+                            "later", headers={"Retry-After": str(wait)})
+
+
+def _answer(form: FormConfigIn, browser: bool, status_code: int, body: dict[str, Any]
+            ) -> tuple[int, dict[str, Any]]:
+    if not browser:
+        return status_code, {"kind": "json", "body": body}
+    if form.redirect_url:
+        return status.HTTP_303_SEE_OTHER, {"kind": "redirect", "location": str(form.redirect_url)}
+    return status.HTTP_200_OK, {"kind": "html", "html": _THANKS}
+
+
+def _with_headers(response: Response, headers: dict[str, str]) -> Response:
+    response.headers.update(headers)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.options("/{form_id}/submissions", include_in_schema=False)
+@router.options("/{form_id}/activities", include_in_schema=False)
+async def preflight(form_id: str, request: Request,
+                    runtime: Runtime = Depends(get_runtime)) -> Response:
+    """CORS preflight: allowed only from the form's origins."""
+    async with runtime.unit_of_work() as uow:
+        form, _ = await load_form(uow, form_id)
+    headers = cors_headers(form, request.headers.get("origin"))
+    headers.update({"Access-Control-Allow-Methods": "POST",
+                    "Access-Control-Allow-Headers": "content-type, idempotency-key, x-form-key",
+                    "Access-Control-Max-Age": "600"})
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
+
+
+@router.post("/{form_id}/submissions", status_code=201, response_model=None,
+             responses={303: {"description": "browser: see the form's redirect URL"}})
+async def submit(form_id: str, request: Request,
+                 runtime: Runtime = Depends(get_runtime)) -> Response:
+    """A form post from a browser (303 to the redirect URL) or an API client (JSON)."""
+    headers: dict[str, str] = {}
+    try:
+        # The body is read before a database connection is taken, so slow clients hold none.
+        async with runtime.unit_of_work() as uow:
+            form, key_sha256 = await load_form(uow, form_id)
+        headers = cors_headers(form, request.headers.get("origin"))
+        media_type = content_type_of(request)
+        raw = await read_limited(request, form.max_body_bytes)
+        body = await parse_body(request, media_type, raw)
+        authorize(request, key_sha256, body)
+        rate_limit(request, form_id, form)
+        key = idempotency.idempotency_key(request)
+        scope = f"form:{form_id}"
+        async with runtime.unit_of_work() as uow:
+            replay = await idempotency.replay_if_seen(
+                uow, scope, key, idempotency.request_fingerprint(request, raw))
+            if replay is not None:
+                return _with_headers(replay, headers)
+            browser = wants_html(media_type, request.headers.get("accept", ""))
+            status_code, stored = await _process(uow, runtime, form_id, form, body, browser)
+            await idempotency.remember(uow, scope, key, status_code, stored)
+            await uow.commit()
+    except HTTPException as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
+        return JSONResponse(detail, status_code=exc.status_code,
+                            headers={**(exc.headers or {}), **headers})
+    return _with_headers(idempotency.to_response(status_code, stored), headers)
+
+
+async def _process(uow: UnitOfWork, runtime: Runtime, form_id: str, form: FormConfigIn,
+                   body: dict[str, Any], browser: bool) -> tuple[int, dict[str, Any]]:
+    submission_id = uuid.uuid4()
+    payload = {k: v for k, v in body.items() if k != "_form_key"}
+    reason = spam_reason(form_id, form, body, token_secret(runtime))
+    if reason is not None:
+        SUBMISSIONS.labels("spam").inc()
+        await forms_repository.insert_submission(uow.connection, submission_id, form_id, None,
+                                                 "spam", reason, payload)
+        return _answer(form, browser, 200, {"submission_id": str(submission_id),
+                                            "lead_id": None, "status": "spam"})
+    now = event_time_now()
+    try:
+        mapped = map_submission(form_id, form, body, now)
+    except SubmissionInvalid as exc:
+        SUBMISSIONS.labels("invalid").inc()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            {"detail": "request is invalid", "errors": exc.errors}) from exc
+    lead_id, outcome = await service.capture_lead(uow, mapped.lead, form_id=form_id)
+    await activity.store_activity(
+        uow, kind="form_submitted", lead_id=lead_id, visitor_id=mapped.visitor_id,
+        occurred_at=now, url=mapped.lead.source.landing_page, source=mapped.lead.source,
+        properties={"form_id": form_id, "submission_id": str(submission_id)})
+    if mapped.visitor_id:
+        await activity.identify(uow, mapped.visitor_id, lead_id)
+    await forms_repository.insert_submission(uow.connection, submission_id, form_id, lead_id,
+                                             "accepted", None, payload)
+    SUBMISSIONS.labels("accepted").inc()
+    return _answer(form, browser, 201 if outcome == "created" else 200, {
+        "submission_id": str(submission_id), "lead_id": str(lead_id), "status": outcome})
+
+
+@router.post("/{form_id}/activities", response_model=activity.ActivityAccepted,
+             status_code=202)
+async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_runtime)
+                ) -> Response:
+    """The embed script's tracking beacon: page views of a (so far anonymous) visitor."""
+    headers: dict[str, str] = {}
+    try:
+        async with runtime.unit_of_work() as uow:
+            form, key_sha256 = await load_form(uow, form_id)
+        headers = cors_headers(form, request.headers.get("origin"))
+        if content_type_of(request) != "application/json":
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON")
+        body = await parse_body(request, "application/json",
+                                await read_limited(request, 16_384))
+        authorize(request, key_sha256, body)
+        rate_limit(request, form_id, form, kind="track")
+        async with runtime.unit_of_work() as uow:
+            event = _tracked(body)
+            accepted = await activity.record_activity(uow, event, None)
+            await uow.commit()
+    except HTTPException as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
+        return JSONResponse(detail, status_code=exc.status_code,
+                            headers={**(exc.headers or {}), **headers})
+    return _with_headers(JSONResponse(accepted.model_dump(mode="json"), status_code=202),
+                         headers)
+
+
+def _tracked(body: dict[str, Any]) -> activity.ActivityIn:
+    """A page view from the embed script; only visitor-scoped kinds are accepted here."""
+    seconds = str(body.get("seconds_on_page") or "0")
+    source = {k: str(body[k])[:2000] for k in ("utm_source", "utm_medium", "utm_campaign",
+                                               "utm_term", "utm_content") if body.get(k)}
+    try:
+        return activity.ActivityIn(
+            kind="page_view", visitor_id=str(body.get("_visitor_id") or "") or None,
+            url=str(body.get("url") or "")[:2000] or None,
+            seconds_on_page=int(seconds) if seconds.isdigit() else None,
+            source=LeadSource(channel="tracking", referrer=str(body.get("_referrer") or "")
+                              [:2000] or None, **source))
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+            "detail": "request is invalid", "errors": [
+                {"field": "_visitor_id", "reason": str(exc)[:300], "type": "value_error"}]}
+        ) from exc
+
+
+@router.get("/{form_id}/embed.js", include_in_schema=False)
+async def embed_script(form_id: str, request: Request, key: str,
+                       runtime: Runtime = Depends(get_runtime)) -> Response:
+    """The embed script for a form, bound to its public key and a fresh fill-time token."""
+    async with runtime.unit_of_work() as uow:
+        form, key_sha256 = await load_form(uow, form_id)
+    if not hmac.compare_digest(hash_key(key), key_sha256):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not this form's key")
+    base = str(request.base_url).rstrip("/")
+    script = render_embed_script(form_id, form, key, base, token_secret(runtime))
+    return Response(script, media_type="text/javascript", headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,86 @@
+"""Nurture's public routes, reached from emails: open pixel, click redirect, unsubscribe.
+
+They carry no API key (a mail reader has none); signed tokens (nurture.tracking) stand in.
+"""
+
+import base64
+from html import escape
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from leadloop.app import get_runtime, unit_of_work
+from leadloop.db import UnitOfWork
+from nurture import service
+from nurture.config import NurtureSettings
+from nurture.tracking import click_valid, read_token
+
+router = APIRouter(tags=["tracking"])
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_CACHE = {"Cache-Control": "no-store, private"}
+
+
+def _secret(request: Request) -> str:
+    settings = get_runtime(request).settings
+    assert isinstance(settings, NurtureSettings)
+    return settings.link_secret
+
+
+def _page(title: str, body: str, code: int = 200) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><html><head><title>{escape(title)}</title></head>"
+                        f"<body style='font-family:sans-serif;max-width:520px;margin:3em auto'>"
+                        f"<h1>{escape(title)}</h1>{body}</body></html>", status_code=code,
+                        headers=_NO_CACHE)
+
+
+@router.get("/o/{token}.gif", include_in_schema=False)
+async def open_pixel(token: str, request: Request,
+                     uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+    """A 1x1 GIF; loading it records email_opened (invalid tokens get the GIF, nothing else)."""
+    message_id = read_token(_secret(request), "open", token)
+    if message_id is not None:
+        async with uow:
+            if await service.track(uow, message_id, "email_opened", None):
+                await uow.commit()
+    return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
+
+
+@router.get("/c", include_in_schema=False)
+async def click(request: Request, m: UUID = Query(), u: str = Query(max_length=4000),
+                s: str = Query(max_length=100),
+                uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+    """Record email_clicked, then redirect to the link's target (only targets we signed)."""
+    if not click_valid(_secret(request), m, u, s) or not u.startswith(("https://", "http://")):
+        return _page("Link not valid", "<p>This link is broken or was changed.</p>", 400)
+    async with uow:
+        if await service.track(uow, m, "email_clicked", u):
+            await uow.commit()
+    return RedirectResponse(u, status_code=status.HTTP_302_FOUND, headers=_NO_CACHE)
+
+
+@router.get("/u/{token}", include_in_schema=False)
+async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+    """The confirmation page behind the unsubscribe link: one button, no login."""
+    if read_token(_secret(request), "unsubscribe", token) is None:
+        return _page("Link not valid", "<p>This unsubscribe link is broken.</p>", 404)
+    return _page("Unsubscribe", "<p>Stop all marketing email from us?</p>"
+                 f"<form method='post' action='/u/{escape(token)}'>"
+                 "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+                 "<button type='submit'>Unsubscribe</button></form>")
+
+
+@router.post("/u/{token}", include_in_schema=False)
+async def unsubscribe(token: str, request: Request,
+                      uow: UnitOfWork = Depends(unit_of_work)) -> HTMLResponse:
+    """One-click unsubscribe (RFC 8058 POST from the mail client, or the page's button)."""
+    message_id = read_token(_secret(request), "unsubscribe", token)
+    if message_id is None:
+        return _page("Link not valid", "<p>This unsubscribe link is broken.</p>", 404)
+    async with uow:
+        known = await service.unsubscribe(uow, message_id)
+        await uow.commit()
+    # An unknown message (the person was erased meanwhile) has nobody left to mail.
+    del known
+    return _page("You are unsubscribed", "<p>You will get no more marketing email from us.</p>")

@@ -1,0 +1,238 @@
+"""The step scheduler: durable timers as enrollment rows, claimed with SKIP LOCKED.
+
+One transaction per batch: claim due enrollments and lock their leads, decide each one's next
+step (guards, waits, branches), deliver the sends, then store positions, messages and
+nurture.message_sent events together. A crash before commit leaves the rows due as they were,
+so a restart neither skips a step nor (short of a crash between the SMTP server's 250 and the
+commit) repeats one; each message keeps a stable Message-ID for that last case.
+"""
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from leadloop.app import Runtime
+from leadloop.events.models import NurtureMessageSent, event_time_now
+from leadloop.retry import Backoff, is_transient
+from nurture import domain, engine, guards, send_queries
+from nurture.channels import Outcome, SmtpPool, send_webhook
+from nurture.config import NurtureSettings
+from nurture.domain import EnrollmentStatus, ExitReason, Sequence
+from nurture.mail import MailContext, render_email
+from nurture.send_queries import DueEnrollment
+from nurture.steps import Channel, SendEmailStep, SendStep
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = timedelta(seconds=60)
+# An erased lead's enrollments are deleted by the erasure handler; one seen here is being
+# erased right now, and "unsubscribed" is the stored reason closest to "forget me".
+_STOP_EXIT = {guards.StopReason.unsubscribed: ExitReason.unsubscribed,
+              guards.StopReason.bounced: ExitReason.bounced,
+              guards.StopReason.erased: ExitReason.unsubscribed}
+
+
+@dataclass
+class Planned:
+    """What one claimed enrollment does in this round."""
+
+    due: DueEnrollment
+    sequence: Sequence
+    position: engine.Position
+    send: SendEmailStep | SendStep | None = None
+    message_id: uuid.UUID | None = None
+
+
+def _move(item: DueEnrollment, position: engine.Position, *, due: datetime | None,
+          status: EnrollmentStatus = EnrollmentStatus.active, exit_reason: str | None = None,
+          now: datetime | None = None) -> dict[str, Any]:
+    return {"b_id": item.id, "b_status": status.value, "b_step": position.step,
+            "b_started": position.step_started_at, "b_last_sent": position.last_sent_at,
+            "b_due": due, "b_exit": exit_reason,
+            "b_exited": now if status == EnrollmentStatus.exited else None,
+            "b_completed": now if status == EnrollmentStatus.completed else None}
+
+
+class Scheduler:
+    """Runs due steps until the service stops."""
+
+    def __init__(self, runtime: Runtime, settings: NurtureSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.smtp = SmtpPool(settings)
+        self.http = httpx.AsyncClient(timeout=10)
+        self.mail = MailContext(settings.base_url, settings.link_secret, settings.mail_from,
+                                settings.sales_phone)
+
+    async def run(self) -> None:
+        """Loop: a full batch goes again at once, an empty one waits the poll interval."""
+        backoff = Backoff(max_s=10.0)
+        try:
+            while True:
+                try:
+                    claimed = await self.tick()
+                    backoff.reset()
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("scheduler round failed")
+                    await backoff.sleep()
+                    continue
+                if claimed < self.settings.scheduler_batch_size:
+                    await asyncio.sleep(self.settings.scheduler_poll_interval_s)
+        finally:
+            await self.smtp.close()
+            await self.http.aclose()
+
+    async def tick(self) -> int:
+        """One batch, in one transaction; returns how many enrollments it claimed."""
+        async with self.runtime.unit_of_work() as uow:
+            conn = uow.connection
+            now = event_time_now()
+            claimed = await send_queries.claim_due(conn, now, self.settings.scheduler_batch_size)
+            if not claimed:
+                return 0
+            lead_ids = list({c.lead_id for c in claimed})
+            seqs = await send_queries.sequence_versions(
+                conn, [(c.sequence_key, c.sequence_version) for c in claimed])
+            sent = await send_queries.recent_sends(conn, lead_ids,
+                                                   send_queries.cap_window_start(now))
+            since = min(c.last_sent_at or c.step_started_at for c in claimed)
+            done = await send_queries.engagements_since(conn, lead_ids, min(since, now))
+            moves: list[dict[str, Any]] = []
+            plans: list[Planned] = []
+            for item in claimed:
+                seq = seqs[(item.sequence_key, item.sequence_version)]
+                facts = engine.LeadFacts(engagements=done.get(item.lead_id, []),
+                                         score=item.lead.score)
+                plan = self._plan(item, seq, facts, sent.setdefault(item.lead_id, []), now,
+                                  moves)
+                if plan is not None:
+                    plans.append(plan)
+            outcomes = await asyncio.gather(*(self._deliver(p, now) for p in plans))
+            message_rows, bounced = self._apply(uow, plans, outcomes, done, now, moves)
+            await send_queries.insert_messages(conn, message_rows)
+            await send_queries.mark_bounced(conn, bounced, now)
+            await send_queries.save_positions(conn, moves)
+            await uow.commit()
+            return len(claimed)
+
+    def _plan(self, item: DueEnrollment, seq: Sequence, facts: engine.LeadFacts,
+              sent_at: list[datetime], now: datetime, moves: list[dict[str, Any]],
+              ) -> Planned | None:
+        """Decide without I/O; a send is returned for delivery, everything else is a move."""
+        position = engine.Position(item.current_step, item.step_started_at, item.last_sent_at)
+        reason = domain.exit_due(item.lead, seq, item.enrolled_at)
+        if reason is not None:
+            moves.append(_move(item, position, due=None, status=EnrollmentStatus.exited,
+                               exit_reason=reason.value, now=now))
+            return None
+        zone = guards.zone_of(item.lead.time_zone, self.settings.default_time_zone)
+        for _ in range(len(seq.steps) + 1):  # skips move on; each step is visited once
+            action = engine.next_action(seq.steps, position, facts, now, zone)
+            if isinstance(action, engine.Sleep):
+                moves.append(_move(item, action.position, due=action.due))
+                return None
+            if isinstance(action, engine.Complete):
+                moves.append(_move(item, action.position, due=None,
+                                   status=EnrollmentStatus.completed, now=now))
+                return None
+            recipient = guards.Recipient(
+                email=item.lead.email, email_consent=item.lead.email_consent,
+                time_zone=item.lead.time_zone, unsubscribed=item.lead.unsubscribed_at is not None,
+                bounced=item.lead.bounced_at is not None, erased=item.lead.is_erased,
+                phone=item.lead.phone)
+            decision = guards.decide(recipient, action.step.channel, seq.guards, now, sent_at,
+                                     self.settings.default_time_zone)
+            match decision:
+                case guards.Send():
+                    sent_at.append(now)  # later enrollments of this lead see it in the caps
+                    return Planned(item, seq, action.position, action.step, uuid.uuid4())
+                case guards.Skip():
+                    position = engine.after_skip(action.position, now)
+                case guards.Defer(until=until):
+                    moves.append(_move(item, action.position, due=until))
+                    return None
+                case guards.Stop(reason=stop):
+                    moves.append(_move(item, action.position, due=None,
+                                       status=EnrollmentStatus.exited,
+                                       exit_reason=_STOP_EXIT[stop].value, now=now))
+                    return None
+        raise AssertionError("a sequence has finitely many steps")  # pragma: no cover
+
+    async def _deliver(self, plan: Planned, now: datetime) -> Outcome:
+        assert plan.send is not None and plan.message_id is not None
+        lead = plan.due.lead
+        if plan.send.channel == Channel.email:
+            assert lead.email is not None
+            try:
+                message = render_email(
+                    self.mail, plan.send.template, plan.message_id, lead.email,
+                    {"first_name": lead.first_name, "last_name": lead.last_name,
+                     "company": lead.company, "email": lead.email},
+                    plan.sequence.key, plan.position.step, now)
+            except Exception as exc:  # a broken template must not stall the whole batch
+                log.exception("rendering %s failed", plan.send.template)
+                return Outcome(ok=False, error=f"template: {exc}")
+            return await self.smtp.send(message)
+        webhook = plan.sequence.webhooks[plan.send.channel]
+        return await send_webhook(self.http, webhook.url, self.settings.webhook_secret, {
+            "message_id": str(plan.message_id), "lead_id": str(lead.lead_id),
+            "channel": plan.send.channel.value, "template": plan.send.template,
+            "sequence": plan.sequence.key, "step": plan.position.step,
+            "to": {"phone": lead.phone, "email": lead.email, "first_name": lead.first_name,
+                   "last_name": lead.last_name, "company": lead.company}})
+
+    def _apply(self, uow: Any, plans: list[Planned], outcomes: list[Outcome],
+               done: dict[uuid.UUID, list[engine.Engagement]], now: datetime,
+               moves: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[uuid.UUID]]:
+        """Positions, message rows and events from the delivery outcomes."""
+        rows: list[dict[str, Any]] = []
+        bounced: list[uuid.UUID] = []
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            assert plan.send is not None and plan.message_id is not None
+            item = plan.due
+            if not outcome.ok and not outcome.permanent:
+                log.warning("send failed, retrying later: %s", outcome.error)
+                moves.append(_move(item, plan.position, due=now + RETRY_AFTER))
+                continue
+            rows.append({"id": plan.message_id, "enrollment_id": item.id,
+                         "lead_id": item.lead_id, "sequence_key": item.sequence_key,
+                         "sequence_version": item.sequence_version, "step": plan.position.step,
+                         "channel": plan.send.channel.value, "template": plan.send.template,
+                         "status": "sent" if outcome.ok else "failed", "error": outcome.error,
+                         "sent_at": now})
+            if not outcome.ok:
+                if plan.send.channel == Channel.email:
+                    bounced.append(item.lead_id)
+                moves.append(_move(item, plan.position, due=None,
+                                   status=EnrollmentStatus.exited,
+                                   exit_reason=ExitReason.bounced.value, now=now))
+                continue
+            uow.publish(NurtureMessageSent(
+                lead_id=item.lead_id, message_id=plan.message_id,
+                sequence_id=f"{item.sequence_key}:v{item.sequence_version}",
+                step=plan.position.step, channel=plan.send.channel.value,
+                template=plan.send.template, sent_at=now))
+            position = engine.after_send(plan.position, now)
+            facts = engine.LeadFacts(engagements=done.get(item.lead_id, []),
+                                     score=item.lead.score)
+            zone = guards.zone_of(item.lead.time_zone, self.settings.default_time_zone)
+            action = engine.next_action(plan.sequence.steps, position, facts, now, zone)
+            if isinstance(action, engine.Complete):
+                moves.append(_move(item, action.position, due=None,
+                                   status=EnrollmentStatus.completed, now=now))
+            else:
+                due = action.due if isinstance(action, engine.Sleep) else now
+                moves.append(_move(item, action.position, due=due))
+        return rows, bounced
+
+
+async def run_scheduler(runtime: Runtime) -> None:
+    """The background worker create_service_app starts."""
+    settings = runtime.settings
+    assert isinstance(settings, NurtureSettings)
+    await Scheduler(runtime, settings).run()

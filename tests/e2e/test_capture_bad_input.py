@@ -1,0 +1,165 @@
+"""The bad-input matrix: every malformed, oversize, mistyped or hostile submission gets a 4xx
+naming the field and reason (never a 500), and hostile text is stored inert."""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from leadloop_devstack.stack import Stack
+from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
+
+INJECTIONS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "'; DROP TABLE leads; --",
+    "\" onmouseover=\"alert(1)",
+    "{{7*7}} ${7*7}",
+    "=HYPERLINK(\"http://evil.example\")",
+]
+
+
+async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    """A body sent chunked, with no Content-Length to refuse it by."""
+    for part in parts:
+        yield part
+
+
+async def test_bad_submissions_are_refused_with_status_field_and_reason(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers, contact_form(max_body_bytes=4096))
+    strict = await create_form(http, stack, admin_headers, contact_form(mode="strict"))
+    url = f"{stack.url('capture')}/v1/forms/{form['id']}/submissions"
+    strict_url = f"{stack.url('capture')}/v1/forms/{strict['id']}/submissions"
+    key = {"X-Form-Key": form["public_key"]}
+    json_ct = {**key, "Content-Type": "application/json"}
+    boundary = "----llboundary"
+    # (name, url, headers, body or kwargs, status, field)
+    cases: list[tuple[str, str, dict[str, str], dict[str, Any], int, str | None]] = [
+        ("truncated json", url, json_ct, {"content": b'{"email": "a@b.co'}, 422, "body"),
+        ("json array", url, json_ct, {"content": b'["a@b.co"]'}, 422, "body"),
+        ("json nested object", url, key, {"json": {"email": unique_email(),
+                                                   "first_name": {"x": 1}}}, 422, "first_name"),
+        ("not utf-8 form", url, {**key, "Content-Type": "application/x-www-form-urlencoded"},
+         {"content": b"email=\xff\xfe"}, 422, "body"),
+        ("broken multipart", url,
+         {**key, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+         {"content": f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nx".encode()},
+         422, "body"),
+        ("file upload", url, key, {"files": {"email": ("a.txt", b"x@y.co", "text/plain")}},
+         422, "email"),
+        ("oversize declared", url, json_ct,
+         {"content": b'{"email": "' + b"a" * 5000 + b'"}'}, 413, None),
+        ("oversize streamed", url, {**key, "Content-Type": "application/json"},
+         {"content": _chunks([b'{"first_name": "', b"a" * 3000, b"b" * 3000, b'"}'])}, 413,
+         None),
+        ("text/plain", url, {**key, "Content-Type": "text/plain"}, {"content": b"email=a@b.co"},
+         415, None),
+        ("no content type", url, key, {"content": b"email=a@b.co"}, 415, None),
+        ("xml", url, {**key, "Content-Type": "application/xml"}, {"content": b"<a/>"}, 415, None),
+        ("missing email", url, key, {"json": {"first_name": "Jo"}}, 422, "email"),
+        ("bad email", url, key, {"json": {"email": "jo@@example"}}, 422, "email"),
+        ("bad country", url, key, {"json": {"email": unique_email(), "country": "Germany"}},
+         422, "country"),
+        ("bad phone", url, key, {"json": {"email": unique_email(), "phone": "call me"}},
+         422, "phone"),
+        ("not an option", url, key, {"json": {"email": unique_email(), "budget": "1M"}},
+         422, "budget"),
+        ("too long", url, key, {"json": {"email": unique_email(), "first_name": "a" * 2001}},
+         422, "first_name"),
+        ("unknown field, strict form", strict_url, {"X-Form-Key": strict["public_key"]},
+         {"json": {"email": unique_email(), "favourite_colour": "red"}}, 422,
+         "favourite_colour"),
+        ("bad idempotency key", url, {**key, "Idempotency-Key": "x" * 300},
+         {"json": {"email": unique_email()}}, 422, "Idempotency-Key"),
+    ]
+    for name, target, headers, kwargs, expected, field in cases:
+        r = await http.post(target, headers=headers, **kwargs)
+        assert r.status_code == expected, (name, r.status_code, r.text)
+        if field is not None:
+            assert field in {e["field"] for e in r.json()["errors"]}, (name, r.text)
+            assert all(e["reason"] for e in r.json()["errors"]), (name, r.text)
+
+
+async def test_injection_strings_are_stored_verbatim_and_served_inert(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers, contact_form())
+    url = f"{stack.url('capture')}/v1/forms/{form['id']}/submissions"
+    for text in INJECTIONS:
+        email = unique_email("inj")
+        r = await http.post(url, headers={"X-Form-Key": form["public_key"]},
+                            data={"email": email, "first_name": text, "company": text,
+                                  text[:20].replace(" ", "_") or "x": text})
+        assert r.status_code == 201, (text, r.text)
+        shown = await http.get(f"{stack.url('capture')}/v1/leads/{r.json()['lead_id']}",
+                               headers=admin_headers)
+        assert shown.headers["content-type"] == "application/json"
+        assert shown.json()["profile"]["first_name"] == text
+        assert shown.json()["profile"]["company"] == text
+    leads = await http.get(f"{stack.url('capture')}/v1/leads",
+                           params={"email": email}, headers=admin_headers)
+    assert leads.status_code == 200, "the leads table survived the SQL injection string"
+
+
+async def test_duplicate_submissions_from_many_spellings_make_one_lead(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers, contact_form())
+    url = f"{stack.url('capture')}/v1/forms/{form['id']}/submissions"
+    email = unique_email("dup")
+    spellings = [email, email.upper(), f"  {email}  ", email.lower()]
+    ids = set()
+    for spelling in spellings:
+        r = await http.post(url, headers={"X-Form-Key": form["public_key"]},
+                            data={"email": spelling, "first_name": "Kim"})
+        assert r.status_code in (200, 201), r.text
+        ids.add(r.json()["lead_id"])
+    assert len(ids) == 1
+
+
+async def test_spam_is_recorded_as_spam_not_as_a_lead_and_counted(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers, contact_form())
+    slow = await create_form(http, stack, admin_headers,
+                             contact_form(spam={"min_fill_seconds": 30}))
+    base = stack.url("capture")
+    bot = unique_email("bot")
+    r = await http.post(f"{base}/v1/forms/{form['id']}/submissions",
+                        headers={"X-Form-Key": form["public_key"]},
+                        data={"email": bot, "website_url_hp": "http://spam.example"})
+    assert r.status_code == 200 and r.json()["status"] == "spam" and r.json()["lead_id"] is None
+    script = await http.get(f"{base}/v1/forms/{slow['id']}/embed.js",
+                            params={"key": slow["public_key"]})
+    token = script.text.split('"token":"')[1].split('"')[0]
+    fast = await http.post(f"{base}/v1/forms/{slow['id']}/submissions",
+                           headers={"X-Form-Key": slow["public_key"]},
+                           json={"email": bot, "_ts": token})
+    assert fast.json()["status"] == "spam"
+    forged = await http.post(f"{base}/v1/forms/{slow['id']}/submissions",
+                             headers={"X-Form-Key": slow["public_key"]},
+                             json={"email": bot, "_ts": "1000." + "0" * 32})
+    assert forged.json()["status"] == "spam"
+    found = await http.get(f"{base}/v1/leads", params={"email": bot}, headers=admin_headers)
+    assert found.json() == []
+    metrics = (await http.get(f"{base}/metrics")).text
+    spam_line = next(line for line in metrics.splitlines()
+                     if line.startswith('capture_form_submissions_total{outcome="spam"}'))
+    assert float(spam_line.split()[-1]) >= 3
+
+
+async def test_too_many_submissions_get_429_with_retry_after(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers,
+                             contact_form(spam={"per_ip_per_minute": 2}))
+    url = f"{stack.url('capture')}/v1/forms/{form['id']}/submissions"
+    codes = []
+    for _ in range(3):
+        r = await http.post(url, headers={"X-Form-Key": form["public_key"],
+                                          "Idempotency-Key": str(uuid.uuid4())},
+                            json={"email": unique_email("rl")})
+        codes.append(r.status_code)
+    assert codes[:2] == [201, 201] and codes[2] == 429
+    assert 1 <= int(r.headers["retry-after"]) <= 60

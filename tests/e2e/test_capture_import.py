@@ -1,0 +1,157 @@
+"""Bulk CSV import: progress, per-row errors, dedupe, and the same result as single posts."""
+
+import asyncio
+import csv
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from capture.cli import main
+from leadloop_devstack.stack import Stack
+from tests.support import TopicReader, eventually
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
+
+HEADER = ["E-mail", "First Name", "Last Name", "Company", "Country", "Phone", "Employees",
+          "Lead Source Detail", "Opt In"]
+
+
+def _csv(rows: list[list[str]], header: list[str] = HEADER) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+MAPPING = {"E-mail": "email", "First Name": "first_name", "Last Name": "last_name",
+           "Company": "company", "Country": "country", "Phone": "phone",
+           "Employees": "company_size", "Lead Source Detail": "properties.detail",
+           "Opt In": "consent.email_marketing"}
+
+
+async def _finished(http: httpx.AsyncClient, url: str, headers: dict[str, str]
+                    ) -> dict[str, Any]:
+    async def done() -> dict[str, Any]:
+        r = await http.get(url, headers=headers)
+        assert r.status_code == 200 and r.json()["status"] != "running", r.text
+        result: dict[str, Any] = r.json()
+        return result
+    return await eventually(done, timeout_s=60)
+
+
+async def test_import_reports_progress_errors_and_dedupes_like_submissions(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base = stack.url("capture")
+    tag = uuid.uuid4().hex[:8]
+    known = f"known.{tag}@example-corp.com"
+    await http.post(f"{base}/v1/leads", headers=admin_headers,
+                    json={"email": known, "first_name": "Old"})
+    rows = [[f"p{i}.{tag}@Example-Corp.com", f" Pat{i} ", "Lee", "Example Corp", "de",
+             "030 1234567", "250", "booth", "yes"] for i in range(40)]
+    rows += [[f"P0.{tag}@example-corp.com", "", "Lee-Smith", "", "", "", "", "", ""],  # dup
+             [known.upper(), "New", "", "", "", "", "", "", ""],                       # update
+             ["not-an-email", "X", "", "", "", "", "", "", ""],                        # bad
+             [f"c.{tag}@example-corp.com", "", "", "", "Narnia", "", "-5", "", ""]]    # bad
+    body = _csv(rows)
+    key = {**admin_headers, "Content-Type": "text/csv", "Idempotency-Key": str(uuid.uuid4())}
+    params = {"mapping": json.dumps(MAPPING), "campaign": f"fair-{tag}"}
+    started = await http.post(f"{base}/v1/imports", headers=key, params=params, content=body)
+    assert started.status_code == 202, started.text
+    retried = await http.post(f"{base}/v1/imports", headers=key, params=params, content=body)
+    assert retried.json()["import_id"] == started.json()["import_id"]
+
+    result = await _finished(http, f"{base}/v1/imports/{started.json()['import_id']}",
+                             admin_headers)
+    assert result["status"] == "completed"
+    assert (result["rows_total"], result["created"], result["updated"], result["failed"]) == (
+        44, 40, 2, 2)
+    errors = {(e["row"], e["field"]) for e in result["errors"]}
+    assert errors == {(44, "email"), (45, "country"), (45, "company_size")}
+
+    r = await http.get(f"{base}/v1/leads", params={"email": f"p0.{tag}@example-corp.com"},
+                       headers=admin_headers)
+    lead = r.json()[0]
+    assert lead["profile"]["first_name"] == "Pat0" and lead["profile"]["last_name"] == "Lee-Smith"
+    assert lead["profile"]["phone"] == "+49301234567" and lead["profile"]["company_size"] == 250
+    assert lead["profile"]["properties"] == {"detail": "booth"}
+    assert lead["consent"]["email_marketing"] is True
+    assert lead["source"] == {**lead["source"], "channel": "import", "campaign": f"fair-{tag}"}
+    updated = (await http.get(f"{base}/v1/leads", params={"email": known},
+                              headers=admin_headers)).json()[0]
+    assert updated["profile"]["first_name"] == "New"
+
+    async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
+        await reader.wait_for(lambda evs: len([
+            e for e in evs if e.type == "leadloop.lead.created.v1"
+            and e.data["source"].get("campaign") == f"fair-{tag}"]) == 40)
+
+
+async def test_imported_rows_end_as_the_same_leads_as_posting_them_one_by_one(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base = stack.url("capture")
+    fields = ["email", "first_name", "last_name", "company", "country", "phone",
+              "company_size"]
+    samples = [["{e}", "  Ada ", "Lovelace", "Analytical  Engines", "gb", "020 7946 0958",
+                "12"],
+               ["{e}", "", "Byron", "", "", "", ""],
+               ["{E}", "Augusta", "", "", "", "+44 20 7946 0000", ""],
+               ["{e}", "<script>x</script>", "", "", "us", "(415) 555-0100", "0"]]
+
+    def rows(tag: str) -> list[list[str]]:
+        email = f"ada.{tag}@example-corp.com"
+        return [[v.format(e=email, E=email.upper()) for v in row] for row in samples]
+
+    imported, posted = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    r = await http.post(f"{base}/v1/imports", content=_csv(rows(imported), fields),
+                        headers={**admin_headers, "Content-Type": "text/csv"})
+    await _finished(http, f"{base}/v1/imports/{r.json()['import_id']}", admin_headers)
+    for row in rows(posted):
+        body = {k: v for k, v in zip(fields, row, strict=True) if v}
+        await http.post(f"{base}/v1/leads", headers=admin_headers, json=body)
+
+    async def profile(tag: str) -> dict[str, Any]:
+        got = await http.get(f"{base}/v1/leads", params={"email": f"ada.{tag}@example-corp.com"},
+                             headers=admin_headers)
+        found: dict[str, Any] = got.json()[0]["profile"]
+        found.pop("email")
+        return found
+    assert await profile(imported) == await profile(posted)
+
+
+async def test_bad_imports_are_refused(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base = stack.url("capture")
+    csv_headers = {**admin_headers, "Content-Type": "text/csv"}
+    wrong_type = await http.post(f"{base}/v1/imports", content=b"email\na@b.co",
+                                 headers={**admin_headers, "Content-Type": "application/json"})
+    assert wrong_type.status_code == 415
+    no_email = await http.post(f"{base}/v1/imports", content=b"name\nJo", headers=csv_headers)
+    assert no_email.status_code == 422 and no_email.json()["errors"][0]["field"] == "mapping"
+    bad_map = await http.post(f"{base}/v1/imports", content=b"mail\na@b.co", headers=csv_headers,
+                              params={"mapping": json.dumps({"mail": "password"})})
+    assert bad_map.status_code == 422 and "password" in bad_map.text
+    unknown = await http.get(f"{base}/v1/imports/{uuid.uuid4()}", headers=admin_headers)
+    assert unknown.status_code == 404
+
+
+async def test_leadloop_import_command_uploads_a_file_and_reports_the_outcome(
+        stack: Stack, admin_headers: dict[str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    path = tmp_path / "fair.csv"
+    path.write_bytes(_csv([[f"cli{i}.{tag}@example-corp.com", "Cli", "", "", "", "", "", "",
+                            ""] for i in range(25)] + [["broken", "", "", "", "", "", "", "",
+                                                        ""]]))
+    code = await asyncio.to_thread(main, [
+        "import", str(path), "--url", stack.url("capture"), "--key", stack.admin_key,
+        "--mapping", json.dumps(MAPPING), "--campaign", "cli"])
+    out = capsys.readouterr()
+    assert code == 1, out
+    assert "completed: 25 created, 0 updated, 0 unchanged, 1 failed" in out.out
+    assert "row 27: email" in out.out and "26/26 rows" in out.err

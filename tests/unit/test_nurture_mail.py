@@ -1,0 +1,133 @@
+"""What an email looks like when it leaves: personalization, escaping, tracked links,
+one-click unsubscribe headers; and signed links and webhooks that cannot be forged."""
+
+import email
+import email.policy
+import hashlib
+import hmac
+import re
+import uuid
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from nurture.channels import send_webhook, webhook_signature
+from nurture.mail import MailContext, render_email, template_exists
+from nurture.tracking import click_query, click_valid, message_token, read_token
+
+CTX = MailContext(base_url="https://nurture.example", link_secret="s3cret",
+                  mail_from="LeadLoop <hello@leadloop.example>", sales_phone="+1 555 0100")
+MESSAGE = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _received(**lead: Any) -> EmailMessage:
+    """The email rendered for a lead, parsed as the receiving mail server would."""
+    fields = {"first_name": "Sam", "last_name": None, "company": "Widgets",
+              "email": "sam@widgets.example", **lead}
+    outgoing = render_email(CTX, "welcome", MESSAGE, "sam@widgets.example", fields, "welcome",
+                            0, NOW)
+    assert outgoing.sender == "hello@leadloop.example"
+    assert outgoing.recipient == "sam@widgets.example"
+    parsed = email.message_from_bytes(outgoing.data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _html(first_name: str | None = "Sam", company: str | None = "Widgets") -> str:
+    part = _received(first_name=first_name, company=company).get_body(
+        preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_email_is_personalized_and_carries_a_call_to_action() -> None:
+    msg = _received()
+    assert msg["Subject"] == "Welcome, Sam"
+    assert msg["To"] == "sam@widgets.example"
+    html = _html()
+    assert "Hi Sam," in html and "from Widgets" in html
+    assert 'href="tel:+15550100"' in html
+
+
+def test_missing_name_reads_naturally() -> None:
+    assert "Hi there," in _html(first_name=None, company=None)
+
+
+def test_profile_values_are_html_escaped() -> None:
+    html = _html(first_name="<script>alert(1)</script>")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_one_click_unsubscribe_headers_follow_rfc_8058() -> None:
+    msg = _received(first_name=None)
+    token = message_token("s3cret", "unsubscribe", MESSAGE)
+    assert msg["List-Unsubscribe"] == f"<https://nurture.example/u/{token}>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Message-ID"] == f"<{MESSAGE}@leadloop.local>"
+
+
+def test_non_ascii_names_are_encoded_and_header_injection_is_impossible() -> None:
+    assert _received(first_name="Jürgen")["Subject"] == "Welcome, Jürgen"
+    msg = _received(first_name="Eve\r\nBcc: victim@x.example")
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == "Welcome, Eve Bcc: victim@x.example"
+
+
+def test_links_go_through_signed_click_redirects_and_a_pixel_tracks_opens() -> None:
+    html = _html()
+    clicks = re.findall(r'href="(https://nurture.example/c\?[^"]+)"', html)
+    assert len(clicks) == 1
+    query = parse_qs(urlsplit(clicks[0].replace("&amp;", "&")).query)
+    assert query["u"] == ["https://leadloop.example/guides/getting-started"]
+    assert click_valid("s3cret", MESSAGE, query["u"][0], query["s"][0])
+    assert f'src="https://nurture.example/o/{message_token("s3cret", "open", MESSAGE)}.gif"' \
+        in html
+
+
+def test_a_changed_redirect_target_or_token_is_rejected() -> None:
+    query = parse_qs(click_query("s3cret", MESSAGE, "https://leadloop.example/a"))
+    assert not click_valid("s3cret", MESSAGE, "https://evil.example/", query["s"][0])
+    assert not click_valid("other", MESSAGE, "https://leadloop.example/a", query["s"][0])
+    token = message_token("s3cret", "unsubscribe", MESSAGE)
+    assert read_token("s3cret", "unsubscribe", token) == MESSAGE
+    assert read_token("s3cret", "open", token) is None  # an open token cannot unsubscribe
+    assert read_token("s3cret", "unsubscribe", token[:-2] + "AA") is None
+    assert read_token("s3cret", "unsubscribe", "not-a-token") is None
+
+
+def test_webhook_signature_is_hmac_of_timestamp_and_body() -> None:
+    body = b'{"message_id":"x"}'
+    expected = hmac.new(b"hook", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert webhook_signature("hook", 1700000000, body) == f"t=1700000000,v1={expected}"
+
+
+def test_only_shipped_templates_exist() -> None:
+    assert template_exists("welcome") and template_exists("pricing-guide")
+    assert not template_exists("nope") and not template_exists("_layout")
+
+
+@pytest.mark.asyncio
+async def test_webhook_channel_posts_a_signed_idempotent_request() -> None:
+    seen: list[httpx.Request] = []
+
+    def adapter(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(202 if len(seen) == 1 else 400 if len(seen) == 2 else 503)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(adapter)) as client:
+        payload = {"message_id": str(MESSAGE), "channel": "sms", "template": "hello"}
+        assert (await send_webhook(client, "https://sms.example/hook", "hook", payload)).ok
+        refused = await send_webhook(client, "https://sms.example/hook", "hook", payload)
+        down = await send_webhook(client, "https://sms.example/hook", "hook", payload)
+    assert not refused.ok and refused.permanent
+    assert not down.ok and not down.permanent
+    request = seen[0]
+    assert request.headers["Idempotency-Key"] == str(MESSAGE)
+    timestamp = int(request.headers["X-LeadLoop-Signature"].split(",")[0].removeprefix("t="))
+    assert request.headers["X-LeadLoop-Signature"] == webhook_signature(
+        "hook", timestamp, request.content)
