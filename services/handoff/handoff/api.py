@@ -6,19 +6,18 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from handoff import repository, service
 from handoff.domain import TransitionNotAllowed
+from handoff.rep_schemas import RepIn, RepList, RepOut, RepPatch
 from handoff.schemas import (
     TEAM_PATTERN,
     AssignmentList,
     AssignmentOut,
     ContactIn,
+    ConvertIn,
     RejectIn,
-    RepIn,
-    RepList,
-    RepOut,
-    RepPatch,
 )
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
@@ -45,6 +44,8 @@ async def create_rep(rep: RepIn, uow: UnitOfWork = Depends(unit_of_work)) -> Rep
             row = await service.create_rep(uow, rep)
         except repository.DuplicateRepEmail:
             raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
+        except service.InvalidManager as exc:
+            raise _bad_manager(exc) from None
         await uow.commit()
     return RepOut.of(row)
 
@@ -80,8 +81,16 @@ async def update_rep(rep_id: UUID, patch: RepPatch,
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP) from None
         except repository.DuplicateRepEmail:
             raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
+        except service.InvalidManager as exc:
+            raise _bad_manager(exc) from None
         await uow.commit()
     return RepOut.of(row)
+
+
+def _bad_manager(exc: Exception) -> RequestValidationError:
+    """A 422 in the service-wide shape, naming manager_id and the reason."""
+    return RequestValidationError([{"loc": ("body", "manager_id"), "msg": str(exc),
+                                    "type": "value_error"}])
 
 
 # --- queues --------------------------------------------------------------------------------
@@ -182,5 +191,18 @@ async def contacted(assignment_id: UUID, contact: ContactIn | None = Body(defaul
     async with uow:
         with _action_errors():
             row = await service.record_contact(uow, assignment_id, channel)
+        await uow.commit()
+    return AssignmentOut.of(row)
+
+
+@router.post("/assignments/{assignment_id}/converted", response_model=AssignmentOut,
+             dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
+async def converted(assignment_id: UUID, conversion: ConvertIn | None = Body(default=None),
+                    uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
+    """The accepted lead became an opportunity; the assignment closes and frees capacity."""
+    ref = conversion.opportunity_ref if conversion else None
+    async with uow:
+        with _action_errors():
+            row = await service.convert_assignment(uow, assignment_id, ref)
         await uow.commit()
     return AssignmentOut.of(row)

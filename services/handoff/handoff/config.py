@@ -23,6 +23,23 @@ class HandoffSettings(ServiceSettings):
     # The team every qualified lead is routed to until routing rules choose one.
     default_team: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
+    # After this many missed deadlines on one lead, it goes to the breaching rep's manager.
+    escalate_after_breaches: int = Field(default=2, ge=1)
+    # How often the SLA timer worker looks for due timers when none were due.
+    sla_poll_interval_s: float = Field(default=0.5, gt=0)
+
+    # Webhooks: worker polling, timeout per attempt, exponential backoff with jitter from
+    # retry_base up to retry_max between attempts, for at most retry_window; then the
+    # delivery fails and its subscriber is disabled until an admin enables it again.
+    webhook_poll_interval_s: float = Field(default=0.5, gt=0)
+    webhook_batch_size: int = Field(default=50, ge=1)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_retry_base_s: float = Field(default=2.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_s: float = Field(default=24 * 3600.0, gt=0)
+    # How long a rotated-out secret keeps signing next to the new one.
+    webhook_secret_overlap_s: float = Field(default=24 * 3600.0, ge=0)
+
     @property
     def accept_sla(self) -> timedelta:
         """The accept SLA as a duration."""

@@ -17,6 +17,8 @@ class AssignmentStatus(StrEnum):
     assigned = "assigned"  # handed to a rep, waiting to be accepted
     accepted = "accepted"  # the rep took it (sales-accepted lead)
     rejected = "rejected"  # the rep turned it down; closed
+    converted = "converted"  # the rep turned it into an opportunity; closed
+    reassigned = "reassigned"  # the accept SLA lapsed and the lead moved on; closed
 
 
 OPEN_STATUSES = frozenset({AssignmentStatus.queued, AssignmentStatus.assigned,
@@ -40,6 +42,8 @@ class RepCandidate:
     capacity: int
     open_assignments: int
     active: bool = True
+    out_of_office: bool = False
+    off_hours: bool = False  # outside its working hours (when the rule respects them)
 
     @property
     def at_capacity(self) -> bool:
@@ -49,7 +53,8 @@ class RepCandidate:
     @property
     def available(self) -> bool:
         """Whether the rep can take one more lead now."""
-        return self.active and not self.at_capacity
+        return (self.active and not self.out_of_office and not self.off_hours
+                and not self.at_capacity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +117,17 @@ def route_round_robin(team: str, reps: Sequence[RepCandidate],
 def _skip_summary(reps: Sequence[RepCandidate]) -> str:
     """E.g. "2 at capacity, 1 inactive"; empty when nobody is skipped."""
     inactive = sum(1 for rep in reps if not rep.active)
-    full = sum(1 for rep in reps if rep.active and rep.at_capacity)
+    away = sum(1 for rep in reps if rep.active and rep.out_of_office)
+    off = sum(1 for rep in reps if rep.active and not rep.out_of_office and rep.off_hours)
+    full = sum(1 for rep in reps if rep.active and not rep.out_of_office and not rep.off_hours
+               and rep.at_capacity)
     parts = []
     if full:
         parts.append(f"{full} at capacity")
+    if away:
+        parts.append(f"{away} out of office")
+    if off:
+        parts.append(f"{off} outside working hours")
     if inactive:
         parts.append(f"{inactive} inactive")
     return ", ".join(parts)
@@ -182,6 +194,17 @@ def record_contact(state: AssignmentState, at: datetime) -> Transition:
     if state.contacted_at is not None:
         return Transition(state, changed=False)
     return Transition(replace(state, contacted_at=at), changed=True)
+
+
+def convert(state: AssignmentState, at: datetime) -> Transition:
+    """The accepted lead became an opportunity; converting twice is a no-op."""
+    if state.status is AssignmentStatus.converted:
+        return Transition(state, changed=False)
+    if state.status is not AssignmentStatus.accepted:
+        raise TransitionNotAllowed(_refusal("convert", state) + "; accept it first"
+                                   if state.status is AssignmentStatus.assigned
+                                   else _refusal("convert", state))
+    return Transition(replace(state, status=AssignmentStatus.converted), changed=True)
 
 
 def _refusal(action: str, state: AssignmentState) -> str:

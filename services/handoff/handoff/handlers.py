@@ -5,14 +5,17 @@ from handoff.config import get_settings
 from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent
-from leadloop.events.models import LeadErased, LeadQualified
+from leadloop.events.models import LeadCreated, LeadErased, LeadQualified
+
+
+async def on_lead_created(uow: UnitOfWork, event: LeadCreated, envelope: CloudEvent) -> None:
+    """Note when the lead arrived, so speed-to-lead can be measured at hand-off."""
+    await service.record_arrival(uow, event.lead_id, event.created_at)
 
 
 async def on_lead_qualified(uow: UnitOfWork, event: LeadQualified, envelope: CloudEvent) -> None:
-    """A new MQL goes to the next available rep of the routing team, or the fallback queue."""
-    settings = get_settings()
-    await service.route_qualified_lead(uow, event, team=settings.default_team,
-                                       accept_sla=settings.accept_sla)
+    """A new MQL goes to its named-account owner or its rule's team, or the fallback queue."""
+    await service.route_qualified_lead(uow, event, get_settings())
 
 
 async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEvent) -> None:
@@ -21,6 +24,7 @@ async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEven
 
 
 HANDLERS: dict[str, Handler] = {
+    "leadloop.lead.created.v1": on_lead_created,
     "leadloop.lead.qualified.v1": on_lead_qualified,
     "leadloop.lead.erased.v1": on_lead_erased,
 }

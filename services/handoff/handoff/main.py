@@ -1,14 +1,19 @@
 """Handoff's app: `uvicorn handoff.main:app`."""
 
+from handoff.admin_api import router as admin_router
 from handoff.api import router
 from handoff.config import get_settings
 from handoff.handlers import HANDLERS
+from handoff.sla_worker import run_sla_timers
+from handoff.webhook_worker import run_webhooks
 from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=get_settings(),
-    routers=[router],
+    routers=[router, admin_router],
     handlers=HANDLERS,
-    description="Routes qualified leads to sales reps by weighted round-robin; lead.handed_off, "
-    "lead.accepted, lead.rejected and lead.contacted out.",
+    workers=[run_sla_timers, run_webhooks],
+    description="Routes qualified leads to sales reps (named accounts, versioned rules, weighted "
+    "round-robin), holds them to an accept SLA, and delivers lead.handed_off, lead.accepted, "
+    "lead.rejected, lead.contacted and lead.sla_breached to Kafka and signed webhooks.",
 )

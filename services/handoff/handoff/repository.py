@@ -14,9 +14,12 @@ from handoff.tables import (
     OPEN_STATUS_SQL,
     assignments,
     erased_leads,
+    lead_arrivals,
     leads,
     reps,
     round_robin_cursors,
+    sla_timers,
+    webhook_deliveries,
 )
 
 _HELD = [status.value for status in HELD_BY_REP]
@@ -141,6 +144,51 @@ async def team_reps(conn: AsyncConnection, team: str) -> list[Any]:
     ))
 
 
+async def named_account_owners(conn: AsyncConnection, domains: list[str]) -> list[Any]:
+    """Active reps owning any of these domains, in rotation order, with open lead counts."""
+    if not domains:
+        return []
+    return list(await conn.execute(
+        _reps_with_load()
+        .where(reps.c.active, reps.c.named_accounts.overlap(domains))
+        .order_by(reps.c.created_at, reps.c.id)
+    ))
+
+
+async def breached_reps(conn: AsyncConnection, lead_id: UUID) -> list[UUID]:
+    """The reps who let this lead's accept deadline lapse, oldest first."""
+    return list(await conn.scalars(
+        select(assignments.c.rep_id)
+        .where(assignments.c.lead_id == lead_id,
+               assignments.c.status == AssignmentStatus.reassigned.value)
+        .order_by(assignments.c.handed_off_at)
+    ))
+
+
+async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Any | None:
+    """Handoff's copy of a qualified lead."""
+    return (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one_or_none()
+
+
+async def insert_timers(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Schedule SLA timers (one statement for all)."""
+    if rows:
+        await conn.execute(insert(sla_timers).on_conflict_do_nothing(), rows)
+
+
+async def record_arrival(conn: AsyncConnection, lead_id: UUID, created_at: datetime) -> None:
+    """Remember when capture created the lead (first event wins)."""
+    await conn.execute(insert(lead_arrivals).values(lead_id=lead_id, created_at=created_at)
+                       .on_conflict_do_nothing())
+
+
+async def arrival_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:
+    """When capture created the lead, if handoff has heard."""
+    created_at: datetime | None = await conn.scalar(
+        select(lead_arrivals.c.created_at).where(lead_arrivals.c.lead_id == lead_id))
+    return created_at
+
+
 async def insert_assignment(conn: AsyncConnection, values: dict[str, Any]) -> bool:
     """Insert an open assignment; False when the lead already has one."""
     inserted = await conn.scalar(
@@ -231,3 +279,6 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     )
     await conn.execute(delete(assignments).where(assignments.c.lead_id == lead_id))
     await conn.execute(delete(leads).where(leads.c.lead_id == lead_id))
+    await conn.execute(delete(lead_arrivals).where(lead_arrivals.c.lead_id == lead_id))
+    # Queued webhook bodies carry the lead's profile: they go too.
+    await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.lead_id == lead_id))

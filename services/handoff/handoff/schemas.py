@@ -13,111 +13,28 @@ from leadloop.events.models import RejectionReason
 TEAM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-def _normalized_email(raw: str) -> str:
+def normalized_email(raw: str) -> str:
+    """The address lower-cased and normalized; ValueError names what is wrong."""
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
 
 
-def _printable(value: str) -> str:
+def printable(value: str) -> str:
+    """The text, refused (ValueError) when it holds NUL."""
     # PostgreSQL text cannot hold NUL; refuse it here as a 422 rather than fail at the insert.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-def _clean_name(raw: str) -> str:
-    name = " ".join(_printable(raw).split())
+def clean_name(raw: str) -> str:
+    """The name with its whitespace collapsed; blank is refused."""
+    name = " ".join(printable(raw).split())
     if not name:
         raise ValueError("must not be blank")
     return name
-
-
-class RepIn(BaseModel):
-    """A new rep."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=320)
-    team: str = Field(default="default", pattern=TEAM_PATTERN,
-                      description="lower-case slug; leads route to the team in the settings")
-    capacity: int = Field(ge=1, le=10_000, description="most open leads the rep holds at once")
-    weight: int = Field(default=1, ge=1, le=100,
-                        description="share of the team's leads, relative to the other reps")
-    active: bool = True
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return _normalized_email(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _clean_name(value)
-
-
-class RepPatch(BaseModel):
-    """Changes to a rep; fields left out stay as they are."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
-    team: str | None = Field(default=None, pattern=TEAM_PATTERN)
-    capacity: int | None = Field(default=None, ge=1, le=10_000)
-    weight: int | None = Field(default=None, ge=1, le=100)
-    active: bool | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return None if value is None else _normalized_email(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else _clean_name(value)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Every field of a rep is required: an explicit null cannot mean "clear it".
-        if value is None:
-            raise ValueError("cannot be null; leave the field out to keep it")
-        return value
-
-    def changes(self) -> dict[str, Any]:
-        """Only the fields the caller sent."""
-        return self.model_dump(exclude_unset=True)
-
-
-class RepOut(BaseModel):
-    """A rep and how many open leads it holds."""
-
-    id: UUID
-    name: str
-    email: str
-    team: str
-    capacity: int
-    weight: int
-    active: bool
-    open_assignments: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: Any) -> "RepOut":
-        """From a repository row."""
-        return cls.model_validate(row._asdict())
-
-
-class RepList(BaseModel):
-    """Reps in rotation order."""
-
-    reps: list[RepOut]
 
 
 class RejectIn(BaseModel):
@@ -131,7 +48,7 @@ class RejectIn(BaseModel):
     @field_validator("note")
     @classmethod
     def _note(cls, value: str | None) -> str | None:
-        return None if value is None else _printable(value)
+        return None if value is None else printable(value)
 
 
 class ContactIn(BaseModel):
@@ -145,7 +62,21 @@ class ContactIn(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value: str | None) -> str | None:
-        return None if value is None else _printable(value)
+        return None if value is None else printable(value)
+
+
+class ConvertIn(BaseModel):
+    """The opportunity the accepted lead became."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opportunity_ref: str | None = Field(default=None, min_length=1, max_length=200,
+                                        description="the opportunity's id in the sales tool")
+
+    @field_validator("opportunity_ref")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        return None if value is None else printable(value)
 
 
 class LeadSummary(BaseModel):
@@ -186,6 +117,12 @@ class AssignmentOut(BaseModel):
     rejection_note: str | None
     contacted_at: datetime | None
     contact_channel: str | None
+    rule_id: UUID | None = None
+    rule_version: int | None = None
+    breaches: int = Field(default=0, description="accept deadlines this lead missed before")
+    reminded_at: datetime | None = None
+    converted_at: datetime | None = None
+    opportunity_ref: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> "AssignmentOut":
@@ -203,6 +140,9 @@ class AssignmentOut(BaseModel):
             accepted_at=row.accepted_at, rejected_at=row.rejected_at,
             rejection_reason=row.rejection_reason, rejection_note=row.rejection_note,
             contacted_at=row.contacted_at, contact_channel=row.contact_channel,
+            rule_id=row.rule_id, rule_version=row.rule_version, breaches=row.breaches,
+            reminded_at=row.reminded_at, converted_at=row.converted_at,
+            opportunity_ref=row.opportunity_ref,
         )
 
 

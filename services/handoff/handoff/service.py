@@ -2,22 +2,21 @@
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from handoff import domain, repository
-from handoff.domain import AssignmentState, AssignmentStatus, RepCandidate, RoundRobinCursor
-from handoff.schemas import RepIn, RepPatch
+from handoff import assign, domain, metrics, outbound, repository
+from handoff.config import HandoffSettings
+from handoff.domain import AssignmentState, AssignmentStatus
+from handoff.rep_schemas import RepIn, RepPatch
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     LeadAccepted,
     LeadContacted,
-    LeadHandedOff,
     LeadQualified,
     LeadRejected,
     RejectionReason,
-    RepRef,
     event_time_now,
 )
 
@@ -32,13 +31,27 @@ class AssignmentNotFound(Exception):
     """No assignment has this id."""
 
 
+class InvalidManager(Exception):
+    """The manager named is not a rep (or is the rep itself)."""
+
+
+async def _check_manager(uow: UnitOfWork, rep_id: UUID, manager_id: UUID | None) -> None:
+    if manager_id is None:
+        return
+    if manager_id == rep_id:
+        raise InvalidManager("a rep cannot be its own manager")
+    if await repository.get_rep(uow.connection, manager_id) is None:
+        raise InvalidManager("no rep with this id")
+
+
 # --- reps ----------------------------------------------------------------------------------
 
 
 async def create_rep(uow: UnitOfWork, rep_in: RepIn) -> Any:
     """Add a rep; raises repository.DuplicateRepEmail when its email is taken."""
     rep_id = uuid.uuid4()
-    if not await repository.insert_rep(uow.connection, {"id": rep_id, **rep_in.model_dump()}):
+    await _check_manager(uow, rep_id, rep_in.manager_id)
+    if not await repository.insert_rep(uow.connection, {"id": rep_id, **rep_in.columns()}):
         raise repository.DuplicateRepEmail
     return await repository.get_rep(uow.connection, rep_id)
 
@@ -46,6 +59,7 @@ async def create_rep(uow: UnitOfWork, rep_in: RepIn) -> Any:
 async def update_rep(uow: UnitOfWork, rep_id: UUID, patch: RepPatch) -> Any:
     """Change a rep. Leads it holds stay with it; capacity and activity steer new leads only."""
     changes = patch.changes()
+    await _check_manager(uow, rep_id, changes.get("manager_id"))
     found = (await repository.update_rep(uow.connection, rep_id, changes) if changes
              else await repository.get_rep(uow.connection, rep_id) is not None)
     if not found:
@@ -56,10 +70,11 @@ async def update_rep(uow: UnitOfWork, rep_id: UUID, patch: RepPatch) -> Any:
 # --- routing -------------------------------------------------------------------------------
 
 
-async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified, *, team: str,
-                               accept_sla: timedelta) -> None:
-    """Assign a newly qualified lead to the team's next available rep (or the fallback queue)
-    and hand it off with everything the rep needs to pitch."""
+async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified,
+                               settings: HandoffSettings) -> None:
+    """Assign a newly qualified lead (named-account owner, else the first matching rule's team
+    by weighted round-robin, else the fallback queue) and hand it off with everything the rep
+    needs to pitch."""
     conn = uow.connection
     await repository.lock_lead(conn, event.lead_id)
     if await repository.is_erased(conn, event.lead_id):
@@ -69,43 +84,18 @@ async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified, *, team: s
         log.info("lead already has an open assignment; not routing it again")
         return
     await repository.save_lead(conn, _lead_copy(event))
-    pool = f"team:{team}"
-    decision, rep_row = await _route_in_team(uow, pool, team)
-
     now = event_time_now()
-    deadline = domain.sla_deadline(now, accept_sla)
-    assignment_id = uuid.uuid4()
-    inserted = await repository.insert_assignment(conn, {
-        "id": assignment_id, "lead_id": event.lead_id, "rep_id": decision.rep_id, "team": team,
-        "status": (AssignmentStatus.assigned if rep_row else AssignmentStatus.queued).value,
-        "routing_rule": decision.rule, "routing_reason": decision.reason,
-        "handed_off_at": now, "sla_deadline": deadline,
-    })
-    if not inserted:  # the unique index has the last word: an open assignment already stands
+    choice = await assign.choose(conn, assign.facts_of(event), now, settings)
+    if await assign.hand_off(uow, event, choice, now) is None:
         return
-    await repository.save_cursor(conn, pool, decision.cursor.to_json())
-    rep = (RepRef(id=rep_row.id, name=rep_row.name, email=rep_row.email, team=rep_row.team)
-           if rep_row else None)
-    uow.publish(LeadHandedOff(
-        lead_id=event.lead_id, assignment_id=assignment_id, rep=rep,
-        routing_rule=decision.rule, routing_reason=decision.reason,
-        profile=event.profile, consent=event.consent, score=event.score, grade=event.grade,
-        contributions=event.contributions, source=event.source,
-        recent_activities=event.recent_activities, qualified_at=event.qualified_at,
-        handed_off_at=now, sla_deadline=deadline,
-    ))
+    created_at = await repository.arrival_of(conn, event.lead_id)
+    if created_at is not None:
+        metrics.CREATED_TO_HANDED_OFF.observe(max((now - created_at).total_seconds(), 0.0))
 
 
-async def _route_in_team(uow: UnitOfWork, pool: str,
-                         team: str) -> tuple[domain.RoutingDecision, Any | None]:
-    """The routing decision and the chosen rep's row; the pool's cursor stays locked."""
-    cursor = RoundRobinCursor.from_json(await repository.lock_cursor(uow.connection, pool))
-    rows = await repository.team_reps(uow.connection, team)
-    candidates = [RepCandidate(id=r.id, name=r.name, weight=r.weight, capacity=r.capacity,
-                               open_assignments=r.open_assignments, active=r.active)
-                  for r in rows]
-    decision = domain.route_round_robin(team, candidates, cursor)
-    return decision, next((r for r in rows if r.id == decision.rep_id), None)
+async def record_arrival(uow: UnitOfWork, lead_id: UUID, created_at: datetime) -> None:
+    """Remember when the lead was created (for speed-to-lead)."""
+    await repository.record_arrival(uow.connection, lead_id, created_at)
 
 
 def _lead_copy(event: LeadQualified) -> dict[str, Any]:
@@ -144,7 +134,7 @@ async def accept_assignment(uow: UnitOfWork, assignment_id: UUID) -> Any:
     if transition.changed:
         await repository.update_assignment(uow.connection, assignment_id,
                                            _columns(transition.state))
-        uow.publish(LeadAccepted(lead_id=row.lead_id, assignment_id=assignment_id,
+        await outbound.publish(uow, LeadAccepted(lead_id=row.lead_id, assignment_id=assignment_id,
                                  rep_id=row.rep_id, accepted_at=now))
     return await repository.get_assignment(uow.connection, assignment_id)
 
@@ -158,7 +148,7 @@ async def reject_assignment(uow: UnitOfWork, assignment_id: UUID, reason_code: R
     await repository.update_assignment(uow.connection, assignment_id, {
         **_columns(transition.state), "rejection_reason": reason_code.value,
         "rejection_note": note})
-    uow.publish(LeadRejected(lead_id=row.lead_id, assignment_id=assignment_id,
+    await outbound.publish(uow, LeadRejected(lead_id=row.lead_id, assignment_id=assignment_id,
                              rep_id=row.rep_id, reason_code=reason_code, note=note,
                              rejected_at=now))
     return await repository.get_assignment(uow.connection, assignment_id)
@@ -172,8 +162,24 @@ async def record_contact(uow: UnitOfWork, assignment_id: UUID, channel: str | No
     if transition.changed:
         await repository.update_assignment(uow.connection, assignment_id, {
             **_columns(transition.state), "contact_channel": channel})
-        uow.publish(LeadContacted(lead_id=row.lead_id, assignment_id=assignment_id,
-                                  rep_id=row.rep_id, channel=channel, contacted_at=now))
+        await outbound.publish(uow, LeadContacted(
+            lead_id=row.lead_id, assignment_id=assignment_id, rep_id=row.rep_id,
+            channel=channel, contacted_at=now))
+        metrics.HANDED_OFF_TO_CONTACT.observe(max((now - row.handed_off_at).total_seconds(), 0))
+    return await repository.get_assignment(uow.connection, assignment_id)
+
+
+async def convert_assignment(uow: UnitOfWork, assignment_id: UUID,
+                             opportunity_ref: str | None) -> Any:
+    """The accepted lead became an opportunity; the assignment closes (and frees capacity).
+    Outcomes learns of the deal through POST /v1/deals (deal.opened)."""
+    _row, state = await _locked_state(uow, assignment_id)
+    now = event_time_now()
+    transition = domain.convert(state, now)
+    if transition.changed:
+        await repository.update_assignment(uow.connection, assignment_id, {
+            **_columns(transition.state), "converted_at": now,
+            "opportunity_ref": opportunity_ref})
     return await repository.get_assignment(uow.connection, assignment_id)
 
 

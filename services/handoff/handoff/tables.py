@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -13,10 +14,12 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.types import Float
 
 from handoff.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
 
@@ -42,10 +45,43 @@ reps = Table(
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("manager_id", UUID(as_uuid=True), ForeignKey("reps.id", ondelete="SET NULL")),
+    # Countries ("DE") or country-regions ("US-CA"); empty covers every territory.
+    Column("territories", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    # Company-size bands (routing.SEGMENTS); empty covers every segment.
+    Column("segments", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    # Email/website domains whose leads this rep owns.
+    Column("named_accounts", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    # {"time_zone", "start", "end", "days"}; NULL: always working.
+    Column("working_hours", JSONB),
+    Column("out_of_office_from", DateTime(timezone=True)),
+    Column("out_of_office_to", DateTime(timezone=True)),
     CheckConstraint("capacity >= 1", name="reps_capacity_positive"),
     CheckConstraint("weight >= 1", name="reps_weight_positive"),
     # A team's rotation order is (created_at, id): routing reads it in this order.
     Index("reps_team_rotation", "team", "created_at", "id"),
+    Index("reps_named_accounts", "named_accounts", postgresql_using="gin"),
+)
+
+# Routing rules, versioned: an edit adds a version and makes it current; assignments name the
+# (rule, version) that routed them, so history stays explainable after the rules change.
+routing_rules = Table(
+    "routing_rules",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("conditions", JSONB, nullable=False),
+    Column("accept_sla_s", Float),
+    Column("respect_working_hours", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("current", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("routing_rules_one_current", "id", unique=True, postgresql_where=text("current")),
+    Index("routing_rules_in_order", "position", "created_at",
+          postgresql_where=text("current AND active")),
 )
 
 # Handoff's own copy of a qualified lead, from the latest lead.qualified it acted on: what the
@@ -86,6 +122,14 @@ assignments = Table(
     Column("contacted_at", DateTime(timezone=True)),
     Column("contact_channel", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("rule_id", UUID(as_uuid=True)),
+    Column("rule_version", Integer),
+    Column("accept_sla_s", Float),
+    Column("breaches", Integer, nullable=False, server_default=text("0")),  # of the lead, before
+    Column("reminded_at", DateTime(timezone=True)),
+    Column("breached_at", DateTime(timezone=True)),
+    Column("converted_at", DateTime(timezone=True)),
+    Column("opportunity_ref", Text),
     CheckConstraint(_status_in(AssignmentStatus), name="assignments_status_known"),
     CheckConstraint("(rep_id IS NULL) = (status = 'queued')", name="assignments_queued_has_no_rep"),
     # At most one open assignment per lead, whichever replica routes it.
@@ -109,6 +153,31 @@ round_robin_cursors = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Durable SLA timers: claimed with FOR UPDATE SKIP LOCKED, fired once (fired_at set in the
+# transaction that acts on them), so they survive restarts and never fire twice.
+sla_timers = Table(
+    "sla_timers",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("assignment_id", UUID(as_uuid=True),
+           ForeignKey("assignments.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("fired_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    UniqueConstraint("assignment_id", "kind", name="sla_timers_one_per_kind"),
+    Index("sla_timers_due", "due_at", postgresql_where=text("fired_at IS NULL")),
+)
+
+# When capture created each lead (lead.created), for the speed-to-lead histogram.
+lead_arrivals = Table(
+    "lead_arrivals",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Leads erased by capture: a lead.qualified that arrives after the erasure (another topic, so
 # no ordering between them) must not bring the lead back.
 erased_leads = Table(
@@ -116,4 +185,62 @@ erased_leads = Table(
     metadata,
     Column("lead_id", UUID(as_uuid=True), primary_key=True),
     Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- webhooks ------------------------------------------------------------------------------
+
+# Sales tools that receive handoff's events by HTTP. `secrets`: [{"secret", "expires_at"}],
+# newest first; a rotated-out secret keeps signing until it expires, so receivers can switch.
+webhook_subscribers = Table(
+    "webhook_subscribers",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False, server_default=text("'{}'")),  # {}: all
+    Column("secrets", JSONB, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One message to one subscriber; `id` is the webhook-id receivers deduplicate on.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("subscriber_id", UUID(as_uuid=True),
+           ForeignKey("webhook_subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("lead_id", UUID(as_uuid=True)),
+    Column("body", Text, nullable=False),  # exactly the bytes signed and sent
+    Column("status", Text, nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("first_attempt_at", DateTime(timezone=True)),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("subscriber_id", "event_id", name="webhook_deliveries_once_per_event"),
+    Index("webhook_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index("webhook_deliveries_log", "subscriber_id", "created_at"),
+    Index("webhook_deliveries_by_lead", "lead_id"),
+)
+
+# Every attempt of every delivery: the delivery log.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("delivery_id", Text, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Index("webhook_attempts_of_delivery", "delivery_id", "attempt"),
 )

@@ -1,0 +1,56 @@
+"""Queries on routing rules (versioned: one current row per rule id)."""
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.tables import routing_rules
+
+
+async def routing_order(conn: AsyncConnection) -> list[Any]:
+    """The current version of every active rule, in the order routing tries them."""
+    return list(await conn.execute(
+        select(routing_rules)
+        .where(routing_rules.c.current, routing_rules.c.active)
+        .order_by(routing_rules.c.position, routing_rules.c.created_at, routing_rules.c.id)
+    ))
+
+
+async def current_rules(conn: AsyncConnection) -> list[Any]:
+    """The current version of every rule (inactive ones too), in routing order."""
+    return list(await conn.execute(
+        select(routing_rules).where(routing_rules.c.current)
+        .order_by(routing_rules.c.position, routing_rules.c.created_at, routing_rules.c.id)
+    ))
+
+
+async def rule_versions(conn: AsyncConnection, rule_id: UUID) -> list[Any]:
+    """Every version of a rule, newest first."""
+    return list(await conn.execute(
+        select(routing_rules).where(routing_rules.c.id == rule_id)
+        .order_by(routing_rules.c.version.desc())
+    ))
+
+
+async def lock_current(conn: AsyncConnection, rule_id: UUID) -> Any | None:
+    """The rule's current version, row-locked (so two edits make two versions in turn)."""
+    return (await conn.execute(
+        select(routing_rules).where(routing_rules.c.id == rule_id, routing_rules.c.current)
+        .with_for_update()
+    )).one_or_none()
+
+
+async def add_version(conn: AsyncConnection, rule_id: UUID, version: int,
+                      values: dict[str, Any]) -> Any:
+    """Store a new version of the rule and make it the current one."""
+    await conn.execute(
+        update(routing_rules).where(routing_rules.c.id == rule_id, routing_rules.c.current)
+        .values(current=False)
+    )
+    return (await conn.execute(
+        routing_rules.insert().values(id=rule_id, version=version, current=True,
+                                      created_at=func.now(), **values)
+        .returning(*routing_rules.c)
+    )).one()

@@ -1,0 +1,38 @@
+"""Queries on the durable SLA timers."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.tables import assignments, sla_timers
+
+
+async def claim_due(conn: AsyncConnection, now: datetime) -> Any | None:
+    """The most overdue unfired timer and its assignment, both row-locked; None when nothing
+    is due. SKIP LOCKED: timers another replica holds, or whose assignment a sales action
+    holds, wait for the next round instead of blocking (and never fire twice)."""
+    return (await conn.execute(
+        select(sla_timers.c.id.label("timer_id"), sla_timers.c.kind, sla_timers.c.due_at,
+               *assignments.c)
+        .join(assignments, assignments.c.id == sla_timers.c.assignment_id)
+        .where(sla_timers.c.fired_at.is_(None), sla_timers.c.due_at <= now)
+        .order_by(sla_timers.c.due_at)
+        .limit(1)
+        .with_for_update(of=[sla_timers, assignments], skip_locked=True)
+    )).one_or_none()
+
+
+async def mark_fired(conn: AsyncConnection, timer_id: int, now: datetime) -> None:
+    """The timer has done its work (in this transaction)."""
+    await conn.execute(update(sla_timers).where(sla_timers.c.id == timer_id)
+                       .values(fired_at=now))
+
+
+async def defer(conn: AsyncConnection, timer_id: int, until: datetime, error: str) -> None:
+    """Firing failed: try again at `until`."""
+    await conn.execute(update(sla_timers).where(sla_timers.c.id == timer_id)
+                       .values(due_at=until, attempts=sla_timers.c.attempts + 1,
+                               last_error=error[:2000]))
+

@@ -1,0 +1,143 @@
+"""The SLA timer worker: fires due reminders and deadlines, each exactly once.
+
+A timer row and its assignment are claimed with FOR UPDATE SKIP LOCKED; the effect (reminder,
+or breach and reassignment with their events in the outbox) and `fired_at` commit together.
+A crash before the commit leaves the timer unfired, and it fires after the restart.
+"""
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from handoff import assign, metrics, outbound, repository, sla_repository, webhook_repository
+from handoff.config import HandoffSettings, get_settings
+from handoff.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
+from handoff.sla import (
+    SLA_ESCALATION_RULE,
+    SLA_REASSIGN_RULE,
+    BreachAction,
+    TimerKind,
+    breach_reason,
+    plan_breach,
+)
+from leadloop.app import Runtime
+from leadloop.db import UnitOfWork
+from leadloop.events.models import LeadQualified, LeadSlaBreached, event_time_now
+from leadloop.retry import Backoff
+
+log = logging.getLogger(__name__)
+REMINDER_TYPE = "leadloop.lead.sla_reminder.v1"  # webhook only: reps' tools nudge the rep
+_RETRY_FAILED_TIMER = timedelta(seconds=5)
+
+
+async def run_sla_timers(runtime: Runtime) -> None:
+    """Background worker: fire due timers until the service stops."""
+    settings = get_settings()
+    backoff = Backoff(max_s=10.0)
+    while True:
+        try:
+            fired = await fire_due_timers(runtime.unit_of_work, settings)
+            backoff.reset()
+            if not fired:
+                await asyncio.sleep(settings.sla_poll_interval_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # database down and the like: wait and go on
+            log.exception("SLA timer round failed; retrying")
+            await backoff.sleep()
+
+
+async def fire_due_timers(new_uow: Any, settings: HandoffSettings, limit: int = 100) -> int:
+    """Fire up to `limit` due timers, one transaction each; returns how many fired."""
+    fired = 0
+    while fired < limit:
+        now = event_time_now()
+        failure: Exception | None = None
+        async with new_uow() as uow:
+            row = await sla_repository.claim_due(uow.connection, now)
+            if row is None:
+                return fired
+            try:
+                outcome = await _fire(uow, row, now, settings)
+                await sla_repository.mark_fired(uow.connection, row.timer_id, now)
+                await uow.commit()
+            except Exception as exc:  # rolled back with its events; defer the timer below
+                failure = exc
+        if failure is not None:
+            log.error("SLA timer %s failed; retrying later: %r", row.timer_id, failure)
+            async with new_uow() as uow:
+                await sla_repository.defer(uow.connection, row.timer_id,
+                                           now + _RETRY_FAILED_TIMER, repr(failure))
+                await uow.commit()
+            outcome = "failed"
+        metrics.SLA_TIMERS_FIRED.labels(row.kind, outcome).inc()
+        fired += 1
+    return fired
+
+
+async def _fire(uow: UnitOfWork, assignment: Any, now: datetime,
+                settings: HandoffSettings) -> str:
+    if assignment.status != AssignmentStatus.assigned.value:
+        return "moot"  # accepted, rejected or moved on meanwhile: nothing to do
+    if assignment.kind == TimerKind.reminder.value:
+        await _remind(uow, assignment, now)
+        return "reminded"
+    return (await _breach(uow, assignment, now, settings)).value
+
+
+async def _remind(uow: UnitOfWork, assignment: Any, now: datetime) -> None:
+    await repository.update_assignment(uow.connection, assignment.id, {"reminded_at": now})
+    data = {"lead_id": str(assignment.lead_id), "assignment_id": str(assignment.id),
+            "rep_id": str(assignment.rep_id), "deadline": assignment.sla_deadline.isoformat(),
+            "reminded_at": now.isoformat()}
+    event_id = uuid.uuid4()
+    body = orjson.dumps({"type": REMINDER_TYPE, "timestamp": now.isoformat(),
+                         "id": str(event_id), "data": data}).decode()
+    await webhook_repository.enqueue(uow.connection, event_id=event_id, event_type=REMINDER_TYPE,
+                                     lead_id=assignment.lead_id, body=body)
+
+
+async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
+                  settings: HandoffSettings) -> BreachAction:
+    """Close the lapsed assignment and hand the lead to the manager, the next rep or the queue."""
+    conn = uow.connection
+    lead_row = await repository.get_lead(conn, assignment.lead_id)
+    lead = LeadQualified.model_validate({**lead_row.context, "lead_id": assignment.lead_id})
+    earlier = await repository.breached_reps(conn, assignment.lead_id)
+    breached = frozenset([*earlier, assignment.rep_id])
+    breaches = assignment.breaches + 1
+    await repository.update_assignment(conn, assignment.id, {
+        "status": AssignmentStatus.reassigned.value, "breached_at": now})
+
+    rep = await repository.get_rep(conn, assignment.rep_id)
+    manager = (await repository.get_rep(conn, rep.manager_id)
+               if rep is not None and rep.manager_id is not None else None)
+    manager_free = manager is not None and assign.profile_of(manager).candidate(
+        now, respect_working_hours=False).available
+    plan = plan_breach(breaches=breaches, escalate_after=settings.escalate_after_breaches,
+                       manager_id=manager.id if manager else None,
+                       manager_available=manager_free, breached_reps=breached)
+    sla = timedelta(seconds=assignment.accept_sla_s or settings.accept_sla_s)
+    if plan.escalate_to is not None and manager is not None:
+        action = BreachAction.escalated
+        choice = assign.Choice(manager, manager.team, SLA_ESCALATION_RULE,
+                               breach_reason(action, breaches, f"to manager {manager.name}"),
+                               sla, assignment.rule_id, assignment.rule_version)
+    else:
+        routed = await assign.choose(conn, assign.facts_of(lead), now, settings, plan.exclude)
+        action = BreachAction.reassigned if routed.rep is not None else BreachAction.queued
+        rule = SLA_REASSIGN_RULE if routed.rep is not None else FALLBACK_QUEUE_RULE
+        choice = assign.Choice(routed.rep, routed.team, rule,
+                               breach_reason(action, breaches, routed.reason),
+                               routed.accept_sla, routed.rule_id, routed.rule_version,
+                               routed.pool, routed.cursor)
+    await outbound.publish(uow, LeadSlaBreached(
+        lead_id=assignment.lead_id, assignment_id=assignment.id, rep_id=assignment.rep_id,
+        deadline=assignment.sla_deadline, action=action.value,
+        next_rep_id=choice.rep.id if choice.rep is not None else None, breached_at=now))
+    await assign.hand_off(uow, lead, choice, now, breaches=breaches)
+    return action

@@ -1,0 +1,141 @@
+"""Queries on webhook subscribers, deliveries and the attempt log."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Text, bindparam, func, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.tables import webhook_attempts, webhook_deliveries, webhook_subscribers
+
+_DELIVERY_ID = text("'msg_' || replace(gen_random_uuid()::text, '-', '')")
+
+
+async def enqueue(conn: AsyncConnection, *, event_id: UUID, event_type: str,
+                  lead_id: UUID | None, body: str) -> None:
+    """One pending delivery of this message per enabled subscriber that wants its type
+    (a single INSERT ... SELECT; a repeated event id is not enqueued twice)."""
+    subscribers = webhook_subscribers.c
+    chosen = select(
+        _DELIVERY_ID, subscribers.id, literal(event_id, PG_UUID(as_uuid=True)),
+        literal(event_type, Text), literal(lead_id, PG_UUID(as_uuid=True)), literal(body, Text),
+        literal("pending", Text), func.now(),
+    ).where(subscribers.enabled, or_(func.cardinality(subscribers.event_types) == 0,
+                                     subscribers.event_types.any(event_type)))
+    columns = ["id", "subscriber_id", "event_id", "event_type", "lead_id", "body", "status",
+               "next_attempt_at"]
+    await conn.execute(insert(webhook_deliveries).from_select(columns, chosen)
+                       .on_conflict_do_nothing())
+
+
+async def insert_subscriber(conn: AsyncConnection, values: dict[str, Any]) -> Any:
+    """Add a subscriber."""
+    return (await conn.execute(
+        insert(webhook_subscribers).values(**values).returning(*webhook_subscribers.c))).one()
+
+
+async def list_subscribers(conn: AsyncConnection) -> list[Any]:
+    """Every subscriber, oldest first."""
+    return list(await conn.execute(
+        select(webhook_subscribers).order_by(webhook_subscribers.c.created_at)))
+
+
+async def get_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> Any | None:
+    """A subscriber, or None."""
+    return (await conn.execute(
+        select(webhook_subscribers).where(webhook_subscribers.c.id == subscriber_id)
+    )).one_or_none()
+
+
+async def lock_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> Any | None:
+    """A subscriber, row-locked, or None."""
+    return (await conn.execute(
+        select(webhook_subscribers).where(webhook_subscribers.c.id == subscriber_id)
+        .with_for_update())).one_or_none()
+
+
+async def update_subscriber(conn: AsyncConnection, subscriber_id: UUID,
+                            changes: dict[str, Any]) -> Any:
+    """Apply changes to a subscriber and return it."""
+    return (await conn.execute(
+        update(webhook_subscribers).where(webhook_subscribers.c.id == subscriber_id)
+        .values(**changes, updated_at=func.now()).returning(*webhook_subscribers.c))).one()
+
+
+async def deliveries_of(conn: AsyncConnection, subscriber_id: UUID, status: str | None,
+                        limit: int) -> list[Any]:
+    """A subscriber's newest deliveries."""
+    statement = (select(webhook_deliveries)
+                 .where(webhook_deliveries.c.subscriber_id == subscriber_id)
+                 .order_by(webhook_deliveries.c.created_at.desc()).limit(limit))
+    if status is not None:
+        statement = statement.where(webhook_deliveries.c.status == status)
+    return list(await conn.execute(statement))
+
+
+async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> list[Any]:
+    """Every attempt of these deliveries, in order."""
+    if not delivery_ids:
+        return []
+    return list(await conn.execute(
+        select(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(delivery_ids))
+        .order_by(webhook_attempts.c.delivery_id, webhook_attempts.c.attempt)))
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, lease_until: datetime,
+                    limit: int) -> list[Any]:
+    """Due deliveries of enabled subscribers, leased until `lease_until` so another worker
+    (or this one after a crash, once the lease ends) does not send them meanwhile."""
+    due = (
+        select(webhook_deliveries.c.id)
+        .join(webhook_subscribers,
+              webhook_subscribers.c.id == webhook_deliveries.c.subscriber_id)
+        .where(webhook_deliveries.c.status == "pending",
+               webhook_deliveries.c.next_attempt_at <= now, webhook_subscribers.c.enabled)
+        .order_by(webhook_deliveries.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(of=webhook_deliveries, skip_locked=True)
+    ).scalar_subquery()
+    leased = (
+        update(webhook_deliveries).where(webhook_deliveries.c.id.in_(due))
+        .values(next_attempt_at=lease_until,
+                first_attempt_at=func.coalesce(webhook_deliveries.c.first_attempt_at, now))
+        .returning(webhook_deliveries.c.id, webhook_deliveries.c.subscriber_id,
+                   webhook_deliveries.c.body, webhook_deliveries.c.attempts,
+                   webhook_deliveries.c.first_attempt_at)
+        .cte("leased")
+    )
+    return list(await conn.execute(
+        select(leased, webhook_subscribers.c.url, webhook_subscribers.c.secrets)
+        .join(webhook_subscribers, webhook_subscribers.c.id == leased.c.subscriber_id)))
+
+
+async def record_outcomes(conn: AsyncConnection, outcomes: list[dict[str, Any]]) -> None:
+    """Store each attempt's result on its delivery and in the log (two batched statements)."""
+    if not outcomes:
+        return
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == bindparam("b_id"))
+        .values(status=bindparam("b_status"), attempts=bindparam("b_attempt"),
+                next_attempt_at=bindparam("b_next"), last_status_code=bindparam("b_code"),
+                last_error=bindparam("b_error"), delivered_at=bindparam("b_delivered")),
+        [{f"b_{k}": v for k, v in o.items() if k in (
+            "id", "status", "attempt", "next", "code", "error", "delivered")} for o in outcomes],
+    )
+    await conn.execute(webhook_attempts.insert(), [
+        {"delivery_id": o["id"], "attempt": o["attempt"], "attempted_at": o["at"],
+         "status_code": o["code"], "error": o["error"], "duration_ms": o["duration_ms"]}
+        for o in outcomes])
+
+
+async def disable(conn: AsyncConnection, subscriber_ids: list[UUID], reason: str) -> None:
+    """Stop sending to these subscribers until an admin enables them again."""
+    if subscriber_ids:
+        await conn.execute(
+            update(webhook_subscribers)
+            .where(webhook_subscribers.c.id.in_(subscriber_ids), webhook_subscribers.c.enabled)
+            .values(enabled=False, disabled_reason=reason, updated_at=func.now()))

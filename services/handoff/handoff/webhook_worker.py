@@ -1,0 +1,103 @@
+"""The webhook worker: sends due deliveries, signed per Standard Webhooks, and schedules retries.
+
+Deliveries are leased (claimed with FOR UPDATE SKIP LOCKED and pushed past a lease), sent
+outside any transaction, then their outcome recorded. A crash mid-send means the message is
+sent again after the lease: receivers deduplicate on webhook-id, as the standard expects.
+"""
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from handoff import metrics, webhook_repository
+from handoff.config import HandoffSettings, get_settings
+from handoff.signing import gives_up, headers_for, retry_delay
+from leadloop.app import Runtime
+from leadloop.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+
+def secrets_in_use(stored: list[dict[str, Any]], now: datetime) -> list[str]:
+    """The subscriber's secrets that still sign: the current one and any not yet expired."""
+    return [s["secret"] for s in stored
+            if s.get("expires_at") is None or datetime.fromisoformat(s["expires_at"]) > now]
+
+
+async def run_webhooks(runtime: Runtime) -> None:
+    """Background worker: deliver webhooks until the service stops."""
+    settings = get_settings()
+    backoff = Backoff(max_s=10.0)
+    async with httpx.AsyncClient(timeout=settings.webhook_timeout_s,
+                                 follow_redirects=False) as client:
+        while True:
+            try:
+                sent = await deliver_due(runtime, client, settings)
+                backoff.reset()
+                if not sent:
+                    await asyncio.sleep(settings.webhook_poll_interval_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook round failed; retrying")
+                await backoff.sleep()
+
+
+async def deliver_due(runtime: Runtime, client: httpx.AsyncClient,
+                      settings: HandoffSettings) -> int:
+    """Send one batch of due deliveries; returns how many were attempted."""
+    now = datetime.now(UTC)
+    lease = timedelta(seconds=settings.webhook_timeout_s * 3 + 5)
+    async with runtime.unit_of_work() as uow:
+        due = await webhook_repository.claim_due(uow.connection, now, now + lease,
+                                                 settings.webhook_batch_size)
+        await uow.commit()
+    if not due:
+        return 0
+    results = await asyncio.gather(*(_attempt(client, row) for row in due))
+    outcomes, failed_subscribers = [], set()
+    for row, (code, error, duration_ms) in zip(due, results, strict=True):
+        at = datetime.now(UTC)
+        attempt = row.attempts + 1
+        ok = code is not None and 200 <= code < 300
+        outcome: dict[str, Any] = {"id": row.id, "attempt": attempt, "at": at, "code": code,
+                                   "error": error, "duration_ms": duration_ms,
+                                   "delivered": at if ok else None, "next": at}
+        if ok:
+            outcome["status"] = "delivered"
+        elif gives_up(row.first_attempt_at, at,
+                      timedelta(seconds=settings.webhook_retry_window_s)):
+            outcome["status"] = "failed"
+            failed_subscribers.add(row.subscriber_id)
+        else:
+            outcome["status"] = "pending"
+            outcome["next"] = at + retry_delay(
+                attempt, timedelta(seconds=settings.webhook_retry_base_s),
+                timedelta(seconds=settings.webhook_retry_max_s))
+        metrics.WEBHOOK_ATTEMPTS.labels("delivered" if ok else outcome["status"]).inc()
+        outcomes.append(outcome)
+    async with runtime.unit_of_work() as uow:
+        await webhook_repository.record_outcomes(uow.connection, outcomes)
+        await webhook_repository.disable(
+            uow.connection, sorted(failed_subscribers),
+            "a message failed for the whole retry window; enable the subscriber to resume")
+        await uow.commit()
+    return len(due)
+
+
+async def _attempt(client: httpx.AsyncClient, row: Any) -> tuple[int | None, str | None, int]:
+    """POST one delivery; (status code, error, duration in ms)."""
+    now = datetime.now(UTC)
+    headers = headers_for(secrets_in_use(row.secrets, now), row.id, int(now.timestamp()),
+                          row.body)
+    started = time.monotonic()
+    try:
+        response = await client.post(row.url, content=row.body.encode(), headers=headers)
+        error = None if response.is_success else response.text[:500] or None
+        return response.status_code, error, int((time.monotonic() - started) * 1000)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500], int((time.monotonic() - started) * 1000)
