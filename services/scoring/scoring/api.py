@@ -34,6 +34,9 @@ async def get_lead_score(
         # Known only from an activity (no profile yet) or erased: there is no score to show.
         if lead is None or lead.scored_at is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no scored lead with this id")
+        if lead.merged_into is not None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"this lead was merged into {lead.merged_into}")
         history = await repository.score_history_of(uow.connection, lead_id, history_limit)
     disqualification = None
     if lead.disqualified_rule is not None:
@@ -45,7 +48,7 @@ async def get_lead_score(
         engagement_score=lead.engagement_score, grade=lead.grade, is_mql=lead.is_mql,
         model_version=lead.model_version, scored_at=lead.scored_at,
         qualification=lead.qualification, qualified_at=lead.qualified_at,
-        disqualification=disqualification,
+        disqualification=disqualification, win_probability=lead.win_probability,
         contributions=[ScoreContribution.model_validate(c) for c in lead.contributions],
         history=[ScorePoint.model_validate(row, from_attributes=True) for row in history],
     )

@@ -1,5 +1,6 @@
 """Scoring's settings: environment variables prefixed LEADLOOP_SCORING_."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from leadloop.settings import ServiceSettings
@@ -13,3 +14,13 @@ class ScoringSettings(ServiceSettings):
     service_name: str = "scoring"
     port: int = 8002
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/scoring"
+    rescore_batch_size: int = Field(default=500, gt=0,
+                                    description="leads per re-score transaction")
+    rescore_poll_interval_s: float = Field(default=1.0, gt=0,
+                                           description="how often idle workers look for work")
+    decay_rescore_interval_s: float = Field(
+        default=3600.0, gt=0,
+        description="how often engaged leads are rescored so decay shows without new events")
+    train_interval_s: float = Field(
+        default=3600.0, gt=0,
+        description="how often the active version retrains when new deals have closed")

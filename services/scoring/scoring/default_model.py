@@ -5,6 +5,7 @@ an edit here. A unit test checks that the migration seeds exactly this configura
 """
 
 from scoring.rules import (
+    FREE_MAIL_DOMAINS,
     BusinessEmail,
     Decay,
     Disqualifier,
@@ -17,14 +18,6 @@ from scoring.rules import (
     MqlDefinition,
     NumberAtLeast,
     ScoringModelConfig,
-)
-
-# Addresses anyone can get: they say nothing about an employer.
-FREE_MAIL_DOMAINS = (
-    "gmail.com", "googlemail.com", "yahoo.*", "ymail.com", "hotmail.*", "outlook.*", "live.*",
-    "msn.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com",
-    "pm.me", "gmx.*", "web.de", "t-online.de", "mail.ru", "yandex.*", "mail.com", "zoho.com",
-    "qq.com", "163.com", "126.com",
 )
 
 # Word boundaries keep "Doctor" from matching cto and "Overhead" from matching head.

@@ -35,6 +35,7 @@ class Activity:
     occurred_at: datetime
     url: str | None = None
     event_id: str | None = None
+    seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class LeadScore:
     is_mql: bool
     contributions: tuple[ScoreContribution, ...]
     disqualification: Disqualification | None
+    win_probability: float | None = None
 
     @property
     def score(self) -> int:
@@ -93,8 +95,10 @@ class StoredLead:
     is_mql: bool = False
     model_version: int | None = None
     qualification: Qualification = Qualification.open
+    rejected_at: datetime | None = None
     disqualified_rule: str | None = None
     erased: bool = False
+    merged_into: UUID | None = None
 
     def summary(self) -> tuple[Any, ...] | None:
         """The stored counterpart of `LeadScore.summary`; None before the first score."""
@@ -156,13 +160,24 @@ def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], no
         cap = float(abs(rule.points))
     sign = 1 if rule.points > 0 else -1
     half_life = model.config.decay.half_life_days
+    period = rule.period_cap
+    used_in_period: dict[int, int] = {}
     total, granted = 0.0, 0
     contributions = []
     for activity in matching:
         if total >= cap:
             break
+        raw = abs(rule.points)
+        if period is not None:
+            # Fixed periods (counted from the Unix epoch), so a period's tally is the same
+            # whenever the lead is rescored; the cap applies to points before decay.
+            bucket = int(activity.occurred_at.timestamp() // (period.days * _SECONDS_PER_DAY))
+            raw = min(raw, period.points - used_in_period.get(bucket, 0))
+            if raw <= 0:
+                continue
+            used_in_period[bucket] = used_in_period.get(bucket, 0) + raw
         factor = decay_factor(activity.occurred_at, now, half_life)
-        total = min(total + abs(rule.points) * factor, cap)
+        total = min(total + raw * factor, cap)
         points = round_half_up(total) - granted
         granted += points
         if points == 0:
@@ -210,18 +225,27 @@ def grade_for(config: ScoringModelConfig, fit_score: int) -> str:
     return config.default_grade
 
 
-def is_mql(config: ScoringModelConfig, score: int, grade: str, disqualified: bool) -> bool:
-    """Whether a lead is a marketing-qualified lead: enough score, a good grade, not excluded."""
-    return not disqualified and score >= config.mql.min_score and grade in config.mql.grades
+def is_mql(config: ScoringModelConfig, score: int, grade: str, disqualified: bool,
+           win_probability: float | None = None) -> bool:
+    """Whether a lead is a marketing-qualified lead: enough score, a good grade, not excluded.
+
+    A minimum probability in the MQL definition applies once the version has a trained model
+    (`win_probability` is not None); until then the rules alone decide.
+    """
+    if disqualified or score < config.mql.min_score or grade not in config.mql.grades:
+        return False
+    minimum = config.mql.min_probability
+    return minimum is None or win_probability is None or win_probability >= minimum
 
 
 def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[Activity],
                now: datetime, *, profile_event_id: str | None = None,
-               disqualified: bool = False) -> LeadScore:
+               disqualified: bool = False, win_probability: float | None = None) -> LeadScore:
     """Score a lead: fit from its profile, decayed engagement from its activities, grade, MQL.
 
     `disqualified` says an earlier disqualification stands: disqualification is final, so such
-    a lead is never an MQL even when no disqualifier matches any more.
+    a lead is never an MQL even when no disqualifier matches any more. `win_probability` is the
+    learned model's prediction, if the version has one.
     """
     fit = fit_contributions(model, profile, profile_event_id)
     engagement = engagement_contributions(model, activities, now)
@@ -235,19 +259,24 @@ def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[A
         engagement_score=engagement_score,
         grade=grade,
         is_mql=is_mql(model.config, fit_score + engagement_score, grade,
-                      disqualified or disqualification is not None),
+                      disqualified or disqualification is not None, win_probability),
         contributions=tuple(fit + engagement),
         disqualification=disqualification,
+        win_probability=win_probability,
     )
 
 
-def next_qualification(current: Qualification, mql: bool) -> tuple[Qualification, bool]:
+def next_qualification(current: Qualification, mql: bool,
+                       recycled: bool = False) -> tuple[Qualification, bool]:
     """The qualification after a scoring, and whether lead.qualified is to be sent now.
 
     lead.qualified goes out once when a lead becomes an MQL. After sales rejects it, a lead
-    still above the threshold is not handed straight back: it qualifies again only by crossing
-    the threshold anew (dropping below MQL re-opens it).
+    still above the threshold is not handed straight back: it qualifies again only on new
+    engagement after the rejection (`recycled`: an activity that happened after it), or by
+    crossing the threshold anew (dropping below MQL re-opens it).
     """
+    if current is Qualification.rejected and recycled:
+        current = Qualification.open
     if current is Qualification.open and mql:
         return Qualification.qualified, True
     if current is Qualification.rejected and not mql:
@@ -255,10 +284,19 @@ def next_qualification(current: Qualification, mql: bool) -> tuple[Qualification
     return current, False
 
 
+def merged_qualification(*states: Qualification) -> Qualification:
+    """The qualification of leads merged into one: one person is handed to sales once."""
+    for state in (Qualification.qualified, Qualification.rejected):
+        if state in states:
+            return state
+    return Qualification.open
+
+
 def deal_features(lead: StoredLead, activity_counts: Mapping[str, int]) -> dict[str, Any]:
     """What scoring knew about a lead when its deal closed: the inputs a retrained model uses."""
     profile = lead.profile
     return {
+        "profile": profile.model_dump(mode="json") if profile else None,
         "email_domain": email_domain(profile.email) if profile else None,
         "job_title": profile.job_title if profile else None,
         "company_size": profile.company_size if profile else None,

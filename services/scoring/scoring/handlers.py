@@ -12,7 +12,9 @@ from leadloop.events.models import (
     LeadActivity,
     LeadCreated,
     LeadErased,
+    LeadMerged,
     LeadRejected,
+    LeadUnmerged,
     LeadUpdated,
 )
 from scoring import service
@@ -35,6 +37,16 @@ async def on_lead_activity(uow: UnitOfWork, event: LeadActivity, envelope: Cloud
     await service.record_activity(uow, event, envelope.id)
 
 
+async def on_lead_merged(uow: UnitOfWork, event: LeadMerged, envelope: CloudEvent) -> None:
+    """A duplicate was merged into a lead: score the survivor with both histories."""
+    await service.record_merge(uow, event, envelope.id)
+
+
+async def on_lead_unmerged(uow: UnitOfWork, event: LeadUnmerged, envelope: CloudEvent) -> None:
+    """A merge was undone: both leads are scored on their own again."""
+    await service.record_unmerge(uow, event, envelope.id)
+
+
 async def on_lead_rejected(uow: UnitOfWork, event: LeadRejected, envelope: CloudEvent) -> None:
     """Sales rejected the lead: it may qualify again later."""
     await service.record_rejection(uow, event, envelope.id)
@@ -54,6 +66,8 @@ HANDLERS: dict[str, Handler] = {
     "leadloop.lead.created.v1": on_lead_created,
     "leadloop.lead.updated.v1": on_lead_updated,
     "leadloop.lead.activity.v1": on_lead_activity,
+    "leadloop.lead.merged.v1": on_lead_merged,
+    "leadloop.lead.unmerged.v1": on_lead_unmerged,
     "leadloop.lead.rejected.v1": on_lead_rejected,
     "leadloop.deal.closed.v1": on_deal_closed,
     "leadloop.lead.erased.v1": on_lead_erased,

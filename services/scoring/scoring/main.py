@@ -4,11 +4,16 @@ from leadloop.app import create_service_app
 from scoring.api import router
 from scoring.config import ScoringSettings
 from scoring.handlers import HANDLERS
+from scoring.model_api import router as model_router
+from scoring.workers import rescore_worker, training_worker
 
 app = create_service_app(
     settings=ScoringSettings(),
-    routers=[router],
+    routers=[router, model_router],
     handlers=HANDLERS,
-    description="Versioned, explainable lead scores: lead.created, lead.updated and "
-    "lead.activity in; lead.scored, lead.qualified and lead.disqualified out.",
+    workers=[rescore_worker, training_worker],
+    description="Versioned, explainable lead scores: lead.created, lead.updated, lead.activity, "
+    "lead.merged/unmerged, lead.rejected and deal.closed in; lead.scored, lead.qualified and "
+    "lead.disqualified out. Admin: model versions (create, diff, activate, re-score), training "
+    "and evaluation on closed deals, backtests.",
 )

@@ -1,5 +1,6 @@
 """Every query scoring makes."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,10 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
 from scoring.domain import Activity, LeadScore, Qualification, StoredLead
-from scoring.tables import deal_outcomes, lead_activities, leads, score_history, scoring_models
+from scoring.tables import (
+    deal_outcomes,
+    lead_activities,
+    leads,
+    score_history,
+    scoring_models,
+)
 
 
-def _stored_lead(row: Row[Any]) -> StoredLead:
+def stored_lead_from_row(row: Row[Any]) -> StoredLead:
+    """A lead from a row of the leads table."""
     return StoredLead(
         lead_id=row.lead_id,
         profile=None if row.profile is None else LeadProfile.model_validate(row.profile),
@@ -28,8 +36,10 @@ def _stored_lead(row: Row[Any]) -> StoredLead:
         is_mql=row.is_mql,
         model_version=row.model_version,
         qualification=Qualification(row.qualification),
+        rejected_at=row.rejected_at,
         disqualified_rule=row.disqualified_rule,
         erased=row.erased_at is not None,
+        merged_into=row.merged_into,
     )
 
 
@@ -43,7 +53,7 @@ async def lock_lead(conn: AsyncConnection, lead_id: UUID) -> StoredLead:
     statement = new_row.on_conflict_do_update(
         index_elements=[leads.c.lead_id], set_={"lead_id": new_row.excluded.lead_id},
     ).returning(*leads.c)
-    return _stored_lead((await conn.execute(statement)).one())
+    return stored_lead_from_row((await conn.execute(statement)).one())
 
 
 async def update_lead(conn: AsyncConnection, lead_id: UUID, values: dict[str, Any]) -> None:
@@ -52,46 +62,39 @@ async def update_lead(conn: AsyncConnection, lead_id: UUID, values: dict[str, An
         await conn.execute(update(leads).where(leads.c.lead_id == lead_id).values(**values))
 
 
-async def insert_activity(conn: AsyncConnection, lead_id: UUID, activity: Activity) -> bool:
+async def insert_activity(conn: AsyncConnection, lead_id: UUID, activity: Activity,
+                          origin_lead_id: UUID | None = None) -> bool:
     """Store an activity once; False when its id is known (a repeat delivery)."""
     inserted = await conn.scalar(
         insert(lead_activities)
         .values(activity_id=activity.activity_id, lead_id=lead_id, kind=activity.kind,
-                url=activity.url, occurred_at=activity.occurred_at, event_id=activity.event_id)
+                origin_lead_id=origin_lead_id,
+                url=activity.url, occurred_at=activity.occurred_at, event_id=activity.event_id,
+                seconds=activity.seconds)
         .on_conflict_do_nothing(index_elements=[lead_activities.c.activity_id])
         .returning(lead_activities.c.activity_id)
     )
     return inserted is not None
 
 
-def _activity(row: Any) -> Activity:
+def activity_from_row(row: Any) -> Activity:
+    """An activity from a row of ACTIVITY_COLUMNS."""
     return Activity(activity_id=row.activity_id, kind=row.kind, occurred_at=row.occurred_at,
-                    url=row.url, event_id=row.event_id)
+                    url=row.url, event_id=row.event_id, seconds=row.seconds)
 
 
-_ACTIVITY_COLUMNS = (lead_activities.c.activity_id, lead_activities.c.kind,
+ACTIVITY_COLUMNS = (lead_activities.c.activity_id, lead_activities.c.kind,
                      lead_activities.c.occurred_at, lead_activities.c.url,
-                     lead_activities.c.event_id)
+                     lead_activities.c.event_id, lead_activities.c.seconds)
 
 
 async def activities_since(conn: AsyncConnection, lead_id: UUID, since: datetime) -> list[Activity]:
     """A lead's activities that happened after `since`."""
     rows = await conn.execute(
-        select(*_ACTIVITY_COLUMNS)
+        select(*ACTIVITY_COLUMNS)
         .where(lead_activities.c.lead_id == lead_id, lead_activities.c.occurred_at > since)
     )
-    return [_activity(row) for row in rows]
-
-
-async def recent_activities(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Activity]:
-    """A lead's `limit` newest activities, newest first."""
-    rows = await conn.execute(
-        select(*_ACTIVITY_COLUMNS)
-        .where(lead_activities.c.lead_id == lead_id)
-        .order_by(lead_activities.c.occurred_at.desc())
-        .limit(limit)
-    )
-    return [_activity(row) for row in rows]
+    return [activity_from_row(row) for row in rows]
 
 
 async def activity_counts(conn: AsyncConnection, lead_id: UUID) -> dict[str, int]:
@@ -104,14 +107,17 @@ async def activity_counts(conn: AsyncConnection, lead_id: UUID) -> dict[str, int
     return {kind: count for kind, count in rows.tuples()}
 
 
-async def insert_history(conn: AsyncConnection, lead_id: UUID, result: LeadScore,
-                         event_id: str | None, scored_at: datetime) -> None:
-    """Record a changed score in the lead's history."""
-    await conn.execute(score_history.insert().values(
-        lead_id=lead_id, score=result.score, fit_score=result.fit_score,
-        engagement_score=result.engagement_score, grade=result.grade, is_mql=result.is_mql,
-        model_version=result.model_version, event_id=event_id, scored_at=scored_at,
-    ))
+async def insert_history(conn: AsyncConnection,
+                         changes: Sequence[tuple[UUID, LeadScore, str | None, datetime]]) -> None:
+    """Record changed scores in their leads' history: (lead id, score, event id, when)."""
+    if changes:
+        await conn.execute(score_history.insert(), [
+            {"lead_id": lead_id, "score": result.score, "fit_score": result.fit_score,
+             "engagement_score": result.engagement_score, "grade": result.grade,
+             "is_mql": result.is_mql, "model_version": result.model_version,
+             "event_id": event_id, "scored_at": scored_at}
+            for lead_id, result, event_id, scored_at in changes
+        ])
 
 
 async def score_history_of(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Row[Any]]:
@@ -175,3 +181,17 @@ async def model_config(conn: AsyncConnection, version: int) -> dict[str, Any]:
 async def list_models(conn: AsyncConnection) -> list[Row[Any]]:
     """Every model version, oldest first."""
     return list(await conn.execute(select(scoring_models).order_by(scoring_models.c.version)))
+
+
+async def move_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UUID) -> None:
+    """Move a merged duplicate's activities to the surviving lead (merge)."""
+    await conn.execute(update(lead_activities).where(lead_activities.c.lead_id == from_lead)
+                       .values(lead_id=to_lead, origin_lead_id=func.coalesce(
+                           lead_activities.c.origin_lead_id, lead_activities.c.lead_id)))
+
+
+async def restore_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UUID) -> None:
+    """Give a restored lead back the activities that were first its own (unmerge)."""
+    await conn.execute(update(lead_activities).where(
+        lead_activities.c.lead_id == from_lead, lead_activities.c.origin_lead_id == to_lead,
+    ).values(lead_id=to_lead, origin_lead_id=None))

@@ -2,161 +2,42 @@
 
 A model has fit rules (who the lead is, from the profile; each counts once), engagement rules
 (what the lead did, from activities; decayed, optionally repeatable up to a cap), disqualifiers,
-grade thresholds on the fit score and the MQL definition. Conditions are a small closed set of
-kinds so a stored model can be validated, shown and explained, never executed.
+grade thresholds on the fit score and the MQL definition. Conditions (`conditions.py`) are a
+small closed set of kinds so a stored model can be validated, shown and explained, never
+executed.
 """
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from leadloop.events.models import LeadProfile, PropertyValue
+from scoring.conditions import (
+    FREE_MAIL_DOMAINS,
+    BusinessEmail,
+    Condition,
+    EmailDomainIn,
+    EmailDomainKind,
+    FieldEquals,
+    FieldIn,
+    FieldMatches,
+    FieldPresent,
+    NumberAtLeast,
+    NumberInRange,
+    RuleModel,
+    email_domain,
+    listed_domain,
+    profile_value,
+)
+from scoring.learning_config import LearningConfig
 
-_PROFILE_FIELDS = frozenset(LeadProfile.model_fields) - {"properties"}
-_PROPERTY_PREFIX = "properties."
-
-
-def email_domain(email: str) -> str:
-    """The lower-cased domain of an email address ('' when there is none)."""
-    return email.rpartition("@")[2].strip().lower().rstrip(".")
-
-
-def listed_domain(domain: str, entries: tuple[str, ...]) -> str | None:
-    """The entry that lists `domain`, if any.
-
-    `acme.com` lists acme.com and its subdomains (eu.acme.com); `gmx.*` lists gmx. followed by
-    any ending (gmx.de, gmx.net, gmx.co.uk).
-    """
-    for entry in entries:
-        if entry.endswith(".*"):
-            if domain.startswith(entry[:-1]) and len(domain) > len(entry) - 1:
-                return entry
-        elif domain == entry or domain.endswith("." + entry):
-            return entry
-    return None
-
-
-def profile_value(profile: LeadProfile, field: str) -> PropertyValue:
-    """A profile field, or a custom property when `field` is `properties.<name>`."""
-    if field.startswith(_PROPERTY_PREFIX):
-        return profile.properties.get(field.removeprefix(_PROPERTY_PREFIX))
-    value: PropertyValue = getattr(profile, field)
-    return value
-
-
-def _known_field(field: str) -> str:
-    if field in _PROFILE_FIELDS or (field.startswith(_PROPERTY_PREFIX)
-                                    and len(field) > len(_PROPERTY_PREFIX)):
-        return field
-    raise ValueError(f"'{field}' is not a profile field (or properties.<name>)")
-
-
-def _domains(entries: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(entry.strip().lower() for entry in entries if entry.strip())
-
-
-class RuleModel(BaseModel):
-    """Base of every part of a model: immutable; unknown keys are mistakes, not extensions."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class EmailDomainIn(RuleModel):
-    """The email's domain is in a list (competitors, partners, ...)."""
-
-    kind: Literal["email_domain_in"] = "email_domain_in"
-    domains: tuple[str, ...] = ()
-
-    _normalize = field_validator("domains")(_domains)
-
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        domain = email_domain(profile.email)
-        entry = listed_domain(domain, self.domains)
-        return None if entry is None else f"email domain {domain} is listed ({entry})"
-
-
-class BusinessEmail(RuleModel):
-    """The email's domain is a company's, not a free-mail provider's."""
-
-    kind: Literal["business_email"] = "business_email"
-    free_mail_domains: tuple[str, ...]
-
-    _normalize = field_validator("free_mail_domains")(_domains)
-
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        domain = email_domain(profile.email)
-        if not domain or listed_domain(domain, self.free_mail_domains) is not None:
-            return None
-        return f"business email domain {domain}"
-
-
-class FieldMatches(RuleModel):
-    """A profile field matches a regular expression (searched, case-insensitive)."""
-
-    kind: Literal["field_matches"] = "field_matches"
-    field: str
-    pattern: str
-
-    _field = field_validator("field")(_known_field)
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value, re.IGNORECASE)
-        except re.error as exc:  # not a ValueError: pydantic would let it escape unexplained
-            raise ValueError(f"pattern '{value}' is not a regular expression: {exc}") from exc
-        return value
-
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
-        if value is None or isinstance(value, bool):
-            return None
-        # re caches compiled patterns, so matching stays cheap without our own cache.
-        found = re.search(self.pattern, str(value), re.IGNORECASE)
-        return None if found is None else f"{self.field} '{value}' matches '{found.group(0)}'"
-
-
-class NumberAtLeast(RuleModel):
-    """A numeric profile field is at least a minimum."""
-
-    kind: Literal["number_at_least"] = "number_at_least"
-    field: str
-    minimum: float
-
-    _field = field_validator("field")(_known_field)
-
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return f"{self.field} {value} >= {self.minimum:g}" if value >= self.minimum else None
-
-
-class FieldPresent(RuleModel):
-    """A profile field has a value."""
-
-    kind: Literal["field_present"] = "field_present"
-    field: str
-
-    _field = field_validator("field")(_known_field)
-
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
-        return None if value is None or value == "" else f"{self.field} given"
-
-
-Condition = Annotated[
-    EmailDomainIn | BusinessEmail | FieldMatches | NumberAtLeast | FieldPresent,
-    Field(discriminator="kind"),
+__all__ = [
+    "FREE_MAIL_DOMAINS", "BusinessEmail", "Condition", "Decay", "Disqualifier", "EmailDomainIn",
+    "EmailDomainKind", "EngagementRule", "FieldEquals", "FieldIn", "FieldMatches",
+    "FieldPresent", "FitRule", "GradeThreshold", "MqlDefinition", "NumberAtLeast",
+    "NumberInRange", "PeriodCap", "RuleModel", "ScoringModelConfig", "email_domain",
+    "listed_domain", "profile_value",
 ]
-"""What a fit rule or a disqualifier tests on the profile."""
 
 RuleId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.\-]+$")]
 
@@ -176,15 +57,39 @@ class Disqualifier(RuleModel):
     when: Condition
 
 
+class PeriodCap(RuleModel):
+    """At most `points` (before decay) from one rule within each period of `days`."""
+
+    points: int = Field(gt=0)
+    days: float = Field(gt=0)
+
+
 class EngagementRule(RuleModel):
-    """Points per activity of a kind (optionally only on URLs containing a text), decayed."""
+    """Points per activity of a kind (optionally filtered by URL), decayed.
+
+    Once-only (the newest matching activity counts) or repeatable, with an optional cap on the
+    rule's total and an optional cap per period (e.g. at most 10 points of page views a day).
+    """
 
     id: RuleId
     activity_kind: str = Field(min_length=1)
     url_contains: str | None = None
+    url_pattern: str | None = Field(default=None, description="regular expression on the URL")
     points: int
     repeatable: bool = False
     cap: int | None = Field(default=None, gt=0, description="most points a repeatable rule gives")
+    period_cap: PeriodCap | None = None
+
+    @field_validator("url_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"url_pattern '{value}' is not a regular expression: {exc}") \
+                    from exc
+        return value
 
     @model_validator(mode="after")
     def _sensible(self) -> Self:
@@ -192,15 +97,19 @@ class EngagementRule(RuleModel):
             raise ValueError(f"rule {self.id}: points must not be 0")
         if self.cap is not None and not self.repeatable:
             raise ValueError(f"rule {self.id}: a cap only applies to a repeatable rule")
+        if self.period_cap is not None and not self.repeatable:
+            raise ValueError(f"rule {self.id}: a period cap only applies to a repeatable rule")
         return self
 
     def matches(self, kind: str, url: str | None) -> bool:
         """Whether an activity of this kind at this URL counts for the rule."""
         if kind != self.activity_kind:
             return False
-        return self.url_contains is None or (
-            url is not None and self.url_contains.lower() in url.lower()
-        )
+        if self.url_contains is not None and (
+                url is None or self.url_contains.lower() not in url.lower()):
+            return False
+        return self.url_pattern is None or (
+            url is not None and re.search(self.url_pattern, url, re.IGNORECASE) is not None)
 
 
 class GradeThreshold(RuleModel):
@@ -215,6 +124,10 @@ class MqlDefinition(RuleModel):
 
     min_score: int
     grades: tuple[str, ...]
+    min_probability: float | None = Field(
+        default=None, ge=0, le=1,
+        description="also require this predicted win probability, once the version is trained",
+    )
 
 
 class Decay(RuleModel):
@@ -234,6 +147,7 @@ class ScoringModelConfig(RuleModel):
     default_grade: str = "D"
     mql: MqlDefinition
     decay: Decay = Decay()
+    learning: LearningConfig | None = None
 
     @field_validator("grades")
     @classmethod

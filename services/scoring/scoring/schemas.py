@@ -1,10 +1,10 @@
 """Scoring's HTTP response models."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadloop.events.models import ScoreContribution
 from scoring.rules import ScoringModelConfig
@@ -45,6 +45,8 @@ class LeadScoreOut(BaseModel):
     qualification: Literal["open", "qualified", "rejected"]
     qualified_at: datetime | None
     disqualification: DisqualificationOut | None
+    win_probability: float | None = Field(
+        description="the learned model's win probability, when the version has been trained")
     contributions: list[ScoreContribution]
     history: list[ScorePoint]
 
@@ -65,3 +67,62 @@ class ScoringModelsOut(BaseModel):
 
     active_version: int | None
     models: list[ScoringModelOut]
+
+
+class ScoringModelIn(BaseModel):
+    """A new model version: a name and every rule; optionally activated at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    config: ScoringModelConfig
+    activate: bool = False
+
+
+class RescoreJobOut(BaseModel):
+    """Progress of re-scoring every lead (after an activation) or the engaged ones (decay)."""
+
+    id: int
+    model_version: int
+    reason: str
+    status: Literal["running", "done", "superseded"]
+    total: int
+    done: int
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class ActivationOut(BaseModel):
+    """The version now active and the job re-scoring every lead under it."""
+
+    active_version: int
+    rescore_job: RescoreJobOut
+
+
+class RescoreJobsOut(BaseModel):
+    """A version's latest re-score jobs, newest first."""
+
+    model_version: int
+    jobs: list[RescoreJobOut]
+
+
+class ModelDiffOut(BaseModel):
+    """What changed from one version to another: rules by id, then settings."""
+
+    from_version: int
+    to_version: int
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    settings: list[dict[str, Any]]
+
+
+class EvaluationOut(BaseModel):
+    """A version's latest training: held-out AUC of rules-only vs learned, calibration, lift,
+    and the learned weights in readable form."""
+
+    model_version: int
+    training_id: int
+    trained_at: datetime
+    deals: int
+    evaluation: dict[str, Any]

@@ -15,37 +15,44 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
-    ActivitySummary,
     Consent,
     DealClosed,
     LeadActivity,
-    LeadDisqualified,
+    LeadMerged,
     LeadProfile,
-    LeadQualified,
     LeadRejected,
-    LeadScored,
     LeadSource,
+    LeadUnmerged,
     event_time_now,
 )
-from scoring import repository
+from scoring import model_repository, repository
 from scoring.domain import (
     Activity,
-    LeadScore,
     Qualification,
     ScoringModel,
     StoredLead,
     deal_features,
-    next_qualification,
-    score_lead,
+    merged_qualification,
 )
+from scoring.rescoring import rescore
 from scoring.rules import ScoringModelConfig
 
-RECENT_ACTIVITIES = 10
-"""How many recent activities lead.qualified carries for the rep."""
+SECONDS_PROPERTY = "seconds_on_page"
+"""The activity property that says how long the lead spent (seconds on site, for learning)."""
 
 # A version's rules never change once stored, so a parsed version can be kept for the process's
-# life; only which version is active is read per event.
+# life; only which version is active is read per event. Likewise a training, by its id.
 _parsed_models: dict[int, ScoringModel] = {}
+_trainings: dict[int, dict[str, Any]] = {}
+
+
+async def model_version(conn: AsyncConnection, version: int) -> ScoringModel:
+    """A stored model version, parsed once per process."""
+    model = _parsed_models.get(version)
+    if model is None:
+        config = ScoringModelConfig.model_validate(await repository.model_config(conn, version))
+        model = _parsed_models.setdefault(version, ScoringModel(version, config))
+    return model
 
 
 async def active_model(conn: AsyncConnection) -> ScoringModel:
@@ -53,11 +60,21 @@ async def active_model(conn: AsyncConnection) -> ScoringModel:
     version = await repository.active_model_version(conn)
     if version is None:
         raise RuntimeError("no active scoring model; migration 0001 seeds version 1")
-    model = _parsed_models.get(version)
-    if model is None:
-        config = ScoringModelConfig.model_validate(await repository.model_config(conn, version))
-        model = _parsed_models.setdefault(version, ScoringModel(version, config))
-    return model
+    return await model_version(conn, version)
+
+
+async def trained_model(conn: AsyncConnection, model: ScoringModel) -> dict[str, Any] | None:
+    """The latest learned model of a version that learns, or None (not configured or trained)."""
+    if model.config.learning is None:
+        return None
+    training_id = await model_repository.latest_training_id(conn, model.version)
+    if training_id is None:
+        return None
+    trained = _trainings.get(training_id)
+    if trained is None:
+        trained = _trainings.setdefault(training_id,
+                                        await model_repository.training_model(conn, training_id))
+    return trained
 
 
 async def record_profile(uow: UnitOfWork, lead_id: UUID, profile: LeadProfile, consent: Consent,
@@ -87,11 +104,21 @@ async def record_activity(uow: UnitOfWork, event: LeadActivity, event_id: str) -
     lead = await repository.lock_lead(uow.connection, event.lead_id)
     if lead.erased:
         return
-    activity = Activity(activity_id=event.activity_id, kind=event.kind,
-                        occurred_at=event.occurred_at, url=event.url, event_id=event_id)
-    if not await repository.insert_activity(uow.connection, lead.lead_id, activity):
+    seconds = event.properties.get(SECONDS_PROPERTY)
+    activity = Activity(
+        activity_id=event.activity_id, kind=event.kind, occurred_at=event.occurred_at,
+        url=event.url, event_id=event_id,
+        seconds=float(seconds) if isinstance(seconds, int | float)
+        and not isinstance(seconds, bool) and seconds >= 0 else None,
+    )
+    origin = None
+    if lead.merged_into is not None:  # sent for a duplicate merged away: it is the survivor's
+        origin, lead = lead.lead_id, await repository.lock_lead(uow.connection, lead.merged_into)
+    if not await repository.insert_activity(uow.connection, lead.lead_id, activity, origin):
         return  # the same activity again (another event id): nothing new to score
-    values = await _rescore(uow, lead, event_time_now(), event_id)
+    # New engagement after sales rejected the lead recycles it: it may qualify again.
+    recycled = lead.rejected_at is not None and event.occurred_at > lead.rejected_at
+    values = await _rescore(uow, lead, event_time_now(), event_id, recycled=recycled)
     await repository.update_lead(uow.connection, lead.lead_id, values)
 
 
@@ -100,7 +127,7 @@ async def record_rejection(uow: UnitOfWork, event: LeadRejected, event_id: str) 
     lead = await repository.lock_lead(uow.connection, event.lead_id)
     if lead.erased:
         return
-    lead = replace(lead, qualification=Qualification.rejected)
+    lead = replace(lead, qualification=Qualification.rejected, rejected_at=event.rejected_at)
     values: dict[str, Any] = {"qualification": lead.qualification.value,
                               "rejected_at": event.rejected_at}
     # Rescoring now sees any decay since the last event: a lead already below the threshold is
@@ -123,69 +150,74 @@ async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str)
     })
 
 
+async def record_merge(uow: UnitOfWork, event: LeadMerged, event_id: str) -> None:
+    """A duplicate was merged into a lead: its activities count for the survivor, rescored."""
+    conn = uow.connection
+    survivor, duplicate = await _lock_pair(conn, event.lead_id, event.merged_lead_id)
+    if survivor.erased or duplicate.merged_into == survivor.lead_id:
+        return
+    await repository.move_activities(conn, duplicate.lead_id, survivor.lead_id)
+    await repository.update_lead(conn, duplicate.lead_id, {"merged_into": survivor.lead_id})
+    # One person goes to sales once, and a disqualification of either stands for both.
+    survivor = replace(survivor, qualification=merged_qualification(
+        survivor.qualification, duplicate.qualification),
+        disqualified_rule=survivor.disqualified_rule or duplicate.disqualified_rule)
+    values: dict[str, Any] = {"qualification": survivor.qualification.value,
+                              "disqualified_rule": survivor.disqualified_rule}
+    if survivor.profile_at is None or event.merged_at >= survivor.profile_at:
+        values |= {"profile": event.profile.model_dump(mode="json"),
+                   "profile_at": event.merged_at, "profile_event_id": event_id}
+        survivor = replace(survivor, profile=event.profile, profile_at=event.merged_at,
+                           profile_event_id=event_id)
+    values |= await _rescore(uow, survivor, event_time_now(), event_id)
+    await repository.update_lead(conn, survivor.lead_id, values)
+
+
+async def record_unmerge(uow: UnitOfWork, event: LeadUnmerged, event_id: str) -> None:
+    """A merge was undone: the restored lead gets its own activities back; both rescored."""
+    conn = uow.connection
+    survivor, restored = await _lock_pair(conn, event.lead_id, event.restored_lead_id)
+    if survivor.erased or restored.erased:
+        return
+    await repository.restore_activities(conn, survivor.lead_id, restored.lead_id)
+    now = event_time_now()
+    for lead, profile in ((survivor, event.profile), (restored, event.restored_profile)):
+        lead = replace(lead, profile=profile, profile_at=event.unmerged_at,
+                       profile_event_id=event_id, merged_into=None)
+        values: dict[str, Any] = {"profile": profile.model_dump(mode="json"),
+                                  "profile_at": event.unmerged_at,
+                                  "profile_event_id": event_id, "merged_into": None}
+        values |= await _rescore(uow, lead, now, event_id)
+        await repository.update_lead(conn, lead.lead_id, values)
+
+
+async def _lock_pair(conn: AsyncConnection, first: UUID,
+                     second: UUID) -> tuple[StoredLead, StoredLead]:
+    """Lock two leads in id order (as every multi-lead transaction does: no deadlock)."""
+    locked = {lead_id: await repository.lock_lead(conn, lead_id)
+              for lead_id in sorted((first, second))}
+    return locked[first], locked[second]
+
+
 async def erase_lead(uow: UnitOfWork, lead_id: UUID, erased_at: datetime) -> None:
     """Forget a lead (GDPR): delete its data, keep a tombstone so late events stay ignored."""
     await repository.lock_lead(uow.connection, lead_id)
     await repository.erase_lead(uow.connection, lead_id, erased_at)
 
 
-async def _rescore(uow: UnitOfWork, lead: StoredLead, now: datetime,
-                   event_id: str) -> dict[str, Any]:
+async def _rescore(uow: UnitOfWork, lead: StoredLead, now: datetime, event_id: str,
+                   *, recycled: bool = False) -> dict[str, Any]:
     """Score the lead at `now`, publish what changed, return the columns to store."""
     if lead.profile is None:
         return {}  # scored when lead.created (or lead.updated) brings the profile
     conn = uow.connection
     model = await active_model(conn)
+    trained = await trained_model(conn, model)
     since = now - timedelta(days=model.config.decay.window_days)
     activities = await repository.activities_since(conn, lead.lead_id, since)
-    result = score_lead(model, lead.profile, activities, now,
-                        profile_event_id=lead.profile_event_id,
-                        disqualified=lead.disqualified_rule is not None)
-    values: dict[str, Any] = {
-        "contributions": [c.model_dump(mode="json") for c in result.contributions],
-        "scored_at": now,
-    }
-    if result.disqualification is not None and lead.disqualified_rule is None:
-        values |= {"disqualified_rule": result.disqualification.rule_id,
-                   "disqualified_reason": result.disqualification.reason,
-                   "disqualified_at": now}
-        uow.publish(LeadDisqualified(
-            lead_id=lead.lead_id, rule_id=result.disqualification.rule_id,
-            reason=result.disqualification.reason, model_version=model.version,
-            disqualified_at=now,
-        ))
-    if result.summary() != lead.summary():
-        values |= {"score": result.score, "fit_score": result.fit_score,
-                   "engagement_score": result.engagement_score, "grade": result.grade,
-                   "is_mql": result.is_mql, "model_version": result.model_version}
-        await repository.insert_history(conn, lead.lead_id, result, event_id, now)
-        uow.publish(_scored_event(lead.lead_id, result, now))
-    qualification, qualifies = next_qualification(lead.qualification, result.is_mql)
-    values["qualification"] = qualification.value
-    if qualifies:
-        values["qualified_at"] = now
-        recent = await repository.recent_activities(conn, lead.lead_id, RECENT_ACTIVITIES)
-        uow.publish(_qualified_event(lead, lead.profile, result, recent, now))
-    return values
-
-
-def _scored_event(lead_id: UUID, result: LeadScore, now: datetime) -> LeadScored:
-    return LeadScored(
-        lead_id=lead_id, score=result.score, fit_score=result.fit_score,
-        engagement_score=result.engagement_score, grade=result.grade,
-        model_version=result.model_version, is_mql=result.is_mql,
-        contributions=list(result.contributions), scored_at=now,
-    )
-
-
-def _qualified_event(lead: StoredLead, profile: LeadProfile, result: LeadScore,
-                     recent: list[Activity], now: datetime) -> LeadQualified:
-    return LeadQualified(
-        lead_id=lead.lead_id, score=result.score, grade=result.grade,
-        model_version=result.model_version, contributions=list(result.contributions),
-        profile=profile, consent=lead.consent or Consent(), source=lead.source or LeadSource(),
-        recent_activities=[
-            ActivitySummary(kind=a.kind, occurred_at=a.occurred_at, url=a.url) for a in recent
-        ],
-        qualified_at=now,
-    )
+    outcome = rescore(lead, model, trained, activities, now, recycled=recycled)
+    if outcome.history is not None:
+        await repository.insert_history(conn, [(lead.lead_id, outcome.history, event_id, now)])
+    for event in outcome.events:
+        uow.publish(event)
+    return outcome.values

@@ -5,6 +5,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -61,6 +62,9 @@ leads = Table(
     Column("disqualified_at", DateTime(timezone=True)),
     Column("erased_at", DateTime(timezone=True)),
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("win_probability", Float),
+    # Set while capture has merged this lead into another: its activities moved there.
+    Column("merged_into", UUID(as_uuid=True)),
 )
 
 # Every activity ever seen, keyed by its own id: a repeat delivery inserts nothing, so repeatable
@@ -75,6 +79,9 @@ lead_activities = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("event_id", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("seconds", Float),
+    # The lead an activity first belonged to, once a merge moved it: an unmerge moves it back.
+    Column("origin_lead_id", UUID(as_uuid=True)),
     Index("lead_activities_by_lead", "lead_id", "occurred_at"),
 )
 
@@ -109,4 +116,35 @@ deal_outcomes = Table(
     Column("event_id", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("deal_outcomes_by_lead", "lead_id"),
+)
+
+# Each training of a version's learned model: the numbers it predicts with and its evaluation.
+# The latest row of the active version is the one that predicts.
+model_trainings = Table(
+    "model_trainings",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("model_version", Integer, nullable=False),
+    Column("deals", Integer, nullable=False),
+    Column("model", JSONB, nullable=False),
+    Column("evaluation", JSONB, nullable=False),
+    Column("trained_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("model_trainings_by_version", "model_version", "id"),
+)
+
+# Re-scoring every lead (after an activation, or to let decay show): a cursor over lead ids,
+# advanced in the same transaction as each batch, so a restarted service resumes where it was.
+rescore_jobs = Table(
+    "rescore_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("model_version", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'running'")),
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False, server_default=text("0")),
+    Column("cursor", UUID(as_uuid=True)),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("rescore_jobs_running", "id", postgresql_where=text("status = 'running'")),
 )

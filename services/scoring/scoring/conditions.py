@@ -1,0 +1,263 @@
+"""What a fit rule or a disqualifier tests on a lead's profile: a small closed set of kinds,
+so a stored model can be validated, shown and explained, never executed. No I/O."""
+
+import functools
+import math
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leadloop.events.models import LeadProfile, PropertyValue
+
+# Addresses anyone can get: they say nothing about an employer.
+FREE_MAIL_DOMAINS = (
+    "gmail.com", "googlemail.com", "yahoo.*", "ymail.com", "hotmail.*", "outlook.*", "live.*",
+    "msn.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com",
+    "pm.me", "gmx.*", "web.de", "t-online.de", "mail.ru", "yandex.*", "mail.com", "zoho.com",
+    "qq.com", "163.com", "126.com",
+)
+
+_PROFILE_FIELDS = frozenset(LeadProfile.model_fields) - {"properties"}
+_PROPERTY_PREFIX = "properties."
+
+
+def email_domain(email: str) -> str:
+    """The lower-cased domain of an email address ('' when there is none)."""
+    return email.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+@functools.lru_cache(maxsize=65_536)  # few domains recur across many leads
+def listed_domain(domain: str, entries: tuple[str, ...]) -> str | None:
+    """The entry that lists `domain`, if any.
+
+    `acme.com` lists acme.com and its subdomains (eu.acme.com); `gmx.*` lists gmx. followed by
+    any ending (gmx.de, gmx.net, gmx.co.uk).
+    """
+    for entry in entries:
+        if entry.endswith(".*"):
+            if domain.startswith(entry[:-1]) and len(domain) > len(entry) - 1:
+                return entry
+        elif domain == entry or domain.endswith("." + entry):
+            return entry
+    return None
+
+
+def profile_value(profile: LeadProfile, field: str) -> PropertyValue:
+    """A profile field, or a custom property when `field` is `properties.<name>`."""
+    if field.startswith(_PROPERTY_PREFIX):
+        return profile.properties.get(field.removeprefix(_PROPERTY_PREFIX))
+    value: PropertyValue = getattr(profile, field)
+    return value
+
+
+def _known_field(field: str) -> str:
+    if field in _PROFILE_FIELDS or (field.startswith(_PROPERTY_PREFIX)
+                                    and len(field) > len(_PROPERTY_PREFIX)):
+        return field
+    raise ValueError(f"'{field}' is not a profile field (or properties.<name>)")
+
+
+def _domains(entries: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(entry.strip().lower() for entry in entries if entry.strip())
+
+
+class RuleModel(BaseModel):
+    """Base of every part of a model: immutable; unknown keys are mistakes, not extensions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EmailDomainIn(RuleModel):
+    """The email's domain is in a list (competitors, partners, ...)."""
+
+    kind: Literal["email_domain_in"] = "email_domain_in"
+    domains: tuple[str, ...] = ()
+
+    _normalize = field_validator("domains")(_domains)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        domain = email_domain(profile.email)
+        entry = listed_domain(domain, self.domains)
+        return None if entry is None else f"email domain {domain} is listed ({entry})"
+
+
+class BusinessEmail(RuleModel):
+    """The email's domain is a company's, not a free-mail provider's."""
+
+    kind: Literal["business_email"] = "business_email"
+    free_mail_domains: tuple[str, ...]
+
+    _normalize = field_validator("free_mail_domains")(_domains)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        domain = email_domain(profile.email)
+        if not domain or listed_domain(domain, self.free_mail_domains) is not None:
+            return None
+        return f"business email domain {domain}"
+
+
+class FieldMatches(RuleModel):
+    """A profile field matches a regular expression (searched, case-insensitive)."""
+
+    kind: Literal["field_matches"] = "field_matches"
+    field: str
+    pattern: str
+
+    _field = field_validator("field")(_known_field)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value, re.IGNORECASE)
+        except re.error as exc:  # not a ValueError: pydantic would let it escape unexplained
+            raise ValueError(f"pattern '{value}' is not a regular expression: {exc}") from exc
+        return value
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        value = profile_value(profile, self.field)
+        if value is None or isinstance(value, bool):
+            return None
+        # re caches compiled patterns, so matching stays cheap without our own cache.
+        found = re.search(self.pattern, str(value), re.IGNORECASE)
+        return None if found is None else f"{self.field} '{value}' matches '{found.group(0)}'"
+
+
+class NumberAtLeast(RuleModel):
+    """A numeric profile field is at least a minimum."""
+
+    kind: Literal["number_at_least"] = "number_at_least"
+    field: str
+    minimum: float
+
+    _field = field_validator("field")(_known_field)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        value = profile_value(profile, self.field)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return f"{self.field} {value} >= {self.minimum:g}" if value >= self.minimum else None
+
+
+class FieldPresent(RuleModel):
+    """A profile field has a value."""
+
+    kind: Literal["field_present"] = "field_present"
+    field: str
+
+    _field = field_validator("field")(_known_field)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        value = profile_value(profile, self.field)
+        return None if value is None or value == "" else f"{self.field} given"
+
+
+Scalar = str | int | float | bool
+
+
+def _same(value: PropertyValue, expected: Scalar) -> bool:
+    """Equality as a person means it: text case-insensitively, 200 == 200.0, no bool/int mix."""
+    if value is None or isinstance(value, bool) != isinstance(expected, bool):
+        return False
+    if isinstance(value, str) and isinstance(expected, str):
+        return value.strip().casefold() == expected.strip().casefold()
+    return value == expected
+
+
+class FieldEquals(RuleModel):
+    """A profile field (or custom property) equals a value; text compares case-insensitively."""
+
+    kind: Literal["equals"] = "equals"
+    field: str
+    value: Scalar
+
+    _field = field_validator("field")(_known_field)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        value = profile_value(profile, self.field)
+        return f"{self.field} is '{value}'" if _same(value, self.value) else None
+
+
+class FieldIn(RuleModel):
+    """A profile field (or custom property) is one of several values."""
+
+    kind: Literal["in"] = "in"
+    field: str
+    values: tuple[Scalar, ...] = Field(min_length=1)
+
+    _field = field_validator("field")(_known_field)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        value = profile_value(profile, self.field)
+        if any(_same(value, expected) for expected in self.values):
+            return f"{self.field} '{value}' is one of {len(self.values)} listed values"
+        return None
+
+
+class NumberInRange(RuleModel):
+    """A numeric field lies in [minimum, maximum): either bound may be left open."""
+
+    kind: Literal["range"] = "range"
+    field: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    _field = field_validator("field")(_known_field)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.minimum is None and self.maximum is None:
+            raise ValueError("a range needs a minimum, a maximum or both")
+        if self.minimum is not None and self.maximum is not None and self.minimum >= self.maximum:
+            raise ValueError(f"minimum {self.minimum:g} must be below maximum {self.maximum:g}")
+        return self
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        value = profile_value(profile, self.field)
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            return None
+        low = -math.inf if self.minimum is None else self.minimum
+        high = math.inf if self.maximum is None else self.maximum
+        if not low <= value < high:
+            return None
+        bounds = " and ".join(part for part in (
+            None if self.minimum is None else f">= {self.minimum:g}",
+            None if self.maximum is None else f"< {self.maximum:g}") if part)
+        return f"{self.field} {value} {bounds}"
+
+
+class EmailDomainKind(RuleModel):
+    """The email's domain is of a kind: a free-mail provider's, or a business's."""
+
+    kind: Literal["email_domain_kind"] = "email_domain_kind"
+    domain_kind: Literal["free", "business"]
+    free_mail_domains: tuple[str, ...] = FREE_MAIL_DOMAINS
+
+    _normalize = field_validator("free_mail_domains")(_domains)
+
+    def match(self, profile: LeadProfile) -> str | None:
+        """Why the profile matches, or None."""
+        domain = email_domain(profile.email)
+        if not domain:
+            return None
+        free = listed_domain(domain, self.free_mail_domains) is not None
+        if free != (self.domain_kind == "free"):
+            return None
+        return f"{self.domain_kind} email domain {domain}"
+
+
+Condition = Annotated[
+    EmailDomainIn | BusinessEmail | FieldMatches | NumberAtLeast | FieldPresent | FieldEquals
+    | FieldIn | NumberInRange | EmailDomainKind,
+    Field(discriminator="kind"),
+]
+"""What a fit rule or a disqualifier tests on the profile."""

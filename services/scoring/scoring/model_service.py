@@ -1,0 +1,76 @@
+"""Use cases about model versions: create, activate, re-score every lead in resumable batches."""
+
+from datetime import timedelta
+from typing import Any
+
+from leadloop.db import UnitOfWork
+from leadloop.events.models import event_time_now
+from scoring import model_repository, repository
+from scoring.rescoring import rescore
+from scoring.rules import ScoringModelConfig
+from scoring.service import active_model, trained_model
+
+ACTIVATION = "activation"
+DECAY = "decay"
+
+
+async def create_model(uow: UnitOfWork, name: str, config: ScoringModelConfig) -> int:
+    """Store a new version; it scores nothing until activated."""
+    return await model_repository.create_model(uow.connection, name,
+                                               config.model_dump(mode="json"))
+
+
+async def activate_model(uow: UnitOfWork, version: int) -> int:
+    """Make a version the active one and start re-scoring every lead under it; the job id."""
+    conn = uow.connection
+    await model_repository.activate_model(conn, version, event_time_now())
+    total = await model_repository.count_scorable(conn)
+    return await model_repository.start_job(conn, version, ACTIVATION, total)
+
+
+async def start_decay_job(uow: UnitOfWork, interval_s: float) -> int | None:
+    """Re-score engaged leads, so decay shows without new events; at most once per interval."""
+    conn = uow.connection
+    last = await model_repository.last_job_start(conn, DECAY)
+    if last is not None and event_time_now() - last < timedelta(seconds=interval_s):
+        return None
+    if await model_repository.running_job(conn) is not None:
+        return None  # a running job rescored (or will rescore) everyone anyway
+    model = await active_model(conn)
+    total = await model_repository.count_scorable(conn, engaged_only=True)
+    return await model_repository.start_job(conn, model.version, DECAY, total)
+
+
+async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
+    """Re-score the running job's next batch of leads; whether more batches remain.
+
+    The batch's scores, history, events and the job's cursor commit together, so a job
+    interrupted anywhere resumes after the last committed batch and never sends twice.
+    """
+    conn = uow.connection
+    job = await model_repository.running_job(conn)
+    if job is None:
+        return False
+    model = await active_model(conn)
+    trained = await trained_model(conn, model)
+    now = event_time_now()
+    batch = await model_repository.lock_lead_batch(conn, job.cursor, batch_size,
+                                                   engaged_only=job.reason == DECAY)
+    since = now - timedelta(days=model.config.decay.window_days)
+    activities = await model_repository.activities_of(conn, [lead.lead_id for lead in batch],
+                                                      since)
+    updates: list[tuple[Any, dict[str, Any]]] = []
+    history = []
+    for lead in batch:
+        outcome = rescore(lead, model, trained, activities.get(lead.lead_id, []), now)
+        updates.append((lead.lead_id, outcome.values))
+        if outcome.history is not None:
+            history.append((lead.lead_id, outcome.history, None, now))
+        for event in outcome.events:
+            uow.publish(event)
+    await model_repository.update_leads(conn, updates)
+    await repository.insert_history(conn, history)
+    cursor = batch[-1].lead_id if batch else job.cursor
+    finished = len(batch) < batch_size
+    await model_repository.advance_job(conn, job.id, cursor, len(batch), finished=finished)
+    return not finished

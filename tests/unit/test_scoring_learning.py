@@ -1,0 +1,126 @@
+"""Learning from closed deals: features, AUC, training, evaluation, readable weights."""
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from leadloop.events.models import LeadProfile
+from scoring.domain import Activity
+from scoring.learning import Example, auc, is_held_out, predict, raw_features, top_lift, train
+from scoring.learning_config import LearningConfig
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CONFIG = LearningConfig.model_validate({"features": [
+    {"kind": "categorical", "field": "properties.segment"},
+    {"kind": "numeric", "field": "company_size"},
+    {"kind": "activity_count", "activity_kind": "page_view"},
+    {"kind": "days_since_last_activity"},
+    {"kind": "seconds_on_site"},
+], "min_outcomes": 20})
+
+
+def _activity(kind: str, days_ago: float, seconds: float | None = None) -> Activity:
+    return Activity(activity_id=uuid.uuid4(), kind=kind, seconds=seconds,
+                    occurred_at=NOW - timedelta(days=days_ago))
+
+
+def test_raw_features_read_profile_and_activities_before_the_moment() -> None:
+    profile = LeadProfile(email="a@b.com", company_size=120,
+                          properties={"segment": " Enterprise "})
+    activities = [_activity("page_view", 2, 30), _activity("page_view", 5, 12.5),
+                  _activity("email_opened", 1), _activity("page_view", -1, 99),  # after NOW
+                  _activity("page_view", 400)]  # outside the window
+    raw = raw_features(CONFIG, profile, activities, NOW, window_days=365)
+    assert raw == {"properties.segment": "enterprise", "company_size": 120.0,
+                   "activity_count.page_view": 2.0, "days_since_last_activity": 1.0,
+                   "seconds_on_site": 42.5}
+
+
+def test_missing_values_become_missing_category_and_none() -> None:
+    raw = raw_features(CONFIG, LeadProfile(email="a@b.com"), [], NOW, window_days=90)
+    assert raw["properties.segment"] == "(missing)"
+    assert raw["company_size"] is None
+    assert raw["days_since_last_activity"] == 90.0
+
+
+def test_auc_counts_ties_as_half_and_needs_both_outcomes() -> None:
+    assert auc([True, False], [0.9, 0.1]) == 1.0
+    assert auc([True, False], [0.1, 0.9]) == 0.0
+    assert auc([True, False, True, False], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert auc([True, True], [0.1, 0.2]) is None
+
+
+def test_lift_is_top_share_win_rate_over_overall_win_rate() -> None:
+    labels = [True, True, False, False, False, False, False, False, False, False]
+    scores = [10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+    assert top_lift(labels, scores, share=0.2) == 5.0
+
+
+def test_held_out_split_is_stable_and_near_the_share() -> None:
+    ids = [uuid.UUID(int=i * 7919) for i in range(2000)]
+    held = [is_held_out(i, 0.3) for i in ids]
+    assert held == [is_held_out(i, 0.3) for i in ids]
+    assert 0.26 < sum(held) / len(held) < 0.34
+
+
+def _examples(n: int, seed: int) -> list[Example]:
+    """Deals where the segment decides winning and the rules score says nothing about it."""
+    rng = random.Random(seed)
+    examples = []
+    for _ in range(n):
+        enterprise = rng.random() < 0.5
+        won = rng.random() < (0.8 if enterprise else 0.15)
+        examples.append(Example(
+            lead_id=uuid.uuid4(), won=won, rules_score=rng.randint(0, 80),
+            raw={"properties.segment": "enterprise" if enterprise else "smb",
+                 "company_size": float(rng.randint(1, 500)),
+                 "activity_count.page_view": float(rng.randint(0, 5)),
+                 "days_since_last_activity": float(rng.randint(0, 60)),
+                 "seconds_on_site": float(rng.randint(0, 600))},
+        ))
+    return examples
+
+
+def test_learned_model_beats_rules_only_when_one_property_drives_winning() -> None:
+    result = train(CONFIG, _examples(600, seed=4))
+    evaluation = result["evaluation"]
+    assert evaluation["auc_learned"] > 0.75
+    assert evaluation["auc_learned"] > evaluation["auc_rules_only"] + 0.15
+    top = evaluation["coefficients"][0]
+    assert top["feature"].startswith("properties.segment = ")
+    assert evaluation["training_deals"] + evaluation["held_out_deals"] == 600
+
+
+def test_enterprise_segment_predicts_higher_win_probability() -> None:
+    trained = train(CONFIG, _examples(600, seed=5))["model"]
+    base = {"company_size": 100.0, "activity_count.page_view": 1.0,
+            "days_since_last_activity": 3.0, "seconds_on_site": 60.0}
+    enterprise = predict(trained, {**base, "properties.segment": "enterprise"})
+    smb = predict(trained, {**base, "properties.segment": "smb"})
+    assert enterprise > 0.6 > 0.3 > smb
+
+
+def test_calibration_bands_cover_every_held_out_deal() -> None:
+    evaluation = train(CONFIG, _examples(400, seed=6))["evaluation"]
+    held_out = evaluation["held_out_deals"]
+    assert sum(b["leads"] for b in evaluation["win_rate_by_score_band"]) == held_out
+    assert sum(b["leads"] for b in evaluation["win_rate_by_probability_band"]) == held_out
+
+
+def test_training_refuses_too_few_or_one_sided_deals() -> None:
+    with pytest.raises(ValueError, match="training needs 20"):
+        train(CONFIG, _examples(10, seed=1))
+    one_sided = [Example(lead_id=e.lead_id, won=True, rules_score=1, raw=e.raw)
+                 for e in _examples(50, seed=2)]
+    with pytest.raises(ValueError, match="both won and lost"):
+        train(CONFIG, one_sided)
+
+
+def test_features_must_be_unique_and_known() -> None:
+    with pytest.raises(ValidationError, match="features must be unique"):
+        LearningConfig.model_validate({"features": [{"kind": "days_since_last_activity"}] * 2})
+    with pytest.raises(ValidationError, match="not a profile field"):
+        LearningConfig.model_validate({"features": [{"kind": "numeric", "field": "salary"}]})
