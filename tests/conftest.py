@@ -37,6 +37,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fuzzing goes last: it creates arbitrary configuration (reps, rules, models) that would
+    otherwise change what later tests on the same stack see."""
+    items.sort(key=lambda item: "test_api_fuzzing" in item.nodeid)
+
+
 def _raise_keyboard_interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 

@@ -3,6 +3,8 @@
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
@@ -59,8 +61,12 @@ async def create_sequence_version(body: SequenceIn,
                                   uow: UnitOfWork = Depends(unit_of_work)) -> SequenceOut:
     """Store the next version of a sequence and make it live; running enrollments finish on
     the version they started with."""
+    try:
+        sequence = body.as_sequence()
+    except ValidationError as exc:  # rules that span steps are checked on the whole sequence
+        raise RequestValidationError(exc.errors()) from exc
     async with uow:
-        stored = await repository.add_sequence_version(uow.connection, body.as_sequence())
+        stored = await repository.add_sequence_version(uow.connection, sequence)
         row = await repository.sequence_row(uow.connection, stored.key, stored.version)
         await uow.commit()
     return SequenceOut.of(row)

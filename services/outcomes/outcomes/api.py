@@ -59,13 +59,13 @@ async def get_funnel(
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> FunnelOut:
     """Leads per funnel stage, and stage-to-stage conversion, for leads created in the window."""
-    _check_window(created_from, created_to)
+    check_window(created_from, created_to)
     async with uow:
         report = await service.funnel(uow, created_from, created_to)
     return FunnelOut.of(report, created_from, created_to)
 
 
-def _check_window(created_from: datetime | None, created_to: datetime | None) -> None:
+def check_window(created_from: datetime | None, created_to: datetime | None) -> None:
     if created_from is not None and created_to is not None and created_from >= created_to:
         # Raised as a validation error so the answer has the same 422 shape as any other.
         raise RequestValidationError([{"loc": ("query", "to"), "type": "value_error",

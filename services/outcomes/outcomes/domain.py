@@ -13,9 +13,11 @@ from leadloop.events.models import (
     DealOpened,
     EventData,
     LeadAccepted,
+    LeadActivity,
     LeadCreated,
     LeadHandedOff,
     LeadQualified,
+    LeadSource,
 )
 
 # --- the funnel ----------------------------------------------------------------------------
@@ -73,13 +75,38 @@ def stages_reached(event: EventData) -> dict[Stage, datetime]:
             return {}
 
 
+# --- the touch log -------------------------------------------------------------------------
+
+
+def _has_source(source: LeadSource) -> bool:
+    return any((source.campaign, source.utm_source, source.utm_medium, source.utm_campaign))
+
+
+def touch_of(event: EventData) -> dict[str, Any] | None:
+    """The touch-log row an event adds: the lead's creating form post, or an activity that is a
+    form submission or carries a source. None for anything else."""
+    match event:
+        case LeadCreated():
+            touch_id, kind, at = f"created:{event.lead_id}", "created", event.created_at
+        case LeadActivity() if event.kind == "form_submitted" or _has_source(event.source):
+            touch_id, kind, at = str(event.activity_id), event.kind, event.occurred_at
+        case _:
+            return None
+    source = event.source
+    return {"touch_id": touch_id, "lead_id": event.lead_id, "occurred_at": at, "kind": kind,
+            "channel": source.channel, "campaign": source.campaign,
+            "utm_source": source.utm_source, "utm_medium": source.utm_medium,
+            "utm_campaign": source.utm_campaign}
+
+
 # What an erased lead's anonymous funnel row keeps: when it reached each stage, and the fields
 # that describe marketing rather than the person. utm_term and utm_content are free text (search
 # terms, personalized links) that may name the person, so they go.
 ANONYMOUS_FIELDS: tuple[str, ...] = (
     *(stage_column(stage) for stage in FUNNEL_ORDER),
     "rejected_at", "rejection_reason", "channel", "campaign", "utm_source", "utm_medium",
-    "utm_campaign", "form_id",
+    "utm_campaign", "form_id", "first_contacted_at", "rep_id", "rep_name", "rep_at", "score",
+    "scored_at",
 )
 
 

@@ -13,21 +13,25 @@ from leadloop.events.models import (
     DealClosed,
     DealOpened,
     LeadAccepted,
+    LeadActivity,
+    LeadContacted,
     LeadCreated,
     LeadErased,
     LeadHandedOff,
     LeadQualified,
     LeadRejected,
+    LeadScored,
 )
 from outcomes import service
 
 FunnelEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
+    | LeadScored | LeadContacted | LeadActivity
 )
 
 
 async def on_funnel_event(uow: UnitOfWork, event: FunnelEvent, envelope: CloudEvent) -> None:
-    """The lead reached a funnel stage: keep the first time it did."""
+    """Fold the event into the read model: stages reached, score, rep, first contact, touches."""
     await service.record_funnel_event(uow, event, event.lead_id)
 
 
@@ -49,6 +53,9 @@ HANDLERS: dict[str, Handler] = {
     "leadloop.lead.accepted.v1": on_funnel_event,
     "leadloop.deal.opened.v1": on_funnel_event,
     "leadloop.deal.closed.v1": on_funnel_event,
+    "leadloop.lead.scored.v1": on_funnel_event,
+    "leadloop.lead.contacted.v1": on_funnel_event,
+    "leadloop.lead.activity.v1": on_funnel_event,
     "leadloop.lead.rejected.v1": on_lead_rejected,
     "leadloop.lead.erased.v1": on_lead_erased,
 }

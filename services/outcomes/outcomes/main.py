@@ -3,12 +3,15 @@
 from leadloop.app import create_service_app
 from outcomes.api import router
 from outcomes.config import OutcomesSettings
+from outcomes.dashboard import router as dashboard_router
 from outcomes.handlers import HANDLERS
+from outcomes.reports_api import router as reports_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router],
+    routers=[router, reports_router, dashboard_router],
     handlers=HANDLERS,
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
-    "funnel built from every event.",
+    "funnel, speed to lead, attribution, score calibration and rejections, built from every "
+    "event; a dashboard at /dashboard.",
 )

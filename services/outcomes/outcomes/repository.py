@@ -5,12 +5,25 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outcomes.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
-from outcomes.tables import deals, funnel_leads
+from outcomes.tables import READ_MODEL_TABLES, closed_deals, deals, funnel_leads, touches
 
 # --- deals ---------------------------------------------------------------------------------
 
@@ -72,7 +85,10 @@ async def anonymize_deals(conn: AsyncConnection, lead_id: UUID, anonymous_id: UU
 
 # --- funnel read model ---------------------------------------------------------------------
 
-_FIRST_TIME_COLUMNS = {stage_column(stage) for stage in FUNNEL_ORDER} | {"rejected_at"}
+_FIRST_TIME_COLUMNS = ({stage_column(stage) for stage in FUNNEL_ORDER}
+                       | {"rejected_at", "first_contacted_at"})
+# Columns that follow the latest event by time (a rescore, a reassignment), with their clock.
+_LATEST_COLUMNS = {"score": "scored_at", "rep_id": "rep_at", "rep_name": "rep_at"}
 _DATA_COLUMNS = [c.name for c in funnel_leads.c
                  if c.name not in ("lead_id", "erased", "anonymous", "updated_at")]
 
@@ -80,15 +96,18 @@ _DATA_COLUMNS = [c.name for c in funnel_leads.c
 async def record_funnel_facts(conn: AsyncConnection, lead_id: UUID, *,
                               stages: Mapping[Stage, datetime] | None = None,
                               source: Mapping[str, str | None] | None = None,
-                              rejection: tuple[datetime, str] | None = None) -> None:
+                              rejection: tuple[datetime, str] | None = None,
+                              facts: Mapping[str, Any] | None = None) -> None:
     """Merge what one event tells about a lead into its funnel row, in one statement.
 
     Events arrive in any order and may repeat, so each stage keeps its earliest time (LEAST
-    ignores NULL), source fields keep the first value seen, and the reason stays with the first
-    rejection. An erased lead's tombstone row is never updated.
+    ignores NULL), source fields keep the first value seen, the reason stays with the first
+    rejection, and score and rep follow the latest event by its own time (so a replay in another
+    order ends the same). An erased lead's tombstone row is never updated.
     """
     values: dict[str, Any] = {stage_column(s): at for s, at in (stages or {}).items()}
     values |= dict(source or {})
+    values |= dict(facts or {})  # other columns (first contact, score, rep), merged by rule
     if rejection is not None:
         values |= {"rejected_at": rejection[0], "rejection_reason": rejection[1]}
     if not values:
@@ -99,6 +118,12 @@ async def record_funnel_facts(conn: AsyncConnection, lead_id: UUID, *,
     for name in values:
         if name in _FIRST_TIME_COLUMNS:
             merged[name] = func.least(current[name], new[name])
+        elif name in _LATEST_COLUMNS:
+            clock = _LATEST_COLUMNS[name]
+            newer = or_(current[clock].is_(None), new[clock] >= current[clock])
+            merged[name] = case((newer, new[name]), else_=current[name])
+        elif name in _LATEST_COLUMNS.values():
+            merged[name] = func.greatest(current[name], new[name])
         elif name == "rejection_reason":
             earlier = or_(current.rejected_at.is_(None), new.rejected_at < current.rejected_at)
             merged[name] = case((earlier, new[name]), else_=current[name])
@@ -137,6 +162,35 @@ async def clear_funnel_lead(conn: AsyncConnection, lead_id: UUID) -> None:
     )
 
 
+async def add_touch(conn: AsyncConnection, touch: Mapping[str, Any]) -> None:
+    """Add a touch to the raw touch log once (unless the lead is erased)."""
+    erased = select(funnel_leads.c.lead_id).where(funnel_leads.c.lead_id == touch["lead_id"],
+                                                  funnel_leads.c.erased)
+    values = select(*(literal(v, touches.c[k].type).label(k) for k, v in touch.items())) \
+        .where(~erased.exists())
+    await conn.execute(pg_insert(touches).from_select(list(touch), values)
+                       .on_conflict_do_nothing(index_elements=[touches.c.touch_id]))
+
+
+async def add_closed_deal(conn: AsyncConnection, deal: Mapping[str, Any]) -> None:
+    """Keep a won or lost deal for revenue reports, once per deal (unless the lead is erased)."""
+    erased = select(funnel_leads.c.lead_id).where(funnel_leads.c.lead_id == deal["lead_id"],
+                                                  funnel_leads.c.erased)
+    values = select(*(literal(v, closed_deals.c[k].type).label(k) for k, v in deal.items())) \
+        .where(~erased.exists())
+    await conn.execute(pg_insert(closed_deals).from_select(list(deal), values)
+                       .on_conflict_do_nothing(index_elements=[closed_deals.c.deal_id]))
+
+
+async def anonymize_report_rows(conn: AsyncConnection, lead_id: UUID, anonymous_id: UUID) -> None:
+    """Move an erased lead's touches and closed deals to its anonymous id. Their own ids are
+    replaced too: activity and deal ids appear next to the lead id in the event history."""
+    await conn.execute(update(touches).where(touches.c.lead_id == lead_id).values(
+        lead_id=anonymous_id, touch_id="anonymous:" + cast(func.gen_random_uuid(), Text)))
+    await conn.execute(update(closed_deals).where(closed_deals.c.lead_id == lead_id)
+                       .values(lead_id=anonymous_id, deal_id=func.gen_random_uuid()))
+
+
 async def lead_is_erased(conn: AsyncConnection, lead_id: UUID) -> bool:
     """Whether outcomes has processed an erasure of this lead."""
     erased = await conn.scalar(
@@ -171,3 +225,18 @@ async def funnel_counts(
         {s: int(row[s.value]) for s in FUNNEL_ORDER},
         {(a, b): int(row[f"{a.value}__{b.value}"]) for a, b in CONVERSIONS},
     )
+
+
+async def clear_read_model(conn: AsyncConnection) -> None:
+    """Drop everything the read model holds (a rebuild refills it from events). Takes the
+    tables' exclusive lock until the transaction ends, so live events wait for the rebuild."""
+    names = ", ".join(table.name for table in READ_MODEL_TABLES)
+    await conn.execute(text(f"TRUNCATE {names}"))
+
+
+async def count_funnel_leads(conn: AsyncConnection) -> int:
+    """Leads the funnel counts (created, not erased)."""
+    c = funnel_leads.c
+    return int(await conn.scalar(
+        select(func.count()).select_from(funnel_leads)
+        .where(~c.erased, c.lead_at.is_not(None))) or 0)

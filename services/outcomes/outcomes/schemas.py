@@ -6,6 +6,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from leadloop.events.models import event_time_now
+from outcomes.attribution import AttributeBy, AttributionReport, AttributionRow, Model
 from outcomes.domain import (
     Deal,
     DealReport,
@@ -131,3 +132,31 @@ class FunnelOut(BaseModel):
             conversion=[ConversionOut(from_stage=c.from_stage, to_stage=c.to_stage, rate=c.rate)
                         for c in report.conversion],
         )
+
+
+class AttributionOut(BaseModel):
+    """Won deals and revenue per campaign or source under one model, in one currency."""
+
+    model: Model
+    by: AttributeBy
+    currency: str | None = Field(description="the currency of revenue_minor; null: no wins")
+    currencies: list[str] = Field(description="currencies of won deals in the window")
+    total_won_deals: int
+    total_revenue_minor: int
+    rows: list[AttributionRow]
+
+    @classmethod
+    def of(cls, report: AttributionReport, currency: str | None,
+           currencies: list[str]) -> "AttributionOut":
+        """The API view of an attribution report."""
+        return cls(model=report.model, by=report.by, currency=currency, currencies=currencies,
+                   total_won_deals=report.total_won_deals,
+                   total_revenue_minor=report.total_revenue_minor, rows=report.rows)
+
+
+class RebuildOut(BaseModel):
+    """What a rebuild of the read model replayed."""
+
+    events: int = Field(description="events read from Kafka and applied")
+    leads: int = Field(description="leads in the rebuilt funnel")
+    seconds: float

@@ -2,12 +2,21 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import EventData, LeadCreated, event_time_now
-from outcomes import domain, repository
+from leadloop.events.models import (
+    DealClosed,
+    EventData,
+    LeadContacted,
+    LeadCreated,
+    LeadHandedOff,
+    LeadScored,
+    event_time_now,
+)
+from outcomes import domain, report_queries, reports, repository, sales_reports
+from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport
 
 
@@ -45,8 +54,26 @@ async def record_deal(uow: UnitOfWork, report: DealReport) -> tuple[Deal, DealOu
 
 
 async def record_funnel_event(uow: UnitOfWork, event: EventData, lead_id: UUID) -> None:
-    """Move the lead's funnel row to the stages `event` shows it reached."""
+    """Fold one event into the read model: the lead's funnel row, the touch log, closed deals."""
+    conn = uow.connection
     source = None
+    facts: dict[str, Any] = {}
+    match event:
+        case LeadScored():
+            facts = {"score": event.score, "scored_at": event.scored_at}
+        case LeadHandedOff():
+            facts = {"rep_id": event.rep.id if event.rep else None,
+                     "rep_name": event.rep.name if event.rep else None,
+                     "rep_at": event.handed_off_at}
+        case LeadContacted():
+            facts = {"first_contacted_at": event.contacted_at}
+        case DealClosed():
+            await repository.add_closed_deal(conn, {
+                "deal_id": event.deal_id, "lead_id": lead_id, "outcome": event.outcome,
+                "amount_minor": event.amount_minor, "currency": event.currency,
+                "closed_at": event.closed_at})
+    if (touch := domain.touch_of(event)) is not None:
+        await repository.add_touch(conn, touch)
     if isinstance(event, LeadCreated):
         source = {
             "channel": event.source.channel, "campaign": event.source.campaign,
@@ -54,8 +81,8 @@ async def record_funnel_event(uow: UnitOfWork, event: EventData, lead_id: UUID) 
             "utm_campaign": event.source.utm_campaign, "utm_term": event.source.utm_term,
             "utm_content": event.source.utm_content, "form_id": event.form_id,
         }
-    await repository.record_funnel_facts(uow.connection, lead_id,
-                                         stages=domain.stages_reached(event), source=source)
+    await repository.record_funnel_facts(conn, lead_id, stages=domain.stages_reached(event),
+                                         source=source, facts=facts)
 
 
 async def record_rejection(uow: UnitOfWork, lead_id: UUID, reason: str,
@@ -75,6 +102,7 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
         await repository.insert_anonymous_funnel_row(conn, copy)
     await repository.clear_funnel_lead(conn, lead_id)
     await repository.anonymize_deals(conn, lead_id, anonymous_id)
+    await repository.anonymize_report_rows(conn, lead_id, anonymous_id)
 
 
 async def funnel(uow: UnitOfWork, created_from: datetime | None,
@@ -83,3 +111,50 @@ async def funnel(uow: UnitOfWork, created_from: datetime | None,
     stage_counts, pair_counts = await repository.funnel_counts(uow.connection, created_from,
                                                                created_to)
     return domain.funnel_report(stage_counts, pair_counts)
+
+
+# --- reports -------------------------------------------------------------------------------
+# The window is on when leads were created (a cohort), except for rejections: on when rejected.
+
+
+async def funnel_breakdown(uow: UnitOfWork, created_from: datetime | None,
+                           created_to: datetime | None, by: reports.GroupBy | None,
+                           period: reports.Period) -> list[reports.FunnelGroup]:
+    """The funnel with time in stage, overall or per group."""
+    leads = await report_queries.lead_facts(uow.connection, created_from, created_to)
+    return reports.funnel_breakdown(leads, by, period)
+
+
+async def speed_to_lead(uow: UnitOfWork, created_from: datetime | None,
+                        created_to: datetime | None) -> sales_reports.SpeedToLead:
+    """How fast leads reach a rep and the rep answers, and the win rate per response time."""
+    leads = await report_queries.lead_facts(uow.connection, created_from, created_to)
+    return sales_reports.speed_to_lead(leads)
+
+
+async def score_calibration(uow: UnitOfWork, created_from: datetime | None,
+                            created_to: datetime | None) -> sales_reports.ScoreCalibration:
+    """Win rate per score band and for MQLs vs the rest."""
+    leads = await report_queries.lead_facts(uow.connection, created_from, created_to)
+    return sales_reports.score_calibration(leads)
+
+
+async def rejections(uow: UnitOfWork, rejected_from: datetime | None,
+                     rejected_to: datetime | None,
+                     period: reports.Period) -> sales_reports.RejectionReport:
+    """Why sales rejected leads in the window."""
+    leads = await report_queries.rejected_leads(uow.connection, rejected_from, rejected_to)
+    return sales_reports.rejection_report(leads, period)
+
+
+async def attribution(uow: UnitOfWork, created_from: datetime | None,
+                      created_to: datetime | None, model: Model, by: AttributeBy,
+                      currency: str | None) -> tuple[AttributionReport, str | None, list[str]]:
+    """Won deals and revenue per campaign or source under `model`, in one currency (by default
+    the one with the most won revenue); also answers which currencies there are."""
+    conn = uow.connection
+    currencies = await report_queries.won_currencies(conn, created_from, created_to)
+    chosen = currency or (currencies[0] if currencies else None)
+    touches, conversions = ([], []) if chosen is None else \
+        await report_queries.attribution_inputs(conn, created_from, created_to, chosen)
+    return attribute(touches, conversions, model, by), chosen, currencies

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     MetaData,
     Table,
     Text,
@@ -61,6 +62,50 @@ funnel_leads = Table(
     Column("utm_content", Text),
     Column("form_id", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # Reports filter on when the lead was created.
+    # Speed to lead: the rep's first touch (lead.contacted).
+    Column("first_contacted_at", DateTime(timezone=True)),
+    # The rep of the latest handoff (a reassignment replaces the first), and when it was made.
+    Column("rep_id", UUID(as_uuid=True)),
+    Column("rep_name", Text),
+    Column("rep_at", DateTime(timezone=True)),
+    # The latest score (lead.scored), for score calibration.
+    Column("score", Integer),
+    Column("scored_at", DateTime(timezone=True)),
+    # Reports filter on when the lead was created; the rejection report on when it was rejected.
     Index("funnel_leads_by_lead_at", "lead_at", postgresql_where=text("NOT erased")),
+    Index("funnel_leads_by_rejected_at", "rejected_at",
+          postgresql_where=text("rejected_at IS NOT NULL AND NOT erased")),
 )
+
+# The raw touch log attribution reads: the form post that created a lead and every activity that
+# carries a source. Kept as the events said, so any model can be applied at query time.
+touches = Table(
+    "touches",
+    metadata,
+    Column("touch_id", Text, primary_key=True),  # the activity id, or created:<lead id>
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("channel", Text),
+    Column("campaign", Text),
+    Column("utm_source", Text),
+    Column("utm_medium", Text),
+    Column("utm_campaign", Text),
+    Index("touches_by_lead", "lead_id", "occurred_at"),
+)
+
+# Won and lost deals as deal.closed announced them: the read model's revenue, rebuilt from events
+# like the rest (the deals table is outcomes' own state and is not).
+closed_deals = Table(
+    "closed_deals",
+    metadata,
+    Column("deal_id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Index("closed_deals_by_lead", "lead_id"),
+)
+
+READ_MODEL_TABLES = (funnel_leads, touches, closed_deals)

@@ -1,9 +1,9 @@
 """Admin routes for scoring models: create, read, diff, activate, re-score progress, train,
 evaluate, backtest."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.app import unit_of_work
@@ -20,6 +20,9 @@ from scoring.schemas import (
     ScoringModelIn,
     ScoringModelOut,
 )
+
+# Versions are PostgreSQL integers: bound them so a huge number is a 422, not a database error.
+ModelVersion = Annotated[int, Path(ge=1, le=2**31 - 1, description="model version")]
 
 router = APIRouter(prefix="/v1/models", tags=["models"],
                    dependencies=[Depends(require_scope("admin"))])
@@ -47,7 +50,8 @@ async def create_model(body: ScoringModelIn,
 
 
 @router.get("/{version}", response_model=ScoringModelOut, responses=_NOT_FOUND)
-async def get_model(version: int, uow: UnitOfWork = Depends(unit_of_work)) -> ScoringModelOut:
+async def get_model(version: ModelVersion,
+                    uow: UnitOfWork = Depends(unit_of_work)) -> ScoringModelOut:
     """One version: its rules, and whether and since when it is active."""
     async with uow:
         return await _model(uow.connection, version)
@@ -55,9 +59,10 @@ async def get_model(version: int, uow: UnitOfWork = Depends(unit_of_work)) -> Sc
 
 @router.get("/{version}/diff", response_model=ModelDiffOut, responses=_NOT_FOUND)
 async def diff_model(
-    version: int,
-    against: int | None = Query(None, description="the version to compare with; default: the "
-                                                  "active one"),
+    version: ModelVersion,
+    against: int | None = Query(None, ge=1, le=2**31 - 1,
+                                description="the version to compare with; default: the "
+                                            "active one"),
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> ModelDiffOut:
     """What changes from `against` to this version: rules added, removed, changed; settings."""
@@ -73,7 +78,7 @@ async def diff_model(
 
 @router.post("/{version}/activate", response_model=ActivationOut,
              status_code=status.HTTP_202_ACCEPTED, responses=_NOT_FOUND)
-async def activate_model(version: int,
+async def activate_model(version: ModelVersion,
                          uow: UnitOfWork = Depends(unit_of_work)) -> ActivationOut:
     """Put a version in force; every lead is re-scored under it in the background."""
     async with uow:
@@ -87,7 +92,7 @@ async def activate_model(version: int,
 
 
 @router.get("/{version}/rescore", response_model=RescoreJobsOut, responses=_NOT_FOUND)
-async def rescore_progress(version: int,
+async def rescore_progress(version: ModelVersion,
                            uow: UnitOfWork = Depends(unit_of_work)) -> RescoreJobsOut:
     """Progress of re-scoring under a version (latest jobs first)."""
     async with uow:
@@ -100,7 +105,8 @@ async def rescore_progress(version: int,
 @router.post("/{version}/train", response_model=EvaluationOut,
              status_code=status.HTTP_201_CREATED,
              responses={**_NOT_FOUND, 409: {"description": "The version cannot be trained yet"}})
-async def train_model(version: int, uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
+async def train_model(version: ModelVersion,
+                      uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
     """Train the version's learned model on closed deals now, and evaluate it on held-out leads."""
     async with uow:
         await _model(uow.connection, version)
@@ -123,7 +129,8 @@ async def _evaluation(conn: AsyncConnection, version: int) -> EvaluationOut:
 
 
 @router.get("/{version}/evaluation", response_model=EvaluationOut, responses=_NOT_FOUND)
-async def get_evaluation(version: int, uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
+async def get_evaluation(version: ModelVersion,
+                         uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
     """The latest training's evaluation on held-out leads: AUC of rules-only vs learned, win
     rate per score and probability band, lift, and the learned weights."""
     async with uow:
@@ -132,7 +139,7 @@ async def get_evaluation(version: int, uow: UnitOfWork = Depends(unit_of_work)) 
 
 
 @router.post("/{version}/backtest", responses=_NOT_FOUND)
-async def backtest_model(version: int,
+async def backtest_model(version: ModelVersion,
                          uow: UnitOfWork = Depends(unit_of_work)) -> dict[str, Any]:
     """Replay stored leads and outcomes under the version: MQLs it would make, their win rate,
     the weekly load on sales. Nothing is stored or sent."""

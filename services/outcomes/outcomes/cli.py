@@ -1,0 +1,59 @@
+"""`leadloop demo` and `leadloop rebuild`: the outcomes side of the command line."""
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from outcomes.demo import DemoConfig, run_demo
+
+KEY_VARIABLE = "LEADLOOP_DEV_ADMIN_KEY"
+DEFAULT_PORTS = {"capture": 8001, "handoff": 8003, "outcomes": 8005}
+
+
+def _dev_key(home: Path) -> str | None:
+    """The local stack's admin key: $LEADLOOP_DEV_ADMIN_KEY, else <home>/dev-keys.env."""
+    if os.environ.get(KEY_VARIABLE):
+        return os.environ[KEY_VARIABLE]
+    path = home / "dev-keys.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() == KEY_VARIABLE:
+                return value.strip()
+    return None
+
+
+def main() -> None:
+    """Entry point of the `leadloop` command."""
+    parser = argparse.ArgumentParser(prog="leadloop")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="fill the running stack with a month of leads")
+    demo.add_argument("--leads", type=int, default=10_000)
+    demo.add_argument("--later-minutes", type=float, default=6.0,
+                      help="when slow reps call their leads back (real minutes)")
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--home", type=Path, default=Path(".leadloop"),
+                      help="the local stack's state folder (for its dev key)")
+    for name, port in DEFAULT_PORTS.items():
+        demo.add_argument(f"--{name}-url", default=None, help=f"default http://HOST:{port}")
+    commands.add_parser("rebuild", help="drop outcomes' read model and rebuild it from Kafka")
+    args = parser.parse_args()
+
+    if args.command == "rebuild":
+        from outcomes.rebuild import main as rebuild_main
+        rebuild_main()
+        return
+    key = _dev_key(args.home)
+    if not key:
+        sys.exit(f"no API key: set {KEY_VARIABLE} or run from the folder with .leadloop/")
+    urls = {name: getattr(args, f"{name}_url") or f"http://{args.host}:{port}"
+            for name, port in DEFAULT_PORTS.items()}
+    config = DemoConfig(urls=urls, api_key=key, leads=args.leads,
+                        later_minutes=args.later_minutes, seed=args.seed)
+    result = asyncio.run(run_demo(config))
+    print(f"demo done in {result['seconds']:.0f}s: {result['leads']:,} leads, "
+          f"{result['handed_off']:,} handed off and worked by reps.")
+    print(f"dashboard: {urls['outcomes']}/dashboard  (sign in with the admin key)")

@@ -1,0 +1,165 @@
+"""The dashboard at /dashboard: every report on one page, behind a login with an API key.
+
+The login form takes a key with the reports:read scope; the session cookie holds the key's
+SHA-256 (what the service is configured with), never the key, so a stolen cookie opens the
+dashboard but cannot call the API. A script can skip the form and send X-API-Key.
+"""
+
+import hmac
+from datetime import UTC, date, datetime, timedelta
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from leadloop.app import unit_of_work
+from leadloop.auth import find_principal, hash_key
+from leadloop.db import UnitOfWork
+from outcomes import dashboard_render as render
+from outcomes import report_queries, reports, sales_reports, service
+from outcomes.attribution import AttributeBy, Model
+from outcomes.reports import GroupBy, Period
+from outcomes.schemas import AttributionOut
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+COOKIE = "leadloop_dashboard"
+SCOPE = "reports:read"
+SESSION_S = 8 * 3600
+
+
+def _allowed(request: Request) -> bool:
+    records = request.app.state.settings.api_keys
+    key = request.headers.get("x-api-key")
+    if key:
+        principal = find_principal(key, records)
+        return principal is not None and principal.has(SCOPE)
+    digest = request.cookies.get(COOKIE, "")
+    return any(hmac.compare_digest(digest, r.sha256) and (SCOPE in r.scopes or "admin" in r.scopes)
+               for r in records)
+
+
+@router.get("/dashboard/login", response_class=HTMLResponse)
+async def login_page() -> HTMLResponse:
+    """The login form."""
+    return HTMLResponse(_login_html(None))
+
+
+@router.post("/dashboard/login")
+async def login(request: Request, api_key: Annotated[str, Form()]) -> Response:
+    """Check the key; on success set the session cookie and go to the dashboard."""
+    principal = find_principal(api_key.strip(), request.app.state.settings.api_keys)
+    if principal is None or not principal.has(SCOPE):
+        return HTMLResponse(_login_html("This key is unknown or lacks the reports:read scope."),
+                            status_code=status.HTTP_401_UNAUTHORIZED)
+    response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(COOKIE, hash_key(api_key.strip()), max_age=SESSION_S, httponly=True,
+                        samesite="strict", path="/dashboard",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/dashboard/logout")
+async def logout() -> Response:
+    """Forget the session."""
+    response = RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(
+    request: Request,
+    start: date | None = Query(default=None, alias="from"),
+    end: date | None = Query(default=None, alias="to", description="inclusive"),
+    model: Model = Query(default=Model.linear),
+    by: AttributeBy = Query(default=AttributeBy.campaign),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> Response:
+    """Funnel, conversion by source, speed to lead, win rate by response time, attribution,
+    score calibration and rejection reasons for leads created in the period."""
+    if not _allowed(request):
+        return RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
+    since = datetime.combine(start, datetime.min.time(), UTC) if start else None
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    async with uow:
+        # One read of the period's leads feeds every lead report on the page.
+        leads = await report_queries.lead_facts(uow.connection, since, until)
+        report, currency, currencies = await service.attribution(uow, since, until, model, by,
+                                                                 None)
+        rejections = await service.rejections(uow, since, until, Period.week)
+    [funnel] = reports.funnel_breakdown(leads, None)
+    by_source = reports.funnel_breakdown(leads, GroupBy.source)
+    speed = sales_reports.speed_to_lead(leads)
+    calibration = sales_reports.score_calibration(leads)
+    link = {k: v for k, v in {"from": start.isoformat() if start else "",
+                              "to": end.isoformat() if end else "",
+                              "model": model.value, "by": by.value}.items() if v}
+    attribution = AttributionOut.of(report, currency, currencies)
+    cards = [
+        ("Funnel", "Leads per stage (conversion from the step before).",
+         render.funnel_chart(funnel)),
+        ("Conversion by source", "Share of each source's leads that became MQLs and deals won.",
+         render.conversion_by_source_chart(by_source)),
+        ("Speed to lead", f"Median created to handoff "
+         f"{render.duration(speed.to_handoff.median_s)}; median handoff to first contact "
+         f"{render.duration(speed.to_first_contact.median_s)} (p90 "
+         f"{render.duration(speed.to_first_contact.p90_s)}); never contacted "
+         f"{speed.never_contacted:,}.", render.speed_chart(speed)),
+        ("Win rate by response time", "Won leads among those first contacted this fast.",
+         render.win_rate_chart(speed)),
+        ("Attribution", f"Won deals and revenue credited to each {by.value}, "
+         f"{render.money(attribution.total_revenue_minor, currency)} in total.",
+         render.attribution_table(attribution, link)),
+        ("Score calibration", "Win rate per score band, then MQLs vs the rest.",
+         render.calibration_charts(calibration)),
+        ("Rejection reasons", f"{rejections.total:,} leads rejected by sales in the period.",
+         render.rejection_chart(rejections)),
+    ]
+    body = "".join(f'<section class="card"><h2>{title}</h2><p class="note">{escape(note)}</p>'
+                   f"{content}</section>" for title, note, content in cards)
+    summary = (f"{funnel.counts['lead']:,} leads, {funnel.counts['mql']:,} MQLs, "
+               f"{funnel.counts['won']:,} won")
+    return HTMLResponse(_PAGE.format(
+        title="LeadLoop outcomes", css=_CSS, summary=escape(summary),
+        period=render.period_form(start, end, datetime.now(UTC).date(), link) + _LOGOUT,
+        body=body))
+
+
+def _login_html(error: str | None) -> str:
+    message = f'<p class="error">{escape(error)}</p>' if error else ""
+    form = (f'<section class="card login"><h2>Sign in</h2>{message}'
+            '<form method="post" action="/dashboard/login"><label>API key with the '
+            'reports:read scope <input type="password" name="api_key" autocomplete="off" '
+            'required autofocus></label> <button type="submit">sign in</button></form></section>')
+    return _PAGE.format(title="LeadLoop outcomes: sign in", css=_CSS, summary="", period="",
+                        body=form)
+
+
+_LOGOUT = ('<form method="post" action="/dashboard/logout"><button type="submit">sign out'
+           '</button></form>')
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>{css}</style></head><body><header><h1>{title}</h1><span class="summary">{summary}</span>
+{period}</header><main>{body}</main></body></html>"""
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:12px 20px;display:flex;flex-wrap:wrap;gap:16px;
+align-items:center}
+header h1{font-size:18px;margin:0}.summary{opacity:.8}
+header form{margin-left:auto}header a{color:#9cc3ff;margin-left:6px}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:16px;padding:16px}
+.card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002}
+.card h2{font-size:15px;margin:0 0 4px}
+.card h3{font-size:12px;margin:6px 0 2px;color:#5b6270}
+.note{color:#5b6270;margin:0 0 8px;font-size:12px}
+.chart{display:block;margin-bottom:8px}.chart text{font-size:11px;fill:#1d2330}
+.chart .label{text-anchor:end}.chart .empty{fill:#8a909c}
+.s0{fill:#3b73d9}.s1{fill:#f0a030}
+table{border-collapse:collapse;width:100%}td,th{padding:3px 6px;border-bottom:1px solid #eee;
+text-align:left}.num{text-align:right}
+.switch{margin:4px 0}.switch a{margin-right:6px;color:#3b73d9}.switch a.on{font-weight:bold;
+color:#1d2330;text-decoration:none}.error{color:#b00020}.login{max-width:480px}
+"""

@@ -1,0 +1,152 @@
+"""What `leadloop demo` does, decided up front from a seed: campaigns of different quality,
+leads of different fit, reps of different speed, and how each lead's story ends. Pure, no I/O.
+"""
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["hot", "warm", "cold", "junk"]
+Speed = Literal["now", "later", "never"]
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign: where its leads come from, how good they are, how often they buy."""
+
+    name: str
+    utm_source: str
+    utm_medium: str
+    share: float  # of all leads
+    mix: dict[Kind, float]
+    win_chance: float
+    deal_size_eur: tuple[int, int]
+
+
+CAMPAIGNS = (
+    Campaign("q4-launch", "linkedin", "paid-social", 0.25,
+             {"hot": 0.35, "warm": 0.25, "cold": 0.3, "junk": 0.1}, 0.40, (8_000, 40_000)),
+    Campaign("webinar-series", "newsletter", "email", 0.2,
+             {"hot": 0.2, "warm": 0.45, "cold": 0.25, "junk": 0.1}, 0.30, (5_000, 25_000)),
+    Campaign("brand-search", "google", "cpc", 0.25,
+             {"hot": 0.15, "warm": 0.15, "cold": 0.4, "junk": 0.3}, 0.25, (4_000, 20_000)),
+    Campaign("ebook-giveaway", "facebook", "paid-social", 0.2,
+             {"hot": 0.05, "warm": 0.15, "cold": 0.3, "junk": 0.5}, 0.08, (2_000, 8_000)),
+    Campaign("partner-referral", "partner", "referral", 0.1,
+             {"hot": 0.4, "warm": 0.1, "cold": 0.4, "junk": 0.1}, 0.45, (10_000, 60_000)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RepProfile:
+    """A demo rep and how fast they answer a new lead."""
+
+    name: str
+    email: str
+    speed: Speed
+
+
+REPS = (
+    RepProfile("Ann Fast", "ann.fast@demo.leadloop.dev", "now"),
+    RepProfile("Bob Quick", "bob.quick@demo.leadloop.dev", "now"),
+    RepProfile("Cleo Steady", "cleo.steady@demo.leadloop.dev", "later"),
+    RepProfile("Dan Slow", "dan.slow@demo.leadloop.dev", "later"),
+    RepProfile("Eve Busy", "eve.busy@demo.leadloop.dev", "never"),
+)
+
+TITLES: dict[Kind, list[str | None]] = {
+    "hot": ["VP Marketing", "Head of Sales", "CTO", "Director of Operations", "Founder"],
+    "warm": ["Director of IT", "Head of Growth", "VP Engineering"],
+    "cold": ["Marketing Manager", "Analyst", "Engineer", None],
+    "junk": [None],
+}
+REJECTION_REASONS = ["not_a_fit", "no_budget", "bad_timing", "duplicate", "spam", "other"]
+LOST_REASONS = ["price", "competitor", "no decision", "timing"]
+
+
+@dataclass(slots=True)
+class PlannedLead:
+    """One demo lead: the form post, its later touches, and how sales will treat it."""
+
+    index: int
+    campaign: Campaign
+    kind: Kind
+    body: dict[str, Any]
+    touches: list[dict[str, Any]] = field(default_factory=list)
+    lead_id: str | None = None
+    assignment_id: str | None = None
+    rep_speed: Speed | None = None
+    decision: "SalesDecision | None" = None
+
+
+def _pick(rng: random.Random, weights: dict[Any, float]) -> Any:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def plan_leads(count: int, seed: int, run_tag: str | None = None) -> list[PlannedLead]:
+    """`count` leads: campaign by share, fit by the campaign's mix, touches by engagement."""
+    rng = random.Random(seed)
+    tag = run_tag or uuid.uuid4().hex[:6]
+    shares = [c.share for c in CAMPAIGNS]
+    leads = []
+    for i in range(count):
+        campaign = rng.choices(CAMPAIGNS, weights=shares)[0]
+        kind: Kind = _pick(rng, campaign.mix)
+        company = f"company{i}-{tag}"
+        domain = "gmail.com" if kind == "junk" else f"{company}.example.com"
+        body: dict[str, Any] = {
+            "email": f"lead{i}.{tag}@{domain}", "first_name": f"Lead{i}",
+            "company": company, "job_title": rng.choice(TITLES[kind]),
+            # Warm leads fit (grade B) but need engagement to score an MQL; hot ones do at once.
+            "company_size": rng.choice([200, 500, 1200]) if kind == "hot"
+            else rng.choice([5, 20, 40]),
+            "country": rng.choice(["DE", "FR", "GB", "US", "NL"]),
+            "source": {"channel": "form", "campaign": campaign.name,
+                       "utm_source": campaign.utm_source, "utm_medium": campaign.utm_medium,
+                       "utm_campaign": campaign.name},
+            "consent": {"email_marketing": True, "text": "Send me news", "version": "demo"},
+        }
+        if kind == "hot":
+            body["phone"] = "+49 30 1234567"
+        body = {k: v for k, v in body.items() if v is not None}
+        lead = PlannedLead(i, campaign, kind, body)
+        # Engagement: warm leads come back through other campaigns, which qualifies them.
+        touches = {"hot": rng.choice([0, 0, 1]), "warm": rng.choice([1, 2]),
+                   "cold": rng.choice([0, 0, 1]), "junk": 0}[kind]
+        for _ in range(touches):
+            other = rng.choices(CAMPAIGNS, weights=shares)[0]
+            lead.touches.append({"kind": "form_submitted", "source": {
+                "channel": "form", "campaign": other.name, "utm_source": other.utm_source,
+                "utm_medium": other.utm_medium, "utm_campaign": other.name}})
+        leads.append(lead)
+    return leads
+
+
+@dataclass(frozen=True, slots=True)
+class SalesDecision:
+    """What sales does with one handed-off lead."""
+
+    reject_reason: str | None
+    opens_deal: bool
+    outcome: Literal["won", "lost"] | None
+    amount_minor: int
+    lost_reason: str | None
+
+
+def decide_sales(lead: PlannedLead, rng: random.Random) -> SalesDecision:
+    """Reject some leads (more of the weaker kinds); the rest may become deals, won more often
+    from good campaigns and when the rep answered at once."""
+    reject_chance = {"hot": 0.08, "warm": 0.2, "cold": 0.5, "junk": 0.8}[lead.kind]
+    if rng.random() < reject_chance:
+        return SalesDecision(rng.choice(REJECTION_REASONS), False, None, 0, None)
+    if lead.rep_speed == "never" or rng.random() > 0.55:
+        return SalesDecision(None, False, None, 0, None)
+    low, high = lead.campaign.deal_size_eur
+    amount = rng.randrange(low, high) * 100
+    speed_factor = {"now": 1.5, "later": 0.7, "never": 0.0}[lead.rep_speed or "never"]
+    won = rng.random() < lead.campaign.win_chance * speed_factor
+    if rng.random() < 0.15:
+        return SalesDecision(None, True, None, amount, None)  # still open at the end
+    return SalesDecision(None, True, "won" if won else "lost", amount,
+                         None if won else rng.choice(LOST_REASONS))

@@ -1,0 +1,85 @@
+"""The queries behind the reports: they load read-model rows; the math is in reports.py."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from outcomes.attribution import Conversion, Touch
+from outcomes.reports import FACT_FIELDS, LeadFacts
+from outcomes.tables import closed_deals, funnel_leads, touches
+
+_FACT_COLUMNS = [funnel_leads.c[name] for name in FACT_FIELDS]
+
+
+def _window(query: Select[Any], column: ColumnElement[Any], start: datetime | None,
+            end: datetime | None) -> Select[Any]:
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column < end)
+    return query
+
+
+async def lead_facts(conn: AsyncConnection, created_from: datetime | None,
+                     created_to: datetime | None) -> list[LeadFacts]:
+    """Every counted lead created in [created_from, created_to)."""
+    c = funnel_leads.c
+    query = _window(select(*_FACT_COLUMNS).where(~c.erased, c.lead_at.is_not(None)),
+                    c.lead_at, created_from, created_to)
+    result = await conn.execute(query)
+    return [LeadFacts(**row._mapping) for row in result]
+
+
+async def rejected_leads(conn: AsyncConnection, rejected_from: datetime | None,
+                         rejected_to: datetime | None) -> list[LeadFacts]:
+    """Every counted lead rejected in [rejected_from, rejected_to)."""
+    c = funnel_leads.c
+    query = _window(select(*_FACT_COLUMNS).where(~c.erased, c.rejected_at.is_not(None)),
+                    c.rejected_at, rejected_from, rejected_to)
+    result = await conn.execute(query)
+    return [LeadFacts(**row._mapping) for row in result]
+
+
+async def won_currencies(conn: AsyncConnection, created_from: datetime | None,
+                         created_to: datetime | None) -> list[str]:
+    """Currencies of won deals of leads created in the window, most won revenue first."""
+    query = _window(
+        select(closed_deals.c.currency)
+        .join(funnel_leads, funnel_leads.c.lead_id == closed_deals.c.lead_id)
+        .where(closed_deals.c.outcome == "won", ~funnel_leads.c.erased)
+        .group_by(closed_deals.c.currency)
+        .order_by(func.sum(closed_deals.c.amount_minor).desc(), closed_deals.c.currency),
+        funnel_leads.c.lead_at, created_from, created_to)
+    return list((await conn.execute(query)).scalars())
+
+
+async def attribution_inputs(conn: AsyncConnection, created_from: datetime | None,
+                             created_to: datetime | None,
+                             currency: str) -> tuple[list[Touch], list[Conversion]]:
+    """Won leads created in the window (revenue in `currency`) and the touches of those leads."""
+    lead, deal = funnel_leads.c, closed_deals.c
+    query = _window(
+        select(lead.lead_id, lead.mql_at, func.coalesce(lead.opportunity_at, lead.won_at)
+               .label("converted_at"), func.count().label("won_deals"),
+               func.sum(deal.amount_minor).label("revenue_minor"))
+        .join(closed_deals, deal.lead_id == lead.lead_id)
+        .where(deal.outcome == "won", deal.currency == currency, ~lead.erased)
+        .group_by(lead.lead_id), lead.lead_at, created_from, created_to)
+    conversions = [Conversion(lead_id=r.lead_id, won_deals=int(r.won_deals),
+                              revenue_minor=int(r.revenue_minor), converted_at=r.converted_at,
+                              mql_at=r.mql_at)
+                   for r in await conn.execute(query)]
+    if not conversions:
+        return [], []
+    won_leads = query.subquery()
+    t = touches.c
+    rows = await conn.execute(
+        select(t.lead_id, t.touch_id, t.occurred_at,
+               func.coalesce(t.campaign, t.utm_campaign).label("campaign"),
+               func.coalesce(t.utm_source, t.channel).label("source"))
+        .where(t.lead_id.in_(select(won_leads.c.lead_id)))
+    )
+    return [Touch(r.lead_id, r.touch_id, r.occurred_at, r.campaign, r.source)
+            for r in rows], conversions

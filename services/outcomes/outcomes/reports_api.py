@@ -1,0 +1,85 @@
+"""Report routes (scope reports:read) and the read-model rebuild (admin)."""
+
+from fastapi import APIRouter, Depends, Query
+
+from leadloop.app import Runtime, get_runtime, unit_of_work
+from leadloop.auth import require_scope
+from leadloop.db import UnitOfWork
+from outcomes import service
+from outcomes.attribution import AttributeBy, Model
+from outcomes.rebuild import rebuild_read_model
+from outcomes.reports import FunnelGroup, GroupBy, Period
+from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
+from outcomes.schemas import AttributionOut, RebuildOut
+from outcomes.window import Window
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+_reports = [Depends(require_scope("reports:read"))]
+
+
+@router.get("/reports/funnel", response_model=list[FunnelGroup], dependencies=_reports)
+async def funnel_report(
+    window: Window = Depends(),
+    by: GroupBy | None = Query(default=None, description="break the funnel down by this"),
+    period: Period = Query(default=Period.week, description="buckets when by=period"),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> list[FunnelGroup]:
+    """Counts per stage, stage-to-stage conversion and median / p90 time in stage, for leads
+    created in the window; overall, or per period, source, campaign, UTM field, rep or score
+    band."""
+    async with uow:
+        return await service.funnel_breakdown(uow, window.start, window.end, by, period)
+
+
+@router.get("/reports/speed-to-lead", response_model=SpeedToLead, dependencies=_reports)
+async def speed_to_lead_report(window: Window = Depends(),
+                               uow: UnitOfWork = Depends(unit_of_work)) -> SpeedToLead:
+    """Created -> handed off and handed off -> first contact, and win rate by response time."""
+    async with uow:
+        return await service.speed_to_lead(uow, window.start, window.end)
+
+
+@router.get("/reports/attribution", response_model=AttributionOut, dependencies=_reports)
+async def attribution_report(
+    window: Window = Depends(),
+    model: Model = Query(default=Model.linear, description="the attribution model"),
+    by: AttributeBy = Query(default=AttributeBy.campaign),
+    currency: str | None = Query(default=None, pattern="^[A-Z]{3}$",
+                                 description="default: the one with the most won revenue"),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> AttributionOut:
+    """Won deals and revenue of leads created in the window, credited to campaigns or sources
+    by the chosen model over the raw touch log."""
+    async with uow:
+        report, chosen, currencies = await service.attribution(
+            uow, window.start, window.end, model, by, currency)
+    return AttributionOut.of(report, chosen, currencies)
+
+
+@router.get("/reports/score-calibration", response_model=ScoreCalibration,
+            dependencies=_reports)
+async def score_calibration_report(window: Window = Depends(),
+                                   uow: UnitOfWork = Depends(unit_of_work)) -> ScoreCalibration:
+    """Win rate per score band, and MQLs vs the rest: does the shared definition work?"""
+    async with uow:
+        return await service.score_calibration(uow, window.start, window.end)
+
+
+@router.get("/reports/rejections", response_model=RejectionReport, dependencies=_reports)
+async def rejection_report(
+    window: Window = Depends(),
+    period: Period = Query(default=Period.week),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> RejectionReport:
+    """Why sales rejected leads (rejected in the window): reasons over time and by source."""
+    async with uow:
+        return await service.rejections(uow, window.start, window.end, period)
+
+
+@router.post("/read-model/rebuild", response_model=RebuildOut,
+             dependencies=[Depends(require_scope("admin"))])
+async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
+    """Drop the funnel read model and rebuild it from the Kafka history, in one transaction."""
+    result = await rebuild_read_model(runtime.engine, runtime.settings.kafka_bootstrap_servers)
+    return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
+
