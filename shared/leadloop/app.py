@@ -134,6 +134,20 @@ class ValidationErrorBody(BaseModel):
     errors: list[FieldError] = []
 
 
+def _is_invalid_unicode(exc: BaseException) -> bool:
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return False
+        if isinstance(current, UnicodeEncodeError) or "surrogates not allowed" in str(current):
+            return True
+        # PostgreSQL cannot store NUL characters in text or jsonb (untranslatable character).
+        if getattr(current, "sqlstate", None) in ("22P05", "22021"):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _openapi_with_our_error_shape(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with its 422 schema replaced by the shape we actually send."""
     if app.openapi_schema is None:
@@ -183,6 +197,11 @@ def create_service_app(
 
     @app.exception_handler(Exception)
     async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
+        # Text JSON allows but storage cannot hold (NUL, lone surrogates) fails only when stored.
+        if _is_invalid_unicode(exc):
+            return JSONResponse({"detail": "request is invalid", "errors": [
+                {"field": "body", "reason": "text contains a NUL character or invalid Unicode",
+                 "type": "unicode"}]}, status_code=422)
         # A database or broker outage is the caller's cue to retry, not a server bug.
         if is_transient(exc):
             return JSONResponse({"detail": "temporarily unavailable; retry shortly"},

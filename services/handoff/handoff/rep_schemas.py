@@ -2,7 +2,7 @@
 weight, working hours and absence."""
 
 import re
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handoff.schemas import TEAM_PATTERN, clean_name, normalized_email
+from leadloop.schema_types import LocalTime
 
 _TERRITORY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -38,8 +39,8 @@ class WorkingHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time_zone: str = Field(description="IANA name, e.g. Europe/Berlin")
-    start: time = Field(description="local start, e.g. 09:00")
-    end: time = Field(description="local end, e.g. 17:30 (before start: a night shift)")
+    start: LocalTime = Field(description="local start, e.g. 09:00")
+    end: LocalTime = Field(description="local end, e.g. 17:30 (before start: a night shift)")
     days: list[int] = Field(default=[0, 1, 2, 3, 4], min_length=1, max_length=7,
                             description="weekdays worked, 0 = Monday")
 

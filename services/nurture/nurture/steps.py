@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from leadloop.schema_types import LocalTime
+
 TEMPLATE_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
@@ -65,7 +67,7 @@ class WaitUntil(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     weekday: Weekday | None = None
-    at: time = Field(description="local time of day, e.g. 09:30")
+    at: LocalTime = Field(description="local time of day, e.g. 09:30")
 
     def next_after(self, moment: datetime, zone: ZoneInfo) -> datetime:
         """The first such local time strictly after `moment`."""
@@ -168,8 +170,8 @@ class QuietHours(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    start: time = time(21, 0)
-    end: time = time(8, 0)
+    start: LocalTime = time(21, 0)
+    end: LocalTime = time(8, 0)
 
 
 class GuardPolicy(BaseModel):
