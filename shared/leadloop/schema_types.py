@@ -3,9 +3,16 @@
 from datetime import time
 from typing import Annotated
 
-from pydantic import WithJsonSchema
+from pydantic import AfterValidator, WithJsonSchema
 
-LocalTime = Annotated[time, WithJsonSchema({
+
+def _without_zone(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time of day takes no time zone (e.g. 09:30)")
+    return value
+
+
+LocalTime = Annotated[time, AfterValidator(_without_zone), WithJsonSchema({
     "type": "string",
     "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?$",
     "description": "a local time of day without a zone, HH:MM[:SS]",

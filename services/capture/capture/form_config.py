@@ -90,6 +90,15 @@ class FormConfigIn(BaseModel):
     max_body_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
     campaign: str | None = Field(default=None, max_length=200)
 
+    @field_validator("redirect_url")
+    @classmethod
+    def _redirect_fits_once_normalized(cls, value: HttpUrl | None) -> HttpUrl | None:
+        # Normalizing (punycode, percent-encoding, a trailing slash) can lengthen a URL past
+        # what HttpUrl accepts, and the stored form would then fail to load.
+        if value is not None and len(str(value)) > 2000:
+            raise ValueError("redirect_url must be at most 2000 characters once normalized")
+        return value
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
