@@ -9,7 +9,6 @@ import base64
 import hashlib
 import logging
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from leadloop.events.topology import DEAD_LETTER_PARTITIONS
 from leadloop_devstack.config import REPO_ROOT
+from leadloop_devstack.processes import kill, terminate
 
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.yaml"
@@ -121,20 +121,11 @@ class LocalKafka:
 
     def stop(self, timeout_s: float = 15) -> None:
         """Controlled shutdown (SIGTERM), or SIGKILL after `timeout_s`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout_s)
 
     def kill(self) -> None:
         """Stop the broker abruptly, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill(self.process)
 
 
 def _cluster_id() -> str:

@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from leadloop_devstack.config import REPO_ROOT
+from leadloop_devstack.processes import kill, terminate
 
 
 def service_env_prefix(service: str) -> str:
@@ -78,17 +78,8 @@ class ServiceProcess:
 
     def stop(self, timeout_s: float = 15) -> None:
         """SIGTERM (uvicorn drains and runs the lifespan shutdown), SIGKILL if it hangs."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: the process dies mid-work, as in a crash."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill(self.process)

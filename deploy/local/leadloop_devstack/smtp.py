@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from leadloop_devstack.processes import terminate
+
 BOUNCE_DOMAIN = "bounce.invalid"
 
 
@@ -128,14 +130,7 @@ class SmtpSink:
 
     def stop(self, timeout_s: float = 10) -> None:
         """SIGTERM, SIGKILL if it hangs."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, timeout_s)
 
 
 def main() -> None:
