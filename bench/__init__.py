@@ -1,0 +1,1 @@
+"""LeadLoop's benchmarks: `make bench` (or `python -m bench.run`) runs them side by side."""

@@ -1,0 +1,82 @@
+"""P2's load generator, run as its own process: POSTs qualifying leads at a fixed rate (open
+loop: a slow answer never delays the next lead) and writes when each was sent, as JSON.
+
+    python -m bench.loadgen URL API_KEY --rate 100 --seconds 20 --out sent.json
+
+Times are time.monotonic(), which is the same clock in every process of this machine.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+
+import httpx
+
+
+def qualifying_lead(tag: str, n: int) -> dict[str, object]:
+    """A web-form lead the default scoring model qualifies (business email, VP, 200 people)."""
+    return {"email": f"Lead.{tag}.{n}@Acme-{n % 997}.com", "first_name": " Bench ",
+            "last_name": "Lead", "company": f"Acme {n % 997}", "job_title": "VP Marketing",
+            "company_size": 200, "country": "de", "phone": "030 1234567",
+            "source": {"channel": "form", "utm_source": "bench"}}
+
+
+async def offer(url: str, api_key: str, rate: float, seconds: float) -> list[dict[str, object]]:
+    """Post rate * seconds leads, lead i at start + i / rate; one entry per lead."""
+    tag = uuid.uuid4().hex[:10]
+    total = round(rate * seconds)
+    results: list[dict[str, object]] = []
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=30, limits=limits,
+                                 headers={"X-API-Key": api_key}) as http:
+        await http.get(url.rsplit("/v1/", 1)[0] + "/healthz")  # open a connection first
+
+        async def post(n: int, due: float) -> None:
+            sent = time.monotonic()
+            entry: dict[str, object] = {"n": n, "due": due, "sent": sent}
+            for attempt in (1, 2):  # a keep-alive connection the server just closed: retry
+                try:
+                    response = await http.post(url, json=qualifying_lead(tag, n))
+                except httpx.TransportError as exc:
+                    entry["status"], entry["error"], entry["attempts"] = 0, repr(exc), attempt
+                    continue
+                entry["status"], entry["attempts"] = response.status_code, attempt
+                entry.pop("error", None)
+                if response.status_code in (200, 201):  # a retry of a stored lead answers 200
+                    entry["lead_id"] = response.json()["lead_id"]
+                break
+            entry["answered"] = time.monotonic()
+            results.append(entry)
+
+        start = time.monotonic() + 0.05
+        tasks = []
+        for n in range(total):
+            due = start + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(n, due)))
+        await asyncio.gather(*tasks)
+    return sorted(results, key=lambda e: int(e["n"]))  # type: ignore[call-overload]
+
+
+def main() -> int:
+    """Parse arguments, offer the load, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("api_key")
+    parser.add_argument("--rate", type=float, default=100.0, help="leads per second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    results = asyncio.run(offer(args.url, args.api_key, args.rate, args.seconds))
+    with open(args.out, "w") as out:
+        json.dump(results, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

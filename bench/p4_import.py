@@ -1,0 +1,110 @@
+"""P4: a 100,000-row CSV import (rows/s) ÷ PostgreSQL COPY of the same rows.
+
+The import is capture's real one: POST /v1/imports (text/csv), then GET /v1/imports/{id} until
+it is no longer running; every row is validated like POST /v1/leads, deduped, stored and its
+lead.created written to the outbox. The baseline COPYs the same rows (email lower-cased, the
+other columns as a JSONB profile) with asyncpg's copy_records_to_table into a table created
+LIKE capture's `leads` (same columns, unique email index), in capture's own database.
+"""
+
+import asyncio
+import csv
+import io
+import json
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+
+from bench.harness import Bench, summary
+
+TARGET = 0.5
+HEADER = ["email", "first_name", "last_name", "company", "job_title", "country", "phone",
+          "company_size", "industry"]
+COUNTRIES = {"DE": "030 1234567", "FR": "01 23 45 67 89", "US": "(415) 555-0100",
+             "GB": "020 7946 0958", "NL": "020 123 4567", "ES": "912 345 678"}
+COPY_TABLE = "bench_copy_leads"
+
+
+def make_rows(count: int, tag: str) -> list[list[str]]:
+    """Rows like a trade-fair list: unique emails, every column filled."""
+    countries = list(COUNTRIES)
+    rows = []
+    for n in range(count):
+        country = countries[n % len(countries)]
+        rows.append([f"Person.{tag}.{n}@Company-{n % 5000}.com", f"Person{n}", "Example",
+                     f"Company {n % 5000}", "Head of Marketing", country, COUNTRIES[country],
+                     str(10 + n % 5000), "Software"])
+    return rows
+
+
+def to_csv(rows: list[list[str]]) -> bytes:
+    """The rows as CSV bytes with a header line."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+async def has_import_endpoint(bench: Bench) -> bool:
+    """Whether capture's OpenAPI document lists POST /v1/imports."""
+    response = await bench.http.get(bench.url("capture", "/openapi.json"))
+    return "post" in response.json().get("paths", {}).get("/v1/imports", {})
+
+
+async def _import(bench: Bench, body: bytes) -> tuple[float, dict[str, Any]]:
+    started = time.monotonic()
+    posted = await bench.http.post(bench.url("capture", "/v1/imports"), content=body,
+                                   headers={"Content-Type": "text/csv"})
+    posted.raise_for_status()
+    url = bench.url("capture", f"/v1/imports/{posted.json()['import_id']}")
+    while True:
+        report: dict[str, Any] = (await bench.http.get(url)).json()
+        if report["status"] != "running":
+            return time.monotonic() - started, report
+        await asyncio.sleep(0.1)
+
+
+async def _copy(bench: Bench, rows: list[list[str]]) -> float:
+    records = [(uuid.uuid4(), row[0].lower(), json.dumps(dict(zip(HEADER[1:], row[1:],
+                                                                  strict=True))),
+                '{"email_marketing": false}', '{"channel": "import"}') for row in rows]
+    conn = await asyncpg.connect(bench.dsn("capture"))
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        await conn.execute(f"CREATE TABLE {COPY_TABLE} (LIKE leads INCLUDING ALL)")
+        started = time.monotonic()
+        await conn.copy_records_to_table(
+            COPY_TABLE, records=records, columns=["id", "email", "profile", "consent", "source"])
+        return time.monotonic() - started
+    finally:
+        await conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        await conn.close()
+
+
+async def run(bench: Bench) -> dict[str, Any]:
+    """Import, let the outbox drain, then COPY; the ratio of rows per second."""
+    if not await has_import_endpoint(bench):
+        return summary(None, f">= {TARGET}", None, status="n/a: no import endpoint")
+    await bench.stop_downstream()  # the import's 100,000 lead.created would wake them all
+    rows = make_rows(bench.durations.p4_rows, uuid.uuid4().hex[:8])
+    body = to_csv(rows)
+    before = bench.meter.snapshot()
+    import_s, report = await _import(bench, body)
+    outbox_started = time.monotonic()
+    await bench.wait_outboxes_empty(bench.durations.drain_timeout_s, ("capture",))
+    outbox_s = time.monotonic() - outbox_started
+    usage = bench.usage(before, ("capture",))  # the import and publishing its events
+    copy_s = await _copy(bench, rows)
+    import_rate, copy_rate = len(rows) / import_s, len(rows) / copy_s
+    ratio = import_rate / copy_rate
+    return summary(
+        ratio, f">= {TARGET}", ratio >= TARGET and report["status"] == "completed",
+        rows=len(rows), csv_mb=len(body) / 1e6, import_s=import_s,
+        import_rows_per_s=import_rate, copy_s=copy_s, copy_rows_per_s=copy_rate,
+        report={k: report.get(k) for k in ("status", "rows_total", "created", "updated",
+                                           "unchanged", "failed")},
+        outbox_drain_after_import_s=outbox_s, cpu_s=usage.by_process,
+        cpu_per_lead=usage.per_lead(len(rows)))

@@ -1,0 +1,77 @@
+"""The one table `make bench` prints (Markdown, so it can go into the README as is)."""
+
+import math
+from typing import Any
+
+ORDER = ("P1", "P2", "P3", "P4")
+TITLES = {"P1": "capture POST /v1/leads ÷ bare FastAPI + LeadIn",
+          "P2": "speed-to-lead at 100 leads/s (POST → handed_off)",
+          "P3": "sustained leads/s, all five services durable",
+          "P4": "CSV import ÷ PostgreSQL COPY"}
+
+
+def _ms(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "lost"
+    return f"{value:,.0f} ms"
+
+
+def _cpu(result: dict[str, Any], key: str) -> str:
+    value = (result.get("cpu_per_lead") or {}).get(key)
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
+    """(what was measured side by side, the figure)."""
+    if r.get("figure") is None:
+        return r.get("status", "not run"), "n/a"
+    if name == "P1":
+        return (f"{r['capture_requests_per_s']:,.0f} vs {r['bare_requests_per_s']:,.0f} req/s",
+                f"{r['figure']:.2f}")
+    if name == "P2":
+        lost, rejected = r["leads_not_handed_off"], r["leads_rejected"]
+        floor = r.get("floor") or {}
+        return (f"{r['leads_measured']:,} leads measured"
+                + (f", {rejected} POSTs failed" if rejected else "")
+                + (f", {lost} not handed off" if lost else "")
+                + (f" (at {floor['rate']:g} leads/s: p50 {_ms(floor['p50_ms'])}, "
+                   f"p99 {_ms(floor['p99_ms'])})" if floor else ""),
+                f"p50 {_ms(r['p50_ms'])}, p99 {_ms(r['p99_ms'])}")
+    if name == "P3":
+        undrained = "" if r["consumers_drained"] else " (lag not back to 0)"
+        return (f"{r['leads_handed_off']:,}/{r['leads_accepted']:,} handed off in "
+                f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}",
+                f"{r['figure']:,.0f} leads/s")
+    return (f"{r['rows']:,} rows: {r['import_rows_per_s']:,.0f} vs "
+            f"{r['copy_rows_per_s']:,.0f} rows/s", f"{r['figure']:.3f}")
+
+
+def render_table(results: dict[str, Any], info: dict[str, Any]) -> str:
+    """A Markdown table of every benchmark that was selected, and the machine under it."""
+    lines = ["| | benchmark | measured side by side | figure | target | met | "
+             "CPU s/lead (services) | CPU s/lead (PostgreSQL + Kafka) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in ORDER:
+        if name not in results:
+            continue
+        r = results[name]
+        measured, figure = _describe(name, r)
+        met = {True: "yes", False: "**no**", None: "-"}[r.get("met")]
+        lines.append(f"| {name} | {TITLES[name]} | {measured} | {figure} | "
+                     f"{r.get('target', '-')} | {met} | {_cpu(r, 'services')} | "
+                     f"{_cpu(r, 'infrastructure')} |")
+    m = info["machine"]
+    lines.append("")
+    idle = results.get("idle", {}).get("cpu_s_per_s")
+    if idle:
+        services = sum(v for k, v in idle.items() if k not in ("postgres", "kafka"))
+        lines.append(f"Idle stack (no load): services use {services:.2f} CPU-s/s, PostgreSQL "
+                     f"{idle.get('postgres', 0):.2f}, Kafka {idle.get('kafka', 0):.2f}; "
+                     "that is part of every per-lead figure.")
+        lines.append("")
+    lines.append(f"{m['cpu']}, {m['logical_cpus']} logical CPUs, {m['memory_gb']} GB, "
+                 f"{m['os']}, Python {m['python']}; load average at start "
+                 f"{m['load_average_at_start']}; {info['total_s']:.0f} s in all"
+                 + (" (--quick: not quotable)" if info.get("quick") else "")
+                 + (" (--profile: slowed by py-spy)" if info.get("profiled") else "") + ".")
+    return "\n".join(lines)
