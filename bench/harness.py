@@ -86,8 +86,8 @@ class Bench:
     reader: HandoffReader = field(init=False)
     lag: LagProbe = field(init=False)
     http: httpx.AsyncClient = field(init=False)
-    _opened: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     reps: int = 0
+    _opened: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _databases: dict[str, asyncpg.Connection] = field(default_factory=dict)
 
     async def open(self) -> None:
@@ -104,7 +104,7 @@ class Bench:
         await self.lag.start()
 
     async def close(self) -> None:
-        """Stop the readers."""
+        """Stop the readers and close the connections (whatever `open` got to)."""
         await asyncio.gather(*(close() for close in self._opened),
                              *(conn.close() for conn in self._databases.values()),
                              return_exceptions=True)
@@ -113,21 +113,21 @@ class Bench:
         """An asyncpg DSN of a service's database."""
         return self.stack.settings.database_url_for(service).replace("+asyncpg", "", 1)
 
-    async def _count(self, service: str, query: str, *args: object) -> int:
-        """A count(*) in `service`'s database (one connection per database, kept open)."""
+    async def database(self, service: str) -> asyncpg.Connection:
+        """A connection to `service`'s database (one per database, kept open)."""
         if service not in self._databases:
             self._databases[service] = await asyncpg.connect(self.dsn(service))
-        return int(await self._databases[service].fetchval(query, *args))
+        return self._databases[service]
 
     async def outbox_backlog(self, service: str) -> int:
         """Rows in `service`'s outbox not yet published to Kafka."""
-        return await self._count(service, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        conn = await self.database(service)
+        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
 
     async def lead_ids(self, email_pattern: str) -> set[str]:
         """Ids of the leads in capture's table whose email is ILIKE `email_pattern`."""
-        await self._count("capture", "SELECT 0")  # opens the connection
-        rows = await self._databases["capture"].fetch(
-            "SELECT id::text FROM leads WHERE email ILIKE $1", email_pattern)
+        conn = await self.database("capture")
+        rows = await conn.fetch("SELECT id::text FROM leads WHERE email ILIKE $1", email_pattern)
         return {row[0] for row in rows}
 
     async def wait_outboxes_empty(self, timeout_s: float,

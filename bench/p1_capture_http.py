@@ -86,6 +86,7 @@ async def run(bench: Bench) -> dict[str, Any]:
     finally:
         bare.terminate()
         bare.wait(10)
+        bench.meter.services.pop("bare", None)
     capture_rate, bare_rate = _rate(capture_runs), _rate(bare_runs)
     ratio = capture_rate / bare_rate
     capture_ok = sum(r.ok for r in capture_runs)
