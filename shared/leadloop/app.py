@@ -65,15 +65,22 @@ BackgroundWorker = Callable[[Runtime], Coroutine[Any, Any, None]]
 """A long-running job a service adds (timers, schedulers); it gets the runtime."""
 
 
-def get_runtime(request: Request) -> Runtime:
-    """FastAPI dependency: the running service's runtime."""
+def runtime_of(request: Request) -> Runtime:
+    """The running service's runtime, from inside a request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def unit_of_work(request: Request) -> UnitOfWork:
+# Dependencies are async on purpose: FastAPI runs a sync dependency in a worker thread, which
+# costs a thread hop on every request.
+async def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the running service's runtime."""
+    return runtime_of(request)
+
+
+async def unit_of_work(request: Request) -> UnitOfWork:
     """FastAPI dependency: a fresh unit of work; the endpoint commits it (or it rolls back)."""
-    return get_runtime(request).unit_of_work()
+    return runtime_of(request).unit_of_work()
 
 
 _UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -286,7 +293,7 @@ def _ops_router(service: str) -> APIRouter:
         """Readiness to serve HTTP: the database answers. Kafka and the consumer are reported
         too, but only `?strict=true` waits for them: the HTTP side writes to the outbox and keeps
         working through a Kafka outage, so a load balancer should keep sending it requests."""
-        runtime = get_runtime(request)
+        runtime = runtime_of(request)
         checks = {"database": await _database_ok(runtime), "kafka": await _kafka_ok(runtime)}
         if CONSUMES[service]:
             checks["consumer"] = runtime.consumer is not None and runtime.consumer.running

@@ -8,7 +8,7 @@ The `admin` scope grants every other scope.
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -60,10 +60,11 @@ _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-def require_scope(scope: str) -> Callable[..., Principal]:
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: 401 without a valid key, 403 when the key lacks `scope`."""
 
-    def dependency(
+    # async: FastAPI would run a sync dependency in a worker thread, a hop on every request.
+    async def dependency(
         request: Request,
         # Security(..., scopes=...) puts the required scope into each operation's OpenAPI
         # security requirement, so clients (and the auth-matrix test) can read it.

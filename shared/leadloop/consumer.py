@@ -22,6 +22,8 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
+from sqlalchemy import Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,6 +41,17 @@ from leadloop.observability import (
 )
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced
+
+# Records a batch's event ids in the inbox and returns those not seen before. One statement shape
+# for any batch size (the ids travel as one array), so asyncpg prepares it once.
+_RECORD_PROCESSED = (
+    pg_insert(processed_events)
+    .from_select(["consumer", "event_id"],
+                 select(bindparam("consumer", type_=Text),
+                        func.unnest(bindparam("ids", type_=ARRAY(Text)))))
+    .on_conflict_do_nothing()
+    .returning(processed_events.c.event_id)
+)
 
 Handler = Callable[[UnitOfWork, Any, CloudEvent], Awaitable[None]]
 """An event handler: applies one event's effects through the unit of work; never commits."""
@@ -231,16 +244,8 @@ class ConsumerRunner:
         started = time.perf_counter()
         async with UnitOfWork(self._engine, self._service) as uow:
             ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
-            fresh = set(
-                (
-                    await uow.connection.execute(
-                        pg_insert(processed_events)
-                        .values([{"consumer": self._service, "event_id": i} for i in ids])
-                        .on_conflict_do_nothing()
-                        .returning(processed_events.c.event_id)
-                    )
-                ).scalars()
-            )
+            fresh = set((await uow.connection.execute(
+                _RECORD_PROCESSED, {"consumer": self._service, "ids": ids})).scalars())
             for delivery in deliveries:
                 envelope = delivery.envelope
                 if envelope.id not in fresh:

@@ -13,9 +13,14 @@ from leadloop.outbox import outbox_rows_for
 
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine; pre-ping so a restarted database is noticed on first use, not mid-work."""
+    """An asyncpg engine.
+
+    No pre-ping: it would cost a round trip on every checkout. After a database restart the first
+    statement on a stale connection fails as a disconnect, SQLAlchemy then invalidates the whole
+    pool, and that one failure is transient like any other (consumers retry, HTTP answers 503).
+    """
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        database_url, pool_size=pool_size, max_overflow=pool_size,
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
     )

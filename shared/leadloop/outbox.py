@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.events.envelope import CloudEvent
@@ -28,24 +29,33 @@ NOTIFY_CHANNEL = "leadloop_outbox"
 log = logging.getLogger(__name__)
 
 
+# One statement shape for any number of rows: arrays unnested server-side. A multi-row VALUES
+# list would be a different statement for every batch size, each prepared anew by asyncpg.
+_INSERT_ROWS = text(
+    "INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent,"
+    " data) SELECT * FROM unnest(CAST(:event_id AS text[]), CAST(:topic AS text[]),"
+    " CAST(:event_type AS text[]), CAST(:subject AS text[]), CAST(:source AS text[]),"
+    " CAST(:occurred_at AS timestamptz[]), CAST(:traceparent AS text[]), CAST(:data AS bytea[]))"
+)
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+    .values(sent_at=func.now())
+)
+
+
 async def outbox_rows_for(connection: AsyncConnection, events: list[CloudEvent]) -> None:
     """Insert one outbox row per event, in one statement."""
-    await connection.execute(
-        insert(outbox),
-        [
-            {
-                "event_id": event.id,
-                "topic": topic_of(event.source),
-                "event_type": event.type,
-                "subject": event.subject,
-                "source": event.source,
-                "occurred_at": event.time,
-                "traceparent": event.traceparent,
-                "data": orjson.dumps(event.data),
-            }
-            for event in events
-        ],
-    )
+    await connection.execute(_INSERT_ROWS, {
+        "event_id": [event.id for event in events],
+        "topic": [topic_of(event.source) for event in events],
+        "event_type": [event.type for event in events],
+        "subject": [event.subject for event in events],
+        "source": [event.source for event in events],
+        "occurred_at": [event.time for event in events],
+        "traceparent": [event.traceparent for event in events],
+        "data": [orjson.dumps(event.data) for event in events],
+    })
 
 
 def _event_of(row: Any) -> CloudEvent:
@@ -110,10 +120,7 @@ class OutboxRelay:
             # Every record acknowledged by the broker, or the claim rolls back and is retried:
             # a produce that never completes must not hold the rows forever.
             await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
-            await conn.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                .values(sent_at=func.now())
-            )
+            await conn.execute(_MARK_SENT, {"ids": [r.id for r in rows]})
         for row in rows:
             EVENTS_PUBLISHED.labels(self._service, row.topic).inc()
         return len(rows)

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadloop.app import get_runtime, unit_of_work
+from leadloop.app import runtime_of, unit_of_work
 from leadloop.db import UnitOfWork
 from nurture import service
 from nurture.config import NurtureSettings
@@ -23,7 +23,7 @@ _NO_CACHE = {"Cache-Control": "no-store, private"}
 
 
 def _secret(request: Request) -> str:
-    settings = get_runtime(request).settings
+    settings = runtime_of(request).settings
     assert isinstance(settings, NurtureSettings)
     return settings.link_secret
 
