@@ -6,7 +6,7 @@ PACKAGES := shared services/capture services/scoring services/handoff services/n
             services/outcomes deploy/local
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit chaos lint contracts clean bench
+.PHONY: install run test test-unit chaos lint contracts clean bench soak
 
 install: $(STAMP)
 
@@ -43,3 +43,7 @@ clean:
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Twice the sustained rate for 10 minutes (about 25 minutes in all); not part of CI.
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
