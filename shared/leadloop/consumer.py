@@ -85,7 +85,7 @@ class ConsumerRunner:
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  bootstrap_servers: str, topics: list[str], handlers: Mapping[str, Handler],
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
-                 retry_backoff_max_s: float = 10.0) -> None:
+                 retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -95,6 +95,8 @@ class ConsumerRunner:
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._backoff_s = (retry_backoff_s, retry_backoff_max_s)
+        self._commit_interval_s = commit_interval_s
+        self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._stopping = asyncio.Event()
@@ -125,8 +127,14 @@ class ConsumerRunner:
                 records = [r for tp_records in batches.values() for r in tp_records]
                 if records:
                     await self._process(records)
+                # Offsets are committed at most once a commit interval, not after every batch:
+                # at a trickle each batch is a few events, and a broker round trip per batch
+                # would cost more than the batch. Events handled since the last commit are
+                # redelivered after a crash and found in the inbox: nothing is applied twice.
+                if time.monotonic() - self._last_commit >= self._commit_interval_s:
+                    self._last_commit = time.monotonic()
                     await self.commit_offsets()
-                await self._report_lag()
+                    await self._report_lag()
         finally:
             self.running = False
             try:
