@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 log = logging.getLogger(__name__)
 
 
-def create_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> AIOKafkaProducer:
+def create_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 0) -> AIOKafkaProducer:
     """An idempotent producer: acks=all, and broker-side dedupe of its own retries."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
