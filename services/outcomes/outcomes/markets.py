@@ -203,6 +203,7 @@ def _row(key: str, leads: Sequence[LeadFacts], revenue: Mapping[UUID, LeadRevenu
     n = funnel.counts[Stage.lead.value]
     reached = funnel.counts[stage.value]
     interval = wilson_interval(reached, n)
+    ci_low, ci_high = interval if interval is not None else (None, None)
     won_deals = 0
     money: dict[str, int] = defaultdict(int)
     for lead in leads:
@@ -216,9 +217,8 @@ def _row(key: str, leads: Sequence[LeadFacts], revenue: Mapping[UUID, LeadRevenu
         lead.handed_off_at, lead.first_contacted_at)) is not None]
     return MarketRow(
         key=key, leads=n, small_sample=n < min_sample, counts=funnel.counts, steps=funnel.steps,
-        conversion=MarketConversion(
-            stage, reached, rate(reached, n), *(interval or (None, None)),
-            signal_of(interval, average)),
+        conversion=MarketConversion(stage, reached, rate(reached, n), ci_low, ci_high,
+                                    signal_of(interval, average)),
         win_rate=rate(funnel.counts[Stage.won.value], n), won_deals=won_deals,
         revenue_minor=dict(sorted(money.items())),
         to_handoff=durations(to_handoff), to_first_contact=durations(to_contact),

@@ -18,8 +18,15 @@ from leadloop.events.models import (
 )
 from outcomes import domain, report_queries, reports, repository, sales_reports
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
+from outcomes.digest import DigestInputs
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
-from outcomes.markets import MIN_SAMPLE, MarketBy, MarketReport, market_breakdown
+from outcomes.markets import (
+    MIN_SAMPLE,
+    MarketBy,
+    MarketReport,
+    market_breakdown,
+    parse_market_by,
+)
 
 
 class DealRefused(Exception):
@@ -161,6 +168,18 @@ async def markets(uow: UnitOfWork, created_from: datetime | None, created_to: da
     leads = await report_queries.lead_facts(conn, created_from, created_to, by.property_name)
     revenue = await report_queries.won_revenue(conn, created_from, created_to)
     return market_breakdown(leads, revenue, by, stage, min_sample)
+
+
+async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> DigestInputs:
+    """The reports a digest is composed from, through the same functions the report endpoints
+    call for the window [start, end): the digest's numbers are theirs."""
+    [funnel] = await funnel_breakdown(uow, start, end, None, reports.Period.week)
+    return DigestInputs(
+        funnel=funnel, speed=await speed_to_lead(uow, start, end),
+        rejections=await rejections(uow, start, end, reports.Period.week),
+        by_source=await markets(uow, start, end, parse_market_by("source"), Stage.won),
+        by_market=await markets(uow, start, end, parse_market_by("country"), Stage.won),
+    )
 
 
 async def attribution(uow: UnitOfWork, created_from: datetime | None,
