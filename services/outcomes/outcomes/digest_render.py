@@ -88,7 +88,7 @@ def _cell(text: str, *, num: bool = False, color: str | None = None, metric: str
 
 
 def _bar(rate: float | None, color: str) -> str:
-    width = 0 if rate is None else max(1, round(rate * 120))
+    width = max(1, round(rate * 120)) if rate else 0  # no bar for none or 0%
     return (f'<td style="padding:4px 8px;border-bottom:1px solid #e5e7eb">'
             f'<div style="background:{color};height:10px;width:{width}px"></div></td>')
 
