@@ -31,6 +31,7 @@ from leadloop.events.models import (
     LeadRejected,
     LeadScored,
     LeadSource,
+    LeadUpdated,
     RejectionReason,
     RepRef,
 )
@@ -69,6 +70,14 @@ class Story:
     amount_minor: int = 0
     # (time, campaign, utm_source) of touches after the creating form post
     touches: list[tuple[datetime, str | None, str | None]] = field(default_factory=list)
+    # Market attributes: where the lead is and what company it is from.
+    country: str | None = None
+    region: str | None = None
+    company_size: int | None = None
+    industry: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    # When set, the lead was created in this industry and a lead.updated moved it to `industry`.
+    created_industry: str | None = None
 
     def at(self, stage: str) -> datetime | None:
         """When the story reached a stage."""
@@ -76,6 +85,32 @@ class Story:
                 "accepted": self.accepted_at, "opportunity": self.opened_at,
                 "won": self.closed_at if self.outcome == "won" else None,
                 "lost": self.closed_at if self.outcome == "lost" else None}[stage]
+
+
+COUNTRIES = {"DE": ["Bavaria", "Berlin"], "US": ["California", "Texas", None], "FR": [None],
+             "GB": ["Scotland"], None: [None]}
+INDUSTRIES = ["software", "retail", "manufacturing", None]
+PLANS = ["free", "pro", "enterprise", None]
+
+
+def add_market(story: Story) -> None:
+    """Give a story market attributes, from its own random stream (seeded by the lead id) so the
+    stories' other draws stay what they were."""
+    rng = random.Random(story.lead_id.int)
+    story.country = rng.choice(list(COUNTRIES))
+    story.region = rng.choice(COUNTRIES[story.country])
+    if rng.random() < 0.02:  # a tiny market, where a few leads must not be over-read
+        story.country, story.region = "IS", "Reykjavik"
+    story.company_size = rng.choice([None, 3, 10, 11, 50, 51, 180, 200, 201, 750, 1000, 1001,
+                                     4000, 5001, 20_000])
+    story.industry = rng.choice(INDUSTRIES)
+    plan = rng.choice(PLANS)
+    story.properties = {"employees_known": story.company_size is not None, "seats": rng.choice(
+        [1, 5, 25])}
+    if plan is not None:
+        story.properties["plan"] = plan
+    if rng.random() < 0.15:
+        story.created_industry = rng.choice([i for i in INDUSTRIES if i != story.industry])
 
 
 def generate_stories(count: int, seed: int = 7) -> list[Story]:
@@ -92,6 +127,7 @@ def generate_stories(count: int, seed: int = 7) -> list[Story]:
             other = rng.choice(list(CAMPAIGNS))
             story.touches.append((created + timedelta(minutes=rng.randrange(1, 20_000)),
                                   other, CAMPAIGNS[other][0]))
+        add_market(story)
         stories.append(story)
         if rng.random() > mql_chance:
             continue
@@ -138,26 +174,45 @@ def story_facts(story: Story) -> LeadFacts:
         rejection_reason=story.rejection_reason, channel="form", campaign=story.campaign,
         utm_source=story.utm_source, utm_medium="cpc" if story.utm_source else None,
         utm_campaign=story.campaign, rep_name=story.rep.name if story.rep else None,
-        score=story.score,
+        score=story.score, country=story.country, region=story.region,
+        company_size_band=expected_size_band(story.company_size), industry=story.industry,
     )
+
+
+def expected_size_band(size: int | None) -> str | None:
+    """Company-size band by table lookup rather than the service's comparisons."""
+    if size is None:
+        return None
+    bands = {range(0, 11): "1-10", range(11, 51): "11-50", range(51, 201): "51-200",
+             range(201, 501): "201-500", range(501, 1001): "501-1000",
+             range(1001, 5001): "1001-5000"}
+    return next((name for span, name in bands.items() if size in span), "5001+")
 
 
 def story_events(story: Story) -> list[EventData]:
     """Every event the pipeline would publish for a story, including noise outcomes ignores
     or must see through: an earlier lower score, a first handoff to another rep, a page view."""
     lead = story.lead_id
-    profile = LeadProfile(email=f"lead{lead.int}@example.com")
+    profile = LeadProfile(email=f"lead{lead.int}@example.com", country=story.country,
+                          region=story.region, company_size=story.company_size,
+                          industry=story.industry, properties=story.properties)
+    created_profile = profile if story.created_industry is None else \
+        profile.model_copy(update={"industry": story.created_industry})
     source = LeadSource(channel="form", campaign=story.campaign, utm_source=story.utm_source,
                         utm_medium="cpc" if story.utm_source else None,
                         utm_campaign=story.campaign)
     assignment = uuid.uuid5(lead, "assignment")
     events: list[EventData] = [
-        LeadCreated(lead_id=lead, profile=profile, source=source, created_at=story.created_at),
+        LeadCreated(lead_id=lead, profile=created_profile, source=source,
+                    created_at=story.created_at),
         LeadScored(lead_id=lead, score=story.score - 5, fit_score=0, engagement_score=0,
                    grade="C", model_version=1, is_mql=False, scored_at=story.created_at),
         LeadActivity(lead_id=lead, activity_id=uuid.uuid5(lead, "view"), kind="page_view",
                      occurred_at=story.created_at + timedelta(seconds=1)),
     ]
+    if story.created_industry is not None:
+        events.append(LeadUpdated(lead_id=lead, profile=profile, changed_fields=["industry"],
+                                  updated_at=story.created_at + timedelta(hours=1)))
     last_score_at = story.created_at + timedelta(seconds=2)
     for n, (at, campaign, utm_source) in enumerate(story.touches):
         events.append(LeadActivity(
@@ -280,3 +335,50 @@ def expected_rejections(stories: Sequence[Story]) -> dict[tuple[str, str], int]:
     """(source, reason) -> rejected leads."""
     return dict(Counter((s.utm_source or "form", s.rejection_reason or "")
                         for s in stories if s.rejected_at))
+
+
+def expected_property(story: Story, name: str) -> str:
+    """A story's market under property:<name>, written as JSON text would show the value."""
+    value = story.properties.get(name)
+    if value is None:
+        return "(none)"
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+MARKET_KEYS: dict[str, Callable[[Story], str]] = {
+    "country": lambda s: s.country or "(none)",
+    "region": lambda s: f"{s.country or '(none)'}/{s.region}" if s.region else "(none)",
+    "company_size": lambda s: expected_size_band(s.company_size) or "(none)",
+    "industry": lambda s: s.industry or "(none)",
+    "source": lambda s: s.utm_source or "form",
+    "property:plan": lambda s: expected_property(s, "plan"),
+    "property:seats": lambda s: expected_property(s, "seats"),
+    "property:employees_known": lambda s: expected_property(s, "employees_known"),
+}
+
+
+def expected_markets(stories: Sequence[Story], key: Callable[[Story], str],
+                     stage: str = "won") -> dict[str, dict[str, Any]]:
+    """Per market: n, leads that reached `stage`, wins, revenue, the 95% Wilson interval (from
+    scipy) and median / p90 handoff-to-first-contact (numpy)."""
+    from scipy.stats import binomtest
+
+    groups: dict[str, list[Story]] = defaultdict(list)
+    for story in stories:
+        groups[key(story)].append(story)
+    result = {}
+    for name, members in groups.items():
+        reached = sum(1 for m in members if m.at(stage) is not None)
+        interval = binomtest(reached, len(members)).proportion_ci(method="wilson")
+        won = [m for m in members if m.outcome == "won"]
+        contact = [t for m in members
+                   if (t := _seconds(m.handed_off_at, m.contacted_at)) is not None]
+        result[name] = {
+            "leads": len(members), "reached": reached, "won": len(won),
+            "revenue_eur": sum(m.amount_minor for m in won),
+            "ci": (interval.low, interval.high),
+            "to_first_contact": _median_p90(contact),
+        }
+    return result

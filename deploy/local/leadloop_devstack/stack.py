@@ -56,7 +56,7 @@ class Stack:
             f"{prefix}PORT": str(self.settings.ports[service]),
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
         }
-        if service == "nurture":  # nurture mails through the local SMTP sink
+        if service in ("nurture", "outcomes"):  # nurture and the digest mail through the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
         return {**env, **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)}}
@@ -77,9 +77,11 @@ class Stack:
     async def _start_smtp(self) -> None:
         self.smtp.start()  # on smtp_port, or a free port when another stack holds it
         await self.smtp.wait_ready()
-        nurture = self.services.get("nurture")
-        if nurture is not None and "LEADLOOP_NURTURE_SMTP_PORT" not in self.extra_env:
-            nurture.env["LEADLOOP_NURTURE_SMTP_PORT"] = str(self.smtp.port)
+        for name in ("nurture", "outcomes"):
+            service = self.services.get(name)
+            setting = f"{service_env_prefix(name)}SMTP_PORT"
+            if service is not None and setting not in self.extra_env:
+                service.env[setting] = str(self.smtp.port)
 
     def received_mail(self) -> list[EmailMessage]:
         """Every message the local SMTP sink received (also in <home>/mail/*.eml)."""

@@ -1,8 +1,10 @@
 """Outcomes' settings: environment variables prefixed LEADLOOP_OUTCOMES_."""
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadloop.settings import ServiceSettings
+from outcomes.digest_schedule import parse_schedule
 
 
 class OutcomesSettings(ServiceSettings):
@@ -13,3 +15,48 @@ class OutcomesSettings(ServiceSettings):
     service_name: str = "outcomes"
     port: int = 8005
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/outcomes"
+
+    # The digest: which periods it covers (week = ISO week, day, month, or <N>s for N-second
+    # periods, for tests and demos), how long after a period ends it is composed and sent (so
+    # late events land first), and who gets it (comma-separated; none: composed, not mailed).
+    digest_schedule: str = "week"
+    digest_delay_s: float = Field(default=3600.0, ge=0)
+    digest_recipients: str = ""
+    digest_poll_interval_s: float = Field(default=5.0, gt=0)
+    # A failed send is retried after digest_retry_s, doubling up to an hour, this many times.
+    digest_retry_s: float = Field(default=60.0, gt=0)
+    digest_max_attempts: int = Field(default=12, ge=1)
+    # Speed to lead (handoff to first contact) is judged against this; 300 s is handoff's
+    # default accept SLA.
+    speed_to_lead_sla_s: float = Field(default=300.0, gt=0)
+    # Where the digest's "open the dashboard" link points; defaults to http://<host>:<port>.
+    public_url: str | None = None
+
+    # Outgoing mail: an SMTP server (the local stack runs a sink on 1025).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "LeadLoop <digest@leadloop.example>"
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)  # raises ValueError with the reason
+        return value
+
+    @property
+    def recipients(self) -> list[str]:
+        """The digest's recipients, in the order configured, without blanks or repeats."""
+        seen: dict[str, None] = {}
+        for address in self.digest_recipients.split(","):
+            if address.strip():
+                seen.setdefault(address.strip(), None)
+        return list(seen)
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL of outcomes (the dashboard link in the digest)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -19,6 +19,8 @@ from leadloop.db import UnitOfWork
 from outcomes import dashboard_render as render
 from outcomes import report_queries, reports, sales_reports, service
 from outcomes.attribution import AttributeBy, Model
+from outcomes.domain import Stage
+from outcomes.markets import Dimension, MarketBy, market_breakdown
 from outcomes.reports import GroupBy, Period
 from outcomes.schemas import AttributionOut
 
@@ -74,9 +76,10 @@ async def dashboard(
     end: date | None = Query(default=None, alias="to", description="inclusive"),
     model: Model = Query(default=Model.linear),
     by: AttributeBy = Query(default=AttributeBy.campaign),
+    market: Dimension = Query(default=Dimension.country),
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> Response:
-    """Funnel, conversion by source, speed to lead, win rate by response time, attribution,
+    """Markets, funnel, conversion by source, speed to lead, win rate by response time, attribution,
     score calibration and rejection reasons for leads created in the period."""
     if not _allowed(request):
         return RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
@@ -88,17 +91,25 @@ async def dashboard(
         report, currency, currencies = await service.attribution(uow, since, until, model, by,
                                                                  None)
         rejections = await service.rejections(uow, since, until, Period.week)
+        revenue = await report_queries.won_revenue(uow.connection, since, until)
     [funnel] = reports.funnel_breakdown(leads, None)
     by_source = reports.funnel_breakdown(leads, GroupBy.source)
     speed = sales_reports.speed_to_lead(leads)
     calibration = sales_reports.score_calibration(leads)
+    markets = market_breakdown(leads, revenue, MarketBy(dimension=market), Stage.won)
     link = {k: v for k, v in {"from": start.isoformat() if start else "",
                               "to": end.isoformat() if end else "",
-                              "model": model.value, "by": by.value}.items() if v}
+                              "model": model.value, "by": by.value,
+                              "market": market.value}.items() if v}
     attribution = AttributionOut.of(report, currency, currencies)
     cards = [
         ("Funnel", "Leads per stage (conversion from the step before).",
          render.funnel_chart(funnel)),
+        ("Markets", f"Win rate per {market.value.replace('_', ' ')} ranked, with n and the 95% "
+         "interval; green or red only where the whole interval is above or below the average "
+         f"({render.percent(markets.overall.win_rate)} of "
+         f"{markets.overall.leads:,}). Fewer than {markets.min_sample} leads: grey.",
+         render.market_table(markets, link)),
         ("Conversion by source", "Share of each source's leads that became MQLs and deals won.",
          render.conversion_by_source_chart(by_source)),
         ("Speed to lead", f"Median created to handoff "
@@ -160,6 +171,10 @@ main{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:
 .s0{fill:#3b73d9}.s1{fill:#f0a030}
 table{border-collapse:collapse;width:100%}td,th{padding:3px 6px;border-bottom:1px solid #eee;
 text-align:left}.num{text-align:right}
+.markets .bar{display:inline-block;height:10px;background:#3b73d9;vertical-align:middle}
+.markets tr.above .bar{background:#1b7f3b}.markets tr.below .bar{background:#b00020}
+.markets tr.small td{color:#8a909c}.markets tr.small .bar{background:#c5c9d1}
+.markets .ci{color:#5b6270;font-size:11px}
 .switch{margin:4px 0}.switch a{margin-right:6px;color:#3b73d9}.switch a.on{font-weight:bold;
 color:#1d2330;text-decoration:none}.error{color:#b00020}.login{max-width:480px}
 """

@@ -12,6 +12,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from outcomes.attribution import AttributeBy, Model
+from outcomes.markets import Dimension, MarketReport
 from outcomes.reports import FunnelGroup
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut
@@ -156,6 +157,41 @@ def attribution_table(report: AttributionOut, link: dict[str, str]) -> str:
             f'<table class="attribution" data-model="{report.model.value}" '
             f'data-by="{report.by.value}"><thead><tr><th>{report.by.value}</th><th>won deals</th>'
             f'<th>revenue</th></tr></thead><tbody>{rows}</tbody></table>')
+
+
+def market_table(report: MarketReport, link: dict[str, str]) -> str:
+    """Markets ranked by win rate, each with n, an inline bar, its interval and a flag for how
+    it compares with the average; a switch for the dimension."""
+    def switch(value: str) -> str:
+        href = "?" + urlencode({**link, "market": value})
+        cls = ' class="on"' if value == report.by else ""
+        return f'<a{cls} data-market="{value}" href="{escape(href)}">{value.replace("_", " ")}</a>'
+    dims = " ".join(switch(d.value) for d in Dimension)
+    rows = []
+    for r in report.rows:
+        c = r.conversion
+        flag = {"above": "above average", "below": "below average"}.get(c.signal.value, "")
+        if r.small_sample:
+            flag = "too few leads to tell" if not flag else f"{flag} (few leads)"
+        classes = " ".join(x for x in (c.signal.value, "small" if r.small_sample else "") if x)
+        width = 0 if c.rate is None else max(1, round(c.rate * 160)) if c.rate else 0
+        interval = ("" if c.ci_low is None
+                    else f'<span class="ci">{percent(c.ci_low)}-{percent(c.ci_high)}</span>')
+        rows.append(
+            f'<tr class="{classes}" data-key="{escape(r.key)}" data-leads="{r.leads}" '
+            f'data-won="{c.reached}" data-rate="{"" if c.rate is None else f"{c.rate:g}"}" '
+            f'data-signal="{c.signal.value}" data-small="{str(r.small_sample).lower()}">'
+            f'<td>{escape(r.key)}</td><td class="num">{r.leads:,}</td>'
+            f'<td class="num">{c.reached:,}</td><td class="num">{percent(c.rate)}</td>'
+            f'<td><span class="bar" style="width:{width}px"></span> {interval}</td>'
+            f'<td class="num">{escape(", ".join(money(v, k) for k, v in r.revenue_minor.items()))}'
+            f'</td><td>{escape(flag)}</td></tr>')
+    body = "".join(rows) or '<tr><td colspan="7" class="empty">no leads in this period</td></tr>'
+    return (f'<div class="switch" data-switch="market">by: {dims}</div>'
+            f'<table class="markets" data-by="{escape(report.by)}"><thead><tr>'
+            f"<th>{escape(report.by.replace('_', ' '))}</th><th>leads (n)</th><th>won</th>"
+            "<th>win rate</th><th>95% interval</th><th>revenue</th><th></th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
 
 
 def period_form(start: date | None, end: date | None, today: date, link: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ from leadloop.events.models import (
     LeadActivity,
     LeadCreated,
     LeadHandedOff,
+    LeadProfile,
     LeadQualified,
     LeadSource,
 )
@@ -75,6 +76,34 @@ def stages_reached(event: EventData) -> dict[Stage, datetime]:
             return {}
 
 
+# (label, smallest size in the band); the last band is open-ended.
+COMPANY_SIZE_BANDS: tuple[tuple[str, int], ...] = (
+    ("1-10", 0), ("11-50", 11), ("51-200", 51), ("201-500", 201), ("501-1000", 501),
+    ("1001-5000", 1001), ("5001+", 5001),
+)
+
+
+def company_size_band(size: int | None) -> str | None:
+    """The band a head count falls in, e.g. 120 -> '51-200'; None when unknown. Outcomes keeps
+    the band, not the count: the band is the segment, and it is all a report needs."""
+    if size is None:
+        return None
+    label = COMPANY_SIZE_BANDS[0][0]
+    for name, low in COMPANY_SIZE_BANDS:
+        if size >= low:
+            label = name
+    return label
+
+
+def market_facts(profile: LeadProfile, at: datetime) -> dict[str, Any]:
+    """The market attributes of a lead's profile, with the time they were true. Only what
+    describes a market: never email, name, phone, company name or website."""
+    return {"country": profile.country, "region": profile.region,
+            "company_size_band": company_size_band(profile.company_size),
+            "industry": profile.industry, "properties": dict(profile.properties),
+            "profile_at": at}
+
+
 # --- the touch log -------------------------------------------------------------------------
 
 
@@ -107,6 +136,9 @@ ANONYMOUS_FIELDS: tuple[str, ...] = (
     "rejected_at", "rejection_reason", "channel", "campaign", "utm_source", "utm_medium",
     "utm_campaign", "form_id", "first_contacted_at", "rep_id", "rep_name", "rep_at", "score",
     "scored_at",
+    # Market attributes describe a market, not a person; custom properties are free-form (a
+    # property may name or identify the person), so they go.
+    "country", "region", "company_size_band", "industry", "profile_at",
 )
 
 

@@ -21,17 +21,19 @@ from leadloop.events.models import (
     LeadQualified,
     LeadRejected,
     LeadScored,
+    LeadUpdated,
 )
 from outcomes import service
 
 FunnelEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
-    | LeadScored | LeadContacted | LeadActivity
+    | LeadScored | LeadContacted | LeadActivity | LeadUpdated
 )
 
 
 async def on_funnel_event(uow: UnitOfWork, event: FunnelEvent, envelope: CloudEvent) -> None:
-    """Fold the event into the read model: stages reached, score, rep, first contact, touches."""
+    """Fold the event into the read model: stages reached, score, rep, first contact, touches,
+    market attributes (country, region, company-size band, industry, properties)."""
     await service.record_funnel_event(uow, event, event.lead_id)
 
 
@@ -48,6 +50,7 @@ async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEven
 
 HANDLERS: dict[str, Handler] = {
     "leadloop.lead.created.v1": on_funnel_event,
+    "leadloop.lead.updated.v1": on_funnel_event,
     "leadloop.lead.qualified.v1": on_funnel_event,
     "leadloop.lead.handed_off.v1": on_funnel_event,
     "leadloop.lead.accepted.v1": on_funnel_event,

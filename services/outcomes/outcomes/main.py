@@ -4,14 +4,17 @@ from leadloop.app import create_service_app
 from outcomes.api import router
 from outcomes.config import OutcomesSettings
 from outcomes.dashboard import router as dashboard_router
+from outcomes.digest_worker import run_digests
+from outcomes.digests_api import router as digests_router
 from outcomes.handlers import HANDLERS
 from outcomes.reports_api import router as reports_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, reports_router, dashboard_router],
+    routers=[router, reports_router, digests_router, dashboard_router],
     handlers=HANDLERS,
+    workers=[run_digests],
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
-    "funnel, speed to lead, attribution, score calibration and rejections, built from every "
-    "event; a dashboard at /dashboard.",
+    "funnel, speed to lead, attribution, score calibration, rejections and market breakdowns, "
+    "built from every event; a periodic digest by email; a dashboard at /dashboard.",
 )

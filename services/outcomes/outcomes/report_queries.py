@@ -2,11 +2,13 @@
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outcomes.attribution import Conversion, Touch
+from outcomes.markets import LeadRevenue
 from outcomes.reports import FACT_FIELDS, LeadFacts
 from outcomes.tables import closed_deals, funnel_leads, touches
 
@@ -23,10 +25,15 @@ def _window(query: Select[Any], column: ColumnElement[Any], start: datetime | No
 
 
 async def lead_facts(conn: AsyncConnection, created_from: datetime | None,
-                     created_to: datetime | None) -> list[LeadFacts]:
-    """Every counted lead created in [created_from, created_to)."""
+                     created_to: datetime | None,
+                     property_name: str | None = None) -> list[LeadFacts]:
+    """Every counted lead created in [created_from, created_to); with `property_name`, each
+    lead's value of that property too (as text, what `->>` gives)."""
     c = funnel_leads.c
-    query = _window(select(*_FACT_COLUMNS).where(~c.erased, c.lead_at.is_not(None)),
+    columns: list[ColumnElement[Any]] = list(_FACT_COLUMNS)
+    if property_name is not None:
+        columns.append(c.properties.op("->>")(property_name).label("property"))
+    query = _window(select(*columns).where(~c.erased, c.lead_at.is_not(None)),
                     c.lead_at, created_from, created_to)
     result = await conn.execute(query)
     return [LeadFacts(**row._mapping) for row in result]
@@ -40,6 +47,24 @@ async def rejected_leads(conn: AsyncConnection, rejected_from: datetime | None,
                     c.rejected_at, rejected_from, rejected_to)
     result = await conn.execute(query)
     return [LeadFacts(**row._mapping) for row in result]
+
+
+async def won_revenue(conn: AsyncConnection, created_from: datetime | None,
+                      created_to: datetime | None) -> dict[UUID, LeadRevenue]:
+    """Won deals and revenue per currency of each lead created in the window that won any."""
+    lead, deal = funnel_leads.c, closed_deals.c
+    query = _window(
+        select(deal.lead_id, deal.currency, func.count().label("won_deals"),
+               func.sum(deal.amount_minor).label("revenue_minor"))
+        .join(funnel_leads, lead.lead_id == deal.lead_id)
+        .where(deal.outcome == "won", ~lead.erased)
+        .group_by(deal.lead_id, deal.currency), lead.lead_at, created_from, created_to)
+    deals: dict[UUID, list[Any]] = {}
+    for row in await conn.execute(query):
+        deals.setdefault(row.lead_id, []).append(row)
+    return {lead_id: LeadRevenue(sum(int(r.won_deals) for r in rows),
+                                 {r.currency: int(r.revenue_minor) for r in rows})
+            for lead_id, rows in deals.items()}
 
 
 async def won_currencies(conn: AsyncConnection, created_from: datetime | None,

@@ -41,6 +41,12 @@ class LeadFacts:
     utm_content: str | None = None
     rep_name: str | None = None
     score: int | None = None
+    country: str | None = None
+    region: str | None = None
+    company_size_band: str | None = None
+    industry: str | None = None
+    # The value of the lead property a market breakdown groups by (as text), when it asks.
+    property: str | None = None
 
     def reached(self, stage: Stage) -> datetime | None:
         """When the lead first reached `stage`, or None."""
@@ -48,7 +54,8 @@ class LeadFacts:
         return at
 
 
-FACT_FIELDS: tuple[str, ...] = tuple(LeadFacts.__dataclass_fields__)
+FACT_FIELDS: tuple[str, ...] = tuple(name for name in LeadFacts.__dataclass_fields__
+                                     if name != "property")
 
 
 def source_of(lead: LeadFacts) -> str:

@@ -1,12 +1,15 @@
 """Report routes (scope reports:read) and the read-model rebuild (admin)."""
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
 
 from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from outcomes import service
 from outcomes.attribution import AttributeBy, Model
+from outcomes.domain import Stage
+from outcomes.markets import MIN_SAMPLE, MarketBy, MarketReport, parse_market_by
 from outcomes.rebuild import rebuild_read_model
 from outcomes.reports import FunnelGroup, GroupBy, Period
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
@@ -37,6 +40,35 @@ async def speed_to_lead_report(window: Window = Depends(),
     """Created -> handed off and handed off -> first contact, and win rate by response time."""
     async with uow:
         return await service.speed_to_lead(uow, window.start, window.end)
+
+
+def market_by(by: str = Query(
+        description="country, region, company_size, industry, source, or property:<name> "
+                    "(any lead property, custom ones included)")) -> MarketBy:
+    """FastAPI dependency: the parsed `by` of the market breakdown; 422 naming it if bad."""
+    try:
+        return parse_market_by(by)
+    except ValueError as exc:
+        raise RequestValidationError([{"loc": ("query", "by"), "type": "value_error",
+                                       "msg": str(exc)}]) from None
+
+
+@router.get("/reports/markets", response_model=MarketReport, dependencies=_reports)
+async def markets_report(
+    window: Window = Depends(),
+    by: MarketBy = Depends(market_by),
+    stage: Stage = Query(default=Stage.won,
+                         description="conversion is the share of leads that reached this"),
+    min_sample: int = Query(default=MIN_SAMPLE, ge=1, le=100_000,
+                            description="markets with fewer leads are flagged small_sample"),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> MarketReport:
+    """Where the product sells: per market (leads created in the window), the funnel, stage
+    conversion, win rate, revenue and speed to lead, with n, a 95% Wilson interval on the
+    conversion and whether it is above, below or level with the average of all leads. Ranked
+    by conversion."""
+    async with uow:
+        return await service.markets(uow, window.start, window.end, by, stage, min_sample)
 
 
 @router.get("/reports/attribution", response_model=AttributionOut, dependencies=_reports)

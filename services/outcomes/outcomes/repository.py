@@ -88,7 +88,10 @@ async def anonymize_deals(conn: AsyncConnection, lead_id: UUID, anonymous_id: UU
 _FIRST_TIME_COLUMNS = ({stage_column(stage) for stage in FUNNEL_ORDER}
                        | {"rejected_at", "first_contacted_at"})
 # Columns that follow the latest event by time (a rescore, a reassignment), with their clock.
-_LATEST_COLUMNS = {"score": "scored_at", "rep_id": "rep_at", "rep_name": "rep_at"}
+_LATEST_COLUMNS = {"score": "scored_at", "rep_id": "rep_at", "rep_name": "rep_at",
+                   # market attributes follow the latest profile (lead.created, lead.updated)
+                   **dict.fromkeys(("country", "region", "company_size_band", "industry",
+                                    "properties"), "profile_at")}
 _DATA_COLUMNS = [c.name for c in funnel_leads.c
                  if c.name not in ("lead_id", "erased", "anonymous", "updated_at")]
 

@@ -13,11 +13,20 @@ from leadloop.events.models import (
     LeadCreated,
     LeadHandedOff,
     LeadScored,
+    LeadUpdated,
     event_time_now,
 )
 from outcomes import domain, report_queries, reports, repository, sales_reports
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
-from outcomes.domain import Deal, DealChange, DealReport, FunnelReport
+from outcomes.digest import DigestInputs
+from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
+from outcomes.markets import (
+    MIN_SAMPLE,
+    MarketBy,
+    MarketReport,
+    market_breakdown,
+    parse_market_by,
+)
 
 
 class DealRefused(Exception):
@@ -67,6 +76,10 @@ async def record_funnel_event(uow: UnitOfWork, event: EventData, lead_id: UUID) 
                      "rep_at": event.handed_off_at}
         case LeadContacted():
             facts = {"first_contacted_at": event.contacted_at}
+        case LeadCreated():
+            facts = domain.market_facts(event.profile, event.created_at)
+        case LeadUpdated():
+            facts = domain.market_facts(event.profile, event.updated_at)
         case DealClosed():
             await repository.add_closed_deal(conn, {
                 "deal_id": event.deal_id, "lead_id": lead_id, "outcome": event.outcome,
@@ -145,6 +158,28 @@ async def rejections(uow: UnitOfWork, rejected_from: datetime | None,
     """Why sales rejected leads in the window."""
     leads = await report_queries.rejected_leads(uow.connection, rejected_from, rejected_to)
     return sales_reports.rejection_report(leads, period)
+
+
+async def markets(uow: UnitOfWork, created_from: datetime | None, created_to: datetime | None,
+                  by: MarketBy, stage: Stage, min_sample: int = MIN_SAMPLE) -> MarketReport:
+    """Funnel, conversion (with its interval against the average), win rate, revenue and
+    speed to lead per country, region, company-size band, industry, source or lead property."""
+    conn = uow.connection
+    leads = await report_queries.lead_facts(conn, created_from, created_to, by.property_name)
+    revenue = await report_queries.won_revenue(conn, created_from, created_to)
+    return market_breakdown(leads, revenue, by, stage, min_sample)
+
+
+async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> DigestInputs:
+    """The reports a digest is composed from, through the same functions the report endpoints
+    call for the window [start, end): the digest's numbers are theirs."""
+    [funnel] = await funnel_breakdown(uow, start, end, None, reports.Period.week)
+    return DigestInputs(
+        funnel=funnel, speed=await speed_to_lead(uow, start, end),
+        rejections=await rejections(uow, start, end, reports.Period.week),
+        by_source=await markets(uow, start, end, parse_market_by("source"), Stage.won),
+        by_market=await markets(uow, start, end, parse_market_by("country"), Stage.won),
+    )
 
 
 async def attribution(uow: UnitOfWork, created_from: datetime | None,

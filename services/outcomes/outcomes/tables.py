@@ -14,7 +14,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from outcomes.domain import FUNNEL_ORDER, stage_column
 
@@ -71,6 +71,14 @@ funnel_leads = Table(
     # The latest score (lead.scored), for score calibration.
     Column("score", Integer),
     Column("scored_at", DateTime(timezone=True)),
+    # Market attributes from the lead's latest profile (lead.created, lead.updated), for the
+    # market breakdowns; never who the person is (no email, name or phone here).
+    Column("country", Text),
+    Column("region", Text),
+    Column("company_size_band", Text),
+    Column("industry", Text),
+    Column("properties", JSONB),
+    Column("profile_at", DateTime(timezone=True)),
     # Reports filter on when the lead was created; the rejection report on when it was rejected.
     Index("funnel_leads_by_lead_at", "lead_at", postgresql_where=text("NOT erased")),
     Index("funnel_leads_by_rejected_at", "rejected_at",
@@ -109,3 +117,30 @@ closed_deals = Table(
 )
 
 READ_MODEL_TABLES = (funnel_leads, touches, closed_deals)
+
+# The digests, one row per period: the durable schedule (claimed when due with FOR UPDATE SKIP
+# LOCKED) and, once composed, the figures it sent. The period is the primary key, so two replicas
+# or a restart can never make a second digest for the same period. Not part of the read model:
+# a rebuild keeps the digests that were sent.
+digests = Table(
+    "digests",
+    metadata,
+    Column("period", Text, primary_key=True),  # e.g. 2026-W48, 2026-11-23, 2026-11-23T16:50:20Z
+    Column("schedule", Text, nullable=False),  # the schedule that made it: week, day, 20s, ...
+    Column("period_start", DateTime(timezone=True), nullable=False),
+    Column("period_end", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'scheduled'")),
+    Column("content", JSONB),
+    Column("composed_at", DateTime(timezone=True)),
+    Column("recipients", JSONB),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('scheduled', 'composed', 'sent', 'failed')",
+                    name="digest_status"),
+    Index("digests_due", "schedule", "due_at",
+          postgresql_where=text("status IN ('scheduled', 'composed')")),
+    Index("digests_by_end", "period_end"),
+)

@@ -1,0 +1,83 @@
+"""The digests table: the durable schedule and the digests it produced."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from outcomes.digest_schedule import DigestPeriod
+from outcomes.tables import digests
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """One period's row."""
+
+    period: str
+    schedule: str
+    period_start: datetime
+    period_end: datetime
+    due_at: datetime
+    status: str
+    content: dict[str, Any] | None
+    composed_at: datetime | None
+    recipients: dict[str, Any] | None
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+_COLUMNS = [digests.c[name] for name in DigestRow.__dataclass_fields__]
+
+
+async def schedule_period(conn: AsyncConnection, schedule: str, period: DigestPeriod,
+                          due_at: datetime) -> None:
+    """Make sure the period has its row, due at `due_at`. Every replica calls this; the period
+    is the primary key, so there is only ever one row per period and the first one wins."""
+    await conn.execute(
+        pg_insert(digests).values(period=period.key, schedule=schedule,
+                                  period_start=period.start, period_end=period.end,
+                                  due_at=due_at)
+        .on_conflict_do_nothing(index_elements=[digests.c.period]))
+
+
+async def claim_due(conn: AsyncConnection, schedule: str, now: datetime) -> DigestRow | None:
+    """The oldest due digest of this schedule, locked until the transaction ends; rows another
+    replica holds are skipped (FOR UPDATE SKIP LOCKED). A worker claims only its own schedule,
+    so during a configuration change no digest goes out under the other one's settings."""
+    row = (await conn.execute(
+        select(*_COLUMNS)
+        .where(digests.c.schedule == schedule, digests.c.status.in_(("scheduled", "composed")),
+               digests.c.due_at <= now)
+        .order_by(digests.c.due_at).limit(1).with_for_update(skip_locked=True)
+    )).one_or_none()
+    return None if row is None else DigestRow(**row._mapping)
+
+
+async def save(conn: AsyncConnection, period: str, **values: Any) -> None:
+    """Store what an attempt did (content, recipients' state, status, retry time)."""
+    await conn.execute(update(digests).where(digests.c.period == period).values(**values))
+
+
+async def get(conn: AsyncConnection, period: str) -> DigestRow | None:
+    """One period's row, or None."""
+    row = (await conn.execute(select(*_COLUMNS).where(digests.c.period == period))).one_or_none()
+    return None if row is None else DigestRow(**row._mapping)
+
+
+async def latest(conn: AsyncConnection) -> DigestRow | None:
+    """The composed digest of the most recent period, or None."""
+    row = (await conn.execute(
+        select(*_COLUMNS).where(digests.c.content.is_not(None))
+        .order_by(digests.c.period_end.desc(), digests.c.period).limit(1))).one_or_none()
+    return None if row is None else DigestRow(**row._mapping)
+
+
+async def listing(conn: AsyncConnection, limit: int) -> list[DigestRow]:
+    """Every period's row, newest first."""
+    rows = await conn.execute(select(*_COLUMNS).order_by(digests.c.period_end.desc(),
+                                                         digests.c.period).limit(limit))
+    return [DigestRow(**row._mapping) for row in rows]

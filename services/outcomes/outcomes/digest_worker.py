@@ -1,0 +1,189 @@
+"""The digest scheduler: a durable timer per period, claimed when due, composed once, mailed once.
+
+Every replica runs this loop. Each round it makes sure the current and the previous period have
+their row (the period is the primary key: inserting it twice is a no-op), then claims due rows
+with FOR UPDATE SKIP LOCKED, one per transaction, so a row is worked on by one replica at a time
+and the others skip it. In that transaction the digest is composed (the first time; its figures
+are then frozen in the row), mailed to the recipients still pending, and the row is updated with
+who got it. The update commits with the claim, so a digest marked sent is never sent again, by
+this replica after a restart or by any other.
+
+When SMTP fails mid-way: a message counts as delivered to a recipient only when the server has
+answered 250 to the DATA that carried it. Recipients the server refused for good (5xx) are
+recorded and not retried; recipients not yet delivered for any other reason (4xx, a dropped
+connection, a timeout) stay pending, and the row is due again after a backoff (digest_retry_s,
+doubling up to an hour, digest_max_attempts times, then status failed). A retry sends the same
+frozen digest, with the same Message-ID, only to those still pending: nobody gets it twice.
+The one window left is a crash (or a lost database) between the server's 250 and our commit;
+then the retry repeats the send to those recipients, with the same Message-ID so a mail system
+that deduplicates can drop it. Every other restart or failover sends nothing twice.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+from typing import Any
+
+import aiosmtplib
+
+from leadloop.app import Runtime
+from leadloop.events.models import event_time_now
+from leadloop.retry import Backoff, is_transient
+from outcomes import digest_queries, service
+from outcomes.config import OutcomesSettings
+from outcomes.digest import Digest, compose
+from outcomes.digest_render import render_email
+from outcomes.digest_schedule import (
+    DigestPeriod,
+    Schedule,
+    parse_schedule,
+    period_at,
+    previous_period,
+)
+
+log = logging.getLogger(__name__)
+MAX_RETRY_S = 3600.0
+
+
+@dataclass
+class Delivery:
+    """What one SMTP attempt did for each recipient."""
+
+    delivered: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # permanent (5xx): not retried
+    pending: dict[str, str] = field(default_factory=dict)  # try again later, with the reason
+
+
+async def send_mail(settings: OutcomesSettings, message: EmailMessage,
+                    recipients: list[str]) -> Delivery:
+    """One SMTP transaction to `recipients`; who got it, who refused it, who to try again."""
+    result = Delivery()
+    client = aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port,
+                             timeout=settings.smtp_timeout_s, start_tls=settings.smtp_starttls)
+    try:
+        await client.connect()
+        if settings.smtp_username and settings.smtp_password:
+            await client.login(settings.smtp_username, settings.smtp_password)
+        errors, _ = await client.send_message(message, sender=parseaddr(settings.mail_from)[1],
+                                              recipients=recipients)
+        for recipient in recipients:
+            if (error := errors.get(recipient)) is None:
+                result.delivered.append(recipient)
+            elif 500 <= error.code < 600:
+                result.refused[recipient] = f"{error.code} {error.message}"
+            else:
+                result.pending[recipient] = f"{error.code} {error.message}"
+    except aiosmtplib.SMTPRecipientsRefused as exc:  # every recipient refused
+        for refusal in exc.recipients:
+            target = result.refused if 500 <= refusal.code < 600 else result.pending
+            target[refusal.recipient] = f"{refusal.code} {refusal.message}"
+    except aiosmtplib.SMTPResponseException as exc:  # e.g. the message refused at DATA
+        target = result.refused if 500 <= exc.code < 600 else result.pending
+        target.update(dict.fromkeys(recipients, f"{exc.code} {exc.message}"))
+    except (aiosmtplib.SMTPException, OSError) as exc:  # no 250 to DATA: nobody got it
+        result.pending.update(dict.fromkeys(recipients, f"{type(exc).__name__}: {exc}"))
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+    return result
+
+
+def retry_delay(settings: OutcomesSettings, attempts: int) -> timedelta:
+    """After `attempts` failed attempts: digest_retry_s, doubling, at most an hour."""
+    return timedelta(seconds=min(settings.digest_retry_s * 2 ** (attempts - 1), MAX_RETRY_S))
+
+
+async def schedule_periods(runtime: Runtime, schedule: Schedule, settings: OutcomesSettings,
+                           now: datetime) -> None:
+    """Give the current and the previous period their row (idempotent, race-free)."""
+    current = period_at(schedule, now)
+    async with runtime.unit_of_work() as uow:
+        for period in (previous_period(schedule, current), current):
+            await digest_queries.schedule_period(
+                uow.connection, schedule.label, period,
+                period.end + timedelta(seconds=settings.digest_delay_s))
+        await uow.commit()
+
+
+async def work_one(runtime: Runtime, schedule: Schedule, settings: OutcomesSettings) -> bool:
+    """Claim one due digest, compose it if new, mail it to whoever is pending, store the
+    outcome; all in one transaction. False when nothing was due."""
+    now = event_time_now()
+    async with runtime.unit_of_work() as uow:
+        conn = uow.connection
+        row = await digest_queries.claim_due(conn, schedule.label, now)
+        if row is None:
+            return False
+        values: dict[str, Any] = {}
+        if row.content is None:
+            period = DigestPeriod(row.period, row.period_start, row.period_end)
+            before = previous_period(schedule, period)
+            digest = compose(
+                period.key, schedule.label, period.start, period.end, before.key,
+                await service.digest_inputs(uow, period.start, period.end),
+                await service.digest_inputs(uow, before.start, before.end),
+                settings.speed_to_lead_sla_s)
+            recipients: dict[str, Any] = {"pending": settings.recipients, "delivered": [],
+                                          "refused": {}}
+            values |= {"content": digest.model_dump(mode="json"), "composed_at": now,
+                       "status": "composed"}
+        else:
+            digest = Digest.model_validate(row.content)
+            recipients = dict(row.recipients or {"pending": [], "delivered": [], "refused": {}})
+        pending = list(recipients["pending"])
+        if pending:
+            message = render_email(digest, settings.mail_from, pending + recipients["delivered"],
+                                   f"{settings.base_url}/dashboard", now)
+            result = await send_mail(settings, message, pending)
+            recipients = {"pending": list(result.pending),
+                          "delivered": recipients["delivered"] + result.delivered,
+                          "refused": {**recipients["refused"], **result.refused}}
+            attempts = row.attempts + 1
+            values |= {"attempts": attempts,
+                       "last_error": "; ".join(f"{r}: {e}" for r, e in
+                                               {**result.refused, **result.pending}.items())
+                       or None}
+            if result.pending:
+                log.warning("digest %s not delivered to %s yet (attempt %s)", row.period,
+                            ", ".join(result.pending), attempts)
+                if attempts >= settings.digest_max_attempts:
+                    values["status"] = "failed"
+                else:
+                    values["due_at"] = now + retry_delay(settings, attempts)
+        if not recipients["pending"]:
+            values |= {"status": "sent", "sent_at": now}
+        values["recipients"] = recipients
+        await digest_queries.save(conn, row.period, **values)
+        await uow.commit()
+    return True
+
+
+async def run_digests(runtime: Runtime) -> None:
+    """Background worker: schedule periods, work due digests, until the service stops."""
+    settings = runtime.settings
+    assert isinstance(settings, OutcomesSettings)
+    schedule = parse_schedule(settings.digest_schedule)
+    backoff = Backoff(max_s=30.0)
+    while not runtime.stopping.is_set():
+        try:
+            await schedule_periods(runtime, schedule, settings, event_time_now())
+            while not runtime.stopping.is_set() and await work_one(runtime, schedule, settings):
+                pass
+            backoff.reset()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                log.exception("digest round failed")
+            await backoff.sleep()
+            continue
+        try:
+            await asyncio.wait_for(runtime.stopping.wait(), settings.digest_poll_interval_s)
+        except TimeoutError:
+            pass
