@@ -5,14 +5,15 @@
 1. Start a private stack and measure the sustained rate R with P3 (all five services durable).
 2. Offer factor x R leads/s for the given minutes with the open-loop load generator in its own
    process (bench/loadgen.py): the pipeline cannot keep up, so lag grows on purpose.
-3. Stop offering and wait for every accepted lead to be handed off and every consumer to reach
-   lag 0.
+3. Stop offering and wait for every accepted lead to be handed off and every consumer to catch
+   up.
 
-Every 10 s it samples each process's memory (PSS) (services, Kafka, PostgreSQL with its
+Every 10 s it samples the memory (PSS) of each process (services, Kafka, PostgreSQL with its
 backends), consumer lag and outbox backlog. Verdicts: memory is bounded when no service's
 memory in the last third of the load exceeds its peak over the first two thirds by more
 than 10% (growth that keeps climbing with the backlog is a leak); lag recovers when it returns to
-0 and every lead capture acknowledged was handed off. Writes bench/results/soak-*.json.
+under RECOVERED_LAG (below a second of work: timers keep a trickle of events flowing) and every
+lead capture acknowledged was handed off. Writes bench/results/soak-*.json.
 """
 
 import argparse
@@ -34,6 +35,10 @@ from bench.run import RESULTS, machine, revision
 from leadloop_devstack.stack import Stack
 
 SAMPLE_EVERY_S = 10.0
+# Recovered means back to the idle stack's own trickle: nurture's timed steps and handoff's SLA
+# timers keep producing events after the load, and offsets are committed once a second, so the
+# lag seen at any instant is a few dozen events, not 0. Under a second's work counts as caught up.
+RECOVERED_LAG = 100
 GROWTH_ALLOWED = 1.10  # last third of the load vs. peak of the first two thirds
 
 
@@ -122,8 +127,8 @@ async def soak(home: Path, minutes: float, factor: float, quick: bool) -> dict[s
 
         async def recovered() -> bool:
             samples.append(await _sample(bench, started, "recovery"))
-            lag_zero = not any(samples[-1]["lag"].values())
-            return lag_zero and accepted <= bench.reader.received.keys()
+            caught_up = all(lag < RECOVERED_LAG for lag in samples[-1]["lag"].values())
+            return caught_up and accepted <= bench.reader.received.keys()
         # Drain time is bounded by the backlog: give it twice the load's length, at least 5 min.
         did_recover = await wait_until(recovered, max(300.0, 2 * seconds), SAMPLE_EVERY_S)
         recovery_s = time.monotonic() - load_end
@@ -154,7 +159,8 @@ def render(result: dict[str, Any]) -> str:
         f"{result['offered_leads_per_s']:.0f} leads/s for {result['load_s']:.0f} s: "
         f"{result['leads_acknowledged']:,} of {result['leads_offered']:,} leads acknowledged, "
         f"{result['not_handed_off']} not handed off.",
-        f"Lag {'recovered' if result['lag_recovered'] else 'did NOT recover'} to 0 "
+        f"Lag {'recovered' if result['lag_recovered'] else 'did NOT recover'} "
+        f"(every consumer under {RECOVERED_LAG} events) "
         f"{result['recovery_s']:.0f} s after the load stopped; peak lag "
         + ", ".join(f"{g} {n:,}" for g, n in result["max_lag"].items()) + ".",
         "",
