@@ -6,7 +6,7 @@ from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
+from email_validator.rfc_constants import ATEXT, EMAIL_MAX_LENGTH
 
 from leadloop.events.models import Consent, LeadProfile
 
@@ -16,6 +16,9 @@ _COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"AQ", "BV", "GS", 
 
 
 _ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
+# The library's dot-atom rule (atext runs joined by single dots) as one character class plus
+# three string checks: the library's own regex costs a few µs a call.
+_ATEXT_OR_DOT = re.compile(f"[{ATEXT}.]+", re.ASCII)
 
 
 def normalize_email(raw: str) -> str:
@@ -39,7 +42,8 @@ def _plain_ascii_email(text: str) -> str | None:
     checks it against the library."""
     local, at, domain = text.rpartition("@")
     if (not at or len(text) > EMAIL_MAX_LENGTH or not text.isascii()
-            or not DOT_ATOM_TEXT.fullmatch(local) or not _ASCII_DOMAIN.fullmatch(domain)):
+            or not _ATEXT_OR_DOT.fullmatch(local) or local[0] == "." or local[-1] == "."
+            or ".." in local or not _ASCII_DOMAIN.fullmatch(domain)):
         return None
     normalized_domain = _ascii_domain(domain)
     if normalized_domain is None or len(local) + 1 + len(normalized_domain) > EMAIL_MAX_LENGTH:
