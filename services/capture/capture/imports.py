@@ -23,6 +23,7 @@ from capture.import_chunks import PreparedChunk, apply_chunk, prepare_chunk
 from capture.tables import import_parts, imports
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
+from leadloop.retry import is_transient
 
 log = logging.getLogger(__name__)
 PART_BYTES = 1 << 20
@@ -109,12 +110,10 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
             await _restore(runtime, import_id, file)
             done = row.rows_total
             rows = csv_rows(file)
-            for _ in range(done):  # rows of committed chunks
-                next(rows, None)
-            # Validation runs in a thread, one chunk ahead of the database work, so the two
-            # overlap and the event loop stays free for requests.
+            # Parsing runs in a thread, one chunk ahead of the database work, so the two overlap
+            # and the event loop stays free for requests. Rows of committed chunks are skipped.
             pending = asyncio.create_task(asyncio.to_thread(
-                prepare_chunk, rows, done + 2, chunk_rows, row.mapping, row.campaign))
+                _skip_then_prepare, rows, done, chunk_rows, row.mapping, row.campaign))
             while True:
                 chunk: PreparedChunk = await pending
                 if chunk.row_count == 0:
@@ -126,7 +125,9 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
                     row.campaign))
                 await apply_chunk(runtime, import_id, done, chunk, row.campaign)
                 done += chunk.row_count
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # database away: the import stays running and is resumed, not failed
         log.exception("import %s failed", import_id)
         status = "failed"
     async with runtime.unit_of_work() as uow:
@@ -135,6 +136,13 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
         await uow.connection.execute(delete(import_parts)
                                      .where(import_parts.c.import_id == import_id))
         await uow.commit()
+
+
+def _skip_then_prepare(rows: Iterator[dict[str, str]], done: int, size: int,
+                       mapping: dict[str, str], campaign: str | None) -> PreparedChunk:
+    for _ in range(done):
+        next(rows, None)
+    return prepare_chunk(rows, done + 2, size, mapping, campaign)  # row 1 is the header
 
 
 async def _restore(runtime: Runtime, import_id: UUID, file: IO[bytes]) -> None:
