@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from capture import repository
 from capture.domain import consent_changes
-from capture.import_domain import StoredLead, plan_batch, row_errors, row_to_lead
+from capture.import_domain import StoredLead, fast_profile, plan_batch, row_errors, row_to_body
 from capture.schemas import LeadIn
 from capture.tables import imports
 from leadloop.app import Runtime
@@ -52,32 +52,52 @@ _CREATED_TYPE = "leadloop.lead.created.v1"
 
 @dataclass
 class PreparedChunk:
-    """A chunk's rows after validation: leads in row order, with their JSON for COPY."""
+    """A chunk's rows after validation, valid rows in row order with their JSON for COPY."""
 
     row_count: int = 0
     now: datetime = field(default_factory=event_time_now)
-    leads: list[LeadIn] = field(default_factory=list)
-    # (email, profile JSON, consent JSON) per lead, same order as `leads`.
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    # (normalized email, profile JSON, consent JSON) per valid row.
     records: list[tuple[str, str, str]] = field(default_factory=list)
+    consents: list[Consent] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    _leads: dict[int, LeadIn] = field(default_factory=dict)
+
+    def lead(self, index: int) -> LeadIn:
+        """A valid row as the model (built on demand for rows the fast path took)."""
+        if index not in self._leads:
+            self._leads[index] = LeadIn.model_validate(self.bodies[index])
+        return self._leads[index]
 
 
 def prepare_chunk(rows: Iterator[dict[str, str]], first_number: int, size: int,
                   mapping: dict[str, str], campaign: str | None) -> PreparedChunk:
     """Read up to `size` rows and validate them exactly as POST /v1/leads does (in a thread)."""
     chunk = PreparedChunk()
+    consents: dict[tuple[Any, ...], tuple[Consent, str]] = {}
     for number, row in enumerate(rows, start=first_number):
         chunk.row_count += 1
-        try:
-            lead = row_to_lead(row, mapping, campaign, chunk.now)
-        except ValidationError as exc:
-            chunk.errors.extend(row_errors(number, exc))
-        else:
-            chunk.leads.append(lead)
-            # LeadIn holds the same normalized fields as LeadProfile (no second validation).
+        body = row_to_body(row, mapping, campaign, chunk.now)
+        profile = fast_profile(body)
+        if profile is None:
+            try:
+                lead = LeadIn.model_validate(body)
+            except ValidationError as exc:
+                chunk.errors.extend(row_errors(number, exc))
+                if chunk.row_count >= size:
+                    break
+                continue
+            chunk._leads[len(chunk.bodies)] = lead
             profile = lead.model_dump(mode="json", exclude={"consent", "source"})
-            chunk.records.append((lead.email, orjson.dumps(profile).decode(),
-                                  orjson.dumps(lead.consent.model_dump(mode="json")).decode()))
+        given = body.get("consent", {})
+        key = tuple(sorted(given.items()))
+        if key not in consents:  # a list has a handful of distinct consents
+            consent = Consent.model_validate(given)
+            consents[key] = (consent, orjson.dumps(consent.model_dump(mode="json")).decode())
+        consent, consent_json = consents[key]
+        chunk.bodies.append(body)
+        chunk.consents.append(consent)
+        chunk.records.append((profile["email"], orjson.dumps(profile).decode(), consent_json))
         if chunk.row_count >= size:
             break
     return chunk
@@ -114,7 +134,7 @@ def _progress(chunk: PreparedChunk, counts: dict[str, int]) -> dict[str, Any]:
         "created": imports.c.created + counts["created"],
         "updated": imports.c.updated + counts["updated"],
         "unchanged": imports.c.unchanged + counts["unchanged"],
-        "failed": imports.c.failed + (chunk.row_count - len(chunk.leads)),
+        "failed": imports.c.failed + (chunk.row_count - len(chunk.records)),
         "errors": func.jsonb_path_query_array(
             imports.c.errors.op("||")(bindparam("new_errors", chunk.errors, type_=JSONB)),
             literal_column(f"'$[0 to {MAX_STORED_ERRORS - 1}]'::jsonpath")),
@@ -126,7 +146,8 @@ async def _write_chunk(uow: UnitOfWork, service: str, chunk: PreparedChunk,
     seen = Counter(email for email, _, _ in chunk.records)
     once = [i for i, (email, _, _) in enumerate(chunk.records) if seen[email] == 1]
     inserted = await _insert_new(uow, service, chunk, once, source)
-    rest = [lead for lead in chunk.leads if lead.email not in inserted]
+    rest = [chunk.lead(i) for i, (email, _, _) in enumerate(chunk.records)
+            if email not in inserted]
     counts = await _write_planned(uow, rest, source, chunk.now)
     if counts is None:
         return None
@@ -178,9 +199,9 @@ async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
         "now_json": _TIME.dump_python(chunk.now, mode="json"),
         "traceparent": current_traceparent() or new_traceparent()})
     inserted = {row.email: row.id for row in result}
-    by_email = {chunk.leads[i].email: chunk.leads[i] for i in indexes}
+    consent_of = {chunk.records[i][0]: chunk.consents[i] for i in indexes}
     for email, lead_id in inserted.items():
-        _publish_consent_changes(uow, lead_id, None, by_email[email].consent, chunk.now)
+        _publish_consent_changes(uow, lead_id, None, consent_of[email], chunk.now)
     return inserted
 
 

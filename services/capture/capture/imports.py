@@ -9,6 +9,7 @@ dies) makes sure only one process applies a given import at a time.
 
 import asyncio
 import csv
+import io
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -35,8 +36,13 @@ _LOCK_NAMESPACE = 0x1E4D
 def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str]]:
     """The CSV's rows as dicts keyed by header (UTF-8, with or without a byte order mark)."""
     file.seek(0)
-    text = (line.decode("utf-8-sig", errors="replace") for line in file)
-    yield from csv.DictReader(text)
+    # newline="" hands line endings to the csv module, as its documentation asks.
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace",  # type: ignore[arg-type]
+                            newline="")
+    try:
+        yield from csv.DictReader(text)
+    finally:
+        text.detach()  # the caller's file stays open
 
 
 async def save_upload(uow: UnitOfWork, import_id: UUID, file: IO[bytes],
