@@ -145,13 +145,13 @@ async def _write_chunk(uow: UnitOfWork, service: str, chunk: PreparedChunk,
                        source: LeadSource) -> dict[str, int] | None:
     seen = Counter(email for email, _, _ in chunk.records)
     once = [i for i, (email, _, _) in enumerate(chunk.records) if seen[email] == 1]
-    inserted = await _insert_new(uow, service, chunk, once, source)
-    rest = [chunk.lead(i) for i, (email, _, _) in enumerate(chunk.records)
-            if email not in inserted]
+    conflicted = await _insert_new(uow, service, chunk, once, source)
+    planned = {i for i, (email, _, _) in enumerate(chunk.records) if seen[email] > 1}
+    rest = [chunk.lead(i) for i in sorted(planned | conflicted)]  # row order
     counts = await _write_planned(uow, rest, source, chunk.now)
     if counts is None:
         return None
-    counts["created"] += len(inserted)
+    counts["created"] += len(once) - len(conflicted)
     return counts
 
 
@@ -177,15 +177,20 @@ WITH inserted AS (
                'created_at', CAST(:now_json AS text))::text, 'UTF8')
     FROM inserted i
 )
-SELECT id, email FROM inserted
+-- Only what Python still has to act on (usually nothing): rows whose email was taken, and new
+-- leads whose consent grants a purpose (each gets lead.consent_changed).
+SELECT s.ord, i.id FROM import_staging s LEFT JOIN inserted i ON i.email = s.email
+WHERE i.id IS NULL OR (i.consent->>'email_marketing')::boolean
+   OR (i.consent->>'sales_contact')::boolean
 """)
 
 
 async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
-                      indexes: list[int], source: LeadSource) -> dict[str, UUID]:
-    """COPY the chunk's single-occurrence rows and insert those whose email is new."""
+                      indexes: list[int], source: LeadSource) -> set[int]:
+    """COPY the chunk's single-occurrence rows and insert those whose email is new; returns
+    the rows whose email was already taken."""
     if not indexes:
-        return {}
+        return set()
     conn = uow.connection
     await conn.execute(text(_STAGE))
     raw = (await conn.get_raw_connection()).driver_connection
@@ -198,11 +203,13 @@ async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
         "topic": topic_of(service), "service": service, "now": chunk.now,
         "now_json": _TIME.dump_python(chunk.now, mode="json"),
         "traceparent": current_traceparent() or new_traceparent()})
-    inserted = {row.email: row.id for row in result}
-    consent_of = {chunk.records[i][0]: chunk.consents[i] for i in indexes}
-    for email, lead_id in inserted.items():
-        _publish_consent_changes(uow, lead_id, None, consent_of[email], chunk.now)
-    return inserted
+    conflicted = set()
+    for index, lead_id in result:
+        if lead_id is None:
+            conflicted.add(index)
+        else:
+            _publish_consent_changes(uow, lead_id, None, chunk.consents[index], chunk.now)
+    return conflicted
 
 
 async def _write_planned(uow: UnitOfWork, valid: list[LeadIn], source: LeadSource,

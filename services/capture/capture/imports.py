@@ -12,7 +12,9 @@ import csv
 import io
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 from uuid import UUID
 
@@ -113,7 +115,9 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
     status = "completed"
     try:
         with tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as file:
-            await _restore(runtime, import_id, file)
+            timer = _Timer()
+            with timer.waiting("restore"):
+                await _restore(runtime, import_id, file)
             done = row.rows_total
             rows = csv_rows(file)
             # Parsing runs in a thread, one chunk ahead of the database work, so the two overlap
@@ -121,7 +125,8 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
             pending = asyncio.create_task(asyncio.to_thread(
                 _skip_then_prepare, rows, done, chunk_rows, row.mapping, row.campaign))
             while True:
-                chunk: PreparedChunk = await pending
+                with timer.waiting("prepare"):
+                    chunk: PreparedChunk = await pending
                 if chunk.row_count == 0:
                     break
                 if runtime.stopping.is_set():
@@ -129,8 +134,10 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
                 pending = asyncio.create_task(asyncio.to_thread(
                     prepare_chunk, rows, done + chunk.row_count + 2, chunk_rows, row.mapping,
                     row.campaign))
-                await apply_chunk(runtime, import_id, done, chunk, row.campaign)
+                with timer.waiting("write"):
+                    await apply_chunk(runtime, import_id, done, chunk, row.campaign)
                 done += chunk.row_count
+            log.info("import %s: %d rows; waited %s", import_id, done, timer)
     except Exception as exc:
         if is_transient(exc):
             raise  # database away: the import stays running and is resumed, not failed
@@ -149,6 +156,24 @@ def _skip_then_prepare(rows: Iterator[dict[str, str]], done: int, size: int,
     for _ in range(done):
         next(rows, None)
     return prepare_chunk(rows, done + 2, size, mapping, campaign)  # row 1 is the header
+
+
+class _Timer:
+    """Seconds spent waiting on each stage: where an import's time goes, for the log."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def waiting(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{s} {v:.2f} s" for s, v in self.seconds.items())
 
 
 async def _restore(runtime: Runtime, import_id: UUID, file: IO[bytes]) -> None:
