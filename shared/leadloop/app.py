@@ -17,8 +17,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -36,6 +41,12 @@ from leadloop.kafka import close_producer, create_producer
 from leadloop.observability import bind_context, configure_logging
 from leadloop.outbox import OutboxRelay
 from leadloop.retry import Backoff, is_transient
+from leadloop.security import (
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    html_policy,
+    inline_scripts,
+)
 from leadloop.settings import ServiceSettings
 from leadloop.tracing import setup_tracing, shutdown_tracing, traced
 
@@ -55,6 +66,12 @@ class Runtime:
     tasks: list["asyncio.Task[None]"] = field(default_factory=list)
     # Set at shutdown: background workers finish what they hold and return when they see it.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Named wake-ups: a request sets one so a background worker starts now, not at its next poll.
+    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def wakeup(self, name: str) -> asyncio.Event:
+        """The wake-up event of the worker called `name` (created on first use)."""
+        return self.wakeups.setdefault(name, asyncio.Event())
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work whose events are published as this service."""
@@ -176,8 +193,13 @@ def create_service_app(
     handlers: Mapping[str, Handler] | None = None,
     workers: Sequence[BackgroundWorker] = (),
     description: str = "",
+    large_body_paths: Sequence[str] = (),
 ) -> FastAPI:
-    """Build a service's app; its lifespan runs the relay, the consumer and `workers`."""
+    """Build a service's app; its lifespan runs the relay, the consumer and `workers`.
+
+    `large_body_paths` (regular expressions) are routes that stream big uploads and enforce
+    their own size limit; every other route gets `settings.max_request_bytes`.
+    """
     service = settings.service_name
 
     @asynccontextmanager
@@ -198,9 +220,13 @@ def create_service_app(
             await _stop(runtime)
             shutdown_tracing()
 
-    app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan)
+    app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
+                       exempt=large_body_paths)
     app.add_middleware(TraceContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=settings.hsts_max_age_s)
 
     @app.exception_handler(Exception)
     async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
@@ -222,6 +248,7 @@ def create_service_app(
 
     app.openapi = lambda: _openapi_with_our_error_shape(app)  # type: ignore[method-assign]
     app.include_router(_ops_router(service))
+    app.include_router(_docs_router(app.title))
     if CONSUMES[service]:
         app.include_router(dead_letters_router(service))
     for router in routers:
@@ -310,6 +337,41 @@ def _ops_router(service: str) -> APIRouter:
     async def asyncapi() -> dict[str, Any]:
         """The AsyncAPI 3 document of what this service publishes and consumes."""
         return asyncapi_document(service)
+
+    return router
+
+
+_CDN = "https://cdn.jsdelivr.net"
+
+
+def _docs_router(title: str) -> APIRouter:
+    """FastAPI's /docs and /redoc pages, with a policy that pins their inline scripts by hash
+    (styles stay open: both UIs inject style elements at run time)."""
+    router = APIRouter(include_in_schema=False)
+
+    def page(html: HTMLResponse, fonts: bool = False) -> HTMLResponse:
+        text = bytes(html.body).decode()
+        policy = html_policy(
+            scripts=inline_scripts(text), script_sources=[_CDN],
+            style_sources=[_CDN, "https://fonts.googleapis.com", "'unsafe-inline'"],
+            img_sources=["'self'", "data:", "https://fastapi.tiangolo.com", _CDN],
+            connect_sources=["'self'"], font_sources=["https://fonts.gstatic.com"] if fonts
+            else [])
+        return HTMLResponse(text, headers={"Content-Security-Policy": policy})
+
+    @router.get("/docs")
+    async def swagger() -> HTMLResponse:
+        return page(get_swagger_ui_html(openapi_url="/openapi.json", title=f"{title} - docs",
+                                        oauth2_redirect_url="/docs/oauth2-redirect"))
+
+    @router.get("/docs/oauth2-redirect")
+    async def swagger_redirect() -> HTMLResponse:
+        return page(get_swagger_ui_oauth2_redirect_html())
+
+    @router.get("/redoc")
+    async def redoc() -> HTMLResponse:
+        return page(get_redoc_html(openapi_url="/openapi.json", title=f"{title} - ReDoc"),
+                    fonts=True)
 
     return router
 

@@ -39,6 +39,13 @@ class ServiceSettings(BaseSettings):
 
     db_pool_size: int = 10
 
+    # Largest request body any route reads (413 past it); routes that stream uploads and check
+    # their own limit (capture's CSV import) are exempt.
+    max_request_bytes: int = 1_048_576
+    # Strict-Transport-Security max-age, sent only when > 0: set it when the service is reached
+    # over TLS (behind a proxy that terminates TLS, say 31536000).
+    hsts_max_age_s: int = 0
+
     # Tracing: spans go to this OTLP/HTTP endpoint (e.g. http://collector:4318/v1/traces).
     otlp_traces_endpoint: str | None = None
     trace_export_delay_ms: int = 5000

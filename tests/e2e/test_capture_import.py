@@ -87,9 +87,18 @@ async def test_import_reports_progress_errors_and_dedupes_like_submissions(
     assert updated["profile"]["first_name"] == "New"
 
     async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
-        await reader.wait_for(lambda evs: len([
+        events = await reader.wait_for(lambda evs: len([
             e for e in evs if e.type == "leadloop.lead.created.v1"
             and e.data["source"].get("campaign") == f"fair-{tag}"]) == 40)
+        created = {e.data["lead_id"] for e in events if e.type == "leadloop.lead.created.v1"
+                   and e.data["source"].get("campaign") == f"fair-{tag}"}
+        # Every new lead opted in on its row: one lead.consent_changed each, granted.
+        consents = await reader.wait_for(lambda evs: {
+            e.data["lead_id"] for e in evs if e.type == "leadloop.lead.consent_changed.v1"
+            and e.data["lead_id"] in created} == created)
+        assert all(e.data["purpose"] == "email_marketing" and e.data["granted"]
+                   for e in consents if e.type == "leadloop.lead.consent_changed.v1"
+                   and e.data["lead_id"] in created)
 
 
 async def test_imported_rows_end_as_the_same_leads_as_posting_them_one_by_one(

@@ -7,7 +7,7 @@ import pytest
 
 from capture.embed import _js_literal, render_embed_script
 from capture.form_config import FormConfigIn
-from capture.ratelimit import RateLimiter
+from capture.ratelimit import retry_after_s
 from capture.submission import (
     SubmissionInvalid,
     issue_token,
@@ -86,12 +86,14 @@ def test_honeypot_and_fill_time_token_tell_bots_from_people() -> None:
     assert token_age_s("frm_1", token, SECRET, 1000.0 + 2 * 86_400) is None
 
 
-def test_rate_limiter_allows_a_minutes_allowance_then_asks_to_wait() -> None:
-    limiter = RateLimiter()
-    assert [limiter.hit("ip", 2, now_s=0.0) for _ in range(2)] == [0, 0]
-    assert limiter.hit("ip", 2, now_s=0.0) == 30
-    assert limiter.hit("other", 2, now_s=0.0) == 0
-    assert limiter.hit("ip", 2, now_s=31.0) == 0
+def test_sliding_window_allows_a_minutes_allowance_then_asks_to_wait() -> None:
+    # retry_after_s(hits this minute, hits last minute, seconds into this minute, limit)
+    assert retry_after_s(2, 0, 10.0, 2) == 0
+    assert retry_after_s(3, 0, 10.0, 2) == 50  # this minute alone is over: until it ends
+    # Last minute's 4 hits still weigh 3 at 15 s in; 1 + 3 > 2 until 4 * (1 - t/60) <= 1.
+    assert retry_after_s(1, 4, 15.0, 2) == 30
+    assert retry_after_s(1, 4, 45.0, 2) == 0
+    assert retry_after_s(2, 4, 59.5, 2) == 1
 
 
 def test_browsers_get_redirects_and_api_clients_get_json() -> None:

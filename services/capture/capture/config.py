@@ -19,3 +19,11 @@ class CaptureSettings(ServiceSettings):
     form_token_secret: str = ""
     # Largest CSV a bulk import accepts, in bytes.
     import_max_bytes: int = 64 * 1024 * 1024
+    # Rows validated and written per import transaction (and per resume step).
+    import_chunk_rows: int = 5000
+    # How often a replica looks for imports nobody is running (e.g. after a crash), in seconds.
+    import_resume_interval_s: float = 5.0
+    # Idempotency-Key answers are kept this long (Stripe keeps them 24 hours), then purged.
+    idempotency_retention_hours: float = 24.0
+    # How often purges (idempotency keys, old rate-limit windows) run, in seconds.
+    housekeeping_interval_s: float = 300.0

@@ -1,49 +1,64 @@
-"""Bulk import: a CSV streamed to disk, then applied in batches in the background."""
+"""Bulk import: the CSV is stored in PostgreSQL before the 202, then applied chunk by chunk.
+
+Each chunk is one transaction: its rows, their events in the outbox and the import's progress
+commit together, so an import interrupted by a crash or a restart resumes after the last
+committed chunk without duplicating a lead or an event. A worker on every replica looks for
+running imports; a session advisory lock (released by PostgreSQL when the holder's connection
+dies) makes sure only one process applies a given import at a time.
+"""
 
 import asyncio
 import csv
+import io
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 from uuid import UUID
 
-from pydantic import ValidationError
-from sqlalchemy import bindparam, func, literal_column, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+import asyncpg
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 
-from capture import repository
-from capture.import_domain import StoredLead, plan_batch, row_errors, row_to_lead
-from capture.schemas import LeadIn
-from capture.tables import imports
+from capture.import_chunks import PreparedChunk, apply_chunk, prepare_chunk
+from capture.tables import import_parts, imports
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
-from leadloop.events.models import (
-    Consent,
-    LeadConsentChanged,
-    LeadCreated,
-    LeadProfile,
-    LeadSource,
-    LeadUpdated,
-    event_time_now,
-)
+from leadloop.retry import is_transient
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 2000
-MAX_STORED_ERRORS = 1000
-_running: set["asyncio.Task[None]"] = set()
+PART_BYTES = 1 << 20
+WAKEUP = "imports"
+# First key of the two-key advisory lock: this namespace is capture's imports.
+_LOCK_NAMESPACE = 0x1E4D
 
 
 def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str]]:
     """The CSV's rows as dicts keyed by header (UTF-8, with or without a byte order mark)."""
     file.seek(0)
-    text = (line.decode("utf-8-sig", errors="replace") for line in file)
-    yield from csv.DictReader(text)
+    # newline="" hands line endings to the csv module, as its documentation asks.
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace",  # type: ignore[arg-type]
+                            newline="")
+    try:
+        yield from csv.DictReader(text)
+    finally:
+        text.detach()  # the caller's file stays open
 
 
-async def create_import(uow: UnitOfWork, import_id: UUID) -> None:
-    """Record a new import as running."""
-    await uow.connection.execute(insert(imports).values(id=import_id, status="running"))
+async def save_upload(uow: UnitOfWork, import_id: UUID, file: IO[bytes],
+                      mapping: dict[str, str], campaign: str | None) -> None:
+    """Record a new running import and store its CSV in parts (same transaction)."""
+    conn = uow.connection
+    await conn.execute(insert(imports).values(id=import_id, status="running", mapping=mapping,
+                                              campaign=campaign))
+    file.seek(0)
+    part = 0
+    while block := file.read(PART_BYTES):
+        await conn.execute(insert(import_parts).values(import_id=import_id, part=part,
+                                                       data=block))
+        part += 1
 
 
 async def get_import(uow: UnitOfWork, import_id: UUID) -> Any | None:
@@ -52,111 +67,121 @@ async def get_import(uow: UnitOfWork, import_id: UUID) -> Any | None:
         select(imports).where(imports.c.id == import_id))).one_or_none()
 
 
-def start_import(runtime: Runtime, import_id: UUID, file: "tempfile.SpooledTemporaryFile[bytes]",
-                 mapping: dict[str, str], campaign: str | None) -> None:
-    """Run an import in the background; the task is kept until it ends."""
-    task = asyncio.create_task(run_import(runtime, import_id, file, mapping, campaign))
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+async def resume_imports(runtime: Runtime) -> None:
+    """Background worker: apply every running import no other process is applying."""
+    settings = runtime.settings
+    interval = float(getattr(settings, "import_resume_interval_s", 5.0))
+    wake = runtime.wakeup(WAKEUP)
+    while not runtime.stopping.is_set():
+        wake.clear()
+        try:
+            async with runtime.unit_of_work() as uow:
+                running = list((await uow.connection.scalars(
+                    select(imports.c.id).where(imports.c.status == "running")
+                    .order_by(imports.c.created_at))).all())
+            for import_id in running:
+                if runtime.stopping.is_set():
+                    return
+                await _run_if_free(runtime, import_id)
+        except Exception:  # database away: the next round tries again
+            log.warning("could not look for imports to run", exc_info=True)
+        stop = asyncio.create_task(runtime.stopping.wait())
+        woken = asyncio.create_task(wake.wait())
+        await asyncio.wait({stop, woken}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        woken.cancel()
 
 
-async def run_import(runtime: Runtime, import_id: UUID,
-                     file: "tempfile.SpooledTemporaryFile[bytes]", mapping: dict[str, str],
-                     campaign: str | None) -> None:
-    """Apply every row, a batch per transaction, recording progress and per-row errors."""
+async def _run_if_free(runtime: Runtime, import_id: UUID) -> None:
+    # A dedicated connection outside the pool: if this process dies, PostgreSQL ends the
+    # session and the lock with it, and another replica (or this one, restarted) takes over.
+    lock = await asyncpg.connect(runtime.settings.asyncpg_dsn)
+    try:
+        key = int.from_bytes(import_id.bytes[:4], "big", signed=True)
+        if not await lock.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_NAMESPACE, key):
+            return
+        await run_import(runtime, import_id)
+    finally:
+        await lock.close()
+
+
+async def run_import(runtime: Runtime, import_id: UUID) -> None:
+    """Apply an import from its last committed chunk to the end (caller holds its lock)."""
+    async with runtime.unit_of_work() as uow:
+        row = await get_import(uow, import_id)
+    if row is None or row.status != "running":
+        return  # another process finished it meanwhile
+    chunk_rows = int(getattr(runtime.settings, "import_chunk_rows", 5000))
     status = "completed"
     try:
-        with file:
-            batch: list[tuple[int, dict[str, str]]] = []
-            for number, row in enumerate(csv_rows(file), start=2):  # row 1 is the header
-                batch.append((number, row))
-                if len(batch) >= BATCH_ROWS:
-                    await apply_batch(runtime, import_id, batch, mapping, campaign)
-                    batch = []
-            if batch:
-                await apply_batch(runtime, import_id, batch, mapping, campaign)
-    except Exception:
+        with tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as file:
+            timer = _Timer()
+            with timer.waiting("restore"):
+                await _restore(runtime, import_id, file)
+            done = row.rows_total
+            rows = csv_rows(file)
+            # Parsing runs in a thread, one chunk ahead of the database work, so the two overlap
+            # and the event loop stays free for requests. Rows of committed chunks are skipped.
+            pending = asyncio.create_task(asyncio.to_thread(
+                _skip_then_prepare, rows, done, chunk_rows, row.mapping, row.campaign))
+            while True:
+                with timer.waiting("prepare"):
+                    chunk: PreparedChunk = await pending
+                if chunk.row_count == 0:
+                    break
+                if runtime.stopping.is_set():
+                    return  # shutting down: the next start resumes from `done`
+                pending = asyncio.create_task(asyncio.to_thread(
+                    prepare_chunk, rows, done + chunk.row_count + 2, chunk_rows, row.mapping,
+                    row.campaign))
+                with timer.waiting("write"):
+                    await apply_chunk(runtime, import_id, done, chunk, row.campaign)
+                done += chunk.row_count
+            log.info("import %s: %d rows; waited %s", import_id, done, timer)
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # database away: the import stays running and is resumed, not failed
         log.exception("import %s failed", import_id)
         status = "failed"
     async with runtime.unit_of_work() as uow:
         await uow.connection.execute(update(imports).where(imports.c.id == import_id)
                                      .values(status=status, finished_at=func.now()))
+        await uow.connection.execute(delete(import_parts)
+                                     .where(import_parts.c.import_id == import_id))
         await uow.commit()
 
 
-async def apply_batch(runtime: Runtime, import_id: UUID,
-                      batch: list[tuple[int, dict[str, str]]], mapping: dict[str, str],
-                      campaign: str | None) -> None:
-    """Validate a batch's rows and apply them in one transaction (retried if a race loses)."""
-    now = event_time_now()
-    valid: list[LeadIn] = []
-    errors: list[dict[str, Any]] = []
-    for number, row in batch:
+def _skip_then_prepare(rows: Iterator[dict[str, str]], done: int, size: int,
+                       mapping: dict[str, str], campaign: str | None) -> PreparedChunk:
+    for _ in range(done):
+        next(rows, None)
+    return prepare_chunk(rows, done + 2, size, mapping, campaign)  # row 1 is the header
+
+
+class _Timer:
+    """Seconds spent waiting on each stage: where an import's time goes, for the log."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def waiting(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
         try:
-            valid.append(row_to_lead(row, mapping, campaign, now))
-        except ValidationError as exc:
-            errors.extend(row_errors(number, exc))
-    failed_rows = len(batch) - len(valid)
-    source = LeadSource(channel="import", campaign=campaign)
-    while True:
-        async with runtime.unit_of_work() as uow:
-            counts = await _write(uow, valid, source, now)
-            if counts is None:
-                continue  # a new lead with one of these emails arrived meanwhile: redo
-            await uow.connection.execute(update(imports).where(imports.c.id == import_id).values(
-                rows_total=imports.c.rows_total + len(batch),
-                created=imports.c.created + counts["created"],
-                updated=imports.c.updated + counts["updated"],
-                unchanged=imports.c.unchanged + counts["unchanged"],
-                failed=imports.c.failed + failed_rows,
-                errors=func.jsonb_path_query_array(
-                    imports.c.errors.op("||")(bindparam("new_errors", errors, type_=JSONB)),
-                    literal_column(f"'$[0 to {MAX_STORED_ERRORS - 1}]'::jsonpath"))))
-            await uow.commit()
-            return
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{s} {v:.2f} s" for s, v in self.seconds.items())
 
 
-async def _write(uow: UnitOfWork, valid: list[LeadIn], source: LeadSource, now: Any
-                 ) -> dict[str, int] | None:
-    conn = uow.connection
-    emails = sorted({lead.email for lead in valid})
-    rows = await repository.lock_leads_by_email(conn, emails)
-    merged = {row.email: row.merged_into for row in rows if row.merged_into is not None}
-    if merged:  # a merged duplicate's email resolves to its survivor, as in single posts
-        survivors = await repository.lock_leads_by_id(conn, sorted(set(merged.values())))
-        email_of = {row.id: row.email for row in survivors}
-        valid = [lead.model_copy(update={"email": email_of[merged[lead.email]]})
-                 if lead.email in merged else lead for lead in valid]
-        rows = [row for row in rows if row.merged_into is None] + [
-            row for row in survivors if row.email not in {r.email for r in rows}]
-    existing = {row.email: StoredLead(row.id, LeadProfile.model_validate(row.profile),
-                                      Consent.model_validate(row.consent)) for row in rows}
-    plan = plan_batch(existing, valid)
-    source_json = source.model_dump(mode="json")
-    inserted = await repository.insert_leads(conn, [
-        {"id": s.id, "email": email, "profile": s.profile.model_dump(mode="json"),
-         "consent": s.consent.model_dump(mode="json"), "source": source_json}
-        for email, s in plan.inserts.items()])
-    if inserted != len(plan.inserts):
-        return None
-    await repository.update_leads(conn, [
-        {"b_id": s.id, "b_profile": s.profile.model_dump(mode="json"),
-         "b_consent": s.consent.model_dump(mode="json"), "b_updated_at": now}
-        for s in plan.updates.values()])
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    for effect in plan.effects:
-        counts[effect.status] += 1
-        if effect.status == "created":
-            uow.publish(LeadCreated(lead_id=effect.lead_id, profile=effect.profile,
-                                    consent=effect.consent, source=source, created_at=now))
-        elif effect.status == "updated":
-            uow.publish(LeadUpdated(lead_id=effect.lead_id, profile=effect.profile,
-                                    consent=effect.consent, changed_fields=effect.changed,
-                                    updated_at=now))
-        for purpose, granted in effect.consent_changes:
-            c = effect.consent
-            uow.publish(LeadConsentChanged(
-                lead_id=effect.lead_id, purpose=purpose, granted=granted,
-                lawful_basis=c.lawful_basis, text=c.text, version=c.version, source=c.source,
-                changed_at=now))
-    return counts
+async def _restore(runtime: Runtime, import_id: UUID, file: IO[bytes]) -> None:
+    """Copy the stored CSV into a local spool, one part at a time."""
+    async with runtime.unit_of_work() as uow:
+        parts = list((await uow.connection.scalars(
+            select(import_parts.c.part).where(import_parts.c.import_id == import_id)
+            .order_by(import_parts.c.part))).all())
+        for part in parts:
+            file.write(await uow.connection.scalar(select(import_parts.c.data).where(
+                import_parts.c.import_id == import_id, import_parts.c.part == part)))

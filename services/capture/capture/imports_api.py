@@ -103,18 +103,20 @@ async def post_import(
         async with runtime.unit_of_work() as uow:
             replay = await idempotency.replay_if_seen(uow, "imports", key, fingerprint)
             if replay is not None:
-                spool.close()
                 return replay
-            await imports.create_import(uow, import_id)
+            # The CSV is stored with the import row before we answer: a crash after the 202
+            # loses nothing, and any replica can resume the import.
+            await imports.save_upload(uow, import_id, spool, columns, campaign)
             body = _out(await imports.get_import(uow, import_id)).model_dump(mode="json")
             await idempotency.remember(uow, "imports", key, 202, {"kind": "json", "body": body})
             await uow.commit()
     except HTTPException as exc:
-        spool.close()
         if isinstance(exc.detail, dict):
             return JSONResponse(exc.detail, status_code=exc.status_code)
         raise
-    imports.start_import(runtime, import_id, spool, columns, campaign)
+    finally:
+        spool.close()
+    runtime.wakeup(imports.WAKEUP).set()
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{import_id}"})
 
 

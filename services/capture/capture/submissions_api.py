@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
-from capture import activity, forms_repository, idempotency, service
+from capture import activity, forms_repository, idempotency, ratelimit, service
 from capture.embed import render_embed_script
 from capture.form_config import FormConfigIn
 from capture.http_body import content_type_of, parse_body, read_limited
-from capture.ratelimit import RateLimiter
 from capture.submission import (
     SubmissionInvalid,
     map_submission,
@@ -28,7 +27,6 @@ from leadloop.events.models import LeadSource, event_time_now
 router = APIRouter(prefix="/v1/forms", tags=["submissions"])
 SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",
                       ["outcome"])
-_limiter = RateLimiter()
 _THANKS = ("<!doctype html><meta charset=utf-8><title>Thank you</title>"
            "<p>Thank you, we received your submission.</p>")
 
@@ -83,12 +81,14 @@ def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> None:
                         "a form key (X-Form-Key or _form_key) or an API key is required")
 
 
-def rate_limit(request: Request, form_id: str, form: FormConfigIn, kind: str = "submit"
-               ) -> None:
-    """429 with Retry-After when this IP or this form sends too much (per kind of request)."""
+async def rate_limit(runtime: Runtime, request: Request, form_id: str, form: FormConfigIn,
+                     kind: str = "submit") -> None:
+    """429 with Retry-After when this IP or this form sends too much (per kind of request),
+    counted across every replica."""
     ip = request.client.host if request.client else "unknown"
-    wait = max(_limiter.hit(f"{kind}:ip:{form_id}:{ip}", form.spam.per_ip_per_minute),
-               _limiter.hit(f"{kind}:form:{form_id}", form.spam.per_form_per_minute))
+    wait = await ratelimit.hit(runtime.engine, [
+        ratelimit.Limit(f"{kind}:ip:{form_id}:{ip}", form.spam.per_ip_per_minute),
+        ratelimit.Limit(f"{kind}:form:{form_id}", form.spam.per_form_per_minute)])
     if wait:
         SUBMISSIONS.labels("rate_limited").inc()
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many submissions; retry "
@@ -139,7 +139,7 @@ async def submit(form_id: str, request: Request,
         raw = await read_limited(request, form.max_body_bytes)
         body = await parse_body(request, media_type, raw)
         authorize(request, key_sha256, body)
-        rate_limit(request, form_id, form)
+        await rate_limit(runtime, request, form_id, form)
         key = idempotency.idempotency_key(request)
         scope = f"form:{form_id}"
         async with runtime.unit_of_work() as uow:
@@ -205,7 +205,7 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
         body = await parse_body(request, "application/json",
                                 await read_limited(request, 16_384))
         authorize(request, key_sha256, body)
-        rate_limit(request, form_id, form, kind="track")
+        await rate_limit(runtime, request, form_id, form, kind="track")
         async with runtime.unit_of_work() as uow:
             event = _tracked(body)
             accepted = await activity.record_activity(uow, event, None)

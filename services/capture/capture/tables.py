@@ -1,6 +1,6 @@
 """Capture's tables: leads (keyed by normalized email), forms, submissions, activities."""
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
@@ -85,6 +85,26 @@ imports = Table(
     Column("errors", JSONB, nullable=False, server_default="[]"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("finished_at", DateTime(timezone=True)),
+    Column("mapping", JSONB, nullable=False, server_default="{}"),
+    Column("campaign", Text),
+)
+
+# The uploaded CSV of an import, in parts of up to 1 MiB, kept until the import ends.
+import_parts = Table(
+    "import_parts",
+    metadata,
+    Column("import_id", UUID(as_uuid=True), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Requests counted per rate-limit key and minute, shared by every replica.
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("hits", Integer, nullable=False),
 )
 
 merges = Table(

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from leadloop.app import unit_of_work
 from leadloop.auth import find_principal, hash_key
 from leadloop.db import UnitOfWork
+from leadloop.security import html_policy
 from outcomes import dashboard_render as render
 from outcomes import report_queries, reports, sales_reports, service
 from outcomes.attribution import AttributeBy, Model
@@ -44,7 +45,7 @@ def _allowed(request: Request) -> bool:
 @router.get("/dashboard/login", response_class=HTMLResponse)
 async def login_page() -> HTMLResponse:
     """The login form."""
-    return HTMLResponse(_login_html(None))
+    return HTMLResponse(_login_html(None), headers=PAGE_HEADERS)
 
 
 @router.post("/dashboard/login")
@@ -53,7 +54,7 @@ async def login(request: Request, api_key: Annotated[str, Form()]) -> Response:
     principal = find_principal(api_key.strip(), request.app.state.settings.api_keys)
     if principal is None or not principal.has(SCOPE):
         return HTMLResponse(_login_html("This key is unknown or lacks the reports:read scope."),
-                            status_code=status.HTTP_401_UNAUTHORIZED)
+                            status_code=status.HTTP_401_UNAUTHORIZED, headers=PAGE_HEADERS)
     response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(COOKIE, hash_key(api_key.strip()), max_age=SESSION_S, httponly=True,
                         samesite="strict", path="/dashboard",
@@ -134,7 +135,7 @@ async def dashboard(
     return HTMLResponse(_PAGE.format(
         title="LeadLoop outcomes", css=_CSS, summary=escape(summary),
         period=render.period_form(start, end, datetime.now(UTC).date(), link) + _LOGOUT,
-        body=body))
+        body=body), headers=PAGE_HEADERS)
 
 
 def _login_html(error: str | None) -> str:
@@ -178,3 +179,7 @@ text-align:left}.num{text-align:right}
 .switch{margin:4px 0}.switch a{margin-right:6px;color:#3b73d9}.switch a.on{font-weight:bold;
 color:#1d2330;text-decoration:none}.error{color:#b00020}.login{max-width:480px}
 """
+
+# The page's only inline block is the stylesheet above: allowed by its hash, charts are inline
+# SVG (no image requests), forms post to this service, nothing may frame it.
+PAGE_HEADERS = {"Content-Security-Policy": html_policy(styles=[_CSS])}
