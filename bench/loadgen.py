@@ -28,8 +28,11 @@ def qualifying_lead(tag: str, n: int) -> dict[str, object]:
             "source": {"channel": "form", "utm_source": "bench"}}
 
 
-async def offer(url: str, api_key: str, rate: float, seconds: float) -> list[dict[str, object]]:
-    """Post rate * seconds leads, lead i at start + i / rate; one entry per lead."""
+async def offer(url: str, api_key: str, rate: float, seconds: float,
+                stop_at_end: bool = False) -> list[dict[str, object]]:
+    """Post rate * seconds leads, lead i at start + i / rate; one entry per lead sent. With
+    `stop_at_end`, leads still unsent when the `seconds` are up are not sent at all (a soak
+    offers load for a fixed time); otherwise late leads go out late."""
     tag = uuid.uuid4().hex[:10]
     total = round(rate * seconds)
     results: list[dict[str, object]] = []
@@ -70,6 +73,9 @@ async def offer(url: str, api_key: str, rate: float, seconds: float) -> list[dic
             if delay > 0:
                 await asyncio.sleep(delay)
             await in_flight.acquire()  # past the cap, lead n is sent late, and `sent` says so
+            if stop_at_end and time.monotonic() > start + seconds:
+                in_flight.release()
+                break
             tasks.append(asyncio.create_task(post(n, due)))
         await asyncio.gather(*tasks)
     return sorted(results, key=lambda e: int(e["n"]))  # type: ignore[call-overload]
@@ -83,8 +89,11 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="leads per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--stop-at-end", action="store_true",
+                        help="send nothing after the seconds are up (leads not sent are dropped)")
     args = parser.parse_args()
-    results = asyncio.run(offer(args.url, args.api_key, args.rate, args.seconds))
+    results = asyncio.run(offer(args.url, args.api_key, args.rate, args.seconds,
+                              args.stop_at_end))
     with open(args.out, "w") as out:
         json.dump(results, out)
     return 0

@@ -90,7 +90,7 @@ async def _offer(bench: Bench, rate: float, seconds: float,
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.loadgen", bench.url("capture", "/v1/leads"),
         bench.stack.admin_key, "--rate", f"{rate:.1f}", "--seconds", str(seconds),
-        "--out", str(out), stdout=asyncio.subprocess.DEVNULL)
+        "--out", str(out), "--stop-at-end", stdout=asyncio.subprocess.DEVNULL)
 
 
 async def soak(home: Path, minutes: float, factor: float, quick: bool) -> dict[str, Any]:
@@ -139,7 +139,8 @@ async def soak(home: Path, minutes: float, factor: float, quick: bool) -> dict[s
         verdicts = memory_verdicts(samples)
         return {
             "sustained_leads_per_s": sustained["leads_per_s"], "offered_leads_per_s": rate,
-            "load_s": seconds, "leads_offered": len(sent), "leads_acknowledged": len(accepted),
+            "load_s": seconds, "leads_sent": len(sent),
+            "leads_scheduled": round(rate * seconds), "leads_acknowledged": len(accepted),
             "acknowledged_leads_per_s": acknowledged_per_s,
             "load_wall_s": round(load_end - started, 1),
             "http_failures": sum(1 for e in sent if not e.get("lead_id")),
@@ -162,7 +163,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"Sustained rate (P3): {result['sustained_leads_per_s']:.0f} leads/s; offered "
         f"{result['offered_leads_per_s']:.0f} leads/s for {result['load_s']:.0f} s: "
-        f"{result['leads_acknowledged']:,} of {result['leads_offered']:,} leads acknowledged in "
+        f"{result['leads_acknowledged']:,} of {result['leads_sent']:,} leads sent acknowledged in "
         f"{result['load_wall_s']:.0f} s ({result['acknowledged_leads_per_s']:.0f} leads/s), "
         f"{result['not_handed_off']} not handed off.",
         f"Lag {'recovered' if result['lag_recovered'] else 'did NOT recover'} "
