@@ -1,14 +1,19 @@
 """Helpers every test uses: wait for an outcome by polling with a deadline, read Kafka topics."""
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
+import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from leadloop.events import CloudEvent
+from leadloop.events.topology import KEYS_TOPIC
+from leadloop.pii import has_sealed_data, reveal
 
 T = TypeVar("T")
 
@@ -27,14 +32,21 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout_s: float = 30,
 
 
 class TopicReader:
-    """Reads topics from the beginning without a consumer group, as a sales tool could."""
+    """Reads topics from the beginning without a consumer group, as a sales tool could.
+
+    Like any reader trusted with personal data, it also reads the lead keys topic and shows
+    events with their personal fields decrypted (erased leads' fields read as empty). An event
+    whose key has not arrived yet keeps its place in `events` and is decrypted on a later poll.
+    """
 
     def __init__(self, bootstrap_servers: str, *topics: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap_servers, group_id=None,
+            *topics, KEYS_TOPIC, bootstrap_servers=bootstrap_servers, group_id=None,
             auto_offset_reset="earliest", enable_auto_commit=False,
             client_id=f"test-reader-{uuid.uuid4().hex[:8]}",
         )
+        self._keys: dict[str, bytes | None] = {}
+        self._sealed: dict[int, CloudEvent] = {}  # index in `events` -> the event as read
         self.events: list[CloudEvent] = []
 
     async def __aenter__(self) -> "TopicReader":
@@ -49,7 +61,20 @@ class TopicReader:
         batches = await self._consumer.getmany(timeout_ms=200)
         for records in batches.values():
             for record in records:
-                self.events.append(CloudEvent.from_kafka(record.value, record.headers))
+                if record.topic == KEYS_TOPIC:
+                    body = orjson.loads(record.value or b"{}")
+                    self._keys[record.key.decode()] = (
+                        base64.b64decode(body["data_key"]) if "data_key" in body else None)
+                    continue
+                event = CloudEvent.from_kafka(record.value, record.headers)
+                if has_sealed_data(event.data):
+                    self._sealed[len(self.events)] = event
+                self.events.append(event)
+        for index, event in list(self._sealed.items()):
+            if event.subject in self._keys:
+                data = reveal(event.data, event.subject, self._keys[event.subject])
+                self.events[index] = replace(event, data=data)
+                del self._sealed[index]
         return self.events
 
     async def wait_for(self, predicate: Callable[[list[CloudEvent]], bool],

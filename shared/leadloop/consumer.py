@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -29,6 +29,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.infra_tables import processed_events
+from leadloop.keyring import KeyUnavailable, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -37,6 +38,7 @@ from leadloop.observability import (
     HANDLER_SECONDS,
     bind_context,
 )
+from leadloop.pii import PiiError
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced
 
@@ -188,6 +190,14 @@ class ConsumerRunner:
             return None
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
+        try:
+            data = await reveal_event(self._engine, envelope)
+        except (KeyUnavailable, PiiError) as exc:
+            await self._dead_letter(record, exc, event_type=envelope.type)
+            return None
+        if data is None:
+            return None  # about an erased person: there is nothing left to act on
+        envelope = replace(envelope, data=data)
         try:
             event = parse_event(envelope.type, envelope.data)
         except ValidationError as exc:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.envelope import new_traceparent
+from leadloop.keyring import seal_events
 from leadloop.observability import current_traceparent
 from leadloop.outbox import outbox_rows_for
 
@@ -77,9 +78,11 @@ class UnitOfWork:
         return cloud_event
 
     async def commit(self) -> None:
-        """Write pending events to the outbox and commit the transaction."""
+        """Write pending events to the outbox (personal fields encrypted) and commit."""
         if self._pending:
-            await outbox_rows_for(self.connection, self._pending)
+            events = await seal_events(self.connection, self._pending, self._source)
+            if events:
+                await outbox_rows_for(self.connection, events)
             self._pending = []
         await self.connection.commit()
         self.committed = True
