@@ -29,7 +29,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.infra_tables import processed_events
-from leadloop.keyring import KeyUnavailable, reveal_event
+from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -171,8 +171,10 @@ class ConsumerRunner:
 
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         deliveries: list[Delivery] = []
+        # The data keys of the batch's leads, in one query (record key = lead id).
+        keys = await self._known_keys(records)
         for record in records:
-            delivery = await self._decode(record)
+            delivery = await self._decode(record, keys)
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries and not await self._apply_retrying_transient(deliveries, whole_batch=True):
@@ -182,7 +184,21 @@ class ConsumerRunner:
             tp = TopicPartition(record.topic, record.partition)
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
 
-    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Delivery | None:
+    async def _known_keys(self, records: list[ConsumerRecord[bytes, bytes]]
+                          ) -> dict[str, bytes | None]:
+        lead_ids = [r.key.decode("utf-8", "replace") for r in records if r.key]
+        backoff = Backoff(*self._backoff_s)
+        while True:
+            try:
+                return await known_keys(self._engine, lead_ids)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("database unavailable; retrying key lookup", exc_info=True)
+                await backoff.sleep()
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes],
+                      keys: dict[str, bytes | None]) -> Delivery | None:
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
         except EnvelopeError as exc:
@@ -191,7 +207,7 @@ class ConsumerRunner:
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
         try:
-            data = await reveal_event(self._engine, envelope)
+            data = await reveal_event(self._engine, envelope, known=keys)
         except (KeyUnavailable, PiiError) as exc:
             await self._dead_letter(record, exc, event_type=envelope.type)
             return None

@@ -145,27 +145,52 @@ async def is_shredded(conn: AsyncConnection, lead_id: str) -> bool:
 # --- reading: reveal events as consumers parse them ------------------------------------------
 
 
+async def known_keys(engine: AsyncEngine, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
+    """The keys this service holds for these leads, in one query (a consumer batch's worth)."""
+    wanted = sorted(set(lead_ids))
+    if not wanted:
+        return {}
+    async with engine.connect() as conn:
+        return await _keys_of(conn, wanted)
+
+
+def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
+              ) -> dict[str, Any] | None:
+    if key is None and not keep_erased:
+        return None
+    data: dict[str, Any] = reveal(envelope.data, envelope.subject, key)
+    return data
+
+
 async def reveal_event(engine: AsyncEngine, envelope: CloudEvent, wait_s: float = 30.0,
-                       keep_erased: bool = False) -> dict[str, Any] | None:
+                       keep_erased: bool = False, known: dict[str, bytes | None] | None = None
+                       ) -> dict[str, Any] | None:
     """The event's data with personal fields decrypted; None when the lead was erased (or, with
-    `keep_erased`, the data with those fields emptied).
+    `keep_erased`, the data with those fields emptied). `known`: keys fetched beforehand.
 
     A key that has not arrived yet is waited for (it travels on another topic); after `wait_s`
     KeyUnavailable is raised, and the caller parks the event where it can be replayed.
     """
     if not has_sealed_data(envelope.data):
         return envelope.data
+    if known is not None and envelope.subject in known:
+        return _revealed(envelope, known[envelope.subject], keep_erased)
     deadline = time.monotonic() + wait_s
     backoff = Backoff(0.05, 1.0)
     while True:
-        async with engine.connect() as conn:
-            keys = await _keys_of(conn, [envelope.subject])
+        try:
+            keys = await known_keys(engine, [envelope.subject])
+        except Exception as exc:  # database down: wait like the runner does, never skip
+            if not is_transient(exc):
+                raise
+            log.warning("database unavailable; retrying key lookup", exc_info=True)
+            await backoff.sleep()
+            deadline = time.monotonic() + wait_s
+            continue
         if envelope.subject in keys:
-            key = keys[envelope.subject]
-            if key is None and not keep_erased:
-                return None
-            revealed: dict[str, Any] = reveal(envelope.data, envelope.subject, key)
-            return revealed
+            if known is not None:
+                known[envelope.subject] = keys[envelope.subject]
+            return _revealed(envelope, keys[envelope.subject], keep_erased)
         if time.monotonic() > deadline:
             raise KeyUnavailable(f"no data key for lead {envelope.subject} after {wait_s:.0f}s")
         await backoff.sleep()
@@ -213,21 +238,23 @@ class KeysConsumer:
         self._stopping = stopping
 
     async def run(self) -> None:
-        """Consume until the service stops; offsets are committed after the rows are."""
+        """Consume until the service stops; after a failure, start over from the committed
+        offsets (records are idempotent to apply again)."""
+        backoff = Backoff(max_s=5.0)
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+                backoff.reset()
+            except Exception:  # broker or database trouble: the feed must not stay down
+                log.warning("keys consumer failed; restarting it", exc_info=True)
+                await backoff.sleep()
+
+    async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(
             KEYS_TOPIC, bootstrap_servers=self._bootstrap_servers,
             group_id=f"{self._service}.keys", client_id=f"{self._service}-keys",
             enable_auto_commit=False, auto_offset_reset="earliest")
-        backoff = Backoff(max_s=5.0)
-        while not self._stopping.is_set():
-            try:
-                await consumer.start()
-                break
-            except KafkaError:
-                log.warning("Kafka not reachable; retrying keys consumer start")
-                await backoff.sleep()
-        else:
-            return
+        await consumer.start()
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500)

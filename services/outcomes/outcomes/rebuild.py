@@ -24,7 +24,7 @@ from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import CONSUMES, topic_of
-from leadloop.keyring import KeyUnavailable, reveal_event
+from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.pii import PiiError
 from outcomes import repository
 from outcomes.config import OutcomesSettings
@@ -71,11 +71,13 @@ async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes
     the anonymous funnel row still counts them."""
     deliveries = []
     skipped = 0
+    keys = await known_keys(engine, (r.key.decode("utf-8", "replace") for r in records if r.key))
     for record in records:
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
             if envelope.type in handlers:
-                data = await reveal_event(engine, envelope, wait_s=0, keep_erased=True)
+                data = await reveal_event(engine, envelope, wait_s=0, keep_erased=True,
+                                          known=keys)
                 assert data is not None
                 envelope = replace(envelope, data=data)
                 deliveries.append((envelope, parse_event(envelope.type, envelope.data)))
