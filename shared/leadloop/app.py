@@ -250,6 +250,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Mapping[str, Handler] | 
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_s=settings.consumer_retry_backoff_s,
             retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
+            key_wait_s=settings.consumer_key_wait_s,
         )
         runtime.tasks.append(asyncio.create_task(runtime.consumer.run()))
         # The keys this service needs to read personal fields in events; see leadloop.keyring.

@@ -74,7 +74,7 @@ class ConsumerRunner:
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  bootstrap_servers: str, topics: list[str], handlers: Mapping[str, Handler],
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
-                 retry_backoff_max_s: float = 10.0) -> None:
+                 retry_backoff_max_s: float = 10.0, key_wait_s: float = 300.0) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -84,6 +84,7 @@ class ConsumerRunner:
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._backoff_s = (retry_backoff_s, retry_backoff_max_s)
+        self._key_wait_s = key_wait_s
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._stopping = asyncio.Event()
@@ -207,7 +208,7 @@ class ConsumerRunner:
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
         try:
-            data = await reveal_event(self._engine, envelope, known=keys)
+            data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys)
         except (KeyUnavailable, PiiError) as exc:
             await self._dead_letter(record, exc, event_type=envelope.type)
             return None
