@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from leadloop.events import CloudEvent
 from leadloop.events.topology import KEYS_TOPIC
@@ -58,24 +58,38 @@ class TopicReader:
 
     async def poll(self) -> list[CloudEvent]:
         """Fetch what has arrived since the last poll; returns every event read so far."""
-        batches = await self._consumer.getmany(timeout_ms=200)
-        for records in batches.values():
-            for record in records:
-                if record.topic == KEYS_TOPIC:
-                    body = orjson.loads(record.value or b"{}")
-                    self._keys[record.key.decode()] = (
-                        base64.b64decode(body["data_key"]) if "data_key" in body else None)
-                    continue
-                event = CloudEvent.from_kafka(record.value, record.headers)
-                if has_sealed_data(event.data):
-                    self._sealed[len(self.events)] = event
-                self.events.append(event)
+        self._take(await self._consumer.getmany(timeout_ms=200))
+        if self._sealed:
+            await self._catch_up_on_keys()
         for index, event in list(self._sealed.items()):
             if event.subject in self._keys:
                 data = reveal(event.data, event.subject, self._keys[event.subject])
                 self.events[index] = replace(event, data=data)
                 del self._sealed[index]
         return self.events
+
+    def _take(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        for records in batches.values():
+            for record in records:
+                if record.topic == KEYS_TOPIC:
+                    body = orjson.loads(record.value or b"{}")
+                    self._keys[(record.key or b"").decode()] = (
+                        base64.b64decode(body["data_key"]) if "data_key" in body else None)
+                    continue
+                event = CloudEvent.from_kafka(record.value, record.headers)
+                if has_sealed_data(event.data):
+                    self._sealed[len(self.events)] = event
+                self.events.append(event)
+
+    async def _catch_up_on_keys(self) -> None:
+        """Read the keys topic up to its current end before decrypting: an event's key (or its
+        erasure) was published with it or before it, but the reader may not be that far yet."""
+        partitions = [tp for tp in self._consumer.assignment() if tp.topic == KEYS_TOPIC]
+        ends = await self._consumer.end_offsets(partitions)
+        behind = [tp for tp in partitions if await self._consumer.position(tp) < ends[tp]]
+        while behind:
+            self._take(await self._consumer.getmany(*behind, timeout_ms=200))
+            behind = [tp for tp in behind if await self._consumer.position(tp) < ends[tp]]
 
     async def wait_for(self, predicate: Callable[[list[CloudEvent]], bool],
                        timeout_s: float = 30) -> list[CloudEvent]:
