@@ -1,5 +1,6 @@
 """Personal fields in event data: sealed per lead, revealed with the key, empty without it."""
 
+import base64
 import uuid
 from datetime import UTC, datetime
 
@@ -60,3 +61,12 @@ def test_sealing_twice_changes_nothing_and_empty_fields_stay_plain() -> None:
     once = seal(data, LEAD, key)
     assert seal(once, LEAD, key) == once
     assert once["profile"]["phone"] is None and once["profile"]["properties"] == {}
+
+
+def test_every_sealed_value_gets_its_own_nonce() -> None:
+    # Reusing a nonce under one GCM key leaks the XOR of the plaintexts (and the auth key).
+    key = new_data_key()
+    data = {"people": [{"email": "same@example.org"} for _ in range(40)]}
+    sealed = [p["email"] for p in seal(data, LEAD, key)["people"]]
+    nonces = {base64.urlsafe_b64decode(s.removeprefix("pii:v1:") + "==")[:12] for s in sealed}
+    assert len(nonces) == 40
