@@ -1,14 +1,20 @@
 """Helpers every test uses: wait for an outcome by polling with a deadline, read Kafka topics."""
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from leadloop.events import CloudEvent
+from leadloop.events.topology import KEYS_TOPIC
+from leadloop.pii import has_sealed_data, reveal
 
 T = TypeVar("T")
 
@@ -27,14 +33,21 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout_s: float = 30,
 
 
 class TopicReader:
-    """Reads topics from the beginning without a consumer group, as a sales tool could."""
+    """Reads topics from the beginning without a consumer group, as a sales tool could.
+
+    Like any reader trusted with personal data, it also reads the lead keys topic and shows
+    events with their personal fields decrypted (erased leads' fields read as empty). An event
+    whose key has not arrived yet keeps its place in `events` and is decrypted on a later poll.
+    """
 
     def __init__(self, bootstrap_servers: str, *topics: str) -> None:
         self._consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap_servers, group_id=None,
+            *topics, KEYS_TOPIC, bootstrap_servers=bootstrap_servers, group_id=None,
             auto_offset_reset="earliest", enable_auto_commit=False,
             client_id=f"test-reader-{uuid.uuid4().hex[:8]}",
         )
+        self._keys: dict[str, bytes | None] = {}
+        self._sealed: dict[int, CloudEvent] = {}  # index in `events` -> the event as read
         self.events: list[CloudEvent] = []
 
     async def __aenter__(self) -> "TopicReader":
@@ -46,11 +59,38 @@ class TopicReader:
 
     async def poll(self) -> list[CloudEvent]:
         """Fetch what has arrived since the last poll; returns every event read so far."""
-        batches = await self._consumer.getmany(timeout_ms=200)
+        self._take(await self._consumer.getmany(timeout_ms=200))
+        if self._sealed:
+            await self._catch_up_on_keys()
+        for index, event in list(self._sealed.items()):
+            if event.subject in self._keys:
+                data = reveal(event.data, event.subject, self._keys[event.subject])
+                self.events[index] = replace(event, data=data)
+                del self._sealed[index]
+        return self.events
+
+    def _take(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         for records in batches.values():
             for record in records:
-                self.events.append(CloudEvent.from_kafka(record.value, record.headers))
-        return self.events
+                if record.topic == KEYS_TOPIC:
+                    body = orjson.loads(record.value or b"{}")
+                    self._keys[(record.key or b"").decode()] = (
+                        base64.b64decode(body["data_key"]) if "data_key" in body else None)
+                    continue
+                event = CloudEvent.from_kafka(record.value, record.headers)
+                if has_sealed_data(event.data):
+                    self._sealed[len(self.events)] = event
+                self.events.append(event)
+
+    async def _catch_up_on_keys(self) -> None:
+        """Read the keys topic up to its current end before decrypting: an event's key (or its
+        erasure) was published with it or before it, but the reader may not be that far yet."""
+        partitions = [tp for tp in self._consumer.assignment() if tp.topic == KEYS_TOPIC]
+        ends = await self._consumer.end_offsets(partitions)
+        behind = [tp for tp in partitions if await self._consumer.position(tp) < ends[tp]]
+        while behind:
+            self._take(await self._consumer.getmany(*behind, timeout_ms=200))
+            behind = [tp for tp in behind if await self._consumer.position(tp) < ends[tp]]
 
     async def wait_for(self, predicate: Callable[[list[CloudEvent]], bool],
                        timeout_s: float = 30) -> list[CloudEvent]:
@@ -80,3 +120,39 @@ async def read_records(bootstrap_servers: str, topic: str, count: int,
     finally:
         await consumer.stop()
     return records
+
+
+async def topics_holding(bootstrap_servers: str, needle: bytes) -> dict[str, int]:
+    """How many records of each topic carry `needle` (lowercase) in their raw key, value or
+    headers: what anyone with access to the broker could read."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if not t.startswith("__")]
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described
+                  for p in t["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    hits: dict[str, int] = {}
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, records in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                for r in records:
+                    raw = b"".join([r.key or b"", r.value or b"",
+                                    *(k.encode() + (v or b"") for k, v in r.headers or ())])
+                    if needle in raw.lower():
+                        hits[tp.topic] = hits.get(tp.topic, 0) + 1
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return hits

@@ -38,6 +38,7 @@ from leadloop.events.contracts import asyncapi_document
 from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.kafka import close_producer, create_producer
+from leadloop.keyring import KeysConsumer
 from leadloop.observability import bind_context, configure_logging
 from leadloop.outbox import OutboxRelay
 from leadloop.retry import Backoff, is_transient
@@ -283,8 +284,14 @@ async def _start_kafka_side(runtime: Runtime, handlers: Mapping[str, Handler] | 
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_s=settings.consumer_retry_backoff_s,
             retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
+            key_wait_s=settings.consumer_key_wait_s,
         )
         runtime.tasks.append(asyncio.create_task(runtime.consumer.run()))
+        # The keys this service needs to read personal fields in events; see leadloop.keyring.
+        keys = KeysConsumer(service=settings.service_name, engine=runtime.engine,
+                            bootstrap_servers=settings.kafka_bootstrap_servers,
+                            stopping=runtime.stopping)
+        runtime.tasks.append(asyncio.create_task(keys.run()))
     for worker in workers:
         runtime.tasks.append(asyncio.create_task(worker(runtime)))
 

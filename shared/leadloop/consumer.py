@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -31,6 +31,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.infra_tables import processed_events
+from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -39,6 +40,7 @@ from leadloop.observability import (
     HANDLER_SECONDS,
     bind_context,
 )
+from leadloop.pii import PiiError
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced
 
@@ -85,7 +87,8 @@ class ConsumerRunner:
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  bootstrap_servers: str, topics: list[str], handlers: Mapping[str, Handler],
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
-                 retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0) -> None:
+                 retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
+                 key_wait_s: float = 300.0) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -97,6 +100,7 @@ class ConsumerRunner:
         self._backoff_s = (retry_backoff_s, retry_backoff_max_s)
         self._commit_interval_s = commit_interval_s
         self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
+        self._key_wait_s = key_wait_s
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._stopping = asyncio.Event()
@@ -190,8 +194,10 @@ class ConsumerRunner:
 
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         deliveries: list[Delivery] = []
+        # The data keys of the batch's leads, in one query (record key = lead id).
+        keys = await self._known_keys(records)
         for record in records:
-            delivery = await self._decode(record)
+            delivery = await self._decode(record, keys)
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries and not await self._apply_retrying_transient(deliveries, whole_batch=True):
@@ -201,7 +207,21 @@ class ConsumerRunner:
             tp = TopicPartition(record.topic, record.partition)
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
 
-    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Delivery | None:
+    async def _known_keys(self, records: list[ConsumerRecord[bytes, bytes]]
+                          ) -> dict[str, bytes | None]:
+        lead_ids = [r.key.decode("utf-8", "replace") for r in records if r.key]
+        backoff = Backoff(*self._backoff_s)
+        while True:
+            try:
+                return await known_keys(self._engine, lead_ids)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("database unavailable; retrying key lookup", exc_info=True)
+                await backoff.sleep()
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes],
+                      keys: dict[str, bytes | None]) -> Delivery | None:
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
         except EnvelopeError as exc:
@@ -209,6 +229,14 @@ class ConsumerRunner:
             return None
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
+        try:
+            data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys)
+        except (KeyUnavailable, PiiError) as exc:
+            await self._dead_letter(record, exc, event_type=envelope.type)
+            return None
+        if data is None:
+            return None  # about an erased person: there is nothing left to act on
+        envelope = replace(envelope, data=data)
         try:
             event = parse_event(envelope.type, envelope.data)
         except ValidationError as exc:

@@ -1,13 +1,14 @@
 """Database engine and the unit of work: one transaction, rolled back unless committed."""
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.envelope import new_traceparent
+from leadloop.keyring import seal_events
 from leadloop.observability import current_traceparent
 from leadloop.outbox import outbox_rows_for
 
@@ -81,10 +82,20 @@ class UnitOfWork:
         self._pending.append(cloud_event)
         return cloud_event
 
+    def publish_validated(self, event_type: str, subject: str, data: dict[str, Any]) -> None:
+        """Record an event whose `data` is already the JSON of its model (bulk paths that build
+        it from stored rows, e.g. a CSV import's lead.created). It goes the same way as
+        `publish`: personal fields sealed, written to the outbox at commit."""
+        self._pending.append(CloudEvent(
+            type=event_type, source=self._source, subject=subject, data=data,
+            traceparent=current_traceparent() or new_traceparent()))
+
     async def commit(self) -> None:
-        """Write pending events to the outbox and commit the transaction."""
+        """Write pending events to the outbox (personal fields encrypted) and commit."""
         if self._pending:
-            await outbox_rows_for(self.connection, self._pending)
+            events = await seal_events(self.connection, self._pending, self._source)
+            if events:
+                await outbox_rows_for(self.connection, events)
             self._pending = []
         await self.connection.commit()
         self.committed = True

@@ -1,4 +1,4 @@
-"""Tables every service database has: the outbox and the processed-events inbox."""
+"""Tables every service database has: the outbox, the processed-events inbox and the lead keys."""
 
 from alembic.operations import Operations
 from sqlalchemy import (
@@ -44,6 +44,21 @@ processed_events = Table(
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Per-lead data keys (see leadloop.pii). Capture issues them; every other service keeps a copy
+# fed from the keys topic. Erasure sets `data_key` to NULL and `erased_at`: the key is gone, and
+# the row says so, which tells "erased" (skip the event) from "not arrived yet" (wait for it).
+# Its own metadata: services created it in a later migration than the outbox and inbox.
+keyring_metadata = MetaData()
+
+lead_keys = Table(
+    "lead_keys",
+    keyring_metadata,
+    Column("lead_id", Text, primary_key=True),
+    Column("data_key", LargeBinary),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("erased_at", DateTime(timezone=True)),
+)
+
 _NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION leadloop_outbox_notify() RETURNS trigger AS $$
 BEGIN
@@ -62,6 +77,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION leadloop_outbox_notify()
 def create_infra_schema(connection: Connection) -> None:
     """Create the outbox (with its NOTIFY trigger) and the inbox on a synchronous connection."""
     infra_metadata.create_all(connection)
+    keyring_metadata.create_all(connection)
     connection.exec_driver_sql(_NOTIFY_FUNCTION)
     connection.exec_driver_sql(_NOTIFY_TRIGGER)
 
@@ -69,6 +85,16 @@ def create_infra_schema(connection: Connection) -> None:
 def create_infra_tables(op: Operations) -> None:
     """`create_infra_schema` inside a service's first Alembic migration."""
     create_infra_schema(op.get_bind())
+
+
+def create_lead_keys_table(op: Operations) -> None:
+    """Add `lead_keys` in a service's migration (no-op where the first migration made it)."""
+    keyring_metadata.create_all(op.get_bind(), checkfirst=True)
+
+
+def drop_lead_keys_table(op: Operations) -> None:
+    """Undo `create_lead_keys_table`."""
+    keyring_metadata.drop_all(op.get_bind(), checkfirst=True)
 
 
 def drop_infra_tables(op: Operations) -> None:

@@ -7,11 +7,13 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from leadloop.infra_tables import infra_metadata
+from leadloop.infra_tables import infra_metadata, keyring_metadata
+
+_SHARED_METADATA = [infra_metadata, keyring_metadata]
 
 
 def _migrate(connection: Connection, metadata: MetaData) -> None:
-    context.configure(connection=connection, target_metadata=[metadata, infra_metadata])
+    context.configure(connection=connection, target_metadata=[metadata, *_SHARED_METADATA])
     with context.begin_transaction():
         context.run_migrations()
 
@@ -26,7 +28,7 @@ async def _run_online(database_url: str, metadata: MetaData) -> None:
 def run_migrations(database_url: str, metadata: MetaData) -> None:
     """Run the service's pending migrations against `database_url` (online mode only)."""
     if context.is_offline_mode():
-        context.configure(url=database_url, target_metadata=[metadata, infra_metadata],
+        context.configure(url=database_url, target_metadata=[metadata, *_SHARED_METADATA],
                           literal_binds=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_retry_backoff_s: float = 0.2
     consumer_retry_backoff_max_s: float = 10.0
+    # How long an event whose personal fields are encrypted waits for its lead's key (it comes
+    # on the keys topic, normally within milliseconds) before it is dead-lettered.
+    consumer_key_wait_s: float = 300.0
 
     # Producer linger: 0, because the outbox relay already hands the producer a whole batch at
     # once (the records queue up before the sender runs), so waiting buys no batching and would

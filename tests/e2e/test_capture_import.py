@@ -13,7 +13,7 @@ import pytest
 
 from capture.cli import main
 from leadloop_devstack.stack import Stack
-from tests.support import TopicReader, eventually
+from tests.support import TopicReader, eventually, topics_holding
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -131,6 +131,30 @@ async def test_imported_rows_end_as_the_same_leads_as_posting_them_one_by_one(
         found.pop("email")
         return found
     assert await profile(imported) == await profile(posted)
+
+
+async def test_imported_leads_personal_fields_are_sealed_in_kafka_like_posted_ones(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    tag = uuid.uuid4().hex[:10]
+    emails = [f"sealed.{tag}.{n}@example-corp.com" for n in range(3)]
+    r = await http.post(f"{stack.url('capture')}/v1/imports",
+                        content=_csv([[e, "Grace", "Hopper", "", "", "", "", "", ""]
+                                      for e in emails]),
+                        params={"mapping": json.dumps(MAPPING)},
+                        headers={**admin_headers, "Content-Type": "text/csv"})
+    assert r.status_code == 202, r.text
+    await _finished(http, f"{stack.url('capture')}/v1/imports/{r.json()['import_id']}",
+                    admin_headers)
+    # A trusted reader (holding the keys) sees every lead.created with its address...
+    async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
+        created = await reader.wait_for(lambda evs: set(emails) <= {
+            (e.data.get("profile") or {}).get("email") for e in evs
+            if e.type == "leadloop.lead.created.v1"})
+    assert len([e for e in created if e.type == "leadloop.lead.created.v1"
+                and (e.data.get("profile") or {}).get("email") in emails]) == 3
+    # ...while the raw records on the broker hold none of them in plain text.
+    for email in emails:
+        assert await topics_holding(stack.bootstrap_servers, email.encode()) == {}
 
 
 async def test_bad_imports_are_refused(

@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from leadloop.events.topology import DEAD_LETTER_PARTITIONS
+from leadloop.events.topology import DEAD_LETTER_PARTITIONS, TOPIC_CONFIGS
 from leadloop_devstack.config import REPO_ROOT
 from leadloop_devstack.processes import kill, terminate
 
@@ -88,6 +88,8 @@ class LocalKafka:
             # One node: nobody else will join, so don't wait for members before the first
             # rebalance.
             "group.initial.rebalance.delay.ms=0",
+            # Compacted topics (the lead keys) are cleaned soon after a record is superseded.
+            "log.cleaner.backoff.ms=1000",
             "",
         ]))
         return path
@@ -162,7 +164,8 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: i
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, DEAD_LETTER_PARTITIONS if t.endswith(".dlq") else partitions, 1)
+        missing = [NewTopic(t, DEAD_LETTER_PARTITIONS if t.endswith(".dlq") else partitions, 1,
+                            topic_configs=TOPIC_CONFIGS.get(t, {}))
                    for t in topics if t not in existing]
         if missing:
             try:

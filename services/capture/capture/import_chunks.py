@@ -1,9 +1,10 @@
 """One chunk of an import: rows validated in a thread, then written set-based in one transaction.
 
 New emails (the bulk of a list) take the set-based path: the chunk is COPYed into a temporary
-table, then one statement inserts the leads and their lead.created outbox rows
-(`INSERT ... SELECT ... ON CONFLICT (email) DO NOTHING RETURNING`, the events built from what
-was inserted). Rows whose email is already known, or appears more than once in the chunk, go
+table, then one statement inserts the leads (`INSERT ... SELECT ... ON CONFLICT (email) DO
+NOTHING RETURNING`), and their lead.created events are built from what was inserted and go
+through the unit of work (sealed under each lead's key, one outbox statement per chunk).
+Rows whose email is already known, or appears more than once in the chunk, go
 through the in-memory plan (import_domain.plan_batch), which applies the single-submission merge
 rules row by row and publishes lead.updated / lead.consent_changed through the unit of work.
 Each email's rows take exactly one of the two paths, in row order, so the outcome per row is
@@ -19,8 +20,9 @@ from uuid import UUID
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import bindparam, func, literal_column, text, update
+from sqlalchemy import Integer, bindparam, func, literal_column, text, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import DBAPIError
 
 from capture import repository
@@ -30,7 +32,6 @@ from capture.schemas import LeadIn
 from capture.tables import imports
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
-from leadloop.events.envelope import new_traceparent
 from leadloop.events.models import (
     Consent,
     LeadConsentChanged,
@@ -40,8 +41,6 @@ from leadloop.events.models import (
     LeadUpdated,
     event_time_now,
 )
-from leadloop.events.topology import topic_of
-from leadloop.observability import current_traceparent
 
 MAX_STORED_ERRORS = 1000
 _RETRIES = 5
@@ -157,32 +156,20 @@ async def _write_chunk(uow: UnitOfWork, service: str, chunk: PreparedChunk,
 
 _STAGE = ("CREATE TEMP TABLE import_staging (ord int, email text, profile jsonb, consent jsonb) "
           "ON COMMIT DROP")
-# The leads that are new, and one lead.created per lead actually inserted; the event's data is
-# built from the stored row, so it is exactly what the lead row says.
-_INSERT_NEW = text(f"""
+# The leads that are new. Their lead.created events are built from the stored rows in Python,
+# not in SQL: personal fields must be sealed under each lead's key (leadloop.keyring) on their way
+# into the outbox, like every other event's.
+_INSERT_NEW = text("""
 WITH inserted AS (
     INSERT INTO leads (id, email, profile, consent, source)
     SELECT gen_random_uuid(), s.email, s.profile, s.consent, CAST(:source AS jsonb)
     FROM import_staging s ORDER BY s.email
     ON CONFLICT (email) DO NOTHING
     RETURNING id, email, profile, consent
-), events AS (
-    INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent,
-                        data)
-    SELECT gen_random_uuid()::text, CAST(:topic AS text), '{_CREATED_TYPE}', i.id::text,
-           CAST(:service AS text), CAST(:now AS timestamptz), CAST(:traceparent AS text),
-           convert_to(jsonb_build_object(
-               'lead_id', i.id, 'profile', i.profile, 'consent', i.consent,
-               'source', CAST(:source AS jsonb), 'form_id', NULL,
-               'created_at', CAST(:now_json AS text))::text, 'UTF8')
-    FROM inserted i
 )
--- Only what Python still has to act on (usually nothing): rows whose email was taken, and new
--- leads whose consent grants a purpose (each gets lead.consent_changed).
-SELECT s.ord, i.id FROM import_staging s LEFT JOIN inserted i ON i.email = s.email
-WHERE i.id IS NULL OR (i.consent->>'email_marketing')::boolean
-   OR (i.consent->>'sales_contact')::boolean
-""")
+SELECT s.ord, i.id, i.profile, i.consent
+FROM import_staging s LEFT JOIN inserted i ON i.email = s.email
+""").columns(ord=Integer, id=PG_UUID(as_uuid=True), profile=JSONB, consent=JSONB)
 
 
 async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
@@ -198,16 +185,19 @@ async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
     await raw.copy_records_to_table(
         "import_staging", columns=["ord", "email", "profile", "consent"],
         records=[(i, *chunk.records[i]) for i in indexes])
-    result = await conn.execute(_INSERT_NEW, {
-        "source": orjson.dumps(source.model_dump(mode="json")).decode(),
-        "topic": topic_of(service), "service": service, "now": chunk.now,
-        "now_json": _TIME.dump_python(chunk.now, mode="json"),
-        "traceparent": current_traceparent() or new_traceparent()})
+    source_json = source.model_dump(mode="json")
+    result = await conn.execute(_INSERT_NEW, {"source": orjson.dumps(source_json).decode()})
+    now_json = _TIME.dump_python(chunk.now, mode="json")
     conflicted = set()
-    for index, lead_id in result:
+    for index, lead_id, profile, consent in result:
         if lead_id is None:
             conflicted.add(index)
-        else:
+            continue
+        # The data of lead.created exactly as its model dumps it, from the row just stored.
+        uow.publish_validated(_CREATED_TYPE, str(lead_id), {
+            "lead_id": str(lead_id), "profile": profile, "consent": consent,
+            "source": source_json, "form_id": None, "created_at": now_json})
+        if consent.get("email_marketing") or consent.get("sales_contact"):
             _publish_consent_changes(uow, lead_id, None, chunk.consents[index], chunk.now)
     return conflicted
 

@@ -7,16 +7,18 @@ from capture.housekeeping import housekeeping
 from capture.imports import resume_imports
 from capture.imports_api import router as imports_router
 from capture.merges import router as merges_router
+from capture.privacy import router as privacy_router
 from capture.submissions_api import router as submissions_router
 from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=CaptureSettings(),
     routers=[router, forms_router, submissions_router, imports_router,
-             merges_router],
+             merges_router, privacy_router],
     workers=[resume_imports, housekeeping],
     # The CSV import streams its body to disk and enforces import_max_bytes itself.
     large_body_paths=[r"/v1/imports"],
     description="Web forms, lists and tracking in; lead.created, lead.updated, lead.activity, "
-    "lead.consent_changed, lead.merged and lead.unmerged out.",
+    "lead.consent_changed, lead.merged, lead.unmerged and lead.erased out; GDPR erasure "
+    "and export.",
 )

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,6 +24,8 @@ from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
+from leadloop.pii import PiiError
 from outcomes import repository
 from outcomes.config import OutcomesSettings
 from outcomes.handlers import HANDLERS
@@ -62,18 +64,24 @@ async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPa
 Delivery = tuple[CloudEvent, EventData]
 
 
-def _decode(records: list[ConsumerRecord[bytes, bytes]],
-            handlers: Mapping[str, Handler]) -> tuple[list[Delivery], int]:
+async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes]],
+                  handlers: Mapping[str, Handler]) -> tuple[list[Delivery], int]:
     """The records outcomes handles, decoded; and how many could not be (the live consumer
-    dead-lettered those)."""
+    dead-lettered those). An erased lead's events come with their personal fields emptied:
+    the anonymous funnel row still counts them."""
     deliveries = []
     skipped = 0
+    keys = await known_keys(engine, (r.key.decode("utf-8", "replace") for r in records if r.key))
     for record in records:
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
             if envelope.type in handlers:
+                data = await reveal_event(engine, envelope, wait_s=0, keep_erased=True,
+                                          known=keys)
+                assert data is not None
+                envelope = replace(envelope, data=data)
                 deliveries.append((envelope, parse_event(envelope.type, envelope.data)))
-        except (EnvelopeError, ValidationError):
+        except (EnvelopeError, ValidationError, KeyUnavailable, PiiError):
             skipped += 1
     return deliveries, skipped
 
@@ -129,7 +137,7 @@ async def rebuild_read_model(engine: AsyncEngine, bootstrap_servers: str,
                 for tp in list(remaining):
                     if await consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
-                deliveries, undecodable = _decode(records, handlers)
+                deliveries, undecodable = await _decode(engine, records, handlers)
                 erasures += [d for d in deliveries if d[0].type == ERASED]
                 applied, failed = await _apply(
                     uow, [d for d in deliveries if d[0].type != ERASED], handlers)

@@ -45,6 +45,22 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Per-lead data keys (leadloop.keyring): capture issues them, every consumer keeps a copy. Keyed
+# by lead id and compacted, so the log holds only each lead's latest record; erasure replaces the
+# key with an "erased" marker, and the short segment and cleaner settings below make compaction
+# drop the old key record soon after (Kafka never compacts the active segment).
+KEY_OWNER = "capture"
+KEYS_TOPIC = "leadloop.capture.keys"
+KEYS_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": "10000",
+    "min.cleanable.dirty.ratio": "0.01",
+    "delete.retention.ms": "10000",
+    "min.compaction.lag.ms": "0",
+    "max.compaction.lag.ms": "60000",
+}
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {KEYS_TOPIC: KEYS_TOPIC_CONFIG}
+
 # Dead-letter topics keep one partition, so failures are listed in the order they happened.
 DEAD_LETTER_PARTITIONS = 1
 
@@ -63,4 +79,4 @@ def all_topics() -> list[str]:
     """Every topic the local stack and deployments create."""
     return [topic_of(s) for s in SERVICES] + [
         dead_letter_topic_of(s) for s in SERVICES if CONSUMES[s]
-    ]
+    ] + [KEYS_TOPIC]

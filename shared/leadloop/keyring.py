@@ -1,0 +1,283 @@
+"""Per-lead data keys: issued by capture, copied by every consumer, destroyed on erasure.
+
+Capture (the key owner) issues a lead's key the first time one of its events carries personal
+data, in the same transaction as that event, and publishes it through its outbox to the
+compacted keys topic. Every consuming service runs a `KeysConsumer` beside its ConsumerRunner
+(a separate consumer group, so an event that arrives before its key can wait for it without
+holding up the key feed) and keeps the keys in its own `lead_keys` table.
+
+Erasure: capture nulls its key and publishes an "erased" marker under the lead id, which
+replaces the key in the compacted topic; each service nulls its copy and drops sent outbox rows
+about the lead. From then on every stored event about the person is ciphertext nobody can open,
+and consumers skip such events instead of failing on them.
+"""
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from leadloop.events.envelope import CloudEvent, new_traceparent
+from leadloop.events.topology import KEY_OWNER, KEYS_TOPIC
+from leadloop.infra_tables import lead_keys, outbox
+from leadloop.pii import has_personal_data, has_sealed_data, new_data_key, reveal, seal
+from leadloop.retry import Backoff, is_transient
+
+KEY_RECORD_TYPE = "leadloop.lead.key.v1"
+"""The type of a keys-topic record: internal to LeadLoop, not a published domain event."""
+
+log = logging.getLogger(__name__)
+
+
+class KeyUnavailable(Exception):
+    """An event's personal fields are encrypted with a key this service has not received."""
+
+
+# --- writing: seal events on their way into the outbox -------------------------------------
+
+
+async def _keys_of(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
+    """Each known lead's key (None once erased); unknown leads are absent."""
+    rows = await conn.execute(select(lead_keys.c.lead_id, lead_keys.c.data_key)
+                              .where(lead_keys.c.lead_id.in_(list(lead_ids))))
+    return {row.lead_id: row.data_key for row in rows}
+
+
+def _key_record(lead_id: str, payload: dict[str, Any], source: str) -> dict[str, Any]:
+    """An outbox row for the keys topic (its key is the lead id, like every LeadLoop record)."""
+    return {"event_id": f"key-{lead_id}-{time.time_ns()}", "topic": KEYS_TOPIC,
+            "event_type": KEY_RECORD_TYPE, "subject": lead_id, "source": source,
+            "occurred_at": datetime.now(UTC), "traceparent": new_traceparent(),
+            "data": orjson.dumps({"lead_id": lead_id, **payload})}
+
+
+async def _issue_keys(conn: AsyncConnection, lead_ids: Sequence[str], source: str
+                      ) -> dict[str, bytes | None]:
+    """Create keys for leads that have none and queue them for the keys topic."""
+    fresh = {lead_id: new_data_key() for lead_id in lead_ids}
+    inserted = await conn.execute(
+        pg_insert(lead_keys).values([{"lead_id": i, "data_key": k} for i, k in fresh.items()])
+        .on_conflict_do_nothing().returning(lead_keys.c.lead_id))
+    issued = [row.lead_id for row in inserted]
+    if issued:
+        await conn.execute(insert(outbox), [
+            _key_record(i, {"data_key": base64.b64encode(fresh[i]).decode()}, source)
+            for i in issued])
+    raced = [i for i in lead_ids if i not in issued]  # issued by a concurrent transaction
+    return {**{i: fresh[i] for i in issued}, **(await _keys_of(conn, raced) if raced else {})}
+
+
+async def seal_events(conn: AsyncConnection, events: list[CloudEvent], source: str
+                      ) -> list[CloudEvent]:
+    """`events` with their personal fields encrypted under each lead's key.
+
+    The key owner issues missing keys. Another service seals with its copy; it has none only for
+    a lead whose events reached it in plain text (from before encryption), and passes those on as
+    they came. An event with personal data about an erased lead is dropped: nobody may publish
+    it any more.
+    """
+    subjects = sorted({e.subject for e in events if has_personal_data(e.data)})
+    if not subjects:
+        return events
+    keys = await _keys_of(conn, subjects)
+    missing = [s for s in subjects if s not in keys]
+    if missing and source == KEY_OWNER:
+        keys.update(await _issue_keys(conn, missing, source))
+    sealed = []
+    for event in events:
+        if event.subject not in keys or not has_personal_data(event.data):
+            sealed.append(event)
+            continue
+        key = keys[event.subject]
+        if key is None:
+            log.info("not publishing %s: lead %s was erased", event.type, event.subject)
+            continue
+        sealed.append(replace(event, data=seal(event.data, event.subject, key)))
+    return sealed
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+
+async def _forget_keys(conn: AsyncConnection, lead_ids: Sequence[str]) -> None:
+    """Null the keys (keeping the row as the 'erased' mark) and drop sent outbox rows about
+    the leads: sealed copies are unreadable now, and rows from before encryption go too."""
+    statement = pg_insert(lead_keys).values(
+        [{"lead_id": i, "data_key": None, "erased_at": func.now()} for i in lead_ids])
+    await conn.execute(statement.on_conflict_do_update(
+        index_elements=[lead_keys.c.lead_id],
+        set_={"data_key": None,
+              "erased_at": func.coalesce(lead_keys.c.erased_at, statement.excluded.erased_at)}))
+    await conn.execute(delete(outbox).where(outbox.c.subject.in_(list(lead_ids)),
+                                            outbox.c.sent_at.is_not(None)))
+
+
+async def shred_keys(conn: AsyncConnection, lead_ids: Sequence[str], source: str) -> None:
+    """Key owner: destroy the leads' keys and tell every service, through the keys topic."""
+    if not lead_ids:
+        return
+    await _forget_keys(conn, lead_ids)
+    # An unsent key record must not go out after its erasure.
+    await conn.execute(delete(outbox).where(outbox.c.topic == KEYS_TOPIC,
+                                            outbox.c.subject.in_(list(lead_ids))))
+    await conn.execute(insert(outbox), [_key_record(i, {"erased": True}, source)
+                                        for i in lead_ids])
+
+
+async def is_shredded(conn: AsyncConnection, lead_id: str) -> bool:
+    """Whether this lead's key was destroyed (the lead was erased)."""
+    erased_at = await conn.scalar(select(lead_keys.c.erased_at)
+                                  .where(lead_keys.c.lead_id == lead_id))
+    return erased_at is not None
+
+
+# --- reading: reveal events as consumers parse them ------------------------------------------
+
+
+async def known_keys(engine: AsyncEngine, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
+    """The keys this service holds for these leads, in one query (a consumer batch's worth)."""
+    wanted = sorted(set(lead_ids))
+    if not wanted:
+        return {}
+    async with engine.connect() as conn:
+        return await _keys_of(conn, wanted)
+
+
+def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
+              ) -> dict[str, Any] | None:
+    if key is None and not keep_erased:
+        return None
+    data: dict[str, Any] = reveal(envelope.data, envelope.subject, key)
+    return data
+
+
+async def reveal_event(engine: AsyncEngine, envelope: CloudEvent, wait_s: float = 30.0,
+                       keep_erased: bool = False, known: dict[str, bytes | None] | None = None
+                       ) -> dict[str, Any] | None:
+    """The event's data with personal fields decrypted; None when the lead was erased (or, with
+    `keep_erased`, the data with those fields emptied). `known`: keys fetched beforehand.
+
+    A key that has not arrived yet is waited for (it travels on another topic); after `wait_s`
+    KeyUnavailable is raised, and the caller parks the event where it can be replayed.
+    """
+    if not has_sealed_data(envelope.data):
+        return envelope.data
+    if known is not None and envelope.subject in known:
+        return _revealed(envelope, known[envelope.subject], keep_erased)
+    deadline = time.monotonic() + wait_s
+    backoff = Backoff(0.05, 1.0)
+    while True:
+        try:
+            keys = await known_keys(engine, [envelope.subject])
+        except Exception as exc:  # database down: wait like the runner does, never skip
+            if not is_transient(exc):
+                raise
+            log.warning("database unavailable; retrying key lookup", exc_info=True)
+            await backoff.sleep()
+            deadline = time.monotonic() + wait_s
+            continue
+        if envelope.subject in keys:
+            if known is not None:
+                known[envelope.subject] = keys[envelope.subject]
+            return _revealed(envelope, keys[envelope.subject], keep_erased)
+        if time.monotonic() > deadline:
+            raise KeyUnavailable(f"no data key for lead {envelope.subject} after {wait_s:.0f}s")
+        await backoff.sleep()
+
+
+# --- the key feed every consuming service runs ------------------------------------------------
+
+
+def _parse_key_record(record: ConsumerRecord[bytes, bytes]) -> tuple[str, bytes | None] | None:
+    """(lead id, key or None when erased) from a keys-topic record; None if unreadable."""
+    lead_id = (record.key or b"").decode("utf-8", "replace")
+    if record.value is None:  # a tombstone: the key is gone
+        return (lead_id, None) if lead_id else None
+    try:
+        body = orjson.loads(record.value)
+        lead_id = str(body.get("lead_id") or lead_id)
+        if body.get("erased"):
+            return lead_id, None
+        return lead_id, base64.b64decode(body["data_key"])
+    except (orjson.JSONDecodeError, KeyError, ValueError, AttributeError):
+        log.error("unreadable record in %s at offset %s", record.topic, record.offset)
+        return None
+
+
+async def store_key_records(conn: AsyncConnection, records: list[tuple[str, bytes | None]]
+                            ) -> None:
+    """Keep received keys and apply erasures; an erased lead's key never comes back."""
+    latest = dict(records)  # per lead, the last record wins, as in the compacted log
+    keys = [{"lead_id": i, "data_key": k} for i, k in latest.items() if k is not None]
+    if keys:
+        await conn.execute(pg_insert(lead_keys).values(keys).on_conflict_do_nothing())
+    erased = [i for i, k in latest.items() if k is None]
+    if erased:
+        await _forget_keys(conn, erased)
+
+
+class KeysConsumer:
+    """Copies the keys topic into this service's `lead_keys` table."""
+
+    def __init__(self, *, service: str, engine: AsyncEngine, bootstrap_servers: str,
+                 stopping: asyncio.Event) -> None:
+        self._service = service
+        self._engine = engine
+        self._bootstrap_servers = bootstrap_servers
+        self._stopping = stopping
+
+    async def run(self) -> None:
+        """Consume until the service stops; after a failure, start over from the committed
+        offsets (records are idempotent to apply again)."""
+        backoff = Backoff(max_s=5.0)
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+                backoff.reset()
+            except Exception:  # broker or database trouble: the feed must not stay down
+                log.warning("keys consumer failed; restarting it", exc_info=True)
+                await backoff.sleep()
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            KEYS_TOPIC, bootstrap_servers=self._bootstrap_servers,
+            group_id=f"{self._service}.keys", client_id=f"{self._service}-keys",
+            enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500)
+                records = [r for rs in batches.values() for r in rs]
+                if records:
+                    await self._store(records)
+                    try:
+                        await consumer.commit()
+                    except (CommitFailedError, KafkaError):
+                        log.warning("keys offset commit failed; records will be re-applied")
+        finally:
+            await consumer.stop()
+
+    async def _store(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        parsed = [p for p in (_parse_key_record(r) for r in records) if p is not None]
+        backoff = Backoff(max_s=5.0)
+        while True:
+            try:
+                async with self._engine.begin() as conn:
+                    await store_key_records(conn, parsed)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or self._stopping.is_set():
+                    raise
+                log.warning("database unavailable; retrying key records", exc_info=True)
+                await backoff.sleep()

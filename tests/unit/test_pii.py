@@ -1,0 +1,72 @@
+"""Personal fields in event data: sealed per lead, revealed with the key, empty without it."""
+
+import base64
+import uuid
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from leadloop.events import parse_event
+from leadloop.events.models import LeadCreated, LeadProfile, LeadSource
+from leadloop.pii import PiiError, has_personal_data, has_sealed_data, new_data_key, reveal, seal
+
+LEAD = str(uuid.uuid4())
+
+
+def _created() -> dict:
+    event = LeadCreated(
+        lead_id=uuid.UUID(LEAD), created_at=datetime.now(UTC),
+        profile=LeadProfile(email="ana.lopez@example.org", first_name="Ana", last_name="López",
+                            phone="+49301234567", company="Acme", company_size=120,
+                            properties={"how_heard": "Ana's podcast"}),
+        source=LeadSource(channel="form", landing_page="https://x.test/?email=ana.lopez@example.org"))
+    return event.model_dump(mode="json")
+
+
+def test_sealed_event_holds_no_personal_value_and_reveals_to_the_original() -> None:
+    data, key = _created(), new_data_key()
+    sealed = seal(data, LEAD, key)
+    raw = orjson.dumps(sealed)
+    for secret in (b"ana.lopez", b"Ana", b"+49301234567", b"podcast"):
+        assert secret not in raw
+    assert sealed["profile"]["company"] == "Acme"  # not personal: stays readable
+    assert sealed["profile"]["company_size"] == 120
+    assert has_sealed_data(sealed) and not has_personal_data(sealed)
+    assert reveal(sealed, LEAD, key) == data
+
+
+def test_a_value_sealed_for_one_lead_does_not_open_as_another_leads() -> None:
+    key = new_data_key()
+    sealed = seal(_created(), LEAD, key)
+    with pytest.raises(PiiError):
+        reveal(sealed, str(uuid.uuid4()), key)
+    with pytest.raises(PiiError):
+        reveal(sealed, LEAD, new_data_key())
+
+
+def test_without_the_key_personal_fields_read_empty_and_the_event_still_parses() -> None:
+    sealed = seal(_created(), LEAD, new_data_key())
+    erased = reveal(sealed, LEAD, None)
+    profile = erased["profile"]
+    assert (profile["email"], profile["first_name"], profile["phone"]) == ("", None, None)
+    assert profile["properties"] == {} and erased["source"]["landing_page"] is None
+    parsed = parse_event("leadloop.lead.created.v1", erased)
+    assert isinstance(parsed, LeadCreated) and parsed.profile.company == "Acme"
+
+
+def test_sealing_twice_changes_nothing_and_empty_fields_stay_plain() -> None:
+    key = new_data_key()
+    data = {"lead_id": LEAD, "profile": {"email": "a@b.c", "phone": None, "properties": {}}}
+    once = seal(data, LEAD, key)
+    assert seal(once, LEAD, key) == once
+    assert once["profile"]["phone"] is None and once["profile"]["properties"] == {}
+
+
+def test_every_sealed_value_gets_its_own_nonce() -> None:
+    # Reusing a nonce under one GCM key leaks the XOR of the plaintexts (and the auth key).
+    key = new_data_key()
+    data = {"people": [{"email": "same@example.org"} for _ in range(40)]}
+    sealed = [p["email"] for p in seal(data, LEAD, key)["people"]]
+    nonces = {base64.urlsafe_b64decode(s.removeprefix("pii:v1:") + "==")[:12] for s in sealed}
+    assert len(nonces) == 40
