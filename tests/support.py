@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from leadloop.events import CloudEvent
-from leadloop.events.topology import KEYS_TOPIC
+from leadloop.events.topology import CONSUMES, KEYS_TOPIC, SERVICES, topic_of
 from leadloop.pii import has_sealed_data, reveal
 
 T = TypeVar("T")
@@ -156,3 +156,26 @@ async def topics_holding(bootstrap_servers: str, needle: bytes) -> dict[str, int
     finally:
         await consumer.stop()
     return hits
+
+
+async def consumer_lag(bootstrap: str) -> dict[str, int]:
+    """Each consuming service's lag: records on its topics past its group's committed offsets."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        lag = {}
+        for service in SERVICES:
+            if not CONSUMES[service]:
+                continue
+            committed = await admin.list_consumer_group_offsets(service)
+            tps = [TopicPartition(topic_of(p), n) for p in CONSUMES[service]
+                   for n in range(12)]
+            ends = await consumer.end_offsets(tps)
+            lag[service] = sum(ends[tp] - (committed[tp].offset if tp in committed else 0)
+                               for tp in tps)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()

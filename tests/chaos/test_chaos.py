@@ -14,12 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from leadloop.events.topology import CONSUMES, SERVICES, topic_of
 from leadloop_devstack.stack import Stack
-from tests.support import TopicReader, eventually
+from tests.support import TopicReader, consumer_lag, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.chaos]
 
@@ -101,28 +98,6 @@ async def _faults(stack: Stack, load: Load, log: list[str]) -> None:
         log.append(f"{what} at {load.posted} leads ({time.monotonic() - started:.1f}s)")
 
 
-async def _total_lag(bootstrap: str) -> dict[str, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        lag = {}
-        for service in SERVICES:
-            if not CONSUMES[service]:
-                continue
-            committed = await admin.list_consumer_group_offsets(service)
-            tps = [TopicPartition(topic_of(p), n) for p in CONSUMES[service]
-                   for n in range(12)]
-            ends = await consumer.end_offsets(tps)
-            lag[service] = sum(ends[tp] - (committed[tp].offset if tp in committed else 0)
-                               for tp in tps)
-        return lag
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
 async def test_nothing_lost_nothing_doubled_through_kills_and_restarts(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     rep = await http.post(f"{stack.url('handoff')}/v1/reps", headers=admin_headers,
@@ -153,7 +128,7 @@ async def test_nothing_lost_nothing_doubled_through_kills_and_restarts(
     counts = await eventually(funnel_complete, timeout_s=600)
 
     async def no_lag() -> dict[str, int]:
-        lag = await _total_lag(stack.bootstrap_servers)
+        lag = await consumer_lag(stack.bootstrap_servers)
         assert set(lag.values()) == {0}, lag
         return lag
     lag = await eventually(no_lag, timeout_s=300, interval_s=1)

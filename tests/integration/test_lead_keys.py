@@ -26,6 +26,9 @@ from tests.integration.conftest import Sandbox
 from tests.support import eventually
 
 pytestmark = pytest.mark.asyncio
+# The keys topic is shared by the whole test session: a fresh keys consumer first reads every key
+# issued by earlier tests (thousands after the import tests), so its catching up gets time.
+CATCH_UP_S = 180
 
 CREATED = "leadloop.lead.created.v1"
 
@@ -98,7 +101,7 @@ async def test_event_waits_for_its_late_key_and_is_passed_on_encrypted(
 
         async def handled() -> None:
             assert service.seen.get(lead) == email
-        await eventually(handled)
+        await eventually(handled, timeout_s=CATCH_UP_S)
 
         # A plain-text event (from before encryption) needs no key.
         await _send(producer, sandbox.topic,
@@ -106,7 +109,7 @@ async def test_event_waits_for_its_late_key_and_is_passed_on_encrypted(
 
         async def plain_handled() -> None:
             assert service.seen.get(plain_lead) == "p@ex.org"
-        await eventually(plain_handled)
+        await eventually(plain_handled, timeout_s=CATCH_UP_S)
 
     async with sandbox.engine.connect() as conn:
         stored = {r.subject: r.data for r in await conn.execute(
@@ -128,7 +131,7 @@ async def test_after_erasure_the_key_is_gone_and_the_leads_events_are_skipped(
     async with _Service(sandbox, producer) as service:
         async def handled() -> None:
             assert service.seen.get(lead) == email
-        await eventually(handled)
+        await eventually(handled, timeout_s=CATCH_UP_S)
         del service.seen[lead]
 
         await _send_key(producer, lead, None)
@@ -138,7 +141,7 @@ async def test_after_erasure_the_key_is_gone_and_the_leads_events_are_skipped(
                 row = (await conn.execute(select(lead_keys).where(
                     lead_keys.c.lead_id == lead))).one()
             assert row.data_key is None and row.erased_at is not None
-        await eventually(key_shredded)
+        await eventually(key_shredded, timeout_s=CATCH_UP_S)
 
         # The same lead's old event again (a replay), then another lead's as a marker.
         await _send(producer, sandbox.topic, _created(sandbox.service, lead, key, email))
@@ -147,5 +150,5 @@ async def test_after_erasure_the_key_is_gone_and_the_leads_events_are_skipped(
 
         async def marker_handled() -> None:
             assert marker in service.seen
-        await eventually(marker_handled)
+        await eventually(marker_handled, timeout_s=CATCH_UP_S)
         assert lead not in service.seen, "an erased lead's event was acted on"
