@@ -172,9 +172,9 @@ main{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:
 .s0{fill:#3b73d9}.s1{fill:#f0a030}
 table{border-collapse:collapse;width:100%}td,th{padding:3px 6px;border-bottom:1px solid #eee;
 text-align:left}.num{text-align:right}
-.markets .bar{display:inline-block;height:10px;background:#3b73d9;vertical-align:middle}
-.markets tr.above .bar{background:#1b7f3b}.markets tr.below .bar{background:#b00020}
-.markets tr.small td{color:#8a909c}.markets tr.small .bar{background:#c5c9d1}
+.markets svg{vertical-align:middle}.markets .bar{fill:#3b73d9}
+.markets tr.above .bar{fill:#1b7f3b}.markets tr.below .bar{fill:#b00020}
+.markets tr.small td{color:#8a909c}.markets tr.small .bar{fill:#c5c9d1}
 .markets .ci{color:#5b6270;font-size:11px}
 .switch{margin:4px 0}.switch a{margin-right:6px;color:#3b73d9}.switch a.on{font-weight:bold;
 color:#1d2330;text-decoration:none}.error{color:#b00020}.login{max-width:480px}

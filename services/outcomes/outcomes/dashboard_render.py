@@ -159,6 +159,9 @@ def attribution_table(report: AttributionOut, link: dict[str, str]) -> str:
             f'<th>revenue</th></tr></thead><tbody>{rows}</tbody></table>')
 
 
+BAR_MAX_PX = 160  # a 100% win rate
+
+
 def market_table(report: MarketReport, link: dict[str, str]) -> str:
     """Markets ranked by win rate, each with n, an inline bar, its interval and a flag for how
     it compares with the average; a switch for the dimension."""
@@ -174,7 +177,7 @@ def market_table(report: MarketReport, link: dict[str, str]) -> str:
         if r.small_sample:
             flag = "too few leads to tell" if not flag else f"{flag} (few leads)"
         classes = " ".join(x for x in (c.signal.value, "small" if r.small_sample else "") if x)
-        width = 0 if c.rate is None else max(1, round(c.rate * 160)) if c.rate else 0
+        width = max(1, round(c.rate * BAR_MAX_PX)) if c.rate else 0
         interval = ("" if c.ci_low is None
                     else f'<span class="ci">{percent(c.ci_low)}-{percent(c.ci_high)}</span>')
         rows.append(
@@ -183,7 +186,9 @@ def market_table(report: MarketReport, link: dict[str, str]) -> str:
             f'data-signal="{c.signal.value}" data-small="{str(r.small_sample).lower()}">'
             f'<td>{escape(r.key)}</td><td class="num">{r.leads:,}</td>'
             f'<td class="num">{c.reached:,}</td><td class="num">{percent(c.rate)}</td>'
-            f'<td><span class="bar" style="width:{width}px"></span> {interval}</td>'
+            # An SVG rect, not a styled span: the page's CSP allows no inline style attributes.
+            f'<td><svg width="{BAR_MAX_PX}" height="10" aria-hidden="true"><rect class="bar" '
+            f'width="{width}" height="10"/></svg> {interval}</td>'
             f'<td class="num">{escape(", ".join(money(v, k) for k, v in r.revenue_minor.items()))}'
             f'</td><td>{escape(flag)}</td></tr>')
     body = "".join(rows) or '<tr><td colspan="7" class="empty">no leads in this period</td></tr>'
