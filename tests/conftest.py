@@ -101,7 +101,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         "LEADLOOP_SCORING_CONSUMER_MAX_ATTEMPTS": "3",
         "LEADLOOP_HANDOFF_CONSUMER_MAX_ATTEMPTS": "3",
         # Small import chunks (an import is interrupted mid-way in a test), quick purges.
-        "LEADLOOP_CAPTURE_IMPORT_CHUNK_ROWS": "1000",
+        "LEADLOOP_CAPTURE_IMPORT_CHUNK_ROWS": "250",
         "LEADLOOP_CAPTURE_IMPORT_RESUME_INTERVAL_S": "1",
         "LEADLOOP_CAPTURE_HOUSEKEEPING_INTERVAL_S": "1",
     }

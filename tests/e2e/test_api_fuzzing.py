@@ -21,7 +21,8 @@ def test_service_survives_schema_driven_fuzzing(stack: Stack, service: str) -> N
          "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance",
          "--max-examples", str(MAX_EXAMPLES), "--header", f"X-API-Key: {stack.admin_key}",
          "--phases", "coverage,fuzzing", "--seed", "20261123", "--no-color",
-         "--request-timeout", "10"],
+         # A report waits while a fuzzed read-model rebuild holds the tables: give it time.
+         "--request-timeout", "20"],
         capture_output=True, text=True, timeout=600,
     )
     report = result.stdout

@@ -298,15 +298,21 @@ async def test_dashboard_market_view_shows_the_ranked_api_numbers(
             assert len(rows) >= 3
         await eventually(page_matches_api, timeout_s=30)
         if dimension == "country":
-            # The plan's markets are on the page, with a bar as wide as their win rate.
+            # The plan's markets are on the page, each with a bar as wide as its win rate
+            # (other tests' leads share the day, so the rates come from the API).
             keys = [r[0] for r in await page.eval_on_selector_all(
                 "table.markets tbody tr[data-key]", "els => els.map(e => [e.dataset.key])")]
             assert {"DE", "US", "FR"} <= set(keys)
-            de_bar = await page.eval_on_selector(
-                'table.markets tr[data-key="DE"] .bar', "e => e.getBoundingClientRect().width")
-            fr_bar = await page.eval_on_selector(
-                'table.markets tr[data-key="FR"] .bar', "e => e.getBoundingClientRect().width")
-            assert de_bar > 0 and fr_bar == 0
+            api = await _get(http, f"{outcomes}/v1/reports/markets", admin_headers,
+                             by="country", **window)
+            rates = {r["key"]: r["conversion"]["rate"] or 0 for r in api["rows"]}
+            assert rates["DE"] > 0
+            for key in ("DE", "US", "FR"):
+                width = await page.eval_on_selector(
+                    f'table.markets tr[data-key="{key}"] .bar',
+                    "e => e.getBoundingClientRect().width")
+                expected = max(1, round(rates[key] * 160)) if rates[key] else 0
+                assert abs(width - expected) <= 1, (key, width, rates[key])
     screenshot = tmp_path / "markets.png"
     await page.locator("table.markets").screenshot(path=str(screenshot))
     assert screenshot.stat().st_size > 2_000

@@ -20,8 +20,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadloop.retry import Backoff
 from outcomes.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
 from outcomes.tables import READ_MODEL_TABLES, closed_deals, deals, funnel_leads, touches
 
@@ -230,10 +232,30 @@ async def funnel_counts(
     )
 
 
+LOCK_NOT_AVAILABLE = "55P03"
+
+
 async def clear_read_model(conn: AsyncConnection) -> None:
     """Drop everything the read model holds (a rebuild refills it from events). Takes the
-    tables' exclusive lock until the transaction ends, so live events wait for the rebuild."""
+    tables' exclusive lock until the transaction ends, so live events wait for the rebuild.
+
+    The locks are taken all at once with NOWAIT, retried until none is held by anyone: waiting
+    for one table while holding another would deadlock with a report that reads the tables in
+    the other order (and the report would lose). Once held, TRUNCATE waits for nothing.
+    """
     names = ", ".join(table.name for table in READ_MODEL_TABLES)
+    backoff = Backoff(0.01, 0.5)
+    while True:
+        try:
+            async with conn.begin_nested():  # a failed attempt rolls back only itself
+                await conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE NOWAIT"))
+            break
+        except DBAPIError as exc:
+            cause = getattr(exc.orig, "__cause__", None)
+            sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+            if sqlstate != LOCK_NOT_AVAILABLE:
+                raise
+            await backoff.sleep()
     await conn.execute(text(f"TRUNCATE {names}"))
 
 
