@@ -14,6 +14,7 @@ pytestmark = pytest.mark.e2e
 MAX_EXAMPLES = 20
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_survives_schema_driven_fuzzing(stack: Stack, service: str) -> None:
     result = subprocess.run(
@@ -21,7 +22,10 @@ def test_service_survives_schema_driven_fuzzing(stack: Stack, service: str) -> N
          "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance",
          "--max-examples", str(MAX_EXAMPLES), "--header", f"X-API-Key: {stack.admin_key}",
          "--phases", "coverage,fuzzing", "--seed", "20261123", "--no-color",
-         # A report waits while a fuzzed read-model rebuild holds the tables: give it time.
+         # The read-model rebuild takes no input to fuzz; each call replays every topic from the
+         # start (seconds on this session's history) while reports wait for it. Its own e2e test
+         # (test_outcomes_reports) and the auth matrix cover it.
+         "--exclude-path", "/v1/read-model/rebuild",
          "--request-timeout", "20"],
         capture_output=True, text=True, timeout=600,
     )
