@@ -58,3 +58,16 @@ class ServiceSettings(BaseSettings):
     def asyncpg_dsn(self) -> str:
         """The database URL as plain asyncpg expects it (for LISTEN/NOTIFY connections)."""
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class MailingServiceSettings(ServiceSettings):
+    """Settings of a service that sends email (nurture's sequences, outcomes' digest)."""
+
+    # Outgoing mail: an SMTP server (the local stack runs a sink on 1025).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "LeadLoop <hello@leadloop.example>"

@@ -18,8 +18,9 @@ TOPIC_PARTITIONS = 12
 def settings_class(service: str) -> type[ServiceSettings]:
     """The ServiceSettings subclass in services/<service>/<service>/config.py."""
     module = importlib.import_module(f"{service}.config")
-    found = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings]
+    found = [v for v in vars(module).values()  # defined there, not imported bases
+             if isinstance(v, type) and issubclass(v, ServiceSettings)
+             and v.__module__ == module.__name__]
     assert len(found) == 1, f"{service}.config should define exactly one settings class"
     return found[0]
 

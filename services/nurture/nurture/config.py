@@ -2,10 +2,10 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import ServiceSettings
+from leadloop.settings import MailingServiceSettings
 
 
-class NurtureSettings(ServiceSettings):
+class NurtureSettings(MailingServiceSettings):
     """Nurture's settings."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_NURTURE_", extra="ignore")
@@ -14,15 +14,8 @@ class NurtureSettings(ServiceSettings):
     port: int = 8004
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/nurture"
 
-    # Outgoing mail: an SMTP server (the local stack runs a sink on 1025).
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    smtp_timeout_s: float = 10.0
+    # Mail goes through MailingServiceSettings' SMTP server; nurture sends on several connections.
     smtp_connections: int = 8
-    mail_from: str = "LeadLoop <hello@leadloop.example>"
     # The "call us directly" call to action in every email.
     sales_phone: str = "+1 555 0100"
     # Where people reach nurture's public routes (pixel, click, unsubscribe); defaults to

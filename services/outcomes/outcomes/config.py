@@ -3,11 +3,11 @@
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import ServiceSettings
+from leadloop.settings import MailingServiceSettings
 from outcomes.digest_schedule import parse_schedule
 
 
-class OutcomesSettings(ServiceSettings):
+class OutcomesSettings(MailingServiceSettings):
     """Outcomes' settings."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_OUTCOMES_", extra="ignore")
@@ -32,13 +32,7 @@ class OutcomesSettings(ServiceSettings):
     # Where the digest's "open the dashboard" link points; defaults to http://<host>:<port>.
     public_url: str | None = None
 
-    # Outgoing mail: an SMTP server (the local stack runs a sink on 1025).
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 1025
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    smtp_timeout_s: float = 10.0
+    # The digest's sender (the SMTP server is MailingServiceSettings').
     mail_from: str = "LeadLoop <digest@leadloop.example>"
 
     @field_validator("digest_schedule")
