@@ -28,6 +28,10 @@ async def test_lead_journey_is_one_trace_across_all_five_services(
                                               "outcomes"}, sorted({s.service for s in spans})
         assert any(s.service == "handoff" and s.name == "consume leadloop.lead.qualified.v1"
                    for s in spans)
+        # Services export in batches: wait until every span checked below has arrived.
+        for service in ("scoring", "nurture", "outcomes"):
+            assert any(s.service == service and s.name == "consume leadloop.lead.created.v1"
+                       for s in spans), service
         return spans
     spans = await eventually(spans_everywhere, timeout_s=30)
 
