@@ -38,7 +38,7 @@ class Sandbox:
 async def sandbox(stack: Stack) -> AsyncIterator[Sandbox]:
     """An isolated service identity for one test."""
     service = f"it{uuid.uuid4().hex[:10]}"
-    await ensure_databases(stack.settings.server_url(), [service])
+    await ensure_databases(stack.settings.server_url(), [stack.settings.database_name(service)])
     url = stack.settings.database_url_for(service)
     engine = create_engine(url, pool_size=5)
     async with engine.begin() as conn:

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
 
 from leadloop.events.topology import SERVICES
 
@@ -26,9 +27,11 @@ class StackSettings(BaseSettings):
     # The local SMTP sink nurture mails through (0, or taken: a free port is used).
     smtp_port: int = 1025
     topic_partitions: int = 12
+    # Only the services named here move: {"capture": 9001} keeps the other defaults.
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
-    # Use existing clusters instead of starting local ones. DATABASE_URL names a server
-    # (e.g. postgresql://user:pw@db:5432/); each service gets its own database on it.
+    # Use existing clusters instead of starting local ones. DATABASE_URL names a server, with or
+    # without a database (postgresql://user:pw@db:5432/ or .../postgres): each service gets its
+    # own database on that server, named <database_prefix><service>.
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("LEADLOOP_STACK_KAFKA_BOOTSTRAP_SERVERS",
@@ -37,22 +40,41 @@ class StackSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("LEADLOOP_STACK_DATABASE_URL", "DATABASE_URL")
     )
+    # Lets two stacks share one PostgreSQL server without sharing databases.
+    database_prefix: str = ""
     services: tuple[str, ...] = SERVICES
+
+    @field_validator("ports", mode="after")
+    @classmethod
+    def _keep_default_ports(cls, ports: dict[str, int]) -> dict[str, int]:
+        return {**DEFAULT_PORTS, **ports}
 
     @property
     def bootstrap_servers(self) -> str:
         """Kafka to use: the existing cluster, or the local broker."""
         return self.kafka_bootstrap_servers or f"{self.host}:{self.kafka_port}"
 
-    def server_url(self) -> str:
-        """The PostgreSQL server (no database) as an asyncpg DSN."""
+    def _server(self) -> URL:
         if self.database_url:
-            return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        return f"postgresql://postgres@{self.host}:{self.postgres_port}"
+            return make_url(self.database_url)
+        return URL.create("postgresql", username="postgres", host=self.host,
+                          port=self.postgres_port)
+
+    def server_url(self) -> str:
+        """The PostgreSQL server as an asyncpg DSN, with the database DATABASE_URL names, if any
+        (`ensure_databases` connects to it, or to `postgres` when none is named)."""
+        return _render(self._server().set(drivername="postgresql"))
+
+    def database_name(self, service: str) -> str:
+        """The name of `service`'s own database."""
+        return f"{self.database_prefix}{service}"
 
     def database_url_for(self, service: str) -> str:
-        """The SQLAlchemy URL of `service`'s own database."""
-        base = self.server_url().rstrip("/")
-        if base.count("/") > 2:  # a database was named: replace it
-            base = base.rsplit("/", 1)[0]
-        return base.replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{service}"
+        """The SQLAlchemy URL of `service`'s own database: DATABASE_URL's server, user and
+        options, with the database name replaced."""
+        return _render(self._server().set(drivername="postgresql+asyncpg",
+                                          database=self.database_name(service)))
+
+
+def _render(url: URL) -> str:
+    return url.render_as_string(hide_password=False)

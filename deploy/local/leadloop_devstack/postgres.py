@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 PG_USER = "leadloop-pg"
 # Found without importing the package: its import has side effects (lock files, warnings).
@@ -116,9 +117,18 @@ class LocalPostgres:
         self.stop(mode="immediate")
 
 
+def admin_dsn(server_dsn: str) -> str:
+    """Where to connect to create databases: the database the DSN names (the user can reach it),
+    else `postgres`, which every server has."""
+    url = make_url(server_dsn)
+    if not url.database:
+        url = url.set(database="postgres")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 async def ensure_databases(server_dsn: str, names: list[str]) -> None:
-    """Create each database that does not exist yet."""
-    conn = await asyncpg.connect(server_dsn.rstrip("/") + "/postgres")
+    """Create each database that does not exist yet on the server `server_dsn` points at."""
+    conn = await asyncpg.connect(admin_dsn(server_dsn))
     try:
         existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
         for name in names:

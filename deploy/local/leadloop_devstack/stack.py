@@ -90,7 +90,8 @@ class Stack:
     async def _start_postgres(self) -> None:
         if self.postgres is not None:
             await asyncio.to_thread(self.postgres.start)
-        await ensure_databases(self.settings.server_url(), list(self.settings.services))
+        await ensure_databases(self.settings.server_url(),
+                               [self.settings.database_name(s) for s in self.settings.services])
 
     async def _start_kafka(self) -> None:
         if self.kafka is not None:
