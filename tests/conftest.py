@@ -23,6 +23,7 @@ from leadloop.auth import generate_key, hash_key
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
 from leadloop_devstack.keys import dev_admin_key
 from leadloop_devstack.stack import Stack
+from tests.containers import containers
 from tests.trace_collector import TraceCollector
 
 # One key per scope (and one with a scope nothing requires), for the auth matrix.
@@ -65,13 +66,8 @@ def external_infrastructure() -> Iterator[dict[str, str]]:
     if not _docker_engine_answers():
         yield {}
         return
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
-
-    with PostgresContainer("postgres:17", driver=None) as pg, \
-            KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
-        yield {"database_url": pg.get_connection_url(),
-               "kafka_bootstrap_servers": kafka.get_bootstrap_server()}
+    with containers() as infrastructure:
+        yield infrastructure
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,13 @@ async def _faults(stack: Stack, load: Load, log: list[str]) -> None:
         (0.65, "SIGKILL outcomes", lambda: kill("outcomes")),
         (0.75, "SIGKILL capture", lambda: kill("capture")),
     ]
+    # Restarts need the server's process: an existing cluster or a container is not ours to stop.
+    not_ours = {"restart Kafka": stack.kafka is None, "restart PostgreSQL": stack.postgres is None}
     for fraction, what, fault in schedule:
+        if not_ours.get(what):
+            log.append(f"{what} skipped: the stack did not start that server (it was given one "
+                       "by KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL or runs in a container)")
+            continue
         await _when(load, fraction)
         started = time.monotonic()
         await fault()
