@@ -17,6 +17,9 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	@# Upgrading a venv where capture and outcomes still owned `leadloop` deletes the script
+	@# shared just installed (their old files are removed after it): put it back.
+	@test -x $(BIN)/leadloop || $(BIN)/pip install -q --no-deps -e shared
 	touch $(STAMP)
 
 run: install

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from leadloop.cli import Command, build_parser
+
 BAR_WIDTH = 30
 
 
@@ -56,23 +58,35 @@ def import_file(path: Path, url: str, key: str, mapping: str | None, campaign: s
     return 0 if report["status"] == "completed" and report["failed"] == 0 else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The `leadloop` command."""
-    parser = argparse.ArgumentParser(prog="leadloop")
-    commands = parser.add_subparsers(dest="command", required=True)
-    imp = commands.add_parser("import", help="import leads from a CSV file")
+def _add_arguments(imp: argparse.ArgumentParser) -> None:
     imp.add_argument("file", type=Path)
     imp.add_argument("--url", default=os.environ.get("LEADLOOP_CAPTURE_URL",
-                                                     "http://127.0.0.1:8001"))
+                                                     "http://127.0.0.1:8001"),
+                     help="capture's base URL (or LEADLOOP_CAPTURE_URL)")
     imp.add_argument("--key", default=os.environ.get("LEADLOOP_API_KEY")
                      or os.environ.get("LEADLOOP_DEV_ADMIN_KEY"),
                      help="API key with leads:write and leads:read (or LEADLOOP_API_KEY)")
     imp.add_argument("--mapping", help='JSON: {"CSV column": "lead field"}')
     imp.add_argument("--campaign")
-    args = parser.parse_args(argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.key:
-        parser.error("an API key is needed: --key or LEADLOOP_API_KEY")
+        print("leadloop import: error: an API key is needed: --key or LEADLOOP_API_KEY",
+              file=sys.stderr)
+        return 2
     return import_file(args.file, args.url.rstrip("/"), args.key, args.mapping, args.campaign)
+
+
+# `leadloop import`, registered in pyproject.toml's leadloop.commands entry points.
+IMPORT_COMMAND = Command(help="import leads from a CSV file", add_arguments=_add_arguments,
+                         run=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`leadloop import ...` with only this service's command (tests call it in-process)."""
+    args = build_parser({"import": IMPORT_COMMAND}).parse_args(argv)
+    return int(args.run(args) or 0)
 
 
 if __name__ == "__main__":

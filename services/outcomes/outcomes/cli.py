@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from leadloop.cli import Command, build_parser
 from outcomes.demo import DemoConfig, run_demo
 
 KEY_VARIABLE = "LEADLOOP_DEV_ADMIN_KEY"
@@ -25,11 +26,7 @@ def _dev_key(home: Path) -> str | None:
     return None
 
 
-def main() -> None:
-    """Entry point of the `leadloop` command."""
-    parser = argparse.ArgumentParser(prog="leadloop")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="fill the running stack with a month of leads")
+def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--leads", type=int, default=10_000)
     demo.add_argument("--later-minutes", type=float, default=6.0,
                       help="when slow reps call their leads back (real minutes)")
@@ -39,13 +36,9 @@ def main() -> None:
                       help="the local stack's state folder (for its dev key)")
     for name, port in DEFAULT_PORTS.items():
         demo.add_argument(f"--{name}-url", default=None, help=f"default http://HOST:{port}")
-    commands.add_parser("rebuild", help="drop outcomes' read model and rebuild it from Kafka")
-    args = parser.parse_args()
 
-    if args.command == "rebuild":
-        from outcomes.rebuild import main as rebuild_main
-        rebuild_main()
-        return
+
+def _demo(args: argparse.Namespace) -> None:
     key = _dev_key(args.home)
     if not key:
         sys.exit(f"no API key: set {KEY_VARIABLE} or run from the folder with .leadloop/")
@@ -57,3 +50,21 @@ def main() -> None:
     print(f"demo done in {result['seconds']:.0f}s: {result['leads']:,} leads, "
           f"{result['handed_off']:,} handed off and worked by reps.")
     print(f"dashboard: {urls['outcomes']}/dashboard  (sign in with the admin key)")
+
+
+def _rebuild(args: argparse.Namespace) -> None:
+    from outcomes.rebuild import main as rebuild_main
+    rebuild_main()
+
+
+# `leadloop demo` and `leadloop rebuild`, registered in pyproject.toml's leadloop.commands.
+DEMO_COMMAND = Command(help="fill the running stack with a month of leads",
+                       add_arguments=_add_demo_arguments, run=_demo)
+REBUILD_COMMAND = Command(help="drop outcomes' read model and rebuild it from Kafka",
+                          add_arguments=lambda parser: None, run=_rebuild)
+
+
+def main() -> None:
+    """`leadloop demo|rebuild` with only this service's commands."""
+    args = build_parser({"demo": DEMO_COMMAND, "rebuild": REBUILD_COMMAND}).parse_args()
+    sys.exit(args.run(args))
