@@ -38,6 +38,8 @@ async def _run() -> int:
         if stack.postgres is not None:
             print(f"  postgres  postgresql://postgres@{stack.settings.host}:"
                   f"{stack.settings.postgres_port}/<service>")
+        print(f"  smtp      {stack.settings.host}:{stack.smtp.port}   (a sink: mail sent to it is "
+              f"kept in {stack.smtp.maildir}, one .eml file per message)")
         print(f"\n  {KEY_VARIABLE}={stack.admin_key}")
         print(f"  (also in {stack.settings.home / 'dev-keys.env'})")
         print(f"  logs in {stack.settings.home / 'logs'}\n\nPress Ctrl-C to stop.", flush=True)
