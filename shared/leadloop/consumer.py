@@ -106,6 +106,11 @@ class ConsumerRunner:
         self._stopping = asyncio.Event()
         self.running = False
 
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions the group gives this runner now (empty before it joins)."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
+
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and leave the group."""
         self._stopping.set()

@@ -2,12 +2,15 @@
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select
 from sqlalchemy.exc import OperationalError
 
@@ -64,12 +67,12 @@ async def _effect_count(sandbox: Sandbox, **where: str) -> int:
 
 class _Running:
     def __init__(self, sandbox: Sandbox, producer: AIOKafkaProducer,
-                 handler: Handler) -> None:
+                 handler: Handler, **options: Any) -> None:
         self.runner = ConsumerRunner(
             service=sandbox.service, engine=sandbox.engine, producer=producer,
             bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
             handlers={ERASED: handler}, max_attempts=3, retry_backoff_s=0.01,
-            retry_backoff_max_s=0.05,
+            retry_backoff_max_s=0.05, **options,
         )
 
     async def __aenter__(self) -> ConsumerRunner:
@@ -182,3 +185,110 @@ async def test_database_outage_is_retried_without_skipping_or_dead_lettering(
     assert failures == 0
     async with TopicReader(sandbox.bootstrap_servers, sandbox.dead_letter_topic) as reader:
         assert await reader.poll() == []
+
+
+# --- offsets: committed on shutdown and on partition revoke ----------------------------------
+
+# Longer than any test: after its first round a runner makes no periodic commit, so what is
+# committed below comes from the commit under test (shutdown's, or revoke's).
+NO_PERIODIC_COMMIT = {"commit_interval_s": 3600.0}
+PARTITIONS = 12
+
+
+async def _uncommitted(sandbox: Sandbox) -> dict[TopicPartition, int]:
+    """Records past the group's committed offset, per partition (none: all committed)."""
+    partitions = [TopicPartition(sandbox.topic, n) for n in range(PARTITIONS)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=sandbox.bootstrap_servers)
+    reader = AIOKafkaConsumer(bootstrap_servers=sandbox.bootstrap_servers)
+    await admin.start()
+    await reader.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(sandbox.service)
+        ends = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+        await admin.close()
+    behind = {tp: end - (committed[tp].offset if tp in committed else 0)
+              for tp, end in ends.items()}
+    return {tp: n for tp, n in behind.items() if n}
+
+
+def _duplicates_seen(sandbox: Sandbox) -> float:
+    """Records the runner received again and skipped because the inbox had them."""
+    return REGISTRY.get_sample_value("leadloop_events_duplicate_total",
+                                     {"service": sandbox.service}) or 0.0
+
+
+class _Calls:
+    """A handler that counts its calls per event (and records the effect)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    async def __call__(self, uow: UnitOfWork, event: Any, envelope: CloudEvent) -> None:
+        self.calls[envelope.id] += 1
+        await _record_effect(uow, event, envelope)
+
+    async def wait_for(self, events: list[CloudEvent]) -> None:
+        async def all_handled() -> None:
+            missing = [e.id for e in events if e.id not in self.calls]
+            assert not missing, f"{len(missing)} of {len(events)} not handled yet"
+        await eventually(all_handled, timeout_s=60)
+
+
+async def _warm_up(sandbox: Sandbox, producer: AIOKafkaProducer, handler: _Calls) -> None:
+    """One event handled: the runner has its partitions and has had its first commit round."""
+    first = _erased_event(sandbox.service)
+    await _send(producer, sandbox.topic, first)
+    await handler.wait_for([first])
+
+
+async def test_clean_shutdown_commits_every_handled_offset(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    handler = _Calls()
+    async with _Running(sandbox, producer, handler, **NO_PERIODIC_COMMIT):
+        await _warm_up(sandbox, producer, handler)
+        events = [_erased_event(sandbox.service) for _ in range(40)]
+        for event in events:
+            await _send(producer, sandbox.topic, event)
+        await handler.wait_for(events)
+        assert await _uncommitted(sandbox), "nothing should be committed before the shutdown"
+    # stop() returned: the group's offsets are at the end of every partition, so a restart
+    # receives nothing again.
+    assert await _uncommitted(sandbox) == {}
+    assert set(handler.calls.values()) == {1}
+
+
+async def test_partitions_are_committed_when_revoked_so_the_next_owner_gets_nothing_twice(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    handler = _Calls()
+    first = _Running(sandbox, producer, handler, **NO_PERIODIC_COMMIT)
+    second = _Running(sandbox, producer, handler, **NO_PERIODIC_COMMIT)
+    async with first as first_runner:
+        await _warm_up(sandbox, producer, handler)
+        events = [_erased_event(sandbox.service) for _ in range(40)]  # on most partitions
+        for event in events:
+            await _send(producer, sandbox.topic, event)
+        await handler.wait_for(events)
+        assert await _uncommitted(sandbox), "nothing should be committed before the rebalance"
+
+        async with second as second_runner:
+            # A second replica joins: the group takes partitions from the first one, which
+            # commits what it handled on them as they are revoked.
+            async def split() -> None:
+                assert first_runner.assignment and second_runner.assignment
+            await eventually(split, timeout_s=60)
+            assert await _uncommitted(sandbox) == {}
+
+            # One more event on every partition: each is read, in order, after whatever the
+            # new owner would re-read had the offsets not been committed.
+            markers = [_erased_event(sandbox.service) for _ in range(PARTITIONS)]
+            for partition, marker in enumerate(markers):
+                key, value, headers = marker.to_kafka()
+                await producer.send_and_wait(sandbox.topic, value=value, key=key,
+                                             headers=headers, partition=partition)
+            await handler.wait_for(markers)
+
+    assert set(handler.calls.values()) == {1}
+    assert len(handler.calls) == 1 + len(events) + len(markers)
+    assert _duplicates_seen(sandbox) == 0, "records already handled were delivered again"
