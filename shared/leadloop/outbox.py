@@ -9,6 +9,8 @@ are published again: consumers dedupe on the CloudEvents id, which the row keeps
 
 import asyncio
 import logging
+import math
+import time
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +78,8 @@ class OutboxRelay:
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  listen_dsn: str, batch_size: int = 500, poll_interval_s: float = 1.0,
-                 retention_hours: float = 24.0, publish_timeout_s: float = 30.0) -> None:
+                 retention_hours: float = 24.0, publish_timeout_s: float = 30.0,
+                 backlog_refresh_s: float = 5.0) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -85,6 +88,9 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._retention_hours = retention_hours
         self._publish_timeout_s = publish_timeout_s
+        # The backlog gauge costs a count query: refreshed at most this often while busy.
+        self._backlog_refresh_s = backlog_refresh_s
+        self._backlog_refreshed = -math.inf  # time.monotonic() of the last refresh
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.listening = asyncio.Event()  # set while NOTIFYs reach us
@@ -153,6 +159,10 @@ class OutboxRelay:
                 try:
                     sent = await self.publish_batch()
                     backoff.reset()
+                    # Under load the relay is never idle for a whole poll interval, so the
+                    # gauge is refreshed here too (throttled), not only when the wait times out.
+                    if time.monotonic() - self._backlog_refreshed >= self._backlog_refresh_s:
+                        await self._refresh_backlog()
                 except Exception:  # database or broker down: wait and retry
                     log.warning("outbox relay could not publish; retrying", exc_info=True)
                     await backoff.sleep()
@@ -169,18 +179,20 @@ class OutboxRelay:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
                 except TimeoutError:
-                    OUTBOX_BACKLOG.labels(self._service).set(await self._safe_backlog())
+                    await self._refresh_backlog()
                 finally:
                     self.idle.clear()
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
 
-    async def _safe_backlog(self) -> int:
+    async def _refresh_backlog(self) -> None:
+        self._backlog_refreshed = time.monotonic()
         try:
-            return await self.backlog()
+            backlog = await self.backlog()
         except Exception:  # a metric must not stop the relay
-            return -1
+            backlog = -1
+        OUTBOX_BACKLOG.labels(self._service).set(backlog)
 
     async def _housekeeping(self) -> None:
         try:

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from leadloop.db import UnitOfWork
@@ -13,7 +14,7 @@ from leadloop.infra_tables import outbox
 from leadloop.kafka import close_producer, create_producer
 from leadloop.outbox import OutboxRelay
 from tests.integration.conftest import Sandbox
-from tests.support import TopicReader
+from tests.support import TopicReader, eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -74,6 +75,31 @@ async def test_relay_wakes_on_notify_long_before_its_poll_interval(sandbox: Sand
             written = await _write_events(sandbox, 1, per_transaction=1)
             events = await reader.wait_for(lambda evs: len(evs) == 1, timeout_s=20)
         assert {e.id for e in events} == written
+    finally:
+        relay.stop()
+        await task
+        await close_producer(producer)
+
+
+async def test_backlog_gauge_follows_a_relay_that_is_never_idle_long(sandbox: Sandbox) -> None:
+    """/metrics' outbox backlog is refreshed after batches, not only when a poll interval
+    passes without work (which never happens while events keep coming)."""
+    producer = create_producer(sandbox.bootstrap_servers, "test")
+    await producer.start()
+    relay = _relay(sandbox, producer, poll_interval_s=300, backlog_refresh_s=0)
+    task = asyncio.create_task(relay.run())
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("leadloop_outbox_backlog", {"service": sandbox.service})
+    try:
+        await asyncio.wait_for(relay.listening.wait(), 20)
+        await _write_events(sandbox, 200)
+        async with TopicReader(sandbox.bootstrap_servers, sandbox.topic) as reader:
+            await reader.wait_for(lambda evs: len(evs) == 200)
+
+        async def drained() -> None:
+            assert gauge() == 0
+        await eventually(drained)
     finally:
         relay.stop()
         await task
