@@ -39,7 +39,7 @@ from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.kafka import close_producer, create_producer
 from leadloop.keyring import KeysConsumer
-from leadloop.observability import bind_context, configure_logging
+from leadloop.observability import bind_context, configure_logging, declare_series
 from leadloop.outbox import OutboxRelay
 from leadloop.retry import Backoff, is_transient
 from leadloop.security import (
@@ -202,10 +202,16 @@ def create_service_app(
     their own size limit; every other route gets `settings.max_request_bytes`.
     """
     service = settings.service_name
+    # Now, as uvicorn imports the app, so that its "Started server process" line is JSON too;
+    # the lifespan configures it again for servers that set up their logging later.
+    configure_logging(service, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
+        declare_series(service, topic_of(service),
+                       [topic_of(p) for p in CONSUMES[service]] if handlers else [],
+                       list(handlers or {}))
         setup_tracing(service, settings.otlp_traces_endpoint, settings.trace_export_delay_ms)
         runtime = Runtime(
             settings=settings,

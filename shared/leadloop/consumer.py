@@ -274,10 +274,8 @@ class ConsumerRunner:
                 return
             except Exception as exc:  # a handler bug or bad data: count it
                 if attempt == self._max_attempts:
-                    bind_context(event_id=delivery.envelope.id, lead_id=delivery.envelope.subject,
-                                 traceparent=delivery.envelope.traceparent)
-                    log.error("event failed %d times; dead-lettering", attempt, exc_info=True)
-                    await self._dead_letter(delivery.record, exc, event_type=delivery.envelope.type)
+                    await self._dead_letter(delivery.record, exc, event_type=delivery.envelope.type,
+                                            why=f"failed {attempt} times")
                     return
                 await backoff.sleep()
 
@@ -307,8 +305,18 @@ class ConsumerRunner:
             EVENTS_CONSUMED.labels(self._service, delivery.envelope.type).inc()
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *,
-                           event_type: str) -> None:
+                           event_type: str, why: str = "cannot be processed") -> None:
         """Park `record` unchanged in the DLQ, with why and where from in extra headers."""
+        # Logged with the event, lead and trace it names (read from the record: it may not
+        # even decode as an event).
+        attributes = {k: v.decode("utf-8", "replace") for k, v in record.headers or ()
+                      if k in ("ce_id", "ce_traceparent")}
+        bind_context(event_id=attributes.get("ce_id"),
+                     lead_id=record.key.decode("utf-8", "replace") if record.key else None,
+                     traceparent=attributes.get("ce_traceparent"))
+        log.error("dead-lettering %s event from %s[%d]@%d: %s", event_type, record.topic,
+                  record.partition, record.offset, why, exc_info=exc)
+        bind_context()
         headers = [
             *(record.headers or ()),
             ("dlq_error_type", type(exc).__name__.encode()),

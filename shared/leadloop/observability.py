@@ -52,13 +52,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps({k: v for k, v in entry.items() if v is not None}).decode()
 
 
+# uvicorn configures these with plain-text handlers of their own (and no propagation) before it
+# imports the app; left alone they would interleave text lines with the JSON ones.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every log record to stderr as JSON."""
+    """Send every log record to stderr as JSON, the server's own records included."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
     # aiokafka logs every reconnect attempt at ERROR while a broker restarts; WARNING is plenty.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
 
@@ -84,3 +93,20 @@ OUTBOX_BACKLOG = Gauge("leadloop_outbox_backlog", "Outbox rows not yet published
 CONSUMER_LAG = Gauge(
     "leadloop_consumer_lag", "Records behind the end of the log", ["service", "topic"]
 )
+
+
+def declare_series(service: str, published_topic: str, consumed_topics: list[str],
+                   handled_types: list[str]) -> None:
+    """Create the service's series at zero before anything happens, so /metrics lists them from
+    the start: a series that appears only with its first event breaks rate() and alerts on
+    "no dead letters yet" (absent, not 0)."""
+    EVENTS_PUBLISHED.labels(service, published_topic)
+    OUTBOX_BACKLOG.labels(service)
+    HANDLER_SECONDS.labels(service)
+    for event_type in handled_types:
+        EVENTS_CONSUMED.labels(service, event_type)
+        EVENTS_DEAD_LETTERED.labels(service, event_type)
+    if handled_types:
+        EVENTS_DUPLICATE.labels(service)
+        for topic in consumed_topics:
+            CONSUMER_LAG.labels(service, topic)

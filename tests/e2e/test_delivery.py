@@ -2,11 +2,16 @@
 
 import uuid
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from leadloop.events import CloudEvent
+from leadloop.events.envelope import trace_id_of
 from leadloop.events.models import LeadActivity, event_time_now
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
@@ -62,13 +67,44 @@ async def test_poison_event_is_dead_lettered_and_later_leads_still_flow(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     poison_lead = str(uuid.uuid4())
     poison = _page_view(poison_lead)
+    dead_lettered = await _dead_lettered(http, stack, "scoring")
     await _publish_as_capture(stack, (b'{"lead_id": "not a uuid"}', poison))
 
     parked = await read_records(stack.bootstrap_servers, "leadloop.scoring.dlq", 1)
     assert poison.id.encode() in {dict(r.headers)["ce_id"] for r in parked}
 
+    # Operators see it: the counter rises, and the log line names the event, lead and trace.
+    async def counted() -> None:
+        assert await _dead_lettered(http, stack, "scoring") >= dead_lettered + 1
+    await eventually(counted)
+    log = stack.settings.home / "logs" / "scoring.log"
+    async def logged() -> None:
+        assert any(e["msg"].startswith("dead-lettering") and e["level"] == "ERROR"
+                   and e.get("lead_id") == poison_lead
+                   and e.get("trace_id") == trace_id_of(poison.traceparent)
+                   for e in _json_lines(log) if e.get("event_id") == poison.id)
+    await eventually(logged)
+
     lead_id = await post_lead(http, stack, admin_headers, unqualified_lead())
     await eventually(lambda: _score(http, stack, admin_headers, lead_id))
+
+
+async def _dead_lettered(http: httpx.AsyncClient, stack: Stack, service: str) -> float:
+    """leadloop_events_dead_lettered_total of `service`, all event types together."""
+    text = (await http.get(f"{stack.url(service)}/metrics")).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "leadloop_events_dead_lettered_total")
+
+
+def _json_lines(log: Path) -> list[dict[str, Any]]:
+    entries = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entries.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue  # a line something wrote outside the logging system
+    return [e for e in entries if isinstance(e, dict)]
 
 
 @pytest.mark.parametrize("victim", ["scoring", "handoff"])
