@@ -9,6 +9,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -23,6 +24,8 @@ from leadloop_devstack.config import REPO_ROOT
 from leadloop_devstack.processes import kill, terminate
 
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+# Kafka 4 brokers need Java 17.
+MIN_JAVA = 17
 LOG4J_CONFIG = REPO_ROOT / "deploy" / "kafka" / "log4j2.yaml"
 
 
@@ -43,6 +46,31 @@ def resolve_classpath(cache_dir: Path) -> str:
                                f"{result.stderr}")
         partial.rename(cached)
     return cached.read_text().strip()
+
+
+def java_major_version(version_output: str) -> int | None:
+    """The major version in `java -version`'s output: "17.0.9" -> 17, "25" -> 25, and the old
+    scheme "1.8.0_392" -> 8. None when the output names no version."""
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if found is None:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def check_java() -> None:
+    """Fail, naming the version found, unless `java` is Java 17 or newer."""
+    try:
+        result = subprocess.run(["java", "-version"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise RuntimeError(f"Java {MIN_JAVA}+ is needed for the local Kafka broker; no `java` "
+                           "on the PATH") from None
+    output = (result.stderr or result.stdout).strip()
+    major = java_major_version(output)
+    if major is None or major < MIN_JAVA:
+        first_line = output.splitlines()[0] if output else "no output"
+        raise RuntimeError(f"Java {MIN_JAVA}+ is needed for the local Kafka broker; `java` is "
+                           f"Java {major if major is not None else '?'} ({first_line})")
 
 
 class LocalKafka:
@@ -96,6 +124,7 @@ class LocalKafka:
 
     def start(self, classpath: str) -> None:
         """Format storage on first use, start the broker, and wait until it answers."""
+        check_java()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         properties = self._write_properties()
