@@ -8,7 +8,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test test-unit chaos lint contracts clean bench soak
 
-install: $(STAMP)
+# Go programs the deploy tests run (modules from the Go module proxy, pinned by go.sum):
+# compose-go validates docker-compose.yml, kustomize renders deploy/k8s. Nothing is vendored.
+GO_TOOLS := $(BIN)/leadloop-compose-validate $(BIN)/leadloop-k8s-render
+
+install: $(STAMP) $(GO_TOOLS)
 
 # Re-install whenever a pyproject or the dev requirements change.
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
@@ -21,6 +25,12 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	@# shared just installed (their old files are removed after it): put it back.
 	@test -x $(BIN)/leadloop || $(BIN)/pip install -q --no-deps -e shared
 	touch $(STAMP)
+
+$(BIN)/leadloop-compose-validate: $(wildcard deploy/compose/validate/*) | $(STAMP)
+	cd deploy/compose/validate && go build -o $(abspath $@) .
+
+$(BIN)/leadloop-k8s-render: $(wildcard deploy/k8s/render/*) | $(STAMP)
+	cd deploy/k8s/render && go build -o $(abspath $@) .
 
 run: install
 	$(BIN)/python -m leadloop_devstack run

@@ -5,11 +5,16 @@ and each consumed event runs in a span whose parent is the caller's (or the even
 and events published meanwhile carry that span as their parent. Spans are exported over OTLP/HTTP
 when an endpoint is configured. Without one no span objects are made at all (they cost about a
 tenth of a millisecond each, several per lead); the trace context still travels, each hop getting
-a fresh span id in the caller's trace, so logs and events stay correlated.
+a fresh span id in the caller's trace, so logs and events stay correlated. Outgoing HTTP calls
+(webhooks) carry the context as a `traceparent` header (`client_request`).
+
+Sampling follows the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG variables (default:
+parentbased_always_on), read by the SDK when tracing is set up.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -20,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from leadloop.events.envelope import child_traceparent
+from leadloop.observability import current_traceparent
 
 _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("leadloop")
@@ -63,3 +69,17 @@ def traced(name: str, kind: SpanKind, parent_traceparent: str | None,
             return
         yield (f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
                f"{int(span_context.trace_flags):02x}")
+
+
+@contextmanager
+def client_request(method: str, url: str, parent_traceparent: str | None = None
+                   ) -> Iterator[dict[str, str]]:
+    """Headers for one outgoing HTTP request sent inside the block: a `traceparent` continuing
+    `parent_traceparent` or else the request or event being handled (a new trace when there is
+    neither). With tracing on, the block is a CLIENT span and the header names it, so the
+    receiver's spans join the trace."""
+    # Host only: a webhook URL's path or query may hold a token.
+    attributes = {"http.request.method": method, "server.address": urlsplit(url).hostname or ""}
+    with traced(method, SpanKind.CLIENT, parent_traceparent or current_traceparent(),
+                attributes) as traceparent:
+        yield {"traceparent": traceparent}

@@ -1,19 +1,32 @@
-"""deploy/k8s: valid against the Kubernetes schemas (offline), and in step with the code."""
+"""deploy/k8s: both variants render, are valid Kubernetes (offline), and are in step with the code
+and with the README's apply steps."""
 
+import ipaddress
+import re
+import shlex
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
-from leadloop.events.topology import CONSUMES, SERVICES, all_topics, topic_of
+from capture.config import CaptureSettings
+from leadloop.events.topology import CONSUMES, DEFAULT_TOPIC_PARTITIONS, SERVICES, topic_of
 from tests.unit.deploy_support import (
+    COMPOSE_FILE,
     K8S,
-    TOPIC_PARTITIONS,
+    REPO,
     env_names,
     env_prefix,
+    expected_topics,
     http_port,
-    kustomize_resources,
+    load_yaml_documents,
+    parse_topic_specs,
+    render_kustomization,
+    run_topics_script,
+    topics_created,
 )
 
 # The oldest Kubernetes release the manifests promise to work on, and the newest the bundled
@@ -23,6 +36,42 @@ KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 # Custom resources kubernetes-validate has no schema for: checked against these schemas, which
 # hold the fields of the KEDA and Strimzi CRDs that the manifests use (unknown fields fail).
 _STR = {"type": "string", "minLength": 1}
+_BOOL = {"enum": ["true", "false"]}
+_COUNT = {"type": "string", "pattern": "^[0-9]+$"}
+# The kafka scaler's trigger metadata keys (KEDA 2.x, pkg/scalers/kafka_scaler.go); credentials
+# (username, password, ca, cert, key...) belong in a TriggerAuthentication, not here.
+KEDA_KAFKA_METADATA = {
+    "bootstrapServers": _STR, "bootstrapServersFromEnv": _STR,
+    "consumerGroup": _STR, "consumerGroupFromEnv": _STR,
+    "topic": _STR, "topicFromEnv": _STR,
+    "partitionLimitation": _STR,
+    "lagThreshold": _COUNT, "activationLagThreshold": _COUNT,
+    "offsetResetPolicy": {"enum": ["latest", "earliest"]},
+    "allowIdleConsumers": _BOOL, "excludePersistentLag": _BOOL,
+    "scaleToZeroOnInvalidOffset": _BOOL, "limitToPartitionsWithLag": _BOOL,
+    "ensureEvenDistributionOfPartitions": _BOOL,
+    "version": _STR,
+    "tls": {"enum": ["enable", "disable"]}, "unsafeSsl": _BOOL,
+    "sasl": {"enum": ["none", "plaintext", "scram_sha256", "scram_sha512", "oauthbearer",
+                      "gssapi"]},
+    "saslTokenProvider": {"enum": ["bearer", "aws_msk_iam"]},
+    "awsRegion": _STR,
+}
+# The cpu scaler: metricType sits on the trigger; its metadata holds only the target value.
+KEDA_CPU_METADATA = {"value": _COUNT, "containerName": _STR}
+
+
+def _trigger(kind: str, metadata: dict[str, Any], required: list[str],
+             metric_types: list[str] | None = None) -> dict[str, Any]:
+    properties: dict[str, Any] = {"type": {"const": kind}, "name": _STR,
+                                  "metadata": {"type": "object", "additionalProperties": False,
+                                               "required": required, "properties": metadata}}
+    if metric_types:
+        properties["metricType"] = {"enum": metric_types}
+    return {"type": "object", "additionalProperties": False, "required": ["type", "metadata"],
+            "properties": properties}
+
+
 SCALED_OBJECT = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -40,13 +89,17 @@ SCALED_OBJECT = {
                 "maxReplicaCount": {"type": "integer", "minimum": 1},
                 "pollingInterval": {"type": "integer", "minimum": 1},
                 "cooldownPeriod": {"type": "integer", "minimum": 0},
-                "advanced": {"type": "object"},
-                "triggers": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["type", "metadata"],
-                    "properties": {"type": _STR, "name": _STR, "metricType": _STR,
-                                   "metadata": {"type": "object",
-                                                "additionalProperties": {"type": "string"}}}}},
+                "advanced": {"type": "object", "additionalProperties": False, "properties": {
+                    "horizontalPodAutoscalerConfig": {
+                        "type": "object", "additionalProperties": False,
+                        "properties": {"name": _STR, "behavior": {"type": "object"}}},
+                    "restoreToOriginalReplicaCount": {"type": "boolean"}}},
+                "triggers": {"type": "array", "minItems": 1, "items": {"oneOf": [
+                    _trigger("kafka", KEDA_KAFKA_METADATA,
+                             ["bootstrapServers", "consumerGroup"]),
+                    _trigger("cpu", KEDA_CPU_METADATA, ["value"],
+                             ["Utilization", "AverageValue"]),
+                ]}},
             },
         },
     },
@@ -64,23 +117,29 @@ KAFKA_TOPIC = {
             "properties": {"topicName": _STR,
                            "partitions": {"type": "integer", "minimum": 1},
                            "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
-                           "config": {"type": "object"}},
+                           "config": {"type": "object",
+                                      "additionalProperties": {"type": "string"}}},
         },
     },
 }
 CUSTOM_SCHEMAS = {"ScaledObject": SCALED_OBJECT, "KafkaTopic": KAFKA_TOPIC}
 
-RESOURCES = kustomize_resources(K8S)
+STRIMZI = K8S / "strimzi"
+RESOURCES = render_kustomization(K8S)  # the default: `kubectl apply -k deploy/k8s`
+STRIMZI_RESOURCES = render_kustomization(STRIMZI)
+VARIANTS = {K8S: RESOURCES, STRIMZI: STRIMZI_RESOURCES}
 
 
-def _ids(resources: list[tuple[Any, dict[str, Any], Any]]) -> list[str]:
-    return [f"{path.relative_to(K8S)}:{doc['kind']}/{doc['metadata']['name']}"
-            for path, doc, _ in resources]
+def _key(doc: dict[str, Any]) -> str:
+    return f"{doc['kind']}/{doc['metadata'].get('namespace', '-')}/{doc['metadata']['name']}"
 
 
-def _find(kind: str, name: str) -> dict[str, Any]:
-    matches = [doc for _, doc, _ in RESOURCES
-               if doc["kind"] == kind and doc["metadata"]["name"] == name]
+# Every distinct resource of either variant, validated once.
+ALL = list({_key(d): d for d in RESOURCES + STRIMZI_RESOURCES}.values())
+
+
+def _find(kind: str, name: str, resources: list[dict[str, Any]] = RESOURCES) -> dict[str, Any]:
+    matches = [d for d in resources if d["kind"] == kind and d["metadata"]["name"] == name]
     assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
     return matches[0]
 
@@ -91,10 +150,13 @@ def _container(pod_owner: dict[str, Any]) -> dict[str, Any]:
     return dict(containers[0])
 
 
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", [])}
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize(("path", "doc", "namespace"), RESOURCES, ids=_ids(RESOURCES))
-def test_manifest_is_valid_kubernetes(version: str, path: Any, doc: dict[str, Any],
-                                      namespace: str | None) -> None:
+@pytest.mark.parametrize("doc", ALL, ids=[_key(d) for d in ALL])
+def test_manifest_is_valid_kubernetes(version: str, doc: dict[str, Any]) -> None:
     if doc["kind"] in CUSTOM_SCHEMAS:
         jsonschema.validate(doc, CUSTOM_SCHEMAS[doc["kind"]])
         return
@@ -102,7 +164,7 @@ def test_manifest_is_valid_kubernetes(version: str, path: Any, doc: dict[str, An
         kubernetes_validate.validate(doc, version, strict=True)
     except kubernetes_validate.ValidationError as e:
         where = ".".join(str(p) for p in e.path)
-        pytest.fail(f"{path.relative_to(K8S)} {doc['kind']}: {where}: {e.message}")
+        pytest.fail(f"{_key(doc)}: {where}: {e.message}")
 
 
 def test_strict_validation_rejects_a_misspelled_field() -> None:
@@ -112,25 +174,74 @@ def test_strict_validation_rejects_a_misspelled_field() -> None:
         kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
 
 
-def test_every_manifest_file_is_part_of_the_kustomization() -> None:
-    listed = {path for path, _, _ in RESOURCES}
-    on_disk = {p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"}
-    assert on_disk - listed == set(), "manifests no kustomization.yaml applies"
+@pytest.mark.parametrize(("key", "value"), [("lagTreshold", "200"),  # typo of lagThreshold
+                                            ("offsetResetPolicy", "earlist"),
+                                            ("password", "secret")])  # TriggerAuthentication's
+def test_keda_schema_rejects_unknown_or_invalid_kafka_trigger_metadata(key: str,
+                                                                      value: str) -> None:
+    scaled = _find("ScaledObject", "scoring")
+    valid = scaled["spec"]["triggers"][0]
+    assert valid["type"] == "kafka"
+    metadata = {k: v for k, v in valid["metadata"].items() if k != "lagThreshold"}
+    broken_trigger = {**valid, "metadata": {**metadata, key: value}}
+    broken = {**scaled, "spec": {**scaled["spec"], "triggers": [broken_trigger]}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCALED_OBJECT)
 
 
-def test_topics_match_the_event_topology_with_their_partitions() -> None:
-    topics = {doc["spec"]["topicName"]: doc["spec"] for _, doc, _ in RESOURCES
-              if doc["kind"] == "KafkaTopic"}
-    assert sorted(topics) == sorted(all_topics())
-    for name, spec in topics.items():
-        assert spec["partitions"] == TOPIC_PARTITIONS, name
-        assert int(spec["config"]["min.insync.replicas"]) < spec["replicas"], name
+def test_every_manifest_file_is_part_of_a_variant() -> None:
+    rendered = {(d["kind"], d["metadata"]["name"]) for d in RESOURCES + STRIMZI_RESOURCES}
+    on_disk = {(d["kind"], d["metadata"]["name"]) for p in K8S.rglob("*.yaml")
+               if p.name != "kustomization.yaml" for d in load_yaml_documents(p)}
+    assert on_disk - rendered == set(), "manifests no kustomization.yaml applies"
+
+
+def test_strimzi_variant_is_the_default_with_kafka_topics_instead_of_the_job() -> None:
+    default = {_key(d): d for d in RESOURCES}
+    strimzi = {_key(d): d for d in STRIMZI_RESOURCES}
+    assert set(default) - set(strimzi) == {"Job/leadloop/leadloop-topics"}
+    assert {k.split("/")[0] for k in set(strimzi) - set(default)} == {"KafkaTopic"}
+    assert all(strimzi[k] == default[k] for k in set(default) & set(strimzi))
+
+
+def test_strimzi_topics_have_the_topology_partitions_and_configs() -> None:
+    topics = {d["spec"]["topicName"]: d for d in STRIMZI_RESOURCES if d["kind"] == "KafkaTopic"}
+    assert {t: (d["spec"]["partitions"], d["spec"]["config"]) for t, d in topics.items()} == \
+        expected_topics({"min.insync.replicas": "2"})
+    for name, doc in topics.items():
+        assert doc["metadata"]["namespace"] == "kafka", name  # where the Topic Operator watches
+        assert int(doc["spec"]["config"]["min.insync.replicas"]) < doc["spec"]["replicas"], name
+
+
+def test_topics_job_creates_every_topic_with_its_partitions_and_configs(tmp_path: Path) -> None:
+    container = _container(_find("Job", "leadloop-topics"))
+    env = _env(container)
+    assert parse_topic_specs(env["LEADLOOP_TOPICS"]) == expected_topics(
+        {"min.insync.replicas": "2"})
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    created = topics_created(run_topics_script(container["command"][2], env, tmp_path))
+    assert {t: (p, c) for t, (p, c, _) in created.items()} == expected_topics(
+        {"min.insync.replicas": "2"})
+    assert {rf for _, _, rf in created.values()} == {"3"}
+    assert {int(c["min.insync.replicas"]) for _, c, _ in created.values()} == {2}
+
+
+def test_topics_job_is_compose_step_on_the_services_kafka() -> None:
+    # One script for both deployments, from the same image; the same broker as the services.
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["kafka-topics"]
+    container = _container(_find("Job", "leadloop-topics"))
+    assert container["image"] == compose["image"]
+    assert container["command"][2] == compose["command"][0].replace("$$", "$")
+    bootstrap = {_find("ConfigMap", f"{s}-config")["data"][env_prefix(s) +
+                                                            "KAFKA_BOOTSTRAP_SERVERS"]
+                 for s in SERVICES}
+    assert bootstrap == {_env(container)["KAFKA_BOOTSTRAP"]}
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_runs_with_probes_resources_and_its_settings(service: str) -> None:
-    namespaces = {ns for _, doc, ns in RESOURCES if doc["metadata"].get("labels", {})
-                  .get("app.kubernetes.io/name") == service}
+    namespaces = {d["metadata"].get("namespace") for d in RESOURCES
+                  if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == service}
     assert namespaces == {"leadloop"}
     deployment = _find("Deployment", service)
     container = _container(deployment)
@@ -144,8 +255,30 @@ def test_service_runs_with_probes_resources_and_its_settings(service: str) -> No
                                     {"secretRef": {"name": f"{service}-secrets"}}]
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     config = _find("ConfigMap", f"{service}-config")["data"]
-    assert set(config) <= env_names(service), "ConfigMap keys the settings do not read"
+    uvicorn = {"FORWARDED_ALLOW_IPS"}  # read by uvicorn, not by the settings
+    assert set(config) <= env_names(service) | uvicorn, "ConfigMap keys nothing reads"
     assert env_prefix(service) + "KAFKA_BOOTSTRAP_SERVERS" in config
+
+
+def test_capture_trusts_forwarded_addresses_only_from_named_proxy_networks() -> None:
+    # Per-IP rate limits count X-Forwarded-For's client only when the peer is a trusted proxy;
+    # "*" would let any pod (or a client through a proxy that appends) pick its own address.
+    trusted = _find("ConfigMap", "capture-config")["data"]["FORWARDED_ALLOW_IPS"]
+    networks = [ipaddress.ip_network(part.strip()) for part in trusted.split(",")]
+    assert networks and not all(n.is_loopback for n in networks), (
+        "only loopback trusted: behind the ingress every client would share its address")
+
+
+def test_capture_tmp_holds_several_imports() -> None:
+    # Each running import spools its CSV (up to import_max_bytes) to /tmp, twice over while an
+    # upload is stored and read back; an emptyDir over its sizeLimit gets the pod evicted.
+    volumes = _find("Deployment", "capture")["spec"]["template"]["spec"]["volumes"]
+    tmp = next(v for v in volumes if v["name"] == "tmp")
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    size = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", tmp["emptyDir"]["sizeLimit"])
+    assert size, tmp
+    limit = int(size[1]) * units[size[2]]
+    assert limit >= 4 * CaptureSettings.model_fields["import_max_bytes"].default
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -182,11 +315,135 @@ def test_consumers_scale_on_lag_of_every_topic_they_consume(service: str) -> Non
         return
     scaled = _find("ScaledObject", service)["spec"]
     assert scaled["scaleTargetRef"] == target
-    assert 2 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"] <= TOPIC_PARTITIONS
+    assert 2 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"] \
+        <= DEFAULT_TOPIC_PARTITIONS
     lag = [t["metadata"] for t in scaled["triggers"] if t["type"] == "kafka"]
     assert sorted(m["topic"] for m in lag) == sorted(topic_of(s) for s in CONSUMES[service])
     assert {m["consumerGroup"] for m in lag} == {service}  # the runner's group id
     assert any(t["type"] == "cpu" for t in scaled["triggers"]), "the HTTP side scales on CPU"
-    others = [doc for _, doc, _ in RESOURCES if doc["kind"] == "HorizontalPodAutoscaler"
-              and doc["spec"]["scaleTargetRef"]["name"] == service]
+    others = [d for d in RESOURCES if d["kind"] == "HorizontalPodAutoscaler"
+              and d["spec"]["scaleTargetRef"]["name"] == service]
     assert others == [], "an HPA beside KEDA's would fight it over the replica count"
+
+
+# --- The README's apply steps, replayed on the rendered manifests -------------------------------
+
+def _readme_kubernetes_commands() -> list[str]:
+    """The commands of the first sh block under README's "### Kubernetes", continuations
+    joined; comments kept (they name the Secrets to create likewise)."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n### Kubernetes\n", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "README's Kubernetes section has no sh block"
+    return [line.strip() for line in block[1].replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """kubectl's label selector: comma-separated k=v, k!=v, k in (..), k notin (..), k, !k."""
+    requirements = re.findall(r"[^,(]+(?:\([^)]*\))?", selector)
+    for requirement in (r.strip() for r in requirements):
+        if m := re.fullmatch(r"([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)", requirement):
+            values = {v.strip() for v in m[3].split(",")}
+            if (labels.get(m[1]) in values) != (m[2] == "in"):
+                return False
+        elif m := re.fullmatch(r"([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)", requirement):
+            if (labels.get(m[1]) == m[3]) != (m[2] != "!="):
+                return False
+        elif m := re.fullmatch(r"(!?)([\w./-]+)", requirement):
+            if (m[2] in labels) == bool(m[1]):
+                return False
+        else:
+            raise AssertionError(f"cannot read the selector requirement {requirement!r}")
+    return True
+
+
+def test_selector_reader_follows_kubectl() -> None:
+    labels = {"app.kubernetes.io/component": "config", "app": "x"}
+    assert _selector_matches("app.kubernetes.io/component in (config,migrations)", labels)
+    assert not _selector_matches("app.kubernetes.io/component in (migrations, topics)", labels)
+    assert _selector_matches("app=x,app.kubernetes.io/component notin (service)", labels)
+    assert not _selector_matches("app!=x", labels)
+    assert not _selector_matches("app=x,!app", labels)
+
+
+def _option(argv: list[str], *names: str) -> str | None:
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name:
+                return argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def _references(pod_owner: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a pod template needs to start."""
+    pod = pod_owner["spec"]["template"]["spec"]
+    found = set()
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        for source in container.get("envFrom", []):
+            for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                if field in source and not source[field].get("optional"):
+                    found.add((kind, source[field]["name"]))
+        for var in container.get("env", []):
+            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                ref = var.get("valueFrom", {}).get(field)
+                if ref and not ref.get("optional"):
+                    found.add((kind, ref["name"]))
+    for volume in pod.get("volumes", []):
+        if "configMap" in volume:
+            found.add(("ConfigMap", volume["configMap"]["name"]))
+        if "secret" in volume:
+            found.add(("Secret", volume["secret"]["secretName"]))
+    return found
+
+
+@pytest.mark.parametrize("variant", [K8S, STRIMZI], ids=["deploy/k8s", "deploy/k8s/strimzi"])
+def test_readme_apply_steps_work_on_a_first_install(variant: Path) -> None:
+    # Replays the README's commands in order on a cluster that has nothing yet (with the
+    # Strimzi variant's directory in place of deploy/k8s, as the README says): every pod a step
+    # starts finds its namespace, ConfigMaps and Secrets, and no service starts before the Jobs
+    # it needs have been waited for.
+    commands = _readme_kubernetes_commands()
+    applied: dict[str, dict[str, Any]] = {}
+    secret_names = re.compile(r"\b(?:{})-secrets\b".format("|".join(SERVICES)))
+    user_secrets = {("Secret", name) for c in commands for name in secret_names.findall(c)}
+    waited: set[str] = set()
+    for command in commands:
+        if command.startswith("#"):
+            continue
+        argv = shlex.split(command)
+        if argv[:2] != ["kubectl", "apply"]:
+            if argv[:2] == ["kubectl", "-n"] and argv[3] == "wait":
+                selector = _option(argv, "-l", "--selector") or ""
+                waited |= {k for k, d in applied.items() if d["kind"] == "Job" and
+                           _selector_matches(selector, d["metadata"].get("labels", {}))}
+            continue
+        if (path := _option(argv, "-f", "--filename")) is not None:
+            step = load_yaml_documents(REPO / path)
+        else:
+            directory = _option(argv, "-k", "--kustomize")
+            assert directory == "deploy/k8s", command
+            selector = _option(argv, "-l", "--selector")
+            step = [d for d in VARIANTS[variant] if selector is None
+                    or _selector_matches(selector, d["metadata"].get("labels", {}))]
+        namespaces = {d["metadata"]["name"] for d in applied.values() if d["kind"] == "Namespace"}
+        available = {(d["kind"], d["metadata"]["name"]) for d in applied.values()
+                     if d["metadata"].get("namespace") == "leadloop"} | user_secrets
+        step_keys = {_key(d) for d in step}
+        for doc in step:
+            namespace = doc["metadata"].get("namespace")
+            assert namespace is None or namespace in namespaces | {
+                d["metadata"]["name"] for d in step if d["kind"] == "Namespace"} | {"kafka"}, (
+                f"{command}: {_key(doc)} before its namespace")
+            if doc["kind"] in ("Job", "Deployment"):
+                same_step = {(d["kind"], d["metadata"]["name"]) for d in step}
+                missing = _references(doc) - available - same_step
+                assert missing == set(), f"{command}: {_key(doc)} needs {sorted(missing)}"
+            if doc["kind"] == "Deployment":
+                jobs = {k for k in applied if k.startswith("Job/")} | {
+                    k for k in step_keys if k.startswith("Job/")}
+                assert jobs <= waited, f"{command}: {_key(doc)} starts before {jobs - waited}"
+        applied |= {_key(d): d for d in step}
+    assert set(applied) == {_key(d) for d in VARIANTS[variant]} | {"Namespace/-/leadloop"}, (
+        "the README's steps do not apply everything")

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from leadloop.events.topology import DEAD_LETTER_PARTITIONS, TOPIC_CONFIGS
+from leadloop.events.topology import TOPIC_CONFIGS, partitions_of
 from leadloop_devstack.config import REPO_ROOT
 from leadloop_devstack.processes import kill, terminate
 
@@ -188,14 +189,22 @@ async def wait_for_kafka(bootstrap_servers: str, timeout_s: float,
 
 
 async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
-    """Create the topics that do not exist yet."""
+    """Create the topics that do not exist yet; give those that do their TOPIC_CONFIGS."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, DEAD_LETTER_PARTITIONS if t.endswith(".dlq") else partitions, 1,
+        missing = [NewTopic(t, partitions_of(t, partitions), 1,
                             topic_configs=TOPIC_CONFIGS.get(t, {}))
                    for t in topics if t not in existing]
+        # Topics an older version made (e.g. event topics with the default 7-day retention):
+        # AlterConfigs replaces a topic's settings with exactly these.
+        stale = [ConfigResource(ConfigResourceType.TOPIC, t, TOPIC_CONFIGS[t])
+                 for t in topics if t in existing and t in TOPIC_CONFIGS]
+        for response in await admin.alter_configs(stale) if stale else []:
+            for error_code, message, _, name in response.resources:
+                if error_code:
+                    raise RuntimeError(f"setting the configs of topic {name} failed: {message}")
         if missing:
             try:
                 await admin.create_topics(missing)

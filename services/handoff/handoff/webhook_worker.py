@@ -18,6 +18,7 @@ from handoff.config import HandoffSettings, get_settings
 from handoff.signing import gives_up, headers_for, retry_delay
 from leadloop.app import Runtime
 from leadloop.retry import Backoff
+from leadloop.tracing import client_request
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ async def _attempt(client: httpx.AsyncClient, row: Any) -> tuple[int | None, str
                           row.body)
     started = time.monotonic()
     try:
-        response = await client.post(row.url, content=row.body.encode(), headers=headers)
+        with client_request("POST", row.url) as trace_headers:
+            response = await client.post(row.url, content=row.body.encode(),
+                                         headers=headers | trace_headers)
         error = None if response.is_success else response.text[:500] or None
         return response.status_code, error, int((time.monotonic() - started) * 1000)
     except httpx.HTTPError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
+from leadloop.tracing import client_request
 from nurture.config import NurtureSettings
 from nurture.mail import OutgoingEmail
 
@@ -86,7 +87,8 @@ async def send_webhook(client: httpx.AsyncClient, url: str, secret: str,
                "X-LeadLoop-Signature": webhook_signature(secret, int(time.time()), body),
                "Idempotency-Key": str(payload["message_id"])}
     try:
-        response = await client.post(url, content=body, headers=headers)
+        with client_request("POST", url) as trace_headers:
+            response = await client.post(url, content=body, headers=headers | trace_headers)
     except httpx.HTTPError as exc:
         return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
     if response.is_success:

@@ -59,8 +59,16 @@ KEYS_TOPIC_CONFIG = {
     "min.compaction.lag.ms": "0",
     "max.compaction.lag.ms": "60000",
 }
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {KEYS_TOPIC: KEYS_TOPIC_CONFIG}
 
+# Event topics are kept forever: the outcomes read model is rebuilt by replaying them from the
+# start (POST /v1/read-model/rebuild), so a record that ages out is a deal or lead lost from it.
+EVENT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+# Dead letters wait 30 days for someone to look at them, replay or discard them.
+DEAD_LETTER_TOPIC_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+
+# Partitions cap consumer parallelism (a group uses at most one pod per partition); keys are
+# lead ids, so one lead's events stay in order on one partition.
+DEFAULT_TOPIC_PARTITIONS = 12
 # Dead-letter topics keep one partition, so failures are listed in the order they happened.
 DEAD_LETTER_PARTITIONS = 1
 
@@ -80,3 +88,17 @@ def all_topics() -> list[str]:
     return [topic_of(s) for s in SERVICES] + [
         dead_letter_topic_of(s) for s in SERVICES if CONSUMES[s]
     ] + [KEYS_TOPIC]
+
+
+def partitions_of(topic: str, partitions: int = DEFAULT_TOPIC_PARTITIONS) -> int:
+    """How many partitions `topic` is created with (`partitions` for all but dead letters)."""
+    return DEAD_LETTER_PARTITIONS if topic.endswith(".dlq") else partitions
+
+
+# The topic-level configs every deployment (local stack, compose, Kubernetes) creates each topic
+# with; tests/unit/test_deploy_* and tests/e2e/test_deploy_topics.py hold them to this.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    **{topic_of(s): EVENT_TOPIC_CONFIG for s in SERVICES},
+    **{dead_letter_topic_of(s): DEAD_LETTER_TOPIC_CONFIG for s in SERVICES if CONSUMES[s]},
+    KEYS_TOPIC: KEYS_TOPIC_CONFIG,
+}
