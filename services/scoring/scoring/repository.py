@@ -40,6 +40,7 @@ def stored_lead_from_row(row: Row[Any]) -> StoredLead:
         disqualified_rule=row.disqualified_rule,
         erased=row.erased_at is not None,
         merged_into=row.merged_into,
+        win_probability=row.win_probability,
     )
 
 
@@ -115,7 +116,8 @@ async def insert_history(conn: AsyncConnection,
             {"lead_id": lead_id, "score": result.score, "fit_score": result.fit_score,
              "engagement_score": result.engagement_score, "grade": result.grade,
              "is_mql": result.is_mql, "model_version": result.model_version,
-             "event_id": event_id, "scored_at": scored_at}
+             "event_id": event_id, "scored_at": scored_at,
+             "win_probability": result.win_probability}
             for lead_id, result, event_id, scored_at in changes
         ])
 

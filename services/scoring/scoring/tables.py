@@ -98,6 +98,7 @@ score_history = Table(
     Column("model_version", Integer, nullable=False),
     Column("event_id", Text),
     Column("scored_at", DateTime(timezone=True), nullable=False),
+    Column("win_probability", Float),
     Index("score_history_by_lead", "lead_id", "id"),
 )
 
