@@ -324,3 +324,35 @@ async def test_activity_keeps_its_seconds_on_page_and_an_email_open_scores_its_r
     assert {(c["rule_id"], c["points"], c["event_id"]) for c in lead.contributions} == {
         ("engagement.page_view", 2, "view-1"), ("engagement.email_opened", 1, "open-1")}
     assert lead.engagement_score == 3
+
+
+async def test_backtest_replays_the_stored_leads_and_stores_or_sends_nothing(
+        engine: AsyncEngine) -> None:
+    lead_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    async with UnitOfWork(engine, "scoring") as uow:
+        await service.record_profile(uow, lead_id, LeadProfile(
+            email="pat@gmail.com", job_title="VP Sales", company_size=120), Consent(), now,
+            "created-1")
+        await service.record_activity(uow, LeadActivity(
+            lead_id=lead_id, activity_id=uuid.uuid4(), kind="form_submitted", occurred_at=now,
+            properties={"seconds_on_page": 30}), "form-1")
+        version = await model_service.create_model(uow, "stricter", DEFAULT_MODEL_CONFIG.model_copy(
+            update={"mql": DEFAULT_MODEL_CONFIG.mql.model_copy(update={"min_score": 60})}))
+        await uow.commit()
+
+    async def stored() -> tuple[Any, ...]:
+        async with engine.connect() as conn:
+            outbox_rows = (await conn.execute(select(outbox.c.id, outbox.c.event_type)
+                                              .order_by(outbox.c.id))).all()
+            lead = (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one()
+            jobs = await model_repository.jobs_of(conn, version)
+        return outbox_rows, tuple(lead), jobs
+    before = await stored()
+
+    async with UnitOfWork(engine, "scoring") as uow:
+        current = await learning_service.backtest_version(uow, 1)
+        stricter = await learning_service.backtest_version(uow, version)
+    assert (current["leads_replayed"], current["mqls"]) == (1, 1)
+    assert (stricter["leads_replayed"], stricter["mqls"]) == (1, 0)
+    assert await stored() == before
