@@ -20,6 +20,7 @@ from leadloop.events.models import (
     Consent,
     DealClosed,
     LeadActivity,
+    LeadConsentChanged,
     LeadMerged,
     LeadProfile,
     LeadUnmerged,
@@ -28,7 +29,7 @@ from leadloop.infra_tables import outbox
 from leadloop_devstack.postgres import ensure_databases
 from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
-from scoring import learning_service, model_repository, model_service, service
+from scoring import learning_service, model_repository, model_service, repository, service
 from scoring.default_model import DEFAULT_MODEL_CONFIG
 from scoring.learning_config import LearningConfig
 from scoring.rules import FieldEquals, FitRule
@@ -253,6 +254,7 @@ async def test_decay_job_lowers_a_stale_qualified_lead_without_a_second_qualific
     assert (await _lead_row(engine, lead_id)).score == 50
     assert len(await _outbox(engine, lead_id, "leadloop.lead.qualified.v1")) == 1
 
+    await _run_rescore_jobs(engine)  # the worker finishes what is running (the seeded model's)
     # 45 days pass (1.5 half-lives) without news of the lead: its form is now that old.
     async with engine.begin() as conn:
         await conn.execute(update(lead_activities).where(lead_activities.c.lead_id == lead_id)
@@ -356,3 +358,32 @@ async def test_backtest_replays_the_stored_leads_and_stores_or_sends_nothing(
     assert (current["leads_replayed"], current["mqls"]) == (1, 1)
     assert (stricter["leads_replayed"], stricter["mqls"]) == (1, 0)
     assert await stored() == before
+
+
+async def test_withdrawn_sales_contact_consent_disqualifies_under_the_seeded_default(
+        engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        models = await repository.list_models(conn)
+        jobs = await model_repository.jobs_of(conn, 2)
+    assert [(m.version, m.is_active) for m in models] == [(1, False), (2, True)]
+    assert [(j.reason, j.total) for j in jobs] == [("activation", 0)]  # nothing to re-score
+
+    lead_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    top = LeadProfile(email="jane@acme-corp.com", job_title="VP Marketing", company_size=200)
+    async with UnitOfWork(engine, "scoring") as uow:
+        await service.record_profile(uow, lead_id, top, Consent(sales_contact=True), now,
+                                     "created-1")
+        await uow.commit()
+    assert len(await _outbox(engine, lead_id, "leadloop.lead.qualified.v1")) == 1
+
+    async with UnitOfWork(engine, "scoring") as uow:
+        await service.record_consent_change(uow, LeadConsentChanged(
+            lead_id=lead_id, purpose="sales_contact", granted=False, changed_at=now),
+            "consent-1")
+        await uow.commit()
+    disqualified = await _outbox(engine, lead_id, "leadloop.lead.disqualified.v1")
+    assert [(d["rule_id"], d["model_version"]) for d in disqualified] == [
+        ("disqualify.do_not_contact", 2)]
+    lead = await _lead_row(engine, lead_id)
+    assert (lead.consent_withdrawn, lead.is_mql, lead.score) == (["sales_contact"], False, 55)

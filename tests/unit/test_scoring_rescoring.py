@@ -75,6 +75,14 @@ def test_disqualifier_sends_disqualified_once_and_blocks_qualification() -> None
     assert LeadDisqualified not in _kinds(again)
 
 
+def test_withdrawn_sales_contact_consent_disqualifies_a_qualifying_lead() -> None:
+    withdrawn = _lead(consent_withdrawn=frozenset({"sales_contact"}))
+    outcome = rescore(withdrawn, MODEL, None, _forms(0), NOW)
+    assert _kinds(outcome) == [LeadDisqualified, LeadScored]
+    assert outcome.values["disqualified_rule"] == "disqualify.do_not_contact"
+    assert outcome.values["is_mql"] is False
+
+
 def test_no_profile_no_score() -> None:
     assert rescore(StoredLead(lead_id=uuid.uuid4()), MODEL, None, _forms(0), NOW) == Rescored()
 

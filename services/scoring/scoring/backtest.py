@@ -42,6 +42,7 @@ class ReplayLead:
     created_at: float  # Unix seconds
     activities: Sequence[ReplayActivity]  # oldest first
     outcome: str | None  # "won", "lost" or None (no closed deal)
+    consent_withdrawn: frozenset[str] = frozenset()
 
 
 def _rule_points(rule: EngagementRule, newest_first: Sequence[float], now: float,
@@ -124,19 +125,32 @@ def _max_engagement(model: ScoringModel) -> float:
     return total
 
 
-def _probability_ok(model: ScoringModel, lead: ReplayLead, moment: float,
-                    trained: dict[str, Any] | None) -> bool:
-    config = model.config
-    minimum = config.mql.min_probability
-    if minimum is None or trained is None or config.learning is None \
-            or probability_in_shadow(config):
-        return True
-    activities = [Activity(activity_id=lead.lead_id, kind=kind, url=url,
-                           occurred_at=datetime.fromtimestamp(at, UTC), seconds=seconds)
-                  for kind, url, at, seconds in lead.activities]
-    raw = raw_features(config.learning, lead.profile, activities,
-                       datetime.fromtimestamp(moment, UTC), config.decay.window_days)
-    return predict(trained, raw) >= minimum
+class _Probability:
+    """The learned model's gate of one lead's moments; its activities are built once per lead,
+    and only when the rules alone would qualify it."""
+
+    def __init__(self, model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None):
+        config = model.config
+        self._minimum = config.mql.min_probability
+        self._gates = not (self._minimum is None or trained is None or config.learning is None
+                           or probability_in_shadow(config))
+        self._model, self._lead, self._trained = model, lead, trained
+        self._activities: list[Activity] | None = None
+
+    def allows(self, moment: float) -> bool:
+        """Whether the probability at `moment` meets the minimum (always, if none applies)."""
+        if not self._gates:
+            return True
+        config, lead = self._model.config, self._lead
+        assert config.learning is not None and self._trained is not None  # else not gating
+        if self._activities is None:
+            self._activities = [
+                Activity(activity_id=lead.lead_id, kind=kind, url=url,
+                         occurred_at=datetime.fromtimestamp(at, UTC), seconds=seconds)
+                for kind, url, at, seconds in lead.activities]
+        raw = raw_features(config.learning, lead.profile, self._activities,
+                           datetime.fromtimestamp(moment, UTC), config.decay.window_days)
+        return predict(self._trained, raw) >= (self._minimum or 0.0)
 
 
 def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None = None,
@@ -148,7 +162,7 @@ def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] 
     live disqualified it is beside the point when judging a different model.
     """
     config = model.config
-    if find_disqualification(model, lead.profile) is not None:
+    if find_disqualification(model, lead.profile, lead.consent_withdrawn) is not None:
         return None
     fit = sum(rule.points for rule in config.fit_rules if rule.when.match(lead.profile))
     grade = grade_for(config, fit)
@@ -157,9 +171,10 @@ def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] 
     times = _matching_times(model, lead.activities, {} if matcher is None else matcher)
     moments = [lead.created_at] + [at for _, _, at, _ in lead.activities
                                    if at > lead.created_at]
+    probability = _Probability(model, lead, trained)
     for moment in moments:
         if fit + _engagement(model, times, moment) >= config.mql.min_score \
-                and _probability_ok(model, lead, moment, trained):
+                and probability.allows(moment):
             return moment
     return None
 

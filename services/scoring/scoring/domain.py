@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource, ScoreContribution
-from scoring.rules import EngagementRule, ScoringModelConfig, email_domain
+from scoring.rules import ConsentWithdrawn, EngagementRule, ScoringModelConfig, email_domain
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -100,6 +100,7 @@ class StoredLead:
     erased: bool = False
     merged_into: UUID | None = None
     win_probability: float | None = None
+    consent_withdrawn: frozenset[str] = frozenset()  # purposes (lead.consent_changed)
 
     def summary(self) -> tuple[Any, ...] | None:
         """The stored counterpart of `LeadScore.summary`; None before the first score."""
@@ -215,10 +216,14 @@ def engagement_contributions(model: ScoringModel, activities: Sequence[Activity]
     return contributions
 
 
-def find_disqualification(model: ScoringModel, profile: LeadProfile) -> Disqualification | None:
-    """The first disqualifier that matches the profile, if any."""
+def find_disqualification(model: ScoringModel, profile: LeadProfile,
+                          consent_withdrawn: frozenset[str] = frozenset(),
+                          ) -> Disqualification | None:
+    """The first disqualifier that matches the profile (or the withdrawn consents), if any."""
     for rule in model.config.disqualifiers:
-        reason = rule.when.match(profile)
+        condition = rule.when
+        reason = condition.match_withdrawn(consent_withdrawn) \
+            if isinstance(condition, ConsentWithdrawn) else condition.match(profile)
         if reason is not None:
             return Disqualification(rule_id=rule.id, reason=reason)
     return None
@@ -255,19 +260,21 @@ def is_mql(config: ScoringModelConfig, score: int, grade: str, disqualified: boo
 
 def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[Activity],
                now: datetime, *, profile_event_id: str | None = None,
-               disqualified: bool = False, win_probability: float | None = None) -> LeadScore:
+               disqualified: bool = False, win_probability: float | None = None,
+               consent_withdrawn: frozenset[str] = frozenset()) -> LeadScore:
     """Score a lead: fit from its profile, decayed engagement from its activities, grade, MQL.
 
     `disqualified` says an earlier disqualification stands: disqualification is final, so such
     a lead is never an MQL even when no disqualifier matches any more. `win_probability` is the
-    learned model's prediction, if the version has one.
+    learned model's prediction, if the version has one; `consent_withdrawn` the purposes the
+    person withdrew consent to.
     """
     fit = fit_contributions(model, profile, profile_event_id)
     engagement = engagement_contributions(model, activities, now)
     fit_score = sum(c.points for c in fit)
     engagement_score = sum(c.points for c in engagement)
     grade = grade_for(model.config, fit_score)
-    disqualification = find_disqualification(model, profile)
+    disqualification = find_disqualification(model, profile, consent_withdrawn)
     return LeadScore(
         model_version=model.version,
         fit_score=fit_score,

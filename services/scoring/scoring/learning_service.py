@@ -98,6 +98,7 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
                                 strict=True))
             if row["kinds"] else [],
             outcome=row["outcome"],
+            consent_withdrawn=frozenset(_json(row["consent_withdrawn"])),
         ) for row in rows)
         return backtest(model, leads, trained)
 
@@ -107,6 +108,6 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
     return report
 
 
-def _json(value: str | dict[str, Any]) -> dict[str, Any]:
+def _json(value: Any) -> Any:
     """A JSONB value read through the driver: decoded already, or JSON text."""
     return orjson.loads(value) if isinstance(value, str) else value

@@ -216,7 +216,8 @@ async def replay_leads(conn: AsyncConnection) -> list[Mapping[str, Any]]:
         select(leads.c.lead_id, leads.c.profile, func.date_part("epoch", func.least(
                    func.coalesce(leads.c.profile_at, leads.c.first_seen_at),
                    leads.c.first_seen_at)).label("created_at"),
-               outcome.c.outcome, acts.c.kinds, acts.c.urls, acts.c.times, acts.c.seconds)
+               leads.c.consent_withdrawn, outcome.c.outcome, acts.c.kinds, acts.c.urls,
+               acts.c.times, acts.c.seconds)
         .join(outcome, outcome.c.lead_id == leads.c.lead_id, isouter=True)
         .join(acts, acts.c.lead_id == leads.c.lead_id, isouter=True)
         .where(*_scorable(False))

@@ -41,6 +41,7 @@ def stored_lead_from_row(row: Row[Any]) -> StoredLead:
         erased=row.erased_at is not None,
         merged_into=row.merged_into,
         win_probability=row.win_probability,
+        consent_withdrawn=frozenset(row.consent_withdrawn),
     )
 
 
@@ -152,7 +153,8 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     """
     kept = {"lead_id", "erased_at", "first_seen_at"}
     cleared: dict[str, Any] = {c.name: null() for c in leads.c if c.name not in kept}
-    cleared |= {"is_mql": False, "contributions": [], "qualification": Qualification.open.value}
+    cleared |= {"is_mql": False, "contributions": [], "consent_withdrawn": [],
+                "qualification": Qualification.open.value}
     statement = update(leads).where(leads.c.lead_id == lead_id).values(
         **cleared, erased_at=erased_at)
     for table in (lead_activities, score_history, deal_outcomes):
