@@ -1,5 +1,6 @@
 """Scoring learns from won and lost deals: on leads where one custom property decides winning,
-the learned model beats the rules-only score on held-out leads; a backtest replays them."""
+the learned model beats the rules-only score on held-out leads; training the active version
+shows every lead's win probability beside its score (here in shadow); a backtest replays them."""
 
 import random
 import uuid
@@ -8,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead
-from tests.support import eventually
+from tests.support import TopicReader, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -53,16 +55,50 @@ async def test_learned_model_beats_rules_only_on_held_out_deals_and_backtest_rep
         assert r.status_code == 201, r.text
 
     models = (await http.get(f"{scoring}/v1/models", headers=admin_headers)).json()
+    active = models["active_version"]
     config = next(m for m in models["models"] if m["is_active"])["config"]
     config["learning"] = {"features": [
         {"kind": "categorical", "field": "properties.segment"},
         {"kind": "numeric", "field": "company_size"},
         {"kind": "activity_count"},
-    ], "min_outcomes": 50, "holdout_share": 0.5}  # about 80 held-out deals: a steady AUC
+    ], "min_outcomes": 50, "holdout_share": 0.5,  # about 80 held-out deals: a steady AUC
+        # In shadow: the probability is shown beside every score but decides nothing, so the
+        # minimum below, which no lead reaches, holds back no MQL.
+        "shadow": True}
+    config["mql"] = {**config["mql"], "min_probability": 0.999}
     created = await http.post(f"{scoring}/v1/models", headers=admin_headers,
                               json={"name": "learns from deals", "config": config})
     assert created.status_code == 201, created.text
     version = created.json()["version"]
+    try:
+        await _train_and_show_probabilities(stack, admin_headers, http, version, leads, wins)
+    finally:
+        restored = await http.post(f"{scoring}/v1/models/{active}/activate",
+                                   headers=admin_headers)
+        assert restored.status_code == 202, restored.text
+
+
+def _scored_with_probability(events: list[CloudEvent], lead_id: str) -> list[CloudEvent]:
+    return [e for e in events if e.subject == lead_id and e.type == "leadloop.lead.scored.v1"
+            and e.data.get("win_probability") is not None]
+
+
+async def _train_and_show_probabilities(stack: Stack, admin_headers: dict[str, str],
+                                        http: httpx.AsyncClient, version: int,
+                                        leads: list[tuple[str, bool]], wins: int) -> None:
+    scoring = stack.url("scoring")
+    activation = await http.post(f"{scoring}/v1/models/{version}/activate",
+                                 headers=admin_headers)
+    assert activation.status_code == 202, activation.text
+    async with TopicReader(stack.bootstrap_servers, "leadloop.scoring") as reader:
+        await _train_and_evaluate(stack, admin_headers, http, version, leads, wins, reader)
+
+
+async def _train_and_evaluate(stack: Stack, admin_headers: dict[str, str],
+                              http: httpx.AsyncClient, version: int,
+                              leads: list[tuple[str, bool]], wins: int,
+                              reader: TopicReader) -> None:
+    scoring = stack.url("scoring")
 
     async def trained_on_every_deal() -> dict[str, Any]:
         # Training is real work (scikit-learn on every closed deal): allow it a minute.
@@ -84,6 +120,36 @@ async def test_learned_model_beats_rules_only_on_held_out_deals_and_backtest_rep
     assert report["auc_learned"] > report["auc_rules_only"] + 0.1
     assert report["coefficients"][0]["feature"].startswith("properties.segment = ")
     assert report["lift_top_20pct_learned"] > 1
+
+    # Training the active version re-scores every lead: the probability shows beside the score,
+    # on GET /score (with the history row of that change) and on lead.scored.
+    enterprise_lead = next(lead_id for lead_id, enterprise in leads if enterprise)
+    smb_lead = next(lead_id for lead_id, enterprise in leads if not enterprise)
+
+    async def probabilities_shown() -> dict[str, dict[str, Any]]:
+        shown = {}
+        for lead_id in (enterprise_lead, smb_lead):
+            r = await http.get(f"{scoring}/v1/leads/{lead_id}/score", headers=admin_headers)
+            assert r.status_code == 200, r.text
+            score = r.json()
+            assert score["model_version"] == version
+            assert score["win_probability"] is not None, score
+            # A new probability (as shown, to 0.01) is a change of the score: a history row.
+            assert round(score["history"][-1]["win_probability"], 2) == \
+                round(score["win_probability"], 2)
+            shown[lead_id] = score
+        return shown
+    shown = await eventually(probabilities_shown, timeout_s=120, interval_s=1)
+    enterprise, smb = shown[enterprise_lead], shown[smb_lead]
+    assert enterprise["win_probability"] > smb["win_probability"]
+    # Far below the minimum of 0.999, yet in shadow nothing is held back.
+    assert enterprise["probability_shadow"] is True and enterprise["win_probability"] < 0.999
+    events = await reader.wait_for(lambda evs: bool(_scored_with_probability(evs,
+                                                                            enterprise_lead)),
+                                   timeout_s=60)
+    event = _scored_with_probability(events, enterprise_lead)[-1]
+    assert round(event.data["win_probability"], 2) == round(enterprise["win_probability"], 2)
+    assert event.data["model_version"] == version
 
     backtest = await http.post(f"{scoring}/v1/models/{version}/backtest",
                                headers=admin_headers, timeout=60)

@@ -11,13 +11,14 @@ from leadloop.events import CloudEvent
 from leadloop.events.models import LeadActivity, event_time_now
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead
+from tests.e2e.conftest import post_lead, qualified_lead
 from tests.support import TopicReader, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
 QUALIFIED = "leadloop.lead.qualified.v1"
 SCORED = "leadloop.lead.scored.v1"
+DISQUALIFIED = "leadloop.lead.disqualified.v1"
 
 
 async def _track(stack: Stack, lead_id: str, url: str) -> str:
@@ -67,6 +68,12 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
         events = await reader.wait_for(lambda evs: len(_of(evs, lead_id, QUALIFIED)) == 1)
         qualified = _of(events, lead_id, QUALIFIED)[0].data
         assert qualified["score"] == 57
+        # GET /score names the same causes: rule, model version, points and the event.
+        explained = await _score(http, stack, admin_headers, lead_id)
+        assert {(c["rule_id"], c["points"], c["event_id"]) for c in explained["contributions"]
+                if c["rule_id"].startswith("engagement.")} == {
+            ("engagement.pricing_page", 15, pricing_event),
+            ("engagement.page_view", 2, pricing_event)}
         assert {(c["rule_id"], c["points"], c["event_id"]) for c in qualified["contributions"]
                 if c["rule_id"].startswith("engagement.")} == {
             ("engagement.pricing_page", 15, pricing_event),
@@ -159,3 +166,43 @@ async def test_new_version_is_created_compared_activated_and_every_lead_rescored
         score = await _score(http, stack, admin_headers, lead_id)
         assert (score["model_version"], score["score"]) == (active, 0), score
     await eventually(back_on_previous_version, timeout_s=60)
+
+
+async def test_a_lead_from_a_competitor_is_disqualified_and_never_qualified(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    scoring = stack.url("scoring")
+    models = (await http.get(f"{scoring}/v1/models", headers=admin_headers)).json()
+    active = models["active_version"]
+    config = next(m for m in models["models"] if m["version"] == active)["config"]
+    competitor = f"rival-{uuid.uuid4().hex[:8]}.com"
+    disqualifiers = [
+        {**rule, "when": {**rule["when"], "domains": [*rule["when"]["domains"], competitor]}}
+        if rule["when"]["kind"] == "email_domain_in" else rule
+        for rule in config["disqualifiers"]]
+    assert disqualifiers != config["disqualifiers"]  # the default lists no competitor
+    created = await http.post(f"{scoring}/v1/models", headers=admin_headers, json={
+        "name": "competitors listed", "activate": True,
+        "config": {**config, "disqualifiers": disqualifiers}})
+    assert created.status_code == 201, created.text
+    version = created.json()["version"]
+    try:
+        # Everything else about this lead would make it an MQL at once.
+        body = {**qualified_lead(), "email": f"spy.{uuid.uuid4().hex[:6]}@eu.{competitor}"}
+        async with TopicReader(stack.bootstrap_servers, "leadloop.scoring") as reader:
+            lead_id = await post_lead(http, stack, admin_headers, body)
+            events = await reader.wait_for(
+                lambda evs: bool(_of(evs, lead_id, DISQUALIFIED)) and bool(_of(evs, lead_id,
+                                                                             SCORED)))
+            disqualified = _of(events, lead_id, DISQUALIFIED)
+            assert len(disqualified) == 1
+            assert (disqualified[0].data["rule_id"], disqualified[0].data["model_version"]) == (
+                "disqualify.competitor", version)
+            assert competitor in disqualified[0].data["reason"]
+            assert _of(events, lead_id, QUALIFIED) == []
+        score = await _score(http, stack, admin_headers, lead_id)
+        assert (score["grade"], score["is_mql"], score["qualification"]) == ("A", False, "open")
+        assert score["disqualification"]["rule_id"] == "disqualify.competitor"
+    finally:
+        restored = await http.post(f"{scoring}/v1/models/{active}/activate",
+                                   headers=admin_headers)
+        assert restored.status_code == 202, restored.text

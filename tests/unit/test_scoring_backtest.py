@@ -15,7 +15,8 @@ from scoring.backtest import (
 )
 from scoring.default_model import DEFAULT_MODEL_CONFIG
 from scoring.domain import Activity, ScoringModel, score_lead
-from scoring.rules import EngagementRule, PeriodCap
+from scoring.learning_config import LearningConfig
+from scoring.rules import EngagementRule, MqlDefinition, PeriodCap
 
 START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 MODEL = ScoringModel(version=1, config=DEFAULT_MODEL_CONFIG)
@@ -23,13 +24,15 @@ KINDS = ("page_view", "form_submitted", "email_clicked", "email_opened")
 URLS = ("https://acme.com/pricing", "https://acme.com/blog", None)
 
 
-def _activity(kind: str, at: datetime, url: str | None = None) -> Activity:
-    return Activity(activity_id=uuid.uuid4(), kind=kind, occurred_at=at, url=url)
+def _activity(kind: str, at: datetime, url: str | None = None,
+              seconds: float | None = None) -> Activity:
+    return Activity(activity_id=uuid.uuid4(), kind=kind, occurred_at=at, url=url,
+                    seconds=seconds)
 
 
 def _lead(activities: list[Activity], email: str = "pat@gmail.com", outcome: str | None = None,
           **profile: object) -> ReplayLead:
-    replay: list[ReplayActivity] = [(a.kind, a.url, a.occurred_at.timestamp())
+    replay: list[ReplayActivity] = [(a.kind, a.url, a.occurred_at.timestamp(), a.seconds)
                                     for a in sorted(activities, key=lambda a: a.occurred_at)]
     return ReplayLead(lead_id=uuid.uuid4(), profile=LeadProfile(email=email, **profile),
                       created_at=START.timestamp(), activities=replay, outcome=outcome)
@@ -73,6 +76,46 @@ def test_low_grade_and_disqualified_leads_never_qualify() -> None:
     assert qualified_at(MODEL, _lead(lots)) is None  # fit 0: grade D
     assert qualified_at(MODEL, _lead(lots, email="s@acme.com", job_title="Student",
                                      company_size=500)) is None
+
+
+def test_the_candidates_own_disqualifiers_decide_not_the_live_models() -> None:
+    lots = [_activity("form_submitted", START + timedelta(hours=h)) for h in range(3)]
+    student = _lead(lots, email="s@acme.com", job_title="Student Director", company_size=500)
+    assert qualified_at(MODEL, student) is None
+    lenient = ScoringModel(version=2, config=DEFAULT_MODEL_CONFIG.model_copy(update={
+        "disqualifiers": ()}))
+    assert qualified_at(lenient, student) is not None
+
+
+def _probability_model(shadow: bool = False) -> ScoringModel:
+    return ScoringModel(version=3, config=DEFAULT_MODEL_CONFIG.model_copy(update={
+        "learning": LearningConfig.model_validate(
+            {"features": [{"kind": "seconds_on_site"}], "shadow": shadow}),
+        "mql": MqlDefinition(min_score=50, grades=("A", "B"), min_probability=0.5)}))
+
+
+# Two minutes on site or more makes a win likely (88% at 300 s); without any, 12%.
+TIME_ON_SITE_WINS = {"intercept": -2.0, "terms": [
+    {"feature": "seconds_on_site", "kind": "numeric", "mean": 0.0, "scale": 75.0,
+     "weight": 1.0}]}
+
+
+def test_minimum_probability_holds_back_a_lead_the_rules_alone_would_qualify() -> None:
+    profile = {"email": "vp@acme.com", "job_title": "VP Sales", "company_size": 120}
+    form = START + timedelta(days=2)
+    browsing = _lead([_activity("form_submitted", form, seconds=300)], **profile)
+    glancing = _lead([_activity("form_submitted", form)], **profile)
+    model = _probability_model()
+    # The seconds on site reach the learned model: only the lead that stayed qualifies.
+    # Fit 55 qualifies it at creation under the rules; the probability waits for the visit.
+    assert qualified_at(model, browsing, TIME_ON_SITE_WINS) == form.timestamp()
+    assert qualified_at(model, glancing, TIME_ON_SITE_WINS) is None
+    assert qualified_at(model, glancing) == START.timestamp()  # untrained: the rules decide
+    report = backtest(model, [browsing, glancing], TIME_ON_SITE_WINS)
+    assert report["mqls"] == 1
+    # In shadow the probability is shown, never deciding: both qualify as under the rules.
+    assert backtest(_probability_model(shadow=True), [browsing, glancing],
+                    TIME_ON_SITE_WINS)["mqls"] == 2
 
 
 def test_report_counts_mqls_win_rate_and_weekly_load() -> None:

@@ -9,7 +9,16 @@ from pydantic import ValidationError
 
 from leadloop.events.models import LeadProfile
 from scoring.domain import Activity
-from scoring.learning import Example, auc, is_held_out, predict, raw_features, top_lift, train
+from scoring.learning import (
+    Example,
+    auc,
+    evaluate,
+    is_held_out,
+    predict,
+    raw_features,
+    top_lift,
+    train,
+)
 from scoring.learning_config import LearningConfig
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -25,6 +34,11 @@ CONFIG = LearningConfig.model_validate({"features": [
 def _activity(kind: str, days_ago: float, seconds: float | None = None) -> Activity:
     return Activity(activity_id=uuid.uuid4(), kind=kind, seconds=seconds,
                     occurred_at=NOW - timedelta(days=days_ago))
+
+
+def test_shadow_is_off_unless_configured() -> None:
+    assert CONFIG.shadow is False
+    assert LearningConfig.model_validate({**CONFIG.model_dump(), "shadow": True}).shadow
 
 
 def test_raw_features_read_profile_and_activities_before_the_moment() -> None:
@@ -110,6 +124,23 @@ def test_calibration_bands_cover_every_held_out_deal() -> None:
     held_out = evaluation["held_out_deals"]
     assert sum(b["leads"] for b in evaluation["win_rate_by_score_band"]) == held_out
     assert sum(b["leads"] for b in evaluation["win_rate_by_probability_band"]) == held_out
+
+
+def test_calibration_bands_keep_negative_rule_scores_and_scores_above_the_top() -> None:
+    held_out = [e for e in _examples(400, seed=6) if is_held_out(e.lead_id, 0.3)]
+    # Negative engagement rules can take a rules score below 0; none may fall out of a band.
+    shifted = [Example(lead_id=e.lead_id, won=e.won, rules_score=e.rules_score - 40, raw=e.raw)
+               for e in held_out]
+    fit_set = [e for e in _examples(400, seed=6) if not is_held_out(e.lead_id, 0.3)]
+    trained = train(CONFIG, fit_set + held_out)["model"]
+    bands = evaluate(trained, fit_set, shifted)["win_rate_by_score_band"]
+    assert sum(b["leads"] for b in bands) == len(shifted)
+    below = next(b for b in bands if b["band"] == "<0")
+    assert below["leads"] == sum(1 for e in shifted if e.rules_score < 0) > 0
+    top = evaluate(trained, fit_set, [Example(lead_id=e.lead_id, won=e.won,
+                                              rules_score=e.rules_score + 200, raw=e.raw)
+                                      for e in held_out])["win_rate_by_score_band"]
+    assert [b["band"] for b in top] == ["100+"]
 
 
 def test_training_refuses_too_few_or_one_sided_deals() -> None:

@@ -75,6 +75,14 @@ def test_disqualifier_sends_disqualified_once_and_blocks_qualification() -> None
     assert LeadDisqualified not in _kinds(again)
 
 
+def test_withdrawn_sales_contact_consent_disqualifies_a_qualifying_lead() -> None:
+    withdrawn = _lead(consent_withdrawn=frozenset({"sales_contact"}))
+    outcome = rescore(withdrawn, MODEL, None, _forms(0), NOW)
+    assert _kinds(outcome) == [LeadDisqualified, LeadScored]
+    assert outcome.values["disqualified_rule"] == "disqualify.do_not_contact"
+    assert outcome.values["is_mql"] is False
+
+
 def test_no_profile_no_score() -> None:
     assert rescore(StoredLead(lead_id=uuid.uuid4()), MODEL, None, _forms(0), NOW) == Rescored()
 
@@ -92,6 +100,43 @@ def test_trained_probability_is_stored_and_can_hold_back_qualification() -> None
     assert retail.values["win_probability"] < 0.5 and LeadQualified not in _kinds(retail)
     saas = replace(_lead(), profile=PROFILE.model_copy(update={"industry": "SaaS"}))
     assert LeadQualified in _kinds(rescore(saas, model, trained, _forms(0), NOW))
+
+
+def _learning_model(shadow: bool) -> ScoringModel:
+    config = DEFAULT_MODEL_CONFIG.model_copy(update={
+        "learning": LearningConfig.model_validate(
+            {"features": [{"kind": "categorical", "field": "industry"}], "shadow": shadow}),
+        "mql": MqlDefinition(min_score=50, grades=("A", "B"), min_probability=0.5)})
+    return ScoringModel(version=4, config=config)
+
+
+# Leads without an industry get 12%; SaaS leads 88%.
+SAAS_WINS = {"intercept": -2.0, "terms": [
+    {"feature": "industry", "kind": "categorical", "level": "saas", "weight": 4.0}]}
+
+
+def test_a_shadow_probability_below_the_minimum_does_not_hold_back_qualification() -> None:
+    held = rescore(_lead(), _learning_model(shadow=False), SAAS_WINS, _forms(0), NOW)
+    assert LeadQualified not in _kinds(held)
+    shadow = rescore(_lead(), _learning_model(shadow=True), SAAS_WINS, _forms(0), NOW)
+    assert _kinds(shadow) == [LeadScored, LeadQualified]
+    probability = shadow.values["win_probability"]
+    assert probability is not None and probability < 0.5  # computed and stored all the same
+    scored, qualified = shadow.events
+    assert isinstance(scored, LeadScored) and isinstance(qualified, LeadQualified)
+    assert scored.win_probability == qualified.win_probability == probability
+
+
+def test_a_new_probability_is_a_new_score_but_a_wobble_below_a_hundredth_is_not() -> None:
+    model = _learning_model(shadow=True)
+    lead = _apply(_lead(), rescore(_lead(), model, SAAS_WINS, _forms(0), NOW))
+    lead = replace(lead, win_probability=predict(SAAS_WINS, {"industry": "(missing)"}))
+    retrained = {**SAAS_WINS, "intercept": -1.0}  # same score, 27% instead of 12%
+    outcome = rescore(lead, model, retrained, _forms(0), NOW)
+    assert _kinds(outcome) == [LeadScored]
+    assert outcome.history is not None and outcome.history.score == lead.score
+    wobble = {**SAAS_WINS, "intercept": -2.0001}
+    assert rescore(lead, model, wobble, _forms(0), NOW).events == []
 
 
 def test_merged_leads_keep_the_furthest_qualification() -> None:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import LeadProfile
-from scoring.default_model import DEFAULT_MODEL_CONFIG
+from scoring.default_model import DEFAULT_MODEL_CONFIG, MODEL_V1_CONFIG
 from scoring.domain import (
     Activity,
     LeadScore,
@@ -287,6 +287,20 @@ def test_competitor_domains_disqualify_even_a_top_lead() -> None:
         assert not result.is_mql
 
 
+def test_withdrawn_sales_contact_consent_is_do_not_contact() -> None:
+    profile = _profile("jane@acme-corp.com", job_title="VP Marketing", company_size=200)
+    model = ScoringModel(2, DEFAULT_MODEL_CONFIG)
+    withdrawn = score_lead(model, profile, [], NOW, consent_withdrawn=frozenset({"sales_contact"}))
+    assert withdrawn.disqualification is not None
+    assert withdrawn.disqualification.rule_id == "disqualify.do_not_contact"
+    assert withdrawn.disqualification.reason == "consent to sales_contact withdrawn"
+    assert (withdrawn.score, withdrawn.grade, withdrawn.is_mql) == (55, "A", False)
+    # Never asked (most leads) or only unsubscribed from marketing email: still qualifies.
+    for other in (frozenset(), frozenset({"email_marketing"})):
+        result = score_lead(model, profile, [], NOW, consent_withdrawn=other)
+        assert result.disqualification is None and result.is_mql
+
+
 def test_an_earlier_disqualification_stands_when_no_rule_matches_any_more() -> None:
     profile = _profile("jane@acme-corp.com", job_title="VP Marketing", company_size=200)
     result = _score(profile, disqualified=True)
@@ -370,12 +384,18 @@ def test_rejected_lead_qualifies_again_only_after_crossing_the_threshold_anew() 
 # --- the model as data ----------------------------------------------------------------------
 
 
-def test_migration_seeds_exactly_the_default_model() -> None:
-    spec = importlib.util.spec_from_file_location("scoring_migration_0001", MIGRATION)
+def _migration(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"scoring_migration_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    assert ScoringModelConfig.model_validate(migration.MODEL_V1) == DEFAULT_MODEL_CONFIG
+    return migration
+
+
+def test_migrations_seed_exactly_the_default_models() -> None:
+    assert ScoringModelConfig.model_validate(_migration(MIGRATION).MODEL_V1) == MODEL_V1_CONFIG
+    v2 = _migration(MIGRATION.with_name("0005_do_not_contact.py")).MODEL_V2
+    assert ScoringModelConfig.model_validate(v2) == DEFAULT_MODEL_CONFIG
 
 
 def test_model_config_round_trips_through_json() -> None:
@@ -405,6 +425,11 @@ def test_grades_are_kept_highest_threshold_first() -> None:
                            {"id": "x", "activity_kind": "b", "points": 1}]},
      "unique"),
     ({"fit_rules": [{"id": "x", "points": 1, "when": {"kind": "astrology"}}]}, "kind"),
+    # Consent disqualifies; it is not a fit that earns points.
+    ({"fit_rules": [{"id": "x", "points": 1, "when": {"kind": "consent_withdrawn",
+                                                       "purpose": "sales_contact"}}]}, "kind"),
+    ({"disqualifiers": [{"id": "x", "when": {"kind": "consent_withdrawn",
+                                               "purpose": "phone_calls"}}]}, "purpose"),
 ])
 def test_invalid_model_configs_are_rejected(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -8,7 +8,8 @@ from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import ScoreContribution
-from scoring import repository
+from scoring import repository, service
+from scoring.domain import probability_in_shadow
 from scoring.schemas import (
     DisqualificationOut,
     LeadScoreOut,
@@ -38,6 +39,7 @@ async def get_lead_score(
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"this lead was merged into {lead.merged_into}")
         history = await repository.score_history_of(uow.connection, lead_id, history_limit)
+        model = await service.model_version(uow.connection, lead.model_version)
     disqualification = None
     if lead.disqualified_rule is not None:
         disqualification = DisqualificationOut(rule_id=lead.disqualified_rule,
@@ -49,6 +51,7 @@ async def get_lead_score(
         model_version=lead.model_version, scored_at=lead.scored_at,
         qualification=lead.qualification, qualified_at=lead.qualified_at,
         disqualification=disqualification, win_probability=lead.win_probability,
+        probability_shadow=probability_in_shadow(model.config),
         contributions=[ScoreContribution.model_validate(c) for c in lead.contributions],
         history=[ScorePoint.model_validate(row, from_attributes=True) for row in history],
     )

@@ -19,6 +19,7 @@ from scoring.domain import (
     ScoringModel,
     find_disqualification,
     grade_for,
+    probability_in_shadow,
 )
 from scoring.learning import predict, raw_features
 from scoring.rules import EngagementRule
@@ -26,9 +27,10 @@ from scoring.rules import EngagementRule
 _SECONDS_PER_DAY = 86_400.0
 
 
-ReplayActivity = tuple[str, str | None, float]
-"""An activity as the replay needs it: (kind, URL, time as Unix seconds). A plain tuple, as
-the database's arrays zip into, because 100,000 leads have half a million of them."""
+ReplayActivity = tuple[str, str | None, float, float | None]
+"""An activity as the replay needs it: (kind, URL, time as Unix seconds, seconds on the page).
+A plain tuple, as the database's arrays zip into, because 100,000 leads have half a million of
+them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class ReplayLead:
     created_at: float  # Unix seconds
     activities: Sequence[ReplayActivity]  # oldest first
     outcome: str | None  # "won", "lost" or None (no closed deal)
-    disqualified: bool = False
+    consent_withdrawn: frozenset[str] = frozenset()
 
 
 def _rule_points(rule: EngagementRule, newest_first: Sequence[float], now: float,
@@ -87,7 +89,7 @@ def _matching_times(model: ScoringModel, activities: Sequence[ReplayActivity],
     """
     rules = model.config.engagement_rules
     times: list[list[float]] = [[] for _ in rules]
-    for kind, url, at in reversed(activities):
+    for kind, url, at, _ in reversed(activities):
         key = (kind, url)
         hits = matcher.get(key)
         if hits is None:
@@ -108,7 +110,7 @@ def _engagement(model: ScoringModel, times: list[list[float]], now: float) -> in
 
 def engagement_points(model: ScoringModel, activities: Sequence[Activity], now: datetime) -> int:
     """The engagement score at `now` of activities, without explanations."""
-    replay = sorted(((a.kind, a.url, a.occurred_at.timestamp()) for a in activities),
+    replay = sorted(((a.kind, a.url, a.occurred_at.timestamp(), a.seconds) for a in activities),
                     key=lambda a: a[2])
     return _engagement(model, _matching_times(model, replay, {}), now.timestamp())
 
@@ -123,36 +125,56 @@ def _max_engagement(model: ScoringModel) -> float:
     return total
 
 
-def _probability_ok(model: ScoringModel, lead: ReplayLead, moment: float,
-                    trained: dict[str, Any] | None) -> bool:
-    config = model.config
-    minimum = config.mql.min_probability
-    if minimum is None or trained is None or config.learning is None:
-        return True
-    activities = [Activity(activity_id=lead.lead_id, kind=kind, url=url,
-                           occurred_at=datetime.fromtimestamp(at, UTC))
-                  for kind, url, at in lead.activities]
-    raw = raw_features(config.learning, lead.profile, activities,
-                       datetime.fromtimestamp(moment, UTC), config.decay.window_days)
-    return predict(trained, raw) >= minimum
+class _Probability:
+    """The learned model's gate of one lead's moments; its activities are built once per lead,
+    and only when the rules alone would qualify it."""
+
+    def __init__(self, model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None):
+        config = model.config
+        self._minimum = config.mql.min_probability
+        self._gates = not (self._minimum is None or trained is None or config.learning is None
+                           or probability_in_shadow(config))
+        self._model, self._lead, self._trained = model, lead, trained
+        self._activities: list[Activity] | None = None
+
+    def allows(self, moment: float) -> bool:
+        """Whether the probability at `moment` meets the minimum (always, if none applies)."""
+        if not self._gates:
+            return True
+        config, lead = self._model.config, self._lead
+        assert config.learning is not None and self._trained is not None  # else not gating
+        if self._activities is None:
+            self._activities = [
+                Activity(activity_id=lead.lead_id, kind=kind, url=url,
+                         occurred_at=datetime.fromtimestamp(at, UTC), seconds=seconds)
+                for kind, url, at, seconds in lead.activities]
+        raw = raw_features(config.learning, lead.profile, self._activities,
+                           datetime.fromtimestamp(moment, UTC), config.decay.window_days)
+        return predict(self._trained, raw) >= (self._minimum or 0.0)
 
 
 def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None = None,
                  matcher: dict[tuple[str, str | None], tuple[int, ...]] | None = None,
                  ) -> float | None:
-    """When (Unix seconds) the lead would first have become an MQL under the model, or None."""
+    """When (Unix seconds) the lead would first have become an MQL under the model, or None.
+
+    Only the candidate's own disqualifiers exclude a lead: whether the model that scored it
+    live disqualified it is beside the point when judging a different model.
+    """
     config = model.config
-    if lead.disqualified or find_disqualification(model, lead.profile) is not None:
+    if find_disqualification(model, lead.profile, lead.consent_withdrawn) is not None:
         return None
     fit = sum(rule.points for rule in config.fit_rules if rule.when.match(lead.profile))
     grade = grade_for(config, fit)
     if grade not in config.mql.grades or fit + _max_engagement(model) < config.mql.min_score:
         return None
     times = _matching_times(model, lead.activities, {} if matcher is None else matcher)
-    moments = [lead.created_at] + [at for _, _, at in lead.activities if at > lead.created_at]
+    moments = [lead.created_at] + [at for _, _, at, _ in lead.activities
+                                   if at > lead.created_at]
+    probability = _Probability(model, lead, trained)
     for moment in moments:
         if fit + _engagement(model, times, moment) >= config.mql.min_score \
-                and _probability_ok(model, lead, moment, trained):
+                and probability.allows(moment):
             return moment
     return None
 

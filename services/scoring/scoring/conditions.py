@@ -4,6 +4,7 @@ so a stored model can be validated, shown and explained, never executed. No I/O.
 import functools
 import math
 import re
+from collections.abc import Collection
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -261,3 +262,24 @@ Condition = Annotated[
     Field(discriminator="kind"),
 ]
 """What a fit rule or a disqualifier tests on the profile."""
+
+
+class ConsentWithdrawn(RuleModel):
+    """The person withdrew consent to a purpose: capture sent lead.consent_changed with
+    `granted: false` (and has not granted it again since). With `sales_contact` this is
+    do-not-contact. Consent never given is not a withdrawal: most leads never answer."""
+
+    kind: Literal["consent_withdrawn"] = "consent_withdrawn"
+    purpose: Literal["sales_contact", "email_marketing"]
+
+    def match_withdrawn(self, withdrawn: Collection[str]) -> str | None:
+        """Why the lead matches, given the purposes it withdrew consent to, or None."""
+        return f"consent to {self.purpose} withdrawn" if self.purpose in withdrawn else None
+
+
+DisqualifierCondition = Annotated[
+    EmailDomainIn | BusinessEmail | FieldMatches | NumberAtLeast | FieldPresent | FieldEquals
+    | FieldIn | NumberInRange | EmailDomainKind | ConsentWithdrawn,
+    Field(discriminator="kind"),
+]
+"""What a disqualifier tests: a profile condition, or a withdrawn consent."""

@@ -1,12 +1,14 @@
-"""The default scoring model: version 1, seeded by migration 0001.
+"""The default scoring model: version 2, seeded by migration 0005 (version 1, seeded by 0001,
+is the same without the do-not-contact disqualifier).
 
 A stored version never changes; improving the default means a new version (and migration), not
-an edit here. A unit test checks that the migration seeds exactly this configuration.
+an edit here. A unit test checks that the migrations seed exactly these configurations.
 """
 
 from scoring.rules import (
     FREE_MAIL_DOMAINS,
     BusinessEmail,
+    ConsentWithdrawn,
     Decay,
     Disqualifier,
     EmailDomainIn,
@@ -27,10 +29,10 @@ SENIOR_TITLE_PATTERN = (
 # ... and keep "Internal Audit" from being read as intern.
 STUDENT_TITLE_PATTERN = r"\b(student|intern)\b"
 
-DEFAULT_MODEL_VERSION = 1
+DEFAULT_MODEL_VERSION = 2
 DEFAULT_MODEL_NAME = "default"
 
-DEFAULT_MODEL_CONFIG = ScoringModelConfig(
+MODEL_V1_CONFIG = ScoringModelConfig(
     fit_rules=(
         FitRule(id="fit.business_email", points=15,
                 when=BusinessEmail(free_mail_domains=FREE_MAIL_DOMAINS)),
@@ -67,3 +69,10 @@ DEFAULT_MODEL_CONFIG = ScoringModelConfig(
     mql=MqlDefinition(min_score=50, grades=("A", "B")),
     decay=Decay(half_life_days=30.0, window_days=365),
 )
+
+DEFAULT_MODEL_CONFIG = MODEL_V1_CONFIG.model_copy(update={"disqualifiers": (
+    *MODEL_V1_CONFIG.disqualifiers,
+    # Do-not-contact: the person withdrew consent to being contacted by sales.
+    Disqualifier(id="disqualify.do_not_contact",
+                 when=ConsentWithdrawn(purpose="sales_contact")),
+)})

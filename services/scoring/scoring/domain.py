@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource, ScoreContribution
-from scoring.rules import EngagementRule, ScoringModelConfig, email_domain
+from scoring.rules import ConsentWithdrawn, EngagementRule, ScoringModelConfig, email_domain
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -64,10 +64,10 @@ class LeadScore:
         """Fit plus engagement."""
         return self.fit_score + self.engagement_score
 
-    def summary(self) -> tuple[int, int, int, str, bool, int]:
+    def summary(self) -> tuple[Any, ...]:
         """What a change is judged by: a change here is a new lead.scored and history row."""
         return (self.score, self.fit_score, self.engagement_score, self.grade, self.is_mql,
-                self.model_version)
+                self.model_version, probability_shown(self.win_probability))
 
 
 class Qualification(StrEnum):
@@ -99,13 +99,21 @@ class StoredLead:
     disqualified_rule: str | None = None
     erased: bool = False
     merged_into: UUID | None = None
+    win_probability: float | None = None
+    consent_withdrawn: frozenset[str] = frozenset()  # purposes (lead.consent_changed)
 
     def summary(self) -> tuple[Any, ...] | None:
         """The stored counterpart of `LeadScore.summary`; None before the first score."""
         if self.score is None:
             return None
         return (self.score, self.fit_score, self.engagement_score, self.grade, self.is_mql,
-                self.model_version)
+                self.model_version, probability_shown(self.win_probability))
+
+
+def probability_shown(win_probability: float | None) -> float | None:
+    """A win probability as people read it (two decimals): a change of the shown value is a
+    change of the score, smaller wobbles of a retrained model are not."""
+    return None if win_probability is None else round(win_probability, 2)
 
 
 def decay_factor(occurred_at: datetime, now: datetime, half_life_days: float | None) -> float:
@@ -208,10 +216,14 @@ def engagement_contributions(model: ScoringModel, activities: Sequence[Activity]
     return contributions
 
 
-def find_disqualification(model: ScoringModel, profile: LeadProfile) -> Disqualification | None:
-    """The first disqualifier that matches the profile, if any."""
+def find_disqualification(model: ScoringModel, profile: LeadProfile,
+                          consent_withdrawn: frozenset[str] = frozenset(),
+                          ) -> Disqualification | None:
+    """The first disqualifier that matches the profile (or the withdrawn consents), if any."""
     for rule in model.config.disqualifiers:
-        reason = rule.when.match(profile)
+        condition = rule.when
+        reason = condition.match_withdrawn(consent_withdrawn) \
+            if isinstance(condition, ConsentWithdrawn) else condition.match(profile)
         if reason is not None:
             return Disqualification(rule_id=rule.id, reason=reason)
     return None
@@ -225,34 +237,44 @@ def grade_for(config: ScoringModelConfig, fit_score: int) -> str:
     return config.default_grade
 
 
+def probability_in_shadow(config: ScoringModelConfig) -> bool:
+    """Whether the version's learned probability runs in shadow: shown, never deciding."""
+    return config.learning is not None and config.learning.shadow
+
+
 def is_mql(config: ScoringModelConfig, score: int, grade: str, disqualified: bool,
            win_probability: float | None = None) -> bool:
     """Whether a lead is a marketing-qualified lead: enough score, a good grade, not excluded.
 
     A minimum probability in the MQL definition applies once the version has a trained model
-    (`win_probability` is not None); until then the rules alone decide.
+    (`win_probability` is not None); until then the rules alone decide. In shadow
+    (`learning.shadow`) it never applies: the probability is only shown beside the score.
     """
     if disqualified or score < config.mql.min_score or grade not in config.mql.grades:
         return False
     minimum = config.mql.min_probability
-    return minimum is None or win_probability is None or win_probability >= minimum
+    if minimum is None or win_probability is None or probability_in_shadow(config):
+        return True
+    return win_probability >= minimum
 
 
 def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[Activity],
                now: datetime, *, profile_event_id: str | None = None,
-               disqualified: bool = False, win_probability: float | None = None) -> LeadScore:
+               disqualified: bool = False, win_probability: float | None = None,
+               consent_withdrawn: frozenset[str] = frozenset()) -> LeadScore:
     """Score a lead: fit from its profile, decayed engagement from its activities, grade, MQL.
 
     `disqualified` says an earlier disqualification stands: disqualification is final, so such
     a lead is never an MQL even when no disqualifier matches any more. `win_probability` is the
-    learned model's prediction, if the version has one.
+    learned model's prediction, if the version has one; `consent_withdrawn` the purposes the
+    person withdrew consent to.
     """
     fit = fit_contributions(model, profile, profile_event_id)
     engagement = engagement_contributions(model, activities, now)
     fit_score = sum(c.points for c in fit)
     engagement_score = sum(c.points for c in engagement)
     grade = grade_for(model.config, fit_score)
-    disqualification = find_disqualification(model, profile)
+    disqualification = find_disqualification(model, profile, consent_withdrawn)
     return LeadScore(
         model_version=model.version,
         fit_score=fit_score,

@@ -10,6 +10,7 @@ from leadloop.events import CloudEvent
 from leadloop.events.models import (
     DealClosed,
     LeadActivity,
+    LeadConsentChanged,
     LeadCreated,
     LeadErased,
     LeadMerged,
@@ -35,6 +36,12 @@ async def on_lead_updated(uow: UnitOfWork, event: LeadUpdated, envelope: CloudEv
 async def on_lead_activity(uow: UnitOfWork, event: LeadActivity, envelope: CloudEvent) -> None:
     """Something the lead did (capture's tracking, nurture's opens and clicks): rescore."""
     await service.record_activity(uow, event, envelope.id)
+
+
+async def on_lead_consent_changed(uow: UnitOfWork, event: LeadConsentChanged,
+                                  envelope: CloudEvent) -> None:
+    """Consent to a purpose given or withdrawn: do-not-contact can disqualify the lead."""
+    await service.record_consent_change(uow, event, envelope.id)
 
 
 async def on_lead_merged(uow: UnitOfWork, event: LeadMerged, envelope: CloudEvent) -> None:
@@ -66,6 +73,7 @@ HANDLERS: dict[str, Handler] = {
     "leadloop.lead.created.v1": on_lead_created,
     "leadloop.lead.updated.v1": on_lead_updated,
     "leadloop.lead.activity.v1": on_lead_activity,
+    "leadloop.lead.consent_changed.v1": on_lead_consent_changed,
     "leadloop.lead.merged.v1": on_lead_merged,
     "leadloop.lead.unmerged.v1": on_lead_unmerged,
     "leadloop.lead.rejected.v1": on_lead_rejected,

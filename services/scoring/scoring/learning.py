@@ -134,11 +134,14 @@ def auc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
 
 def _bands(labels: Sequence[bool], scores: Sequence[float], edges: Sequence[float],
            fmt: str) -> list[dict[str, Any]]:
+    """Win rate per band [edge, next edge); below the first edge and from the last one up are
+    bands too, so every lead lands in one (negative rule scores included)."""
     bands = []
-    for low, high in zip(edges, [*edges[1:], math.inf], strict=True):
+    for low, high in zip([-math.inf, *edges], [*edges, math.inf], strict=True):
         inside = [won for won, s in zip(labels, scores, strict=True) if low <= s < high]
         if inside:
-            label = f"{low:{fmt}}+" if high == math.inf else f"{low:{fmt}}-{high:{fmt}}"
+            label = f"<{high:{fmt}}" if low == -math.inf else \
+                f"{low:{fmt}}+" if high == math.inf else f"{low:{fmt}}-{high:{fmt}}"
             bands.append({"band": label, "leads": len(inside), "won": sum(inside),
                           "win_rate": round(sum(inside) / len(inside), 4)})
     return bands

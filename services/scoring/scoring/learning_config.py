@@ -109,6 +109,10 @@ class LearningConfig(_Part):
                                  description="share of leads held out for evaluation")
     regularization_c: float = Field(default=1.0, gt=0,
                                     description="inverse L2 strength (scikit-learn's C)")
+    shadow: bool = Field(
+        default=False,
+        description="compute, store and show the probability, but never let it hold back an "
+                    "MQL (mql.min_probability is ignored while true)")
 
     @model_validator(mode="after")
     def _unique(self) -> Self:

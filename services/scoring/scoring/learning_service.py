@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadProfile
-from scoring import model_repository
+from scoring import model_repository, model_service
 from scoring.backtest import ReplayLead, backtest
 from scoring.domain import ScoringModel, score_lead
 from scoring.learning import Example, raw_features, train
@@ -44,7 +44,10 @@ async def training_examples(conn: AsyncConnection, model: ScoringModel) -> list[
 
 
 async def train_version(uow: UnitOfWork, version: int) -> tuple[int, dict[str, Any]]:
-    """Train a version's learned model on every closed deal; its training id and evaluation."""
+    """Train a version's learned model on every closed deal; its training id and evaluation.
+
+    Training the active version also starts re-scoring every lead under the new weights.
+    """
     model = await model_version(uow.connection, version)
     examples = await training_examples(uow.connection, model)
     assert model.config.learning is not None  # training_examples checked it
@@ -55,6 +58,7 @@ async def train_version(uow: UnitOfWork, version: int) -> tuple[int, dict[str, A
         raise NotTrainable(str(exc)) from exc
     training_id = await model_repository.insert_training(
         uow.connection, version, len(examples), result["model"], result["evaluation"])
+    await model_service.start_training_rescore(uow, version)
     return training_id, result["evaluation"]
 
 
@@ -90,9 +94,11 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
             # what lets 100,000 leads replay in seconds.
             profile=LeadProfile.model_construct(**_json(row["profile"])),
             created_at=float(row["created_at"]),
-            activities=list(zip(row["kinds"], row["urls"], row["times"], strict=True))
+            activities=list(zip(row["kinds"], row["urls"], row["times"], row["seconds"],
+                                strict=True))
             if row["kinds"] else [],
-            outcome=row["outcome"], disqualified=row["disqualified_rule"] is not None,
+            outcome=row["outcome"],
+            consent_withdrawn=frozenset(_json(row["consent_withdrawn"])),
         ) for row in rows)
         return backtest(model, leads, trained)
 
@@ -102,6 +108,6 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
     return report
 
 
-def _json(value: str | dict[str, Any]) -> dict[str, Any]:
+def _json(value: Any) -> Any:
     """A JSONB value read through the driver: decoded already, or JSON text."""
     return orjson.loads(value) if isinstance(value, str) else value

@@ -107,7 +107,8 @@ async def rescore_progress(version: ModelVersion,
              responses={**_NOT_FOUND, 409: {"description": "The version cannot be trained yet"}})
 async def train_model(version: ModelVersion,
                       uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
-    """Train the version's learned model on closed deals now, and evaluate it on held-out leads."""
+    """Train the version's learned model on closed deals now, and evaluate it on held-out leads.
+    Training the active version also re-scores every lead (progress: GET .../rescore)."""
     async with uow:
         await _model(uow.connection, version)
         try:

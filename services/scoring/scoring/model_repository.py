@@ -205,7 +205,9 @@ async def replay_leads(conn: AsyncConnection) -> list[Mapping[str, Any]]:
                                                  lead_activities.c.occurred_at)).label("urls"),
                func.array_agg(aggregate_order_by(
                    func.date_part("epoch", lead_activities.c.occurred_at),
-                   lead_activities.c.occurred_at)).label("times"))
+                   lead_activities.c.occurred_at)).label("times"),
+               func.array_agg(aggregate_order_by(lead_activities.c.seconds,
+                                                 lead_activities.c.occurred_at)).label("seconds"))
         .group_by(lead_activities.c.lead_id).subquery()
     )
     outcome = (select(deal_outcomes.c.lead_id, func.max(deal_outcomes.c.outcome).label("outcome"))
@@ -214,8 +216,8 @@ async def replay_leads(conn: AsyncConnection) -> list[Mapping[str, Any]]:
         select(leads.c.lead_id, leads.c.profile, func.date_part("epoch", func.least(
                    func.coalesce(leads.c.profile_at, leads.c.first_seen_at),
                    leads.c.first_seen_at)).label("created_at"),
-               leads.c.disqualified_rule, outcome.c.outcome, acts.c.kinds, acts.c.urls,
-               acts.c.times)
+               leads.c.consent_withdrawn, outcome.c.outcome, acts.c.kinds, acts.c.urls,
+               acts.c.times, acts.c.seconds)
         .join(outcome, outcome.c.lead_id == leads.c.lead_id, isouter=True)
         .join(acts, acts.c.lead_id == leads.c.lead_id, isouter=True)
         .where(*_scorable(False))

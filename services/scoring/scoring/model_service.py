@@ -12,6 +12,7 @@ from scoring.service import active_model, trained_model
 
 ACTIVATION = "activation"
 DECAY = "decay"
+TRAINING = "training"
 
 
 async def create_model(uow: UnitOfWork, name: str, config: ScoringModelConfig) -> int:
@@ -26,6 +27,17 @@ async def activate_model(uow: UnitOfWork, version: int) -> int:
     await model_repository.activate_model(conn, version, event_time_now())
     total = await model_repository.count_scorable(conn)
     return await model_repository.start_job(conn, version, ACTIVATION, total)
+
+
+async def start_training_rescore(uow: UnitOfWork, version: int) -> int | None:
+    """After a training of the active version, re-score every lead so each shows the new
+    probability (and a minimum probability in the MQL definition applies to all); the job id,
+    or None when the version trained is not the active one (its activation re-scores)."""
+    conn = uow.connection
+    if await repository.active_model_version(conn) != version:
+        return None
+    total = await model_repository.count_scorable(conn)
+    return await model_repository.start_job(conn, version, TRAINING, total)
 
 
 async def start_decay_job(uow: UnitOfWork, interval_s: float) -> int | None:

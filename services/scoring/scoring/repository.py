@@ -40,6 +40,8 @@ def stored_lead_from_row(row: Row[Any]) -> StoredLead:
         disqualified_rule=row.disqualified_rule,
         erased=row.erased_at is not None,
         merged_into=row.merged_into,
+        win_probability=row.win_probability,
+        consent_withdrawn=frozenset(row.consent_withdrawn),
     )
 
 
@@ -115,7 +117,8 @@ async def insert_history(conn: AsyncConnection,
             {"lead_id": lead_id, "score": result.score, "fit_score": result.fit_score,
              "engagement_score": result.engagement_score, "grade": result.grade,
              "is_mql": result.is_mql, "model_version": result.model_version,
-             "event_id": event_id, "scored_at": scored_at}
+             "event_id": event_id, "scored_at": scored_at,
+             "win_probability": result.win_probability}
             for lead_id, result, event_id, scored_at in changes
         ])
 
@@ -150,7 +153,8 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     """
     kept = {"lead_id", "erased_at", "first_seen_at"}
     cleared: dict[str, Any] = {c.name: null() for c in leads.c if c.name not in kept}
-    cleared |= {"is_mql": False, "contributions": [], "qualification": Qualification.open.value}
+    cleared |= {"is_mql": False, "contributions": [], "consent_withdrawn": [],
+                "qualification": Qualification.open.value}
     statement = update(leads).where(leads.c.lead_id == lead_id).values(
         **cleared, erased_at=erased_at)
     for table in (lead_activities, score_history, deal_outcomes):

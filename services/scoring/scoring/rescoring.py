@@ -62,7 +62,8 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: dict[str, Any] | Non
     result = score_lead(model, lead.profile, activities, now,
                         profile_event_id=lead.profile_event_id,
                         disqualified=lead.disqualified_rule is not None,
-                        win_probability=probability)
+                        win_probability=probability,
+                        consent_withdrawn=lead.consent_withdrawn)
     outcome.values = {
         "contributions": [c.model_dump(mode="json") for c in result.contributions],
         "scored_at": now, "win_probability": probability,

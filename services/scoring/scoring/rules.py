@@ -16,6 +16,8 @@ from scoring.conditions import (
     FREE_MAIL_DOMAINS,
     BusinessEmail,
     Condition,
+    ConsentWithdrawn,
+    DisqualifierCondition,
     EmailDomainIn,
     EmailDomainKind,
     FieldEquals,
@@ -32,7 +34,8 @@ from scoring.conditions import (
 from scoring.learning_config import LearningConfig
 
 __all__ = [
-    "FREE_MAIL_DOMAINS", "BusinessEmail", "Condition", "Decay", "Disqualifier", "EmailDomainIn",
+    "FREE_MAIL_DOMAINS", "BusinessEmail", "Condition", "ConsentWithdrawn", "Decay",
+    "Disqualifier", "EmailDomainIn",
     "EmailDomainKind", "EngagementRule", "FieldEquals", "FieldIn", "FieldMatches",
     "FieldPresent", "FitRule", "GradeThreshold", "MqlDefinition", "NumberAtLeast",
     "NumberInRange", "PeriodCap", "RuleModel", "ScoringModelConfig", "email_domain",
@@ -54,7 +57,7 @@ class Disqualifier(RuleModel):
     """A condition that takes a lead out of qualification for good."""
 
     id: RuleId
-    when: Condition
+    when: DisqualifierCondition
 
 
 class PeriodCap(RuleModel):

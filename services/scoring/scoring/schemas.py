@@ -29,6 +29,7 @@ class ScorePoint(BaseModel):
     model_version: int
     event_id: str | None
     scored_at: datetime
+    win_probability: float | None = None
 
 
 class LeadScoreOut(BaseModel):
@@ -47,6 +48,9 @@ class LeadScoreOut(BaseModel):
     disqualification: DisqualificationOut | None
     win_probability: float | None = Field(
         description="the learned model's win probability, when the version has been trained")
+    probability_shadow: bool = Field(
+        description="the probability runs in shadow (learning.shadow): shown beside the score, "
+                    "never holding back an MQL")
     contributions: list[ScoreContribution]
     history: list[ScorePoint]
 

@@ -18,6 +18,7 @@ from leadloop.events.models import (
     Consent,
     DealClosed,
     LeadActivity,
+    LeadConsentChanged,
     LeadMerged,
     LeadProfile,
     LeadRejected,
@@ -99,6 +100,23 @@ async def record_profile(uow: UnitOfWork, lead_id: UUID, profile: LeadProfile, c
     await repository.update_lead(uow.connection, lead_id, values)
 
 
+async def record_consent_change(uow: UnitOfWork, event: LeadConsentChanged,
+                                event_id: str) -> None:
+    """Keep which purposes the person withdrew consent to (a do-not-contact disqualifier reads
+    it), and rescore when that changed."""
+    lead = await repository.lock_lead(uow.connection, event.lead_id)
+    if lead.erased:
+        return
+    withdrawn = lead.consent_withdrawn - {event.purpose} if event.granted \
+        else lead.consent_withdrawn | {event.purpose}
+    if withdrawn == lead.consent_withdrawn:
+        return
+    lead = replace(lead, consent_withdrawn=withdrawn)
+    values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn)}
+    values |= await _rescore(uow, lead, event_time_now(), event_id)
+    await repository.update_lead(uow.connection, lead.lead_id, values)
+
+
 async def record_activity(uow: UnitOfWork, event: LeadActivity, event_id: str) -> None:
     """Store an activity once and rescore; before the lead's profile arrives, only store it."""
     lead = await repository.lock_lead(uow.connection, event.lead_id)
@@ -158,12 +176,15 @@ async def record_merge(uow: UnitOfWork, event: LeadMerged, event_id: str) -> Non
         return
     await repository.move_activities(conn, duplicate.lead_id, survivor.lead_id)
     await repository.update_lead(conn, duplicate.lead_id, {"merged_into": survivor.lead_id})
-    # One person goes to sales once, and a disqualification of either stands for both.
+    # One person goes to sales once, and a disqualification of either stands for both, as does
+    # a consent either withdrew.
     survivor = replace(survivor, qualification=merged_qualification(
         survivor.qualification, duplicate.qualification),
-        disqualified_rule=survivor.disqualified_rule or duplicate.disqualified_rule)
+        disqualified_rule=survivor.disqualified_rule or duplicate.disqualified_rule,
+        consent_withdrawn=survivor.consent_withdrawn | duplicate.consent_withdrawn)
     values: dict[str, Any] = {"qualification": survivor.qualification.value,
-                              "disqualified_rule": survivor.disqualified_rule}
+                              "disqualified_rule": survivor.disqualified_rule,
+                              "consent_withdrawn": sorted(survivor.consent_withdrawn)}
     if survivor.profile_at is None or event.merged_at >= survivor.profile_at:
         values |= {"profile": event.profile.model_dump(mode="json"),
                    "profile_at": event.merged_at, "profile_event_id": event_id}

@@ -63,6 +63,8 @@ leads = Table(
     Column("erased_at", DateTime(timezone=True)),
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("win_probability", Float),
+    # Purposes the person withdrew consent to (lead.consent_changed), e.g. ["sales_contact"].
+    Column("consent_withdrawn", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # Set while capture has merged this lead into another: its activities moved there.
     Column("merged_into", UUID(as_uuid=True)),
 )
@@ -98,6 +100,7 @@ score_history = Table(
     Column("model_version", Integer, nullable=False),
     Column("event_id", Text),
     Column("scored_at", DateTime(timezone=True), nullable=False),
+    Column("win_probability", Float),
     Index("score_history_by_lead", "lead_id", "id"),
 )
 
