@@ -18,7 +18,8 @@ class HandoffSettings(ServiceSettings):
     port: int = 8003
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/handoff"
 
-    # How long a rep has to accept a handed-off lead, in seconds.
+    # How long a rep has to accept a handed-off lead, in seconds of the rep's working time
+    # (clock time for a rep without working hours); a routing rule's accept_sla_s overrides it.
     accept_sla_s: float = Field(default=300.0, gt=0)
     # The team every qualified lead is routed to until routing rules choose one.
     default_team: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")

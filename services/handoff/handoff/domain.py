@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -138,11 +138,6 @@ def _nobody_fits_reason(team: str, reps: Sequence[RepCandidate]) -> str:
         return f"team '{team}' has no reps; waiting in the fallback queue"
     return (f"no rep in team '{team}' can take a lead ({_skip_summary(reps)}); "
             "waiting in the fallback queue")
-
-
-def sla_deadline(handed_off_at: datetime, accept_sla: timedelta) -> datetime:
-    """When the lead must have been accepted."""
-    return handed_off_at + accept_sla
 
 
 # --- the assignment lifecycle --------------------------------------------------------------

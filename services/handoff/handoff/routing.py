@@ -9,9 +9,9 @@ The order of decisions for a qualified lead:
 4. nobody available: the fallback queue.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -190,6 +190,23 @@ class WorkingHours:
         if self.start <= self.end:
             return self.start <= now < self.end
         return now >= self.start or now < self.end  # a night shift across midnight
+
+    def windows_from(self, at: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """The working windows (UTC, start inclusive, end exclusive) that end after `at`, in
+        order and without end. A night shift's window belongs to the day it starts on, so the
+        search starts the local day before `at`. Boundaries are local wall times: a window
+        spanning a daylight-saving change is an hour shorter or longer in real time."""
+        zone = ZoneInfo(self.time_zone)
+        day = at.astimezone(zone).date() - timedelta(days=1)
+        overnight = self.end <= self.start
+        while True:
+            if day.weekday() in self.days:
+                start = datetime.combine(day, self.start, zone).astimezone(UTC)
+                end_day = day + timedelta(days=1) if overnight else day
+                end = datetime.combine(end_day, self.end, zone).astimezone(UTC)
+                if end > at:
+                    yield start, end
+            day += timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
