@@ -216,7 +216,7 @@ webhook_deliveries = Table(
     Column("event_type", Text, nullable=False),
     Column("lead_id", UUID(as_uuid=True)),
     Column("body", Text, nullable=False),  # exactly the bytes signed and sent
-    Column("status", Text, nullable=False),  # pending, delivered, failed
+    Column("status", Text, nullable=False),  # pending, held (while disabled), delivered, failed
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("first_attempt_at", DateTime(timezone=True)),
