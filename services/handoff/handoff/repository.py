@@ -176,10 +176,19 @@ async def insert_timers(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
         await conn.execute(insert(sla_timers).on_conflict_do_nothing(), rows)
 
 
-async def record_arrival(conn: AsyncConnection, lead_id: UUID, created_at: datetime) -> None:
-    """Remember when capture created the lead (first event wins)."""
-    await conn.execute(insert(lead_arrivals).values(lead_id=lead_id, created_at=created_at)
-                       .on_conflict_do_nothing())
+async def record_arrival(conn: AsyncConnection, lead_id: UUID, created_at: datetime) -> bool:
+    """Remember when capture created the lead (first event wins); False when already known."""
+    inserted = await conn.scalar(
+        insert(lead_arrivals).values(lead_id=lead_id, created_at=created_at)
+        .on_conflict_do_nothing().returning(lead_arrivals.c.lead_id))
+    return inserted is not None
+
+
+async def first_handoff_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:
+    """When the lead was first handed off (to a rep or the queue), if it has been."""
+    first: datetime | None = await conn.scalar(
+        select(func.min(assignments.c.handed_off_at)).where(assignments.c.lead_id == lead_id))
+    return first
 
 
 async def arrival_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:
