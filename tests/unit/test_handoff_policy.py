@@ -27,6 +27,7 @@ from handoff.routing import (
     WorkingHours,
     first_matching_rule,
     named_account_owner,
+    plan_route,
     segment_of,
     team_pool,
 )
@@ -198,6 +199,34 @@ def test_named_account_owner_out_of_office_is_not_available() -> None:
                 out_of_office_from=MONDAY_10_UTC - timedelta(hours=1))
     match = named_account_owner([owner], lead(), MONDAY_10_UTC)
     assert match is not None and not match.available
+
+
+def test_available_named_account_owner_wins_over_a_matching_rule() -> None:
+    rules = [RoutingRule("r1", 2, "dach", "dach", [Condition("country", "eq", "DE")])]
+    owner = rep(BOB, named_accounts=frozenset({"acme.com"}))
+    plan = plan_route(rules, lead(), [owner], MONDAY_10_UTC, "default")
+    assert plan.owner is not None and plan.owner.owner.id == BOB
+    assert plan.rule is rules[0] and plan.team == "dach"  # the rule still matched (its SLA)
+
+
+def test_unavailable_named_account_owner_leaves_the_lead_to_the_rules_team() -> None:
+    rules = [RoutingRule("r1", 2, "dach", "dach", [Condition("country", "eq", "DE")])]
+    away = rep(BOB, named_accounts=frozenset({"acme.com"}),
+               out_of_office_from=MONDAY_10_UTC - timedelta(hours=1))
+    plan = plan_route(rules, lead(), [away], MONDAY_10_UTC, "default")
+    assert plan.owner is None and plan.team == "dach"
+    assert plan.owner_unavailable is not None and plan.owner_unavailable.owner.id == BOB
+    # Working hours do not hold an owner back: the account expects its owner.
+    night = rep(BOB, named_accounts=frozenset({"acme.com"}),
+                working_hours=WorkingHours("Europe/Berlin", time(9), time(10)))
+    assert plan_route(rules, lead(), [night], MONDAY_10_UTC, "default").owner is not None
+
+
+def test_no_rule_and_no_owner_means_the_default_team() -> None:
+    plan = plan_route([], lead(email="x@other.com"), [rep(BOB, named_accounts=frozenset({
+        "acme.com"}))], MONDAY_10_UTC, "default")
+    assert (plan.rule, plan.team, plan.owner, plan.owner_unavailable) == (
+        None, "default", None, None)
 
 
 # --- SLA -----------------------------------------------------------------------------------

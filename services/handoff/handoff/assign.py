@@ -22,8 +22,7 @@ from handoff.routing import (
     RepProfile,
     WorkingHours,
     describe_match,
-    first_matching_rule,
-    named_account_owner,
+    plan_route,
     team_pool,
 )
 from handoff.rule_schemas import rule_of
@@ -78,16 +77,16 @@ async def choose(conn: AsyncConnection, facts: LeadFacts, now: datetime,
                  settings: HandoffSettings, exclude: frozenset[UUID] = frozenset()) -> Choice:
     """Decide who gets the lead; the chosen team's round-robin cursor stays locked."""
     rules = [rule_of(row) for row in await rule_repository.routing_order(conn)]
-    rule = first_matching_rule(rules, facts)
-    team = rule.team if rule else settings.default_team
+    owner_rows = await repository.named_account_owners(conn, sorted(facts.domains))
+    owners = [profile_of(row) for row in owner_rows if row.id not in exclude]
+    plan = plan_route(rules, facts, owners, now, settings.default_team)
+    rule, team = plan.rule, plan.team
     sla = rule.accept_sla if rule and rule.accept_sla else settings.accept_sla
     rule_ids = {"rule_id": rule.id, "rule_version": rule.version} if rule else {}
     why_rule = describe_match(rule) if rule else "no routing rule matched: default team"
 
-    owner_rows = await repository.named_account_owners(conn, sorted(facts.domains))
-    owners = [profile_of(row) for row in owner_rows if row.id not in exclude]
-    match = named_account_owner(owners, facts, now)
-    if match is not None and match.available:
+    if plan.owner is not None:
+        match = plan.owner
         row = next(r for r in owner_rows if r.id == match.owner.id)
         return Choice(row, row.team, NAMED_ACCOUNT_RULE,
                       f"named account: {match.domain} is owned by {row.name}", sla, **rule_ids)
@@ -99,8 +98,9 @@ async def choose(conn: AsyncConnection, facts: LeadFacts, now: datetime,
     pool = team_pool([profile_of(row) for row in rows], facts, now, respect, exclude)
     decision = route_round_robin(team, pool.candidates, cursor)
     reasons = [why_rule]
-    if match is not None:
-        reasons.append(f"named-account owner {match.owner.name} ({match.domain}) is unavailable")
+    if plan.owner_unavailable is not None:
+        passed = plan.owner_unavailable
+        reasons.append(f"named-account owner {passed.owner.name} ({passed.domain}) is unavailable")
     if pool.not_covering:
         reasons.append(f"{pool.not_covering} rep(s) do not cover the lead's territory/segment")
     if exclude:

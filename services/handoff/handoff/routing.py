@@ -287,6 +287,29 @@ def named_account_owner(reps: Sequence[RepProfile], facts: LeadFacts,
 
 
 @dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """The first decisions for a lead: its rule and team, and whether a named-account owner
+    takes it instead of the team's rotation."""
+
+    rule: RoutingRule | None  # None: no rule matched, the default team
+    team: str
+    owner: NamedAccountMatch | None = None  # an available owner: it gets the lead
+    owner_unavailable: NamedAccountMatch | None = None  # an owner who cannot take it now
+
+
+def plan_route(rules: Sequence[RoutingRule], facts: LeadFacts, owners: Sequence[RepProfile],
+               at: datetime, default_team: str) -> RoutePlan:
+    """A named-account owner who is available wins over every rule; otherwise the first
+    matching rule's team (else `default_team`) rotates the lead."""
+    rule = first_matching_rule(rules, facts)
+    team = rule.team if rule else default_team
+    match = named_account_owner(owners, facts, at)
+    if match is not None and match.available:
+        return RoutePlan(rule, team, owner=match)
+    return RoutePlan(rule, team, owner_unavailable=match)
+
+
+@dataclass(frozen=True, slots=True)
 class TeamPool:
     """The reps of a team eligible for one lead, as round-robin candidates."""
 
