@@ -258,3 +258,63 @@ async def test_repeated_breaches_escalate_to_the_manager_then_queue_the_lead(
     queue = await http.get(f"{stack.url('handoff')}/v1/fallback-queue", headers=admin_headers)
     assert lead_id in {a["lead"]["lead_id"] for a in queue.json()["assignments"]}
     await http.delete(f"{stack.url('handoff')}/v1/routing-rules/{rule_id}", headers=admin_headers)
+
+
+async def test_fallback_queue_drains_when_a_rep_gets_capacity(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base = stack.url("handoff")
+    campaign = f"c-{uuid.uuid4().hex[:8]}"
+    team = f"t-{uuid.uuid4().hex[:8]}"
+    created = await http.post(f"{base}/v1/reps", headers=admin_headers, json={
+        "name": f"Solo {team}", "email": f"solo.{team}@sales.example", "team": team,
+        "capacity": 1})
+    assert created.status_code == 201, created.text
+    solo = created.json()["id"]
+    rule = await http.post(f"{base}/v1/routing-rules", headers=admin_headers, json={
+        "name": f"campaign-{campaign}", "position": 10, "team": team, "accept_sla_s": 600,
+        "conditions": [{"field": "source.utm_campaign", "op": "eq", "value": campaign}]})
+    assert rule.status_code == 201, rule.text
+    body = {**qualified_lead(), "source": {"utm_campaign": campaign}}
+
+    async with TopicReader(stack.bootstrap_servers, "leadloop.handoff") as sales_tool:
+        leads = []
+        for _ in range(3):
+            leads.append(await post_lead(http, stack, admin_headers,
+                                         {**body, "email": qualified_lead()["email"]}))
+        events = await sales_tool.wait_for(lambda evs: all(
+            _of_lead(evs, lead_id, HANDED_OFF) for lead_id in leads), timeout_s=60)
+        first_reps = [_of_lead(events, lead_id, HANDED_OFF)[0].data["rep"] for lead_id in leads]
+        assert [rep["id"] if rep else None for rep in first_reps].count(solo) == 1
+        held = leads[[rep is not None for rep in first_reps].index(True)]
+        queue = (await http.get(f"{base}/v1/fallback-queue", headers=admin_headers)).json()
+        waiting = [a["lead"]["lead_id"] for a in queue["assignments"]
+                   if a["lead"]["lead_id"] in leads]  # oldest first
+        assert sorted(waiting) == sorted(set(leads) - {held})
+
+        # The rep turns one lead down: the oldest waiting lead takes its place at once.
+        held_assignment = _of_lead(events, held, HANDED_OFF)[0].data["assignment_id"]
+        rejected = await http.post(f"{base}/v1/assignments/{held_assignment}/reject",
+                                   headers=admin_headers, json={"reason_code": "not_a_fit"})
+        assert rejected.status_code == 200, rejected.text
+        events = await sales_tool.wait_for(
+            lambda evs: len(_of_lead(evs, waiting[0], HANDED_OFF)) == 2, timeout_s=60)
+        moved = _of_lead(events, waiting[0], HANDED_OFF)[1].data
+        assert moved["rep"]["id"] == solo
+        assert moved["routing_reason"].startswith("from the fallback queue after")
+
+        # More capacity: the last waiting lead goes to the rep too.
+        raised = await http.patch(f"{base}/v1/reps/{solo}", headers=admin_headers,
+                                  json={"capacity": 2})
+        assert raised.status_code == 200, raised.text
+        events = await sales_tool.wait_for(
+            lambda evs: len(_of_lead(evs, waiting[1], HANDED_OFF)) == 2, timeout_s=60)
+        assert _of_lead(events, waiting[1], HANDED_OFF)[1].data["rep"]["id"] == solo
+
+    queue = (await http.get(f"{base}/v1/fallback-queue", headers=admin_headers)).json()
+    assert not set(leads) & {a["lead"]["lead_id"] for a in queue["assignments"]}
+    left = (await http.get(f"{base}/v1/assignments/{moved['assignment_id']}",
+                           headers=admin_headers)).json()
+    assert left["status"] == "assigned" and left["breaches"] == 0
+    rep_queue = (await http.get(f"{base}/v1/reps/{solo}/queue", headers=admin_headers)).json()
+    assert {a["lead"]["lead_id"] for a in rep_queue["assignments"]} == set(waiting)
+    await http.delete(f"{base}/v1/routing-rules/{rule.json()['id']}", headers=admin_headers)

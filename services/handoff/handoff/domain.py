@@ -18,7 +18,7 @@ class AssignmentStatus(StrEnum):
     accepted = "accepted"  # the rep took it (sales-accepted lead)
     rejected = "rejected"  # the rep turned it down; closed
     converted = "converted"  # the rep turned it into an opportunity; closed
-    reassigned = "reassigned"  # the accept SLA lapsed and the lead moved on; closed
+    reassigned = "reassigned"  # the lead moved on (accept SLA lapsed, or left the queue); closed
 
 
 OPEN_STATUSES = frozenset({AssignmentStatus.queued, AssignmentStatus.assigned,
