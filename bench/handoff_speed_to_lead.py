@@ -11,6 +11,7 @@ the POST to the sales tool reading lead.handed_off off Kafka.
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
 import sys
@@ -87,6 +88,7 @@ async def _measure(stack: Stack, leads: int, rate: float, warmup: int) -> None:
             return lead_id
 
         warm = await asyncio.gather(*(post(n) for n in range(warmup)))
+        load_before = os.getloadavg()
         tasks = []
         for n in range(leads):
             tasks.append(asyncio.create_task(post(warmup + n)))
@@ -96,6 +98,7 @@ async def _measure(stack: Stack, leads: int, rate: float, warmup: int) -> None:
     while time.monotonic() < deadline and not all(  # noqa: ASYNC110 (polls a reader's dicts)
             lead in handed and lead in created for lead in [*warm, *measured]):
         await asyncio.sleep(0.2)
+    load_after = os.getloadavg()
     reader.cancel()
     await consumer.stop()
 
@@ -104,7 +107,9 @@ async def _measure(stack: Stack, leads: int, rate: float, warmup: int) -> None:
     wall = [(handed[lead][1] - posted_at[lead]) * 1000 for lead in done]
     own = [(handed[lead][0] - handed[lead][2]).total_seconds() * 1000 for lead in done]
     print(f"{len(done)}/{len(measured)} leads handed off ({warmup} warm-up leads not counted), "
-          f"{rate:g} leads/s posted")
+          f"{rate:g} leads/s posted; load average (1/5/15 min) "
+          f"{' '.join(f'{v:.2f}' for v in load_before)} before, "
+          f"{' '.join(f'{v:.2f}' for v in load_after)} after, on {os.cpu_count()} CPUs")
     for name, values in (("created_at -> handed_off_at (service clocks)", service),
                          ("qualified_at -> handed_off_at (handoff's share)", own),
                          ("POST -> sales tool reads lead.handed_off (wall)", wall)):

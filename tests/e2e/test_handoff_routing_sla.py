@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
+from tests.e2e.handoff_fixtures import team_with_rule
 from tests.support import TopicReader, eventually
 
 pytestmark = pytest.mark.asyncio
@@ -25,25 +26,6 @@ BREACHED = "leadloop.lead.sla_breached.v1"
 ACCEPTED = "leadloop.lead.accepted.v1"
 
 
-async def _team_with_rule(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
-                          campaign: str, sla_s: float) -> tuple[str, list[str], str]:
-    """A fresh team of two reps and a rule sending leads of `campaign` to it."""
-    team = f"t-{uuid.uuid4().hex[:8]}"
-    rep_ids = []
-    for name in ("Ada", "Ben"):
-        response = await http.post(f"{stack.url('handoff')}/v1/reps", headers=headers, json={
-            "name": f"{name} {team}", "email": f"{name.lower()}.{team}@sales.example",
-            "team": team, "capacity": 50})
-        assert response.status_code == 201, response.text
-        rep_ids.append(response.json()["id"])
-    response = await http.post(f"{stack.url('handoff')}/v1/routing-rules", headers=headers, json={
-        "name": f"campaign-{campaign}", "position": 10, "team": team, "accept_sla_s": sla_s,
-        "conditions": [{"field": "source.utm_campaign", "op": "eq", "value": campaign},
-                       {"field": "score", "op": "gte", "value": 1}]})
-    assert response.status_code == 201, response.text
-    return team, rep_ids, response.json()["id"]
-
-
 def _of_lead(events: list[CloudEvent], lead_id: str, kind: str) -> list[CloudEvent]:
     return [e for e in events if e.subject == lead_id and e.type == kind]
 
@@ -51,7 +33,7 @@ def _of_lead(events: list[CloudEvent], lead_id: str, kind: str) -> list[CloudEve
 async def test_routing_rule_sends_lead_to_its_team_and_says_why(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     campaign = f"c-{uuid.uuid4().hex[:8]}"
-    team, rep_ids, rule_id = await _team_with_rule(http, stack, admin_headers, campaign, 600)
+    team, rep_ids, rule_id = await team_with_rule(http, stack, admin_headers, campaign, 600)
     lead_id = await post_lead(http, stack, admin_headers,
                               {**qualified_lead(), "source": {"utm_campaign": campaign}})
 
@@ -75,7 +57,7 @@ async def test_routing_rule_sends_lead_to_its_team_and_says_why(
 async def test_named_account_owner_wins_unless_out_of_office(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     campaign = f"c-{uuid.uuid4().hex[:8]}"
-    team, (ada, _ben), rule_id = await _team_with_rule(http, stack, admin_headers, campaign, 600)
+    team, (ada, _ben), rule_id = await team_with_rule(http, stack, admin_headers, campaign, 600)
     body = {**qualified_lead(), "source": {"utm_campaign": campaign}}
     domain = body["email"].split("@")[1].lower()
     owner = await http.post(f"{stack.url('handoff')}/v1/reps", headers=admin_headers, json={
@@ -112,7 +94,7 @@ async def test_named_account_owner_wins_unless_out_of_office(
 async def test_short_sla_reassigns_the_lead_exactly_once_across_a_restart_of_handoff(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     campaign = f"c-{uuid.uuid4().hex[:8]}"
-    team, (ada, ben), rule_id = await _team_with_rule(http, stack, admin_headers, campaign, 5)
+    team, (ada, ben), rule_id = await team_with_rule(http, stack, admin_headers, campaign, 5)
     async with TopicReader(stack.bootstrap_servers, "leadloop.handoff") as sales_tool:
         lead_id = await post_lead(http, stack, admin_headers,
                                   {**qualified_lead(), "source": {"utm_campaign": campaign}})
@@ -248,7 +230,7 @@ async def test_webhook_is_signed_and_retried_after_a_server_error(
 async def test_repeated_breaches_escalate_to_the_manager_then_queue_the_lead(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     campaign = f"c-{uuid.uuid4().hex[:8]}"
-    team, (ada, ben), rule_id = await _team_with_rule(http, stack, admin_headers, campaign, 1)
+    team, (ada, ben), rule_id = await team_with_rule(http, stack, admin_headers, campaign, 1)
     manager = await http.post(f"{stack.url('handoff')}/v1/reps", headers=admin_headers, json={
         "name": "Mia Manager", "email": f"mia.{team}@sales.example", "team": f"{team}-mgmt",
         "capacity": 5})
@@ -276,3 +258,63 @@ async def test_repeated_breaches_escalate_to_the_manager_then_queue_the_lead(
     queue = await http.get(f"{stack.url('handoff')}/v1/fallback-queue", headers=admin_headers)
     assert lead_id in {a["lead"]["lead_id"] for a in queue.json()["assignments"]}
     await http.delete(f"{stack.url('handoff')}/v1/routing-rules/{rule_id}", headers=admin_headers)
+
+
+async def test_fallback_queue_drains_when_a_rep_gets_capacity(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base = stack.url("handoff")
+    campaign = f"c-{uuid.uuid4().hex[:8]}"
+    team = f"t-{uuid.uuid4().hex[:8]}"
+    created = await http.post(f"{base}/v1/reps", headers=admin_headers, json={
+        "name": f"Solo {team}", "email": f"solo.{team}@sales.example", "team": team,
+        "capacity": 1})
+    assert created.status_code == 201, created.text
+    solo = created.json()["id"]
+    rule = await http.post(f"{base}/v1/routing-rules", headers=admin_headers, json={
+        "name": f"campaign-{campaign}", "position": 10, "team": team, "accept_sla_s": 600,
+        "conditions": [{"field": "source.utm_campaign", "op": "eq", "value": campaign}]})
+    assert rule.status_code == 201, rule.text
+    body = {**qualified_lead(), "source": {"utm_campaign": campaign}}
+
+    async with TopicReader(stack.bootstrap_servers, "leadloop.handoff") as sales_tool:
+        leads = []
+        for _ in range(3):
+            leads.append(await post_lead(http, stack, admin_headers,
+                                         {**body, "email": qualified_lead()["email"]}))
+        events = await sales_tool.wait_for(lambda evs: all(
+            _of_lead(evs, lead_id, HANDED_OFF) for lead_id in leads), timeout_s=60)
+        first_reps = [_of_lead(events, lead_id, HANDED_OFF)[0].data["rep"] for lead_id in leads]
+        assert [rep["id"] if rep else None for rep in first_reps].count(solo) == 1
+        held = leads[[rep is not None for rep in first_reps].index(True)]
+        queue = (await http.get(f"{base}/v1/fallback-queue", headers=admin_headers)).json()
+        waiting = [a["lead"]["lead_id"] for a in queue["assignments"]
+                   if a["lead"]["lead_id"] in leads]  # oldest first
+        assert sorted(waiting) == sorted(set(leads) - {held})
+
+        # The rep turns one lead down: the oldest waiting lead takes its place at once.
+        held_assignment = _of_lead(events, held, HANDED_OFF)[0].data["assignment_id"]
+        rejected = await http.post(f"{base}/v1/assignments/{held_assignment}/reject",
+                                   headers=admin_headers, json={"reason_code": "not_a_fit"})
+        assert rejected.status_code == 200, rejected.text
+        events = await sales_tool.wait_for(
+            lambda evs: len(_of_lead(evs, waiting[0], HANDED_OFF)) == 2, timeout_s=60)
+        moved = _of_lead(events, waiting[0], HANDED_OFF)[1].data
+        assert moved["rep"]["id"] == solo
+        assert moved["routing_reason"].startswith("from the fallback queue after")
+
+        # More capacity: the last waiting lead goes to the rep too.
+        raised = await http.patch(f"{base}/v1/reps/{solo}", headers=admin_headers,
+                                  json={"capacity": 2})
+        assert raised.status_code == 200, raised.text
+        events = await sales_tool.wait_for(
+            lambda evs: len(_of_lead(evs, waiting[1], HANDED_OFF)) == 2, timeout_s=60)
+        assert _of_lead(events, waiting[1], HANDED_OFF)[1].data["rep"]["id"] == solo
+
+    queue = (await http.get(f"{base}/v1/fallback-queue", headers=admin_headers)).json()
+    assert not set(leads) & {a["lead"]["lead_id"] for a in queue["assignments"]}
+    left = (await http.get(f"{base}/v1/assignments/{moved['assignment_id']}",
+                           headers=admin_headers)).json()
+    assert left["status"] == "assigned" and left["breaches"] == 0
+    rep_queue = (await http.get(f"{base}/v1/reps/{solo}/queue", headers=admin_headers)).json()
+    assert {a["lead"]["lead_id"] for a in rep_queue["assignments"]} == set(waiting)
+    await http.delete(f"{base}/v1/routing-rules/{rule.json()['id']}", headers=admin_headers)

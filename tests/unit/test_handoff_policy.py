@@ -5,6 +5,7 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 from standardwebhooks import Webhook
@@ -26,11 +27,12 @@ from handoff.routing import (
     WorkingHours,
     first_matching_rule,
     named_account_owner,
+    plan_route,
     segment_of,
     team_pool,
 )
 from handoff.signing import gives_up, headers_for, new_secret, retry_delay
-from handoff.sla import TimerKind, plan_breach, timers_for
+from handoff.sla import TimerKind, add_working_time, plan_breach, timers_for
 from handoff.webhook_worker import secrets_in_use
 
 ANN, BOB, CAT, DAN = (UUID(int=n) for n in (1, 2, 3, 4))
@@ -199,13 +201,105 @@ def test_named_account_owner_out_of_office_is_not_available() -> None:
     assert match is not None and not match.available
 
 
+def test_available_named_account_owner_wins_over_a_matching_rule() -> None:
+    rules = [RoutingRule("r1", 2, "dach", "dach", [Condition("country", "eq", "DE")])]
+    owner = rep(BOB, named_accounts=frozenset({"acme.com"}))
+    plan = plan_route(rules, lead(), [owner], MONDAY_10_UTC, "default")
+    assert plan.owner is not None and plan.owner.owner.id == BOB
+    assert plan.rule is rules[0] and plan.team == "dach"  # the rule still matched (its SLA)
+
+
+def test_unavailable_named_account_owner_leaves_the_lead_to_the_rules_team() -> None:
+    rules = [RoutingRule("r1", 2, "dach", "dach", [Condition("country", "eq", "DE")])]
+    away = rep(BOB, named_accounts=frozenset({"acme.com"}),
+               out_of_office_from=MONDAY_10_UTC - timedelta(hours=1))
+    plan = plan_route(rules, lead(), [away], MONDAY_10_UTC, "default")
+    assert plan.owner is None and plan.team == "dach"
+    assert plan.owner_unavailable is not None and plan.owner_unavailable.owner.id == BOB
+    # Working hours do not hold an owner back: the account expects its owner.
+    night = rep(BOB, named_accounts=frozenset({"acme.com"}),
+                working_hours=WorkingHours("Europe/Berlin", time(9), time(10)))
+    assert plan_route(rules, lead(), [night], MONDAY_10_UTC, "default").owner is not None
+
+
+def test_no_rule_and_no_owner_means_the_default_team() -> None:
+    plan = plan_route([], lead(email="x@other.com"), [rep(BOB, named_accounts=frozenset({
+        "acme.com"}))], MONDAY_10_UTC, "default")
+    assert (plan.rule, plan.team, plan.owner, plan.owner_unavailable) == (
+        None, "default", None, None)
+
+
 # --- SLA -----------------------------------------------------------------------------------
+
+
+BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
+OFFICE_BERLIN = WorkingHours("Europe/Berlin", time(9), time(17))  # Monday to Friday
+
+
+def berlin(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=BERLIN)  # type: ignore[misc]
 
 
 def test_reminder_fires_at_half_time_and_deadline_at_the_sla() -> None:
     timers = timers_for(MONDAY_10_UTC, timedelta(minutes=5))
     assert timers == {TimerKind.reminder: MONDAY_10_UTC + timedelta(seconds=150),
                       TimerKind.deadline: MONDAY_10_UTC + timedelta(minutes=5)}
+
+
+def test_sla_inside_working_hours_is_plain_clock_time() -> None:
+    assert add_working_time(berlin(2026, 11, 23, 10, 0), timedelta(minutes=5),
+                            OFFICE_BERLIN) == berlin(2026, 11, 23, 10, 5)
+
+
+def test_sla_crossing_the_end_of_the_day_continues_next_morning() -> None:
+    # Monday 16:58: two working minutes today, three tomorrow from 09:00.
+    timers = timers_for(berlin(2026, 11, 23, 16, 58), timedelta(minutes=5), OFFICE_BERLIN)
+    assert timers[TimerKind.deadline] == berlin(2026, 11, 24, 9, 3)
+    assert timers[TimerKind.reminder] == berlin(2026, 11, 24, 9, 0, 30)  # half the working time
+
+
+def test_sla_skips_the_weekend() -> None:
+    friday = berlin(2026, 11, 27, 16, 58)
+    assert add_working_time(friday, timedelta(minutes=5), OFFICE_BERLIN) == berlin(
+        2026, 11, 30, 9, 3)
+    # Handed off on Saturday: the clock starts on Monday at nine.
+    assert add_working_time(berlin(2026, 11, 28, 11, 0), timedelta(minutes=5),
+                            OFFICE_BERLIN) == berlin(2026, 11, 30, 9, 5)
+
+
+def test_same_handoff_moment_gives_different_deadlines_in_two_time_zones() -> None:
+    at = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 14:00 in Berlin, 08:00 in New York
+    office_new_york = WorkingHours("America/New_York", time(9), time(17))
+    assert add_working_time(at, timedelta(minutes=5), OFFICE_BERLIN) == at + timedelta(
+        minutes=5)
+    assert add_working_time(at, timedelta(minutes=5), office_new_york) == datetime(
+        2026, 11, 23, 9, 5, tzinfo=NEW_YORK)
+
+
+def test_sla_over_a_weekend_with_a_daylight_saving_change_keeps_local_office_hours() -> None:
+    # Berlin moves to summer time on Sunday 29 March 2026; Monday still starts at 09:00 local,
+    # which is 07:00 UTC, not the 08:00 UTC that Friday's opening was.
+    friday = berlin(2026, 3, 27, 16, 55)
+    deadline = add_working_time(friday, timedelta(minutes=10), OFFICE_BERLIN)
+    assert deadline == berlin(2026, 3, 30, 9, 5)
+    assert deadline.astimezone(UTC) == datetime(2026, 3, 30, 7, 5, tzinfo=UTC)
+
+
+def test_night_shift_across_midnight_and_a_daylight_saving_change_counts_real_time() -> None:
+    # 22:00 Saturday to 06:00 Sunday lasts 7 real hours on the night clocks go forward.
+    nights = WorkingHours("Europe/Berlin", time(22), time(6), frozenset(range(7)))
+    saturday = berlin(2026, 3, 28, 22, 0)
+    assert add_working_time(saturday, timedelta(hours=6), nights) == berlin(2026, 3, 29, 5, 0)
+    assert add_working_time(saturday, timedelta(hours=7, minutes=30), nights) == berlin(
+        2026, 3, 29, 22, 30)
+    # Handed off at 02:00 on an ordinary night: already inside the shift that began at 22:00.
+    assert add_working_time(berlin(2026, 11, 24, 2, 0), timedelta(minutes=5), nights) == berlin(
+        2026, 11, 24, 2, 5)
+
+
+def test_rep_without_working_hours_gets_clock_time() -> None:
+    friday = berlin(2026, 11, 27, 16, 58)
+    assert add_working_time(friday, timedelta(minutes=5), None) == berlin(2026, 11, 27, 17, 3)
 
 
 def test_first_breach_reassigns_away_from_the_breaching_rep() -> None:

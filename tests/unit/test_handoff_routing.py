@@ -20,7 +20,6 @@ from handoff.domain import (
     record_contact,
     reject,
     route_round_robin,
-    sla_deadline,
 )
 
 ANN, BOB, CAT, DAN = (UUID(int=n) for n in (1, 2, 3, 4))
@@ -152,10 +151,6 @@ def test_reason_names_no_skipped_reps_when_none_were_skipped() -> None:
     decision = route_round_robin("default", [rep(ANN), rep(BOB)], RoundRobinCursor())
     assert decision.reason == ("round-robin in team 'default': next of 2 available reps "
                                "(weight 1 of 2)")
-
-
-def test_sla_deadline_is_the_accept_sla_after_handoff() -> None:
-    assert sla_deadline(T0, timedelta(minutes=5)) == datetime(2026, 11, 23, 9, 5, tzinfo=UTC)
 
 
 # --- lifecycle -----------------------------------------------------------------------------

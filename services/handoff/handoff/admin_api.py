@@ -152,7 +152,7 @@ async def rotate_secret(subscriber_id: UUID,
 @router.get("/webhooks/{subscriber_id}/deliveries", response_model=DeliveryList,
             tags=["webhooks"], responses={404: {"description": _NO_SUBSCRIBER}})
 async def delivery_log(subscriber_id: UUID,
-                       status_is: Literal["pending", "delivered", "failed"] | None = Query(
+                       status_is: Literal["pending", "held", "delivered", "failed"] | None = Query(
                            default=None, alias="status"),
                        limit: int = Query(default=100, ge=1, le=1000),
                        uow: UnitOfWork = Depends(unit_of_work)) -> DeliveryList:

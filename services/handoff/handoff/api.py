@@ -5,11 +5,12 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from handoff import repository, service
 from handoff.domain import TransitionNotAllowed
+from handoff.queue_worker import wake_queue
 from handoff.rep_schemas import RepIn, RepList, RepOut, RepPatch
 from handoff.schemas import (
     TEAM_PATTERN,
@@ -19,7 +20,7 @@ from handoff.schemas import (
     ConvertIn,
     RejectIn,
 )
-from leadloop.app import unit_of_work
+from leadloop.app import runtime_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 
@@ -37,8 +38,9 @@ _NO_ASSIGNMENT = "no assignment with this id"
 @router.post("/reps", response_model=RepOut, status_code=status.HTTP_201_CREATED,
              dependencies=_admin, tags=["reps"],
              responses={409: {"description": _DUPLICATE_EMAIL}})
-async def create_rep(rep: RepIn, uow: UnitOfWork = Depends(unit_of_work)) -> RepOut:
-    """Add a sales rep who can receive leads."""
+async def create_rep(rep: RepIn, request: Request,
+                     uow: UnitOfWork = Depends(unit_of_work)) -> RepOut:
+    """Add a sales rep who can receive leads (queued leads it can take go to it)."""
     async with uow:
         try:
             row = await service.create_rep(uow, rep)
@@ -47,6 +49,7 @@ async def create_rep(rep: RepIn, uow: UnitOfWork = Depends(unit_of_work)) -> Rep
         except service.InvalidManager as exc:
             raise _bad_manager(exc) from None
         await uow.commit()
+    wake_queue(runtime_of(request))
     return RepOut.of(row)
 
 
@@ -71,9 +74,10 @@ async def get_rep(rep_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> RepO
 
 @router.patch("/reps/{rep_id}", response_model=RepOut, dependencies=_admin, tags=["reps"],
               responses={409: {"description": _DUPLICATE_EMAIL}})
-async def update_rep(rep_id: UUID, patch: RepPatch,
+async def update_rep(rep_id: UUID, patch: RepPatch, request: Request,
                      uow: UnitOfWork = Depends(unit_of_work)) -> RepOut:
-    """Change a rep, e.g. `{"active": false}` to stop routing to it. Its open leads stay."""
+    """Change a rep, e.g. `{"active": false}` to stop routing to it. Its open leads stay;
+    a rep who can take leads again gets those waiting in the fallback queue."""
     async with uow:
         try:
             row = await service.update_rep(uow, rep_id, patch)
@@ -84,6 +88,7 @@ async def update_rep(rep_id: UUID, patch: RepPatch,
         except service.InvalidManager as exc:
             raise _bad_manager(exc) from None
         await uow.commit()
+    wake_queue(runtime_of(request))
     return RepOut.of(row)
 
 
@@ -171,7 +176,7 @@ async def accept(assignment_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -
 
 @router.post("/assignments/{assignment_id}/reject", response_model=AssignmentOut,
              dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
-async def reject(assignment_id: UUID, rejection: RejectIn,
+async def reject(assignment_id: UUID, rejection: RejectIn, request: Request,
                  uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Reject the lead; the assignment closes and nurture recycles the lead."""
     async with uow:
@@ -179,6 +184,7 @@ async def reject(assignment_id: UUID, rejection: RejectIn,
             row = await service.reject_assignment(uow, assignment_id, rejection.reason_code,
                                                   rejection.note)
         await uow.commit()
+    wake_queue(runtime_of(request))  # the rep has room for one more
     return AssignmentOut.of(row)
 
 
@@ -197,7 +203,8 @@ async def contacted(assignment_id: UUID, contact: ContactIn | None = Body(defaul
 
 @router.post("/assignments/{assignment_id}/converted", response_model=AssignmentOut,
              dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
-async def converted(assignment_id: UUID, conversion: ConvertIn | None = Body(default=None),
+async def converted(assignment_id: UUID, request: Request,
+                    conversion: ConvertIn | None = Body(default=None),
                     uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """The accepted lead became an opportunity; the assignment closes and frees capacity."""
     ref = conversion.opportunity_ref if conversion else None
@@ -205,4 +212,5 @@ async def converted(assignment_id: UUID, conversion: ConvertIn | None = Body(def
         with _action_errors():
             row = await service.convert_assignment(uow, assignment_id, ref)
         await uow.commit()
+    wake_queue(runtime_of(request))  # the rep has room for one more
     return AssignmentOut.of(row)

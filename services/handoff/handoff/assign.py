@@ -22,12 +22,11 @@ from handoff.routing import (
     RepProfile,
     WorkingHours,
     describe_match,
-    first_matching_rule,
-    named_account_owner,
+    plan_route,
     team_pool,
 )
 from handoff.rule_schemas import rule_of
-from handoff.sla import timers_for
+from handoff.sla import TimerKind, timers_for
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadHandedOff, LeadQualified, RepRef
 
@@ -47,17 +46,23 @@ class Choice:
     cursor: RoundRobinCursor | None = None
 
 
+def working_hours_of(row: Any) -> WorkingHours | None:
+    """A rep row's working hours (None: always working)."""
+    hours = row.working_hours
+    if not hours:
+        return None
+    return WorkingHours(hours["time_zone"], time.fromisoformat(hours["start"]),
+                        time.fromisoformat(hours["end"]), frozenset(hours.get("days", range(5))))
+
+
 def profile_of(row: Any) -> RepProfile:
     """Routing's view of a rep row (with its open lead count)."""
-    hours = row.working_hours
     return RepProfile(
         id=row.id, name=row.name, team=row.team, weight=row.weight, capacity=row.capacity,
         open_assignments=row.open_assignments, active=row.active,
         territories=frozenset(row.territories), segments=frozenset(row.segments),
         named_accounts=frozenset(row.named_accounts),
-        working_hours=WorkingHours(hours["time_zone"], time.fromisoformat(hours["start"]),
-                                   time.fromisoformat(hours["end"]),
-                                   frozenset(hours.get("days", range(5)))) if hours else None,
+        working_hours=working_hours_of(row),
         out_of_office_from=row.out_of_office_from, out_of_office_to=row.out_of_office_to,
         manager_id=row.manager_id)
 
@@ -72,16 +77,16 @@ async def choose(conn: AsyncConnection, facts: LeadFacts, now: datetime,
                  settings: HandoffSettings, exclude: frozenset[UUID] = frozenset()) -> Choice:
     """Decide who gets the lead; the chosen team's round-robin cursor stays locked."""
     rules = [rule_of(row) for row in await rule_repository.routing_order(conn)]
-    rule = first_matching_rule(rules, facts)
-    team = rule.team if rule else settings.default_team
+    owner_rows = await repository.named_account_owners(conn, sorted(facts.domains))
+    owners = [profile_of(row) for row in owner_rows if row.id not in exclude]
+    plan = plan_route(rules, facts, owners, now, settings.default_team)
+    rule, team = plan.rule, plan.team
     sla = rule.accept_sla if rule and rule.accept_sla else settings.accept_sla
     rule_ids = {"rule_id": rule.id, "rule_version": rule.version} if rule else {}
     why_rule = describe_match(rule) if rule else "no routing rule matched: default team"
 
-    owner_rows = await repository.named_account_owners(conn, sorted(facts.domains))
-    owners = [profile_of(row) for row in owner_rows if row.id not in exclude]
-    match = named_account_owner(owners, facts, now)
-    if match is not None and match.available:
+    if plan.owner is not None:
+        match = plan.owner
         row = next(r for r in owner_rows if r.id == match.owner.id)
         return Choice(row, row.team, NAMED_ACCOUNT_RULE,
                       f"named account: {match.domain} is owned by {row.name}", sla, **rule_ids)
@@ -93,8 +98,9 @@ async def choose(conn: AsyncConnection, facts: LeadFacts, now: datetime,
     pool = team_pool([profile_of(row) for row in rows], facts, now, respect, exclude)
     decision = route_round_robin(team, pool.candidates, cursor)
     reasons = [why_rule]
-    if match is not None:
-        reasons.append(f"named-account owner {match.owner.name} ({match.domain}) is unavailable")
+    if plan.owner_unavailable is not None:
+        passed = plan.owner_unavailable
+        reasons.append(f"named-account owner {passed.owner.name} ({passed.domain}) is unavailable")
     if pool.not_covering:
         reasons.append(f"{pool.not_covering} rep(s) do not cover the lead's territory/segment")
     if exclude:
@@ -112,7 +118,10 @@ async def hand_off(uow: UnitOfWork, lead: LeadQualified, choice: Choice, now: da
     None when the lead already has an open assignment (the unique index decides)."""
     conn = uow.connection
     rep = choice.rep
-    deadline = now + choice.accept_sla if rep is not None else None
+    # The SLA is counted in the rep's working time (clock time for a rep without hours).
+    timers = (timers_for(now, choice.accept_sla, working_hours_of(rep))
+              if rep is not None else {})
+    deadline = timers.get(TimerKind.deadline)
     assignment_id = uuid4()
     inserted = await repository.insert_assignment(conn, {
         "id": assignment_id, "lead_id": lead.lead_id, "rep_id": rep.id if rep else None,
@@ -129,7 +138,7 @@ async def hand_off(uow: UnitOfWork, lead: LeadQualified, choice: Choice, now: da
     if rep is not None:
         await repository.insert_timers(conn, [
             {"assignment_id": assignment_id, "kind": kind.value, "due_at": due}
-            for kind, due in timers_for(now, choice.accept_sla).items()])
+            for kind, due in timers.items()])
     await outbound.publish(uow, LeadHandedOff(
         lead_id=lead.lead_id, assignment_id=assignment_id,
         rep=RepRef(id=rep.id, name=rep.name, email=rep.email, team=rep.team) if rep else None,

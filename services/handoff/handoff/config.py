@@ -18,7 +18,8 @@ class HandoffSettings(ServiceSettings):
     port: int = 8003
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/handoff"
 
-    # How long a rep has to accept a handed-off lead, in seconds.
+    # How long a rep has to accept a handed-off lead, in seconds of the rep's working time
+    # (clock time for a rep without working hours); a routing rule's accept_sla_s overrides it.
     accept_sla_s: float = Field(default=300.0, gt=0)
     # The team every qualified lead is routed to until routing rules choose one.
     default_team: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -27,6 +28,11 @@ class HandoffSettings(ServiceSettings):
     escalate_after_breaches: int = Field(default=2, ge=1)
     # How often the SLA timer worker looks for due timers when none were due.
     sla_poll_interval_s: float = Field(default=0.5, gt=0)
+    # The fallback queue is routed again at once when a rep or an assignment changes on this
+    # replica, and at least this often (absences and working hours end with time alone), at
+    # most queue_drain_batch leads, oldest first, per round.
+    queue_drain_interval_s: float = Field(default=60.0, gt=0)
+    queue_drain_batch: int = Field(default=500, ge=1)
 
     # Webhooks: worker polling, timeout per attempt, exponential backoff with jitter from
     # retry_base up to retry_max between attempts, for at most retry_window; then the

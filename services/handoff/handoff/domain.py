@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -18,7 +18,7 @@ class AssignmentStatus(StrEnum):
     accepted = "accepted"  # the rep took it (sales-accepted lead)
     rejected = "rejected"  # the rep turned it down; closed
     converted = "converted"  # the rep turned it into an opportunity; closed
-    reassigned = "reassigned"  # the accept SLA lapsed and the lead moved on; closed
+    reassigned = "reassigned"  # the lead moved on (accept SLA lapsed, or left the queue); closed
 
 
 OPEN_STATUSES = frozenset({AssignmentStatus.queued, AssignmentStatus.assigned,
@@ -138,11 +138,6 @@ def _nobody_fits_reason(team: str, reps: Sequence[RepCandidate]) -> str:
         return f"team '{team}' has no reps; waiting in the fallback queue"
     return (f"no rep in team '{team}' can take a lead ({_skip_summary(reps)}); "
             "waiting in the fallback queue")
-
-
-def sla_deadline(handed_off_at: datetime, accept_sla: timedelta) -> datetime:
-    """When the lead must have been accepted."""
-    return handed_off_at + accept_sla
 
 
 # --- the assignment lifecycle --------------------------------------------------------------

@@ -4,6 +4,7 @@ from handoff.admin_api import router as admin_router
 from handoff.api import router
 from handoff.config import get_settings
 from handoff.handlers import HANDLERS
+from handoff.queue_worker import run_queue_drain
 from handoff.sla_worker import run_sla_timers
 from handoff.webhook_worker import run_webhooks
 from leadloop.app import create_service_app
@@ -12,7 +13,7 @@ app = create_service_app(
     settings=get_settings(),
     routers=[router, admin_router],
     handlers=HANDLERS,
-    workers=[run_sla_timers, run_webhooks],
+    workers=[run_sla_timers, run_webhooks, run_queue_drain],
     description="Routes qualified leads to sales reps (named accounts, versioned rules, weighted "
     "round-robin), holds them to an accept SLA, and delivers lead.handed_off, lead.accepted, "
     "lead.rejected, lead.contacted and lead.sla_breached to Kafka and signed webhooks.",

@@ -156,13 +156,24 @@ async def named_account_owners(conn: AsyncConnection, domains: list[str]) -> lis
 
 
 async def breached_reps(conn: AsyncConnection, lead_id: UUID) -> list[UUID]:
-    """The reps who let this lead's accept deadline lapse, oldest first."""
+    """The reps who let this lead's accept deadline lapse, oldest first (a lead that left the
+    fallback queue is `reassigned` too, but nobody breached anything there)."""
     return list(await conn.scalars(
         select(assignments.c.rep_id)
         .where(assignments.c.lead_id == lead_id,
-               assignments.c.status == AssignmentStatus.reassigned.value)
+               assignments.c.status == AssignmentStatus.reassigned.value,
+               assignments.c.breached_at.is_not(None), assignments.c.rep_id.is_not(None))
         .order_by(assignments.c.handed_off_at)
     ))
+
+
+async def queued_assignments(conn: AsyncConnection, limit: int) -> list[tuple[UUID, UUID]]:
+    """(assignment id, lead id) of the oldest leads waiting in the fallback queue."""
+    rows = await conn.execute(
+        select(assignments.c.id, assignments.c.lead_id)
+        .where(assignments.c.status == AssignmentStatus.queued.value)
+        .order_by(assignments.c.handed_off_at, assignments.c.id).limit(limit))
+    return [(row.id, row.lead_id) for row in rows]
 
 
 async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Any | None:
@@ -176,10 +187,19 @@ async def insert_timers(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
         await conn.execute(insert(sla_timers).on_conflict_do_nothing(), rows)
 
 
-async def record_arrival(conn: AsyncConnection, lead_id: UUID, created_at: datetime) -> None:
-    """Remember when capture created the lead (first event wins)."""
-    await conn.execute(insert(lead_arrivals).values(lead_id=lead_id, created_at=created_at)
-                       .on_conflict_do_nothing())
+async def record_arrival(conn: AsyncConnection, lead_id: UUID, created_at: datetime) -> bool:
+    """Remember when capture created the lead (first event wins); False when already known."""
+    inserted = await conn.scalar(
+        insert(lead_arrivals).values(lead_id=lead_id, created_at=created_at)
+        .on_conflict_do_nothing().returning(lead_arrivals.c.lead_id))
+    return inserted is not None
+
+
+async def first_handoff_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:
+    """When the lead was first handed off (to a rep or the queue), if it has been."""
+    first: datetime | None = await conn.scalar(
+        select(func.min(assignments.c.handed_off_at)).where(assignments.c.lead_id == lead_id))
+    return first
 
 
 async def arrival_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:

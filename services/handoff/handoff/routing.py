@@ -9,9 +9,9 @@ The order of decisions for a qualified lead:
 4. nobody available: the fallback queue.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -191,6 +191,23 @@ class WorkingHours:
             return self.start <= now < self.end
         return now >= self.start or now < self.end  # a night shift across midnight
 
+    def windows_from(self, at: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """The working windows (UTC, start inclusive, end exclusive) that end after `at`, in
+        order and without end. A night shift's window belongs to the day it starts on, so the
+        search starts the local day before `at`. Boundaries are local wall times: a window
+        spanning a daylight-saving change is an hour shorter or longer in real time."""
+        zone = ZoneInfo(self.time_zone)
+        day = at.astimezone(zone).date() - timedelta(days=1)
+        overnight = self.end <= self.start
+        while True:
+            if day.weekday() in self.days:
+                start = datetime.combine(day, self.start, zone).astimezone(UTC)
+                end_day = day + timedelta(days=1) if overnight else day
+                end = datetime.combine(end_day, self.end, zone).astimezone(UTC)
+                if end > at:
+                    yield start, end
+            day += timedelta(days=1)
+
 
 @dataclass(frozen=True, slots=True)
 class RepProfile:
@@ -267,6 +284,29 @@ def named_account_owner(reps: Sequence[RepProfile], facts: LeadFacts,
             view = rep.candidate(at, respect_working_hours=False)
             return NamedAccountMatch(rep, sorted(owned)[0], view.available)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """The first decisions for a lead: its rule and team, and whether a named-account owner
+    takes it instead of the team's rotation."""
+
+    rule: RoutingRule | None  # None: no rule matched, the default team
+    team: str
+    owner: NamedAccountMatch | None = None  # an available owner: it gets the lead
+    owner_unavailable: NamedAccountMatch | None = None  # an owner who cannot take it now
+
+
+def plan_route(rules: Sequence[RoutingRule], facts: LeadFacts, owners: Sequence[RepProfile],
+               at: datetime, default_team: str) -> RoutePlan:
+    """A named-account owner who is available wins over every rule; otherwise the first
+    matching rule's team (else `default_team`) rotates the lead."""
+    rule = first_matching_rule(rules, facts)
+    team = rule.team if rule else default_team
+    match = named_account_owner(owners, facts, at)
+    if match is not None and match.available:
+        return RoutePlan(rule, team, owner=match)
+    return RoutePlan(rule, team, owner_unavailable=match)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,8 @@ class RuleIn(BaseModel):
     conditions: list[ConditionIn] = Field(default=[], max_length=50,
                                           description="all must hold; [] matches every lead")
     accept_sla_s: float | None = Field(default=None, gt=0, le=_MAX_SLA_S,
-                                       description="seconds to accept; null: the default")
+                                       description="seconds of the rep's working time to "
+                                                   "accept; null: the default")
     respect_working_hours: bool = True
     active: bool = True
 

@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from handoff.domain import AssignmentStatus
 from leadloop.events.models import RejectionReason
@@ -43,12 +43,17 @@ class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason_code: RejectionReason
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, validate_default=True,
+                             description="free text; required when reason_code is other")
 
     @field_validator("note")
     @classmethod
-    def _note(cls, value: str | None) -> str | None:
-        return None if value is None else printable(value)
+    def _note(cls, value: str | None, info: ValidationInfo) -> str | None:
+        note = None if value is None else printable(value).strip() or None
+        # "other" says nothing by itself: marketing needs the rep's words to act on it.
+        if note is None and info.data.get("reason_code") is RejectionReason.other:
+            raise ValueError("a note is required when reason_code is other")
+        return note
 
 
 class ContactIn(BaseModel):

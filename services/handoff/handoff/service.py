@@ -94,8 +94,17 @@ async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified,
 
 
 async def record_arrival(uow: UnitOfWork, lead_id: UUID, created_at: datetime) -> None:
-    """Remember when the lead was created (for speed-to-lead)."""
-    await repository.record_arrival(uow.connection, lead_id, created_at)
+    """Remember when the lead was created (for speed-to-lead). lead.created and
+    lead.qualified come on different topics, so handoff may route the lead before it hears
+    of its creation (its capture partition lagging): then the hand-off is measured here."""
+    conn = uow.connection
+    await repository.lock_lead(conn, lead_id)  # one of the two handlers measures, never both
+    if not await repository.record_arrival(conn, lead_id, created_at):
+        return
+    handed_off_at = await repository.first_handoff_of(conn, lead_id)
+    if handed_off_at is not None:
+        metrics.CREATED_TO_HANDED_OFF.observe(
+            max((handed_off_at - created_at).total_seconds(), 0.0))
 
 
 def _lead_copy(event: LeadQualified) -> dict[str, Any]:

@@ -131,7 +131,9 @@ assignments = Table(
     Column("converted_at", DateTime(timezone=True)),
     Column("opportunity_ref", Text),
     CheckConstraint(_status_in(AssignmentStatus), name="assignments_status_known"),
-    CheckConstraint("(rep_id IS NULL) = (status = 'queued')", name="assignments_queued_has_no_rep"),
+    # A lead that left the fallback queue closes its queued assignment as reassigned, no rep.
+    CheckConstraint("status = 'reassigned' OR (rep_id IS NULL) = (status = 'queued')",
+                    name="assignments_queued_has_no_rep"),
     # At most one open assignment per lead, whichever replica routes it.
     Index("assignments_one_open_per_lead", "lead_id", unique=True,
           postgresql_where=text(OPEN_STATUS_SQL)),
@@ -216,7 +218,7 @@ webhook_deliveries = Table(
     Column("event_type", Text, nullable=False),
     Column("lead_id", UUID(as_uuid=True)),
     Column("body", Text, nullable=False),  # exactly the bytes signed and sent
-    Column("status", Text, nullable=False),  # pending, delivered, failed
+    Column("status", Text, nullable=False),  # pending, held (while disabled), delivered, failed
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("first_attempt_at", DateTime(timezone=True)),

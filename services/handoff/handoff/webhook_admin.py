@@ -27,12 +27,16 @@ async def create_subscriber(uow: UnitOfWork, subscriber: SubscriberIn) -> tuple[
 
 async def update_subscriber(uow: UnitOfWork, subscriber_id: UUID,
                             patch: SubscriberPatch) -> Any:
-    """Change a subscriber; enabling it clears why it was disabled and resumes its deliveries."""
-    if await webhook_repository.lock_subscriber(uow.connection, subscriber_id) is None:
+    """Change a subscriber; enabling it clears why it was disabled and sends what it missed:
+    messages held while it was disabled and those still pending when it was."""
+    current = await webhook_repository.lock_subscriber(uow.connection, subscriber_id)
+    if current is None:
         raise SubscriberNotFound
     changes = patch.changes()
     if changes.get("enabled") is True:
         changes["disabled_reason"] = None
+        if not current.enabled:
+            await webhook_repository.release_held(uow.connection, subscriber_id)
     elif changes.get("enabled") is False:
         changes["disabled_reason"] = "disabled by an admin"
     return await webhook_repository.update_subscriber(uow.connection, subscriber_id, changes)

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Text, bindparam, func, literal, or_, select, text, update
+from sqlalchemy import Text, any_, bindparam, case, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,15 +16,17 @@ _DELIVERY_ID = text("'msg_' || replace(gen_random_uuid()::text, '-', '')")
 
 async def enqueue(conn: AsyncConnection, *, event_id: UUID, event_type: str,
                   lead_id: UUID | None, body: str) -> None:
-    """One pending delivery of this message per enabled subscriber that wants its type
-    (a single INSERT ... SELECT; a repeated event id is not enqueued twice)."""
+    """One delivery of this message per subscriber that wants its type (a single
+    INSERT ... SELECT; a repeated event id is not enqueued twice): pending for an enabled
+    subscriber, held for a disabled one (sent once an admin enables it again)."""
     subscribers = webhook_subscribers.c
     chosen = select(
         _DELIVERY_ID, subscribers.id, literal(event_id, PG_UUID(as_uuid=True)),
         literal(event_type, Text), literal(lead_id, PG_UUID(as_uuid=True)), literal(body, Text),
-        literal("pending", Text), func.now(),
-    ).where(subscribers.enabled, or_(func.cardinality(subscribers.event_types) == 0,
-                                     subscribers.event_types.any(event_type)))
+        case((subscribers.enabled, literal("pending", Text)), else_=literal("held", Text)),
+        func.now(),
+    ).where(or_(func.cardinality(subscribers.event_types) == 0,
+                literal(event_type, Text) == any_(subscribers.event_types)))
     columns = ["id", "subscriber_id", "event_id", "event_type", "lead_id", "body", "status",
                "next_attempt_at"]
     await conn.execute(insert(webhook_deliveries).from_select(columns, chosen)
@@ -130,6 +132,18 @@ async def record_outcomes(conn: AsyncConnection, outcomes: list[dict[str, Any]])
         {"delivery_id": o["id"], "attempt": o["attempt"], "attempted_at": o["at"],
          "status_code": o["code"], "error": o["error"], "duration_ms": o["duration_ms"]}
         for o in outcomes])
+
+
+async def release_held(conn: AsyncConnection, subscriber_id: UUID) -> int:
+    """The subscriber is enabled again: its held messages and those left pending when it was
+    disabled are due now, oldest first, each with a fresh retry window; returns how many."""
+    released = await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.subscriber_id == subscriber_id,
+               webhook_deliveries.c.status.in_(("held", "pending")))
+        .values(status="pending", first_attempt_at=None,
+                next_attempt_at=func.least(webhook_deliveries.c.created_at, func.now())))
+    return int(released.rowcount or 0)
 
 
 async def disable(conn: AsyncConnection, subscriber_ids: list[UUID], reason: str) -> None:

@@ -1,0 +1,98 @@
+"""Draining the fallback queue: leads nobody could take go to a rep as soon as one can.
+
+A lead waits in the fallback queue when no rep fitted at the time (nobody covering it, all out
+of office, off hours or at capacity). Reps come back: a rep is added or changed, a lead is
+rejected, converted or lapses (capacity frees up), an absence or a night ends. So the worker
+routes queued leads again, oldest first: at once when this replica changed a rep or an
+assignment (a wake-up), and every `queue_drain_interval_s` for what time alone changes.
+
+Each lead is tried in its own transaction under the lead's lock (the same lock erasure and a
+new qualification take, always before any row lock), so a lead is never handed off twice.
+The queued assignment closes as `reassigned` and a new `lead.handed_off` names the rep; reps who
+already let this lead's deadline lapse are not asked again.
+"""
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from handoff import assign, repository
+from handoff.config import HandoffSettings, get_settings
+from handoff.domain import AssignmentStatus
+from leadloop.app import Runtime
+from leadloop.events.models import LeadQualified, event_time_now
+
+log = logging.getLogger(__name__)
+WAKEUP = "handoff.fallback-queue"
+
+
+def wake_queue(runtime: Runtime) -> None:
+    """Ask the drain worker to look at the queue now (capacity or availability changed)."""
+    runtime.wakeup(WAKEUP).set()
+
+
+async def run_queue_drain(runtime: Runtime) -> None:
+    """Background worker: route queued leads to reps who can take them, until shutdown."""
+    settings = get_settings()
+    wake = runtime.wakeup(WAKEUP)
+    while not runtime.stopping.is_set():
+        wake.clear()
+        try:
+            await drain_fallback_queue(runtime.unit_of_work, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # database away and the like: the next round tries again
+            log.exception("fallback queue round failed; retrying")
+        stop = asyncio.create_task(runtime.stopping.wait())
+        woken = asyncio.create_task(wake.wait())
+        await asyncio.wait({stop, woken}, timeout=settings.queue_drain_interval_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        woken.cancel()
+
+
+async def drain_fallback_queue(new_uow: Any, settings: HandoffSettings) -> int:
+    """Try every queued lead once (up to `queue_drain_batch` of them, oldest first); returns
+    how many were handed to a rep."""
+    async with new_uow() as uow:
+        queued = await repository.queued_assignments(uow.connection, settings.queue_drain_batch)
+    placed = 0
+    for assignment_id, lead_id in queued:
+        try:
+            async with new_uow() as uow:
+                if await _place(uow, assignment_id, lead_id, event_time_now(), settings):
+                    await uow.commit()
+                    placed += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one lead failing must not keep the rest of the queue waiting
+            log.exception("could not route queued assignment %s; trying the next", assignment_id)
+    return placed
+
+
+async def _place(uow: Any, assignment_id: UUID, lead_id: UUID, now: datetime,
+                 settings: HandoffSettings) -> bool:
+    """Hand one queued lead to a rep if one can take it now; False leaves it queued."""
+    conn = uow.connection
+    await repository.lock_lead(conn, lead_id)
+    queued = await repository.lock_assignment(conn, assignment_id)
+    if queued is None or queued.status != AssignmentStatus.queued.value:
+        return False  # taken, erased or handled by another replica meanwhile
+    lead_row = await repository.get_lead(conn, lead_id)
+    if lead_row is None:
+        return False
+    lead = LeadQualified.model_validate({**lead_row.context, "lead_id": lead_id})
+    lapsed = frozenset(await repository.breached_reps(conn, lead_id))
+    choice = await assign.choose(conn, assign.facts_of(lead), now, settings, lapsed)
+    if choice.rep is None:
+        return False
+    waited = int((now - queued.handed_off_at).total_seconds())
+    await repository.update_assignment(conn, assignment_id,
+                                       {"status": AssignmentStatus.reassigned.value})
+    moved = assign.Choice(choice.rep, choice.team, choice.rule,
+                          f"from the fallback queue after {waited} s: {choice.reason}",
+                          choice.accept_sla, choice.rule_id, choice.rule_version,
+                          choice.pool, choice.cursor)
+    return await assign.hand_off(uow, lead, moved, now, breaches=queued.breaches) is not None
