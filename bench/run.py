@@ -1,10 +1,11 @@
-"""`make bench`: start a private local stack, run P1-P4 side by side, print one table, and
+"""`make bench`: start a private local stack, run P1-P5 side by side, print one table, and
 write the figures as JSON to bench/results/.
 
     python -m bench.run [--quick] [--only P2,P3] [--keep]
 
-Order: P2 and P3 need all five services; P1 and P4 then stop the four consumers and measure
-capture alone (see each module's docstring for what is measured).
+Order: P2 and P3 need all five services, P5 (nurture's send rate) needs nurture; P1 and P4
+then stop the four consumers and measure capture alone (see each module's docstring for what
+is measured).
 """
 
 import argparse
@@ -24,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from bench import p1_capture_http, p2_speed_to_lead, p3_sustained, p4_import
+from bench import nurture_send_rate, p1_capture_http, p2_speed_to_lead, p3_sustained, p4_import
 from bench.harness import REPO_ROOT, Bench, Durations, stack_settings
 from bench.profiling import Profiler
 from bench.report import render_table
@@ -33,9 +34,9 @@ from leadloop_devstack.stack import Stack
 
 RESULTS = REPO_ROOT / "bench" / "results"
 IDLE_S = 5.0  # how long the idle stack's own CPU use is measured
-# P2/P3 first (they need the whole pipeline), then P1/P4 (capture alone).
-BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P1": p1_capture_http.run,
-              "P4": p4_import.run}
+# P2/P3 first (they need the whole pipeline), P5 (nurture), then P1/P4 (capture alone).
+BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P5": nurture_send_rate.run,
+              "P1": p1_capture_http.run, "P4": p4_import.run}
 NEEDS_WRK = ("P1", "P3")
 
 
@@ -128,7 +129,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="seconds-long runs to check the harness; figures are not quotable")
-    parser.add_argument("--only", default="P1,P2,P3,P4", help="comma-separated, e.g. P1,P4")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5", help="comma-separated, e.g. P1,P4")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy every service during each benchmark (slows them down)")
