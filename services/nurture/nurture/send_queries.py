@@ -130,11 +130,17 @@ async def insert_messages(conn: AsyncConnection, rows: Seq[dict[str, Any]]) -> N
 
 
 async def mark_bounced(conn: AsyncConnection, lead_ids: Seq[UUID], at: datetime) -> None:
-    """Suppress leads whose address the mail server refused for good."""
+    """Suppress leads whose address the mail server refused for good, and stop all their
+    active enrollments (run after save_positions, so it wins over this batch's moves)."""
     if lead_ids:
         await conn.execute(update(lead_states).where(lead_states.c.lead_id.in_(lead_ids))
                            .values(bounced_at=func.coalesce(lead_states.c.bounced_at, at),
                                    updated_at=func.now()))
+        await conn.execute(update(enrollments)
+                           .where(enrollments.c.lead_id.in_(lead_ids),
+                                  enrollments.c.status == EnrollmentStatus.active.value)
+                           .values(status=EnrollmentStatus.exited.value, exit_reason="bounced",
+                                   exited_at=at, next_step_due_at=None, updated_at=func.now()))
 
 
 def cap_window_start(now: datetime) -> datetime:
