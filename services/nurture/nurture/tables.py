@@ -65,6 +65,8 @@ lead_states = Table(
     Column("score", Integer),
     Column("scored_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Replies and bounces reported by address find the lead(s) through this.
+    Index("lead_states_by_email", func.lower(text("email"))),
 )
 
 enrollments = Table(
