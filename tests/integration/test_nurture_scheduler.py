@@ -338,3 +338,52 @@ async def test_an_sms_step_reaches_a_signing_adapter_retries_5xx_with_one_key_an
             engine, no_phone["lead_id"])] == [(0, "skipped", "no_phone"),
                                               (1, "skipped", "no_phone")]
         assert (await _enrollment(engine, skipping)).status == "completed"
+
+
+async def test_a_score_branch_waiting_in_its_window_is_woken_by_a_new_score(
+        engine: AsyncEngine, smtp: ScriptedSmtp, scheduler: Scheduler) -> None:
+    lead = _lead("score")
+    enrollment_id = await _seed(engine, _sequence(
+        {"kind": "send_email", "template": "welcome"},
+        {"kind": "branch", "condition": "score_above", "score": 40, "within_days": 2,
+         "then": 3, "otherwise": 2},
+        {"kind": "send_email", "template": "case-study"},
+        {"kind": "send_email", "template": "pricing-guide"}), lead)
+    assert await scheduler.tick() == 1  # welcome sent; the branch waits up to two days
+    waiting = await _enrollment(engine, enrollment_id)
+    assert waiting.current_step == 1
+    assert waiting.next_step_due_at > datetime.now(UTC) + timedelta(days=1)
+
+    # lead.scored arrives (scoring's event, handled as nurture's consumer does).
+    async with scheduler.runtime.unit_of_work() as uow:
+        await service.record_score(uow, lead["lead_id"], 55, datetime.now(UTC))
+        await uow.commit()
+    assert (await _enrollment(engine, enrollment_id)).next_step_due_at <= datetime.now(UTC)
+    assert await scheduler.tick() == 1
+    assert [m["X-LeadLoop-Sequence"].rsplit("/", 1)[1] for m in smtp.accepted] == ["0", "3"]
+    assert (await _enrollment(engine, enrollment_id)).status == "completed"
+
+
+async def test_an_address_that_bounced_or_unsubscribed_stays_suppressed_for_every_lead_record(
+        engine: AsyncEngine, smtp: ScriptedSmtp, scheduler: Scheduler) -> None:
+    sequence = _sequence({"kind": "send_email", "template": "welcome"})
+    bouncing = _lead("bounce-once")
+    await _seed(engine, sequence, bouncing)
+    smtp.replies.append("550 5.1.1 mailbox unavailable")
+    assert await scheduler.tick() == 1
+    leaving = _lead("unsub-once")
+    await _seed(engine, sequence, leaving, due=datetime.now(UTC) + timedelta(days=1))
+    async with scheduler.runtime.unit_of_work() as uow:
+        await service.exit_sequences(uow, leaving["lead_id"], ExitReason.unsubscribed,
+                                     datetime.now(UTC))
+        await uow.commit()
+
+    # The same people again as new lead records (another form, another case), due now.
+    again = {reason: await _seed(engine, sequence, _lead("again", email=old["email"].upper()))
+             for reason, old in (("bounced", bouncing), ("unsubscribed", leaving))}
+    attempts = len(smtp.attempts)
+    assert await scheduler.tick() == 2
+    assert len(smtp.attempts) == attempts  # nothing was even tried
+    for reason, enrollment_id in again.items():
+        enrollment = await _enrollment(engine, enrollment_id)
+        assert (enrollment.status, enrollment.exit_reason) == ("exited", reason)

@@ -1,5 +1,6 @@
 """Nurture's pure rules: sequences, who enters them, which enrollments exit. No I/O."""
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -278,6 +279,11 @@ def erased(state: LeadState, at: datetime) -> LeadState:
     """What is kept after erasure: only that the lead id was erased, so that late or replayed
     events about it never bring it back into a sequence."""
     return LeadState(lead_id=state.lead_id, erased_at=state.erased_at or at)
+
+
+def address_key(email: str) -> str:
+    """How the suppression list names an address: SHA-256 of it trimmed and lower-cased."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 # --- enrollments ---------------------------------------------------------------------------

@@ -122,6 +122,7 @@ class Scheduler:
                 conn, [(c.sequence_key, c.sequence_version) for c in claimed])
             sent = await send_queries.recent_sends(conn, lead_ids,
                                                    send_queries.cap_window_start(now))
+            blocked = await send_queries.suppressed(conn, [c.lead.email for c in claimed])
             since = min(c.last_sent_at or c.step_started_at for c in claimed)
             done = await send_queries.engagements_since(conn, lead_ids, min(since, now))
             moves: list[dict[str, Any]] = []
@@ -132,7 +133,7 @@ class Scheduler:
                 facts = engine.LeadFacts(engagements=done.get(item.lead_id, []),
                                          score=item.lead.score)
                 plan = self._plan(item, seq, facts, sent.setdefault(item.lead_id, []), now,
-                                  moves, skipped)
+                                  moves, skipped, blocked.get(item.lead.email or ""))
                 if plan is not None:
                     plans.append(plan)
             outcomes = await asyncio.gather(*(self._deliver(p, now) for p in plans))
@@ -140,12 +141,14 @@ class Scheduler:
             await send_queries.insert_messages(conn, message_rows + skipped)
             await send_queries.save_positions(conn, moves)
             await send_queries.mark_bounced(conn, bounced, now)
+            await send_queries.suppress(conn, [c.lead.email for c in claimed
+                                               if c.lead_id in set(bounced)], "bounced")
             await uow.commit()
             return len(claimed)
 
     def _plan(self, item: DueEnrollment, seq: Sequence, facts: engine.LeadFacts,
               sent_at: list[datetime], now: datetime, moves: list[dict[str, Any]],
-              skipped: list[dict[str, Any]]) -> Planned | None:
+              skipped: list[dict[str, Any]], suppressed: str | None = None) -> Planned | None:
         """Decide without I/O; a send is returned for delivery, everything else is a move."""
         position = engine.Position(item.current_step, item.step_started_at, item.last_sent_at)
         reason = domain.exit_due(item.lead, seq, item.enrolled_at)
@@ -163,10 +166,14 @@ class Scheduler:
                 moves.append(_move(item, action.position, due=None,
                                    status=EnrollmentStatus.completed, now=now))
                 return None
+            # `suppressed`: the address is on the list, maybe through another lead record.
             recipient = guards.Recipient(
                 email=item.lead.email, email_consent=item.lead.email_consent,
-                time_zone=item.lead.time_zone, unsubscribed=item.lead.unsubscribed_at is not None,
-                bounced=item.lead.bounced_at is not None, erased=item.lead.is_erased,
+                time_zone=item.lead.time_zone,
+                unsubscribed=item.lead.unsubscribed_at is not None
+                or suppressed == "unsubscribed",
+                bounced=item.lead.bounced_at is not None or suppressed == "bounced",
+                erased=item.lead.is_erased,
                 phone=item.lead.phone)  # no postal address in lead events: direct mail skips
             decision = guards.decide(recipient, action.step.channel, seq.guards, now, sent_at,
                                      self.settings.default_time_zone)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadActivity, LeadUnsubscribed, event_time_now
-from nurture import domain, repository
+from nurture import domain, repository, send_queries
 from nurture.domain import EntryRule, ExitReason, LeadState
 
 ENGAGEMENT_KINDS = {"email_opened", "email_clicked", "page_view"}
@@ -65,6 +65,9 @@ async def exit_sequences(uow: UnitOfWork, lead_id: UUID, reason: ExitReason,
     # send to this lead can start, and a send in flight finished before it.
     state = await repository.lock_lead_state(conn, lead_id)
     await repository.save_lead_state(conn, domain.record_exit_cause(state, reason, happened_at))
+    if reason in (ExitReason.unsubscribed, ExitReason.bounced):
+        # The address stays suppressed for any other lead record that carries it.
+        await send_queries.suppress(conn, [state.email], reason.value)
     active = await repository.active_enrollments_for_update(conn, lead_id)
     exit_on = await repository.exit_rules_of(conn, active)
     # exited_at is when nurture stopped mailing, not when the cause happened elsewhere.

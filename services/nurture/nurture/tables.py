@@ -129,3 +129,15 @@ engagements = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Index("engagements_by_lead", "lead_id", "occurred_at"),
 )
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    # SHA-256 of the address, trimmed and lower-cased (domain.address_key): an address that
+    # bounced or unsubscribed stays suppressed for every lead record that carries it, and the
+    # list holds no readable address (it outlives erasure, so the person is never mailed again).
+    Column("address_key", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("reason IN ('unsubscribed', 'bounced')", name="suppression_reason"),
+)
