@@ -387,3 +387,16 @@ async def test_an_address_that_bounced_or_unsubscribed_stays_suppressed_for_ever
     for reason, enrollment_id in again.items():
         enrollment = await _enrollment(engine, enrollment_id)
         assert (enrollment.status, enrollment.exit_reason) == ("exited", reason)
+
+
+async def test_a_sequence_with_its_own_webhook_secret_signs_with_it(
+        engine: AsyncEngine, scheduler: Scheduler, nurture_settings: NurtureSettings) -> None:
+    own = "voice-provider-account-7-secret"
+    assert own != nurture_settings.webhook_secret
+    async with ChannelAdapter(own) as adapter:
+        sequence = _sequence({"kind": "send", "channel": "voice", "template": "voice-hello"},
+                             webhooks={"voice": {"url": adapter.url, "secret": own}})
+        await _seed(engine, sequence, _lead("voice", phone="+4930765432"))
+        assert await scheduler.tick() == 1
+        [delivery] = adapter.received
+        assert delivery.signature_valid and delivery.payload["channel"] == "voice"

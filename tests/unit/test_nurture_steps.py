@@ -35,7 +35,15 @@ from nurture.engine import (
     after_send,
     next_action,
 )
-from nurture.steps import STEPS_ADAPTER, BranchStep, SendStep, SequenceStep, WaitStep
+from nurture.schemas import SequenceOut
+from nurture.steps import (
+    STEPS_ADAPTER,
+    BranchStep,
+    Channel,
+    SendStep,
+    SequenceStep,
+    WaitStep,
+)
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
 UTC_ZONE = ZoneInfo("UTC")
@@ -203,6 +211,21 @@ def test_other_channel_needs_a_webhook() -> None:
         sequence(sms)
     seq = sequence(sms, webhooks={"sms": {"url": "https://sms.example/hook"}})
     assert isinstance(seq.steps[0], SendStep)
+
+
+def test_a_sequences_own_webhook_secret_is_never_shown_back() -> None:
+    seq = sequence({"kind": "send", "channel": "sms", "template": "hello"},
+                   webhooks={"sms": {"url": "https://sms.example/hook",
+                                     "secret": "s3cret-of-this-sequence"}})
+    assert seq.webhooks[Channel.sms].secret == "s3cret-of-this-sequence"
+    shown = SequenceOut.model_validate({**seq.settings, "key": seq.key, "version": 1,
+                                        "entry_rule": seq.entry_rule, "active": True,
+                                        "steps": seq.steps, "created_at": T0})
+    assert shown.model_dump(mode="json")["webhooks"] == {
+        "sms": {"url": "https://sms.example/hook", "own_secret": True}}
+    with pytest.raises(ValidationError, match="at least 16"):
+        sequence({"kind": "send", "channel": "sms", "template": "hello"},
+                 webhooks={"sms": {"url": "https://sms.example/hook", "secret": "short"}})
 
 
 # --- exits and entry -----------------------------------------------------------------------

@@ -212,7 +212,8 @@ class Scheduler:
                 return Outcome(ok=False, error=f"template: {exc}")
             return await self.smtp.send(message)
         webhook = plan.sequence.webhooks[plan.send.channel]
-        return await send_webhook(self.http, webhook.url, self.settings.webhook_secret, {
+        secret = webhook.secret or self.settings.webhook_secret
+        return await send_webhook(self.http, webhook.url, secret, {
             "message_id": str(plan.message_id), "lead_id": str(lead.lead_id),
             "channel": plan.send.channel.value, "template": plan.send.template,
             "sequence": plan.sequence.key, "step": plan.position.step,

@@ -77,6 +77,23 @@ class SequenceIn(BaseModel):
         return Sequence(version=1, **self.model_dump())
 
 
+class WebhookChannelOut(BaseModel):
+    """A channel adapter as the API shows it: the URL, and whether the sequence signs with a
+    secret of its own (the secret itself is never returned)."""
+
+    url: str
+    own_secret: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_secret(cls, value: Any) -> Any:
+        if isinstance(value, WebhookChannel):
+            value = value.model_dump()
+        if isinstance(value, dict) and "secret" in value:
+            value = {"url": value.get("url"), "own_secret": bool(value["secret"])}
+        return value
+
+
 class SequenceOut(BaseModel):
     """One version of a sequence."""
 
@@ -90,7 +107,7 @@ class SequenceOut(BaseModel):
     entry_delay_seconds: int = 0
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
     guards: GuardPolicy = GuardPolicy()
-    webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
+    webhooks: dict[Channel, WebhookChannelOut] = Field(default_factory=dict)
     created_at: datetime
 
     @classmethod
