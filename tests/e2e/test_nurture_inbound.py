@@ -1,10 +1,16 @@
 """Nurture end to end: what comes back after a send stops an ACTIVE sequence before its next
-email — a reply, a bounce reported later by the mail provider, and an unsubscribe from the
-confirmation page — while a control lead of the same sequence gets its next email."""
+email — a reply (reported to nurture, or as a lead.activity email_replied), a bounce reported
+later by the mail provider, and an unsubscribe from the confirmation page — while a control
+lead of the same sequence gets its next email."""
+
+import uuid
 
 import httpx
 import pytest
 
+from leadloop.events import CloudEvent
+from leadloop.events.models import LeadActivity, event_time_now
+from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
 from tests.e2e.nurture_fixtures import cold_lead, create_sequence, mail_to, new_lead, steps_of
 from tests.support import TopicReader, eventually
@@ -20,6 +26,20 @@ async def _enrollment(http: httpx.AsyncClient, stack: Stack, headers: dict[str, 
     return dict(found)
 
 
+async def _publish_reply_activity(stack: Stack, lead_id: str) -> None:
+    data = LeadActivity(lead_id=uuid.UUID(lead_id), activity_id=uuid.uuid4(),
+                        kind="email_replied", occurred_at=event_time_now())
+    event = CloudEvent(type="leadloop.lead.activity.v1", source="capture", subject=lead_id,
+                       data=data.model_dump(mode="json"))
+    producer = create_producer(stack.bootstrap_servers, "test-crm-replies")
+    await producer.start()
+    try:
+        key, value, headers = event.to_kafka()
+        await producer.send_and_wait("leadloop.capture", value=value, key=key, headers=headers)
+    finally:
+        await close_producer(producer)
+
+
 async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
         stack: Stack, admin_headers: dict[str, str], scoped_keys: dict[str, str],
         http: httpx.AsyncClient) -> None:
@@ -29,7 +49,7 @@ async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
         {"kind": "wait", "seconds": 15},
         {"kind": "send_email", "template": "case-study"},
     ])
-    names = ("control", "replied", "bounced", "unsubscribed")
+    names = ("control", "replied", "replied_elsewhere", "bounced", "unsubscribed")
     bodies = {name: cold_lead(campaign) for name in names}
     leads = {name: await new_lead(http, stack, admin_headers, bodies[name]) for name in names}
 
@@ -46,6 +66,10 @@ async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
                         json={"message_id": message_id})
     assert r.status_code == 202, r.text
     assert r.json() == {"lead_ids": [leads["replied"]], "stopped": True}
+
+    # Another tool reports a reply as a lead.activity of kind email_replied (on capture's
+    # topic, as capture's activity feed would carry it).
+    await _publish_reply_activity(stack, leads["replied_elsewhere"])
 
     # A bounce reported after the SMTP handover, by address (any case); a soft bounce of the
     # control lead changes nothing.
@@ -66,6 +90,11 @@ async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
     r = await http.post(link, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200 and "You are unsubscribed" in r.text
 
+    async def replied_elsewhere() -> None:
+        enrollment = await _enrollment(http, stack, admin_headers, leads["replied_elsewhere"],
+                                       key)
+        assert (enrollment["status"], enrollment["exit_reason"]) == ("exited", "replied")
+    await eventually(replied_elsewhere)
     for name, reason in (("replied", "replied"), ("bounced", "bounced"),
                          ("unsubscribed", "unsubscribed")):
         enrollment = await _enrollment(http, stack, admin_headers, leads[name], key)
@@ -74,7 +103,7 @@ async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
     async def control_second_email() -> None:
         assert steps_of(mail_to(stack, bodies["control"]["email"], key)) == [0, 2]
     await eventually(control_second_email)
-    for name in ("replied", "bounced", "unsubscribed"):
+    for name in ("replied", "replied_elsewhere", "bounced", "unsubscribed"):
         assert steps_of(mail_to(stack, bodies[name]["email"], key)) == [0], name
 
     # The reply is on the lead's timeline for scoring and reports.

@@ -141,8 +141,9 @@ class Scheduler:
             await send_queries.insert_messages(conn, message_rows + skipped)
             await send_queries.save_positions(conn, moves)
             await send_queries.mark_bounced(conn, bounced, now)
+            refused = set(bounced)
             await send_queries.suppress(conn, [c.lead.email for c in claimed
-                                               if c.lead_id in set(bounced)], "bounced")
+                                               if c.lead_id in refused], "bounced")
             await uow.commit()
             return len(claimed)
 
