@@ -45,10 +45,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Only the untouched seeds: a version 2 means someone made the sequence their own.
+    # Only the untouched seeds: same steps, no later version, nobody enrolled.
     for sequence in DEFAULT_SEQUENCES:
         op.get_bind().execute(sa.text(
-            "DELETE FROM sequences s WHERE key = :key AND version = 1 "
+            "DELETE FROM sequences WHERE key = :key AND version = 1 "
+            "AND steps = CAST(:steps AS jsonb) "
             "AND NOT EXISTS (SELECT 1 FROM sequences WHERE key = :key AND version > 1) "
             "AND NOT EXISTS (SELECT 1 FROM enrollments WHERE sequence_key = :key)"),
-            {"key": sequence["key"]})
+            {"key": sequence["key"], "steps": json.dumps(sequence["steps"])})
