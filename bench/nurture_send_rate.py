@@ -1,6 +1,7 @@
 """P5: due sequence steps sent per minute through real SMTP into the local sink.
 
     /tmp/venv/bin/python bench/nurture_send_rate.py [--leads 20000] [--batch 200] [--smtp 8]
+                                                    [--keep]
 
 On its own it starts nurture with PostgreSQL, Kafka and the SMTP sink in a temporary folder (as
 the tests do); under `make bench` (P5) it uses the bench stack's running nurture. Either way it
@@ -14,6 +15,7 @@ the scheduler's transaction. Afterwards the sink must hold exactly one .eml file
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -145,6 +147,7 @@ async def main() -> int:
     parser.add_argument("--leads", type=int, default=LEADS)
     parser.add_argument("--batch", type=int, default=200, help="enrollments per transaction")
     parser.add_argument("--smtp", type=int, default=8, help="SMTP connections")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="leadloop-bench-nurture-"))
     settings = StackSettings(home=home, postgres_port=_free_port(), kafka_port=_free_port(),
@@ -161,6 +164,10 @@ async def main() -> int:
                                  stack.smtp.maildir, args.leads)
     finally:
         await stack.stop()
+        if args.keep:
+            print(f"stack folder kept: {home}")
+        else:  # 20,000 .eml files and a database: not something to leave in /tmp
+            shutil.rmtree(home, ignore_errors=True)
     print(describe(result) + f" (batch {args.batch}, {args.smtp} SMTP connections)")
     return 0 if result["met"] else 1
 
