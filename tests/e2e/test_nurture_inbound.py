@@ -45,8 +45,9 @@ async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
         http: httpx.AsyncClient) -> None:
     key, campaign = await create_sequence(http, stack, admin_headers, [
         {"kind": "send_email", "template": "welcome"},
-        # Long enough for the reports below to land before the second email is due.
-        {"kind": "wait", "seconds": 15},
+        # Long enough for the reports below to land before the second email is due, even the
+        # one that travels through Kafka on a loaded machine.
+        {"kind": "wait", "seconds": 30},
         {"kind": "send_email", "template": "case-study"},
     ])
     names = ("control", "replied", "replied_elsewhere", "bounced", "unsubscribed")
