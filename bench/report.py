@@ -3,11 +3,12 @@
 import math
 from typing import Any
 
-ORDER = ("P1", "P2", "P3", "P4")
+ORDER = ("P1", "P2", "P3", "P4", "P5")
 TITLES = {"P1": "capture POST /v1/leads ÷ bare FastAPI + LeadIn",
           "P2": "speed-to-lead at 100 leads/s (POST → handed_off)",
           "P3": "sustained leads/s, all five services durable",
-          "P4": "CSV import ÷ PostgreSQL COPY"}
+          "P4": "CSV import ÷ PostgreSQL COPY",
+          "P5": "nurture: due steps sent over SMTP into the sink"}
 
 
 def _ms(value: float | None) -> str:
@@ -42,6 +43,9 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
         return (f"{r['leads_handed_off']:,}/{r['leads_accepted']:,} handed off in "
                 f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}",
                 f"{r['figure']:,.0f} leads/s")
+    if name == "P5":
+        return (f"{r['messages_in_sink']:,}/{r['leads']:,} in the sink in {r['elapsed_s']:.1f} s",
+                f"{r['figure']:,.0f} sends/min")
     return (f"{r['rows']:,} rows: {r['import_rows_per_s']:,.0f} vs "
             f"{r['copy_rows_per_s']:,.0f} rows/s", f"{r['figure']:.3f}")
 

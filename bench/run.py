@@ -1,11 +1,11 @@
-"""`make bench`: start a private local stack, run P1-P5 side by side, print one table, and
+"""`make bench`: start a private local stack, run P1-P6 side by side, print one table, and
 write the figures as JSON to bench/results/.
 
     python -m bench.run [--quick] [--only P2,P3] [--keep]
 
-Order: P2 and P3 need all five services; P1 and P4 then stop the four consumers and measure
-capture alone; P5 (scoring's backtest) uses only the stack's PostgreSQL, in a database of its
-own (see each module's docstring for what is measured).
+Order: P2 and P3 need all five services, P5 (nurture's send rate) needs nurture; P6 (scoring's
+backtest) uses only the stack's PostgreSQL, in a database of its own; P1 and P4 then stop the
+four consumers and measure capture alone (see each module's docstring for what is measured).
 """
 
 import argparse
@@ -25,7 +25,8 @@ from typing import Any
 
 import psutil
 
-from bench import p1_capture_http, p2_speed_to_lead, p3_sustained, p4_import, scoring_backtest
+from bench import (nurture_send_rate, p1_capture_http, p2_speed_to_lead, p3_sustained, p4_import,
+                   scoring_backtest)
 from bench.harness import REPO_ROOT, Bench, Durations, stack_settings
 from bench.profiling import Profiler
 from bench.report import render_table
@@ -34,9 +35,10 @@ from leadloop_devstack.stack import Stack
 
 RESULTS = REPO_ROOT / "bench" / "results"
 IDLE_S = 5.0  # how long the idle stack's own CPU use is measured
-# P2/P3 first (they need the whole pipeline), then P1/P4 (capture alone).
-BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P1": p1_capture_http.run,
-              "P4": p4_import.run, "P5": scoring_backtest.run}
+# P2/P3 first (they need the whole pipeline), P5 (nurture), P6 (scoring's backtest), then P1/P4
+# (capture alone).
+BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P5": nurture_send_rate.run,
+              "P6": scoring_backtest.run, "P1": p1_capture_http.run, "P4": p4_import.run}
 NEEDS_WRK = ("P1", "P3")
 
 

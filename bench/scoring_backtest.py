@@ -1,8 +1,8 @@
-"""Bench P5: backtest scoring models over 100,000 stored leads (the target is under 10 s).
+"""Bench P6: backtest scoring models over 100,000 stored leads (the target is under 10 s).
 
     /tmp/venv/bin/python bench/scoring_backtest.py [--leads 100000] [--dsn postgresql://...]
 
-Also part of `make bench` (P5, on the bench stack's PostgreSQL). Without --dsn it starts a
+Also part of `make bench` (P6, on the bench stack's PostgreSQL). Without --dsn it starts a
 throwaway PostgreSQL (the local stack's embedded one) in a temporary folder. It migrates a fresh
 `scoring_bench` database, loads generated leads (about five activities each with seconds on the
 page, a closed deal for one in ten, won more often in the enterprise segment) with COPY, then
@@ -149,7 +149,7 @@ async def _time_backtests(engine: Any, version: int, label: str, runs: int) -> d
 
 
 async def measure(server_dsn: str, leads: int, runs: int) -> dict[str, Any]:
-    """Load the leads into a fresh database and time both backtests; the P5 result."""
+    """Load the leads into a fresh database and time both backtests; the P6 result."""
     await ensure_databases(server_dsn, [DATABASE])
     dsn = f"{server_dsn.rstrip('/')}/{DATABASE}"
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -174,7 +174,7 @@ async def measure(server_dsn: str, leads: int, runs: int) -> dict[str, Any]:
 
 
 async def run(bench: "Bench") -> dict[str, Any]:
-    """`make bench` P5: on the bench stack's PostgreSQL, as many leads as P4 imports (100,000;
+    """`make bench` P6: on the bench stack's PostgreSQL, as many leads as P4 imports (100,000;
     5,000 with --quick)."""
     return await measure(bench.stack.settings.server_url(), bench.durations.p4_rows, runs=3)
 

@@ -28,7 +28,7 @@ from tests.trace_collector import TraceCollector
 
 # One key per scope (and one with a scope nothing requires), for the auth matrix.
 KNOWN_SCOPES = ("leads:write", "leads:read", "scores:read", "sales", "nurture:read",
-                "deals:write", "reports:read")
+                "nurture:inbound", "deals:write", "reports:read")
 SCOPED_KEYS = {scope: generate_key() for scope in (*KNOWN_SCOPES, "nothing")}
 
 

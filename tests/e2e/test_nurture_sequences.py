@@ -1,11 +1,14 @@
-"""Nurture end to end: real SMTP into the local sink, clicks that feed scoring, qualification
+"""Nurture end to end: real SMTP into the local sink, opens and clicks that feed scoring,
+nurture.message_sent for every message, qualification
 that stops a sequence, unsubscribe, and a restart mid-sequence that neither repeats nor skips."""
 
+import re
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
 from tests.e2e.nurture_fixtures import (
     click_links,
@@ -59,12 +62,19 @@ async def test_first_email_click_raises_score_and_qualification_stops_the_sequen
     assert click.status_code == 302
     assert click.headers["location"] == "https://leadloop.example/guides/getting-started"
 
-    async def click_scored() -> None:
+    # The mail reader loads the open pixel: a GIF, and scoring counts the open too.
+    pixels = re.findall(r'src="([^"]+/o/[^"]+\.gif)"', html_of(welcome))
+    assert len(pixels) == 1, html_of(welcome)
+    pixel = await http.get(pixels[0])
+    assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
+    assert pixel.content.startswith(b"GIF8")
+
+    async def click_and_open_scored() -> None:
         r = await http.get(f"{stack.url('scoring')}/v1/leads/{hot}/score", headers=admin_headers)
         assert r.status_code == 200, r.text
         rules = {c["rule_id"] for c in r.json()["contributions"]}
-        assert "engagement.email_clicked" in rules, rules
-    await eventually(click_scored)
+        assert {"engagement.email_clicked", "engagement.email_opened"} <= rules, rules
+    await eventually(click_and_open_scored)
 
     # The lead tells us it is a VP at a 200-person company: scoring qualifies it, and the
     # sequence stops before its second email.
@@ -87,9 +97,28 @@ async def test_first_email_click_raises_score_and_qualification_stops_the_sequen
     unsubscribe_url = str(control_mail["List-Unsubscribe"]).strip().strip("<>")
     r = await http.post(unsubscribe_url, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200 and "unsubscribed" in r.text
+    # Every message in the sink was announced once as nurture.message_sent, with its id and step.
+    in_sink = sorted((str(m["X-LeadLoop-Message-Id"]), step) for body in (hot_body, control_body)
+                     for m, step in zip(mail_to(stack, body["email"], key),
+                                        steps_of(mail_to(stack, body["email"], key)),
+                                        strict=True))
+    assert len(in_sink) == 3
+
+    def announced(events: list[CloudEvent]) -> list[tuple[str, int]]:
+        return sorted((str(e.data["message_id"]), int(e.data["step"])) for e in events
+                      if e.type == "leadloop.nurture.message_sent.v1"
+                      and e.subject in (hot, control)
+                      and str(e.data["sequence_id"]).startswith(f"{key}:"))
+
     async with TopicReader(stack.bootstrap_servers, "leadloop.nurture") as reader:
-        await reader.wait_for(lambda evs: any(
-            e.type == "leadloop.lead.unsubscribed.v1" and e.subject == control for e in evs))
+        events = await reader.wait_for(lambda evs: any(
+            e.type == "leadloop.lead.unsubscribed.v1" and e.subject == control for e in evs)
+            and len(announced(evs)) >= len(in_sink))
+    assert announced(events) == in_sink
+    # The open became a lead.activity naming the welcome message.
+    assert [e.data["properties"] for e in events if e.type == "leadloop.lead.activity.v1"
+            and e.subject == hot and e.data["kind"] == "email_opened"] == \
+        [{"message_id": str(welcome["X-LeadLoop-Message-Id"])}]
 
 
 async def test_nurture_restarted_mid_sequence_neither_repeats_nor_skips_a_step(

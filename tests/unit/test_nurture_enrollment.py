@@ -27,6 +27,7 @@ from nurture.domain import (
     sequences_to_enter,
     should_enroll,
 )
+from nurture.schemas import SequenceIn
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEAD = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -177,3 +178,20 @@ def test_seeded_welcome_sequence_is_a_valid_sequence() -> None:
                                                 "send_email"]
     assert [getattr(s, "template", None) for s in sequence.steps][::2] == [
         "welcome", "case-study", "pricing-guide"]
+
+
+def test_seeded_recycle_onboarding_and_re_engage_sequences_are_valid_and_mail_real_templates(
+        ) -> None:
+    path = MIGRATION.with_name("0005_default_sequences.py")
+    spec = importlib.util.spec_from_file_location("nurture_migration_0005", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    seeded = {s["key"]: SequenceIn.model_validate(
+        {"key": s["key"], "entry_rule": s["entry_rule"], "steps": s["steps"], **s["settings"]}
+    ).as_sequence() for s in migration.DEFAULT_SEQUENCES}
+    assert {key: s.entry_rule for key, s in seeded.items()} == {
+        "recycle": EntryRule.lead_rejected, "onboarding": EntryRule.deal_won,
+        "re-engage": EntryRule.deal_lost}
+    assert seeded["re-engage"].entry_delay == timedelta(days=90)
+    assert all(s.segment == {} and s.active for s in seeded.values())

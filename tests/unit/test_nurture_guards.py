@@ -34,6 +34,19 @@ def test_lead_without_email_marketing_consent_is_skipped() -> None:
     assert decide(lead, Channel.sms, CAPS, NOON, []) == Skip(SkipReason.no_consent)
 
 
+def test_phone_channels_need_a_phone_and_direct_mail_a_postal_address() -> None:
+    with_phone = Recipient(email=None, email_consent=True, time_zone=None, phone="+4930123456")
+    no_phone = Recipient(email="sam@widgets.example", email_consent=True, time_zone=None)
+    for channel in (Channel.sms, Channel.voice, Channel.fax):
+        assert decide(with_phone, channel, CAPS, NOON, []) == Send()
+        assert decide(no_phone, channel, CAPS, NOON, []) == Skip(SkipReason.no_phone)
+    assert decide(with_phone, Channel.direct_mail, CAPS, NOON, []) == \
+        Skip(SkipReason.no_postal_address)
+    addressed = Recipient(email=None, email_consent=True, time_zone=None,
+                          postal_address="1 Main St, Springfield")
+    assert decide(addressed, Channel.direct_mail, CAPS, NOON, []) == Send()
+
+
 def test_suppressed_leads_stop_the_sequence() -> None:
     for flags, reason in (({"unsubscribed": True}, StopReason.unsubscribed),
                           ({"bounced": True}, StopReason.bounced),

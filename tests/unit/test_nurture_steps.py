@@ -35,7 +35,15 @@ from nurture.engine import (
     after_send,
     next_action,
 )
-from nurture.steps import STEPS_ADAPTER, BranchStep, SendStep, SequenceStep, WaitStep
+from nurture.schemas import SequenceOut
+from nurture.steps import (
+    STEPS_ADAPTER,
+    BranchStep,
+    Channel,
+    SendStep,
+    SequenceStep,
+    WaitStep,
+)
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
 UTC_ZONE = ZoneInfo("UTC")
@@ -143,6 +151,32 @@ def test_branch_ignores_clicks_before_the_last_send_and_other_kinds() -> None:
     assert isinstance(action, Sleep)
 
 
+def test_opened_branch_takes_then_as_soon_as_the_lead_opens_the_last_email() -> None:
+    seq = steps(SEND, {**CLICK_BRANCH, "condition": "opened"}, SEND2,
+                {"kind": "send_email", "template": "pricing-guide"})
+    opened = LeadFacts(engagements=[Engagement("email_opened", T0 + timedelta(hours=1))])
+    action = next_action(seq, Position(1, T0, last_sent_at=T0), opened,
+                         T0 + timedelta(hours=2), UTC_ZONE)
+    assert isinstance(action, SendDue) and action.position.step == 3
+    # A click is not an open, and an open of an earlier email does not count.
+    other = LeadFacts(engagements=[Engagement("email_clicked", T0 + timedelta(hours=1)),
+                                   Engagement("email_opened", T0 - timedelta(hours=1))])
+    assert isinstance(next_action(seq, Position(1, T0, T0), other, T0 + timedelta(hours=2),
+                                  UTC_ZONE), Sleep)
+
+
+def test_score_branch_with_a_window_waits_for_the_score_then_takes_then() -> None:
+    seq = steps(SEND, {"kind": "branch", "condition": "score_above", "score": 40,
+                       "within_days": 2, "then": 3, "otherwise": 2}, SEND2,
+                {"kind": "send_email", "template": "pricing-guide"})
+    low = next_action(seq, Position(1, T0, T0), LeadFacts(score=10), T0 + timedelta(hours=1),
+                      UTC_ZONE)
+    assert low == Sleep(Position(1, T0, T0), T0 + timedelta(days=2))
+    high = next_action(seq, Position(1, T0, T0), LeadFacts(score=41), T0 + timedelta(hours=2),
+                       UTC_ZONE)
+    assert isinstance(high, SendDue) and high.position.step == 3
+
+
 def test_visited_branch_matches_the_page_url() -> None:
     seq = steps(SEND, {"kind": "branch", "condition": "visited", "url_contains": "/pricing",
                        "within_hours": 1, "then": "end"}, SEND2)
@@ -179,6 +213,21 @@ def test_other_channel_needs_a_webhook() -> None:
     assert isinstance(seq.steps[0], SendStep)
 
 
+def test_a_sequences_own_webhook_secret_is_never_shown_back() -> None:
+    seq = sequence({"kind": "send", "channel": "sms", "template": "hello"},
+                   webhooks={"sms": {"url": "https://sms.example/hook",
+                                     "secret": "s3cret-of-this-sequence"}})
+    assert seq.webhooks[Channel.sms].secret == "s3cret-of-this-sequence"
+    shown = SequenceOut.model_validate({**seq.settings, "key": seq.key, "version": 1,
+                                        "entry_rule": seq.entry_rule, "active": True,
+                                        "steps": seq.steps, "created_at": T0})
+    assert shown.model_dump(mode="json")["webhooks"] == {
+        "sms": {"url": "https://sms.example/hook", "own_secret": True}}
+    with pytest.raises(ValidationError, match="at least 16"):
+        sequence({"kind": "send", "channel": "sms", "template": "hello"},
+                 webhooks={"sms": {"url": "https://sms.example/hook", "secret": "short"}})
+
+
 # --- exits and entry -----------------------------------------------------------------------
 
 
@@ -188,11 +237,23 @@ def _enrollment(key: str, version: int = 1) -> Enrollment:
                       enrolled_at=T0)
 
 
-def test_sequence_that_survives_qualification_keeps_running() -> None:
+def test_sequence_that_does_not_exit_on_a_reason_keeps_running() -> None:
     onboarding, welcome = _enrollment("onboarding"), _enrollment("welcome")
     exit_on = {("onboarding", 1): [ExitReason.unsubscribed]}
-    assert enrollments_to_exit([onboarding, welcome], ExitReason.qualified, exit_on) == [
+    assert enrollments_to_exit([onboarding, welcome], ExitReason.disqualified, exit_on) == [
         welcome.id]
+
+
+@pytest.mark.parametrize("reason", [ExitReason.qualified, ExitReason.handed_off])
+def test_qualified_and_handed_off_stop_a_sequence_whatever_its_exit_rules(
+        reason: ExitReason) -> None:
+    only_replies = sequence(SEND, exit_on=[ExitReason.replied])
+    assert reason in only_replies.exit_on and ExitReason.replied in only_replies.exit_on
+    state = record_exit_cause(LeadState(lead_id=LEAD), reason, T0)
+    assert exit_due(state, only_replies, T0 + timedelta(hours=1)) == reason
+    onboarding = _enrollment("s")
+    assert enrollments_to_exit([onboarding], reason,
+                               {("s", 1): only_replies.exit_on}) == [onboarding.id]
 
 
 def test_new_lead_sequence_exits_on_any_milestone_found_before_a_send() -> None:

@@ -1,5 +1,6 @@
 """Nurture's pure rules: sequences, who enters them, which enrollments exit. No I/O."""
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -7,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nurture.steps import (
     STEPS_ADAPTER,
@@ -59,6 +60,12 @@ class ExitReason(StrEnum):
     merged = "merged"
 
 
+# A lead sales is working (qualified, handed off) or who asked us to stop (unsubscribed) or
+# whose address is dead (bounced) never gets marketing mail, whatever a sequence's exit_on says.
+ALWAYS_EXIT_ON = (ExitReason.qualified, ExitReason.handed_off, ExitReason.unsubscribed,
+                  ExitReason.bounced)
+
+
 # --- sequences -----------------------------------------------------------------------------
 
 
@@ -81,6 +88,12 @@ class Sequence(BaseModel):
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
     guards: GuardPolicy = GuardPolicy()
     webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
+
+    @field_validator("exit_on")
+    @classmethod
+    def _sales_always_stops(cls, exit_on: list[ExitReason]) -> list[ExitReason]:
+        """exit_on may add reasons, never drop ALWAYS_EXIT_ON (added if missing)."""
+        return [*dict.fromkeys([*exit_on, *ALWAYS_EXIT_ON])]
 
     @model_validator(mode="after")
     def _consistent(self) -> "Sequence":
@@ -268,6 +281,11 @@ def erased(state: LeadState, at: datetime) -> LeadState:
     return LeadState(lead_id=state.lead_id, erased_at=state.erased_at or at)
 
 
+def address_key(email: str) -> str:
+    """How the suppression list names an address: SHA-256 of it trimmed and lower-cased."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 # --- enrollments ---------------------------------------------------------------------------
 
 
@@ -315,7 +333,7 @@ def exit_due(state: LeadState, sequence: Sequence, enrolled_at: datetime) -> Exi
     """The exit condition that holds for an enrollment right now, checked again before each
     send. A new-lead sequence exits on any milestone; one entered later (recycle, after a
     deal) only on milestones reached since it started."""
-    for reason in (*sequence.exit_on, ExitReason.unsubscribed, ExitReason.bounced):
+    for reason in sequence.exit_on:  # always holds ALWAYS_EXIT_ON
         happened = getattr(state, _EXIT_MILESTONE[reason])
         if happened is None:
             continue

@@ -17,6 +17,10 @@ class SkipReason(StrEnum):
 
     no_consent = "no_consent"
     no_address = "no_address"
+    # SMS, voice and fax need a phone number.
+    no_phone = "no_phone"
+    # Direct mail needs a postal address, which lead events do not carry (yet).
+    no_postal_address = "no_postal_address"
 
 
 class StopReason(StrEnum):
@@ -38,6 +42,10 @@ class Recipient:
     bounced: bool = False
     erased: bool = False
     phone: str | None = None
+    postal_address: str | None = None
+
+
+PHONE_CHANNELS = (Channel.sms, Channel.voice, Channel.fax)
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,10 @@ def decide(recipient: Recipient, channel: Channel, policy: GuardPolicy, now: dat
     elif not recipient.email_consent:
         # Consent is recorded for marketing as a whole; no consent, no channel.
         return Skip(SkipReason.no_consent)
+    elif channel in PHONE_CHANNELS and not recipient.phone:
+        return Skip(SkipReason.no_phone)
+    elif channel == Channel.direct_mail and not recipient.postal_address:
+        return Skip(SkipReason.no_postal_address)
     zone = zone_of(recipient.time_zone, default_zone)
     moment = now
     # A cap can push the send into quiet hours and quiet hours past nothing else: two rounds.

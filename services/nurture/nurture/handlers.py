@@ -73,7 +73,11 @@ async def on_lead_merged(uow: UnitOfWork, event: LeadMerged, envelope: CloudEven
 
 
 async def on_lead_activity(uow: UnitOfWork, event: LeadActivity, envelope: CloudEvent) -> None:
-    """A page visit (capture's tracking) can decide a waiting branch."""
+    """A page visit (capture's tracking) can decide a waiting branch; a reply another tool
+    reported (kind email_replied) stops the sequences that exit on replies."""
+    if event.kind == service.REPLY_KIND:
+        await service.record_reply(uow, event.lead_id, event.occurred_at, announce=False)
+        return
     await service.record_engagement(uow, event.lead_id, event.activity_id, event.kind,
                                     event.url, event.occurred_at)
 

@@ -4,12 +4,13 @@ from leadloop.app import create_service_app
 from nurture.api import router
 from nurture.config import NurtureSettings
 from nurture.handlers import HANDLERS
+from nurture.inbound_api import router as inbound_router
 from nurture.public_api import router as public_router
 from nurture.scheduler import run_scheduler
 
 app = create_service_app(
     settings=NurtureSettings(),
-    routers=[router, public_router],
+    routers=[router, inbound_router, public_router],
     handlers=HANDLERS,
     workers=[run_scheduler],
     description="Sequences for leads that are not sales-ready yet: email over SMTP and webhook "

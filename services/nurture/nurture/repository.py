@@ -140,6 +140,16 @@ async def message_lead(conn: AsyncConnection, message_id: UUID) -> UUID | None:
             ).scalar_one_or_none()
 
 
+async def leads_with_email(conn: AsyncConnection, email: str) -> list[UUID]:
+    """Every (not erased) lead whose address is `email`, case-insensitively."""
+    rows = await conn.execute(
+        select(lead_states.c.lead_id)
+        .where(func.lower(lead_states.c.email) == email.strip().lower(),
+               lead_states.c.erased_at.is_(None))
+        .order_by(lead_states.c.lead_id))
+    return [row.lead_id for row in rows]
+
+
 async def messages_of(conn: AsyncConnection, lead_id: UUID) -> list[Any]:
     """Every message a lead was sent, oldest first."""
     return list(await conn.execute(

@@ -4,7 +4,8 @@ One transaction per batch: claim due enrollments and lock their leads, decide ea
 step (guards, waits, branches), deliver the sends, then store positions, messages and
 nurture.message_sent events together. A crash before commit leaves the rows due as they were,
 so a restart neither skips a step nor (short of a crash between the SMTP server's 250 and the
-commit) repeats one; each message keeps a stable Message-ID for that last case.
+commit) repeats one; each message keeps a stable Message-ID for that last case
+(message_id_for: derived from the enrollment and step, the same on every attempt).
 """
 
 import asyncio
@@ -28,6 +29,8 @@ from nurture.send_queries import DueEnrollment
 from nurture.steps import Channel, SendEmailStep, SendStep
 
 log = logging.getLogger(__name__)
+# Names message ids: uuid5(namespace, "<enrollment id>/<step>").
+MESSAGE_NAMESPACE = uuid.UUID("6f0c1d2e-8a43-5b7e-9c1f-3d2a4b5c6e7f")
 RETRY_AFTER = timedelta(seconds=60)
 # An erased lead's enrollments are deleted by the erasure handler; one seen here is being
 # erased right now, and "unsubscribed" is the stored reason closest to "forget me".
@@ -47,6 +50,14 @@ class Planned:
     message_id: uuid.UUID | None = None
 
 
+def message_id_for(enrollment_id: uuid.UUID, step: int) -> uuid.UUID:
+    """The one id of an enrollment step's message, the same on every attempt: it is the
+    Message-ID a mail server sees and the Idempotency-Key a channel adapter sees, so a retry
+    after a transient failure (or a crash after the server accepted) can be dropped as a
+    duplicate by the receiver."""
+    return uuid.uuid5(MESSAGE_NAMESPACE, f"{enrollment_id}/{step}")
+
+
 def _move(item: DueEnrollment, position: engine.Position, *, due: datetime | None,
           status: EnrollmentStatus = EnrollmentStatus.active, exit_reason: str | None = None,
           now: datetime | None = None) -> dict[str, Any]:
@@ -55,6 +66,17 @@ def _move(item: DueEnrollment, position: engine.Position, *, due: datetime | Non
             "b_due": due, "b_exit": exit_reason,
             "b_exited": now if status == EnrollmentStatus.exited else None,
             "b_completed": now if status == EnrollmentStatus.completed else None}
+
+
+def _message_row(item: DueEnrollment, step: int, send: SendEmailStep | SendStep, status: str,
+                 error: str | None, now: datetime) -> dict[str, Any]:
+    """A messages row: sent, failed (refused for good) or skipped (a guard's reason in
+    `error`, so GET /v1/leads/{id}/messages says why a step sent nothing)."""
+    return {"id": message_id_for(item.id, step), "enrollment_id": item.id,
+            "lead_id": item.lead_id, "sequence_key": item.sequence_key,
+            "sequence_version": item.sequence_version, "step": step,
+            "channel": send.channel.value, "template": send.template, "status": status,
+            "error": error, "sent_at": now}
 
 
 class Scheduler:
@@ -100,29 +122,34 @@ class Scheduler:
                 conn, [(c.sequence_key, c.sequence_version) for c in claimed])
             sent = await send_queries.recent_sends(conn, lead_ids,
                                                    send_queries.cap_window_start(now))
+            blocked = await send_queries.suppressed(conn, [c.lead.email for c in claimed])
             since = min(c.last_sent_at or c.step_started_at for c in claimed)
             done = await send_queries.engagements_since(conn, lead_ids, min(since, now))
             moves: list[dict[str, Any]] = []
+            skipped: list[dict[str, Any]] = []
             plans: list[Planned] = []
             for item in claimed:
                 seq = seqs[(item.sequence_key, item.sequence_version)]
                 facts = engine.LeadFacts(engagements=done.get(item.lead_id, []),
                                          score=item.lead.score)
                 plan = self._plan(item, seq, facts, sent.setdefault(item.lead_id, []), now,
-                                  moves)
+                                  moves, skipped, blocked.get(item.lead.email or ""))
                 if plan is not None:
                     plans.append(plan)
             outcomes = await asyncio.gather(*(self._deliver(p, now) for p in plans))
             message_rows, bounced = self._apply(uow, plans, outcomes, done, now, moves)
-            await send_queries.insert_messages(conn, message_rows)
-            await send_queries.mark_bounced(conn, bounced, now)
+            await send_queries.insert_messages(conn, message_rows + skipped)
             await send_queries.save_positions(conn, moves)
+            await send_queries.mark_bounced(conn, bounced, now)
+            refused = set(bounced)
+            await send_queries.suppress(conn, [c.lead.email for c in claimed
+                                               if c.lead_id in refused], "bounced")
             await uow.commit()
             return len(claimed)
 
     def _plan(self, item: DueEnrollment, seq: Sequence, facts: engine.LeadFacts,
               sent_at: list[datetime], now: datetime, moves: list[dict[str, Any]],
-              ) -> Planned | None:
+              skipped: list[dict[str, Any]], suppressed: str | None = None) -> Planned | None:
         """Decide without I/O; a send is returned for delivery, everything else is a move."""
         position = engine.Position(item.current_step, item.step_started_at, item.last_sent_at)
         reason = domain.exit_due(item.lead, seq, item.enrolled_at)
@@ -140,18 +167,25 @@ class Scheduler:
                 moves.append(_move(item, action.position, due=None,
                                    status=EnrollmentStatus.completed, now=now))
                 return None
+            # `suppressed`: the address is on the list, maybe through another lead record.
             recipient = guards.Recipient(
                 email=item.lead.email, email_consent=item.lead.email_consent,
-                time_zone=item.lead.time_zone, unsubscribed=item.lead.unsubscribed_at is not None,
-                bounced=item.lead.bounced_at is not None, erased=item.lead.is_erased,
-                phone=item.lead.phone)
+                time_zone=item.lead.time_zone,
+                unsubscribed=item.lead.unsubscribed_at is not None
+                or suppressed == "unsubscribed",
+                bounced=item.lead.bounced_at is not None or suppressed == "bounced",
+                erased=item.lead.is_erased,
+                phone=item.lead.phone)  # no postal address in lead events: direct mail skips
             decision = guards.decide(recipient, action.step.channel, seq.guards, now, sent_at,
                                      self.settings.default_time_zone)
             match decision:
                 case guards.Send():
                     sent_at.append(now)  # later enrollments of this lead see it in the caps
-                    return Planned(item, seq, action.position, action.step, uuid.uuid4())
-                case guards.Skip():
+                    return Planned(item, seq, action.position, action.step,
+                                   message_id_for(item.id, action.position.step))
+                case guards.Skip(reason=why):
+                    skipped.append(_message_row(item, action.position.step, action.step,
+                                                "skipped", why.value, now))
                     position = engine.after_skip(action.position, now)
                 case guards.Defer(until=until):
                     moves.append(_move(item, action.position, due=until))
@@ -179,7 +213,8 @@ class Scheduler:
                 return Outcome(ok=False, error=f"template: {exc}")
             return await self.smtp.send(message)
         webhook = plan.sequence.webhooks[plan.send.channel]
-        return await send_webhook(self.http, webhook.url, self.settings.webhook_secret, {
+        secret = webhook.secret or self.settings.webhook_secret
+        return await send_webhook(self.http, webhook.url, secret, {
             "message_id": str(plan.message_id), "lead_id": str(lead.lead_id),
             "channel": plan.send.channel.value, "template": plan.send.template,
             "sequence": plan.sequence.key, "step": plan.position.step,
@@ -199,12 +234,8 @@ class Scheduler:
                 log.warning("send failed, retrying later: %s", outcome.error)
                 moves.append(_move(item, plan.position, due=now + RETRY_AFTER))
                 continue
-            rows.append({"id": plan.message_id, "enrollment_id": item.id,
-                         "lead_id": item.lead_id, "sequence_key": item.sequence_key,
-                         "sequence_version": item.sequence_version, "step": plan.position.step,
-                         "channel": plan.send.channel.value, "template": plan.send.template,
-                         "status": "sent" if outcome.ok else "failed", "error": outcome.error,
-                         "sent_at": now})
+            rows.append(_message_row(item, plan.position.step, plan.send,
+                                     "sent" if outcome.ok else "failed", outcome.error, now))
             if not outcome.ok:
                 if plan.send.channel == Channel.email:
                     bounced.append(item.lead_id)

@@ -1,10 +1,10 @@
 """Nurture's HTTP request and response models."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nurture.domain import (
     SEQUENCE_SETTINGS,
@@ -77,6 +77,23 @@ class SequenceIn(BaseModel):
         return Sequence(version=1, **self.model_dump())
 
 
+class WebhookChannelOut(BaseModel):
+    """A channel adapter as the API shows it: the URL, and whether the sequence signs with a
+    secret of its own (the secret itself is never returned)."""
+
+    url: str
+    own_secret: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_secret(cls, value: Any) -> Any:
+        if isinstance(value, WebhookChannel):
+            value = value.model_dump()
+        if isinstance(value, dict) and "secret" in value:
+            value = {"url": value.get("url"), "own_secret": bool(value["secret"])}
+        return value
+
+
 class SequenceOut(BaseModel):
     """One version of a sequence."""
 
@@ -90,7 +107,7 @@ class SequenceOut(BaseModel):
     entry_delay_seconds: int = 0
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
     guards: GuardPolicy = GuardPolicy()
-    webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
+    webhooks: dict[Channel, WebhookChannelOut] = Field(default_factory=dict)
     created_at: datetime
 
     @classmethod
@@ -126,3 +143,40 @@ class LeadMessages(BaseModel):
 
     lead_id: UUID
     messages: list[MessageOut]
+
+
+class _Inbound(BaseModel):
+    """Which lead a provider's report is about: the message it concerns, or the address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: UUID | None = Field(default=None, description="the X-LeadLoop-Message-Id header")
+    email: str | None = Field(default=None, min_length=3, max_length=320,
+                              pattern=r"^[^@\s]+@[^@\s]+$")
+
+    @model_validator(mode="after")
+    def _one_address(self) -> "_Inbound":
+        if (self.message_id is None) == (self.email is None):
+            raise ValueError("give exactly one of message_id or email")
+        return self
+
+
+class ReplyIn(_Inbound):
+    """A reply to one of our emails, reported by the mail provider or a sales tool."""
+
+    received_at: AwareDatetime | None = None
+
+
+class BounceIn(_Inbound):
+    """A bounce reported after the message left (a delivery status notification)."""
+
+    kind: Literal["hard", "soft"]
+    bounced_at: AwareDatetime | None = None
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class InboundAccepted(BaseModel):
+    """Which leads the report matched, and whether their sequences were stopped."""
+
+    lead_ids: list[UUID]
+    stopped: bool

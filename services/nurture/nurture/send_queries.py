@@ -12,9 +12,16 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nurture.domain import EnrollmentStatus, LeadState, Sequence
+from nurture.domain import EnrollmentStatus, LeadState, Sequence, address_key
 from nurture.engine import Engagement
-from nurture.tables import engagements, enrollments, lead_states, messages, sequences
+from nurture.tables import (
+    engagements,
+    enrollments,
+    lead_states,
+    messages,
+    sequences,
+    suppressions,
+)
 
 _STATE_FIELDS = [c for c in lead_states.c if c.name != "updated_at"]
 
@@ -130,11 +137,37 @@ async def insert_messages(conn: AsyncConnection, rows: Seq[dict[str, Any]]) -> N
 
 
 async def mark_bounced(conn: AsyncConnection, lead_ids: Seq[UUID], at: datetime) -> None:
-    """Suppress leads whose address the mail server refused for good."""
+    """Suppress leads whose address the mail server refused for good, and stop all their
+    active enrollments (run after save_positions, so it wins over this batch's moves)."""
     if lead_ids:
         await conn.execute(update(lead_states).where(lead_states.c.lead_id.in_(lead_ids))
                            .values(bounced_at=func.coalesce(lead_states.c.bounced_at, at),
                                    updated_at=func.now()))
+        await conn.execute(update(enrollments)
+                           .where(enrollments.c.lead_id.in_(lead_ids),
+                                  enrollments.c.status == EnrollmentStatus.active.value)
+                           .values(status=EnrollmentStatus.exited.value, exit_reason="bounced",
+                                   exited_at=at, next_step_due_at=None, updated_at=func.now()))
+
+
+async def suppressed(conn: AsyncConnection, emails: Iterable[str | None]) -> dict[str, str]:
+    """Which of these addresses are on the suppression list: address -> reason (unsubscribed,
+    bounced), whichever lead record put them there."""
+    keys = {address_key(e): e for e in emails if e}
+    if not keys:
+        return {}
+    rows = await conn.execute(select(suppressions.c.address_key, suppressions.c.reason)
+                              .where(suppressions.c.address_key.in_(list(keys))))
+    return {keys[key]: reason for key, reason in rows}
+
+
+async def suppress(conn: AsyncConnection, emails: Iterable[str | None], reason: str) -> None:
+    """Put addresses on the suppression list (the first reason recorded stays)."""
+    keys = sorted({address_key(e) for e in emails if e})
+    if keys:
+        await conn.execute(insert(suppressions)
+                           .values([{"address_key": k, "reason": reason} for k in keys])
+                           .on_conflict_do_nothing())
 
 
 def cap_window_start(now: datetime) -> datetime:

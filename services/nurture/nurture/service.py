@@ -8,10 +8,11 @@ from uuid import UUID
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadActivity, LeadUnsubscribed, event_time_now
-from nurture import domain, repository
+from nurture import domain, repository, send_queries
 from nurture.domain import EntryRule, ExitReason, LeadState
 
 ENGAGEMENT_KINDS = {"email_opened", "email_clicked", "page_view"}
+REPLY_KIND = "email_replied"
 
 
 async def _enroll(uow: UnitOfWork, state: LeadState, rule: EntryRule) -> None:
@@ -64,6 +65,9 @@ async def exit_sequences(uow: UnitOfWork, lead_id: UUID, reason: ExitReason,
     # send to this lead can start, and a send in flight finished before it.
     state = await repository.lock_lead_state(conn, lead_id)
     await repository.save_lead_state(conn, domain.record_exit_cause(state, reason, happened_at))
+    if reason in (ExitReason.unsubscribed, ExitReason.bounced):
+        # The address stays suppressed for any other lead record that carries it.
+        await send_queries.suppress(conn, [state.email], reason.value)
     active = await repository.active_enrollments_for_update(conn, lead_id)
     exit_on = await repository.exit_rules_of(conn, active)
     # exited_at is when nurture stopped mailing, not when the cause happened elsewhere.
@@ -146,3 +150,32 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID, erased_at: datetime) -> Non
     await repository.delete_enrollments_of(conn, lead_id)
     await repository.forget_lead_activity(conn, lead_id)
     await repository.save_lead_state(conn, domain.erased(state, erased_at))
+
+
+async def leads_addressed(uow: UnitOfWork, message_id: UUID | None,
+                          email: str | None) -> list[UUID]:
+    """The leads a provider's report is about: the one a message went to, or every lead with
+    that address (one person may have several lead records)."""
+    if message_id is not None:
+        lead_id = await repository.message_lead(uow.connection, message_id)
+        return [] if lead_id is None else [lead_id]
+    assert email is not None
+    return await repository.leads_with_email(uow.connection, email)
+
+
+async def record_reply(uow: UnitOfWork, lead_id: UUID, at: datetime,
+                       message_id: UUID | None = None, *, announce: bool = True) -> None:
+    """The lead wrote back: sequences that exit on a reply stop (a person is in the
+    conversation now). `announce` publishes the reply as lead.activity (email_replied) for
+    scoring and the timeline; a reply that came in as a lead.activity is not announced again."""
+    await exit_sequences(uow, lead_id, ExitReason.replied, at)
+    if announce:
+        properties = {} if message_id is None else {"message_id": str(message_id)}
+        uow.publish(LeadActivity(lead_id=lead_id, activity_id=uuid.uuid4(), kind=REPLY_KIND,
+                                 occurred_at=at, properties=properties))
+
+
+async def record_bounce(uow: UnitOfWork, lead_id: UUID, at: datetime) -> None:
+    """A hard bounce reported after the send: the address is suppressed and every sequence
+    of the lead stops."""
+    await exit_sequences(uow, lead_id, ExitReason.bounced, at)

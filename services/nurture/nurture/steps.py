@@ -190,3 +190,7 @@ class WebhookChannel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = Field(pattern=r"^https?://", max_length=2000)
+    # Signs this sequence's requests to the adapter instead of the service-wide webhook secret
+    # (LEADLOOP_NURTURE_WEBHOOK_SECRET), e.g. when each provider account has its own. Never
+    # shown again after it is stored (see schemas.WebhookChannelOut).
+    secret: str | None = Field(default=None, min_length=16, max_length=200)

@@ -65,6 +65,8 @@ lead_states = Table(
     Column("score", Integer),
     Column("scored_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Replies and bounces reported by address find the lead(s) through this.
+    Index("lead_states_by_email", func.lower(text("email"))),
 )
 
 enrollments = Table(
@@ -126,4 +128,16 @@ engagements = Table(
     Column("message_id", UUID(as_uuid=True)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Index("engagements_by_lead", "lead_id", "occurred_at"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    # SHA-256 of the address, trimmed and lower-cased (domain.address_key): an address that
+    # bounced or unsubscribed stays suppressed for every lead record that carries it, and the
+    # list holds no readable address (it outlives erasure, so the person is never mailed again).
+    Column("address_key", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("reason IN ('unsubscribed', 'bounced')", name="suppression_reason"),
 )
