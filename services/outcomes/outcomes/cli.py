@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from outcomes.demo import DemoConfig, run_demo
+from outcomes.demo import DEFAULT_MINUTES, DemoConfig, run_demo
 
 KEY_VARIABLE = "LEADLOOP_DEV_ADMIN_KEY"
 DEFAULT_PORTS = {"capture": 8001, "handoff": 8003, "outcomes": 8005}
@@ -31,7 +31,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="fill the running stack with a month of leads")
     demo.add_argument("--leads", type=int, default=10_000)
-    demo.add_argument("--minutes", type=float, default=DemoConfig.minutes,
+    demo.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
                       help="how long the run lasts at most (real minutes); the reps' slower "
                            "calls (30-60 min, > 1 h) only happen in a run that long")
     demo.add_argument("--seed", type=int, default=2026)

@@ -32,6 +32,7 @@ import httpx
 from outcomes.demo_plan import REPS, PlannedLead, RepProfile, decide_sales, plan_leads
 
 Action = Literal["call", "close"]
+DEFAULT_MINUTES = 40.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ class DemoConfig:
     urls: dict[str, str]
     api_key: str
     leads: int = 10_000
-    minutes: float = 40.0  # the run's length at most, in real minutes
+    minutes: float = DEFAULT_MINUTES  # the run's length at most, in real minutes
     stream_share: float = 1 / 3  # of the run, over which the leads arrive
     seed: int = 2026
     concurrency: int = 16
