@@ -12,7 +12,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,11 @@ class Story:
     properties: dict[str, Any] = field(default_factory=dict)
     # When set, the lead was created in this industry and a lead.updated moved it to `industry`.
     created_industry: str | None = None
+    # The creating form post's other UTM fields (all None for a lead without a UTM source).
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
 
     def at(self, stage: str) -> datetime | None:
         """When the story reached a stage."""
@@ -113,6 +118,26 @@ def add_market(story: Story) -> None:
         story.created_industry = rng.choice([i for i in INDUSTRIES if i != story.industry])
 
 
+# utm_source -> the media its links use; the ad's UTM campaign is the campaign's name with a
+# variant, so grouping by utm_campaign is not grouping by campaign.
+MEDIA = {"linkedin": ["paid-social", "organic-social"], "newsletter": ["email"],
+         "google": ["cpc", "display", "cpc"]}
+TERMS = ["crm software", "lead routing", "sales pipeline", None]
+CONTENTS = ["banner-a", "banner-b", "text-link", None]
+
+
+def add_utm(story: Story) -> None:
+    """Give a story's creating form post its UTM medium, campaign, term and content, from its
+    own random stream so the stories' other draws stay what they were."""
+    if story.utm_source is None:
+        return
+    rng = random.Random(f"utm-{story.lead_id}")
+    story.utm_medium = rng.choice(MEDIA[story.utm_source])
+    story.utm_campaign = f"{story.campaign}-{rng.choice(['v1', 'v2'])}"
+    story.utm_term = rng.choice(TERMS)
+    story.utm_content = rng.choice(CONTENTS)
+
+
 def generate_stories(count: int, seed: int = 7) -> list[Story]:
     """`count` leads over a month from campaigns of different quality, reps of different speed."""
     rng = random.Random(seed)
@@ -128,11 +153,14 @@ def generate_stories(count: int, seed: int = 7) -> list[Story]:
             story.touches.append((created + timedelta(minutes=rng.randrange(1, 20_000)),
                                   other, CAMPAIGNS[other][0]))
         add_market(story)
+        add_utm(story)
         stories.append(story)
         if rng.random() > mql_chance:
             continue
         story.score = rng.randrange(40, 120)
-        story.mql_at = created + timedelta(minutes=rng.randrange(0, 3000))
+        # Squared: most leads qualify within a day, some within minutes (every bucket of the
+        # created -> handoff histogram gets leads), a few take two days.
+        story.mql_at = created + timedelta(minutes=rng.randrange(0, 3000) ** 2 / 3000)
         if rng.random() < 0.1:
             continue  # qualified, never handed off
         story.handed_off_at = story.mql_at + timedelta(seconds=rng.randrange(0, 600))
@@ -172,8 +200,9 @@ def story_facts(story: Story) -> LeadFacts:
         opportunity_at=story.opened_at, won_at=story.at("won"), lost_at=story.at("lost"),
         first_contacted_at=story.contacted_at, rejected_at=story.rejected_at,
         rejection_reason=story.rejection_reason, channel="form", campaign=story.campaign,
-        utm_source=story.utm_source, utm_medium="cpc" if story.utm_source else None,
-        utm_campaign=story.campaign, rep_name=story.rep.name if story.rep else None,
+        utm_source=story.utm_source, utm_medium=story.utm_medium,
+        utm_campaign=story.utm_campaign, utm_term=story.utm_term,
+        utm_content=story.utm_content, rep_name=story.rep.name if story.rep else None,
         score=story.score, country=story.country, region=story.region,
         company_size_band=expected_size_band(story.company_size), industry=story.industry,
     )
@@ -199,8 +228,8 @@ def story_events(story: Story) -> list[EventData]:
     created_profile = profile if story.created_industry is None else \
         profile.model_copy(update={"industry": story.created_industry})
     source = LeadSource(channel="form", campaign=story.campaign, utm_source=story.utm_source,
-                        utm_medium="cpc" if story.utm_source else None,
-                        utm_campaign=story.campaign)
+                        utm_medium=story.utm_medium, utm_campaign=story.utm_campaign,
+                        utm_term=story.utm_term, utm_content=story.utm_content)
     assignment = uuid.uuid5(lead, "assignment")
     events: list[EventData] = [
         LeadCreated(lead_id=lead, profile=created_profile, source=source,
@@ -295,18 +324,62 @@ BUCKET_EDGES = [300, 1800, 3600, 86400]
 BUCKET_NAMES = ["< 5 min", "5-30 min", "30-60 min", "1-24 h", "> 24 h"]
 
 
-def expected_win_rate_by_response(stories: Sequence[Story]) -> dict[str, tuple[int, int]]:
-    """Response-time bucket -> (contacted leads, won leads)."""
+def _contacted_at(story: Story) -> datetime | None:
+    return story.contacted_at
+
+
+def _created_at(story: Story) -> datetime | None:
+    return story.created_at
+
+
+def _handed_off_at(story: Story) -> datetime | None:
+    return story.handed_off_at
+
+
+def expected_histogram(stories: Sequence[Story], start: Callable[[Story], datetime | None],
+                       end: Callable[[Story], datetime | None]) -> dict[str, tuple[int, int]]:
+    """Response-time bucket of end - start -> (leads, won leads)."""
     leads: Counter[str] = Counter()
     won: Counter[str] = Counter()
     for story in stories:
-        seconds = _seconds(story.handed_off_at, story.contacted_at)
+        seconds = _seconds(start(story), end(story))
         if seconds is None:
             continue
         bucket = BUCKET_NAMES[bisect.bisect_right(BUCKET_EDGES, seconds)]
         leads[bucket] += 1
         won[bucket] += story.outcome == "won"
     return {name: (leads[name], won[name]) for name in BUCKET_NAMES}
+
+
+def expected_win_rate_by_response(stories: Sequence[Story]) -> dict[str, tuple[int, int]]:
+    """Handoff-to-first-contact bucket -> (contacted leads, won leads)."""
+    return expected_histogram(stories, _handed_off_at, _contacted_at)
+
+
+def expected_speed(stories: Sequence[Story]) -> dict[str, Any]:
+    """Speed to lead straight from the stories: both histograms, count / median / p90 of both
+    durations (numpy), and the handed-off leads never contacted."""
+    to_handoff = [t for s in stories if (t := _seconds(s.created_at, s.handed_off_at)) is not None]
+    to_contact = [t for s in stories
+                  if (t := _seconds(s.handed_off_at, s.contacted_at)) is not None]
+    return {
+        "to_handoff_histogram": expected_histogram(stories, _created_at, _handed_off_at),
+        "to_first_contact_histogram": expected_win_rate_by_response(stories),
+        "to_handoff": (len(to_handoff), *_median_p90(to_handoff)),
+        "to_first_contact": (len(to_contact), *_median_p90(to_contact)),
+        "never_contacted": sum(1 for s in stories if s.handed_off_at and not s.contacted_at),
+    }
+
+
+def expected_period(at: datetime, period: str) -> str:
+    """The period a time falls in, by calendar functions rather than date arithmetic: the day,
+    the Monday of its ISO week, the first of its month."""
+    if period == "day":
+        return f"{at:%Y-%m-%d}"
+    if period == "week":
+        year, week, _ = at.isocalendar()
+        return date.fromisocalendar(year, week, 1).isoformat()
+    return f"{at:%Y-%m}-01"
 
 
 def expected_band(score: int) -> str:
@@ -334,6 +407,13 @@ def expected_calibration(stories: Sequence[Story],
 def expected_rejections(stories: Sequence[Story]) -> dict[tuple[str, str], int]:
     """(source, reason) -> rejected leads."""
     return dict(Counter((s.utm_source or "form", s.rejection_reason or "")
+                        for s in stories if s.rejected_at))
+
+
+def expected_rejections_by_period(stories: Sequence[Story],
+                                  period: str) -> dict[tuple[str, str], int]:
+    """(period of rejection, reason) -> rejected leads."""
+    return dict(Counter((expected_period(s.rejected_at, period), s.rejection_reason or "")
                         for s in stories if s.rejected_at))
 
 

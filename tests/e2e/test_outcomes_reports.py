@@ -3,7 +3,7 @@ marketer reads, the dashboard in headless Chromium, and a rebuild from Kafka."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,84 +190,204 @@ async def _bars(page: Page, chart: str) -> dict[tuple[str, str], str]:
     return {(key, series): value for key, series, value in bars}
 
 
+async def _rates(page: Page, chart: str) -> dict[str, str | None]:
+    """key -> the conversion rate a bar shows besides its value (None: it shows none)."""
+    bars = await page.eval_on_selector_all(
+        f'svg[data-chart="{chart}"] g.bar', "els => els.map(e => [e.dataset.key, "
+        "e.dataset.rate === undefined ? null : e.dataset.rate])")
+    return dict(bars)
+
+
 def _shown(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
+def _api_window(start: date | None, end: date | None) -> dict[str, str]:
+    """The report API's window for the dashboard's period [start, end] (whole UTC days)."""
+    window = {}
+    if start is not None:
+        window["from"] = datetime.combine(start, datetime.min.time(), UTC).isoformat()
+    if end is not None:
+        window["to"] = datetime.combine(end + timedelta(days=1), datetime.min.time(),
+                                        UTC).isoformat()
+    return window
+
+
+async def _charts_match_api(page: Page, http: httpx.AsyncClient, stack: Stack,
+                            headers: dict[str, str], window: dict[str, str]) -> int:
+    """Every chart on the page against the report API for the same window; returns how many
+    leads the funnel shows."""
+    [funnel] = await _report(http, stack, headers, "funnel", **window)
+    assert await _bars(page, "funnel") == {
+        (stage, "leads"): str(n) for stage, n in funnel["counts"].items()}
+    rates = {stage: None for stage in funnel["counts"]}
+    rates.update({s["to_stage"]: _shown(s["rate"]) or None for s in funnel["steps"]})
+    assert await _rates(page, "funnel") == rates
+
+    # Conversion by source: the same sources both ways, and each bar's share.
+    by_source = await _report(http, stack, headers, "funnel", by="source", **window)
+    shown = await _bars(page, "conversion-by-source")
+    assert set(shown) == {(g["key"], series) for g in by_source
+                          for series in ("lead to MQL", "lead to won")}
+    for group in by_source:
+        counts = group["counts"]
+        assert float(shown[(group["key"], "lead to won")]) == pytest.approx(
+            counts["won"] / counts["lead"], abs=1e-5)
+        assert float(shown[(group["key"], "lead to MQL")]) == pytest.approx(
+            counts["mql"] / counts["lead"], abs=1e-5)
+
+    speed = await _report(http, stack, headers, "speed-to-lead", **window)
+    assert await _bars(page, "speed-to-lead") == {
+        **{(b["bucket"], "handoff to first contact"): str(b["leads"])
+           for b in speed["to_first_contact_histogram"]},
+        **{(b["bucket"], "created to handoff"): str(b["leads"])
+           for b in speed["to_handoff_histogram"]}}
+    assert await _bars(page, "win-rate-by-response") == {
+        (b["bucket"], "win rate"): _shown(b["win_rate"])
+        for b in speed["to_first_contact_histogram"]}
+
+    calibration = await _report(http, stack, headers, "score-calibration", **window)
+    assert await _bars(page, "score-calibration") == {
+        (r["key"], "win rate"): _shown(r["win_rate"]) for r in calibration["by_band"]}
+    assert await _bars(page, "mql-calibration") == {
+        (r["key"], "win rate"): _shown(r["win_rate"]) for r in calibration["by_mql"]}
+    rejections = await _report(http, stack, headers, "rejections", **window)
+    assert await _bars(page, "rejection-reasons") == {
+        (reason, "rejections"): str(n) for reason, n in rejections["reasons"].items()}
+    return int(funnel["counts"]["lead"])
+
+
+async def _attribution_matches_api(page: Page, http: httpx.AsyncClient, stack: Stack,
+                                   headers: dict[str, str], window: dict[str, str],
+                                   model: str, by: str) -> int:
+    """The attribution table (campaign or source, won deals, revenue) against the API; returns
+    its number of rows."""
+    table = page.locator("table.attribution")
+    assert (await table.get_attribute("data-model"), await table.get_attribute("data-by")) == (
+        model, by)
+    rows = await page.eval_on_selector_all(
+        "table.attribution tbody tr[data-key]",
+        "els => els.map(e => [e.dataset.key, Number(e.dataset.revenue), e.dataset.won])")
+    api = await _report(http, stack, headers, "attribution", model=model, by=by, **window)
+    assert rows == [[r["key"], r["revenue_minor"], _shown(r["won_deals"])] for r in api["rows"]]
+    return len(rows)
+
+
+async def _sign_in(page: Page, key: str) -> None:
+    await page.fill("input[name=api_key]", key)
+    await page.click("button[type=submit]")
+
+
 async def test_dashboard_shows_in_chromium_what_the_api_returns(
-        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient,
-        browser: Browser, scenario: Scenario, tmp_path: Path) -> None:
+        stack: Stack, admin_headers: dict[str, str], scoped_keys: dict[str, str],
+        http: httpx.AsyncClient, browser: Browser, scenario: Scenario, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     outcomes = stack.url("outcomes")
+    headers = admin_headers
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     # Offline: every request must go to outcomes itself.
     foreign: list[str] = []
     page.on("request", lambda req: None if req.url.startswith(outcomes)
             else foreign.append(req.url))
 
+    # Sign in: an unknown key and a key without reports:read are refused and open nothing.
     await page.goto(f"{outcomes}/dashboard")
     assert page.url.endswith("/dashboard/login")
-    await page.fill("input[name=api_key]", "llk_not-a-key")
-    await page.click("button[type=submit]")
-    assert "unknown or lacks" in await page.inner_text("body")
-    await page.fill("input[name=api_key]", stack.admin_key)
-    await page.click("button[type=submit]")
+    for refused in ("llk_not-a-key", scoped_keys["deals:write"]):
+        await _sign_in(page, refused)
+        assert "unknown or lacks" in await page.inner_text("body")
+        await page.goto(f"{outcomes}/dashboard")
+        assert page.url.endswith("/dashboard/login")
+    await _sign_in(page, stack.admin_key)
     await page.wait_for_selector('svg[data-chart="funnel"]')
 
+    # The period filter, through its form: today only.
     today = datetime.now(UTC).date()
-    window = {"from": datetime.combine(today, datetime.min.time(), UTC).isoformat(),
-              "to": datetime.combine(today + timedelta(days=1), datetime.min.time(),
-                                     UTC).isoformat()}
+    await page.fill("form.period input[name=from]", today.isoformat())
+    await page.fill("form.period input[name=to]", today.isoformat())
+    await page.click("form.period button[type=submit]")
+    await page.wait_for_url(f"**/dashboard?*from={today}*to={today}*")
+    today_window = _api_window(today, today)
 
-    async def page_matches_api() -> None:
-        await page.goto(f"{outcomes}/dashboard?from={today}&to={today}")
-        [funnel] = await _report(http, stack, admin_headers, "funnel", **window)
-        assert await _bars(page, "funnel") == {
-            (stage, "leads"): str(n) for stage, n in funnel["counts"].items()}
-        by_source = await _report(http, stack, admin_headers, "funnel", by="source", **window)
-        shown = await _bars(page, "conversion-by-source")
-        for group in by_source:
-            counts = group["counts"]
-            assert float(shown[(group["key"], "lead to won")]) == pytest.approx(
-                counts["won"] / counts["lead"], abs=1e-5)
-            assert float(shown[(group["key"], "lead to MQL")]) == pytest.approx(
-                counts["mql"] / counts["lead"], abs=1e-5)
-        speed = await _report(http, stack, admin_headers, "speed-to-lead", **window)
-        histogram = await _bars(page, "speed-to-lead")
-        win_rates = await _bars(page, "win-rate-by-response")
-        for bucket in speed["to_first_contact_histogram"]:
-            assert histogram[(bucket["bucket"], "handoff to first contact")] == \
-                str(bucket["leads"])
-            assert win_rates[(bucket["bucket"], "win rate")] == _shown(bucket["win_rate"])
-        calibration = await _report(http, stack, admin_headers, "score-calibration", **window)
-        assert await _bars(page, "score-calibration") == {
-            (r["key"], "win rate"): _shown(r["win_rate"]) for r in calibration["by_band"]}
-        assert await _bars(page, "mql-calibration") == {
-            (r["key"], "win rate"): _shown(r["win_rate"]) for r in calibration["by_mql"]}
-        rejections = await _report(http, stack, admin_headers, "rejections", **window)
-        assert await _bars(page, "rejection-reasons") == {
-            (reason, "rejections"): str(n) for reason, n in rejections["reasons"].items()}
-        for model in ("linear", "w_shaped"):
+    async def today_matches() -> int:
+        await page.reload()
+        return await _charts_match_api(page, http, stack, headers, today_window)
+    leads_today = await eventually(today_matches, timeout_s=30)
+    assert leads_today >= 8
+
+    # Attribution: every model, crediting campaigns and then sources, through the switches.
+    for by in ("campaign", "source"):
+        await page.click(f'a[data-by="{by}"]')
+        for model in ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped"):
             await page.click(f'a[data-model="{model}"]')
-            await page.wait_for_selector(f'table.attribution[data-model="{model}"]')
-            rows = await page.eval_on_selector_all(
-                "table.attribution tbody tr[data-key]",
-                "els => els.map(e => [e.dataset.key, Number(e.dataset.revenue)])")
-            api = await _report(http, stack, admin_headers, "attribution", model=model,
-                                **window)
-            assert rows == [[r["key"], r["revenue_minor"]] for r in api["rows"]]
-            assert len(rows) >= 2
+            await page.wait_for_selector(
+                f'table.attribution[data-model="{model}"][data-by="{by}"]')
 
-    await eventually(page_matches_api, timeout_s=30)
+            async def attribution_matches(model: str = model, by: str = by) -> int:
+                await page.reload()
+                return await _attribution_matches_api(page, http, stack, headers,
+                                                      today_window, model, by)
+            assert await eventually(attribution_matches, timeout_s=30) >= 2, (model, by)
+
+    await page.click('a[data-by="campaign"]')
+    await page.click('a[data-model="linear"]')
+    await page.wait_for_selector('table.attribution[data-model="linear"][data-by="campaign"]')
+    await eventually(today_matches, timeout_s=30)
     screenshot = tmp_path / "dashboard.png"
     await page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
-    print(f"\ndashboard screenshot: {screenshot}")
+    with capsys.disabled():  # shown even under -q, so a person can open it after the run
+        print(f"\ndashboard screenshot: {screenshot}")
+
+    # A period before any test data: the form changes every number, to the API's (none).
+    await page.fill("form.period input[name=from]", "2001-01-01")
+    await page.fill("form.period input[name=to]", "2001-01-31")
+    await page.click("form.period button[type=submit]")
+    await page.wait_for_url("**/dashboard?*from=2001-01-01*")
+    assert await _charts_match_api(page, http, stack, headers,
+                                   _api_window(date(2001, 1, 1), date(2001, 1, 31))) == 0
+    assert "no won deals" in await page.inner_text("table.attribution")
+
+    # The presets: the last 7 days (includes today), then all time.
+    await page.click("form.period a:text-is('7 days')")
+    week_start = today - timedelta(days=6)
+    await page.wait_for_url(f"**/dashboard?*from={week_start}*")
+
+    async def week_matches() -> int:
+        await page.reload()
+        return await _charts_match_api(page, http, stack, headers, _api_window(week_start, None))
+    assert await eventually(week_matches, timeout_s=30) >= leads_today
+    await page.click("form.period a:text-is('all time')")
+    await page.wait_for_selector('svg[data-chart="funnel"]')
+    assert "from=" not in page.url
+
+    async def all_time_matches() -> int:
+        await page.reload()
+        return await _charts_match_api(page, http, stack, headers, {})
+    assert await eventually(all_time_matches, timeout_s=30) >= leads_today
     assert foreign == []
 
     await page.click("text=sign out")
     await page.goto(f"{outcomes}/dashboard")
     assert page.url.endswith("/dashboard/login")
     await page.close()
+
+
+async def test_dashboard_opens_with_an_api_key_header(
+        stack: Stack, scoped_keys: dict[str, str], browser: Browser,
+        scenario: Scenario) -> None:
+    """A script (or a proxy) can skip the form by sending X-API-Key; it needs reports:read."""
+    outcomes = stack.url("outcomes")
+    for key, opens in ((stack.admin_key, True), (scoped_keys["reports:read"], True),
+                       (scoped_keys["deals:write"], False)):
+        context = await browser.new_context(extra_http_headers={"X-API-Key": key})
+        page = await context.new_page()
+        await page.goto(f"{outcomes}/dashboard")
+        assert page.url.endswith("/dashboard/login") is not opens, key
+        if opens:
+            await page.wait_for_selector('svg[data-chart="funnel"] g.bar')
+            assert await page.locator("table.attribution").count() == 1
+        await context.close()
 
 
 # --- rebuild -------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 import random
 from collections import Counter
 
-from outcomes.demo_plan import CAMPAIGNS, PlannedLead, decide_sales, plan_leads
+from outcomes.demo_plan import CAMPAIGNS, REPS, PlannedLead, decide_sales, plan_leads
+from outcomes.sales_reports import response_bucket
 
 
 def test_plan_is_the_same_for_the_same_seed_and_run_tag() -> None:
@@ -53,3 +54,16 @@ def test_junk_is_rejected_more_often_than_hot_leads_and_fast_reps_win_more() -> 
     assert won(decisions("hot", "now")) > won(decisions("hot", "later"))
     assert not any(d.opens_deal for d in decisions("hot", "never"))
     assert all(isinstance(lead, PlannedLead) for lead in leads)
+
+
+def test_each_rep_answers_within_one_response_bucket_of_their_own() -> None:
+    # So the demo's speed-to-lead histogram shows each rep's speed in a bucket of its own.
+    buckets = []
+    for rep in REPS:
+        if rep.answers_after_s is None:
+            continue
+        low, high = rep.answers_after_s
+        assert response_bucket(low) == response_bucket(high), rep.name
+        buckets.append(response_bucket(low))
+    assert buckets == ["< 5 min", "5-30 min", "30-60 min", "1-24 h"]
+    assert [rep.speed for rep in REPS] == ["now", "later", "later", "later", "never"]

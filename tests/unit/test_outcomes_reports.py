@@ -1,7 +1,7 @@
 """Outcomes' reports against numbers computed straight from generated lead stories."""
 
-import statistics
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,7 +27,11 @@ from tests.e2e.outcomes_fixtures import (
     expected_band,
     expected_calibration,
     expected_funnel,
+    expected_histogram,
+    expected_period,
     expected_rejections,
+    expected_rejections_by_period,
+    expected_speed,
     expected_win_rate_by_response,
     generate_stories,
     story_events,
@@ -38,8 +42,9 @@ STORIES = generate_stories(3000, seed=11)
 FACTS = [story_facts(s) for s in STORIES]
 
 
-def _assert_funnel_matches(by: GroupBy | None, expected: dict[str, dict]) -> None:  # type: ignore[type-arg]
-    groups = funnel_breakdown(FACTS, by, Period.week)
+def _assert_funnel_matches(by: GroupBy | None, expected: dict[str, dict],  # type: ignore[type-arg]
+                           period: Period = Period.week) -> None:
+    groups = funnel_breakdown(FACTS, by, period)
     assert sorted(expected) == [g.key for g in groups]
     for group in groups:
         want = expected[group.key]
@@ -47,9 +52,9 @@ def _assert_funnel_matches(by: GroupBy | None, expected: dict[str, dict]) -> Non
         for step in group.steps:
             rate, count, median, p90 = want["steps"][(step.from_stage.value,
                                                       step.to_stage.value)]
-            assert (step.rate, step.time.count) == (rate, count)
-            assert step.time.median_s == pytest.approx(median)
-            assert step.time.p90_s == pytest.approx(p90)
+            assert (step.rate, step.time.count) == (rate, count), (group.key, step)
+            assert step.time.median_s == pytest.approx(median), (group.key, step)
+            assert step.time.p90_s == pytest.approx(p90), (group.key, step)
 
 
 def test_generated_data_reaches_every_stage_and_bucket() -> None:
@@ -57,6 +62,17 @@ def test_generated_data_reaches_every_stage_and_bucket() -> None:
     won = sum(1 for s in STORIES if s.outcome == "won")
     assert won > 30 and sum(1 for s in STORIES if s.outcome == "lost") > 30
     assert all(leads > 10 for leads, _ in expected_win_rate_by_response(STORIES).values())
+    assert all(leads > 10 for leads, _ in expected_histogram(
+        STORIES, lambda s: s.created_at, lambda s: s.handed_off_at).values())
+
+
+def test_generated_utm_fields_vary_and_utm_campaign_is_not_the_campaign() -> None:
+    # Otherwise a report grouping by the wrong column would still pass the checks below.
+    for name in ("utm_medium", "utm_campaign", "utm_term", "utm_content"):
+        assert len({getattr(s, name) for s in STORIES}) >= 4, name
+    assert all(s.utm_campaign != s.campaign for s in STORIES if s.utm_source)
+    assert len({s.created_at.date() for s in STORIES}) == 30
+    assert len({s.rejected_at.date().replace(day=1) for s in STORIES if s.rejected_at}) >= 2
 
 
 def test_funnel_of_all_leads_matches_direct_count() -> None:
@@ -66,14 +82,23 @@ def test_funnel_of_all_leads_matches_direct_count() -> None:
 @pytest.mark.parametrize(("by", "key"), [
     (GroupBy.source, lambda s: s.utm_source or "form"),
     (GroupBy.campaign, lambda s: s.campaign or "(none)"),
-    (GroupBy.utm_medium, lambda s: "cpc" if s.utm_source else "(none)"),
+    (GroupBy.utm_source, lambda s: s.utm_source or "(none)"),
+    (GroupBy.utm_medium, lambda s: s.utm_medium or "(none)"),
+    (GroupBy.utm_campaign, lambda s: s.utm_campaign or "(none)"),
+    (GroupBy.utm_term, lambda s: s.utm_term or "(none)"),
+    (GroupBy.utm_content, lambda s: s.utm_content or "(none)"),
     (GroupBy.rep, lambda s: s.rep.name if s.rep else "(none)"),
     (GroupBy.score_band, lambda s: expected_band(s.score)),
-    (GroupBy.period, lambda s: (s.created_at.date()
-                                - timedelta(days=s.created_at.weekday())).isoformat()),
 ])
 def test_funnel_by_dimension_matches_direct_count(by: GroupBy, key) -> None:  # type: ignore[no-untyped-def]
     _assert_funnel_matches(by, expected_funnel(STORIES, key))
+
+
+@pytest.mark.parametrize("period", list(Period))
+def test_funnel_by_period_matches_direct_count(period: Period) -> None:
+    expected = expected_funnel(STORIES, lambda s: expected_period(s.created_at, period.value))
+    assert len(expected) == {"day": 30, "week": 5, "month": 1}[period.value]
+    _assert_funnel_matches(GroupBy.period, expected, period)
 
 
 def test_funnel_steps_are_the_path_then_both_ends_of_an_opportunity() -> None:
@@ -81,17 +106,23 @@ def test_funnel_steps_are_the_path_then_both_ends_of_an_opportunity() -> None:
     assert [(s.from_stage.value, s.to_stage.value) for s in group.steps] == STEPS
 
 
-def test_win_rate_by_response_time_matches_direct_count() -> None:
+def test_speed_to_lead_matches_direct_count() -> None:
     report = speed_to_lead(FACTS)
-    expected = expected_win_rate_by_response(STORIES)
-    assert {b.bucket: (b.leads, b.won) for b in report.to_first_contact_histogram} == expected
-    for bucket in report.to_first_contact_histogram:
-        assert bucket.win_rate == round(bucket.won / bucket.leads, 4)
-    handed_off = [s for s in STORIES if s.handed_off_at]
-    assert report.never_contacted == sum(1 for s in handed_off if s.contacted_at is None)
-    assert report.to_handoff.count == len(handed_off)
-    assert report.to_handoff.median_s == pytest.approx(statistics.median(
-        (s.handed_off_at - s.created_at).total_seconds() for s in handed_off))  # type: ignore[operator]
+    expected = expected_speed(STORIES)
+    for name in ("to_handoff_histogram", "to_first_contact_histogram"):
+        histogram = getattr(report, name)
+        assert {b.bucket: (b.leads, b.won) for b in histogram} == expected[name], name
+        assert [b.bucket for b in histogram] == list(expected[name]), name
+        for bucket in histogram:
+            assert bucket.win_rate == (round(bucket.won / bucket.leads, 4) if bucket.leads
+                                       else None)
+    for name in ("to_handoff", "to_first_contact"):
+        count, median, p90 = expected[name]
+        got = getattr(report, name)
+        assert got.count == count, name
+        assert got.median_s == pytest.approx(median), name
+        assert got.p90_s == pytest.approx(p90), name
+    assert report.never_contacted == expected["never_contacted"]
 
 
 def test_fast_responses_win_more_in_generated_data() -> None:
@@ -109,15 +140,21 @@ def test_score_calibration_matches_direct_count() -> None:
     assert {r.key: (r.leads, r.opportunities, r.won) for r in report.by_mql} == by_mql
 
 
-def test_rejection_report_matches_direct_count() -> None:
-    report = rejection_report(FACTS, Period.month)
+@pytest.mark.parametrize("period", list(Period))
+def test_rejection_report_matches_direct_count(period: Period) -> None:
+    report = rejection_report(FACTS, period)
     expected = expected_rejections(STORIES)
     got = {(row.key, reason): n for row in report.by_source for reason, n in row.reasons.items()}
     assert got == expected
     assert report.total == sum(expected.values())
-    assert sum(row.total for row in report.by_period) == report.total
-    assert [row.key for row in report.by_period] == ["2026-10-01", "2026-11-01"][
-        :len(report.by_period)]
+    assert report.reasons == dict(sorted(Counter(
+        reason for (_, reason), n in expected.items() for _ in range(n)).items()))
+    by_period = expected_rejections_by_period(STORIES, period.value)
+    assert {(row.key, reason): n for row in report.by_period
+            for reason, n in row.reasons.items()} == by_period
+    assert [row.key for row in report.by_period] == sorted({p for p, _ in by_period})
+    for row in report.by_period:
+        assert row.total == sum(n for (p, _), n in by_period.items() if p == row.key)
 
 
 # --- building blocks -----------------------------------------------------------------------

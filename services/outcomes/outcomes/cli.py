@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from leadloop.cli import Command, build_parser
-from outcomes.demo import DemoConfig, run_demo
+from outcomes.demo import DEFAULT_MINUTES, DemoConfig, run_demo
 
 KEY_VARIABLE = "LEADLOOP_DEV_ADMIN_KEY"
 DEFAULT_PORTS = {"capture": 8001, "handoff": 8003, "outcomes": 8005}
@@ -28,8 +28,9 @@ def _dev_key(home: Path) -> str | None:
 
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--leads", type=int, default=10_000)
-    demo.add_argument("--later-minutes", type=float, default=6.0,
-                      help="when slow reps call their leads back (real minutes)")
+    demo.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
+                      help="how long the run lasts at most (real minutes); the reps' slower "
+                           "calls (30-60 min, > 1 h) only happen in a run that long")
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--home", type=Path, default=Path(".leadloop"),
@@ -44,11 +45,13 @@ def _demo(args: argparse.Namespace) -> None:
         sys.exit(f"no API key: set {KEY_VARIABLE} or run from the folder with .leadloop/")
     urls = {name: getattr(args, f"{name}_url") or f"http://{args.host}:{port}"
             for name, port in DEFAULT_PORTS.items()}
-    config = DemoConfig(urls=urls, api_key=key, leads=args.leads,
-                        later_minutes=args.later_minutes, seed=args.seed)
+    config = DemoConfig(urls=urls, api_key=key, leads=args.leads, minutes=args.minutes,
+                        seed=args.seed)
     result = asyncio.run(run_demo(config))
     print(f"demo done in {result['seconds']:.0f}s: {result['leads']:,} leads, "
-          f"{result['handed_off']:,} handed off and worked by reps.")
+          f"{result['handed_off']:,} handed off, {result['called']:,} called, "
+          f"{result['won']:,} deals won and {result['lost']:,} lost; "
+          f"{result['calls_after_the_run']:,} calls would have come after the run.")
     print(f"dashboard: {urls['outcomes']}/dashboard  (sign in with the admin key)")
 
 

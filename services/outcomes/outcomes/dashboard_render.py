@@ -25,6 +25,8 @@ class Bar:
     key: str
     values: Sequence[float | None]
     texts: Sequence[str]
+    # Another number the bar's text shows (the funnel's conversion), as data-rate; None: none.
+    rate: float | None = None
 
 
 ROW_H, BAR_H, LABEL_W, BAR_W, VALUE_W = 10, 14, 130, 300, 150
@@ -49,9 +51,10 @@ def bar_chart(chart: str, bars: Sequence[Bar], series: Sequence[str],
             y = y0 + i * BAR_H
             width = 0 if value is None else max(1.0, BAR_W * value / top) if value else 0
             data = "" if value is None else f"{value:g}"
+            rate = "" if bar.rate is None else f' data-rate="{bar.rate:g}"'
             parts.append(
                 f'<g class="bar" data-key="{escape(bar.key)}" data-series="{escape(name)}" '
-                f'data-value="{data}"><rect class="s{i}" x="{LABEL_W}" y="{y + 1}" '
+                f'data-value="{data}"{rate}><rect class="s{i}" x="{LABEL_W}" y="{y + 1}" '
                 f'width="{width:.1f}" height="{BAR_H - 2}"/><text x="{LABEL_W + width + 4:.1f}" '
                 f'y="{y + BAR_H - 3}" class="value">{escape(text)}</text></g>')
     if len(series) > 1:
@@ -88,7 +91,8 @@ def funnel_chart(funnel: FunnelGroup) -> str:
     """Leads per stage, with the conversion from the step before."""
     rates = {s.to_stage.value: s.rate for s in funnel.steps}
     bars = [Bar(stage, [count], [f"{count:,}" + (f"  ({percent(rates[stage])})"
-                                                 if stage in rates else "")])
+                                                 if stage in rates else "")],
+                rates.get(stage))
             for stage, count in funnel.counts.items()]
     return bar_chart("funnel", bars, ["leads"])
 

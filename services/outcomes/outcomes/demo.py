@@ -1,59 +1,94 @@
 """`leadloop demo`: drive the running stack through its public HTTP APIs with a month of leads.
 
-Leads are posted in chunks; each chunk's qualified leads are picked up by the reps at once (well
-within the accept deadline). Fast reps contact their leads straight away; slow reps contact
-theirs in a second wave after `later_minutes`; one rep never calls. Deals are opened, won and
-lost through POST /v1/deals. Capture and handoff stamp times themselves, so the month is
-compressed into the run: the response-time buckets come from real waiting.
+What is real and what is compressed. Capture, handoff and outcomes stamp the time of every lead,
+handoff, acceptance and call themselves (their public APIs take no backdated times), so a month
+cannot be replayed into them; the demo plays it in `minutes` of real time instead:
+
+- the lead stream is spread evenly over the first `stream_share` of the run (or goes as fast as
+  the stack takes it), so leads keep arriving while reps work;
+- every rep accepts or rejects a new lead at once (within handoff's accept deadline), but first
+  *calls* it after their own real delay: Ann within 5 minutes, Bob 6-25, Cleo 31-55 minutes, Dan
+  after more than an hour, Eve never. Each response-time bucket fills as far as the run is long:
+  calls due after the run ends are not made (those leads stay "never contacted");
+- a deal opens on the call and closes (won or lost) a few minutes later, or stays open when
+  that falls after the end of the run.
+
+The day / week / month breakdowns therefore show the run's leads in the day they were posted.
 """
 
 import asyncio
+import heapq
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import httpx
 
 from outcomes.demo_plan import REPS, PlannedLead, RepProfile, decide_sales, plan_leads
 
-T = TypeVar("T")
+Action = Literal["call", "close"]
+DEFAULT_MINUTES = 40.0
 
 
 @dataclass(frozen=True, slots=True)
 class DemoConfig:
-    """Where the stack is and how big the demo is."""
+    """Where the stack is, how big the demo is and how long it may take."""
 
     urls: dict[str, str]
     api_key: str
     leads: int = 10_000
-    later_minutes: float = 6.0
+    minutes: float = DEFAULT_MINUTES  # the run's length at most, in real minutes
+    stream_share: float = 1 / 3  # of the run, over which the leads arrive
     seed: int = 2026
-    chunk: int = 500
     concurrency: int = 16
+    # Rep email -> first-call delay range in seconds (None: never calls), replacing that rep's
+    # own; lets a test show two response buckets in a few minutes.
+    answer_delays: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
+    close_after_s: tuple[float, float] = (60, 900)  # from the call to a deal's close
+    assignment_patience_s: float = 120  # a warm lead not handed off by then never will be
 
 
-class Progress:
-    """A one-line progress bar on stderr."""
+class Status:
+    """A one-line progress bar on stderr: leads posted, plus what the reps have done."""
 
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done = label, total, 0
+    def __init__(self, total: int, minutes: float) -> None:
+        self.total, self.minutes = total, minutes
+        self.counts: Counter[str] = Counter()
         self.started = time.monotonic()
+        self._shown = 0.0
+        # Ten redraws a second on a terminal; into a log file, a line every ten seconds.
+        self._every_s = 0.1 if sys.stderr.isatty() else 10.0
 
-    def advance(self, n: int = 1) -> None:
-        """Count `n` more done."""
-        self.done += n
-        width = 30
-        filled = int(width * self.done / self.total) if self.total else width
-        sys.stderr.write(f"\r{self.label:<24} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{self.done:>6}/{self.total} {time.monotonic() - self.started:6.1f}s")
+    def count(self, what: str, n: int = 1) -> None:
+        """Count `n` more of `what`, and redraw now and then."""
+        self.counts[what] += n
+        if time.monotonic() - self._shown >= self._every_s:
+            self.draw()
+
+    def draw(self) -> None:
+        """Redraw the line."""
+        self._shown = time.monotonic()
+        done, width = self.counts["leads"], 24
+        filled = int(width * done / self.total) if self.total else width
+        c = self.counts
+        start = "" if self._every_s > 1 else "\r"  # a terminal's bar overwrites itself
+        sys.stderr.write(
+            f"{start}leads [{'#' * filled}{'.' * (width - filled)}] {done:>6}/{self.total} | "
+            f"handed off {c['handed_off']:>5} | called {c['called']:>5} | won {c['won']:>4} "
+            f"lost {c['lost']:>4} | {(self._shown - self.started) / 60:5.1f}/"
+            f"{self.minutes:g} min" + ("\n" if self._every_s > 1 else ""))
         sys.stderr.flush()
 
     def close(self) -> None:
-        """End the bar's line."""
-        sys.stderr.write("\n")
+        """Draw the final counts and end the line."""
+        self.draw()
+        if self._every_s <= 1:
+            sys.stderr.write("\n")
 
 
 class Stack:
@@ -82,18 +117,6 @@ class Stack:
         return r
 
 
-async def _each(items: list[T], work: Callable[[T], Awaitable[None]], limit: int,
-                progress: Progress | None = None) -> None:
-    gate = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> None:
-        async with gate:
-            await work(item)
-        if progress:
-            progress.advance()
-    await asyncio.gather(*(one(i) for i in items))
-
-
 async def ensure_reps(stack: Stack) -> dict[str, RepProfile]:
     """The demo's reps (created once), by id."""
     existing = (await stack.call("GET", "handoff", "/v1/reps")).json()["reps"]
@@ -106,93 +129,163 @@ async def ensure_reps(stack: Stack) -> dict[str, RepProfile]:
     return {by_email[rep.email]: rep for rep in REPS}
 
 
-async def _post_lead(stack: Stack, lead: PlannedLead) -> None:
-    r = await stack.call("POST", "capture", "/v1/leads", lead.body)
-    lead.lead_id = str(r.json()["lead_id"])
-    for touch in lead.touches:
-        await stack.call("POST", "capture", "/v1/activities", {**touch, "lead_id": lead.lead_id})
+class DemoRun:
+    """One run: a stream of leads, reps finding and answering them, deals closing later.
 
+    Three loops share the stack: `stream` posts leads on schedule, `find` picks up handoffs
+    and has the rep accept or reject at once, `work` makes the calls and closes the deals when
+    they fall due. All times are the stack's own; the demo only decides when to ask.
+    """
 
-async def _find_assignments(stack: Stack, leads: list[PlannedLead], reps: dict[str, RepProfile],
-                            concurrency: int, patience_s: float = 30) -> list[PlannedLead]:
-    """The leads handoff assigned to a rep, polled until none is missing or patience ends."""
-    pending = [lead for lead in leads if lead.kind in ("hot", "warm")]
-    found: list[PlannedLead] = []
-    deadline = time.monotonic() + patience_s
+    def __init__(self, config: DemoConfig, stack: Stack, reps: dict[str, RepProfile],
+                 status: Status) -> None:
+        self.config, self.stack, self.reps, self.status = config, stack, reps, status
+        self.started = time.monotonic()
+        self.deadline = self.started + config.minutes * 60
+        self.gate = asyncio.Semaphore(config.concurrency)
+        self.sales_rng = random.Random(config.seed + 1)
+        self.timing_rng = random.Random(config.seed + 2)
+        self.waiting: dict[int, tuple[PlannedLead, float]] = {}  # posted, not yet handed off
+        self.due: list[tuple[float, int, Action, PlannedLead]] = []  # a heap, soonest first
+        self.streaming = True
+        self.finding = True
 
-    async def look(lead: PlannedLead) -> None:
-        r = await stack.call("GET", "handoff", f"/v1/leads/{lead.lead_id}/assignment",
-                             ok=(200, 404))
-        if r.status_code == 200 and r.json().get("rep"):
-            lead.assignment_id = r.json()["id"]
-            rep = reps.get(r.json()["rep"]["id"])
-            lead.rep_speed = rep.speed if rep else "now"
-            found.append(lead)
-    while pending and time.monotonic() < deadline:
-        await _each(pending, look, concurrency)
-        pending = [lead for lead in pending if lead.assignment_id is None]
-        if pending:
-            await asyncio.sleep(1)
-    return found
+    def _schedule(self, at: float, action: Action, lead: PlannedLead) -> bool:
+        """Plan `action` for monotonic time `at`; False when that is after the run ends."""
+        if at > self.deadline:
+            return False
+        heapq.heappush(self.due, (at, lead.index * 2 + (action == "close"), action, lead))
+        return True
 
+    async def stream(self, leads: list[PlannedLead]) -> None:
+        """Post the leads evenly over the stream's share of the run."""
+        spacing = self.config.minutes * 60 * self.config.stream_share / max(len(leads), 1)
+        posting: list[asyncio.Task[None]] = []
+        try:
+            for lead in leads:
+                wait = self.started + lead.index * spacing - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self.gate.acquire()  # a slow stack slows the stream instead of piling up
+                posting.append(asyncio.create_task(self._post(lead)))
+            await asyncio.gather(*posting)
+        finally:
+            self.streaming = False
 
-async def _work_lead(stack: Stack, lead: PlannedLead, rng: random.Random,
-                     contact_now: bool) -> None:
-    base = f"/v1/assignments/{lead.assignment_id}"
-    if lead.decision is None:  # first look at the lead: accept or reject it
-        lead.decision = decide_sales(lead, rng)
-        if lead.decision.reject_reason:
-            await stack.call("POST", "handoff", f"{base}/reject",
-                             {"reason_code": lead.decision.reject_reason}, ok=(200, 409))
+    async def _post(self, lead: PlannedLead) -> None:
+        try:
+            r = await self.stack.call("POST", "capture", "/v1/leads", lead.body)
+            lead.lead_id = str(r.json()["lead_id"])
+            for touch in lead.touches:
+                await self.stack.call("POST", "capture", "/v1/activities",
+                                      {**touch, "lead_id": lead.lead_id})
+        finally:
+            self.gate.release()
+        if lead.kind in ("hot", "warm"):  # the others never qualify: no handoff to wait for
+            self.waiting[lead.index] = (lead, time.monotonic())
+        self.status.count("leads")
+
+    async def find(self) -> None:
+        """Look for the handoffs of waiting leads about once a second until none is left
+        (each waits at most `assignment_patience_s`)."""
+        try:
+            while self.streaming or self.waiting:
+                await asyncio.gather(*(self._look(lead, posted)
+                                       for lead, posted in list(self.waiting.values())))
+                await asyncio.sleep(1)
+        finally:
+            self.finding = False
+
+    async def _look(self, lead: PlannedLead, posted: float) -> None:
+        async with self.gate:
+            r = await self.stack.call("GET", "handoff", f"/v1/leads/{lead.lead_id}/assignment",
+                                      ok=(200, 404))
+        assignment = r.json() if r.status_code == 200 else {}
+        if not assignment.get("rep"):
+            if time.monotonic() - posted > self.config.assignment_patience_s:
+                del self.waiting[lead.index]
             return
-        await stack.call("POST", "handoff", f"{base}/accept", ok=(200, 409))
-    decision = lead.decision
-    if not contact_now or decision.reject_reason:
-        return
-    await stack.call("POST", "handoff", f"{base}/contacted", {"channel": "phone"}, ok=(200, 409))
-    if not decision.opens_deal:
-        return
-    deal = {"external_id": f"demo-{lead.lead_id}", "lead_id": lead.lead_id,
-            "amount_minor": decision.amount_minor, "currency": "EUR"}
-    await stack.call("POST", "outcomes", "/v1/deals", {**deal, "status": "open"})
-    if decision.outcome:
-        closing = {**deal, "status": decision.outcome}
-        if decision.lost_reason:
-            closing["lost_reason"] = decision.lost_reason
-        await stack.call("POST", "outcomes", "/v1/deals", closing)
+        del self.waiting[lead.index]
+        self.status.count("handed_off")
+        lead.assignment_id = assignment["id"]
+        rep = self.reps.get(assignment["rep"]["id"])
+        delays = (self.config.answer_delays.get(rep.email, rep.answers_after_s) if rep
+                  else (1.0, 5.0))
+        lead.rep_speed = "never" if delays is None else "now" if delays[1] < 300 else "later"
+        lead.decision = decide_sales(lead, self.sales_rng)
+        base = f"/v1/assignments/{lead.assignment_id}"
+        async with self.gate:
+            if lead.decision.reject_reason:
+                await self.stack.call("POST", "handoff", f"{base}/reject",
+                                      {"reason_code": lead.decision.reject_reason},
+                                      ok=(200, 409))
+                return
+            await self.stack.call("POST", "handoff", f"{base}/accept", ok=(200, 409))
+        if delays is None:
+            return
+        # The rep's delay counts from the handoff, not from when the demo noticed it.
+        since = (datetime.now(UTC) - datetime.fromisoformat(
+            assignment["handed_off_at"])).total_seconds()
+        delay = self.timing_rng.uniform(*delays) - max(since, 0.0)
+        if not self._schedule(time.monotonic() + delay, "call", lead):
+            self.status.count("calls after the run")
+
+    async def work(self) -> None:
+        """Make the calls and close the deals as they fall due."""
+        while True:
+            now = time.monotonic()
+            if not self.due:
+                if not (self.streaming or self.finding):
+                    return
+                await asyncio.sleep(0.5)
+                continue
+            if self.due[0][0] > now:
+                await asyncio.sleep(min(self.due[0][0] - now, 0.5))
+                continue
+            ready = []
+            while self.due and self.due[0][0] <= now:
+                ready.append(heapq.heappop(self.due))
+            await asyncio.gather(*(self._act(action, lead) for _, _, action, lead in ready))
+
+    async def _act(self, action: Action, lead: PlannedLead) -> None:
+        decision = lead.decision
+        assert decision is not None  # decided when the lead was found
+        deal = {"external_id": f"demo-{lead.lead_id}", "lead_id": lead.lead_id,
+                "amount_minor": decision.amount_minor, "currency": "EUR"}
+        async with self.gate:
+            if action == "close":
+                closing = {**deal, "status": decision.outcome}
+                if decision.lost_reason:
+                    closing["lost_reason"] = decision.lost_reason
+                await self.stack.call("POST", "outcomes", "/v1/deals", closing)
+                self.status.count(str(decision.outcome))
+                return
+            await self.stack.call("POST", "handoff", f"/v1/assignments/{lead.assignment_id}"
+                                  "/contacted", {"channel": "phone"}, ok=(200, 409))
+            self.status.count("called")
+            if not decision.opens_deal:
+                return
+            await self.stack.call("POST", "outcomes", "/v1/deals", {**deal, "status": "open"})
+        if decision.outcome and not self._schedule(
+                time.monotonic() + self.timing_rng.uniform(*self.config.close_after_s),
+                "close", lead):
+            self.status.count("deals open at the end")
 
 
 async def run_demo(config: DemoConfig) -> dict[str, Any]:
-    """Run the demo; returns what it did."""
+    """Run the demo; returns what it did (counts, the planned leads, seconds taken)."""
     started = time.monotonic()
     leads = plan_leads(config.leads, config.seed)
-    rng = random.Random(config.seed + 1)
-    later: list[PlannedLead] = []
-    worked = 0
     limits = httpx.Limits(max_connections=config.concurrency * 2)
+    status = Status(len(leads), config.minutes)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         stack = Stack(config, http)
-        reps = await ensure_reps(stack)
-        posting = Progress("leads captured, worked", len(leads))
-        for start in range(0, len(leads), config.chunk):
-            chunk = leads[start:start + config.chunk]
-            await _each(chunk, lambda lead: _post_lead(stack, lead), config.concurrency, posting)
-            assigned = await _find_assignments(stack, chunk, reps, config.concurrency)
-            now = [lead for lead in assigned if lead.rep_speed == "now"]
-            later += [lead for lead in assigned if lead.rep_speed != "now"]
-            await _each(now, lambda lead: _work_lead(stack, lead, rng, True),
-                        config.concurrency)
-            await _each([lead for lead in assigned if lead.rep_speed != "now"],
-                        lambda lead: _work_lead(stack, lead, rng, False), config.concurrency)
-            worked += len(assigned)
-        posting.close()
-        wait_s = config.later_minutes * 60 - (time.monotonic() - started)
-        if wait_s > 0 and later:
-            sys.stderr.write(f"slow reps call back in {wait_s / 60:.1f} min ...\n")
-            await asyncio.sleep(wait_s)
-        slow = [lead for lead in later if lead.rep_speed == "later"]
-        calls = Progress("slow reps' calls", len(slow))
-        await _each(slow, lambda lead: _work_lead(stack, lead, rng, True), config.concurrency,
-                    calls)
-        calls.close()
-    return {"leads": len(leads), "handed_off": worked, "seconds": time.monotonic() - started}
+        run = DemoRun(config, stack, await ensure_reps(stack), status)
+        await asyncio.gather(run.stream(leads), run.find(), run.work())
+    status.close()
+    return {"leads": status.counts["leads"], "handed_off": status.counts["handed_off"],
+            "called": status.counts["called"], "won": status.counts["won"],
+            "lost": status.counts["lost"],
+            "calls_after_the_run": status.counts["calls after the run"],
+            "deals_open_at_the_end": status.counts["deals open at the end"],
+            "planned": leads, "seconds": time.monotonic() - started}

@@ -40,19 +40,28 @@ CAMPAIGNS = (
 
 @dataclass(frozen=True, slots=True)
 class RepProfile:
-    """A demo rep and how fast they answer a new lead."""
+    """A demo rep and how long after a handoff they first call the lead: a range of real
+    seconds (the demo waits that long; handoff stamps the times), or None: never calls."""
 
     name: str
     email: str
-    speed: Speed
+    answers_after_s: tuple[float, float] | None
+
+    @property
+    def speed(self) -> Speed:
+        """'now' within five minutes (the fastest response bucket), else 'later' or 'never'."""
+        if self.answers_after_s is None:
+            return "never"
+        return "now" if self.answers_after_s[1] < 300 else "later"
 
 
+# One rep per response-time bucket below a day: each bucket fills as far as the run is long.
 REPS = (
-    RepProfile("Ann Fast", "ann.fast@demo.leadloop.dev", "now"),
-    RepProfile("Bob Quick", "bob.quick@demo.leadloop.dev", "now"),
-    RepProfile("Cleo Steady", "cleo.steady@demo.leadloop.dev", "later"),
-    RepProfile("Dan Slow", "dan.slow@demo.leadloop.dev", "later"),
-    RepProfile("Eve Busy", "eve.busy@demo.leadloop.dev", "never"),
+    RepProfile("Ann Fast", "ann.fast@demo.leadloop.dev", (10, 240)),            # < 5 min
+    RepProfile("Bob Quick", "bob.quick@demo.leadloop.dev", (360, 1500)),        # 5-30 min
+    RepProfile("Cleo Steady", "cleo.steady@demo.leadloop.dev", (1860, 3300)),   # 30-60 min
+    RepProfile("Dan Slow", "dan.slow@demo.leadloop.dev", (3900, 6 * 3600)),     # 1-24 h
+    RepProfile("Eve Busy", "eve.busy@demo.leadloop.dev", None),                 # never
 )
 
 TITLES: dict[Kind, list[str | None]] = {
