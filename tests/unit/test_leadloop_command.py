@@ -26,7 +26,7 @@ def test_help_lists_the_subcommands_of_every_service() -> None:
 
 @pytest.mark.parametrize(("command", "option"), [
     ("import", "--mapping"),  # capture's
-    ("demo", "--later-minutes"),  # outcomes'
+    ("demo", "--minutes"),  # outcomes'
     ("rebuild", "read model"),  # outcomes'
 ])
 def test_each_subcommand_has_its_own_help(command: str, option: str) -> None:
