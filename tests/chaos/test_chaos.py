@@ -18,7 +18,8 @@ import pytest
 from leadloop_devstack.stack import Stack
 from tests.support import TopicReader, consumer_lag, eventually
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.chaos]
+# Its own deadlines (600 s per phase) decide; the suite-wide 300 s would cut a slow machine short.
+pytestmark = [pytest.mark.asyncio, pytest.mark.chaos, pytest.mark.timeout(1500)]
 
 LEADS = int(os.environ.get("LEADLOOP_CHAOS_LEADS", "10000"))
 CONCURRENCY = 24
