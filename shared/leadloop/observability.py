@@ -68,6 +68,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+        # A dictConfig/fileConfig run earlier in the process (alembic's env.py does one) disables
+        # every logger that existed then; the server's records must still come through.
+        server_logger.disabled = False
     # aiokafka logs every reconnect attempt at ERROR while a broker restarts; WARNING is plenty.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
 

@@ -53,13 +53,15 @@ def test_a_traceback_stays_inside_the_json_line() -> None:
 def logging_restored() -> Iterator[None]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    servers = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+    servers = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate,
+                      logging.getLogger(name).disabled)
                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
     yield
     root.handlers[:], root.level = saved[0], saved[1]
-    for name, (handlers, propagate) in servers.items():
+    for name, (handlers, propagate, disabled) in servers.items():
         logging.getLogger(name).handlers[:] = handlers
         logging.getLogger(name).propagate = propagate
+        logging.getLogger(name).disabled = disabled
 
 
 def test_the_servers_own_records_are_json_too(
@@ -69,6 +71,7 @@ def test_the_servers_own_records_are_json_too(
     plain = io.StringIO()
     uvicorn_error.addHandler(logging.StreamHandler(plain))
     logging.getLogger("uvicorn").propagate = False
+    uvicorn_error.disabled = True  # what an earlier logging.config.dictConfig leaves behind
     stderr = io.StringIO()
     monkeypatch.setattr("sys.stderr", stderr)
 

@@ -216,8 +216,11 @@ class DemoRun:
         base = f"/v1/assignments/{lead.assignment_id}"
         async with self.gate:
             if lead.decision.reject_reason:
-                await self.stack.call("POST", "handoff", f"{base}/reject",
-                                      {"reason_code": lead.decision.reject_reason},
+                reason = lead.decision.reject_reason
+                rejection = {"reason_code": reason}
+                if reason == "other":  # handoff asks what "other" means
+                    rejection["note"] = "went with an in-house tool"
+                await self.stack.call("POST", "handoff", f"{base}/reject", rejection,
                                       ok=(200, 409))
                 return
             await self.stack.call("POST", "handoff", f"{base}/accept", ok=(200, 409))
