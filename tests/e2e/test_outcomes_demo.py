@@ -3,7 +3,7 @@ land in different response buckets, and the reports and the dashboard fill up.
 
 The demo waits real time for a rep's call (handoff stamps it), so showing a second response
 bucket (5-30 min) takes this test a little over five minutes: Bob is told to call back after
-305-340 s, Ann within 20 s; Cleo's and Dan's calls would come long after the 7-minute run.
+302-310 s, Ann within 20 s; Cleo's and Dan's calls would come long after the 6-minute run.
 """
 
 from collections import defaultdict
@@ -55,8 +55,8 @@ async def test_demo_shows_rep_speeds_in_their_buckets_in_reports_and_dashboard(
     since = {"from": started.isoformat()}
     config = DemoConfig(
         urls={name: stack.url(name) for name in ("capture", "handoff", "outcomes")},
-        api_key=stack.admin_key, leads=200, minutes=7, stream_share=0.1, seed=3,
-        answer_delays={ANN.email: (1, 20), BOB.email: (305, 340)}, close_after_s=(1, 5))
+        api_key=stack.admin_key, leads=200, minutes=6, stream_share=0.05, seed=3,
+        answer_delays={ANN.email: (1, 20), BOB.email: (302, 310)}, close_after_s=(1, 5))
     result = await run_demo(config)
     assert result["leads"] == 200 and result["handed_off"] > 20
     assert result["calls_after_the_run"] > 0  # Cleo's and Dan's, due after 30 min and 1 h

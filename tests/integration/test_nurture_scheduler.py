@@ -400,3 +400,42 @@ async def test_a_sequence_with_its_own_webhook_secret_signs_with_it(
         assert await scheduler.tick() == 1
         [delivery] = adapter.received
         assert delivery.signature_valid and delivery.payload["channel"] == "voice"
+
+
+async def test_a_deal_lost_before_nurture_saw_the_lead_enrolls_it_once_its_profile_arrives(
+        engine: AsyncEngine, smtp: ScriptedSmtp, scheduler: Scheduler) -> None:
+    # Under load the lead-created topic can lag behind the deals topic: the segment cannot be
+    # judged when deal.closed arrives, so the entry waits for the profile instead of being lost.
+    campaign = f"spring-{uuid.uuid4().hex[:6]}"
+    re_engage = Sequence(key=f"it-lost-{uuid.uuid4().hex[:8]}", version=1,
+                         entry_rule=EntryRule.deal_lost, segment={"utm_campaign": [campaign]},
+                         guards=GuardPolicy(max_per_day=10, max_per_week=10, quiet_hours=None),
+                         steps=[{"kind": "send_email", "template": "welcome"}])  # type: ignore[list-item]
+    async with engine.begin() as conn:
+        await repository.add_sequence_version(conn, re_engage)
+    in_segment, elsewhere = _lead("lost-early"), _lead("lost-elsewhere")
+
+    for lead in (in_segment, elsewhere):
+        async with scheduler.runtime.unit_of_work() as uow:
+            await service.deal_closed(uow, lead["lead_id"], won=False, closed_at=datetime.now(UTC))
+            await uow.commit()
+    async with engine.connect() as conn:
+        early = await repository.active_enrollments_for_update(conn, in_segment["lead_id"])
+    assert early == []
+
+    for lead, utm in ((in_segment, campaign), (elsewhere, "autumn")):
+        async with scheduler.runtime.unit_of_work() as uow:
+            await service.enroll_new_lead(
+                uow, lead["lead_id"], datetime.now(UTC), consent=True,
+                profile={"email": lead["email"], "first_name": "Ria"},
+                attributes={"utm_campaign": utm})
+            await uow.commit()
+
+    assert await scheduler.tick() == 1
+    [sent] = smtp.accepted
+    assert sent["To"] == in_segment["email"]
+    assert sent["X-LeadLoop-Sequence"] == f"{re_engage.key}/0"
+    async with engine.connect() as conn:
+        others = await repository.active_enrollments_for_update(conn, elsewhere["lead_id"])
+    # Out of its segment: only the seeded, everyone's re-engage sequence (due in 90 days).
+    assert [e.sequence_key for e in others] == ["re-engage"]

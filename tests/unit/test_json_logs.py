@@ -54,20 +54,25 @@ def logging_restored() -> Iterator[None]:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     servers = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate,
-                      logging.getLogger(name).disabled)
+                      logging.getLogger(name).disabled, logging.getLogger(name).level)
                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
     yield
     root.handlers[:], root.level = saved[0], saved[1]
-    for name, (handlers, propagate, disabled) in servers.items():
+    for name, (handlers, propagate, disabled, level) in servers.items():
         logging.getLogger(name).handlers[:] = handlers
         logging.getLogger(name).propagate = propagate
         logging.getLogger(name).disabled = disabled
+        logging.getLogger(name).setLevel(level)
 
 
 def test_the_servers_own_records_are_json_too(
         monkeypatch: pytest.MonkeyPatch, logging_restored: None) -> None:
-    # What uvicorn sets up before it imports the app: its own plain-text handler, no propagation.
+    # What uvicorn sets up before it imports the app: its own plain-text handler, no propagation,
+    # and the levels of its --log-level (info by default; another test's in-process server may
+    # have left "warning" behind, which is the operator's choice configure_logging keeps).
     uvicorn_error = logging.getLogger("uvicorn.error")
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.INFO)
     plain = io.StringIO()
     uvicorn_error.addHandler(logging.StreamHandler(plain))
     logging.getLogger("uvicorn").propagate = False

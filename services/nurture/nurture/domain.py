@@ -182,6 +182,10 @@ class LeadState(BaseModel):
     profile_at: datetime | None = None
     score: int | None = None
     scored_at: datetime | None = None
+    # Entry rules that fired before the lead's profile arrived (topics are not ordered with
+    # each other, and a lagging lead-created topic is normal under load): the segment cannot be
+    # judged yet, so the lead enters when lead.created or lead.updated brings the profile.
+    pending_entries: tuple[EntryRule, ...] = ()
 
     @property
     def is_erased(self) -> bool:
@@ -229,6 +233,13 @@ def should_enroll(state: LeadState, rule: EntryRule) -> bool:
             # Sales gave the lead back or a deal closed: marketing may talk to them again,
             # unless they asked us to stop.
             return state.unsubscribed_at is None and state.bounced_at is None
+
+
+def defer_entry(state: LeadState, rule: EntryRule) -> LeadState:
+    """The state remembering that `rule` fired before nurture knew the lead's profile."""
+    if state.is_erased or rule in state.pending_entries:
+        return state
+    return state.model_copy(update={"pending_entries": (*state.pending_entries, rule)})
 
 
 def record_profile(state: LeadState, profile: Mapping[str, Any], consent: bool,

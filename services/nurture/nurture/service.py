@@ -19,6 +19,9 @@ async def _enroll(uow: UnitOfWork, state: LeadState, rule: EntryRule) -> None:
     conn = uow.connection
     if not domain.should_enroll(state, rule):
         return
+    if state.profile_at is None and rule != EntryRule.new_unqualified_lead:
+        await repository.save_lead_state(conn, domain.defer_entry(state, rule))
+        return
     now = event_time_now()
     chosen = domain.sequences_to_enter(await repository.active_sequences(conn, rule), rule,
                                        state.attributes)
@@ -39,6 +42,17 @@ async def enroll_new_lead(uow: UnitOfWork, lead_id: UUID, created_at: datetime,
     await repository.save_lead_state(conn, state)
     if enter:
         await _enroll(uow, state, EntryRule.new_unqualified_lead)
+    await _enter_pending(uow, state)
+
+
+async def _enter_pending(uow: UnitOfWork, state: LeadState) -> None:
+    """Enroll the lead by the entry rules that fired before its profile arrived."""
+    if not state.pending_entries or state.profile_at is None:
+        return
+    entered = state.model_copy(update={"pending_entries": ()})
+    await repository.save_lead_state(uow.connection, entered)
+    for rule in state.pending_entries:
+        await _enroll(uow, entered, rule)
 
 
 async def update_profile(uow: UnitOfWork, lead_id: UUID, profile: Mapping[str, Any],
@@ -46,8 +60,9 @@ async def update_profile(uow: UnitOfWork, lead_id: UUID, profile: Mapping[str, A
     """Keep the newest profile and consent; the next send reads them."""
     conn = uow.connection
     state = await repository.lock_lead_state(conn, lead_id)
-    await repository.save_lead_state(conn, domain.record_profile(state, profile, consent,
-                                                                 attributes, at))
+    state = domain.record_profile(state, profile, consent, attributes, at)
+    await repository.save_lead_state(conn, state)
+    await _enter_pending(uow, state)
 
 
 async def change_consent(uow: UnitOfWork, lead_id: UUID, granted: bool, at: datetime) -> None:

@@ -64,6 +64,8 @@ lead_states = Table(
     Column("profile_at", DateTime(timezone=True)),
     Column("score", Integer),
     Column("scored_at", DateTime(timezone=True)),
+    # Entry rules that fired before the profile arrived (domain.LeadState.pending_entries).
+    Column("pending_entries", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Replies and bounces reported by address find the lead(s) through this.
     Index("lead_states_by_email", func.lower(text("email"))),
