@@ -2,10 +2,13 @@
 
 import asyncio
 import base64
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 import orjson
@@ -13,7 +16,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from leadloop.events import CloudEvent
+from leadloop.events.models import LeadActivity, event_time_now
 from leadloop.events.topology import CONSUMES, KEYS_TOPIC, SERVICES, topic_of
+from leadloop.kafka import close_producer, create_producer
 from leadloop.pii import has_sealed_data, reveal
 
 T = TypeVar("T")
@@ -30,6 +35,38 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout_s: float = 30,
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(interval_s)
+
+
+async def publish_activity(bootstrap_servers: str, lead_id: str, kind: str,
+                           url: str | None = None) -> str:
+    """Publish a lead.activity on capture's topic, as capture's tracking (or a CRM reporting a
+    reply) does; returns the event id."""
+    data = LeadActivity(lead_id=uuid.UUID(lead_id), activity_id=uuid.uuid4(), kind=kind,
+                        occurred_at=event_time_now(), url=url)
+    event = CloudEvent(type="leadloop.lead.activity.v1", source="capture", subject=lead_id,
+                       data=data.model_dump(mode="json"))
+    producer = create_producer(bootstrap_servers, f"test-{kind}")
+    await producer.start()
+    try:
+        key, value, headers = event.to_kafka()
+        await producer.send_and_wait(topic_of("capture"), value=value, key=key, headers=headers)
+    finally:
+        await close_producer(producer)
+    return event.id
+
+
+@contextmanager
+def local_webhook_receiver(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free local port from a thread (as a sales tool's endpoint would
+    answer); yields its /hooks URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class TopicReader:

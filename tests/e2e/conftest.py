@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest_asyncio
 
@@ -34,6 +35,23 @@ async def post_lead(http: httpx.AsyncClient, stack: Stack, headers: dict[str, st
     response = await http.post(f"{stack.url('capture')}/v1/leads", json=body, headers=headers)
     assert response.status_code in (200, 201), response.text
     return str(response.json()["lead_id"])
+
+
+def service_dsn(stack: Stack, service: str) -> str:
+    """The service's database as asyncpg takes it, for tests that look behind the API."""
+    return stack.settings.database_url_for(service).replace("postgresql+asyncpg://",
+                                                            "postgresql://", 1)
+
+
+async def funnel_erased(stack: Stack, lead_id: str) -> bool | None:
+    """Outcomes' funnel row of the lead: whether it is erased (None when there is none yet)."""
+    conn = await asyncpg.connect(service_dsn(stack, "outcomes"))
+    try:
+        erased: bool | None = await conn.fetchval(
+            "SELECT erased FROM funnel_leads WHERE lead_id = $1", uuid.UUID(lead_id))
+    finally:
+        await conn.close()
+    return erased
 
 
 @pytest_asyncio.fixture(scope="session")

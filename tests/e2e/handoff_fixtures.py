@@ -1,17 +1,16 @@
 """Handoff end-to-end helpers: a fresh team with its routing rule, a lead's assignment, a sales
 tool receiving webhooks."""
 
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from leadloop_devstack.stack import Stack
-from tests.support import eventually
+from tests.support import eventually, local_webhook_receiver
 
 
 async def team_with_rule(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
@@ -64,9 +63,5 @@ class SalesTool(BaseHTTPRequestHandler):
 def sales_tool() -> Iterator[tuple[str, type[SalesTool]]]:
     """A sales tool's webhook endpoint on a free local port: (url, handler class)."""
     handler = type("OneSalesTool", (SalesTool,), {"received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks", handler
-    server.shutdown()
-    server.server_close()
+    with local_webhook_receiver(handler) as url:
+        yield url, handler

@@ -40,6 +40,15 @@ async def new_lead(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str
     return await post_lead(http, stack, headers, body)
 
 
+async def enrollments_of(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
+                         lead_id: str) -> dict[str, dict[str, Any]]:
+    """The lead's enrollments by sequence key, as nurture's admin API lists them."""
+    r = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/enrollments",
+                       headers=headers)
+    assert r.status_code == 200, r.text
+    return {e["sequence_key"]: e for e in r.json()["enrollments"]}
+
+
 def mail_to(stack: Stack, address: str, sequence_key: str) -> list[EmailMessage]:
     """What the SMTP sink received for `address` from one sequence, oldest first."""
     return [m for m in stack.received_mail()

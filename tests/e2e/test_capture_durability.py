@@ -17,15 +17,11 @@ import pytest_asyncio
 from leadloop_devstack.services import ServiceProcess
 from leadloop_devstack.stack import Stack
 from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
+from tests.e2e.conftest import service_dsn
 from tests.support import TopicReader, consumer_lag, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 CREATED = "leadloop.lead.created.v1"
-
-
-def _dsn(stack: Stack) -> str:
-    return stack.settings.database_url_for("capture").replace("postgresql+asyncpg://",
-                                                              "postgresql://", 1)
 
 
 def _free_port() -> int:
@@ -58,7 +54,7 @@ async def test_import_killed_mid_way_resumes_after_restart_without_duplicates(
     await eventually(some_chunks_committed, timeout_s=60, interval_s=0.02)
     stack.kill_service("capture")  # SIGKILL: no chance to finish the chunk in hand
 
-    conn = await asyncpg.connect(_dsn(stack))
+    conn = await asyncpg.connect(service_dsn(stack, "capture"))
     try:
         status, done = await conn.fetchrow("SELECT status, rows_total FROM imports WHERE id = $1",
                                            uuid.UUID(started.json()["import_id"]))
@@ -76,7 +72,7 @@ async def test_import_killed_mid_way_resumes_after_restart_without_duplicates(
     assert (report["status"], report["rows_total"], report["created"], report["failed"]) == (
         "completed", rows, rows, 0)
 
-    conn = await asyncpg.connect(_dsn(stack))
+    conn = await asyncpg.connect(service_dsn(stack, "capture"))
     try:
         stored = await conn.fetchval(
             "SELECT count(*) FROM leads WHERE source->>'campaign' = $1", f"crash-{tag}")
@@ -145,7 +141,7 @@ async def test_idempotency_keys_are_purged_after_their_retention(
         first = await http.post(f"{base}/v1/leads", json={"email": unique_email("idem")},
                                 headers={**admin_headers, "Idempotency-Key": key})
         assert first.status_code == 201, first.text
-    conn = await asyncpg.connect(_dsn(stack))
+    conn = await asyncpg.connect(service_dsn(stack, "capture"))
     try:  # the first key's answer is now older than the 24-hour retention
         await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
                            " WHERE key = $1", old_key)

@@ -2,11 +2,10 @@
 even when handoff is killed in the middle, and webhooks reach a sales tool signed and retried."""
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -17,7 +16,7 @@ from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
 from tests.e2e.handoff_fixtures import team_with_rule
-from tests.support import TopicReader, eventually
+from tests.support import TopicReader, eventually, local_webhook_receiver
 
 pytestmark = pytest.mark.asyncio
 
@@ -165,12 +164,8 @@ class _Receiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
     handler = type("Receiver", (_Receiver,), {"received": [], "seen": set()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks", handler
-    server.shutdown()
-    server.server_close()
+    with local_webhook_receiver(handler) as url:
+        yield url, handler
 
 
 async def test_webhook_is_signed_and_retried_after_a_server_error(

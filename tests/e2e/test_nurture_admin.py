@@ -12,6 +12,7 @@ from tests.e2e.nurture_fixtures import (
     NO_LIMITS,
     cold_lead,
     create_sequence,
+    enrollments_of,
     mail_to,
     new_lead,
     steps_of,
@@ -21,14 +22,6 @@ from tests.support import eventually
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
 PRICING_SUBJECT = "Our pricing, plainly"  # templates/pricing-guide.html
-
-
-async def _enrollments(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
-                       lead_id: str) -> dict[str, dict[str, Any]]:
-    r = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/enrollments",
-                       headers=headers)
-    assert r.status_code == 200, r.text
-    return {e["sequence_key"]: e for e in r.json()["enrollments"]}
 
 
 async def test_second_version_goes_live_running_enrollment_finishes_on_the_first_and_pause(
@@ -65,9 +58,9 @@ async def test_second_version_goes_live_running_enrollment_finishes_on_the_first
         assert steps_of(mail_to(stack, first_body["email"], key)) == [0, 2]
         assert steps_of(mail_to(stack, second_body["email"], key)) == [0]
     await eventually(both_done)
-    mine = (await _enrollments(http, stack, admin_headers, first))[key]
+    mine = (await enrollments_of(http, stack, admin_headers, first))[key]
     assert (mine["sequence_version"], mine["status"]) == (1, "completed")
-    theirs = (await _enrollments(http, stack, admin_headers, second))[key]
+    theirs = (await enrollments_of(http, stack, admin_headers, second))[key]
     assert (theirs["sequence_version"], theirs["status"]) == (2, "completed")
     assert mail_to(stack, first_body["email"], key)[0]["Subject"] == "Welcome, Sam"
     assert mail_to(stack, second_body["email"], key)[0]["Subject"] == PRICING_SUBJECT
@@ -78,7 +71,7 @@ async def test_second_version_goes_live_running_enrollment_finishes_on_the_first
     third = await new_lead(http, stack, admin_headers, cold_lead(campaign))
 
     async def entered_welcome() -> dict[str, dict[str, Any]]:
-        enrollments = await _enrollments(http, stack, admin_headers, third)
+        enrollments = await enrollments_of(http, stack, admin_headers, third)
         assert "welcome" in enrollments, enrollments
         return enrollments
     assert key not in await eventually(entered_welcome)

@@ -10,7 +10,14 @@ import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import qualified_lead
-from tests.e2e.nurture_fixtures import NO_LIMITS, cold_lead, mail_to, new_lead, steps_of
+from tests.e2e.nurture_fixtures import (
+    NO_LIMITS,
+    cold_lead,
+    enrollments_of,
+    mail_to,
+    new_lead,
+    steps_of,
+)
 from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -24,14 +31,6 @@ async def _sequence(http: httpx.AsyncClient, stack: Stack, headers: dict[str, st
         "key": key, "entry_rule": rule, "steps": ONE_EMAIL,
         "segment": {"utm_campaign": [campaign]}, "guards": NO_LIMITS, **settings})
     assert r.status_code == 201, r.text
-
-
-async def _enrollments(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
-                       lead_id: str) -> dict[str, dict[str, Any]]:
-    r = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/enrollments",
-                       headers=headers)
-    assert r.status_code == 200, r.text
-    return {e["sequence_key"]: e for e in r.json()["enrollments"]}
 
 
 async def _close_deal(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
@@ -79,7 +78,7 @@ async def test_rejected_lead_recycles_won_deal_onboards_lost_deal_re_engages_lat
     async def recycled() -> None:
         assert steps_of(mail_to(stack, rejected_body["email"], recycle)) == [0]
     await eventually(recycled)
-    enrollments = await _enrollments(http, stack, admin_headers, rejected)
+    enrollments = await enrollments_of(http, stack, admin_headers, rejected)
     assert enrollments[recycle]["status"] == "completed"
     assert enrollments["recycle"]["status"] == "active"  # the default, after its 3-day delay
 
@@ -95,7 +94,7 @@ async def test_rejected_lead_recycles_won_deal_onboards_lost_deal_re_engages_lat
     await eventually(onboarded)
 
     async def re_engaging_later() -> dict[str, Any]:
-        enrollment = (await _enrollments(http, stack, admin_headers, lost)).get(re_engage)
+        enrollment = (await enrollments_of(http, stack, admin_headers, lost)).get(re_engage)
         assert enrollment is not None
         return enrollment
     enrollment = await eventually(re_engaging_later)
@@ -103,5 +102,5 @@ async def test_rejected_lead_recycles_won_deal_onboards_lost_deal_re_engages_lat
     due = datetime.fromisoformat(enrollment["next_step_due_at"])
     assert due - datetime.fromisoformat(enrollment["enrolled_at"]) == timedelta(days=30)
     assert mail_to(stack, lost_body["email"], re_engage) == []
-    assert onboarding not in await _enrollments(http, stack, admin_headers, lost)
-    assert re_engage not in await _enrollments(http, stack, admin_headers, won)
+    assert onboarding not in await enrollments_of(http, stack, admin_headers, lost)
+    assert re_engage not in await enrollments_of(http, stack, admin_headers, won)

@@ -3,17 +3,13 @@ email — a reply (reported to nurture, or as a lead.activity email_replied), a 
 later by the mail provider, and an unsubscribe from the confirmation page — while a control
 lead of the same sequence gets its next email."""
 
-import uuid
 
 import httpx
 import pytest
 
-from leadloop.events import CloudEvent
-from leadloop.events.models import LeadActivity, event_time_now
-from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
 from tests.e2e.nurture_fixtures import cold_lead, create_sequence, mail_to, new_lead, steps_of
-from tests.support import TopicReader, eventually
+from tests.support import TopicReader, eventually, publish_activity
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -24,20 +20,6 @@ async def _enrollment(http: httpx.AsyncClient, stack: Stack, headers: dict[str, 
     assert r.status_code == 200, r.text
     [found] = [e for e in r.json()["enrollments"] if e["sequence_key"] == key]
     return dict(found)
-
-
-async def _publish_reply_activity(stack: Stack, lead_id: str) -> None:
-    data = LeadActivity(lead_id=uuid.UUID(lead_id), activity_id=uuid.uuid4(),
-                        kind="email_replied", occurred_at=event_time_now())
-    event = CloudEvent(type="leadloop.lead.activity.v1", source="capture", subject=lead_id,
-                       data=data.model_dump(mode="json"))
-    producer = create_producer(stack.bootstrap_servers, "test-crm-replies")
-    await producer.start()
-    try:
-        key, value, headers = event.to_kafka()
-        await producer.send_and_wait("leadloop.capture", value=value, key=key, headers=headers)
-    finally:
-        await close_producer(producer)
 
 
 async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
@@ -70,7 +52,8 @@ async def test_reply_bounce_and_unsubscribe_each_stop_an_active_sequence(
 
     # Another tool reports a reply as a lead.activity of kind email_replied (on capture's
     # topic, as capture's activity feed would carry it).
-    await _publish_reply_activity(stack, leads["replied_elsewhere"])
+    await publish_activity(stack.bootstrap_servers, leads["replied_elsewhere"],
+                           "email_replied")
 
     # A bounce reported after the SMTP handover, by address (any case); a soft bounce of the
     # control lead changes nothing.

@@ -7,13 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead, qualified_lead
+from tests.e2e.conftest import funnel_erased, post_lead, qualified_lead
 from tests.support import TopicReader, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -93,31 +92,18 @@ async def test_changes_a_deal_cannot_take_are_refused_with_409(
     assert r.json()["lead_id"] == lead_id
 
 
-async def _funnel_erased(stack: Stack, lead_id: str) -> bool | None:
-    """Outcomes' funnel row of the lead: whether it is erased (None: no row yet)."""
-    dsn = stack.settings.database_url_for("outcomes").replace("postgresql+asyncpg://",
-                                                              "postgresql://", 1)
-    conn = await asyncpg.connect(dsn)
-    try:
-        erased: bool | None = await conn.fetchval(
-            "SELECT erased FROM funnel_leads WHERE lead_id = $1", uuid.UUID(lead_id))
-    finally:
-        await conn.close()
-    return erased
-
-
 async def test_a_deal_for_an_erased_lead_is_refused(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     lead_id = await post_lead(http, stack, admin_headers, qualified_lead())
 
     async def counted() -> None:
-        assert await _funnel_erased(stack, lead_id) is False
+        assert await funnel_erased(stack, lead_id) is False
     await eventually(counted, timeout_s=60)
     r = await http.delete(f"{stack.url('capture')}/v1/leads/{lead_id}", headers=admin_headers)
     assert r.status_code == 204, r.text
 
     async def erased() -> None:
-        assert await _funnel_erased(stack, lead_id) is True
+        assert await funnel_erased(stack, lead_id) is True
     await eventually(erased, timeout_s=60)
     deal = _deal(lead_id, "won")
     r = await http.post(f"{stack.url('outcomes')}/v1/deals", headers=admin_headers, json=deal)

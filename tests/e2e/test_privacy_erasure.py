@@ -13,7 +13,7 @@ import pytest
 
 from leadloop.events.topology import SERVICES
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead, qualified_lead
+from tests.e2e.conftest import funnel_erased, post_lead, qualified_lead, service_dsn
 from tests.support import TopicReader, eventually, topics_holding
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -21,16 +21,11 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 HANDED_OFF = "leadloop.lead.handed_off.v1"
 
 
-def _dsn(stack: Stack, service: str) -> str:
-    return stack.settings.database_url_for(service).replace("postgresql+asyncpg://",
-                                                            "postgresql://", 1)
-
-
 async def _tables_holding(stack: Stack, needle: str) -> list[str]:
     """`service.table.column` (or `service.table` for a whole row) wherever `needle` occurs."""
     found = []
     for service in SERVICES:
-        conn = await asyncpg.connect(_dsn(stack, service))
+        conn = await asyncpg.connect(service_dsn(stack, service))
         try:
             tables = [r["table_name"] for r in await conn.fetch(
                 "SELECT table_name FROM information_schema.tables "
@@ -59,7 +54,7 @@ async def _key_rows(stack: Stack, lead_id: str) -> dict[str, Any]:
     """Each service's lead_keys row for the lead: (has a key, erased) or None."""
     rows = {}
     for service in SERVICES:
-        conn = await asyncpg.connect(_dsn(stack, service))
+        conn = await asyncpg.connect(service_dsn(stack, service))
         try:
             row = await conn.fetchrow(
                 "SELECT data_key IS NOT NULL AS has_key, erased_at IS NOT NULL AS erased "
@@ -68,17 +63,6 @@ async def _key_rows(stack: Stack, lead_id: str) -> dict[str, Any]:
             await conn.close()
         rows[service] = None if row is None else (row["has_key"], row["erased"])
     return rows
-
-
-async def _funnel_erased(stack: Stack, lead_id: str) -> bool | None:
-    """Outcomes' funnel row of the lead: whether it is erased (None when there is none)."""
-    conn = await asyncpg.connect(_dsn(stack, "outcomes"))
-    try:
-        erased: bool | None = await conn.fetchval(
-            "SELECT erased FROM funnel_leads WHERE lead_id = $1", uuid.UUID(lead_id))
-    finally:
-        await conn.close()
-    return erased
 
 
 async def test_erased_person_is_gone_from_every_database_and_never_readable_in_kafka(
@@ -105,7 +89,7 @@ async def test_erased_person_is_gone_from_every_database_and_never_readable_in_k
         assert all(row == (True, False) for row in (await _key_rows(stack, lead_id)).values())
         holding = {t.split(".")[0] for t in await _tables_holding(stack, email)}
         assert {"capture", "scoring", "handoff", "nurture"} <= holding, holding
-        assert await _funnel_erased(stack, lead_id) is False, "outcomes counts the lead"
+        assert await funnel_erased(stack, lead_id) is False, "outcomes counts the lead"
     await eventually(everyone_holds_it)
     assert await topics_holding(stack.bootstrap_servers, email.encode()) == {}
 
@@ -123,7 +107,7 @@ async def test_erased_person_is_gone_from_every_database_and_never_readable_in_k
         assert await _tables_holding(stack, email) == []
         keys = await _key_rows(stack, lead_id)
         assert keys == {service: (False, True) for service in SERVICES}, keys
-        assert await _funnel_erased(stack, lead_id) is True
+        assert await funnel_erased(stack, lead_id) is True
     await eventually(forgotten_everywhere, timeout_s=60)
     assert await topics_holding(stack.bootstrap_servers, email.encode()) == {}
 

@@ -8,33 +8,15 @@ import httpx
 import pytest
 
 from leadloop.events import CloudEvent
-from leadloop.events.models import LeadActivity, event_time_now
-from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
-from tests.support import TopicReader, eventually
+from tests.support import TopicReader, eventually, publish_activity
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
 QUALIFIED = "leadloop.lead.qualified.v1"
 SCORED = "leadloop.lead.scored.v1"
 DISQUALIFIED = "leadloop.lead.disqualified.v1"
-
-
-async def _track(stack: Stack, lead_id: str, url: str) -> str:
-    """Publish a page view as capture's tracking does; returns the event id."""
-    data = LeadActivity(lead_id=uuid.UUID(lead_id), activity_id=uuid.uuid4(), kind="page_view",
-                        occurred_at=event_time_now(), url=url)
-    event = CloudEvent(type="leadloop.lead.activity.v1", source="capture", subject=lead_id,
-                       data=data.model_dump(mode="json"))
-    producer = create_producer(stack.bootstrap_servers, "test-tracking")
-    await producer.start()
-    try:
-        key, value, headers = event.to_kafka()
-        await producer.send_and_wait("leadloop.capture", value=value, key=key, headers=headers)
-    finally:
-        await close_producer(producer)
-    return event.id
 
 
 async def _score(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
@@ -64,7 +46,8 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
     await eventually(scored_40)
 
     async with TopicReader(stack.bootstrap_servers, "leadloop.scoring") as reader:
-        pricing_event = await _track(stack, lead_id, "https://example.com/pricing")
+        pricing_event = await publish_activity(stack.bootstrap_servers, lead_id, "page_view",
+                                   "https://example.com/pricing")
         events = await reader.wait_for(lambda evs: len(_of(evs, lead_id, QUALIFIED)) == 1)
         qualified = _of(events, lead_id, QUALIFIED)[0].data
         assert qualified["score"] == 57
@@ -80,7 +63,8 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
             ("engagement.page_view", 2, pricing_event)}
 
         # More activity while qualified raises the score but does not qualify it again.
-        await _track(stack, lead_id, "https://example.com/blog")
+        await publish_activity(stack.bootstrap_servers, lead_id, "page_view",
+                                   "https://example.com/blog")
         events = await reader.wait_for(lambda evs: any(
             e.data["score"] == 59 for e in _of(evs, lead_id, SCORED)))
         assert len(_of(events, lead_id, QUALIFIED)) == 1
@@ -103,7 +87,8 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
         await eventually(rejected_in_scoring)
 
         # The recycled lead comes back: new activity qualifies it again, exactly once more.
-        await _track(stack, lead_id, "https://example.com/docs")
+        await publish_activity(stack.bootstrap_servers, lead_id, "page_view",
+                                   "https://example.com/docs")
         events = await reader.wait_for(lambda evs: len(_of(evs, lead_id, QUALIFIED)) == 2)
         assert _of(events, lead_id, QUALIFIED)[-1].data["score"] == 61
 

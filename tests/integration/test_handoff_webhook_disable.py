@@ -2,11 +2,10 @@
 keeps failing for the whole retry window is disabled; nothing is sent to it while disabled,
 messages meanwhile are held in its delivery log, and an admin enabling it sends them."""
 
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -25,7 +24,7 @@ from leadloop.events.models import LeadAccepted
 from leadloop_devstack.postgres import ensure_databases
 from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
-from tests.support import eventually
+from tests.support import eventually, local_webhook_receiver
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 ACCEPTED = "leadloop.lead.accepted.v1"
@@ -50,12 +49,8 @@ class _SalesTool(BaseHTTPRequestHandler):
 @pytest.fixture
 def sales_tool() -> Iterator[tuple[str, type[_SalesTool]]]:
     handler = type("SalesTool", (_SalesTool,), {"code": 500, "received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks", handler
-    server.shutdown()
-    server.server_close()
+    with local_webhook_receiver(handler) as url:
+        yield url, handler
 
 
 @pytest_asyncio.fixture

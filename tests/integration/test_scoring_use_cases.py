@@ -196,6 +196,17 @@ async def _close_deals(engine: AsyncEngine, count: int, start: int) -> list[uuid
     return lead_ids
 
 
+async def _vp_sales_form(uow: UnitOfWork, lead_id: uuid.UUID, now: datetime,
+                         **form_properties: Any) -> None:
+    """A VP of sales at a 120-person company (fit 40, grade B) sends a form (10 points)."""
+    await service.record_profile(uow, lead_id, LeadProfile(
+        email="pat@gmail.com", job_title="VP Sales", company_size=120), Consent(), now,
+        "created-1")
+    await service.record_activity(uow, LeadActivity(
+        lead_id=lead_id, activity_id=uuid.uuid4(), kind="form_submitted", occurred_at=now,
+        properties=form_properties), "form-1")
+
+
 async def _retrain_if_due(engine: AsyncEngine) -> int | None:
     async with UnitOfWork(engine, "scoring") as uow:
         training_id = await learning_service.retrain_if_due(uow)
@@ -244,12 +255,7 @@ async def test_decay_job_lowers_a_stale_qualified_lead_without_a_second_qualific
     now = datetime.now(UTC)
     async with UnitOfWork(engine, "scoring") as uow:
         # Fit 40, grade B: the form's 10 points make it an MQL.
-        await service.record_profile(uow, lead_id, LeadProfile(
-            email="pat@gmail.com", job_title="VP Sales", company_size=120), Consent(), now,
-            "created-1")
-        await service.record_activity(uow, LeadActivity(
-            lead_id=lead_id, activity_id=uuid.uuid4(), kind="form_submitted", occurred_at=now,
-        ), "form-1")
+        await _vp_sales_form(uow, lead_id, now)
         await uow.commit()
     assert (await _lead_row(engine, lead_id)).score == 50
     assert len(await _outbox(engine, lead_id, "leadloop.lead.qualified.v1")) == 1
@@ -333,12 +339,7 @@ async def test_backtest_replays_the_stored_leads_and_stores_or_sends_nothing(
     lead_id = uuid.uuid4()
     now = datetime.now(UTC)
     async with UnitOfWork(engine, "scoring") as uow:
-        await service.record_profile(uow, lead_id, LeadProfile(
-            email="pat@gmail.com", job_title="VP Sales", company_size=120), Consent(), now,
-            "created-1")
-        await service.record_activity(uow, LeadActivity(
-            lead_id=lead_id, activity_id=uuid.uuid4(), kind="form_submitted", occurred_at=now,
-            properties={"seconds_on_page": 30}), "form-1")
+        await _vp_sales_form(uow, lead_id, now, seconds_on_page=30)
         version = await model_service.create_model(uow, "stricter", DEFAULT_MODEL_CONFIG.model_copy(
             update={"mql": DEFAULT_MODEL_CONFIG.mql.model_copy(update={"min_score": 60})}))
         await uow.commit()

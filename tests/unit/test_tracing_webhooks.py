@@ -61,6 +61,18 @@ async def _send_both(url: str) -> None:
         assert outcome.ok
 
 
+async def _send_both_while_handling(traceparent: str) -> list[dict[str, str]]:
+    """Send both kinds of webhook while a consumer works on an event of trace `traceparent`;
+    returns the headers the receiver got."""
+    bind_context(traceparent=traceparent)
+    try:
+        async with _receiver() as (url, received):
+            await _send_both(url)
+    finally:
+        bind_context()
+    return received
+
+
 def _parts(traceparent: str) -> tuple[str, str, str, str]:
     version, trace_id, span_id, flags = traceparent.split("-")
     assert (len(version), len(trace_id), len(span_id), len(flags)) == (2, 32, 16, 2)
@@ -84,12 +96,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 async def test_webhooks_sent_while_handling_a_lead_continue_its_trace() -> None:
     lead_trace, lead_span = secrets.token_hex(16), secrets.token_hex(8)
-    bind_context(traceparent=f"00-{lead_trace}-{lead_span}-01")
-    try:
-        async with _receiver() as (url, received):
-            await _send_both(url)
-    finally:
-        bind_context()
+    received = await _send_both_while_handling(f"00-{lead_trace}-{lead_span}-01")
     assert len(received) == 2
     for headers in received:
         _, trace_id, span_id, flags = _parts(headers["traceparent"])
@@ -107,12 +114,7 @@ async def test_webhook_sent_outside_any_trace_starts_one() -> None:
 async def test_with_tracing_on_each_webhook_is_a_client_span_the_receiver_continues(
         spans: InMemorySpanExporter) -> None:
     lead_trace, lead_span = secrets.token_hex(16), secrets.token_hex(8)
-    bind_context(traceparent=f"00-{lead_trace}-{lead_span}-01")
-    try:
-        async with _receiver() as (url, received):
-            await _send_both(url)
-    finally:
-        bind_context()
+    received = await _send_both_while_handling(f"00-{lead_trace}-{lead_span}-01")
     exported: list[ReadableSpan] = list(spans.get_finished_spans())
     assert [s.kind for s in exported] == [SpanKind.CLIENT, SpanKind.CLIENT]
     for headers, span in zip(received, exported, strict=True):

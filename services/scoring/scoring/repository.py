@@ -106,7 +106,7 @@ async def activity_counts(conn: AsyncConnection, lead_id: UUID) -> dict[str, int
         .where(lead_activities.c.lead_id == lead_id)
         .group_by(lead_activities.c.kind)
     )
-    return {kind: count for kind, count in rows.tuples()}
+    return {kind: count for kind, count in rows}
 
 
 async def insert_history(conn: AsyncConnection,
