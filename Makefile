@@ -36,7 +36,7 @@ run: install
 	$(BIN)/python -m leadloop_devstack run
 
 test: install
-	$(BIN)/python -m pytest
+	bash tests/run_suite.sh $(BIN)/python
 
 chaos: install
 	$(BIN)/python -m pytest tests/chaos -m chaos -s

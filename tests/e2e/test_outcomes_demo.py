@@ -20,7 +20,7 @@ from outcomes.demo_plan import REPS
 from outcomes.sales_reports import RESPONSE_BUCKETS, response_bucket
 from tests.support import eventually
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e, pytest.mark.realtime]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
