@@ -89,6 +89,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         postgres_port=_free_port(),
         kafka_port=_free_port(),
         kafka_controller_port=_free_port(),
+        smtp_port=_free_port(),  # never the dev stack's 1025: `make test` runs two stacks
         ports={name: _free_port() for name in DEFAULT_PORTS},
         **external_infrastructure,
     )

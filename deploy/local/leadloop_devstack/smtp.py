@@ -51,13 +51,14 @@ class MaildirHandler:
         return "250 Message accepted for delivery"
 
 
-async def _serve(host: str, port: int, maildir: Path) -> None:
+async def _serve(host: str, port: int, maildir: Path, ident: str) -> None:
     from aiosmtpd.smtp import SMTP
 
     handler = MaildirHandler(maildir)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="leadloop-sink", data_size_limit=10 * 1024 * 1024),
+        lambda: SMTP(handler, hostname="leadloop-sink", ident=ident,
+                     data_size_limit=10 * 1024 * 1024),
         host=host, port=port)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,6 +100,9 @@ class SmtpSink:
         self.maildir = home / "mail"
         self.log = home / "logs" / "smtp.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # Named in the greeting: readiness must be our sink's, not another stack's that won
+        # the race for the same port (ours then exits, and mail would go to the other one).
+        self.ident = f"LeadLoop sink {uuid.uuid4().hex[:12]}"
 
     def start(self) -> None:
         """Start the server on `port` (or a free port when that one is taken)."""
@@ -107,11 +111,12 @@ class SmtpSink:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "leadloop_devstack.smtp", "--host", self.host,
-                 "--port", str(self.port), "--maildir", str(self.maildir)],
+                 "--port", str(self.port), "--maildir", str(self.maildir),
+                 "--ident", self.ident],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     async def wait_ready(self, timeout_s: float = 20) -> None:
-        """Wait for the 220 greeting."""
+        """Wait for our sink's 220 greeting."""
         deadline = time.monotonic() + timeout_s
         while True:
             if self.process is not None and self.process.poll() is not None:
@@ -120,7 +125,7 @@ class SmtpSink:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
                 greeting = await asyncio.wait_for(reader.readline(), 2)
                 writer.close()
-                if greeting.startswith(b"220"):
+                if greeting.startswith(b"220") and self.ident.encode() in greeting:
                     return
             except (OSError, TimeoutError):
                 pass
@@ -139,9 +144,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--maildir", type=Path, required=True)
+    parser.add_argument("--ident", default="LeadLoop sink", help="named in the 220 greeting")
     args = parser.parse_args()
     args.maildir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_serve(args.host, args.port, args.maildir))
+    asyncio.run(_serve(args.host, args.port, args.maildir, args.ident))
 
 
 if __name__ == "__main__":
