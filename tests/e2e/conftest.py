@@ -37,6 +37,15 @@ async def post_lead(http: httpx.AsyncClient, stack: Stack, headers: dict[str, st
     return str(response.json()["lead_id"])
 
 
+async def active_model(http: httpx.AsyncClient, stack: Stack,
+                       headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """The scoring model in force: its version and its configuration."""
+    models = (await http.get(f"{stack.url('scoring')}/v1/models", headers=headers)).json()
+    active: int = models["active_version"]
+    config: dict[str, Any] = next(m for m in models["models"] if m["version"] == active)["config"]
+    return active, config
+
+
 def service_dsn(stack: Stack, service: str) -> str:
     """The service's database as asyncpg takes it, for tests that look behind the API."""
     return stack.settings.database_url_for(service).replace("postgresql+asyncpg://",

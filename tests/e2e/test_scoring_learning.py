@@ -11,7 +11,7 @@ import pytest
 
 from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead
+from tests.e2e.conftest import active_model, post_lead
 from tests.support import TopicReader, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -54,9 +54,7 @@ async def test_learned_model_beats_rules_only_on_held_out_deals_and_backtest_rep
             "status": "won" if won else "lost", "amount_minor": 500_000, "currency": "EUR"})
         assert r.status_code == 201, r.text
 
-    models = (await http.get(f"{scoring}/v1/models", headers=admin_headers)).json()
-    active = models["active_version"]
-    config = next(m for m in models["models"] if m["is_active"])["config"]
+    active, config = await active_model(http, stack, admin_headers)
     config["learning"] = {"features": [
         {"kind": "categorical", "field": "properties.segment"},
         {"kind": "numeric", "field": "company_size"},

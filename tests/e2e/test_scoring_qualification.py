@@ -9,7 +9,7 @@ import pytest
 
 from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead, qualified_lead
+from tests.e2e.conftest import active_model, post_lead, qualified_lead
 from tests.support import TopicReader, eventually, publish_activity
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -100,9 +100,7 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
 async def test_new_version_is_created_compared_activated_and_every_lead_rescored(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     scoring = stack.url("scoring")
-    models = (await http.get(f"{scoring}/v1/models", headers=admin_headers)).json()
-    active = models["active_version"]
-    config = next(m for m in models["models"] if m["version"] == active)["config"]
+    active, config = await active_model(http, stack, admin_headers)
     lead_id = await post_lead(http, stack, admin_headers, {
         "email": f"kim.{uuid.uuid4().hex[:10]}@gmail.com", "properties": {"plan": "Enterprise"}})
     await eventually(lambda: _score(http, stack, admin_headers, lead_id))
@@ -156,9 +154,7 @@ async def test_new_version_is_created_compared_activated_and_every_lead_rescored
 async def test_a_lead_from_a_competitor_is_disqualified_and_never_qualified(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     scoring = stack.url("scoring")
-    models = (await http.get(f"{scoring}/v1/models", headers=admin_headers)).json()
-    active = models["active_version"]
-    config = next(m for m in models["models"] if m["version"] == active)["config"]
+    active, config = await active_model(http, stack, admin_headers)
     competitor = f"rival-{uuid.uuid4().hex[:8]}.com"
     disqualifiers = [
         {**rule, "when": {**rule["when"], "domains": [*rule["when"]["domains"], competitor]}}

@@ -12,8 +12,19 @@ from leadloop.db import create_engine
 from leadloop.events.topology import dead_letter_topic_of, topic_of
 from leadloop.infra_tables import create_infra_schema
 from leadloop_devstack.postgres import ensure_databases
+from leadloop_devstack.services import run_migrations, service_env_prefix
 from leadloop_devstack.stack import Stack
 from tests.support import eventually
+
+
+async def migrated_database(stack: Stack, service: str, tag: str) -> str:
+    """A fresh database for `service` at its newest migration (the service's own Alembic
+    migrations, as the stack runs them); returns its URL."""
+    name = f"{tag}_{uuid.uuid4().hex[:8]}"
+    await ensure_databases(stack.settings.server_url(), [name])
+    url = stack.settings.database_url_for(name)
+    await run_migrations(service, {f"{service_env_prefix(service)}DATABASE_URL": url})
+    return url
 
 
 @dataclass

@@ -15,9 +15,8 @@ from handoff.handlers import on_lead_created, on_lead_qualified
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.events.models import EventData, LeadCreated, LeadProfile, LeadQualified
-from leadloop_devstack.postgres import ensure_databases
-from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
+from tests.integration.conftest import migrated_database
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
@@ -25,10 +24,7 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh handoff database at the newest migration."""
-    name = f"handoff_speed_{uuid.uuid4().hex[:8]}"
-    await ensure_databases(stack.settings.server_url(), [name])
-    url = stack.settings.database_url_for(name)
-    await run_migrations("handoff", {"LEADLOOP_HANDOFF_DATABASE_URL": url})
+    url = await migrated_database(stack, "handoff", "handoff_speed")
     engine = create_engine(url, pool_size=2)
     yield engine
     await engine.dispose()

@@ -21,9 +21,8 @@ from handoff.webhook_worker import deliver_due
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events.models import LeadAccepted
-from leadloop_devstack.postgres import ensure_databases
-from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
+from tests.integration.conftest import migrated_database
 from tests.support import eventually, local_webhook_receiver
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
@@ -56,10 +55,7 @@ def sales_tool() -> Iterator[tuple[str, type[_SalesTool]]]:
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh handoff database at the newest migration."""
-    name = f"handoff_webhooks_{uuid.uuid4().hex[:8]}"
-    await ensure_databases(stack.settings.server_url(), [name])
-    url = stack.settings.database_url_for(name)
-    await run_migrations("handoff", {"LEADLOOP_HANDOFF_DATABASE_URL": url})
+    url = await migrated_database(stack, "handoff", "handoff_webhooks")
     engine = create_engine(url, pool_size=4)
     yield engine
     await engine.dispose()

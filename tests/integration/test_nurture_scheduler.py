@@ -19,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadloop.app import Runtime
 from leadloop.db import create_engine
 from leadloop.kafka import create_producer
-from leadloop_devstack.postgres import ensure_databases
-from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
 from nurture import repository, service
 from nurture.config import NurtureSettings
@@ -28,6 +26,7 @@ from nurture.domain import EntryRule, ExitReason, Sequence
 from nurture.scheduler import Scheduler
 from nurture.steps import GuardPolicy
 from nurture.tables import enrollments, lead_states, messages
+from tests.integration.conftest import migrated_database
 from tests.integration.nurture_receivers import ChannelAdapter, ScriptedSmtp
 from tests.support import eventually
 
@@ -39,10 +38,7 @@ LEADS = 60
 @pytest_asyncio.fixture
 async def nurture_settings(stack: Stack) -> AsyncIterator[NurtureSettings]:
     """A fresh nurture database, migrated, and settings that mail through the stack's sink."""
-    name = f"nurture_it{uuid.uuid4().hex[:8]}"
-    await ensure_databases(stack.settings.server_url(), [name])
-    url = stack.settings.database_url_for(name)
-    await run_migrations("nurture", {"LEADLOOP_NURTURE_DATABASE_URL": url})
+    url = await migrated_database(stack, "nurture", "nurture_it")
     yield NurtureSettings(database_url=url, smtp_host=stack.settings.host,
                           smtp_port=stack.smtp.port, smtp_connections=2,
                           scheduler_batch_size=7, scheduler_poll_interval_s=0.05,

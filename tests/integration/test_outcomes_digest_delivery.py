@@ -4,7 +4,6 @@ fails for some recipients is retried for those only, with the same frozen digest
 
 import asyncio
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -20,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
-from leadloop_devstack.postgres import ensure_databases
-from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
 from outcomes import digest_queries
 from outcomes.config import OutcomesSettings
@@ -30,6 +27,7 @@ from outcomes.digest_worker import schedule_periods, work_one
 from outcomes.handlers import HANDLERS
 from outcomes.tables import digests
 from tests.e2e.outcomes_fixtures import generate_stories, story_events
+from tests.integration.conftest import migrated_database
 from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
@@ -76,10 +74,7 @@ def sink() -> Iterator[tuple[Sink, int]]:
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh outcomes database with a month of generated leads in its read model."""
-    name = f"outcomes_digest_{uuid.uuid4().hex[:8]}"
-    await ensure_databases(stack.settings.server_url(), [name])
-    url = stack.settings.database_url_for(name)
-    await run_migrations("outcomes", {"LEADLOOP_OUTCOMES_DATABASE_URL": url})
+    url = await migrated_database(stack, "outcomes", "outcomes_digest")
     engine = create_engine(url, pool_size=4)
     async with UnitOfWork(engine, "outcomes") as uow:
         for story in generate_stories(120, seed=3):

@@ -15,8 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadErased
-from leadloop_devstack.postgres import ensure_databases
-from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
 from outcomes import report_queries, repository, service
 from outcomes.attribution import AttributeBy, Conversion, Model, Touch, attribute
@@ -37,6 +35,7 @@ from tests.e2e.outcomes_fixtures import (
     story_events,
     story_facts,
 )
+from tests.integration.conftest import migrated_database
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
@@ -46,10 +45,7 @@ STORIES = generate_stories(300, seed=23)
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh outcomes database, migrated with the service's own Alembic migrations."""
-    name = f"outcomes_it_{uuid.uuid4().hex[:8]}"
-    await ensure_databases(stack.settings.server_url(), [name])
-    url = stack.settings.database_url_for(name)
-    await run_migrations("outcomes", {"LEADLOOP_OUTCOMES_DATABASE_URL": url})
+    url = await migrated_database(stack, "outcomes", "outcomes_it")
     engine = create_engine(url, pool_size=2)
     yield engine
     await engine.dispose()

@@ -26,14 +26,13 @@ from leadloop.events.models import (
     LeadUnmerged,
 )
 from leadloop.infra_tables import outbox
-from leadloop_devstack.postgres import ensure_databases
-from leadloop_devstack.services import run_migrations
 from leadloop_devstack.stack import Stack
 from scoring import learning_service, model_repository, model_service, repository, service
 from scoring.default_model import DEFAULT_MODEL_CONFIG
 from scoring.learning_config import LearningConfig
 from scoring.rules import FieldEquals, FitRule
 from scoring.tables import lead_activities, leads
+from tests.integration.conftest import migrated_database
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,10 +45,7 @@ PLAN_MODEL = DEFAULT_MODEL_CONFIG.model_copy(update={"fit_rules": (
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh, migrated scoring database."""
-    name = f"scoring_it_{uuid.uuid4().hex[:8]}"
-    await ensure_databases(stack.settings.server_url(), [name])
-    url = stack.settings.database_url_for(name)
-    await run_migrations("scoring", {"LEADLOOP_SCORING_DATABASE_URL": url})
+    url = await migrated_database(stack, "scoring", "scoring_it")
     engine = create_engine(url, pool_size=2)
     # Scoring keeps parsed versions and trainings per process, by number: right for one
     # database, wrong across these tests' fresh ones, where version 2 differs each time.
