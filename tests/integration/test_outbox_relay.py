@@ -84,6 +84,9 @@ async def test_relay_wakes_on_notify_long_before_its_poll_interval(sandbox: Sand
 async def test_backlog_gauge_follows_a_relay_that_is_never_idle_long(sandbox: Sandbox) -> None:
     """/metrics' outbox backlog is refreshed after batches, not only when a poll interval
     passes without work (which never happens while events keep coming)."""
+    # The backlog is there before the relay starts: its first refresh sees rows still unsent,
+    # so only refreshes after later batches can bring the gauge to 0.
+    await _write_events(sandbox, 200)
     producer = create_producer(sandbox.bootstrap_servers, "test")
     await producer.start()
     relay = _relay(sandbox, producer, poll_interval_s=300, backlog_refresh_s=0)
@@ -92,8 +95,6 @@ async def test_backlog_gauge_follows_a_relay_that_is_never_idle_long(sandbox: Sa
     def gauge() -> float | None:
         return REGISTRY.get_sample_value("leadloop_outbox_backlog", {"service": sandbox.service})
     try:
-        await asyncio.wait_for(relay.listening.wait(), 20)
-        await _write_events(sandbox, 200)
         async with TopicReader(sandbox.bootstrap_servers, sandbox.topic) as reader:
             await reader.wait_for(lambda evs: len(evs) == 200)
 
