@@ -93,14 +93,15 @@ async def test_rejected_lead_recycles_won_deal_onboards_lost_deal_re_engages_lat
         assert steps_of(mail_to(stack, won_body["email"], onboarding)) == [0]
     await eventually(onboarded)
 
-    async def re_engaging_later() -> dict[str, Any]:
+    # A new score or page view of the lead wakes its enrollments; the scheduler then puts this
+    # one back to sleep until its entry delay ends: poll until it has.
+    async def re_engaging_later() -> None:
         enrollment = (await enrollments_of(http, stack, admin_headers, lost)).get(re_engage)
         assert enrollment is not None
-        return enrollment
-    enrollment = await eventually(re_engaging_later)
-    assert enrollment["status"] == "active" and enrollment["current_step"] == 0
-    due = datetime.fromisoformat(enrollment["next_step_due_at"])
-    assert due - datetime.fromisoformat(enrollment["enrolled_at"]) == timedelta(days=30)
+        assert enrollment["status"] == "active" and enrollment["current_step"] == 0
+        due = datetime.fromisoformat(enrollment["next_step_due_at"])
+        assert due - datetime.fromisoformat(enrollment["enrolled_at"]) == timedelta(days=30)
+    await eventually(re_engaging_later)
     assert mail_to(stack, lost_body["email"], re_engage) == []
     assert onboarding not in await enrollments_of(http, stack, admin_headers, lost)
     assert re_engage not in await enrollments_of(http, stack, admin_headers, won)

@@ -80,6 +80,16 @@ def test_elapsed_wait_moves_on_to_the_next_send() -> None:
     assert isinstance(action, SendDue) and action.position.step == 1
 
 
+def test_a_send_in_its_entry_delay_sleeps_until_the_delay_ends_even_when_woken_early() -> None:
+    # Enrolled at T0 with a 30-day entry delay; a page view wakes the enrollment at T0 + 1 h.
+    starts = T0 + timedelta(days=30)
+    action = next_action(steps(SEND), Position(0, starts), LeadFacts(), T0 + timedelta(hours=1),
+                         UTC_ZONE)
+    assert action == Sleep(Position(0, starts), starts)
+    assert isinstance(next_action(steps(SEND), Position(0, starts), LeadFacts(), starts,
+                                  UTC_ZONE), SendDue)
+
+
 def test_a_late_scheduler_sends_the_step_once_and_then_waits_the_full_next_wait() -> None:
     seq = steps(SEND, {"kind": "wait", "days": 2}, SEND2, {"kind": "wait", "days": 3}, SEND)
     late = T0 + timedelta(days=10)  # down for days: the next step is due, not the ones after

@@ -100,6 +100,10 @@ def _goto(steps: Seq[SequenceStep], here: int, target: Goto) -> int:
 def next_action(steps: Seq[SequenceStep], position: Position, facts: LeadFacts,
                 now: datetime, zone: ZoneInfo) -> Action:
     """What the enrollment at `position` does at `now`."""
+    if now < position.step_started_at:
+        # Still in its entry delay (re-engage after 90 days, recycle after 3): an early wake-up
+        # (a new score, a page view) must not bring its first send forward.
+        return Sleep(position, position.step_started_at)
     # Branches only jump forward (Sequence validates it), so this walk ends.
     while position.step < len(steps):
         step = steps[position.step]
