@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 from leadloop.db import UnitOfWork, create_engine
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
@@ -151,8 +152,10 @@ async def _time_backtests(engine: Any, version: int, label: str, runs: int) -> d
 async def measure(server_dsn: str, leads: int, runs: int) -> dict[str, Any]:
     """Load the leads into a fresh database and time both backtests; the P6 result."""
     await ensure_databases(server_dsn, [DATABASE])
-    dsn = f"{server_dsn.rstrip('/')}/{DATABASE}"
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    # The server's address with our database swapped in (a DSN may already name one).
+    database = make_url(server_dsn).set(database=DATABASE)
+    dsn = database.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = database.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     await run_migrations("scoring", {"LEADLOOP_SCORING_DATABASE_URL": url})
     await _load(dsn, leads, seed=7)
     engine = create_engine(url)

@@ -74,6 +74,15 @@ class Runtime:
         """The wake-up event of the worker called `name` (created on first use)."""
         return self.wakeups.setdefault(name, asyncio.Event())
 
+    async def wait_for_wakeup(self, name: str, timeout_s: float) -> None:
+        """Return when the worker called `name` is woken, the service stops, or `timeout_s`
+        passes: a worker's sleep between rounds."""
+        stop = asyncio.create_task(self.stopping.wait())
+        woken = asyncio.create_task(self.wakeup(name).wait())
+        await asyncio.wait({stop, woken}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        woken.cancel()
+
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work whose events are published as this service."""
         return UnitOfWork(self.engine, self.settings.service_name)

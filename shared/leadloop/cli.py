@@ -50,10 +50,10 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `leadloop` console script."""
-    args = build_parser(installed_commands()).parse_args(argv)
-    return args.run(args) or 0
+def main(argv: list[str] | None = None, commands: dict[str, Command] | None = None) -> int:
+    """Entry point of the `leadloop` console script: the installed commands, or `commands`."""
+    args = build_parser(installed_commands() if commands is None else commands).parse_args(argv)
+    return int(args.run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ webhook receiver verifies LeadLoop's signatures and refuses a forged message."""
 
 import asyncio
 import importlib.util
-import threading
 import time
 import uuid
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
-from tests.support import eventually
+from tests.support import eventually, local_webhook_receiver
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -65,34 +63,30 @@ async def test_webhook_example_verifies_signatures_and_refuses_a_forgery(
         reps: list[dict[str, Any]]) -> None:
     example = _example("webhook_sales_tool")
     hooks = type("Hooks", (example.SalesToolHooks,), {"handled": {}, "secret": ""})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), hooks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    created = await http.post(f"{stack.url('handoff')}/v1/webhooks", headers=admin_headers,
-                              json={"name": "example crm", "url": url,
-                                    "event_types": [HANDED_OFF]})
-    assert created.status_code == 201, created.text
-    subscriber = created.json()
-    hooks.secret = subscriber["secret"]
-    try:
-        lead_id = await post_lead(http, stack, admin_headers, qualified_lead())
+    with local_webhook_receiver(hooks) as url:
+        created = await http.post(f"{stack.url('handoff')}/v1/webhooks", headers=admin_headers,
+                                  json={"name": "example crm", "url": url,
+                                        "event_types": [HANDED_OFF]})
+        assert created.status_code == 201, created.text
+        subscriber = created.json()
+        hooks.secret = subscriber["secret"]
+        try:
+            lead_id = await post_lead(http, stack, admin_headers, qualified_lead())
 
-        async def handled() -> dict[str, Any]:
-            messages = [m for m in hooks.handled.values() if m["data"]["lead_id"] == lead_id]
-            assert len(messages) == 1
-            return dict(messages[0])
+            async def handled() -> dict[str, Any]:
+                messages = [m for m in hooks.handled.values() if m["data"]["lead_id"] == lead_id]
+                assert len(messages) == 1
+                return dict(messages[0])
 
-        message = await eventually(handled, timeout_s=60)
-        assert message["type"] == HANDED_OFF and message["data"]["rep"] is not None
+            message = await eventually(handled, timeout_s=60)
+            assert message["type"] == HANDED_OFF and message["data"]["rep"] is not None
 
-        forged = await http.post(url, content=b'{"type": "x", "data": {"lead_id": "y"}}',
-                                 headers={"webhook-id": "msg_forged",
-                                          "webhook-timestamp": str(int(time.time())),
-                                          "webhook-signature": "v1,AAAA"})
-        assert forged.status_code == 400
-        assert "msg_forged" not in hooks.handled
-    finally:
-        await http.patch(f"{stack.url('handoff')}/v1/webhooks/{subscriber['id']}",
-                         headers=admin_headers, json={"enabled": False})
-        server.shutdown()
-        server.server_close()
+            forged = await http.post(url, content=b'{"type": "x", "data": {"lead_id": "y"}}',
+                                     headers={"webhook-id": "msg_forged",
+                                              "webhook-timestamp": str(int(time.time())),
+                                              "webhook-signature": "v1,AAAA"})
+            assert forged.status_code == 400
+            assert "msg_forged" not in hooks.handled
+        finally:
+            await http.patch(f"{stack.url('handoff')}/v1/webhooks/{subscriber['id']}",
+                             headers=admin_headers, json={"enabled": False})

@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 from leadloop.events import CloudEvent
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
-from tests.e2e.handoff_fixtures import team_with_rule
+from tests.e2e.handoff_fixtures import assignment_of, team_with_rule
 from tests.support import TopicReader, eventually, local_webhook_receiver
 
 pytestmark = pytest.mark.asyncio
@@ -36,13 +36,7 @@ async def test_routing_rule_sends_lead_to_its_team_and_says_why(
     lead_id = await post_lead(http, stack, admin_headers,
                               {**qualified_lead(), "source": {"utm_campaign": campaign}})
 
-    async def routed() -> dict[str, Any]:
-        response = await http.get(f"{stack.url('handoff')}/v1/leads/{lead_id}/assignment",
-                                  headers=admin_headers)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    assignment = await eventually(routed)
+    assignment = await assignment_of(http, stack, admin_headers, lead_id)
     assert assignment["team"] == team and assignment["rep"]["id"] == rep_ids[0]
     assert assignment["rule_id"] == rule_id and assignment["rule_version"] == 1
     assert assignment["routing_rule"] == f"campaign-{campaign}@v1"
@@ -67,15 +61,8 @@ async def test_named_account_owner_wins_unless_out_of_office(
     assert owner.status_code == 201, owner.text
     assert owner.json()["named_accounts"] == [domain] and owner.json()["territories"] == ["DE"]
 
-    async def assignment_of(lead_id: str) -> dict[str, Any]:
-        async def routed() -> dict[str, Any]:
-            response = await http.get(f"{stack.url('handoff')}/v1/leads/{lead_id}/assignment",
-                                      headers=admin_headers)
-            assert response.status_code == 200, response.text
-            return dict(response.json())
-        return await eventually(routed)
-
-    first = await assignment_of(await post_lead(http, stack, admin_headers, body))
+    first = await assignment_of(http, stack, admin_headers,
+                                await post_lead(http, stack, admin_headers, body))
     assert first["rep"]["id"] == owner.json()["id"] and first["routing_rule"] == "named-account"
     assert domain in first["routing_reason"]
 
@@ -83,8 +70,8 @@ async def test_named_account_owner_wins_unless_out_of_office(
                             headers=admin_headers, json={
         "out_of_office_from": "2020-01-01T00:00:00Z", "out_of_office_to": "2999-01-01T00:00:00Z"})
     assert away.status_code == 200, away.text
-    second = await assignment_of(await post_lead(http, stack, admin_headers, {
-        **body, "email": f"cto@{domain}"}))
+    second = await assignment_of(http, stack, admin_headers, await post_lead(
+        http, stack, admin_headers, {**body, "email": f"cto@{domain}"}))
     assert second["rep"]["id"] == ada and second["team"] == team
     assert "Olga Owner" in second["routing_reason"] and "unavailable" in second["routing_reason"]
     await http.delete(f"{stack.url('handoff')}/v1/routing-rules/{rule_id}", headers=admin_headers)

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead, qualified_lead
+from tests.e2e.conftest import post_lead, qualified_lead, service_dsn
 from tests.e2e.handoff_fixtures import SalesTool, assignment_of, sales_tool, team_with_rule
 from tests.support import TopicReader, eventually
 
@@ -30,9 +30,7 @@ def _campaign() -> str:
 async def _timers_fired(stack: Stack, assignment_id: str) -> dict[str, bool]:
     """Which of the assignment's SLA timers have fired (kind → fired), from handoff's
     database: the only place that says a timer came due and did nothing."""
-    dsn = stack.settings.database_url_for("handoff").replace("postgresql+asyncpg://",
-                                                             "postgresql://", 1)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(service_dsn(stack, "handoff"))
     try:
         rows = await conn.fetch("SELECT kind, fired_at IS NOT NULL AS fired FROM sla_timers "
                                 "WHERE assignment_id = $1", uuid.UUID(assignment_id))

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from leadloop.db import create_engine
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead, unqualified_lead
+from tests.e2e.handoff_fixtures import assignment_of
 from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.e2e]
@@ -36,16 +37,6 @@ class Scenario:
     started: datetime
     hot: list[str]
     cold: list[str]
-
-
-async def _assignment(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
-                      lead_id: str) -> str:
-    async def assigned() -> str:
-        r = await http.get(f"{stack.url('handoff')}/v1/leads/{lead_id}/assignment",
-                           headers=headers)
-        assert r.status_code == 200, r.text
-        return str(r.json()["id"])
-    return await eventually(assigned)
 
 
 async def _report(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str], name: str,
@@ -73,7 +64,8 @@ async def scenario(stack: Stack, admin_headers: dict[str, str],
         r = await http.post(f"{stack.url('capture')}/v1/activities", headers=headers, json={
             "kind": "form_submitted", "lead_id": hot[0], "source": NEWSLETTER})
         assert r.status_code == 202, r.text
-        assignments = [await _assignment(http, stack, headers, lead) for lead in hot]
+        assignments = [str((await assignment_of(http, stack, headers, lead))["id"])
+                       for lead in hot]
 
         async def act(index: int, action: str, body: dict[str, Any] | None = None) -> None:
             r = await http.post(f"{handoff}/v1/assignments/{assignments[index]}/{action}",

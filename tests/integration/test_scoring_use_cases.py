@@ -87,11 +87,7 @@ async def test_rescore_job_resumes_after_an_interrupted_batch_and_scores_each_le
         job = (await model_repository.jobs_of(conn, version))[0]
     assert (job.id, job.status, job.done, job.total) == (job_id, "running", 2, 5)
 
-    more = True
-    while more:
-        async with UnitOfWork(engine, "scoring") as uow:
-            more = await model_service.rescore_batch(uow, batch_size=2)
-            await uow.commit()
+    await _run_rescore_jobs(engine, batch_size=2)
 
     async with engine.connect() as conn:
         job = (await model_repository.jobs_of(conn, version))[0]
@@ -159,11 +155,12 @@ async def _lead_row(engine: AsyncEngine, lead_id: uuid.UUID) -> Any:
         return (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one()
 
 
-async def _run_rescore_jobs(engine: AsyncEngine) -> None:
+async def _run_rescore_jobs(engine: AsyncEngine, batch_size: int = 50) -> None:
+    """Run re-scoring batches, one committed unit of work each, until none is left."""
     more = True
     while more:
         async with UnitOfWork(engine, "scoring") as uow:
-            more = await model_service.rescore_batch(uow, batch_size=50)
+            more = await model_service.rescore_batch(uow, batch_size=batch_size)
             await uow.commit()
 
 

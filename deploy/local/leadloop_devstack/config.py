@@ -6,7 +6,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
-from leadloop.events.topology import SERVICES
+from leadloop.events.topology import DEFAULT_TOPIC_PARTITIONS, SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -26,7 +26,7 @@ class StackSettings(BaseSettings):
     kafka_controller_port: int = 9093
     # The local SMTP sink nurture mails through (0, or taken: a free port is used).
     smtp_port: int = 1025
-    topic_partitions: int = 12
+    topic_partitions: int = DEFAULT_TOPIC_PARTITIONS
     # Only the services named here move: {"capture": 9001} keeps the other defaults.
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
     # Use existing clusters instead of starting local ones. DATABASE_URL names a server, with or

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from leadloop.cli import Command, build_parser
+from leadloop.cli import Command
+from leadloop.cli import main as leadloop_main
 
 BAR_WIDTH = 30
 
@@ -85,8 +86,7 @@ IMPORT_COMMAND = Command(help="import leads from a CSV file", add_arguments=_add
 
 def main(argv: list[str] | None = None) -> int:
     """`leadloop import ...` with only this service's command (tests call it in-process)."""
-    args = build_parser({"import": IMPORT_COMMAND}).parse_args(argv)
-    return int(args.run(args) or 0)
+    return leadloop_main(argv, {"import": IMPORT_COMMAND})
 
 
 if __name__ == "__main__":

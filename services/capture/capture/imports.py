@@ -85,11 +85,7 @@ async def resume_imports(runtime: Runtime) -> None:
                 await _run_if_free(runtime, import_id)
         except Exception:  # database away: the next round tries again
             log.warning("could not look for imports to run", exc_info=True)
-        stop = asyncio.create_task(runtime.stopping.wait())
-        woken = asyncio.create_task(wake.wait())
-        await asyncio.wait({stop, woken}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        woken.cancel()
+        await runtime.wait_for_wakeup(WAKEUP, interval)
 
 
 async def _run_if_free(runtime: Runtime, import_id: UUID) -> None:

@@ -13,6 +13,7 @@ already let this lead's deadline lapse are not asked again.
 """
 
 import asyncio
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from handoff import assign, repository
 from handoff.config import HandoffSettings, get_settings
 from handoff.domain import AssignmentStatus
 from leadloop.app import Runtime
-from leadloop.events.models import LeadQualified, event_time_now
+from leadloop.events.models import event_time_now
 
 log = logging.getLogger(__name__)
 WAKEUP = "handoff.fallback-queue"
@@ -45,12 +46,7 @@ async def run_queue_drain(runtime: Runtime) -> None:
             raise
         except Exception:  # database away and the like: the next round tries again
             log.exception("fallback queue round failed; retrying")
-        stop = asyncio.create_task(runtime.stopping.wait())
-        woken = asyncio.create_task(wake.wait())
-        await asyncio.wait({stop, woken}, timeout=settings.queue_drain_interval_s,
-                           return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        woken.cancel()
+        await runtime.wait_for_wakeup(WAKEUP, settings.queue_drain_interval_s)
 
 
 async def drain_fallback_queue(new_uow: Any, settings: HandoffSettings) -> int:
@@ -80,10 +76,9 @@ async def _place(uow: Any, assignment_id: UUID, lead_id: UUID, now: datetime,
     queued = await repository.lock_assignment(conn, assignment_id)
     if queued is None or queued.status != AssignmentStatus.queued.value:
         return False  # taken, erased or handled by another replica meanwhile
-    lead_row = await repository.get_lead(conn, lead_id)
-    if lead_row is None:
+    lead = await repository.qualified_lead(conn, lead_id)
+    if lead is None:
         return False
-    lead = LeadQualified.model_validate({**lead_row.context, "lead_id": lead_id})
     lapsed = frozenset(await repository.breached_reps(conn, lead_id))
     choice = await assign.choose(conn, assign.facts_of(lead), now, settings, lapsed)
     if choice.rep is None:
@@ -91,8 +86,6 @@ async def _place(uow: Any, assignment_id: UUID, lead_id: UUID, now: datetime,
     waited = int((now - queued.handed_off_at).total_seconds())
     await repository.update_assignment(conn, assignment_id,
                                        {"status": AssignmentStatus.reassigned.value})
-    moved = assign.Choice(choice.rep, choice.team, choice.rule,
-                          f"from the fallback queue after {waited} s: {choice.reason}",
-                          choice.accept_sla, choice.rule_id, choice.rule_version,
-                          choice.pool, choice.cursor)
+    moved = dataclasses.replace(
+        choice, reason=f"from the fallback queue after {waited} s: {choice.reason}")
     return await assign.hand_off(uow, lead, moved, now, breaches=queued.breaches) is not None

@@ -21,6 +21,7 @@ from handoff.tables import (
     sla_timers,
     webhook_deliveries,
 )
+from leadloop.events.models import LeadQualified
 
 _HELD = [status.value for status in HELD_BY_REP]
 _OPEN = [status.value for status in OPEN_STATUSES]
@@ -179,6 +180,15 @@ async def queued_assignments(conn: AsyncConnection, limit: int) -> list[tuple[UU
 async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Any | None:
     """Handoff's copy of a qualified lead."""
     return (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one_or_none()
+
+
+async def qualified_lead(conn: AsyncConnection, lead_id: UUID) -> LeadQualified | None:
+    """The lead as its lead.qualified described it (what routing and the handed-off payload
+    read), from handoff's copy; None if handoff has none."""
+    row = await get_lead(conn, lead_id)
+    if row is None:
+        return None
+    return LeadQualified.model_validate({**row.context, "lead_id": lead_id})
 
 
 async def insert_timers(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:

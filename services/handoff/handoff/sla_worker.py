@@ -26,7 +26,7 @@ from handoff.sla import (
 )
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
-from leadloop.events.models import LeadQualified, LeadSlaBreached, event_time_now
+from leadloop.events.models import LeadSlaBreached, event_time_now
 from leadloop.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
                   settings: HandoffSettings) -> BreachAction:
     """Close the lapsed assignment and hand the lead to the manager, the next rep or the queue."""
     conn = uow.connection
-    lead_row = await repository.get_lead(conn, assignment.lead_id)
-    lead = LeadQualified.model_validate({**lead_row.context, "lead_id": assignment.lead_id})
+    lead = await repository.qualified_lead(conn, assignment.lead_id)
+    assert lead is not None, "an assignment's lead is kept until the lead is erased"
     earlier = await repository.breached_reps(conn, assignment.lead_id)
     breached = frozenset([*earlier, assignment.rep_id])
     breaches = assignment.breaches + 1

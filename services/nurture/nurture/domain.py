@@ -242,6 +242,14 @@ def defer_entry(state: LeadState, rule: EntryRule) -> LeadState:
     return state.model_copy(update={"pending_entries": (*state.pending_entries, rule)})
 
 
+def take_pending_entries(state: LeadState) -> tuple[LeadState, tuple[EntryRule, ...]]:
+    """Once the profile is known: the state without its waiting entry rules, and those rules
+    (to enroll by now). Before that, the state as it is and no rules."""
+    if state.profile_at is None or not state.pending_entries:
+        return state, ()
+    return state.model_copy(update={"pending_entries": ()}), state.pending_entries
+
+
 def record_profile(state: LeadState, profile: Mapping[str, Any], consent: bool,
                    attributes: Mapping[str, Any], at: datetime) -> LeadState:
     """The state with the lead's newest profile (what sending and segments need); an older

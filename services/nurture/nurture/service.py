@@ -39,20 +39,12 @@ async def enroll_new_lead(uow: UnitOfWork, lead_id: UUID, created_at: datetime,
     if profile is not None:
         state = domain.record_profile(state, profile, consent, attributes or {}, created_at)
     state, enter = domain.admit_new_lead(state, created_at)
+    state, pending = domain.take_pending_entries(state)
     await repository.save_lead_state(conn, state)
     if enter:
         await _enroll(uow, state, EntryRule.new_unqualified_lead)
-    await _enter_pending(uow, state)
-
-
-async def _enter_pending(uow: UnitOfWork, state: LeadState) -> None:
-    """Enroll the lead by the entry rules that fired before its profile arrived."""
-    if not state.pending_entries or state.profile_at is None:
-        return
-    entered = state.model_copy(update={"pending_entries": ()})
-    await repository.save_lead_state(uow.connection, entered)
-    for rule in state.pending_entries:
-        await _enroll(uow, entered, rule)
+    for rule in pending:  # rules that fired before the profile arrived
+        await _enroll(uow, state, rule)
 
 
 async def update_profile(uow: UnitOfWork, lead_id: UUID, profile: Mapping[str, Any],
@@ -60,9 +52,11 @@ async def update_profile(uow: UnitOfWork, lead_id: UUID, profile: Mapping[str, A
     """Keep the newest profile and consent; the next send reads them."""
     conn = uow.connection
     state = await repository.lock_lead_state(conn, lead_id)
-    state = domain.record_profile(state, profile, consent, attributes, at)
+    state, pending = domain.take_pending_entries(
+        domain.record_profile(state, profile, consent, attributes, at))
     await repository.save_lead_state(conn, state)
-    await _enter_pending(uow, state)
+    for rule in pending:  # rules that fired before the profile arrived
+        await _enroll(uow, state, rule)
 
 
 async def change_consent(uow: UnitOfWork, lead_id: UUID, granted: bool, at: datetime) -> None:

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from leadloop.cli import Command, build_parser
+from leadloop.cli import Command
 from outcomes.demo import DEFAULT_MINUTES, DemoConfig, run_demo
 
 KEY_VARIABLE = "LEADLOOP_DEV_ADMIN_KEY"
@@ -66,8 +66,3 @@ DEMO_COMMAND = Command(help="fill the running stack with a month of leads",
 REBUILD_COMMAND = Command(help="drop outcomes' read model and rebuild it from Kafka",
                           add_arguments=lambda parser: None, run=_rebuild)
 
-
-def main() -> None:
-    """`leadloop demo|rebuild` with only this service's commands."""
-    args = build_parser({"demo": DEMO_COMMAND, "rebuild": REBUILD_COMMAND}).parse_args()
-    sys.exit(args.run(args))

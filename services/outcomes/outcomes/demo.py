@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import httpx
 
-from outcomes.demo_plan import REPS, PlannedLead, RepProfile, decide_sales, plan_leads
+from outcomes.demo_plan import REPS, PlannedLead, RepProfile, decide_sales, plan_leads, speed_of
 
 Action = Literal["call", "close"]
 DEFAULT_MINUTES = 40.0
@@ -211,7 +211,7 @@ class DemoRun:
         rep = self.reps.get(assignment["rep"]["id"])
         delays = (self.config.answer_delays.get(rep.email, rep.answers_after_s) if rep
                   else (1.0, 5.0))
-        lead.rep_speed = "never" if delays is None else "now" if delays[1] < 300 else "later"
+        lead.rep_speed = speed_of(delays)
         lead.decision = decide_sales(lead, self.sales_rng)
         base = f"/v1/assignments/{lead.assignment_id}"
         async with self.gate:

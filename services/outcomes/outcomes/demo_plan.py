@@ -49,10 +49,15 @@ class RepProfile:
 
     @property
     def speed(self) -> Speed:
-        """'now' within five minutes (the fastest response bucket), else 'later' or 'never'."""
-        if self.answers_after_s is None:
-            return "never"
-        return "now" if self.answers_after_s[1] < 300 else "later"
+        """How fast this rep calls back (see `speed_of`)."""
+        return speed_of(self.answers_after_s)
+
+
+def speed_of(answers_after_s: tuple[float, float] | None) -> Speed:
+    """'now' within five minutes (the fastest response bucket), else 'later' or 'never'."""
+    if answers_after_s is None:
+        return "never"
+    return "now" if answers_after_s[1] < 300 else "later"
 
 
 # One rep per response-time bucket below a day: each bucket fills as far as the run is long.

@@ -3,6 +3,8 @@
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from scoring import model_repository, repository
@@ -25,8 +27,7 @@ async def activate_model(uow: UnitOfWork, version: int) -> int:
     """Make a version the active one and start re-scoring every lead under it; the job id."""
     conn = uow.connection
     await model_repository.activate_model(conn, version, event_time_now())
-    total = await model_repository.count_scorable(conn)
-    return await model_repository.start_job(conn, version, ACTIVATION, total)
+    return await _rescore_every_lead(conn, version, ACTIVATION)
 
 
 async def start_training_rescore(uow: UnitOfWork, version: int) -> int | None:
@@ -36,8 +37,13 @@ async def start_training_rescore(uow: UnitOfWork, version: int) -> int | None:
     conn = uow.connection
     if await repository.active_model_version(conn) != version:
         return None
+    return await _rescore_every_lead(conn, version, TRAINING)
+
+
+async def _rescore_every_lead(conn: AsyncConnection, version: int, reason: str) -> int:
+    """Start a job that re-scores every scorable lead under `version`; its id."""
     total = await model_repository.count_scorable(conn)
-    return await model_repository.start_job(conn, version, TRAINING, total)
+    return await model_repository.start_job(conn, version, reason, total)
 
 
 async def start_decay_job(uow: UnitOfWork, interval_s: float) -> int | None:
