@@ -25,8 +25,14 @@ from typing import Any
 
 import psutil
 
-from bench import (nurture_send_rate, p1_capture_http, p2_speed_to_lead, p3_sustained, p4_import,
-                   scoring_backtest)
+from bench import (
+    nurture_send_rate,
+    p1_capture_http,
+    p2_speed_to_lead,
+    p3_sustained,
+    p4_import,
+    scoring_backtest,
+)
 from bench.harness import REPO_ROOT, Bench, Durations, stack_settings
 from bench.profiling import Profiler
 from bench.report import render_table

@@ -8,7 +8,7 @@ consumer start as soon as it does.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +31,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leadloop.consumer import ConsumerRunner, Handler
+from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
 from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.handlers import Handlers
 from leadloop.kafka import close_producer, create_producer
 from leadloop.keyring import KeysConsumer
 from leadloop.observability import bind_context, configure_logging, declare_series
@@ -200,7 +201,7 @@ def create_service_app(
     *,
     settings: ServiceSettings,
     routers: Sequence[APIRouter] = (),
-    handlers: Mapping[str, Handler] | None = None,
+    handlers: Handlers | None = None,
     workers: Sequence[BackgroundWorker] = (),
     description: str = "",
     large_body_paths: Sequence[str] = (),
@@ -220,7 +221,7 @@ def create_service_app(
         configure_logging(service, settings.log_level)
         declare_series(service, topic_of(service),
                        [topic_of(p) for p in CONSUMES[service]] if handlers else [],
-                       list(handlers or {}))
+                       handlers.event_types if handlers else [])
         setup_tracing(service, settings.otlp_traces_endpoint, settings.trace_export_delay_ms)
         runtime = Runtime(
             settings=settings,
@@ -263,7 +264,7 @@ def create_service_app(
         return JSONResponse(validation_error_body(exc), status_code=422)
 
     app.openapi = lambda: _openapi_with_our_error_shape(app)  # type: ignore[method-assign]
-    app.include_router(_ops_router(service))
+    app.include_router(_ops_router(service, handlers))
     app.include_router(_docs_router(app.title))
     if CONSUMES[service]:
         app.include_router(dead_letters_router(service))
@@ -272,7 +273,7 @@ def create_service_app(
     return app
 
 
-async def _start_kafka_side(runtime: Runtime, handlers: Mapping[str, Handler] | None,
+async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
                             workers: Sequence[BackgroundWorker]) -> None:
     settings = runtime.settings
     backoff = Backoff(max_s=5.0)
@@ -329,7 +330,7 @@ async def _stop(runtime: Runtime) -> None:
     await runtime.engine.dispose()
 
 
-def _ops_router(service: str) -> APIRouter:
+def _ops_router(service: str, handlers: Handlers | None) -> APIRouter:
     router = APIRouter(tags=["ops"])
 
     @router.get("/healthz")
@@ -358,7 +359,7 @@ def _ops_router(service: str) -> APIRouter:
     @router.get("/asyncapi.json")
     async def asyncapi() -> dict[str, Any]:
         """The AsyncAPI 3 document of what this service publishes and consumes."""
-        return asyncapi_document(service)
+        return asyncapi_document(service, handlers.event_types if handlers else None)
 
     return router
 

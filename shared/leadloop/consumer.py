@@ -13,14 +13,11 @@ Records that are not valid events cannot succeed on retry and go to the dead-let
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -30,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
+from leadloop.handlers import Handlers, Item
 from leadloop.infra_tables import processed_events
 from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
@@ -42,7 +40,7 @@ from leadloop.observability import (
 )
 from leadloop.pii import PiiError
 from leadloop.retry import Backoff, is_transient
-from leadloop.tracing import traced
+from leadloop.tracing import traced_each
 
 # Records a batch's event ids in the inbox and returns those not seen before. One statement shape
 # for any batch size (the ids travel as one array), so asyncpg prepares it once.
@@ -54,9 +52,6 @@ _RECORD_PROCESSED = (
     .on_conflict_do_nothing()
     .returning(processed_events.c.event_id)
 )
-
-Handler = Callable[[UnitOfWork, Any, CloudEvent], Awaitable[None]]
-"""An event handler: applies one event's effects through the unit of work; never commits."""
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +77,11 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ConsumerRunner:
-    """Consumes the given topics as the service's consumer group and dispatches to handlers."""
+    """Consumes the given topics as the service's consumer group and hands each batch to the
+    service's batch handlers."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
-                 bootstrap_servers: str, topics: list[str], handlers: Mapping[str, Handler],
+                 bootstrap_servers: str, topics: list[str], handlers: Handlers,
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
                  retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
                  key_wait_s: float = 300.0) -> None:
@@ -285,19 +281,25 @@ class ConsumerRunner:
             ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
             fresh = set((await uow.connection.execute(
                 _RECORD_PROCESSED, {"consumer": self._service, "ids": ids})).scalars())
+            applying: list[Delivery] = []
             for delivery in deliveries:
-                envelope = delivery.envelope
-                if envelope.id not in fresh:
+                if delivery.envelope.id not in fresh:
                     EVENTS_DUPLICATE.labels(self._service).inc()
                     continue
-                fresh.discard(envelope.id)  # the same event twice in one batch: handle it once
-                with traced(f"consume {envelope.type}", SpanKind.CONSUMER, envelope.traceparent,
-                            {"messaging.destination.name": delivery.record.topic,
-                             "messaging.message.id": envelope.id,
-                             "leadloop.lead_id": envelope.subject}) as span_traceparent:
-                    bind_context(event_id=envelope.id, lead_id=envelope.subject,
-                                 traceparent=span_traceparent or envelope.traceparent)
-                    await self._handlers[envelope.type](uow, delivery.event, envelope)
+                fresh.discard(delivery.envelope.id)  # the same event twice in one batch: once
+                applying.append(delivery)
+            with traced_each([(f"consume {d.envelope.type}", d.envelope.traceparent, {
+                    "messaging.destination.name": d.record.topic,
+                    "messaging.message.id": d.envelope.id,
+                    "leadloop.lead_id": d.envelope.subject}) for d in applying]) as traceparents:
+                # Events a handler publishes about a lead continue the trace of the lead's
+                # event being applied (see UnitOfWork.publish).
+                uow.causes = {d.envelope.subject: tp
+                              for d, tp in zip(applying, traceparents, strict=True)}
+                if len(applying) == 1:  # an isolated event: its logs name it
+                    bind_context(event_id=applying[0].envelope.id,
+                                 lead_id=applying[0].envelope.subject, traceparent=traceparents[0])
+                await self._handlers.apply(uow, [Item(d.event, d.envelope) for d in applying])
             await uow.commit()
         bind_context()
         HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)

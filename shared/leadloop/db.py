@@ -3,6 +3,7 @@
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -41,6 +42,9 @@ class UnitOfWork:
         self._connection: AsyncConnection | None = None
         self._pending: list[CloudEvent] = []
         self.committed = False
+        self.causes: dict[str, str] = {}
+        """Per lead id, the traceparent of the consumed event being applied (set by the
+        consumer runner): what an event published about that lead continues."""
 
     @property
     def connection(self) -> AsyncConnection:
@@ -49,10 +53,24 @@ class UnitOfWork:
             raise RuntimeError("unit of work is not open")
         return self._connection
 
+    async def driver(self) -> asyncpg.Connection:
+        """The transaction's asyncpg connection, for hot statements written as SQL text:
+        asyncpg prepares each text once per connection and skips SQLAlchemy's compile step
+        (about 45 instead of 100-200 µs of client CPU a statement)."""
+        raw = await self.connection.get_raw_connection()
+        adapted = raw.dbapi_connection
+        # SQLAlchemy's asyncpg adapter sends BEGIN with its first statement; one sent straight
+        # to the driver before any would run outside the transaction, so begin it here.
+        if getattr(adapted, "_transaction", True) is None:
+            await adapted._start_transaction()  # type: ignore[union-attr]
+        driver: asyncpg.Connection = raw.driver_connection
+        return driver
+
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         self._pending = []
+        self.causes = {}
         self.committed = False
         return self
 
@@ -76,8 +94,9 @@ class UnitOfWork:
             source=self._source,
             subject=subject,
             data=event.model_dump(mode="json"),
-            # The span doing this work is the parent of whatever handles the event.
-            traceparent=current_traceparent() or new_traceparent(),
+            # The span doing this work is the parent of whatever handles the event: in a
+            # consumed batch the span of this lead's event, in a request the request's.
+            traceparent=self.causes.get(subject) or current_traceparent() or new_traceparent(),
         )
         self._pending.append(cloud_event)
         return cloud_event
@@ -88,7 +107,7 @@ class UnitOfWork:
         `publish`: personal fields sealed, written to the outbox at commit."""
         self._pending.append(CloudEvent(
             type=event_type, source=self._source, subject=subject, data=data,
-            traceparent=current_traceparent() or new_traceparent()))
+            traceparent=self.causes.get(subject) or current_traceparent() or new_traceparent()))
 
     async def commit(self) -> None:
         """Write pending events to the outbox (personal fields encrypted) and commit."""

@@ -72,6 +72,32 @@ def traced(name: str, kind: SpanKind, parent_traceparent: str | None,
 
 
 @contextmanager
+def traced_each(spans: list[tuple[str, str | None, dict[str, str]]]) -> Iterator[list[str]]:
+    """A CONSUMER span per (name, parent traceparent, attributes), all open for the block (a
+    batch applied together); yields each span's traceparent, in order."""
+    if not _recording:
+        yield [child_traceparent(parent) for _name, parent, _attributes in spans]
+        return
+    opened = []
+    try:
+        for name, parent, attributes in spans:
+            context = _propagator.extract({"traceparent": parent}) if parent else None
+            opened.append(_tracer.start_span(name, context=context, kind=SpanKind.CONSUMER,
+                                             attributes=attributes))
+        traceparents = []
+        for span, (_name, parent, _attributes) in zip(opened, spans, strict=True):
+            span_context = span.get_span_context()
+            traceparents.append(
+                f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+                f"{int(span_context.trace_flags):02x}" if span_context.is_valid
+                else child_traceparent(parent))
+        yield traceparents
+    finally:
+        for span in opened:
+            span.end()
+
+
+@contextmanager
 def client_request(method: str, url: str, parent_traceparent: str | None = None
                    ) -> Iterator[dict[str, str]]:
     """Headers for one outgoing HTTP request sent inside the block: a `traceparent` continuing

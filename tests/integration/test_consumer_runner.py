@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,10 +14,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select
 from sqlalchemy.exc import OperationalError
 
-from leadloop.consumer import ConsumerRunner, Handler
+from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent
 from leadloop.events.models import LeadErased, event_time_now
+from leadloop.handlers import Batch, Handlers
 from leadloop.kafka import close_producer, create_producer
 from tests.integration.conftest import Sandbox
 from tests.support import TopicReader, eventually, read_records
@@ -28,6 +29,20 @@ ERASED = "leadloop.lead.erased.v1"
 _metadata = MetaData()
 # A deliberately non-idempotent effect: one row per handled event, so a double shows up.
 effects = Table("effects", _metadata, Column("event_id", Text), Column("lead_id", Text))
+
+EventHandler = Callable[[UnitOfWork, Any, CloudEvent], Awaitable[None]]
+"""What these tests inject: the effect of one event (the runner isolates a failing one)."""
+
+
+def _each_event(handler: EventHandler) -> Handlers:
+    """A registry whose batch handler applies `handler` to every erasure in turn."""
+    registry = Handlers()
+
+    @registry.handles
+    async def apply_each(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
+        for item in batch:
+            await handler(uow, item.event, item.envelope)
+    return registry
 
 
 @pytest_asyncio.fixture
@@ -67,11 +82,11 @@ async def _effect_count(sandbox: Sandbox, **where: str) -> int:
 
 class _Running:
     def __init__(self, sandbox: Sandbox, producer: AIOKafkaProducer,
-                 handler: Handler, **options: Any) -> None:
+                 handler: EventHandler, **options: Any) -> None:
         self.runner = ConsumerRunner(
             service=sandbox.service, engine=sandbox.engine, producer=producer,
             bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers={ERASED: handler}, max_attempts=3, retry_backoff_s=0.01,
+            handlers=_each_event(handler), max_attempts=3, retry_backoff_s=0.01,
             retry_backoff_max_s=0.05, **options,
         )
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
+from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
 from outcomes import digest_queries
 from outcomes.config import OutcomesSettings
@@ -81,7 +82,7 @@ async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
             for event in story_events(story):
                 envelope = CloudEvent(type=event_type_of(event), source="test",  # type: ignore[arg-type]
                                       subject=str(event.lead_id), data={})  # type: ignore[attr-defined]
-                await HANDLERS[envelope.type](uow, event, envelope)
+                await HANDLERS.apply(uow, [Item(event, envelope)])
         await uow.commit()
     yield engine
     await engine.dispose()

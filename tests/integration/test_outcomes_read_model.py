@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadErased
+from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
 from outcomes import report_queries, repository, service
 from outcomes.attribution import AttributeBy, Conversion, Model, Touch, attribute
@@ -61,7 +62,7 @@ async def _apply(engine: AsyncEngine, events: list[tuple[EventData, CloudEvent]]
     for start in range(0, len(events), 250):
         async with UnitOfWork(engine, "outcomes") as uow:
             for event, envelope in events[start:start + 250]:
-                await HANDLERS[envelope.type](uow, event, envelope)
+                await HANDLERS.apply(uow, [Item(event, envelope)])
             await uow.commit()
 
 

@@ -2,9 +2,7 @@
 
 from typing import Any
 
-from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork
-from leadloop.events import CloudEvent
 from leadloop.events.models import (
     DealClosed,
     LeadActivity,
@@ -21,6 +19,7 @@ from leadloop.events.models import (
     LeadSource,
     LeadUpdated,
 )
+from leadloop.handlers import Batch, Handlers
 from nurture import service
 from nurture.domain import ExitReason
 
@@ -44,94 +43,116 @@ def _attributes(profile: LeadProfile, source: LeadSource | None = None,
     return found
 
 
-async def on_lead_created(uow: UnitOfWork, event: LeadCreated, envelope: CloudEvent) -> None:
+HANDLERS = Handlers()
+"""Which batch handler applies which event class; the consumer runner dispatches on it."""
+
+
+@HANDLERS.handles
+async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
     """A new lead enters the new-lead sequences of its segment unless it is already past
     marketing; nurture keeps the contact details sending needs."""
-    await service.enroll_new_lead(
-        uow, event.lead_id, event.created_at, profile=event.profile.model_dump(),
-        consent=event.consent.email_marketing,
-        attributes=_attributes(event.profile, event.source, event.form_id))
+    for item in batch:
+        event = item.event
+        await service.enroll_new_lead(
+            uow, event.lead_id, event.created_at, profile=event.profile.model_dump(),
+            consent=event.consent.email_marketing,
+            attributes=_attributes(event.profile, event.source, event.form_id))
 
 
-async def on_lead_updated(uow: UnitOfWork, event: LeadUpdated, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_updated(uow: UnitOfWork, batch: Batch[LeadUpdated]) -> None:
     """New contact details or consent apply from the next send on."""
-    await service.update_profile(uow, event.lead_id, event.profile.model_dump(),
-                                 event.consent.email_marketing, _attributes(event.profile),
-                                 event.updated_at)
+    for item in batch:
+        event = item.event
+        await service.update_profile(uow, event.lead_id, event.profile.model_dump(),
+                                     event.consent.email_marketing, _attributes(event.profile),
+                                     event.updated_at)
 
 
-async def on_lead_consent_changed(uow: UnitOfWork, event: LeadConsentChanged,
-                                  envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
     """Consent to email marketing given or withdrawn applies from the next send on."""
-    if event.purpose == "email_marketing":
-        await service.change_consent(uow, event.lead_id, event.granted, event.changed_at)
+    for item in batch:
+        event = item.event
+        if event.purpose == "email_marketing":
+            await service.change_consent(uow, event.lead_id, event.granted, event.changed_at)
 
 
-async def on_lead_merged(uow: UnitOfWork, event: LeadMerged, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_merged(uow: UnitOfWork, batch: Batch[LeadMerged]) -> None:
     """A duplicate merged into another lead stops its sequences: one person, one sequence."""
-    await service.exit_sequences(uow, event.merged_lead_id, ExitReason.merged, event.merged_at)
+    for item in batch:
+        event = item.event
+        await service.exit_sequences(uow, event.merged_lead_id, ExitReason.merged, event.merged_at)
 
 
-async def on_lead_activity(uow: UnitOfWork, event: LeadActivity, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
     """A page visit (capture's tracking) can decide a waiting branch; a reply another tool
     reported (kind email_replied) stops the sequences that exit on replies."""
-    if event.kind == service.REPLY_KIND:
-        await service.record_reply(uow, event.lead_id, event.occurred_at, announce=False)
-        return
-    await service.record_engagement(uow, event.lead_id, event.activity_id, event.kind,
-                                    event.url, event.occurred_at)
+    for item in batch:
+        event = item.event
+        if event.kind == service.REPLY_KIND:
+            await service.record_reply(uow, event.lead_id, event.occurred_at, announce=False)
+            return
+        await service.record_engagement(uow, event.lead_id, event.activity_id, event.kind,
+                                        event.url, event.occurred_at)
 
 
-async def on_lead_scored(uow: UnitOfWork, event: LeadScored, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_scored(uow: UnitOfWork, batch: Batch[LeadScored]) -> None:
     """The latest score, for score branches."""
-    await service.record_score(uow, event.lead_id, event.score, event.scored_at)
+    for item in batch:
+        event = item.event
+        await service.record_score(uow, event.lead_id, event.score, event.scored_at)
 
 
-async def on_lead_qualified(uow: UnitOfWork, event: LeadQualified, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_qualified(uow: UnitOfWork, batch: Batch[LeadQualified]) -> None:
     """An MQL belongs to sales now: its sequences stop."""
-    await service.exit_sequences(uow, event.lead_id, ExitReason.qualified, event.qualified_at)
+    for item in batch:
+        event = item.event
+        await service.exit_sequences(uow, event.lead_id, ExitReason.qualified, event.qualified_at)
 
 
-async def on_lead_handed_off(uow: UnitOfWork, event: LeadHandedOff,
-                             envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_handed_off(uow: UnitOfWork, batch: Batch[LeadHandedOff]) -> None:
     """A lead a rep holds gets no marketing mail: its sequences stop."""
-    await service.exit_sequences(uow, event.lead_id, ExitReason.handed_off, event.handed_off_at)
+    for item in batch:
+        event = item.event
+        await service.exit_sequences(uow, event.lead_id, ExitReason.handed_off, event.handed_off_at)
 
 
-async def on_lead_disqualified(uow: UnitOfWork, event: LeadDisqualified,
-                               envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_disqualified(uow: UnitOfWork, batch: Batch[LeadDisqualified]) -> None:
     """A disqualified lead is not nurtured: its sequences stop."""
-    await service.exit_sequences(uow, event.lead_id, ExitReason.disqualified,
-                                 event.disqualified_at)
+    for item in batch:
+        event = item.event
+        await service.exit_sequences(uow, event.lead_id, ExitReason.disqualified,
+                                     event.disqualified_at)
 
 
-async def on_lead_rejected(uow: UnitOfWork, event: LeadRejected, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_rejected(uow: UnitOfWork, batch: Batch[LeadRejected]) -> None:
     """Sales sent the lead back: remember why, and start the recycle sequences."""
-    await service.record_rejection(uow, event.lead_id, event.reason_code.value,
-                                   event.rejected_at)
+    for item in batch:
+        event = item.event
+        await service.record_rejection(uow, event.lead_id, event.reason_code.value,
+                                       event.rejected_at)
 
 
-async def on_deal_closed(uow: UnitOfWork, event: DealClosed, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_deal_closed(uow: UnitOfWork, batch: Batch[DealClosed]) -> None:
     """A won deal starts onboarding, a lost one re-engagement; both stop what ends on it."""
-    await service.deal_closed(uow, event.lead_id, event.outcome == "won", event.closed_at)
+    for item in batch:
+        event = item.event
+        await service.deal_closed(uow, event.lead_id, event.outcome == "won", event.closed_at)
 
 
-async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     """Forget the lead."""
-    await service.erase_lead(uow, event.lead_id, event.erased_at)
+    for item in batch:
+        event = item.event
+        await service.erase_lead(uow, event.lead_id, event.erased_at)
 
-
-HANDLERS: dict[str, Handler] = {
-    "leadloop.lead.created.v1": on_lead_created,
-    "leadloop.lead.updated.v1": on_lead_updated,
-    "leadloop.lead.consent_changed.v1": on_lead_consent_changed,
-    "leadloop.lead.merged.v1": on_lead_merged,
-    "leadloop.lead.activity.v1": on_lead_activity,
-    "leadloop.lead.scored.v1": on_lead_scored,
-    "leadloop.lead.qualified.v1": on_lead_qualified,
-    "leadloop.lead.handed_off.v1": on_lead_handed_off,
-    "leadloop.lead.disqualified.v1": on_lead_disqualified,
-    "leadloop.lead.rejected.v1": on_lead_rejected,
-    "leadloop.deal.closed.v1": on_deal_closed,
-    "leadloop.lead.erased.v1": on_lead_erased,
-}

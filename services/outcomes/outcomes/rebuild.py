@@ -12,7 +12,6 @@ idempotent, so an event applied twice changes nothing). Needs topics kept foreve
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -20,10 +19,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.handlers import Handlers, Item
 from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.pii import PiiError
 from outcomes import repository
@@ -65,7 +64,7 @@ Delivery = tuple[CloudEvent, EventData]
 
 
 async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes]],
-                  handlers: Mapping[str, Handler]) -> tuple[list[Delivery], int]:
+                  handlers: Handlers) -> tuple[list[Delivery], int]:
     """The records outcomes handles, decoded; and how many could not be (the live consumer
     dead-lettered those). An erased lead's events come with their personal fields emptied:
     the anonymous funnel row still counts them."""
@@ -87,14 +86,13 @@ async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes
 
 
 async def _apply(uow: UnitOfWork, deliveries: list[Delivery],
-                 handlers: Mapping[str, Handler]) -> tuple[int, int]:
+                 handlers: Handlers) -> tuple[int, int]:
     """Apply a batch in a savepoint; on failure, one by one, skipping what fails (as the live
     consumer dead-letters it). Returns (applied, skipped)."""
     skipped = 0
     try:
         async with uow.connection.begin_nested():
-            for envelope, event in deliveries:
-                await handlers[envelope.type](uow, event, envelope)
+            await handlers.apply(uow, [Item(event, envelope) for envelope, event in deliveries])
         return len(deliveries), skipped
     except Exception:  # isolate the failing event below
         log.info("replay batch failed; applying its events one by one", exc_info=True)
@@ -102,7 +100,7 @@ async def _apply(uow: UnitOfWork, deliveries: list[Delivery],
     for envelope, event in deliveries:
         try:
             async with uow.connection.begin_nested():
-                await handlers[envelope.type](uow, event, envelope)
+                await handlers.apply(uow, [Item(event, envelope)])
             applied += 1
         except Exception:
             log.warning("event %s cannot be applied; skipped", envelope.id, exc_info=True)
@@ -111,7 +109,7 @@ async def _apply(uow: UnitOfWork, deliveries: list[Delivery],
 
 
 async def rebuild_read_model(engine: AsyncEngine, bootstrap_servers: str,
-                             handlers: Mapping[str, Handler] = HANDLERS) -> RebuildResult:
+                             handlers: Handlers = HANDLERS) -> RebuildResult:
     """Truncate the read model and replay every consumed topic from its first offset."""
     started = time.perf_counter()
     topics = [topic_of(service) for service in CONSUMES["outcomes"]]

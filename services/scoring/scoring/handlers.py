@@ -4,9 +4,7 @@ Handlers never commit: the runner commits their effects together with the proces
 record, then the Kafka offset.
 """
 
-from leadloop.consumer import Handler
 from leadloop.db import UnitOfWork
-from leadloop.events import CloudEvent
 from leadloop.events.models import (
     DealClosed,
     LeadActivity,
@@ -18,65 +16,91 @@ from leadloop.events.models import (
     LeadUnmerged,
     LeadUpdated,
 )
+from leadloop.handlers import Batch, Handlers
 from scoring import service
 
+HANDLERS = Handlers()
+"""Which batch handler applies which event class; the consumer runner dispatches on it."""
 
-async def on_lead_created(uow: UnitOfWork, event: LeadCreated, envelope: CloudEvent) -> None:
+
+@HANDLERS.handles
+async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
     """A new lead: keep its profile, consent and source, and score it."""
-    await service.record_profile(uow, event.lead_id, event.profile, event.consent,
-                                 event.created_at, envelope.id, source=event.source)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_profile(uow, event.lead_id, event.profile, event.consent,
+                                     event.created_at, envelope.id, source=event.source)
 
 
-async def on_lead_updated(uow: UnitOfWork, event: LeadUpdated, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_updated(uow: UnitOfWork, batch: Batch[LeadUpdated]) -> None:
     """A changed profile or consent: keep it and rescore."""
-    await service.record_profile(uow, event.lead_id, event.profile, event.consent,
-                                 event.updated_at, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_profile(uow, event.lead_id, event.profile, event.consent,
+                                     event.updated_at, envelope.id)
 
 
-async def on_lead_activity(uow: UnitOfWork, event: LeadActivity, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
     """Something the lead did (capture's tracking, nurture's opens and clicks): rescore."""
-    await service.record_activity(uow, event, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_activity(uow, event, envelope.id)
 
 
-async def on_lead_consent_changed(uow: UnitOfWork, event: LeadConsentChanged,
-                                  envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
     """Consent to a purpose given or withdrawn: do-not-contact can disqualify the lead."""
-    await service.record_consent_change(uow, event, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_consent_change(uow, event, envelope.id)
 
 
-async def on_lead_merged(uow: UnitOfWork, event: LeadMerged, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_merged(uow: UnitOfWork, batch: Batch[LeadMerged]) -> None:
     """A duplicate was merged into a lead: score the survivor with both histories."""
-    await service.record_merge(uow, event, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_merge(uow, event, envelope.id)
 
 
-async def on_lead_unmerged(uow: UnitOfWork, event: LeadUnmerged, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_unmerged(uow: UnitOfWork, batch: Batch[LeadUnmerged]) -> None:
     """A merge was undone: both leads are scored on their own again."""
-    await service.record_unmerge(uow, event, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_unmerge(uow, event, envelope.id)
 
 
-async def on_lead_rejected(uow: UnitOfWork, event: LeadRejected, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_rejected(uow: UnitOfWork, batch: Batch[LeadRejected]) -> None:
     """Sales rejected the lead: it may qualify again later."""
-    await service.record_rejection(uow, event, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_rejection(uow, event, envelope.id)
 
 
-async def on_deal_closed(uow: UnitOfWork, event: DealClosed, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_deal_closed(uow: UnitOfWork, batch: Batch[DealClosed]) -> None:
     """A won or lost deal: keep it as training data."""
-    await service.record_deal_outcome(uow, event, envelope.id)
+    for item in batch:
+        event = item.event
+        envelope = item.envelope
+        await service.record_deal_outcome(uow, event, envelope.id)
 
 
-async def on_lead_erased(uow: UnitOfWork, event: LeadErased, envelope: CloudEvent) -> None:
+@HANDLERS.handles
+async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     """The person asked to be forgotten: delete what scoring holds about them."""
-    await service.erase_lead(uow, event.lead_id, event.erased_at)
+    for item in batch:
+        event = item.event
+        await service.erase_lead(uow, event.lead_id, event.erased_at)
 
-
-HANDLERS: dict[str, Handler] = {
-    "leadloop.lead.created.v1": on_lead_created,
-    "leadloop.lead.updated.v1": on_lead_updated,
-    "leadloop.lead.activity.v1": on_lead_activity,
-    "leadloop.lead.consent_changed.v1": on_lead_consent_changed,
-    "leadloop.lead.merged.v1": on_lead_merged,
-    "leadloop.lead.unmerged.v1": on_lead_unmerged,
-    "leadloop.lead.rejected.v1": on_lead_rejected,
-    "leadloop.deal.closed.v1": on_deal_closed,
-    "leadloop.lead.erased.v1": on_lead_erased,
-}

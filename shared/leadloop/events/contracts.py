@@ -6,6 +6,7 @@ So within one version a property may be added, but none removed, none made optio
 format changed, and no enum value added.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from leadloop.events.models import EVENT_TYPES
@@ -28,8 +29,9 @@ def _message_name(event_type: str) -> str:
     return event_type.removeprefix("leadloop.").replace(".", "_")
 
 
-def asyncapi_document(service: str) -> Schema:
-    """The AsyncAPI 3 document of what `service` sends and receives."""
+def asyncapi_document(service: str, handled: Sequence[str] | None = None) -> Schema:
+    """The AsyncAPI 3 document of what `service` sends and receives; with `handled` (the event
+    types its handlers take), each receive operation lists exactly those messages."""
     channels: Schema = {}
     operations: Schema = {}
     components: Schema = {"messages": {}, "schemas": {}}
@@ -62,10 +64,12 @@ def asyncapi_document(service: str) -> Schema:
     for producer in CONSUMES[service]:
         if producer != service:
             add_channel(producer)
-        operations[f"{service}_consumes_{producer}"] = {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{producer}"},
-        }
+        operation: Schema = {"action": "receive", "channel": {"$ref": f"#/channels/{producer}"}}
+        if handled is not None:
+            operation["messages"] = [
+                {"$ref": f"#/channels/{producer}/messages/{_message_name(event_type)}"}
+                for event_type in PUBLISHES[producer] if event_type in handled]
+        operations[f"{service}_consumes_{producer}"] = operation
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -1,0 +1,156 @@
+"""Batch handlers and the typed registry that dispatches a consumed batch to them.
+
+A consumer's unit of work is a batch, not an event. A handler takes every event of its classes
+in the batch at once: it loads the state they need (one query per table), decides in pure code
+(per lead, in event order) and writes what changed (one set-based statement per table), so its
+statement count does not grow with the batch.
+
+The registry is typed by event class: `@handlers.handles` reads the class (or union of classes)
+from the handler's `Batch[...]` annotation, so mypy checks the handler's body against exactly the
+events it will get, and an annotation naming no known event fails at import, not at run time.
+
+Order: events of one lead are applied in the order they were consumed. The runner cuts a batch
+into steps; within a step each lead's events go to one handler, and a lead moves to the next
+step whenever its next event belongs to another handler. Most batches are one or two steps.
+"""
+
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, get_args, get_origin
+from uuid import UUID
+
+from leadloop.db import UnitOfWork
+from leadloop.events import EVENT_TYPES, CloudEvent, EventData
+
+E = TypeVar("E", bound=EventData, covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Item(Generic[E]):
+    """One consumed event: its data model and its envelope (id, subject, trace)."""
+
+    event: E
+    envelope: CloudEvent
+
+
+class Batch(Generic[E]):
+    """The events one handler applies in one transaction, in consumption order."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Sequence[Item[E]]) -> None:
+        self.items: tuple[Item[E], ...] = tuple(items)
+
+    def __iter__(self) -> Iterator[Item[E]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def events(self) -> list[E]:
+        """The events' data, in order."""
+        return [item.event for item in self.items]
+
+    @property
+    def lead_ids(self) -> list[UUID]:
+        """Every lead the batch is about, each once, in order of first appearance."""
+        return list(dict.fromkeys(
+            lead_id for item in self.items
+            if isinstance(lead_id := getattr(item.event, "lead_id", None), UUID)))
+
+    def by_lead(self) -> dict[UUID, list[Item[E]]]:
+        """The items grouped by lead, each lead's in order."""
+        grouped: dict[UUID, list[Item[E]]] = {}
+        for item in self.items:
+            grouped.setdefault(item.event.lead_id, []).append(item)  # type: ignore[attr-defined]
+        return grouped
+
+
+BatchHandler = Callable[[UnitOfWork, Batch[Any]], Awaitable[None]]
+"""Applies a batch's effects through the unit of work; never commits (the runner does)."""
+
+H = TypeVar("H", bound=Callable[..., Awaitable[None]])
+
+
+def _type_of(event_class: type[EventData]) -> str:
+    type_field = event_class.model_fields.get("type")
+    event_type = type_field.default if type_field is not None else None
+    if EVENT_TYPES.get(event_type) is not event_class:
+        raise TypeError(f"{event_class.__name__} is not a LeadLoop event")
+    return str(event_type)
+
+
+def _event_classes(handler: Callable[..., Any]) -> list[type[EventData]]:
+    """The event classes named by the handler's `batch: Batch[...]` parameter."""
+    hints = typing.get_type_hints(handler)
+    batch_hints = [h for name, h in hints.items() if name != "return" and get_origin(h) is Batch]
+    if len(batch_hints) != 1:
+        raise TypeError(f"{handler.__qualname__} must take one parameter annotated Batch[Event]")
+    (argument,) = get_args(batch_hints[0])
+    classes = list(get_args(argument)) if get_origin(argument) in (typing.Union, types.UnionType) \
+        else [argument]
+    for event_class in classes:
+        if not (isinstance(event_class, type) and issubclass(event_class, EventData)):
+            raise TypeError(f"{handler.__qualname__}: {event_class!r} is not an event class")
+    return classes
+
+
+class Handlers:
+    """A service's registry: which batch handler applies which event type."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, BatchHandler] = {}
+
+    def handles(self, handler: H) -> H:
+        """Register `handler` for the event class(es) of its `Batch[...]` annotation."""
+        for event_class in _event_classes(handler):
+            event_type = _type_of(event_class)
+            if event_type in self._by_type:
+                raise TypeError(f"{event_type} already has a handler "
+                                f"({self._by_type[event_type].__qualname__})")
+            self._by_type[event_type] = handler
+        return handler
+
+    @property
+    def event_types(self) -> list[str]:
+        """Every event type some handler takes, sorted (the AsyncAPI document lists these)."""
+        return sorted(self._by_type)
+
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._by_type
+
+    def __bool__(self) -> bool:
+        return bool(self._by_type)
+
+    def handler_for(self, event_type: str) -> BatchHandler:
+        """The handler of `event_type` (KeyError when none)."""
+        return self._by_type[event_type]
+
+    def plan(self, items: Sequence[Item[EventData]]) -> list[list[tuple[BatchHandler, Batch[Any]]]]:
+        """Cut `items` (in consumption order) into steps of (handler, batch) that keep each
+        lead's order: a lead's event joins the step of its previous one while the handler stays
+        the same, and the next step when it changes."""
+        steps: list[dict[BatchHandler, list[Item[EventData]]]] = []
+        last: dict[str, tuple[int, BatchHandler]] = {}  # per lead: its latest step and handler
+        for item in items:
+            handler = self._by_type[item.envelope.type]
+            lead = item.envelope.subject or item.envelope.id
+            previous = last.get(lead)
+            if previous is None:
+                step = 0
+            else:
+                step = previous[0] if previous[1] is handler else previous[0] + 1
+            last[lead] = (step, handler)
+            while len(steps) <= step:
+                steps.append({})
+            steps[step].setdefault(handler, []).append(item)
+        return [[(handler, Batch(group)) for handler, group in step.items()] for step in steps]
+
+    async def apply(self, uow: UnitOfWork, items: Sequence[Item[EventData]]) -> None:
+        """Apply `items` (in consumption order) through their handlers, step by step."""
+        for step in self.plan(items):
+            for handler, batch in step:
+                await handler(uow, batch)

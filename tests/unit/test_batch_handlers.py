@@ -1,0 +1,111 @@
+"""The typed handler registry: classes from signatures, unknown types refused, lead order kept."""
+
+import uuid
+from typing import Any
+
+import pytest
+
+from leadloop.db import UnitOfWork
+from leadloop.events import CloudEvent, EventData, event_type_of
+from leadloop.events.models import LeadErased, LeadScored, LeadUpdated, event_time_now
+from leadloop.handlers import Batch, Handlers, Item
+
+
+def _erased(lead: uuid.UUID) -> Item[LeadErased]:
+    return _item(LeadErased(lead_id=lead, erased_at=event_time_now()))
+
+
+def _scored(lead: uuid.UUID, score: int) -> Item[LeadScored]:
+    return _item(LeadScored(lead_id=lead, score=score, fit_score=score, engagement_score=0,
+                            grade="B", model_version=1, is_mql=False, contributions=[],
+                            scored_at=event_time_now()))
+
+
+def _item(event: Any) -> Item[Any]:
+    return Item(event, CloudEvent(type=event_type_of(event), source="test",
+                                  subject=str(event.lead_id), data={}))
+
+
+def test_a_handler_is_registered_for_the_classes_its_batch_annotation_names() -> None:
+    handlers = Handlers()
+
+    @handlers.handles
+    async def on_scored_or_erased(uow: UnitOfWork, batch: Batch[LeadScored | LeadErased]) -> None:
+        return None
+
+    assert handlers.event_types == ["leadloop.lead.erased.v1", "leadloop.lead.scored.v1"]
+    assert "leadloop.lead.created.v1" not in handlers
+
+
+def test_a_handler_without_an_event_class_is_refused_at_registration() -> None:
+    handlers = Handlers()
+
+    async def untyped(uow: UnitOfWork, batch: list[Any]) -> None:
+        return None
+
+    async def of_base_class(uow: UnitOfWork, batch: Batch[EventData]) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="Batch"):
+        handlers.handles(untyped)
+    with pytest.raises(TypeError, match="not a LeadLoop event"):
+        handlers.handles(of_base_class)
+
+
+def test_two_handlers_for_one_event_type_are_refused() -> None:
+    handlers = Handlers()
+
+    @handlers.handles
+    async def first(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
+        return None
+
+    async def second(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="already has a handler"):
+        handlers.handles(second)
+
+
+def test_plan_keeps_each_leads_order_across_handlers_in_few_steps() -> None:
+    handlers = Handlers()
+
+    @handlers.handles
+    async def scored(uow: UnitOfWork, batch: Batch[LeadScored]) -> None:
+        return None
+
+    @handlers.handles
+    async def erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
+        return None
+
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    items: list[Item[Any]] = [_scored(a, 1), _scored(b, 1), _erased(c), _scored(a, 2),
+                              _erased(a), _scored(b, 2), _scored(a, 3)]
+    steps = handlers.plan(items)
+
+    applied: list[Item[Any]] = [item for step in steps for _handler, batch in step
+                                for item in batch]
+    assert sorted(map(id, applied)) == sorted(map(id, items))  # each once
+    for lead in (a, b, c):
+        wanted = [i for i in items if i.event.lead_id == lead]
+        assert [i for i in applied if i.event.lead_id == lead] == wanted
+    # a: scored, scored | erased | scored: three steps, whatever the number of leads.
+    assert len(steps) == 3
+    assert [len(batch) for _h, batch in steps[0] if _h is scored] == [4]
+
+
+def test_plan_gives_a_lead_one_handler_per_step() -> None:
+    handlers = Handlers()
+
+    @handlers.handles
+    async def scored(uow: UnitOfWork, batch: Batch[LeadScored]) -> None:
+        return None
+
+    @handlers.handles
+    async def updated_or_erased(uow: UnitOfWork,
+                                batch: Batch[LeadUpdated | LeadErased]) -> None:
+        return None
+
+    lead = uuid.uuid4()
+    steps = handlers.plan([_erased(lead), _scored(lead, 5), _erased(lead)])
+    assert [[h.__name__ for h, _b in step] for step in steps] == [
+        ["updated_or_erased"], ["scored"], ["updated_or_erased"]]
