@@ -201,9 +201,8 @@ class ConsumerRunner:
             delivery = await self._decode(record, keys)
             if delivery is not None:
                 deliveries.append(delivery)
-        if deliveries and not await self._apply_retrying_transient(deliveries, whole_batch=True):
-            for delivery in deliveries:
-                await self._apply_one_or_dead_letter(delivery)
+        if deliveries:
+            await self._apply_isolating(deliveries)
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
@@ -261,6 +260,20 @@ class ConsumerRunner:
                     return False
                 log.warning("transient failure; retrying batch", exc_info=True)
                 await backoff.sleep()
+
+    async def _apply_isolating(self, deliveries: list[Delivery]) -> None:
+        """Apply the batch; when it fails, apply each half in turn the same way, down to the
+        failing event alone, which is retried and then dead-lettered. The rest of the batch is
+        applied in a few larger transactions (about 2·log2(n)), not one by one, and the halves
+        go in order, so each lead's events keep theirs."""
+        if len(deliveries) == 1:
+            await self._apply_one_or_dead_letter(deliveries[0])
+            return
+        if await self._apply_retrying_transient(deliveries, whole_batch=True):
+            return
+        middle = len(deliveries) // 2
+        await self._apply_isolating(deliveries[:middle])
+        await self._apply_isolating(deliveries[middle:])
 
     async def _apply_one_or_dead_letter(self, delivery: Delivery) -> None:
         backoff = Backoff(*self._backoff_s)

@@ -165,6 +165,65 @@ async def test_poison_events_land_in_the_dlq_and_the_consumer_continues(
     assert await _effect_count(sandbox, event_id=crashing.id) == 0
 
 
+async def test_a_poison_event_in_a_large_batch_costs_the_others_nothing(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    """Many leads, several events of one lead and one poison event in the same batch: every
+    healthy event is applied once, each lead's in order, in far fewer transactions than
+    events, and only the poison one is parked."""
+    leads = [str(uuid.uuid4()) for _ in range(20)]
+    events = [_erased_event(sandbox.service, leads[i % len(leads)]) for i in range(200)]
+    poison = events[117]
+    for event in events:  # all sent before the runner starts: they arrive as large batches
+        await _send(producer, sandbox.topic, event)
+    order: list[str] = []
+    transactions = 0
+
+    async def handler(uow: UnitOfWork, event: Any, envelope: CloudEvent) -> None:
+        if envelope.id == poison.id:
+            raise KeyError("a bug that no retry fixes")
+        order.append(envelope.id)
+        await _record_effect(uow, event, envelope)
+
+    registry = _each_event(handler)
+    apply = registry.apply
+
+    async def counted(uow: UnitOfWork, items: Any) -> None:
+        nonlocal transactions
+        transactions += 1
+        applied_before = len(order)
+        try:
+            await apply(uow, items)
+        except Exception:
+            del order[applied_before:]  # rolled back: these were not applied
+            raise
+    registry.apply = counted  # type: ignore[method-assign]
+
+    runner = ConsumerRunner(
+        service=sandbox.service, engine=sandbox.engine, producer=producer,
+        bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic], handlers=registry,
+        max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+    task = asyncio.create_task(runner.run())
+    try:
+        [parked] = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 1)
+        healthy = [e for e in events if e is not poison]
+
+        async def all_applied() -> None:
+            assert await _effect_count(sandbox) == len(healthy)
+        await eventually(all_applied)
+    finally:
+        runner.stop()
+        await task
+
+    assert dict(parked.headers)["ce_id"] == poison.id.encode()
+    assert await _effect_count(sandbox, event_id=poison.id) == 0
+    assert sorted(order) == sorted(e.id for e in healthy)  # each applied once
+    position = {event_id: i for i, event_id in enumerate(order)}
+    for lead in leads:
+        mine = [position[e.id] for e in healthy if e.subject == lead]
+        assert mine == sorted(mine), "a lead's events were applied out of order"
+    assert transactions < 60, f"{transactions} transactions for {len(events)} events"
+
+
 async def test_dead_letter_headers_say_what_failed_and_where_from(
         sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
     bad = CloudEvent(type=ERASED, source=sandbox.service, subject=str(uuid.uuid4()),
