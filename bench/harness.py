@@ -37,11 +37,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+# pg_stat_statements counts what each service's database executes (statements the client sent:
+# top level, no BEGIN/COMMIT), so a benchmark can report statements per lead per service.
+STATEMENT_STATS = ("-c shared_preload_libraries=pg_stat_statements "
+                   "-c pg_stat_statements.track=top -c pg_stat_statements.track_utility=off")
+
+
 def stack_settings(home: Path) -> StackSettings:
     """All five services, PostgreSQL and Kafka, on free ports under `home`."""
     return StackSettings(home=home, postgres_port=free_port(), kafka_port=free_port(),
                          kafka_controller_port=free_port(), smtp_port=0,
-                         ports={name: free_port() for name in DEFAULT_PORTS})
+                         ports={name: free_port() for name in DEFAULT_PORTS},
+                         postgres_options=STATEMENT_STATS)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout_s: float,
@@ -73,6 +80,11 @@ class Durations:
         """Seconds, not minutes: proves the harness works, measures nothing worth quoting."""
         return cls(p1_round_s=2.0, p1_rounds=1, p2_warmup_s=1.0, p2_s=4.0, p3_s=4.0,
                    p4_rows=5_000, drain_timeout_s=45.0)
+
+
+_BACKLOG = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+_LEAD_IDS = "SELECT id::text FROM leads WHERE email ILIKE $1"
+_OWN_QUERIES = (_BACKLOG, _LEAD_IDS)
 
 
 @dataclass
@@ -122,12 +134,34 @@ class Bench:
     async def outbox_backlog(self, service: str) -> int:
         """Rows in `service`'s outbox not yet published to Kafka."""
         conn = await self.database(service)
-        return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+        return int(await conn.fetchval(_BACKLOG))
+
+    async def reset_statement_counts(self) -> bool:
+        """Zero PostgreSQL's statement counters; False when pg_stat_statements is not loaded
+        (a PostgreSQL given from outside)."""
+        conn = await self.database("capture")
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.execute("SELECT pg_stat_statements_reset()")
+        except asyncpg.PostgresError:
+            return False
+        return True
+
+    async def statement_counts(self) -> dict[str, int]:
+        """Statements each service executed since the reset (the benchmark's own excluded)."""
+        conn = await self.database("capture")
+        rows = await conn.fetch(
+            "SELECT d.datname, sum(s.calls)::bigint FROM pg_stat_statements s"
+            " JOIN pg_database d ON d.oid = s.dbid"
+            " WHERE s.query <> ALL($1::text[]) GROUP BY d.datname", list(_OWN_QUERIES))
+        by_database = {row[0]: int(row[1]) for row in rows}
+        return {service: by_database.get(self.stack.settings.database_name(service), 0)
+                for service in DEFAULT_PORTS}
 
     async def lead_ids(self, email_pattern: str) -> set[str]:
         """Ids of the leads in capture's table whose email is ILIKE `email_pattern`."""
         conn = await self.database("capture")
-        rows = await conn.fetch("SELECT id::text FROM leads WHERE email ILIKE $1", email_pattern)
+        rows = await conn.fetch(_LEAD_IDS, email_pattern)
         return {row[0] for row in rows}
 
     async def wait_outboxes_empty(self, timeout_s: float,

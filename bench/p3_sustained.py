@@ -27,6 +27,7 @@ async def run(bench: Bench) -> dict[str, Any]:
     clean_start = await bench.wait_drained(d.drain_timeout_s)
     state_at_start = await bench.pipeline_state()
     tag = uuid.uuid4().hex[:10]
+    counting = await bench.reset_statement_counts()
     before = bench.meter.snapshot()
     started = time.monotonic()
     result = await run_wrk(bench.url("capture", "/v1/leads"), d.p3_s, connections=CONNECTIONS,
@@ -49,6 +50,7 @@ async def run(bench: Bench) -> dict[str, Any]:
     usage = bench.usage(before)
     state = await bench.pipeline_state()
     completed = handed_off()
+    statements = await bench.statement_counts() if counting else {}
     elapsed = finished - started
     rate = completed / elapsed
     return summary(
@@ -61,4 +63,6 @@ async def run(bench: Bench) -> dict[str, Any]:
         started_drained=clean_start, pipeline_at_start=state_at_start,
         consumers_drained=drained, pipeline_at_end=state,
         post_p50_ms=result.latency_p50_ms, post_p99_ms=result.latency_p99_ms,
-        cpu_s=usage.by_process, cpu_per_lead=usage.per_lead(completed))
+        cpu_s=usage.by_process, cpu_per_lead=usage.per_lead(completed),
+        statements_per_lead={service: round(count / completed, 1)
+                             for service, count in statements.items()} if completed else {})

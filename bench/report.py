@@ -65,6 +65,12 @@ def render_table(results: dict[str, Any], info: dict[str, Any]) -> str:
                      f"{r.get('target', '-')} | {met} | {_cpu(r, 'services')} | "
                      f"{_cpu(r, 'infrastructure')} |")
     m = info["machine"]
+    statements = results.get("P3", {}).get("statements_per_lead")
+    if statements:
+        lines.append("")
+        lines.append("P3 SQL statements per lead (pg_stat_statements, top level, no BEGIN/COMMIT): "
+                     + ", ".join(f"{k} {v:g}" for k, v in statements.items())
+                     + f"; {sum(statements.values()):g} in all.")
     lines.append("")
     idle = results.get("idle", {}).get("cpu_s_per_s")
     if idle:

@@ -27,6 +27,9 @@ class StackSettings(BaseSettings):
     # The local SMTP sink nurture mails through (0, or taken: a free port is used).
     smtp_port: int = 1025
     topic_partitions: int = DEFAULT_TOPIC_PARTITIONS
+    # Extra server options for the local PostgreSQL (`-c name=value ...`); the benchmarks load
+    # pg_stat_statements with it to count statements per service.
+    postgres_options: str = ""
     # Only the services named here move: {"capture": 9001} keeps the other defaults.
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
     # Use existing clusters instead of starting local ones. DATABASE_URL names a server, with or

@@ -59,12 +59,13 @@ def _make_binaries_usable() -> None:
 class LocalPostgres:
     """One PostgreSQL server whose data lives in `home/postgres`."""
 
-    def __init__(self, home: Path, host: str, port: int) -> None:
+    def __init__(self, home: Path, host: str, port: int, options: str = "") -> None:
         self.data = home / "postgres" / "data"
         self.socket_dir = home / "postgres" / "run"
         self.log = home / "logs" / "postgres.log"
         self.host = host
         self.port = port
+        self.options = options
 
     def _pg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         user = _run_as()
@@ -99,7 +100,7 @@ class LocalPostgres:
         """Start the server and wait until it accepts connections."""
         self.ensure_initialized()
         options = (f"-h {self.host} -p {self.port} -k {self.socket_dir} -c max_connections=400 "
-                   "-c shared_buffers=256MB")
+                   f"-c shared_buffers=256MB {self.options}").strip()
         result = self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log),
                           "-w", "-t", "60", "start", check=False)
         if result.returncode != 0:

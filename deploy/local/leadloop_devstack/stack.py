@@ -22,7 +22,8 @@ class Stack:
         self.settings = settings or StackSettings()
         home = self.settings.home
         self.postgres = (None if self.settings.database_url else
-                         LocalPostgres(home, self.settings.host, self.settings.postgres_port))
+                         LocalPostgres(home, self.settings.host, self.settings.postgres_port,
+                                       self.settings.postgres_options))
         self.kafka = (None if self.settings.kafka_bootstrap_servers else
                       LocalKafka(home, self.settings.host, self.settings.kafka_port,
                                  self.settings.kafka_controller_port,
