@@ -32,11 +32,14 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
     if name == "P2":
         lost, rejected = r["leads_not_handed_off"], r["leads_rejected"]
         floor = r.get("floor") or {}
+        burst = r.get("burst") or {}
         return (f"{r['leads_measured']:,} leads measured"
                 + (f", {rejected} POSTs failed" if rejected else "")
                 + (f", {lost} not handed off" if lost else "")
                 + (f" (at {floor['rate']:g} leads/s: p50 {_ms(floor['p50_ms'])}, "
-                   f"p99 {_ms(floor['p99_ms'])})" if floor else ""),
+                   f"p99 {_ms(floor['p99_ms'])})" if floor else "")
+                + (f"; at {burst['rate']:g} leads/s: p50 {_ms(burst['p50_ms'])}, "
+                   f"p99 {_ms(burst['p99_ms'])}" if burst else ""),
                 f"p50 {_ms(r['p50_ms'])}, p99 {_ms(r['p99_ms'])}")
     if name == "P3":
         undrained = "" if r["consumers_drained"] else " (lag not back to 0)"

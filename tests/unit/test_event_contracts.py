@@ -13,7 +13,8 @@ from leadloop.events.contracts import (
     breaking_changes,
 )
 from leadloop.events.models import EVENT_TYPES
-from leadloop.events.topology import PUBLISHES, SERVICES
+from leadloop.events.topology import CONSUMES, PUBLISHES, SERVICES
+from leadloop.events.write_contracts import handled_event_types
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "contracts" / "events"
 
@@ -82,3 +83,15 @@ def test_asyncapi_document_lists_what_the_service_publishes(service: str) -> Non
     names = {m["name"] for m in document["components"]["messages"].values()}
     assert set(PUBLISHES[service]) <= names
     assert document["operations"][f"{service}_publishes"]["action"] == "send"
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES if CONSUMES[s]])
+def test_asyncapi_receive_operations_list_exactly_the_types_the_handlers_take(
+        service: str) -> None:
+    handled = handled_event_types()[service]
+    document = asyncapi_document(service, handled)
+    received = {ref["$ref"].rsplit("/", 1)[1]
+                for name, operation in document["operations"].items()
+                if operation["action"] == "receive" for ref in operation["messages"]}
+    assert received == {t.removeprefix("leadloop.").replace(".", "_") for t in handled}
+    assert len(handled) == len(received)

@@ -6,7 +6,7 @@ So within one version a property may be added, but none removed, none made optio
 format changed, and no enum value added.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leadloop.events.models import EVENT_TYPES
@@ -102,9 +102,11 @@ def _cloudevents_headers(event_type: str) -> Schema:
     }
 
 
-def all_asyncapi_documents() -> dict[str, Schema]:
-    """One AsyncAPI document per service."""
-    return {service: asyncapi_document(service) for service in SERVICES}
+def all_asyncapi_documents(handled: Mapping[str, Sequence[str]] | None = None
+                           ) -> dict[str, Schema]:
+    """One AsyncAPI document per service (`handled`: each consuming service's handled types)."""
+    return {service: asyncapi_document(service, (handled or {}).get(service))
+            for service in SERVICES}
 
 
 # --- compatibility -------------------------------------------------------------------------
