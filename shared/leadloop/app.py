@@ -7,7 +7,9 @@ consumer start as soon as it does.
 """
 
 import asyncio
+import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,7 +42,12 @@ from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.handlers import Handlers
 from leadloop.kafka import close_producer, create_producer
 from leadloop.keyring import KeysConsumer
-from leadloop.observability import bind_context, configure_logging, declare_series
+from leadloop.observability import (
+    BACKGROUND_TASK_RESTARTS,
+    bind_context,
+    configure_logging,
+    declare_series,
+)
 from leadloop.outbox import OutboxRelay
 from leadloop.retry import Backoff, is_transient
 from leadloop.security import (
@@ -53,6 +60,10 @@ from leadloop.settings import ServiceSettings
 from leadloop.tracing import setup_tracing, shutdown_tracing, traced
 
 log = logging.getLogger(__name__)
+
+
+TASK_CRASH_UNREADY_S = 60.0
+"""How long a background task's death keeps `/readyz?strict=true` failing."""
 
 
 @dataclass
@@ -70,6 +81,8 @@ class Runtime:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Named wake-ups: a request sets one so a background worker starts now, not at its next poll.
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    # When each background task last died (time.monotonic()); see `supervise`.
+    crashes: dict[str, float] = field(default_factory=dict)
 
     def wakeup(self, name: str) -> asyncio.Event:
         """The wake-up event of the worker called `name` (created on first use)."""
@@ -83,6 +96,32 @@ class Runtime:
         await asyncio.wait({stop, woken}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         woken.cancel()
+
+    def supervise(self, name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a background task, and start it again (after a backoff) whenever it dies; each
+        death counts in a metric and keeps `/readyz?strict=true` failing for a while."""
+        self.tasks.append(asyncio.create_task(self._supervised(name, start)))
+
+    async def _supervised(self, name: str, start: Callable[[], Coroutine[Any, Any, None]]
+                          ) -> None:
+        backoff = Backoff(max_s=30.0)
+        while not self.stopping.is_set():
+            try:
+                await start()
+                return
+            except Exception:  # whatever killed it, the service must not go on without it
+                if self.stopping.is_set():
+                    return
+                log.exception("background task %s died; restarting it", name)
+                BACKGROUND_TASK_RESTARTS.labels(self.settings.service_name, name).inc()
+                self.crashes[name] = time.monotonic()
+                await backoff.sleep()
+
+    def failing_tasks(self) -> list[str]:
+        """Background tasks that died within the last TASK_CRASH_UNREADY_S."""
+        now = time.monotonic()
+        return sorted(name for name, at in self.crashes.items()
+                      if now - at < TASK_CRASH_UNREADY_S)
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work whose events are published as this service."""
@@ -285,13 +324,15 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             log.warning("Kafka not reachable at %s; retrying", settings.kafka_bootstrap_servers)
             await backoff.sleep()
     runtime.kafka_connected = True
-    runtime.relay = OutboxRelay(
-        service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
-        listen_dsn=settings.asyncpg_dsn, batch_size=settings.outbox_batch_size,
-        poll_interval_s=settings.outbox_poll_interval_s,
-    )
-    runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
-    if handlers:
+    def run_relay() -> Coroutine[Any, Any, None]:
+        runtime.relay = OutboxRelay(
+            service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
+            listen_dsn=settings.asyncpg_dsn, batch_size=settings.outbox_batch_size,
+            poll_interval_s=settings.outbox_poll_interval_s,
+        )
+        return runtime.relay.run()
+
+    def run_consumer(handlers: Handlers) -> Coroutine[Any, Any, None]:
         runtime.consumer = ConsumerRunner(
             service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -302,14 +343,20 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
             key_wait_s=settings.consumer_key_wait_s,
         )
-        runtime.tasks.append(asyncio.create_task(runtime.consumer.run()))
+        return runtime.consumer.run()
+
+    def run_keys() -> Coroutine[Any, Any, None]:
         # The keys this service needs to read personal fields in events; see leadloop.keyring.
-        keys = KeysConsumer(service=settings.service_name, engine=runtime.engine,
+        return KeysConsumer(service=settings.service_name, engine=runtime.engine,
                             bootstrap_servers=settings.kafka_bootstrap_servers,
-                            stopping=runtime.stopping)
-        runtime.tasks.append(asyncio.create_task(keys.run()))
+                            stopping=runtime.stopping).run()
+
+    runtime.supervise("outbox-relay", run_relay)
+    if handlers:
+        runtime.supervise("consumer", lambda: run_consumer(handlers))
+        runtime.supervise("key-feed", run_keys)
     for worker in workers:
-        runtime.tasks.append(asyncio.create_task(worker(runtime)))
+        runtime.supervise(worker.__name__, functools.partial(worker, runtime))
 
 
 async def _stop(runtime: Runtime) -> None:
@@ -347,6 +394,7 @@ def _ops_router(service: str, handlers: Handlers | None) -> APIRouter:
         checks = {"database": await _database_ok(runtime), "kafka": await _kafka_ok(runtime)}
         if CONSUMES[service]:
             checks["consumer"] = runtime.consumer is not None and runtime.consumer.running
+        checks["background_tasks"] = not runtime.failing_tasks()
         ready = all(checks.values()) if strict else checks["database"]
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

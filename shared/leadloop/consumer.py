@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -38,7 +39,7 @@ from leadloop.observability import (
     HANDLER_SECONDS,
     bind_context,
 )
-from leadloop.pii import PiiError
+from leadloop.pii import PiiError, has_sealed_data
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced_each
 
@@ -54,6 +55,18 @@ _RECORD_PROCESSED = (
 )
 
 log = logging.getLogger(__name__)
+
+DEAD_LETTER_MAX_BYTES = 1_000_000
+"""The most a dead-letter record (value, key and headers) may take: under the producer's and
+the broker's default limit of 1 MiB, with room for the record's own framing."""
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +211,7 @@ class ConsumerRunner:
         # The data keys of the batch's leads, in one query (record key = lead id).
         keys = await self._known_keys(records)
         for record in records:
-            delivery = await self._decode(record, keys)
+            delivery = await self._decode_or_dead_letter(record, keys)
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries:
@@ -209,7 +222,10 @@ class ConsumerRunner:
 
     async def _known_keys(self, records: list[ConsumerRecord[bytes, bytes]]
                           ) -> dict[str, bytes | None]:
-        lead_ids = [r.key.decode("utf-8", "replace") for r in records if r.key]
+        # Only lead ids can have keys; anything else a key holds (a NUL byte, say) must not
+        # reach the database, where it fails the query for the whole batch.
+        lead_ids = [key for r in records if r.key
+                    and _is_uuid(key := r.key.decode("utf-8", "replace"))]
         backoff = Backoff(*self._backoff_s)
         while True:
             try:
@@ -218,6 +234,22 @@ class ConsumerRunner:
                 if not is_transient(exc):
                     raise
                 log.warning("database unavailable; retrying key lookup", exc_info=True)
+                await backoff.sleep()
+
+    async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes],
+                                     keys: dict[str, bytes | None]) -> Delivery | None:
+        """Decode; a record that fails in a way decoding did not foresee is parked too: nothing
+        a record holds may stop the consumer. Database outages are waited out, never skipped."""
+        backoff = Backoff(*self._backoff_s)
+        while True:
+            try:
+                return await self._decode(record, keys)
+            except Exception as exc:  # sorted into transient or not below
+                if not is_transient(exc):
+                    await self._dead_letter(record, exc, event_type="unknown",
+                                            why="cannot be decoded")
+                    return None
+                log.warning("transient failure decoding a record; retrying", exc_info=True)
                 await backoff.sleep()
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes],
@@ -229,6 +261,11 @@ class ConsumerRunner:
             return None
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
+        if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
+            # No key will ever come for it: do not wait for one.
+            await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
+                                    event_type=envelope.type)
+            return None
         try:
             data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys)
         except (KeyUnavailable, PiiError) as exc:
@@ -342,11 +379,20 @@ class ConsumerRunner:
             ("dlq_offset", str(record.offset).encode()),
             ("dlq_failed_at", str(time.time()).encode()),
         ]
+        value = record.value
+        room = DEAD_LETTER_MAX_BYTES - sum(len(k) + len(v) for k, v in headers) \
+            - len(record.key or b"")
+        if value is not None and len(value) > room:
+            # The record plus our headers would exceed what the producer may send, and would be
+            # refused on every retry: park its head, and say so.
+            headers += [("dlq_truncated", b"true"),
+                        ("dlq_original_bytes", str(len(value)).encode())]
+            value = value[:max(room - 1024, 0)]
         backoff = Backoff(*self._backoff_s)
         while True:  # parking must succeed before the offset moves past the record
             try:
                 await self._producer.send_and_wait(
-                    dead_letter_topic_of(self._service), value=record.value, key=record.key,
+                    dead_letter_topic_of(self._service), value=value, key=record.key,
                     headers=headers, partition=0,  # DLQs have one partition: failures in order
                 )
                 break

@@ -92,6 +92,11 @@ HANDLER_SECONDS = Histogram(
     "leadloop_handler_seconds", "Time to handle one batch of events", ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+BACKGROUND_TASK_RESTARTS = Counter(
+    "leadloop_background_task_restarts_total",
+    "Background tasks (relay, consumer, key feed, workers) that died and were restarted",
+    ["service", "task"],
+)
 OUTBOX_BACKLOG = Gauge("leadloop_outbox_backlog", "Outbox rows not yet published", ["service"])
 CONSUMER_LAG = Gauge(
     "leadloop_consumer_lag", "Records behind the end of the log", ["service", "topic"]

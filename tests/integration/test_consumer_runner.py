@@ -224,6 +224,37 @@ async def test_a_poison_event_in_a_large_batch_costs_the_others_nothing(
     assert transactions < 60, f"{transactions} transactions for {len(events)} events"
 
 
+async def test_a_nul_key_and_an_oversized_record_are_parked_and_the_consumer_goes_on(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    """Records no handler sees: a key holding a NUL byte (it used to fail the batch's key
+    lookup and end the consumer) and a value so large that its dead-letter copy would exceed
+    the producer's limit (it used to be retried forever)."""
+    nul_key = _erased_event(sandbox.service)
+    _, value, headers = nul_key.to_kafka()
+    await producer.send_and_wait(sandbox.topic, value=value, key=b"lead\x00id", headers=headers)
+    huge = _erased_event(sandbox.service)
+    key, _, headers = huge.to_kafka()
+    padded = b'{"lead_id": "%s", "pad": "%s"}' % (huge.subject.encode(), b"x" * 1_046_000)
+    await producer.send_and_wait(sandbox.topic, value=padded, key=key, headers=headers)
+    healthy = _erased_event(sandbox.service)
+    await _send(producer, sandbox.topic, healthy)
+
+    async with _Running(sandbox, producer, _record_effect) as runner:
+        async def healthy_handled() -> None:
+            assert await _effect_count(sandbox, event_id=healthy.id) == 1
+        await eventually(healthy_handled)
+        parked = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 1,
+                                    timeout_s=30)
+        assert runner.running
+
+    by_id = {dict(r.headers)["ce_id"].decode(): r for r in parked}
+    assert huge.id in by_id
+    truncated = dict(by_id[huge.id].headers)
+    assert truncated["dlq_truncated"] == b"true"
+    assert int(truncated["dlq_original_bytes"]) == len(padded)
+    assert await _effect_count(sandbox, event_id=nul_key.id) == 1  # its data was fine
+
+
 async def test_dead_letter_headers_say_what_failed_and_where_from(
         sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
     bad = CloudEvent(type=ERASED, source=sandbox.service, subject=str(uuid.uuid4()),

@@ -71,6 +71,10 @@ class CloudEvent:
         missing = [a for a in ("ce_id", "ce_type", "ce_source", "ce_subject") if a not in attrs]
         if missing:
             raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
+        # No store or log takes a NUL byte: an attribute holding one is not a valid event.
+        broken = sorted(k for k, v in attrs.items() if k.startswith("ce_") and "\x00" in v)
+        if broken:
+            raise EnvelopeError(f"NUL byte in {', '.join(broken)}")
         if attrs.get("ce_specversion") != SPEC_VERSION:
             raise EnvelopeError(f"unsupported specversion {attrs.get('ce_specversion')!r}")
         try:
