@@ -31,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
@@ -222,6 +222,50 @@ def _is_invalid_unicode(exc: BaseException) -> bool:
     return False
 
 
+def error_answer(exc: BaseException) -> JSONResponse:
+    """What a request that raised `exc` is answered."""
+    # Text JSON allows but storage cannot hold (NUL, lone surrogates) fails only when stored.
+    if _is_invalid_unicode(exc):
+        return JSONResponse({"detail": "request is invalid", "errors": [
+            {"field": "body", "reason": "text contains a NUL character or invalid Unicode",
+             "type": "unicode"}]}, status_code=422)
+    # A database or broker outage is the caller's cue to retry, not a server bug.
+    if is_transient(exc):
+        return JSONResponse({"detail": "temporarily unavailable; retry shortly"},
+                            status_code=503, headers={"Retry-After": "1"})
+    log.error("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+class ErrorAnswerMiddleware:
+    """Answers a request whose handler raised, inside the other middleware: the answer gets the
+    security headers like any other, and the exception ends here instead of reaching the
+    server (Starlette's last-resort handler re-raises it, and uvicorn then drops the
+    keep-alive connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise  # half an answer is out: nothing better can be said now
+            await error_answer(exc)(scope, receive, send)
+
+
 def _openapi_with_our_error_shape(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with its 422 schema replaced by the shape we actually send."""
     if app.openapi_schema is None:
@@ -282,21 +326,8 @@ def create_service_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        exempt=large_body_paths)
     app.add_middleware(TraceContextMiddleware)
+    app.add_middleware(ErrorAnswerMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=settings.hsts_max_age_s)
-
-    @app.exception_handler(Exception)
-    async def on_unhandled(_: Request, exc: Exception) -> JSONResponse:
-        # Text JSON allows but storage cannot hold (NUL, lone surrogates) fails only when stored.
-        if _is_invalid_unicode(exc):
-            return JSONResponse({"detail": "request is invalid", "errors": [
-                {"field": "body", "reason": "text contains a NUL character or invalid Unicode",
-                 "type": "unicode"}]}, status_code=422)
-        # A database or broker outage is the caller's cue to retry, not a server bug.
-        if is_transient(exc):
-            return JSONResponse({"detail": "temporarily unavailable; retry shortly"},
-                                status_code=503, headers={"Retry-After": "1"})
-        log.error("unhandled error", exc_info=exc)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,6 +23,9 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """
     return create_async_engine(
         database_url, pool_size=pool_size, max_overflow=pool_size,
+        # An error's message must not carry the statement's parameters (personal data) into
+        # logs that outlive an erasure.
+        hide_parameters=True,
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
     )

@@ -1,6 +1,7 @@
 """Logging, trace context and metrics: JSON logs that name the event, the lead and the trace."""
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -28,6 +29,22 @@ def bind_context(*, traceparent: str | None = None, event_id: str | None = None,
     _lead_id.set(lead_id)
 
 
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+_QUERY_VALUE = re.compile(r"=[^&]*")
+
+
+def redact(text: str) -> str:
+    """`text` with email addresses replaced: logs outlive an erasure, so no log line may hold
+    one (an error's message can quote a stored value)."""
+    return _EMAIL.sub("<email>", text)
+
+
+def redact_query(path: str) -> str:
+    """A request path with its query values replaced (the parameter names stay)."""
+    path_only, question, query = path.partition("?")
+    return path_only + question + _QUERY_VALUE.sub("=<redacted>", query) if question else path
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the event, lead and trace being worked on."""
 
@@ -36,19 +53,23 @@ class JsonFormatter(logging.Formatter):
         self._service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render `record` as a JSON line."""
+        """Render `record` as a JSON line, with personal data kept out (see `redact`)."""
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) \
+                and len(record.args) >= 3 and isinstance(record.args[2], str):
+            # The request line's query may hold personal values (?email=...): keep the names.
+            record.args = (*record.args[:2], redact_query(record.args[2]), *record.args[3:])
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
             "event_id": _event_id.get(),
             "lead_id": _lead_id.get(),
             "trace_id": trace_id_of(_traceparent.get()),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps({k: v for k, v in entry.items() if v is not None}).decode()
 
 

@@ -88,3 +88,25 @@ def test_the_servers_own_records_are_json_too(
     assert [(e["logger"], e["msg"]) for e in lines] == [
         ("uvicorn.error", "Started server process [42]"), ("uvicorn.access", "GET /healthz 200")]
     assert plain.getvalue() == ""
+
+
+def test_an_access_line_keeps_the_query_names_but_not_their_values() -> None:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/v1/leads?email=jane%40acme.com&x=1",
+                                "1.1", 200), None)
+    message = orjson.loads(JsonFormatter("capture").format(record))["msg"]
+    assert "jane" not in message
+    assert "/v1/leads?email=<redacted>&x=<redacted>" in message
+
+
+def test_an_error_quoting_a_stored_email_does_not_log_it() -> None:
+    try:
+        raise ValueError('duplicate key: Key (email)=(jane.doe@acme-corp.com) already exists')
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1,
+                                   "insert failed for %s", ("jane.doe@acme-corp.com",), None)
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter("capture").format(record)
+    assert "jane.doe" not in line
+    assert "<email>" in orjson.loads(line)["msg"]
