@@ -1,9 +1,12 @@
 """The local stack's settings: which PostgreSQL databases and ports the services get."""
 
+from pathlib import Path
+
 import pytest
 
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
 from leadloop_devstack.postgres import admin_dsn
+from leadloop_devstack.services import ServiceProcess
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +77,16 @@ def test_existing_clusters_are_named_by_the_documented_variables(
     settings = StackSettings()
     assert settings.bootstrap_servers == "kafka:9092"
     assert settings.database_url_for("outcomes") == "postgresql+asyncpg://u@db:5432/outcomes"
+
+
+def test_local_services_trust_no_proxy_unless_one_is_named(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    service = ServiceProcess("capture", "127.0.0.1", 8001, {}, tmp_path / "capture.log")
+    assert "--no-proxy-headers" in service.command()
+    assert "--proxy-headers" not in service.command()
+
+    named = ServiceProcess("capture", "127.0.0.1", 8001, {"FORWARDED_ALLOW_IPS": "10.0.0.7"},
+                           tmp_path / "capture.log")
+    command = named.command()
+    assert command[command.index("--forwarded-allow-ips") + 1] == "10.0.0.7"

@@ -47,13 +47,24 @@ class ServiceProcess:
         """Base URL of the service's HTTP API."""
         return f"http://{self.host}:{self.port}"
 
+    def command(self) -> list[str]:
+        """The uvicorn command line. X-Forwarded-For is believed only from the proxies named in
+        FORWARDED_ALLOW_IPS: uvicorn's own default trusts loopback, and anyone on this machine
+        could then choose the client address that per-IP limits count."""
+        environment = {**os.environ, **self.env}
+        proxies = ["--proxy-headers", "--forwarded-allow-ips",
+                   environment["FORWARDED_ALLOW_IPS"]] \
+            if environment.get("FORWARDED_ALLOW_IPS") else ["--no-proxy-headers"]
+        return [sys.executable, "-m", "uvicorn", f"{self.name}.main:app", "--host", self.host,
+                "--port", str(self.port), *proxies, "--no-access-log",
+                "--timeout-graceful-shutdown", "10"]
+
     def start(self) -> None:
         """Start the process (it becomes ready later; see `wait_ready`)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", f"{self.name}.main:app", "--host", self.host,
-                 "--port", str(self.port), "--no-access-log", "--timeout-graceful-shutdown", "10"],
+                self.command(),
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
                 start_new_session=True,  # Ctrl-C reaches the stack, which stops us in order
             )
