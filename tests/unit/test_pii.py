@@ -3,13 +3,25 @@
 import base64
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadloop.events import parse_event
 from leadloop.events.models import LeadCreated, LeadProfile, LeadSource
-from leadloop.pii import PiiError, has_personal_data, has_sealed_data, new_data_key, reveal, seal
+from leadloop.pii import (
+    PERSONAL_FIELDS,
+    PiiError,
+    has_personal_data,
+    has_sealed_data,
+    is_sealed,
+    new_data_key,
+    reveal,
+    seal,
+)
 
 LEAD = str(uuid.uuid4())
 
@@ -70,3 +82,44 @@ def test_every_sealed_value_gets_its_own_nonce() -> None:
     sealed = [p["email"] for p in seal(data, LEAD, key)["people"]]
     nonces = {base64.urlsafe_b64decode(s.removeprefix("pii:v1:") + "==")[:12] for s in sealed}
     assert len(nonces) == 40
+
+
+# --- the fast walkers agree with their plain definitions, on any JSON -----------------------
+
+_EMPTY = (None, "", {}, [])
+_NAMES = st.sampled_from([*sorted(PERSONAL_FIELDS), "company", "score", "items", "profile"])
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8)
+    | st.sampled_from(["pii:v1:", "pii:v1:x"]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(_NAMES, children, max_size=5),
+    max_leaves=25)
+
+
+def _has_personal_data_by_definition(data: Any) -> bool:
+    if isinstance(data, dict):
+        return any((name in PERSONAL_FIELDS and value not in _EMPTY and not is_sealed(value))
+                   or _has_personal_data_by_definition(value) for name, value in data.items())
+    if isinstance(data, list):
+        return any(_has_personal_data_by_definition(item) for item in data)
+    return False
+
+
+def _has_sealed_data_by_definition(data: Any) -> bool:
+    if isinstance(data, dict):
+        return any(is_sealed(v) or _has_sealed_data_by_definition(v) for v in data.values())
+    if isinstance(data, list):
+        return any(is_sealed(v) or _has_sealed_data_by_definition(v) for v in data)
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(_NAMES, _JSON, max_size=6))
+def test_the_walkers_agree_with_their_definitions_and_seal_round_trips(data: Any) -> None:
+    assert has_personal_data(data) == _has_personal_data_by_definition(data)
+    assert has_sealed_data(data) == _has_sealed_data_by_definition(data)
+    plain = {k: v for k, v in data.items() if not has_sealed_data({k: v})}
+    key = new_data_key()
+    sealed = seal(plain, LEAD, key)
+    assert not has_personal_data(sealed)
+    assert reveal(sealed, LEAD, key) == plain
