@@ -13,6 +13,7 @@ Records that are not valid events cannot succeed on retry and go to the dead-let
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -353,8 +354,8 @@ class ConsumerRunner:
             await uow.commit()
         bind_context()
         HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        for delivery in deliveries:
-            EVENTS_CONSUMED.labels(self._service, delivery.envelope.type).inc()
+        for event_type, count in Counter(d.envelope.type for d in deliveries).items():
+            EVENTS_CONSUMED.labels(self._service, event_type).inc(count)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *,
                            event_type: str, why: str = "cannot be processed") -> None:
