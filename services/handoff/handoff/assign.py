@@ -32,13 +32,10 @@ from handoff.routing import (
     team_pool,
 )
 from handoff.routing_repository import AssignmentRow
-from handoff.routing_tables import Rep, RoutingTables, profile_of, routing_tables
+from handoff.routing_tables import Rep, RoutingTables, routing_tables
 from handoff.sla import TimerKind, timers_for
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadHandedOff, LeadQualified, RepRef
-
-__all__ = ["Choice", "HandOff", "choose", "decide", "facts_of", "hand_off", "handed_off",
-           "pool_of", "profile_of", "profile_of_rep", "reps_involved", "store_handoffs"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
     states = await routing_repository.lead_states(uow, lead_ids)
     routing, skipped = intake.leads_to_route(events, states)
     for skip in skipped:
-        log.info(skip.reason, extra={"lead_id": str(skip.lead_id)})
+        log.info("lead %s: %s", skip.lead_id, skip.reason)
     if not routing:
         return
     tables = await routing_tables(uow.connection)

@@ -16,7 +16,7 @@ import orjson
 from handoff import assign, metrics, outbound, repository, sla_repository, webhook_repository
 from handoff.config import HandoffSettings, get_settings
 from handoff.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
-from handoff.routing_tables import rep_of
+from handoff.routing_tables import profile_of, rep_of
 from handoff.sla import (
     SLA_ESCALATION_RULE,
     SLA_REASSIGN_RULE,
@@ -117,7 +117,7 @@ async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
     rep = await repository.get_rep(conn, assignment.rep_id)
     manager = (await repository.get_rep(conn, rep.manager_id)
                if rep is not None and rep.manager_id is not None else None)
-    manager_free = manager is not None and assign.profile_of(manager).candidate(
+    manager_free = manager is not None and profile_of(manager).candidate(
         now, respect_working_hours=False).available
     plan = plan_breach(breaches=breaches, escalate_after=settings.escalate_after_breaches,
                        manager_id=manager.id if manager else None,
