@@ -76,15 +76,35 @@ def reps_involved(tables: RoutingTables, facts: LeadFacts, default_team: str) ->
     return [rep.id for rep in (*tables.owners_of(facts.domains), *tables.team(team))]
 
 
+class RepLoads:
+    """Each rep's open leads, counted up as a batch assigns, and the routing profile carrying
+    them (made once per change, not once per lead and rep)."""
+
+    def __init__(self, held: Mapping[UUID, int]) -> None:
+        self._held = dict(held)
+        self._profiles: dict[UUID, RepProfile] = {}
+
+    def profile(self, rep: Rep) -> RepProfile:
+        """The rep's routing profile with its current load."""
+        profile = self._profiles.get(rep.id)
+        if profile is None:
+            profile = self._profiles[rep.id] = replace(
+                rep.profile, open_assignments=self._held.get(rep.id, 0))
+        return profile
+
+    def add(self, rep_id: UUID) -> None:
+        """The rep got one more lead."""
+        self._held[rep_id] = self._held.get(rep_id, 0) + 1
+        self._profiles.pop(rep_id, None)
+
+
 def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: HandoffSettings,
-           loads: Mapping[UUID, int], cursors: Mapping[str, RoundRobinCursor],
+           loads: RepLoads, cursors: Mapping[str, RoundRobinCursor],
            exclude: frozenset[UUID] = frozenset()) -> Choice:
     """Who gets the lead: an available named-account owner, else the next available rep of
     the first matching rule's team (else the default team) by weighted round-robin, else the
     fallback queue. `loads` are the reps' open leads, `cursors` the pools' credits."""
-    def with_load(rep: Rep) -> RepProfile:
-        return profile_of_rep(rep, loads.get(rep.id, 0))
-
+    with_load = loads.profile
     owner_reps = [rep for rep in tables.owners_of(facts.domains) if rep.id not in exclude]
     plan = plan_route(tables.rules, facts, [with_load(rep) for rep in owner_reps], now,
                       settings.default_team)
@@ -96,7 +116,8 @@ def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: Han
 
     if plan.owner is not None:
         match = plan.owner
-        owner = next(rep for rep in owner_reps if rep.id == match.owner.id)
+        owner = tables.rep(match.owner.id)
+        assert owner is not None
         return Choice(owner, owner.team, NAMED_ACCOUNT_RULE,
                       f"named account: {match.domain} is owned by {owner.name}", sla, **rule_ids)
 
@@ -115,15 +136,10 @@ def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: Han
     if exclude:
         reasons.append(f"{len(exclude)} rep(s) already let it lapse")
     reasons.append(decision.reason)
-    chosen = next((rep for rep in members if rep.id == decision.rep_id), None)
+    chosen = tables.rep(decision.rep_id) if decision.rep_id is not None else None
     label = FALLBACK_QUEUE_RULE if chosen is None else (rule.label if rule else ROUND_ROBIN_RULE)
     return Choice(chosen, team, label, "; ".join(reasons), sla, pool=pool_name,
                   cursor=decision.cursor, **rule_ids)
-
-
-def profile_of_rep(rep: Rep, open_assignments: int) -> RepProfile:
-    """The rep's routing profile carrying its current load."""
-    return replace(rep.profile, open_assignments=open_assignments)
 
 
 async def choose(uow: UnitOfWork, facts: LeadFacts, now: datetime, settings: HandoffSettings,
@@ -135,7 +151,7 @@ async def choose(uow: UnitOfWork, facts: LeadFacts, now: datetime, settings: Han
         uow, [pool_of(tables, facts, settings.default_team)])
     loads = await routing_repository.rep_loads(
         uow, reps_involved(tables, facts, settings.default_team))
-    return decide(tables, facts, now, settings, loads, cursors, exclude)
+    return decide(tables, facts, now, settings, RepLoads(loads), cursors, exclude)
 
 
 @dataclass(frozen=True, slots=True)

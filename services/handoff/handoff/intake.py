@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from handoff.assign import HandOff, decide, handed_off
+from handoff.assign import HandOff, RepLoads, decide, handed_off
 from handoff.config import HandoffSettings
 from handoff.domain import RoundRobinCursor
 from handoff.routing import LeadFacts
@@ -77,13 +77,13 @@ def plan_routing(leads: Sequence[tuple[LeadQualified, LeadFacts]],
                  now: datetime, settings: HandoffSettings) -> RoutingPlan:
     """Route each lead in turn; every choice counts against the rep's load and moves the
     pool's credits before the next lead is routed."""
-    held = dict(loads)
+    held = RepLoads(loads)
     credits = dict(cursors)
     plan = RoutingPlan()
     for lead, facts in leads:
         choice = decide(tables, facts, now, settings, held, credits)
         if choice.rep is not None:
-            held[choice.rep.id] = held.get(choice.rep.id, 0) + 1
+            held.add(choice.rep.id)
         if choice.pool is not None and choice.cursor is not None:
             credits[choice.pool] = plan.cursors[choice.pool] = choice.cursor
         plan.lead_copies.append(lead_copy(lead))
