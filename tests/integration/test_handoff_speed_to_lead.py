@@ -15,6 +15,7 @@ from handoff.handlers import on_lead_created, on_lead_qualified
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.events.models import EventData, LeadCreated, LeadProfile, LeadQualified
+from leadloop.handlers import Batch, Item
 from leadloop_devstack.stack import Stack
 from tests.integration.conftest import migrated_database
 
@@ -43,7 +44,7 @@ async def _handle(engine: AsyncEngine, event: EventData) -> None:
                           subject=str(event.lead_id), data={})  # type: ignore[attr-defined]
     handler = on_lead_created if isinstance(event, LeadCreated) else on_lead_qualified
     async with UnitOfWork(engine, "handoff") as uow:
-        await handler(uow, event, envelope)  # type: ignore[arg-type]
+        await handler(uow, Batch([Item(event, envelope)]))
         await uow.commit()
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from handoff import rule_repository, webhook_admin, webhook_repository
 from handoff.config import get_settings
+from handoff.routing_tables import invalidate_routing
 from handoff.rule_schemas import RuleIn, RuleList, RuleOut
 from handoff.webhook_schemas import (
     DeliveryList,
@@ -44,6 +45,7 @@ async def create_rule(rule: RuleIn, uow: UnitOfWork = Depends(unit_of_work)) -> 
         row = await rule_repository.add_version(uow.connection, uuid.uuid4(), 1,
                                                 _rule_values(rule))
         await uow.commit()
+    invalidate_routing()
     return RuleOut.of(row)
 
 
@@ -67,6 +69,7 @@ async def replace_rule(rule_id: UUID, rule: RuleIn,
         row = await rule_repository.add_version(uow.connection, rule_id, current.version + 1,
                                                 _rule_values(rule))
         await uow.commit()
+    invalidate_routing()
     return RuleOut.of(row)
 
 
@@ -83,6 +86,7 @@ async def deactivate_rule(rule_id: UUID, uow: UnitOfWork = Depends(unit_of_work)
         row = await rule_repository.add_version(uow.connection, rule_id, current.version + 1,
                                                 {**values, "active": False})
         await uow.commit()
+    invalidate_routing()
     return RuleOut.of(row)
 
 

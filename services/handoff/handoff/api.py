@@ -12,6 +12,7 @@ from handoff import repository, service
 from handoff.domain import TransitionNotAllowed
 from handoff.queue_worker import wake_queue
 from handoff.rep_schemas import RepIn, RepList, RepOut, RepPatch
+from handoff.routing_tables import invalidate_routing
 from handoff.schemas import (
     TEAM_PATTERN,
     AssignmentList,
@@ -49,6 +50,7 @@ async def create_rep(rep: RepIn, request: Request,
         except service.InvalidManager as exc:
             raise _bad_manager(exc) from None
         await uow.commit()
+    invalidate_routing()  # before the queue worker routes with it
     wake_queue(runtime_of(request))
     return RepOut.of(row)
 
@@ -88,6 +90,7 @@ async def update_rep(rep_id: UUID, patch: RepPatch, request: Request,
         except service.InvalidManager as exc:
             raise _bad_manager(exc) from None
         await uow.commit()
+    invalidate_routing()  # before the queue worker routes with it
     wake_queue(runtime_of(request))
     return RepOut.of(row)
 

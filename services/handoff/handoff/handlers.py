@@ -1,5 +1,8 @@
 """Handoff's event handlers and the HANDLERS registry. Handlers never commit: the runner does."""
 
+from datetime import datetime
+from uuid import UUID
+
 from handoff import service
 from handoff.config import get_settings
 from leadloop.db import UnitOfWork
@@ -12,24 +15,21 @@ HANDLERS = Handlers()
 
 @HANDLERS.handles
 async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
-    """Note when the lead arrived, so speed-to-lead can be measured at hand-off."""
-    for item in batch:
-        event = item.event
-        await service.record_arrival(uow, event.lead_id, event.created_at)
+    """Note when each lead arrived, so speed-to-lead can be measured at hand-off."""
+    arrivals: dict[UUID, datetime] = {}
+    for event in batch.events:
+        arrivals.setdefault(event.lead_id, event.created_at)  # the first event wins
+    await service.record_arrivals(uow, arrivals)
 
 
 @HANDLERS.handles
 async def on_lead_qualified(uow: UnitOfWork, batch: Batch[LeadQualified]) -> None:
-    """A new MQL goes to its named-account owner or its rule's team, or the fallback queue."""
-    for item in batch:
-        event = item.event
-        await service.route_qualified_lead(uow, event, get_settings())
+    """New MQLs go to their named-account owner or their rule's team, or the fallback queue."""
+    await service.route_qualified_leads(uow, batch.events, get_settings())
 
 
 @HANDLERS.handles
 async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
-    """Forget the lead."""
-    for item in batch:
-        event = item.event
+    """Forget the leads (rare: one at a time)."""
+    for event in batch.events:
         await service.erase_lead(uow, event.lead_id, event.erased_at)
-

@@ -80,7 +80,7 @@ async def _place(uow: Any, assignment_id: UUID, lead_id: UUID, now: datetime,
     if lead is None:
         return False
     lapsed = frozenset(await repository.breached_reps(conn, lead_id))
-    choice = await assign.choose(conn, assign.facts_of(lead), now, settings, lapsed)
+    choice = await assign.choose(uow, assign.facts_of(lead), now, settings, lapsed)
     if choice.rep is None:
         return False
     waited = int((now - queued.handed_off_at).total_seconds())

@@ -4,21 +4,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, delete, exists, func, select, text, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
 from handoff.tables import (
-    OPEN_STATUS_SQL,
     assignments,
     erased_leads,
     lead_arrivals,
     leads,
     reps,
-    round_robin_cursors,
-    sla_timers,
     webhook_deliveries,
 )
 from leadloop.events.models import LeadQualified
@@ -95,67 +92,6 @@ async def lock_lead(conn: AsyncConnection, lead_id: UUID) -> None:
         func.hashtextextended(str(lead_id), 0))))
 
 
-async def is_erased(conn: AsyncConnection, lead_id: UUID) -> bool:
-    """Whether capture erased this lead."""
-    return bool(await conn.scalar(select(exists().where(erased_leads.c.lead_id == lead_id))))
-
-
-async def has_open_assignment(conn: AsyncConnection, lead_id: UUID) -> bool:
-    """Whether the lead already waits in a queue or is held by a rep."""
-    return bool(await conn.scalar(select(exists().where(
-        assignments.c.lead_id == lead_id, assignments.c.status.in_(_OPEN)))))
-
-
-async def save_lead(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    """Store the lead as qualified (a later qualification replaces the earlier copy)."""
-    statement = insert(leads).values(**values)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=[leads.c.lead_id],
-        set_={**{name: statement.excluded[name] for name in values if name != "lead_id"},
-              "updated_at": func.now()},
-    ))
-
-
-async def lock_cursor(conn: AsyncConnection, pool: str) -> dict[str, int]:
-    """The pool's round-robin credits, row-locked until the transaction ends.
-
-    Every routing into the pool waits here, so replicas route one lead at a time per pool and
-    always see each other's committed assignments and cursor.
-    """
-    await conn.execute(insert(round_robin_cursors).values(pool=pool).on_conflict_do_nothing())
-    credits: dict[str, int] = (await conn.execute(
-        select(round_robin_cursors.c.credits).where(round_robin_cursors.c.pool == pool)
-        .with_for_update()
-    )).scalar_one()
-    return credits
-
-
-async def save_cursor(conn: AsyncConnection, pool: str, credits: dict[str, int]) -> None:
-    """Store the pool's round-robin credits (its row is locked by `lock_cursor`)."""
-    await conn.execute(
-        update(round_robin_cursors).where(round_robin_cursors.c.pool == pool)
-        .values(credits=credits, updated_at=func.now())
-    )
-
-
-async def team_reps(conn: AsyncConnection, team: str) -> list[Any]:
-    """Every rep of the team in rotation order, with open lead counts."""
-    return list(await conn.execute(
-        _reps_with_load().where(reps.c.team == team).order_by(reps.c.created_at, reps.c.id)
-    ))
-
-
-async def named_account_owners(conn: AsyncConnection, domains: list[str]) -> list[Any]:
-    """Active reps owning any of these domains, in rotation order, with open lead counts."""
-    if not domains:
-        return []
-    return list(await conn.execute(
-        _reps_with_load()
-        .where(reps.c.active, reps.c.named_accounts.overlap(domains))
-        .order_by(reps.c.created_at, reps.c.id)
-    ))
-
-
 async def breached_reps(conn: AsyncConnection, lead_id: UUID) -> list[UUID]:
     """The reps who let this lead's accept deadline lapse, oldest first (a lead that left the
     fallback queue is `reassigned` too, but nobody breached anything there)."""
@@ -189,45 +125,6 @@ async def qualified_lead(conn: AsyncConnection, lead_id: UUID) -> LeadQualified 
     if row is None:
         return None
     return LeadQualified.model_validate({**row.context, "lead_id": lead_id})
-
-
-async def insert_timers(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Schedule SLA timers (one statement for all)."""
-    if rows:
-        await conn.execute(insert(sla_timers).on_conflict_do_nothing(), rows)
-
-
-async def record_arrival(conn: AsyncConnection, lead_id: UUID, created_at: datetime) -> bool:
-    """Remember when capture created the lead (first event wins); False when already known."""
-    inserted = await conn.scalar(
-        insert(lead_arrivals).values(lead_id=lead_id, created_at=created_at)
-        .on_conflict_do_nothing().returning(lead_arrivals.c.lead_id))
-    return inserted is not None
-
-
-async def first_handoff_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:
-    """When the lead was first handed off (to a rep or the queue), if it has been."""
-    first: datetime | None = await conn.scalar(
-        select(func.min(assignments.c.handed_off_at)).where(assignments.c.lead_id == lead_id))
-    return first
-
-
-async def arrival_of(conn: AsyncConnection, lead_id: UUID) -> datetime | None:
-    """When capture created the lead, if handoff has heard."""
-    created_at: datetime | None = await conn.scalar(
-        select(lead_arrivals.c.created_at).where(lead_arrivals.c.lead_id == lead_id))
-    return created_at
-
-
-async def insert_assignment(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert an open assignment; False when the lead already has one."""
-    inserted = await conn.scalar(
-        insert(assignments).values(**values)
-        .on_conflict_do_nothing(index_elements=[assignments.c.lead_id],
-                                index_where=text(OPEN_STATUS_SQL))
-        .returning(assignments.c.id)
-    )
-    return inserted is not None
 
 
 # --- assignments ---------------------------------------------------------------------------

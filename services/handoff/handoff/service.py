@@ -2,14 +2,16 @@
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from handoff import assign, domain, metrics, outbound, repository
+from handoff import assign, domain, intake, metrics, outbound, repository, routing_repository
 from handoff.config import HandoffSettings
 from handoff.domain import AssignmentState, AssignmentStatus
 from handoff.rep_schemas import RepIn, RepPatch
+from handoff.routing_tables import routing_tables
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     LeadAccepted,
@@ -70,51 +72,53 @@ async def update_rep(uow: UnitOfWork, rep_id: UUID, patch: RepPatch) -> Any:
 # --- routing -------------------------------------------------------------------------------
 
 
-async def route_qualified_lead(uow: UnitOfWork, event: LeadQualified,
-                               settings: HandoffSettings) -> None:
-    """Assign a newly qualified lead (named-account owner, else the first matching rule's team
-    by weighted round-robin, else the fallback queue) and hand it off with everything the rep
-    needs to pitch."""
-    conn = uow.connection
-    await repository.lock_lead(conn, event.lead_id)
-    if await repository.is_erased(conn, event.lead_id):
-        log.info("lead was erased; not routing it")
-        return
-    if await repository.has_open_assignment(conn, event.lead_id):
-        log.info("lead already has an open assignment; not routing it again")
-        return
-    await repository.save_lead(conn, _lead_copy(event))
-    now = event_time_now()
-    choice = await assign.choose(conn, assign.facts_of(event), now, settings)
-    if await assign.hand_off(uow, event, choice, now) is None:
-        return
-    created_at = await repository.arrival_of(conn, event.lead_id)
-    if created_at is not None:
-        metrics.CREATED_TO_HANDED_OFF.observe(max((now - created_at).total_seconds(), 0.0))
+class RoutingConflict(Exception):
+    """A lead got an open assignment from elsewhere while this batch routed it; the batch
+    rolls back and is applied again (and then finds the assignment)."""
 
 
-async def record_arrival(uow: UnitOfWork, lead_id: UUID, created_at: datetime) -> None:
-    """Remember when the lead was created (for speed-to-lead). lead.created and
-    lead.qualified come on different topics, so handoff may route the lead before it hears
+async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified],
+                                settings: HandoffSettings) -> None:
+    """Assign newly qualified leads (named-account owner, else the first matching rule's team
+    by weighted round-robin, else the fallback queue) and hand them off with everything the
+    rep needs to pitch: a fixed number of statements for the whole batch."""
+    lead_ids = list(dict.fromkeys(event.lead_id for event in events))
+    # lead.erased and lead.created come on another topic, maybe to another replica: the
+    # leads' locks make them wait for each other (repository.lock_lead).
+    await routing_repository.lock_leads(uow, lead_ids)
+    states = await routing_repository.lead_states(uow, lead_ids)
+    routing, skipped = intake.leads_to_route(events, states)
+    for skip in skipped:
+        log.info("lead %s: %s", skip.lead_id, skip.reason)
+    if not routing:
+        return
+    tables = await routing_tables(uow.connection)
+    leads = [(event, assign.facts_of(event)) for event in routing]
+    cursors = await routing_repository.lock_pools(
+        uow, [assign.pool_of(tables, facts, settings.default_team) for _lead, facts in leads])
+    loads = await routing_repository.rep_loads(uow, list(dict.fromkeys(
+        rep_id for _lead, facts in leads
+        for rep_id in assign.reps_involved(tables, facts, settings.default_team))))
+    plan = intake.plan_routing(leads, states, tables, loads, cursors, event_time_now(),
+                               settings)
+    await routing_repository.save_leads(uow, plan.lead_copies)
+    inserted = await assign.store_handoffs(uow, plan.handoffs, plan.cursors)
+    if len(inserted) != len(plan.handoffs):
+        raise RoutingConflict(f"{len(plan.handoffs) - len(inserted)} lead(s) got an open "
+                              "assignment meanwhile")
+    for seconds in plan.speed_to_lead_s:
+        metrics.CREATED_TO_HANDED_OFF.observe(seconds)
+
+
+async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]) -> None:
+    """Remember when each lead was created (for speed-to-lead). lead.created and
+    lead.qualified come on different topics, so handoff may route a lead before it hears
     of its creation (its capture partition lagging): then the hand-off is measured here."""
-    conn = uow.connection
-    await repository.lock_lead(conn, lead_id)  # one of the two handlers measures, never both
-    if not await repository.record_arrival(conn, lead_id, created_at):
-        return
-    handed_off_at = await repository.first_handoff_of(conn, lead_id)
-    if handed_off_at is not None:
-        metrics.CREATED_TO_HANDED_OFF.observe(
-            max((handed_off_at - created_at).total_seconds(), 0.0))
-
-
-def _lead_copy(event: LeadQualified) -> dict[str, Any]:
-    return {
-        "lead_id": event.lead_id, "email": event.profile.email,
-        "first_name": event.profile.first_name, "last_name": event.profile.last_name,
-        "company": event.profile.company, "score": event.score, "grade": event.grade,
-        "qualified_at": event.qualified_at,
-        "context": event.model_dump(mode="json", exclude={"lead_id"}),
-    }
+    await routing_repository.lock_leads(uow, list(arrivals))  # one handler measures, not both
+    for created_at, handed_off_at in await routing_repository.record_arrivals(uow, arrivals):
+        if handed_off_at is not None:
+            metrics.CREATED_TO_HANDED_OFF.observe(
+                max((handed_off_at - created_at).total_seconds(), 0.0))
 
 
 # --- sales actions -------------------------------------------------------------------------

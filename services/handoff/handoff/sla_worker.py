@@ -16,6 +16,7 @@ import orjson
 from handoff import assign, metrics, outbound, repository, sla_repository, webhook_repository
 from handoff.config import HandoffSettings, get_settings
 from handoff.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
+from handoff.routing_tables import profile_of, rep_of
 from handoff.sla import (
     SLA_ESCALATION_RULE,
     SLA_REASSIGN_RULE,
@@ -97,8 +98,8 @@ async def _remind(uow: UnitOfWork, assignment: Any, now: datetime) -> None:
     event_id = uuid.uuid4()
     body = orjson.dumps({"type": REMINDER_TYPE, "timestamp": now.isoformat(),
                          "id": str(event_id), "data": data}).decode()
-    await webhook_repository.enqueue(uow.connection, event_id=event_id, event_type=REMINDER_TYPE,
-                                     lead_id=assignment.lead_id, body=body)
+    await webhook_repository.enqueue(uow, [webhook_repository.Message(
+        event_id, REMINDER_TYPE, assignment.lead_id, body)])
 
 
 async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
@@ -116,7 +117,7 @@ async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
     rep = await repository.get_rep(conn, assignment.rep_id)
     manager = (await repository.get_rep(conn, rep.manager_id)
                if rep is not None and rep.manager_id is not None else None)
-    manager_free = manager is not None and assign.profile_of(manager).candidate(
+    manager_free = manager is not None and profile_of(manager).candidate(
         now, respect_working_hours=False).available
     plan = plan_breach(breaches=breaches, escalate_after=settings.escalate_after_breaches,
                        manager_id=manager.id if manager else None,
@@ -124,11 +125,11 @@ async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
     sla = timedelta(seconds=assignment.accept_sla_s or settings.accept_sla_s)
     if plan.escalate_to is not None and manager is not None:
         action = BreachAction.escalated
-        choice = assign.Choice(manager, manager.team, SLA_ESCALATION_RULE,
+        choice = assign.Choice(rep_of(manager), manager.team, SLA_ESCALATION_RULE,
                                breach_reason(action, breaches, f"to manager {manager.name}"),
                                sla, assignment.rule_id, assignment.rule_version)
     else:
-        routed = await assign.choose(conn, assign.facts_of(lead), now, settings, plan.exclude)
+        routed = await assign.choose(uow, assign.facts_of(lead), now, settings, plan.exclude)
         action = BreachAction.reassigned if routed.rep is not None else BreachAction.queued
         rule = SLA_REASSIGN_RULE if routed.rep is not None else FALLBACK_QUEUE_RULE
         choice = assign.Choice(routed.rep, routed.team, rule,

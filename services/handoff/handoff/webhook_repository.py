@@ -1,36 +1,51 @@
 """Queries on webhook subscribers, deliveries and the attempt log."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Text, any_, bindparam, case, func, literal, or_, select, text, update
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.tables import webhook_attempts, webhook_deliveries, webhook_subscribers
+from leadloop.db import UnitOfWork
 
-_DELIVERY_ID = text("'msg_' || replace(gen_random_uuid()::text, '-', '')")
+# One delivery of each message per subscriber that wants its type: pending for an enabled
+# subscriber, held for a disabled one (sent once an admin enables it again). A repeated event id
+# is not enqueued twice.
+_ENQUEUE = """
+INSERT INTO webhook_deliveries (id, subscriber_id, event_id, event_type, lead_id, body, status,
+                                next_attempt_at)
+SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), s.id, m.event_id, m.event_type,
+       m.lead_id, m.body, CASE WHEN s.enabled THEN 'pending' ELSE 'held' END, now()
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[])
+    WITH ORDINALITY AS m(event_id, event_type, lead_id, body, n)
+JOIN webhook_subscribers AS s
+    ON cardinality(s.event_types) = 0 OR m.event_type = ANY(s.event_types)
+ORDER BY m.n, s.id
+ON CONFLICT DO NOTHING
+"""
 
 
-async def enqueue(conn: AsyncConnection, *, event_id: UUID, event_type: str,
-                  lead_id: UUID | None, body: str) -> None:
-    """One delivery of this message per subscriber that wants its type (a single
-    INSERT ... SELECT; a repeated event id is not enqueued twice): pending for an enabled
-    subscriber, held for a disabled one (sent once an admin enables it again)."""
-    subscribers = webhook_subscribers.c
-    chosen = select(
-        _DELIVERY_ID, subscribers.id, literal(event_id, PG_UUID(as_uuid=True)),
-        literal(event_type, Text), literal(lead_id, PG_UUID(as_uuid=True)), literal(body, Text),
-        case((subscribers.enabled, literal("pending", Text)), else_=literal("held", Text)),
-        func.now(),
-    ).where(or_(func.cardinality(subscribers.event_types) == 0,
-                literal(event_type, Text) == any_(subscribers.event_types)))
-    columns = ["id", "subscriber_id", "event_id", "event_type", "lead_id", "body", "status",
-               "next_attempt_at"]
-    await conn.execute(insert(webhook_deliveries).from_select(columns, chosen)
-                       .on_conflict_do_nothing())
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message for webhook subscribers: its id, type, lead and the exact body to sign."""
+
+    event_id: UUID
+    event_type: str
+    lead_id: UUID | None
+    body: str
+
+
+async def enqueue(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+    """Queue every message for every subscriber wanting its type (one statement)."""
+    if messages:
+        await (await uow.driver()).execute(
+            _ENQUEUE, [m.event_id for m in messages], [m.event_type for m in messages],
+            [m.lead_id for m in messages], [m.body for m in messages])
 
 
 async def insert_subscriber(conn: AsyncConnection, values: dict[str, Any]) -> Any:
