@@ -1,5 +1,6 @@
 """Database engine and the unit of work: one transaction, rolled back unless committed."""
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -45,6 +46,7 @@ class UnitOfWork:
         self._connection: AsyncConnection | None = None
         self._pending: list[CloudEvent] = []
         self.committed = False
+        self._after_commit: list[Callable[[], None]] = []
         self.causes: dict[str, str] = {}
         """Per lead id, the traceparent of the consumed event being applied (set by the
         consumer runner): what an event published about that lead continues."""
@@ -73,6 +75,7 @@ class UnitOfWork:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         self._pending = []
+        self._after_commit = []
         self.causes = {}
         self.committed = False
         return self
@@ -112,6 +115,12 @@ class UnitOfWork:
             type=event_type, source=self._source, subject=subject, data=data,
             traceparent=self.causes.get(subject) or current_traceparent() or new_traceparent()))
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit of work has committed (never if it rolls back):
+        for effects outside the database, such as metrics, that a retried batch must not
+        repeat."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         """Write pending events to the outbox (personal fields encrypted) and commit."""
         if self._pending:
@@ -121,3 +130,6 @@ class UnitOfWork:
             self._pending = []
         await self.connection.commit()
         self.committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()

@@ -106,8 +106,7 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
     if len(inserted) != len(plan.handoffs):
         raise RoutingConflict(f"{len(plan.handoffs) - len(inserted)} lead(s) got an open "
                               "assignment meanwhile")
-    for seconds in plan.speed_to_lead_s:
-        metrics.CREATED_TO_HANDED_OFF.observe(seconds)
+    uow.after_commit(lambda: _observe_speed_to_lead(plan.speed_to_lead_s))
 
 
 async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]) -> None:
@@ -115,10 +114,16 @@ async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]) ->
     lead.qualified come on different topics, so handoff may route a lead before it hears
     of its creation (its capture partition lagging): then the hand-off is measured here."""
     await routing_repository.lock_leads(uow, list(arrivals))  # one handler measures, not both
-    for created_at, handed_off_at in await routing_repository.record_arrivals(uow, arrivals):
-        if handed_off_at is not None:
-            metrics.CREATED_TO_HANDED_OFF.observe(
-                max((handed_off_at - created_at).total_seconds(), 0.0))
+    measured = [max((handed_off_at - created_at).total_seconds(), 0.0) for created_at, handed_off_at
+                in await routing_repository.record_arrivals(uow, arrivals)
+                if handed_off_at is not None]
+    uow.after_commit(lambda: _observe_speed_to_lead(measured))
+
+
+def _observe_speed_to_lead(seconds: list[float]) -> None:
+    # After commit only: a batch that rolls back and is retried must not count a lead twice.
+    for value in seconds:
+        metrics.CREATED_TO_HANDED_OFF.observe(value)
 
 
 # --- sales actions -------------------------------------------------------------------------
