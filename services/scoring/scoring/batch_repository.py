@@ -2,6 +2,7 @@
 per batch, as SQL text on the transaction's asyncpg connection (prepared once per connection).
 
 Arrays go in as Python lists with explicit casts; jsonb goes in as JSON text cast to jsonb.
+The driver's UUIDs are a subclass of `uuid.UUID` (equal and hashed alike), used as they come.
 """
 
 from collections import defaultdict
@@ -93,7 +94,7 @@ async def lock_leads(driver: asyncpg.Connection,
         values = dict(row)
         for name in ("profile", "consent", "source", "contributions", "consent_withdrawn"):
             values[name] = decoded_json(values[name])
-        locked[UUID(bytes=row["lead_id"].bytes)] = values
+        locked[row["lead_id"]] = values
     return locked
 
 
@@ -104,8 +105,8 @@ async def recent_activities(driver: asyncpg.Connection, lead_ids: Collection[UUI
     if not lead_ids:
         return by_lead
     for row in await driver.fetch(RECENT_ACTIVITIES, list(lead_ids), since):
-        by_lead[UUID(bytes=row["lead_id"].bytes)].append(Activity(
-            activity_id=UUID(bytes=row["activity_id"].bytes), kind=row["kind"],
+        by_lead[row["lead_id"]].append(Activity(
+            activity_id=row["activity_id"], kind=row["kind"],
             occurred_at=row["occurred_at"], url=row["url"], event_id=row["event_id"],
             seconds=row["seconds"]))
     return by_lead
@@ -123,7 +124,7 @@ async def insert_activities(driver: asyncpg.Connection,
         [a.kind for _, a, _ in rows], [a.url for _, a, _ in rows],
         [a.occurred_at for _, a, _ in rows], [a.event_id for _, a, _ in rows],
         [a.seconds for _, a, _ in rows], [origin for _, _, origin in rows])
-    return {UUID(bytes=row["activity_id"].bytes) for row in inserted}
+    return {row["activity_id"] for row in inserted}
 
 
 def _stored(value: Any, kind: str) -> Any:

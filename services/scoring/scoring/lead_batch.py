@@ -87,10 +87,11 @@ class BatchOutcome:
     events: list[EventData] = field(default_factory=list)
 
 
-def survivor_ids(leads: dict[UUID, StoredLead]) -> set[UUID]:
-    """Leads merged into others that the batch's activities go to, not locked yet."""
-    return {lead.merged_into for lead in leads.values()
-            if lead.merged_into is not None and not lead.erased} - leads.keys()
+def survivor_ids(inputs: list[LeadInput], leads: dict[UUID, StoredLead]) -> set[UUID]:
+    """The leads that activities sent for duplicates merged away go to, not locked yet."""
+    merged = {leads[seen.lead_id].merged_into for seen in inputs
+              if isinstance(seen, ActivitySeen) and not leads[seen.lead_id].erased}
+    return {lead_id for lead_id in merged if lead_id is not None} - leads.keys()
 
 
 def activities_to_store(inputs: list[LeadInput], leads: dict[UUID, StoredLead],

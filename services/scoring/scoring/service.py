@@ -60,7 +60,7 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
     now = event_time_now()
     rows = await batch_repository.lock_leads(driver, {seen.lead_id for seen in inputs})
     leads = {lead_id: repository.stored_lead_from(row) for lead_id, row in rows.items()}
-    survivors = survivor_ids(leads)
+    survivors = survivor_ids(inputs, leads)
     if survivors:  # activities sent for duplicates merged away go to their survivors (rare)
         more = await batch_repository.lock_leads(driver, survivors)
         rows |= more
