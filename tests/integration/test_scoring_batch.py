@@ -3,6 +3,7 @@ of one lead, repeats and rare events (rejection, merge, consent, deal, erasure) 
 stored state and publishes the same events as applying its events one at a time; the hot path
 takes a fixed number of statements whatever the batch's size."""
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ import pytest_asyncio
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent
 from leadloop.events.models import (
@@ -37,11 +39,13 @@ from leadloop.events.models import (
 )
 from leadloop.handlers import Item
 from leadloop.infra_tables import outbox
+from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
 from scoring.active_model import forget_models
 from scoring.handlers import HANDLERS
 from scoring.tables import deal_outcomes, lead_activities, leads, score_history
-from tests.integration.conftest import migrated_database
+from tests.integration.conftest import Sandbox, migrated_database
+from tests.support import eventually, read_records
 
 pytestmark = pytest.mark.asyncio
 
@@ -183,6 +187,51 @@ async def test_a_mixed_batch_stores_and_publishes_what_one_event_at_a_time_does(
     # The click sent for the duplicate while merged went back to it with the unmerge.
     assert state["leads"][duplicate]["engagement_score"] == 7
     assert state["leads"][survivor]["engagement_score"] == 10
+
+
+async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied_as_alone(
+        sandbox: Sandbox, batched: AsyncEngine, one_by_one: AsyncEngine) -> None:
+    now = datetime.now(UTC)
+    first, second, third, poisoned = (uuid.uuid4() for _ in range(4))
+    items = [_item(data) for data in (
+        _created(first, VP_SALES, now), _created(second, VP_MARKETING, now),
+        _activity(first, "form_submitted", now), _activity(third, "page_view", now),
+        # PostgreSQL's jsonb cannot hold a NUL character: this lead.created fails every time.
+        _created(poisoned, FREE_MAIL.model_copy(update={"first_name": "Nul\x00"}), now),
+        _activity(second, "email_clicked", now), _created(third, VP_SALES, now),
+        _activity(first, "pricing_page", now), _activity(poisoned, "page_view", now),
+    )]
+    producer = create_producer(sandbox.bootstrap_servers, "test")
+    await producer.start()
+    try:
+        for item in items:  # all sent before the runner starts: it takes them as one batch
+            key, value, headers = item.envelope.to_kafka()
+            await producer.send_and_wait(sandbox.topic, value=value, key=key, headers=headers)
+        runner = ConsumerRunner(
+            service=sandbox.service, engine=batched, producer=producer,
+            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
+            handlers=HANDLERS, max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+        task = asyncio.create_task(runner.run())
+        try:
+            dead = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 1)
+
+            async def poison_activity_applied() -> None:
+                async with batched.connect() as conn:
+                    stored = await conn.scalar(select(lead_activities.c.lead_id).where(
+                        lead_activities.c.lead_id == poisoned))
+                assert stored == poisoned
+            await eventually(poison_activity_applied)
+        finally:
+            runner.stop()
+            await task
+    finally:
+        await close_producer(producer)
+    assert [dict(r.headers)["ce_subject"].decode() for r in dead] == [str(poisoned)]
+
+    for item in items:
+        if item is not items[4]:
+            await _apply(one_by_one, [item])
+    assert await _state(batched) == await _state(one_by_one)
 
 
 class StatementCounter:
