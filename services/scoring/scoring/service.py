@@ -61,7 +61,9 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
     rows = await batch_repository.lock_leads(driver, {seen.lead_id for seen in inputs})
     leads = {lead_id: repository.stored_lead_from(row) for lead_id, row in rows.items()}
     survivors = survivor_ids(inputs, leads)
-    if survivors:  # activities sent for duplicates merged away go to their survivors (rare)
+    # Activities sent for duplicates merged away go to their survivors (rare): locked after
+    # the batch's own leads, as the per-event path always did.
+    if survivors:
         more = await batch_repository.lock_leads(driver, survivors)
         rows |= more
         leads |= {lead_id: repository.stored_lead_from(row) for lead_id, row in more.items()}
