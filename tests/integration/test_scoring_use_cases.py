@@ -28,6 +28,7 @@ from leadloop.events.models import (
 from leadloop.infra_tables import outbox
 from leadloop_devstack.stack import Stack
 from scoring import learning_service, model_repository, model_service, repository, service
+from scoring.active_model import forget_models
 from scoring.default_model import DEFAULT_MODEL_CONFIG
 from scoring.learning_config import LearningConfig
 from scoring.rules import FieldEquals, FitRule
@@ -49,8 +50,7 @@ async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(url, pool_size=2)
     # Scoring keeps parsed versions and trainings per process, by number: right for one
     # database, wrong across these tests' fresh ones, where version 2 differs each time.
-    service._parsed_models.clear()
-    service._trainings.clear()
+    forget_models()
     yield engine
     await engine.dispose()
 

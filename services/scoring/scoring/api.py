@@ -8,7 +8,8 @@ from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import ScoreContribution
-from scoring import repository, service
+from scoring import repository
+from scoring.active_model import model_version
 from scoring.domain import probability_in_shadow
 from scoring.schemas import (
     DisqualificationOut,
@@ -39,7 +40,7 @@ async def get_lead_score(
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"this lead was merged into {lead.merged_into}")
         history = await repository.score_history_of(uow.connection, lead_id, history_limit)
-        model = await service.model_version(uow.connection, lead.model_version)
+        model = await model_version(uow.connection, lead.model_version)
     disqualification = None
     if lead.disqualified_rule is not None:
         disqualification = DisqualificationOut(rule_id=lead.disqualified_rule,

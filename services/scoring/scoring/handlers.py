@@ -16,40 +16,31 @@ from leadloop.events.models import (
     LeadUnmerged,
     LeadUpdated,
 )
-from leadloop.handlers import Batch, Handlers
+from leadloop.handlers import Batch, Handlers, Item
 from scoring import service
+from scoring.lead_batch import LeadInput, ProfileSeen, activity_seen
 
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""
 
 
 @HANDLERS.handles
-async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
-    """A new lead: keep its profile, consent and source, and score it."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_profile(uow, event.lead_id, event.profile, event.consent,
-                                     event.created_at, envelope.id, source=event.source)
+async def on_lead_events(uow: UnitOfWork,
+                         batch: Batch[LeadCreated | LeadUpdated | LeadActivity]) -> None:
+    """New leads, changed profiles and activities, every lead's events: keep them and rescore,
+    the whole batch at once (one handler, so a lead's created and activities share a step)."""
+    await service.apply_lead_events(uow, [lead_input(item) for item in batch])
 
 
-@HANDLERS.handles
-async def on_lead_updated(uow: UnitOfWork, batch: Batch[LeadUpdated]) -> None:
-    """A changed profile or consent: keep it and rescore."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_profile(uow, event.lead_id, event.profile, event.consent,
-                                     event.updated_at, envelope.id)
-
-
-@HANDLERS.handles
-async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
-    """Something the lead did (capture's tracking, nurture's opens and clicks): rescore."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_activity(uow, event, envelope.id)
+def lead_input(item: Item[LeadCreated | LeadUpdated | LeadActivity]) -> LeadInput:
+    """What the hot path applies for one consumed event."""
+    event, event_id = item.event, item.envelope.id
+    if isinstance(event, LeadActivity):
+        return activity_seen(event, event_id)
+    if isinstance(event, LeadCreated):
+        return ProfileSeen(event.lead_id, event.profile, event.consent, event.created_at,
+                           event_id, event.source)
+    return ProfileSeen(event.lead_id, event.profile, event.consent, event.updated_at, event_id)
 
 
 @HANDLERS.handles

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadProfile
 from scoring import model_repository, model_service
+from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
 from scoring.backtest import ReplayLead, backtest
 from scoring.domain import ScoringModel, score_lead
 from scoring.learning import Example, raw_features, train
-from scoring.service import active_model, model_version, trained_model
 
 
 class NotTrainable(Exception):
@@ -58,6 +58,7 @@ async def train_version(uow: UnitOfWork, version: int) -> tuple[int, dict[str, A
         raise NotTrainable(str(exc)) from exc
     training_id = await model_repository.insert_training(
         uow.connection, version, len(examples), result["model"], result["evaluation"])
+    IN_FORCE.invalidate()  # this replica's handlers predict with it from their next batch
     await model_service.start_training_rescore(uow, version)
     return training_id, result["evaluation"]
 

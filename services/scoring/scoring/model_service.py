@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
-from scoring import model_repository, repository
+from scoring import batch_repository, model_repository, repository
+from scoring.active_model import IN_FORCE, active_model, trained_model
 from scoring.rescoring import rescore
 from scoring.rules import ScoringModelConfig
-from scoring.service import active_model, trained_model
 
 ACTIVATION = "activation"
 DECAY = "decay"
@@ -27,6 +27,7 @@ async def activate_model(uow: UnitOfWork, version: int) -> int:
     """Make a version the active one and start re-scoring every lead under it; the job id."""
     conn = uow.connection
     await model_repository.activate_model(conn, version, event_time_now())
+    IN_FORCE.invalidate()  # this replica's handlers score under it from their next batch
     return await _rescore_every_lead(conn, version, ACTIVATION)
 
 
@@ -87,7 +88,7 @@ async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
         for event in outcome.events:
             uow.publish(event)
     await model_repository.update_leads(conn, updates)
-    await repository.insert_history(conn, history)
+    await batch_repository.insert_history(await uow.driver(), history)
     cursor = batch[-1].lead_id if batch else job.cursor
     finished = len(batch) < batch_size
     await model_repository.advance_job(conn, job.id, cursor, len(batch), finished=finished)

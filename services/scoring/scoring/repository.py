@@ -1,6 +1,6 @@
 """Every query scoring makes."""
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,39 +10,46 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring.domain import Activity, LeadScore, Qualification, StoredLead
+from scoring.domain import Activity, Qualification, StoredLead
 from scoring.tables import (
     deal_outcomes,
     lead_activities,
     leads,
+    model_trainings,
     score_history,
     scoring_models,
 )
 
 
-def stored_lead_from_row(row: Row[Any]) -> StoredLead:
-    """A lead from a row of the leads table."""
+def stored_lead_from(row: Mapping[Any, Any]) -> StoredLead:
+    """A lead from a row of the leads table (jsonb decoded)."""
+    profile, consent, source = row["profile"], row["consent"], row["source"]
     return StoredLead(
-        lead_id=row.lead_id,
-        profile=None if row.profile is None else LeadProfile.model_validate(row.profile),
-        consent=None if row.consent is None else Consent.model_validate(row.consent),
-        source=None if row.source is None else LeadSource.model_validate(row.source),
-        profile_at=row.profile_at,
-        profile_event_id=row.profile_event_id,
-        score=row.score,
-        fit_score=row.fit_score,
-        engagement_score=row.engagement_score,
-        grade=row.grade,
-        is_mql=row.is_mql,
-        model_version=row.model_version,
-        qualification=Qualification(row.qualification),
-        rejected_at=row.rejected_at,
-        disqualified_rule=row.disqualified_rule,
-        erased=row.erased_at is not None,
-        merged_into=row.merged_into,
-        win_probability=row.win_probability,
-        consent_withdrawn=frozenset(row.consent_withdrawn),
+        lead_id=row["lead_id"],
+        profile=None if profile is None else LeadProfile.model_validate(profile),
+        consent=None if consent is None else Consent.model_validate(consent),
+        source=None if source is None else LeadSource.model_validate(source),
+        profile_at=row["profile_at"],
+        profile_event_id=row["profile_event_id"],
+        score=row["score"],
+        fit_score=row["fit_score"],
+        engagement_score=row["engagement_score"],
+        grade=row["grade"],
+        is_mql=row["is_mql"],
+        model_version=row["model_version"],
+        qualification=Qualification(row["qualification"]),
+        rejected_at=row["rejected_at"],
+        disqualified_rule=row["disqualified_rule"],
+        erased=row["erased_at"] is not None,
+        merged_into=row["merged_into"],
+        win_probability=row["win_probability"],
+        consent_withdrawn=frozenset(row["consent_withdrawn"]),
     )
+
+
+def stored_lead_from_row(row: Row[Any]) -> StoredLead:
+    """A lead from a row of the leads table read through SQLAlchemy."""
+    return stored_lead_from(row._mapping)
 
 
 async def lock_lead(conn: AsyncConnection, lead_id: UUID) -> StoredLead:
@@ -62,21 +69,6 @@ async def update_lead(conn: AsyncConnection, lead_id: UUID, values: dict[str, An
     """Set columns of a lead's row."""
     if values:
         await conn.execute(update(leads).where(leads.c.lead_id == lead_id).values(**values))
-
-
-async def insert_activity(conn: AsyncConnection, lead_id: UUID, activity: Activity,
-                          origin_lead_id: UUID | None = None) -> bool:
-    """Store an activity once; False when its id is known (a repeat delivery)."""
-    inserted = await conn.scalar(
-        insert(lead_activities)
-        .values(activity_id=activity.activity_id, lead_id=lead_id, kind=activity.kind,
-                origin_lead_id=origin_lead_id,
-                url=activity.url, occurred_at=activity.occurred_at, event_id=activity.event_id,
-                seconds=activity.seconds)
-        .on_conflict_do_nothing(index_elements=[lead_activities.c.activity_id])
-        .returning(lead_activities.c.activity_id)
-    )
-    return inserted is not None
 
 
 def activity_from_row(row: Any) -> Activity:
@@ -107,20 +99,6 @@ async def activity_counts(conn: AsyncConnection, lead_id: UUID) -> dict[str, int
         .group_by(lead_activities.c.kind)
     )
     return {kind: count for kind, count in rows}
-
-
-async def insert_history(conn: AsyncConnection,
-                         changes: Sequence[tuple[UUID, LeadScore, str | None, datetime]]) -> None:
-    """Record changed scores in their leads' history: (lead id, score, event id, when)."""
-    if changes:
-        await conn.execute(score_history.insert(), [
-            {"lead_id": lead_id, "score": result.score, "fit_score": result.fit_score,
-             "engagement_score": result.engagement_score, "grade": result.grade,
-             "is_mql": result.is_mql, "model_version": result.model_version,
-             "event_id": event_id, "scored_at": scored_at,
-             "win_probability": result.win_probability}
-            for lead_id, result, event_id, scored_at in changes
-        ])
 
 
 async def score_history_of(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Row[Any]]:
@@ -170,6 +148,18 @@ async def active_model_version(conn: AsyncConnection) -> int | None:
         select(scoring_models.c.version).where(scoring_models.c.is_active)
     )
     return version
+
+
+async def in_force_version(conn: AsyncConnection) -> Hashable:
+    """What says the model in force changed: the active version, when it was activated (a
+    re-activation, or another database), and its latest training."""
+    latest_training = (select(func.max(model_trainings.c.id))
+                       .where(model_trainings.c.model_version == scoring_models.c.version)
+                       .scalar_subquery())
+    row = (await conn.execute(
+        select(scoring_models.c.version, scoring_models.c.activated_at, latest_training)
+        .where(scoring_models.c.is_active))).one_or_none()
+    return None if row is None else tuple(row)
 
 
 async def model_config(conn: AsyncConnection, version: int) -> dict[str, Any]:

@@ -1,9 +1,13 @@
 """Scoring's use cases: keep a local copy of each lead, rescore it, publish what changed.
 
-Every use case locks the lead's row first, so events about one lead that arrive on different
-topics apply one after the other, and computes from stored state only: a repeat delivery of
-an event, already deduped by the consumer runner, could not be told apart from a new one by an
-in-memory counter.
+Profiles and activities (every lead's events) apply a batch at a time: the batch's leads are
+locked in one statement, their recent activities loaded in one, new activities stored in one,
+each lead's events applied in order in memory (`lead_batch`), and the changed leads, history
+rows and events written with one statement each. Rarer events (consent changes, merges,
+rejections, deals, erasures) apply one at a time: each locks its lead's row first, so events
+about one lead that arrive on different topics apply one after the other. All compute from
+stored state only: a repeat delivery, already deduped by the consumer runner, could not be told
+apart from a new one by an in-memory counter.
 """
 
 from dataclasses import replace
@@ -26,78 +30,64 @@ from leadloop.events.models import (
     LeadUnmerged,
     event_time_now,
 )
-from scoring import model_repository, repository
+from scoring import batch_repository, repository
+from scoring.active_model import IN_FORCE
 from scoring.domain import (
-    Activity,
     Qualification,
-    ScoringModel,
     StoredLead,
     deal_features,
     merged_qualification,
 )
+from scoring.lead_batch import (
+    LeadInput,
+    LeadState,
+    ProfileSeen,
+    activities_to_store,
+    activity_seen,
+    apply_batch,
+    survivor_ids,
+)
 from scoring.rescoring import rescore
-from scoring.rules import ScoringModelConfig
-
-SECONDS_PROPERTY = "seconds_on_page"
-"""The activity property that says how long the lead spent (seconds on site, for learning)."""
-
-# A version's rules never change once stored, so a parsed version can be kept for the process's
-# life; only which version is active is read per event. Likewise a training, by its id.
-_parsed_models: dict[int, ScoringModel] = {}
-_trainings: dict[int, dict[str, Any]] = {}
 
 
-async def model_version(conn: AsyncConnection, version: int) -> ScoringModel:
-    """A stored model version, parsed once per process."""
-    model = _parsed_models.get(version)
-    if model is None:
-        config = ScoringModelConfig.model_validate(await repository.model_config(conn, version))
-        model = _parsed_models.setdefault(version, ScoringModel(version, config))
-    return model
-
-
-async def active_model(conn: AsyncConnection) -> ScoringModel:
-    """The scoring model in force."""
-    version = await repository.active_model_version(conn)
-    if version is None:
-        raise RuntimeError("no active scoring model; migration 0001 seeds version 1")
-    return await model_version(conn, version)
-
-
-async def trained_model(conn: AsyncConnection, model: ScoringModel) -> dict[str, Any] | None:
-    """The latest learned model of a version that learns, or None (not configured or trained)."""
-    if model.config.learning is None:
-        return None
-    training_id = await model_repository.latest_training_id(conn, model.version)
-    if training_id is None:
-        return None
-    trained = _trainings.get(training_id)
-    if trained is None:
-        trained = _trainings.setdefault(training_id,
-                                        await model_repository.training_model(conn, training_id))
-    return trained
+async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
+    """Keep profiles and activities, in order, and rescore their leads: a fixed handful of
+    statements whatever the number of events."""
+    if not inputs:
+        return
+    driver = await uow.driver()
+    in_force = await IN_FORCE.get(uow.connection)
+    now = event_time_now()
+    rows = await batch_repository.lock_leads(driver, {seen.lead_id for seen in inputs})
+    leads = {lead_id: repository.stored_lead_from(row) for lead_id, row in rows.items()}
+    survivors = survivor_ids(inputs, leads)
+    # Activities sent for duplicates merged away go to their survivors (rare): locked after
+    # the batch's own leads, as the per-event path always did.
+    if survivors:
+        more = await batch_repository.lock_leads(driver, survivors)
+        rows |= more
+        leads |= {lead_id: repository.stored_lead_from(row) for lead_id, row in more.items()}
+    since = now - timedelta(days=in_force.model.config.decay.window_days)
+    activities = await batch_repository.recent_activities(driver, list(leads), since)
+    new = await batch_repository.insert_activities(driver, activities_to_store(inputs, leads))
+    states = {lead_id: LeadState(lead, rows[lead_id], activities.get(lead_id, []))
+              for lead_id, lead in leads.items()}
+    outcome = apply_batch(inputs, states, new, in_force.model, in_force.trained, now)
+    await batch_repository.update_leads(driver, outcome.rows)
+    await batch_repository.insert_history(driver, outcome.history)
+    for event in outcome.events:
+        uow.publish(event)
 
 
 async def record_profile(uow: UnitOfWork, lead_id: UUID, profile: LeadProfile, consent: Consent,
                          at: datetime, event_id: str, source: LeadSource | None = None) -> None:
     """Keep a lead's profile and consent (and its first source) as of `at`, then rescore it."""
-    lead = await repository.lock_lead(uow.connection, lead_id)
-    if lead.erased:
-        return
-    values: dict[str, Any] = {}
-    if source is not None and lead.source is None:
-        values["source"] = source.model_dump(mode="json")
-        lead = replace(lead, source=source)
-    # Capture's events for one lead are ordered, but a profile older than the one kept (a
-    # redelivered or replayed lead.created) must not overwrite it.
-    if lead.profile_at is None or at >= lead.profile_at:
-        values |= {"profile": profile.model_dump(mode="json"),
-                   "consent": consent.model_dump(mode="json"),
-                   "profile_at": at, "profile_event_id": event_id}
-        lead = replace(lead, profile=profile, consent=consent, profile_at=at,
-                       profile_event_id=event_id)
-        values |= await _rescore(uow, lead, event_time_now(), event_id)
-    await repository.update_lead(uow.connection, lead_id, values)
+    await apply_lead_events(uow, [ProfileSeen(lead_id, profile, consent, at, event_id, source)])
+
+
+async def record_activity(uow: UnitOfWork, event: LeadActivity, event_id: str) -> None:
+    """Store an activity once and rescore; before the lead's profile arrives, only store it."""
+    await apply_lead_events(uow, [activity_seen(event, event_id)])
 
 
 async def record_consent_change(uow: UnitOfWork, event: LeadConsentChanged,
@@ -114,29 +104,6 @@ async def record_consent_change(uow: UnitOfWork, event: LeadConsentChanged,
     lead = replace(lead, consent_withdrawn=withdrawn)
     values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn)}
     values |= await _rescore(uow, lead, event_time_now(), event_id)
-    await repository.update_lead(uow.connection, lead.lead_id, values)
-
-
-async def record_activity(uow: UnitOfWork, event: LeadActivity, event_id: str) -> None:
-    """Store an activity once and rescore; before the lead's profile arrives, only store it."""
-    lead = await repository.lock_lead(uow.connection, event.lead_id)
-    if lead.erased:
-        return
-    seconds = event.properties.get(SECONDS_PROPERTY)
-    activity = Activity(
-        activity_id=event.activity_id, kind=event.kind, occurred_at=event.occurred_at,
-        url=event.url, event_id=event_id,
-        seconds=float(seconds) if isinstance(seconds, int | float)
-        and not isinstance(seconds, bool) and seconds >= 0 else None,
-    )
-    origin = None
-    if lead.merged_into is not None:  # sent for a duplicate merged away: it is the survivor's
-        origin, lead = lead.lead_id, await repository.lock_lead(uow.connection, lead.merged_into)
-    if not await repository.insert_activity(uow.connection, lead.lead_id, activity, origin):
-        return  # the same activity again (another event id): nothing new to score
-    # New engagement after sales rejected the lead recycles it: it may qualify again.
-    recycled = lead.rejected_at is not None and event.occurred_at > lead.rejected_at
-    values = await _rescore(uow, lead, event_time_now(), event_id, recycled=recycled)
     await repository.update_lead(uow.connection, lead.lead_id, values)
 
 
@@ -226,19 +193,19 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID, erased_at: datetime) -> Non
     await repository.erase_lead(uow.connection, lead_id, erased_at)
 
 
-async def _rescore(uow: UnitOfWork, lead: StoredLead, now: datetime, event_id: str,
-                   *, recycled: bool = False) -> dict[str, Any]:
+async def _rescore(uow: UnitOfWork, lead: StoredLead, now: datetime,
+                   event_id: str) -> dict[str, Any]:
     """Score the lead at `now`, publish what changed, return the columns to store."""
     if lead.profile is None:
         return {}  # scored when lead.created (or lead.updated) brings the profile
     conn = uow.connection
-    model = await active_model(conn)
-    trained = await trained_model(conn, model)
-    since = now - timedelta(days=model.config.decay.window_days)
+    in_force = await IN_FORCE.get(conn)
+    since = now - timedelta(days=in_force.model.config.decay.window_days)
     activities = await repository.activities_since(conn, lead.lead_id, since)
-    outcome = rescore(lead, model, trained, activities, now, recycled=recycled)
+    outcome = rescore(lead, in_force.model, in_force.trained, activities, now)
     if outcome.history is not None:
-        await repository.insert_history(conn, [(lead.lead_id, outcome.history, event_id, now)])
+        await batch_repository.insert_history(await uow.driver(),
+                                              [(lead.lead_id, outcome.history, event_id, now)])
     for event in outcome.events:
         uow.publish(event)
     return outcome.values
