@@ -138,7 +138,8 @@ class StatementCounter:
         self.statements.append(statement)
 
     def driver(self, record: Any) -> None:
-        if record.query.split(None, 1)[0].rstrip(";").upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+        verb = record.query.split(None, 1)[0].rstrip(";").upper()
+        if verb not in ("BEGIN", "COMMIT", "ROLLBACK"):
             self.statements.append(record.query)
 
 
