@@ -231,9 +231,12 @@ async def stored(engine: AsyncEngine) -> dict[str, Any]:
             "suppressions": blocked}
 
 
-def mixed_batch() -> Iterator[Item[Any]]:
+NAMES = ("hot", "cold", "lost", "rejected", "erased", "sold", "merged", "survivor")
+
+
+def mixed_batch(leads: dict[str, uuid.UUID]) -> Iterator[Item[Any]]:
     """Several leads, every event type nurture consumes, several events of one lead."""
-    hot, cold, lost, rejected, erased, sold, merged, survivor = (uuid.uuid4() for _ in range(8))
+    hot, cold, lost, rejected, erased, sold, merged, survivor = (leads[n] for n in NAMES)
     at = T0
     # Scored, engaged, scored again and qualified: enrolled, woken, then stopped.
     yield _created(hot, at)
@@ -283,12 +286,35 @@ def mixed_batch() -> Iterator[Item[Any]]:
 async def test_a_mixed_batch_stores_what_one_event_at_a_time_stores(
         engines: tuple[AsyncEngine, AsyncEngine]) -> None:
     batched, single = engines
-    items = list(mixed_batch())
+    leads = {name: uuid.uuid4() for name in NAMES}
+    items = list(mixed_batch(leads))
     assert await _apply_as_runner(batched, items) == []
     assert await _apply_each(single, items) == []
     expected = await stored(single)
     assert await stored(batched) == expected
-    assert len(expected["enrollments"]) >= 8 and expected["engagements"]
+
+    # What one event at a time stored is what nurture always did.
+    runs = {(lead, key): (status, reason)
+            for lead, key, _, status, reason, *_ in expected["enrollments"]}
+    assert runs == {
+        (leads["hot"], "spring"): ("exited", "qualified"),
+        (leads["hot"], "welcome"): ("exited", "qualified"),
+        (leads["cold"], "welcome"): ("exited", "replied"),
+        (leads["lost"], "spring-lost"): ("active", None),
+        (leads["lost"], "re-engage"): ("active", None),
+        (leads["rejected"], "spring"): ("active", None),
+        (leads["rejected"], "welcome"): ("active", None),
+        (leads["rejected"], "recycle"): ("active", None),
+        (leads["sold"], "onboarding"): ("active", None),
+        (leads["merged"], "spring"): ("exited", "merged"),
+        (leads["merged"], "welcome"): ("exited", "merged"),
+    }
+    # The erased lead's page view before its erasure is gone, the one after it is kept.
+    assert sorted(lead for _, lead, *_ in expected["engagements"]) == \
+        sorted([leads["hot"], leads["cold"], leads["erased"]])
+    assert expected["lead_states"][leads["erased"]]["email"] is None
+    assert expected["lead_states"][leads["hot"]]["score"] == 55
+    assert expected["lead_states"][leads["rejected"]]["email_consent"] is False
 
 
 async def test_a_poison_event_in_a_batch_is_isolated_and_the_rest_is_stored_as_one_by_one(
@@ -299,7 +325,7 @@ async def test_a_poison_event_in_a_batch_is_isolated_and_the_rest_is_stored_as_o
     poison = _item(LeadUpdated(lead_id=poisoned, profile=LeadProfile(email="nul@widgets.example",
                                                                first_name="Lee\x00"),
                                updated_at=T0), poisoned)
-    items = list(mixed_batch())
+    items = list(mixed_batch({name: uuid.uuid4() for name in NAMES}))
     items.insert(5, poison)
     assert await _apply_as_runner(batched, items) == [poison]
     assert await _apply_each(single, items) == [poison]
