@@ -5,6 +5,7 @@ event (an edit on any replica is seen within a second; `invalidate` after a loca
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select, text
@@ -23,9 +24,17 @@ class Catalog:
 
     def live(self, rule: EntryRule) -> list[Sequence]:
         """The live version of every sequence that `rule` enrolls into."""
-        return [s for s in self.versions.values() if s.active and s.entry_rule == rule]
+        return self._live.get(rule, [])
 
-    @property
+    @cached_property
+    def _live(self) -> dict[EntryRule, list[Sequence]]:
+        live: dict[EntryRule, list[Sequence]] = {}
+        for sequence in self.versions.values():
+            if sequence.active:
+                live.setdefault(sequence.entry_rule, []).append(sequence)
+        return live
+
+    @cached_property
     def exit_rules(self) -> dict[tuple[str, int], list[ExitReason]]:
         """The exit conditions of every version (running enrollments finish on theirs)."""
         return {version: s.exit_on for version, s in self.versions.items()}
