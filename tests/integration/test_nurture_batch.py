@@ -3,6 +3,7 @@ not grow with its size, and a batch mixing leads, event types and two events of 
 what applying its events one at a time stores (a poison event in it changes nothing else)."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -164,7 +165,11 @@ async def counting(engine: AsyncEngine) -> AsyncIterator[tuple[UnitOfWork, State
 async def _statements_for(engine: AsyncEngine, leads: int) -> list[str]:
     items = [item for _ in range(leads) for item in lifecycle(uuid.uuid4())]
     async with counting(engine) as (uow, counter):
+        started = time.process_time()
         await HANDLERS.apply(uow, items)
+        cpu_ms = (time.process_time() - started) * 1000
+    print(f"\n{leads} leads: {len(counter.statements)} statements, "
+          f"{cpu_ms / leads:.2f} ms of this process's CPU per lead")
     return counter.statements
 
 
@@ -173,8 +178,7 @@ async def test_a_batch_costs_the_same_few_statements_whatever_its_size(
     engine, _ = engines
     await _statements_for(engine, 1)  # warm: the sequences are read once, then kept
     small = await _statements_for(engine, 5)
-    large = await _statements_for(engine, 40)
-    print(f"\nnurture statements per batch: 5 leads {len(small)}, 40 leads {len(large)}")
+    large = await _statements_for(engine, 100)
     for statement in large:
         print("  ", " ".join(statement.split())[:110])
     assert len(large) == len(small) <= 8
