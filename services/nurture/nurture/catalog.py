@@ -44,7 +44,7 @@ class Catalog:
         return all(v in self.versions for v in versions)
 
 
-def sequence_of(row: Any) -> Sequence:
+def _sequence_of(row: Any) -> Sequence:
     """A stored sequence row as the domain's Sequence."""
     values = dict(row._asdict())
     return Sequence.model_validate({**values.pop("settings"), **values})
@@ -54,7 +54,7 @@ async def _load(conn: AsyncConnection) -> Catalog:
     s = sequences.c
     rows = await conn.execute(select(s.key, s.version, s.entry_rule, s.steps, s.active,
                                      s.settings))
-    return Catalog({(row.key, row.version): sequence_of(row) for row in rows})
+    return Catalog({(row.key, row.version): _sequence_of(row) for row in rows})
 
 
 # Versions are immutable but for `active`: a new version changes the count, a pause or a
