@@ -1,6 +1,7 @@
 """Nurture's consumer a batch at a time, against real PostgreSQL: the statements a batch costs do
-not grow with its size, and a batch mixing leads, event types and two events of one lead stores
-what applying its events one at a time stores (a poison event in it changes nothing else)."""
+not grow with its size; a batch mixing leads, event types and several events of one lead stores
+what applying its events one at a time stores; under the real consumer runner a poison event
+among them is parked in the DLQ and changes nothing else."""
 
 import asyncio
 import time
@@ -13,9 +14,11 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, select
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import (
@@ -35,13 +38,15 @@ from leadloop.events.models import (
     LeadUpdated,
 )
 from leadloop.handlers import Item
+from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
 from nurture import repository
 from nurture.domain import EntryRule, Sequence
 from nurture.handlers import HANDLERS
 from nurture.steps import GuardPolicy
 from nurture.tables import engagements, enrollments, lead_states, suppressions
-from tests.integration.conftest import migrated_database
+from tests.integration.conftest import Sandbox, migrated_database
+from tests.support import eventually, read_records
 
 pytestmark = pytest.mark.asyncio
 
@@ -219,16 +224,11 @@ async def _apply_each(engine: AsyncEngine, items: list[Item[Any]]) -> list[Item[
     return failed
 
 
-async def _apply_as_runner(engine: AsyncEngine, items: list[Item[Any]]) -> list[Item[Any]]:
-    """What the consumer runner does: the whole batch in one transaction, and when it fails,
-    each event alone (the failing one is dead-lettered). Returns the dead-lettered events."""
-    try:
-        async with UnitOfWork(engine, "nurture") as uow:
-            await HANDLERS.apply(uow, items)
-            await uow.commit()
-    except Exception:
-        return await _apply_each(engine, items)
-    return []
+async def _apply_batch(engine: AsyncEngine, items: list[Item[Any]]) -> None:
+    """The whole batch in one transaction, as the consumer runner applies it."""
+    async with UnitOfWork(engine, "nurture") as uow:
+        await HANDLERS.apply(uow, items)
+        await uow.commit()
 
 
 def _due(row: Any) -> str | None:
@@ -311,7 +311,7 @@ async def test_a_mixed_batch_stores_what_one_event_at_a_time_stores(
     batched, single = engines
     leads = {name: uuid.uuid4() for name in NAMES}
     items = list(mixed_batch(leads))
-    assert await _apply_as_runner(batched, items) == []
+    await _apply_batch(batched, items)
     assert await _apply_each(single, items) == []
     expected = await stored(single)
     assert await stored(batched) == expected
@@ -340,16 +340,54 @@ async def test_a_mixed_batch_stores_what_one_event_at_a_time_stores(
     assert expected["lead_states"][leads["rejected"]]["email_consent"] is False
 
 
-async def test_a_poison_event_in_a_batch_is_isolated_and_the_rest_is_stored_as_one_by_one(
-        engines: tuple[AsyncEngine, AsyncEngine]) -> None:
-    batched, single = engines
+async def _send(producer: AIOKafkaProducer, topic: str, item: Item[Any]) -> str:
+    data = item.event
+    # A merge is about the duplicate: keyed by it, it keeps its place among that lead's events.
+    lead = data.merged_lead_id if isinstance(data, LeadMerged) else data.lead_id
+    envelope = CloudEvent(type=event_type_of(data), source="test", subject=str(lead),
+                          data=data.model_dump(mode="json"))
+    key, value, headers = envelope.to_kafka()
+    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    return envelope.id
+
+
+async def test_a_poison_event_is_parked_by_the_runner_and_the_rest_applies_as_one_by_one(
+        sandbox: Sandbox, engines: tuple[AsyncEngine, AsyncEngine]) -> None:
+    through_runner, single = engines
     poisoned = uuid.uuid4()
     # PostgreSQL refuses a NUL character in text: this event can never be stored.
-    poison = _item(LeadUpdated(lead_id=poisoned, profile=LeadProfile(email="nul@widgets.example",
-                                                               first_name="Lee\x00"),
-                               updated_at=T0), poisoned)
+    poison = _item(LeadUpdated(lead_id=poisoned, updated_at=T0,
+                               profile=LeadProfile(email="nul@widgets.example",
+                                                   first_name="Lee\x00")), poisoned)
     items = list(mixed_batch({name: uuid.uuid4() for name in NAMES}))
     items.insert(5, poison)
-    assert await _apply_as_runner(batched, items) == [poison]
+
+    producer = create_producer(sandbox.bootstrap_servers, "test")
+    await producer.start()
+    try:
+        ids = [await _send(producer, sandbox.topic, item) for item in items]
+        runner = ConsumerRunner(
+            service=sandbox.service, engine=through_runner, producer=producer,
+            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
+            handlers=HANDLERS, max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+        task = asyncio.create_task(runner.run())
+        try:
+            [parked] = await read_records(sandbox.bootstrap_servers,
+                                          sandbox.dead_letter_topic, 1, timeout_s=60)
+
+            async def all_applied() -> None:
+                async with through_runner.connect() as conn:
+                    done = (await conn.execute(
+                        text("SELECT count(*) FROM processed_events WHERE consumer = :c"),
+                        {"c": sandbox.service})).scalar()
+                assert done == len(items) - 1
+            await eventually(all_applied, timeout_s=60)
+        finally:
+            runner.stop()
+            await task
+    finally:
+        await close_producer(producer)
+
+    assert dict(parked.headers)["ce_id"].decode() == ids[items.index(poison)]
     assert await _apply_each(single, items) == [poison]
-    assert await stored(batched) == await stored(single)
+    assert await stored(through_runner) == await stored(single)
