@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from nurture import repository
+from nurture import catalog, repository
 from nurture.schemas import (
     EnrollmentOut,
     LeadEnrollments,
@@ -69,6 +69,7 @@ async def create_sequence_version(body: SequenceIn,
         stored = await repository.add_sequence_version(uow.connection, sequence)
         row = await repository.sequence_row(uow.connection, stored.key, stored.version)
         await uow.commit()
+    catalog.invalidate()  # this replica's consumer enrolls into it at once, the others within 1 s
     return SequenceOut.of(row)
 
 
@@ -80,3 +81,4 @@ async def pause_sequence(key: str, uow: UnitOfWork = Depends(unit_of_work)) -> N
         if not await repository.set_sequence_active(uow.connection, key, False):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sequence '{key}'")
         await uow.commit()
+    catalog.invalidate()

@@ -1,6 +1,11 @@
-"""Nurture's event handlers and the HANDLERS registry. Handlers never commit: the runner does."""
+"""Nurture's event handler and the HANDLERS registry. Handlers never commit: the runner does.
 
-from typing import Any
+One handler takes every event nurture consumes, so a consumed batch is one batch of changes
+whatever its mix of types: each event becomes a change about one lead (lead_changes), and
+service.apply loads, decides and writes them together, each lead's in order.
+"""
+
+from typing import Any, TypeAlias
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
@@ -22,6 +27,25 @@ from leadloop.events.models import (
 from leadloop.handlers import Batch, Handlers
 from nurture import service
 from nurture.domain import ExitReason
+from nurture.lead_changes import (
+    ENGAGEMENT_KINDS,
+    REPLY_KIND,
+    ConsentChanged,
+    Created,
+    DealEnded,
+    Engaged,
+    Erased,
+    Exited,
+    LeadChange,
+    ProfileUpdated,
+    Rejected,
+    Scored,
+)
+
+NurtureEvent: TypeAlias = (
+    LeadCreated | LeadUpdated | LeadConsentChanged | LeadScored | LeadActivity | LeadQualified
+    | LeadHandedOff | LeadDisqualified | LeadMerged | LeadRejected | DealClosed | LeadErased)
+"""Every event nurture consumes."""
 
 _PROFILE_SEGMENT_FIELDS = ("country", "region", "industry", "job_title", "company",
                            "company_size")
@@ -43,116 +67,59 @@ def _attributes(profile: LeadProfile, source: LeadSource | None = None,
     return found
 
 
+def change_of(event: NurtureEvent) -> LeadChange | None:
+    """What an event changes in nurture; None when nothing (another consent purpose, an
+    activity kind no branch watches)."""
+    match event:
+        case LeadCreated():
+            return Created(event.lead_id, event.created_at, event.profile.model_dump(),
+                           event.consent.email_marketing,
+                           _attributes(event.profile, event.source, event.form_id))
+        case LeadUpdated():
+            return ProfileUpdated(event.lead_id, event.profile.model_dump(),
+                                  event.consent.email_marketing, _attributes(event.profile),
+                                  event.updated_at)
+        case LeadConsentChanged():
+            if event.purpose != "email_marketing":
+                return None
+            return ConsentChanged(event.lead_id, event.granted, event.changed_at)
+        case LeadScored():
+            return Scored(event.lead_id, event.score, event.scored_at)
+        case LeadActivity():
+            # A reply another tool reported stops the sequences that exit on replies; a visit,
+            # open or click can decide a waiting branch.
+            if event.kind == REPLY_KIND:
+                return Exited(event.lead_id, ExitReason.replied, event.occurred_at)
+            if event.kind not in ENGAGEMENT_KINDS:
+                return None
+            return Engaged(event.lead_id, event.activity_id, event.kind, event.occurred_at,
+                           event.url)
+        case LeadQualified():  # an MQL belongs to sales now
+            return Exited(event.lead_id, ExitReason.qualified, event.qualified_at)
+        case LeadHandedOff():  # a lead a rep holds gets no marketing mail
+            return Exited(event.lead_id, ExitReason.handed_off, event.handed_off_at)
+        case LeadDisqualified():
+            return Exited(event.lead_id, ExitReason.disqualified, event.disqualified_at)
+        case LeadMerged():  # one person, one sequence: the duplicate's stop
+            return Exited(event.merged_lead_id, ExitReason.merged, event.merged_at)
+        case LeadRejected():  # remember why, and start the recycle sequences
+            return Rejected(event.lead_id, event.reason_code.value, event.rejected_at)
+        case DealClosed():  # onboarding or re-engagement
+            return DealEnded(event.lead_id, event.outcome == "won", event.closed_at)
+        case LeadErased():
+            return Erased(event.lead_id, event.erased_at)
+        case _:  # pragma: no cover - the registry hands this handler only the types above
+            return None
+
+
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""
 
 
 @HANDLERS.handles
-async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
-    """A new lead enters the new-lead sequences of its segment unless it is already past
-    marketing; nurture keeps the contact details sending needs."""
-    for item in batch:
-        event = item.event
-        await service.enroll_new_lead(
-            uow, event.lead_id, event.created_at, profile=event.profile.model_dump(),
-            consent=event.consent.email_marketing,
-            attributes=_attributes(event.profile, event.source, event.form_id))
-
-
-@HANDLERS.handles
-async def on_lead_updated(uow: UnitOfWork, batch: Batch[LeadUpdated]) -> None:
-    """New contact details or consent apply from the next send on."""
-    for item in batch:
-        event = item.event
-        await service.update_profile(uow, event.lead_id, event.profile.model_dump(),
-                                     event.consent.email_marketing, _attributes(event.profile),
-                                     event.updated_at)
-
-
-@HANDLERS.handles
-async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
-    """Consent to email marketing given or withdrawn applies from the next send on."""
-    for item in batch:
-        event = item.event
-        if event.purpose == "email_marketing":
-            await service.change_consent(uow, event.lead_id, event.granted, event.changed_at)
-
-
-@HANDLERS.handles
-async def on_lead_merged(uow: UnitOfWork, batch: Batch[LeadMerged]) -> None:
-    """A duplicate merged into another lead stops its sequences: one person, one sequence."""
-    for item in batch:
-        event = item.event
-        await service.exit_sequences(uow, event.merged_lead_id, ExitReason.merged, event.merged_at)
-
-
-@HANDLERS.handles
-async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
-    """A page visit (capture's tracking) can decide a waiting branch; a reply another tool
-    reported (kind email_replied) stops the sequences that exit on replies."""
-    for item in batch:
-        event = item.event
-        if event.kind == service.REPLY_KIND:
-            await service.record_reply(uow, event.lead_id, event.occurred_at, announce=False)
-            return
-        await service.record_engagement(uow, event.lead_id, event.activity_id, event.kind,
-                                        event.url, event.occurred_at)
-
-
-@HANDLERS.handles
-async def on_lead_scored(uow: UnitOfWork, batch: Batch[LeadScored]) -> None:
-    """The latest score, for score branches."""
-    for item in batch:
-        event = item.event
-        await service.record_score(uow, event.lead_id, event.score, event.scored_at)
-
-
-@HANDLERS.handles
-async def on_lead_qualified(uow: UnitOfWork, batch: Batch[LeadQualified]) -> None:
-    """An MQL belongs to sales now: its sequences stop."""
-    for item in batch:
-        event = item.event
-        await service.exit_sequences(uow, event.lead_id, ExitReason.qualified, event.qualified_at)
-
-
-@HANDLERS.handles
-async def on_lead_handed_off(uow: UnitOfWork, batch: Batch[LeadHandedOff]) -> None:
-    """A lead a rep holds gets no marketing mail: its sequences stop."""
-    for item in batch:
-        event = item.event
-        await service.exit_sequences(uow, event.lead_id, ExitReason.handed_off, event.handed_off_at)
-
-
-@HANDLERS.handles
-async def on_lead_disqualified(uow: UnitOfWork, batch: Batch[LeadDisqualified]) -> None:
-    """A disqualified lead is not nurtured: its sequences stop."""
-    for item in batch:
-        event = item.event
-        await service.exit_sequences(uow, event.lead_id, ExitReason.disqualified,
-                                     event.disqualified_at)
-
-
-@HANDLERS.handles
-async def on_lead_rejected(uow: UnitOfWork, batch: Batch[LeadRejected]) -> None:
-    """Sales sent the lead back: remember why, and start the recycle sequences."""
-    for item in batch:
-        event = item.event
-        await service.record_rejection(uow, event.lead_id, event.reason_code.value,
-                                       event.rejected_at)
-
-
-@HANDLERS.handles
-async def on_deal_closed(uow: UnitOfWork, batch: Batch[DealClosed]) -> None:
-    """A won deal starts onboarding, a lost one re-engagement; both stop what ends on it."""
-    for item in batch:
-        event = item.event
-        await service.deal_closed(uow, event.lead_id, event.outcome == "won", event.closed_at)
-
-
-@HANDLERS.handles
-async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
-    """Forget the lead."""
-    for item in batch:
-        event = item.event
-        await service.erase_lead(uow, event.lead_id, event.erased_at)
-
+async def on_lead_events(uow: UnitOfWork, batch: Batch[NurtureEvent]) -> None:
+    """Sequences follow the lead through the funnel: new leads enter, leads sales works or
+    that close a deal leave (and may enter onboarding, recycle or re-engagement), scores and
+    engagement let waiting branches decide, erasure forgets."""
+    await service.apply(uow, [change for item in batch
+                              if (change := change_of(item.event)) is not None])

@@ -24,9 +24,8 @@ async def post_reply(body: ReplyIn, uow: UnitOfWork = Depends(unit_of_work)) -> 
     a reply stop, and the reply becomes a lead.activity (email_replied)."""
     async with uow:
         lead_ids = await service.leads_addressed(uow, body.message_id, body.email)
-        for lead_id in lead_ids:
-            await service.record_reply(uow, lead_id, body.received_at or event_time_now(),
-                                       body.message_id)
+        await service.record_reply(uow, lead_ids, body.received_at or event_time_now(),
+                                   body.message_id)
         await uow.commit()
     return InboundAccepted(lead_ids=lead_ids, stopped=bool(lead_ids))
 
@@ -40,7 +39,6 @@ async def post_bounce(body: BounceIn, uow: UnitOfWork = Depends(unit_of_work)) -
     async with uow:
         lead_ids = await service.leads_addressed(uow, body.message_id, body.email)
         if body.kind == "hard":
-            for lead_id in lead_ids:
-                await service.record_bounce(uow, lead_id, body.bounced_at or event_time_now())
+            await service.record_bounce(uow, lead_ids, body.bounced_at or event_time_now())
         await uow.commit()
     return InboundAccepted(lead_ids=lead_ids, stopped=body.kind == "hard" and bool(lead_ids))

@@ -1,67 +1,21 @@
-"""Every query nurture makes."""
+"""Nurture's queries outside the consumer's batch (lead_queries) and the scheduler's
+(send_queries): sequence versions, a lead's enrollments and messages, leads by address."""
 
-from collections.abc import Sequence as Seq
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from nurture.domain import (
     Enrollment,
     EnrollmentStatus,
-    EntryRule,
-    ExitReason,
-    LeadState,
     Sequence,
 )
-from nurture.tables import engagements, enrollments, lead_states, messages, sequences
+from nurture.tables import enrollments, lead_states, messages, sequences
 
-_STATE_FIELDS = [c.name for c in lead_states.c if c.name != "updated_at"]
 _ENROLLMENT_FIELDS = [c.name for c in enrollments.c if c.name != "updated_at"]
-
-
-async def lock_lead_state(conn: AsyncConnection, lead_id: UUID) -> LeadState:
-    """The lead's state (empty if new), locked until the transaction ends.
-
-    Every handler takes this lock first, so events about one lead that arrive on different
-    topics and are handled by different replicas apply one after the other: a lead.created
-    can never enroll a lead whose lead.qualified is being applied at the same moment.
-    """
-    statement = insert(lead_states).values(lead_id=lead_id)
-    # A no-op update on conflict locks the row and returns its latest committed version.
-    upsert = statement.on_conflict_do_update(
-        index_elements=[lead_states.c.lead_id],
-        set_={"lead_id": statement.excluded.lead_id},
-    ).returning(*(lead_states.c[name] for name in _STATE_FIELDS))
-    row = (await conn.execute(upsert)).one()
-    return LeadState.model_validate(row._asdict())
-
-
-async def save_lead_state(conn: AsyncConnection, state: LeadState) -> None:
-    """Store a lead's state (its row must exist: `lock_lead_state` made it)."""
-    values = state.model_dump(exclude={"lead_id"})
-    await conn.execute(
-        update(lead_states).where(lead_states.c.lead_id == state.lead_id)
-        .values(**values, updated_at=func.now())
-    )
-
-
-async def active_sequences(conn: AsyncConnection, rule: EntryRule) -> list[Sequence]:
-    """The live version of every sequence that `rule` enrolls into."""
-    rows = await conn.execute(
-        select(sequences.c.key, sequences.c.version, sequences.c.entry_rule, sequences.c.steps,
-               sequences.c.active, sequences.c.settings)
-        .where(sequences.c.active, sequences.c.entry_rule == rule.value)
-    )
-    return [_sequence(row) for row in rows]
-
-
-def _sequence(row: Any) -> Sequence:
-    values = row._asdict()
-    return Sequence.model_validate({**values.pop("settings"), **values})
 
 
 async def add_sequence_version(conn: AsyncConnection, sequence: Sequence) -> Sequence:
@@ -101,39 +55,6 @@ async def set_sequence_active(conn: AsyncConnection, key: str, active: bool) -> 
     return bool(result.rowcount)
 
 
-async def exit_rules_of(conn: AsyncConnection,
-                        enrollments_: Seq[Enrollment]) -> dict[tuple[str, int], list[ExitReason]]:
-    """The exit conditions of the sequence versions these enrollments run."""
-    keys = list({(e.sequence_key, e.sequence_version) for e in enrollments_})
-    if not keys:
-        return {}
-    rows = await conn.execute(
-        select(sequences.c.key, sequences.c.version, sequences.c.entry_rule, sequences.c.steps,
-               sequences.c.active, sequences.c.settings)
-        .where(func.row(sequences.c.key, sequences.c.version).in_(keys))
-    )
-    return {(row.key, row.version): _sequence(row).exit_on for row in rows}
-
-
-async def insert_engagement(conn: AsyncConnection, *, engagement_id: UUID, lead_id: UUID,
-                            kind: str, url: str | None, message_id: UUID | None,
-                            at: datetime) -> None:
-    """Remember something the lead did (branches read it); a replay is ignored."""
-    await conn.execute(insert(engagements).values(
-        id=engagement_id, lead_id=lead_id, kind=kind, url=url, message_id=message_id,
-        occurred_at=at).on_conflict_do_nothing())
-
-
-async def wake_enrollments(conn: AsyncConnection, lead_id: UUID) -> None:
-    """Make a lead's active enrollments due now, so a branch waiting for an open, click, visit
-    or score decides at once (a wait or a deferred send just goes back to sleep)."""
-    await conn.execute(update(enrollments)
-                       .where(enrollments.c.lead_id == lead_id,
-                              enrollments.c.status == EnrollmentStatus.active.value,
-                              enrollments.c.next_step_due_at > func.now())
-                       .values(next_step_due_at=func.now()))
-
-
 async def message_lead(conn: AsyncConnection, message_id: UUID) -> UUID | None:
     """The lead a message went to, or None."""
     return (await conn.execute(select(messages.c.lead_id).where(messages.c.id == message_id))
@@ -165,17 +86,6 @@ async def all_sequences(conn: AsyncConnection) -> list[Any]:
     return list(rows)
 
 
-async def insert_enrollments(conn: AsyncConnection, new: Seq[Enrollment]) -> None:
-    """Insert enrollments in one statement; one the lead already runs is skipped."""
-    if not new:
-        return
-    await conn.execute(
-        insert(enrollments)
-        .values([e.model_dump(include=set(_ENROLLMENT_FIELDS)) for e in new])
-        .on_conflict_do_nothing()
-    )
-
-
 async def active_enrollments_for_update(conn: AsyncConnection, lead_id: UUID) -> list[Enrollment]:
     """A lead's active enrollments, locked so the step scheduler cannot advance them meanwhile."""
     rows = await conn.execute(
@@ -187,19 +97,6 @@ async def active_enrollments_for_update(conn: AsyncConnection, lead_id: UUID) ->
     return [Enrollment.model_validate(row._asdict()) for row in rows]
 
 
-async def exit_enrollments(conn: AsyncConnection, ids: Seq[UUID], reason: ExitReason,
-                           at: datetime) -> None:
-    """Stop the given enrollments for `reason`, in one statement."""
-    if not ids:
-        return
-    await conn.execute(
-        update(enrollments)
-        .where(enrollments.c.id.in_(ids))
-        .values(status=EnrollmentStatus.exited.value, exit_reason=reason.value, exited_at=at,
-                next_step_due_at=None, updated_at=func.now())
-    )
-
-
 async def enrollments_of(conn: AsyncConnection, lead_id: UUID) -> list[Enrollment]:
     """Every enrollment of a lead, oldest first."""
     rows = await conn.execute(
@@ -208,14 +105,3 @@ async def enrollments_of(conn: AsyncConnection, lead_id: UUID) -> list[Enrollmen
         .order_by(enrollments.c.enrolled_at, enrollments.c.sequence_key)
     )
     return [Enrollment.model_validate(row._asdict()) for row in rows]
-
-
-async def delete_enrollments_of(conn: AsyncConnection, lead_id: UUID) -> None:
-    """Delete every enrollment of a lead."""
-    await conn.execute(delete(enrollments).where(enrollments.c.lead_id == lead_id))
-
-
-async def forget_lead_activity(conn: AsyncConnection, lead_id: UUID) -> None:
-    """Delete a lead's messages and engagements (erasure)."""
-    await conn.execute(delete(engagements).where(engagements.c.lead_id == lead_id))
-    await conn.execute(delete(messages).where(messages.c.lead_id == lead_id))
