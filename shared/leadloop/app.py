@@ -373,6 +373,8 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             retry_backoff_s=settings.consumer_retry_backoff_s,
             retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
             key_wait_s=settings.consumer_key_wait_s,
+            fetch_min_bytes=settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         )
         return runtime.consumer.run()
 

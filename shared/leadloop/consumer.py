@@ -98,7 +98,8 @@ class ConsumerRunner:
                  bootstrap_servers: str, topics: list[str], handlers: Handlers,
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
                  retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
-                 key_wait_s: float = 300.0) -> None:
+                 key_wait_s: float = 300.0, fetch_min_bytes: int = 1,
+                 fetch_max_wait_ms: int = 500) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -111,6 +112,7 @@ class ConsumerRunner:
         self._commit_interval_s = commit_interval_s
         self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
         self._key_wait_s = key_wait_s
+        self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._stopping = asyncio.Event()
@@ -134,6 +136,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._batch_size,
+            **self._fetch,
             # Handlers run between polls; leave generous room before the group evicts us.
             max_poll_interval_ms=600_000,
         )

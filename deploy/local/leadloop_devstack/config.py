@@ -30,6 +30,8 @@ class StackSettings(BaseSettings):
     # Extra server options for the local PostgreSQL (`-c name=value ...`); the benchmarks load
     # pg_stat_statements with it to count statements per service.
     postgres_options: str = ""
+    # Extra JVM options for the local Kafka broker (after the defaults, so they win).
+    kafka_jvm_options: str = ""
     # Only the services named here move: {"capture": 9001} keeps the other defaults.
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
     # Use existing clusters instead of starting local ones. DATABASE_URL names a server, with or

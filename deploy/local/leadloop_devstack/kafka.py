@@ -78,7 +78,7 @@ class LocalKafka:
     """One broker that is also its own KRaft controller; data in `home/kafka`."""
 
     def __init__(self, home: Path, host: str, port: int, controller_port: int,
-                 partitions: int) -> None:
+                 partitions: int, jvm_options: str = "") -> None:
         self.dir = home / "kafka"
         self.data = self.dir / "data"
         self.log = home / "logs" / "kafka.log"
@@ -86,6 +86,7 @@ class LocalKafka:
         self.port = port
         self.controller_port = controller_port
         self.partitions = partitions
+        self.jvm_options = jvm_options.split()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -141,7 +142,8 @@ class LocalKafka:
                                    + (result.stderr or result.stdout)[-2000:])
         log = self.log.open("ab")
         self.process = subprocess.Popen(
-            [*java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "kafka.Kafka", str(properties)],
+            [*java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *self.jvm_options, "kafka.Kafka",
+             str(properties)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "KAFKA_HEAP_OPTS": ""},
         )

@@ -27,7 +27,8 @@ class Stack:
         self.kafka = (None if self.settings.kafka_bootstrap_servers else
                       LocalKafka(home, self.settings.host, self.settings.kafka_port,
                                  self.settings.kafka_controller_port,
-                                 self.settings.topic_partitions))
+                                 self.settings.topic_partitions,
+                                 self.settings.kafka_jvm_options))
         self.smtp = SmtpSink(home, self.settings.host, self.settings.smtp_port)
         self.admin_key = dev_admin_key(home)
         self.extra_env = dict(service_env or {})
