@@ -111,7 +111,8 @@ async def rejection_report(
 @router.post("/read-model/rebuild", response_model=RebuildOut,
              dependencies=[Depends(require_scope("admin"))])
 async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
-    """Drop the funnel read model and rebuild it from the Kafka history, in one transaction."""
+    """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
+    in: reports keep answering (with the old numbers) until the swap."""
     result = await rebuild_read_model(runtime.engine, runtime.settings.kafka_bootstrap_servers)
     return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
 
