@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -94,17 +94,19 @@ async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes
     deliveries = []
     skipped = 0
     keys = await known_keys(engine, (r.key.decode("utf-8", "replace") for r in records if r.key))
-    for record in records:
+    for n, record in enumerate(records, 1):
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
             if envelope.type in handlers:
                 data = await reveal_event(engine, envelope, wait_s=0, keep_erased=True,
                                           known=keys)
                 assert data is not None
-                envelope = replace(envelope, data=data)
-                deliveries.append((envelope, parse_event(envelope.type, envelope.data)))
+                # The handlers read the parsed event; the envelope keeps the sealed data.
+                deliveries.append((envelope, parse_event(envelope.type, data)))
         except (EnvelopeError, ValidationError, KeyUnavailable, PiiError):
             skipped += 1
+        if n % DECODE_SLICE == 0:
+            await asyncio.sleep(0)  # let the service answer requests between slices
     return deliveries, skipped
 
 
@@ -131,6 +133,10 @@ async def _apply(uow: UnitOfWork, deliveries: list[Delivery],
     return applied, skipped
 
 
+# Records applied in one transaction (at most), and decoded between two turns of the event loop:
+# the rebuild runs inside the service, whose requests must not wait for a whole batch.
+BATCH_RECORDS = 4_000
+DECODE_SLICE = 500
 # The rebuild goes on catching up outside the lock while a stretch is longer than this, at most
 # CATCH_UP_ROUNDS times; what is left is replayed under the writers' lock.
 FINAL_STRETCH = 2_000
@@ -145,15 +151,22 @@ async def _fetch_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, in
     stretch starts there."""
     remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
     while remaining:
-        batches = await consumer.getmany(*remaining, timeout_ms=1000)
-        records = []
-        for tp, batch in batches.items():
-            records += [r for r in batch if r.offset < ends[tp]]
-            if batch and batch[-1].offset >= ends[tp]:
-                consumer.seek(tp, ends[tp])
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        timeout_ms = 1000
+        # What has been fetched already, up to a batch: fewer, larger transactions.
+        while remaining and len(records) < BATCH_RECORDS:
+            batches = await consumer.getmany(*remaining, timeout_ms=timeout_ms,
+                                             max_records=BATCH_RECORDS - len(records))
+            if not batches:
+                break
+            timeout_ms = 0
+            for tp, batch in batches.items():
+                records += [r for r in batch if r.offset < ends[tp]]
+                if batch and batch[-1].offset >= ends[tp]:
+                    consumer.seek(tp, ends[tp])
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
         if records:
             yield records
 
@@ -175,11 +188,25 @@ class _Replay:
         """Replay up to `ends` into the staging tables, erasures last: in `uow` when given,
         else one transaction per fetched batch."""
         erasures: list[Delivery] = []
-        async for records in _fetch_until(self.consumer, ends):
-            deliveries, undecodable = await _decode(self.engine, records, self.handlers)
-            self.skipped += undecodable
-            erasures += [d for d in deliveries if d[0].type == ERASED]
-            await self._apply([d for d in deliveries if d[0].type != ERASED], uow)
+        applying: asyncio.Task[None] | None = None
+        try:
+            async for records in _fetch_until(self.consumer, ends):
+                deliveries, undecodable = await _decode(self.engine, records, self.handlers)
+                self.skipped += undecodable
+                erasures += [d for d in deliveries if d[0].type == ERASED]
+                if applying is not None:
+                    await applying
+                rest = [d for d in deliveries if d[0].type != ERASED]
+                if uow is None:
+                    # The database writes this batch while the next one is fetched and decoded.
+                    applying = asyncio.create_task(self._apply(rest, uow))
+                else:
+                    await self._apply(rest, uow)
+            if applying is not None:
+                await applying
+        finally:
+            if applying is not None and not applying.done():
+                applying.cancel()
         if before_erasures is not None or erasures:
             async with _staging_uow(self.engine, uow) as erasing:
                 if before_erasures is not None:
