@@ -136,7 +136,7 @@ async def _apply(uow: UnitOfWork, deliveries: list[Delivery],
 # Records applied in one transaction (at most), and decoded between two turns of the event loop:
 # the rebuild runs inside the service, whose requests must not wait for a whole batch.
 BATCH_RECORDS = 4_000
-DECODE_SLICE = 500
+DECODE_SLICE = 200
 # The rebuild goes on catching up outside the lock while a stretch is longer than this, at most
 # CATCH_UP_ROUNDS times; what is left is replayed under the writers' lock.
 FINAL_STRETCH = 2_000
@@ -303,6 +303,21 @@ async def _rebuild(engine: AsyncEngine, consumer: AIOKafkaConsumer, bootstrap_se
     async with engine.begin() as conn:
         await staging.drop_leftovers(conn)
     return replay.events, replay.skipped, leads
+
+
+async def rebuild_beside_the_service(database_url: str, bootstrap_servers: str
+                                     ) -> RebuildResult:
+    """`rebuild_read_model` in a thread of its own, with its own event loop and connections:
+    decoding the history is CPU work, and on the service's loop it would hold up every request
+    for a slice at a time; in a thread it gets the interpreter for a few milliseconds at a time
+    and the service's loop keeps answering reports."""
+    async def rebuild() -> RebuildResult:
+        engine = create_engine(database_url, pool_size=3)
+        try:
+            return await rebuild_read_model(engine, bootstrap_servers)
+        finally:
+            await engine.dispose()
+    return await asyncio.to_thread(asyncio.run, rebuild())
 
 
 async def _main() -> None:

@@ -10,7 +10,7 @@ from outcomes import service
 from outcomes.attribution import AttributeBy, Model
 from outcomes.domain import Stage
 from outcomes.markets import MIN_SAMPLE, MarketBy, MarketReport, parse_market_by
-from outcomes.rebuild import rebuild_read_model
+from outcomes.rebuild import rebuild_beside_the_service
 from outcomes.reports import FunnelGroup, GroupBy, Period
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut, RebuildOut
@@ -113,6 +113,7 @@ async def rejection_report(
 async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
     """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
     in: reports keep answering (with the old numbers) until the swap."""
-    result = await rebuild_read_model(runtime.engine, runtime.settings.kafka_bootstrap_servers)
+    result = await rebuild_beside_the_service(runtime.settings.database_url,
+                                              runtime.settings.kafka_bootstrap_servers)
     return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
 

@@ -258,8 +258,9 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 
 async def clear_read_model(conn: AsyncConnection) -> None:
-    """Drop everything the read model holds (a rebuild refills it from events). Takes the
-    tables' exclusive lock until the transaction ends, so live events wait for the rebuild.
+    """Drop everything the read model holds, to refill it from events in this transaction
+    (a rebuild builds fresh tables instead: outcomes.rebuild). Takes the tables' exclusive lock
+    until the transaction ends, so live events wait for the refill.
 
     The locks are taken all at once with NOWAIT, retried until none is held by anyone: waiting
     for one table while holding another would deadlock with a report that reads the tables in
