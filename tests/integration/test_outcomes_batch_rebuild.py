@@ -1,11 +1,14 @@
 """Outcomes' rebuild on real Kafka and PostgreSQL: it fills fresh tables beside the live ones
 while reports keep answering from the live ones (the old numbers), swaps them in (the new
-numbers), and loses nothing the live consumer applies meanwhile."""
+numbers), and loses nothing the live consumer applies meanwhile. Erasures in the history leave
+anonymous rows in the rebuilt tables, as live."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
+from leadloop.events.models import LeadErased
 from leadloop.handlers import Item
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
@@ -22,7 +26,13 @@ from outcomes import report_queries, service
 from outcomes.handlers import HANDLERS
 from outcomes.rebuild import rebuild_read_model
 from outcomes.staging import RETIRED_SCHEMA, STAGING_SCHEMA
-from tests.e2e.outcomes_fixtures import Story, generate_stories, story_events, story_facts
+from tests.e2e.outcomes_fixtures import (
+    MONTH_START,
+    Story,
+    generate_stories,
+    story_events,
+    story_facts,
+)
 from tests.integration.conftest import Sandbox, migrated_database
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
@@ -30,6 +40,7 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 STORIES = generate_stories(1_300, seed=51)
 HISTORY, LATE = STORIES[:1_200], STORIES[1_200:]  # LATE: produced while the rebuild runs
 LIVE_AT_START = 300  # the live tables hold only these leads: the rebuild's numbers differ
+ERASED = {s.lead_id for s in HISTORY[::100]}  # erased after their stories
 
 
 @pytest_asyncio.fixture
@@ -45,9 +56,13 @@ def _envelopes(events: Sequence[EventData]) -> list[CloudEvent]:
                        data=e.model_dump(mode="json")) for e in events]
 
 
-async def _produce(producer: AIOKafkaProducer, topic: str, stories: Sequence[Story]) -> None:
+async def _produce(producer: AIOKafkaProducer, topic: str, stories: Sequence[Story],
+                   erased: Collection[uuid.UUID] = ()) -> None:
+    events = [e for s in stories for e in story_events(s)]
+    events += [LeadErased(lead_id=s.lead_id, erased_at=MONTH_START + timedelta(days=45))
+               for s in stories if s.lead_id in erased]
     sent = []
-    for envelope in _envelopes([e for s in stories for e in story_events(s)]):
+    for envelope in _envelopes(events):
         key, value, headers = envelope.to_kafka()
         sent.append(await producer.send(topic, value=value, key=key, headers=headers))
     await asyncio.gather(*sent)
@@ -83,7 +98,7 @@ async def test_reports_answer_with_the_old_numbers_during_a_rebuild_and_the_new_
     producer = create_producer(stack.bootstrap_servers, "test-rebuild")
     await producer.start()
     try:
-        await _produce(producer, sandbox.topic, HISTORY)
+        await _produce(producer, sandbox.topic, HISTORY, ERASED)
         await _apply_live(engine, HISTORY[:LIVE_AT_START])
         assert await _lead_count(engine) == LIVE_AT_START
 
@@ -131,17 +146,22 @@ async def test_reports_answer_with_the_old_numbers_during_a_rebuild_and_the_new_
     assert result.events >= sum(len(story_events(s)) for s in HISTORY)
     assert len(HISTORY) <= result.leads <= len(STORIES)  # the late leads applied by then
 
-    # Row by row, the rebuilt read model holds every lead's story, the late ones included.
+    # Row by row, the rebuilt read model holds every lead's story, the late ones included; an
+    # erased lead's numbers are in an anonymous row, and its id is nowhere but its tombstone.
     async with engine.connect() as conn:
         facts = await report_queries.lead_facts(conn, None, None)
+        left = await conn.scalar(text(
+            "SELECT count(*) FROM touches WHERE lead_id = ANY(:ids)"), {"ids": list(ERASED)})
         indexes = set((await conn.scalars(text(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'funnel_leads' "
             "AND schemaname = current_schema()"))).all())
         schemas = set((await conn.scalars(text(
             "SELECT nspname FROM pg_namespace WHERE nspname IN (:a, :b)"),
             {"a": STAGING_SCHEMA, "b": RETIRED_SCHEMA})).all())
-    assert sorted(facts, key=lambda f: f.lead_id) == \
-        sorted((story_facts(s) for s in STORIES), key=lambda f: f.lead_id)
+    by_id = {f.lead_id: f for f in facts}
+    assert len(facts) == len(STORIES) and not ERASED & by_id.keys() and left == 0
+    assert [by_id.get(s.lead_id) for s in STORIES if s.lead_id not in ERASED] == \
+        [story_facts(s) for s in STORIES if s.lead_id not in ERASED]
     # The live tables' indexes under their migration names; nothing left behind.
     assert indexes == {"funnel_leads_pkey", "funnel_leads_by_lead_at",
                        "funnel_leads_by_rejected_at"}
