@@ -35,6 +35,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -47,7 +48,7 @@ from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.handlers import Handlers, Item
 from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
-from leadloop.pii import PiiError
+from leadloop.pii import PiiError, has_sealed_data
 from outcomes import repository, staging
 from outcomes.config import OutcomesSettings
 from outcomes.handlers import HANDLERS
@@ -86,6 +87,14 @@ async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPa
 Delivery = tuple[CloudEvent, EventData]
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes]],
                   handlers: Handlers) -> tuple[list[Delivery], int]:
     """The records outcomes handles, decoded; and how many could not be (the live consumer
@@ -93,11 +102,15 @@ async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes
     the anonymous funnel row still counts them."""
     deliveries = []
     skipped = 0
-    keys = await known_keys(engine, (r.key.decode("utf-8", "replace") for r in records if r.key))
+    # Only lead ids can have keys; anything else a record key holds must not reach the query.
+    keys = await known_keys(engine, (key for r in records if r.key
+                                     and _is_uuid(key := r.key.decode("utf-8", "replace"))))
     for n, record in enumerate(records, 1):
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
             if envelope.type in handlers:
+                if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
+                    raise EnvelopeError("ce_subject is not a lead id")  # no key would open it
                 data = await reveal_event(engine, envelope, wait_s=0, keep_erased=True,
                                           known=keys)
                 assert data is not None
