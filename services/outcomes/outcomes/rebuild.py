@@ -1,7 +1,8 @@
 """Rebuild the read model from the Kafka history into fresh tables, then swap them in.
 
-`python -m outcomes.rebuild` (or `POST /v1/read-model/rebuild`). Reports keep answering from the
-live tables the whole time; only the swap at the end holds them up, for a few catalog changes.
+`python -m outcomes.rebuild` (or `POST /v1/read-model/rebuild`, which runs it in a thread of the
+service beside its event loop). Reports keep answering from the live tables, with the old
+numbers, the whole time; only the swap at the end holds them up, for a few catalog changes.
 
 1. Fresh, empty tables like the live ones are created in a staging schema (outcomes.staging).
 2. Every consumed topic is replayed from its first offset up to the end offsets read at the
@@ -9,8 +10,9 @@ live tables the whole time; only the swap at the end holds them up, for a few ca
    batch whose `search_path` puts the staging schema first. Erasures are applied after the rest
    of a stretch: topics interleave differently on every replay, and an erasure seen before a
    lead's other events would leave them out of its anonymous row (live, an erasure comes after
-   the lead's events: the pipeline stops acting on an erased lead). The secondary indexes are
-   built once the first stretch is loaded.
+   the lead's events: the pipeline stops acting on an erased lead). Last in each stretch is as
+   good as last of all: an event produced before an erasure lies below the end offsets of the
+   erasure's stretch too. The secondary indexes are built once the first stretch is loaded.
 3. Meanwhile the live consumer keeps applying new events to the live tables. The rebuild
    catches up in stretches (new end offsets, replay up to them) until little is left.
 4. One transaction: lock the live tables against writers (EXCLUSIVE: reports still read them),
