@@ -91,8 +91,9 @@ async def _apply_one_at_a_time(engine: AsyncEngine, items: list[Item[EventData]]
 
 
 async def _apply_as_the_runner_does(engine: AsyncEngine, items: list[Item[EventData]]) -> None:
-    """The whole batch in one transaction; when it fails, each event alone (the runner's
-    isolation), so a failing event takes nothing else with it."""
+    """The whole batch in one transaction; when it fails, each event alone (the runner halves
+    the batch down to the failing event: the same end), so a failing event takes nothing else
+    with it."""
     try:
         await _apply_counted(engine, items)
     except Exception:
