@@ -63,6 +63,6 @@ def _rebuild(args: argparse.Namespace) -> None:
 # `leadloop demo` and `leadloop rebuild`, registered in pyproject.toml's leadloop.commands.
 DEMO_COMMAND = Command(help="fill the running stack with a month of leads",
                        add_arguments=_add_demo_arguments, run=_demo)
-REBUILD_COMMAND = Command(help="drop outcomes' read model and rebuild it from Kafka",
+REBUILD_COMMAND = Command(help="rebuild outcomes' read model from Kafka into fresh tables",
                           add_arguments=lambda parser: None, run=_rebuild)
 

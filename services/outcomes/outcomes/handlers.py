@@ -1,7 +1,8 @@
-"""Outcomes' event handlers and the HANDLERS registry. Handlers never commit: the runner does.
+"""Outcomes' batch handlers and the HANDLERS registry. Handlers never commit: the runner does.
 
 Outcomes consumes every topic; the funnel is built only from these events, including its own
-deal events, so it reads the same whether a deal came over HTTP or is replayed.
+deal events, so it reads the same whether a deal came over HTTP or is replayed. A rebuild applies
+the history through these same handlers (outcomes.rebuild).
 """
 
 from typing import TypeAlias
@@ -26,7 +27,7 @@ from outcomes import service
 
 FunnelEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
-    | LeadScored | LeadContacted | LeadActivity | LeadUpdated
+    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected
 )
 
 
@@ -35,27 +36,16 @@ HANDLERS = Handlers()
 
 
 @HANDLERS.handles
-async def on_funnel_event(uow: UnitOfWork, batch: Batch[FunnelEvent]) -> None:
-    """Fold the event into the read model: stages reached, score, rep, first contact, touches,
-    market attributes (country, region, company-size band, industry, properties)."""
-    for item in batch:
-        event = item.event
-        await service.record_funnel_event(uow, event, event.lead_id)
-
-
-@HANDLERS.handles
-async def on_lead_rejected(uow: UnitOfWork, batch: Batch[LeadRejected]) -> None:
-    """Sales rejected the lead: keep when and why, for the rejection report."""
-    for item in batch:
-        event = item.event
-        await service.record_rejection(uow, event.lead_id, event.reason_code.value,
-                                       event.rejected_at)
+async def on_funnel_events(uow: UnitOfWork, batch: Batch[FunnelEvent]) -> None:
+    """Fold the batch into the read model: stages reached, score, rep, first contact, rejection
+    (when and why), touches, closed deals, market attributes (country, region, company-size
+    band, industry, properties). One statement per table for the whole batch."""
+    await service.apply_funnel_events(uow, batch.events)
 
 
 @HANDLERS.handles
 async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
-    """Anonymize the lead: counts stay, nothing points back at the person."""
-    for item in batch:
-        event = item.event
-        await service.erase_lead(uow, event.lead_id)
-
+    """Anonymize each lead: counts stay, nothing points back at the person. Rare, so one lead
+    at a time, in lead-id order (the order the funnel upsert locks rows in)."""
+    for lead_id in sorted(batch.lead_ids):
+        await service.erase_lead(uow, lead_id)

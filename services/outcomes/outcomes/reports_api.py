@@ -10,7 +10,7 @@ from outcomes import service
 from outcomes.attribution import AttributeBy, Model
 from outcomes.domain import Stage
 from outcomes.markets import MIN_SAMPLE, MarketBy, MarketReport, parse_market_by
-from outcomes.rebuild import rebuild_read_model
+from outcomes.rebuild import rebuild_beside_the_service
 from outcomes.reports import FunnelGroup, GroupBy, Period
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut, RebuildOut
@@ -111,7 +111,9 @@ async def rejection_report(
 @router.post("/read-model/rebuild", response_model=RebuildOut,
              dependencies=[Depends(require_scope("admin"))])
 async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
-    """Drop the funnel read model and rebuild it from the Kafka history, in one transaction."""
-    result = await rebuild_read_model(runtime.engine, runtime.settings.kafka_bootstrap_servers)
+    """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
+    in: reports keep answering (with the old numbers) until the swap."""
+    result = await rebuild_beside_the_service(runtime.settings.database_url,
+                                              runtime.settings.kafka_bootstrap_servers)
     return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
 

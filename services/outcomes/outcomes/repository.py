@@ -1,30 +1,32 @@
 """Every query outcomes makes."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+import orjson
 from sqlalchemy import (
     ColumnElement,
+    Table,
     Text,
     and_,
-    case,
     cast,
     func,
     insert,
-    literal,
-    or_,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.retry import Backoff
 from outcomes.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
+from outcomes.funnel_facts import CLOCK_COLUMNS, FIRST_TIME_COLUMNS, LATEST_COLUMNS, FunnelPlan
 from outcomes.tables import READ_MODEL_TABLES, closed_deals, deals, funnel_leads, touches
 
 # --- deals ---------------------------------------------------------------------------------
@@ -87,57 +89,97 @@ async def anonymize_deals(conn: AsyncConnection, lead_id: UUID, anonymous_id: UU
 
 # --- funnel read model ---------------------------------------------------------------------
 
-_FIRST_TIME_COLUMNS = ({stage_column(stage) for stage in FUNNEL_ORDER}
-                       | {"rejected_at", "first_contacted_at"})
-# Columns that follow the latest event by time (a rescore, a reassignment), with their clock.
-_LATEST_COLUMNS = {"score": "scored_at", "rep_id": "rep_at", "rep_name": "rep_at",
-                   # market attributes follow the latest profile (lead.created, lead.updated)
-                   **dict.fromkeys(("country", "region", "company_size_band", "industry",
-                                    "properties"), "profile_at")}
+_SQL_TYPES = {"UUID": "uuid", "DateTime": "timestamptz", "Text": "text", "Integer": "int4",
+              "BigInteger": "int8", "Boolean": "bool", "JSONB": "text"}  # jsonb travels as text
 _DATA_COLUMNS = [c.name for c in funnel_leads.c
                  if c.name not in ("lead_id", "erased", "anonymous", "updated_at")]
 
 
-async def record_funnel_facts(conn: AsyncConnection, lead_id: UUID, *,
-                              stages: Mapping[Stage, datetime] | None = None,
-                              source: Mapping[str, str | None] | None = None,
-                              rejection: tuple[datetime, str] | None = None,
-                              facts: Mapping[str, Any] | None = None) -> None:
-    """Merge what one event tells about a lead into its funnel row, in one statement.
+def _unnest(table: Table, columns: Sequence[str]) -> str:
+    """`unnest($1::uuid[], $2::text[], ...) AS t(a, b, ...)` for `columns` of `table`."""
+    arrays = ", ".join(f"${n}::{_SQL_TYPES[type(table.c[name].type).__name__]}[]"
+                       for n, name in enumerate(columns, 1))
+    return f"unnest({arrays}) AS t({', '.join(columns)})"
 
-    Events arrive in any order and may repeat, so each stage keeps its earliest time (LEAST
-    ignores NULL), source fields keep the first value seen, the reason stays with the first
-    rejection, and score and rep follow the latest event by its own time (so a replay in another
-    order ends the same). An erased lead's tombstone row is never updated.
-    """
-    values: dict[str, Any] = {stage_column(s): at for s, at in (stages or {}).items()}
-    values |= dict(source or {})
-    values |= dict(facts or {})  # other columns (first contact, score, rep), merged by rule
-    if rejection is not None:
-        values |= {"rejected_at": rejection[0], "rejection_reason": rejection[1]}
-    if not values:
-        return
-    statement = pg_insert(funnel_leads).values(lead_id=lead_id, **values)
-    current, new = funnel_leads.c, statement.excluded
-    merged: dict[str, ColumnElement[Any]] = {}
-    for name in values:
-        if name in _FIRST_TIME_COLUMNS:
-            merged[name] = func.least(current[name], new[name])
-        elif name in _LATEST_COLUMNS:
-            clock = _LATEST_COLUMNS[name]
-            newer = or_(current[clock].is_(None), new[clock] >= current[clock])
-            merged[name] = case((newer, new[name]), else_=current[name])
-        elif name in _LATEST_COLUMNS.values():
-            merged[name] = func.greatest(current[name], new[name])
-        elif name == "rejection_reason":
-            earlier = or_(current.rejected_at.is_(None), new.rejected_at < current.rejected_at)
-            merged[name] = case((earlier, new[name]), else_=current[name])
-        else:
-            merged[name] = func.coalesce(current[name], new[name])
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=[current.lead_id], set_={**merged, "updated_at": func.now()},
-        where=~current.erased,
-    ))
+
+def _value(table: Table, name: str) -> str:
+    return f"t.{name}::jsonb" if isinstance(table.c[name].type, JSONB) else f"t.{name}"
+
+
+def _merged(name: str) -> str:
+    """How the stored value of column `name` and the batch's (EXCLUDED, NULL when the batch
+    told nothing) merge: the rules of outcomes.funnel_facts."""
+    current, new = f"funnel_leads.{name}", f"EXCLUDED.{name}"
+    if name in FIRST_TIME_COLUMNS:
+        return f"LEAST({current}, {new})"
+    if name in LATEST_COLUMNS:
+        clock = LATEST_COLUMNS[name]
+        return (f"CASE WHEN EXCLUDED.{clock} IS NOT NULL AND (funnel_leads.{clock} IS NULL "
+                f"OR EXCLUDED.{clock} >= funnel_leads.{clock}) THEN {new} ELSE {current} END")
+    if name in CLOCK_COLUMNS:
+        return f"GREATEST({current}, {new})"
+    if name == "rejection_reason":
+        return ("CASE WHEN EXCLUDED.rejected_at IS NOT NULL AND (funnel_leads.rejected_at IS NULL"
+                f" OR EXCLUDED.rejected_at < funnel_leads.rejected_at) THEN {new} ELSE {current} "
+                "END")
+    return f"COALESCE({current}, {new})"
+
+
+_FUNNEL_COLUMNS = ["lead_id", *_DATA_COLUMNS]
+# One statement for any batch: the rows in lead-id order, so two transactions upserting the
+# same leads lock them in the same order and never deadlock. An erased lead's tombstone row is
+# never updated.
+_UPSERT_FUNNEL_FACTS = (
+    f"INSERT INTO funnel_leads ({', '.join(_FUNNEL_COLUMNS)}) "
+    f"SELECT {', '.join(_value(funnel_leads, c) for c in _FUNNEL_COLUMNS)} "
+    f"FROM {_unnest(funnel_leads, _FUNNEL_COLUMNS)} ORDER BY t.lead_id "
+    "ON CONFLICT (lead_id) DO UPDATE SET "
+    + ", ".join(f"{name} = {_merged(name)}" for name in _DATA_COLUMNS)
+    + ", updated_at = now() WHERE NOT funnel_leads.erased"
+)
+
+
+def _insert_unless_erased(table: Table, key: str) -> str:
+    """Insert rows once per `key`, except those of an erased lead; in key order."""
+    columns = [c.name for c in table.c]
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"SELECT {', '.join(_value(table, c) for c in columns)} "
+            f"FROM {_unnest(table, columns)} WHERE NOT EXISTS (SELECT FROM funnel_leads f "
+            f"WHERE f.lead_id = t.lead_id AND f.erased) ORDER BY t.{key} "
+            f"ON CONFLICT ({key}) DO NOTHING")
+
+
+_ADD_TOUCHES = _insert_unless_erased(touches, "touch_id")
+_ADD_CLOSED_DEALS = _insert_unless_erased(closed_deals, "deal_id")
+
+
+def _columns(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+             ) -> list[list[Any]]:
+    """`rows` as one list per column (what unnest takes); jsonb values as JSON text."""
+    arrays = []
+    for name in columns:
+        values = [row.get(name) for row in rows]
+        if isinstance(table.c[name].type, JSONB):
+            values = [None if v is None else orjson.dumps(v).decode() for v in values]
+        arrays.append(values)
+    return arrays
+
+
+async def save_funnel_plan(driver: asyncpg.Connection, plan: FunnelPlan) -> None:
+    """Write what a batch folded: the funnel rows (merged with the stored ones), the new
+    touches and the newly closed deals; one statement per table, whatever the batch's size.
+
+    Touches and closed deals of an erased lead are not kept (they would point back at it)."""
+    if plan.rows:
+        rows = [{"lead_id": lead_id, **values} for lead_id, values in plan.rows.items()]
+        await driver.execute(_UPSERT_FUNNEL_FACTS,
+                             *_columns(funnel_leads, _FUNNEL_COLUMNS, rows))
+    if plan.touches:
+        await driver.execute(_ADD_TOUCHES,
+                             *_columns(touches, [c.name for c in touches.c], plan.touches))
+    if plan.closed_deals:
+        await driver.execute(_ADD_CLOSED_DEALS, *_columns(
+            closed_deals, [c.name for c in closed_deals.c], plan.closed_deals))
 
 
 async def mark_funnel_lead_erased(conn: AsyncConnection, lead_id: UUID) -> dict[str, Any]:
@@ -165,26 +207,6 @@ async def clear_funnel_lead(conn: AsyncConnection, lead_id: UUID) -> None:
         update(funnel_leads).where(funnel_leads.c.lead_id == lead_id)
         .values(**dict.fromkeys(_DATA_COLUMNS), updated_at=func.now())
     )
-
-
-async def add_touch(conn: AsyncConnection, touch: Mapping[str, Any]) -> None:
-    """Add a touch to the raw touch log once (unless the lead is erased)."""
-    erased = select(funnel_leads.c.lead_id).where(funnel_leads.c.lead_id == touch["lead_id"],
-                                                  funnel_leads.c.erased)
-    values = select(*(literal(v, touches.c[k].type).label(k) for k, v in touch.items())) \
-        .where(~erased.exists())
-    await conn.execute(pg_insert(touches).from_select(list(touch), values)
-                       .on_conflict_do_nothing(index_elements=[touches.c.touch_id]))
-
-
-async def add_closed_deal(conn: AsyncConnection, deal: Mapping[str, Any]) -> None:
-    """Keep a won or lost deal for revenue reports, once per deal (unless the lead is erased)."""
-    erased = select(funnel_leads.c.lead_id).where(funnel_leads.c.lead_id == deal["lead_id"],
-                                                  funnel_leads.c.erased)
-    values = select(*(literal(v, closed_deals.c[k].type).label(k) for k, v in deal.items())) \
-        .where(~erased.exists())
-    await conn.execute(pg_insert(closed_deals).from_select(list(deal), values)
-                       .on_conflict_do_nothing(index_elements=[closed_deals.c.deal_id]))
 
 
 async def anonymize_report_rows(conn: AsyncConnection, lead_id: UUID, anonymous_id: UUID) -> None:
@@ -236,8 +258,9 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 
 async def clear_read_model(conn: AsyncConnection) -> None:
-    """Drop everything the read model holds (a rebuild refills it from events). Takes the
-    tables' exclusive lock until the transaction ends, so live events wait for the rebuild.
+    """Drop everything the read model holds, to refill it from events in this transaction
+    (a rebuild builds fresh tables instead: outcomes.rebuild). Takes the tables' exclusive lock
+    until the transaction ends, so live events wait for the refill.
 
     The locks are taken all at once with NOWAIT, retried until none is held by anyone: waiting
     for one table while holding another would deadlock with a report that reads the tables in

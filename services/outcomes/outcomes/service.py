@@ -1,25 +1,18 @@
 """Outcomes' use cases: record deals from sales tools, keep the funnel, answer reports."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import (
-    DealClosed,
-    EventData,
-    LeadContacted,
-    LeadCreated,
-    LeadHandedOff,
-    LeadScored,
-    LeadUpdated,
-    event_time_now,
-)
+from leadloop.events.models import EventData, event_time_now
 from outcomes import domain, report_queries, reports, repository, sales_reports
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.digest import DigestInputs
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
+from outcomes.funnel_facts import fold_funnel
 from outcomes.markets import (
     MIN_SAMPLE,
     MarketBy,
@@ -62,47 +55,12 @@ async def record_deal(uow: UnitOfWork, report: DealReport) -> tuple[Deal, DealOu
     return decision.deal, "updated"
 
 
-async def record_funnel_event(uow: UnitOfWork, event: EventData, lead_id: UUID) -> None:
-    """Fold one event into the read model: the lead's funnel row, the touch log, closed deals."""
-    conn = uow.connection
-    source = None
-    facts: dict[str, Any] = {}
-    match event:
-        case LeadScored():
-            facts = {"score": event.score, "scored_at": event.scored_at}
-        case LeadHandedOff():
-            facts = {"rep_id": event.rep.id if event.rep else None,
-                     "rep_name": event.rep.name if event.rep else None,
-                     "rep_at": event.handed_off_at}
-        case LeadContacted():
-            facts = {"first_contacted_at": event.contacted_at}
-        case LeadCreated():
-            facts = domain.market_facts(event.profile, event.created_at)
-        case LeadUpdated():
-            facts = domain.market_facts(event.profile, event.updated_at)
-        case DealClosed():
-            await repository.add_closed_deal(conn, {
-                "deal_id": event.deal_id, "lead_id": lead_id, "outcome": event.outcome,
-                "amount_minor": event.amount_minor, "currency": event.currency,
-                "closed_at": event.closed_at})
-    if (touch := domain.touch_of(event)) is not None:
-        await repository.add_touch(conn, touch)
-    if isinstance(event, LeadCreated):
-        source = {
-            "channel": event.source.channel, "campaign": event.source.campaign,
-            "utm_source": event.source.utm_source, "utm_medium": event.source.utm_medium,
-            "utm_campaign": event.source.utm_campaign, "utm_term": event.source.utm_term,
-            "utm_content": event.source.utm_content, "form_id": event.form_id,
-        }
-    await repository.record_funnel_facts(conn, lead_id, stages=domain.stages_reached(event),
-                                         source=source, facts=facts)
-
-
-async def record_rejection(uow: UnitOfWork, lead_id: UUID, reason: str,
-                           rejected_at: datetime) -> None:
-    """Keep that sales rejected the lead, and why."""
-    await repository.record_funnel_facts(uow.connection, lead_id,
-                                         rejection=(rejected_at, reason))
+async def apply_funnel_events(uow: UnitOfWork, events: Sequence[EventData]) -> None:
+    """Fold a batch's events (in consumption order) into the read model: the leads' funnel
+    rows, the touch log, closed deals. A fixed number of statements whatever the batch's size:
+    nothing is read first, as every column's merge rule runs in the upsert itself (race-free
+    against a replica applying another topic's events of the same lead)."""
+    await repository.save_funnel_plan(await uow.driver(), fold_funnel(events))
 
 
 async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
