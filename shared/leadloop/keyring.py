@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Text, any_, bindparam, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,10 +48,15 @@ class KeyUnavailable(Exception):
 # --- writing: seal events on their way into the outbox -------------------------------------
 
 
+# One statement shape for any number of leads (an array, not an IN list of parameters), so it
+# is compiled and prepared once.
+_KEYS_OF = select(lead_keys.c.lead_id, lead_keys.c.data_key).where(
+    lead_keys.c.lead_id == any_(bindparam("ids", type_=ARRAY(Text))))
+
+
 async def _keys_of(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
     """Each known lead's key (None once erased); unknown leads are absent."""
-    rows = await conn.execute(select(lead_keys.c.lead_id, lead_keys.c.data_key)
-                              .where(lead_keys.c.lead_id.in_(list(lead_ids))))
+    rows = await conn.execute(_KEYS_OF, {"ids": list(lead_ids)})
     return {row.lead_id: row.data_key for row in rows}
 
 
