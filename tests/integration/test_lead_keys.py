@@ -5,7 +5,6 @@ import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 import pytest
@@ -18,6 +17,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent
 from leadloop.events.models import LeadCreated, LeadProfile, event_time_now
 from leadloop.events.topology import KEYS_TOPIC
+from leadloop.handlers import Batch, Handlers
 from leadloop.infra_tables import lead_keys, outbox
 from leadloop.kafka import close_producer, create_producer
 from leadloop.keyring import KeysConsumer
@@ -66,14 +66,18 @@ class _Service:
         self.seen: dict[str, str] = {}
         self.stopping = asyncio.Event()
 
-        async def on_created(uow: UnitOfWork, event: Any, envelope: CloudEvent) -> None:
-            self.seen[envelope.subject] = event.profile.email
-            uow.publish(event)  # re-published, as scoring and handoff pass profiles on
+        handlers = Handlers()
+
+        @handlers.handles
+        async def on_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
+            for item in batch:
+                self.seen[item.envelope.subject] = item.event.profile.email
+                uow.publish(item.event)  # re-published, as scoring and handoff pass profiles on
 
         self.runner = ConsumerRunner(
             service=sandbox.service, engine=sandbox.engine, producer=producer,
             bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers={CREATED: on_created}, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+            handlers=handlers, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
         self.keys = KeysConsumer(service=sandbox.service, engine=sandbox.engine,
                                  bootstrap_servers=sandbox.bootstrap_servers,
                                  stopping=self.stopping)
