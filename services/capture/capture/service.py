@@ -2,10 +2,14 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from capture import repository
+import orjson
+
+from capture import batch_repository, repository
+from capture.batch_repository import from_jsonb
+from capture.capture_plan import Captured, LeadWrite, StoredLead, plan_captures
 from capture.domain import consent_changes, merge_lead
 from capture.schemas import LeadIn
 from leadloop.db import UnitOfWork
@@ -61,3 +65,42 @@ def publish_consent_changes(uow: UnitOfWork, lead_id: UUID, before: Consent | No
         uow.publish(LeadConsentChanged(
             lead_id=lead_id, purpose=purpose, granted=granted, lawful_basis=after.lawful_basis,
             text=after.text, version=after.version, source=after.source, changed_at=now))
+
+
+async def capture_leads(uow: UnitOfWork, writes: list[LeadWrite]) -> list[Captured]:
+    """Store a batch of leads, once per normalized email, as if captured one by one in order:
+    one insert, one locking read (and one for merge survivors), one update. The caller
+    publishes each request's events (`Captured.events`)."""
+    if not writes:
+        return []
+    db = await uow.driver()
+    first: dict[str, LeadWrite] = {}
+    for write in writes:
+        first.setdefault(write.profile.email, write)
+    inserted = await batch_repository.insert_new_leads(db, [
+        (w.new_id, email, _json(w.profile.model_dump(mode="json")),
+         _json(w.lead.consent.model_dump(mode="json")),
+         _json(w.lead.source.model_dump(mode="json"))) for email, w in first.items()])
+    known = [email for email, w in first.items() if w.new_id not in inserted]
+    by_email = {row.email: row for row in map(_stored, await batch_repository
+                                              .lock_leads_by_email(db, known))}
+    survivors = sorted({r.merged_into for r in by_email.values() if r.merged_into})
+    by_id = {row.id: row for row in map(_stored, await batch_repository
+                                        .lock_leads_by_id(db, survivors))}
+    now = event_time_now()
+    plan = plan_captures(writes, inserted, by_email, by_id, now)
+    await batch_repository.update_leads(db, [
+        (lead.id, _json(lead.profile.model_dump(mode="json")),
+         _json(lead.consent.model_dump(mode="json")), now) for lead in plan.updated.values()])
+    return plan.captured
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _stored(row: Any) -> StoredLead:
+    return StoredLead(id=row["id"], email=row["email"],
+                      profile=LeadProfile.model_validate(from_jsonb(row["profile"])),
+                      consent=Consent.model_validate(from_jsonb(row["consent"])),
+                      merged_into=row["merged_into"])
