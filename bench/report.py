@@ -7,7 +7,7 @@ ORDER = ("P1", "P2", "P3", "P4", "P5", "P7")
 TITLES = {"P1": "capture POST /v1/leads ÷ bare FastAPI + LeadIn",
           "P2": "speed-to-lead at 100 leads/s (POST → handed_off)",
           "P3": "sustained leads/s, all five services durable",
-          "P4": "CSV import ÷ PostgreSQL COPY",
+          "P4": "CSV import ÷ PostgreSQL COPY of the leads + one outbox row each",
           "P5": "nurture: due steps sent over SMTP into the sink",
           "P7": "page-view activities/s through capture and scoring (CPU per activity)"}
 
