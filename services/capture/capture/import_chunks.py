@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from capture import repository
 from capture.domain import consent_changes
 from capture.import_domain import StoredLead, fast_profile, plan_batch, row_errors, row_to_body
+from capture.lead_keys import issue_keys
 from capture.schemas import LeadIn
 from capture.tables import imports
 from leadloop.app import Runtime
@@ -41,6 +42,7 @@ from leadloop.events.models import (
     LeadUpdated,
     event_time_now,
 )
+from leadloop.events.topology import KEY_OWNER
 
 MAX_STORED_ERRORS = 1000
 _RETRIES = 5
@@ -188,8 +190,11 @@ async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
     source_json = source.model_dump(mode="json")
     result = await conn.execute(_INSERT_NEW, {"source": orjson.dumps(source_json).decode()})
     now_json = _TIME.dump_python(chunk.now, mode="json")
+    rows = result.all()
+    await issue_keys(await uow.driver(), [str(r[1]) for r in rows if r[1] is not None],
+                     KEY_OWNER)
     conflicted = set()
-    for index, lead_id, profile, consent in result:
+    for index, lead_id, profile, consent in rows:
         if lead_id is None:
             conflicted.add(index)
             continue

@@ -11,6 +11,7 @@ from capture import batch_repository, repository
 from capture.batch_repository import from_jsonb
 from capture.capture_plan import Captured, LeadWrite, StoredLead, plan_captures
 from capture.domain import consent_changes, merge_lead
+from capture.lead_keys import issue_keys
 from capture.schemas import LeadIn
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
@@ -21,6 +22,7 @@ from leadloop.events.models import (
     LeadUpdated,
     event_time_now,
 )
+from leadloop.events.topology import KEY_OWNER
 
 CaptureStatus = Literal["created", "updated", "unchanged"]
 
@@ -81,6 +83,7 @@ async def capture_leads(uow: UnitOfWork, writes: list[LeadWrite]) -> list[Captur
         (w.new_id, email, _json(w.profile.model_dump(mode="json")),
          _json(w.lead.consent.model_dump(mode="json")),
          _json(w.lead.source.model_dump(mode="json"))) for email, w in first.items()])
+    await issue_keys(db, [str(lead_id) for lead_id in inserted], KEY_OWNER)
     known = [email for email, w in first.items() if w.new_id not in inserted]
     by_email = {row.email: row for row in map(_stored, await batch_repository
                                               .lock_leads_by_email(db, known))}
