@@ -130,6 +130,7 @@ class FakeUnitOfWork:
         return None
 
     async def commit(self) -> None:
+        await asyncio.sleep(0)  # a round trip: another batch may be written meanwhile
         if self.fail_when is not None and self.fail_when(self.applied):
             raise RuntimeError("constraint violated")
         self.log.append(f"commit {self.applied}")
@@ -170,6 +171,20 @@ async def test_a_failed_batch_is_applied_one_by_one_so_one_bad_row_fails_only_it
 @pytest.mark.asyncio
 async def test_same_key_waits_for_the_next_batch_and_batches_are_capped() -> None:
     log: list[str] = []
-    batcher = _batcher(log, max_items=2, conflict_key=lambda i: i % 10)
+    batcher = _batcher(log, max_items=2, in_flight=1, conflict_key=lambda i: i % 10)
     await asyncio.gather(*(batcher.submit(i) for i in (1, 11, 2, 3)))
     assert log == ["commit [1, 2]", "commit [11, 3]"]
+
+
+@pytest.mark.asyncio
+async def test_two_batches_in_flight_never_hold_the_same_key() -> None:
+    log: list[str] = []
+    batcher = _batcher(log, max_items=2, conflict_key=lambda i: i % 10)
+    results = await asyncio.gather(*(batcher.submit(i) for i in (1, 11, 2, 3, 21)))
+    assert results == ["ok 1", "ok 11", "ok 2", "ok 3", "ok 21"]
+    batches = [[int(i) for i in entry[len("commit ["):-1].split(", ")] for entry in log]
+    assert sorted(i for batch in batches for i in batch) == [1, 2, 3, 11, 21]
+    assert all(len({i % 10 for i in batch}) == len(batch) for batch in batches)
+    order = [i for batch in batches for i in batch if i % 10 == 1]
+    assert order == [1, 11, 21], "one key's requests are written in arrival order"
+    assert len(batches) >= 3, "conflicting items wait for a later batch"

@@ -10,8 +10,11 @@ under load requests wait for at most the batch ahead of them.
 Each request keeps its own answer: `apply` returns a result or an exception per item (a 4xx
 for that request alone). If the shared transaction fails, each item is applied again on its
 own, so one bad row never fails another request. Two items with the same `conflict_key`
-(e.g. the same Idempotency-Key) never share a batch: the later one waits for the next, as it
-would wait for the first one's transaction today.
+(e.g. the same Idempotency-Key) are never written at the same time: the later one waits for
+the next batch, as it would wait for the first one's transaction.
+
+Up to `in_flight` batches are written at once (two by default): while one waits for
+PostgreSQL, the next is already being written, so the rate is not bound by one round trip.
 """
 
 import asyncio
@@ -46,15 +49,17 @@ class GroupCommit(Generic[T, R]):
     """Coalesces concurrent writes of one kind into shared transactions."""
 
     def __init__(self, kind: str, unit_of_work: Callable[[], UnitOfWork],
-                 apply: ApplyBatch[T, R], *, max_items: int = 500,
+                 apply: ApplyBatch[T, R], *, max_items: int = 500, in_flight: int = 2,
                  conflict_key: Callable[[T], Hashable | None] = lambda _: None) -> None:
         self._kind = kind
         self._unit_of_work = unit_of_work
         self._apply = apply
         self._max_items = max_items
         self._conflict_key = conflict_key
+        self._in_flight = in_flight
         self._waiting: list[_Waiting[T, R]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._drainers: set[asyncio.Task[None]] = set()
+        self._writing: set[Hashable] = set()  # conflict keys of the batches being written
 
     async def submit(self, item: T) -> R:
         """Write `item` with whatever else is waiting; its own result, or its own exception."""
@@ -73,10 +78,10 @@ class GroupCommit(Generic[T, R]):
             future: asyncio.Future[R] = loop.create_future()
             self._waiting.append(_Waiting(item, future))
             futures.append(future)
-        if self._drainer is None:
+        if len(self._drainers) < self._in_flight:
             # A fresh context: the drainer must not carry the first request's trace or log
             # context into the others' work (each item brings its own).
-            self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
+            self._drainers.add(loop.create_task(self._drain(), context=contextvars.Context()))
         return futures
 
     async def _drain(self) -> None:
@@ -84,20 +89,34 @@ class GroupCommit(Generic[T, R]):
         try:
             while self._waiting:
                 batch = self._take()
-                await self._run(batch)
+                if not batch:  # all waiting conflict with a batch being written
+                    return
+                keys = {self._conflict_key(w.item) for w in batch} - {None}
+                self._writing |= keys
+                try:
+                    await self._run(batch)
+                finally:
+                    self._writing -= keys
         finally:
-            self._drainer = None
+            # Now, not in a done callback: a request arriving before that would find no room
+            # for a drainer and wait for nobody.
+            self._drainers.discard(asyncio.current_task())  # type: ignore[arg-type]
             # Only if the loop itself broke (cancelled at shutdown): nobody waits forever.
-            for waiting in [*batch, *self._waiting]:
+            for waiting in batch:
                 if not waiting.future.done():
                     waiting.future.set_exception(RuntimeError("group commit stopped"))
-            self._waiting = []
+            if not self._drainers:
+                for waiting in self._waiting:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(RuntimeError("group commit stopped"))
+                self._waiting = []
 
     def _take(self) -> list[_Waiting[T, R]]:
-        """The next batch, in arrival order; conflicting and surplus items stay queued."""
+        """The next batch, in arrival order; items conflicting with it or with a batch being
+        written, and those past `max_items`, stay queued."""
         batch: list[_Waiting[T, R]] = []
         rest: list[_Waiting[T, R]] = []
-        seen: set[Hashable] = set()
+        seen: set[Hashable] = set(self._writing)
         for waiting in self._waiting:
             key = self._conflict_key(waiting.item)
             if len(batch) >= self._max_items or (key is not None and key in seen):
