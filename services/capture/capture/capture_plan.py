@@ -60,6 +60,7 @@ class Captured:
     lead_id: UUID
     status: CaptureStatus
     events: list[EventData]
+    key: bytes | None = None  # the lead's data key, when this batch issued it
 
 
 @dataclass

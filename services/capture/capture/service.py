@@ -1,5 +1,6 @@
 """Capture's use cases."""
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ async def capture_leads(uow: UnitOfWork, writes: list[LeadWrite]) -> list[Captur
         (w.new_id, email, _json(w.profile.model_dump(mode="json")),
          _json(w.lead.consent.model_dump(mode="json")),
          _json(w.lead.source.model_dump(mode="json"))) for email, w in first.items()])
-    await issue_keys(db, [str(lead_id) for lead_id in inserted], KEY_OWNER)
+    keys = await issue_keys(db, [str(lead_id) for lead_id in inserted], KEY_OWNER)
     known = [email for email, w in first.items() if w.new_id not in inserted]
     by_email = {row.email: row for row in map(_stored, await batch_repository
                                               .lock_leads_by_email(db, known))}
@@ -39,7 +40,7 @@ async def capture_leads(uow: UnitOfWork, writes: list[LeadWrite]) -> list[Captur
     await batch_repository.update_leads(db, [
         (lead.id, _json(lead.profile.model_dump(mode="json")),
          _json(lead.consent.model_dump(mode="json")), now) for lead in plan.updated.values()])
-    return plan.captured
+    return [replace(c, key=keys.get(str(c.lead_id))) for c in plan.captured]
 
 
 def _json(value: Any) -> str:

@@ -22,6 +22,7 @@ from capture.batch_repository import from_jsonb
 from capture.capture_plan import LeadWrite
 from capture.form_config import FormConfigIn
 from capture.group_commit import GroupCommit
+from capture.lead_keys import publish_sealed
 from capture.submission import answer_for
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
@@ -100,7 +101,7 @@ async def apply_leads(uow: UnitOfWork, items: list[LeadRequest]) -> list[Respons
     captured = await service.capture_leads(uow, [items[n].write for n in todo])
     answers: list[tuple[str, str, int, str]] = []
     for n, done in zip(todo, captured, strict=True):
-        _publish(uow, done.events, items[n].traceparent)
+        _publish(uow, done.events, items[n].traceparent, done.key)
         body = {"lead_id": str(done.lead_id), "status": done.status}
         code = status.HTTP_201_CREATED if done.status == "created" else status.HTTP_200_OK
         results[n] = JSONResponse(body, status_code=code)
@@ -166,7 +167,7 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
             if item.visitor_id and owner[item.visitor_id] == n:
                 events += [_activity_event(row) for row in attached
                            if row["visitor_id"] == item.visitor_id]
-            _publish(uow, events, item.traceparent)
+            _publish(uow, events, item.traceparent, done.key)
             code, stored = answer_for(item.form, item.browser,
                                       201 if done.status == "created" else 200, {
                                           "submission_id": str(item.submission_id),
@@ -269,12 +270,14 @@ def _remember(answers: list[tuple[str, str, int, str]], claim: Claim | None, cod
         answers.append((claim.scope, claim.key, code, _json(stored)))
 
 
-def _publish(uow: UnitOfWork, events: list[EventData], traceparent: str | None) -> None:
-    """Publish one request's events, continuing that request's trace."""
+def _publish(uow: UnitOfWork, events: list[EventData], traceparent: str | None,
+             key: bytes | None = None) -> None:
+    """Publish one request's events, continuing that request's trace (sealed with the lead's
+    fresh `key` when this batch issued it)."""
     for event in events:
         if traceparent is not None:
             uow.causes[str(event.lead_id)] = traceparent  # type: ignore[attr-defined]
-        uow.publish(event)
+        publish_sealed(uow, event, key)
 
 
 def _json(value: Any) -> str:
