@@ -67,6 +67,8 @@ class GroupCommit(Generic[T, R]):
 
     async def submit_many(self, items: list[T]) -> list[R | Exception]:
         """Write several items (one request's array); each its own result or exception."""
+        if not items:
+            return []
         futures = self._enqueue(items)
         await asyncio.wait(futures)
         return [f.exception() or f.result() for f in futures]  # type: ignore[misc]
