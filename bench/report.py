@@ -45,8 +45,10 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
                 f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}",
                 f"{r['figure']:,.0f} leads/s")
     if name == "P7":
+        undrained = "" if r["scoring_drained"] else " (scoring's lag not back to 0)"
         return (f"{r['accepted']:,}/{r['activities']:,} in arrays of {r['array_size']:,}: "
-                f"{r['send_s']:.1f} s sending + {r['drain_s']:.1f} s until scored",
+                f"{r['send_s']:.1f} s sending ({r['post_rate']:,.0f}/s) + "
+                f"{r['drain_s']:.1f} s until scored{undrained}",
                 f"{r['figure']:,.0f} activities/s")
     if name == "P5":
         return (f"{r['messages_in_sink']:,}/{r['leads']:,} in the sink in {r['elapsed_s']:.1f} s",
