@@ -192,6 +192,8 @@ async def identify_visitors(db: asyncpg.Connection, links: Sequence[tuple[str, U
     visitor's anonymous activities to a lead (`attach`); the activities attached."""
     if not links:
         return []
+    # In visitor order: two batches identifying the same visitors never deadlock.
+    links, attach = sorted(links), sorted(attach)
     await db.execute(_IDENTIFY, [v for v, _ in links], [lead for _, lead in links],
                      [now] * len(links))
     return list(await db.fetch(_ATTACH_ANONYMOUS, [v for v, _ in attach],
