@@ -1,10 +1,13 @@
-"""P4: a 100,000-row CSV import (rows/s) ÷ PostgreSQL COPY of the same rows.
+"""P4: a 100,000-row CSV import (rows/s) ÷ PostgreSQL COPY of the same durable work.
 
 The import is capture's real one: POST /v1/imports (text/csv), then GET /v1/imports/{id} until
 it is no longer running; every row is validated like POST /v1/leads, deduped, stored and its
-lead.created written to the outbox. The baseline COPYs the same rows (email lower-cased, the
-other columns as a JSONB profile) with asyncpg's copy_records_to_table into a table created
-LIKE capture's `leads` (same columns, unique email index), in capture's own database.
+lead.created written to the outbox. The baseline does the same durable writes with nothing
+else: it COPYs the same rows (email lower-cased, the other columns as a JSONB profile) into a
+table created LIKE capture's `leads` (same columns, unique email index) and one lead.created
+row per lead (its JSON as the record value) into a table created LIKE capture's `outbox` (same
+columns, indexes and id sequence), with asyncpg's copy_records_to_table in one transaction, in
+capture's own database. Building the records is not timed.
 """
 
 import asyncio
@@ -13,6 +16,7 @@ import io
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +29,7 @@ HEADER = ["email", "first_name", "last_name", "company", "job_title", "country",
 COUNTRIES = {"DE": "030 1234567", "FR": "01 23 45 67 89", "US": "(415) 555-0100",
              "GB": "020 7946 0958", "NL": "020 123 4567", "ES": "912 345 678"}
 COPY_TABLE = "bench_copy_leads"
+COPY_OUTBOX = "bench_copy_outbox"
 
 
 def make_rows(count: int, tag: str) -> list[list[str]]:
@@ -68,20 +73,43 @@ async def _import(bench: Bench, body: bytes) -> tuple[float, dict[str, Any]]:
 
 
 async def _copy(bench: Bench, rows: list[list[str]]) -> float:
-    records = [(uuid.uuid4(), row[0].lower(), json.dumps(dict(zip(HEADER[1:], row[1:],
-                                                                  strict=True))),
-                '{"email_marketing": false}', '{"channel": "import"}') for row in rows]
+    leads, events = [], []
+    now = datetime.now(UTC)
+    for row in rows:
+        lead_id = uuid.uuid4()
+        profile = {"email": row[0].lower(), **dict(zip(HEADER[1:], row[1:], strict=True))}
+        leads.append((lead_id, row[0].lower(), json.dumps(profile),
+                      '{"email_marketing": false}', '{"channel": "import"}'))
+        data = {"lead_id": str(lead_id), "profile": profile,
+                "consent": {"email_marketing": False}, "source": {"channel": "import"},
+                "form_id": None, "created_at": now.isoformat()}
+        events.append((str(uuid.uuid4()), "leadloop.capture", "leadloop.lead.created.v1",
+                       str(lead_id), "capture", now,
+                       f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+                       json.dumps(data).encode()))
     conn = await asyncpg.connect(bench.dsn("capture"))
     try:
-        await conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        await _drop_copy_tables(conn)
         await conn.execute(f"CREATE TABLE {COPY_TABLE} (LIKE leads INCLUDING ALL)")
+        await conn.execute(f"CREATE TABLE {COPY_OUTBOX} (LIKE outbox INCLUDING ALL)")
         started = time.monotonic()
-        await conn.copy_records_to_table(
-            COPY_TABLE, records=records, columns=["id", "email", "profile", "consent", "source"])
+        async with conn.transaction():
+            await conn.copy_records_to_table(
+                COPY_TABLE, records=leads, columns=["id", "email", "profile", "consent",
+                                                    "source"])
+            await conn.copy_records_to_table(
+                COPY_OUTBOX, records=events, columns=["event_id", "topic", "event_type",
+                                                      "subject", "source", "occurred_at",
+                                                      "traceparent", "data"])
         return time.monotonic() - started
     finally:
-        await conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        await _drop_copy_tables(conn)
         await conn.close()
+
+
+async def _drop_copy_tables(conn: asyncpg.Connection) -> None:
+    await conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+    await conn.execute(f"DROP TABLE IF EXISTS {COPY_OUTBOX}")
 
 
 async def run(bench: Bench) -> dict[str, Any]:

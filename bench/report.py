@@ -3,12 +3,13 @@
 import math
 from typing import Any
 
-ORDER = ("P1", "P2", "P3", "P4", "P5")
+ORDER = ("P1", "P2", "P3", "P4", "P5", "P7")
 TITLES = {"P1": "capture POST /v1/leads ÷ bare FastAPI + LeadIn",
           "P2": "speed-to-lead at 100 leads/s (POST → handed_off)",
           "P3": "sustained leads/s, all five services durable",
-          "P4": "CSV import ÷ PostgreSQL COPY",
-          "P5": "nurture: due steps sent over SMTP into the sink"}
+          "P4": "CSV import ÷ PostgreSQL COPY of the leads + one outbox row each",
+          "P5": "nurture: due steps sent over SMTP into the sink",
+          "P7": "page-view activities/s through capture and scoring (CPU per activity)"}
 
 
 def _ms(value: float | None) -> str:
@@ -46,6 +47,12 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
         return (f"{r['leads_handed_off']:,}/{r['leads_accepted']:,} handed off in "
                 f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}",
                 f"{r['figure']:,.0f} leads/s")
+    if name == "P7":
+        undrained = "" if r["scoring_drained"] else " (scoring's lag not back to 0)"
+        return (f"{r['accepted']:,}/{r['activities']:,} in arrays of {r['array_size']:,}: "
+                f"{r['send_s']:.1f} s sending ({r['post_rate']:,.0f}/s) + "
+                f"{r['drain_s']:.1f} s until scored{undrained}",
+                f"{r['figure']:,.0f} activities/s")
     if name == "P5":
         return (f"{r['messages_in_sink']:,}/{r['leads']:,} in the sink in {r['elapsed_s']:.1f} s",
                 f"{r['figure']:,.0f} sends/min")

@@ -31,6 +31,7 @@ from bench import (
     p2_speed_to_lead,
     p3_sustained,
     p4_import,
+    p7_activities,
     scoring_backtest,
 )
 from bench.harness import REPO_ROOT, Bench, Durations, stack_settings
@@ -43,7 +44,8 @@ RESULTS = REPO_ROOT / "bench" / "results"
 IDLE_S = 5.0  # how long the idle stack's own CPU use is measured
 # P2/P3 first (they need the whole pipeline), P5 (nurture), P6 (scoring's backtest), then P1/P4
 # (capture alone).
-BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P5": nurture_send_rate.run,
+BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P7": p7_activities.run,
+              "P5": nurture_send_rate.run,
               "P6": scoring_backtest.run, "P1": p1_capture_http.run, "P4": p4_import.run}
 NEEDS_WRK = ("P1", "P3")
 
@@ -137,7 +139,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="seconds-long runs to check the harness; figures are not quotable")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5", help="comma-separated, e.g. P1,P4")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P7", help="comma-separated, e.g. P1,P4")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy every service during each benchmark (slows them down)")

@@ -49,7 +49,7 @@ def stored_leads(draw: st.DrawFn) -> dict[str, StoredLead]:
 
 def one_at_a_time(existing: dict[str, StoredLead], rows: list[LeadIn]
                   ) -> tuple[dict[str, tuple[LeadProfile, Consent]], list[tuple[str, Any]]]:
-    """What POST /v1/leads does per row (capture.service.capture_lead's rules), row by row."""
+    """What POST /v1/leads does per row (the single-submission rules), row by row."""
     db = {email: (s.profile, s.consent) for email, s in existing.items()}
     outcomes: list[tuple[str, Any]] = []
     for lead_in in rows:

@@ -1,15 +1,11 @@
 """Activities: tracking, server-side sources and form submissions, each a lead.activity."""
 
-import uuid
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from capture import forms_repository
-from leadloop.db import UnitOfWork
-from leadloop.events.models import LeadActivity, LeadSource, PropertyValue, event_time_now
+from leadloop.events.models import LeadSource, PropertyValue
 
 ActivityKind = Literal["page_view", "form_submitted", "content_downloaded", "webinar_registered",
                        "webinar_attended", "email_opened", "email_clicked", "pricing_viewed",
@@ -22,6 +18,8 @@ class ActivityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: ActivityKind
+    id: UUID | None = Field(default=None, description="your id for this activity: sending it "
+                            "again (a retry) records nothing new and gets the first answer")
     lead_id: UUID | None = None
     email: str | None = Field(default=None, max_length=320)
     visitor_id: str | None = Field(default=None, min_length=8, max_length=100)
@@ -48,7 +46,8 @@ class ActivityAccepted(BaseModel):
     lead_id: UUID | None = Field(description="None while the visitor is anonymous")
 
 
-def _properties(activity: ActivityIn) -> dict[str, PropertyValue]:
+def activity_properties(activity: ActivityIn) -> dict[str, PropertyValue]:
+    """What an activity stores and publishes as its properties."""
     properties = dict(activity.properties)
     if activity.seconds_on_page is not None:
         properties["seconds_on_page"] = activity.seconds_on_page
@@ -57,40 +56,9 @@ def _properties(activity: ActivityIn) -> dict[str, PropertyValue]:
     return properties
 
 
-async def record_activity(uow: UnitOfWork, activity: ActivityIn, lead_id: UUID | None
-                          ) -> ActivityAccepted:
-    """Store an activity; publish lead.activity now if the person is known, else on identify."""
-    if lead_id is None and activity.visitor_id:
-        lead_id = await forms_repository.visitor_lead(uow.connection, activity.visitor_id)
-    return await store_activity(
-        uow, kind=activity.kind, lead_id=lead_id, visitor_id=activity.visitor_id,
-        occurred_at=activity.occurred_at or event_time_now(), url=activity.url,
-        source=activity.source, properties=_properties(activity))
+class ActivitiesAccepted(BaseModel):
+    """The answer to an array of activities: each accepted item by index, each refusal."""
 
-
-async def store_activity(uow: UnitOfWork, *, kind: str, lead_id: UUID | None,
-                         visitor_id: str | None, occurred_at: datetime, url: str | None,
-                         source: LeadSource, properties: dict[str, Any]) -> ActivityAccepted:
-    """Insert one activity row and, for a known lead, its lead.activity event."""
-    activity_id = uuid.uuid4()
-    await forms_repository.insert_activity(uow.connection, {
-        "id": activity_id, "lead_id": lead_id, "visitor_id": visitor_id, "kind": kind,
-        "occurred_at": occurred_at, "url": url, "source": source.model_dump(mode="json"),
-        "properties": properties})
-    if lead_id is not None:
-        uow.publish(LeadActivity(lead_id=lead_id, activity_id=activity_id, kind=kind,
-                                 occurred_at=occurred_at, url=url, source=source,
-                                 properties=properties))
-    return ActivityAccepted(activity_id=activity_id, lead_id=lead_id)
-
-
-async def identify(uow: UnitOfWork, visitor_id: str, lead_id: UUID) -> int:
-    """Attach a visitor's anonymous activities to the lead they turned out to be."""
-    rows = await forms_repository.identify_visitor(uow.connection, visitor_id, lead_id,
-                                                   event_time_now())
-    for row in rows:
-        uow.publish(LeadActivity(
-            lead_id=lead_id, activity_id=row.id, kind=row.kind, occurred_at=row.occurred_at,
-            url=row.url, source=LeadSource.model_validate(row.source),
-            properties=row.properties))
-    return len(rows)
+    detail: str
+    items: list[dict[str, object]] = Field(description="index, activity_id, lead_id")
+    errors: list[dict[str, object]] = Field(description="index, field, reason, type")

@@ -1,20 +1,28 @@
 """Capture's HTTP routes."""
 
+import uuid
 from typing import Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from capture import activity, forms_repository, idempotency, repository, service
+from capture import activity, forms_repository, idempotency, repository
+from capture.capture_plan import LeadWrite
 from capture.domain import normalize_email
 from capture.schemas import ActivityOut, LeadAccepted, LeadIn, LeadOut
-from leadloop.app import unit_of_work
+from capture.writers import ActivityRequest, Claim, LeadRequest, writers
+from leadloop.app import Runtime, get_runtime, unit_of_work, validation_error_body
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
+from leadloop.events.models import event_time_now
+from leadloop.observability import current_traceparent
 
 router = APIRouter(prefix="/v1", tags=["leads"])
+MAX_ACTIVITIES = 1000
 
 
 def _invalid(field: str, reason: str) -> RequestValidationError:
@@ -31,30 +39,19 @@ def _invalid(field: str, reason: str) -> RequestValidationError:
     responses={200: {"model": LeadAccepted, "description": "Known email: lead merged"}},
 )
 async def post_lead(lead: LeadIn, request: Request,
-                    uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+                    runtime: Runtime = Depends(get_runtime)) -> Response:
     """Capture one lead. A known email (after normalization) updates that lead instead."""
     try:
         key = idempotency.idempotency_key(request)
-        async with uow:
-            replay = await idempotency.replay_if_seen(
-                uow, "leads", key, idempotency.request_fingerprint(request, await request.body()))
-            if replay is not None:
-                return replay
-            return await _capture(uow, lead, key)
+        claim = None if key is None else Claim(
+            "leads", key, idempotency.request_fingerprint(request, await request.body()))
+        # Written together with the other requests arriving now (capture.group_commit).
+        return await writers(runtime).leads.submit(LeadRequest(
+            LeadWrite.of(lead), claim, current_traceparent()))
     except HTTPException as exc:
         if isinstance(exc.detail, dict):  # idempotency errors carry the 422 body itself
             return JSONResponse(exc.detail, status_code=exc.status_code)
         raise
-
-
-async def _capture(uow: UnitOfWork, lead: LeadIn, key: str | None) -> Response:
-    """Capture inside an open unit of work, remember the answer for the key, commit."""
-    lead_id, outcome = await service.capture_lead(uow, lead)
-    body = LeadAccepted(lead_id=lead_id, status=outcome).model_dump(mode="json")
-    code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
-    await idempotency.remember(uow, "leads", key, code, {"kind": "json", "body": body})
-    await uow.commit()
-    return JSONResponse(body, status_code=code)
 
 
 @router.get("/leads", response_model=list[LeadOut],
@@ -89,28 +86,96 @@ async def lead_timeline(lead_id: UUID, limit: int = Query(100, ge=1, le=1000),
                         source=r.source, properties=r.properties) for r in rows]
 
 
-@router.post("/activities", response_model=activity.ActivityAccepted, status_code=202,
-             dependencies=[Depends(require_scope("leads:write"))])
-async def post_activity(body: activity.ActivityIn, uow: UnitOfWork = Depends(unit_of_work)
-                        ) -> activity.ActivityAccepted:
-    """An activity from a server-side source (webinar tool, CMS, email), by lead, email or
-    visitor; an anonymous visitor's activity waits until the visitor is identified."""
-    async with uow:
-        lead_id = body.lead_id
-        if lead_id is None and body.email:
-            try:
-                row = await repository.get_lead_by_email(uow.connection,
-                                                         normalize_email(body.email))
-            except ValueError as exc:
-                raise _invalid("email", str(exc)) from exc
-            if row is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this email")
-            lead_id = row.id
-        elif lead_id is not None and await repository.get_lead(uow.connection, lead_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this id")
-        accepted = await activity.record_activity(uow, body, lead_id)
-        await uow.commit()
-    return accepted
+_ACTIVITIES_BODY = {"content": {"application/json": {"schema": {"oneOf": [
+    {"$ref": "#/components/schemas/ActivityIn"},
+    {"type": "array", "items": {"$ref": "#/components/schemas/ActivityIn"},
+     "minItems": 1, "maxItems": MAX_ACTIVITIES}]}}}, "required": True}
+
+
+@router.post("/activities", status_code=202,
+             dependencies=[Depends(require_scope("leads:write"))],
+             response_model=activity.ActivityAccepted | activity.ActivitiesAccepted,
+             responses={207: {"model": activity.ActivitiesAccepted,
+                              "description": "an array with some items refused"}},
+             openapi_extra={"requestBody": _ACTIVITIES_BODY})
+async def post_activity(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """Activities from a server-side source (webinar tool, CMS, email), by lead, email or
+    visitor; an anonymous visitor's activity waits until the visitor is identified.
+
+    One activity (an object) is accepted (202) or refused (404/422). An array of up to 1,000
+    is applied item by item, like Segment's batch API: good items are stored even when others
+    are refused, and the answer lists each item's result by index (`items`) and each refused
+    item's reasons (`errors`, field `<index>.<field>`): 202 when all were accepted, 207 when
+    some were, 422 when none was. Give each activity an `id` so that sending the array again
+    after a failure records nothing twice.
+    """
+    body = await _json_body(request)
+    if isinstance(body, list):
+        return await _post_activities(runtime, body)
+    prepared = _activity_request(body, "")
+    if isinstance(prepared, RequestValidationError):
+        raise prepared
+    accepted = await writers(runtime).activities.submit(prepared)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+async def _post_activities(runtime: Runtime, body: list[Any]) -> Response:
+    if not 1 <= len(body) <= MAX_ACTIVITIES:
+        raise _invalid("body", f"send 1 to {MAX_ACTIVITIES} activities")
+    prepared = [_activity_request(item, f"{n}.") for n, item in enumerate(body)]
+    valid = [p for p in prepared if isinstance(p, ActivityRequest)]
+    outcomes = iter(await writers(runtime).activities.submit_many(valid))
+    items: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for n, p in enumerate(prepared):
+        outcome: Any = p if isinstance(p, RequestValidationError) else next(outcomes)
+        if isinstance(outcome, activity.ActivityAccepted):
+            items.append({"index": n, **outcome.model_dump(mode="json")})
+        elif isinstance(outcome, RequestValidationError):
+            errors += [{**e, "index": n} for e in validation_error_body(outcome)["errors"]]
+        elif isinstance(outcome, HTTPException) and outcome.status_code == 404:
+            errors.append({"index": n, "field": _who_field(body[n], n), "type": "not_found",
+                           "reason": str(outcome.detail)})
+        else:
+            raise outcome
+    code = 202 if not errors else 207 if items else 422
+    detail = "accepted" if not errors else "some activities were refused" if items \
+        else "request is invalid"
+    return JSONResponse({"detail": detail, "items": items, "errors": errors}, status_code=code)
+
+
+def _who_field(item: dict[str, Any], n: int) -> str:
+    return f"{n}.lead_id" if item.get("lead_id") else f"{n}.email"
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0),
+                                       "msg": "JSON decode error",
+                                       "ctx": {"error": str(exc)}}]) from exc
+
+
+def _activity_request(item: Any, prefix: str) -> "ActivityRequest | RequestValidationError":
+    """One activity validated without the database, or what is wrong with it (fields named
+    `<prefix><field>`)."""
+    try:
+        parsed = activity.ActivityIn.model_validate(item)
+    except ValidationError as exc:
+        return RequestValidationError([
+            {**e, "loc": ("body", *((int(prefix[:-1]),) if prefix else ()), *e["loc"])}
+            for e in exc.errors(include_url=False)])
+    email = None
+    if parsed.lead_id is None and parsed.email:
+        try:
+            email = normalize_email(parsed.email)
+        except ValueError as exc:
+            return _invalid(f"{prefix}email", str(exc))
+    return ActivityRequest(activity=parsed, occurred_at=parsed.occurred_at or event_time_now(),
+                           email=email, traceparent=current_traceparent(),
+                           activity_id=parsed.id or uuid.uuid4())
 
 
 @router.get("/leads/{lead_id}", response_model=LeadOut,

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from capture import forms_repository
 from capture.form_config import FormConfigIn, FormOut
-from leadloop.app import unit_of_work
+from capture.forms_reference import forms_changed
+from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import hash_key, require_scope
 from leadloop.db import UnitOfWork
 
@@ -28,7 +29,8 @@ def form_out(row: Any, public_key: str | None = None) -> FormOut:
 
 
 @router.post("", response_model=FormOut, status_code=status.HTTP_201_CREATED)
-async def create_form(form: FormConfigIn, uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+async def create_form(form: FormConfigIn, uow: UnitOfWork = Depends(unit_of_work),
+                      runtime: Runtime = Depends(get_runtime)) -> FormOut:
     """Create a form; the answer carries its public key (shown this once)."""
     form_id = "frm_" + secrets.token_hex(8)
     key = new_form_key()
@@ -37,6 +39,7 @@ async def create_form(form: FormConfigIn, uow: UnitOfWork = Depends(unit_of_work
                                            form.model_dump(mode="json"), hash_key(key))
         row = await forms_repository.get_form(uow.connection, form_id)
         await uow.commit()
+    forms_changed(runtime)
     return form_out(row, key)
 
 
@@ -59,7 +62,8 @@ async def get_form(form_id: str, uow: UnitOfWork = Depends(unit_of_work)) -> For
 
 @router.put("/{form_id}", response_model=FormOut)
 async def replace_form(form_id: str, form: FormConfigIn,
-                       uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+                       uow: UnitOfWork = Depends(unit_of_work),
+                       runtime: Runtime = Depends(get_runtime)) -> FormOut:
     """Replace a form's configuration; its id and key stay."""
     async with uow:
         if not await forms_repository.update_form(uow.connection, form_id,
@@ -67,11 +71,13 @@ async def replace_form(form_id: str, form: FormConfigIn,
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
         row = await forms_repository.get_form(uow.connection, form_id)
         await uow.commit()
+    forms_changed(runtime)
     return form_out(row)
 
 
 @router.post("/{form_id}/key", response_model=FormOut)
-async def rotate_form_key(form_id: str, uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
+async def rotate_form_key(form_id: str, uow: UnitOfWork = Depends(unit_of_work),
+                          runtime: Runtime = Depends(get_runtime)) -> FormOut:
     """Issue a new public key; the old one stops working at once."""
     key = new_form_key()
     async with uow:
@@ -80,4 +86,5 @@ async def rotate_form_key(form_id: str, uow: UnitOfWork = Depends(unit_of_work))
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
         row = await forms_repository.get_form(uow.connection, form_id)
         await uow.commit()
+    forms_changed(runtime)
     return form_out(row, key)

@@ -1,6 +1,5 @@
 """Queries for forms, submissions, idempotency keys, visitors and activities."""
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -8,7 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from capture.tables import activities, forms, idempotency_keys, submissions, visitors
+from capture.tables import activities, forms, idempotency_keys
 
 
 async def insert_form(conn: AsyncConnection, form_id: str, config: dict[str, Any],
@@ -59,41 +58,6 @@ async def store_idempotent_response(conn: AsyncConnection, scope: str, key: str,
     await conn.execute(update(idempotency_keys).where(
         idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
         .values(status_code=status_code, response=response))
-
-
-async def insert_submission(conn: AsyncConnection, submission_id: UUID, form_id: str,
-                            lead_id: UUID | None, status: str, spam_reason: str | None,
-                            payload: dict[str, Any]) -> None:
-    """Record a submission, accepted or spam."""
-    await conn.execute(insert(submissions).values(
-        id=submission_id, form_id=form_id, lead_id=lead_id, status=status,
-        spam_reason=spam_reason, payload=payload))
-
-
-async def visitor_lead(conn: AsyncConnection, visitor_id: str) -> UUID | None:
-    """The lead an anonymous visitor turned out to be, if known."""
-    lead_id: UUID | None = await conn.scalar(
-        select(visitors.c.lead_id).where(visitors.c.id == visitor_id))
-    return lead_id
-
-
-async def identify_visitor(conn: AsyncConnection, visitor_id: str, lead_id: UUID,
-                           now: datetime) -> list[Any]:
-    """Link a visitor to a lead; returns their anonymous activities, now attached to it."""
-    await conn.execute(
-        insert(visitors).values(id=visitor_id, lead_id=lead_id, identified_at=now)
-        .on_conflict_do_update(index_elements=[visitors.c.id],
-                               set_={"lead_id": lead_id, "identified_at": now}))
-    result = await conn.execute(
-        update(activities).where(activities.c.visitor_id == visitor_id,
-                                 activities.c.lead_id.is_(None))
-        .values(lead_id=lead_id).returning(*activities.c))
-    return list(result.all())
-
-
-async def insert_activity(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    """Record one activity (lead_id None while the visitor is anonymous)."""
-    await conn.execute(insert(activities).values(**values))
 
 
 async def lead_activities(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Any]:

@@ -40,12 +40,18 @@ async def replay_if_seen(uow: UnitOfWork, scope: str, key: str | None,
     row = await forms_repository.claim_idempotency_key(uow.connection, scope, key, fingerprint)
     if row is None:
         return None
-    if row.request_sha256 != fingerprint:
+    return replay(row.request_sha256, row.status_code, row.response, fingerprint)
+
+
+def replay(first_sha256: str, status_code: int, stored: dict[str, Any], fingerprint: str
+           ) -> Response:
+    """The first answer for a key used before; 422 when this is a different request."""
+    if first_sha256 != fingerprint:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "detail": "request is invalid", "errors": [{
                 "field": HEADER, "reason": "this key was already used with a different request",
                 "type": "idempotency_key_reused"}]})
-    response = to_response(row.status_code, row.response)
+    response = to_response(status_code, stored)
     response.headers["Idempotent-Replayed"] = "true"
     return response
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from capture import repository
 from capture.domain import consent_changes
 from capture.import_domain import StoredLead, fast_profile, plan_batch, row_errors, row_to_body
+from capture.lead_keys import issue_keys, publish_sealed
 from capture.schemas import LeadIn
 from capture.tables import imports
 from leadloop.app import Runtime
@@ -41,6 +42,8 @@ from leadloop.events.models import (
     LeadUpdated,
     event_time_now,
 )
+from leadloop.events.topology import KEY_OWNER
+from leadloop.pii import seal
 
 MAX_STORED_ERRORS = 1000
 _RETRIES = 5
@@ -188,17 +191,24 @@ async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
     source_json = source.model_dump(mode="json")
     result = await conn.execute(_INSERT_NEW, {"source": orjson.dumps(source_json).decode()})
     now_json = _TIME.dump_python(chunk.now, mode="json")
+    rows = result.all()
+    keys = await issue_keys(await uow.driver(),
+                            [str(r[1]) for r in rows if r[1] is not None], KEY_OWNER)
     conflicted = set()
-    for index, lead_id, profile, consent in result:
+    for index, lead_id, profile, consent in rows:
         if lead_id is None:
             conflicted.add(index)
             continue
-        # The data of lead.created exactly as its model dumps it, from the row just stored.
-        uow.publish_validated(_CREATED_TYPE, str(lead_id), {
-            "lead_id": str(lead_id), "profile": profile, "consent": consent,
-            "source": source_json, "form_id": None, "created_at": now_json})
+        # The data of lead.created exactly as its model dumps it, from the row just stored,
+        # sealed with the key just issued (nothing to look up at commit).
+        subject = str(lead_id)
+        uow.publish_validated(_CREATED_TYPE, subject, seal({
+            "lead_id": subject, "profile": profile, "consent": consent,
+            "source": source_json, "form_id": None, "created_at": now_json}, subject,
+            keys[subject]))
         if consent.get("email_marketing") or consent.get("sales_contact"):
-            _publish_consent_changes(uow, lead_id, None, chunk.consents[index], chunk.now)
+            _publish_consent_changes(uow, lead_id, None, chunk.consents[index], chunk.now,
+                                     keys[subject])
     return conflicted
 
 
@@ -249,13 +259,14 @@ async def _write_planned(uow: UnitOfWork, valid: list[LeadIn], source: LeadSourc
 
 
 def _publish_consent_changes(uow: UnitOfWork, lead_id: UUID, before: Consent | None,
-                             after: Consent, now: datetime) -> None:
+                             after: Consent, now: datetime, key: bytes | None = None) -> None:
     for purpose, granted in consent_changes(before, after):
-        _publish_one_consent_change(uow, lead_id, after, purpose, granted, now)
+        _publish_one_consent_change(uow, lead_id, after, purpose, granted, now, key)
 
 
 def _publish_one_consent_change(uow: UnitOfWork, lead_id: UUID, consent: Consent, purpose: str,
-                                granted: bool, now: datetime) -> None:
-    uow.publish(LeadConsentChanged(
+                                granted: bool, now: datetime, key: bytes | None = None) -> None:
+    publish_sealed(uow, LeadConsentChanged(
         lead_id=lead_id, purpose=purpose, granted=granted, lawful_basis=consent.lawful_basis,
-        text=consent.text, version=consent.version, source=consent.source, changed_at=now))
+        text=consent.text, version=consent.version, source=consent.source, changed_at=now),
+        key)

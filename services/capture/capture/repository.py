@@ -11,26 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from capture.tables import activities, leads, merges, visitors
 
 
-async def insert_lead_if_new(conn: AsyncConnection, lead_id: UUID, email: str,
-                             profile: dict[str, Any], consent: dict[str, Any],
-                             source: dict[str, Any]) -> bool:
-    """Insert a lead unless its email is known; True when inserted. Race-free across replicas."""
-    inserted = await conn.scalar(
-        insert(leads)
-        .values(id=lead_id, email=email, profile=profile, consent=consent, source=source)
-        .on_conflict_do_nothing(index_elements=[leads.c.email])
-        .returning(leads.c.id)
-    )
-    return inserted is not None
-
-
-async def lock_lead_by_email(conn: AsyncConnection, email: str) -> Any:
-    """The stored lead with this email, locked until the transaction ends."""
-    return (
-        await conn.execute(select(leads).where(leads.c.email == email).with_for_update())
-    ).one()
-
-
 async def update_lead(conn: AsyncConnection, lead_id: UUID, profile: dict[str, Any],
                       consent: dict[str, Any], updated_at: datetime) -> None:
     """Replace a lead's profile and consent."""

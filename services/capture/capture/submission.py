@@ -185,3 +185,18 @@ def _sign(form_id: str, issued_ms: int, secret: bytes) -> str:
 def wants_html(content_type: str, accept: str) -> bool:
     """A browser posting a plain HTML form (answered with 303), not an API client (JSON)."""
     return not content_type.startswith("application/json") and "text/html" in accept
+
+
+THANKS_PAGE = ("<!doctype html><meta charset=utf-8><title>Thank you</title>"
+               "<p>Thank you, we received your submission.</p>")
+
+
+def answer_for(form: FormConfigIn, browser: bool, status_code: int, body: dict[str, Any]
+               ) -> tuple[int, dict[str, Any]]:
+    """(status, stored answer): JSON for an API client; for a browser a 303 to the form's
+    redirect URL or a thank-you page."""
+    if not browser:
+        return status_code, {"kind": "json", "body": body}
+    if form.redirect_url:
+        return 303, {"kind": "redirect", "location": str(form.redirect_url)}
+    return 200, {"kind": "html", "html": THANKS_PAGE}

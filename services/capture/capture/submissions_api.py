@@ -2,16 +2,17 @@
 
 import hmac
 import secrets
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
-from capture import activity, forms_repository, idempotency, ratelimit, service
+from capture import activity, idempotency, ratelimit
+from capture.capture_plan import LeadWrite
 from capture.embed import render_embed_script
 from capture.form_config import FormConfigIn
+from capture.forms_reference import find_form
 from capture.http_body import content_type_of, parse_body, read_limited
 from capture.submission import (
     SubmissionInvalid,
@@ -19,16 +20,15 @@ from capture.submission import (
     spam_reason,
     wants_html,
 )
+from capture.writers import ActivityRequest, Claim, SubmissionRequest, writers
 from leadloop.app import Runtime, get_runtime
 from leadloop.auth import find_principal, hash_key
-from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadSource, event_time_now
+from leadloop.observability import current_traceparent
 
 router = APIRouter(prefix="/v1/forms", tags=["submissions"])
 SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",
                       ["outcome"])
-_THANKS = ("<!doctype html><meta charset=utf-8><title>Thank you</title>"
-           "<p>Thank you, we received your submission.</p>")
 
 
 def token_secret(runtime: Runtime) -> bytes:
@@ -52,12 +52,12 @@ def cors_headers(form: FormConfigIn, origin: str | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-async def load_form(uow: UnitOfWork, form_id: str) -> tuple[FormConfigIn, str]:
-    """A form's config and key hash; 404 when unknown."""
-    row = await forms_repository.get_form(uow.connection, form_id)
-    if row is None:
+async def load_form(runtime: Runtime, form_id: str) -> tuple[FormConfigIn, str]:
+    """A form's config and key hash (from memory); 404 when unknown."""
+    loaded = await find_form(runtime, form_id)
+    if loaded is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
-    return FormConfigIn.model_validate(row.config), row.public_key_sha256
+    return loaded.config, loaded.key_sha256
 
 
 def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> None:
@@ -95,15 +95,6 @@ async def rate_limit(runtime: Runtime, request: Request, form_id: str, form: For
                             "later", headers={"Retry-After": str(wait)})
 
 
-def _answer(form: FormConfigIn, browser: bool, status_code: int, body: dict[str, Any]
-            ) -> tuple[int, dict[str, Any]]:
-    if not browser:
-        return status_code, {"kind": "json", "body": body}
-    if form.redirect_url:
-        return status.HTTP_303_SEE_OTHER, {"kind": "redirect", "location": str(form.redirect_url)}
-    return status.HTTP_200_OK, {"kind": "html", "html": _THANKS}
-
-
 def _with_headers(response: Response, headers: dict[str, str]) -> Response:
     response.headers.update(headers)
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -115,8 +106,7 @@ def _with_headers(response: Response, headers: dict[str, str]) -> Response:
 async def preflight(form_id: str, request: Request,
                     runtime: Runtime = Depends(get_runtime)) -> Response:
     """CORS preflight: allowed only from the form's origins."""
-    async with runtime.unit_of_work() as uow:
-        form, _ = await load_form(uow, form_id)
+    form, _ = await load_form(runtime, form_id)
     headers = cors_headers(form, request.headers.get("origin"))
     headers.update({"Access-Control-Allow-Methods": "POST",
                     "Access-Control-Allow-Headers": "content-type, idempotency-key, x-form-key",
@@ -131,9 +121,7 @@ async def submit(form_id: str, request: Request,
     """A form post from a browser (303 to the redirect URL) or an API client (JSON)."""
     headers: dict[str, str] = {}
     try:
-        # The body is read before a database connection is taken, so slow clients hold none.
-        async with runtime.unit_of_work() as uow:
-            form, key_sha256 = await load_form(uow, form_id)
+        form, key_sha256 = await load_form(runtime, form_id)
         headers = cors_headers(form, request.headers.get("origin"))
         media_type = content_type_of(request)
         raw = await read_limited(request, form.max_body_bytes)
@@ -141,53 +129,42 @@ async def submit(form_id: str, request: Request,
         authorize(request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form)
         key = idempotency.idempotency_key(request)
-        scope = f"form:{form_id}"
-        async with runtime.unit_of_work() as uow:
-            replay = await idempotency.replay_if_seen(
-                uow, scope, key, idempotency.request_fingerprint(request, raw))
-            if replay is not None:
-                return _with_headers(replay, headers)
-            browser = wants_html(media_type, request.headers.get("accept", ""))
-            status_code, stored = await _process(uow, runtime, form_id, form, body, browser)
-            await idempotency.remember(uow, scope, key, status_code, stored)
-            await uow.commit()
+        claim = None if key is None else Claim(
+            f"form:{form_id}", key, idempotency.request_fingerprint(request, raw))
+        browser = wants_html(media_type, request.headers.get("accept", ""))
+        prepared = _prepare(runtime, form_id, form, body, browser)
+        prepared.claim = claim
+        answered = await writers(runtime).submissions.submit(prepared)
     except HTTPException as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
         return JSONResponse(detail, status_code=exc.status_code,
                             headers={**(exc.headers or {}), **headers})
-    return _with_headers(idempotency.to_response(status_code, stored), headers)
+    if answered.outcome is not None:
+        SUBMISSIONS.labels(answered.outcome).inc()
+    return _with_headers(answered.response, headers)
 
 
-async def _process(uow: UnitOfWork, runtime: Runtime, form_id: str, form: FormConfigIn,
-                   body: dict[str, Any], browser: bool) -> tuple[int, dict[str, Any]]:
-    submission_id = uuid.uuid4()
+def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str, Any],
+             browser: bool) -> SubmissionRequest:
+    """A submission checked for spam and validated against its form (no database); 422
+    naming each bad field."""
     payload = {k: v for k, v in body.items() if k != "_form_key"}
+    now = event_time_now()
+    prepared = SubmissionRequest(form_id=form_id, form=form, browser=browser, payload=payload,
+                                 now=now, traceparent=current_traceparent())
     reason = spam_reason(form_id, form, body, token_secret(runtime))
     if reason is not None:
-        SUBMISSIONS.labels("spam").inc()
-        await forms_repository.insert_submission(uow.connection, submission_id, form_id, None,
-                                                 "spam", reason, payload)
-        return _answer(form, browser, 200, {"submission_id": str(submission_id),
-                                            "lead_id": None, "status": "spam"})
-    now = event_time_now()
+        prepared.spam_reason = reason
+        return prepared
     try:
         mapped = map_submission(form_id, form, body, now)
     except SubmissionInvalid as exc:
         SUBMISSIONS.labels("invalid").inc()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             {"detail": "request is invalid", "errors": exc.errors}) from exc
-    lead_id, outcome = await service.capture_lead(uow, mapped.lead, form_id=form_id)
-    await activity.store_activity(
-        uow, kind="form_submitted", lead_id=lead_id, visitor_id=mapped.visitor_id,
-        occurred_at=now, url=mapped.lead.source.landing_page, source=mapped.lead.source,
-        properties={"form_id": form_id, "submission_id": str(submission_id)})
-    if mapped.visitor_id:
-        await activity.identify(uow, mapped.visitor_id, lead_id)
-    await forms_repository.insert_submission(uow.connection, submission_id, form_id, lead_id,
-                                             "accepted", None, payload)
-    SUBMISSIONS.labels("accepted").inc()
-    return _answer(form, browser, 201 if outcome == "created" else 200, {
-        "submission_id": str(submission_id), "lead_id": str(lead_id), "status": outcome})
+    prepared.write = LeadWrite.of(mapped.lead, form_id=form_id)
+    prepared.visitor_id = mapped.visitor_id
+    return prepared
 
 
 @router.post("/{form_id}/activities", response_model=activity.ActivityAccepted,
@@ -197,8 +174,7 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
     """The embed script's tracking beacon: page views of a (so far anonymous) visitor."""
     headers: dict[str, str] = {}
     try:
-        async with runtime.unit_of_work() as uow:
-            form, key_sha256 = await load_form(uow, form_id)
+        form, key_sha256 = await load_form(runtime, form_id)
         headers = cors_headers(form, request.headers.get("origin"))
         if content_type_of(request) != "application/json":
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON")
@@ -206,10 +182,9 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
                                 await read_limited(request, 16_384))
         authorize(request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form, kind="track")
-        async with runtime.unit_of_work() as uow:
-            event = _tracked(body)
-            accepted = await activity.record_activity(uow, event, None)
-            await uow.commit()
+        event = _tracked(body)
+        accepted = await writers(runtime).activities.submit(ActivityRequest(
+            activity=event, occurred_at=event_time_now(), traceparent=current_traceparent()))
     except HTTPException as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
         return JSONResponse(detail, status_code=exc.status_code,
@@ -241,8 +216,7 @@ def _tracked(body: dict[str, Any]) -> activity.ActivityIn:
 async def embed_script(form_id: str, request: Request, key: str,
                        runtime: Runtime = Depends(get_runtime)) -> Response:
     """The embed script for a form, bound to its public key and a fresh fill-time token."""
-    async with runtime.unit_of_work() as uow:
-        form, key_sha256 = await load_form(uow, form_id)
+    form, key_sha256 = await load_form(runtime, form_id)
     if not hmac.compare_digest(hash_key(key), key_sha256):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not this form's key")
     base = str(request.base_url).rstrip("/")
