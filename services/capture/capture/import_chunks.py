@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from capture import repository
 from capture.domain import consent_changes
 from capture.import_domain import StoredLead, fast_profile, plan_batch, row_errors, row_to_body
-from capture.lead_keys import issue_keys, publish_sealed
+from capture.lead_keys import publish_sealed
 from capture.schemas import LeadIn
 from capture.tables import imports
 from leadloop.app import Runtime
@@ -43,6 +43,7 @@ from leadloop.events.models import (
     event_time_now,
 )
 from leadloop.events.topology import KEY_OWNER
+from leadloop.keyring import issue_keys
 from leadloop.pii import seal
 
 MAX_STORED_ERRORS = 1000

@@ -8,10 +8,10 @@ import orjson
 from capture import batch_repository
 from capture.batch_repository import from_jsonb
 from capture.capture_plan import Captured, LeadWrite, StoredLead, plan_captures
-from capture.lead_keys import issue_keys
 from leadloop.db import UnitOfWork
 from leadloop.events.models import Consent, LeadProfile, event_time_now
 from leadloop.events.topology import KEY_OWNER
+from leadloop.keyring import issue_keys
 
 
 async def capture_leads(uow: UnitOfWork, writes: list[LeadWrite]) -> list[Captured]:
