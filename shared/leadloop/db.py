@@ -67,7 +67,13 @@ class UnitOfWork:
         # SQLAlchemy's asyncpg adapter sends BEGIN with its first statement; one sent straight
         # to the driver before any would run outside the transaction, so begin it here.
         if getattr(adapted, "_transaction", True) is None:
-            await adapted._start_transaction()  # type: ignore[union-attr]
+            try:
+                await adapted._start_transaction()  # type: ignore[union-attr]
+            except Exception as exc:
+                # BEGIN fails only on a connection the database dropped (a restart): bypassing
+                # SQLAlchemy here, we must discard it ourselves, and say it is worth a retry.
+                await self.connection.invalidate()
+                raise ConnectionError("database connection lost at BEGIN") from exc
         driver: asyncpg.Connection = raw.driver_connection
         return driver
 
