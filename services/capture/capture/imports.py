@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from capture.import_chunks import PreparedChunk, apply_chunk, prepare_chunk
+from capture.import_domain import detect_delimiter
 from capture.tables import import_parts, imports
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
@@ -36,13 +37,15 @@ _LOCK_NAMESPACE = 0x1E4D
 
 
 def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str]]:
-    """The CSV's rows as dicts keyed by header (UTF-8, with or without a byte order mark)."""
+    """The CSV's rows as dicts keyed by header. The upload route stored it as UTF-8 (checked,
+    or transcoded from the declared charset); the separator is read from the header line."""
+    file.seek(0)
+    delimiter = detect_delimiter(file.readline().decode("utf-8-sig", errors="replace"))
     file.seek(0)
     # newline="" hands line endings to the csv module, as its documentation asks.
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace",  # type: ignore[arg-type]
-                            newline="")
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
     try:
-        yield from csv.DictReader(text)
+        yield from csv.DictReader(text, delimiter=delimiter)
     finally:
         text.detach()  # the caller's file stays open
 

@@ -18,6 +18,7 @@ from capture.submission import (
     SubmissionInvalid,
     map_submission,
     spam_reason,
+    unverified_reason,
     wants_html,
 )
 from capture.writers import ActivityRequest, Claim, SubmissionRequest, writers
@@ -156,6 +157,7 @@ def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str,
     if reason is not None:
         prepared.spam_reason = reason
         return prepared
+    prepared.unverified_reason = unverified_reason(form_id, form, body, token_secret(runtime))
     try:
         mapped = map_submission(form_id, form, body, now)
     except SubmissionInvalid as exc:
