@@ -103,7 +103,6 @@ async def test_import_killed_mid_way_resumes_after_restart_without_duplicates(
         events = await reader.wait_for(lambda evs: len(created_by_lead(evs)) >= rows,
                                        timeout_s=120)
     event_ids_per_lead = created_by_lead(events)
-    print("DIAG records", len([e for e in events if e.type == CREATED and e.data["source"].get("campaign") == f"crash-{tag}"]), "leads", len(event_ids_per_lead))  # noqa
     assert set(event_ids_per_lead) == lead_ids
     # One lead.created per lead: a chunk redone after the crash would have made new ids.
     assert all(len(ids) == 1 for ids in event_ids_per_lead.values())

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from capture.config import CaptureSettings
 from capture.embed import _js_literal, render_embed_script
 from capture.form_config import FormConfigIn
 from capture.ratelimit import retry_after_s
@@ -136,3 +137,9 @@ def test_form_config_refuses_bad_origins_duplicate_names_and_no_email() -> None:
         _form(fields=[{"name": "fname", "maps_to": "first_name"}])
     assert _form(allowed_origins=["https://WWW.Example.com/"]).allows_origin(
         "https://www.example.com")
+
+
+def test_embed_endpoint_is_the_configured_public_url_or_host_and_port() -> None:
+    assert CaptureSettings(host="10.1.2.3", port=9001).base_url == "http://10.1.2.3:9001"
+    assert CaptureSettings(public_url="https://forms.example.com/").base_url == (
+        "https://forms.example.com")
