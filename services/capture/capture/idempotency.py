@@ -56,14 +56,19 @@ async def replay_if_seen(uow: UnitOfWork, scope: str, key: str | None,
 def replay(first_sha256: str, status_code: int, stored: dict[str, Any], fingerprint: str
            ) -> Response:
     """The first answer for a key used before; 422 when this is a different request."""
+    refuse_other_request(first_sha256, fingerprint)
+    response = to_response(status_code, stored)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def refuse_other_request(first_sha256: str, fingerprint: str) -> None:
+    """422 naming the header when a key comes back with a request other than its first."""
     if first_sha256 != fingerprint:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "detail": "request is invalid", "errors": [{
                 "field": HEADER, "reason": "this key was already used with a different request",
                 "type": "idempotency_key_reused"}]})
-    response = to_response(status_code, stored)
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
 
 
 async def remember(uow: UnitOfWork, scope: str, key: str | None, status_code: int,
@@ -112,8 +117,7 @@ async def claim_apart(runtime: Runtime, scope: str, key: str | None, fingerprint
     if row is None:
         return None
     if row.response is None:
-        if row.request_sha256 != fingerprint:
-            replay(row.request_sha256, 0, {}, fingerprint)  # raises the 422
+        refuse_other_request(row.request_sha256, fingerprint)
         return None
     return replay(row.request_sha256, row.status_code, row.response, fingerprint)
 
