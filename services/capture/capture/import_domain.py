@@ -34,6 +34,14 @@ _PROPERTY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
 DELIMITERS = (",", ";", "\t", "|")
 
 
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A CSV record the reader could not parse (e.g. a field past the csv module's limit): it
+    fails alone, and keeps its place so row numbers and resumes stay right."""
+
+    reason: str
+
+
 def detect_delimiter(header_line: str) -> str:
     """The field separator of a CSV, read from its header line: the candidate (comma,
     semicolon as Excel writes in many locales, tab, pipe) that occurs most outside quotes;

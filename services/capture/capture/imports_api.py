@@ -98,7 +98,10 @@ def _not_in_charset(charset: str, offset: int, data: bytes, start: int) -> HTTPE
 def _mapping(spool: "tempfile.SpooledTemporaryFile[bytes]", raw: str | None) -> dict[str, str]:
     spool.seek(0)
     first = spool.readline().decode("utf-8")  # checked (and transcoded) while spooling
-    header = next(csv.reader(io.StringIO(first), delimiter=detect_delimiter(first)), [])
+    try:
+        header = next(csv.reader(io.StringIO(first), delimiter=detect_delimiter(first)), [])
+    except csv.Error as exc:  # e.g. a column name past the csv module's field limit
+        raise _invalid("header", f"the header line cannot be read: {exc}") from exc
     if any("\x00" in column for column in header):
         raise _invalid("header", "a column name contains a NUL character (\\0)")
     if raw is None:
