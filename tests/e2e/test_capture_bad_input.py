@@ -78,6 +78,20 @@ async def test_bad_submissions_are_refused_with_status_field_and_reason(
          "favourite_colour"),
         ("bad idempotency key", url, {**key, "Idempotency-Key": "x" * 300},
          {"json": {"email": unique_email()}}, 422, "Idempotency-Key"),
+        ("NUL in json", url, key, {"json": {"email": unique_email(), "first_name": "A\x00"}},
+         422, "first_name"),
+        ("NUL in form", url, {**key, "Content-Type": "application/x-www-form-urlencoded"},
+         {"content": b"email=a%40b.co&company=Ac%00me"}, 422, "company"),
+        ("NUL in spam", url, key, {"json": {"email": "a@b.co", "website_url_hp": "x",
+                                             "notes": "\x00"}}, 422, "notes"),
+        ("cp1252 page", url, {**key, "Content-Type": "application/x-www-form-urlencoded"},
+         {"content": b"email=a%40b.co&first_name=Jos%E9"}, 422, "first_name"),
+        ("NUL in lead", f"{stack.url('capture')}/v1/leads", admin_headers,
+         {"json": {"email": unique_email(), "properties": {"note": "\x00"}}}, 422,
+         "properties"),
+        ("NUL in activity", f"{stack.url('capture')}/v1/activities", admin_headers,
+         {"json": [{"kind": "custom", "name": "x\x00", "visitor_id": "v-12345678"}]}, 422,
+         "0.name"),
     ]
     for name, target, headers, kwargs, expected, field in cases:
         r = await http.post(target, headers=headers, **kwargs)

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncGenerator
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 import orjson
 from fastapi import HTTPException, Request, status
@@ -63,9 +63,32 @@ async def parse_body(request: Request, media_type: str, raw: bytes) -> FormBody:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise malformed("body is not UTF-8") from exc
-        pairs = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        try:
+            pairs = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS,
+                             errors="strict")
+        except UnicodeDecodeError:
+            raise _not_utf8(text) from None
         return _without_nul({k: v[0] if len(v) == 1 else v for k, v in pairs.items()})
     return _without_nul(await _from_multipart(request, raw))
+
+
+def _not_utf8(text: str) -> HTTPException:
+    """422 naming the first input whose percent-encoded bytes are not UTF-8 (a page in another
+    charset): refused, never stored with replacement characters."""
+    name = "body"
+    for pair in text.split("&"):
+        raw_name, _, raw_value = pair.partition("=")
+        try:
+            unquote_plus(raw_name, errors="strict")
+            unquote_plus(raw_value, errors="strict")
+        except UnicodeDecodeError:
+            name = printable(unquote_plus(raw_name, errors="replace"))[:100]
+            break
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+        "detail": "request is invalid",
+        "errors": [{"field": name, "reason": "is not UTF-8 text; give the page <meta "
+                    "charset=\"utf-8\"> or the form accept-charset=\"UTF-8\"",
+                    "type": "unicode"}]})
 
 
 def _without_nul(body: FormBody) -> FormBody:
