@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -97,3 +98,58 @@ async def test_bad_activities_are_refused_naming_the_field(
             assert field in {e["field"] for e in r.json()["errors"]}, (body, r.text)
     unauth = await http.post(f"{base}/v1/activities", json=KINDS and {"kind": "page_view"})
     assert unauth.status_code == 401
+
+
+async def test_every_post_that_creates_something_honours_idempotency_key(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base = stack.url("capture")
+
+    async def twice(url: str, **kwargs: Any) -> httpx.Response:
+        """POST the same request twice with one key: the retry replays the first answer."""
+        headers = {**admin_headers, **kwargs.pop("headers", {}),
+                   "Idempotency-Key": str(uuid.uuid4())}
+        first = await http.post(url, headers=headers, **kwargs)
+        assert first.status_code < 300, first.text
+        again = await http.post(url, headers=headers, **kwargs)
+        assert (again.status_code, again.json()) == (first.status_code, first.json()), url
+        assert again.headers.get("Idempotent-Replayed") == "true", url
+        return first
+
+    email = unique_email("idem")
+    lead_id = (await http.post(f"{base}/v1/leads", headers=admin_headers,
+                               json={"email": email})).json()["lead_id"]
+    await twice(f"{base}/v1/activities", json={"kind": "webinar_attended", "lead_id": lead_id})
+    await twice(f"{base}/v1/activities", json=[
+        {"kind": "email_opened", "lead_id": lead_id},
+        {"kind": "email_clicked", "email": email}])
+    timeline = (await http.get(f"{base}/v1/leads/{lead_id}/activities",
+                               headers=admin_headers)).json()
+    assert sorted(a["kind"] for a in timeline) == [
+        "email_clicked", "email_opened", "webinar_attended"], "a retry was recorded twice"
+
+    config = contact_form()
+    form = (await twice(f"{base}/v1/forms", json=config)).json()
+    forms = (await http.get(f"{base}/v1/forms", headers=admin_headers)).json()
+    assert [f["name"] for f in forms].count(config["name"]) == 1
+    rotated = (await twice(f"{base}/v1/forms/{form['id']}/key")).json()
+    visitor = f"v-{uuid.uuid4().hex}"
+    beacon = await twice(f"{base}/v1/forms/{form['id']}/activities",
+                         headers={"X-Form-Key": rotated["public_key"]},
+                         json={"_visitor_id": visitor, "url": "https://www.example.com/"})
+    assert beacon.json()["lead_id"] is None
+
+    duplicate_id = (await http.post(f"{base}/v1/leads", headers=admin_headers,
+                                    json={"email": unique_email("dup")})).json()["lead_id"]
+    merge = (await twice(f"{base}/v1/leads/{lead_id}/merges",
+                         json={"duplicate_lead_id": duplicate_id})).json()
+    await twice(f"{base}/v1/merges/{merge['merge_id']}/undo")
+
+    used_twice = str(uuid.uuid4())
+    reused = await http.post(f"{base}/v1/activities", json={"kind": "page_view",
+                                                             "lead_id": lead_id},
+                             headers={**admin_headers, "Idempotency-Key": used_twice})
+    assert reused.status_code == 202
+    other = await http.post(f"{base}/v1/activities", json={"kind": "pricing_viewed",
+                                                            "lead_id": lead_id},
+                            headers={**admin_headers, "Idempotency-Key": used_twice})
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"

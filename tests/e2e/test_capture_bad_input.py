@@ -5,11 +5,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
+from tests.e2e.conftest import service_dsn
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -76,6 +78,20 @@ async def test_bad_submissions_are_refused_with_status_field_and_reason(
          "favourite_colour"),
         ("bad idempotency key", url, {**key, "Idempotency-Key": "x" * 300},
          {"json": {"email": unique_email()}}, 422, "Idempotency-Key"),
+        ("NUL in json", url, key, {"json": {"email": unique_email(), "first_name": "A\x00"}},
+         422, "first_name"),
+        ("NUL in form", url, {**key, "Content-Type": "application/x-www-form-urlencoded"},
+         {"content": b"email=a%40b.co&company=Ac%00me"}, 422, "company"),
+        ("NUL in spam", url, key, {"json": {"email": "a@b.co", "website_url_hp": "x",
+                                             "notes": "\x00"}}, 422, "notes"),
+        ("cp1252 page", url, {**key, "Content-Type": "application/x-www-form-urlencoded"},
+         {"content": b"email=a%40b.co&first_name=Jos%E9"}, 422, "first_name"),
+        ("NUL in lead", f"{stack.url('capture')}/v1/leads", admin_headers,
+         {"json": {"email": unique_email(), "properties": {"note": "\x00"}}}, 422,
+         "properties"),
+        ("NUL in activity", f"{stack.url('capture')}/v1/activities", admin_headers,
+         {"json": [{"kind": "custom", "name": "x\x00", "visitor_id": "v-12345678"}]}, 422,
+         "0.name"),
     ]
     for name, target, headers, kwargs, expected, field in cases:
         r = await http.post(target, headers=headers, **kwargs)
@@ -138,16 +154,46 @@ async def test_spam_is_recorded_as_spam_not_as_a_lead_and_counted(
                            headers={"X-Form-Key": slow["public_key"]},
                            json={"email": bot, "_ts": token})
     assert fast.json()["status"] == "spam"
-    forged = await http.post(f"{base}/v1/forms/{slow['id']}/submissions",
-                             headers={"X-Form-Key": slow["public_key"]},
-                             json={"email": bot, "_ts": "1000." + "0" * 32})
-    assert forged.json()["status"] == "spam"
     found = await http.get(f"{base}/v1/leads", params={"email": bot}, headers=admin_headers)
     assert found.json() == []
     metrics = (await http.get(f"{base}/metrics")).text
     spam_line = next(line for line in metrics.splitlines()
                      if line.startswith('capture_form_submissions_total{outcome="spam"}'))
-    assert float(spam_line.split()[-1]) >= 3
+    assert float(spam_line.split()[-1]) >= 2
+
+
+async def test_a_no_javascript_post_to_a_form_with_a_minimum_fill_time_is_kept_flagged(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers,
+                             contact_form(spam={"min_fill_seconds": 5}))
+    url = f"{stack.url('capture')}/v1/forms/{form['id']}/submissions"
+    person, tab_left_open = unique_email("nojs"), unique_email("stale")
+    # A plain HTML form: no embed script, so no fill-time token.
+    page = await http.post(url, data={"email": person, "first_name": "Noa",
+                                      "_form_key": form["public_key"]},
+                           headers={"Accept": "text/html"})
+    assert page.status_code == 303
+    forged = await http.post(url, headers={"X-Form-Key": form["public_key"]},
+                             json={"email": tab_left_open, "_ts": "1000." + "0" * 32})
+    assert forged.status_code == 201 and forged.json()["unverified"] == "invalid_fill_time_token"
+    for email, reason in ((person, "missing_fill_time_token"),
+                          (tab_left_open, "invalid_fill_time_token")):
+        found = (await http.get(f"{stack.url('capture')}/v1/leads", params={"email": email},
+                                headers=admin_headers)).json()
+        assert len(found) == 1, f"the lead of {email} was lost"
+        timeline = (await http.get(
+            f"{stack.url('capture')}/v1/leads/{found[0]['lead_id']}/activities",
+            headers=admin_headers)).json()
+        assert timeline[0]["kind"] == "form_submitted"
+        assert timeline[0]["properties"]["unverified"] == reason
+    conn = await asyncpg.connect(service_dsn(stack, "capture"))
+    try:
+        rows = await conn.fetch("SELECT status, spam_reason FROM submissions WHERE form_id = $1",
+                                form["id"])
+    finally:
+        await conn.close()
+    assert sorted((r["status"], r["spam_reason"]) for r in rows) == [
+        ("unverified", "invalid_fill_time_token"), ("unverified", "missing_fill_time_token")]
 
 
 async def test_too_many_submissions_get_429_with_retry_after(

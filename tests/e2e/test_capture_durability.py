@@ -14,6 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from leadloop.events.envelope import CloudEvent
 from leadloop_devstack.services import ServiceProcess
 from leadloop_devstack.stack import Stack
 from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
@@ -74,26 +75,39 @@ async def test_import_killed_mid_way_resumes_after_restart_without_duplicates(
 
     conn = await asyncpg.connect(service_dsn(stack, "capture"))
     try:
-        stored = await conn.fetchval(
-            "SELECT count(*) FROM leads WHERE source->>'campaign' = $1", f"crash-{tag}")
+        lead_ids = {str(r["id"]) for r in await conn.fetch(
+            "SELECT id FROM leads WHERE source->>'campaign' = $1", f"crash-{tag}")}
+        # At the source: exactly one lead.created row per lead in the outbox (none missing, no
+        # chunk redone after the kill).
+        outbox = await conn.fetchrow(
+            "SELECT count(*) AS rows, count(DISTINCT subject) AS leads FROM outbox"
+            " WHERE event_type = $1 AND subject = ANY($2::text[])", CREATED, list(lead_ids))
     finally:
         await conn.close()
-    assert stored == rows
+    assert len(lead_ids) == rows
+    assert (outbox["rows"], outbox["leads"]) == (rows, rows)
+
+    def created_by_lead(events: list[CloudEvent]) -> dict[str, set[str]]:
+        """Event ids of this import's lead.created, per lead."""
+        found: dict[str, set[str]] = {}
+        for event in events:
+            if event.type == CREATED and event.data["source"].get("campaign") == f"crash-{tag}":
+                found.setdefault(event.data["lead_id"], set()).add(event.id)
+        return found
+
+    # Wait for what is asserted: a lead.created for every lead. Counting records instead ends
+    # the wait early: the relay is at-least-once, and killed between publishing a batch and
+    # marking it sent it publishes those rows again (same ids, which consumers dedupe), so the
+    # count reaches `rows` while the last leads' events are still on their way.
     async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
-        events = await reader.wait_for(lambda evs: len([
-            e for e in evs if e.type == CREATED
-            and e.data["source"].get("campaign") == f"crash-{tag}"]) >= rows, timeout_s=120)
-    created = [e for e in events
-               if e.type == CREATED and e.data["source"].get("campaign") == f"crash-{tag}"]
-    # One lead.created per lead. The relay is at-least-once (killed between publishing and
-    # marking rows sent, it publishes them again with the same id, which consumers dedupe), so
-    # count distinct events: a chunk redone after the crash would have made new ids.
-    event_ids_per_lead: dict[str, set[str]] = {}
-    for event in created:
-        event_ids_per_lead.setdefault(event.data["lead_id"], set()).add(event.id)
-    assert len(event_ids_per_lead) == rows
+        events = await reader.wait_for(lambda evs: len(created_by_lead(evs)) >= rows,
+                                       timeout_s=120)
+    event_ids_per_lead = created_by_lead(events)
+    assert set(event_ids_per_lead) == lead_ids
+    # One lead.created per lead: a chunk redone after the crash would have made new ids.
     assert all(len(ids) == 1 for ids in event_ids_per_lead.values())
-    assert {e.data["profile"]["phone"] for e in created} == {"+49301234567"}
+    assert {e.data["profile"]["phone"] for e in events if e.type == CREATED
+            and e.data["source"].get("campaign") == f"crash-{tag}"} == {"+49301234567"}
 
     # Every service takes in the imported leads before the next test: they share this stack,
     # and a backlog of thousands of leads would hold up whatever they wait for.

@@ -210,3 +210,16 @@ async def test_consent_per_purpose_changes_are_each_a_consent_changed_event(
     granted = next(e.data for e in events if e.subject == lead_id
                    and e.type == "leadloop.lead.consent_changed.v1")
     assert granted["version"] == "2026-11" and granted["lawful_basis"] == "consent"
+
+
+async def test_embed_script_posts_to_the_configured_url_whatever_the_host_header_says(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers, contact_form())
+    script = await http.get(f"{stack.url('capture')}/v1/forms/{form['id']}/embed.js",
+                            params={"key": form["public_key"]},
+                            headers={"Host": "attacker.example"})
+    assert script.status_code == 200, script.text
+    endpoint = script.text.split('"endpoint":"')[1].split('"')[0]
+    # The stack sets capture's HOST and PORT, from which its public URL defaults.
+    assert endpoint == stack.url("capture")
+    assert "attacker.example" not in script.text

@@ -173,6 +173,66 @@ async def test_bad_imports_are_refused(
     assert unknown.status_code == 404
 
 
+async def test_a_nul_byte_fails_only_its_row_and_the_good_rows_are_imported(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base, tag = stack.url("capture"), uuid.uuid4().hex[:8]
+    body = (f"email,first_name,note\r\na.{tag}@example-corp.com,Ann,ok\r\n"
+            f"b.{tag}@example-corp.com,B\x00b,ok\r\nc.{tag}@example-corp.com,Cy,n\x00\r\n"
+            f"d.{tag}@example-corp.com,Di,ok\r\n").encode()
+    r = await http.post(f"{base}/v1/imports", content=body,
+                        headers={**admin_headers, "Content-Type": "text/csv"})
+    assert r.status_code == 202, r.text
+    result = await _finished(http, f"{base}/v1/imports/{r.json()['import_id']}", admin_headers)
+    assert (result["status"], result["rows_total"], result["created"], result["failed"]) == (
+        "completed", 4, 2, 2), result
+    assert {(e["row"], e["field"]) for e in result["errors"]} == {(3, "first_name"),
+                                                                 (4, "properties")}
+    assert all("NUL" in e["reason"] for e in result["errors"])
+
+
+async def test_a_cp1252_file_is_refused_clearly_unless_its_charset_is_declared(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base, tag = stack.url("capture"), uuid.uuid4().hex[:8]
+    body = f"email,first_name,company\r\njose.{tag}@example-corp.com,José,Café Müller\r\n"
+    excel = body.encode("cp1252")  # what Excel's plain "CSV" writes on Windows
+    refused = await http.post(f"{base}/v1/imports", content=excel,
+                              headers={**admin_headers, "Content-Type": "text/csv"})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["errors"][0]
+    assert error["field"] == "body" and "not UTF-8" in error["reason"]
+    assert "charset=windows-1252" in error["reason"]
+    declared = await http.post(f"{base}/v1/imports", content=excel, headers={
+        **admin_headers, "Content-Type": "text/csv; charset=windows-1252"})
+    assert declared.status_code == 202, declared.text
+    result = await _finished(http, f"{base}/v1/imports/{declared.json()['import_id']}",
+                             admin_headers)
+    assert (result["created"], result["failed"]) == (1, 0), result
+    lead = (await http.get(f"{base}/v1/leads", params={"email": f"jose.{tag}@example-corp.com"},
+                           headers=admin_headers)).json()[0]
+    assert (lead["profile"]["first_name"], lead["profile"]["company"]) == ("José", "Café Müller")
+    unknown = await http.post(f"{base}/v1/imports", content=excel, headers={
+        **admin_headers, "Content-Type": "text/csv; charset=klingon"})
+    assert unknown.status_code == 415 and "klingon" in unknown.text
+
+
+async def test_a_semicolon_separated_file_is_read_by_its_separator(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base, tag = stack.url("capture"), uuid.uuid4().hex[:8]
+    body = (f"E-Mail;First Name;Company\r\nsemi.{tag}@example-corp.com;Sem;Acme, Inc.\r\n"
+            ).encode("utf-8-sig")  # Excel's "CSV UTF-8" in a locale with a decimal comma
+    r = await http.post(f"{base}/v1/imports", content=body,
+                        params={"mapping": json.dumps({"E-Mail": "email",
+                                                       "First Name": "first_name",
+                                                       "Company": "company"})},
+                        headers={**admin_headers, "Content-Type": "text/csv"})
+    assert r.status_code == 202, r.text
+    result = await _finished(http, f"{base}/v1/imports/{r.json()['import_id']}", admin_headers)
+    assert (result["created"], result["failed"]) == (1, 0), result
+    lead = (await http.get(f"{base}/v1/leads", params={"email": f"semi.{tag}@example-corp.com"},
+                           headers=admin_headers)).json()[0]
+    assert (lead["profile"]["first_name"], lead["profile"]["company"]) == ("Sem", "Acme, Inc.")
+
+
 async def test_leadloop_import_command_uploads_a_file_and_reports_the_outcome(
         stack: Stack, admin_headers: dict[str, str], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

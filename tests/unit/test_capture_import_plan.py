@@ -1,15 +1,28 @@
 """Bulk import's fast path (one batch folded in memory, written set-wise) gives exactly what
 posting the same rows one at a time through the single-submission rules gives."""
 
+import io
 import itertools
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from capture.domain import merge_lead
-from capture.import_domain import StoredLead, plan_batch, row_to_lead
+from capture.import_chunks import prepare_chunk
+from capture.import_domain import (
+    StoredLead,
+    detect_delimiter,
+    fast_profile,
+    plan_batch,
+    row_errors,
+    row_to_body,
+    row_to_lead,
+)
+from capture.imports import csv_rows
 from capture.schemas import LeadIn
 from leadloop.events.models import Consent, LeadProfile, event_time_now
 
@@ -108,3 +121,37 @@ def test_csv_row_is_validated_exactly_like_the_api_body() -> None:
                                  "company_size": "40", "properties": {"team": "ops"}})
     assert lead.profile() == api.profile()
     assert lead.consent.email_marketing is True and lead.source.channel == "import"
+
+
+def test_separator_is_read_from_the_header_line() -> None:
+    assert detect_delimiter("email,first_name\r\n") == ","
+    assert detect_delimiter("E-Mail;Vorname;Firma\r\n") == ";"  # Excel in many locales
+    assert detect_delimiter("email\tcompany\n") == "\t"
+    assert detect_delimiter('"Name; full",email\n') == ","  # quoted separators do not count
+    assert detect_delimiter("email\n") == ","
+
+
+def test_a_nul_character_fails_its_row_naming_the_field_not_the_import() -> None:
+    mapping = {"email": "email", "first_name": "first_name", "note": "properties.note"}
+    for row, field in (({"email": "a@example.com", "first_name": "A\x00"}, "first_name"),
+                       ({"email": "a@example.com", "note": "x\x00y"}, "properties"),
+                       ({"email": "a\x00@example.com"}, "email")):
+        body = row_to_body(row, mapping, None, event_time_now())
+        assert fast_profile(body) is None
+        with pytest.raises(ValidationError) as caught:
+            LeadIn.model_validate(body)
+        errors = row_errors(7, caught.value)
+        assert [(e["row"], e["field"]) for e in errors] == [(7, field)]
+        assert all("\x00" not in e["reason"] for e in errors)  # storable as jsonb
+
+
+def test_a_row_the_csv_reader_cannot_parse_fails_alone_and_keeps_its_number() -> None:
+    big = "x" * 200_000  # past the csv module's field limit
+    data = (f"email;note\r\na@example.com;ok\r\nb@example.com;{big}\r\n"
+            "c@example.com;n\x00\r\nd@example.com;ok\r\n").encode()
+    chunk = prepare_chunk(csv_rows(io.BytesIO(data)), 2, 100,
+                          {"email": "email", "note": "properties.note"}, None)
+    assert chunk.row_count == 4
+    assert [email for email, _, _ in chunk.records] == ["a@example.com", "d@example.com"]
+    assert [(e["row"], e["field"]) for e in chunk.errors] == [(3, "row"), (4, "properties")]
+    assert "field limit" in chunk.errors[0]["reason"]

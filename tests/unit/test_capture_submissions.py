@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from capture.config import CaptureSettings
 from capture.embed import _js_literal, render_embed_script
 from capture.form_config import FormConfigIn
 from capture.ratelimit import retry_after_s
@@ -14,6 +15,7 @@ from capture.submission import (
     map_submission,
     spam_reason,
     token_age_s,
+    unverified_reason,
     wants_html,
 )
 from leadloop.events.models import event_time_now
@@ -81,9 +83,25 @@ def test_honeypot_and_fill_time_token_tell_bots_from_people() -> None:
     assert spam_reason("frm_1", form, person, SECRET, now_s=1004.0) is None
     assert spam_reason("frm_1", form, person, SECRET, now_s=1001.0) == "filled_too_fast"
     assert spam_reason("frm_1", form, {**person, "hp": "x"}, SECRET, 1004.0) == "honeypot"
-    assert spam_reason("frm_2", form, person, SECRET, 1004.0) == "missing_or_invalid_token"
     assert token_age_s("frm_1", token, b"other" * 8, 1004.0) is None
     assert token_age_s("frm_1", token, SECRET, 1000.0 + 2 * 86_400) is None
+
+
+def test_submission_without_a_valid_fill_time_token_is_unverified_not_spam() -> None:
+    form = _form(spam={"honeypot_field": "hp", "min_fill_seconds": 3})
+    no_js = {"work_email": "a@example.com"}  # a plain HTML post: no embed script, no token
+    assert spam_reason("frm_1", form, no_js, SECRET, now_s=1004.0) is None
+    assert unverified_reason("frm_1", form, no_js, SECRET, 1004.0) == "missing_fill_time_token"
+    token = issue_token("frm_1", SECRET, now_s=1000.0)
+    for foreign in ({**no_js, "_ts": token}, {**no_js, "_ts": "1000." + "0" * 32}):
+        assert spam_reason("frm_2", form, foreign, SECRET, 1004.0) is None
+        assert unverified_reason("frm_2", form, foreign, SECRET, 1004.0) == (
+            "invalid_fill_time_token")
+    stale = {**no_js, "_ts": token}  # the page was left open for two days
+    assert unverified_reason("frm_1", form, stale, SECRET, 1000.0 + 2 * 86_400) == (
+        "invalid_fill_time_token")
+    assert unverified_reason("frm_1", form, stale, SECRET, 1004.0) is None
+    assert unverified_reason("frm_1", _form(), no_js, SECRET, 1004.0) is None  # no minimum
 
 
 def test_sliding_window_allows_a_minutes_allowance_then_asks_to_wait() -> None:
@@ -119,3 +137,9 @@ def test_form_config_refuses_bad_origins_duplicate_names_and_no_email() -> None:
         _form(fields=[{"name": "fname", "maps_to": "first_name"}])
     assert _form(allowed_origins=["https://WWW.Example.com/"]).allows_origin(
         "https://www.example.com")
+
+
+def test_embed_endpoint_is_the_configured_public_url_or_host_and_port() -> None:
+    assert CaptureSettings(host="10.1.2.3", port=9001).base_url == "http://10.1.2.3:9001"
+    assert CaptureSettings(public_url="https://forms.example.com/").base_url == (
+        "https://forms.example.com")

@@ -3,8 +3,9 @@
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from capture.domain import refuse_nul
 from leadloop.events.models import LeadSource, PropertyValue
 
 ActivityKind = Literal["page_view", "form_submitted", "content_downloaded", "webinar_registered",
@@ -29,6 +30,8 @@ class ActivityIn(BaseModel):
     name: str | None = Field(default=None, max_length=200, description="custom activity name")
     properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=50)
     source: LeadSource = LeadSource(channel="tracking")
+
+    _no_nul = field_validator("*", mode="before")(refuse_nul)  # PostgreSQL stores no NUL
 
     @model_validator(mode="after")
     def _who(self) -> "ActivityIn":

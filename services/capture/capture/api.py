@@ -106,24 +106,48 @@ async def post_activity(request: Request, runtime: Runtime = Depends(get_runtime
     is applied item by item, like Segment's batch API: good items are stored even when others
     are refused, and the answer lists each item's result by index (`items`) and each refused
     item's reasons (`errors`, field `<index>.<field>`): 202 when all were accepted, 207 when
-    some were, 422 when none was. Give each activity an `id` so that sending the array again
-    after a failure records nothing twice.
+    some were, 422 when none was. With an `Idempotency-Key` a retry records nothing twice and
+    gets the first answer; so does an activity sent again with the same `id`.
     """
-    body = await _json_body(request)
-    if isinstance(body, list):
-        return await _post_activities(runtime, body)
-    prepared = _activity_request(body, "")
-    if isinstance(prepared, RequestValidationError):
-        raise prepared
-    accepted = await writers(runtime).activities.submit(prepared)
-    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+    try:
+        key = idempotency.idempotency_key(request)
+        body = await _json_body(request)
+        if isinstance(body, list):
+            return await _post_activities(runtime, request, key, body)
+        prepared = _activity_request(body, "", _new_id(key, 0))
+        if isinstance(prepared, RequestValidationError):
+            raise prepared
+        fingerprint = idempotency.request_fingerprint(request, await request.body())
+        replay = await idempotency.claim_apart(runtime, "activities", key, fingerprint)
+        if replay is not None:
+            return replay
+        accepted = await writers(runtime).activities.submit(prepared)
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return idempotency.error_response(exc)
+        raise
+    answer = accepted.model_dump(mode="json")
+    await idempotency.remember_apart(runtime, "activities", key, 202,
+                                     {"kind": "json", "body": answer})
+    return JSONResponse(answer, status_code=202)
 
 
-async def _post_activities(runtime: Runtime, body: list[Any]) -> Response:
+def _new_id(key: str | None, index: int) -> "uuid.UUID":
+    """The id of an activity sent without one: derived from the request's Idempotency-Key
+    (a retry records nothing new), else fresh."""
+    return uuid.uuid4() if key is None else idempotency.derived_id("activities", key, index)
+
+
+async def _post_activities(runtime: Runtime, request: Request, key: str | None,
+                           body: list[Any]) -> Response:
     if not 1 <= len(body) <= MAX_ACTIVITIES:
         raise _invalid("body", f"send 1 to {MAX_ACTIVITIES} activities")
-    prepared = [_activity_request(item, f"{n}.") for n, item in enumerate(body)]
+    prepared = [_activity_request(item, f"{n}.", _new_id(key, n)) for n, item in enumerate(body)]
     valid = [p for p in prepared if isinstance(p, ActivityRequest)]
+    fingerprint = idempotency.request_fingerprint(request, await request.body())
+    replay = await idempotency.claim_apart(runtime, "activities", key, fingerprint)
+    if replay is not None:
+        return replay
     outcomes = iter(await writers(runtime).activities.submit_many(valid))
     items: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
@@ -141,7 +165,11 @@ async def _post_activities(runtime: Runtime, body: list[Any]) -> Response:
     code = 202 if not errors else 207 if items else 422
     detail = "accepted" if not errors else "some activities were refused" if items \
         else "request is invalid"
-    return JSONResponse({"detail": detail, "items": items, "errors": errors}, status_code=code)
+    answer = {"detail": detail, "items": items, "errors": errors}
+    if items:  # something was recorded: a retry gets this answer
+        await idempotency.remember_apart(runtime, "activities", key, code,
+                                         {"kind": "json", "body": answer})
+    return JSONResponse(answer, status_code=code)
 
 
 def _who_field(item: dict[str, Any], n: int) -> str:
@@ -158,7 +186,8 @@ async def _json_body(request: Request) -> Any:
                                        "ctx": {"error": str(exc)}}]) from exc
 
 
-def _activity_request(item: Any, prefix: str) -> "ActivityRequest | RequestValidationError":
+def _activity_request(item: Any, prefix: str, new_id: "uuid.UUID"
+                      ) -> "ActivityRequest | RequestValidationError":
     """One activity validated without the database, or what is wrong with it (fields named
     `<prefix><field>`)."""
     try:
@@ -175,7 +204,7 @@ def _activity_request(item: Any, prefix: str) -> "ActivityRequest | RequestValid
             return _invalid(f"{prefix}email", str(exc))
     return ActivityRequest(activity=parsed, occurred_at=parsed.occurred_at or event_time_now(),
                            email=email, traceparent=current_traceparent(),
-                           activity_id=parsed.id or uuid.uuid4())
+                           activity_id=parsed.id or new_id)
 
 
 @router.get("/leads/{lead_id}", response_model=LeadOut,

@@ -33,11 +33,12 @@ def _bar(done: int, total: int) -> str:
 
 
 def import_file(path: Path, url: str, key: str, mapping: str | None, campaign: str | None,
-                poll_s: float = 0.5) -> int:
+                poll_s: float = 0.5, charset: str | None = None) -> int:
     """Upload, then follow the import to its end; exit code 0 when every row was applied."""
     total = _count_rows(path)
     params = {k: v for k, v in (("mapping", mapping), ("campaign", campaign)) if v}
-    headers = {"X-API-Key": key, "Content-Type": "text/csv"}
+    headers = {"X-API-Key": key,
+               "Content-Type": f"text/csv; charset={charset}" if charset else "text/csv"}
     with httpx.Client(timeout=300) as http:
         started = http.post(f"{url}/v1/imports", params=params, headers=headers,
                             content=_chunks(path))
@@ -69,6 +70,8 @@ def _add_arguments(imp: argparse.ArgumentParser) -> None:
                      help="API key with leads:write and leads:read (or LEADLOOP_API_KEY)")
     imp.add_argument("--mapping", help='JSON: {"CSV column": "lead field"}')
     imp.add_argument("--campaign")
+    imp.add_argument("--charset", help="the file's charset when not UTF-8, e.g. windows-1252 "
+                     "(Excel's plain 'CSV')")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -76,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
         print("leadloop import: error: an API key is needed: --key or LEADLOOP_API_KEY",
               file=sys.stderr)
         return 2
-    return import_file(args.file, args.url.rstrip("/"), args.key, args.mapping, args.campaign)
+    return import_file(args.file, args.url.rstrip("/"), args.key, args.mapping, args.campaign,
+                       charset=args.charset)
 
 
 # `leadloop import`, registered in pyproject.toml's leadloop.commands entry points.

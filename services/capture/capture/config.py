@@ -14,6 +14,9 @@ class CaptureSettings(ServiceSettings):
     port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/capture"
 
+    # Where browsers reach capture (the embed script posts submissions and page views there);
+    # defaults to http://<host>:<port>. Never taken from a request's Host header.
+    public_url: str | None = None
     # Signs the embed script's 'page loaded at' token (minimum fill time). Set the same value on
     # every replica; when empty, each process draws a random one at start.
     form_token_secret: str = ""
@@ -27,3 +30,8 @@ class CaptureSettings(ServiceSettings):
     idempotency_retention_hours: float = 24.0
     # How often purges (idempotency keys, old rate-limit windows) run, in seconds.
     housekeeping_interval_s: float = 300.0
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL of capture's form routes."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

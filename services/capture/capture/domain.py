@@ -21,6 +21,35 @@ _ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 _ATEXT_OR_DOT = re.compile(f"[{ATEXT}.]+", re.ASCII)
 
 
+NUL = "\x00"
+
+
+def printable(text: str) -> str:
+    """`text` safe to store and show: PostgreSQL takes no NUL character in text or jsonb."""
+    return text.replace(NUL, "\\0")
+
+
+def refuse_nul(value: Any) -> Any:
+    """`value` unchanged; ValueError naming where a NUL character sits in it (a string, or a
+    key or value of nested dicts and lists), which no store or event can hold."""
+    if isinstance(value, str):
+        if NUL in value:
+            raise ValueError("must not contain a NUL character (\\0)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and NUL in key:
+                raise ValueError(f"name '{printable(key)[:100]}' must not contain a NUL "
+                                 "character (\\0)")
+            try:
+                refuse_nul(item)
+            except ValueError as exc:
+                raise ValueError(f"'{printable(str(key))[:100]}' {exc}") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_nul(item)
+    return value
+
+
 def normalize_email(raw: str) -> str:
     """Syntax-checked, lowercased email; raises ValueError with the reason. No DNS lookups."""
     text = raw.strip()

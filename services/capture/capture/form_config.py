@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from capture.domain import refuse_nul
+
 FieldType = Literal["email", "text", "textarea", "phone", "country", "number", "select",
                     "checkbox", "hidden", "url", "consent"]
 
@@ -32,6 +34,8 @@ class FormField(BaseModel):
         "'consent.email_marketing' or 'consent.sales_contact'; defaults to the field's name")
     max_length: int = Field(default=2000, ge=1, le=10_000)
     options: list[str] = Field(default_factory=list, max_length=500)
+
+    _no_nul = field_validator("*", mode="before")(refuse_nul)  # PostgreSQL stores no NUL
 
     @field_validator("name")
     @classmethod
@@ -89,6 +93,8 @@ class FormConfigIn(BaseModel):
     spam: SpamSettings = SpamSettings()
     max_body_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
     campaign: str | None = Field(default=None, max_length=200)
+
+    _no_nul = field_validator("*", mode="before")(refuse_nul)  # PostgreSQL stores no NUL
 
     @field_validator("redirect_url")
     @classmethod

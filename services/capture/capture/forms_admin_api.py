@@ -3,9 +3,10 @@
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
 
-from capture import forms_repository
+from capture import forms_repository, idempotency
 from capture.form_config import FormConfigIn, FormOut
 from capture.forms_reference import forms_changed
 from leadloop.app import Runtime, get_runtime, unit_of_work
@@ -29,18 +30,31 @@ def form_out(row: Any, public_key: str | None = None) -> FormOut:
 
 
 @router.post("", response_model=FormOut, status_code=status.HTTP_201_CREATED)
-async def create_form(form: FormConfigIn, uow: UnitOfWork = Depends(unit_of_work),
-                      runtime: Runtime = Depends(get_runtime)) -> FormOut:
-    """Create a form; the answer carries its public key (shown this once)."""
+async def create_form(form: FormConfigIn, request: Request,
+                      uow: UnitOfWork = Depends(unit_of_work),
+                      runtime: Runtime = Depends(get_runtime)) -> Response:
+    """Create a form; the answer carries its public key (shown this once, and to a retry
+    with the same Idempotency-Key)."""
     form_id = "frm_" + secrets.token_hex(8)
     key = new_form_key()
-    async with uow:
-        await forms_repository.insert_form(uow.connection, form_id,
-                                           form.model_dump(mode="json"), hash_key(key))
-        row = await forms_repository.get_form(uow.connection, form_id)
-        await uow.commit()
+    try:
+        claim, fingerprint = await idempotency.claim_of(request)
+        async with uow:
+            replay = await idempotency.replay_if_seen(uow, "forms", claim, fingerprint)
+            if replay is not None:
+                return replay
+            await forms_repository.insert_form(uow.connection, form_id,
+                                               form.model_dump(mode="json"), hash_key(key))
+            row = await forms_repository.get_form(uow.connection, form_id)
+            answer = form_out(row, key).model_dump(mode="json")
+            await idempotency.remember(uow, "forms", claim, 201, {"kind": "json", "body": answer})
+            await uow.commit()
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return idempotency.error_response(exc)
+        raise
     forms_changed(runtime)
-    return form_out(row, key)
+    return JSONResponse(answer, status_code=201)
 
 
 @router.get("", response_model=list[FormOut])
@@ -76,15 +90,28 @@ async def replace_form(form_id: str, form: FormConfigIn,
 
 
 @router.post("/{form_id}/key", response_model=FormOut)
-async def rotate_form_key(form_id: str, uow: UnitOfWork = Depends(unit_of_work),
-                          runtime: Runtime = Depends(get_runtime)) -> FormOut:
-    """Issue a new public key; the old one stops working at once."""
+async def rotate_form_key(form_id: str, request: Request,
+                          uow: UnitOfWork = Depends(unit_of_work),
+                          runtime: Runtime = Depends(get_runtime)) -> Response:
+    """Issue a new public key; the old one stops working at once. A retry with the same
+    Idempotency-Key gets the same new key instead of rotating again."""
     key = new_form_key()
-    async with uow:
-        if not await forms_repository.update_form(uow.connection, form_id,
-                                                  {"public_key_sha256": hash_key(key)}):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
-        row = await forms_repository.get_form(uow.connection, form_id)
-        await uow.commit()
+    try:
+        claim, fingerprint = await idempotency.claim_of(request)
+        async with uow:
+            replay = await idempotency.replay_if_seen(uow, "forms", claim, fingerprint)
+            if replay is not None:
+                return replay
+            if not await forms_repository.update_form(uow.connection, form_id,
+                                                      {"public_key_sha256": hash_key(key)}):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+            row = await forms_repository.get_form(uow.connection, form_id)
+            answer = form_out(row, key).model_dump(mode="json")
+            await idempotency.remember(uow, "forms", claim, 200, {"kind": "json", "body": answer})
+            await uow.commit()
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return idempotency.error_response(exc)
+        raise
     forms_changed(runtime)
-    return form_out(row, key)
+    return JSONResponse(answer, status_code=200)

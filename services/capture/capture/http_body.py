@@ -2,12 +2,14 @@
 
 from collections.abc import AsyncGenerator
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 import orjson
 from fastapi import HTTPException, Request, status
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartParser
+
+from capture.domain import printable, refuse_nul
 
 FormBody = dict[str, str | list[str]]
 MAX_FIELDS = 200
@@ -55,15 +57,52 @@ def malformed(reason: str) -> HTTPException:
 async def parse_body(request: Request, media_type: str, raw: bytes) -> FormBody:
     """The submitted fields as text (repeated inputs as lists); 422 when malformed."""
     if media_type == "application/json":
-        return _from_json(raw)
+        return _without_nul(_from_json(raw))
     if media_type == "application/x-www-form-urlencoded":
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise malformed("body is not UTF-8") from exc
-        pairs = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
-        return {k: v[0] if len(v) == 1 else v for k, v in pairs.items()}
-    return await _from_multipart(request, raw)
+        try:
+            pairs = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS,
+                             errors="strict")
+        except UnicodeDecodeError:
+            raise _not_utf8(text) from None
+        return _without_nul({k: v[0] if len(v) == 1 else v for k, v in pairs.items()})
+    return _without_nul(await _from_multipart(request, raw))
+
+
+def _not_utf8(text: str) -> HTTPException:
+    """422 naming the first input whose percent-encoded bytes are not UTF-8 (a page in another
+    charset): refused, never stored with replacement characters."""
+    name = "body"
+    for pair in text.split("&"):
+        raw_name, _, raw_value = pair.partition("=")
+        try:
+            unquote_plus(raw_name, errors="strict")
+            unquote_plus(raw_value, errors="strict")
+        except UnicodeDecodeError:
+            name = printable(unquote_plus(raw_name, errors="replace"))[:100]
+            break
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+        "detail": "request is invalid",
+        "errors": [{"field": name, "reason": "is not UTF-8 text; give the page <meta "
+                    "charset=\"utf-8\"> or the form accept-charset=\"UTF-8\"",
+                    "type": "unicode"}]})
+
+
+def _without_nul(body: FormBody) -> FormBody:
+    """The body, or 422 naming the first input whose name or value holds a NUL character
+    (every submission, spam included, is stored, and PostgreSQL stores no NUL)."""
+    for name, value in body.items():
+        try:
+            refuse_nul({name: value})
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
+                "detail": "request is invalid",
+                "errors": [{"field": printable(name)[:100], "reason": str(exc),
+                            "type": "value_error"}]}) from None
+    return body
 
 
 def _from_json(raw: bytes) -> FormBody:

@@ -1,15 +1,19 @@
 """Idempotency-Key: a retried POST gets the first answer and creates nothing new."""
 
 import hashlib
+import uuid
 from typing import Any
 
 from fastapi import HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from capture import forms_repository
+from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
 
 HEADER = "Idempotency-Key"
+# Ids of what a keyed request creates are derived from its key (uuid5 in this namespace).
+_IDS = uuid.UUID("6f1d9c52-3c0e-4d7e-9a59-2f0b8f6c1e4a")
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -32,6 +36,12 @@ def request_fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
+async def claim_of(request: Request) -> tuple[str | None, str]:
+    """The request's Idempotency-Key (checked; None when absent) and its fingerprint."""
+    key = idempotency_key(request)
+    return key, request_fingerprint(request, await request.body())
+
+
 async def replay_if_seen(uow: UnitOfWork, scope: str, key: str | None,
                          fingerprint: str) -> Response | None:
     """Claim `key` in this transaction, or the stored first answer when it was used before."""
@@ -46,14 +56,19 @@ async def replay_if_seen(uow: UnitOfWork, scope: str, key: str | None,
 def replay(first_sha256: str, status_code: int, stored: dict[str, Any], fingerprint: str
            ) -> Response:
     """The first answer for a key used before; 422 when this is a different request."""
+    refuse_other_request(first_sha256, fingerprint)
+    response = to_response(status_code, stored)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def refuse_other_request(first_sha256: str, fingerprint: str) -> None:
+    """422 naming the header when a key comes back with a request other than its first."""
     if first_sha256 != fingerprint:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
             "detail": "request is invalid", "errors": [{
                 "field": HEADER, "reason": "this key was already used with a different request",
                 "type": "idempotency_key_reused"}]})
-    response = to_response(status_code, stored)
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
 
 
 async def remember(uow: UnitOfWork, scope: str, key: str | None, status_code: int,
@@ -72,3 +87,46 @@ def to_response(status_code: int, stored: dict[str, Any]) -> Response:
     if kind == "html":
         return HTMLResponse(stored["html"], status_code=status_code)
     return JSONResponse(stored["body"], status_code=status_code)
+
+
+def error_response(exc: HTTPException) -> JSONResponse:
+    """An HTTPException as the service-wide error body (idempotency errors carry it whole)."""
+    body = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def derived_id(scope: str, key: str, index: int = 0) -> uuid.UUID:
+    """The id of the `index`th thing a keyed request creates: the same on every retry, so a
+    retry's insert finds the first one's row (ON CONFLICT) instead of adding another."""
+    return uuid.uuid5(_IDS, f"{scope}\n{key}\n{index}")
+
+
+async def claim_apart(runtime: Runtime, scope: str, key: str | None, fingerprint: str
+                      ) -> Response | None:
+    """Claim `key` in a transaction of its own, for work that is safe to do twice because it
+    writes rows whose ids are `derived_id`s of the key (activities: one request can span
+    several group commits). None to go ahead: a first use, or an earlier try that stored no
+    answer (it failed or is still running; redoing it adds nothing). Otherwise the stored first
+    answer; 422 for a different request with this key."""
+    if key is None:
+        return None
+    async with runtime.unit_of_work() as uow:
+        row = await forms_repository.claim_idempotency_key(uow.connection, scope, key,
+                                                           fingerprint)
+        await uow.commit()
+    if row is None:
+        return None
+    if row.response is None:
+        refuse_other_request(row.request_sha256, fingerprint)
+        return None
+    return replay(row.request_sha256, row.status_code, row.response, fingerprint)
+
+
+async def remember_apart(runtime: Runtime, scope: str, key: str | None, status_code: int,
+                         stored: dict[str, Any]) -> None:
+    """Store the answer for a key claimed with `claim_apart`."""
+    if key is None:
+        return
+    async with runtime.unit_of_work() as uow:
+        await remember(uow, scope, key, status_code, stored)
+        await uow.commit()

@@ -26,8 +26,15 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import DBAPIError
 
 from capture import repository
-from capture.domain import consent_changes
-from capture.import_domain import StoredLead, fast_profile, plan_batch, row_errors, row_to_body
+from capture.domain import consent_changes, printable
+from capture.import_domain import (
+    StoredLead,
+    UnreadableRow,
+    fast_profile,
+    plan_batch,
+    row_errors,
+    row_to_body,
+)
 from capture.lead_keys import publish_sealed
 from capture.schemas import LeadIn
 from capture.tables import imports
@@ -73,13 +80,18 @@ class PreparedChunk:
         return self._leads[index]
 
 
-def prepare_chunk(rows: Iterator[dict[str, str]], first_number: int, size: int,
+def prepare_chunk(rows: Iterator[dict[str, str] | UnreadableRow], first_number: int, size: int,
                   mapping: dict[str, str], campaign: str | None) -> PreparedChunk:
     """Read up to `size` rows and validate them exactly as POST /v1/leads does (in a thread)."""
     chunk = PreparedChunk()
     consents: dict[tuple[Any, ...], tuple[Consent, str]] = {}
     for number, row in enumerate(rows, start=first_number):
         chunk.row_count += 1
+        if isinstance(row, UnreadableRow):
+            chunk.errors.append({"row": number, "field": "row", "reason": printable(row.reason)})
+            if chunk.row_count >= size:
+                break
+            continue
         body = row_to_body(row, mapping, campaign, chunk.now)
         profile = fast_profile(body)
         if profile is None:

@@ -13,12 +13,14 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from capture.domain import (
+    NUL,
     clean_text,
     consent_changes,
     merge_lead,
     normalize_country,
     normalize_email,
     normalize_phone,
+    printable,
 )
 from capture.form_config import CONSENT_TARGET, CONSENT_TARGETS, LEAD_FIELDS
 from capture.schemas import DEFAULT_PHONE_REGION, LeadIn
@@ -27,6 +29,32 @@ from leadloop.events.models import Consent, LeadProfile
 RowStatus = Literal["created", "updated", "unchanged", "failed"]
 _TRUE = frozenset({"on", "true", "1", "yes", "y", "x"})
 _PROPERTY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A CSV record the reader could not parse (e.g. a field past the csv module's limit): it
+    fails alone, and keeps its place so row numbers and resumes stay right."""
+
+    reason: str
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The field separator of a CSV, read from its header line: the candidate (comma,
+    semicolon as Excel writes in many locales, tab, pipe) that occurs most outside quotes;
+    a comma when none does."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])  # first (a comma) on a tie
+    return best if counts[best] else ","
 
 
 def default_mapping(header: Iterable[str]) -> dict[str, str]:
@@ -118,6 +146,9 @@ def fast_profile(body: dict[str, Any]) -> dict[str, Any] | None:
     """
     if set(body) - {"email", "properties", "source", "consent", *_PROFILE_FIELDS}:
         return None
+    if any(NUL in v for v in body.values() if isinstance(v, str)) or any(
+            NUL in v for v in body["properties"].values()):
+        return None  # the model names the field
     profile: dict[str, Any] = dict.fromkeys(_PROFILE_FIELDS)
     try:
         email = body.get("email")
@@ -157,9 +188,10 @@ def fast_profile(body: dict[str, Any]) -> dict[str, Any] | None:
 
 def row_errors(row_number: int, exc: ValidationError) -> list[dict[str, Any]]:
     """A row's validation errors, each naming the row, the field and the reason."""
+    # Reasons may quote the value: a NUL in it would fail the import's progress write.
     return [{"row": row_number,
-             "field": ".".join(str(p) for p in e.get("loc", ())) or "row",
-             "reason": str(e.get("msg", "invalid")).removeprefix("Value error, ")}
+             "field": printable(".".join(str(p) for p in e.get("loc", ())) or "row"),
+             "reason": printable(str(e.get("msg", "invalid")).removeprefix("Value error, "))}
             for e in exc.errors()]
 
 

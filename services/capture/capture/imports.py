@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from capture.import_chunks import PreparedChunk, apply_chunk, prepare_chunk
+from capture.import_domain import UnreadableRow, detect_delimiter
 from capture.tables import import_parts, imports
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
@@ -35,14 +36,26 @@ WAKEUP = "imports"
 _LOCK_NAMESPACE = 0x1E4D
 
 
-def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str]]:
-    """The CSV's rows as dicts keyed by header (UTF-8, with or without a byte order mark)."""
+def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str] | UnreadableRow]:
+    """The CSV's rows as dicts keyed by header, or UnreadableRow for one the reader cannot
+    parse. The upload route stored the file as UTF-8 (checked, or transcoded from the declared
+    charset); the separator is read from the header line."""
+    file.seek(0)
+    delimiter = detect_delimiter(file.readline().decode("utf-8-sig", errors="replace"))
     file.seek(0)
     # newline="" hands line endings to the csv module, as its documentation asks.
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace",  # type: ignore[arg-type]
-                            newline="")
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
     try:
-        yield from csv.DictReader(text)
+        reader = csv.DictReader(text, delimiter=delimiter)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # the reader goes on with the next line
+                yield UnreadableRow(str(exc))
+                continue
+            yield row
     finally:
         text.detach()  # the caller's file stays open
 
@@ -147,7 +160,7 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
         await uow.commit()
 
 
-def _skip_then_prepare(rows: Iterator[dict[str, str]], done: int, size: int,
+def _skip_then_prepare(rows: Iterator[dict[str, str] | UnreadableRow], done: int, size: int,
                        mapping: dict[str, str], campaign: str | None) -> PreparedChunk:
     for _ in range(done):
         next(rows, None)

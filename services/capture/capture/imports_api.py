@@ -1,5 +1,6 @@
 """Bulk import routes: POST a CSV, then follow its progress and per-row errors."""
 
+import codecs
 import csv
 import hashlib
 import io
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from capture import idempotency, imports
-from capture.import_domain import check_mapping, default_mapping
+from capture.import_domain import check_mapping, default_mapping, detect_delimiter
 from leadloop.app import Runtime, get_runtime
 from leadloop.auth import require_scope
 
@@ -41,24 +42,68 @@ def _invalid(field: str, reason: str) -> HTTPException:
         "errors": [{"field": field, "reason": reason, "type": "value_error"}]})
 
 
-async def _spool(request: Request, limit: int) -> "tempfile.SpooledTemporaryFile[bytes]":
-    """Stream the body to a temporary file; 413 past `limit` bytes."""
+def _charset(content_type: str) -> str:
+    """The CSV's declared charset (UTF-8 when none is given); 415 for one we cannot read."""
+    charset = "utf-8"
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower() or charset
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            f"charset '{charset[:50]}' is not known; send UTF-8 or name the "
+                            "file's charset, e.g. text/csv; charset=windows-1252") from None
+    return "utf-8-sig" if codecs.lookup(charset).name == "utf-8" else charset
+
+
+async def _spool(request: Request, limit: int, charset: str
+                 ) -> "tempfile.SpooledTemporaryFile[bytes]":
+    """Stream the body to a temporary file as UTF-8 (transcoded from `charset`); 413 past
+    `limit` bytes, 422 where a byte is not of that charset (never silently replaced)."""
     spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(8 * 1024 * 1024)
+    decoder = codecs.getincrementaldecoder(charset)(errors="strict")
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            spool.close()
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                f"a CSV import may be at most {limit} bytes")
-        spool.write(chunk)
+    try:
+        async for chunk in request.stream():
+            if size + len(chunk) > limit:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                    f"a CSV import may be at most {limit} bytes")
+            try:
+                spool.write(decoder.decode(chunk).encode())
+            except UnicodeDecodeError as exc:
+                raise _not_in_charset(charset, size + max(exc.start, 0), exc.object,
+                                      exc.start) from None
+            size += len(chunk)
+        try:
+            spool.write(decoder.decode(b"", final=True).encode())
+        except UnicodeDecodeError as exc:
+            raise _not_in_charset(charset, size, exc.object, exc.start) from None
+    except BaseException:
+        spool.close()
+        raise
     return spool
+
+
+def _not_in_charset(charset: str, offset: int, data: bytes, start: int) -> HTTPException:
+    shown = "UTF-8" if charset == "utf-8-sig" else charset
+    byte = data[start:start + 1].hex() if 0 <= start < len(data) else "end of file"
+    hint = ("save it as 'CSV UTF-8', or declare its charset (Excel's 'CSV' is usually "
+            "text/csv; charset=windows-1252)") if shown == "UTF-8" else "declare its real charset"
+    return _invalid("body", f"the file is not {shown}: byte 0x{byte} near offset {offset} "
+                    f"cannot be read; {hint}")
 
 
 def _mapping(spool: "tempfile.SpooledTemporaryFile[bytes]", raw: str | None) -> dict[str, str]:
     spool.seek(0)
-    first = spool.readline().decode("utf-8-sig", errors="replace")
-    header = next(csv.reader(io.StringIO(first)), [])
+    first = spool.readline().decode("utf-8")  # checked (and transcoded) while spooling
+    try:
+        header = next(csv.reader(io.StringIO(first), delimiter=detect_delimiter(first)), [])
+    except csv.Error as exc:  # e.g. a column name past the csv module's field limit
+        raise _invalid("header", f"the header line cannot be read: {exc}") from exc
+    if any("\x00" in column for column in header):
+        raise _invalid("header", "a column name contains a NUL character (\\0)")
     if raw is None:
         mapping = default_mapping(header)
     else:
@@ -92,8 +137,16 @@ async def post_import(
     if media_type not in CSV_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"content type '{media_type or 'none'}' is not accepted; send text/csv")
+    if campaign is not None and "\x00" in campaign:
+        return JSONResponse(_invalid("campaign", "must not contain a NUL character (\\0)")
+                            .detail, status_code=422)
     limit = int(getattr(runtime.settings, "import_max_bytes", 64 * 1024 * 1024))
-    spool = await _spool(request, limit)
+    try:
+        spool = await _spool(request, limit, _charset(request.headers.get("content-type", "")))
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return JSONResponse(exc.detail, status_code=exc.status_code)
+        raise
     try:
         columns = _mapping(spool, mapping)
         key = idempotency.idempotency_key(request)

@@ -4,10 +4,11 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from capture import repository
+from capture import idempotency, repository
 from capture.domain import merge_profiles
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
@@ -81,70 +82,105 @@ async def _pair(uow: UnitOfWork, survivor_id: UUID, duplicate_id: UUID) -> tuple
 
 
 @router.post("/leads/{lead_id}/merges", response_model=MergeOut, status_code=201)
-async def merge_leads(lead_id: UUID, body: MergeIn, uow: UnitOfWork = Depends(unit_of_work)
-                      ) -> MergeOut:
+async def merge_leads(lead_id: UUID, body: MergeIn, request: Request,
+                      uow: UnitOfWork = Depends(unit_of_work)) -> Response:
     """Fold a duplicate into this lead: its empty fields filled, the duplicate's activities
-    and visitors moved here, its email resolving here from now on."""
+    and visitors moved here, its email resolving here from now on. With an Idempotency-Key a
+    retry gets the first answer (not a 409)."""
     if body.duplicate_lead_id == lead_id:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "a lead cannot be merged into itself")
+    try:
+        key, fingerprint = await idempotency.claim_of(request)
+        async with uow:
+            replay = await idempotency.replay_if_seen(uow, "merges", key, fingerprint)
+            if replay is not None:
+                return replay
+            out = await _merge(uow, lead_id, body)
+            answer = out.model_dump(mode="json")
+            await idempotency.remember(uow, "merges", key, 201, {"kind": "json", "body": answer})
+            await uow.commit()
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return idempotency.error_response(exc)
+        raise
+    return JSONResponse(answer, status_code=201)
+
+
+async def _merge(uow: UnitOfWork, lead_id: UUID, body: MergeIn) -> MergeOut:
     now = event_time_now()
-    async with uow:
-        survivor, duplicate = await _pair(uow, lead_id, body.duplicate_lead_id)
-        if survivor.merged_into or duplicate.merged_into:
-            raise HTTPException(status.HTTP_409_CONFLICT, "one of these leads is merged already")
-        before = LeadProfile.model_validate(survivor.profile)
-        merged, _ = merge_profiles(LeadProfile.model_validate(duplicate.profile), before)
-        merged = merged.model_copy(update={"email": survivor.email})
-        changed = _diff(before, merged)
-        await repository.update_lead(uow.connection, lead_id, merged.model_dump(mode="json"),
-                                     survivor.consent, now)
-        await repository.set_merged_into(uow.connection, duplicate.id, lead_id)
-        moved, visitors = await repository.move_history(uow.connection, duplicate.id, lead_id)
-        merge_id = uuid.uuid4()
-        await repository.insert_merge(uow.connection, {
-            "id": merge_id, "survivor_id": lead_id, "absorbed_id": duplicate.id,
-            "survivor_before": before.model_dump(mode="json"), "moved_activity_ids": moved,
-            "moved_visitor_ids": visitors})
-        uow.publish(LeadMerged(lead_id=lead_id, merged_lead_id=duplicate.id, merge_id=merge_id,
-                               profile=merged, merged_at=now))
-        if changed:
-            uow.publish(LeadUpdated(lead_id=lead_id, profile=merged, consent=survivor.consent,
-                                    changed_fields=changed, updated_at=now))
-        await uow.commit()
+    survivor, duplicate = await _pair(uow, lead_id, body.duplicate_lead_id)
+    if survivor.merged_into or duplicate.merged_into:
+        raise HTTPException(status.HTTP_409_CONFLICT, "one of these leads is merged already")
+    before = LeadProfile.model_validate(survivor.profile)
+    merged, _ = merge_profiles(LeadProfile.model_validate(duplicate.profile), before)
+    merged = merged.model_copy(update={"email": survivor.email})
+    changed = _diff(before, merged)
+    await repository.update_lead(uow.connection, lead_id, merged.model_dump(mode="json"),
+                                 survivor.consent, now)
+    await repository.set_merged_into(uow.connection, duplicate.id, lead_id)
+    moved, visitors = await repository.move_history(uow.connection, duplicate.id, lead_id)
+    merge_id = uuid.uuid4()
+    await repository.insert_merge(uow.connection, {
+        "id": merge_id, "survivor_id": lead_id, "absorbed_id": duplicate.id,
+        "survivor_before": before.model_dump(mode="json"), "moved_activity_ids": moved,
+        "moved_visitor_ids": visitors})
+    uow.publish(LeadMerged(lead_id=lead_id, merged_lead_id=duplicate.id, merge_id=merge_id,
+                           profile=merged, merged_at=now))
+    if changed:
+        uow.publish(LeadUpdated(lead_id=lead_id, profile=merged, consent=survivor.consent,
+                                changed_fields=changed, updated_at=now))
     return MergeOut(merge_id=merge_id, lead_id=lead_id, merged_lead_id=duplicate.id,
                     profile=merged)
 
 
 @router.post("/merges/{merge_id}/undo", response_model=MergeOut)
-async def undo_merge(merge_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> MergeOut:
-    """Separate the two leads again; later changes to the survivor are kept."""
+async def undo_merge(merge_id: UUID, request: Request,
+                     uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+    """Separate the two leads again; later changes to the survivor are kept. With an
+    Idempotency-Key a retry gets the first answer (not a 409)."""
+    try:
+        key, fingerprint = await idempotency.claim_of(request)
+        async with uow:
+            replay = await idempotency.replay_if_seen(uow, "merges", key, fingerprint)
+            if replay is not None:
+                return replay
+            out = await _undo(uow, merge_id)
+            answer = out.model_dump(mode="json")
+            await idempotency.remember(uow, "merges", key, 200, {"kind": "json", "body": answer})
+            await uow.commit()
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return idempotency.error_response(exc)
+        raise
+    return JSONResponse(answer, status_code=200)
+
+
+async def _undo(uow: UnitOfWork, merge_id: UUID) -> MergeOut:
     now = event_time_now()
-    async with uow:
-        merge = await repository.lock_merge(uow.connection, merge_id)
-        if merge is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no merge with this id")
-        if merge.undone_at is not None:
-            raise HTTPException(status.HTTP_409_CONFLICT, "this merge was undone already")
-        survivor, duplicate = await _pair(uow, merge.survivor_id, merge.absorbed_id)
-        current = LeadProfile.model_validate(survivor.profile)
-        restored = undo_profile(current, LeadProfile.model_validate(merge.survivor_before),
-                                LeadProfile.model_validate(duplicate.profile))
-        await repository.update_lead(uow.connection, survivor.id,
-                                     restored.model_dump(mode="json"), survivor.consent, now)
-        await repository.set_merged_into(uow.connection, duplicate.id, None)
-        await repository.move_back(uow.connection, duplicate.id, merge.moved_activity_ids,
-                                   merge.moved_visitor_ids)
-        await repository.mark_merge_undone(uow.connection, merge_id)
-        duplicate_profile = LeadProfile.model_validate(duplicate.profile)
-        uow.publish(LeadUnmerged(lead_id=survivor.id, restored_lead_id=duplicate.id,
-                                 merge_id=merge_id, profile=restored,
-                                 restored_profile=duplicate_profile, unmerged_at=now))
-        changed = _diff(current, restored)
-        if changed:
-            uow.publish(LeadUpdated(lead_id=survivor.id, profile=restored,
-                                    consent=survivor.consent, changed_fields=changed,
-                                    updated_at=now))
-        await uow.commit()
+    merge = await repository.lock_merge(uow.connection, merge_id)
+    if merge is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no merge with this id")
+    if merge.undone_at is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "this merge was undone already")
+    survivor, duplicate = await _pair(uow, merge.survivor_id, merge.absorbed_id)
+    current = LeadProfile.model_validate(survivor.profile)
+    restored = undo_profile(current, LeadProfile.model_validate(merge.survivor_before),
+                            LeadProfile.model_validate(duplicate.profile))
+    await repository.update_lead(uow.connection, survivor.id,
+                                 restored.model_dump(mode="json"), survivor.consent, now)
+    await repository.set_merged_into(uow.connection, duplicate.id, None)
+    await repository.move_back(uow.connection, duplicate.id, merge.moved_activity_ids,
+                               merge.moved_visitor_ids)
+    await repository.mark_merge_undone(uow.connection, merge_id)
+    duplicate_profile = LeadProfile.model_validate(duplicate.profile)
+    uow.publish(LeadUnmerged(lead_id=survivor.id, restored_lead_id=duplicate.id,
+                             merge_id=merge_id, profile=restored,
+                             restored_profile=duplicate_profile, unmerged_at=now))
+    changed = _diff(current, restored)
+    if changed:
+        uow.publish(LeadUpdated(lead_id=survivor.id, profile=restored,
+                                consent=survivor.consent, changed_fields=changed,
+                                updated_at=now))
     return MergeOut(merge_id=merge_id, lead_id=survivor.id, merged_lead_id=duplicate.id,
                     profile=restored)

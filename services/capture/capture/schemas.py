@@ -6,7 +6,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from capture.domain import clean_text, normalize_country, normalize_email, normalize_phone
+from capture.domain import (
+    clean_text,
+    normalize_country,
+    normalize_email,
+    normalize_phone,
+    refuse_nul,
+)
 from leadloop.events.models import Consent, LeadProfile, LeadSource, PropertyValue
 
 _SHORT = 255
@@ -35,6 +41,9 @@ class LeadIn(BaseModel):
     properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=100)
     consent: Consent = Consent()
     source: LeadSource = LeadSource()
+
+    # PostgreSQL stores no NUL character: refused here, naming the field, not at the insert.
+    _no_nul = field_validator("*", mode="before")(refuse_nul)
 
     @field_validator("email")
     @classmethod

@@ -146,16 +146,32 @@ def _lead_error(error: Any, field_of_target: dict[str, str]) -> dict[str, str]:
 
 def spam_reason(form_id: str, form: FormConfigIn, body: dict[str, str | list[str]],
                 secret: bytes, now_s: float | None = None) -> str | None:
-    """Why this submission looks automated, or None: honeypot filled, or filled too fast."""
+    """Why this submission is certainly automated, or None: honeypot filled, or filled faster
+    than a person could (the embed script's valid token says when the page loaded)."""
     honeypot = form.spam.honeypot_field
     if honeypot and single(body.get(honeypot, "")).strip():
         return "honeypot"
     if form.spam.min_fill_seconds > 0:
         age = token_age_s(form_id, single(body.get("_ts", "")), secret, now_s)
-        if age is None:
-            return "missing_or_invalid_token"
-        if age < form.spam.min_fill_seconds:
+        if age is not None and age < form.spam.min_fill_seconds:
             return "filled_too_fast"
+    return None
+
+
+def unverified_reason(form_id: str, form: FormConfigIn, body: dict[str, str | list[str]],
+                      secret: bytes, now_s: float | None = None) -> str | None:
+    """Why the fill time of a form that asks for one could not be checked, or None.
+
+    A plain HTML post (no JavaScript) has no token, and a page left open past the token's
+    age, or a token from a replica with another secret, has no valid one: a person may have
+    sent it, so the lead is stored and flagged, never dropped as spam."""
+    if form.spam.min_fill_seconds <= 0:
+        return None
+    token = single(body.get("_ts", ""))
+    if not token:
+        return "missing_fill_time_token"
+    if token_age_s(form_id, token, secret, now_s) is None:
+        return "invalid_fill_time_token"
     return None
 
 

@@ -2,7 +2,8 @@
 
 import hmac
 import secrets
-from typing import Any
+import uuid
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
@@ -10,6 +11,7 @@ from prometheus_client import Counter
 
 from capture import activity, idempotency, ratelimit
 from capture.capture_plan import LeadWrite
+from capture.config import CaptureSettings
 from capture.embed import render_embed_script
 from capture.form_config import FormConfigIn
 from capture.forms_reference import find_form
@@ -18,6 +20,7 @@ from capture.submission import (
     SubmissionInvalid,
     map_submission,
     spam_reason,
+    unverified_reason,
     wants_html,
 )
 from capture.writers import ActivityRequest, Claim, SubmissionRequest, writers
@@ -156,6 +159,7 @@ def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str,
     if reason is not None:
         prepared.spam_reason = reason
         return prepared
+    prepared.unverified_reason = unverified_reason(form_id, form, body, token_secret(runtime))
     try:
         mapped = map_submission(form_id, form, body, now)
     except SubmissionInvalid as exc:
@@ -178,19 +182,27 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
         headers = cors_headers(form, request.headers.get("origin"))
         if content_type_of(request) != "application/json":
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON")
-        body = await parse_body(request, "application/json",
-                                await read_limited(request, 16_384))
+        raw = await read_limited(request, 16_384)
+        body = await parse_body(request, "application/json", raw)
         authorize(request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form, kind="track")
         event = _tracked(body)
+        scope, key = f"track:{form_id}", idempotency.idempotency_key(request)
+        replay = await idempotency.claim_apart(runtime, scope, key,
+                                               idempotency.request_fingerprint(request, raw))
+        if replay is not None:
+            return _with_headers(replay, headers)
         accepted = await writers(runtime).activities.submit(ActivityRequest(
-            activity=event, occurred_at=event_time_now(), traceparent=current_traceparent()))
+            activity=event, occurred_at=event_time_now(), traceparent=current_traceparent(),
+            activity_id=uuid.uuid4() if key is None else idempotency.derived_id(scope, key)))
+        answer = accepted.model_dump(mode="json")
+        await idempotency.remember_apart(runtime, scope, key, 202,
+                                         {"kind": "json", "body": answer})
     except HTTPException as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
         return JSONResponse(detail, status_code=exc.status_code,
                             headers={**(exc.headers or {}), **headers})
-    return _with_headers(JSONResponse(accepted.model_dump(mode="json"), status_code=202),
-                         headers)
+    return _with_headers(JSONResponse(answer, status_code=202), headers)
 
 
 def _tracked(body: dict[str, Any]) -> activity.ActivityIn:
@@ -213,13 +225,15 @@ def _tracked(body: dict[str, Any]) -> activity.ActivityIn:
 
 
 @router.get("/{form_id}/embed.js", include_in_schema=False)
-async def embed_script(form_id: str, request: Request, key: str,
+async def embed_script(form_id: str, key: str,
                        runtime: Runtime = Depends(get_runtime)) -> Response:
     """The embed script for a form, bound to its public key and a fresh fill-time token."""
     form, key_sha256 = await load_form(runtime, form_id)
     if not hmac.compare_digest(hash_key(key), key_sha256):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not this form's key")
-    base = str(request.base_url).rstrip("/")
+    # The configured public URL, never the request's Host header: a forged Host would point
+    # the script (and every visitor's submission) at another server.
+    base = cast(CaptureSettings, runtime.settings).base_url
     script = render_embed_script(form_id, form, key, base, token_secret(runtime))
     return Response(script, media_type="text/javascript", headers={
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -58,6 +58,7 @@ class SubmissionRequest:
     now: datetime
     write: LeadWrite | None = None
     spam_reason: str | None = None
+    unverified_reason: str | None = None
     visitor_id: str | None = None
     claim: Claim | None = None
     traceparent: str | None = None
@@ -133,9 +134,11 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
         item, lead_id = items[n], captured[n].lead_id
         assert item.write is not None
         source = item.write.lead.source
+        properties = {"form_id": item.form_id, "submission_id": str(item.submission_id)}
+        if item.unverified_reason:
+            properties["unverified"] = item.unverified_reason
         activities[n] = (uuid.uuid4(), lead_id, item.visitor_id, "form_submitted", item.now,
-                         source.landing_page, source, {"form_id": item.form_id,
-                                                       "submission_id": str(item.submission_id)})
+                         source.landing_page, source, properties)
         if item.visitor_id:
             links[item.visitor_id] = lead_id
             attach.setdefault(item.visitor_id, lead_id)
@@ -148,9 +151,9 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
         db, list(links.items()), list(attach.items()), now) if now is not None else []
     await batch_repository.insert_submissions(db, [
         (items[n].submission_id, items[n].form_id,
-         captured[n].lead_id if n in captured else None,
-         "accepted" if n in captured else "spam", items[n].spam_reason,
-         _json(items[n].payload)) for n in todo])
+         captured[n].lead_id if n in captured else None, _status(items[n]),
+         items[n].spam_reason or items[n].unverified_reason, _json(items[n].payload))
+        for n in todo])
     answers: list[tuple[str, str, int, str]] = []
     for n in todo:
         item = items[n]
@@ -168,15 +171,24 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
                 events += [_activity_event(row) for row in attached
                            if row["visitor_id"] == item.visitor_id]
             _publish(uow, events, item.traceparent, done.key)
+            answer: dict[str, Any] = {"submission_id": str(item.submission_id),
+                                      "lead_id": str(lead_id), "status": done.status}
+            if item.unverified_reason:
+                answer["unverified"] = item.unverified_reason
             code, stored = answer_for(item.form, item.browser,
-                                      201 if done.status == "created" else 200, {
-                                          "submission_id": str(item.submission_id),
-                                          "lead_id": str(lead_id), "status": done.status})
-            outcome = "accepted"
+                                      201 if done.status == "created" else 200, answer)
+            outcome = _status(item)
         results[n] = Answered(idempotency.to_response(code, stored), outcome)
         _remember(answers, item.claim, code, stored)
     await batch_repository.store_responses(db, answers)
     return [r for r in results if r is not None]
+
+
+def _status(item: SubmissionRequest) -> str:
+    """How a submission is recorded: spam (no lead), unverified (a lead, flagged) or accepted."""
+    if item.write is None:
+        return "spam"
+    return "unverified" if item.unverified_reason else "accepted"
 
 
 def _activity_event(row: Any) -> LeadActivity:
