@@ -6,7 +6,7 @@ dashboard but cannot call the API. A script can skip the form and send X-API-Key
 """
 
 import hmac
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from html import escape
 from typing import Annotated
 
@@ -24,6 +24,7 @@ from outcomes.domain import Stage
 from outcomes.markets import Dimension, MarketBy, market_breakdown
 from outcomes.reports import GroupBy, Period
 from outcomes.schemas import AttributionOut
+from outcomes.window import day_bounds
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 COOKIE = "leadloop_dashboard"
@@ -84,8 +85,7 @@ async def dashboard(
     score calibration and rejection reasons for leads created in the period."""
     if not _allowed(request):
         return RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
-    since = datetime.combine(start, datetime.min.time(), UTC) if start else None
-    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    since, until = day_bounds(start, end)
     async with uow:
         # One read of the period's leads feeds every lead report on the page.
         leads = await report_queries.lead_facts(uow.connection, since, until)
