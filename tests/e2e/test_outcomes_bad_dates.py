@@ -17,7 +17,7 @@ REPORTS = ["funnel", "speed-to-lead", "attribution", "score-calibration", "rejec
 
 def _names(answer: httpx.Response, field: str) -> None:
     assert answer.status_code == 422, answer.text
-    assert any(error["loc"][-1] == field for error in answer.json()["detail"]), answer.text
+    assert any(error["field"] == field for error in answer.json()["errors"]), answer.text
 
 
 @pytest.mark.parametrize("report", REPORTS)
