@@ -93,4 +93,4 @@ async def post_to_target(client: httpx.AsyncClient, target: Target, content: byt
     """POST to the checked address, with the URL's own Host header and TLS server name."""
     url, host, extensions = target.pinned()
     return await client.post(url, content=content, headers=headers | host,
-                             extensions=extensions)
+                             extensions=extensions, follow_redirects=False)

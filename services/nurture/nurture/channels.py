@@ -162,7 +162,7 @@ async def send_webhook(client: httpx.AsyncClient, url: str, secret: str,
     try:
         with client_request("POST", url) as trace_headers:
             response = await client.post(pinned, content=body, headers=headers | trace_headers,
-                                         extensions=extensions)
+                                         extensions=extensions, follow_redirects=False)
     except httpx.HTTPError as exc:
         # The class only: the message log must not carry what an internal host said.
         return Outcome(ok=False, error=type(exc).__name__)
