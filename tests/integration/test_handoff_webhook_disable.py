@@ -88,7 +88,9 @@ async def test_persistently_failing_subscriber_is_disabled_then_enabled_and_catc
         engine: AsyncEngine, sales_tool: tuple[str, type[_SalesTool]]) -> None:
     url, receiver = sales_tool
     settings = HandoffSettings(webhook_retry_window_s=0.5, webhook_retry_base_s=0.05,
-                               webhook_retry_max_s=0.1, webhook_timeout_s=5)
+                               webhook_retry_max_s=0.1, webhook_timeout_s=5,
+                               # the receiver listens on 127.0.0.1: allowed explicitly
+                               webhook_allowed_networks="127.0.0.0/8")
     runtime = Runtime(settings=settings, engine=engine, producer=None)  # type: ignore[arg-type]
     async with UnitOfWork(engine, "handoff") as uow:
         row, secret = await webhook_admin.create_subscriber(uow, SubscriberIn(

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from handoff import rule_repository, webhook_admin, webhook_repository
 from handoff.config import get_settings
@@ -19,6 +20,7 @@ from handoff.webhook_schemas import (
     SubscriberPatch,
     SubscriberWithSecret,
 )
+from handoff.webhook_targets import TargetRefused, check_target
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
@@ -104,11 +106,21 @@ async def rule_versions(rule_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) 
 # --- webhook subscribers -------------------------------------------------------------------
 
 
+async def _check_url(url: str) -> None:
+    """422 naming `url` when it leads to a loopback, private or link-local address."""
+    try:
+        await check_target(url, get_settings().webhook_networks)
+    except TargetRefused as exc:
+        raise RequestValidationError([{"loc": ("body", "url"), "type": "value_error",
+                                       "msg": str(exc)}]) from None
+
+
 @router.post("/webhooks", response_model=SubscriberWithSecret,
              status_code=status.HTTP_201_CREATED, tags=["webhooks"])
 async def create_subscriber(subscriber: SubscriberIn,
                             uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberWithSecret:
     """Add a sales tool's endpoint; the answer holds its signing secret (shown only now)."""
+    await _check_url(str(subscriber.url))
     async with uow:
         row, secret = await webhook_admin.create_subscriber(uow, subscriber)
         await uow.commit()
@@ -128,6 +140,8 @@ async def list_subscribers(uow: UnitOfWork = Depends(unit_of_work)) -> Subscribe
 async def update_subscriber(subscriber_id: UUID, patch: SubscriberPatch,
                             uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberOut:
     """Change a subscriber; `{"enabled": true}` re-enables one disabled after failures."""
+    if patch.url is not None:
+        await _check_url(str(patch.url))
     async with uow:
         try:
             row = await webhook_admin.update_subscriber(uow, subscriber_id, patch)

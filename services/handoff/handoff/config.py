@@ -3,9 +3,10 @@
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from handoff.webhook_targets import Network, parse_networks
 from leadloop.settings import ServiceSettings
 
 
@@ -45,6 +46,21 @@ class HandoffSettings(ServiceSettings):
     webhook_retry_window_s: float = Field(default=24 * 3600.0, gt=0)
     # How long a rotated-out secret keeps signing next to the new one.
     webhook_secret_overlap_s: float = Field(default=24 * 3600.0, ge=0)
+    # Subscriber URLs must resolve to public addresses; networks listed here (comma-separated
+    # CIDRs, e.g. 127.0.0.0/8,::1 for local receivers) are allowed too. Development and tests
+    # only: an admin key could otherwise reach internal services.
+    webhook_allowed_networks: str = ""
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def webhook_networks(self) -> list[Network]:
+        """The networks webhooks may reach besides public addresses."""
+        return parse_networks(self.webhook_allowed_networks)
 
     @property
     def accept_sla(self) -> timedelta:

@@ -2,7 +2,7 @@
 weight, working hours and absence."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +14,8 @@ from leadloop.schema_types import LocalTime
 
 _TERRITORY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 Segment = Literal["smb", "mid-market", "enterprise"]
 
 
@@ -67,6 +69,14 @@ class WorkingHoursIn(BaseModel):
         return self
 
 
+def _storable_time(at: datetime) -> bool:
+    """Whether `at` converts to UTC within the years the driver and date arithmetic hold."""
+    try:
+        return _EARLIEST <= at.astimezone(UTC) <= _LATEST
+    except OverflowError:
+        return False
+
+
 class _RepCoverage(BaseModel):
     """What a rep covers and when it is away (shared by RepIn and RepPatch)."""
 
@@ -79,6 +89,14 @@ class _RepCoverage(BaseModel):
     @classmethod
     def _named_accounts(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _domains(value)
+
+    @field_validator("out_of_office_from", "out_of_office_to", check_fields=False)
+    @classmethod
+    def _storable(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:59:59-12:00 parses, but is year 10000 in UTC: the driver cannot send it.
+        if value is not None and not _storable_time(value):
+            raise ValueError(f"must be between {_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d} UTC")
+        return value
 
     @model_validator(mode="after")
     def _absence_in_order(self) -> Any:

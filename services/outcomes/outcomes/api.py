@@ -1,9 +1,6 @@
 """Outcomes' HTTP routes."""
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from leadloop.app import unit_of_work
@@ -11,6 +8,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from outcomes import repository, service
 from outcomes.schemas import DealIn, DealOut, FunnelOut
+from outcomes.window import check_window
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -64,9 +62,3 @@ async def get_funnel(
         report = await service.funnel(uow, created_from, created_to)
     return FunnelOut.of(report, created_from, created_to)
 
-
-def check_window(created_from: datetime | None, created_to: datetime | None) -> None:
-    if created_from is not None and created_to is not None and created_from >= created_to:
-        # Raised as a validation error so the answer has the same 422 shape as any other.
-        raise RequestValidationError([{"loc": ("query", "to"), "type": "value_error",
-                                       "msg": "must be later than 'from'"}])

@@ -32,6 +32,12 @@ class OutcomesSettings(MailingServiceSettings):
     # Where the digest's "open the dashboard" link points; defaults to http://<host>:<port>.
     public_url: str | None = None
 
+    # Signs the dashboard's session cookie (HMAC-SHA256): a long random value, the same on every
+    # replica. Unset: a random key per process (sessions end at a restart, one replica only).
+    dashboard_session_secret: str = ""
+    # A dashboard session ends this long after sign-in (or at sign-out).
+    dashboard_session_s: float = Field(default=8 * 3600.0, gt=0, le=30 * 24 * 3600.0)
+
     # The digest's sender (the SMTP server is MailingServiceSettings').
     mail_from: str = "LeadLoop <digest@leadloop.example>"
 

@@ -1,11 +1,13 @@
 """The dashboard at /dashboard: every report on one page, behind a login with an API key.
 
-The login form takes a key with the reports:read scope; the session cookie holds the key's
-SHA-256 (what the service is configured with), never the key, so a stolen cookie opens the
-dashboard but cannot call the API. A script can skip the form and send X-API-Key.
+The login form takes a key with the reports:read scope and starts a session: the cookie holds
+the session's id and expiry, signed with DASHBOARD_SESSION_SECRET (dashboard_session.py), and
+nothing derived from the key. The session ends at its expiry (DASHBOARD_SESSION_S), at sign-out
+(its row is deleted, so a copied cookie dies too), or when its key loses the scope or is
+removed. A script can skip the form and send X-API-Key.
 """
 
-import hmac
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Annotated
@@ -14,32 +16,47 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadloop.app import unit_of_work
-from leadloop.auth import find_principal, hash_key
+from leadloop.auth import Principal, find_principal
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
 from outcomes import dashboard_render as render
-from outcomes import report_queries, reports, sales_reports, service
+from outcomes import dashboard_session, report_queries, reports, repository, sales_reports, service
 from outcomes.attribution import AttributeBy, Model
 from outcomes.domain import Stage
 from outcomes.markets import Dimension, MarketBy, market_breakdown
 from outcomes.reports import GroupBy, Period
 from outcomes.schemas import AttributionOut
+from outcomes.window import day_bounds
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 COOKIE = "leadloop_dashboard"
 SCOPE = "reports:read"
-SESSION_S = 8 * 3600
 
 
-def _allowed(request: Request) -> bool:
-    records = request.app.state.settings.api_keys
+def _secret(request: Request) -> bytes:
+    return dashboard_session.session_secret(request.app.state.settings.dashboard_session_secret,
+                                            request.app.state)
+
+
+def _may_read(key_name: str, request: Request) -> bool:
+    """Whether the key a session signed in with is still configured with the scope."""
+    return any(record.name == key_name
+               and Principal(name=record.name, scopes=frozenset(record.scopes)).has(SCOPE)
+               for record in request.app.state.settings.api_keys)
+
+
+async def _signed_in(request: Request, uow: UnitOfWork) -> bool:
+    """An X-API-Key with the scope, or a live session cookie of a key that still has it."""
     key = request.headers.get("x-api-key")
     if key:
-        principal = find_principal(key, records)
+        principal = find_principal(key, request.app.state.settings.api_keys)
         return principal is not None and principal.has(SCOPE)
-    digest = request.cookies.get(COOKIE, "")
-    return any(hmac.compare_digest(digest, r.sha256) and (SCOPE in r.scopes or "admin" in r.scopes)
-               for r in records)
+    now = datetime.now(UTC)
+    cookie = dashboard_session.verify(_secret(request), request.cookies.get(COOKIE, ""), now)
+    if cookie is None:
+        return False
+    key_name = await repository.dashboard_session_key(uow.connection, cookie.session_id, now)
+    return key_name is not None and _may_read(key_name, request)
 
 
 @router.get("/dashboard/login", response_class=HTMLResponse)
@@ -49,22 +66,36 @@ async def login_page() -> HTMLResponse:
 
 
 @router.post("/dashboard/login")
-async def login(request: Request, api_key: Annotated[str, Form()]) -> Response:
-    """Check the key; on success set the session cookie and go to the dashboard."""
+async def login(request: Request, api_key: Annotated[str, Form()],
+                uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+    """Check the key; on success start a session, set its cookie and go to the dashboard."""
     principal = find_principal(api_key.strip(), request.app.state.settings.api_keys)
     if principal is None or not principal.has(SCOPE):
         return HTMLResponse(_login_html("This key is unknown or lacks the reports:read scope."),
                             status_code=status.HTTP_401_UNAUTHORIZED, headers=PAGE_HEADERS)
+    now = datetime.now(UTC)
+    lifetime = request.app.state.settings.dashboard_session_s
+    session_id, expires_at = uuid.uuid4(), now + timedelta(seconds=lifetime)
+    async with uow:
+        await repository.start_dashboard_session(uow.connection, session_id, principal.name,
+                                                 expires_at, now)
+        await uow.commit()
     response = RedirectResponse("/dashboard", status_code=status.HTTP_303_SEE_OTHER)
-    response.set_cookie(COOKIE, hash_key(api_key.strip()), max_age=SESSION_S, httponly=True,
-                        samesite="strict", path="/dashboard",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(COOKIE, dashboard_session.sign(_secret(request), session_id, expires_at),
+                        max_age=int(lifetime), httponly=True, samesite="strict",
+                        path="/dashboard", secure=request.url.scheme == "https")
     return response
 
 
 @router.post("/dashboard/logout")
-async def logout() -> Response:
-    """Forget the session."""
+async def logout(request: Request, uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+    """End the session for good (the cookie no longer opens the dashboard, even if copied)."""
+    cookie = dashboard_session.verify(_secret(request), request.cookies.get(COOKIE, ""),
+                                      datetime.now(UTC))
+    if cookie is not None:
+        async with uow:
+            await repository.end_dashboard_session(uow.connection, cookie.session_id)
+            await uow.commit()
     response = RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(COOKIE, path="/dashboard")
     return response
@@ -82,11 +113,10 @@ async def dashboard(
 ) -> Response:
     """Markets, funnel, conversion by source, speed to lead, win rate by response time, attribution,
     score calibration and rejection reasons for leads created in the period."""
-    if not _allowed(request):
-        return RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
-    since = datetime.combine(start, datetime.min.time(), UTC) if start else None
-    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    since, until = day_bounds(start, end)
     async with uow:
+        if not await _signed_in(request, uow):
+            return RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
         # One read of the period's leads feeds every lead report on the page.
         leads = await report_queries.lead_facts(uow.connection, since, until)
         report, currency, currencies = await service.attribution(uow, since, until, model, by,

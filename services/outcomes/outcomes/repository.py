@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
+    delete,
     func,
     insert,
     select,
@@ -27,7 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadloop.retry import Backoff
 from outcomes.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
 from outcomes.funnel_facts import CLOCK_COLUMNS, FIRST_TIME_COLUMNS, LATEST_COLUMNS, FunnelPlan
-from outcomes.tables import READ_MODEL_TABLES, closed_deals, deals, funnel_leads, touches
+from outcomes.tables import (
+    READ_MODEL_TABLES,
+    closed_deals,
+    dashboard_sessions,
+    deals,
+    funnel_leads,
+    touches,
+)
 
 # --- deals ---------------------------------------------------------------------------------
 
@@ -288,3 +296,25 @@ async def count_funnel_leads(conn: AsyncConnection) -> int:
     return int(await conn.scalar(
         select(func.count()).select_from(funnel_leads)
         .where(~c.erased, c.lead_at.is_not(None))) or 0)
+
+
+async def start_dashboard_session(conn: AsyncConnection, session_id: UUID, key_name: str,
+                                  expires_at: datetime, now: datetime) -> None:
+    """Record a dashboard sign-in, and forget the sessions that have expired."""
+    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
+    await conn.execute(insert(dashboard_sessions).values(id=session_id, key_name=key_name,
+                                                         expires_at=expires_at))
+
+
+async def dashboard_session_key(conn: AsyncConnection, session_id: UUID,
+                                now: datetime) -> str | None:
+    """The name of the key a live session signed in with; None once signed out or expired."""
+    return (await conn.execute(
+        select(dashboard_sessions.c.key_name).where(dashboard_sessions.c.id == session_id,
+                                                   dashboard_sessions.c.expires_at > now)
+    )).scalar_one_or_none()
+
+
+async def end_dashboard_session(conn: AsyncConnection, session_id: UUID) -> None:
+    """Sign a session out for good."""
+    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.id == session_id))

@@ -16,6 +16,7 @@ from outcomes.domain import (
     closed_at_problem,
     lost_reason_problem,
 )
+from outcomes.window import out_of_range
 
 
 class DealIn(BaseModel):
@@ -64,8 +65,8 @@ class DealIn(BaseModel):
     @classmethod
     def _closed_at(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         status = info.data.get("status")
-        problem = (closed_at_problem(status, value, event_time_now()) if status is not None
-                   else None)
+        problem = (value is not None and out_of_range(value)) or (
+            closed_at_problem(status, value, event_time_now()) if status is not None else None)
         if problem:
             raise ValueError(problem)
         return value

@@ -144,3 +144,15 @@ digests = Table(
           postgresql_where=text("status IN ('scheduled', 'composed')")),
     Index("digests_by_end", "period_end"),
 )
+
+# Dashboard sign-ins: the cookie carries the id (signed, with its expiry); logging out deletes
+# the row, so a copied cookie dies with the session. Expired rows are purged at each sign-in.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("key_name", Text, nullable=False),  # the API key signed in with (its name, no hash)
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("dashboard_sessions_expiry", "expires_at"),
+)

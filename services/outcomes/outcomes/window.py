@@ -1,14 +1,66 @@
-"""The time window every report takes: ?from=...&to=... (timezone-aware), both optional."""
+"""The time window every report takes: ?from=...&to=... (timezone-aware), both optional.
 
-from datetime import datetime
+Every time a request brings is checked against the range the database driver and the date
+arithmetic can hold (UTC years 1 to 9999, less a day at each end): 9999-12-31T23:59:59-12:00
+is a valid ISO time but lies in year 10000 once converted to UTC.
+"""
+
+from datetime import UTC, date, datetime, timedelta
 
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC"
+
+
+def out_of_range(at: datetime) -> str | None:
+    """Why `at` (timezone-aware) cannot be stored or reported on, or None when it can."""
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        return f"must be {RANGE}"
+    return None if EARLIEST <= utc <= LATEST else f"must be {RANGE}"
+
+
+def day_out_of_range(day: date) -> str | None:
+    """Why a calendar day (taken as UTC) cannot bound a report, or None when it can."""
+    return None if EARLIEST.date() <= day < LATEST.date() else f"must be {RANGE}"
+
+
+def invalid_query(field: str, message: str) -> RequestValidationError:
+    """A 422 naming the query parameter, in the same shape as any other validation error."""
+    return RequestValidationError([{"loc": ("query", field), "type": "value_error",
+                                    "msg": message}])
+
+
+def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """[from, to] in whole UTC days as [since, until) times; 422 naming a bad parameter."""
+    for field, day in (("from", start), ("to", end)):
+        problem = day_out_of_range(day) if day is not None else None
+        if problem:
+            raise invalid_query(field, problem)
+    if start is not None and end is not None and start > end:
+        raise invalid_query("to", "must not be before 'from'")
+    since = datetime.combine(start, datetime.min.time(), UTC) if start else None
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC) if end else None
+    return since, until
+
+
+def check_window(start: datetime | None, end: datetime | None) -> None:
+    """422 naming the parameter when a bound is out of range or `to` is not after `from`."""
+    for field, at in (("from", start), ("to", end)):
+        problem = out_of_range(at) if at is not None else None
+        if problem:
+            raise invalid_query(field, problem)
+    if start is not None and end is not None and start >= end:
+        raise invalid_query("to", "must be later than 'from'")
+
 
 class Window:
-    """FastAPI dependency: [from, to) with from before to."""
+    """FastAPI dependency: [from, to) with from before to, both within the storable range."""
 
     def __init__(
         self,
@@ -17,9 +69,6 @@ class Window:
         end: AwareDatetime | None = Query(default=None, alias="to",
                                           description="before this time"),
     ) -> None:
-        if start is not None and end is not None and start >= end:
-            # Raised as a validation error so the answer has the same 422 shape as any other.
-            raise RequestValidationError([{"loc": ("query", "to"), "type": "value_error",
-                                           "msg": "must be later than 'from'"}])
+        check_window(start, end)
         self.start: datetime | None = start
         self.end: datetime | None = end
