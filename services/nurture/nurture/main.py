@@ -4,6 +4,7 @@ from leadloop.app import create_service_app
 from nurture.api import router
 from nurture.config import NurtureSettings
 from nurture.handlers import HANDLERS
+from nurture.housekeeping import housekeeping
 from nurture.inbound_api import router as inbound_router
 from nurture.public_api import router as public_router
 from nurture.scheduler import run_scheduler
@@ -12,7 +13,7 @@ app = create_service_app(
     settings=NurtureSettings(),
     routers=[router, inbound_router, public_router],
     handlers=HANDLERS,
-    workers=[run_scheduler],
+    workers=[run_scheduler, housekeeping],
     description="Sequences for leads that are not sales-ready yet: email over SMTP and webhook "
     "channels, guarded by consent, suppression, frequency caps and quiet hours; they stop the "
     "moment a lead is qualified, handed off, unsubscribed or its deal closes.",
