@@ -48,6 +48,7 @@ async def app(settings: NurtureSettings) -> AsyncIterator[FastAPI]:
                                 producer=create_producer(settings.kafka_bootstrap_servers,
                                                          "nurture-pub-it"))
     yield app
+    await app.state.runtime.producer.stop()
     await engine.dispose()
 
 

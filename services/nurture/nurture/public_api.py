@@ -7,7 +7,6 @@ Each client IP may make `public_per_ip_per_minute` requests to them in any slidi
 
 import base64
 from html import escape
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
