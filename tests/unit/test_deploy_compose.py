@@ -54,10 +54,11 @@ def _compose_command() -> list[str] | None:
     return None
 
 
-# The signing secrets have no defaults: Compose takes them from the environment or .env.
+# The signing secrets and the admin key's hash have no defaults: Compose takes them from the
+# environment or .env.
 SIGNING_SECRETS = {name: "0" * 64 for name in (
     "LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET",
-    "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET")}
+    "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET", "LEADLOOP_COMPOSE_ADMIN_KEY_SHA256")}
 
 
 def _validate_with_compose_go(path: Path, secrets: dict[str, str] | None = None
@@ -88,6 +89,8 @@ def test_compose_signing_secrets_come_from_the_environment_never_the_file(servic
     env = COMPOSE["services"][service]["environment"]
     secrets = {k: v for k, v in env.items() if k.endswith("_SECRET")}
     assert secrets and all(v == f"${{{k}:?" + v.split(":?", 1)[1] for k, v in secrets.items())
+    # No published admin key either: only the hash the operator chose.
+    assert "${LEADLOOP_COMPOSE_ADMIN_KEY_SHA256:?" in env[env_prefix(service) + "API_KEYS"]
 
 
 def test_compose_validation_rejects_a_misspelled_key_and_a_bad_condition(tmp_path: Path) -> None:
