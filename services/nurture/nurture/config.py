@@ -3,7 +3,6 @@
 import logging
 import secrets
 
-from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadloop.settings import MailingServiceSettings
@@ -18,6 +17,10 @@ KNOWN_SECRETS = frozenset({
 })
 MIN_SECRET_LENGTH = 32
 _SECRETS = ("link_secret", "webhook_secret")
+
+
+class UnsafeSecret(ValueError):
+    """A signing secret nurture must not start with."""
 
 
 class NurtureSettings(MailingServiceSettings):
@@ -58,9 +61,12 @@ class NurtureSettings(MailingServiceSettings):
     # How often spent rate-limit windows are purged, in seconds.
     housekeeping_interval_s: float = 300.0
 
-    @model_validator(mode="after")
-    def _secrets_are_set(self) -> "NurtureSettings":
-        """Refuse a missing, published or short secret: with it anyone could forge links."""
+    def require_secrets(self) -> None:
+        """Refuse a missing, published or short secret (anyone could forge links with it):
+        raise naming the setting. In dev mode a missing or published one becomes random.
+
+        Called as the service starts (nurture.main), not when settings are built, so that
+        importing the app for its routes or OpenAPI document needs no secrets."""
         for name in _SECRETS:
             value: str = getattr(self, name)
             if value and value not in KNOWN_SECRETS and len(value) >= MIN_SECRET_LENGTH:
@@ -70,13 +76,12 @@ class NurtureSettings(MailingServiceSettings):
                 reason = ("is not set" if not value else "is a published default"
                           if value in KNOWN_SECRETS else
                           f"is shorter than {MIN_SECRET_LENGTH} characters")
-                raise ValueError(f"{setting} {reason}: set a long random value (e.g. `openssl "
-                                 f"rand -hex 32`), or LEADLOOP_NURTURE_DEV_MODE=true on a "
-                                 f"developer machine")
+                raise UnsafeSecret(f"{setting} {reason}: set a long random value (e.g. "
+                                   f"`openssl rand -hex 32`), or LEADLOOP_NURTURE_DEV_MODE=true "
+                                   f"on a developer machine")
             if not value or value in KNOWN_SECRETS:
                 log.warning("%s is not set (dev mode): using a random one", setting)
                 setattr(self, name, secrets.token_hex(32))
-        return self
 
     @property
     def base_url(self) -> str:
