@@ -70,5 +70,4 @@ def html_of(message: EmailMessage) -> str:
 
 def click_links(message: EmailMessage) -> list[str]:
     """The tracked links in a received email (the click redirect URLs)."""
-    return [href.replace("&amp;", "&")
-            for href in re.findall(r'href="([^"]+/c\?[^"]+)"', html_of(message))]
+    return re.findall(r'href="([^"]+/c/[^"]+)"', html_of(message))

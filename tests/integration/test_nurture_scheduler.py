@@ -42,7 +42,9 @@ async def nurture_settings(stack: Stack) -> AsyncIterator[NurtureSettings]:
     yield NurtureSettings(database_url=url, smtp_host=stack.settings.host,
                           smtp_port=stack.smtp.port, smtp_connections=2,
                           scheduler_batch_size=7, scheduler_poll_interval_s=0.05,
-                          kafka_bootstrap_servers=stack.bootstrap_servers)
+                          kafka_bootstrap_servers=stack.bootstrap_servers,
+                          link_secret=stack.secrets["LEADLOOP_NURTURE_LINK_SECRET"],
+                          webhook_secret=stack.secrets["LEADLOOP_NURTURE_WEBHOOK_SECRET"])
 
 
 def _replica(settings: NurtureSettings) -> Scheduler:

@@ -54,17 +54,43 @@ def _compose_command() -> list[str] | None:
     return None
 
 
-def _validate_with_compose_go(path: Path) -> subprocess.CompletedProcess[str]:
+# The signing secrets and the admin key's hash have no defaults: Compose takes them from the
+# environment or .env.
+SIGNING_SECRETS = {name: "0" * 64 for name in (
+    "LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET",
+    "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET", "LEADLOOP_COMPOSE_ADMIN_KEY_SHA256")}
+
+
+def _validate_with_compose_go(path: Path, secrets: dict[str, str] | None = None
+                              ) -> subprocess.CompletedProcess[str]:
     # deploy/compose/validate: compose-go, the loader Docker Compose itself uses (interpolation,
     # the Compose Specification's JSON schema, references between services). No engine needed.
     validator = go_tool(REPO / "deploy" / "compose" / "validate", "leadloop-compose-validate")
+    env = {k: v for k, v in os.environ.items() if k not in SIGNING_SECRETS}
     return subprocess.run([str(validator), str(path)], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+                          cwd=REPO, timeout=120,
+                          env={**env, **(SIGNING_SECRETS if secrets is None else secrets)})
 
 
 def test_compose_file_is_valid() -> None:
     result = _validate_with_compose_go(COMPOSE_FILE)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SIGNING_SECRETS))
+def test_compose_refuses_to_start_without_each_signing_secret(missing: str) -> None:
+    given = {k: v for k, v in SIGNING_SECRETS.items() if k != missing}
+    result = _validate_with_compose_go(COMPOSE_FILE, given)
+    assert result.returncode != 0 and f"required variable {missing} is missing" in result.stderr
+
+
+@pytest.mark.parametrize("service", ["capture", "nurture"])
+def test_compose_signing_secrets_come_from_the_environment_never_the_file(service: str) -> None:
+    env = COMPOSE["services"][service]["environment"]
+    secrets = {k: v for k, v in env.items() if k.endswith("_SECRET")}
+    assert secrets and all(v == f"${{{k}:?" + v.split(":?", 1)[1] for k, v in secrets.items())
+    # No published admin key either: only the hash the operator chose.
+    assert "${LEADLOOP_COMPOSE_ADMIN_KEY_SHA256:?" in env[env_prefix(service) + "API_KEYS"]
 
 
 def test_compose_validation_rejects_a_misspelled_key_and_a_bad_condition(tmp_path: Path) -> None:
@@ -86,7 +112,8 @@ def test_compose_file_is_valid_for_the_installed_compose() -> None:
     # No engine needed: `config` only parses, interpolates and checks against the Compose schema.
     result = subprocess.run([*command, "-f", str(COMPOSE_FILE), "config", "-q"],
                             capture_output=True, text=True, cwd=REPO, timeout=120,
-                            env={**os.environ, "COMPOSE_PROJECT_NAME": "leadloop"})
+                            env={**os.environ, **SIGNING_SECRETS,
+                                 "COMPOSE_PROJECT_NAME": "leadloop"})
     assert result.returncode == 0, result.stderr
 
 

@@ -447,3 +447,22 @@ def test_readme_apply_steps_work_on_a_first_install(variant: Path) -> None:
         applied |= {_key(d): d for d in step}
     assert set(applied) == {_key(d) for d in VARIANTS[variant]} | {"Namespace/-/leadloop"}, (
         "the README's steps do not apply everything")
+
+
+SIGNING_SECRETS = {"capture": ["LEADLOOP_CAPTURE_FORM_TOKEN_SECRET"],
+                   "nurture": ["LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET"]}
+
+
+@pytest.mark.parametrize("service", sorted(SIGNING_SECRETS))
+def test_signing_secrets_come_from_the_services_secret_drawn_at_random(service: str) -> None:
+    # Never a value in the manifests (a ConfigMap is readable and published here): the
+    # Deployment reads them from <service>-secrets, which the README creates with random values.
+    config = _find("ConfigMap", f"{service}-config")["data"]
+    assert not [k for k in config if k.endswith("SECRET")]
+    assert {"secretRef": {"name": f"{service}-secrets"}} in \
+        _container(_find("Deployment", service))["envFrom"]
+    created = [c for c in _readme_kubernetes_commands()
+               if c.startswith(f"kubectl -n leadloop create secret generic {service}-secrets")]
+    assert len(created) == 1
+    for name in SIGNING_SECRETS[service]:
+        assert f'--from-literal={name}="$(openssl rand -hex 32)"' in created[0]

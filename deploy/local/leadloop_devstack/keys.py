@@ -1,9 +1,11 @@
-"""The development admin key: generated once, kept in .leadloop/dev-keys.env for the developer.
+"""The development admin key and the services' signing secrets: generated once, kept in
+.leadloop/ for the developer (mode 0600).
 
-Services are given only its hash.
+Services are given only the admin key's hash; the secrets they are given as they are.
 """
 
 import json
+import secrets
 from pathlib import Path
 
 from leadloop.auth import generate_key, hash_key
@@ -30,3 +32,30 @@ def dev_admin_key(home: Path) -> str:
 def api_keys_setting(key: str) -> str:
     """The services' API_KEYS setting for one admin key: its hash, never the key."""
     return json.dumps([{"name": "dev-admin", "sha256": hash_key(key), "scopes": ["admin"]}])
+
+
+# The settings that sign things and have no default (a service refuses to start without them).
+SECRET_SETTINGS = ("LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET",
+                   "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET")
+
+
+def dev_secrets(home: Path) -> dict[str, str]:
+    """The stack's signing secrets (setting -> value), each created at random on first use and
+    kept in <home>/dev-secrets.env, so links in mail already sent stay valid across restarts."""
+    path = home / "dev-secrets.env"
+    found: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() in SECRET_SETTINGS and value.strip():
+                found[name.strip()] = value.strip()
+    if all(name in found for name in SECRET_SETTINGS):
+        return found
+    for name in SECRET_SETTINGS:
+        found.setdefault(name, secrets.token_hex(32))
+    home.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("# Signing secrets of the local stack's services (random, made on first use).\n"
+                    + "".join(f"{name}={found[name]}\n" for name in SECRET_SETTINGS))
+    return found

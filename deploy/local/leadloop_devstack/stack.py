@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from leadloop.events.topology import all_topics
 from leadloop_devstack.config import StackSettings
 from leadloop_devstack.kafka import LocalKafka, ensure_topics, resolve_classpath, wait_for_kafka
-from leadloop_devstack.keys import api_keys_setting, dev_admin_key
+from leadloop_devstack.keys import api_keys_setting, dev_admin_key, dev_secrets
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
 from leadloop_devstack.smtp import SmtpSink, read_mail
@@ -31,6 +31,9 @@ class Stack:
                                  self.settings.kafka_jvm_options))
         self.smtp = SmtpSink(home, self.settings.host, self.settings.smtp_port)
         self.admin_key = dev_admin_key(home)
+        # Setting -> value of every signing secret (nurture's links and webhooks, capture's form
+        # tokens), random and kept in <home>/dev-secrets.env.
+        self.secrets = dev_secrets(home)
         self.extra_env = dict(service_env or {})
         self.services = {
             name: ServiceProcess(name, self.settings.host, self.settings.ports[name],
@@ -57,6 +60,7 @@ class Stack:
             f"{prefix}HOST": self.settings.host,
             f"{prefix}PORT": str(self.settings.ports[service]),
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
+            **{name: value for name, value in self.secrets.items() if name.startswith(prefix)},
         }
         if service in ("nurture", "outcomes"):  # nurture and the digest mail through the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
-from nurture.tracking import click_query, message_token
+from nurture.tracking import click_token, message_token
 
 _ENV = Environment(loader=PackageLoader("nurture", "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),
@@ -49,11 +49,13 @@ def unsubscribe_url(ctx: MailContext, message_id: UUID) -> str:
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    """A rendered message as it goes over SMTP: envelope sender, recipient and the bytes."""
+    """A rendered message as it goes over SMTP: envelope sender, recipient and the bytes, and
+    the targets of its tracked links (link number = position), stored with the message."""
 
     sender: str
     recipient: str
     data: bytes
+    links: tuple[str, ...] = ()
 
 
 def _header_value(value: str) -> str:
@@ -70,8 +72,14 @@ def render_email(ctx: MailContext, template: str, message_id: UUID, to: str,
     The MIME text is written directly rather than through email.message: at thousands of sends
     a minute, the email package's header parsing and serializing cost more than everything else.
     """
+    links: list[str] = []
+
     def track(url: str) -> str:
-        return f"{ctx.base_url}/c?{click_query(ctx.link_secret, message_id, url)}"
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"a tracked link must be an http(s) URL, not {url[:100]!r}")
+        if url not in links:
+            links.append(url)
+        return f"{ctx.base_url}/c/{click_token(ctx.link_secret, message_id, links.index(url))}"
 
     unsubscribe = unsubscribe_url(ctx, message_id)
     variables = {
@@ -104,4 +112,4 @@ def render_email(ctx: MailContext, template: str, message_id: UUID, to: str,
               base64.encodebytes(html.encode()).decode().replace("\n", "\r\n"),
               f"--{boundary}--", ""]
     return OutgoingEmail(sender=parseaddr(ctx.mail_from)[1], recipient=to,
-                         data="\r\n".join(lines).encode())
+                         data="\r\n".join(lines).encode(), links=tuple(links))

@@ -1,23 +1,38 @@
 """Nurture's public routes, reached from emails: open pixel, click redirect, unsubscribe.
 
 They carry no API key (a mail reader has none); signed tokens (nurture.tracking) stand in.
+Each client IP may make `public_per_ip_per_minute` requests to them in any sliding minute
+(counted across replicas, nurture.ratelimit); past it, 429 with Retry-After.
 """
 
 import base64
 from html import escape
-from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadloop.app import runtime_of, unit_of_work
+from leadloop.app import Runtime, get_runtime, runtime_of, unit_of_work
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
-from nurture import service
+from nurture import ratelimit, service
 from nurture.config import NurtureSettings
-from nurture.tracking import click_valid, read_token
+from nurture.tracking import read_click_token, read_token
 
-router = APIRouter(tags=["tracking"])
+
+async def limit_per_ip(request: Request, runtime: Runtime = Depends(get_runtime)) -> None:
+    """429 with Retry-After when this client IP calls the public routes too often."""
+    settings = runtime.settings
+    assert isinstance(settings, NurtureSettings)
+    ip = request.client.host if request.client else "unknown"
+    wait = await ratelimit.hit(runtime.engine, [
+        ratelimit.Limit(f"public:ip:{ip}", settings.public_per_ip_per_minute)])
+    if wait:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            "too many requests from this address; retry later",
+                            headers={"Retry-After": str(wait)})
+
+
+router = APIRouter(tags=["tracking"], dependencies=[Depends(limit_per_ip)])
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_CACHE = {"Cache-Control": "no-store, private"}
@@ -53,17 +68,27 @@ async def open_pixel(token: str, request: Request,
     return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
 
 
-@router.get("/c", include_in_schema=False)
-async def click(request: Request, m: UUID = Query(), u: str = Query(max_length=4000),
-                s: str = Query(max_length=100),
+@router.get("/c/{token}", include_in_schema=False)
+async def click(token: str, request: Request,
                 uow: UnitOfWork = Depends(unit_of_work)) -> Response:
-    """Record email_clicked, then redirect to the link's target (only targets we signed)."""
-    if not click_valid(_secret(request), m, u, s) or not u.startswith(("https://", "http://")):
-        return _page("Link not valid", "<p>This link is broken or was changed.</p>", 400)
-    async with uow:
-        if await service.track(uow, m, "email_clicked", u):
-            await uow.commit()
-    return RedirectResponse(u, status_code=status.HTTP_302_FOUND, headers=_NO_CACHE)
+    """Record email_clicked, then redirect to the target stored with the message under the
+    token's link number: a link can lead nowhere else."""
+    link = read_click_token(_secret(request), token)
+    if link is not None:
+        async with uow:
+            url = await service.click(uow, *link)
+            if url is not None:
+                await uow.commit()
+                return RedirectResponse(url, status_code=status.HTTP_302_FOUND,
+                                        headers=_NO_CACHE)
+    return _page("Link not valid", "<p>This link is broken or was changed.</p>", 404)
+
+
+@router.get("/c", include_in_schema=False)
+async def old_click() -> HTMLResponse:
+    """Links of the old form (`/c?m=&u=&s=`, the target in the link) are refused: their target
+    was never stored, and redirecting to a URL a link names is an open redirect."""
+    return _page("Link expired", "<p>This link is no longer valid.</p>", 410)
 
 
 @router.get("/u/{token}", include_in_schema=False)

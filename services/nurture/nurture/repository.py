@@ -61,6 +61,18 @@ async def message_lead(conn: AsyncConnection, message_id: UUID) -> UUID | None:
             ).scalar_one_or_none()
 
 
+async def message_link(conn: AsyncConnection, message_id: UUID,
+                       link: int) -> tuple[UUID, str] | None:
+    """The lead a message went to and the target of its link number `link`, or None when
+    there is no such message or link."""
+    row = (await conn.execute(
+        select(messages.c.lead_id, messages.c.links[link].astext.label("url"))
+        .where(messages.c.id == message_id))).one_or_none()
+    if row is None or row.url is None:
+        return None
+    return row.lead_id, row.url
+
+
 async def leads_with_email(conn: AsyncConnection, email: str) -> list[UUID]:
     """Every (not erased) lead whose address is `email`, case-insensitively."""
     rows = await conn.execute(

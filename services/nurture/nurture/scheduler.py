@@ -48,6 +48,8 @@ class Planned:
     position: engine.Position
     send: SendEmailStep | SendStep | None = None
     message_id: uuid.UUID | None = None
+    # The targets of the message's tracked links, stored with it: a click redirects only there.
+    links: tuple[str, ...] = ()
 
 
 def message_id_for(enrollment_id: uuid.UUID, step: int) -> uuid.UUID:
@@ -69,14 +71,15 @@ def _move(item: DueEnrollment, position: engine.Position, *, due: datetime | Non
 
 
 def _message_row(item: DueEnrollment, step: int, send: SendEmailStep | SendStep, status: str,
-                 error: str | None, now: datetime) -> dict[str, Any]:
+                 error: str | None, now: datetime,
+                 links: tuple[str, ...] = ()) -> dict[str, Any]:
     """A messages row: sent, failed (refused for good) or skipped (a guard's reason in
     `error`, so GET /v1/leads/{id}/messages says why a step sent nothing)."""
     return {"id": message_id_for(item.id, step), "enrollment_id": item.id,
             "lead_id": item.lead_id, "sequence_key": item.sequence_key,
             "sequence_version": item.sequence_version, "step": step,
             "channel": send.channel.value, "template": send.template, "status": status,
-            "error": error, "sent_at": now}
+            "error": error, "sent_at": now, "links": list(links)}
 
 
 class Scheduler:
@@ -211,6 +214,7 @@ class Scheduler:
             except Exception as exc:  # a broken template must not stall the whole batch
                 log.exception("rendering %s failed", plan.send.template)
                 return Outcome(ok=False, error=f"template: {exc}")
+            plan.links = message.links
             return await self.smtp.send(message)
         webhook = plan.sequence.webhooks[plan.send.channel]
         secret = webhook.secret or self.settings.webhook_secret
@@ -235,7 +239,8 @@ class Scheduler:
                 moves.append(_move(item, plan.position, due=now + RETRY_AFTER))
                 continue
             rows.append(_message_row(item, plan.position.step, plan.send,
-                                     "sent" if outcome.ok else "failed", outcome.error, now))
+                                     "sent" if outcome.ok else "failed", outcome.error, now,
+                                     plan.links))
             if not outcome.ok:
                 if plan.send.channel == Channel.email:
                     bounced.append(item.lead_id)

@@ -114,6 +114,8 @@ messages = Table(
     Column("status", Text, nullable=False),
     Column("error", Text),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    # The targets of the message's tracked links; a click link names one by its position.
+    Column("links", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # The idempotency key: one message per enrollment step, whatever retries or replicas do.
     Index("messages_once_per_step", "enrollment_id", "step", unique=True),
     # Frequency caps count a lead's recent messages.
@@ -142,4 +144,13 @@ suppressions = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("reason IN ('unsubscribed', 'bounced')", name="suppression_reason"),
+)
+
+# Requests to the public routes counted per client IP and minute, shared by every replica.
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("hits", Integer, nullable=False),
 )
