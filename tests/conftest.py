@@ -101,6 +101,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         "LEADLOOP_CAPTURE_IMPORT_CHUNK_ROWS": "250",
         "LEADLOOP_CAPTURE_IMPORT_RESUME_INTERVAL_S": "1",
         "LEADLOOP_CAPTURE_HOUSEKEEPING_INTERVAL_S": "1",
+        # The tests' sales tools and channel adapters listen on this machine: allowed here
+        # explicitly, refused by default (webhooks reach only public addresses).
+        "LEADLOOP_HANDOFF_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
+        "LEADLOOP_NURTURE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
     }
     api_keys = json.dumps(
         [{"name": "dev-admin", "sha256": hash_key(dev_admin_key(home)), "scopes": ["admin"]}]

@@ -135,9 +135,11 @@ async def test_webhook_channel_posts_a_signed_idempotent_request() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(adapter)) as client:
         payload = {"message_id": str(MESSAGE), "channel": "sms", "template": "hello"}
-        assert (await send_webhook(client, "https://sms.example/hook", "hook", payload)).ok
-        refused = await send_webhook(client, "https://sms.example/hook", "hook", payload)
-        down = await send_webhook(client, "https://sms.example/hook", "hook", payload)
+        # A public address literal: no name to resolve on a machine without DNS.
+        adapter_url = "https://93.184.215.14/hook"
+        assert (await send_webhook(client, adapter_url, "hook", payload)).ok
+        refused = await send_webhook(client, adapter_url, "hook", payload)
+        down = await send_webhook(client, adapter_url, "hook", payload)
     assert not refused.ok and refused.permanent
     assert not down.ok and not down.permanent
     request = seen[0]

@@ -36,7 +36,8 @@ def api_keys_setting(key: str) -> str:
 
 # The settings that sign things and have no default (a service refuses to start without them).
 SECRET_SETTINGS = ("LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET",
-                   "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET")
+                   "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET",
+                   "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET")
 
 
 def dev_secrets(home: Path) -> dict[str, str]:
