@@ -18,7 +18,7 @@ import psutil
 from bench.harness import REPO_ROOT, Bench, free_port, summary
 from bench.wrk import WrkResult, run_wrk
 
-TARGET = 0.6
+TARGET = 0.4
 WARMUP_S = 2.0
 
 
