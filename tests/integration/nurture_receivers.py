@@ -6,6 +6,7 @@ import email
 import hashlib
 import hmac
 import json
+import os
 import socket
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from nurture.channels import ALLOWED_NETWORKS_ENV, allowed_networks
 
 
 @dataclass
@@ -84,6 +87,7 @@ class ChannelAdapter:
     port: int = field(default_factory=_free_port)
     _task: asyncio.Task[None] | None = None
     _server: uvicorn.Server | None = None
+    _allowed_before: str | None = None
 
     @property
     def url(self) -> str:
@@ -104,6 +108,11 @@ class ChannelAdapter:
         return JSONResponse({"status": code}, status_code=code)
 
     async def __aenter__(self) -> "ChannelAdapter":
+        # It listens on loopback, which channel webhooks may reach only when explicitly allowed
+        # (nurture reads the allow-list once per process: read it again with ours).
+        self._allowed_before = os.environ.get(ALLOWED_NETWORKS_ENV)
+        os.environ[ALLOWED_NETWORKS_ENV] = "127.0.0.0/8"
+        allowed_networks.cache_clear()
         app = Starlette(routes=[Route("/messages", self._receive, methods=["POST"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                      log_level="warning", lifespan="off"))
@@ -118,3 +127,8 @@ class ChannelAdapter:
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         await self._task
+        if self._allowed_before is None:
+            os.environ.pop(ALLOWED_NETWORKS_ENV, None)
+        else:
+            os.environ[ALLOWED_NETWORKS_ENV] = self._allowed_before
+        allowed_networks.cache_clear()
