@@ -8,7 +8,6 @@ import pytest
 from capture.config import CaptureSettings
 from capture.embed import _js_literal, render_embed_script
 from capture.form_config import FormConfigIn
-from capture.ratelimit import retry_after_s
 from capture.submission import (
     SubmissionInvalid,
     issue_token,
@@ -19,6 +18,7 @@ from capture.submission import (
     wants_html,
 )
 from leadloop.events.models import event_time_now
+from leadloop.ratelimit import retry_after_s
 
 SECRET = b"s" * 32
 

@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy import text
 
-from capture import ratelimit
+from leadloop import ratelimit
 from leadloop.app import Runtime
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
-from capture import activity, idempotency, ratelimit
+from capture import activity, idempotency
 from capture.capture_plan import LeadWrite
 from capture.config import CaptureSettings
 from capture.embed import render_embed_script
@@ -24,6 +24,7 @@ from capture.submission import (
     wants_html,
 )
 from capture.writers import ActivityRequest, Claim, SubmissionRequest, writers
+from leadloop import ratelimit
 from leadloop.app import Runtime, get_runtime
 from leadloop.auth import find_principal, hash_key
 from leadloop.events.models import LeadSource, event_time_now

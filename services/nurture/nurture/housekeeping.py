@@ -3,8 +3,8 @@
 import asyncio
 import logging
 
+from leadloop import ratelimit
 from leadloop.app import Runtime
-from nurture import ratelimit
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 They carry no API key (a mail reader has none); signed tokens (nurture.tracking) stand in.
 Each client IP may make `public_per_ip_per_minute` requests to them in any sliding minute
-(counted across replicas, nurture.ratelimit); past it, 429 with Retry-After.
+(counted across replicas, leadloop.ratelimit); past it, 429 with Retry-After.
 """
 
 import base64
@@ -11,10 +11,11 @@ from html import escape
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from leadloop import ratelimit
 from leadloop.app import Runtime, get_runtime, runtime_of, unit_of_work
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
-from nurture import ratelimit, service
+from nurture import service
 from nurture.config import NurtureSettings
 from nurture.tracking import read_click_token, read_token
 

@@ -1,6 +1,9 @@
-"""Per-IP and per-form rate limits shared by every replica: a sliding window per key in
+"""Rate limits shared by every replica (capture's public form routes, nurture's pixel, click
+and unsubscribe routes): a sliding window per key in
 PostgreSQL (one statement per request counts the hit in this minute's window and reads the
-previous minute's), as Cloudflare's rate limiter approximates a sliding log."""
+previous minute's), as Cloudflare's rate limiter approximates a sliding log.
+
+A service that limits keeps the `rate_limit_windows` table in its own migrations."""
 
 import math
 from dataclasses import dataclass
