@@ -4,7 +4,7 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from capture import forms_repository, idempotency
 from capture.form_config import FormConfigIn, FormOut
@@ -37,24 +37,16 @@ async def create_form(form: FormConfigIn, request: Request,
     with the same Idempotency-Key)."""
     form_id = "frm_" + secrets.token_hex(8)
     key = new_form_key()
-    try:
-        claim, fingerprint = await idempotency.claim_of(request)
-        async with uow:
-            replay = await idempotency.replay_if_seen(uow, "forms", claim, fingerprint)
-            if replay is not None:
-                return replay
-            await forms_repository.insert_form(uow.connection, form_id,
-                                               form.model_dump(mode="json"), hash_key(key))
-            row = await forms_repository.get_form(uow.connection, form_id)
-            answer = form_out(row, key).model_dump(mode="json")
-            await idempotency.remember(uow, "forms", claim, 201, {"kind": "json", "body": answer})
-            await uow.commit()
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return idempotency.error_response(exc)
-        raise
+
+    async def create(uow: UnitOfWork) -> dict[str, Any]:
+        await forms_repository.insert_form(uow.connection, form_id,
+                                           form.model_dump(mode="json"), hash_key(key))
+        row = await forms_repository.get_form(uow.connection, form_id)
+        return form_out(row, key).model_dump(mode="json")
+
+    response = await idempotency.answer_once(request, uow, "forms", 201, create)
     forms_changed(runtime)
-    return JSONResponse(answer, status_code=201)
+    return response
 
 
 @router.get("", response_model=list[FormOut])
@@ -96,22 +88,14 @@ async def rotate_form_key(form_id: str, request: Request,
     """Issue a new public key; the old one stops working at once. A retry with the same
     Idempotency-Key gets the same new key instead of rotating again."""
     key = new_form_key()
-    try:
-        claim, fingerprint = await idempotency.claim_of(request)
-        async with uow:
-            replay = await idempotency.replay_if_seen(uow, "forms", claim, fingerprint)
-            if replay is not None:
-                return replay
-            if not await forms_repository.update_form(uow.connection, form_id,
-                                                      {"public_key_sha256": hash_key(key)}):
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
-            row = await forms_repository.get_form(uow.connection, form_id)
-            answer = form_out(row, key).model_dump(mode="json")
-            await idempotency.remember(uow, "forms", claim, 200, {"kind": "json", "body": answer})
-            await uow.commit()
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return idempotency.error_response(exc)
-        raise
+
+    async def rotate(uow: UnitOfWork) -> dict[str, Any]:
+        if not await forms_repository.update_form(uow.connection, form_id,
+                                                  {"public_key_sha256": hash_key(key)}):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+        row = await forms_repository.get_form(uow.connection, form_id)
+        return form_out(row, key).model_dump(mode="json")
+
+    response = await idempotency.answer_once(request, uow, "forms", 200, rotate)
     forms_changed(runtime)
-    return JSONResponse(answer, status_code=200)
+    return response

@@ -2,6 +2,7 @@
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -87,6 +88,27 @@ def to_response(status_code: int, stored: dict[str, Any]) -> Response:
     if kind == "html":
         return HTMLResponse(stored["html"], status_code=status_code)
     return JSONResponse(stored["body"], status_code=status_code)
+
+
+async def answer_once(request: Request, uow: UnitOfWork, scope: str, status_code: int,
+                      work: Callable[[UnitOfWork], Awaitable[dict[str, Any]]]) -> Response:
+    """Do `work` (its JSON answer returned) in one transaction with the request's
+    Idempotency-Key claimed and its answer stored; a retry with the key gets the first answer
+    and does nothing. The admin POSTs that create something go through here."""
+    try:
+        key, fingerprint = await claim_of(request)
+        async with uow:
+            first = await replay_if_seen(uow, scope, key, fingerprint)
+            if first is not None:
+                return first
+            answer = await work(uow)
+            await remember(uow, scope, key, status_code, {"kind": "json", "body": answer})
+            await uow.commit()
+    except HTTPException as exc:
+        if isinstance(exc.detail, dict):
+            return error_response(exc)
+        raise
+    return JSONResponse(answer, status_code=status_code)
 
 
 def error_response(exc: HTTPException) -> JSONResponse:

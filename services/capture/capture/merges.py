@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from capture import idempotency, repository
@@ -90,21 +90,9 @@ async def merge_leads(lead_id: UUID, body: MergeIn, request: Request,
     if body.duplicate_lead_id == lead_id:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "a lead cannot be merged into itself")
-    try:
-        key, fingerprint = await idempotency.claim_of(request)
-        async with uow:
-            replay = await idempotency.replay_if_seen(uow, "merges", key, fingerprint)
-            if replay is not None:
-                return replay
-            out = await _merge(uow, lead_id, body)
-            answer = out.model_dump(mode="json")
-            await idempotency.remember(uow, "merges", key, 201, {"kind": "json", "body": answer})
-            await uow.commit()
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return idempotency.error_response(exc)
-        raise
-    return JSONResponse(answer, status_code=201)
+    async def merge(uow: UnitOfWork) -> dict[str, Any]:
+        return (await _merge(uow, lead_id, body)).model_dump(mode="json")
+    return await idempotency.answer_once(request, uow, "merges", 201, merge)
 
 
 async def _merge(uow: UnitOfWork, lead_id: UUID, body: MergeIn) -> MergeOut:
@@ -139,21 +127,9 @@ async def undo_merge(merge_id: UUID, request: Request,
                      uow: UnitOfWork = Depends(unit_of_work)) -> Response:
     """Separate the two leads again; later changes to the survivor are kept. With an
     Idempotency-Key a retry gets the first answer (not a 409)."""
-    try:
-        key, fingerprint = await idempotency.claim_of(request)
-        async with uow:
-            replay = await idempotency.replay_if_seen(uow, "merges", key, fingerprint)
-            if replay is not None:
-                return replay
-            out = await _undo(uow, merge_id)
-            answer = out.model_dump(mode="json")
-            await idempotency.remember(uow, "merges", key, 200, {"kind": "json", "body": answer})
-            await uow.commit()
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return idempotency.error_response(exc)
-        raise
-    return JSONResponse(answer, status_code=200)
+    async def undo(uow: UnitOfWork) -> dict[str, Any]:
+        return (await _undo(uow, merge_id)).model_dump(mode="json")
+    return await idempotency.answer_once(request, uow, "merges", 200, undo)
 
 
 async def _undo(uow: UnitOfWork, merge_id: UUID) -> MergeOut:
