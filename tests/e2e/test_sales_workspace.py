@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from leadloop.auth import hash_key
 from leadloop_devstack.stack import Stack
@@ -15,6 +16,7 @@ from tests.e2e.conftest import post_lead, qualified_lead
 from tests.e2e.handoff_fixtures import SalesTool, assignment_of, sales_tool, team_with_rule
 from tests.support import TopicReader, eventually
 
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 __all__ = ["sales_tool"]  # the fixture, used by name
 
 HANDED_OFF = "leadloop.lead.handed_off.v1"
@@ -30,7 +32,8 @@ async def _sales_team(http: httpx.AsyncClient, stack: Stack, admin: dict[str, st
     team, (ada, ben), _rule = await team_with_rule(http, stack, admin, campaign, 600)
     base = stack.url("handoff")
     manager = await http.post(f"{base}/v1/reps", headers=admin, json={
-        "name": f"Mia {team}", "email": f"mia.{team}@sales.example", "team": f"{team}-mgmt"})
+        "name": f"Mia {team}", "email": f"mia.{team}@sales.example", "team": f"{team}-mgmt",
+        "capacity": 5})
     assert manager.status_code == 201, manager.text
     mia = manager.json()["id"]
     for rep_id in (ada, ben):
