@@ -205,9 +205,11 @@ async def test_a_fallback_lead_alerts_the_managers_and_one_assigns_it_to_a_rep(
 
         # The sales tool hears it like any other hand-off; Ada's key now sees the lead.
         async def handed_to_ada() -> dict[str, Any]:
-            [handoff] = [h for h in delivered(HANDED_OFF, lead_id) if h["data"]["rep"]]
-            return handoff
-        handoff = (await eventually(handed_to_ada, timeout_s=30))["data"]
+            handoffs = [h for h in delivered(HANDED_OFF, lead_id) if h["data"]["rep"]]
+            assert len(handoffs) == 1, [(json.loads(b)["type"], json.loads(b)["data"].get(
+                "lead_id") == lead_id) for _h, b in tool.received]
+            return handoffs[0]
+        handoff = (await eventually(handed_to_ada, timeout_s=60))["data"]
         assert handoff["rep"]["id"] == ada and handoff["routing_rule"] == "manual"
         assert handoff["assigned_by"]["rep_id"] == mia
         mine = (await http.get(f"{base}/v1/assignments", headers=_headers(ada_key))).json()

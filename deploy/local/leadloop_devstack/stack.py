@@ -16,6 +16,7 @@ from leadloop_devstack.smtp import SmtpSink, read_mail
 # Services that send mail through the local SMTP sink: nurture's sequences, outcomes' digest,
 # handoff's fallback queue alerts to managers.
 MAILING_SERVICES = ("nurture", "outcomes", "handoff")
+LOCAL_DIGEST_RECIPIENT = "marketing-and-sales@leadloop.example"
 
 
 class Stack:
@@ -66,6 +67,8 @@ class Stack:
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
             **{name: value for name, value in self.secrets.items() if name.startswith(prefix)},
         }
+        if service == "outcomes":  # a new user sees the digest arrive in the SMTP sink
+            env[f"{prefix}DIGEST_RECIPIENTS"] = LOCAL_DIGEST_RECIPIENT
         if service in MAILING_SERVICES:  # nurture, the digest and queue alerts mail via the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
