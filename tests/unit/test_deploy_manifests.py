@@ -326,7 +326,7 @@ def test_consumers_scale_on_lag_of_every_topic_they_consume(service: str) -> Non
     assert others == [], "an HPA beside KEDA's would fight it over the replica count"
 
 
-# --- The deployment guide's apply steps, replayed on the rendered manifests -------------------------------
+# --- The deployment guide's apply steps, replayed on the rendered manifests -------------------
 
 def _readme_kubernetes_commands() -> list[str]:
     """The commands of the first sh block under "## Kubernetes" in the deployment guide,
@@ -456,7 +456,8 @@ SIGNING_SECRETS = {"capture": ["LEADLOOP_CAPTURE_FORM_TOKEN_SECRET"],
 @pytest.mark.parametrize("service", sorted(SIGNING_SECRETS))
 def test_signing_secrets_come_from_the_services_secret_drawn_at_random(service: str) -> None:
     # Never a value in the manifests (a ConfigMap is readable and published here): the
-    # Deployment reads them from <service>-secrets, which the deployment guide creates with random values.
+    # Deployment reads them from <service>-secrets, which the deployment guide creates with
+    # random values.
     config = _find("ConfigMap", f"{service}-config")["data"]
     assert not [k for k in config if k.endswith("SECRET")]
     assert {"secretRef": {"name": f"{service}-secrets"}} in \
