@@ -44,7 +44,8 @@ async def nurture_settings(stack: Stack) -> AsyncIterator[NurtureSettings]:
                           scheduler_batch_size=7, scheduler_poll_interval_s=0.05,
                           kafka_bootstrap_servers=stack.bootstrap_servers,
                           link_secret=stack.secrets["LEADLOOP_NURTURE_LINK_SECRET"],
-                          webhook_secret=stack.secrets["LEADLOOP_NURTURE_WEBHOOK_SECRET"])
+                          webhook_secret=stack.secrets["LEADLOOP_NURTURE_WEBHOOK_SECRET"],
+                          webhook_allowed_networks="127.0.0.0/8")  # the adapters below
 
 
 def _replica(settings: NurtureSettings) -> Scheduler:

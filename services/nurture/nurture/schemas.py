@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from nurture.domain import (
     SEQUENCE_SETTINGS,
@@ -15,8 +15,7 @@ from nurture.domain import (
     Sequence,
     SequenceStep,
 )
-from nurture.mail import template_exists
-from nurture.steps import Channel, GuardPolicy, SendEmailStep, SendStep, WebhookChannel
+from nurture.steps import Channel, GuardPolicy, WebhookChannel
 
 
 class EnrollmentOut(BaseModel):
@@ -62,15 +61,6 @@ class SequenceIn(BaseModel):
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
     guards: GuardPolicy = GuardPolicy()
     webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
-
-    @field_validator("steps")
-    @classmethod
-    def _templates_exist(cls, steps: list[SequenceStep]) -> list[SequenceStep]:
-        for index, step in enumerate(steps):
-            if isinstance(step, (SendEmailStep, SendStep)) and step.channel == Channel.email \
-                    and not template_exists(step.template):
-                raise ValueError(f"step {index}: no email template named '{step.template}'")
-        return steps
 
     def as_sequence(self) -> Sequence:
         """The domain sequence (version is assigned when stored)."""
