@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from capture.domain import (
     clean_text,
@@ -18,6 +18,33 @@ from leadloop.events.models import Consent, LeadProfile, LeadSource, PropertyVal
 _SHORT = 255
 # National numbers without a country are read as this region's (E.164 needs one).
 DEFAULT_PHONE_REGION = "US"
+
+
+class PostalAddressIn(BaseModel):
+    """A postal address as a client sends it (JSON: nested `postal_address`; forms and CSV:
+    `address_street`, `address_city`, `address_postal_code`, `address_region`,
+    `address_country`). Street and city are needed; the country defaults to the lead's."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=500)
+
+    street: str = Field(min_length=1, max_length=500)
+    city: str = Field(min_length=1, max_length=_SHORT)
+    postal_code: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=_SHORT)
+    country: str | None = Field(default=None, min_length=2, max_length=2,
+                                description="ISO 3166-1 alpha-2")
+
+    _no_nul = field_validator("*", mode="before")(refuse_nul)
+
+    @field_validator("street", "city", "postal_code", "region")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return clean_text(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        return normalize_country(value) if value else None
 
 
 class LeadIn(BaseModel):
@@ -39,6 +66,7 @@ class LeadIn(BaseModel):
     website: str | None = Field(default=None, max_length=2000)
     time_zone: str | None = Field(default=None, max_length=64)
     properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=100)
+    postal_address: PostalAddressIn | None = None
     consent: Consent = Consent()
     source: LeadSource = LeadSource()
 
@@ -75,6 +103,16 @@ class LeadIn(BaseModel):
         if not value:
             return None
         return normalize_phone(value, info.data.get("country") or DEFAULT_PHONE_REGION)
+
+    @model_validator(mode="after")
+    def _address_country(self) -> "LeadIn":
+        address = self.postal_address
+        if address is not None and address.country is None:
+            if self.country is None:
+                raise ValueError("postal_address needs a country (ISO code), or the lead's "
+                                 "country")
+            self.postal_address = address.model_copy(update={"country": self.country})
+        return self
 
     def profile(self) -> LeadProfile:
         """The normalized profile this submission describes."""
