@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nurture.domain import (
     SEQUENCE_SETTINGS,
@@ -140,9 +140,19 @@ class _Inbound(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message_id: UUID | None = Field(default=None, description="the X-LeadLoop-Message-Id header")
+    message_id: UUID | None = Field(
+        default=None, description="the X-LeadLoop-Message-Id header, or the Message-ID a reply's "
+        "In-Reply-To names (<id@leadloop.local>)")
     email: str | None = Field(default=None, min_length=3, max_length=320,
                               pattern=r"^[^@\s]+@[^@\s]+$")
+
+    @field_validator("message_id", mode="before")
+    @classmethod
+    def _message_id_header(cls, value: Any) -> Any:
+        """A Message-ID as a provider forwards it: <uuid@leadloop.local> is the uuid."""
+        if isinstance(value, str) and value.strip().endswith("@leadloop.local>"):
+            return value.strip().removeprefix("<").removesuffix("@leadloop.local>")
+        return value
 
     @model_validator(mode="after")
     def _one_address(self) -> "_Inbound":
@@ -158,9 +168,10 @@ class ReplyIn(_Inbound):
 
 
 class BounceIn(_Inbound):
-    """A bounce reported after the message left (a delivery status notification)."""
+    """A bounce reported after the message left (a delivery status notification), or a spam
+    complaint (a feedback loop report)."""
 
-    kind: Literal["hard", "soft"]
+    kind: Literal["hard", "soft", "complaint"]
     bounced_at: AwareDatetime | None = None
     reason: str | None = Field(default=None, max_length=1000)
 
