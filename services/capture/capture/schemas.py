@@ -1,10 +1,10 @@
 """Capture's HTTP request and response models."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from capture.domain import (
     clean_text,
@@ -31,8 +31,8 @@ class PostalAddressIn(BaseModel):
     city: str = Field(min_length=1, max_length=_SHORT)
     postal_code: str | None = Field(default=None, max_length=32)
     region: str | None = Field(default=None, max_length=_SHORT)
-    country: str | None = Field(default=None, min_length=2, max_length=2,
-                                description="ISO 3166-1 alpha-2")
+    country: str = Field(min_length=2, max_length=2,
+                         description="ISO 3166-1 alpha-2; defaults to the lead's country")
 
     _no_nul = field_validator("*", mode="before")(refuse_nul)
 
@@ -43,8 +43,8 @@ class PostalAddressIn(BaseModel):
 
     @field_validator("country")
     @classmethod
-    def _country(cls, value: str | None) -> str | None:
-        return normalize_country(value) if value else None
+    def _country(cls, value: str) -> str:
+        return normalize_country(value)
 
 
 class LeadIn(BaseModel):
@@ -104,15 +104,13 @@ class LeadIn(BaseModel):
             return None
         return normalize_phone(value, info.data.get("country") or DEFAULT_PHONE_REGION)
 
-    @model_validator(mode="after")
-    def _address_country(self) -> "LeadIn":
-        address = self.postal_address
-        if address is not None and address.country is None:
-            if self.country is None:
-                raise ValueError("postal_address needs a country (ISO code), or the lead's "
-                                 "country")
-            self.postal_address = address.model_copy(update={"country": self.country})
-        return self
+    @field_validator("postal_address", mode="before")
+    @classmethod
+    def _address_country(cls, value: Any, info: ValidationInfo) -> Any:
+        """An address without a country is in the lead's country (declared before it)."""
+        if isinstance(value, dict) and not value.get("country") and info.data.get("country"):
+            return {**value, "country": info.data["country"]}
+        return value
 
     def profile(self) -> LeadProfile:
         """The normalized profile this submission describes."""
