@@ -22,6 +22,8 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         routers=[router, inbound_router, public_router],
         handlers=HANDLERS,
         workers=[run_scheduler, housekeeping],
+        # Operation ids whose function name reads badly as one (leadloop.openapi).
+        operation_ids={"post_reply": "recordReply", "post_bounce": "recordBounce"},
         description="Sequences for leads that are not sales-ready yet: email over SMTP and "
         "webhook channels, guarded by consent, suppression, frequency caps and quiet hours; "
         "they stop the moment a lead is qualified, handed off, unsubscribed or its deal closes.",
