@@ -20,7 +20,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from leadloop.observability import current_traceparent
-from leadloop.problems import from_http_exception, validation_errors
+from leadloop.problems import from_http_exception, problem_response, validation_errors
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 MAX_ACTIVITIES = 1000
@@ -163,13 +163,15 @@ async def _post_activities(runtime: Runtime, request: Request, key: str | None,
                            "reason": str(outcome.detail)})
         else:
             raise outcome
-    code = 202 if not errors else 207 if items else 422
-    detail = "accepted" if not errors else "some activities were refused" if items \
-        else "request is invalid"
+    if not items:  # nothing recorded: refused like any invalid request
+        return problem_response(422, "request is invalid", instance=request.url.path,
+                                errors=errors)
+    code = 202 if not errors else 207
+    detail = "accepted" if not errors else "some activities were refused"
     answer = {"detail": detail, "items": items, "errors": errors}
-    if items:  # something was recorded: a retry gets this answer
-        await idempotency.remember_apart(runtime, "activities", key, code,
-                                         {"kind": "json", "body": answer})
+    # Something was recorded: a retry gets this answer.
+    await idempotency.remember_apart(runtime, "activities", key, code,
+                                     {"kind": "json", "body": answer})
     return JSONResponse(answer, status_code=code)
 
 
