@@ -185,8 +185,9 @@ def create_service_app(
         setup_tracing(service, settings.otlp_traces_endpoint, settings.trace_export_delay_ms)
         runtime = Runtime(
             settings=settings,
-            engine=create_engine(settings.database_url, settings.db_pool_size),
-            producer=create_producer(settings.kafka_bootstrap_servers, service,
+            engine=create_engine(settings.database_url, settings.db_pool_size,
+                                 settings.database_tls),
+            producer=create_producer(settings.kafka, service,
                                      settings.producer_linger_ms),
         )
         app.state.runtime = runtime
@@ -239,7 +240,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             await runtime.producer.start()
             break
         except KafkaError:
-            log.warning("Kafka not reachable at %s; retrying", settings.kafka_bootstrap_servers)
+            log.warning("Kafka not reachable at %s; retrying", settings.kafka)
             await backoff.sleep()
     runtime.kafka_connected = True
     def run_relay() -> Coroutine[Any, Any, None]:
@@ -253,7 +254,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     def run_consumer(handlers: Handlers) -> Coroutine[Any, Any, None]:
         runtime.consumer = ConsumerRunner(
             service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            bootstrap_servers=settings.kafka,
             topics=[topic_of(p) for p in CONSUMES[settings.service_name]],
             handlers=handlers, batch_size=settings.consumer_batch_size,
             max_attempts=settings.consumer_max_attempts,
@@ -268,7 +269,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     def run_keys() -> Coroutine[Any, Any, None]:
         # The keys this service needs to read personal fields in events; see leadloop.keyring.
         return KeysConsumer(service=settings.service_name, engine=runtime.engine,
-                            bootstrap_servers=settings.kafka_bootstrap_servers,
+                            bootstrap_servers=settings.kafka,
                             stopping=runtime.stopping).run()
 
     runtime.supervise("outbox-relay", run_relay)

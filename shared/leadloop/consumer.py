@@ -26,11 +26,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.connections import KafkaAddress
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.handlers import Handlers, Item
 from leadloop.infra_tables import processed_events
+from leadloop.kafka import create_consumer
 from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
@@ -95,7 +97,7 @@ class ConsumerRunner:
     service's batch handlers."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
-                 bootstrap_servers: str, topics: list[str], handlers: Handlers,
+                 bootstrap_servers: KafkaAddress, topics: list[str], handlers: Handlers,
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
                  retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
                  key_wait_s: float = 300.0, fetch_min_bytes: int = 1,
@@ -129,8 +131,8 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         """Consume until stopped."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+        self._consumer = create_consumer(
+            kafka=self._bootstrap_servers,
             group_id=self._service,
             client_id=f"{self._service}-consumer",
             enable_auto_commit=False,

@@ -1,21 +1,39 @@
-"""The one way LeadLoop makes and closes a Kafka producer."""
+"""The one way LeadLoop makes Kafka clients (producer, consumers, admin clients) and closes a
+producer. Each gets the bootstrap servers and the security settings (TLS, SASL) of a
+`KafkaConnection`; a plain string means PLAINTEXT."""
 
 import asyncio
 import logging
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from leadloop.connections import KafkaConnection, kafka_client_args
 
 log = logging.getLogger(__name__)
 
 
-def create_producer(bootstrap_servers: str, client_id: str, linger_ms: int = 0) -> AIOKafkaProducer:
+def create_producer(kafka: str | KafkaConnection, client_id: str, linger_ms: int = 0
+                    ) -> AIOKafkaProducer:
     """An idempotent producer: acks=all, and broker-side dedupe of its own retries."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka_client_args(kafka),
         client_id=client_id,
         enable_idempotence=True,
         linger_ms=linger_ms,
     )
+
+
+def create_consumer(*topics: str, kafka: str | KafkaConnection, **options: Any
+                    ) -> AIOKafkaConsumer:
+    """A consumer of `topics` (or of what it is assigned later); `options` are aiokafka's."""
+    return AIOKafkaConsumer(*topics, **kafka_client_args(kafka), **options)
+
+
+def create_admin(kafka: str | KafkaConnection, **options: Any) -> AIOKafkaAdminClient:
+    """An admin client (topics, records, offsets)."""
+    return AIOKafkaAdminClient(**kafka_client_args(kafka), **options)
 
 
 async def close_producer(producer: AIOKafkaProducer, timeout_s: float = 10) -> None:
