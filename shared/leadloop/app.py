@@ -38,7 +38,7 @@ from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
 from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.handlers import Handlers
-from leadloop.kafka import close_producer, create_producer
+from leadloop.kafka import close_producer, create_producer, start_client
 from leadloop.keyring import KeysConsumer
 from leadloop.observability import (
     BACKGROUND_TASK_RESTARTS,
@@ -237,10 +237,10 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     backoff = Backoff(max_s=5.0)
     while True:
         try:
-            await runtime.producer.start()
+            await start_client(runtime.producer, settings.kafka)
             break
-        except KafkaError:
-            log.warning("Kafka not reachable at %s; retrying", settings.kafka)
+        except KafkaError as exc:
+            log.warning("%s; retrying", exc)
             await backoff.sleep()
     runtime.kafka_connected = True
     def run_relay() -> Coroutine[Any, Any, None]:
