@@ -67,20 +67,22 @@ class KafkaConnection:
     def of(cls, settings: "ServiceSettings") -> "KafkaConnection":
         """The connection a service's settings describe."""
         def secret(value: Any) -> str | None:
-            return value.get_secret_value() if value is not None else None
+            return (value.get_secret_value() or None) if value is not None else None
 
         return cls(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             security_protocol=settings.kafka_security_protocol,
             sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_username=settings.kafka_sasl_username,
+            # An empty value (an unset variable in compose) means "not set".
+            sasl_username=settings.kafka_sasl_username or None,
             sasl_password=secret(settings.kafka_sasl_password),
             oauth_token_url=settings.kafka_oauth_token_url,
             oauth_client_id=settings.kafka_oauth_client_id,
             oauth_client_secret=secret(settings.kafka_oauth_client_secret),
             oauth_scope=settings.kafka_oauth_scope,
-            ssl_cafile=settings.kafka_ssl_cafile, ssl_certfile=settings.kafka_ssl_certfile,
-            ssl_keyfile=settings.kafka_ssl_keyfile,
+            ssl_cafile=settings.kafka_ssl_cafile or None,
+            ssl_certfile=settings.kafka_ssl_certfile or None,
+            ssl_keyfile=settings.kafka_ssl_keyfile or None,
             ssl_check_hostname=settings.kafka_ssl_check_hostname,
         )
 
