@@ -21,9 +21,10 @@ from leadloop.problems import PROBLEM_JSON, FieldError, Problem
 _VERB_ALIASES = {"post": "create", "show": "get", "find": "find"}
 
 OPERATION_VERBS = frozenset({
-    "accept", "activate", "backtest", "create", "deactivate", "delete", "diff", "erase",
-    "export", "find", "get", "list", "merge", "pause", "purge", "record", "reject",
-    "replace", "replay", "rebuild", "rotate", "submit", "track", "train", "undo", "update",
+    "accept", "activate", "assign", "backtest", "create", "deactivate", "delete", "diff",
+    "erase", "export", "find", "get", "list", "merge", "mint", "pause", "purge", "record",
+    "reject", "replace", "replay", "rebuild", "revoke", "rotate", "search", "submit", "track",
+    "train", "undo", "update",
 })
 """The verbs an operation id may start with; a new one is a deliberate addition here."""
 
