@@ -7,6 +7,7 @@ from the endpoint function's name (`post_` reads as `create`); a service names t
 `create_service_app(operation_ids=...)` and a test holds every id to a verb and unique.
 """
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -186,6 +187,9 @@ def example_of(node: dict[str, Any], schemas: dict[str, Any], depth: int = 0,
     if kind == "string":
         hint = next((v for k, v in _NAME_EXAMPLES.items() if name.endswith(k)), "example")
         text = _FORMAT_EXAMPLES.get(node.get("format", ""), hint)
+        if "pattern" in node:  # the first known sample the pattern accepts (e.g. an email)
+            text = next((c for c in (text, *_FORMAT_EXAMPLES.values(), *_NAME_EXAMPLES.values())
+                         if re.search(node["pattern"], c)), text)
         text = text.ljust(node.get("minLength", 0), "x")
         return text[:node["maxLength"]] if "maxLength" in node else text
     return None
