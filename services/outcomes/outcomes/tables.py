@@ -116,7 +116,23 @@ closed_deals = Table(
     Index("closed_deals_by_lead", "lead_id"),
 )
 
-READ_MODEL_TABLES = (funnel_leads, touches, closed_deals)
+# Every event about a lead, in words a rep reads (outcomes.timeline): its timeline. Keyed by the
+# event's id, so a redelivered or replayed event is kept once; deleted when the lead is erased.
+timeline_entries = Table(
+    "timeline_entries",
+    metadata,
+    Column("entry_id", Text, primary_key=True),  # the event's CloudEvents id
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("type", Text, nullable=False),  # the event's versioned type
+    Column("kind", Text, nullable=False),  # created, page_view, scored, accepted, deal_won, ...
+    Column("summary", Text, nullable=False),
+    Column("actor", Text),  # who did it (a sales action's key or rep), when the event says
+    Column("detail", JSONB, nullable=False),
+    Index("timeline_entries_by_lead", "lead_id", "occurred_at", "entry_id"),
+)
+
+READ_MODEL_TABLES = (funnel_leads, touches, closed_deals, timeline_entries)
 
 # The digests, one row per period: the durable schedule (claimed when due with FOR UPDATE SKIP
 # LOCKED) and, once composed, the figures it sent. The period is the primary key, so two replicas
