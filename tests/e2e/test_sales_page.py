@@ -7,11 +7,11 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
@@ -19,7 +19,7 @@ from tests.e2e.handoff_fixtures import assignment_of, rep_key, sales_team
 from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
-PHONE = {"width": 390, "height": 844}
+PHONE = ViewportSize(width=390, height=844)
 
 
 def _keep(path: Path) -> None:
@@ -127,7 +127,7 @@ async def test_a_rep_signs_in_reads_the_lead_and_accepts_it_on_a_phone(
     await page.goto(f"{stack.url('handoff')}/sales")
     await page.click("header form button")
     await page.wait_for_url("**/sales/login")
-    await page.context.add_cookies([cookie])  # a copied cookie opens nothing
+    await page.context.add_cookies([cast(Any, cookie)])  # a copied cookie opens nothing
     await page.goto(f"{stack.url('handoff')}/sales")
     assert page.url.endswith("/sales/login")
     await page.context.close()

@@ -161,6 +161,17 @@ digests = Table(
     Index("digests_by_end", "period_end"),
 )
 
+# Who gets the digest, per team (marketing, sales), managed through the API; the addresses in
+# LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS get it too.
+digest_recipients = Table(
+    "digest_recipients",
+    metadata,
+    Column("team", Text, primary_key=True),
+    Column("email", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("team IN ('marketing', 'sales')", name="digest_recipient_team"),
+)
+
 # Dashboard sign-ins: the cookie carries the id (signed, with its expiry); logging out deletes
 # the row, so a copied cookie dies with the session. Expired rows are purged at each sign-in.
 dashboard_sessions = Table(
