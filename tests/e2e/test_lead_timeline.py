@@ -69,7 +69,7 @@ async def test_timeline_tells_the_leads_story_in_order_with_the_score_and_who_ac
     # The score and why: the latest lead.scored, each rule with its points and reason.
     score = story["score"]
     [*_, latest] = [entry for entry in entries if entry["kind"] == "scored"]
-    assert score["score"] == latest["detail"]["score"] >= assignment["score"]
+    assert score["score"] == latest["detail"]["score"] >= assignment["lead"]["score"]
     assert score["contributions"] == latest["detail"]["contributions"]
     assert score["contributions"] and all(c["reason"] for c in score["contributions"])
     assert story["next_cursor"] is None
