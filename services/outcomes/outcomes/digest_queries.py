@@ -78,10 +78,13 @@ async def latest(conn: AsyncConnection) -> DigestRow | None:
     return None if row is None else DigestRow(**row._mapping)
 
 
-async def listing(conn: AsyncConnection, limit: int) -> list[DigestRow]:
-    """Every period's row, newest first."""
-    rows = await conn.execute(select(*_COLUMNS).order_by(digests.c.period_end.desc(),
-                                                         digests.c.period).limit(limit))
+async def listing(conn: AsyncConnection, limit: int,
+                  before: tuple[datetime, str] | None = None) -> list[DigestRow]:
+    """Period rows, newest first (by period end, then key descending), after the cursor's."""
+    query = select(*_COLUMNS).order_by(digests.c.period_end.desc(), digests.c.period.desc())
+    if before is not None:
+        query = query.where(tuple_(digests.c.period_end, digests.c.period) < tuple_(*before))
+    rows = await conn.execute(query.limit(limit))
     return [DigestRow(**row._mapping) for row in rows]
 
 

@@ -59,13 +59,24 @@ class DigestOut(BaseModel):
         )
 
 
-@router.get("/digests", response_model=list[DigestOut], dependencies=_reports)
-async def list_digests(limit: int = Query(default=52, ge=1, le=1000),
-                       uow: UnitOfWork = Depends(unit_of_work)) -> list[DigestOut]:
+@router.get("/digests", response_model=Page[DigestOut], dependencies=_reports)
+async def list_digests(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                       uow: UnitOfWork = Depends(unit_of_work)) -> Page[DigestOut]:
     """Every period's digest, newest first, without the figures (GET one for those)."""
+    before = None
+    if cursor is not None:
+        period_end, period = decode_cursor(cursor, 2)
+        try:
+            before = (datetime.fromisoformat(period_end), str(period))
+        except (TypeError, ValueError):
+            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
+                                           "msg": "not a cursor this API returned"}]) from None
     async with uow:
-        rows = await digest_queries.listing(uow.connection, limit)
-    return [DigestOut.of(row, with_content=False) for row in rows]
+        rows = await digest_queries.listing(uow.connection, limit + 1, before)
+    kept, next_cursor = page_of(rows, limit,
+                                lambda row: [row.period_end.isoformat(), row.period])
+    return Page[DigestOut](items=[DigestOut.of(row, with_content=False) for row in kept],
+                           next_cursor=next_cursor)
 
 
 @router.get("/digests/latest", response_model=DigestOut, dependencies=_reports)
