@@ -111,9 +111,11 @@ def _to(path: str) -> RedirectResponse:
 
 
 def _same_origin(request: Request) -> bool:
-    """A POST from a page of this service (or from no page at all: no Origin header)."""
+    """Not a POST from another site's page. Browsers send `Origin: null` from our own pages
+    (they are served with Referrer-Policy: no-referrer), so only a named other origin is
+    refused; the session's CSRF token is what proves a form is ours."""
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.url.netloc
+    return origin in (None, "null") or urlsplit(origin).netloc == request.url.netloc
 
 
 def _post_allowed(request: Request, session: Session, csrf: str) -> bool:

@@ -154,7 +154,7 @@ digests = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("status IN ('scheduled', 'composed', 'sent', 'failed')",
+    CheckConstraint("status IN ('scheduled', 'composed', 'sent', 'failed', 'no_recipients')",
                     name="digest_status"),
     Index("digests_due", "schedule", "due_at",
           postgresql_where=text("status IN ('scheduled', 'composed')")),

@@ -1,4 +1,5 @@
-"""Digest recipients per team, managed through the API.
+"""Digest recipients per team, managed through the API; a digest nobody was to get is
+stored as `no_recipients` (the status check did not allow it).
 
 Revision ID: 0007
 Revises: 0006
@@ -22,7 +23,15 @@ def upgrade() -> None:
                   server_default=sa.func.now()),
         sa.CheckConstraint("team IN ('marketing', 'sales')", name="digest_recipient_team"),
     )
+    op.drop_constraint("digest_status", "digests", type_="check")
+    op.create_check_constraint(
+        "digest_status", "digests",
+        "status IN ('scheduled', 'composed', 'sent', 'failed', 'no_recipients')")
 
 
 def downgrade() -> None:
+    op.execute("UPDATE digests SET status = 'sent' WHERE status = 'no_recipients'")
+    op.drop_constraint("digest_status", "digests", type_="check")
+    op.create_check_constraint("digest_status", "digests",
+                               "status IN ('scheduled', 'composed', 'sent', 'failed')")
     op.drop_table("digest_recipients")
