@@ -127,7 +127,7 @@ async def work_one(runtime: Runtime, schedule: Schedule, settings: OutcomesSetti
 
 
 class DigestJustSent(Exception):
-    """A digest was sent now less than a second ago (its period key is taken)."""
+    """A digest was sent now within the same millisecond (its period key is taken)."""
 
 
 async def send_now(uow: UnitOfWork, schedule: Schedule, settings: OutcomesSettings
@@ -137,10 +137,11 @@ async def send_now(uow: UnitOfWork, schedule: Schedule, settings: OutcomesSettin
     `<period> until <now>`), so a failed send is retried by the worker the same way."""
     now = event_time_now()
     current = period_at(schedule, now)
-    period = DigestPeriod(f"{current.key} until {now:%Y-%m-%dT%H:%M:%SZ}", current.start, now)
+    period = DigestPeriod(f"{current.key} until {now:%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z",
+                          current.start, now)
     conn = uow.connection
     if not await digest_queries.schedule_period(conn, schedule.label, period, now):
-        raise DigestJustSent("a digest was sent a moment ago; try again in a second")
+        raise DigestJustSent("a digest was sent this very millisecond; try again")
     row = await digest_queries.get(conn, period.key)
     assert row is not None
     await _work(uow, row, schedule, settings, now)

@@ -101,7 +101,7 @@ async def get_digest(period: str, uow: UnitOfWork = Depends(unit_of_work)) -> Di
 
 @router.post("/digests/send-now", response_model=DigestOut, status_code=status.HTTP_201_CREATED,
              dependencies=_admin,
-             responses={409: {"description": "a digest was sent less than a second ago"}})
+             responses={409: {"description": "a digest was sent within the same millisecond"}})
 async def send_digest_now(request: Request,
                           uow: UnitOfWork = Depends(unit_of_work)) -> DigestOut:
     """Compose the digest of the current period so far (against the previous period) and mail
