@@ -14,7 +14,13 @@ from leadloop_devstack.kafka import (
     resolve_classpath,
     wait_for_kafka,
 )
-from leadloop_devstack.keys import api_keys_setting, dev_admin_key, dev_secrets, kept_secret
+from leadloop_devstack.keys import (
+    SALES_PAGE_KEY,
+    api_keys_setting,
+    dev_admin_key,
+    dev_secrets,
+    kept_secret,
+)
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
 from leadloop_devstack.smtp import SmtpSink, read_mail
@@ -86,6 +92,11 @@ class Stack:
                 f"{prefix}KAFKA_SSL_CAFILE": secure.ssl_cafile or ""})
         if service == "outcomes":  # a new user sees the digest arrive in the SMTP sink
             env[f"{prefix}DIGEST_RECIPIENTS"] = LOCAL_DIGEST_RECIPIENT
+            env[f"{prefix}API_KEYS"] = api_keys_setting(
+                self.admin_key, sales_page_key=self.secrets[SALES_PAGE_KEY])
+        if service == "handoff":  # the sales page shows timelines from outcomes
+            env[f"{prefix}OUTCOMES_URL"] = \
+                f"http://{self.settings.host}:{self.settings.ports['outcomes']}"
         if service in MAILING_SERVICES:  # nurture, the digest and queue alerts mail via the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
