@@ -21,7 +21,8 @@ app = create_service_app(
         "markets_report": "getMarketsReport", "attribution_report": "getAttributionReport",
         "score_calibration_report": "getScoreCalibrationReport",
         "rejection_report": "getRejectionReport", "latest_digest": "getLatestDigest",
-        "rebuild": "rebuildReadModel"},
+        "rebuild": "rebuildReadModel", "add_recipient": "createDigestRecipient",
+        "remove_recipient": "deleteDigestRecipient", "lead_timeline": "getLeadTimeline"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
     "funnel, speed to lead, attribution, score calibration, rejections and market breakdowns, "
     "built from every event; each lead's timeline; a periodic digest by email; a dashboard at "
