@@ -31,9 +31,18 @@ from tests.unit.deploy_support import (
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
 
 
+DOCKERFILE = REPO / "Dockerfile"
+
+
 def _dockerfile(service: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) per instruction, continuation lines joined, comments dropped."""
-    text = (REPO / "services" / service / "Dockerfile").read_text()
+    """(INSTRUCTION, arguments) per instruction of the one Dockerfile, continuation lines joined,
+    comments dropped, with the build arguments Compose passes for `service` and the image's own
+    environment substituted (as Docker does at build time and the shell at run time)."""
+    text = DOCKERFILE.read_text()
+    values = {"SERVICE": service, "PORT": str(http_port(service)), "APP_SERVICE": service,
+              "APP_PORT": str(http_port(service))}
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
     lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
     joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
     return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln.strip() else "")
@@ -117,15 +126,13 @@ def test_compose_file_is_valid_for_the_installed_compose() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _normalised_dockerfile(service: str) -> str:
-    text = (REPO / "services" / service / "Dockerfile").read_text()
-    return text.replace(service, "SERVICE").replace(str(http_port(service)), "PORT")
-
-
-@pytest.mark.parametrize("service", SERVICES[1:])
-def test_dockerfiles_differ_only_in_service_name_and_port(service: str) -> None:
-    # One recipe for five images: a fix in one Dockerfile must reach the other four.
-    assert _normalised_dockerfile(service) == _normalised_dockerfile(SERVICES[0])
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_has_its_compose_build_arguments(service: str) -> None:
+    # One recipe for five images: the service's name and port are the only build arguments.
+    args = COMPOSE["services"][service]["build"]["args"]
+    assert args == {"SERVICE": service, "PORT": str(http_port(service))}
+    assert re.findall(r"^ARG (\w+)", DOCKERFILE.read_text(), re.M) == [
+        "BASE", "SERVICE", "SERVICE", "PORT"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -147,18 +154,24 @@ def test_image_carries_the_migrations_alembic_runs_from_the_workdir(service: str
 def test_dockerfile_builds_a_slim_non_root_image_that_runs_the_service(service: str) -> None:
     instructions = _dockerfile(service)
     port = str(http_port(service))
-    assert all(base.split()[0] == "python:3.11-slim" for base in _args(instructions, "FROM"))
+    base = _args(instructions, "ARG")[0].removeprefix("BASE=")
+    assert re.fullmatch(r"python:3\.\d+(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", base), (
+        "a slim Python base pinned by digest")
+    assert [b.split()[0] for b in _args(instructions, "FROM")] == ["${BASE}", "${BASE}"]
     copies = " ".join(_args(instructions, "COPY"))
-    assert "shared/" in copies and f"services/{service}/" in copies
-    installs = " ".join(a for a in _args(instructions, "RUN") if "pip install" in a)
-    assert "/src/shared" in installs and f"/src/services/{service}" in installs
+    assert "uv.lock" in copies and "shared/" in copies and "services/" in copies
+    # Installed from the lock only (fails if it is stale), the service and what it needs.
+    installs = [a for a in _args(instructions, "RUN") if "install" in a or "sync" in a]
+    assert installs[0].startswith("pip install uv==")
+    assert installs[1] == (f"uv sync --frozen --no-default-groups --no-editable "
+                           f"--package leadloop-{service}")
     user = _args(instructions, "USER")[-1].split(":")[0]
     assert user.isdigit() and int(user) != 0, "run as a numeric non-root user"
     assert _args(instructions, "EXPOSE") == [port]
     healthcheck = _args(instructions, "HEALTHCHECK")
     assert len(healthcheck) == 1 and f"127.0.0.1:{port}/healthz" in healthcheck[0]
-    command = yaml.safe_load(_args(instructions, "CMD")[-1])  # exec form is a JSON list
-    assert command[:2] == ["uvicorn", f"{service}.main:app"]
+    command = shlex.split(_args(instructions, "CMD")[-1])  # shell form: exec replaces the shell
+    assert command[:3] == ["exec", "uvicorn", f"{service}.main:app"]
     assert command[command.index("--port") + 1] == port
     # Behind a proxy the client address comes from X-Forwarded-For of trusted proxies only.
     assert "--proxy-headers" in command and "--forwarded-allow-ips" not in command
@@ -186,7 +199,8 @@ def test_image_install_carries_every_data_file_the_package_reads(package: str) -
 def test_compose_runs_the_service_after_its_migrations(service: str) -> None:
     services = COMPOSE["services"]
     app, migrations = services[service], services[f"{service}-migrations"]
-    build = {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+    build = {"context": ".", "dockerfile": "Dockerfile",
+             "args": {"SERVICE": service, "PORT": str(http_port(service))}}
     assert app["build"] == build and migrations["build"] == build
     assert app["image"] == migrations["image"]
     assert migrations["command"] == ["alembic", "upgrade", "head"]
