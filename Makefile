@@ -45,7 +45,7 @@ install-runtime: $(RUNTIME)
 install: $(DEV)
 
 run: install-runtime
-	@echo "The command line: .venv/bin/leadloop --help (or \`uv run leadloop\`, or source .venv/bin/activate)."
+	@echo "The command line: .venv/bin/leadloop --help (or \`$(UV) run leadloop\`, or source .venv/bin/activate)."
 	@echo "In another terminal: make demo (a few minutes of leads, reps and deals; the dashboard shows them)."
 	$(BIN)/python -m leadloop_devstack run
 

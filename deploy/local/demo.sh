@@ -5,14 +5,19 @@
 set -euo pipefail
 bin=$1
 shift
-host=${LEADLOOP_STACK_HOST:-127.0.0.1}
+# Where the stack's services listen: its own settings (LEADLOOP_STACK_HOST, LEADLOOP_STACK_PORTS).
+read -r host capture handoff outcomes all_ports < <("$bin/python" -c '
+from leadloop_devstack.config import StackSettings
+s = StackSettings()
+print(s.host, s.ports["capture"], s.ports["handoff"], s.ports["outcomes"],
+      ",".join(str(p) for p in s.ports.values()))')
 
 ready() {  # every service answers /readyz?strict=true (database, Kafka and consumer up)
-  "$bin/python" - "$host" <<'PY'
+  "$bin/python" - "$host" "$all_ports" <<'PY'
 import sys, urllib.request
-host = sys.argv[1]
+host, ports = sys.argv[1], sys.argv[2].split(",")
 try:
-    for port in range(8001, 8006):
+    for port in ports:
         urllib.request.urlopen(f"http://{host}:{port}/readyz?strict=true", timeout=2)
 except Exception:
     sys.exit(1)
@@ -34,9 +39,10 @@ if ! ready; then
   done
 fi
 
-"$bin/leadloop" demo "$@"
+"$bin/leadloop" demo --capture-url "http://$host:$capture" --handoff-url "http://$host:$handoff" \
+  --outcomes-url "http://$host:$outcomes" "$@"
 echo
-echo "Dashboard: http://$host:8005/dashboard (sign in with LEADLOOP_DEV_ADMIN_KEY from .leadloop/dev-keys.env)"
+echo "Dashboard: http://$host:$outcomes/dashboard (sign in with LEADLOOP_DEV_ADMIN_KEY from .leadloop/dev-keys.env)"
 if [ -n "$stack" ]; then
   echo "The stack keeps running for the dashboard; Ctrl-C stops it."
   wait "$stack"
