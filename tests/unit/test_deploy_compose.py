@@ -179,6 +179,50 @@ def test_dockerfile_builds_a_slim_non_root_image_that_runs_the_service(service: 
     assert "FORWARDED_ALLOW_IPS=127.0.0.1" in env, "trust no proxy unless configured"
 
 
+def _uv() -> str | None:
+    """uv as `make` uses it (.tools/bin/uv), else one on PATH."""
+    local = REPO / ".tools" / "bin" / "uv"
+    return str(local) if local.exists() else shutil.which("uv")
+
+
+def test_image_build_stage_installs_the_service_from_the_lock(tmp_path: Path) -> None:
+    # The build stage's COPY and RUN steps replayed without Docker: the context holds only what
+    # the Dockerfile copies, and `uv sync --frozen` must install the service, the shared package
+    # and their locked dependencies, not the other services, the local stack or any test tool.
+    uv = _uv()
+    if uv is None:
+        pytest.skip("no uv here (make installs one into .tools/)")
+    service = "capture"
+    instructions = _dockerfile(service)
+    build = instructions[:[i for i, (name, _) in enumerate(instructions) if name == "FROM"][1]]
+    root = tmp_path / "src"
+    for src_dst in _args(build, "COPY"):
+        *sources, destination = src_dst.split()
+        for source in sources:
+            target = root / PurePosixPath(destination).relative_to("/src")
+            if source.endswith("/"):
+                shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns(
+                    "__pycache__", "*.egg-info", "build"))
+            else:
+                target = target / Path(source).name if destination.endswith("/") else target
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(REPO / source, target)
+    venv = tmp_path / "venv"
+    env = {**os.environ, **dict(pair.split("=", 1) for pair in " ".join(
+        _args(build, "ENV")).split()), "UV_PROJECT_ENVIRONMENT": str(venv)}
+    [sync] = [a for a in _args(build, "RUN") if a.startswith("uv sync")]
+    result = subprocess.run([uv, *shlex.split(sync)[1:]], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import importlib.util as u, capture.main; print("
+         "[m for m in ('scoring', 'leadloop_devstack', 'pytest', 'playwright') if u.find_spec(m)],"
+         " capture.__file__)"], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.startswith("[] "), probe.stdout
+    assert "site-packages" in probe.stdout, "installed, not an editable link to the sources"
+
+
 @pytest.mark.parametrize("package", ["shared/leadloop", *(f"services/{s}/{s}" for s in SERVICES)])
 def test_image_install_carries_every_data_file_the_package_reads(package: str) -> None:
     # The images install packages (not editable), so a file that package-data does not list
