@@ -89,6 +89,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         postgres_port=_free_port(),
         kafka_port=_free_port(),
         kafka_controller_port=_free_port(),
+        # The broker's managed-Kafka-like listener (SASL_SSL, SCRAM), for the security test;
+        # the services stay on plaintext.
+        kafka_sasl_ssl_port=_free_port(),
         smtp_port=_free_port(),  # never the dev stack's 1025: `make test` runs two stacks
         ports={name: _free_port() for name in DEFAULT_PORTS},
         **external_infrastructure,

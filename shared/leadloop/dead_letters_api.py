@@ -20,7 +20,7 @@ def dead_letters_router(service: str) -> APIRouter:
                        dependencies=[Depends(require_scope("admin"))])
 
     def bootstrap(request: Request) -> str:
-        return str(request.app.state.settings.kafka_bootstrap_servers)
+        return request.app.state.settings.kafka  # type: ignore[no-any-return]
 
     @router.get("")
     async def list_letters(request: Request, from_offset: int = Query(0, ge=0),

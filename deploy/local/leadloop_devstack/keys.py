@@ -60,3 +60,15 @@ def dev_secrets(home: Path) -> dict[str, str]:
     path.write_text("# Signing secrets of the local stack's services (random, made on first use).\n"
                     + "".join(f"{name}={found[name]}\n" for name in SECRET_SETTINGS))
     return found
+
+
+def kept_secret(path: Path) -> str:
+    """A random secret kept in `path` (made on first use): the local broker's SCRAM password,
+    which its storage holds from the day it was formatted."""
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(16)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value

@@ -6,8 +6,8 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from handoff.webhook_targets import Network, parse_networks
 from leadloop.settings import MailingServiceSettings
+from leadloop.webhooks import Network, parse_networks
 
 
 class HandoffSettings(MailingServiceSettings):

@@ -16,6 +16,13 @@ app = create_service_app(
     routers=[router, admin_router, rep_keys_router],
     handlers=HANDLERS,
     workers=[run_sla_timers, run_webhooks, run_queue_drain],
+    # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
+    operation_ids={
+        "who_am_i": "getViewer", "rep_queue": "getRepQueue", "fallback_queue": "getFallbackQueue",
+        "lead_assignment": "getLeadAssignment", "accept": "acceptAssignment",
+        "reject": "rejectAssignment", "contacted": "recordAssignmentContacted",
+        "converted": "recordAssignmentConverted", "rule_versions": "listRuleVersions",
+        "delivery_log": "listWebhookDeliveries", "rotate_secret": "rotateWebhookSecret"},
     description="Routes qualified leads to sales reps (named accounts, versioned rules, weighted "
     "round-robin), holds them to an accept SLA, and delivers lead.handed_off, lead.accepted, "
     "lead.rejected, lead.contacted and lead.sla_breached to Kafka and signed webhooks.",

@@ -14,6 +14,13 @@ app = create_service_app(
     routers=[router, reports_router, digests_router, dashboard_router],
     handlers=HANDLERS,
     workers=[run_digests],
+    # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
+    operation_ids={
+        "funnel_report": "getFunnelReport", "speed_to_lead_report": "getSpeedToLeadReport",
+        "markets_report": "getMarketsReport", "attribution_report": "getAttributionReport",
+        "score_calibration_report": "getScoreCalibrationReport",
+        "rejection_report": "getRejectionReport", "latest_digest": "getLatestDigest",
+        "rebuild": "rebuildReadModel"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
     "funnel, speed to lead, attribution, score calibration, rejections and market breakdowns, "
     "built from every event; a periodic digest by email; a dashboard at /dashboard.",
