@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from leadloop.events.models import LeadProfile
 from scoring.domain import Activity
+from scoring.lead_fields import LeadFields
 from scoring.learning import (
     Example,
     auc,
@@ -47,14 +48,15 @@ def test_raw_features_read_profile_and_activities_before_the_moment() -> None:
     activities = [_activity("page_view", 2, 30), _activity("page_view", 5, 12.5),
                   _activity("email_opened", 1), _activity("page_view", -1, 99),  # after NOW
                   _activity("page_view", 400)]  # outside the window
-    raw = raw_features(CONFIG, profile, activities, NOW, window_days=365)
+    raw = raw_features(CONFIG, LeadFields(profile), activities, NOW, window_days=365)
     assert raw == {"properties.segment": "enterprise", "company_size": 120.0,
                    "activity_count.page_view": 2.0, "days_since_last_activity": 1.0,
                    "seconds_on_site": 42.5}
 
 
 def test_missing_values_become_missing_category_and_none() -> None:
-    raw = raw_features(CONFIG, LeadProfile(email="a@b.com"), [], NOW, window_days=90)
+    raw = raw_features(CONFIG, LeadFields(LeadProfile(email="a@b.com")), [], NOW,
+                       window_days=90)
     assert raw["properties.segment"] == "(missing)"
     assert raw["company_size"] is None
     assert raw["days_since_last_activity"] == 90.0
@@ -148,12 +150,12 @@ def test_training_refuses_too_few_or_one_sided_deals() -> None:
         train(CONFIG, _examples(10, seed=1))
     one_sided = [Example(lead_id=e.lead_id, won=True, rules_score=1, raw=e.raw)
                  for e in _examples(50, seed=2)]
-    with pytest.raises(ValueError, match="both won and lost"):
+    with pytest.raises(ValueError, match="both won and not-won"):
         train(CONFIG, one_sided)
 
 
 def test_features_must_be_unique_and_known() -> None:
     with pytest.raises(ValidationError, match="features must be unique"):
         LearningConfig.model_validate({"features": [{"kind": "days_since_last_activity"}] * 2})
-    with pytest.raises(ValidationError, match="not a profile field"):
+    with pytest.raises(ValidationError, match="not a lead field"):
         LearningConfig.model_validate({"features": [{"kind": "numeric", "field": "salary"}]})

@@ -39,8 +39,9 @@ def lead_input(item: Item[LeadCreated | LeadUpdated | LeadActivity]) -> LeadInpu
         return activity_seen(event, event_id)
     if isinstance(event, LeadCreated):
         return ProfileSeen(event.lead_id, event.profile, event.consent, event.created_at,
-                           event_id, event.source)
-    return ProfileSeen(event.lead_id, event.profile, event.consent, event.updated_at, event_id)
+                           event_id, event.source, item.envelope.type)
+    return ProfileSeen(event.lead_id, event.profile, event.consent, event.updated_at, event_id,
+                       event_type=item.envelope.type)
 
 
 @HANDLERS.handles

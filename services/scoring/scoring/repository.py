@@ -74,12 +74,14 @@ async def update_lead(conn: AsyncConnection, lead_id: UUID, values: dict[str, An
 def activity_from_row(row: Any) -> Activity:
     """An activity from a row of ACTIVITY_COLUMNS."""
     return Activity(activity_id=row.activity_id, kind=row.kind, occurred_at=row.occurred_at,
-                    url=row.url, event_id=row.event_id, seconds=row.seconds)
+                    url=row.url, event_id=row.event_id, seconds=row.seconds,
+                    numbers=row.numbers)
 
 
 ACTIVITY_COLUMNS = (lead_activities.c.activity_id, lead_activities.c.kind,
                      lead_activities.c.occurred_at, lead_activities.c.url,
-                     lead_activities.c.event_id, lead_activities.c.seconds)
+                     lead_activities.c.event_id, lead_activities.c.seconds,
+                     lead_activities.c.numbers)
 
 
 async def activities_since(conn: AsyncConnection, lead_id: UUID, since: datetime) -> list[Activity]:
