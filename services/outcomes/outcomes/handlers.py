@@ -13,6 +13,7 @@ from leadloop.events.models import (
     DealOpened,
     LeadAccepted,
     LeadActivity,
+    LeadClosed,
     LeadContacted,
     LeadCreated,
     LeadErased,
@@ -27,7 +28,7 @@ from outcomes import service
 
 FunnelEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
-    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected
+    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected | LeadClosed
 )
 
 

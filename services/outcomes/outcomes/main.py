@@ -2,6 +2,7 @@
 
 from leadloop.app import create_service_app
 from outcomes.api import router
+from outcomes.closures import router as closures_router
 from outcomes.config import OutcomesSettings
 from outcomes.dashboard import router as dashboard_router
 from outcomes.digest_worker import run_digests
@@ -11,7 +12,7 @@ from outcomes.reports_api import router as reports_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, reports_router, digests_router, dashboard_router],
+    routers=[router, closures_router, reports_router, digests_router, dashboard_router],
     handlers=HANDLERS,
     workers=[run_digests],
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "

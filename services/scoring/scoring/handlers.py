@@ -8,6 +8,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     DealClosed,
     LeadActivity,
+    LeadClosed,
     LeadConsentChanged,
     LeadCreated,
     LeadErased,
@@ -96,3 +97,10 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
         event = item.event
         await service.erase_lead(uow, event.lead_id, event.erased_at)
 
+
+
+@HANDLERS.handles
+async def on_lead_closed(uow: UnitOfWork, batch: Batch[LeadClosed]) -> None:
+    """A lead closed as not converted: keep it as a negative outcome to learn from."""
+    for item in batch:
+        await service.record_lead_closed(uow, item.event, item.envelope.id)

@@ -22,6 +22,7 @@ from leadloop.events.models import (
     Consent,
     DealClosed,
     LeadActivity,
+    LeadClosed,
     LeadConsentChanged,
     LeadMerged,
     LeadProfile,
@@ -130,6 +131,22 @@ async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str)
     await repository.upsert_deal_outcome(uow.connection, {
         "deal_id": event.deal_id, "lead_id": event.lead_id, "outcome": event.outcome,
         "amount_minor": event.amount_minor, "currency": event.currency,
+        "reason": event.lost_reason,
+        "closed_at": event.closed_at, "model_version": lead.model_version,
+        "features": deal_features(lead, counts), "event_id": event_id,
+    })
+
+
+async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) -> None:
+    """Store a lead closed as not converted, with what scoring knew about it: a negative
+    outcome to learn from, beside lost deals (keyed by the closure's id)."""
+    lead = await repository.lock_lead(uow.connection, event.lead_id)
+    if lead.erased:
+        return
+    counts = await repository.activity_counts(uow.connection, lead.lead_id)
+    await repository.upsert_deal_outcome(uow.connection, {
+        "deal_id": event.closure_id, "lead_id": event.lead_id, "outcome": "not_converted",
+        "amount_minor": None, "currency": None, "reason": event.reason,
         "closed_at": event.closed_at, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })
