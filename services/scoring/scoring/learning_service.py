@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ from scoring.active_model import IN_FORCE, active_model, model_version, trained_
 from scoring.backtest import ReplayLead, backtest
 from scoring.domain import ScoringModel, score_lead
 from scoring.lead_fields import LeadFields
-from scoring.learning import Example, raw_features, train
+from scoring.learning import Example, explain, raw_features, train
 
 
 class NotTrainable(Exception):
@@ -86,6 +86,20 @@ async def train_version(uow: UnitOfWork, version: int, closed_from: datetime | N
     IN_FORCE.invalidate()  # this replica's handlers predict with it from their next batch
     await model_service.start_training_rescore(uow, version)
     return training_id, result["evaluation"]
+
+
+async def explain_probability(conn: AsyncConnection, model: ScoringModel, fields: LeadFields,
+                              lead_id: Any, now: datetime) -> list[dict[str, Any]]:
+    """Each feature's part of a lead's learned probability now (empty when the version does
+    not learn or was never trained)."""
+    learning = model.config.learning
+    trained = await trained_model(conn, model)
+    if learning is None or trained is None:
+        return []
+    since = now - timedelta(days=model.config.decay.window_days)
+    activities = (await model_repository.activities_of(conn, [lead_id], since)).get(lead_id, [])
+    raw = raw_features(learning, fields, activities, now, model.config.decay.window_days)
+    return explain(trained, raw)
 
 
 async def retrain_if_due(uow: UnitOfWork) -> int | None:

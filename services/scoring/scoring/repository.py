@@ -112,6 +112,12 @@ async def score_history_of(conn: AsyncConnection, lead_id: UUID, limit: int) -> 
     return list(await conn.execute(select(latest).order_by(latest.c.id)))
 
 
+async def get_leads(conn: AsyncConnection, lead_ids: list[UUID]) -> dict[UUID, Row[Any]]:
+    """Many leads' rows in one query, by id (unknown ids are left out)."""
+    rows = await conn.execute(select(leads).where(leads.c.lead_id.in_(lead_ids)))
+    return {row.lead_id: row for row in rows}
+
+
 async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Row[Any] | None:
     """A lead's row, or None."""
     return (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one_or_none()

@@ -30,6 +30,7 @@ from leadloop.events.models import (
     LeadSource,
     LeadUnmerged,
     event_time_now,
+    event_type_of,
 )
 from scoring import batch_repository, repository
 from scoring.active_model import IN_FORCE
@@ -46,6 +47,7 @@ from scoring.lead_batch import (
     activities_to_store,
     activity_seen,
     apply_batch,
+    last_event,
     survivor_ids,
 )
 from scoring.rescoring import rescore
@@ -103,7 +105,8 @@ async def record_consent_change(uow: UnitOfWork, event: LeadConsentChanged,
     if withdrawn == lead.consent_withdrawn:
         return
     lead = replace(lead, consent_withdrawn=withdrawn)
-    values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn)}
+    values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn),
+                              **last_event(event_id, event_type_of(event), event.changed_at)}
     values |= await _rescore(uow, lead, event_time_now(), event_id)
     await repository.update_lead(uow.connection, lead.lead_id, values)
 
@@ -115,7 +118,8 @@ async def record_rejection(uow: UnitOfWork, event: LeadRejected, event_id: str) 
         return
     lead = replace(lead, qualification=Qualification.rejected, rejected_at=event.rejected_at)
     values: dict[str, Any] = {"qualification": lead.qualification.value,
-                              "rejected_at": event.rejected_at}
+                              "rejected_at": event.rejected_at,
+                              **last_event(event_id, event_type_of(event), event.rejected_at)}
     # Rescoring now sees any decay since the last event: a lead already below the threshold is
     # re-opened at once, so its next rise counts as a crossing.
     values |= await _rescore(uow, lead, event_time_now(), event_id)
