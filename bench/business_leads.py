@@ -157,6 +157,16 @@ def _behaviour_log_odds(business: Business, activities: list[Activity], closed_a
         + 0.4 * min(_count(activities, "content_downloaded"), 2) + video / 1800 + recent
 
 
+def _video_watched(rng: random.Random,
+                   interest: float) -> Callable[[str], dict[str, float] | None]:
+    """The numeric properties of an activity: minutes of a webinar's video watched."""
+    def numbers(kind: str) -> dict[str, float] | None:
+        if kind != "webinar_attended":
+            return None
+        return {"video_seconds": float(int(rng.uniform(0, 2400 * interest)))}
+    return numbers
+
+
 _MAKERS = {"b2b_software": (_b2b, -4.9), "consumer_subscription": (_consumer, -4.3),
            "education": (_education, -4.6)}
 
@@ -173,11 +183,8 @@ def generate(business: Business, leads: int, seed: int, now: datetime,
         person = _Person(interest=rng.betavariate(1.2, 2.5), drivers=drivers)
         created = now - timedelta(days=rng.uniform(20, 90))
 
-        def video(kind: str) -> dict[str, float] | None:
-            return {"video_seconds": float(int(rng.uniform(0, 2400 * person.interest)))} \
-                if kind == "webinar_attended" else None
-
-        activities = _activities(rng, lead_id, created, person.interest, kinds, pages, video)
+        activities = _activities(rng, lead_id, created, person.interest, kinds, pages,
+                                 _video_watched(rng, person.interest))
         closed = min(now, max(a.occurred_at for a in activities)
                      + timedelta(days=rng.uniform(0.5, 10)))
         activities = [a for a in activities if a.occurred_at <= closed]
