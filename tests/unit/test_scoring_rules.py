@@ -396,7 +396,7 @@ def test_migrations_seed_exactly_the_default_models() -> None:
     assert ScoringModelConfig.model_validate(_migration(MIGRATION).MODEL_V1) == MODEL_V1_CONFIG
     v2 = _migration(MIGRATION.with_name("0005_do_not_contact.py")).MODEL_V2
     assert ScoringModelConfig.model_validate(v2) == MODEL_V2_CONFIG
-    v3 = _migration(MIGRATION.with_name("0006_templates_intensity_outcomes.py")).MODEL_V3
+    v3 = _migration(MIGRATION.with_name("0006_templates_outcomes.py")).MODEL_V3
     assert ScoringModelConfig.model_validate(v3) == DEFAULT_MODEL_CONFIG
 
 

@@ -8,7 +8,7 @@
   for good (a lower fit score instead), webinars, events and engagement intensity score. Seeded
   and activated only where the seeded version 2 is the latest and active, like 0005.
 
-Revision ID: 0006_templates_intensity_outcomes
+Revision ID: 0006_templates_outcomes
 Revises: 0005_do_not_contact
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0006_templates_intensity_outcomes"
+revision = "0006_templates_outcomes"
 down_revision = "0005_do_not_contact"
 branch_labels = None
 depends_on = None
