@@ -106,8 +106,9 @@ async def test_learned_model_uses_time_on_site_source_and_consent_as_they_drive_
     kinds = evaluation["outcomes_by_kind"]
     assert kinds["not_converted"] > kinds["lost"] > 0 and kinds["won"] > 0
     assert sum(kinds.values()) == LEADS
-    print(f"\nheld-out AUC learned {evaluation['auc_learned']}, rules {evaluation['auc_rules_only']}"
-          f", Brier {evaluation['brier_learned']} (base rate {evaluation['brier_base_rate']})")
+    print(f"\nheld-out AUC learned {evaluation['auc_learned']}, "
+          f"rules {evaluation['auc_rules_only']}, Brier {evaluation['brier_learned']} "
+          f"(base rate {evaluation['brier_base_rate']})")
     assert evaluation["auc_learned"] > 0.7
     assert evaluation["brier_learned"] < evaluation["brier_base_rate"]
     weights = _weights(evaluation)

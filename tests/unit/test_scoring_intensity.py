@@ -190,3 +190,11 @@ def test_a_consumer_who_engages_and_consents_qualifies_under_b2c_not_b2b() -> No
     b2c = score_lead(ScoringModel(4, B2C_TEMPLATE), profile, activities, NOW, consent=consent)
     b2b = score_lead(ScoringModel(3, B2B_TEMPLATE), profile, activities, NOW, consent=consent)
     assert b2c.is_mql and not b2b.is_mql
+
+
+def test_an_explanation_shows_the_page_without_its_query_where_emails_hide() -> None:
+    visit = _at(0, "pricing_viewed", url="https://acme.example/pricing?email=ann@x.com#top")
+    result = score_lead(ScoringModel(3, DEFAULT_MODEL_CONFIG), PROFILE, [visit], NOW)
+    reasons = [c.reason for c in result.contributions]
+    assert any("(acme.example/pricing)" in reason for reason in reasons), reasons
+    assert not any("ann@x.com" in reason for reason in reasons)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource, ScoreContribution
@@ -142,6 +143,14 @@ def fit_contributions(model: ScoringModel, lead: LeadFields,
     return contributions
 
 
+def page_of(url: str) -> str:
+    """A URL as a score's explanation shows it: host and path only. The query and fragment
+    stay out: campaign links carry emails and names there, and explanations travel in clear
+    on lead.scored (only fields named personal are sealed)."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}" if parts.netloc else parts.path or url.split("?")[0]
+
+
 def _age_text(occurred_at: datetime, now: datetime) -> str:
     days = int(max((now - occurred_at).total_seconds(), 0.0) // _SECONDS_PER_DAY)
     return "today" if days == 0 else "1 day ago" if days == 1 else f"{days} days ago"
@@ -186,7 +195,7 @@ def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], no
         granted += points
         if points == 0:
             continue
-        where = f" ({activity.url})" if activity.url else ""
+        where = f" ({page_of(activity.url)})" if activity.url else ""
         decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
         capped = " (cap reached)" if total >= cap and rule.repeatable else ""
         contributions.append(ScoreContribution(
