@@ -13,6 +13,11 @@ from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
 from leadloop_devstack.smtp import SmtpSink, read_mail
 
+# Services that send mail through the local SMTP sink: nurture's sequences, outcomes' digest,
+# handoff's fallback queue alerts to managers.
+MAILING_SERVICES = ("nurture", "outcomes", "handoff")
+LOCAL_DIGEST_RECIPIENT = "marketing-and-sales@leadloop.example"
+
 
 class Stack:
     """PostgreSQL, Kafka and the services, as configured by `StackSettings`."""
@@ -62,7 +67,9 @@ class Stack:
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
             **{name: value for name, value in self.secrets.items() if name.startswith(prefix)},
         }
-        if service in ("nurture", "outcomes"):  # nurture and the digest mail through the sink
+        if service == "outcomes":  # a new user sees the digest arrive in the SMTP sink
+            env[f"{prefix}DIGEST_RECIPIENTS"] = LOCAL_DIGEST_RECIPIENT
+        if service in MAILING_SERVICES:  # nurture, the digest and queue alerts mail via the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
         return {**env, **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)}}
@@ -83,7 +90,7 @@ class Stack:
     async def _start_smtp(self) -> None:
         self.smtp.start()  # on smtp_port, or a free port when another stack holds it
         await self.smtp.wait_ready()
-        for name in ("nurture", "outcomes"):
+        for name in MAILING_SERVICES:
             service = self.services.get(name)
             setting = f"{service_env_prefix(name)}SMTP_PORT"
             if service is not None and setting not in self.extra_env:

@@ -3,9 +3,11 @@
 import logging
 import secrets
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadloop.settings import MailingServiceSettings
+from leadloop.webhooks import Network, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,17 @@ class NurtureSettings(MailingServiceSettings):
     # Signs tracking and unsubscribe links. No default: nurture refuses to start without a
     # random value of at least 32 characters (the same on every replica), unless dev_mode.
     link_secret: str = ""
-    # Signs webhook channel requests (HMAC-SHA256); the receiving adapter holds the same value.
-    # Required like link_secret.
+    # Signs webhook channel requests (Standard Webhooks, as handoff signs: "whsec_<base64>" or
+    # any long random text); the receiving adapter holds the same value. Required like
+    # link_secret.
     webhook_secret: str = ""
+    # Channel adapter URLs must resolve to public addresses; networks listed here
+    # (comma-separated CIDRs, e.g. 127.0.0.0/8,::1 for local adapters) are allowed too.
+    # Development and tests only.
+    webhook_allowed_networks: str = ""
+    # An SMS longer than this many segments (GSM-7: 160 characters alone, 153 each when split;
+    # UCS-2: 70 / 67) is not sent; the message log says why.
+    sms_max_segments: int = Field(default=3, ge=1, le=20)
     # Development only: a missing secret gets a random one per process (links then die with the
     # process) instead of refusing to start. Never set it where mail reaches real people.
     dev_mode: bool = False
@@ -60,6 +70,17 @@ class NurtureSettings(MailingServiceSettings):
     public_per_ip_per_minute: int = 120
     # How often spent rate-limit windows are purged, in seconds.
     housekeeping_interval_s: float = 300.0
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def webhook_networks(self) -> list[Network]:
+        """The networks channel adapters may be on besides public addresses."""
+        return parse_networks(self.webhook_allowed_networks)
 
     def require_secrets(self) -> None:
         """Refuse a missing, published or short secret (anyone could forge links with it):

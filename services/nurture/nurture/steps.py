@@ -31,6 +31,9 @@ class SendEmailStep(_Step):
 
     kind: Literal["send_email"] = "send_email"
     template: str = Field(min_length=1, max_length=200, pattern=TEMPLATE_NAME)
+    # Pinned to the newest version when the sequence is saved without one; steps stored
+    # before templates were versioned have none and use the newest.
+    template_version: int | None = Field(default=None, ge=1)
 
     @property
     def channel(self) -> Channel:
@@ -44,6 +47,7 @@ class SendStep(_Step):
     kind: Literal["send"] = "send"
     channel: Channel
     template: str = Field(min_length=1, max_length=200, pattern=TEMPLATE_NAME)
+    template_version: int | None = Field(default=None, ge=1)  # as SendEmailStep's
 
 
 class Weekday(StrEnum):

@@ -22,6 +22,16 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class PostalAddress(Frozen):
+    """Where letters reach the lead (direct mail): normalized, country as ISO 3166-1 alpha-2."""
+
+    street: str
+    city: str
+    postal_code: str | None = None
+    region: str | None = None
+    country: str = Field(description="ISO 3166-1 alpha-2")
+
+
 class LeadProfile(Frozen):
     """Who the lead is: normalized identity and firmographics, plus custom properties."""
 
@@ -38,6 +48,7 @@ class LeadProfile(Frozen):
     website: str | None = None
     time_zone: str | None = Field(default=None, description="IANA time zone name")
     properties: dict[str, PropertyValue] = Field(default_factory=dict)
+    postal_address: PostalAddress | None = Field(default=None, description="sealed like email")
 
 
 class Consent(Frozen):
@@ -93,6 +104,13 @@ class RepRef(Frozen):
     name: str
     email: str
     team: str | None = None
+
+
+class Actor(Frozen):
+    """Who did a sales action: the API key's name and, for a key bound to a rep, the rep."""
+
+    name: str
+    rep_id: UUID | None = None
 
 
 class RejectionReason(StrEnum):
@@ -273,6 +291,8 @@ class LeadHandedOff(EventData):
     qualified_at: AwareDatetime
     handed_off_at: AwareDatetime
     sla_deadline: AwareDatetime | None = None
+    assigned_by: Actor | None = Field(
+        default=None, description="the manager who assigned it by hand (routing_rule 'manual')")
 
 
 class LeadAccepted(EventData):
@@ -283,6 +303,7 @@ class LeadAccepted(EventData):
     assignment_id: UUID
     rep_id: UUID
     accepted_at: AwareDatetime
+    by: Actor | None = None
 
 
 class LeadRejected(EventData):
@@ -295,6 +316,7 @@ class LeadRejected(EventData):
     reason_code: RejectionReason
     note: str | None = None
     rejected_at: AwareDatetime
+    by: Actor | None = None
 
 
 class LeadContacted(EventData):
@@ -306,6 +328,7 @@ class LeadContacted(EventData):
     rep_id: UUID
     channel: str | None = None
     contacted_at: AwareDatetime
+    by: Actor | None = None
 
 
 class LeadSlaBreached(EventData):
@@ -381,6 +404,25 @@ class DealClosed(EventData):
     closed_at: AwareDatetime
 
 
+class LeadQueueAlert(EventData):
+    """Sent by handoff when a lead waits in the fallback queue (no rep could take it): once as
+    it enters, then again every LEADLOOP_HANDOFF_QUEUE_REALERT_S while it is still there. The
+    team's managers get it by webhook and by email; a manager assigns it by hand."""
+
+    type: Literal["leadloop.lead.queue_alert.v1"] = Field(
+        "leadloop.lead.queue_alert.v1", exclude=True
+    )
+    lead_id: UUID
+    assignment_id: UUID
+    team: str
+    reason: str = Field(description="why no rep could take it")
+    queued_at: AwareDatetime
+    alert: int = Field(ge=1, description="1 when it enters the queue, then 2, 3, ...")
+    waited_s: float = Field(ge=0, description="time in the queue when this alert went out")
+    managers: list[RepRef] = Field(default_factory=list, description="who is alerted")
+    alerted_at: AwareDatetime
+
+
 class LeadClosed(EventData):
     """Sent by outcomes when sales or an integration closes a lead as not converted (never an
     opportunity, or gone cold); scoring learns from it as a negative outcome."""
@@ -413,6 +455,7 @@ DomainEvent = Annotated[
     | LeadUnsubscribed
     | DealOpened
     | DealClosed
+    | LeadQueueAlert
     | LeadClosed,
     Field(discriminator="type"),
 ]
@@ -428,8 +471,13 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 
 def parse_event(event_type: str, data: dict[str, Any]) -> EventData:
     """Validate `data` as the event `event_type`; raises pydantic.ValidationError."""
-    parsed: EventData = EVENT_ADAPTER.validate_python({**data, "type": event_type})
-    return parsed
+    model = EVENT_TYPES.get(event_type)
+    if model is None:  # not one of ours: let the union say so, as it always has
+        parsed: EventData = EVENT_ADAPTER.validate_python({**data, "type": event_type})
+        return parsed
+    # Straight to the class (its `type` is a constant default): no copy of the data, no
+    # dispatch through the union.
+    return model.model_validate(data)
 
 
 def event_type_of(event: EventData) -> str:
