@@ -198,3 +198,24 @@ def test_an_explanation_shows_the_page_without_its_query_where_emails_hide() -> 
     reasons = [c.reason for c in result.contributions]
     assert any("(acme.example/pricing)" in reason for reason in reasons), reasons
     assert not any("ann@x.com" in reason for reason in reasons)
+
+
+def test_backtest_counts_intensity_points_when_replaying_a_lead() -> None:
+    from scoring.backtest import ReplayLead, qualified_at
+
+    profile = LeadProfile(email="ann@gmail.com", first_name="Ann", phone="+14155550100")
+    consent = Consent(email_marketing=True, sales_contact=True)
+    visits = [_at(days, seconds=400, url="https://x.com/plans") for days in (6, 4, 2, 0.1)]
+    activities = [*visits, _at(1, "form_submitted")]
+    activities.sort(key=lambda a: a.occurred_at)
+    replay = ReplayLead(uuid.uuid4(), profile, (NOW - timedelta(days=7)).timestamp(),
+                        [(a.kind, a.url, a.occurred_at.timestamp(), a.seconds)
+                         for a in activities], None, consent=consent)
+    model = ScoringModel(4, B2C_TEMPLATE)
+    moment = qualified_at(model, replay)
+    assert moment is not None
+    at = datetime.fromtimestamp(moment, UTC)
+    seen = [a for a in activities if a.occurred_at <= at]
+    assert score_lead(model, profile, seen, at, consent=consent).is_mql
+    without = ScoringModel(5, B2C_TEMPLATE.model_copy(update={"intensity_rules": ()}))
+    assert qualified_at(without, replay) is None or qualified_at(without, replay) > moment

@@ -169,6 +169,18 @@ class _Intensity:
 
     def __init__(self, model: ScoringModel, activities: _LazyActivities) -> None:
         self._model, self._activities = model, activities
+        bands = [[band.points for band in rule.bands] for rule in model.config.intensity_rules]
+        self._most = sum(max(0, *points) for points in bands)
+        self._can_lower = any(p < 0 for points in bands for p in points)
+
+    def reaches(self, score: int, moment: float, minimum: int) -> bool:
+        """Whether `score` plus the intensity points at `moment` reaches `minimum`, computing
+        them only when they can make the difference (the replay's hot loop)."""
+        if score + self._most < minimum:
+            return False
+        if score >= minimum and not self._can_lower:
+            return True
+        return score + self.points(moment) >= minimum
 
     def points(self, moment: float) -> int:
         """The intensity points at `moment` (0 when the model has no intensity rules)."""
@@ -228,8 +240,8 @@ def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] 
     probability = _Probability(model, lead, trained, activities)
     intensity = _Intensity(model, activities)
     for moment in moments:
-        if fit + _engagement(model, times, moment) + intensity.points(moment) \
-                >= config.mql.min_score and probability.allows(moment):
+        if intensity.reaches(fit + _engagement(model, times, moment), moment,
+                             config.mql.min_score) and probability.allows(moment):
             return moment
     return None
 

@@ -216,8 +216,10 @@ def engagement_contributions(model: ScoringModel, activities: Sequence[Activity]
     window_start = now - timedelta(days=model.config.decay.window_days)
     in_window = [a for a in activities if a.occurred_at > window_start]
     contributions = []
+    kinds = {a.kind for a in in_window}  # most rules name a kind the lead never did: skip them
     for rule in model.config.engagement_rules:
-        contributions.extend(_rule_contributions(rule, in_window, now, model))
+        if rule.activity_kind in kinds:
+            contributions.extend(_rule_contributions(rule, in_window, now, model))
     for intensity in model.config.intensity_rules:
         contribution = intensity_contribution(intensity, in_window, now, model.version)
         if contribution is not None:
@@ -229,12 +231,12 @@ def intensity_contribution(rule: IntensityRule, activities: Sequence[Activity], 
                            version: int) -> ScoreContribution | None:
     """The points of the band the rule's measure falls in at `now`, or None (no band, or 0);
     the event it names is the latest activity the measure counted."""
-    value = rule.value(activities, now)
+    counted = rule.counted(activities, now)
+    value = rule.measured(counted, now)
     band = rule.band_of(value)
     if band is None or band.points == 0 or value is None:
         return None
-    latest = max((a for a in activities if a.occurred_at <= now and rule.counts(a)),
-                 key=lambda a: a.occurred_at, default=None)
+    latest = max(counted, key=lambda a: a.occurred_at, default=None)
     return ScoreContribution(rule_id=rule.id, points=band.points, model_version=version,
                              reason=rule.reason(value, band),
                              event_id=None if latest is None else latest.event_id)

@@ -15,6 +15,7 @@ PROPERTY_PREFIX = "properties."
 PROFILE_FIELDS = tuple(name for name in LeadProfile.model_fields if name != "properties")
 CONSENT_FIELDS = tuple(f"consent.{name}" for name in Consent.model_fields)
 SOURCE_FIELDS = tuple(f"source.{name}" for name in LeadSource.model_fields)
+_PROFILE_SET = frozenset(PROFILE_FIELDS)
 _KNOWN = frozenset(PROFILE_FIELDS) | frozenset(CONSENT_FIELDS) | frozenset(SOURCE_FIELDS)
 
 
@@ -55,6 +56,9 @@ def _path(field: str) -> tuple[str, str]:
 
 def field_value(lead: LeadFields, field: str) -> PropertyValue:
     """The value of a lead field (None when the lead has none); times as ISO text."""
+    if field in _PROFILE_SET:  # the common case, on the hot path: one attribute read
+        value: PropertyValue = getattr(lead.profile, field)
+        return value
     part, name = _path(field)
     if part == "properties":
         return lead.profile.properties.get(name)

@@ -74,8 +74,15 @@ class ActivityMeasure(BaseModel):
     def value(self, activities: Sequence[Activity], now: datetime) -> float | None:
         """The measure at `now` over the activities in the window before it (later ones do not
         count); None for days_since_last when there is no activity in the window."""
+        return self.measured(self.counted(activities, now), now)
+
+    def counted(self, activities: Sequence[Activity], now: datetime) -> list[Activity]:
+        """The activities the measure counts at `now`: in its window, of its kind and URL."""
         start = now - timedelta(days=self.window_days)
-        seen = [a for a in activities if start < a.occurred_at <= now and self.counts(a)]
+        return [a for a in activities if start < a.occurred_at <= now and self.counts(a)]
+
+    def measured(self, seen: Sequence[Activity], now: datetime) -> float | None:
+        """The measure of the activities `counted` gave."""
         match self.measure:
             case "time_on_site":
                 return float(sum(a.seconds or 0.0 for a in seen))
