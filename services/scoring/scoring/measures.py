@@ -72,14 +72,16 @@ class ActivityMeasure(BaseModel):
         return self.attribute is None or activity.number(self.attribute) is not None
 
     def value(self, activities: Sequence[Activity], now: datetime) -> float | None:
-        """The measure at `now` over the activities in the window before it (later ones do not
-        count); None for days_since_last when there is no activity in the window."""
+        """The measure at `now` over the activities in the window before it; None for
+        days_since_last when there is no activity in the window."""
         return self.measured(self.counted(activities, now), now)
 
     def counted(self, activities: Sequence[Activity], now: datetime) -> list[Activity]:
-        """The activities the measure counts at `now`: in its window, of its kind and URL."""
+        """The activities the measure counts at `now`: in its window, of its kind and URL.
+        One stamped after `now` (clock skew between producers) counts as happening now, as
+        decay has it; callers that replay the past pass only what happened by then."""
         start = now - timedelta(days=self.window_days)
-        return [a for a in activities if start < a.occurred_at <= now and self.counts(a)]
+        return [a for a in activities if start < a.occurred_at and self.counts(a)]
 
     def measured(self, seen: Sequence[Activity], now: datetime) -> float | None:
         """The measure of the activities `counted` gave."""

@@ -175,7 +175,9 @@ class IntensityRule(ActivityMeasure):
         what = MEASURE_TEXT[self.measure] + (f" {self.attribute}" if self.attribute else "")
         scope = "".join((f" {self.activity_kind}" if self.activity_kind else "",
                          f" at *{self.url_contains}*" if self.url_contains else ""))
-        return f"{what}{scope} {value:.4g} in {self.window_days} days ({band.text})"
+        # Whole days for recency: the reason must not change with the moment it is computed.
+        shown = f"{int(value)}" if self.measure == "days_since_last" else f"{value:.4g}"
+        return f"{what}{scope} {shown} in {self.window_days} days ({band.text})"
 
 
 class GradeThreshold(RuleModel):

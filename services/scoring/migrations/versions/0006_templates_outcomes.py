@@ -200,6 +200,10 @@ def upgrade() -> None:
     if latest != 2 or not default_active:
         return  # a deployment with versions of its own picks a template when it wants one
     conn.execute(sa.text("UPDATE scoring_models SET is_active = false WHERE version = 2"))
+    # The new activation's job covers every lead: a job still running (0005's) is superseded,
+    # as POST /v1/models/{v}/activate does.
+    conn.execute(sa.text("UPDATE rescore_jobs SET status = 'superseded', finished_at = now() "
+                         "WHERE status = 'running'"))
     conn.execute(sa.text(
         "INSERT INTO scoring_models (version, name, config, is_active, activated_at) "
         "VALUES (3, 'default', CAST(:config AS jsonb), true, now())"),
