@@ -23,10 +23,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.connections import KafkaAddress
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.handlers import Handlers, Item
+from leadloop.kafka import create_consumer
 from leadloop.keyring import KeyArrivals, KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
@@ -86,7 +88,7 @@ class ConsumerRunner:
     service's batch handlers."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
-                 bootstrap_servers: str, topics: list[str], handlers: Handlers,
+                 bootstrap_servers: KafkaAddress, topics: list[str], handlers: Handlers,
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
                  retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
                  key_wait_s: float = 300.0, fetch_min_bytes: int = 1,
@@ -121,8 +123,8 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         """Consume until stopped."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+        self._consumer = create_consumer(
+            kafka=self._bootstrap_servers,
             group_id=self._service,
             client_id=f"{self._service}-consumer",
             enable_auto_commit=False,

@@ -23,6 +23,11 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         routers=[router, templates_router, inbound_router, public_router],
         handlers=HANDLERS,
         workers=[run_scheduler, housekeeping],
+        # Operation ids whose function name reads badly as one (leadloop.openapi).
+        operation_ids={"post_reply": "recordReply", "post_bounce": "recordBounce",
+                       "save_template_version": "createTemplateVersion",
+                       "preview_template": "renderTemplatePreview",
+                       "test_send_template": "sendTemplateTest"},
         description="Sequences for leads that are not sales-ready yet, with templates "
         "marketers write: email over SMTP and signed webhook channels (SMS, voice, fax, direct "
         "mail), guarded by consent, suppression, frequency caps and quiet hours; "

@@ -185,7 +185,9 @@ class GuardPolicy(BaseModel):
 
     max_per_day: int = Field(default=1, ge=1, le=1000)
     max_per_week: int = Field(default=3, ge=1, le=7000)
-    quiet_hours: QuietHours | None = QuietHours()
+    # A factory, not a default instance: an object default of a nullable field does not
+    # validate in OpenAPI generators (openapi-python-client drops the whole sequences API).
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
 
 
 class WebhookChannel(BaseModel):

@@ -1,14 +1,14 @@
 """Leads closed as not converted: the closures, and the funnel's side exit for them.
 
-Revision ID: 0006_lead_closures
-Revises: 0005
+Revision ID: 0008_lead_closures
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_lead_closures"
-down_revision = "0005"
+revision = "0008_lead_closures"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
