@@ -95,7 +95,7 @@ async def get_lead_score(
 
 @router.post("/scores:lookup", response_model=ScoresLookupOut,
              dependencies=[Depends(require_scope("scores:read"))])
-async def lookup_scores(body: ScoresLookupIn,
+async def find_scores(body: ScoresLookupIn,
                         uow: UnitOfWork = Depends(unit_of_work)) -> ScoresLookupOut:
     """Scores of up to 1,000 leads in one call, each as of the last event applied to it (one
     query, whatever the number of ids)."""
