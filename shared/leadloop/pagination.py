@@ -6,17 +6,23 @@ A list answers `{"items": [...], "next_cursor": "..." | null}`. The client passe
 list of the sort key of the last item returned (e.g. `[updated_at, id]`), so the next page is
 `WHERE (sort key) > (cursor)`: stable while rows are added, and as fast on page 1,000 as on
 page 1 (no OFFSET). A cursor that cannot be read is a 422 naming `cursor`.
+
+A list route declares its sort key once as a `Keyset` (columns unique together, and how each
+value reads back from a cursor); `Keyset.select` adds the ORDER BY, the `WHERE key > cursor` and
+the LIMIT, `Keyset.page` cuts the extra row off and makes the next cursor.
 """
 
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy import ColumnElement, Select, and_, literal, or_, tuple_
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -73,3 +79,66 @@ def page_of(rows: Sequence[Row], limit: int, key: Callable[[Row], Sequence[Any]]
     kept = list(rows[:limit])
     more = len(rows) > limit
     return kept, encode_cursor(key(kept[-1])) if more and kept else None
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A list's sort key: `columns` (unique together, so no row is skipped or repeated between
+    pages), `parsers` reading each value back from a cursor (e.g. `UUID`,
+    `datetime.fromisoformat`, `int`, `str`), and the direction of the whole key."""
+
+    columns: tuple[ColumnElement[Any], ...]
+    parsers: tuple[Callable[[Any], Any], ...]
+    descending: bool | tuple[bool, ...] = False
+    """True: the whole key newest/largest first; a tuple: each column's own direction."""
+
+    def after(self, cursor: str | None) -> list[Any] | None:
+        """The typed key a cursor holds (None on the first page); a 422 naming `cursor` when it
+        is not one this list made."""
+        if cursor is None:
+            return None
+        raw = decode_cursor(cursor, len(self.parsers))
+        try:
+            return [parse(value) for parse, value in zip(self.parsers, raw, strict=True)]
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            raise _bad_cursor("not a cursor this API returned") from None
+
+    def select(self, statement: Select[Any], cursor: str | None, limit: int) -> Select[Any]:
+        """`statement` ordered by the key, from just past the cursor, `limit + 1` rows (the
+        extra one tells `page` that another page follows)."""
+        after = self.after(cursor)
+        directions = self._directions()
+        order = [c.desc() if down else c.asc()
+                 for c, down in zip(self.columns, directions, strict=True)]
+        statement = statement.order_by(*order).limit(limit + 1)
+        if after is None:
+            return statement
+        bounds = [literal(value, c.type) for value, c in zip(after, self.columns, strict=True)]
+        if len(set(directions)) == 1:  # one row comparison, which an index on the key serves
+            key, bound = tuple_(*self.columns), tuple_(*bounds)
+            return statement.where(key < bound if directions[0] else key > bound)
+        # Mixed directions: past the cursor on the first column that differs.
+        past = [and_(*(c == v for c, v in zip(self.columns[:i], bounds[:i], strict=True)),
+                     column < bound if down else column > bound)
+                for i, (column, bound, down) in enumerate(zip(self.columns, bounds, directions,
+                                                                strict=True))]
+        return statement.where(or_(*past))
+
+    def _directions(self) -> tuple[bool, ...]:
+        if isinstance(self.descending, bool):
+            return (self.descending,) * len(self.columns)
+        return self.descending
+
+    def page(self, rows: Sequence[Row], limit: int) -> tuple[list[Row], str | None]:
+        """The rows of this page and the next page's cursor (None on the last)."""
+        names = [str(c.key) for c in self.columns]
+        return page_of(rows, limit, lambda row: [_jsonable(getattr(row, n)) for n in names])
+
+
+def _jsonable(value: Any) -> Any:
+    """A sort-key value as a cursor holds it (times in ISO 8601, ids as text)."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

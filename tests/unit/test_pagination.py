@@ -3,8 +3,9 @@
 
 import pytest
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select
 
-from leadloop.pagination import decode_cursor, encode_cursor, page_of
+from leadloop.pagination import Keyset, decode_cursor, encode_cursor, page_of
 
 
 def test_a_cursor_round_trips_its_sort_key() -> None:
@@ -32,3 +33,49 @@ def test_pages_walk_every_row_once_and_the_last_has_no_cursor() -> None:
             break
         after = decode_cursor(cursor, 1)[0]
     assert seen == rows
+
+
+# --- Keyset: the SQL every list route pages with, run on SQLite (row values, as PostgreSQL) ---
+
+_metadata = MetaData()
+_versions = Table("versions", _metadata, Column("key", Text, primary_key=True),
+                  Column("version", Integer, primary_key=True))
+_ROWS = [(key, version) for key in ("alpha", "beta", "gamma") for version in (1, 2, 3)]
+
+
+def _walk(keyset: Keyset, limit: int) -> list[tuple[str, int]]:
+    """Every row, page by page, following next_cursor to the end."""
+    engine = create_engine("sqlite://")
+    _metadata.create_all(engine)
+    seen: list[tuple[str, int]] = []
+    with engine.begin() as conn:
+        conn.execute(_versions.insert(), [{"key": k, "version": v} for k, v in _ROWS])
+        cursor = None
+        for _ in range(len(_ROWS) + 1):
+            rows = list(conn.execute(keyset.select(select(_versions), cursor, limit)))
+            assert len(rows) <= limit + 1
+            kept, cursor = keyset.page(rows, limit)
+            seen += [(r.key, r.version) for r in kept]
+            if cursor is None:
+                return seen
+    raise AssertionError("the pages never ended")
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 9, 50])
+@pytest.mark.parametrize(("descending", "expected"), [
+    (False, sorted(_ROWS)),
+    (True, sorted(_ROWS, reverse=True)),
+    ((False, True), sorted(_ROWS, key=lambda r: (r[0], -r[1]))),  # by key, newest version first
+])
+def test_keyset_pages_every_row_once_in_its_order(
+        descending: bool | tuple[bool, ...], expected: list[tuple[str, int]], limit: int) -> None:
+    keyset = Keyset((_versions.c.key, _versions.c.version), (str, int), descending)
+    assert _walk(keyset, limit) == expected
+
+
+def test_a_keyset_cursor_of_the_wrong_types_is_a_422_naming_the_cursor() -> None:
+    keyset = Keyset((_versions.c.key, _versions.c.version), (str, int))
+    assert keyset.after(encode_cursor(["beta", 2])) == ["beta", 2]
+    with pytest.raises(RequestValidationError) as caught:
+        keyset.after(encode_cursor(["beta", "not a version"]))
+    assert caught.value.errors()[0]["loc"] == ("query", "cursor")

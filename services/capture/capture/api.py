@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from leadloop.observability import current_traceparent
+from leadloop.pagination import Page, cursor_query, limit_query
 from leadloop.problems import from_http_exception, problem_response, validation_errors
 
 router = APIRouter(prefix="/v1", tags=["leads"])
@@ -60,15 +61,19 @@ def _out(row: Any) -> LeadOut:
                    merged_into=row.merged_into)
 
 
-@router.get("/leads/{lead_id}/activities", response_model=list[ActivityOut],
+@router.get("/leads/{lead_id}/activities", response_model=Page[ActivityOut],
             dependencies=[Depends(require_scope("leads:read"))])
-async def lead_timeline(lead_id: UUID, limit: int = Query(100, ge=1, le=1000),
-                        uow: UnitOfWork = Depends(unit_of_work)) -> list[ActivityOut]:
-    """A lead's activity timeline, newest first."""
+async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
+                        cursor: str | None = cursor_query(),
+                        uow: UnitOfWork = Depends(unit_of_work)) -> Page[ActivityOut]:
+    """A lead's activities, newest first, a page at a time."""
     async with uow:
-        rows = await forms_repository.lead_activities(uow.connection, lead_id, limit)
-    return [ActivityOut(activity_id=r.id, kind=r.kind, occurred_at=r.occurred_at, url=r.url,
-                        source=r.source, properties=r.properties) for r in rows]
+        rows = await forms_repository.lead_activities(uow.connection, lead_id, cursor, limit)
+    kept, next_cursor = forms_repository.ACTIVITY_ORDER.page(rows, limit)
+    return Page[ActivityOut](items=[
+        ActivityOut(activity_id=r.id, kind=r.kind, occurred_at=r.occurred_at, url=r.url,
+                    source=r.source, properties=r.properties) for r in kept],
+        next_cursor=next_cursor)
 
 
 _ACTIVITIES_BODY = {"content": {"application/json": {"schema": {"oneOf": [

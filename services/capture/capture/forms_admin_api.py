@@ -12,6 +12,7 @@ from capture.forms_reference import forms_changed
 from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import hash_key, require_scope
 from leadloop.db import UnitOfWork
+from leadloop.pagination import Page, cursor_query, limit_query
 
 router = APIRouter(prefix="/v1/forms", tags=["forms"],
                    dependencies=[Depends(require_scope("admin"))])
@@ -49,11 +50,14 @@ async def create_form(form: FormConfigIn, request: Request,
     return response
 
 
-@router.get("", response_model=list[FormOut])
-async def list_forms(uow: UnitOfWork = Depends(unit_of_work)) -> list[FormOut]:
-    """Every form."""
+@router.get("", response_model=Page[FormOut])
+async def list_forms(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                     uow: UnitOfWork = Depends(unit_of_work)) -> Page[FormOut]:
+    """Every form, by id, a page at a time."""
     async with uow:
-        return [form_out(row) for row in await forms_repository.list_forms(uow.connection)]
+        rows = await forms_repository.form_page(uow.connection, cursor, limit)
+    kept, next_cursor = forms_repository.FORM_ORDER.page(rows, limit)
+    return Page[FormOut](items=[form_out(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.get("/{form_id}", response_model=FormOut)

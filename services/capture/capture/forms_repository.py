@@ -1,5 +1,6 @@
 """Queries for forms, submissions, idempotency keys, visitors and activities."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -8,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from capture.tables import activities, forms, idempotency_keys
+from leadloop.pagination import Keyset
 
 
 async def insert_form(conn: AsyncConnection, form_id: str, config: dict[str, Any],
@@ -32,8 +34,21 @@ async def get_form(conn: AsyncConnection, form_id: str) -> Any | None:
 
 
 async def list_forms(conn: AsyncConnection) -> list[Any]:
-    """Every form, by id."""
+    """Every form, by id (the forms reference holds them all in memory)."""
     return list((await conn.execute(select(forms).order_by(forms.c.id))).all())
+
+
+FORM_ORDER = Keyset((forms.c.id,), (str,))
+"""Forms are listed by id."""
+
+ACTIVITY_ORDER = Keyset((activities.c.occurred_at, activities.c.id),
+                        (datetime.fromisoformat, UUID), descending=True)
+"""A lead's activities are listed newest first."""
+
+
+async def form_page(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Any]:
+    """A page of forms (limit + 1 rows: FORM_ORDER.page cuts it)."""
+    return list((await conn.execute(FORM_ORDER.select(select(forms), cursor, limit))).all())
 
 
 async def claim_idempotency_key(conn: AsyncConnection, scope: str, key: str,
@@ -60,8 +75,9 @@ async def store_idempotent_response(conn: AsyncConnection, scope: str, key: str,
         .values(status_code=status_code, response=response))
 
 
-async def lead_activities(conn: AsyncConnection, lead_id: UUID, limit: int) -> list[Any]:
-    """A lead's activities, newest first."""
-    return list((await conn.execute(
-        select(activities).where(activities.c.lead_id == lead_id)
-        .order_by(activities.c.occurred_at.desc()).limit(limit))).all())
+async def lead_activities(conn: AsyncConnection, lead_id: UUID, cursor: str | None,
+                          limit: int) -> list[Any]:
+    """A page of a lead's activities, newest first (limit + 1 rows: ACTIVITY_ORDER.page
+    cuts it)."""
+    return list((await conn.execute(ACTIVITY_ORDER.select(
+        select(activities).where(activities.c.lead_id == lead_id), cursor, limit))).all())

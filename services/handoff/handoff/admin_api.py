@@ -23,6 +23,7 @@ from handoff.webhook_schemas import (
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
+from leadloop.pagination import cursor_query, limit_query
 from leadloop.webhooks import TargetRefused, check_target
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_scope("admin"))])
@@ -52,11 +53,13 @@ async def create_rule(rule: RuleIn, uow: UnitOfWork = Depends(unit_of_work)) -> 
 
 
 @router.get("/routing-rules", response_model=RuleList, tags=["routing rules"])
-async def list_rules(uow: UnitOfWork = Depends(unit_of_work)) -> RuleList:
+async def list_rules(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                     uow: UnitOfWork = Depends(unit_of_work)) -> RuleList:
     """The current version of every rule, in the order routing tries them."""
     async with uow:
-        rows = await rule_repository.current_rules(uow.connection)
-    return RuleList(rules=[RuleOut.of(row) for row in rows])
+        rows = await rule_repository.current_rules(uow.connection, cursor, limit)
+    kept, next_cursor = rule_repository.RULE_ORDER.page(rows, limit)
+    return RuleList(items=[RuleOut.of(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.put("/routing-rules/{rule_id}", response_model=RuleOut, tags=["routing rules"],
@@ -94,13 +97,16 @@ async def deactivate_rule(rule_id: UUID, uow: UnitOfWork = Depends(unit_of_work)
 
 @router.get("/routing-rules/{rule_id}/versions", response_model=RuleList,
             tags=["routing rules"], responses={404: {"description": _NO_RULE}})
-async def rule_versions(rule_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> RuleList:
+async def rule_versions(rule_id: UUID, limit: int = limit_query(),
+                        cursor: str | None = cursor_query(),
+                        uow: UnitOfWork = Depends(unit_of_work)) -> RuleList:
     """Every version of a rule, newest first."""
     async with uow:
-        rows = await rule_repository.rule_versions(uow.connection, rule_id)
-    if not rows:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_RULE)
-    return RuleList(rules=[RuleOut.of(row) for row in rows])
+        if not await rule_repository.has_rule(uow.connection, rule_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_RULE)
+        rows = await rule_repository.rule_versions(uow.connection, rule_id, cursor, limit)
+    kept, next_cursor = rule_repository.VERSION_ORDER.page(rows, limit)
+    return RuleList(items=[RuleOut.of(row) for row in kept], next_cursor=next_cursor)
 
 
 # --- webhook subscribers -------------------------------------------------------------------
@@ -128,11 +134,14 @@ async def create_subscriber(subscriber: SubscriberIn,
 
 
 @router.get("/webhooks", response_model=SubscriberList, tags=["webhooks"])
-async def list_subscribers(uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberList:
-    """Every subscriber."""
+async def list_subscribers(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                           uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberList:
+    """Every subscriber, oldest first."""
     async with uow:
-        rows = await webhook_repository.list_subscribers(uow.connection)
-    return SubscriberList(subscribers=[SubscriberOut.of(row) for row in rows])
+        rows = await webhook_repository.list_subscribers(uow.connection, cursor, limit)
+    kept, next_cursor = webhook_repository.SUBSCRIBER_ORDER.page(rows, limit)
+    return SubscriberList(items=[SubscriberOut.of(row) for row in kept],
+                          next_cursor=next_cursor)
 
 
 @router.patch("/webhooks/{subscriber_id}", response_model=SubscriberOut, tags=["webhooks"],
@@ -172,12 +181,14 @@ async def rotate_secret(subscriber_id: UUID,
 async def delivery_log(subscriber_id: UUID,
                        status_is: Literal["pending", "held", "delivered", "failed"] | None = Query(
                            default=None, alias="status"),
-                       limit: int = Query(default=100, ge=1, le=1000),
+                       limit: int = limit_query(), cursor: str | None = cursor_query(),
                        uow: UnitOfWork = Depends(unit_of_work)) -> DeliveryList:
-    """The subscriber's newest deliveries, each with every attempt (status code, error)."""
+    """The subscriber's deliveries, newest first, each with every attempt (status code,
+    error)."""
     async with uow:
         try:
-            deliveries = await webhook_admin.delivery_log(uow, subscriber_id, status_is, limit)
+            deliveries, next_cursor = await webhook_admin.delivery_log(
+                uow, subscriber_id, status_is, cursor, limit)
         except webhook_admin.SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
-    return DeliveryList(deliveries=deliveries)
+    return DeliveryList(items=deliveries, next_cursor=next_cursor)

@@ -20,6 +20,7 @@ from handoff.tables import rep_keys, reps
 from leadloop.app import runtime_of, unit_of_work
 from leadloop.auth import Principal, generate_key, hash_key, require_scope
 from leadloop.db import UnitOfWork
+from leadloop.pagination import Keyset, Page, cursor_query, limit_query
 
 router = APIRouter(prefix="/v1", tags=["rep keys"], dependencies=[Depends(require_scope("admin"))])
 RepScope = Literal["sales", "sales:manage"]
@@ -88,19 +89,21 @@ class RepKeyCreated(RepKeyOut):
     key: str
 
 
-class RepKeyList(BaseModel):
-    """A rep's keys, newest first (revoked ones too)."""
-
-    items: list[RepKeyOut]
-    next_cursor: str | None = None
+class RepKeyList(Page[RepKeyOut]):
+    """A rep's keys, newest first (revoked ones too), a page at a time."""
 
 
 _NO_REP = "no rep with this id"
 
 
-async def _keys_of(conn: AsyncConnection, rep_id: UUID) -> list[Any]:
-    return list(await conn.execute(select(rep_keys).where(rep_keys.c.rep_id == rep_id)
-                                   .order_by(rep_keys.c.created_at.desc(), rep_keys.c.id)))
+KEY_ORDER = Keyset((rep_keys.c.created_at, rep_keys.c.id), (datetime.fromisoformat, UUID),
+                   descending=True)
+
+
+async def _keys_of(conn: AsyncConnection, rep_id: UUID, cursor: str | None,
+                   limit: int) -> list[Any]:
+    return list(await conn.execute(KEY_ORDER.select(
+        select(rep_keys).where(rep_keys.c.rep_id == rep_id), cursor, limit)))
 
 
 @router.post("/reps/{rep_id}/keys", response_model=RepKeyCreated,
@@ -123,13 +126,16 @@ async def mint_rep_key(rep_id: UUID, key_in: RepKeyIn,
 
 @router.get("/reps/{rep_id}/keys", response_model=RepKeyList,
             responses={404: {"description": _NO_REP}})
-async def list_rep_keys(rep_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> RepKeyList:
-    """The rep's keys (hashes only), newest first; a rep has a handful, so one page."""
+async def list_rep_keys(rep_id: UUID, limit: int = limit_query(),
+                        cursor: str | None = cursor_query(),
+                        uow: UnitOfWork = Depends(unit_of_work)) -> RepKeyList:
+    """The rep's keys (hashes only), newest first."""
     async with uow:
         if await repository.get_rep(uow.connection, rep_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
-        rows = await _keys_of(uow.connection, rep_id)
-    return RepKeyList(items=[RepKeyOut.of(row) for row in rows])
+        rows = await _keys_of(uow.connection, rep_id, cursor, limit)
+    kept, next_cursor = KEY_ORDER.page(rows, limit)
+    return RepKeyList(items=[RepKeyOut.of(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.delete("/reps/{rep_id}/keys/{key_id}", response_model=RepKeyOut,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handoff.schemas import TEAM_PATTERN, clean_name, normalized_email
+from leadloop.pagination import Page
 from leadloop.schema_types import LocalTime
 
 _TERRITORY = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -226,8 +227,5 @@ class RepOut(BaseModel):
         return cls.model_validate(row._asdict())
 
 
-class RepList(BaseModel):
-    """Reps in rotation order (team, then when added), in the shared list envelope."""
-
-    items: list[RepOut]
-    next_cursor: str | None = None
+class RepList(Page[RepOut]):
+    """Reps in rotation order (team, then when added), a page at a time."""

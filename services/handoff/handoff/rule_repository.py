@@ -1,5 +1,6 @@
 """Queries on routing rules (versioned: one current row per rule id)."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -7,6 +8,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.tables import routing_rules
+from leadloop.pagination import Keyset
+
+RULE_ORDER = Keyset((routing_rules.c.position, routing_rules.c.created_at, routing_rules.c.id),
+                    (int, datetime.fromisoformat, UUID))
+"""Rules are listed in the order routing tries them."""
+
+VERSION_ORDER = Keyset((routing_rules.c.version,), (int,), descending=True)
+"""A rule's versions are listed newest first."""
 
 
 async def routing_order(conn: AsyncConnection) -> list[Any]:
@@ -18,20 +27,25 @@ async def routing_order(conn: AsyncConnection) -> list[Any]:
     ))
 
 
-async def current_rules(conn: AsyncConnection) -> list[Any]:
-    """The current version of every rule (inactive ones too), in routing order."""
-    return list(await conn.execute(
-        select(routing_rules).where(routing_rules.c.current)
-        .order_by(routing_rules.c.position, routing_rules.c.created_at, routing_rules.c.id)
-    ))
+async def current_rules(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Any]:
+    """A page of the current version of every rule (inactive ones too), in routing order
+    (limit + 1 rows: RULE_ORDER.page cuts it)."""
+    return list(await conn.execute(RULE_ORDER.select(
+        select(routing_rules).where(routing_rules.c.current), cursor, limit)))
 
 
-async def rule_versions(conn: AsyncConnection, rule_id: UUID) -> list[Any]:
-    """Every version of a rule, newest first."""
-    return list(await conn.execute(
-        select(routing_rules).where(routing_rules.c.id == rule_id)
-        .order_by(routing_rules.c.version.desc())
-    ))
+async def has_rule(conn: AsyncConnection, rule_id: UUID) -> bool:
+    """Whether a rule with this id was ever saved."""
+    return bool(await conn.scalar(select(
+        select(routing_rules.c.id).where(routing_rules.c.id == rule_id).exists())))
+
+
+async def rule_versions(conn: AsyncConnection, rule_id: UUID, cursor: str | None,
+                        limit: int) -> list[Any]:
+    """A page of a rule's versions, newest first (limit + 1 rows: VERSION_ORDER.page cuts
+    it)."""
+    return list(await conn.execute(VERSION_ORDER.select(
+        select(routing_rules).where(routing_rules.c.id == rule_id), cursor, limit)))
 
 
 async def lock_current(conn: AsyncConnection, rule_id: UUID) -> Any | None:

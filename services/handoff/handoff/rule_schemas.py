@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from handoff.routing import OPERATORS, Condition, RoutingRule
 from handoff.schemas import printable
+from leadloop.pagination import Page
 
 TEAM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _PROFILE_FIELDS = frozenset({
@@ -110,10 +111,8 @@ class RuleOut(BaseModel):
         return cls.model_validate(row._asdict())
 
 
-class RuleList(BaseModel):
-    """Rules (or one rule's versions)."""
-
-    rules: list[RuleOut]
+class RuleList(Page[RuleOut]):
+    """Rules in routing order (or one rule's versions, newest first), a page at a time."""
 
 
 def rule_of(row: Any) -> RoutingRule:

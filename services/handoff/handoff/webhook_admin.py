@@ -61,12 +61,14 @@ async def rotate_secret(uow: UnitOfWork, subscriber_id: UUID,
 
 
 async def delivery_log(uow: UnitOfWork, subscriber_id: UUID, status: str | None,
-                       limit: int) -> list[DeliveryOut]:
-    """A subscriber's newest deliveries with their attempts."""
+                       cursor: str | None, limit: int) -> tuple[list[DeliveryOut], str | None]:
+    """A page of a subscriber's deliveries, newest first, with their attempts, and the next
+    page's cursor."""
     conn = uow.connection
     if await webhook_repository.get_subscriber(conn, subscriber_id) is None:
         raise SubscriberNotFound
-    deliveries = await webhook_repository.deliveries_of(conn, subscriber_id, status, limit)
+    rows = await webhook_repository.deliveries_of(conn, subscriber_id, status, cursor, limit)
+    deliveries, next_cursor = webhook_repository.DELIVERY_ORDER.page(rows, limit)
     attempts = await webhook_repository.attempts_of(conn, [d.id for d in deliveries])
     by_delivery: dict[str, list[AttemptOut]] = {}
     for a in attempts:
@@ -79,4 +81,4 @@ async def delivery_log(uow: UnitOfWork, subscriber_id: UUID, status: str | None,
         next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
         last_status_code=d.last_status_code, last_error=d.last_error,
         delivered_at=d.delivered_at, created_at=d.created_at,
-        log=by_delivery.get(d.id, [])) for d in deliveries]
+        log=by_delivery.get(d.id, [])) for d in deliveries], next_cursor

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.tables import webhook_attempts, webhook_deliveries, webhook_subscribers
 from leadloop.db import UnitOfWork
+from leadloop.pagination import Keyset
 
 # One delivery of each message per subscriber that wants its type: pending for an enabled
 # subscriber, held for a disabled one (sent once an admin enables it again). A repeated event id
@@ -54,10 +55,19 @@ async def insert_subscriber(conn: AsyncConnection, values: dict[str, Any]) -> An
         insert(webhook_subscribers).values(**values).returning(*webhook_subscribers.c))).one()
 
 
-async def list_subscribers(conn: AsyncConnection) -> list[Any]:
-    """Every subscriber, oldest first."""
-    return list(await conn.execute(
-        select(webhook_subscribers).order_by(webhook_subscribers.c.created_at)))
+SUBSCRIBER_ORDER = Keyset((webhook_subscribers.c.created_at, webhook_subscribers.c.id),
+                          (datetime.fromisoformat, UUID))
+"""Subscribers are listed oldest first."""
+
+DELIVERY_ORDER = Keyset((webhook_deliveries.c.created_at, webhook_deliveries.c.id),
+                        (datetime.fromisoformat, str), descending=True)
+"""A subscriber's deliveries are listed newest first."""
+
+
+async def list_subscribers(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Any]:
+    """A page of subscribers, oldest first (limit + 1 rows: SUBSCRIBER_ORDER.page cuts it)."""
+    return list(await conn.execute(SUBSCRIBER_ORDER.select(select(webhook_subscribers),
+                                                           cursor, limit)))
 
 
 async def get_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> Any | None:
@@ -83,14 +93,14 @@ async def update_subscriber(conn: AsyncConnection, subscriber_id: UUID,
 
 
 async def deliveries_of(conn: AsyncConnection, subscriber_id: UUID, status: str | None,
-                        limit: int) -> list[Any]:
-    """A subscriber's newest deliveries."""
-    statement = (select(webhook_deliveries)
-                 .where(webhook_deliveries.c.subscriber_id == subscriber_id)
-                 .order_by(webhook_deliveries.c.created_at.desc()).limit(limit))
+                        cursor: str | None, limit: int) -> list[Any]:
+    """A page of a subscriber's deliveries, newest first (limit + 1 rows: DELIVERY_ORDER.page
+    cuts it)."""
+    statement = select(webhook_deliveries).where(
+        webhook_deliveries.c.subscriber_id == subscriber_id)
     if status is not None:
         statement = statement.where(webhook_deliveries.c.status == status)
-    return list(await conn.execute(statement))
+    return list(await conn.execute(DELIVERY_ORDER.select(statement, cursor, limit)))
 
 
 async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> list[Any]:

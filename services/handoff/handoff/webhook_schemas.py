@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from handoff.schemas import printable
 from handoff.sla_worker import REMINDER_TYPE
 from leadloop.events.topology import PUBLISHES
+from leadloop.pagination import Page
 
 EVENT_TYPES = (*PUBLISHES["handoff"], REMINDER_TYPE)
 
@@ -92,10 +93,8 @@ class SubscriberWithSecret(SubscriberOut):
     secret: str
 
 
-class SubscriberList(BaseModel):
-    """Subscribers, oldest first."""
-
-    subscribers: list[SubscriberOut]
+class SubscriberList(Page[SubscriberOut]):
+    """Subscribers, oldest first, a page at a time."""
 
 
 class AttemptOut(BaseModel):
@@ -125,7 +124,5 @@ class DeliveryOut(BaseModel):
     log: list[AttemptOut]
 
 
-class DeliveryList(BaseModel):
-    """A subscriber's deliveries, newest first."""
-
-    deliveries: list[DeliveryOut]
+class DeliveryList(Page[DeliveryOut]):
+    """A subscriber's deliveries, newest first, a page at a time."""

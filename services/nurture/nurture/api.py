@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
+from leadloop.pagination import cursor_query, limit_query
 from nurture import catalog, repository
 from nurture.content import catalog as content_catalog
 from nurture.schemas import (
@@ -26,34 +27,44 @@ router = APIRouter(prefix="/v1", tags=["nurture"])
 
 @router.get("/leads/{lead_id}/enrollments", response_model=LeadEnrollments,
             dependencies=[Depends(require_scope("nurture:read"))])
-async def get_lead_enrollments(lead_id: UUID,
+async def get_lead_enrollments(lead_id: UUID, limit: int = limit_query(),
+                               cursor: str | None = cursor_query(),
                                uow: UnitOfWork = Depends(unit_of_work)) -> LeadEnrollments:
-    """A lead's enrollments: which sequence version, where it stands, and why it stopped."""
+    """A lead's enrollments, oldest first: which sequence version, where it stands, and why
+    it stopped."""
     async with uow:
-        enrollments = await repository.enrollments_of(uow.connection, lead_id)
-    return LeadEnrollments(lead_id=lead_id,
-                           enrollments=[EnrollmentOut.of(e) for e in enrollments])
+        rows = await repository.enrollments_of(uow.connection, lead_id, cursor, limit)
+    kept, next_cursor = repository.ENROLLMENT_ORDER.page(rows, limit)
+    return LeadEnrollments(lead_id=lead_id, items=[EnrollmentOut.of(e) for e in kept],
+                           next_cursor=next_cursor)
 
 
 @router.get("/leads/{lead_id}/messages", response_model=LeadMessages,
             dependencies=[Depends(require_scope("nurture:read"))])
-async def get_lead_messages(lead_id: UUID,
+async def get_lead_messages(lead_id: UUID, limit: int = limit_query(),
+                            cursor: str | None = cursor_query(),
                             uow: UnitOfWork = Depends(unit_of_work)) -> LeadMessages:
-    """What nurture sent a lead: sequence, step, channel, template, when, and any refusal."""
+    """What nurture sent a lead, oldest first: sequence, step, channel, template, when, and
+    any refusal."""
     async with uow:
-        rows = await repository.messages_of(uow.connection, lead_id)
-    return LeadMessages(lead_id=lead_id, messages=[
+        rows = await repository.messages_of(uow.connection, lead_id, cursor, limit)
+    kept, next_cursor = repository.MESSAGE_ORDER.page(rows, limit)
+    return LeadMessages(lead_id=lead_id, items=[
         MessageOut(message_id=r.id, **{k: v for k, v in r._asdict().items()
-                                      if k in MessageOut.model_fields}) for r in rows])
+                                      if k in MessageOut.model_fields}) for r in kept],
+        next_cursor=next_cursor)
 
 
 @router.get("/sequences", response_model=SequenceList,
             dependencies=[Depends(require_scope("admin"))])
-async def list_sequences(uow: UnitOfWork = Depends(unit_of_work)) -> SequenceList:
-    """Every version of every sequence, with its steps and entry rule."""
+async def list_sequences(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                         uow: UnitOfWork = Depends(unit_of_work)) -> SequenceList:
+    """Every version of every sequence, with its steps and entry rule, by key, newest version
+    first within a key."""
     async with uow:
-        rows = await repository.all_sequences(uow.connection)
-    return SequenceList(sequences=[SequenceOut.of(row) for row in rows])
+        rows = await repository.all_sequences(uow.connection, cursor, limit)
+    kept, next_cursor = repository.SEQUENCE_ORDER.page(rows, limit)
+    return SequenceList(items=[SequenceOut.of(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.post("/sequences", response_model=SequenceOut, status_code=status.HTTP_201_CREATED,

@@ -1,6 +1,7 @@
 """Nurture's queries outside the consumer's batch (lead_queries) and the scheduler's
 (send_queries): sequence versions, a lead's enrollments and messages, leads by address."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -8,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadloop.pagination import Keyset
 from nurture.domain import (
     Enrollment,
     EnrollmentStatus,
@@ -16,6 +18,17 @@ from nurture.domain import (
 from nurture.tables import enrollments, lead_states, messages, sequences
 
 _ENROLLMENT_FIELDS = [c.name for c in enrollments.c if c.name != "updated_at"]
+
+SEQUENCE_ORDER = Keyset((sequences.c.key, sequences.c.version), (str, int),
+                        descending=(False, True))
+"""Sequences are listed by key, newest version first within a key."""
+
+ENROLLMENT_ORDER = Keyset((enrollments.c.enrolled_at, enrollments.c.id),
+                          (datetime.fromisoformat, UUID))
+"""A lead's enrollments are listed oldest first."""
+
+MESSAGE_ORDER = Keyset((messages.c.sent_at, messages.c.id), (datetime.fromisoformat, UUID))
+"""A lead's messages are listed oldest first."""
 
 
 async def add_sequence_version(conn: AsyncConnection, sequence: Sequence) -> Sequence:
@@ -83,19 +96,18 @@ async def leads_with_email(conn: AsyncConnection, email: str) -> list[UUID]:
     return [row.lead_id for row in rows]
 
 
-async def messages_of(conn: AsyncConnection, lead_id: UUID) -> list[Any]:
-    """Every message a lead was sent, oldest first."""
-    return list(await conn.execute(
-        select(messages).where(messages.c.lead_id == lead_id)
-        .order_by(messages.c.sent_at, messages.c.step)))
+async def messages_of(conn: AsyncConnection, lead_id: UUID, cursor: str | None,
+                      limit: int) -> list[Any]:
+    """A page of the messages a lead was sent, oldest first (limit + 1 rows:
+    MESSAGE_ORDER.page cuts it)."""
+    return list(await conn.execute(MESSAGE_ORDER.select(
+        select(messages).where(messages.c.lead_id == lead_id), cursor, limit)))
 
 
-async def all_sequences(conn: AsyncConnection) -> list[Any]:
-    """Every version of every sequence, newest version first within a key."""
-    rows = await conn.execute(
-        select(sequences).order_by(sequences.c.key, sequences.c.version.desc())
-    )
-    return list(rows)
+async def all_sequences(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Any]:
+    """A page of every version of every sequence, by key, newest version first within a key
+    (limit + 1 rows: SEQUENCE_ORDER.page cuts it)."""
+    return list(await conn.execute(SEQUENCE_ORDER.select(select(sequences), cursor, limit)))
 
 
 async def active_enrollments_for_update(conn: AsyncConnection, lead_id: UUID) -> list[Enrollment]:
@@ -109,11 +121,11 @@ async def active_enrollments_for_update(conn: AsyncConnection, lead_id: UUID) ->
     return [Enrollment.model_validate(row._asdict()) for row in rows]
 
 
-async def enrollments_of(conn: AsyncConnection, lead_id: UUID) -> list[Enrollment]:
-    """Every enrollment of a lead, oldest first."""
-    rows = await conn.execute(
+async def enrollments_of(conn: AsyncConnection, lead_id: UUID, cursor: str | None,
+                         limit: int) -> list[Enrollment]:
+    """A page of a lead's enrollments, oldest first (limit + 1 rows: ENROLLMENT_ORDER.page
+    cuts it)."""
+    rows = await conn.execute(ENROLLMENT_ORDER.select(
         select(*(enrollments.c[name] for name in _ENROLLMENT_FIELDS))
-        .where(enrollments.c.lead_id == lead_id)
-        .order_by(enrollments.c.enrolled_at, enrollments.c.sequence_key)
-    )
+        .where(enrollments.c.lead_id == lead_id), cursor, limit))
     return [Enrollment.model_validate(row._asdict()) for row in rows]

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from leadloop.pagination import Page
 from nurture.domain import (
     SEQUENCE_SETTINGS,
     Enrollment,
@@ -39,11 +40,10 @@ class EnrollmentOut(BaseModel):
             exclude={"id", "lead_id", "step_started_at", "last_sent_at"}))
 
 
-class LeadEnrollments(BaseModel):
-    """Every enrollment of one lead, oldest first."""
+class LeadEnrollments(Page[EnrollmentOut]):
+    """A page of one lead's enrollments, oldest first."""
 
     lead_id: UUID
-    enrollments: list[EnrollmentOut]
 
 
 class SequenceIn(BaseModel):
@@ -108,10 +108,8 @@ class SequenceOut(BaseModel):
         return cls.model_validate({**settings, **values})
 
 
-class SequenceList(BaseModel):
-    """Every version of every sequence."""
-
-    sequences: list[SequenceOut]
+class SequenceList(Page[SequenceOut]):
+    """A page of every version of every sequence (by key, newest version first)."""
 
 
 class MessageOut(BaseModel):
@@ -128,11 +126,10 @@ class MessageOut(BaseModel):
     sent_at: datetime
 
 
-class LeadMessages(BaseModel):
-    """Every message a lead was sent, oldest first."""
+class LeadMessages(Page[MessageOut]):
+    """A page of the messages a lead was sent, oldest first."""
 
     lead_id: UUID
-    messages: list[MessageOut]
 
 
 class _Inbound(BaseModel):

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
@@ -20,18 +21,27 @@ router = APIRouter(prefix="/v1", tags=["reports"])
 _reports = [Depends(require_scope("reports:read"))]
 
 
-@router.get("/reports/funnel", response_model=list[FunnelGroup], dependencies=_reports)
+class FunnelReport(BaseModel):
+    """The funnel of the leads created in the window: one group overall, or one per value of
+    `by` (an object, not a bare array, like every other answer)."""
+
+    by: GroupBy | None
+    groups: list[FunnelGroup]
+
+
+@router.get("/reports/funnel", response_model=FunnelReport, dependencies=_reports)
 async def funnel_report(
     window: Window = Depends(),
     by: GroupBy | None = Query(default=None, description="break the funnel down by this"),
     period: Period = Query(default=Period.week, description="buckets when by=period"),
     uow: UnitOfWork = Depends(unit_of_work),
-) -> list[FunnelGroup]:
+) -> FunnelReport:
     """Counts per stage, stage-to-stage conversion and median / p90 time in stage, for leads
     created in the window; overall, or per period, source, campaign, UTM field, rep or score
     band."""
     async with uow:
-        return await service.funnel_breakdown(uow, window.start, window.end, by, period)
+        groups = await service.funnel_breakdown(uow, window.start, window.end, by, period)
+    return FunnelReport(by=by, groups=groups)
 
 
 @router.get("/reports/speed-to-lead", response_model=SpeedToLead, dependencies=_reports)

@@ -15,6 +15,7 @@ from leadloop.events.models import (
     ScoreContribution,
     event_time_now,
 )
+from leadloop.pagination import cursor_query, limit_query
 from scoring import learning_service, repository
 from scoring.active_model import model_version
 from scoring.domain import probability_in_shadow
@@ -122,10 +123,13 @@ async def find_scores(body: ScoresLookupIn,
 
 @router.get("/models", response_model=ScoringModelsOut,
             dependencies=[Depends(require_scope("admin"))])
-async def list_models(uow: UnitOfWork = Depends(unit_of_work)) -> ScoringModelsOut:
-    """Every scoring model version, and which one is active."""
+async def list_models(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                      uow: UnitOfWork = Depends(unit_of_work)) -> ScoringModelsOut:
+    """Every scoring model version, oldest first, and which one is active."""
     async with uow:
-        rows = await repository.list_models(uow.connection)
-    models = [ScoringModelOut.model_validate(row, from_attributes=True) for row in rows]
-    active = next((m.version for m in models if m.is_active), None)
-    return ScoringModelsOut(active_version=active, models=models)
+        rows = await repository.model_page(uow.connection, cursor, limit)
+        active = await repository.active_version(uow.connection)
+    kept, next_cursor = repository.MODEL_ORDER.page(rows, limit)
+    return ScoringModelsOut(
+        active_version=active, next_cursor=next_cursor,
+        items=[ScoringModelOut.model_validate(row, from_attributes=True) for row in kept])

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
+from leadloop.pagination import cursor_query, decode_cursor, limit_query, page_of
 from scoring import learning_service, model_repository, model_service, repository
 from scoring.default_model import TEMPLATES
 from scoring.model_diff import diff_models
@@ -64,11 +65,16 @@ async def create_model(body: ScoringModelIn,
 
 
 @router.get("/templates", response_model=TemplatesOut)
-async def list_templates() -> TemplatesOut:
-    """The templates a version can be created from (`POST /v1/models` with `template`)."""
-    return TemplatesOut(templates=[TemplateOut(name=name, description=description,
-                                               config=config)  # type: ignore[arg-type]
-                                   for name, (config, description) in TEMPLATES.items()])
+async def list_templates(limit: int = limit_query(),
+                         cursor: str | None = cursor_query()) -> TemplatesOut:
+    """The templates a version can be created from (`POST /v1/models` with `template`), by
+    name. They ship with scoring (a handful, in memory), so the page is cut here, not in SQL."""
+    after = None if cursor is None else str(decode_cursor(cursor, 1)[0])
+    names = sorted(name for name in TEMPLATES if after is None or name > after)
+    kept, next_cursor = page_of(names[:limit + 1], limit, lambda name: [name])
+    return TemplatesOut(next_cursor=next_cursor, items=[
+        TemplateOut(name=name, description=TEMPLATES[name][1],  # type: ignore[arg-type]
+                    config=TEMPLATES[name][0]) for name in kept])
 
 
 @router.get("/{version}", response_model=ScoringModelOut, responses=_NOT_FOUND)
@@ -118,14 +124,16 @@ async def activate_model(version: ModelVersion,
 
 
 @router.get("/{version}/rescore", response_model=RescoreJobsOut, responses=_NOT_FOUND)
-async def rescore_progress(version: ModelVersion,
+async def rescore_progress(version: ModelVersion, limit: int = limit_query(),
+                           cursor: str | None = cursor_query(),
                            uow: UnitOfWork = Depends(unit_of_work)) -> RescoreJobsOut:
     """Progress of re-scoring under a version (latest jobs first)."""
     async with uow:
         await _model(uow.connection, version)
-        jobs = await model_repository.jobs_of(uow.connection, version)
-    return RescoreJobsOut(model_version=version, jobs=[
-        RescoreJobOut.model_validate(job, from_attributes=True) for job in jobs])
+        rows = await model_repository.job_page(uow.connection, version, cursor, limit)
+    kept, next_cursor = model_repository.JOB_ORDER.page(rows, limit)
+    return RescoreJobsOut(model_version=version, next_cursor=next_cursor, items=[
+        RescoreJobOut.model_validate(job, from_attributes=True) for job in kept])
 
 
 @router.post("/{version}/train", response_model=EvaluationOut,

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadloop.pagination import Keyset
 from scoring.domain import Activity, StoredLead
 from scoring.repository import ACTIVITY_COLUMNS, activity_from_row, stored_lead_from_row
 from scoring.tables import (
@@ -187,6 +188,18 @@ async def jobs_of(conn: AsyncConnection, version: int, limit: int = 10) -> list[
     statement = (select(rescore_jobs).where(rescore_jobs.c.model_version == version)
                  .order_by(rescore_jobs.c.id.desc()).limit(limit))
     return list(await conn.execute(statement))
+
+
+JOB_ORDER = Keyset((rescore_jobs.c.id,), (int,), descending=True)
+"""A version's re-score jobs are listed newest first."""
+
+
+async def job_page(conn: AsyncConnection, version: int, cursor: str | None,
+                   limit: int) -> list[Row[Any]]:
+    """A page of a version's re-score jobs, newest first (limit + 1 rows: JOB_ORDER.page
+    cuts it)."""
+    return list(await conn.execute(JOB_ORDER.select(
+        select(rescore_jobs).where(rescore_jobs.c.model_version == version), cursor, limit)))
 
 
 async def last_job_start(conn: AsyncConnection, reason: str) -> datetime | None:

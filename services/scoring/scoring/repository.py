@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
+from leadloop.pagination import Keyset
 from scoring.domain import Activity, Qualification, StoredLead
 from scoring.tables import (
     deal_outcomes,
@@ -183,6 +184,22 @@ async def model_config(conn: AsyncConnection, version: int) -> dict[str, Any]:
 async def list_models(conn: AsyncConnection) -> list[Row[Any]]:
     """Every model version, oldest first."""
     return list(await conn.execute(select(scoring_models).order_by(scoring_models.c.version)))
+
+
+MODEL_ORDER = Keyset((scoring_models.c.version,), (int,))
+"""Model versions are listed oldest first."""
+
+
+async def model_page(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Row[Any]]:
+    """A page of model versions, oldest first (limit + 1 rows: MODEL_ORDER.page cuts it)."""
+    return list(await conn.execute(MODEL_ORDER.select(select(scoring_models), cursor, limit)))
+
+
+async def active_version(conn: AsyncConnection) -> int | None:
+    """The version that scores leads now (None before the first activation)."""
+    version: int | None = await conn.scalar(
+        select(scoring_models.c.version).where(scoring_models.c.is_active))
+    return version
 
 
 async def move_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UUID) -> None:

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadloop.events.models import ScoreContribution
+from leadloop.pagination import Page
 from scoring.default_model import TEMPLATES
 from scoring.rules import ScoringModelConfig
 
@@ -125,11 +126,10 @@ class ScoringModelOut(BaseModel):
     config: ScoringModelConfig
 
 
-class ScoringModelsOut(BaseModel):
-    """Every model version, and which one scores leads now."""
+class ScoringModelsOut(Page[ScoringModelOut]):
+    """A page of model versions (oldest first), and which one scores leads now."""
 
     active_version: int | None
-    models: list[ScoringModelOut]
 
 
 class ScoringModelIn(BaseModel):
@@ -166,10 +166,8 @@ class TemplateOut(BaseModel):
     config: ScoringModelConfig
 
 
-class TemplatesOut(BaseModel):
-    """Every template a model can be created from."""
-
-    templates: list[TemplateOut]
+class TemplatesOut(Page[TemplateOut]):
+    """The templates a model can be created from, by name."""
 
 
 class RescoreJobOut(BaseModel):
@@ -192,11 +190,10 @@ class ActivationOut(BaseModel):
     rescore_job: RescoreJobOut
 
 
-class RescoreJobsOut(BaseModel):
-    """A version's latest re-score jobs, newest first."""
+class RescoreJobsOut(Page[RescoreJobOut]):
+    """A page of a version's re-score jobs, newest first."""
 
     model_version: int
-    jobs: list[RescoreJobOut]
 
 
 class ModelDiffOut(BaseModel):

@@ -12,6 +12,7 @@ from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
+from leadloop.pagination import cursor_query, limit_query
 from nurture.channels import SmtpPool
 from nurture.config import NurtureSettings
 from nurture.content import catalog, repository
@@ -100,11 +101,13 @@ async def save_template_version(body: TemplateBody, key: str = Path(
 
 
 @router.get("", response_model=TemplateList)
-async def list_templates(uow: UnitOfWork = Depends(unit_of_work)) -> TemplateList:
-    """Every version of every template, newest version first within a key."""
+async def list_templates(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                         uow: UnitOfWork = Depends(unit_of_work)) -> TemplateList:
+    """Every version of every template, by key, newest version first within a key."""
     async with uow:
-        rows = await repository.versions(uow.connection)
-    return TemplateList(templates=[TemplateOut.of(row) for row in rows])
+        rows = await repository.version_page(uow.connection, cursor, limit)
+    kept, next_cursor = repository.TEMPLATE_ORDER.page(rows, limit)
+    return TemplateList(items=[TemplateOut.of(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.get("/{key}", response_model=TemplateOut)

@@ -6,7 +6,12 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadloop.pagination import Keyset
 from nurture.tables import templates
+
+TEMPLATE_ORDER = Keyset((templates.c.key, templates.c.version), (str, int),
+                        descending=(False, True))
+"""Templates are listed by key, newest version first within a key."""
 
 
 async def add_version(conn: AsyncConnection, key: str, values: dict[str, Any]) -> Any:
@@ -20,9 +25,13 @@ async def add_version(conn: AsyncConnection, key: str, values: dict[str, Any]) -
                                .returning(templates))).one()
 
 
-async def versions(conn: AsyncConnection, key: str | None = None) -> list[Any]:
-    """Every version (of one key, or of all), newest version first within a key."""
-    query = select(templates).order_by(templates.c.key, templates.c.version.desc())
-    if key is not None:
-        query = query.where(templates.c.key == key)
-    return list(await conn.execute(query))
+async def versions(conn: AsyncConnection, key: str) -> list[Any]:
+    """Every version of one template, newest first."""
+    return list(await conn.execute(select(templates).where(templates.c.key == key)
+                                   .order_by(templates.c.version.desc())))
+
+
+async def version_page(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Any]:
+    """A page of every version of every template, by key, newest version first within a key
+    (limit + 1 rows: TEMPLATE_ORDER.page cuts it)."""
+    return list(await conn.execute(TEMPLATE_ORDER.select(select(templates), cursor, limit)))

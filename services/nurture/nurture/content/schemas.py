@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadloop.pagination import Page
 from nurture.steps import TEMPLATE_NAME, Channel
 
 _BODY = 200_000
@@ -49,10 +50,9 @@ class TemplateOut(BaseModel):
         return cls.model_validate(row._asdict())
 
 
-class TemplateList(BaseModel):
-    """Every version of every template, newest version first within a key."""
-
-    templates: list[TemplateOut]
+class TemplateList(Page[TemplateOut]):
+    """A page of every version of every template, by key, newest version first within a
+    key."""
 
 
 class PreviewIn(BaseModel):
