@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,6 +36,22 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout_s: float = 30,
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(interval_s)
+
+
+async def every_item(http: httpx.AsyncClient, url: str, headers: dict[str, str],
+                     params: dict[str, Any] | None = None, limit: int = 500
+                     ) -> list[dict[str, Any]]:
+    """Every item of a list endpoint: its pages, following `next_cursor` to the end."""
+    items: list[dict[str, Any]] = []
+    query: dict[str, Any] = {**(params or {}), "limit": limit}
+    while True:
+        r = await http.get(url, headers=headers, params=query)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        items += page["items"]
+        if page["next_cursor"] is None:
+            return items
+        query["cursor"] = page["next_cursor"]
 
 
 async def publish_activity(bootstrap_servers: str, lead_id: str, kind: str,

@@ -57,9 +57,13 @@ async def post_lead(http: httpx.AsyncClient, stack: Stack, headers: dict[str, st
 async def active_model(http: httpx.AsyncClient, stack: Stack,
                        headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     """The scoring model in force: its version and its configuration."""
-    models = (await http.get(f"{stack.url('scoring')}/v1/models", headers=headers)).json()
-    active: int = models["active_version"]
-    config: dict[str, Any] = next(m for m in models["models"] if m["version"] == active)["config"]
+    scoring = stack.url("scoring")
+    listed = (await http.get(f"{scoring}/v1/models", headers=headers,
+                             params={"limit": 1})).json()
+    active: int = listed["active_version"]
+    model = (await http.get(f"{scoring}/v1/models/{active}", headers=headers)).json()
+    config: dict[str, Any] = model["config"]
+    return active, config
     return active, config
 
 

@@ -46,7 +46,7 @@ async def enrollments_of(http: httpx.AsyncClient, stack: Stack, headers: dict[st
     r = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/enrollments",
                        headers=headers)
     assert r.status_code == 200, r.text
-    return {e["sequence_key"]: e for e in r.json()["enrollments"]}
+    return {e["sequence_key"]: e for e in r.json()["items"]}
 
 
 def mail_to(stack: Stack, address: str, sequence_key: str) -> list[EmailMessage]:

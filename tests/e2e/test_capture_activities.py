@@ -9,7 +9,7 @@ import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
-from tests.support import TopicReader
+from tests.support import TopicReader, every_item
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -50,7 +50,7 @@ async def test_server_side_activities_become_lead_activity_events_in_the_timelin
     assert by_kind["custom"]["properties"] == {"plan": "pro", "name": "trial_started"}
 
     timeline = (await http.get(f"{base}/v1/leads/{lead_id}/activities",
-                               headers=admin_headers)).json()
+                               headers=admin_headers)).json()["items"]
     assert timeline[0]["kind"] == "custom" and timeline[-1]["kind"] == "page_view"
 
 
@@ -123,13 +123,13 @@ async def test_every_post_that_creates_something_honours_idempotency_key(
         {"kind": "email_opened", "lead_id": lead_id},
         {"kind": "email_clicked", "email": email}])
     timeline = (await http.get(f"{base}/v1/leads/{lead_id}/activities",
-                               headers=admin_headers)).json()
+                               headers=admin_headers)).json()["items"]
     assert sorted(a["kind"] for a in timeline) == [
         "email_clicked", "email_opened", "webinar_attended"], "a retry was recorded twice"
 
     config = contact_form()
     form = (await twice(f"{base}/v1/forms", json=config)).json()
-    forms = (await http.get(f"{base}/v1/forms", headers=admin_headers)).json()
+    forms = await every_item(http, f"{base}/v1/forms", admin_headers)
     assert [f["name"] for f in forms].count(config["name"]) == 1
     rotated = (await twice(f"{base}/v1/forms/{form['id']}/key")).json()
     visitor = f"v-{uuid.uuid4().hex}"

@@ -183,7 +183,7 @@ async def test_a_no_javascript_post_to_a_form_with_a_minimum_fill_time_is_kept_f
         assert len(found) == 1, f"the lead of {email} was lost"
         timeline = (await http.get(
             f"{stack.url('capture')}/v1/leads/{found[0]['lead_id']}/activities",
-            headers=admin_headers)).json()
+            headers=admin_headers)).json()["items"]
         assert timeline[0]["kind"] == "form_submitted"
         assert timeline[0]["properties"]["unverified"] == reason
     conn = await asyncpg.connect(service_dsn(stack, "capture"))

@@ -110,7 +110,7 @@ async def test_page_with_snippet_filled_and_submitted_becomes_lead_with_its_utm_
 
     # The anonymous page view is attached to the lead once the visitor is identified.
     timeline = (await http.get(f"{capture}/v1/leads/{lead['lead_id']}/activities",
-                               headers=admin_headers)).json()
+                               headers=admin_headers)).json()["items"]
     assert sorted(a["kind"] for a in timeline) == ["form_submitted", "page_view"]
     async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
         events = await reader.wait_for(lambda evs: any(

@@ -64,7 +64,7 @@ async def test_an_array_of_activities_keeps_the_good_items_and_names_each_bad_on
     again = await http.post(f"{base}/v1/activities", headers=admin_headers, json=array)
     assert again.json()["items"] == body["items"], "a retry records nothing twice"
     timeline = (await http.get(f"{base}/v1/leads/{lead_id}/activities",
-                               headers=admin_headers)).json()
+                               headers=admin_headers)).json()["items"]
     assert sorted(a["kind"] for a in timeline) == ["page_view", "pricing_viewed"]
 
     refused = await http.post(f"{base}/v1/activities", headers=admin_headers,

@@ -30,7 +30,7 @@ async def test_merge_folds_a_duplicate_in_and_undo_separates_them_keeping_later_
         == (main_email.lower(), "Ann", "Acme", "CTO")
     assert profile["properties"] == {"team": "ops"}
     timeline = (await http.get(f"{base}/v1/leads/{main}/activities",
-                               headers=admin_headers)).json()
+                               headers=admin_headers)).json()["items"]
     assert [a["kind"] for a in timeline] == ["webinar_attended"]
     by_dup_email = (await http.get(f"{base}/v1/leads", params={"email": dup_email},
                                    headers=admin_headers)).json()["items"]
@@ -53,7 +53,7 @@ async def test_merge_folds_a_duplicate_in_and_undo_separates_them_keeping_later_
     assert restored["job_title"] is None and restored["properties"] == {}
     assert restored["email"] == main_email.lower()
     dup_timeline = (await http.get(f"{base}/v1/leads/{dup}/activities",
-                                   headers=admin_headers)).json()
+                                   headers=admin_headers)).json()["items"]
     assert [a["kind"] for a in dup_timeline] == ["webinar_attended"]
     by_dup_email = (await http.get(f"{base}/v1/leads", params={"email": dup_email},
                                    headers=admin_headers)).json()["items"]

@@ -55,13 +55,13 @@ async def test_leads_flow_from_form_post_to_sales_tool_to_funnel(
         async def enrolled(lead_id: str = lead_id) -> None:
             r = await http.get(f"{nurture}/v1/leads/{lead_id}/enrollments", headers=admin_headers)
             assert r.status_code == 200
-            assert [e["status"] for e in r.json()["enrollments"]] == ["active"]
+            assert [e["status"] for e in r.json()["items"]] == ["active"]
         await eventually(enrolled)
     for lead_id in hot:
         async def not_nurtured(lead_id: str = lead_id) -> None:
             r = await http.get(f"{nurture}/v1/leads/{lead_id}/enrollments",
                                headers=admin_headers)
-            assert all(e["status"] != "active" for e in r.json()["enrollments"]), r.text
+            assert all(e["status"] != "active" for e in r.json()["items"]), r.text
         await eventually(not_nurtured)
 
     # Sales wins a deal; outcomes announces it and the funnel shows the whole journey.

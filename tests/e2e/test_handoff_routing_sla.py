@@ -183,7 +183,7 @@ async def test_webhook_is_signed_and_retried_after_a_server_error(
             log = await http.get(
                 f"{stack.url('handoff')}/v1/webhooks/{subscriber['id']}/deliveries",
                 headers=admin_headers)
-            entry = next(d for d in log.json()["deliveries"] if d["lead_id"] == lead_id)
+            entry = next(d for d in log.json()["items"] if d["lead_id"] == lead_id)
             assert entry["status"] == "delivered"
             assert [a["status_code"] for a in entry["log"]] == [500, 200]
 

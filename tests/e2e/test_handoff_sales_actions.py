@@ -235,7 +235,7 @@ async def test_rule_versions_list_every_version_newest_first(
     versions = await http.get(f"{base}/v1/routing-rules/{rule_id}/versions",
                               headers=admin_headers)
     assert versions.status_code == 200, versions.text
-    rules = versions.json()["rules"]
+    rules = versions.json()["items"]
     assert [(r["version"], r["accept_sla_s"], len(r["conditions"])) for r in rules] == [
         (2, 120, 1), (1, 600, 2)]
     assert {r["id"] for r in rules} == {rule_id}

@@ -17,7 +17,7 @@ from tests.e2e.nurture_fixtures import (
     new_lead,
     steps_of,
 )
-from tests.support import eventually
+from tests.support import eventually, every_item
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -46,8 +46,8 @@ async def test_second_version_goes_live_running_enrollment_finishes_on_the_first
         "steps": [{"kind": "send_email", "template": "pricing-guide"}]})
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 2 and r.json()["active"] is True
-    listed = await http.get(f"{nurture}/v1/sequences", headers=admin_headers)
-    assert [(s["version"], s["active"]) for s in listed.json()["sequences"]
+    listed = await every_item(http, f"{nurture}/v1/sequences", admin_headers)
+    assert [(s["version"], s["active"]) for s in listed
             if s["key"] == key] == [(2, True), (1, False)]
 
     # A new lead runs version 2; the running one finishes version 1 (whose step 2 v2 lacks).
@@ -90,5 +90,5 @@ async def test_sequence_naming_an_unknown_template_is_refused_with_the_step(
     assert r.status_code == 422, r.text
     assert [(e["field"], e["reason"]) for e in r.json()["errors"]] == [
         ("steps.1.template", "no template 'no-such-template'")]
-    listed = await http.get(f"{stack.url('nurture')}/v1/sequences", headers=admin_headers)
-    assert "never-stored" not in {s["key"] for s in listed.json()["sequences"]}
+    listed = await every_item(http, f"{stack.url('nurture')}/v1/sequences", admin_headers)
+    assert "never-stored" not in {s["key"] for s in listed}

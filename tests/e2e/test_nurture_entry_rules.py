@@ -18,7 +18,7 @@ from tests.e2e.nurture_fixtures import (
     new_lead,
     steps_of,
 )
-from tests.support import eventually
+from tests.support import eventually, every_item
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -56,8 +56,8 @@ async def test_rejected_lead_recycles_won_deal_onboards_lost_deal_re_engages_lat
                     entry_delay_days=30)
 
     # Out of the box, each rule has a default sequence too.
-    r = await http.get(f"{stack.url('nurture')}/v1/sequences", headers=admin_headers)
-    live = {s["key"]: s for s in r.json()["sequences"] if s["active"]}
+    listed = await every_item(http, f"{stack.url('nurture')}/v1/sequences", admin_headers)
+    live = {s["key"]: s for s in listed if s["active"]}
     assert {k: live[k]["entry_rule"] for k in ("recycle", "onboarding", "re-engage")} == {
         "recycle": "lead_rejected", "onboarding": "deal_won", "re-engage": "deal_lost"}
 

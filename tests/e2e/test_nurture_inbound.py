@@ -20,7 +20,7 @@ async def _enrollment(http: httpx.AsyncClient, stack: Stack, headers: dict[str, 
                       lead_id: str, key: str) -> dict[str, object]:
     r = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/enrollments", headers=headers)
     assert r.status_code == 200, r.text
-    [found] = [e for e in r.json()["enrollments"] if e["sequence_key"] == key]
+    [found] = [e for e in r.json()["items"] if e["sequence_key"] == key]
     return dict(found)
 
 
@@ -153,7 +153,7 @@ async def test_a_provider_spam_complaint_suppresses_the_address_on_every_channel
         # The SMS step after the wait never goes out, and scoring, capture and reports hear
         # of the unsubscribe.
         messages = await http.get(f"{nurture}/v1/leads/{first}/messages", headers=admin_headers)
-        assert [m["channel"] for m in messages.json()["messages"]
+        assert [m["channel"] for m in messages.json()["items"]
                 if m["sequence_key"] == key] == ["email"]
         assert adapter.received == []
     async with TopicReader(stack.bootstrap_servers, "leadloop.nurture") as reader:

@@ -28,7 +28,7 @@ async def _enrollment(http: httpx.AsyncClient, stack: Stack, headers: dict[str, 
                       lead_id: str, key: str) -> dict[str, object]:
     r = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/enrollments", headers=headers)
     assert r.status_code == 200, r.text
-    found = [e for e in r.json()["enrollments"] if e["sequence_key"] == key]
+    found = [e for e in r.json()["items"] if e["sequence_key"] == key]
     assert len(found) == 1, r.text
     return dict(found[0])
 

@@ -128,6 +128,6 @@ async def test_a_sequence_delivers_each_channel_its_rendered_template(
     assert r.json()["text"] == sent["content"]["text"]
     assert r.json()["sms"]["segments"] == 1
     messages = await http.get(f"{nurture}/v1/leads/{lead_id}/messages", headers=admin_headers)
-    assert [(m["channel"], m["status"]) for m in messages.json()["messages"]
+    assert [(m["channel"], m["status"]) for m in messages.json()["items"]
             if m["sequence_key"] == key] == [
         ("email", "sent"), ("sms", "sent"), ("direct_mail", "sent")]

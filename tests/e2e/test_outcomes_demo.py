@@ -72,7 +72,7 @@ async def test_demo_shows_rep_speeds_in_their_buckets_in_reports_and_dashboard(
 
     async def reports_filled() -> dict[str, Any]:
         r = await http.get(f"{outcomes}/v1/reports/funnel", headers=admin_headers, params=since)
-        counts = r.json()[0]["counts"]
+        counts = r.json()["groups"][0]["counts"]
         assert counts["lead"] == 200 and counts["handed_off"] == result["handed_off"]
         assert (counts["won"], counts["lost"]) == (result["won"], result["lost"])
         r = await http.get(f"{outcomes}/v1/reports/speed-to-lead", headers=admin_headers,

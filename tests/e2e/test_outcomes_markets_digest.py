@@ -163,8 +163,8 @@ async def settled(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str]
                   plan: list[Planned], window: dict[str, str]) -> None:
     """Wait until outcomes has seen everything the plan did."""
     async def all_seen() -> None:
-        [funnel] = await _get(http, f"{stack.url('outcomes')}/v1/reports/funnel", headers,
-                              **window)
+        [funnel] = (await _get(http, f"{stack.url('outcomes')}/v1/reports/funnel", headers,
+                               **window))["groups"]
         assert funnel["counts"] == {s: sum(p.reached(s) for p in plan) for s in funnel["counts"]}
         rejections = await _get(http, f"{stack.url('outcomes')}/v1/reports/rejections",
                                 headers, **window)

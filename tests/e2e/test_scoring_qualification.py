@@ -135,7 +135,7 @@ async def test_new_version_is_created_compared_activated_and_every_lead_rescored
 
         async def rescored() -> None:
             jobs = (await http.get(f"{scoring}/v1/models/{version}/rescore",
-                                   headers=admin_headers)).json()["jobs"]
+                                   headers=admin_headers)).json()["items"]
             assert jobs[0]["status"] == "done" and jobs[0]["done"] == jobs[0]["total"], jobs
             score = await _score(http, stack, admin_headers, lead_id)
             assert score["model_version"] == version
