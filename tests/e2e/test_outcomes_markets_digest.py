@@ -366,7 +366,7 @@ def _part(message: EmailMessage, subtype: str) -> str:
 async def _reports_for(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
                        start: str, end: str) -> dict[str, Any]:
     url, window = f"{stack.url('outcomes')}/v1/reports", {"from": start, "to": end}
-    [funnel] = await _get(http, f"{url}/funnel", headers, **window)
+    [funnel] = (await _get(http, f"{url}/funnel", headers, **window))["groups"]
     return {"funnel": funnel,
             "speed": await _get(http, f"{url}/speed-to-lead", headers, **window),
             "rejections": await _get(http, f"{url}/rejections", headers, **window),

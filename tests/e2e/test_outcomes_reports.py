@@ -42,6 +42,14 @@ async def _report(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str]
     return r.json()
 
 
+async def _funnel(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
+                  **params: Any) -> list[dict[str, Any]]:
+    """The funnel report's groups (one overall, or one per value of `by`)."""
+    groups: list[dict[str, Any]] = (await _report(http, stack, headers, "funnel",
+                                                  **params))["groups"]
+    return groups
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def scenario(stack: Stack, admin_headers: dict[str, str],
                    reps: list[dict[str, Any]]) -> Scenario:
@@ -86,7 +94,7 @@ async def scenario(stack: Stack, admin_headers: dict[str, str],
         await act(4, "contacted")
 
         async def all_seen() -> None:
-            funnel = await _report(http, stack, headers, "funnel", **{"from": started.isoformat()})
+            funnel = await _funnel(http, stack, headers, **{"from": started.isoformat()})
             assert funnel[0]["counts"] == {"lead": 8, "mql": 6, "handed_off": 6, "accepted": 3,
                                            "opportunity": 3, "won": 2, "lost": 1}, funnel
             speed = await _report(http, stack, headers, "speed-to-lead",
@@ -108,15 +116,15 @@ async def test_reports_show_what_sales_did(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient,
         scenario: Scenario) -> None:
     since = {"from": scenario.started.isoformat()}
-    [funnel] = await _report(http, stack, admin_headers, "funnel", **since)
+    [funnel] = await _funnel(http, stack, admin_headers, **since)
     steps = {(s["from_stage"], s["to_stage"]): s for s in funnel["steps"]}
     assert steps[("lead", "mql")]["rate"] == 0.75
     assert steps[("opportunity", "won")]["rate"] == 0.6667
     assert steps[("lead", "mql")]["time"]["count"] == 6
-    by_source = await _report(http, stack, admin_headers, "funnel", by="source", **since)
+    by_source = await _funnel(http, stack, admin_headers, by="source", **since)
     assert {g["key"]: (g["counts"]["lead"], g["counts"]["won"]) for g in by_source} == {
         "google": (4, 1), "linkedin": (3, 1), "newsletter": (1, 0)}
-    by_rep = await _report(http, stack, admin_headers, "funnel", by="rep", **since)
+    by_rep = await _funnel(http, stack, admin_headers, by="rep", **since)
     assert sum(g["counts"]["handed_off"] for g in by_rep if g["key"] != "(none)") == 6
 
     speed = await _report(http, stack, admin_headers, "speed-to-lead", **since)
@@ -195,7 +203,7 @@ async def _charts_match_api(page: Page, http: httpx.AsyncClient, stack: Stack,
                             headers: dict[str, str], window: dict[str, str]) -> int:
     """Every chart on the page against the report API for the same window; returns how many
     leads the funnel shows."""
-    [funnel] = await _report(http, stack, headers, "funnel", **window)
+    [funnel] = await _funnel(http, stack, headers, **window)
     assert await _bars(page, "funnel") == {
         (stage, "leads"): str(n) for stage, n in funnel["counts"].items()}
     rates = {stage: None for stage in funnel["counts"]}
@@ -203,7 +211,7 @@ async def _charts_match_api(page: Page, http: httpx.AsyncClient, stack: Stack,
     assert await _rates(page, "funnel") == rates
 
     # Conversion by source: the same sources both ways, and each bar's share.
-    by_source = await _report(http, stack, headers, "funnel", by="source", **window)
+    by_source = await _funnel(http, stack, headers, by="source", **window)
     shown = await _bars(page, "conversion-by-source")
     assert set(shown) == {(g["key"], series) for g in by_source
                           for series in ("lead to MQL", "lead to won")}
@@ -377,9 +385,9 @@ async def _every_report(http: httpx.AsyncClient, stack: Stack, headers: dict[str
     one can still change meanwhile (an SLA timer reassigning a lead nobody accepted), and
     would make a rebuild look different for reasons of their own."""
     window = {"from": since.isoformat()}
-    reports = {"funnel": await _report(http, stack, headers, "funnel", **window)}
+    reports = {"funnel": await _funnel(http, stack, headers, **window)}
     for by in ("period", "source", "campaign", "utm_medium", "rep", "score_band"):
-        reports[f"funnel_{by}"] = await _report(http, stack, headers, "funnel", by=by, **window)
+        reports[f"funnel_{by}"] = await _funnel(http, stack, headers, by=by, **window)
     for name in ("speed-to-lead", "score-calibration", "rejections"):
         reports[name] = await _report(http, stack, headers, name, **window)
     for model in ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped"):
@@ -406,14 +414,14 @@ async def test_rebuild_from_kafka_gives_identical_numbers(
         return current
     before = await eventually(settled, timeout_s=60, interval_s=1)
     assert before["funnel"][0]["counts"]["won"] >= 2
-    all_leads = (await _report(http, stack, admin_headers, "funnel"))[0]["counts"]["lead"]
+    all_leads = (await _funnel(http, stack, admin_headers))[0]["counts"]["lead"]
 
     # Drop the read model behind the service's back: the numbers are gone.
     engine = create_engine(stack.settings.database_url_for("outcomes"), pool_size=1)
     async with engine.begin() as conn:
         await conn.execute(text("TRUNCATE funnel_leads, touches, closed_deals"))
     await engine.dispose()
-    assert (await _report(http, stack, admin_headers, "funnel"))[0]["counts"]["lead"] == 0
+    assert (await _funnel(http, stack, admin_headers))[0]["counts"]["lead"] == 0
 
     r = await http.post(f"{stack.url('outcomes')}/v1/read-model/rebuild",
                         headers=admin_headers, timeout=120)
