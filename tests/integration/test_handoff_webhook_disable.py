@@ -75,7 +75,8 @@ async def _publish(engine: AsyncEngine) -> str:
 async def _deliveries(engine: AsyncEngine, subscriber_id: uuid.UUID) -> dict[str, Any]:
     """The delivery log by lead id."""
     async with UnitOfWork(engine, "handoff") as uow:
-        log = await webhook_admin.delivery_log(uow, subscriber_id, None, 100)
+        log, next_cursor = await webhook_admin.delivery_log(uow, subscriber_id, None, None, 100)
+    assert next_cursor is None, "fewer than a page of deliveries"
     return {str(d.lead_id): d for d in log}
 
 
