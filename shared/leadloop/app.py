@@ -201,7 +201,12 @@ def create_service_app(
     app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan,
                   docs_url=None, redoc_url=None,
                   generate_unique_id_function=operation_id_generator(
-                      with_shared_operation_ids(operation_ids or {})))
+                      with_shared_operation_ids(operation_ids or {})),
+                  # FastAPI's own OpenTelemetry (on once a tracer provider is set) would add a
+                  # second server span per request, HTTP metrics beside ours and logs with
+                  # validation messages (personal data): RequestMiddleware does the first two.
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "operation_spans": False})
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        exempt=large_body_paths)

@@ -38,6 +38,8 @@ async def test_lead_journey_is_one_trace_across_all_five_services(
     by_id = {s.span_id: s for s in spans}
     capture_span = next(s for s in spans if s.service == "capture" and s.name == "POST /v1/leads")
     assert capture_span.parent_span_id == caller_span, "capture continues the caller's trace"
+    assert [s.name for s in spans if s.service == "capture" and s.kind == 2] == \
+        ["POST /v1/leads"], "one server span per request"
     for service in ("scoring", "nurture", "outcomes"):
         consumed = next(s for s in spans if s.service == service
                         and s.name == "consume leadloop.lead.created.v1")

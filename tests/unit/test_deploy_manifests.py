@@ -531,7 +531,9 @@ def test_readme_apply_steps_work_on_a_first_install(variant: Path) -> None:
 
 
 SIGNING_SECRETS = {"capture": ["LEADLOOP_CAPTURE_FORM_TOKEN_SECRET"],
-                   "nurture": ["LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET"]}
+                   "handoff": ["LEADLOOP_HANDOFF_PAGE_SESSION_SECRET"],
+                   "nurture": ["LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET"],
+                   "outcomes": ["LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET"]}
 
 
 @pytest.mark.parametrize("service", sorted(SIGNING_SECRETS))
@@ -784,3 +786,16 @@ def test_production_kafka_triggers_log_in_with_the_services_kafka_secret() -> No
         # the base, on the in-cluster broker, has no login to give
         base = _find("ScaledObject", service)["spec"]["triggers"]
         assert not any("authenticationRef" in t for t in base)
+
+
+def test_sales_page_reads_timelines_from_the_outcomes_service_with_a_secret_key() -> None:
+    config = _find("ConfigMap", "handoff-config")["data"]
+    host = config["LEADLOOP_HANDOFF_OUTCOMES_URL"].removeprefix("http://").split("/")[0]
+    name, _, namespace = host.partition(".")
+    service = _find("Service", name)
+    assert namespace.startswith(service["metadata"]["namespace"] + ".")
+    assert 80 in [p["port"] for p in service["spec"]["ports"]]  # no port in the URL
+    assert "LEADLOOP_HANDOFF_OUTCOMES_KEY" not in config  # a key: from handoff-secrets
+    [created] = [c for c in _readme_kubernetes_commands()
+                 if c.startswith("kubectl -n leadloop create secret generic handoff-secrets")]
+    assert "--from-literal=LEADLOOP_HANDOFF_OUTCOMES_KEY=" in created
