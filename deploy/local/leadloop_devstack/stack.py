@@ -1,6 +1,7 @@
 """The whole local stack: start in order, stop in reverse, and the knobs failure tests need."""
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -12,6 +13,10 @@ from leadloop_devstack.keys import api_keys_setting, dev_admin_key, dev_secrets
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
 from leadloop_devstack.smtp import SmtpSink, read_mail
+
+# Services that send mail: through the local SMTP sink (nurture's sequences, outcomes' digest,
+# capture's consent confirmations).
+MAILING = ("nurture", "outcomes", "capture")
 
 
 class Stack:
@@ -62,9 +67,13 @@ class Stack:
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
             **{name: value for name, value in self.secrets.items() if name.startswith(prefix)},
         }
-        if service in ("nurture", "outcomes"):  # nurture and the digest mail through the sink
+        if service in MAILING:
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
+        if service == "capture":  # the GDPR export asks every other service for its part
+            env[f"{prefix}EXPORT_PEERS"] = json.dumps({
+                name: f"http://{self.settings.host}:{port}"
+                for name, port in self.settings.ports.items() if name != "capture"})
         return {**env, **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)}}
 
     async def start(self) -> None:
@@ -83,7 +92,7 @@ class Stack:
     async def _start_smtp(self) -> None:
         self.smtp.start()  # on smtp_port, or a free port when another stack holds it
         await self.smtp.wait_ready()
-        for name in ("nurture", "outcomes"):
+        for name in MAILING:
             service = self.services.get(name)
             setting = f"{service_env_prefix(name)}SMTP_PORT"
             if service is not None and setting not in self.extra_env:

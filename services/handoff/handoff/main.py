@@ -3,6 +3,7 @@
 from handoff.admin_api import router as admin_router
 from handoff.api import router
 from handoff.config import get_settings
+from handoff.export import router as export_router
 from handoff.handlers import HANDLERS
 from handoff.queue_worker import run_queue_drain
 from handoff.sla_worker import run_sla_timers
@@ -11,7 +12,7 @@ from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=get_settings(),
-    routers=[router, admin_router],
+    routers=[router, admin_router, export_router],
     handlers=HANDLERS,
     workers=[run_sla_timers, run_webhooks, run_queue_drain],
     description="Routes qualified leads to sales reps (named accounts, versioned rules, weighted "

@@ -1,26 +1,12 @@
 """Nurture's settings: environment variables prefixed LEADLOOP_NURTURE_."""
 
-import logging
-import secrets
+from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import MailingServiceSettings
+from leadloop.settings import MailingServiceSettings, UnsafeSecret
 
-log = logging.getLogger(__name__)
-
-# Values that were once published as defaults (in this source, examples and old manifests):
-# anyone can sign links with them, so they are refused like a missing secret.
-KNOWN_SECRETS = frozenset({
-    "dev-only-link-secret-change-me", "dev-only-webhook-secret-change-me", "change-me",
-    "changeme", "secret", "replace-me",
-})
-MIN_SECRET_LENGTH = 32
-_SECRETS = ("link_secret", "webhook_secret")
-
-
-class UnsafeSecret(ValueError):
-    """A signing secret nurture must not start with."""
+__all__ = ["NurtureSettings", "UnsafeSecret"]
 
 
 class NurtureSettings(MailingServiceSettings):
@@ -40,14 +26,13 @@ class NurtureSettings(MailingServiceSettings):
     # http://<host>:<port>.
     public_url: str | None = None
     # Signs tracking and unsubscribe links. No default: nurture refuses to start without a
-    # random value of at least 32 characters (the same on every replica), unless dev_mode.
+    # random value of at least 32 characters (the same on every replica), unless dev_mode
+    # (leadloop.settings.ServiceSettings.require_secrets).
     link_secret: str = ""
     # Signs webhook channel requests (HMAC-SHA256); the receiving adapter holds the same value.
     # Required like link_secret.
     webhook_secret: str = ""
-    # Development only: a missing secret gets a random one per process (links then die with the
-    # process) instead of refusing to start. Never set it where mail reaches real people.
-    dev_mode: bool = False
+    signing_secrets: ClassVar[tuple[str, ...]] = ("link_secret", "webhook_secret")
     # Used for quiet hours and wait-until steps when the lead's time zone is unknown.
     default_time_zone: str = "UTC"
 
@@ -60,28 +45,6 @@ class NurtureSettings(MailingServiceSettings):
     public_per_ip_per_minute: int = 120
     # How often spent rate-limit windows are purged, in seconds.
     housekeeping_interval_s: float = 300.0
-
-    def require_secrets(self) -> None:
-        """Refuse a missing, published or short secret (anyone could forge links with it):
-        raise naming the setting. In dev mode a missing or published one becomes random.
-
-        Called as the service starts (nurture.main), not when settings are built, so that
-        importing the app for its routes or OpenAPI document needs no secrets."""
-        for name in _SECRETS:
-            value: str = getattr(self, name)
-            if value and value not in KNOWN_SECRETS and len(value) >= MIN_SECRET_LENGTH:
-                continue
-            setting = f"LEADLOOP_NURTURE_{name.upper()}"
-            if not self.dev_mode:
-                reason = ("is not set" if not value else "is a published default"
-                          if value in KNOWN_SECRETS else
-                          f"is shorter than {MIN_SECRET_LENGTH} characters")
-                raise UnsafeSecret(f"{setting} {reason}: set a long random value (e.g. "
-                                   f"`openssl rand -hex 32`), or LEADLOOP_NURTURE_DEV_MODE=true "
-                                   f"on a developer machine")
-            if not value or value in KNOWN_SECRETS:
-                log.warning("%s is not set (dev mode): using a random one", setting)
-                setattr(self, name, secrets.token_hex(32))
 
     @property
     def base_url(self) -> str:

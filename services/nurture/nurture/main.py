@@ -1,13 +1,11 @@
 """Nurture's app: `uvicorn nurture.main:app`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from leadloop.app import create_service_app
 from nurture.api import router
 from nurture.config import NurtureSettings
+from nurture.export import router as export_router
 from nurture.handlers import HANDLERS
 from nurture.housekeeping import housekeeping
 from nurture.inbound_api import router as inbound_router
@@ -17,25 +15,15 @@ from nurture.scheduler import run_scheduler
 
 def create_app(settings: NurtureSettings) -> FastAPI:
     """Nurture's app; it refuses to start (the lifespan raises) with unsafe signing secrets."""
-    app = create_service_app(
+    return create_service_app(
         settings=settings,
-        routers=[router, inbound_router, public_router],
+        routers=[router, inbound_router, public_router, export_router],
         handlers=HANDLERS,
         workers=[run_scheduler, housekeeping],
         description="Sequences for leads that are not sales-ready yet: email over SMTP and "
         "webhook channels, guarded by consent, suppression, frequency caps and quiet hours; "
         "they stop the moment a lead is qualified, handed off, unsubscribed or its deal closes.",
     )
-    service_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.require_secrets()  # before anything connects or any link is signed
-        async with service_lifespan(app):
-            yield
-
-    app.router.lifespan_context = lifespan
-    return app
 
 
 app = create_app(NurtureSettings())

@@ -6,12 +6,13 @@ from outcomes.config import OutcomesSettings
 from outcomes.dashboard import router as dashboard_router
 from outcomes.digest_worker import run_digests
 from outcomes.digests_api import router as digests_router
+from outcomes.export import router as export_router
 from outcomes.handlers import HANDLERS
 from outcomes.reports_api import router as reports_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, reports_router, digests_router, dashboard_router],
+    routers=[router, reports_router, digests_router, dashboard_router, export_router],
     handlers=HANDLERS,
     workers=[run_digests],
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "

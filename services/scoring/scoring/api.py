@@ -55,6 +55,7 @@ async def get_lead_score(
         probability_shadow=probability_in_shadow(model.config),
         contributions=[ScoreContribution.model_validate(c) for c in lead.contributions],
         history=[ScorePoint.model_validate(row, from_attributes=True) for row in history],
+        consent=lead.consent, consent_withdrawn=sorted(lead.consent_withdrawn),
     )
 
 

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadloop.events.models import ScoreContribution
+from leadloop.events.models import Consent, ScoreContribution
 from scoring.rules import ScoringModelConfig
 
 
@@ -53,6 +53,10 @@ class LeadScoreOut(BaseModel):
                     "never holding back an MQL")
     contributions: list[ScoreContribution]
     history: list[ScorePoint]
+    consent: Consent | None = Field(
+        default=None, description="the lead's consent as capture last announced it")
+    consent_withdrawn: list[str] = Field(
+        default_factory=list, description="purposes the person withdrew consent to")
 
 
 class ScoringModelOut(BaseModel):
