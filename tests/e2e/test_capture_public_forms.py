@@ -42,10 +42,9 @@ async def _admin_lead(http: httpx.AsyncClient, stack: Stack, headers: dict[str, 
 def _shape(response: httpx.Response) -> tuple[int, list[str], Any]:
     """What an answer tells: status, header names and the body with its random ids blanked."""
     names = sorted(n for n in response.headers if n not in PER_ANSWER_HEADERS)
+    body: Any = response.text
     if response.headers.get("content-type", "").startswith("application/json"):
         body = {k: "<id>" if k == "submission_id" else v for k, v in response.json().items()}
-    else:
-        body = response.text
     return response.status_code, names, body
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from capture.confirmations import confirmation_token, read_token
 from capture.config import CaptureSettings
+from capture.confirmations import confirmation_token, read_token
 from capture.domain import consent_to_confirm, fill_profile
 from capture.main import app
 from leadloop.events.models import Consent, LeadProfile
