@@ -167,3 +167,20 @@ async def test_consent_for_a_known_address_counts_once_its_owner_confirms_by_mai
     assert lead["profile"]["first_name"] == "Admin"
     assert len(_confirmation_mails(stack, email)) == 1
 
+
+
+async def test_the_tracking_beacon_never_tells_a_visitor_which_lead_it_is(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    form = await create_form(http, stack, admin_headers, contact_form())
+    base = f"{stack.url('capture')}/v1/forms/{form['id']}"
+    key = {"X-Form-Key": form["public_key"]}
+    visitor, email = f"v-{uuid.uuid4().hex}", unique_email("visitor")
+    await _admin_lead(http, stack, admin_headers, email)
+    # Someone types a known address with their own browser id, then reports page views.
+    r = await http.post(f"{base}/submissions", headers=key,
+                        json={"email": email, "_visitor_id": visitor})
+    assert r.status_code == 201, r.text
+    beacon = await http.post(f"{base}/activities", headers=key,
+                             json={"_visitor_id": visitor, "url": "https://www.example.com/"})
+    assert beacon.status_code == 202, beacon.text
+    assert beacon.json()["lead_id"] is None

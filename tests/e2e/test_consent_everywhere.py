@@ -48,7 +48,8 @@ async def test_unsubscribe_withdraws_consent_everywhere_and_export_gathers_every
             e.subject == lead_id and e.type == "leadloop.lead.consent_changed.v1"
             and e.data["purpose"] == "email_marketing" and not e.data["granted"] for e in evs))
         change = next(e.data for e in withdrawn if e.subject == lead_id
-                      and e.type == "leadloop.lead.consent_changed.v1")
+                      and e.type == "leadloop.lead.consent_changed.v1"
+                      and not e.data["granted"])
         assert change["source"] == "unsubscribe:email"
         lead = await _json(http, f"{stack.url('capture')}/v1/leads/{lead_id}", admin_headers)
         assert lead["consent"]["email_marketing"] is False

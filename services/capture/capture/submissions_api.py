@@ -180,7 +180,7 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON")
         raw = await read_limited(request, 16_384)
         body = await parse_body(request, "application/json", raw)
-        authorize(request, key_sha256, body)
+        public = authorize(request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form, kind="track")
         event = _tracked(body)
         scope, key = f"track:{form_id}", idempotency.idempotency_key(request)
@@ -192,6 +192,8 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
             activity=event, occurred_at=event_time_now(), traceparent=current_traceparent(),
             activity_id=uuid.uuid4() if key is None else idempotency.derived_id(scope, key)))
         answer = accepted.model_dump(mode="json")
+        if public:  # which lead a visitor turned out to be is not the visitor's to learn
+            answer["lead_id"] = None
         await idempotency.remember_apart(runtime, scope, key, 202,
                                          {"kind": "json", "body": answer})
     except HTTPException as exc:
