@@ -6,7 +6,7 @@ PACKAGES := shared services/capture services/scoring services/handoff services/n
             services/outcomes deploy/local
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit chaos lint contracts clean bench soak
+.PHONY: install run test test-unit chaos lint contracts clean bench soak docs
 
 # Go programs the deploy tests run (modules from the Go module proxy, pinned by go.sum):
 # compose-go validates docker-compose.yml, kustomize renders deploy/k8s. Nothing is vendored.
@@ -51,8 +51,12 @@ lint: install
 contracts: install
 	$(BIN)/python -m leadloop.events.write_contracts contracts
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on any broken link.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

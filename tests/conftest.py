@@ -105,6 +105,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         # explicitly, refused by default (webhooks reach only public addresses).
         "LEADLOOP_HANDOFF_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
         "LEADLOOP_NURTURE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
+        # A lead still in the fallback queue alerts its managers again this soon (default 30 min).
+        "LEADLOOP_HANDOFF_QUEUE_REALERT_S": "10",
+        # No digest of last week at start-up: the digest tests choose their recipients.
+        "LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS": "",
     }
     api_keys = json.dumps(
         [{"name": "dev-admin", "sha256": hash_key(dev_admin_key(home)), "scopes": ["admin"]}]

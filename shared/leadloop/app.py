@@ -41,7 +41,7 @@ from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, KEY_OWNER, topic_of
 from leadloop.handlers import Handlers
 from leadloop.kafka import close_producer, create_producer
-from leadloop.keyring import KeysConsumer
+from leadloop.keyring import KeyArrivals, KeysConsumer
 from leadloop.observability import (
     BACKGROUND_TASK_RESTARTS,
     bind_context,
@@ -356,6 +356,8 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             log.warning("Kafka not reachable at %s; retrying", settings.kafka_bootstrap_servers)
             await backoff.sleep()
     runtime.kafka_connected = True
+    key_arrivals = KeyArrivals()  # the key feed tells the consumer when keys came in
+
     def run_relay() -> Coroutine[Any, Any, None]:
         runtime.relay = OutboxRelay(
             service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
@@ -376,6 +378,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             key_wait_s=settings.consumer_key_wait_s,
             fetch_min_bytes=settings.consumer_fetch_min_bytes,
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            key_arrivals=key_arrivals,
         )
         return runtime.consumer.run()
 
@@ -383,7 +386,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
         # The keys this service needs to read personal fields in events; see leadloop.keyring.
         return KeysConsumer(service=settings.service_name, engine=runtime.engine,
                             bootstrap_servers=settings.kafka_bootstrap_servers,
-                            stopping=runtime.stopping).run()
+                            stopping=runtime.stopping, arrivals=key_arrivals).run()
 
     runtime.supervise("outbox-relay", run_relay)
     if handlers:

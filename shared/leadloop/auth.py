@@ -3,12 +3,18 @@
 A key is 32 random bytes, so a fast hash is enough: nothing short enough to brute-force is ever
 hashed (unlike passwords), and checking a key stays in the microseconds on every request.
 The `admin` scope grants every other scope.
+
+Besides the keys configured in settings, a service may know keys it issued itself (handoff's
+keys bound to a sales rep, minted through its API and stored hashed in its database): it sets
+`app.state.key_resolver` to an async callable `(request, sha256) -> Principal | None`, consulted
+only when no configured key matches. One dependency, `require_scope`, checks both.
 """
 
 import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from uuid import UUID
 
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -16,6 +22,8 @@ from pydantic import BaseModel, Field
 
 ADMIN_SCOPE = "admin"
 KEY_PREFIX = "llk_"
+SALES_MANAGE_SCOPE = "sales:manage"
+"""Sees and acts on a team's leads (and the fallback queue), assigns leads by hand."""
 
 
 class ApiKeyRecord(BaseModel):
@@ -24,13 +32,16 @@ class ApiKeyRecord(BaseModel):
     name: str
     sha256: str = Field(pattern="^[0-9a-f]{64}$")
     scopes: list[str]
+    rep_id: UUID | None = Field(default=None, description="the sales rep the key acts for")
 
 
 class Principal(BaseModel):
-    """Who is calling: the key's name and scopes."""
+    """Who is calling: the key's name and scopes, and the sales rep a rep-bound key acts for
+    (None for a configured key: an integration, not a person)."""
 
     name: str
     scopes: frozenset[str]
+    rep_id: UUID | None = None
 
     def has(self, scope: str) -> bool:
         """Whether this caller may act with `scope`."""
@@ -47,13 +58,27 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+KeyResolver = Callable[[Request, str], Awaitable[Principal | None]]
+"""Looks up a key the service issued itself, by the key's SHA-256 (see the module doc)."""
+
+
 def find_principal(key: str, records: Iterable[ApiKeyRecord]) -> Principal | None:
     """The configured key matching `key`, compared in constant time."""
     digest = hash_key(key)
     for record in records:
         if hmac.compare_digest(digest, record.sha256):
-            return Principal(name=record.name, scopes=frozenset(record.scopes))
+            return Principal(name=record.name, scopes=frozenset(record.scopes),
+                             rep_id=record.rep_id)
     return None
+
+
+async def resolve_key(request: Request, key: str) -> Principal | None:
+    """The caller a key stands for: a configured key, else one the service issued itself."""
+    principal = find_principal(key, request.app.state.settings.api_keys)
+    if principal is not None:
+        return principal
+    resolver: KeyResolver | None = getattr(request.app.state, "key_resolver", None)
+    return await resolver(request, hash_key(key)) if resolver is not None else None
 
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
@@ -77,7 +102,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
                 status.HTTP_401_UNAUTHORIZED, "an API key is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        principal = find_principal(key, request.app.state.settings.api_keys)
+        principal = await resolve_key(request, key)
         if principal is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "unknown API key",

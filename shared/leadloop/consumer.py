@@ -21,17 +21,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
-from sqlalchemy import Text, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.handlers import Handlers, Item
-from leadloop.infra_tables import processed_events
-from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
+from leadloop.keyring import KeyArrivals, KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -44,16 +40,11 @@ from leadloop.pii import PiiError, has_sealed_data
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced_each
 
-# Records a batch's event ids in the inbox and returns those not seen before. One statement shape
-# for any batch size (the ids travel as one array), so asyncpg prepares it once.
-_RECORD_PROCESSED = (
-    pg_insert(processed_events)
-    .from_select(["consumer", "event_id"],
-                 select(bindparam("consumer", type_=Text),
-                        func.unnest(bindparam("ids", type_=ARRAY(Text)))))
-    .on_conflict_do_nothing()
-    .returning(processed_events.c.event_id)
-)
+# Records a batch's event ids in the inbox and returns those not seen before. One statement for
+# any batch size (the ids travel as one array), so asyncpg prepares it once per connection.
+_RECORD_PROCESSED = """
+INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
+ON CONFLICT DO NOTHING RETURNING event_id"""
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +90,7 @@ class ConsumerRunner:
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
                  retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
                  key_wait_s: float = 300.0, fetch_min_bytes: int = 1,
-                 fetch_max_wait_ms: int = 500) -> None:
+                 fetch_max_wait_ms: int = 500, key_arrivals: KeyArrivals | None = None) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -112,6 +103,7 @@ class ConsumerRunner:
         self._commit_interval_s = commit_interval_s
         self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
         self._key_wait_s = key_wait_s
+        self._key_arrivals = key_arrivals
         self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
@@ -211,11 +203,15 @@ class ConsumerRunner:
     # --- processing ---------------------------------------------------------------------------
 
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        # Envelopes first: types this service does not handle are dropped before anything
+        # else, and only events that carry sealed fields need their lead's data key.
+        envelopes = [(record, envelope) for record in records
+                     if (envelope := await self._envelope_or_dead_letter(record)) is not None]
+        keys = await self._known_keys(
+            [e.subject for _r, e in envelopes if has_sealed_data(e.data)])
         deliveries: list[Delivery] = []
-        # The data keys of the batch's leads, in one query (record key = lead id).
-        keys = await self._known_keys(records)
-        for record in records:
-            delivery = await self._decode_or_dead_letter(record, keys)
+        for record, envelope in envelopes:
+            delivery = await self._decode_or_dead_letter(record, envelope, keys)
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries:
@@ -224,12 +220,10 @@ class ConsumerRunner:
             tp = TopicPartition(record.topic, record.partition)
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
 
-    async def _known_keys(self, records: list[ConsumerRecord[bytes, bytes]]
-                          ) -> dict[str, bytes | None]:
-        # Only lead ids can have keys; anything else a key holds (a NUL byte, say) must not
-        # reach the database, where it fails the query for the whole batch.
-        lead_ids = [key for r in records if r.key
-                    and _is_uuid(key := r.key.decode("utf-8", "replace"))]
+    async def _known_keys(self, lead_ids: list[str]) -> dict[str, bytes | None]:
+        """The data keys of these leads, in one query (none when no event needs one)."""
+        if not lead_ids:
+            return {}
         backoff = Backoff(*self._backoff_s)
         while True:
             try:
@@ -240,38 +234,47 @@ class ConsumerRunner:
                 log.warning("database unavailable; retrying key lookup", exc_info=True)
                 await backoff.sleep()
 
+    async def _envelope_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]
+                                       ) -> CloudEvent | None:
+        """The record's envelope if this service handles its type; a record that is not an
+        event, or whose sealed fields name no lead, is parked (no key will ever open them)."""
+        try:
+            envelope = CloudEvent.from_kafka(record.value, record.headers)
+        except Exception as exc:  # nothing a record holds may stop the consumer
+            await self._dead_letter(record, exc, event_type="unknown",
+                                    why="cannot be decoded")
+            return None
+        if envelope.type not in self._handlers:
+            return None  # consumers ignore types they do not handle
+        if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
+            await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
+                                    event_type=envelope.type)
+            return None
+        return envelope
+
     async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes],
-                                     keys: dict[str, bytes | None]) -> Delivery | None:
-        """Decode; a record that fails in a way decoding did not foresee is parked too: nothing
-        a record holds may stop the consumer. Database outages are waited out, never skipped."""
+                                     envelope: CloudEvent, keys: dict[str, bytes | None]
+                                     ) -> Delivery | None:
+        """Reveal and parse; a record that fails in a way decoding did not foresee is parked
+        too: nothing a record holds may stop the consumer. Database outages are waited out,
+        never skipped."""
         backoff = Backoff(*self._backoff_s)
         while True:
             try:
-                return await self._decode(record, keys)
+                return await self._decode(record, envelope, keys)
             except Exception as exc:  # sorted into transient or not below
                 if not is_transient(exc):
-                    await self._dead_letter(record, exc, event_type="unknown",
+                    await self._dead_letter(record, exc, event_type=envelope.type,
                                             why="cannot be decoded")
                     return None
                 log.warning("transient failure decoding a record; retrying", exc_info=True)
                 await backoff.sleep()
 
-    async def _decode(self, record: ConsumerRecord[bytes, bytes],
+    async def _decode(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent,
                       keys: dict[str, bytes | None]) -> Delivery | None:
         try:
-            envelope = CloudEvent.from_kafka(record.value, record.headers)
-        except EnvelopeError as exc:
-            await self._dead_letter(record, exc, event_type="unknown")
-            return None
-        if envelope.type not in self._handlers:
-            return None  # consumers ignore types they do not handle
-        if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
-            # No key will ever come for it: do not wait for one.
-            await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
-                                    event_type=envelope.type)
-            return None
-        try:
-            data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys)
+            data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys,
+                                      arrivals=self._key_arrivals)
         except (KeyUnavailable, PiiError) as exc:
             await self._dead_letter(record, exc, event_type=envelope.type)
             return None
@@ -333,8 +336,8 @@ class ConsumerRunner:
         started = time.perf_counter()
         async with UnitOfWork(self._engine, self._service) as uow:
             ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
-            fresh = set((await uow.connection.execute(
-                _RECORD_PROCESSED, {"consumer": self._service, "ids": ids})).scalars())
+            driver = await uow.driver()
+            fresh = {row[0] for row in await driver.fetch(_RECORD_PROCESSED, self._service, ids)}
             applying: list[Delivery] = []
             for delivery in deliveries:
                 if delivery.envelope.id not in fresh:

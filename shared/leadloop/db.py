@@ -8,6 +8,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from leadloop.driver import driver_in_transaction
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.envelope import new_traceparent
 from leadloop.keyring import seal_events
@@ -59,23 +60,9 @@ class UnitOfWork:
         return self._connection
 
     async def driver(self) -> asyncpg.Connection:
-        """The transaction's asyncpg connection, for hot statements written as SQL text:
-        asyncpg prepares each text once per connection and skips SQLAlchemy's compile step
-        (about 45 instead of 100-200 µs of client CPU a statement)."""
-        raw = await self.connection.get_raw_connection()
-        adapted = raw.dbapi_connection
-        # SQLAlchemy's asyncpg adapter sends BEGIN with its first statement; one sent straight
-        # to the driver before any would run outside the transaction, so begin it here.
-        if getattr(adapted, "_transaction", True) is None:
-            try:
-                await adapted._start_transaction()  # type: ignore[union-attr]
-            except Exception as exc:
-                # BEGIN fails only on a connection the database dropped (a restart): bypassing
-                # SQLAlchemy here, we must discard it ourselves, and say it is worth a retry.
-                await self.connection.invalidate()
-                raise ConnectionError("database connection lost at BEGIN") from exc
-        driver: asyncpg.Connection = raw.driver_connection
-        return driver
+        """The transaction's asyncpg connection, for hot statements written as SQL text
+        (see leadloop.driver)."""
+        return await driver_in_transaction(self.connection)
 
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
@@ -130,9 +117,10 @@ class UnitOfWork:
     async def commit(self) -> None:
         """Write pending events to the outbox (personal fields encrypted) and commit."""
         if self._pending:
-            events = await seal_events(self.connection, self._pending, self._source)
+            driver = await self.driver()
+            events = await seal_events(driver, self._pending, self._source)
             if events:
-                await outbox_rows_for(self.connection, events)
+                await outbox_rows_for(driver, events)
             self._pending = []
         await self.connection.commit()
         self.committed = True

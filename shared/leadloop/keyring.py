@@ -14,6 +14,7 @@ and consumers skip such events instead of failing on them.
 
 import asyncio
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -25,8 +26,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import Text, any_, bindparam, delete, func, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -49,16 +49,16 @@ class KeyUnavailable(Exception):
 # --- writing: seal events on their way into the outbox -------------------------------------
 
 
-# One statement shape for any number of leads (an array, not an IN list of parameters), so it
-# is compiled and prepared once.
-_KEYS_OF = select(lead_keys.c.lead_id, lead_keys.c.data_key).where(
-    lead_keys.c.lead_id == any_(bindparam("ids", type_=ARRAY(Text))))
+# One statement shape for any number of leads (an array, not an IN list of parameters), so
+# asyncpg prepares it once per connection.
+_KEYS_OF = "SELECT lead_id, data_key FROM lead_keys WHERE lead_id = ANY($1::text[])"
 
 
-async def _keys_of(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
+async def _keys_of(driver: asyncpg.Connection, lead_ids: Iterable[str]
+                   ) -> dict[str, bytes | None]:
     """Each known lead's key (None once erased); unknown leads are absent."""
-    rows = await conn.execute(_KEYS_OF, {"ids": list(lead_ids)})
-    return {row.lead_id: row.data_key for row in rows}
+    rows = await driver.fetch(_KEYS_OF, list(lead_ids))
+    return {row["lead_id"]: row["data_key"] for row in rows}
 
 
 def _key_record(lead_id: str, payload: dict[str, Any], source: str) -> dict[str, Any]:
@@ -101,19 +101,18 @@ async def issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source
     return issued
 
 
-async def _issue_keys(conn: AsyncConnection, lead_ids: Sequence[str], source: str
+async def _issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source: str
                       ) -> dict[str, bytes | None]:
     """Create keys for leads that have none and queue them for the keys topic."""
-    raw = await conn.get_raw_connection()
-    issued: dict[str, bytes | None] = dict(await issue_keys(raw.driver_connection, lead_ids,
-                                                            source))
+    issued: dict[str, bytes | None] = dict(await issue_keys(driver, lead_ids, source))
     raced = [i for i in lead_ids if i not in issued]  # issued by a concurrent transaction
-    return {**issued, **(await _keys_of(conn, raced) if raced else {})}
+    return {**issued, **(await _keys_of(driver, raced) if raced else {})}
 
 
-async def seal_events(conn: AsyncConnection, events: list[CloudEvent], source: str
+async def seal_events(driver: asyncpg.Connection, events: list[CloudEvent], source: str
                       ) -> list[CloudEvent]:
-    """`events` with their personal fields encrypted under each lead's key.
+    """`events` with their personal fields encrypted under each lead's key (`driver`: the
+    transaction's connection, see UnitOfWork.driver).
 
     The key owner issues missing keys. Another service seals with its copy; it has none only for
     a lead whose events reached it in plain text (from before encryption), and passes those on as
@@ -123,10 +122,10 @@ async def seal_events(conn: AsyncConnection, events: list[CloudEvent], source: s
     subjects = sorted({e.subject for e in events if has_personal_data(e.data)})
     if not subjects:
         return events
-    keys = await _keys_of(conn, subjects)
+    keys = await _keys_of(driver, subjects)
     missing = [s for s in subjects if s not in keys]
     if missing and source == KEY_OWNER:
-        keys.update(await _issue_keys(conn, missing, source))
+        keys.update(await _issue_keys(driver, missing, source))
     sealed = []
     for event in events:
         if event.subject not in keys or not has_personal_data(event.data):
@@ -179,12 +178,17 @@ async def is_shredded(conn: AsyncConnection, lead_id: str) -> bool:
 
 
 async def known_keys(engine: AsyncEngine, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
-    """The keys this service holds for these leads, in one query (a consumer batch's worth)."""
+    """The keys this service holds for these leads, in one query (a consumer batch's worth).
+
+    Straight on the driver with no transaction: one round trip, where SQLAlchemy would add a
+    BEGIN and a ROLLBACK around the read."""
     wanted = sorted(set(lead_ids))
     if not wanted:
         return {}
     async with engine.connect() as conn:
-        return await _keys_of(conn, wanted)
+        raw = await conn.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        return await _keys_of(driver, wanted)
 
 
 def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
@@ -195,14 +199,35 @@ def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
     return data
 
 
+class KeyArrivals:
+    """Tells a service's consumers that its key feed stored keys, so an event that arrived
+    before its lead's key (the key travels on another topic) is revealed as soon as the key is
+    in, instead of at the next poll of the keys table. One per running service."""
+
+    def __init__(self) -> None:
+        self._stored = asyncio.Event()
+
+    def stored(self) -> None:
+        """Wake every waiter; later waiters wait for the next store."""
+        self._stored.set()
+        self._stored = asyncio.Event()
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until the next store or `timeout_s`, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stored.wait(), timeout_s)
+
+
 async def reveal_event(engine: AsyncEngine, envelope: CloudEvent, wait_s: float = 30.0,
-                       keep_erased: bool = False, known: dict[str, bytes | None] | None = None
-                       ) -> dict[str, Any] | None:
+                       keep_erased: bool = False, known: dict[str, bytes | None] | None = None,
+                       arrivals: KeyArrivals | None = None) -> dict[str, Any] | None:
     """The event's data with personal fields decrypted; None when the lead was erased (or, with
     `keep_erased`, the data with those fields emptied). `known`: keys fetched beforehand.
 
-    A key that has not arrived yet is waited for (it travels on another topic); after `wait_s`
-    KeyUnavailable is raised, and the caller parks the event where it can be replayed.
+    A key that has not arrived yet is waited for (it travels on another topic): looked up again
+    whenever `arrivals` says the key feed stored keys, and at growing intervals anyway (another
+    replica's feed may be the one that stores it). After `wait_s` KeyUnavailable is raised, and
+    the caller parks the event where it can be replayed.
     """
     if not has_sealed_data(envelope.data):
         return envelope.data
@@ -210,6 +235,7 @@ async def reveal_event(engine: AsyncEngine, envelope: CloudEvent, wait_s: float 
         return _revealed(envelope, known[envelope.subject], keep_erased)
     deadline = time.monotonic() + wait_s
     backoff = Backoff(0.05, 1.0)
+    poll_s = 0.05
     while True:
         try:
             keys = await known_keys(engine, [envelope.subject])
@@ -226,7 +252,11 @@ async def reveal_event(engine: AsyncEngine, envelope: CloudEvent, wait_s: float 
             return _revealed(envelope, keys[envelope.subject], keep_erased)
         if time.monotonic() > deadline:
             raise KeyUnavailable(f"no data key for lead {envelope.subject} after {wait_s:.0f}s")
-        await backoff.sleep()
+        if arrivals is not None:
+            await arrivals.wait(poll_s)
+        else:
+            await asyncio.sleep(poll_s)
+        poll_s = min(poll_s * 2, 1.0)
 
 
 # --- the key feed every consuming service runs ------------------------------------------------
@@ -264,8 +294,9 @@ class KeysConsumer:
     """Copies the keys topic into this service's `lead_keys` table."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, bootstrap_servers: str,
-                 stopping: asyncio.Event) -> None:
+                 stopping: asyncio.Event, arrivals: KeyArrivals | None = None) -> None:
         self._service = service
+        self._arrivals = arrivals
         self._engine = engine
         self._bootstrap_servers = bootstrap_servers
         self._stopping = stopping
@@ -308,6 +339,8 @@ class KeysConsumer:
             try:
                 async with self._engine.begin() as conn:
                     await store_key_records(conn, parsed)
+                if self._arrivals is not None:
+                    self._arrivals.stored()
                 return
             except Exception as exc:
                 if not is_transient(exc) or self._stopping.is_set():

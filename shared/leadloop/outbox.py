@@ -11,16 +11,16 @@ import asyncio
 import logging
 import math
 import time
+from collections import Counter
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.driver import driver_in_transaction
 from leadloop.events.envelope import CloudEvent
 from leadloop.events.topology import topic_of
 from leadloop.infra_tables import outbox
@@ -31,45 +31,44 @@ NOTIFY_CHANNEL = "leadloop_outbox"
 log = logging.getLogger(__name__)
 
 
-# One statement shape for any number of rows: arrays unnested server-side. A multi-row VALUES
-# list would be a different statement for every batch size, each prepared anew by asyncpg.
-_INSERT_ROWS = text(
-    "INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent,"
-    " data) SELECT * FROM unnest(CAST(:event_id AS text[]), CAST(:topic AS text[]),"
-    " CAST(:event_type AS text[]), CAST(:subject AS text[]), CAST(:source AS text[]),"
-    " CAST(:occurred_at AS timestamptz[]), CAST(:traceparent AS text[]), CAST(:data AS bytea[]))"
-)
-_MARK_SENT = (
-    update(outbox)
-    .where(outbox.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
-    .values(sent_at=func.now())
-)
+# One statement for any number of rows: arrays unnested server-side, prepared once per
+# connection. A multi-row VALUES list would be a different statement for every batch size.
+_INSERT_ROWS = """
+INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent, data)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::text[], $8::bytea[])"""
+# The relay's claim and mark, prepared once per connection.
+_CLAIM = """
+SELECT id, event_id, topic, event_type, subject, source, occurred_at, traceparent, data
+FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
+_MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 
 
-async def outbox_rows_for(connection: AsyncConnection, events: list[CloudEvent]) -> None:
-    """Insert one outbox row per event, in one statement."""
-    await connection.execute(_INSERT_ROWS, {
-        "event_id": [event.id for event in events],
-        "topic": [topic_of(event.source) for event in events],
-        "event_type": [event.type for event in events],
-        "subject": [event.subject for event in events],
-        "source": [event.source for event in events],
-        "occurred_at": [event.time for event in events],
-        "traceparent": [event.traceparent for event in events],
-        "data": [orjson.dumps(event.data) for event in events],
-    })
+async def outbox_rows_for(driver: asyncpg.Connection, events: list[CloudEvent]) -> None:
+    """Insert one outbox row per event, in one statement (`driver`: the transaction's
+    connection, see UnitOfWork.driver)."""
+    await driver.execute(
+        _INSERT_ROWS,
+        [event.id for event in events],
+        [topic_of(event.source) for event in events],
+        [event.type for event in events],
+        [event.subject for event in events],
+        [event.source for event in events],
+        [event.time for event in events],
+        [event.traceparent for event in events],
+        [orjson.dumps(event.data) for event in events])
 
 
-def _event_of(row: Any) -> CloudEvent:
+def _event_of(row: asyncpg.Record) -> CloudEvent:
     """The CloudEvent an outbox row describes (its data stays as the stored bytes)."""
     return CloudEvent(
-        type=row.event_type,
-        source=row.source,
-        subject=row.subject,
+        type=row["event_type"],
+        source=row["source"],
+        subject=row["subject"],
         data={},
-        id=row.event_id,
-        time=row.occurred_at,
-        traceparent=row.traceparent,
+        id=row["event_id"],
+        time=row["occurred_at"],
+        traceparent=row["traceparent"],
     )
 
 
@@ -104,31 +103,21 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch of unsent rows; returns how many were sent."""
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.event_id, outbox.c.topic, outbox.c.event_type,
-                           outbox.c.subject, outbox.c.source, outbox.c.occurred_at,
-                           outbox.c.traceparent, outbox.c.data)
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            driver = await driver_in_transaction(conn)
+            rows = await driver.fetch(_CLAIM, self._batch_size)
             if not rows:
                 return 0
             deliveries = []
             for row in rows:
                 key, _, headers = _event_of(row).to_kafka()
-                deliveries.append(
-                    await self._producer.send(row.topic, value=row.data, key=key, headers=headers)
-                )
+                deliveries.append(await self._producer.send(
+                    row["topic"], value=row["data"], key=key, headers=headers))
             # Every record acknowledged by the broker, or the claim rolls back and is retried:
             # a produce that never completes must not hold the rows forever.
             await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
-            await conn.execute(_MARK_SENT, {"ids": [r.id for r in rows]})
-        for row in rows:
-            EVENTS_PUBLISHED.labels(self._service, row.topic).inc()
+            await driver.execute(_MARK_SENT, [row["id"] for row in rows])
+        for topic, count in Counter(row["topic"] for row in rows).items():
+            EVENTS_PUBLISHED.labels(self._service, topic).inc(count)
         return len(rows)
 
     async def backlog(self) -> int:
@@ -156,6 +145,9 @@ class OutboxRelay:
         polls = 0
         try:
             while not self._stopping.is_set():
+                # Cleared before the claim, not after: a NOTIFY for rows committed while this
+                # batch is published must wake the next round, not wait for the poll interval.
+                self._wake.clear()
                 try:
                     sent = await self.publish_batch()
                     backoff.reset()
@@ -172,9 +164,8 @@ class OutboxRelay:
                 polls += 1
                 if polls % 60 == 1:
                     await self._housekeeping()
-                self._wake.clear()
                 if self._stopping.is_set():
-                    break  # stop() may have come during the batch; its wake-up was just cleared
+                    break
                 self.idle.set()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)

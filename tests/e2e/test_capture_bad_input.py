@@ -157,7 +157,7 @@ async def test_spam_is_recorded_as_spam_not_as_a_lead_and_counted(
                            json={"email": bot, "_ts": token})
     assert fast.json()["status"] == "spam"
     found = await http.get(f"{base}/v1/leads", params={"email": bot}, headers=admin_headers)
-    assert found.json() == []
+    assert found.json()["items"] == []
     metrics = (await http.get(f"{base}/metrics")).text
     spam_line = next(line for line in metrics.splitlines()
                      if line.startswith('capture_form_submissions_total{outcome="spam"}'))
@@ -181,7 +181,7 @@ async def test_a_no_javascript_post_to_a_form_with_a_minimum_fill_time_is_kept_f
     for email, reason in ((person, "missing_fill_time_token"),
                           (tab_left_open, "invalid_fill_time_token")):
         found = (await http.get(f"{stack.url('capture')}/v1/leads", params={"email": email},
-                                headers=admin_headers)).json()
+                                headers=admin_headers)).json()["items"]
         assert len(found) == 1, f"the lead of {email} was lost"
         timeline = (await http.get(
             f"{stack.url('capture')}/v1/leads/{found[0]['lead_id']}/activities",

@@ -110,8 +110,8 @@ async def test_page_with_snippet_filled_and_submitted_becomes_lead_with_its_utm_
     async def lead_stored() -> dict[str, Any]:
         r = await http.get(f"{capture}/v1/leads", params={"email": email},
                            headers=admin_headers)
-        assert r.status_code == 200 and len(r.json()) == 1, r.text
-        found: dict[str, Any] = r.json()[0]
+        assert r.status_code == 200 and len(r.json()["items"]) == 1, r.text
+        found: dict[str, Any] = r.json()["items"][0]
         return found
     lead = await eventually(lead_stored)
     assert lead["profile"]["first_name"] == "<b>Bea</b>"

@@ -24,8 +24,8 @@ async def _lead_by_email(http: httpx.AsyncClient, stack: Stack, headers: dict[st
     r = await http.get(f"{stack.url('capture')}/v1/leads", params={"email": email},
                        headers=headers)
     assert r.status_code == 200, r.text
-    assert len(r.json()) == 1, r.text
-    lead: dict[str, Any] = r.json()[0]
+    assert len(r.json()["items"]) == 1, r.text
+    lead: dict[str, Any] = r.json()["items"][0]
     return lead
 
 

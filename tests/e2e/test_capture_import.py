@@ -76,14 +76,14 @@ async def test_import_reports_progress_errors_and_dedupes_like_submissions(
 
     r = await http.get(f"{base}/v1/leads", params={"email": f"p0.{tag}@example-corp.com"},
                        headers=admin_headers)
-    lead = r.json()[0]
+    lead = r.json()["items"][0]
     assert lead["profile"]["first_name"] == "Pat0" and lead["profile"]["last_name"] == "Lee-Smith"
     assert lead["profile"]["phone"] == "+49301234567" and lead["profile"]["company_size"] == 250
     assert lead["profile"]["properties"] == {"detail": "booth"}
     assert lead["consent"]["email_marketing"] is True
     assert lead["source"] == {**lead["source"], "channel": "import", "campaign": f"fair-{tag}"}
     updated = (await http.get(f"{base}/v1/leads", params={"email": known},
-                              headers=admin_headers)).json()[0]
+                              headers=admin_headers)).json()["items"][0]
     assert updated["profile"]["first_name"] == "New"
 
     async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
@@ -127,7 +127,7 @@ async def test_imported_rows_end_as_the_same_leads_as_posting_them_one_by_one(
     async def profile(tag: str) -> dict[str, Any]:
         got = await http.get(f"{base}/v1/leads", params={"email": f"ada.{tag}@example-corp.com"},
                              headers=admin_headers)
-        found: dict[str, Any] = got.json()[0]["profile"]
+        found: dict[str, Any] = got.json()["items"][0]["profile"]
         found.pop("email")
         return found
     assert await profile(imported) == await profile(posted)
@@ -208,7 +208,7 @@ async def test_a_cp1252_file_is_refused_clearly_unless_its_charset_is_declared(
                              admin_headers)
     assert (result["created"], result["failed"]) == (1, 0), result
     lead = (await http.get(f"{base}/v1/leads", params={"email": f"jose.{tag}@example-corp.com"},
-                           headers=admin_headers)).json()[0]
+                           headers=admin_headers)).json()["items"][0]
     assert (lead["profile"]["first_name"], lead["profile"]["company"]) == ("José", "Café Müller")
     unknown = await http.post(f"{base}/v1/imports", content=excel, headers={
         **admin_headers, "Content-Type": "text/csv; charset=klingon"})
@@ -229,7 +229,7 @@ async def test_a_semicolon_separated_file_is_read_by_its_separator(
     result = await _finished(http, f"{base}/v1/imports/{r.json()['import_id']}", admin_headers)
     assert (result["created"], result["failed"]) == (1, 0), result
     lead = (await http.get(f"{base}/v1/leads", params={"email": f"semi.{tag}@example-corp.com"},
-                           headers=admin_headers)).json()[0]
+                           headers=admin_headers)).json()["items"][0]
     assert (lead["profile"]["first_name"], lead["profile"]["company"]) == ("Sem", "Acme, Inc.")
 
 

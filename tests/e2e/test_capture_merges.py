@@ -33,7 +33,7 @@ async def test_merge_folds_a_duplicate_in_and_undo_separates_them_keeping_later_
                                headers=admin_headers)).json()
     assert [a["kind"] for a in timeline] == ["webinar_attended"]
     by_dup_email = (await http.get(f"{base}/v1/leads", params={"email": dup_email},
-                                   headers=admin_headers)).json()
+                                   headers=admin_headers)).json()["items"]
     assert [lead["lead_id"] for lead in by_dup_email] == [main]
     assert (await http.get(f"{base}/v1/leads/{dup}", headers=admin_headers)
             ).json()["merged_into"] == main
@@ -56,7 +56,7 @@ async def test_merge_folds_a_duplicate_in_and_undo_separates_them_keeping_later_
                                    headers=admin_headers)).json()
     assert [a["kind"] for a in dup_timeline] == ["webinar_attended"]
     by_dup_email = (await http.get(f"{base}/v1/leads", params={"email": dup_email},
-                                   headers=admin_headers)).json()
+                                   headers=admin_headers)).json()["items"]
     assert [lead["lead_id"] for lead in by_dup_email] == [dup]
     assert (await http.post(f"{base}/v1/merges/{merged.json()['merge_id']}/undo",
                             headers=admin_headers)).status_code == 409

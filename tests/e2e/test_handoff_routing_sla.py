@@ -43,7 +43,7 @@ async def test_routing_rule_sends_lead_to_its_team_and_says_why(
     assert f"source.utm_campaign eq {campaign}" in assignment["routing_reason"]
     queue = await http.get(f"{stack.url('handoff')}/v1/reps/{rep_ids[0]}/queue",
                            headers=admin_headers)
-    assert [a["lead"]["lead_id"] for a in queue.json()["assignments"]] == [lead_id]
+    assert [a["lead"]["lead_id"] for a in queue.json()["items"]] == [lead_id]
     await http.delete(f"{stack.url('handoff')}/v1/routing-rules/{rule_id}", headers=admin_headers)
 
 
@@ -237,8 +237,9 @@ async def test_repeated_breaches_escalate_to_the_manager_then_queue_the_lead(
     assert [(b["rep_id"], b["action"], b["next_rep_id"]) for b in breaches] == [
         (ada, "reassigned", ben), (ben, "escalated", mia), (mia, "queued", None)]
     assert handoffs[2]["routing_rule"] == "sla-escalation"
-    queue = await http.get(f"{stack.url('handoff')}/v1/fallback-queue", headers=admin_headers)
-    assert lead_id in {a["lead"]["lead_id"] for a in queue.json()["assignments"]}
+    queue = await http.get(f"{stack.url('handoff')}/v1/fallback-queue",
+                           params={"team": team}, headers=admin_headers)
+    assert lead_id in {a["lead"]["lead_id"] for a in queue.json()["items"]}
     await http.delete(f"{stack.url('handoff')}/v1/routing-rules/{rule_id}", headers=admin_headers)
 
 
@@ -268,8 +269,9 @@ async def test_fallback_queue_drains_when_a_rep_gets_capacity(
         first_reps = [_of_lead(events, lead_id, HANDED_OFF)[0].data["rep"] for lead_id in leads]
         assert [rep["id"] if rep else None for rep in first_reps].count(solo) == 1
         held = leads[[rep is not None for rep in first_reps].index(True)]
-        queue = (await http.get(f"{base}/v1/fallback-queue", headers=admin_headers)).json()
-        waiting = [a["lead"]["lead_id"] for a in queue["assignments"]
+        queue = (await http.get(f"{base}/v1/fallback-queue", params={"team": team},
+                                headers=admin_headers)).json()
+        waiting = [a["lead"]["lead_id"] for a in queue["items"]
                    if a["lead"]["lead_id"] in leads]  # oldest first
         assert sorted(waiting) == sorted(set(leads) - {held})
 
@@ -292,11 +294,12 @@ async def test_fallback_queue_drains_when_a_rep_gets_capacity(
             lambda evs: len(_of_lead(evs, waiting[1], HANDED_OFF)) == 2, timeout_s=60)
         assert _of_lead(events, waiting[1], HANDED_OFF)[1].data["rep"]["id"] == solo
 
-    queue = (await http.get(f"{base}/v1/fallback-queue", headers=admin_headers)).json()
-    assert not set(leads) & {a["lead"]["lead_id"] for a in queue["assignments"]}
+    queue = (await http.get(f"{base}/v1/fallback-queue", params={"team": team},
+                            headers=admin_headers)).json()
+    assert not set(leads) & {a["lead"]["lead_id"] for a in queue["items"]}
     left = (await http.get(f"{base}/v1/assignments/{moved['assignment_id']}",
                            headers=admin_headers)).json()
     assert left["status"] == "assigned" and left["breaches"] == 0
     rep_queue = (await http.get(f"{base}/v1/reps/{solo}/queue", headers=admin_headers)).json()
-    assert {a["lead"]["lead_id"] for a in rep_queue["assignments"]} == set(waiting)
+    assert {a["lead"]["lead_id"] for a in rep_queue["items"]} == set(waiting)
     await http.delete(f"{base}/v1/routing-rules/{rule.json()['id']}", headers=admin_headers)

@@ -159,7 +159,7 @@ async def test_converted_lead_leaves_the_reps_queue_and_only_after_an_accept(
     assert body["status"] == "converted" and body["opportunity_ref"] == "OPP-1"
     assert body["converted_at"] is not None
     queue = (await http.get(f"{base}/v1/reps/{ada}/queue", headers=admin_headers)).json()
-    assert lead_id not in {a["lead"]["lead_id"] for a in queue["assignments"]}
+    assert lead_id not in {a["lead"]["lead_id"] for a in queue["items"]}
     await http.delete(f"{base}/v1/routing-rules/{rule_id}", headers=admin_headers)
 
 

@@ -1,5 +1,5 @@
 """deploy/k8s: both variants render, are valid Kubernetes (offline), and are in step with the code
-and with the README's apply steps."""
+and with the deployment guide's apply steps."""
 
 import ipaddress
 import re
@@ -326,15 +326,15 @@ def test_consumers_scale_on_lag_of_every_topic_they_consume(service: str) -> Non
     assert others == [], "an HPA beside KEDA's would fight it over the replica count"
 
 
-# --- The README's apply steps, replayed on the rendered manifests -------------------------------
+# --- The deployment guide's apply steps, replayed on the rendered manifests -------------------
 
 def _readme_kubernetes_commands() -> list[str]:
-    """The commands of the first sh block under README's "### Kubernetes", continuations
-    joined; comments kept (they name the Secrets to create likewise)."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("\n### Kubernetes\n", 1)[1]
+    """The commands of the first sh block under "## Kubernetes" in the deployment guide,
+    continuations joined; comments kept (they name the Secrets to create likewise)."""
+    guide = (REPO / "docs" / "guides" / "ops" / "deploying.md").read_text()
+    section = guide.split("\n## Kubernetes\n", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, "README's Kubernetes section has no sh block"
+    assert block, "the deployment guide's Kubernetes section has no sh block"
     return [line.strip() for line in block[1].replace("\\\n", " ").splitlines() if line.strip()]
 
 
@@ -400,8 +400,8 @@ def _references(pod_owner: dict[str, Any]) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("variant", [K8S, STRIMZI], ids=["deploy/k8s", "deploy/k8s/strimzi"])
 def test_readme_apply_steps_work_on_a_first_install(variant: Path) -> None:
-    # Replays the README's commands in order on a cluster that has nothing yet (with the
-    # Strimzi variant's directory in place of deploy/k8s, as the README says): every pod a step
+    # Replays the guide's commands in order on a cluster that has nothing yet (with the
+    # Strimzi variant's directory in place of deploy/k8s, as the guide says): every pod a step
     # starts finds its namespace, ConfigMaps and Secrets, and no service starts before the Jobs
     # it needs have been waited for.
     commands = _readme_kubernetes_commands()
@@ -446,7 +446,7 @@ def test_readme_apply_steps_work_on_a_first_install(variant: Path) -> None:
                 assert jobs <= waited, f"{command}: {_key(doc)} starts before {jobs - waited}"
         applied |= {_key(d): d for d in step}
     assert set(applied) == {_key(d) for d in VARIANTS[variant]} | {"Namespace/-/leadloop"}, (
-        "the README's steps do not apply everything")
+        "the guide's steps do not apply everything")
 
 
 SIGNING_SECRETS = {"capture": ["LEADLOOP_CAPTURE_FORM_TOKEN_SECRET"],
@@ -456,7 +456,8 @@ SIGNING_SECRETS = {"capture": ["LEADLOOP_CAPTURE_FORM_TOKEN_SECRET"],
 @pytest.mark.parametrize("service", sorted(SIGNING_SECRETS))
 def test_signing_secrets_come_from_the_services_secret_drawn_at_random(service: str) -> None:
     # Never a value in the manifests (a ConfigMap is readable and published here): the
-    # Deployment reads them from <service>-secrets, which the README creates with random values.
+    # Deployment reads them from <service>-secrets, which the deployment guide creates with
+    # random values.
     config = _find("ConfigMap", f"{service}-config")["data"]
     assert not [k for k in config if k.endswith("SECRET")]
     assert {"secretRef": {"name": f"{service}-secrets"}} in \

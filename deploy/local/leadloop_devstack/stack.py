@@ -14,9 +14,10 @@ from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
 from leadloop_devstack.smtp import SmtpSink, read_mail
 
-# Services that send mail: through the local SMTP sink (nurture's sequences, outcomes' digest,
-# capture's consent confirmations).
-MAILING = ("nurture", "outcomes", "capture")
+# Services that send mail through the local SMTP sink: nurture's sequences, outcomes' digest,
+# handoff's fallback queue alerts to managers, capture's consent confirmations.
+MAILING_SERVICES = ("nurture", "outcomes", "handoff", "capture")
+LOCAL_DIGEST_RECIPIENT = "marketing-and-sales@leadloop.example"
 
 
 class Stack:
@@ -67,7 +68,9 @@ class Stack:
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
             **{name: value for name, value in self.secrets.items() if name.startswith(prefix)},
         }
-        if service in MAILING:
+        if service == "outcomes":  # a new user sees the digest arrive in the SMTP sink
+            env[f"{prefix}DIGEST_RECIPIENTS"] = LOCAL_DIGEST_RECIPIENT
+        if service in MAILING_SERVICES:  # nurture, the digest and queue alerts mail via the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
         if service == "capture":  # the GDPR export asks every other service for its part
@@ -92,7 +95,7 @@ class Stack:
     async def _start_smtp(self) -> None:
         self.smtp.start()  # on smtp_port, or a free port when another stack holds it
         await self.smtp.wait_ready()
-        for name in MAILING:
+        for name in MAILING_SERVICES:
             service = self.services.get(name)
             setting = f"{service_env_prefix(name)}SMTP_PORT"
             if service is not None and setting not in self.extra_env:

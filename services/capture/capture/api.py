@@ -54,22 +54,6 @@ async def post_lead(lead: LeadIn, request: Request,
         raise
 
 
-@router.get("/leads", response_model=list[LeadOut],
-            dependencies=[Depends(require_scope("leads:read"))])
-async def find_leads(email: str = Query(max_length=320),
-                     uow: UnitOfWork = Depends(unit_of_work)) -> list[LeadOut]:
-    """The lead with this email (normalized as on capture), as a list of zero or one."""
-    try:
-        normalized = normalize_email(email)
-    except ValueError as exc:
-        raise _invalid("email", str(exc)) from exc
-    async with uow:
-        row = await repository.get_lead_by_email(uow.connection, normalized)
-        if row is not None and row.merged_into is not None:
-            row = await repository.get_lead(uow.connection, row.merged_into)
-    return [] if row is None else [_out(row)]
-
-
 def _out(row: Any) -> LeadOut:
     return LeadOut(lead_id=row.id, profile=row.profile, consent=row.consent, source=row.source,
                    merged_into=row.merged_into)

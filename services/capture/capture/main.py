@@ -9,6 +9,7 @@ from capture.handlers import HANDLERS
 from capture.housekeeping import housekeeping
 from capture.imports import resume_imports
 from capture.imports_api import router as imports_router
+from capture.lead_search import router as search_router
 from capture.merges import router as merges_router
 from capture.privacy import router as privacy_router
 from capture.submissions_api import router as submissions_router
@@ -16,7 +17,7 @@ from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=CaptureSettings(),
-    routers=[router, forms_router, submissions_router, imports_router,
+    routers=[router, search_router, forms_router, submissions_router, imports_router,
              merges_router, privacy_router, confirmations_router],
     handlers=HANDLERS,
     workers=[resume_imports, housekeeping, send_confirmations],

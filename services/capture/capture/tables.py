@@ -1,6 +1,16 @@
 """Capture's tables: leads (keyed by normalized email), forms, submissions, activities."""
 
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, Table, Text, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
@@ -16,6 +26,9 @@ leads = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("merged_into", UUID(as_uuid=True)),
+    # Lead search and CRM sync page through leads in (updated_at, id) order.
+    Index("leads_by_update", "updated_at", "id"),
+    Index("leads_by_creation", "created_at"),
 )
 
 forms = Table(

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -9,25 +10,29 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, sta
 from fastapi.exceptions import RequestValidationError
 
 from handoff import repository, service
-from handoff.domain import TransitionNotAllowed
+from handoff.config import get_settings
+from handoff.domain import AssignmentStatus, TransitionNotAllowed
 from handoff.queue_worker import wake_queue
 from handoff.rep_schemas import RepIn, RepList, RepOut, RepPatch
-from handoff.routing_tables import invalidate_routing
+from handoff.routing_tables import invalidate_routing, routing_tables
+from handoff.sales_access import NotAManager, NotYourLead, UnknownRep, Viewer, viewer_of
 from handoff.schemas import (
     TEAM_PATTERN,
-    AssignmentList,
+    AssignIn,
     AssignmentOut,
     ContactIn,
     ConvertIn,
     RejectIn,
+    ViewerOut,
 )
+from handoff.tables import assignments
 from leadloop.app import runtime_of, unit_of_work
-from leadloop.auth import require_scope
+from leadloop.auth import Principal, require_scope
 from leadloop.db import UnitOfWork
+from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
 
 router = APIRouter(prefix="/v1")
 _admin = [Depends(require_scope("admin"))]
-_sales = [Depends(require_scope("sales"))]
 _DUPLICATE_EMAIL = "another rep already has this email"
 _NO_REP = "no rep with this id"
 _NO_ASSIGNMENT = "no assignment with this id"
@@ -101,50 +106,155 @@ def _bad_manager(exc: Exception) -> RequestValidationError:
                                     "type": "value_error"}])
 
 
+# --- who is calling ------------------------------------------------------------------------
+
+
+async def sales_viewer(request: Request,
+                       principal: Principal = Depends(require_scope("sales"))) -> Viewer:
+    """FastAPI dependency: the caller's view of the leads (its rep's, its team's, or all)."""
+    async with runtime_of(request).engine.connect() as conn:
+        tables = await routing_tables(conn)
+    try:
+        return viewer_of(principal, tables)
+    except UnknownRep as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+
+
+@contextmanager
+def _access_errors() -> Iterator[None]:
+    """403 when the caller's rep may not see the lead or is not a manager."""
+    try:
+        yield
+    except (NotYourLead, NotAManager) as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+
+
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "the key's rep may not see this lead (or is not a manager)"}}
+
+
+@router.get("/me", response_model=ViewerOut, tags=["queues"])
+async def who_am_i(viewer: Viewer = Depends(sales_viewer)) -> ViewerOut:
+    """Who this key acts as: its rep (if bound to one), whether it manages, and which teams."""
+    return ViewerOut(name=viewer.actor, rep_id=viewer.rep_id, manager=viewer.manager,
+                     sees_all=viewer.sees_all, teams=sorted(viewer.teams),
+                     reports=sorted(viewer.reports))
+
+
 # --- queues --------------------------------------------------------------------------------
 
 
-@router.get("/reps/{rep_id}/queue", response_model=AssignmentList, dependencies=_sales,
-            tags=["queues"])
-async def rep_queue(rep_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentList:
-    """The leads a rep holds (waiting for acceptance or accepted), oldest first."""
+def _queue_after(cursor: str | None) -> list[Any] | None:
+    """The queue-order key a cursor holds, checked (a 422 naming `cursor` otherwise)."""
+    if cursor is None:
+        return None
+    deadline, handed_off_at, assignment_id = decode_cursor(cursor, 3)
+    try:
+        if deadline != "infinity":
+            datetime.fromisoformat(deadline)
+        datetime.fromisoformat(handed_off_at)
+        UUID(assignment_id)
+    except (TypeError, ValueError):
+        raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
+                                       "msg": "not a cursor this API returned"}]) from None
+    return [deadline, handed_off_at, assignment_id]
+
+
+async def _page(uow: UnitOfWork, where: list[Any], cursor: str | None,
+                limit: int) -> Page[AssignmentOut]:
     async with uow:
-        if await repository.get_rep(uow.connection, rep_id) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
-        rows = await repository.rep_queue(uow.connection, rep_id)
-    return AssignmentList(assignments=[AssignmentOut.of(row) for row in rows])
+        rows = await repository.assignment_page(uow.connection, where, _queue_after(cursor),
+                                                limit)
+    kept, next_cursor = page_of(rows, limit, repository.queue_key)
+    return Page[AssignmentOut](items=[AssignmentOut.of(row) for row in kept],
+                               next_cursor=next_cursor)
 
 
-@router.get("/fallback-queue", response_model=AssignmentList, dependencies=_sales,
-            tags=["queues"])
-async def fallback_queue(uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentList:
-    """Leads no rep could take when they qualified, oldest first."""
+def _visible(viewer: Viewer) -> list[Any]:
+    if viewer.sees_all:
+        return []
+    assert viewer.rep_id is not None
+    return [repository.visible_to(viewer.rep_id, sorted(viewer.teams), sorted(viewer.reports))]
+
+
+@router.get("/assignments", response_model=Page[AssignmentOut], tags=["queues"])
+async def list_assignments(
+    rep_id: UUID | None = Query(default=None, description="only this rep's"),
+    team: str | None = Query(default=None, pattern=TEAM_PATTERN),
+    status_: AssignmentStatus | None = Query(
+        default=None, alias="status", description="default: every open assignment"),
+    limit: int = limit_query(), cursor: str | None = cursor_query(),
+    viewer: Viewer = Depends(sales_viewer), uow: UnitOfWork = Depends(unit_of_work),
+) -> Page[AssignmentOut]:
+    """The assignments this key may see, soonest SLA deadline first (the fallback queue, which
+    has none, last): a rep key sees its own, a manager's its team's and reports'."""
+    where = _visible(viewer)
+    where.append(assignments.c.status == status_.value if status_ is not None
+                 else assignments.c.status.in_(repository.OPEN))
+    if rep_id is not None:
+        where.append(assignments.c.rep_id == rep_id)
+    if team is not None:
+        where.append(assignments.c.team == team)
+    return await _page(uow, where, cursor, limit)
+
+
+@router.get("/reps/{rep_id}/queue", response_model=Page[AssignmentOut], tags=["queues"],
+            responses=_FORBIDDEN)
+async def rep_queue(rep_id: UUID, limit: int = limit_query(),
+                    cursor: str | None = cursor_query(), viewer: Viewer = Depends(sales_viewer),
+                    uow: UnitOfWork = Depends(unit_of_work)) -> Page[AssignmentOut]:
+    """The leads a rep holds (waiting for acceptance or accepted), soonest SLA deadline first."""
     async with uow:
-        rows = await repository.fallback_queue(uow.connection)
-    return AssignmentList(assignments=[AssignmentOut.of(row) for row in rows])
+        rep = await repository.get_rep(uow.connection, rep_id)
+    if rep is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
+    with _access_errors():
+        viewer.check(rep_id, rep.team)
+    return await _page(uow, [repository.held_by(rep_id)], cursor, limit)
 
 
-@router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut, dependencies=_sales,
-            tags=["assignments"])
-async def lead_assignment(lead_id: UUID,
+@router.get("/fallback-queue", response_model=Page[AssignmentOut], tags=["queues"],
+            responses=_FORBIDDEN)
+async def fallback_queue(team: str | None = Query(default=None, pattern=TEAM_PATTERN),
+                         limit: int = limit_query(), cursor: str | None = cursor_query(),
+                         viewer: Viewer = Depends(sales_viewer),
+                         uow: UnitOfWork = Depends(unit_of_work)) -> Page[AssignmentOut]:
+    """Leads no rep could take, oldest first (a manager's key: its teams' only). A manager
+    assigns one with POST /v1/assignments/{lead_id}/assign."""
+    if not viewer.sees_all:
+        with _access_errors():
+            viewer.check_manager()
+    teams = None if viewer.sees_all else sorted(viewer.teams)
+    if team is not None:
+        teams = [team] if teams is None or team in teams else []
+    return await _page(uow, [repository.queued_in(teams)], cursor, limit)
+
+
+@router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut, tags=["assignments"],
+            responses=_FORBIDDEN)
+async def lead_assignment(lead_id: UUID, viewer: Viewer = Depends(sales_viewer),
                           uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """The lead's open assignment, or its latest one."""
     async with uow:
         row = await repository.current_assignment_of(uow.connection, lead_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this lead has never been handed off")
+    with _access_errors():
+        viewer.check(row.rep_id, row.team)
     return AssignmentOut.of(row)
 
 
-@router.get("/assignments/{assignment_id}", response_model=AssignmentOut, dependencies=_sales,
-            tags=["assignments"])
-async def get_assignment(assignment_id: UUID,
+@router.get("/assignments/{assignment_id}", response_model=AssignmentOut, tags=["assignments"],
+            responses=_FORBIDDEN)
+async def get_assignment(assignment_id: UUID, viewer: Viewer = Depends(sales_viewer),
                          uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """One assignment."""
     async with uow:
         row = await repository.get_assignment(uow.connection, assignment_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_ASSIGNMENT)
+    with _access_errors():
+        viewer.check(row.rep_id, row.team)
     return AssignmentOut.of(row)
 
 
@@ -152,9 +262,11 @@ async def get_assignment(assignment_id: UUID,
 
 @contextmanager
 def _action_errors() -> Iterator[None]:
-    """404 for an unknown assignment, 409 for an action its status does not allow."""
+    """404 for an unknown assignment, 403 for another rep's, 409 for an action its status does
+    not allow."""
     try:
-        yield
+        with _access_errors():
+            yield
     except service.AssignmentNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_ASSIGNMENT) from None
     except TransitionNotAllowed as exc:
@@ -162,58 +274,88 @@ def _action_errors() -> Iterator[None]:
 
 
 _TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": _NO_ASSIGNMENT},
+    **_FORBIDDEN, 404: {"description": _NO_ASSIGNMENT},
     409: {"description": "the assignment's status does not allow this"}}
 
 
 @router.post("/assignments/{assignment_id}/accept", response_model=AssignmentOut,
-             dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
-async def accept(assignment_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
+             tags=["assignments"], responses=_TRANSITION_RESPONSES)
+async def accept(assignment_id: UUID, viewer: Viewer = Depends(sales_viewer),
+                 uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Accept the lead (sales-accepted lead). Accepting again changes nothing."""
     async with uow:
         with _action_errors():
-            row = await service.accept_assignment(uow, assignment_id)
+            row = await service.accept_assignment(uow, assignment_id, viewer)
         await uow.commit()
     return AssignmentOut.of(row)
 
 
 @router.post("/assignments/{assignment_id}/reject", response_model=AssignmentOut,
-             dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
+             tags=["assignments"], responses=_TRANSITION_RESPONSES)
 async def reject(assignment_id: UUID, rejection: RejectIn, request: Request,
+                 viewer: Viewer = Depends(sales_viewer),
                  uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Reject the lead; the assignment closes and nurture recycles the lead."""
     async with uow:
         with _action_errors():
             row = await service.reject_assignment(uow, assignment_id, rejection.reason_code,
-                                                  rejection.note)
+                                                  rejection.note, viewer)
         await uow.commit()
     wake_queue(runtime_of(request))  # the rep has room for one more
     return AssignmentOut.of(row)
 
 
 @router.post("/assignments/{assignment_id}/contacted", response_model=AssignmentOut,
-             dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
+             tags=["assignments"], responses=_TRANSITION_RESPONSES)
 async def contacted(assignment_id: UUID, contact: ContactIn | None = Body(default=None),
+                    viewer: Viewer = Depends(sales_viewer),
                     uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Record that the rep touched the lead; only the first touch counts."""
     channel = contact.channel if contact else None
     async with uow:
         with _action_errors():
-            row = await service.record_contact(uow, assignment_id, channel)
+            row = await service.record_contact(uow, assignment_id, channel, viewer)
         await uow.commit()
     return AssignmentOut.of(row)
 
 
 @router.post("/assignments/{assignment_id}/converted", response_model=AssignmentOut,
-             dependencies=_sales, tags=["assignments"], responses=_TRANSITION_RESPONSES)
+             tags=["assignments"], responses=_TRANSITION_RESPONSES)
 async def converted(assignment_id: UUID, request: Request,
                     conversion: ConvertIn | None = Body(default=None),
+                    viewer: Viewer = Depends(sales_viewer),
                     uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """The accepted lead became an opportunity; the assignment closes and frees capacity."""
     ref = conversion.opportunity_ref if conversion else None
     async with uow:
         with _action_errors():
-            row = await service.convert_assignment(uow, assignment_id, ref)
+            row = await service.convert_assignment(uow, assignment_id, ref, viewer)
         await uow.commit()
     wake_queue(runtime_of(request))  # the rep has room for one more
+    return AssignmentOut.of(row)
+
+
+@router.post("/assignments/{lead_id}/assign", response_model=AssignmentOut,
+             tags=["assignments"], responses={
+                 **_FORBIDDEN, 404: {"description": "handoff has no such lead"},
+                 409: {"description": "the rep already holds the lead"}})
+async def assign_lead(lead_id: UUID, assignment: AssignIn, request: Request,
+                      viewer: Viewer = Depends(sales_viewer),
+                      uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
+    """A manager assigns (or reassigns) a lead to a rep, from the fallback queue or from another
+    rep, with a reason: published as lead.handed_off with routing_rule `manual`."""
+    async with uow:
+        try:
+            with _access_errors():
+                row = await service.assign_manually(uow, lead_id, assignment.rep_id,
+                                                    assignment.reason, viewer, get_settings())
+        except service.LeadNotQualified as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except service.AlreadyHeld as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        except service.AssigneeNotAllowed as exc:
+            raise RequestValidationError([{"loc": ("body", "rep_id"), "msg": str(exc),
+                                           "type": "value_error"}]) from None
+        await uow.commit()
+    wake_queue(runtime_of(request))  # the previous holder has room for one more
     return AssignmentOut.of(row)

@@ -168,7 +168,9 @@ def handed_off(lead: LeadQualified, choice: Choice, now: datetime,
     """The assignment, timers and event of handing `lead` off as `choice` says (pure)."""
     rep = choice.rep
     # The SLA is counted in the rep's working time (clock time for a rep without hours).
-    timers = timers_for(now, choice.accept_sla, rep.working_hours) if rep is not None else {}
+    # A lead nobody can take alerts the team's managers at once (queue_alerts).
+    timers = (timers_for(now, choice.accept_sla, rep.working_hours) if rep is not None
+              else {TimerKind.queue_alert: now})
     deadline = timers.get(TimerKind.deadline)
     assignment = AssignmentRow(
         id=uuid4(), lead_id=lead.lead_id, rep_id=rep.id if rep else None, team=choice.team,

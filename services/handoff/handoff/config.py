@@ -7,10 +7,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from handoff.webhook_targets import Network, parse_networks
-from leadloop.settings import ServiceSettings
+from leadloop.settings import MailingServiceSettings
 
 
-class HandoffSettings(ServiceSettings):
+class HandoffSettings(MailingServiceSettings):
     """Handoff's settings."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_HANDOFF_", extra="ignore")
@@ -34,6 +34,12 @@ class HandoffSettings(ServiceSettings):
     # most queue_drain_batch leads, oldest first, per round.
     queue_drain_interval_s: float = Field(default=60.0, gt=0)
     queue_drain_batch: int = Field(default=500, ge=1)
+    # A lead in the fallback queue alerts its team's managers (webhook and email) at once, and
+    # again every queue_realert_s while it is still there.
+    queue_realert_s: float = Field(default=1800.0, gt=0)
+    # Where the sales page is reached (links in alert emails); default http://<host>:<port>.
+    public_url: str | None = None
+    mail_from: str = "LeadLoop <sales@leadloop.example>"
 
     # Webhooks: worker polling, timeout per attempt, exponential backoff with jitter from
     # retry_base up to retry_max between attempts, for at most retry_window; then the
@@ -61,6 +67,11 @@ class HandoffSettings(ServiceSettings):
     def webhook_networks(self) -> list[Network]:
         """The networks webhooks may reach besides public addresses."""
         return parse_networks(self.webhook_allowed_networks)
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL of handoff (the sales page)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def accept_sla(self) -> timedelta:

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +21,7 @@ from handoff.tables import (
 from leadloop.events.models import LeadQualified
 
 _HELD = [status.value for status in HELD_BY_REP]
-_OPEN = [status.value for status in OPEN_STATUSES]
+OPEN = _OPEN = [status.value for status in OPEN_STATUSES]
 
 
 class DuplicateRepEmail(Exception):
@@ -181,22 +181,48 @@ async def get_assignment(conn: AsyncConnection, assignment_id: UUID) -> Any | No
     )).one_or_none()
 
 
-async def rep_queue(conn: AsyncConnection, rep_id: UUID) -> list[Any]:
-    """The rep's open assignments, oldest first."""
-    return list(await conn.execute(
-        _assignment_view()
-        .where(assignments.c.rep_id == rep_id, assignments.c.status.in_(_HELD))
-        .order_by(assignments.c.handed_off_at, assignments.c.id)
-    ))
+# Queues are worked in SLA order: the deadline soonest first; leads without one (the fallback
+# queue) after, oldest first. The same expression orders and pages (keyset on it).
+_NO_DEADLINE = literal("infinity").cast(assignments.c.sla_deadline.type)
+QUEUE_ORDER = (func.coalesce(assignments.c.sla_deadline, _NO_DEADLINE),
+               assignments.c.handed_off_at, assignments.c.id)
 
 
-async def fallback_queue(conn: AsyncConnection) -> list[Any]:
-    """Assignments nobody could take, oldest first."""
-    return list(await conn.execute(
-        _assignment_view()
-        .where(assignments.c.status == AssignmentStatus.queued.value)
-        .order_by(assignments.c.handed_off_at, assignments.c.id)
-    ))
+def queue_key(row: Any) -> list[Any]:
+    """The cursor key of an assignment row in queue order."""
+    deadline = row.sla_deadline.isoformat() if row.sla_deadline is not None else "infinity"
+    return [deadline, row.handed_off_at.isoformat(), str(row.id)]
+
+
+def held_by(rep_id: UUID) -> ColumnElement[bool]:
+    """Open assignments the rep holds (waiting for acceptance or accepted)."""
+    return (assignments.c.rep_id == rep_id) & assignments.c.status.in_(_HELD)
+
+
+def queued_in(teams: list[str] | None) -> ColumnElement[bool]:
+    """Assignments waiting in the fallback queue (of these teams; None: of every team)."""
+    waiting = assignments.c.status == AssignmentStatus.queued.value
+    return waiting if teams is None else waiting & assignments.c.team.in_(teams)
+
+
+def visible_to(rep_id: UUID, teams: list[str], reports: list[UUID]) -> ColumnElement[bool]:
+    """Assignments a rep may see: its own, and (as a manager) its teams' and reports'."""
+    return ((assignments.c.rep_id == rep_id) | assignments.c.team.in_(teams)
+            | assignments.c.rep_id.in_(reports))
+
+
+async def assignment_page(conn: AsyncConnection, where: list[ColumnElement[bool]],
+                          after: list[Any] | None, limit: int) -> list[Any]:
+    """Assignments matching `where` in queue order, after the cursor key `after`; limit + 1
+    rows so the caller knows whether there is a next page."""
+    statement = _assignment_view().where(*where).order_by(*QUEUE_ORDER).limit(limit + 1)
+    if after is not None:
+        deadline, handed_off_at, assignment_id = after
+        statement = statement.where(tuple_(*QUEUE_ORDER) > tuple_(
+            literal(deadline).cast(assignments.c.sla_deadline.type),
+            literal(handed_off_at).cast(assignments.c.handed_off_at.type),
+            literal(assignment_id).cast(assignments.c.id.type)))
+    return list(await conn.execute(statement))
 
 
 async def current_assignment_of(conn: AsyncConnection, lead_id: UUID) -> Any | None:

@@ -128,6 +128,10 @@ class AssignmentOut(BaseModel):
     reminded_at: datetime | None = None
     converted_at: datetime | None = None
     opportunity_ref: str | None = None
+    assigned_by: str | None = Field(default=None, description="the manager, for a manual one")
+    accepted_by: str | None = None
+    rejected_by: str | None = None
+    contacted_by: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> "AssignmentOut":
@@ -147,11 +151,33 @@ class AssignmentOut(BaseModel):
             contacted_at=row.contacted_at, contact_channel=row.contact_channel,
             rule_id=row.rule_id, rule_version=row.rule_version, breaches=row.breaches,
             reminded_at=row.reminded_at, converted_at=row.converted_at,
-            opportunity_ref=row.opportunity_ref,
+            opportunity_ref=row.opportunity_ref, assigned_by=row.assigned_by,
+            accepted_by=row.accepted_by, rejected_by=row.rejected_by,
+            contacted_by=row.contacted_by,
         )
 
 
-class AssignmentList(BaseModel):
-    """Assignments, oldest first."""
+class AssignIn(BaseModel):
+    """A manager's assignment: to whom, and why (recorded in the hand-off's routing reason)."""
 
-    assignments: list[AssignmentOut]
+    model_config = ConfigDict(extra="forbid")
+
+    rep_id: UUID
+    reason: str = Field(min_length=1, max_length=500,
+                        description="e.g. 'speaks German', 'owner back from leave'")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        return clean_name(value)
+
+
+class ViewerOut(BaseModel):
+    """Who a key acts as."""
+
+    name: str = Field(description="recorded as who did each action")
+    rep_id: UUID | None = Field(description="the rep the key is bound to; null: an integration")
+    manager: bool
+    sees_all: bool = Field(description="true for keys bound to no rep")
+    teams: list[str] = Field(description="teams whose queues it manages")
+    reports: list[UUID]

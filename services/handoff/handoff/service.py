@@ -3,6 +3,7 @@
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,8 +13,10 @@ from handoff.config import HandoffSettings
 from handoff.domain import AssignmentState, AssignmentStatus
 from handoff.rep_schemas import RepIn, RepPatch
 from handoff.routing_tables import routing_tables
+from handoff.sales_access import Viewer
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
+    Actor,
     LeadAccepted,
     LeadContacted,
     LeadQualified,
@@ -144,54 +147,69 @@ def _columns(state: AssignmentState) -> dict[str, Any]:
             "rejected_at": state.rejected_at, "contacted_at": state.contacted_at}
 
 
-async def accept_assignment(uow: UnitOfWork, assignment_id: UUID) -> Any:
-    """The rep accepts the lead; raises domain.TransitionNotAllowed when it cannot."""
+async def _visible_state(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer
+                         ) -> tuple[Any, AssignmentState]:
+    """The locked assignment, if the caller may act on it (else NotYourLead)."""
     row, state = await _locked_state(uow, assignment_id)
+    viewer.check(row.rep_id, row.team)
+    return row, state
+
+
+def _actor(viewer: Viewer) -> Actor:
+    return Actor(name=viewer.actor, rep_id=viewer.rep_id)
+
+
+async def accept_assignment(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer) -> Any:
+    """The rep accepts the lead; raises domain.TransitionNotAllowed when it cannot."""
+    row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
     transition = domain.accept(state, now)
     if transition.changed:
         await repository.update_assignment(uow.connection, assignment_id,
-                                           _columns(transition.state))
+                                           {**_columns(transition.state),
+                                            "accepted_by": viewer.actor})
         await outbound.publish(uow, LeadAccepted(lead_id=row.lead_id, assignment_id=assignment_id,
-                                 rep_id=row.rep_id, accepted_at=now))
+                                 rep_id=row.rep_id, accepted_at=now, by=_actor(viewer)))
     return await repository.get_assignment(uow.connection, assignment_id)
 
 
 async def reject_assignment(uow: UnitOfWork, assignment_id: UUID, reason_code: RejectionReason,
-                            note: str | None) -> Any:
+                            note: str | None, viewer: Viewer) -> Any:
     """The rep rejects the lead, which closes the assignment (nurture recycles the lead)."""
-    row, state = await _locked_state(uow, assignment_id)
+    row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
     transition = domain.reject(state, now)
     await repository.update_assignment(uow.connection, assignment_id, {
         **_columns(transition.state), "rejection_reason": reason_code.value,
-        "rejection_note": note})
+        "rejection_note": note, "rejected_by": viewer.actor})
     await outbound.publish(uow, LeadRejected(lead_id=row.lead_id, assignment_id=assignment_id,
                              rep_id=row.rep_id, reason_code=reason_code, note=note,
-                             rejected_at=now))
+                             rejected_at=now, by=_actor(viewer)))
     return await repository.get_assignment(uow.connection, assignment_id)
 
 
-async def record_contact(uow: UnitOfWork, assignment_id: UUID, channel: str | None) -> Any:
+async def record_contact(uow: UnitOfWork, assignment_id: UUID, channel: str | None,
+                         viewer: Viewer) -> Any:
     """The rep touched the lead; only the first touch is recorded and published."""
-    row, state = await _locked_state(uow, assignment_id)
+    row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
     transition = domain.record_contact(state, now)
     if transition.changed:
         await repository.update_assignment(uow.connection, assignment_id, {
-            **_columns(transition.state), "contact_channel": channel})
+            **_columns(transition.state), "contact_channel": channel,
+            "contacted_by": viewer.actor})
         await outbound.publish(uow, LeadContacted(
             lead_id=row.lead_id, assignment_id=assignment_id, rep_id=row.rep_id,
-            channel=channel, contacted_at=now))
+            channel=channel, contacted_at=now, by=_actor(viewer)))
         metrics.HANDED_OFF_TO_CONTACT.observe(max((now - row.handed_off_at).total_seconds(), 0))
     return await repository.get_assignment(uow.connection, assignment_id)
 
 
 async def convert_assignment(uow: UnitOfWork, assignment_id: UUID,
-                             opportunity_ref: str | None) -> Any:
+                             opportunity_ref: str | None, viewer: Viewer) -> Any:
     """The accepted lead became an opportunity; the assignment closes (and frees capacity).
     Outcomes learns of the deal through POST /v1/deals (deal.opened)."""
-    _row, state = await _locked_state(uow, assignment_id)
+    _row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
     transition = domain.convert(state, now)
     if transition.changed:
@@ -199,6 +217,67 @@ async def convert_assignment(uow: UnitOfWork, assignment_id: UUID,
             **_columns(transition.state), "converted_at": now,
             "opportunity_ref": opportunity_ref})
     return await repository.get_assignment(uow.connection, assignment_id)
+
+
+# --- manual assignment -----------------------------------------------------------------------
+
+MANUAL_RULE = "manual"
+
+
+class LeadNotQualified(Exception):
+    """Handoff holds no copy of this lead: it never qualified (or was erased)."""
+
+
+class AssigneeNotAllowed(Exception):
+    """The rep named cannot get the lead (unknown, inactive, or outside the manager's teams)."""
+
+
+class AlreadyHeld(Exception):
+    """The rep named already holds the lead."""
+
+
+async def assign_manually(uow: UnitOfWork, lead_id: UUID, rep_id: UUID, reason: str,
+                          viewer: Viewer, settings: HandoffSettings) -> Any:
+    """A manager hands a lead to a rep: from the fallback queue, from another rep, or again
+    after it closed. The open assignment (if any) closes as `reassigned`; the new one gets the
+    usual SLA timers and a lead.handed_off with routing_rule 'manual' and the manager's reason,
+    like every other hand-off. Capacity is not checked: the manager decides."""
+    viewer.check_manager()
+    conn = uow.connection
+    await repository.lock_lead(conn, lead_id)  # the queue drain and the SLA timer wait
+    lead = await repository.qualified_lead(conn, lead_id)
+    if lead is None:
+        raise LeadNotQualified("handoff has no such lead: it never qualified or was erased")
+    tables = await routing_tables(conn)
+    rep = tables.rep(rep_id)
+    if rep is None:
+        raise AssigneeNotAllowed("no rep with this id")
+    if not rep.profile.active:
+        raise AssigneeNotAllowed("this rep is inactive; activate it first")
+    if not viewer.may_assign_to(rep.id, rep.team):
+        raise AssigneeNotAllowed("you may assign only to reps of your team or reporting to you")
+    current = await repository.current_assignment_of(conn, lead_id)
+    is_open = current is not None and AssignmentStatus(current.status) in domain.OPEN_STATUSES
+    if current is not None and is_open:
+        viewer.check(current.rep_id, current.team)
+        if current.rep_id == rep.id:
+            raise AlreadyHeld("this rep already holds the lead")
+        locked = await repository.lock_assignment(conn, current.id)  # a sales action waits
+        if locked is not None and AssignmentStatus(locked.status) in domain.OPEN_STATUSES:
+            await repository.update_assignment(conn, current.id,
+                                               {"status": AssignmentStatus.reassigned.value})
+    now = event_time_now()
+    choice = assign.Choice(rep, rep.team, MANUAL_RULE, f"assigned by {viewer.actor}: {reason}",
+                           settings.accept_sla)
+    handoff = assign.handed_off(lead, choice, now,
+                                breaches=current.breaches if current is not None else 0)
+    handoff = replace(handoff, event=handoff.event.model_copy(
+        update={"assigned_by": Actor(name=viewer.actor, rep_id=viewer.rep_id)}))
+    if not await assign.store_handoffs(uow, [handoff], {}):
+        raise RoutingConflict("the lead got an open assignment meanwhile")
+    await repository.update_assignment(conn, handoff.assignment.id,
+                                       {"assigned_by": viewer.actor})
+    return await repository.get_assignment(conn, handoff.assignment.id)
 
 
 # --- erasure -------------------------------------------------------------------------------

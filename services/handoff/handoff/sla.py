@@ -25,6 +25,8 @@ class TimerKind(StrEnum):
 
     reminder = "reminder"
     deadline = "deadline"
+    queue_alert = "queue_alert"  # a lead waits in the fallback queue: alert the managers
+    queue_alert_mail = "queue_alert_mail"  # ... and email them (see queue_alerts)
 
 
 class BreachAction(StrEnum):

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.tables import assignments, sla_timers
@@ -15,7 +16,7 @@ async def claim_due(conn: AsyncConnection, now: datetime) -> Any | None:
     holds, wait for the next round instead of blocking (and never fire twice)."""
     return (await conn.execute(
         select(sla_timers.c.id.label("timer_id"), sla_timers.c.kind, sla_timers.c.due_at,
-               *assignments.c)
+               sla_timers.c.rounds, *assignments.c)
         .join(assignments, assignments.c.id == sla_timers.c.assignment_id)
         .where(sla_timers.c.fired_at.is_(None), sla_timers.c.due_at <= now)
         .order_by(sla_timers.c.due_at)
@@ -36,3 +37,19 @@ async def defer(conn: AsyncConnection, timer_id: int, until: datetime, error: st
                        .values(due_at=until, attempts=sla_timers.c.attempts + 1,
                                last_error=error[:2000]))
 
+
+
+async def rearm(conn: AsyncConnection, timer_id: int, due_at: datetime) -> None:
+    """A repeating timer (queue alerts) is due again at `due_at`, one round further."""
+    await conn.execute(update(sla_timers).where(sla_timers.c.id == timer_id)
+                       .values(due_at=due_at, rounds=sla_timers.c.rounds + 1, attempts=0,
+                               last_error=None))
+
+
+async def schedule(conn: AsyncConnection, assignment_id: Any, kind: str, due_at: datetime
+                   ) -> None:
+    """The assignment's timer of this kind is due (again) at `due_at`, unfired."""
+    statement = insert(sla_timers).values(assignment_id=assignment_id, kind=kind, due_at=due_at)
+    await conn.execute(statement.on_conflict_do_update(
+        constraint="sla_timers_one_per_kind",
+        set_={"due_at": due_at, "fired_at": None, "attempts": 0, "last_error": None}))

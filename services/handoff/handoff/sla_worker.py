@@ -13,7 +13,15 @@ from typing import Any
 
 import orjson
 
-from handoff import assign, metrics, outbound, repository, sla_repository, webhook_repository
+from handoff import (
+    assign,
+    metrics,
+    outbound,
+    queue_alerts,
+    repository,
+    sla_repository,
+    webhook_repository,
+)
 from handoff.config import HandoffSettings, get_settings
 from handoff.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
 from handoff.routing_tables import profile_of, rep_of
@@ -64,7 +72,8 @@ async def fire_due_timers(new_uow: Any, settings: HandoffSettings, limit: int = 
                 return fired
             try:
                 outcome = await _fire(uow, row, now, settings)
-                await sla_repository.mark_fired(uow.connection, row.timer_id, now)
+                if outcome != queue_alerts.REARMED:
+                    await sla_repository.mark_fired(uow.connection, row.timer_id, now)
                 await uow.commit()
             except Exception as exc:  # rolled back with its events; defer the timer below
                 failure = exc
@@ -82,6 +91,12 @@ async def fire_due_timers(new_uow: Any, settings: HandoffSettings, limit: int = 
 
 async def _fire(uow: UnitOfWork, assignment: Any, now: datetime,
                 settings: HandoffSettings) -> str:
+    if assignment.kind in (TimerKind.queue_alert.value, TimerKind.queue_alert_mail.value):
+        if assignment.status != AssignmentStatus.queued.value:
+            return "moot"  # it left the fallback queue: nobody needs alerting any more
+        if assignment.kind == TimerKind.queue_alert.value:
+            return await queue_alerts.alert(uow, assignment, now, settings)
+        return await queue_alerts.mail(uow, assignment, now, settings)
     if assignment.status != AssignmentStatus.assigned.value:
         return "moot"  # accepted, rejected or moved on meanwhile: nothing to do
     if assignment.kind == TimerKind.reminder.value:

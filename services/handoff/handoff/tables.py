@@ -130,6 +130,11 @@ assignments = Table(
     Column("breached_at", DateTime(timezone=True)),
     Column("converted_at", DateTime(timezone=True)),
     Column("opportunity_ref", Text),
+    # Who did it: the key's name (a rep-bound key names its rep), e.g. "rep:ann@acme.com".
+    Column("accepted_by", Text),
+    Column("rejected_by", Text),
+    Column("contacted_by", Text),
+    Column("assigned_by", Text),  # a manager's manual assignment; NULL: routing chose
     CheckConstraint(_status_in(AssignmentStatus), name="assignments_status_known"),
     # A lead that left the fallback queue closes its queued assignment as reassigned, no rep.
     CheckConstraint("status = 'reassigned' OR (rep_id IS NULL) = (status = 'queued')",
@@ -144,6 +149,26 @@ assignments = Table(
     # The SLA timer claims due rows from here (FOR UPDATE SKIP LOCKED).
     Index("assignments_awaiting_acceptance", "sla_deadline",
           postgresql_where=text(_status_in({AssignmentStatus.queued, AssignmentStatus.assigned}))),
+)
+
+# Team queues and the manager view list a team's open assignments.
+Index("assignments_open_by_team", assignments.c.team, assignments.c.sla_deadline,
+      postgresql_where=text(OPEN_STATUS_SQL))
+
+# Keys bound to a rep, minted by an admin (POST /v1/reps/{id}/keys): only the SHA-256 is kept;
+# a revoked key stays listed (who had it, until when) but opens nothing.
+rep_keys = Table(
+    "rep_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("rep_id", UUID(as_uuid=True), ForeignKey("reps.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", Text, nullable=False),
+    Column("sha256", Text, nullable=False, unique=True),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("rep_keys_of_rep", "rep_id", "created_at"),
 )
 
 # One row per routing pool (a team now; a routing rule's rep list later), locked while routing.
@@ -168,6 +193,7 @@ sla_timers = Table(
     Column("fired_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
+    Column("rounds", Integer, nullable=False, server_default=text("0")),  # repeating timers
     UniqueConstraint("assignment_id", "kind", name="sla_timers_one_per_kind"),
     Index("sla_timers_due", "due_at", postgresql_where=text("fired_at IS NULL")),
 )

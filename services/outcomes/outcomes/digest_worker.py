@@ -106,7 +106,11 @@ async def work_one(runtime: Runtime, schedule: Schedule, settings: OutcomesSetti
                     values["status"] = "failed"
                 else:
                     values["due_at"] = now + retry_delay(settings, attempts)
-        if not recipients["pending"]:
+        if not recipients["pending"] and not recipients["delivered"] and not recipients["refused"]:
+            # Nobody to send it to: say so rather than report it "sent" to no one.
+            values |= {"status": "no_recipients",
+                       "last_error": "no recipients: set LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS"}
+        elif not recipients["pending"]:
             values |= {"status": "sent", "sent_at": now}
         values["recipients"] = recipients
         await digest_queries.save(conn, row.period, **values)

@@ -23,7 +23,8 @@ class DigestOut(BaseModel):
     schedule: str
     start: datetime
     end: datetime
-    status: str = Field(description="scheduled, composed (mail pending), sent, or failed")
+    status: str = Field(description="scheduled, composed (mail pending), sent, failed, or "
+                        "no_recipients (composed; nobody was configured to get it)")
     due_at: datetime = Field(description="when it is (next) due to be composed or sent")
     composed_at: datetime | None
     sent_at: datetime | None

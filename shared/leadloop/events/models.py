@@ -99,6 +99,13 @@ class RepRef(Frozen):
     team: str | None = None
 
 
+class Actor(Frozen):
+    """Who did a sales action: the API key's name and, for a key bound to a rep, the rep."""
+
+    name: str
+    rep_id: UUID | None = None
+
+
 class RejectionReason(StrEnum):
     """Why sales rejected a lead."""
 
@@ -277,6 +284,8 @@ class LeadHandedOff(EventData):
     qualified_at: AwareDatetime
     handed_off_at: AwareDatetime
     sla_deadline: AwareDatetime | None = None
+    assigned_by: Actor | None = Field(
+        default=None, description="the manager who assigned it by hand (routing_rule 'manual')")
 
 
 class LeadAccepted(EventData):
@@ -287,6 +296,7 @@ class LeadAccepted(EventData):
     assignment_id: UUID
     rep_id: UUID
     accepted_at: AwareDatetime
+    by: Actor | None = None
 
 
 class LeadRejected(EventData):
@@ -299,6 +309,7 @@ class LeadRejected(EventData):
     reason_code: RejectionReason
     note: str | None = None
     rejected_at: AwareDatetime
+    by: Actor | None = None
 
 
 class LeadContacted(EventData):
@@ -310,6 +321,7 @@ class LeadContacted(EventData):
     rep_id: UUID
     channel: str | None = None
     contacted_at: AwareDatetime
+    by: Actor | None = None
 
 
 class LeadSlaBreached(EventData):
@@ -385,6 +397,25 @@ class DealClosed(EventData):
     closed_at: AwareDatetime
 
 
+class LeadQueueAlert(EventData):
+    """Sent by handoff when a lead waits in the fallback queue (no rep could take it): once as
+    it enters, then again every LEADLOOP_HANDOFF_QUEUE_REALERT_S while it is still there. The
+    team's managers get it by webhook and by email; a manager assigns it by hand."""
+
+    type: Literal["leadloop.lead.queue_alert.v1"] = Field(
+        "leadloop.lead.queue_alert.v1", exclude=True
+    )
+    lead_id: UUID
+    assignment_id: UUID
+    team: str
+    reason: str = Field(description="why no rep could take it")
+    queued_at: AwareDatetime
+    alert: int = Field(ge=1, description="1 when it enters the queue, then 2, 3, ...")
+    waited_s: float = Field(ge=0, description="time in the queue when this alert went out")
+    managers: list[RepRef] = Field(default_factory=list, description="who is alerted")
+    alerted_at: AwareDatetime
+
+
 DomainEvent = Annotated[
     LeadCreated
     | LeadUpdated
@@ -404,7 +435,8 @@ DomainEvent = Annotated[
     | NurtureMessageSent
     | LeadUnsubscribed
     | DealOpened
-    | DealClosed,
+    | DealClosed
+    | LeadQueueAlert,
     Field(discriminator="type"),
 ]
 """Every event LeadLoop publishes, discriminated by its versioned CloudEvents type."""

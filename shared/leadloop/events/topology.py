@@ -27,6 +27,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "leadloop.lead.rejected.v1",
         "leadloop.lead.contacted.v1",
         "leadloop.lead.sla_breached.v1",
+        "leadloop.lead.queue_alert.v1",
     ),
     "nurture": (
         "leadloop.nurture.message_sent.v1",
