@@ -17,7 +17,7 @@ import orjson
 
 from capture import batch_repository
 from capture.capture_plan import consent_events
-from capture.domain import merge_consent
+from capture.domain import consent_changes, merge_consent
 from capture.service import stored_lead
 from leadloop.db import UnitOfWork
 from leadloop.events.models import Consent, LeadUpdated
@@ -51,7 +51,10 @@ async def change_consents(uow: UnitOfWork, changes: list[ConsentChange], now: da
         if row is None:
             continue
         rows[row.id] = replace(row, consent=merge_consent(row.consent, change.consent))
-    changed = [row for lead_id, row in rows.items() if row.consent != before[lead_id].consent]
+    # Only a change of a purpose counts (an unsubscribe from someone who never consented is
+    # no news, and must not rewrite where their consent record came from).
+    changed = [row for lead_id, row in rows.items()
+               if consent_changes(before[lead_id].consent, row.consent)]
     await batch_repository.update_leads(db, [
         (row.id, orjson.dumps(row.profile.model_dump(mode="json")).decode(),
          orjson.dumps(row.consent.model_dump(mode="json")).decode(), now) for row in changed])
