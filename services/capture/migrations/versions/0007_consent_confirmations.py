@@ -1,15 +1,15 @@
 """Consent confirmations (double opt-in for consent a public form gives a known address).
 
-Revision ID: 0006_consent_confirmations
-Revises: 0005_lead_keys
+Revision ID: 0007_consent_confirmations
+Revises: 0006_lead_search
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-revision = "0006_consent_confirmations"
-down_revision = "0005_lead_keys"
+revision = "0007_consent_confirmations"
+down_revision = "0006_lead_search"
 branch_labels = None
 depends_on = None
 
