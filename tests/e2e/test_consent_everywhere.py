@@ -92,7 +92,8 @@ async def test_unsubscribe_withdraws_consent_everywhere_and_export_gathers_every
     assert score["contributions"] and all(c["reason"] for c in score["contributions"]), score
     assert services["scoring"]["score_history"]
     messages = services["nurture"]["messages"]
-    assert [m["template"] for m in messages] == ["welcome"]
+    assert [(m["template"], m["status"]) for m in messages
+            if m["sequence_key"] == key] == [("welcome", "sent")]
     kinds = {e["kind"] for e in services["nurture"]["engagements"]}
     assert "email_clicked" in kinds, kinds
     assert services["nurture"]["lead"][0]["unsubscribed_at"] is not None
