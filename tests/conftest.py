@@ -21,7 +21,12 @@ import pytest_asyncio
 
 from leadloop.auth import generate_key, hash_key
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
-from leadloop_devstack.keys import dev_admin_key
+from leadloop_devstack.keys import (
+    SALES_PAGE_KEY,
+    dev_admin_key,
+    dev_secrets,
+    sales_page_key_record,
+)
 from leadloop_devstack.stack import Stack
 from tests.containers import containers
 from tests.trace_collector import TraceCollector
@@ -89,6 +94,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         postgres_port=_free_port(),
         kafka_port=_free_port(),
         kafka_controller_port=_free_port(),
+        # The broker's managed-Kafka-like listener (SASL_SSL, SCRAM), for the security test;
+        # the services stay on plaintext.
+        kafka_sasl_ssl_port=_free_port(),
         smtp_port=_free_port(),  # never the dev stack's 1025: `make test` runs two stacks
         ports={name: _free_port() for name in DEFAULT_PORTS},
         **external_infrastructure,
@@ -110,13 +118,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, external_infrastructure: dic
         # No digest of last week at start-up: the digest tests choose their recipients.
         "LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS": "",
     }
-    api_keys = json.dumps(
+    api_keys = (
         [{"name": "dev-admin", "sha256": hash_key(dev_admin_key(home)), "scopes": ["admin"]}]
         + [{"name": f"test-{scope}", "sha256": hash_key(key), "scopes": [scope]}
            for scope, key in SCOPED_KEYS.items()])
+    # Handoff's sales page reads timelines from outcomes with the stack's own key for it.
+    sales_page = sales_page_key_record(dev_secrets(home)[SALES_PAGE_KEY])
     for name in DEFAULT_PORTS:
         prefix = f"LEADLOOP_{name.upper()}_"
-        service_env[f"{prefix}API_KEYS"] = api_keys
+        service_env[f"{prefix}API_KEYS"] = json.dumps(
+            api_keys + ([sales_page] if name == "outcomes" else []))
         service_env[f"{prefix}OTLP_TRACES_ENDPOINT"] = trace_collector.endpoint
         service_env[f"{prefix}TRACE_EXPORT_DELAY_MS"] = "200"
     stack = Stack(settings, service_env=service_env)

@@ -1,5 +1,5 @@
 """The service factory: one FastAPI app per service, with the same lifespan, health, readiness,
-metrics, AsyncAPI document, error shape and trace context everywhere.
+metrics, AsyncAPI and OpenAPI documents, error shape (RFC 9457) and trace context everywhere.
 
 The HTTP side starts at once and needs only the database (writes go to the outbox). Kafka is
 connected in the background with retries; until it answers, /readyz says so, and the relay and
@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,32 +24,32 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
-from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from leadloop import openapi
 from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
-from leadloop.events.envelope import child_traceparent
 from leadloop.events.topology import CONSUMES, KEY_OWNER, topic_of
 from leadloop.handlers import Handlers
-from leadloop.kafka import close_producer, create_producer
+from leadloop.kafka import close_producer, create_producer, start_client
 from leadloop.keyring import KeyArrivals, KeysConsumer
 from leadloop.observability import (
     BACKGROUND_TASK_RESTARTS,
-    bind_context,
     configure_logging,
     declare_series,
 )
+from leadloop.openapi import operation_id_generator, with_shared_operation_ids
 from leadloop.outbox import OutboxRelay
-from leadloop.retry import Backoff, is_transient
+from leadloop.problems import from_http_exception, problem_response, validation_errors
+from leadloop.request_middleware import RequestMiddleware
+from leadloop.retry import Backoff
 from leadloop.security import (
     BodyLimitMiddleware,
     SecurityHeadersMiddleware,
@@ -57,7 +57,7 @@ from leadloop.security import (
     inline_scripts,
 )
 from leadloop.settings import ServiceSettings
-from leadloop.tracing import setup_tracing, shutdown_tracing, traced
+from leadloop.tracing import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -150,136 +150,6 @@ async def unit_of_work(request: Request) -> UnitOfWork:
     return runtime_of(request).unit_of_work()
 
 
-_UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-class TraceContextMiddleware:
-    """Runs each request in a server span continuing the caller's `traceparent`, if any."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _UNTRACED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == b"traceparent":
-                incoming = value.decode("latin-1")
-                break
-        with traced(f"{scope['method']} {scope['path']}", SpanKind.SERVER, incoming,
-                    {"http.request.method": scope["method"], "url.path": scope["path"]}) as tp:
-            bind_context(traceparent=tp or child_traceparent(incoming))
-            await self.app(scope, receive, send)
-
-
-def validation_error_body(exc: RequestValidationError) -> dict[str, Any]:
-    """422 body that names each bad field and the reason, e.g. {"field": "email", ...}."""
-    errors = []
-    for error in exc.errors():
-        if error.get("type") == "json_invalid":
-            reason = (error.get("ctx") or {}).get("error", "malformed")
-            errors.append({"field": "body", "reason": f"body is not valid JSON: {reason}",
-                           "type": "json_invalid"})
-            continue
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query",
-                                                                              "path", "header")]
-        errors.append({
-            "field": ".".join(location) or "body",
-            "reason": str(error.get("msg", "invalid")).removeprefix("Value error, "),
-            "type": error.get("type"),
-        })
-    return {"detail": "request is invalid", "errors": errors}
-
-
-class FieldError(BaseModel):
-    """One reason a request was refused."""
-
-    field: str
-    reason: str
-    type: str | None = None
-
-
-class ValidationErrorBody(BaseModel):
-    """The 422 body every service answers: each bad field, and why."""
-
-    detail: str
-    errors: list[FieldError] = []
-
-
-def _is_invalid_unicode(exc: BaseException) -> bool:
-    current: BaseException | None = exc
-    for _ in range(10):
-        if current is None:
-            return False
-        if isinstance(current, UnicodeEncodeError) or "surrogates not allowed" in str(current):
-            return True
-        # PostgreSQL cannot store NUL characters in text or jsonb (untranslatable character).
-        if getattr(current, "sqlstate", None) in ("22P05", "22021"):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def error_answer(exc: BaseException) -> JSONResponse:
-    """What a request that raised `exc` is answered."""
-    # Text JSON allows but storage cannot hold (NUL, lone surrogates) fails only when stored.
-    if _is_invalid_unicode(exc):
-        return JSONResponse({"detail": "request is invalid", "errors": [
-            {"field": "body", "reason": "text contains a NUL character or invalid Unicode",
-             "type": "unicode"}]}, status_code=422)
-    # A database or broker outage is the caller's cue to retry, not a server bug.
-    if is_transient(exc):
-        return JSONResponse({"detail": "temporarily unavailable; retry shortly"},
-                            status_code=503, headers={"Retry-After": "1"})
-    log.error("unhandled error", exc_info=exc)
-    return JSONResponse({"detail": "internal error"}, status_code=500)
-
-
-class ErrorAnswerMiddleware:
-    """Answers a request whose handler raised, inside the other middleware: the answer gets the
-    security headers like any other, and the exception ends here instead of reaching the
-    server (Starlette's last-resort handler re-raises it, and uvicorn then drops the
-    keep-alive connection)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                raise  # half an answer is out: nothing better can be said now
-            await error_answer(exc)(scope, receive, send)
-
-
-def _openapi_with_our_error_shape(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with its 422 schema replaced by the shape we actually send."""
-    if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)
-        ours = ValidationErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        schemas.update(ours.pop("$defs", {}))
-        schemas["HTTPValidationError"] = ours
-        schemas.pop("ValidationError", None)
-        app.openapi_schema = schema
-    return app.openapi_schema
-
-
 def create_service_app(
     *,
     settings: ServiceSettings,
@@ -288,11 +158,18 @@ def create_service_app(
     workers: Sequence[BackgroundWorker] = (),
     description: str = "",
     large_body_paths: Sequence[str] = (),
+    operation_ids: Mapping[str, str] | None = None,
+    rate_limited: Iterable[tuple[str, str]] = (),
+    openapi_models: Sequence[type[BaseModel]] = (),
 ) -> FastAPI:
     """Build a service's app; its lifespan runs the relay, the consumer and `workers`.
 
     `large_body_paths` (regular expressions) are routes that stream big uploads and enforce
     their own size limit; every other route gets `settings.max_request_bytes`.
+    `operation_ids` names the OpenAPI operations whose endpoint function's name is not already
+    a verb phrase (see leadloop.openapi); `rate_limited` lists the (METHOD, path) operations
+    that can answer 429, for the document; `openapi_models` are schemas only an operation's
+    `openapi_extra` refers to.
     """
     service = settings.service_name
     # Now, as uvicorn imports the app, so that its "Started server process" line is JSON too;
@@ -309,8 +186,9 @@ def create_service_app(
         setup_tracing(service, settings.otlp_traces_endpoint, settings.trace_export_delay_ms)
         runtime = Runtime(
             settings=settings,
-            engine=create_engine(settings.database_url, settings.db_pool_size),
-            producer=create_producer(settings.kafka_bootstrap_servers, service,
+            engine=create_engine(settings.database_url, settings.db_pool_size,
+                                 settings.database_tls),
+            producer=create_producer(settings.kafka, service,
                                      settings.producer_linger_ms),
         )
         app.state.runtime = runtime
@@ -322,19 +200,29 @@ def create_service_app(
             shutdown_tracing()
 
     app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None,
+                  generate_unique_id_function=operation_id_generator(
+                      with_shared_operation_ids(operation_ids or {})))
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        exempt=large_body_paths)
-    app.add_middleware(TraceContextMiddleware)
-    app.add_middleware(ErrorAnswerMiddleware)
+    app.add_middleware(RequestMiddleware, service=service)
     app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=settings.hsts_max_age_s)
 
-    @app.exception_handler(RequestValidationError)
-    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(validation_error_body(exc), status_code=422)
+    # Every error is a problem (RFC 9457): HTTPException (404 of an unknown path included),
+    # refused input, and (in RequestMiddleware) whatever a handler raised.
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return from_http_exception(exc, request.url.path)
 
-    app.openapi = lambda: _openapi_with_our_error_shape(app)  # type: ignore[method-assign]
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return problem_response(422, "request is invalid", instance=request.url.path,
+                                errors=validation_errors(exc))
+
+    limited = frozenset(rate_limited)
+    app.openapi = lambda: openapi.document(  # type: ignore[method-assign]
+        app, limited, openapi_models)
     app.include_router(_ops_router(service, handlers))
     app.include_router(_docs_router(app.title))
     if CONSUMES[service]:
@@ -350,10 +238,10 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     backoff = Backoff(max_s=5.0)
     while True:
         try:
-            await runtime.producer.start()
+            await start_client(runtime.producer, settings.kafka)
             break
-        except KafkaError:
-            log.warning("Kafka not reachable at %s; retrying", settings.kafka_bootstrap_servers)
+        except KafkaError as exc:
+            log.warning("%s; retrying", exc)
             await backoff.sleep()
     runtime.kafka_connected = True
     key_arrivals = KeyArrivals()  # the key feed tells the consumer when keys came in
@@ -369,7 +257,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     def run_consumer(handlers: Handlers) -> Coroutine[Any, Any, None]:
         runtime.consumer = ConsumerRunner(
             service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            bootstrap_servers=settings.kafka,
             topics=[topic_of(p) for p in CONSUMES[settings.service_name]],
             handlers=handlers, batch_size=settings.consumer_batch_size,
             max_attempts=settings.consumer_max_attempts,
@@ -385,7 +273,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     def run_keys() -> Coroutine[Any, Any, None]:
         # The keys this service needs to read personal fields in events; see leadloop.keyring.
         return KeysConsumer(service=settings.service_name, engine=runtime.engine,
-                            bootstrap_servers=settings.kafka_bootstrap_servers,
+                            bootstrap_servers=settings.kafka,
                             stopping=runtime.stopping, arrivals=key_arrivals).run()
 
     runtime.supervise("outbox-relay", run_relay)

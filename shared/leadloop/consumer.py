@@ -23,10 +23,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.connections import KafkaAddress
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.handlers import Handlers, Item
+from leadloop.kafka import create_consumer
 from leadloop.keyring import KeyArrivals, KeyUnavailable, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
@@ -86,7 +88,7 @@ class ConsumerRunner:
     service's batch handlers."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
-                 bootstrap_servers: str, topics: list[str], handlers: Handlers,
+                 bootstrap_servers: KafkaAddress, topics: list[str], handlers: Handlers,
                  batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
                  retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
                  key_wait_s: float = 300.0, fetch_min_bytes: int = 1,
@@ -121,8 +123,8 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         """Consume until stopped."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap_servers,
+        self._consumer = create_consumer(
+            kafka=self._bootstrap_servers,
             group_id=self._service,
             client_id=f"{self._service}-consumer",
             enable_auto_commit=False,
@@ -205,13 +207,12 @@ class ConsumerRunner:
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # Envelopes first: types this service does not handle are dropped before anything
         # else, and only events that carry sealed fields need their lead's data key.
-        envelopes = [(record, envelope) for record in records
-                     if (envelope := await self._envelope_or_dead_letter(record)) is not None]
-        keys = await self._known_keys(
-            [e.subject for _r, e in envelopes if has_sealed_data(e.data)])
+        envelopes = [(record, *decoded) for record in records
+                     if (decoded := await self._envelope_or_dead_letter(record)) is not None]
+        keys = await self._known_keys([e.subject for _r, e, sealed in envelopes if sealed])
         deliveries: list[Delivery] = []
-        for record, envelope in envelopes:
-            delivery = await self._decode_or_dead_letter(record, envelope, keys)
+        for record, envelope, sealed in envelopes:
+            delivery = await self._decode_or_dead_letter(record, envelope, sealed, keys)
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries:
@@ -235,9 +236,10 @@ class ConsumerRunner:
                 await backoff.sleep()
 
     async def _envelope_or_dead_letter(self, record: ConsumerRecord[bytes, bytes]
-                                       ) -> CloudEvent | None:
-        """The record's envelope if this service handles its type; a record that is not an
-        event, or whose sealed fields name no lead, is parked (no key will ever open them)."""
+                                       ) -> tuple[CloudEvent, bool] | None:
+        """The record's envelope, and whether it holds sealed fields, if this service handles
+        its type; a record that is not an event, or whose sealed fields name no lead, is parked
+        (no key will ever open them)."""
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
         except Exception as exc:  # nothing a record holds may stop the consumer
@@ -246,22 +248,23 @@ class ConsumerRunner:
             return None
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
-        if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
+        sealed = has_sealed_data(envelope.data)
+        if sealed and not _is_uuid(envelope.subject):
             await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
                                     event_type=envelope.type)
             return None
-        return envelope
+        return envelope, sealed
 
     async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes],
-                                     envelope: CloudEvent, keys: dict[str, bytes | None]
-                                     ) -> Delivery | None:
+                                     envelope: CloudEvent, sealed: bool,
+                                     keys: dict[str, bytes | None]) -> Delivery | None:
         """Reveal and parse; a record that fails in a way decoding did not foresee is parked
         too: nothing a record holds may stop the consumer. Database outages are waited out,
         never skipped."""
         backoff = Backoff(*self._backoff_s)
         while True:
             try:
-                return await self._decode(record, envelope, keys)
+                return await self._decode(record, envelope, sealed, keys)
             except Exception as exc:  # sorted into transient or not below
                 if not is_transient(exc):
                     await self._dead_letter(record, exc, event_type=envelope.type,
@@ -271,16 +274,17 @@ class ConsumerRunner:
                 await backoff.sleep()
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent,
-                      keys: dict[str, bytes | None]) -> Delivery | None:
-        try:
-            data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys,
-                                      arrivals=self._key_arrivals)
-        except (KeyUnavailable, PiiError) as exc:
-            await self._dead_letter(record, exc, event_type=envelope.type)
-            return None
-        if data is None:
-            return None  # about an erased person: there is nothing left to act on
-        envelope = replace(envelope, data=data)
+                      sealed: bool, keys: dict[str, bytes | None]) -> Delivery | None:
+        if sealed:
+            try:
+                data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys,
+                                          arrivals=self._key_arrivals)
+            except (KeyUnavailable, PiiError) as exc:
+                await self._dead_letter(record, exc, event_type=envelope.type)
+                return None
+            if data is None:
+                return None  # about an erased person: there is nothing left to act on
+            envelope = replace(envelope, data=data)
         try:
             event = parse_event(envelope.type, envelope.data)
         except ValidationError as exc:

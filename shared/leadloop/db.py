@@ -8,6 +8,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from leadloop.connections import DatabaseTls
 from leadloop.driver import driver_in_transaction
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.envelope import new_traceparent
@@ -16,7 +17,8 @@ from leadloop.observability import current_traceparent
 from leadloop.outbox import outbox_rows_for
 
 
-def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(database_url: str, pool_size: int = 10, tls: DatabaseTls | None = None
+                  ) -> AsyncEngine:
     """An asyncpg engine.
 
     No pre-ping: it would cost a round trip on every checkout. After a database restart the first
@@ -30,6 +32,7 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         hide_parameters=True,
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
+        connect_args=(tls or DatabaseTls()).connect_args(),
     )
 
 

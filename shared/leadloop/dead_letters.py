@@ -15,10 +15,13 @@ import sys
 from dataclasses import dataclass
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import RecordsToDelete
 
+from leadloop.connections import KafkaAddress
 from leadloop.events.topology import dead_letter_topic_of
+from leadloop.kafka import create_admin, create_consumer, create_producer
+from leadloop.settings import ServiceSettings
 
 DLQ_PARTITION = 0  # the only partition of a dead-letter topic
 
@@ -68,12 +71,12 @@ def _dead_letter(offset: int, key: bytes | None, value: bytes | None,
                       as_int("dlq_partition"), as_int("dlq_offset"), key, value, headers)
 
 
-async def list_dead_letters(bootstrap_servers: str, service: str, *, from_offset: int = 0,
+async def list_dead_letters(bootstrap_servers: KafkaAddress, service: str, *, from_offset: int = 0,
                             limit: int = 100) -> list[DeadLetter]:
     """Parked records of `service`, oldest first, starting at `from_offset`."""
     tp = TopicPartition(dead_letter_topic_of(service), DLQ_PARTITION)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
-                                enable_auto_commit=False)
+    consumer = create_consumer(kafka=bootstrap_servers, group_id=None,
+                               enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign([tp])
@@ -95,7 +98,8 @@ async def list_dead_letters(bootstrap_servers: str, service: str, *, from_offset
         await consumer.stop()
 
 
-async def get_dead_letter(bootstrap_servers: str, service: str, offset: int) -> DeadLetter | None:
+async def get_dead_letter(bootstrap_servers: KafkaAddress, service: str, offset: int
+                          ) -> DeadLetter | None:
     """The parked record at `offset`, or None (never parked, or purged)."""
     found = await list_dead_letters(bootstrap_servers, service, from_offset=offset, limit=1)
     return found[0] if found and found[0].offset == offset else None
@@ -114,10 +118,11 @@ class OffsetPastEnd(ValueError):
     """A purge asked to delete records that do not exist yet."""
 
 
-async def purge_dead_letters(bootstrap_servers: str, service: str, before_offset: int) -> None:
+async def purge_dead_letters(bootstrap_servers: KafkaAddress, service: str, before_offset: int
+                             ) -> None:
     """Delete every parked record below `before_offset` (at most up to the end of the DLQ)."""
     tp = TopicPartition(dead_letter_topic_of(service), DLQ_PARTITION)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    consumer = create_consumer(kafka=bootstrap_servers, group_id=None)
     await consumer.start()
     try:
         end = (await consumer.end_offsets([tp]))[tp]
@@ -126,7 +131,7 @@ async def purge_dead_letters(bootstrap_servers: str, service: str, before_offset
     if before_offset > end:
         raise OffsetPastEnd(f"before_offset {before_offset} is past the end of the "
                             f"dead letters ({end})")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = create_admin(bootstrap_servers)
     await admin.start()
     try:
         await admin.delete_records({tp: RecordsToDelete(before_offset)})
@@ -136,6 +141,11 @@ async def purge_dead_letters(bootstrap_servers: str, service: str, before_offset
 
 async def _cli(args: argparse.Namespace) -> int:
     out = sys.stdout
+    # The service's own Kafka settings (LEADLOOP_<SERVICE>_KAFKA_*: address, TLS, SASL).
+    settings = ServiceSettings(_env_prefix=f"LEADLOOP_{args.service.upper()}_")  # type: ignore[call-arg]
+    if args.bootstrap_servers:
+        settings.kafka_bootstrap_servers = args.bootstrap_servers
+    args.bootstrap_servers = settings.kafka
     if args.command == "list":
         for letter in await list_dead_letters(args.bootstrap_servers, args.service,
                                               from_offset=args.from_offset, limit=args.limit):
@@ -152,8 +162,7 @@ async def _cli(args: argparse.Namespace) -> int:
     if args.command == "show":
         out.write(orjson.dumps(found.detail(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap_servers,
-                                enable_idempotence=True)
+    producer = create_producer(args.bootstrap_servers, f"{args.service}-dead-letters")
     await producer.start()
     try:
         await replay_dead_letter(producer, found)
@@ -168,7 +177,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m leadloop.dead_letters")
     parser.add_argument("command", choices=["list", "show", "replay", "purge"])
     parser.add_argument("--service", required=True, help="the consuming service")
-    parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
+    parser.add_argument("--bootstrap-servers",
+                        help="default: LEADLOOP_<SERVICE>_KAFKA_BOOTSTRAP_SERVERS")
     parser.add_argument("--offset", type=int, help="show/replay: the dead letter's offset")
     parser.add_argument("--from-offset", type=int, default=0)
     parser.add_argument("--limit", type=int, default=100)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from leadloop.auth import require_scope
 from leadloop.dead_letters import (
@@ -12,6 +13,12 @@ from leadloop.dead_letters import (
     purge_dead_letters,
     replay_dead_letter,
 )
+from leadloop.pagination import Page, cursor_query, decode_cursor, encode_cursor, limit_query
+
+
+def _bad_cursor() -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
+                                    "msg": "not a cursor this API returned"}])
 
 
 def dead_letters_router(service: str) -> APIRouter:
@@ -20,15 +27,26 @@ def dead_letters_router(service: str) -> APIRouter:
                        dependencies=[Depends(require_scope("admin"))])
 
     def bootstrap(request: Request) -> str:
-        return str(request.app.state.settings.kafka_bootstrap_servers)
+        return request.app.state.settings.kafka  # type: ignore[no-any-return]
 
-    @router.get("")
-    async def list_letters(request: Request, from_offset: int = Query(0, ge=0),
-                           limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-        """Dead letters, oldest first: event, error and where it came from."""
+    @router.get("", response_model=Page[dict[str, Any]])
+    async def list_letters(request: Request,
+                           from_offset: int = Query(0, ge=0, description="start at this offset"),
+                           limit: int = limit_query(), cursor: str | None = cursor_query(),
+                           ) -> Page[dict[str, Any]]:
+        """Dead letters, oldest first: event, error and where it came from; in the shared
+        envelope (`items`, `next_cursor`)."""
+        if cursor is not None:
+            (after,) = decode_cursor(cursor, 1)
+            if not isinstance(after, int) or after < 0:
+                raise _bad_cursor()
+            from_offset = after + 1
         letters = await list_dead_letters(bootstrap(request), service, from_offset=from_offset,
-                                          limit=limit)
-        return {"dead_letters": [letter.summary() for letter in letters]}
+                                          limit=limit + 1)
+        kept = letters[:limit]
+        return Page[dict[str, Any]](
+            items=[letter.summary() for letter in kept],
+            next_cursor=encode_cursor([kept[-1].offset]) if len(letters) > limit else None)
 
     @router.get("/{offset}")
     async def show_letter(request: Request, offset: int) -> dict[str, object]:

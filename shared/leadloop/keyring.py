@@ -24,15 +24,17 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from leadloop.connections import KafkaAddress
 from leadloop.events.envelope import CloudEvent, new_traceparent
 from leadloop.events.topology import KEY_OWNER, KEYS_TOPIC
 from leadloop.infra_tables import lead_keys, outbox
+from leadloop.kafka import create_consumer
 from leadloop.pii import has_personal_data, has_sealed_data, new_data_key, reveal, seal
 from leadloop.retry import Backoff, is_transient
 
@@ -293,7 +295,7 @@ async def store_key_records(conn: AsyncConnection, records: list[tuple[str, byte
 class KeysConsumer:
     """Copies the keys topic into this service's `lead_keys` table."""
 
-    def __init__(self, *, service: str, engine: AsyncEngine, bootstrap_servers: str,
+    def __init__(self, *, service: str, engine: AsyncEngine, bootstrap_servers: KafkaAddress,
                  stopping: asyncio.Event, arrivals: KeyArrivals | None = None) -> None:
         self._service = service
         self._arrivals = arrivals
@@ -314,8 +316,8 @@ class KeysConsumer:
                 await backoff.sleep()
 
     async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            KEYS_TOPIC, bootstrap_servers=self._bootstrap_servers,
+        consumer = create_consumer(
+            KEYS_TOPIC, kafka=self._bootstrap_servers,
             group_id=f"{self._service}.keys", client_id=f"{self._service}-keys",
             enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()

@@ -27,6 +27,7 @@ _NONCE_BYTES = 12
 # revealed values; only the bytes at rest and in transit are ciphertext.
 PERSONAL_FIELDS = frozenset({
     "email", "first_name", "last_name", "phone",
+    "postal_address",  # street, city, postal code, region, country: sealed as one value
     "properties",  # custom form fields and activity properties: free text
     "note",  # a rep's rejection note
     "url", "referrer", "landing_page",  # URLs can carry an email or a name in their query

@@ -20,6 +20,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leadloop.problems import PROBLEM_JSON, problem_body
+
 STRICT_POLICY = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
                  "form-action 'self'")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
@@ -105,7 +107,7 @@ class BodyLimitMiddleware:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         received = 0
         started = False
@@ -129,11 +131,12 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps({"detail": f"request body is larger than {self.max_bytes} bytes"})
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = orjson.dumps(problem_body(
+            413, f"request body is larger than {self.max_bytes} bytes", instance=scope["path"]))
         await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"),
+            (b"content-type", PROBLEM_JSON.encode()),
             (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

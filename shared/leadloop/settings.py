@@ -2,12 +2,13 @@
 
 import logging
 import secrets
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadloop.auth import ApiKeyRecord
+from leadloop.connections import DatabaseTls, KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,52 @@ class ServiceSettings(BaseSettings):
                 setattr(self, name, secrets.token_hex(32))
 
 
+    # Kafka security, as managed Kafka needs it (every client the service makes uses these:
+    # producer, consumers, admin clients). PLAINTEXT by default, as the local broker runs.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = \
+        "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
+                                  "OAUTHBEARER"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # OAUTHBEARER: tokens from this OAuth 2 token endpoint (client-credentials grant).
+    kafka_oauth_token_url: str | None = None
+    kafka_oauth_client_id: str | None = None
+    kafka_oauth_client_secret: SecretStr | None = None
+    kafka_oauth_scope: str | None = None
+    # TLS: the CA that signed the brokers' certificates (the system's CAs when unset), and a
+    # client certificate and key for brokers that authenticate clients by certificate (mTLS).
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_check_hostname: bool = True
+
+    # PostgreSQL TLS, as libpq names it: disable, prefer, require, verify-ca, verify-full.
+    # Unset, the database URL decides (its own ?ssl=... or none).
+    database_sslmode: Literal["disable", "prefer", "require", "verify-ca",
+                              "verify-full"] | None = None
+    database_ssl_rootcert: str | None = None
+    database_ssl_cert: str | None = None
+    database_ssl_key: str | None = None
+
+    @property
+    def kafka(self) -> "KafkaConnection":
+        """How this service's Kafka clients connect (address and security)."""
+        return KafkaConnection.of(self)
+
+    @property
+    def database_tls(self) -> "DatabaseTls":
+        """How this service's database connections use TLS."""
+        return DatabaseTls(self.database_sslmode, self.database_ssl_rootcert,
+                           self.database_ssl_cert, self.database_ssl_key)
+
     @property
     def asyncpg_dsn(self) -> str:
-        """The database URL as plain asyncpg expects it (for LISTEN/NOTIFY connections)."""
-        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        """The database URL as plain asyncpg expects it (for LISTEN/NOTIFY connections), with
+        the TLS settings as its query parameters."""
+        dsn = self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        query = self.database_tls.dsn_query()
+        return f"{dsn}{'&' if '?' in dsn else '?'}{query}" if query else dsn
 
 
 class MailingServiceSettings(ServiceSettings):

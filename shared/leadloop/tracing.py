@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -109,3 +110,49 @@ def client_request(method: str, url: str, parent_traceparent: str | None = None
     with traced(method, SpanKind.CLIENT, parent_traceparent or current_traceparent(),
                 attributes) as traceparent:
         yield {"traceparent": traceparent}
+
+
+class ServerSpan:
+    """The span of one HTTP request, named `METHOD /route/{template}` once routing has found
+    the route (`finish`). Without tracing it only carries the request's traceparent."""
+
+    __slots__ = ("_span", "_token", "traceparent")
+
+    def __init__(self, method: str, parent_traceparent: str | None) -> None:
+        self._span: trace.Span | None = None
+        self._token: object = None
+        if not _recording:
+            self.traceparent = child_traceparent(parent_traceparent)
+            return
+        context = _propagator.extract({"traceparent": parent_traceparent}) \
+            if parent_traceparent else None
+        span = _tracer.start_span(method, context=context, kind=SpanKind.SERVER,
+                                  attributes={"http.request.method": method})
+        span_context = span.get_span_context()
+        self._span = span
+        # Current for the request, so client spans (database, webhooks) are its children.
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        self.traceparent = (
+            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+            f"{int(span_context.trace_flags):02x}" if span_context.is_valid
+            else child_traceparent(parent_traceparent))
+
+    def finish(self, method: str, route: str | None, status: int) -> None:
+        """End the span: named by the route template (the raw path would hold ids), with the
+        answer's status; a 5xx marks it as an error."""
+        span = self._span
+        if span is None:
+            return
+        if route is not None:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(trace.Status(trace.StatusCode.ERROR))
+        span.end()
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
+def recording() -> bool:
+    """Whether spans are exported (an OTLP endpoint is configured)."""
+    return _recording

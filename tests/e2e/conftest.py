@@ -1,13 +1,30 @@
 """End-to-end helpers: leads shaped like real form posts, reps to receive them."""
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 
 from leadloop_devstack.stack import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright: one for every page test."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                    args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
 
 
 def qualified_lead(tag: str = "") -> dict[str, Any]:

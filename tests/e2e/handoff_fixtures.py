@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
+from leadloop.auth import hash_key
 from leadloop_devstack.stack import Stack
 from tests.support import eventually, local_webhook_receiver
 
@@ -31,6 +32,36 @@ async def team_with_rule(http: httpx.AsyncClient, stack: Stack, headers: dict[st
                        {"field": "score", "op": "gte", "value": 1}]})
     assert response.status_code == 201, response.text
     return team, rep_ids, response.json()["id"]
+
+
+async def sales_team(http: httpx.AsyncClient, stack: Stack, admin: dict[str, str]
+                      ) -> tuple[str, str, str, str, str]:
+    """A fresh team (Ada, Ben) reporting to Mia, and a campaign routed to it:
+    (team, campaign, ada, ben, mia)."""
+    campaign = f"c-{uuid.uuid4().hex[:8]}"
+    team, (ada, ben), _rule = await team_with_rule(http, stack, admin, campaign, 600)
+    base = stack.url("handoff")
+    manager = await http.post(f"{base}/v1/reps", headers=admin, json={
+        "name": f"Mia {team}", "email": f"mia.{team}@sales.example", "team": f"{team}-mgmt",
+        "capacity": 5})
+    assert manager.status_code == 201, manager.text
+    mia = manager.json()["id"]
+    for rep_id in (ada, ben):
+        patched = await http.patch(f"{base}/v1/reps/{rep_id}", headers=admin,
+                                   json={"manager_id": mia})
+        assert patched.status_code == 200, patched.text
+    return team, campaign, ada, ben, mia
+
+
+async def rep_key(http: httpx.AsyncClient, stack: Stack, admin: dict[str, str], rep_id: str,
+                  name: str = "laptop") -> dict[str, str]:
+    """A key minted for the rep: {"X-API-Key": key, "key_id": its id}."""
+    minted = await http.post(f"{stack.url('handoff')}/v1/reps/{rep_id}/keys", headers=admin,
+                             json={"name": name})
+    assert minted.status_code == 201, minted.text
+    body = minted.json()
+    assert body["sha256"] == hash_key(body["key"])
+    return {"X-API-Key": body["key"], "key_id": body["id"]}
 
 
 async def assignment_of(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],

@@ -14,13 +14,13 @@ NO_LIMITS = {"max_per_day": 100, "max_per_week": 100, "quiet_hours": None}
 
 
 async def create_sequence(http: httpx.AsyncClient, stack: Stack, headers: dict[str, str],
-                          steps: list[dict[str, Any]]) -> tuple[str, str]:
+                          steps: list[dict[str, Any]], **settings: Any) -> tuple[str, str]:
     """A live sequence for new leads of a campaign of its own; returns (key, campaign)."""
     tag = uuid.uuid4().hex[:10]
     key, campaign = f"e2e-{tag}", f"nurture-{tag}"
     response = await http.post(f"{stack.url('nurture')}/v1/sequences", headers=headers, json={
         "key": key, "entry_rule": "new_unqualified_lead", "steps": steps,
-        "segment": {"utm_campaign": [campaign]}, "guards": NO_LIMITS})
+        "segment": {"utm_campaign": [campaign]}, "guards": NO_LIMITS, **settings})
     assert response.status_code == 201, response.text
     return key, campaign
 

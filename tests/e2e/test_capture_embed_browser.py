@@ -2,14 +2,13 @@
 filled and submitted, becomes a lead with its UTM source, referrer, landing page and visitor."""
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
@@ -17,10 +16,6 @@ from tests.support import TopicReader, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 class _Site:
@@ -55,15 +50,6 @@ def site() -> Iterator[_Site]:
     s.server.shutdown()
     s.server.server_close()
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 def _page(snippet: str, body: str) -> str:

@@ -21,7 +21,7 @@ from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
-PRICING_SUBJECT = "Our pricing, plainly"  # templates/pricing-guide.html
+PRICING_SUBJECT = "Our pricing, plainly"  # the seeded pricing-guide template
 
 
 async def test_second_version_goes_live_running_enrollment_finishes_on_the_first_and_pause(
@@ -89,6 +89,6 @@ async def test_sequence_naming_an_unknown_template_is_refused_with_the_step(
                   {"kind": "send_email", "template": "no-such-template"}]})
     assert r.status_code == 422, r.text
     assert [(e["field"], e["reason"]) for e in r.json()["errors"]] == [
-        ("steps", "step 1: no email template named 'no-such-template'")]
+        ("steps.1.template", "no template 'no-such-template'")]
     listed = await http.get(f"{stack.url('nurture')}/v1/sequences", headers=admin_headers)
     assert "never-stored" not in {s["key"] for s in listed.json()["sequences"]}

@@ -3,12 +3,14 @@ email — a reply (reported to nurture, or as a lead.activity email_replied), a 
 later by the mail provider, and an unsubscribe from the confirmation page — while a control
 lead of the same sequence gets its next email."""
 
+import uuid
 
 import httpx
 import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.nurture_fixtures import cold_lead, create_sequence, mail_to, new_lead, steps_of
+from tests.integration.nurture_receivers import ChannelAdapter
 from tests.support import TopicReader, eventually, publish_activity
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -113,3 +115,47 @@ async def test_inbound_reports_name_the_field_that_is_wrong(
     unknown = await http.post(f"{stack.url('nurture')}/v1/replies", headers=inbound,
                               json={"email": "nobody-we-mailed@nowhere.example"})
     assert unknown.status_code == 202 and unknown.json() == {"lead_ids": [], "stopped": False}
+
+
+async def test_a_provider_spam_complaint_suppresses_the_address_on_every_channel(
+        stack: Stack, admin_headers: dict[str, str], scoped_keys: dict[str, str],
+        http: httpx.AsyncClient) -> None:
+    """A provider's feedback-loop report (e.g. SendGrid `spamreport`, SES `Complaint`,
+    Postmark `SpamComplaint`), relayed with the Message-ID it names, unsubscribes the lead:
+    its SMS step never goes out, and lead.unsubscribed is announced."""
+    nurture, tag = stack.url("nurture"), uuid.uuid4().hex[:8]
+    r = await http.post(f"{nurture}/v1/templates", headers=admin_headers, json={
+        "key": f"e2e-sms-{tag}", "channel": "sms", "text": "Hi {{ lead.first_name }}"})
+    assert r.status_code == 201, r.text
+    async with ChannelAdapter("complaint-test-secret-0123456789") as adapter:
+        key, campaign = await create_sequence(http, stack, admin_headers, [
+            {"kind": "send_email", "template": "welcome"},
+            {"kind": "wait", "seconds": 8},
+            {"kind": "send", "channel": "sms", "template": f"e2e-sms-{tag}"},
+        ], webhooks={"sms": {"url": adapter.url, "secret": "complaint-test-secret-0123456789"}})
+        body = cold_lead(campaign, phone="+1 415 555 0100")
+        first = await new_lead(http, stack, admin_headers, body)
+
+        async def welcomed() -> None:
+            assert steps_of(mail_to(stack, body["email"], key)) == [0]
+        await eventually(welcomed)
+        [welcome] = mail_to(stack, body["email"], key)
+        # As a relay forwards it: the Message-ID header of the email complained about.
+        r = await http.post(f"{nurture}/v1/bounces",
+                            headers={"X-API-Key": scoped_keys["nurture:inbound"]},
+                            json={"message_id": str(welcome["Message-ID"]),
+                                  "kind": "complaint"})
+        assert r.status_code == 202, r.text
+        assert r.json() == {"lead_ids": [first], "stopped": True}
+        enrollment = await _enrollment(http, stack, admin_headers, first, key)
+        assert (enrollment["status"], enrollment["exit_reason"]) == ("exited", "unsubscribed")
+
+        # The SMS step after the wait never goes out, and scoring, capture and reports hear
+        # of the unsubscribe.
+        messages = await http.get(f"{nurture}/v1/leads/{first}/messages", headers=admin_headers)
+        assert [m["channel"] for m in messages.json()["messages"]
+                if m["sequence_key"] == key] == ["email"]
+        assert adapter.received == []
+    async with TopicReader(stack.bootstrap_servers, "leadloop.nurture") as reader:
+        await reader.wait_for(lambda evs: any(
+            e.type == "leadloop.lead.unsubscribed.v1" and e.subject == first for e in evs))

@@ -1,7 +1,6 @@
 """Outcomes end to end: a small month of sales work through the public APIs, the reports a
 marketer reads, the dashboard in headless Chromium, and a rebuild from Kafka."""
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from sqlalchemy import text
 
 from leadloop.db import create_engine
@@ -21,10 +20,6 @@ from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 LINKEDIN = {"channel": "form", "utm_source": "linkedin", "utm_campaign": "q4-launch"}
 GOOGLE = {"channel": "form", "utm_source": "google", "utm_campaign": "brand"}
 NEWSLETTER = {"channel": "form", "utm_source": "newsletter", "utm_campaign": "webinar"}
@@ -163,15 +158,6 @@ async def test_reports_need_a_key_with_reports_scope_and_name_bad_input(
 
 # --- the dashboard -------------------------------------------------------------------------
 
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def _bars(page: Page, chart: str) -> dict[tuple[str, str], str]:

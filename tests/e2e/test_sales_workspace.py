@@ -3,17 +3,21 @@ leads only, managers see their team's, and a lead in the fallback queue alerts i
 is assigned by one of them (the sales tool hears lead.handed_off)."""
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from leadloop.auth import hash_key
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
-from tests.e2e.handoff_fixtures import SalesTool, assignment_of, sales_tool, team_with_rule
+from tests.e2e.handoff_fixtures import (
+    SalesTool,
+    assignment_of,
+    rep_key,
+    sales_team,
+    sales_tool,
+)
 from tests.support import TopicReader, eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -24,35 +28,6 @@ QUEUE_ALERT = "leadloop.lead.queue_alert.v1"
 ACCEPTED = "leadloop.lead.accepted.v1"
 
 
-async def _sales_team(http: httpx.AsyncClient, stack: Stack, admin: dict[str, str]
-                      ) -> tuple[str, str, str, str, str]:
-    """A fresh team (Ada, Ben) reporting to Mia, and a campaign routed to it:
-    (team, campaign, ada, ben, mia)."""
-    campaign = f"c-{uuid.uuid4().hex[:8]}"
-    team, (ada, ben), _rule = await team_with_rule(http, stack, admin, campaign, 600)
-    base = stack.url("handoff")
-    manager = await http.post(f"{base}/v1/reps", headers=admin, json={
-        "name": f"Mia {team}", "email": f"mia.{team}@sales.example", "team": f"{team}-mgmt",
-        "capacity": 5})
-    assert manager.status_code == 201, manager.text
-    mia = manager.json()["id"]
-    for rep_id in (ada, ben):
-        patched = await http.patch(f"{base}/v1/reps/{rep_id}", headers=admin,
-                                   json={"manager_id": mia})
-        assert patched.status_code == 200, patched.text
-    return team, campaign, ada, ben, mia
-
-
-async def _key_of(http: httpx.AsyncClient, stack: Stack, admin: dict[str, str], rep_id: str,
-                  name: str = "laptop") -> dict[str, str]:
-    minted = await http.post(f"{stack.url('handoff')}/v1/reps/{rep_id}/keys", headers=admin,
-                             json={"name": name})
-    assert minted.status_code == 201, minted.text
-    body = minted.json()
-    assert body["sha256"] == hash_key(body["key"])
-    return {"X-API-Key": body["key"], "key_id": body["id"]}
-
-
 def _headers(key: dict[str, str]) -> dict[str, str]:
     return {"X-API-Key": key["X-API-Key"]}
 
@@ -60,9 +35,9 @@ def _headers(key: dict[str, str]) -> dict[str, str]:
 async def test_a_reps_key_sees_and_acts_on_its_own_leads_and_a_managers_on_the_team(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
     base = stack.url("handoff")
-    team, campaign, ada, ben, mia = await _sales_team(http, stack, admin_headers)
-    ada_key = await _key_of(http, stack, admin_headers, ada)
-    mia_key = await _key_of(http, stack, admin_headers, mia)
+    team, campaign, ada, ben, mia = await sales_team(http, stack, admin_headers)
+    ada_key = await rep_key(http, stack, admin_headers, ada)
+    mia_key = await rep_key(http, stack, admin_headers, mia)
     listed = (await http.get(f"{base}/v1/reps/{ada}/keys", headers=admin_headers)).json()
     assert [k["name"] for k in listed["items"]] == ["laptop"]
     assert "key" not in listed["items"][0]  # shown once, at minting
@@ -137,7 +112,7 @@ async def test_a_fallback_lead_alerts_the_managers_and_one_assigns_it_to_a_rep(
     subscriber = await http.post(f"{base}/v1/webhooks", headers=admin_headers, json={
         "name": "crm", "url": url, "event_types": [HANDED_OFF, QUEUE_ALERT]})
     assert subscriber.status_code == 201, subscriber.text
-    team, campaign, ada, ben, mia = await _sales_team(http, stack, admin_headers)
+    team, campaign, ada, ben, mia = await sales_team(http, stack, admin_headers)
     now = datetime.now(UTC)
     # Nobody can take a lead: Ada is away, Ben inactive.
     for rep_id, change in ((ada, {"out_of_office_from": (now - timedelta(hours=1)).isoformat(),
@@ -146,8 +121,8 @@ async def test_a_fallback_lead_alerts_the_managers_and_one_assigns_it_to_a_rep(
         patched = await http.patch(f"{base}/v1/reps/{rep_id}", headers=admin_headers,
                                    json=change)
         assert patched.status_code == 200, patched.text
-    ada_key = await _key_of(http, stack, admin_headers, ada)
-    mia_key = await _key_of(http, stack, admin_headers, mia)
+    ada_key = await rep_key(http, stack, admin_headers, ada)
+    mia_key = await rep_key(http, stack, admin_headers, mia)
 
     def delivered(event_type: str, lead_id: str) -> list[dict[str, Any]]:
         bodies = [json.loads(body) for _headers, body in tool.received]

@@ -3,10 +3,7 @@ scripts, and an HTTP channel adapter (uvicorn) that checks signatures like a rea
 
 import asyncio
 import email
-import hashlib
-import hmac
 import json
-import os
 import socket
 from collections import deque
 from dataclasses import dataclass, field
@@ -15,12 +12,11 @@ from typing import Any
 
 import uvicorn
 from aiosmtpd.smtp import SMTP
+from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from nurture.channels import ALLOWED_NETWORKS_ENV, allowed_networks
 
 
 @dataclass
@@ -76,10 +72,18 @@ class Delivery:
     signature_valid: bool
 
 
+def verifier(secret: str) -> Webhook:
+    """The `standardwebhooks` verifier of a nurture channel secret ("whsec_..." as the library
+    reads it, any other text as its bytes, as leadloop.webhooks signs)."""
+    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+
+
 @dataclass
 class ChannelAdapter:
-    """An SMS (or voice, fax...) provider's adapter: verifies X-LeadLoop-Signature with the
-    shared secret, records the request, and answers with the next scripted status (then 200)."""
+    """An SMS (or voice, fax...) provider's adapter: verifies the Standard Webhooks signature
+    with the `standardwebhooks` library, records the request, and answers with the next
+    scripted status (then 200). Nurture must be allowed to reach loopback
+    (webhook_allowed_networks)."""
 
     secret: str
     statuses: deque[int] = field(default_factory=deque)
@@ -87,32 +91,27 @@ class ChannelAdapter:
     port: int = field(default_factory=_free_port)
     _task: asyncio.Task[None] | None = None
     _server: uvicorn.Server | None = None
-    _allowed_before: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/messages"
 
-    def _verify(self, header: str, body: bytes) -> bool:
-        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-        mac = hmac.new(self.secret.encode(), f"{parts.get('t', '')}.".encode() + body,
-                       hashlib.sha256).hexdigest()
-        return hmac.compare_digest(mac, parts.get("v1", ""))
+    def _verify(self, headers: dict[str, str], body: bytes) -> bool:
+        try:
+            verifier(self.secret).verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
 
     async def _receive(self, request: Request) -> JSONResponse:
         body = await request.body()
         self.received.append(Delivery(
-            payload=json.loads(body), idempotency_key=request.headers.get("Idempotency-Key"),
-            signature_valid=self._verify(request.headers.get("X-LeadLoop-Signature", ""), body)))
+            payload=json.loads(body), idempotency_key=request.headers.get("webhook-id"),
+            signature_valid=self._verify(dict(request.headers), body)))
         code = self.statuses.popleft() if self.statuses else 200
         return JSONResponse({"status": code}, status_code=code)
 
     async def __aenter__(self) -> "ChannelAdapter":
-        # It listens on loopback, which channel webhooks may reach only when explicitly allowed
-        # (nurture reads the allow-list once per process: read it again with ours).
-        self._allowed_before = os.environ.get(ALLOWED_NETWORKS_ENV)
-        os.environ[ALLOWED_NETWORKS_ENV] = "127.0.0.0/8"
-        allowed_networks.cache_clear()
         app = Starlette(routes=[Route("/messages", self._receive, methods=["POST"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                      log_level="warning", lifespan="off"))
@@ -127,8 +126,3 @@ class ChannelAdapter:
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         await self._task
-        if self._allowed_before is None:
-            os.environ.pop(ALLOWED_NETWORKS_ENV, None)
-        else:
-            os.environ[ALLOWED_NETWORKS_ENV] = self._allowed_before
-        allowed_networks.cache_clear()

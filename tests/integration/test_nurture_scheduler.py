@@ -24,8 +24,8 @@ from nurture import repository, service
 from nurture.config import NurtureSettings
 from nurture.domain import EntryRule, ExitReason, Sequence
 from nurture.scheduler import Scheduler
-from nurture.steps import GuardPolicy
-from nurture.tables import enrollments, lead_states, messages
+from nurture.steps import Channel, GuardPolicy, SendStep
+from nurture.tables import enrollments, lead_states, messages, templates
 from tests.integration.conftest import migrated_database
 from tests.integration.nurture_receivers import ChannelAdapter, ScriptedSmtp
 from tests.support import eventually
@@ -44,7 +44,8 @@ async def nurture_settings(stack: Stack) -> AsyncIterator[NurtureSettings]:
                           scheduler_batch_size=7, scheduler_poll_interval_s=0.05,
                           kafka_bootstrap_servers=stack.bootstrap_servers,
                           link_secret=stack.secrets["LEADLOOP_NURTURE_LINK_SECRET"],
-                          webhook_secret=stack.secrets["LEADLOOP_NURTURE_WEBHOOK_SECRET"])
+                          webhook_secret=stack.secrets["LEADLOOP_NURTURE_WEBHOOK_SECRET"],
+                          webhook_allowed_networks="127.0.0.0/8")  # the adapters below
 
 
 def _replica(settings: NurtureSettings) -> Scheduler:
@@ -114,6 +115,12 @@ async def _seed(engine: AsyncEngine, sequence: Sequence, lead: dict[str, Any],
     """Store `sequence` (if new), the lead's state and an enrollment due at `due` (now)."""
     now = datetime.now(UTC)
     async with engine.begin() as conn:
+        # The email steps use the seeded templates; the others get a one-line text of their own.
+        for step in sequence.steps:
+            if isinstance(step, SendStep) and step.channel != Channel.email:
+                await conn.execute(insert(templates).values(
+                    key=step.template, version=1, channel=step.channel.value,
+                    text="Hi {{ lead.first_name }}").on_conflict_do_nothing())
         if await repository.sequence_row(conn, sequence.key, 1) is None:
             await repository.add_sequence_version(conn, sequence)
         await conn.execute(insert(lead_states).values(
@@ -315,6 +322,7 @@ async def test_an_sms_step_reaches_a_signing_adapter_retries_5xx_with_one_key_an
         assert retry.payload["to"]["phone"] == "+4930123456"
         assert (retry.payload["channel"], retry.payload["template"], retry.payload["step"]) == \
             ("sms", "sms-hello", 0)
+        assert retry.payload["content"]["text"] == "Hi Ria"
         assert retry.payload["lead_id"] == str(lead["lead_id"])
 
         # The adapter refuses the next message for good (422: e.g. not a mobile number).

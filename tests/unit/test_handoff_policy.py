@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from standardwebhooks import Webhook
 
+from handoff.delivery_schedule import gives_up, retry_delay
 from handoff.domain import (
     FALLBACK_QUEUE_RULE,
     AssignmentState,
@@ -31,9 +32,9 @@ from handoff.routing import (
     segment_of,
     team_pool,
 )
-from handoff.signing import gives_up, headers_for, new_secret, retry_delay
 from handoff.sla import TimerKind, add_working_time, plan_breach, timers_for
 from handoff.webhook_worker import secrets_in_use
+from leadloop.webhooks import headers_for, new_secret
 
 ANN, BOB, CAT, DAN = (UUID(int=n) for n in (1, 2, 3, 4))
 NAMES = {ANN: "ann", BOB: "bob", CAT: "cat", DAN: "dan"}

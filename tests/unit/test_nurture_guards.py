@@ -43,16 +43,20 @@ def test_phone_channels_need_a_phone_and_direct_mail_a_postal_address() -> None:
     assert decide(with_phone, Channel.direct_mail, CAPS, NOON, []) == \
         Skip(SkipReason.no_postal_address)
     addressed = Recipient(email=None, email_consent=True, time_zone=None,
-                          postal_address="1 Main St, Springfield")
+                          postal_address={"street": "1 Main St", "city": "Springfield",
+                                          "country": "US"})
     assert decide(addressed, Channel.direct_mail, CAPS, NOON, []) == Send()
 
 
-def test_suppressed_leads_stop_the_sequence() -> None:
+def test_suppressed_leads_stop_the_sequence_on_every_channel() -> None:
+    # An unsubscribe, a spam complaint or a hard bounce: no SMS, call, fax or letter either.
     for flags, reason in (({"unsubscribed": True}, StopReason.unsubscribed),
                           ({"bounced": True}, StopReason.bounced),
                           ({"erased": True}, StopReason.erased)):
-        lead = Recipient(email="a@b.example", email_consent=True, time_zone=None, **flags)
-        assert decide(lead, Channel.email, CAPS, NOON, []) == Stop(reason)
+        lead = Recipient(email="a@b.example", email_consent=True, time_zone=None,
+                         phone="+4930123456", postal_address={"street": "1 Main St"}, **flags)
+        for channel in Channel:
+            assert decide(lead, channel, CAPS, NOON, []) == Stop(reason), channel
 
 
 def test_daily_cap_defers_until_a_day_after_the_last_message() -> None:

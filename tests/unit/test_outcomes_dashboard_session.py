@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from outcomes.dashboard_session import sign, verify
+from leadloop.page_sessions import sign, verify
 
 SECRET = b"k" * 32
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)

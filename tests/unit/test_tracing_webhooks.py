@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from handoff.signing import new_secret
 from handoff.webhook_worker import _attempt
 from leadloop import tracing
 from leadloop.observability import bind_context
-from nurture.channels import ALLOWED_NETWORKS_ENV, allowed_networks, send_webhook
+from leadloop.webhooks import new_secret
+from nurture.channels import send_webhook
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,15 +50,6 @@ async def _receiver() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
         await server.wait_closed()
 
 
-@pytest.fixture(autouse=True)
-def _loopback_adapters_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The receiver listens on loopback, which webhooks may reach only when allowed."""
-    monkeypatch.setenv(ALLOWED_NETWORKS_ENV, "127.0.0.0/8")
-    allowed_networks.cache_clear()  # read once per process: read it again with ours
-    yield
-    allowed_networks.cache_clear()
-
-
 async def _send_both(url: str) -> None:
     """One handoff delivery and one nurture channel message to `url`."""
     row = SimpleNamespace(id="msg_test", url=url, body='{"type": "test"}',
@@ -67,7 +58,8 @@ async def _send_both(url: str) -> None:
         code, error, _ = await _attempt(client, row, [ipaddress.ip_network("127.0.0.0/8")])
         assert (code, error) == (204, None)
         outcome = await send_webhook(client, url, "nurture-secret",
-                                     {"message_id": "m-1", "channel": "sms"})
+                                     {"message_id": "m-1", "channel": "sms"},
+                                     [ipaddress.ip_network("127.0.0.0/8")])
         assert outcome.ok
 
 

@@ -2,15 +2,13 @@
 unless the allow-list names the network; the log keeps the status, never the answer's body."""
 
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from handoff.signing import new_secret
-from handoff.webhook_targets import TargetRefused, check_target, parse_networks
 from handoff.webhook_worker import _attempt
+from leadloop.webhooks import TargetRefused, check_target, new_secret, parse_networks
 from nurture import channels
 
 pytestmark = pytest.mark.asyncio
@@ -78,18 +76,8 @@ async def test_delivery_log_keeps_the_status_not_the_body() -> None:
     assert seen[0].headers["host"] == "localhost:8080"
 
 
-@pytest.fixture
-def nurture_allows(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv(channels.ALLOWED_NETWORKS_ENV, "127.0.0.0/8,::1")
-    channels.allowed_networks.cache_clear()
-    yield
-    monkeypatch.delenv(channels.ALLOWED_NETWORKS_ENV)
-    channels.allowed_networks.cache_clear()
-
-
 @pytest.mark.parametrize("url", INTERNAL)
 async def test_nurture_channel_to_an_internal_address_is_not_sent(url: str) -> None:
-    channels.allowed_networks.cache_clear()
     seen: list[httpx.Request] = []
     async with _answering(200, seen) as client:
         outcome = await channels.send_webhook(client, url, "s", {"message_id": "m1"})
@@ -98,10 +86,10 @@ async def test_nurture_channel_to_an_internal_address_is_not_sent(url: str) -> N
     assert outcome.error is not None and outcome.error.startswith("target refused")
 
 
-async def test_nurture_channel_reaches_an_allowed_local_adapter(nurture_allows: None) -> None:
+async def test_nurture_channel_reaches_an_allowed_local_adapter() -> None:
     seen: list[httpx.Request] = []
     async with _answering(200, seen) as client:
         outcome = await channels.send_webhook(client, "http://localhost:8080/sms", "s",
-                                              {"message_id": "m1"})
+                                              {"message_id": "m1"}, LOCAL)
     assert outcome.ok
     assert seen[0].url.host in ("127.0.0.1", "::1") and seen[0].headers["host"] == "localhost:8080"

@@ -32,6 +32,12 @@ class StackSettings(BaseSettings):
     postgres_options: str = ""
     # Extra JVM options for the local Kafka broker (after the defaults, so they win).
     kafka_jvm_options: str = ""
+    # Opt-in: a second listener of the local broker that behaves like a managed Kafka
+    # (SASL_SSL with SCRAM-SHA-256/512, a CA made at start-up under <home>/kafka/tls). Off by
+    # default: plaintext is faster. With kafka_sasl_ssl_services the services use it too.
+    # SCRAM users are stored when the broker's storage is formatted: use a fresh home.
+    kafka_sasl_ssl_port: int | None = None
+    kafka_sasl_ssl_services: bool = False
     # Only the services named here move: {"capture": 9001} keeps the other defaults.
     ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PORTS))
     # Use existing clusters instead of starting local ones. DATABASE_URL names a server, with or

@@ -10,19 +10,24 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from leadloop.connections import KafkaAddress, KafkaConnection
 from leadloop.events.topology import TOPIC_CONFIGS, partitions_of
+from leadloop.kafka import create_admin
 from leadloop_devstack.config import REPO_ROOT
 from leadloop_devstack.processes import kill, terminate
+from leadloop_devstack.tls import BrokerTls, make_broker_tls
 
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 # Kafka 4 brokers need Java 17.
@@ -74,11 +79,22 @@ def check_java() -> None:
                            f"Java {major if major is not None else '?'} ({first_line})")
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """The opt-in listener that behaves like a managed Kafka: TLS with a throwaway CA, and
+    SCRAM-SHA-256/512 logins for one user. PLAINTEXT stays for the broker's own use."""
+
+    port: int
+    username: str = "leadloop"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+
 class LocalKafka:
     """One broker that is also its own KRaft controller; data in `home/kafka`."""
 
     def __init__(self, home: Path, host: str, port: int, controller_port: int,
-                 partitions: int, jvm_options: str = "") -> None:
+                 partitions: int, jvm_options: str = "",
+                 sasl_ssl: SaslSslListener | None = None) -> None:
         self.dir = home / "kafka"
         self.data = self.dir / "data"
         self.log = home / "logs" / "kafka.log"
@@ -88,23 +104,56 @@ class LocalKafka:
         self.partitions = partitions
         self.jvm_options = jvm_options.split()
         self.process: subprocess.Popen[bytes] | None = None
+        self.sasl_ssl = sasl_ssl
+        self.tls: BrokerTls | None = None
+
+    def secure_connection(self, mechanism: str = "SCRAM-SHA-512", ca_file: Path | None = None
+                          ) -> KafkaConnection:
+        """How a client reaches the SASL_SSL listener (SCRAM, the CA made at start)."""
+        if self.sasl_ssl is None:
+            raise RuntimeError("this broker has no SASL_SSL listener")
+        ca = ca_file or (self.tls.ca_file if self.tls else None)
+        return KafkaConnection(
+            f"{self.host}:{self.sasl_ssl.port}", security_protocol="SASL_SSL",
+            sasl_mechanism=mechanism, sasl_username=self.sasl_ssl.username,
+            sasl_password=self.sasl_ssl.password, ssl_cafile=str(ca) if ca else None)
 
     @property
     def bootstrap_servers(self) -> str:
         """host:port of the broker."""
         return f"{self.host}:{self.port}"
 
+    def _secure_properties(self) -> tuple[str, str, list[str]]:
+        """The SASL_SSL listener's (listener, protocol map entry, settings), or nothing."""
+        if self.sasl_ssl is None:
+            return "", "", []
+        self.tls = make_broker_tls(self.dir / "tls", self.host)
+        prefix = "listener.name.sasl_ssl"
+        jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required;')
+        return (f",SASL_SSL://{self.host}:{self.sasl_ssl.port}", ",SASL_SSL:SASL_SSL", [
+            "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+            f"{prefix}.scram-sha-256.sasl.jaas.config={jaas}",
+            f"{prefix}.scram-sha-512.sasl.jaas.config={jaas}",
+            f"{prefix}.ssl.keystore.type=PKCS12",
+            f"{prefix}.ssl.keystore.location={self.tls.keystore}",
+            f"{prefix}.ssl.keystore.password={self.tls.keystore_password}",
+            f"{prefix}.ssl.key.password={self.tls.keystore_password}",
+        ])
+
     def _write_properties(self) -> Path:
         path = self.dir / "server.properties"
+        listener, protocol, secure = self._secure_properties()
         path.write_text("\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
             f"listeners=PLAINTEXT://{self.host}:{self.port},"
-            f"CONTROLLER://{self.host}:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+            f"CONTROLLER://{self.host}:{self.controller_port}{listener}",
+            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}{listener}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            + protocol,
+            *secure,
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={self.data}",
             f"num.partitions={self.partitions}",
@@ -133,9 +182,15 @@ class LocalKafka:
         java = ["java", "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}"]
         if not (self.data / "meta.properties").exists():
             cluster_id = _cluster_id()
+            # The SCRAM user is stored with the cluster's metadata when it is formatted.
+            scram = [] if self.sasl_ssl is None else [
+                arg for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512") for arg in (
+                    "--add-scram", f"{mechanism}=[name={self.sasl_ssl.username},"
+                                   f"password={self.sasl_ssl.password}]")]
             result = subprocess.run([*java, "kafka.tools.StorageTool", "format",
                                      # "=" form: a random id may begin with "-"
-                                     f"--cluster-id={cluster_id}", "-c", str(properties)],
+                                     f"--cluster-id={cluster_id}", "-c", str(properties),
+                                     *scram],
                                     capture_output=True, text=True)
             if result.returncode != 0:
                 raise RuntimeError("formatting Kafka's storage failed: "
@@ -170,7 +225,7 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-async def wait_for_kafka(bootstrap_servers: str, timeout_s: float,
+async def wait_for_kafka(bootstrap_servers: KafkaAddress, timeout_s: float,
                          process: "subprocess.Popen[bytes] | None" = None) -> None:
     """Poll until a broker at `bootstrap_servers` answers, or fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
@@ -179,8 +234,7 @@ async def wait_for_kafka(bootstrap_servers: str, timeout_s: float,
     while True:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"Kafka exited with code {process.returncode}; see its log")
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
-                                    request_timeout_ms=3000)
+        admin = create_admin(bootstrap_servers, request_timeout_ms=3000)
         try:
             await admin.start()
             await admin.list_topics()
@@ -193,9 +247,10 @@ async def wait_for_kafka(bootstrap_servers: str, timeout_s: float,
             await admin.close()
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
+async def ensure_topics(bootstrap_servers: KafkaAddress, topics: list[str], partitions: int
+                        ) -> None:
     """Create the topics that do not exist yet; give those that do their TOPIC_CONFIGS."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = create_admin(bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

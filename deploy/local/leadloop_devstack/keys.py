@@ -29,15 +29,27 @@ def dev_admin_key(home: Path) -> str:
     return key
 
 
-def api_keys_setting(key: str) -> str:
-    """The services' API_KEYS setting for one admin key: its hash, never the key."""
-    return json.dumps([{"name": "dev-admin", "sha256": hash_key(key), "scopes": ["admin"]}])
+def api_keys_setting(key: str, *, sales_page_key: str | None = None) -> str:
+    """The services' API_KEYS setting for one admin key: its hash, never the key; with
+    `sales_page_key`, also the key handoff's sales page reads outcomes' timelines with."""
+    records = [{"name": "dev-admin", "sha256": hash_key(key), "scopes": ["admin"]}]
+    if sales_page_key:
+        records.append(sales_page_key_record(sales_page_key))
+    return json.dumps(records)
 
 
+def sales_page_key_record(key: str) -> dict[str, object]:
+    """Outcomes' API_KEYS entry for the key handoff's sales page uses (leads:read only)."""
+    return {"name": "handoff-sales-page", "sha256": hash_key(key), "scopes": ["leads:read"]}
+
+
+# Handoff's sales page reads lead timelines from outcomes with this key (outcomes knows its hash).
+SALES_PAGE_KEY = "LEADLOOP_HANDOFF_OUTCOMES_KEY"
 # The settings that sign things and have no default (a service refuses to start without them).
 SECRET_SETTINGS = ("LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET",
                    "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET",
-                   "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET")
+                   "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET",
+                   "LEADLOOP_HANDOFF_PAGE_SESSION_SECRET", SALES_PAGE_KEY)
 
 
 def dev_secrets(home: Path) -> dict[str, str]:
@@ -60,3 +72,15 @@ def dev_secrets(home: Path) -> dict[str, str]:
     path.write_text("# Signing secrets of the local stack's services (random, made on first use).\n"
                     + "".join(f"{name}={found[name]}\n" for name in SECRET_SETTINGS))
     return found
+
+
+def kept_secret(path: Path) -> str:
+    """A random secret kept in `path` (made on first use): the local broker's SCRAM password,
+    which its storage holds from the day it was formatted."""
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(16)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value

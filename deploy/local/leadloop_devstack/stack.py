@@ -8,8 +8,20 @@ from email.message import EmailMessage
 
 from leadloop.events.topology import all_topics
 from leadloop_devstack.config import StackSettings
-from leadloop_devstack.kafka import LocalKafka, ensure_topics, resolve_classpath, wait_for_kafka
-from leadloop_devstack.keys import api_keys_setting, dev_admin_key, dev_secrets
+from leadloop_devstack.kafka import (
+    LocalKafka,
+    SaslSslListener,
+    ensure_topics,
+    resolve_classpath,
+    wait_for_kafka,
+)
+from leadloop_devstack.keys import (
+    SALES_PAGE_KEY,
+    api_keys_setting,
+    dev_admin_key,
+    dev_secrets,
+    kept_secret,
+)
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import ServiceProcess, run_migrations, service_env_prefix
 from leadloop_devstack.smtp import SmtpSink, read_mail
@@ -30,11 +42,13 @@ class Stack:
         self.postgres = (None if self.settings.database_url else
                          LocalPostgres(home, self.settings.host, self.settings.postgres_port,
                                        self.settings.postgres_options))
+        sasl_ssl = None if self.settings.kafka_sasl_ssl_port is None else SaslSslListener(
+            self.settings.kafka_sasl_ssl_port, password=kept_secret(home / "kafka-scram"))
         self.kafka = (None if self.settings.kafka_bootstrap_servers else
                       LocalKafka(home, self.settings.host, self.settings.kafka_port,
                                  self.settings.kafka_controller_port,
                                  self.settings.topic_partitions,
-                                 self.settings.kafka_jvm_options))
+                                 self.settings.kafka_jvm_options, sasl_ssl))
         self.smtp = SmtpSink(home, self.settings.host, self.settings.smtp_port)
         self.admin_key = dev_admin_key(home)
         # Setting -> value of every signing secret (nurture's links and webhooks, capture's form
@@ -68,8 +82,22 @@ class Stack:
             f"{prefix}API_KEYS": api_keys_setting(self.admin_key),
             **{name: value for name, value in self.secrets.items() if name.startswith(prefix)},
         }
+        if self.kafka is not None and self.kafka.sasl_ssl and self.settings.kafka_sasl_ssl_services:
+            secure = self.kafka.secure_connection(ca_file=self.kafka.dir / "tls" / "ca.pem")
+            env.update({
+                f"{prefix}KAFKA_BOOTSTRAP_SERVERS": secure.bootstrap_servers,
+                f"{prefix}KAFKA_SECURITY_PROTOCOL": secure.security_protocol,
+                f"{prefix}KAFKA_SASL_MECHANISM": secure.sasl_mechanism,
+                f"{prefix}KAFKA_SASL_USERNAME": secure.sasl_username or "",
+                f"{prefix}KAFKA_SASL_PASSWORD": secure.sasl_password or "",
+                f"{prefix}KAFKA_SSL_CAFILE": secure.ssl_cafile or ""})
         if service == "outcomes":  # a new user sees the digest arrive in the SMTP sink
             env[f"{prefix}DIGEST_RECIPIENTS"] = LOCAL_DIGEST_RECIPIENT
+            env[f"{prefix}API_KEYS"] = api_keys_setting(
+                self.admin_key, sales_page_key=self.secrets[SALES_PAGE_KEY])
+        if service == "handoff":  # the sales page shows timelines from outcomes
+            env[f"{prefix}OUTCOMES_URL"] = \
+                f"http://{self.settings.host}:{self.settings.ports['outcomes']}"
         if service in MAILING_SERVICES:  # nurture, the digest and queue alerts mail via the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)

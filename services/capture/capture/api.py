@@ -15,11 +15,12 @@ from capture.capture_plan import LeadWrite
 from capture.domain import normalize_email
 from capture.schemas import ActivityOut, LeadAccepted, LeadIn, LeadOut
 from capture.writers import ActivityRequest, Claim, LeadRequest, writers
-from leadloop.app import Runtime, get_runtime, unit_of_work, validation_error_body
+from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from leadloop.observability import current_traceparent
+from leadloop.problems import from_http_exception, problem_response, validation_errors
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 MAX_ACTIVITIES = 1000
@@ -49,8 +50,8 @@ async def post_lead(lead: LeadIn, request: Request,
         return await writers(runtime).leads.submit(LeadRequest(
             LeadWrite.of(lead), claim, current_traceparent()))
     except HTTPException as exc:
-        if isinstance(exc.detail, dict):  # idempotency errors carry the 422 body itself
-            return JSONResponse(exc.detail, status_code=exc.status_code)
+        if isinstance(exc.detail, dict):  # idempotency errors carry the field errors
+            return from_http_exception(exc, request.url.path)
         raise
 
 
@@ -108,7 +109,7 @@ async def post_activity(request: Request, runtime: Runtime = Depends(get_runtime
         accepted = await writers(runtime).activities.submit(prepared)
     except HTTPException as exc:
         if isinstance(exc.detail, dict):
-            return idempotency.error_response(exc)
+            return from_http_exception(exc, request.url.path)
         raise
     answer = accepted.model_dump(mode="json")
     await idempotency.remember_apart(runtime, "activities", key, 202,
@@ -140,19 +141,21 @@ async def _post_activities(runtime: Runtime, request: Request, key: str | None,
         if isinstance(outcome, activity.ActivityAccepted):
             items.append({"index": n, **outcome.model_dump(mode="json")})
         elif isinstance(outcome, RequestValidationError):
-            errors += [{**e, "index": n} for e in validation_error_body(outcome)["errors"]]
+            errors += [{**e, "index": n} for e in validation_errors(outcome)]
         elif isinstance(outcome, HTTPException) and outcome.status_code == 404:
             errors.append({"index": n, "field": _who_field(body[n], n), "type": "not_found",
                            "reason": str(outcome.detail)})
         else:
             raise outcome
-    code = 202 if not errors else 207 if items else 422
-    detail = "accepted" if not errors else "some activities were refused" if items \
-        else "request is invalid"
+    if not items:  # nothing recorded: refused like any invalid request
+        return problem_response(422, "request is invalid", instance=request.url.path,
+                                errors=errors)
+    code = 202 if not errors else 207
+    detail = "accepted" if not errors else "some activities were refused"
     answer = {"detail": detail, "items": items, "errors": errors}
-    if items:  # something was recorded: a retry gets this answer
-        await idempotency.remember_apart(runtime, "activities", key, code,
-                                         {"kind": "json", "body": answer})
+    # Something was recorded: a retry gets this answer.
+    await idempotency.remember_apart(runtime, "activities", key, code,
+                                     {"kind": "json", "body": answer})
     return JSONResponse(answer, status_code=code)
 
 

@@ -14,6 +14,11 @@ FieldType = Literal["email", "text", "textarea", "phone", "country", "number", "
 LEAD_FIELDS = frozenset({"email", "first_name", "last_name", "company", "job_title", "phone",
                          "country", "region", "industry", "company_size", "website",
                          "time_zone"})
+# The postal address's parts: targets `postal_address.<part>`; inputs (and CSV columns) named
+# `address_<part>` go there by default.
+POSTAL_PARTS = ("street", "city", "postal_code", "region", "country")
+POSTAL_TARGETS = frozenset(f"postal_address.{part}" for part in POSTAL_PARTS)
+ADDRESS_INPUTS = {f"address_{part}": f"postal_address.{part}" for part in POSTAL_PARTS}
 CONSENT_TARGET = "consent.email_marketing"
 CONSENT_TARGETS = frozenset({CONSENT_TARGET, "consent.sales_contact"})
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
@@ -30,8 +35,10 @@ class FormField(BaseModel):
     label: str | None = Field(default=None, max_length=500)
     required: bool = False
     maps_to: str | None = Field(
-        default=None, description="a lead field, 'properties.<any name>', "
-        "'consent.email_marketing' or 'consent.sales_contact'; defaults to the field's name")
+        default=None, description="a lead field, 'postal_address.<street|city|postal_code|"
+        "region|country>', 'properties.<any name>', 'consent.email_marketing' or "
+        "'consent.sales_contact'; defaults to the field's name (address_<part> for the postal "
+        "address)")
     max_length: int = Field(default=2000, ge=1, le=10_000)
     options: list[str] = Field(default_factory=list, max_length=500)
 
@@ -47,12 +54,12 @@ class FormField(BaseModel):
     @model_validator(mode="after")
     def _target(self) -> "FormField":
         target = self.target
-        if target in LEAD_FIELDS or target in CONSENT_TARGETS:
+        if target in LEAD_FIELDS or target in CONSENT_TARGETS or target in POSTAL_TARGETS:
             return self
         if target.startswith("properties.") and _NAME.match(target.removeprefix("properties.")):
             return self
-        raise ValueError(f"maps_to '{target}' is not a lead field, properties.<name> "
-                         f"or one of {sorted(CONSENT_TARGETS)}")
+        raise ValueError(f"maps_to '{target}' is not a lead field, postal_address.<part>, "
+                         f"properties.<name> or one of {sorted(CONSENT_TARGETS)}")
 
     @property
     def target(self) -> str:
@@ -61,6 +68,8 @@ class FormField(BaseModel):
             return self.maps_to
         if self.type == "consent":
             return CONSENT_TARGET
+        if self.name in ADDRESS_INPUTS:
+            return ADDRESS_INPUTS[self.name]
         return self.name if self.name in LEAD_FIELDS else f"properties.{self.name}"
 
 

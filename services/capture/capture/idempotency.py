@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from capture import forms_repository
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
+from leadloop.problems import from_http_exception
 
 HEADER = "Idempotency-Key"
 # Ids of what a keyed request creates are derived from its key (uuid5 in this namespace).
@@ -106,15 +107,9 @@ async def answer_once(request: Request, uow: UnitOfWork, scope: str, status_code
             await uow.commit()
     except HTTPException as exc:
         if isinstance(exc.detail, dict):
-            return error_response(exc)
+            return from_http_exception(exc, request.url.path)
         raise
     return JSONResponse(answer, status_code=status_code)
-
-
-def error_response(exc: HTTPException) -> JSONResponse:
-    """An HTTPException as the service-wide error body (idempotency errors carry it whole)."""
-    body = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def derived_id(scope: str, key: str, index: int = 0) -> uuid.UUID:

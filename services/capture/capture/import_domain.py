@@ -22,7 +22,13 @@ from capture.domain import (
     normalize_phone,
     printable,
 )
-from capture.form_config import CONSENT_TARGET, CONSENT_TARGETS, LEAD_FIELDS
+from capture.form_config import (
+    ADDRESS_INPUTS,
+    CONSENT_TARGET,
+    CONSENT_TARGETS,
+    LEAD_FIELDS,
+    POSTAL_TARGETS,
+)
 from capture.schemas import DEFAULT_PHONE_REGION, LeadIn
 from leadloop.events.models import Consent, LeadProfile
 
@@ -64,6 +70,8 @@ def default_mapping(header: Iterable[str]) -> dict[str, str]:
         name = "_".join(column.strip().lower().split())
         if name in LEAD_FIELDS:
             mapping[column] = name
+        elif name in ADDRESS_INPUTS or name in POSTAL_TARGETS:
+            mapping[column] = ADDRESS_INPUTS.get(name, name)
         elif name in ("consent", "email_marketing", "opt_in"):
             mapping[column] = CONSENT_TARGET
         elif name == "sales_contact":
@@ -77,11 +85,12 @@ def check_mapping(mapping: dict[str, str]) -> list[str]:
     """Problems with an explicit column mapping (empty when it is usable)."""
     problems = []
     for column, target in mapping.items():
-        if not (target in LEAD_FIELDS or target in CONSENT_TARGETS or (
+        if not (target in LEAD_FIELDS or target in CONSENT_TARGETS or target in POSTAL_TARGETS or (
                 target.startswith("properties.")
                 and _PROPERTY.match(target.removeprefix("properties.")))):
             problems.append(f"column '{column[:100]}' maps to '{target[:100]}', which is not a "
-                            f"lead field, properties.<name> or one of {sorted(CONSENT_TARGETS)}")
+                            f"lead field, postal_address.<part>, properties.<name> or one of "
+                            f"{sorted(CONSENT_TARGETS)}")
     if "email" not in mapping.values():
         problems.append("no column maps to email")
     return problems
@@ -110,6 +119,8 @@ def row_to_body(row: dict[str, str], mapping: dict[str, str], campaign: str | No
                 consent["given_at"] = now
         elif kind == "property":
             lead["properties"][name] = value
+        elif kind == "postal":
+            lead.setdefault("postal_address", {})[name] = value
         else:
             lead[name] = value
     return lead
@@ -124,6 +135,8 @@ def _compiled(mapping: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]
             compiled.append((column, "consent", target.removeprefix("consent.")))
         elif target.startswith("properties."):
             compiled.append((column, "property", target.removeprefix("properties.")))
+        elif target in POSTAL_TARGETS:
+            compiled.append((column, "postal", target.removeprefix("postal_address.")))
         else:
             compiled.append((column, "field", target))
     return compiled
@@ -150,6 +163,7 @@ def fast_profile(body: dict[str, Any]) -> dict[str, Any] | None:
             NUL in v for v in body["properties"].values()):
         return None  # the model names the field
     profile: dict[str, Any] = dict.fromkeys(_PROFILE_FIELDS)
+    profile["postal_address"] = None  # a row with one takes the model
     try:
         email = body.get("email")
         if not isinstance(email, str) or len(email) > 320:

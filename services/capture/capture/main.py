@@ -1,5 +1,6 @@
 """Capture's app: `uvicorn capture.main:app`."""
 
+from capture.activity import ActivityIn
 from capture.api import router
 from capture.config import CaptureSettings
 from capture.confirmations import router as confirmations_router
@@ -23,6 +24,12 @@ app = create_service_app(
     workers=[resume_imports, housekeeping, send_confirmations],
     # The CSV import streams its body to disk and enforces import_max_bytes itself.
     large_body_paths=[r"/v1/imports"],
+    # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
+    operation_ids={"lead_timeline": "listLeadActivities", "submit": "submitForm",
+                   "track": "trackFormActivity"},
+    openapi_models=[ActivityIn],  # POST /v1/activities declares its body by hand
+    rate_limited=[("POST", "/v1/forms/{form_id}/submissions"),
+                  ("POST", "/v1/forms/{form_id}/activities")],
     description="Web forms, lists and tracking in; lead.created, lead.updated, lead.activity, "
     "lead.consent_changed, lead.merged, lead.unmerged and lead.erased out; nurture's "
     "lead.unsubscribed in (capture owns consent); double opt-in; GDPR erasure and export.",

@@ -1,7 +1,7 @@
 """Capture's HTTP request and response models."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -18,6 +18,33 @@ from leadloop.events.models import Consent, LeadProfile, LeadSource, PropertyVal
 _SHORT = 255
 # National numbers without a country are read as this region's (E.164 needs one).
 DEFAULT_PHONE_REGION = "US"
+
+
+class PostalAddressIn(BaseModel):
+    """A postal address as a client sends it (JSON: nested `postal_address`; forms and CSV:
+    `address_street`, `address_city`, `address_postal_code`, `address_region`,
+    `address_country`). Street and city are needed; the country defaults to the lead's."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=500)
+
+    street: str = Field(min_length=1, max_length=500)
+    city: str = Field(min_length=1, max_length=_SHORT)
+    postal_code: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=_SHORT)
+    country: str = Field(min_length=2, max_length=2,
+                         description="ISO 3166-1 alpha-2; defaults to the lead's country")
+
+    _no_nul = field_validator("*", mode="before")(refuse_nul)
+
+    @field_validator("street", "city", "postal_code", "region")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return clean_text(value)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return normalize_country(value)
 
 
 class LeadIn(BaseModel):
@@ -39,6 +66,7 @@ class LeadIn(BaseModel):
     website: str | None = Field(default=None, max_length=2000)
     time_zone: str | None = Field(default=None, max_length=64)
     properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=100)
+    postal_address: PostalAddressIn | None = None
     consent: Consent = Consent()
     source: LeadSource = LeadSource()
 
@@ -75,6 +103,14 @@ class LeadIn(BaseModel):
         if not value:
             return None
         return normalize_phone(value, info.data.get("country") or DEFAULT_PHONE_REGION)
+
+    @field_validator("postal_address", mode="before")
+    @classmethod
+    def _address_country(cls, value: Any, info: ValidationInfo) -> Any:
+        """An address without a country is in the lead's country (declared before it)."""
+        if isinstance(value, dict) and not value.get("country") and info.data.get("country"):
+            return {**value, "country": info.data["country"]}
+        return value
 
     def profile(self) -> LeadProfile:
         """The normalized profile this submission describes."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from capture.form_config import CONSENT_TARGETS, FormConfigIn
+from capture.form_config import ADDRESS_INPUTS, CONSENT_TARGETS, POSTAL_TARGETS, FormConfigIn
 from capture.schemas import LeadIn
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -93,6 +93,8 @@ def map_submission(form_id: str, form: FormConfigIn, body: dict[str, str | list[
                 consent[spec.target.removeprefix("consent.")] = True
         elif spec.target.startswith("properties."):
             properties[spec.target.removeprefix("properties.")] = value
+        elif spec.target in POSTAL_TARGETS:
+            lead.setdefault("postal_address", {})[spec.target.split(".", 1)[1]] = value
         else:
             lead[spec.target] = value
     for name, raw_value in body.items():
@@ -106,6 +108,9 @@ def map_submission(form_id: str, form: FormConfigIn, body: dict[str, str | list[
             text = single(raw_value).strip()
             if len(text) > 2000:
                 errors.append(_err(name, "must be at most 2000 characters", "string_too_long"))
+            elif text and name in ADDRESS_INPUTS:
+                field_of_target[ADDRESS_INPUTS[name]] = name
+                lead.setdefault("postal_address", {})[ADDRESS_INPUTS[name].split(".")[1]] = text
             elif text:
                 properties[name] = text
     source: dict[str, Any] = {"channel": "form", "campaign": form.campaign}
@@ -137,7 +142,8 @@ def map_submission(form_id: str, form: FormConfigIn, body: dict[str, str | list[
 def _lead_error(error: Any, field_of_target: dict[str, str]) -> dict[str, str]:
     """A LeadIn error, named by the form's own input name where we know it."""
     loc = [str(p) for p in error.get("loc", ())]
-    target = ".".join(loc[:2]) if loc[:1] in (["properties"], ["consent"], ["source"]) \
+    target = ".".join(loc[:2]) if loc[:1] in (["properties"], ["consent"], ["source"],
+                                              ["postal_address"]) \
         else (loc[0] if loc else "body")
     name = field_of_target.get(target, target)
     reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")

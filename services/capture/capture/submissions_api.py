@@ -28,6 +28,7 @@ from leadloop.app import Runtime, get_runtime
 from leadloop.auth import find_principal, hash_key
 from leadloop.events.models import LeadSource, event_time_now
 from leadloop.observability import current_traceparent
+from leadloop.problems import from_http_exception
 
 router = APIRouter(prefix="/v1/forms", tags=["submissions"])
 SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",
@@ -135,9 +136,7 @@ async def submit(form_id: str, request: Request,
         prepared.claim = claim
         answered = await writers(runtime).submissions.submit(prepared)
     except HTTPException as exc:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
-        return JSONResponse(detail, status_code=exc.status_code,
-                            headers={**(exc.headers or {}), **headers})
+        return from_http_exception(exc, request.url.path, headers)
     if answered.outcome is not None:
         SUBMISSIONS.labels(answered.outcome).inc()
     return _with_headers(answered.response, headers)
@@ -197,9 +196,7 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
         await idempotency.remember_apart(runtime, scope, key, 202,
                                          {"kind": "json", "body": answer})
     except HTTPException as exc:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
-        return JSONResponse(detail, status_code=exc.status_code,
-                            headers={**(exc.headers or {}), **headers})
+        return from_http_exception(exc, request.url.path, headers)
     return _with_headers(JSONResponse(answer, status_code=202), headers)
 
 

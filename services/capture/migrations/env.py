@@ -4,4 +4,5 @@ from capture.config import CaptureSettings
 from capture.tables import metadata
 from leadloop.migrations import run_migrations
 
-run_migrations(CaptureSettings().database_url, metadata)
+settings = CaptureSettings()
+run_migrations(settings.database_url, metadata, settings.database_tls)

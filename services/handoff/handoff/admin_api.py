@@ -20,10 +20,10 @@ from handoff.webhook_schemas import (
     SubscriberPatch,
     SubscriberWithSecret,
 )
-from handoff.webhook_targets import TargetRefused, check_target
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
+from leadloop.webhooks import TargetRefused, check_target
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_scope("admin"))])
 _NO_RULE = "no routing rule with this id"

@@ -62,11 +62,22 @@ async def create_rep(rep: RepIn, request: Request,
 
 @router.get("/reps", response_model=RepList, dependencies=_admin, tags=["reps"])
 async def list_reps(team: str | None = Query(default=None, pattern=TEAM_PATTERN),
+                    limit: int = limit_query(), cursor: str | None = cursor_query(),
                     uow: UnitOfWork = Depends(unit_of_work)) -> RepList:
     """Every rep (of one team, if given) in rotation order, with the leads each holds."""
+    after = None
+    if cursor is not None:
+        after = decode_cursor(cursor, 3)
+        try:
+            after = [str(after[0]), datetime.fromisoformat(after[1]), UUID(after[2])]
+        except (TypeError, ValueError):
+            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
+                                           "msg": "not a cursor this API returned"}]) from None
     async with uow:
-        rows = await repository.list_reps(uow.connection, team)
-    return RepList(reps=[RepOut.of(row) for row in rows])
+        rows = await repository.list_reps(uow.connection, team, after, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda row: [row.team, row.created_at.isoformat(),
+                                                          str(row.id)])
+    return RepList(items=[RepOut.of(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.get("/reps/{rep_id}", response_model=RepOut, dependencies=_admin, tags=["reps"])

@@ -6,8 +6,8 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from handoff.webhook_targets import Network, parse_networks
 from leadloop.settings import MailingServiceSettings
+from leadloop.webhooks import Network, parse_networks
 
 
 class HandoffSettings(MailingServiceSettings):
@@ -40,6 +40,17 @@ class HandoffSettings(MailingServiceSettings):
     # Where the sales page is reached (links in alert emails); default http://<host>:<port>.
     public_url: str | None = None
     mail_from: str = "LeadLoop <sales@leadloop.example>"
+
+    # The sales page (/sales): its session cookie is signed with this (a long random value, the
+    # same on every replica; unset: random per process, sessions end at a restart) and lasts
+    # page_session_s from sign-in. It shows each lead's timeline and score explanation from
+    # outcomes' API at outcomes_url, with outcomes_key (a key with outcomes' leads:read scope);
+    # unset, the lead page says the timeline is not configured.
+    page_session_secret: str = ""
+    page_session_s: float = Field(default=12 * 3600.0, gt=0, le=30 * 24 * 3600.0)
+    outcomes_url: str = ""
+    outcomes_key: str = ""
+    outcomes_timeout_s: float = Field(default=3.0, gt=0)
 
     # Webhooks: worker polling, timeout per attempt, exponential backoff with jitter from
     # retry_base up to retry_max between attempts, for at most retry_window; then the

@@ -227,6 +227,7 @@ class RepOut(BaseModel):
 
 
 class RepList(BaseModel):
-    """Reps in rotation order."""
+    """Reps in rotation order (team, then when added), in the shared list envelope."""
 
-    reps: list[RepOut]
+    items: list[RepOut]
+    next_cursor: str | None = None

@@ -55,11 +55,16 @@ async def get_rep(conn: AsyncConnection, rep_id: UUID) -> Any | None:
     return (await conn.execute(_reps_with_load().where(reps.c.id == rep_id))).one_or_none()
 
 
-async def list_reps(conn: AsyncConnection, team: str | None) -> list[Any]:
-    """Every rep (of `team`, if given) in rotation order, with open lead counts."""
-    statement = _reps_with_load().order_by(reps.c.team, reps.c.created_at, reps.c.id)
+async def list_reps(conn: AsyncConnection, team: str | None, after: list[Any] | None = None,
+                    limit: int | None = None) -> list[Any]:
+    """Reps (of `team`, if given) in rotation order after the key `after` (team, created_at,
+    id), at most `limit`, with open lead counts."""
+    order = (reps.c.team, reps.c.created_at, reps.c.id)
+    statement = _reps_with_load().order_by(*order).limit(limit)
     if team is not None:
         statement = statement.where(reps.c.team == team)
+    if after is not None:
+        statement = statement.where(tuple_(*order) > tuple_(*after))
     return list(await conn.execute(statement))
 
 

@@ -272,3 +272,16 @@ webhook_attempts = Table(
     Column("duration_ms", Integer, nullable=False),
     Index("webhook_attempts_of_delivery", "delivery_id", "attempt"),
 )
+
+# Sales page sign-ins: the cookie carries the id (signed, with its expiry); the row names the
+# key signed in with by its hash, so revoking the key (or its rep's removal) ends the session at
+# once, and signing out deletes the row (a copied cookie dies with it).
+page_sessions = Table(
+    "page_sessions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("key_sha256", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("page_sessions_expiry", "expires_at"),
+)

@@ -6,9 +6,9 @@ from typing import Any
 from uuid import UUID
 
 from handoff import webhook_repository
-from handoff.signing import new_secret
 from handoff.webhook_schemas import AttemptOut, DeliveryOut, SubscriberIn, SubscriberPatch
 from leadloop.db import UnitOfWork
+from leadloop.webhooks import new_secret
 
 
 class SubscriberNotFound(Exception):

@@ -15,11 +15,17 @@ import httpx
 
 from handoff import metrics, webhook_repository
 from handoff.config import HandoffSettings, get_settings
-from handoff.signing import gives_up, headers_for, retry_delay
-from handoff.webhook_targets import Network, TargetRefused, check_target, post_to_target
+from handoff.delivery_schedule import gives_up, retry_delay
 from leadloop.app import Runtime
 from leadloop.retry import Backoff
 from leadloop.tracing import client_request
+from leadloop.webhooks import (
+    Network,
+    TargetRefused,
+    check_target,
+    headers_for,
+    post_to_target,
+)
 
 log = logging.getLogger(__name__)
 

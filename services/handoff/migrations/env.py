@@ -4,4 +4,5 @@ from handoff.config import HandoffSettings
 from handoff.tables import metadata
 from leadloop.migrations import run_migrations
 
-run_migrations(HandoffSettings().database_url, metadata)
+settings = HandoffSettings()
+run_migrations(settings.database_url, metadata, settings.database_tls)

@@ -4,4 +4,5 @@ from leadloop.migrations import run_migrations
 from nurture.config import NurtureSettings
 from nurture.tables import metadata
 
-run_migrations(NurtureSettings().database_url, metadata)
+settings = NurtureSettings()
+run_migrations(settings.database_url, metadata, settings.database_tls)

@@ -10,6 +10,7 @@ from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from nurture import catalog, repository
+from nurture.content import catalog as content_catalog
 from nurture.schemas import (
     EnrollmentOut,
     LeadEnrollments,
@@ -66,6 +67,17 @@ async def create_sequence_version(body: SequenceIn,
     except ValidationError as exc:  # rules that span steps are checked on the whole sequence
         raise RequestValidationError(exc.errors()) from exc
     async with uow:
+        steps, problems = content_catalog.pin_templates(
+            sequence.steps, await content_catalog.current(uow.connection))
+        if problems:  # maybe saved on another replica within the last second: look again
+            content_catalog.invalidate()
+            steps, problems = content_catalog.pin_templates(
+                sequence.steps, await content_catalog.current(uow.connection))
+        if problems:
+            raise RequestValidationError([
+                {"loc": ("body", *p.field.split(".")), "msg": p.reason,
+                 "type": "template_reference"} for p in problems])
+        sequence = sequence.model_copy(update={"steps": steps})
         stored = await repository.add_sequence_version(uow.connection, sequence)
         row = await repository.sequence_row(uow.connection, stored.key, stored.version)
         await uow.commit()

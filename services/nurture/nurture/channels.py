@@ -1,32 +1,31 @@
-"""Delivery: email over SMTP (aiosmtplib, a small connection pool) and signed webhooks."""
+"""Delivery: email over SMTP (aiosmtplib, a small connection pool) and signed webhooks to the
+other channels' adapters."""
 
 import asyncio
-import hashlib
-import hmac
-import ipaddress
 import json
-import os
-import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import aiosmtplib
 import httpx
 
 from leadloop.tracing import client_request
+from leadloop.webhooks import Network, TargetRefused, check_target, headers_for, post_to_target
 from nurture.config import NurtureSettings
 from nurture.mail import OutgoingEmail
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one delivery went: sent, refused for good (bounce), or failed for now."""
+    """How one delivery went: sent, refused for good (bounce), failed for now, or not sent at
+    all for a reason of the message's own (`skipped`: e.g. an SMS over the segment limit)."""
 
     ok: bool
     permanent: bool = False
     error: str | None = None
+    skipped: str | None = None
 
 
 class SmtpPool:
@@ -77,92 +76,22 @@ class SmtpPool:
                     pass
 
 
-def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
-    """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as the adapter recomputes it."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-# A webhook channel's URL must resolve to public addresses, checked before every request, and
-# the request goes to the address checked. Networks in this variable (comma-separated CIDRs,
-# e.g. 127.0.0.0/8,::1 for local adapters) are allowed too: development and tests only.
-ALLOWED_NETWORKS_ENV = "LEADLOOP_NURTURE_WEBHOOK_ALLOWED_NETWORKS"
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class TargetRefused(Exception):
-    """The adapter's host is not a public address (nor allowed), or does not resolve."""
-
-    def __init__(self, reason: str, permanent: bool) -> None:
-        super().__init__(reason)
-        self.permanent = permanent
-
-
-@lru_cache(maxsize=1)
-def allowed_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """The networks webhook channels may reach besides public addresses (read once)."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in os.environ.get(ALLOWED_NETWORKS_ENV, "").split(",")
-                 if part.strip())
-
-
-def address_refusal(address: Address) -> str | None:
-    """Why a webhook channel may not connect to `address`, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address in network for network in allowed_networks()):
-        return None
-    if address.is_global and not address.is_multicast:
-        return None
-    return f"{address} is not a public address"
-
-
-async def checked_address(url: httpx.URL) -> Address:
-    """The address to connect to; TargetRefused unless every address of the host may be
-    reached."""
-    if url.scheme not in ("http", "https") or not url.host:
-        raise TargetRefused("the adapter URL must be http or https with a host", permanent=True)
-    try:
-        addresses: list[Address] = [ipaddress.ip_address(url.host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                url.host, url.port or (443 if url.scheme == "https" else 80),
-                type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            raise TargetRefused(f"{url.host} does not resolve", permanent=False) from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0])
-                                       for info in infos))
-    problems = [problem for a in addresses if (problem := address_refusal(a))]
-    if problems or not addresses:
-        reason = problems[0] if problems else "no address"
-        raise TargetRefused(f"{url.host} resolves to a refused address: {reason}",
-                            permanent=True)
-    return addresses[0]
-
-
 async def send_webhook(client: httpx.AsyncClient, url: str, secret: str,
-                       payload: dict[str, Any]) -> Outcome:
-    """POST a message to a channel adapter (SMS, voice, direct mail, fax), signed."""
+                       payload: dict[str, Any], allowed: Sequence[Network] = ()) -> Outcome:
+    """POST a message to a channel adapter (SMS, voice, direct mail, fax), signed per Standard
+    Webhooks (leadloop.webhooks, as handoff signs): webhook-id is the message id, stable across
+    retries, so the adapter drops a repeat. Only public addresses, or those in `allowed`."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    headers = {"content-type": "application/json",
-               "X-LeadLoop-Signature": webhook_signature(secret, int(time.time()), body),
-               "Idempotency-Key": str(payload["message_id"])}
+    message_id = str(payload["message_id"])
+    headers = headers_for([secret], message_id, int(time.time()), body)
+    headers["Idempotency-Key"] = message_id  # for adapters that dedupe on this header instead
     try:
-        target = httpx.URL(url)
-        address = await checked_address(target)
-    except httpx.InvalidURL:
-        return Outcome(ok=False, permanent=True, error="target refused: not a valid URL")
+        target = await check_target(url, allowed)
     except TargetRefused as exc:
         return Outcome(ok=False, permanent=exc.permanent, error=f"target refused: {exc}"[:200])
-    # Connect to the address just checked (no second lookup), naming the host as the URL does.
-    pinned = target.copy_with(host=f"[{address}]" if address.version == 6 else str(address))
-    headers["host"] = target.netloc.decode("ascii")
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     try:
         with client_request("POST", url) as trace_headers:
-            response = await client.post(pinned, content=body, headers=headers | trace_headers,
-                                         extensions=extensions, follow_redirects=False)
+            response = await post_to_target(client, target, body, headers | trace_headers)
     except httpx.HTTPError as exc:
         # The class only: the message log must not carry what an internal host said.
         return Outcome(ok=False, error=type(exc).__name__)

@@ -2,9 +2,11 @@
 
 from typing import ClassVar
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadloop.settings import MailingServiceSettings, UnsafeSecret
+from leadloop.webhooks import Network, parse_networks
 
 __all__ = ["NurtureSettings", "UnsafeSecret"]
 
@@ -18,6 +20,13 @@ class NurtureSettings(MailingServiceSettings):
     port: int = 8004
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/nurture"
 
+    # Not on the speed-to-lead path: fetches wait up to 200 ms for 256 KB, so at a campaign's
+    # pace this consumer applies tens of leads' events per transaction instead of one or two,
+    # and leaves the cores to scoring and handoff (a report or a welcome mail 0.2 s later is
+    # not noticed; a rep told 0.2 s later would be).
+    consumer_fetch_min_bytes: int = 262_144
+    consumer_fetch_max_wait_ms: int = 200
+
     # Mail goes through MailingServiceSettings' SMTP server; nurture sends on several connections.
     smtp_connections: int = 8
     # The "call us directly" call to action in every email.
@@ -29,10 +38,18 @@ class NurtureSettings(MailingServiceSettings):
     # random value of at least 32 characters (the same on every replica), unless dev_mode
     # (leadloop.settings.ServiceSettings.require_secrets).
     link_secret: str = ""
-    # Signs webhook channel requests (HMAC-SHA256); the receiving adapter holds the same value.
-    # Required like link_secret.
+    # Signs webhook channel requests (Standard Webhooks, as handoff signs: "whsec_<base64>" or
+    # any long random text); the receiving adapter holds the same value. Required like
+    # link_secret.
     webhook_secret: str = ""
     signing_secrets: ClassVar[tuple[str, ...]] = ("link_secret", "webhook_secret")
+    # Channel adapter URLs must resolve to public addresses; networks listed here
+    # (comma-separated CIDRs, e.g. 127.0.0.0/8,::1 for local adapters) are allowed too.
+    # Development and tests only.
+    webhook_allowed_networks: str = ""
+    # An SMS longer than this many segments (GSM-7: 160 characters alone, 153 each when split;
+    # UCS-2: 70 / 67) is not sent; the message log says why.
+    sms_max_segments: int = Field(default=3, ge=1, le=20)
     # Used for quiet hours and wait-until steps when the lead's time zone is unknown.
     default_time_zone: str = "UTC"
 
@@ -45,6 +62,17 @@ class NurtureSettings(MailingServiceSettings):
     public_per_ip_per_minute: int = 120
     # How often spent rate-limit windows are purged, in seconds.
     housekeeping_interval_s: float = 300.0
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def webhook_networks(self) -> list[Network]:
+        """The networks channel adapters may be on besides public addresses."""
+        return parse_networks(self.webhook_allowed_networks)
 
     @property
     def base_url(self) -> str:

@@ -176,6 +176,10 @@ class LeadState(BaseModel):
     company: str | None = None
     phone: str | None = None
     time_zone: str | None = None
+    # {street, city, postal_code, region, country}: where direct mail goes.
+    postal_address: dict[str, Any] | None = None
+    # The rep the lead was handed to ({name, email, team}), for templates that name them.
+    rep: dict[str, Any] | None = None
     email_consent: bool = False
     consent_at: datetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -191,6 +195,16 @@ class LeadState(BaseModel):
     def is_erased(self) -> bool:
         """Whether the person asked to be forgotten; nothing about them is kept or sent."""
         return self.erased_at is not None
+
+    def template_lead(self) -> dict[str, Any]:
+        """What templates see as `lead`: contact details, firmographics, custom properties."""
+        found = self.attributes
+        return {"first_name": self.first_name, "last_name": self.last_name,
+                "email": self.email, "company": self.company, "phone": self.phone,
+                "time_zone": self.time_zone, "postal_address": self.postal_address,
+                **{name: found.get(name) for name in ("job_title", "country", "region",
+                                                      "industry")},
+                "properties": dict(found)}
 
     @property
     def left_marketing(self) -> bool:
@@ -257,7 +271,8 @@ def record_profile(state: LeadState, profile: Mapping[str, Any], consent: bool,
     if state.is_erased or (state.profile_at is not None and at < state.profile_at):
         return state
     kept = {name: profile.get(name) for name in
-            ("email", "first_name", "last_name", "company", "phone", "time_zone")}
+            ("email", "first_name", "last_name", "company", "phone", "time_zone",
+             "postal_address")}
     newer = state.model_copy(update={**kept, "attributes": {**state.attributes, **attributes},
                                      "profile_at": at})
     return record_consent(newer, consent, at)
@@ -278,12 +293,17 @@ def record_score(state: LeadState, score: int, at: datetime) -> LeadState:
     return state.model_copy(update={"score": score, "scored_at": at})
 
 
-def record_exit_cause(state: LeadState, reason: ExitReason, at: datetime) -> LeadState:
-    """The state after the event behind `reason` (qualified, handed off, unsubscribed...)."""
+def record_exit_cause(state: LeadState, reason: ExitReason, at: datetime,
+                      rep: Mapping[str, Any] | None = None) -> LeadState:
+    """The state after the event behind `reason` (qualified, handed off, unsubscribed...);
+    a hand-off names the rep, kept for templates (a recycle email can name them)."""
     if state.is_erased:
         return state
     field = _EXIT_MILESTONE[reason]
-    return state.model_copy(update={field: _earliest(getattr(state, field), at)})
+    update: dict[str, Any] = {field: _earliest(getattr(state, field), at)}
+    if rep is not None:
+        update["rep"] = dict(rep)
+    return state.model_copy(update=update)
 
 
 def record_rejection(state: LeadState, reason: str, at: datetime) -> LeadState:

@@ -1,9 +1,11 @@
 """The checks before every send: consent, suppression, frequency caps, quiet hours. No I/O."""
 
+from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nurture.steps import Channel, GuardPolicy, QuietHours
@@ -19,7 +21,7 @@ class SkipReason(StrEnum):
     no_address = "no_address"
     # SMS, voice and fax need a phone number.
     no_phone = "no_phone"
-    # Direct mail needs a postal address, which lead events do not carry (yet).
+    # Direct mail needs a postal address.
     no_postal_address = "no_postal_address"
 
 
@@ -42,7 +44,7 @@ class Recipient:
     bounced: bool = False
     erased: bool = False
     phone: str | None = None
-    postal_address: str | None = None
+    postal_address: Mapping[str, Any] | None = None
 
 
 PHONE_CHANNELS = (Channel.sms, Channel.voice, Channel.fax)
@@ -123,21 +125,20 @@ def decide(recipient: Recipient, channel: Channel, policy: GuardPolicy, now: dat
     """Whether to send now, and if not, whether to skip, wait, or stop for good."""
     if recipient.erased:
         return Stop(StopReason.erased)
-    if channel == Channel.email:
-        if recipient.unsubscribed:
-            return Stop(StopReason.unsubscribed)
-        if recipient.bounced:
-            return Stop(StopReason.bounced)
-        if not recipient.email_consent:
-            return Skip(SkipReason.no_consent)
-        if not recipient.email:
-            return Skip(SkipReason.no_address)
-    elif not recipient.email_consent:
+    # An unsubscribe, spam complaint or hard bounce stops every channel, not only email:
+    # the person said stop, or the record is dead.
+    if recipient.unsubscribed:
+        return Stop(StopReason.unsubscribed)
+    if recipient.bounced:
+        return Stop(StopReason.bounced)
+    if not recipient.email_consent:
         # Consent is recorded for marketing as a whole; no consent, no channel.
         return Skip(SkipReason.no_consent)
-    elif channel in PHONE_CHANNELS and not recipient.phone:
+    if channel == Channel.email and not recipient.email:
+        return Skip(SkipReason.no_address)
+    if channel in PHONE_CHANNELS and not recipient.phone:
         return Skip(SkipReason.no_phone)
-    elif channel == Channel.direct_mail and not recipient.postal_address:
+    if channel == Channel.direct_mail and not recipient.postal_address:
         return Skip(SkipReason.no_postal_address)
     zone = zone_of(recipient.time_zone, default_zone)
     moment = now

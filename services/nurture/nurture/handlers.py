@@ -97,7 +97,9 @@ def change_of(event: NurtureEvent) -> LeadChange | None:
         case LeadQualified():  # an MQL belongs to sales now
             return Exited(event.lead_id, ExitReason.qualified, event.qualified_at)
         case LeadHandedOff():  # a lead a rep holds gets no marketing mail
-            return Exited(event.lead_id, ExitReason.handed_off, event.handed_off_at)
+            rep = None if event.rep is None else event.rep.model_dump(
+                mode="json", include={"name", "email", "team"})
+            return Exited(event.lead_id, ExitReason.handed_off, event.handed_off_at, rep)
         case LeadDisqualified():
             return Exited(event.lead_id, ExitReason.disqualified, event.disqualified_at)
         case LeadMerged():  # one person, one sequence: the duplicate's stop

@@ -69,6 +69,8 @@ class Exited:
     lead_id: UUID
     reason: ExitReason
     at: datetime
+    # A hand-off's rep ({name, email, team}).
+    rep: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,8 @@ class _Lead:
             case Scored(score=score, at=at):
                 self.state = domain.record_score(self.state, score, at)
                 self._wake()
-            case Exited(reason=reason, at=at):
-                self._exit(reason, at)
+            case Exited(reason=reason, at=at, rep=rep):
+                self._exit(reason, at, rep)
             case Rejected(reason=reason, at=at):
                 rejected = domain.record_rejection(self.state, reason, at)
                 if rejected != self.state:
@@ -206,11 +208,12 @@ class _Lead:
                 self.runs.append(domain.enroll(self.state.lead_id, sequence, self.now))
                 running.add(sequence.key)
 
-    def _exit(self, reason: ExitReason, at: datetime) -> None:
+    def _exit(self, reason: ExitReason, at: datetime,
+              rep: Mapping[str, Any] | None = None) -> None:
         if reason in (ExitReason.unsubscribed, ExitReason.bounced) and self.state.email:
             # The address stays suppressed for any other lead record that carries it.
             self.suppressions.append((self.state.email, reason))
-        self.state = domain.record_exit_cause(self.state, reason, at)
+        self.state = domain.record_exit_cause(self.state, reason, at, rep)
         stopping = set(domain.enrollments_to_exit(self.runs, reason, self.catalog.exit_rules))
         # exited_at is when nurture stopped mailing, not when the cause happened elsewhere.
         self.runs = [e.model_copy(update={

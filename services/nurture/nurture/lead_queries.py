@@ -90,7 +90,7 @@ _FORGET_LEADS = (
 def _state(row: asyncpg.Record) -> LeadState:
     values = dict(row)
     for column in _STATE_COLUMNS:
-        if isinstance(column.type, JSONB):
+        if isinstance(column.type, JSONB) and values[column.name] is not None:
             values[column.name] = orjson.loads(values[column.name])
     return LeadState.model_validate(values)
 

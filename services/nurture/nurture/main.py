@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from leadloop.app import create_service_app
 from nurture.api import router
 from nurture.config import NurtureSettings
+from nurture.content.api import router as templates_router
 from nurture.export import router as export_router
 from nurture.handlers import HANDLERS
 from nurture.housekeeping import housekeeping
@@ -17,11 +18,17 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     """Nurture's app; it refuses to start (the lifespan raises) with unsafe signing secrets."""
     return create_service_app(
         settings=settings,
-        routers=[router, inbound_router, public_router, export_router],
+        routers=[router, templates_router, inbound_router, public_router, export_router],
         handlers=HANDLERS,
         workers=[run_scheduler, housekeeping],
-        description="Sequences for leads that are not sales-ready yet: email over SMTP and "
-        "webhook channels, guarded by consent, suppression, frequency caps and quiet hours; "
+        # Operation ids whose function name reads badly as one (leadloop.openapi).
+        operation_ids={"post_reply": "recordReply", "post_bounce": "recordBounce",
+                       "save_template_version": "createTemplateVersion",
+                       "preview_template": "renderTemplatePreview",
+                       "test_send_template": "sendTemplateTest"},
+        description="Sequences for leads that are not sales-ready yet, with templates "
+        "marketers write: email over SMTP and signed webhook channels (SMS, voice, fax, direct "
+        "mail), guarded by consent, suppression, frequency caps and quiet hours; "
         "they stop the moment a lead is qualified, handed off, unsubscribed or its deal closes.",
     )
 

@@ -23,8 +23,12 @@ from leadloop.retry import Backoff, is_transient
 from nurture import domain, engine, guards, send_queries
 from nurture.channels import Outcome, SmtpPool, send_webhook
 from nurture.config import NurtureSettings
+from nurture.content import catalog as content_catalog
+from nurture.content.catalog import TemplateCatalog
+from nurture.content.sms import sms_length
+from nurture.content.templates import render
 from nurture.domain import EnrollmentStatus, ExitReason, Sequence
-from nurture.mail import MailContext, render_email
+from nurture.mail import MailContext, personalize, render_email
 from nurture.send_queries import DueEnrollment
 from nurture.steps import Channel, SendEmailStep, SendStep
 
@@ -139,7 +143,9 @@ class Scheduler:
                                   moves, skipped, blocked.get(item.lead.email or ""))
                 if plan is not None:
                     plans.append(plan)
-            outcomes = await asyncio.gather(*(self._deliver(p, now) for p in plans))
+            templates = await content_catalog.current(conn)
+            outcomes = await asyncio.gather(*(self._deliver(p, now, templates)
+                                              for p in plans))
             message_rows, bounced = self._apply(uow, plans, outcomes, done, now, moves)
             await send_queries.insert_messages(conn, message_rows + skipped)
             await send_queries.save_positions(conn, moves)
@@ -178,7 +184,7 @@ class Scheduler:
                 or suppressed == "unsubscribed",
                 bounced=item.lead.bounced_at is not None or suppressed == "bounced",
                 erased=item.lead.is_erased,
-                phone=item.lead.phone)  # no postal address in lead events: direct mail skips
+                phone=item.lead.phone, postal_address=item.lead.postal_address)
             decision = guards.decide(recipient, action.step.channel, seq.guards, now, sent_at,
                                      self.settings.default_time_zone)
             match decision:
@@ -200,30 +206,52 @@ class Scheduler:
                     return None
         raise AssertionError("a sequence has finitely many steps")  # pragma: no cover
 
-    async def _deliver(self, plan: Planned, now: datetime) -> Outcome:
+    async def _deliver(self, plan: Planned, now: datetime, templates: TemplateCatalog
+                       ) -> Outcome:
         assert plan.send is not None and plan.message_id is not None
-        lead = plan.due.lead
-        if plan.send.channel == Channel.email:
+        lead, send = plan.due.lead, plan.send
+        template = templates.get(send.template, send.template_version)
+        if template is None:  # a sequence stored before templates were data, naming none
+            return Outcome(ok=False, skipped=f"no_template: '{send.template}' does not exist")
+        values, links = personalize(self.mail, plan.message_id, lead.template_lead(),
+                                    lead.score, lead.rep)
+        try:
+            content = render(template, values)
+        except Exception as exc:  # checked when saved; a lead's odd property must not stall
+            log.exception("rendering %s v%s failed", template.key, template.version)
+            return Outcome(ok=False, error=f"template: {type(exc).__name__}: {exc}"[:300])
+        plan.links = tuple(links)
+        if send.channel == Channel.email:
             assert lead.email is not None
-            try:
-                message = render_email(
-                    self.mail, plan.send.template, plan.message_id, lead.email,
-                    {"first_name": lead.first_name, "last_name": lead.last_name,
-                     "company": lead.company, "email": lead.email},
-                    plan.sequence.key, plan.position.step, now)
-            except Exception as exc:  # a broken template must not stall the whole batch
-                log.exception("rendering %s failed", plan.send.template)
-                return Outcome(ok=False, error=f"template: {exc}")
-            plan.links = message.links
-            return await self.smtp.send(message)
-        webhook = plan.sequence.webhooks[plan.send.channel]
-        secret = webhook.secret or self.settings.webhook_secret
-        return await send_webhook(self.http, webhook.url, secret, {
+            return await self.smtp.send(render_email(
+                self.mail, content, plan.message_id, lead.email,
+                [("X-LeadLoop-Sequence", f"{plan.sequence.key}/{plan.position.step}")], now,
+                links))
+        payload: dict[str, Any] = {
             "message_id": str(plan.message_id), "lead_id": str(lead.lead_id),
-            "channel": plan.send.channel.value, "template": plan.send.template,
-            "sequence": plan.sequence.key, "step": plan.position.step,
+            "channel": send.channel.value, "template": template.key,
+            "template_version": template.version, "sequence": plan.sequence.key,
+            "step": plan.position.step,
+            "content": {"subject": content.subject, "text": content.text},
             "to": {"phone": lead.phone, "email": lead.email, "first_name": lead.first_name,
-                   "last_name": lead.last_name, "company": lead.company}})
+                   "last_name": lead.last_name, "company": lead.company}}
+        if send.channel in (Channel.fax, Channel.direct_mail):
+            payload["content"]["html"] = content.html  # the letter or page, as written
+        if send.channel == Channel.direct_mail:
+            payload["to"]["postal_address"] = lead.postal_address
+        if send.channel == Channel.sms:
+            length = sms_length(content.text)
+            if length.segments > self.settings.sms_max_segments:
+                return Outcome(ok=False, skipped=(
+                    f"sms_too_long: {length.segments} segments ({length.encoding}, "
+                    f"{length.units} units) over the limit of "
+                    f"{self.settings.sms_max_segments}"))
+            payload["content"]["sms"] = {"encoding": length.encoding,
+                                         "segments": length.segments}
+        webhook = plan.sequence.webhooks[send.channel]
+        return await send_webhook(self.http, webhook.url,
+                                  webhook.secret or self.settings.webhook_secret, payload,
+                                  self.settings.webhook_networks)
 
     def _apply(self, uow: Any, plans: list[Planned], outcomes: list[Outcome],
                done: dict[uuid.UUID, list[engine.Engagement]], now: datetime,
@@ -237,6 +265,11 @@ class Scheduler:
             if not outcome.ok and not outcome.permanent:
                 log.warning("send failed, retrying later: %s", outcome.error)
                 moves.append(_move(item, plan.position, due=now + RETRY_AFTER))
+                continue
+            if outcome.skipped is not None:  # e.g. an SMS too long: the sequence goes on
+                rows.append(_message_row(item, plan.position.step, plan.send, "skipped",
+                                         outcome.skipped[:500], now))
+                self._next(item, plan, engine.after_skip(plan.position, now), done, now, moves)
                 continue
             rows.append(_message_row(item, plan.position.step, plan.send,
                                      "sent" if outcome.ok else "failed", outcome.error, now,
@@ -253,18 +286,23 @@ class Scheduler:
                 sequence_id=f"{item.sequence_key}:v{item.sequence_version}",
                 step=plan.position.step, channel=plan.send.channel.value,
                 template=plan.send.template, sent_at=now))
-            position = engine.after_send(plan.position, now)
-            facts = engine.LeadFacts(engagements=done.get(item.lead_id, []),
-                                     score=item.lead.score)
-            zone = guards.zone_of(item.lead.time_zone, self.settings.default_time_zone)
-            action = engine.next_action(plan.sequence.steps, position, facts, now, zone)
-            if isinstance(action, engine.Complete):
-                moves.append(_move(item, action.position, due=None,
-                                   status=EnrollmentStatus.completed, now=now))
-            else:
-                due = action.due if isinstance(action, engine.Sleep) else now
-                moves.append(_move(item, action.position, due=due))
+            self._next(item, plan, engine.after_send(plan.position, now), done, now, moves)
         return rows, bounced
+
+    def _next(self, item: DueEnrollment, plan: Planned, position: engine.Position,
+              done: dict[uuid.UUID, list[engine.Engagement]], now: datetime,
+              moves: list[dict[str, Any]]) -> None:
+        """Move past a send step that was sent or skipped: to sleep, the next send, or done."""
+        facts = engine.LeadFacts(engagements=done.get(item.lead_id, []),
+                                 score=item.lead.score)
+        zone = guards.zone_of(item.lead.time_zone, self.settings.default_time_zone)
+        action = engine.next_action(plan.sequence.steps, position, facts, now, zone)
+        if isinstance(action, engine.Complete):
+            moves.append(_move(item, action.position, due=None,
+                               status=EnrollmentStatus.completed, now=now))
+        else:
+            due = action.due if isinstance(action, engine.Sleep) else now
+            moves.append(_move(item, action.position, due=due))
 
 
 async def run_scheduler(runtime: Runtime) -> None:

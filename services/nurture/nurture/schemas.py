@@ -15,8 +15,7 @@ from nurture.domain import (
     Sequence,
     SequenceStep,
 )
-from nurture.mail import template_exists
-from nurture.steps import Channel, GuardPolicy, SendEmailStep, SendStep, WebhookChannel
+from nurture.steps import Channel, GuardPolicy, WebhookChannel
 
 
 class EnrollmentOut(BaseModel):
@@ -62,15 +61,6 @@ class SequenceIn(BaseModel):
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
     guards: GuardPolicy = GuardPolicy()
     webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
-
-    @field_validator("steps")
-    @classmethod
-    def _templates_exist(cls, steps: list[SequenceStep]) -> list[SequenceStep]:
-        for index, step in enumerate(steps):
-            if isinstance(step, (SendEmailStep, SendStep)) and step.channel == Channel.email \
-                    and not template_exists(step.template):
-                raise ValueError(f"step {index}: no email template named '{step.template}'")
-        return steps
 
     def as_sequence(self) -> Sequence:
         """The domain sequence (version is assigned when stored)."""
@@ -150,9 +140,19 @@ class _Inbound(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    message_id: UUID | None = Field(default=None, description="the X-LeadLoop-Message-Id header")
+    message_id: UUID | None = Field(
+        default=None, description="the X-LeadLoop-Message-Id header, or the Message-ID a reply's "
+        "In-Reply-To names (<id@leadloop.local>)")
     email: str | None = Field(default=None, min_length=3, max_length=320,
                               pattern=r"^[^@\s]+@[^@\s]+$")
+
+    @field_validator("message_id", mode="before")
+    @classmethod
+    def _message_id_header(cls, value: Any) -> Any:
+        """A Message-ID as a provider forwards it: <uuid@leadloop.local> is the uuid."""
+        if isinstance(value, str) and value.strip().endswith("@leadloop.local>"):
+            return value.strip().removeprefix("<").removesuffix("@leadloop.local>")
+        return value
 
     @model_validator(mode="after")
     def _one_address(self) -> "_Inbound":
@@ -168,9 +168,10 @@ class ReplyIn(_Inbound):
 
 
 class BounceIn(_Inbound):
-    """A bounce reported after the message left (a delivery status notification)."""
+    """A bounce reported after the message left (a delivery status notification), or a spam
+    complaint (a feedback loop report)."""
 
-    kind: Literal["hard", "soft"]
+    kind: Literal["hard", "soft", "complaint"]
     bounced_at: AwareDatetime | None = None
     reason: str | None = Field(default=None, max_length=1000)
 

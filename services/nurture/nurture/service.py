@@ -147,3 +147,13 @@ async def record_bounce(uow: UnitOfWork, lead_ids: Sequence[UUID], at: datetime)
     """A hard bounce reported after the send: the address is suppressed and every sequence
     of the leads stops."""
     await apply(uow, [Exited(lead_id, ExitReason.bounced, at) for lead_id in lead_ids])
+
+
+async def record_complaint(uow: UnitOfWork, lead_ids: Sequence[UUID], at: datetime) -> None:
+    """The person reported our email as spam: as strong as an unsubscribe. The address is
+    suppressed, every sequence stops, and lead.unsubscribed is announced (once per lead)."""
+    done = await apply(uow, [Exited(lead_id, ExitReason.unsubscribed, at)
+                             for lead_id in lead_ids])
+    for lead_id in lead_ids:
+        if done.before[lead_id].unsubscribed_at is None:
+            uow.publish(LeadUnsubscribed(lead_id=lead_id, channel="email", unsubscribed_at=at))

@@ -31,6 +31,9 @@ class SendEmailStep(_Step):
 
     kind: Literal["send_email"] = "send_email"
     template: str = Field(min_length=1, max_length=200, pattern=TEMPLATE_NAME)
+    # Pinned to the newest version when the sequence is saved without one; steps stored
+    # before templates were versioned have none and use the newest.
+    template_version: int | None = Field(default=None, ge=1)
 
     @property
     def channel(self) -> Channel:
@@ -44,6 +47,7 @@ class SendStep(_Step):
     kind: Literal["send"] = "send"
     channel: Channel
     template: str = Field(min_length=1, max_length=200, pattern=TEMPLATE_NAME)
+    template_version: int | None = Field(default=None, ge=1)  # as SendEmailStep's
 
 
 class Weekday(StrEnum):
@@ -181,7 +185,9 @@ class GuardPolicy(BaseModel):
 
     max_per_day: int = Field(default=1, ge=1, le=1000)
     max_per_week: int = Field(default=3, ge=1, le=7000)
-    quiet_hours: QuietHours | None = QuietHours()
+    # A factory, not a default instance: an object default of a nullable field does not
+    # validate in OpenAPI generators (openapi-python-client drops the whole sequences API).
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
 
 
 class WebhookChannel(BaseModel):

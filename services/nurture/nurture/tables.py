@@ -58,6 +58,10 @@ lead_states = Table(
     Column("company", Text),
     Column("phone", Text),
     Column("time_zone", Text),
+    # {street, city, postal_code, region, country} for direct mail; erasure clears it.
+    Column("postal_address", JSONB),
+    # The rep the lead was handed to ({name, email, team}), for templates that name them.
+    Column("rep", JSONB),
     Column("email_consent", Boolean, nullable=False, server_default=text("false")),
     Column("consent_at", DateTime(timezone=True)),
     Column("attributes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
@@ -144,6 +148,20 @@ suppressions = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("reason IN ('unsubscribed', 'bounced')", name="suppression_reason"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("channel", Text, nullable=False),
+    Column("subject", Text),
+    Column("html", Text),
+    # The plain-text body; NULL: written from the HTML at send time (content.plaintext).
+    Column("text", Text),
+    Column("description", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Requests to the public routes counted per client IP and minute, shared by every replica.

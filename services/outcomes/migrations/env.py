@@ -4,4 +4,5 @@ from leadloop.migrations import run_migrations
 from outcomes.config import OutcomesSettings
 from outcomes.tables import metadata
 
-run_migrations(OutcomesSettings().database_url, metadata)
+settings = OutcomesSettings()
+run_migrations(settings.database_url, metadata, settings.database_tls)

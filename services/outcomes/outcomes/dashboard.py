@@ -1,7 +1,7 @@
 """The dashboard at /dashboard: every report on one page, behind a login with an API key.
 
 The login form takes a key with the reports:read scope and starts a session: the cookie holds
-the session's id and expiry, signed with DASHBOARD_SESSION_SECRET (dashboard_session.py), and
+the session's id and expiry, signed with DASHBOARD_SESSION_SECRET (leadloop.page_sessions), and
 nothing derived from the key. The session ends at its expiry (DASHBOARD_SESSION_S), at sign-out
 (its row is deleted, so a copied cookie dies too), or when its key loses the scope or is
 removed. A script can skip the form and send X-API-Key.
@@ -15,12 +15,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from leadloop import page_sessions as dashboard_session
 from leadloop.app import unit_of_work
 from leadloop.auth import Principal, find_principal
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
 from outcomes import dashboard_render as render
-from outcomes import dashboard_session, report_queries, reports, repository, sales_reports, service
+from outcomes import report_queries, reports, repository, sales_reports, service
 from outcomes.attribution import AttributeBy, Model
 from outcomes.domain import Stage
 from outcomes.markets import Dimension, MarketBy, market_breakdown
@@ -35,7 +36,8 @@ SCOPE = "reports:read"
 
 def _secret(request: Request) -> bytes:
     return dashboard_session.session_secret(request.app.state.settings.dashboard_session_secret,
-                                            request.app.state)
+                                            request.app.state,
+                                            "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET")
 
 
 def _may_read(key_name: str, request: Request) -> bool:

@@ -119,7 +119,7 @@ class Stack:
 
 async def ensure_reps(stack: Stack) -> dict[str, RepProfile]:
     """The demo's reps (created once), by id."""
-    existing = (await stack.call("GET", "handoff", "/v1/reps")).json()["reps"]
+    existing = (await stack.call("GET", "handoff", "/v1/reps?limit=500")).json()["items"]
     by_email = {r["email"]: r["id"] for r in existing}
     for rep in REPS:
         if rep.email not in by_email:

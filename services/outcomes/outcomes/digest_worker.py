@@ -25,12 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadloop.app import Runtime
+from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from leadloop.mail import send_mail
 from leadloop.retry import Backoff, is_transient
 from outcomes import digest_queries, service
 from outcomes.config import OutcomesSettings
 from outcomes.digest import Digest, compose
+from outcomes.digest_queries import DigestRow
 from outcomes.digest_render import render_email
 from outcomes.digest_schedule import (
     DigestPeriod,
@@ -66,56 +68,89 @@ async def work_one(runtime: Runtime, schedule: Schedule, settings: OutcomesSetti
     outcome; all in one transaction. False when nothing was due."""
     now = event_time_now()
     async with runtime.unit_of_work() as uow:
-        conn = uow.connection
-        row = await digest_queries.claim_due(conn, schedule.label, now)
+        row = await digest_queries.claim_due(uow.connection, schedule.label, now)
         if row is None:
             return False
-        values: dict[str, Any] = {}
-        if row.content is None:
-            period = DigestPeriod(row.period, row.period_start, row.period_end)
-            before = previous_period(schedule, period)
-            digest = compose(
-                period.key, schedule.label, period.start, period.end, before.key,
-                await service.digest_inputs(uow, period.start, period.end),
-                await service.digest_inputs(uow, before.start, before.end),
-                settings.speed_to_lead_sla_s)
-            recipients: dict[str, Any] = {"pending": settings.recipients, "delivered": [],
-                                          "refused": {}}
-            values |= {"content": digest.model_dump(mode="json"), "composed_at": now,
-                       "status": "composed"}
-        else:
-            digest = Digest.model_validate(row.content)
-            recipients = dict(row.recipients or {"pending": [], "delivered": [], "refused": {}})
-        pending = list(recipients["pending"])
-        if pending:
-            message = render_email(digest, settings.mail_from, pending + recipients["delivered"],
-                                   f"{settings.base_url}/dashboard", now)
-            result = await send_mail(settings, message, pending)
-            recipients = {"pending": list(result.pending),
-                          "delivered": recipients["delivered"] + result.delivered,
-                          "refused": {**recipients["refused"], **result.refused}}
-            attempts = row.attempts + 1
-            values |= {"attempts": attempts,
-                       "last_error": "; ".join(f"{r}: {e}" for r, e in
-                                               {**result.refused, **result.pending}.items())
-                       or None}
-            if result.pending:
-                log.warning("digest %s not delivered to %s yet (attempt %s)", row.period,
-                            ", ".join(result.pending), attempts)
-                if attempts >= settings.digest_max_attempts:
-                    values["status"] = "failed"
-                else:
-                    values["due_at"] = now + retry_delay(settings, attempts)
-        if not recipients["pending"] and not recipients["delivered"] and not recipients["refused"]:
-            # Nobody to send it to: say so rather than report it "sent" to no one.
-            values |= {"status": "no_recipients",
-                       "last_error": "no recipients: set LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS"}
-        elif not recipients["pending"]:
-            values |= {"status": "sent", "sent_at": now}
-        values["recipients"] = recipients
-        await digest_queries.save(conn, row.period, **values)
+        await _work(uow, row, schedule, settings, now)
         await uow.commit()
     return True
+
+
+class DigestJustSent(Exception):
+    """A digest was sent now within the same millisecond (its period key is taken)."""
+
+
+async def send_now(uow: UnitOfWork, schedule: Schedule, settings: OutcomesSettings
+                   ) -> DigestRow:
+    """Compose the digest of the current period so far (compared with the previous period) and
+    mail it at once to every recipient. It is a row like the scheduled ones (period
+    `<period> until <now>`), so a failed send is retried by the worker the same way."""
+    now = event_time_now()
+    current = period_at(schedule, now)
+    period = DigestPeriod(f"{current.key} until {now:%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z",
+                          current.start, now)
+    conn = uow.connection
+    if not await digest_queries.schedule_period(conn, schedule.label, period, now):
+        raise DigestJustSent("a digest was sent this very millisecond; try again")
+    row = await digest_queries.get(conn, period.key)
+    assert row is not None
+    await _work(uow, row, schedule, settings, now)
+    sent = await digest_queries.get(conn, period.key)
+    assert sent is not None
+    return sent
+
+
+async def _work(uow: UnitOfWork, row: DigestRow, schedule: Schedule,
+                settings: OutcomesSettings, now: datetime) -> None:
+    """Compose the row's digest if new, mail it to whoever is pending, store the outcome."""
+    conn = uow.connection
+    values: dict[str, Any] = {}
+    if row.content is None:
+        period = DigestPeriod(row.period, row.period_start, row.period_end)
+        before = previous_period(schedule, period)
+        digest = compose(
+            period.key, schedule.label, period.start, period.end, before.key,
+            await service.digest_inputs(uow, period.start, period.end),
+            await service.digest_inputs(uow, before.start, before.end),
+            settings.speed_to_lead_sla_s)
+        # Who gets it: the configured addresses, then both teams' from the API, each once.
+        everyone = list(dict.fromkeys(
+            [*settings.recipients, *await digest_queries.recipient_emails(conn)]))
+        recipients: dict[str, Any] = {"pending": everyone, "delivered": [], "refused": {}}
+        values |= {"content": digest.model_dump(mode="json"), "composed_at": now,
+                   "status": "composed"}
+    else:
+        digest = Digest.model_validate(row.content)
+        recipients = dict(row.recipients or {"pending": [], "delivered": [], "refused": {}})
+    pending = list(recipients["pending"])
+    if pending:
+        message = render_email(digest, settings.mail_from, pending + recipients["delivered"],
+                               f"{settings.base_url}/dashboard", now)
+        result = await send_mail(settings, message, pending)
+        recipients = {"pending": list(result.pending),
+                      "delivered": recipients["delivered"] + result.delivered,
+                      "refused": {**recipients["refused"], **result.refused}}
+        attempts = row.attempts + 1
+        values |= {"attempts": attempts,
+                   "last_error": "; ".join(f"{r}: {e}" for r, e in
+                                           {**result.refused, **result.pending}.items())
+                   or None}
+        if result.pending:
+            log.warning("digest %s not delivered to %s yet (attempt %s)", row.period,
+                        ", ".join(result.pending), attempts)
+            if attempts >= settings.digest_max_attempts:
+                values["status"] = "failed"
+            else:
+                values["due_at"] = now + retry_delay(settings, attempts)
+    if not recipients["pending"] and not recipients["delivered"] and not recipients["refused"]:
+        # Nobody to send it to: say so rather than report it "sent" to no one.
+        values |= {"status": "no_recipients",
+                   "last_error": "no recipients: add them with POST /v1/digest-recipients "
+                   "(or LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS)"}
+    elif not recipients["pending"]:
+        values |= {"status": "sent", "sent_at": now}
+    values["recipients"] = recipients
+    await digest_queries.save(conn, row.period, **values)
 
 
 async def run_digests(runtime: Runtime) -> None:

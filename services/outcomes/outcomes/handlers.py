@@ -13,21 +13,31 @@ from leadloop.events.models import (
     DealOpened,
     LeadAccepted,
     LeadActivity,
+    LeadConsentChanged,
     LeadContacted,
     LeadCreated,
+    LeadDisqualified,
     LeadErased,
     LeadHandedOff,
+    LeadMerged,
     LeadQualified,
+    LeadQueueAlert,
     LeadRejected,
     LeadScored,
+    LeadSlaBreached,
+    LeadUnsubscribed,
     LeadUpdated,
+    NurtureMessageSent,
 )
 from leadloop.handlers import Batch, Handlers
 from outcomes import service
 
-FunnelEvent: TypeAlias = (
+LeadEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
     | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected
+    # these tell the funnel nothing; they are on the lead's timeline
+    | LeadConsentChanged | LeadMerged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
+    | NurtureMessageSent | LeadUnsubscribed
 )
 
 
@@ -36,16 +46,19 @@ HANDLERS = Handlers()
 
 
 @HANDLERS.handles
-async def on_funnel_events(uow: UnitOfWork, batch: Batch[FunnelEvent]) -> None:
+async def on_lead_events(uow: UnitOfWork, batch: Batch[LeadEvent]) -> None:
     """Fold the batch into the read model: stages reached, score, rep, first contact, rejection
     (when and why), touches, closed deals, market attributes (country, region, company-size
-    band, industry, properties). One statement per table for the whole batch."""
+    band, industry, properties), and an entry per event on its lead's timeline. One statement
+    per table for the whole batch."""
     await service.apply_funnel_events(uow, batch.events)
+    await service.apply_timeline(uow, batch.items)
 
 
 @HANDLERS.handles
 async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
-    """Anonymize each lead: counts stay, nothing points back at the person. Rare, so one lead
+    """Anonymize each lead (counts stay, nothing points back at the person) and delete its
+    timeline. Rare, so one lead
     at a time, in lead-id order (the order the funnel upsert locks rows in)."""
     for lead_id in sorted(batch.lead_ids):
         await service.erase_lead(uow, lead_id)

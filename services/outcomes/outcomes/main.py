@@ -9,13 +9,23 @@ from outcomes.digests_api import router as digests_router
 from outcomes.export import router as export_router
 from outcomes.handlers import HANDLERS
 from outcomes.reports_api import router as reports_router
+from outcomes.timeline_api import router as timeline_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, reports_router, digests_router, dashboard_router, export_router],
+    routers=[router, reports_router, digests_router, timeline_router, dashboard_router,
+             export_router],
     handlers=HANDLERS,
     workers=[run_digests],
+    # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
+    operation_ids={
+        "funnel_report": "getFunnelReport", "speed_to_lead_report": "getSpeedToLeadReport",
+        "markets_report": "getMarketsReport", "attribution_report": "getAttributionReport",
+        "score_calibration_report": "getScoreCalibrationReport",
+        "rejection_report": "getRejectionReport", "latest_digest": "getLatestDigest",
+        "rebuild": "rebuildReadModel"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
     "funnel, speed to lead, attribution, score calibration, rejections and market breakdowns, "
-    "built from every event; a periodic digest by email; a dashboard at /dashboard.",
+    "built from every event; each lead's timeline; a periodic digest by email; a dashboard at "
+    "/dashboard.",
 )

@@ -40,15 +40,16 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.connections import DatabaseTls, KafkaAddress
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.handlers import Handlers, Item
+from leadloop.kafka import create_admin, create_consumer
 from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
 from leadloop.pii import PiiError, has_sealed_data
 from outcomes import repository, staging
@@ -73,9 +74,9 @@ class RebuildResult:
     seconds: float
 
 
-async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+async def _partitions(bootstrap_servers: KafkaAddress, topics: list[str]) -> list[TopicPartition]:
     """Every partition of the topics, from the broker's metadata."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
+    admin = create_admin(bootstrap_servers,
                                 client_id="outcomes-rebuild-admin")
     await admin.start()
     try:
@@ -261,14 +262,14 @@ async def _staging_uow(engine: AsyncEngine, uow: UnitOfWork | None
         yield fresh
 
 
-async def rebuild_read_model(engine: AsyncEngine, bootstrap_servers: str,
+async def rebuild_read_model(engine: AsyncEngine, bootstrap_servers: KafkaAddress,
                              handlers: Handlers = HANDLERS,
                              topics: list[str] | None = None) -> RebuildResult:
     """Replay every consumed topic (or `topics`) from its first offset into fresh tables and
     swap them in."""
     started = time.perf_counter()
     topics = topics or [topic_of(service) for service in CONSUMES["outcomes"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+    consumer = create_consumer(kafka=bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 max_poll_records=2000, client_id="outcomes-rebuild")
     await consumer.start()
@@ -288,7 +289,7 @@ async def rebuild_read_model(engine: AsyncEngine, bootstrap_servers: str,
     return RebuildResult(events, skipped, leads, round(time.perf_counter() - started, 3))
 
 
-async def _rebuild(engine: AsyncEngine, consumer: AIOKafkaConsumer, bootstrap_servers: str,
+async def _rebuild(engine: AsyncEngine, consumer: AIOKafkaConsumer, bootstrap_servers: KafkaAddress,
                    topics: list[str], handlers: Handlers) -> tuple[int, int, int]:
     async with engine.begin() as conn:
         live = await staging.live_schema(conn)
@@ -320,14 +321,14 @@ async def _rebuild(engine: AsyncEngine, consumer: AIOKafkaConsumer, bootstrap_se
     return replay.events, replay.skipped, leads
 
 
-async def rebuild_beside_the_service(database_url: str, bootstrap_servers: str
-                                     ) -> RebuildResult:
+async def rebuild_beside_the_service(database_url: str, bootstrap_servers: KafkaAddress,
+                                     tls: DatabaseTls | None = None) -> RebuildResult:
     """`rebuild_read_model` in a thread of its own, with its own event loop and connections:
     decoding the history is CPU work, and on the service's loop it would hold up every request
     for a slice at a time; in a thread it gets the interpreter for a few milliseconds at a time
     and the service's loop keeps answering reports."""
     async def rebuild() -> RebuildResult:
-        engine = create_engine(database_url, pool_size=3)
+        engine = create_engine(database_url, pool_size=3, tls=tls)
         try:
             return await rebuild_read_model(engine, bootstrap_servers)
         finally:
@@ -337,9 +338,9 @@ async def rebuild_beside_the_service(database_url: str, bootstrap_servers: str
 
 async def _main() -> None:
     settings = OutcomesSettings()
-    engine = create_engine(settings.database_url, pool_size=2)
+    engine = create_engine(settings.database_url, pool_size=2, tls=settings.database_tls)
     try:
-        result = await rebuild_read_model(engine, settings.kafka_bootstrap_servers)
+        result = await rebuild_read_model(engine, settings.kafka)
     finally:
         await engine.dispose()
     print(f"rebuilt the read model from {result.events} events ({result.skipped} skipped): "

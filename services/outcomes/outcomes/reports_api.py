@@ -114,6 +114,7 @@ async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
     """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
     in: reports keep answering (with the old numbers) until the swap."""
     result = await rebuild_beside_the_service(runtime.settings.database_url,
-                                              runtime.settings.kafka_bootstrap_servers)
+                                              runtime.settings.kafka,
+                                              runtime.settings.database_tls)
     return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -34,6 +35,7 @@ from outcomes.tables import (
     dashboard_sessions,
     deals,
     funnel_leads,
+    timeline_entries,
     touches,
 )
 
@@ -159,6 +161,8 @@ def _insert_unless_erased(table: Table, key: str) -> str:
 
 _ADD_TOUCHES = _insert_unless_erased(touches, "touch_id")
 _ADD_CLOSED_DEALS = _insert_unless_erased(closed_deals, "deal_id")
+_ADD_TIMELINE_ENTRIES = _insert_unless_erased(timeline_entries, "entry_id")
+_TIMELINE_COLUMNS = [c.name for c in timeline_entries.c]
 
 
 def _columns(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
@@ -188,6 +192,45 @@ async def save_funnel_plan(driver: asyncpg.Connection, plan: FunnelPlan) -> None
     if plan.closed_deals:
         await driver.execute(_ADD_CLOSED_DEALS, *_columns(
             closed_deals, [c.name for c in closed_deals.c], plan.closed_deals))
+
+
+async def save_timeline(driver: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add a batch's timeline entries in one statement; an entry already kept (a redelivered
+    event) and entries of an erased lead are not added."""
+    if rows:
+        await driver.execute(_ADD_TIMELINE_ENTRIES,
+                             *_columns(timeline_entries, _TIMELINE_COLUMNS, rows))
+
+
+async def erase_timeline(conn: AsyncConnection, lead_id: UUID) -> None:
+    """Delete an erased lead's timeline: it is the story of a person."""
+    await conn.execute(delete(timeline_entries).where(timeline_entries.c.lead_id == lead_id))
+
+
+async def timeline_page(conn: AsyncConnection, lead_id: UUID,
+                        after: tuple[datetime, str] | None, limit: int) -> list[Any]:
+    """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry."""
+    c = timeline_entries.c
+    query = select(timeline_entries).where(c.lead_id == lead_id)
+    if after is not None:
+        query = query.where(tuple_(c.occurred_at, c.entry_id) > tuple_(*after))
+    query = query.order_by(c.occurred_at, c.entry_id).limit(limit)
+    return list(await conn.execute(query))
+
+
+async def latest_score_entry(conn: AsyncConnection, lead_id: UUID) -> Any | None:
+    """The lead's latest score change (its explanation is the entry's detail), or None."""
+    c = timeline_entries.c
+    return (await conn.execute(
+        select(c.occurred_at, c.detail).where(c.lead_id == lead_id, c.kind == "scored")
+        .order_by(c.occurred_at.desc(), c.entry_id.desc()).limit(1))).one_or_none()
+
+
+async def funnel_lead_state(conn: AsyncConnection, lead_id: UUID) -> bool | None:
+    """None: outcomes has heard nothing of this lead; else whether it is erased."""
+    erased: bool | None = await conn.scalar(
+        select(funnel_leads.c.erased).where(funnel_leads.c.lead_id == lead_id))
+    return erased
 
 
 async def mark_funnel_lead_erased(conn: AsyncConnection, lead_id: UUID) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import EventData, event_time_now
+from leadloop.handlers import Item
 from outcomes import domain, report_queries, reports, repository, sales_reports
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.digest import DigestInputs
@@ -20,6 +21,7 @@ from outcomes.markets import (
     market_breakdown,
     parse_market_by,
 )
+from outcomes.timeline import timeline_rows
 
 
 class DealRefused(Exception):
@@ -63,6 +65,11 @@ async def apply_funnel_events(uow: UnitOfWork, events: Sequence[EventData]) -> N
     await repository.save_funnel_plan(await uow.driver(), fold_funnel(events))
 
 
+async def apply_timeline(uow: UnitOfWork, items: Sequence[Item[EventData]]) -> None:
+    """Add an entry per event to its lead's timeline; one statement whatever the batch's size."""
+    await repository.save_timeline(await uow.driver(), timeline_rows(items))
+
+
 async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     """Forget who the lead was; its numbers stay in the funnel as an anonymous row."""
     conn = uow.connection
@@ -74,6 +81,7 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     await repository.clear_funnel_lead(conn, lead_id)
     await repository.anonymize_deals(conn, lead_id, anonymous_id)
     await repository.anonymize_report_rows(conn, lead_id, anonymous_id)
+    await repository.erase_timeline(conn, lead_id)
 
 
 async def funnel(uow: UnitOfWork, created_from: datetime | None,

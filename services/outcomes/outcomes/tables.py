@@ -116,7 +116,23 @@ closed_deals = Table(
     Index("closed_deals_by_lead", "lead_id"),
 )
 
-READ_MODEL_TABLES = (funnel_leads, touches, closed_deals)
+# Every event about a lead, in words a rep reads (outcomes.timeline): its timeline. Keyed by the
+# event's id, so a redelivered or replayed event is kept once; deleted when the lead is erased.
+timeline_entries = Table(
+    "timeline_entries",
+    metadata,
+    Column("entry_id", Text, primary_key=True),  # the event's CloudEvents id
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("type", Text, nullable=False),  # the event's versioned type
+    Column("kind", Text, nullable=False),  # created, page_view, scored, accepted, deal_won, ...
+    Column("summary", Text, nullable=False),
+    Column("actor", Text),  # who did it (a sales action's key or rep), when the event says
+    Column("detail", JSONB, nullable=False),
+    Index("timeline_entries_by_lead", "lead_id", "occurred_at", "entry_id"),
+)
+
+READ_MODEL_TABLES = (funnel_leads, touches, closed_deals, timeline_entries)
 
 # The digests, one row per period: the durable schedule (claimed when due with FOR UPDATE SKIP
 # LOCKED) and, once composed, the figures it sent. The period is the primary key, so two replicas
@@ -138,11 +154,22 @@ digests = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("status IN ('scheduled', 'composed', 'sent', 'failed')",
+    CheckConstraint("status IN ('scheduled', 'composed', 'sent', 'failed', 'no_recipients')",
                     name="digest_status"),
     Index("digests_due", "schedule", "due_at",
           postgresql_where=text("status IN ('scheduled', 'composed')")),
     Index("digests_by_end", "period_end"),
+)
+
+# Who gets the digest, per team (marketing, sales), managed through the API; the addresses in
+# LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS get it too.
+digest_recipients = Table(
+    "digest_recipients",
+    metadata,
+    Column("team", Text, primary_key=True),
+    Column("email", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("team IN ('marketing', 'sales')", name="digest_recipient_team"),
 )
 
 # Dashboard sign-ins: the cookie carries the id (signed, with its expiry); logging out deletes

@@ -4,4 +4,5 @@ from leadloop.migrations import run_migrations
 from scoring.config import ScoringSettings
 from scoring.tables import metadata
 
-run_migrations(ScoringSettings().database_url, metadata)
+settings = ScoringSettings()
+run_migrations(settings.database_url, metadata, settings.database_tls)

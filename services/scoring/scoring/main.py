@@ -13,6 +13,9 @@ app = create_service_app(
     routers=[router, model_router, export_router],
     handlers=HANDLERS,
     workers=[rescore_worker, training_worker],
+    # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
+    operation_ids={"rescore_progress": "getRescoreProgress",
+                   "get_evaluation": "getModelEvaluation"},
     description="Versioned, explainable lead scores: lead.created, lead.updated, lead.activity, "
     "lead.merged/unmerged, lead.rejected and deal.closed in; lead.scored, lead.qualified and "
     "lead.disqualified out. Admin: model versions (create, diff, activate, re-score), training "

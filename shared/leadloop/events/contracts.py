@@ -119,6 +119,13 @@ def breaking_changes(old: Schema, new: Schema) -> list[str]:
     return problems
 
 
+def compare_schemas(old: Schema, new: Schema, old_defs: Schema, new_defs: Schema, path: str,
+                    problems: list[str]) -> None:
+    """Append to `problems` what a reader of `old` would trip over in `new` (definitions
+    referenced by `$ref` are looked up by name in `old_defs` / `new_defs`)."""
+    _compare(old, new, old_defs, new_defs, path, problems)
+
+
 def _resolve(node: Schema, defs: Schema) -> Schema:
     while "$ref" in node:
         node = defs[node["$ref"].rsplit("/", 1)[-1]]

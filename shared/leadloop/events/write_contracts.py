@@ -1,5 +1,6 @@
-"""`python -m leadloop.events.write_contracts DIR`: write every event's JSON Schema and every
-service's AsyncAPI document under DIR (contracts/events/*.json, contracts/asyncapi/*.json).
+"""`python -m leadloop.events.write_contracts DIR`: write every event's JSON Schema, every
+service's AsyncAPI document and every service's OpenAPI document under DIR
+(contracts/events/*.json, contracts/asyncapi/*.json, contracts/openapi/*.json).
 
 The files in the repository are the published contracts: the test suite fails when the code's
 schemas break one of them without a new event version.
@@ -13,6 +14,7 @@ import orjson
 
 from leadloop.events.contracts import all_asyncapi_documents, all_event_schemas
 from leadloop.events.topology import CONSUMES
+from leadloop.http_contracts import openapi_documents
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
@@ -35,7 +37,8 @@ def write_contracts(root: Path) -> list[Path]:
     """Write the contracts under `root`; returns the files written."""
     written = []
     for folder, documents in (("events", all_event_schemas()),
-                              ("asyncapi", all_asyncapi_documents(handled_event_types()))):
+                              ("asyncapi", all_asyncapi_documents(handled_event_types())),
+                              ("openapi", openapi_documents())):
         (root / folder).mkdir(parents=True, exist_ok=True)
         for name, document in documents.items():
             path = root / folder / f"{name}.json"

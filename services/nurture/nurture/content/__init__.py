@@ -1,0 +1,1 @@
+"""Message content as data: templates marketers write, rendered per lead for every channel."""

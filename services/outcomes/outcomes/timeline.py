@@ -1,0 +1,193 @@
+"""A lead's timeline: one entry per event about it, in words a rep reads. Pure, no I/O.
+
+Outcomes consumes every topic, so it is the one place that sees a lead's whole story: capture's
+activities and profile changes, nurture's messages and the opens, clicks and replies they got,
+every score change with the rules behind it, routing, SLA timers, what sales did (and who), and
+deals. Each event becomes at most one entry, keyed by the event's id (a redelivery or a rebuild
+writes the same entry again, which the table keeps once).
+
+An entry holds what the event said, personal fields included (a page's URL, a rejection note):
+a rep reading a lead's story needs them. Erasure deletes the lead's entries
+(repository.erase_timeline), and an event arriving after the erasure adds none.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from leadloop.events.models import (
+    Actor,
+    DealClosed,
+    DealOpened,
+    EventData,
+    LeadAccepted,
+    LeadActivity,
+    LeadConsentChanged,
+    LeadContacted,
+    LeadCreated,
+    LeadDisqualified,
+    LeadHandedOff,
+    LeadMerged,
+    LeadQualified,
+    LeadQueueAlert,
+    LeadRejected,
+    LeadScored,
+    LeadSlaBreached,
+    LeadUnsubscribed,
+    LeadUpdated,
+    NurtureMessageSent,
+    event_type_of,
+)
+from leadloop.handlers import Item
+
+TIMELINE_EVENTS: tuple[type[EventData], ...] = (
+    LeadCreated, LeadUpdated, LeadActivity, LeadConsentChanged, LeadMerged, LeadScored,
+    LeadQualified, LeadDisqualified, LeadHandedOff, LeadAccepted, LeadRejected, LeadContacted,
+    LeadSlaBreached, LeadQueueAlert, NurtureMessageSent, LeadUnsubscribed, DealOpened,
+    DealClosed,
+)
+"""The events that add an entry to their lead's timeline (every event about a lead)."""
+
+
+def _money(amount_minor: int, currency: str) -> str:
+    return f"{amount_minor / 100:,.2f} {currency}"
+
+
+def _by(actor: Actor | None) -> str | None:
+    return None if actor is None else actor.name
+
+
+def score_explanation(event: LeadScored) -> dict[str, Any]:
+    """The score and the rules behind it, largest share first, as the timeline keeps it."""
+    return {
+        "score": event.score, "fit_score": event.fit_score,
+        "engagement_score": event.engagement_score, "grade": event.grade,
+        "is_mql": event.is_mql, "model_version": event.model_version,
+        "win_probability": event.win_probability,
+        "contributions": [
+            {"rule_id": c.rule_id, "points": c.points, "reason": c.reason}
+            for c in sorted(event.contributions, key=lambda c: (-abs(c.points), c.rule_id))],
+    }
+
+
+def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, Any]] | None:
+    """(kind, occurred_at, summary, who did it, detail) of an event; None: no entry."""
+    match event:
+        case LeadCreated():
+            channel = event.source.channel
+            campaign = f", campaign {event.source.campaign}" if event.source.campaign else ""
+            return ("created", event.created_at, f"Lead captured ({channel}{campaign})", None,
+                    {"source": event.source.model_dump(exclude_none=True),
+                     "form_id": event.form_id})
+        case LeadUpdated():
+            fields = ", ".join(event.changed_fields) or "profile"
+            return ("updated", event.updated_at, f"Profile updated: {fields}", None,
+                    {"changed_fields": event.changed_fields})
+        case LeadActivity():
+            where = f" {event.url}" if event.url else ""
+            return (event.kind, event.occurred_at, f"{event.kind.replace('_', ' ')}{where}",
+                    None, {"activity_id": str(event.activity_id), "url": event.url,
+                           "source": event.source.model_dump(exclude_none=True)})
+        case LeadConsentChanged():
+            verb = "granted" if event.granted else "withdrawn"
+            return ("consent_changed", event.changed_at,
+                    f"Consent to {event.purpose.replace('_', ' ')} {verb}", event.source,
+                    {"purpose": event.purpose, "granted": event.granted})
+        case LeadMerged():
+            return ("merged", event.merged_at, "A duplicate was merged into this lead", None,
+                    {"merged_lead_id": str(event.merged_lead_id)})
+        case LeadScored():
+            return ("scored", event.scored_at,
+                    f"Score {event.score} (grade {event.grade}"
+                    + (", MQL)" if event.is_mql else ")"), None, score_explanation(event))
+        case LeadQualified():
+            return ("qualified", event.qualified_at,
+                    f"Qualified (MQL) at score {event.score}", None, {"score": event.score})
+        case LeadDisqualified():
+            return ("disqualified", event.disqualified_at, f"Disqualified: {event.reason}",
+                    None, {"rule_id": event.rule_id, "reason": event.reason})
+        case LeadHandedOff():
+            if event.rep is None:
+                summary = f"Waiting in the fallback queue: {event.routing_reason}"
+            else:
+                summary = f"Assigned to {event.rep.name}: {event.routing_reason}"
+            return ("queued" if event.rep is None else "assigned", event.handed_off_at, summary,
+                    _by(event.assigned_by),
+                    {"assignment_id": str(event.assignment_id),
+                     "rep": None if event.rep is None else
+                     {"id": str(event.rep.id), "name": event.rep.name, "team": event.rep.team},
+                     "routing_rule": event.routing_rule, "reason": event.routing_reason,
+                     "sla_deadline": event.sla_deadline})
+        case LeadAccepted():
+            return ("accepted", event.accepted_at, "Accepted by sales", _by(event.by),
+                    {"assignment_id": str(event.assignment_id), "rep_id": str(event.rep_id)})
+        case LeadRejected():
+            note = f": {event.note}" if event.note else ""
+            return ("rejected", event.rejected_at,
+                    f"Rejected ({event.reason_code.value.replace('_', ' ')}){note}",
+                    _by(event.by), {"assignment_id": str(event.assignment_id),
+                                    "reason_code": event.reason_code.value, "note": event.note})
+        case LeadContacted():
+            how = f" by {event.channel}" if event.channel else ""
+            return ("contacted", event.contacted_at, f"First contact{how}", _by(event.by),
+                    {"assignment_id": str(event.assignment_id), "channel": event.channel})
+        case LeadSlaBreached():
+            return ("sla_breached", event.breached_at,
+                    f"Accept deadline missed; lead {event.action}", None,
+                    {"assignment_id": str(event.assignment_id), "deadline": event.deadline,
+                     "action": event.action,
+                     "rep_id": None if event.rep_id is None else str(event.rep_id)})
+        case LeadQueueAlert():
+            who = ", ".join(m.name for m in event.managers) or "nobody (no manager)"
+            return ("queue_alert", event.alerted_at,
+                    f"Fallback queue alert {event.alert} to {who}", None,
+                    {"team": event.team, "alert": event.alert, "waited_s": event.waited_s})
+        case NurtureMessageSent():
+            return ("message_sent", event.sent_at,
+                    f"{event.channel.capitalize()} sent: {event.template} "
+                    f"(sequence {event.sequence_id}, step {event.step})", None,
+                    {"message_id": str(event.message_id), "sequence_id": event.sequence_id,
+                     "step": event.step, "channel": event.channel, "template": event.template})
+        case LeadUnsubscribed():
+            return ("unsubscribed", event.unsubscribed_at,
+                    f"Unsubscribed from {event.channel}", None, {"channel": event.channel})
+        case DealOpened():
+            return ("deal_opened", event.opened_at,
+                    f"Opportunity opened: {_money(event.amount_minor, event.currency)}", None,
+                    {"deal_id": str(event.deal_id), "amount_minor": event.amount_minor,
+                     "currency": event.currency})
+        case DealClosed():
+            why = f" ({event.lost_reason})" if event.lost_reason else ""
+            return (f"deal_{event.outcome}", event.closed_at,
+                    f"Deal {event.outcome}: {_money(event.amount_minor, event.currency)}{why}",
+                    None, {"deal_id": str(event.deal_id), "outcome": event.outcome,
+                           "amount_minor": event.amount_minor, "currency": event.currency,
+                           "lost_reason": event.lost_reason})
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def timeline_rows(items: Sequence[Item[EventData]]) -> list[dict[str, Any]]:
+    """The timeline rows a batch adds, one per event with an entry, each event once."""
+    rows: dict[str, dict[str, Any]] = {}
+    for item in items:
+        entry = _entry(item.event)
+        lead_id: UUID | None = getattr(item.event, "lead_id", None)
+        if entry is None or lead_id is None or item.envelope.id in rows:
+            continue
+        kind, occurred_at, summary, actor, detail = entry
+        rows[item.envelope.id] = {
+            "entry_id": item.envelope.id, "lead_id": lead_id, "occurred_at": occurred_at,
+            "type": event_type_of(item.event), "kind": kind, "summary": summary[:500],
+            "actor": actor, "detail": _jsonable(detail)}
+    return list(rows.values())
