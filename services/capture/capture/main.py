@@ -26,10 +26,11 @@ app = create_service_app(
     large_body_paths=[r"/v1/imports"],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
     operation_ids={"lead_timeline": "listLeadActivities", "submit": "submitForm",
-                   "track": "trackFormActivity"},
+                   "track": "trackFormActivity", "confirm_consent": "recordConsentConfirmation"},
     openapi_models=[ActivityIn],  # POST /v1/activities declares its body by hand
     rate_limited=[("POST", "/v1/forms/{form_id}/submissions"),
-                  ("POST", "/v1/forms/{form_id}/activities")],
+                  ("POST", "/v1/forms/{form_id}/activities"),
+                  ("GET", "/v1/consent-confirmations/{token}")],
     description="Web forms, lists and tracking in; lead.created, lead.updated, lead.activity, "
     "lead.consent_changed, lead.merged, lead.unmerged and lead.erased out; nurture's "
     "lead.unsubscribed in (capture owns consent); double opt-in; GDPR erasure and export.",
