@@ -1,11 +1,14 @@
 """Capture's public-form rules: a known lead is filled, never rewritten; consent it gives waits
 for a signed, expiring confirmation; capture refuses to start without its signing secret."""
 
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import HTTPException
 
+from capture import export
 from capture.config import CaptureSettings
 from capture.confirmations import confirmation_token, read_token
 from capture.domain import consent_to_confirm, fill_profile
@@ -78,3 +81,17 @@ async def test_the_capture_service_does_not_start_without_its_secret() -> None:
     with pytest.raises(UnsafeSecret, match="LEADLOOP_CAPTURE_FORM_TOKEN_SECRET is not set"):
         async with app.router.lifespan_context(app):
             pass  # pragma: no cover
+
+
+@pytest.mark.asyncio
+async def test_an_export_a_service_cannot_answer_is_a_503_naming_it() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = CaptureSettings(export_peers={"scoring": f"http://127.0.0.1:{port}"},
+                               export_timeout_s=2)
+    with pytest.raises(HTTPException) as refused:
+        await export.gather(settings, [uuid.uuid4()], {"X-API-Key": "k"})
+    assert refused.value.status_code == 503
+    assert isinstance(refused.value.detail, dict)
+    assert [e["field"] for e in refused.value.detail["errors"]] == ["scoring"]

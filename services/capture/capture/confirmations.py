@@ -27,12 +27,12 @@ from uuid import UUID
 import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import text
 
 from capture.config import CaptureSettings
 from capture.consent import ConsentChange, change_consents
-from leadloop import ratelimit
+from leadloop import problems, ratelimit
 from leadloop.app import Runtime, get_runtime
 from leadloop.events.models import Consent, event_time_now
 from leadloop.mail import send_mail
@@ -197,19 +197,23 @@ async def send_confirmations(runtime: Runtime) -> None:
 router = APIRouter(prefix="/v1", tags=["consent"])
 
 
-def _page(title: str, body: str, status_code: int = 200,
-          headers: dict[str, str] | None = None) -> HTMLResponse:
+def _page(request: Request, title: str, body: str, status_code: int = 200,
+          headers: dict[str, str] | None = None) -> Response:
+    """A small page for the person who clicked; an error is a problem document (RFC 9457)
+    for any client that does not ask for HTML."""
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    if status_code >= 400 and "text/html" not in request.headers.get("accept", ""):
+        return problems.problem_response(status_code, body, headers=headers)
     return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title>"
                         f"<h1>{title}</h1><p>{body}</p>", status_code=status_code,
-                        headers={"Cache-Control": "no-store", **(headers or {})})
+                        headers=headers)
 
 
 @router.get("/consent-confirmations/{token}", response_class=HTMLResponse,
             responses={404: {"description": "not a valid link (or the person was erased)"},
-                       410: {"description": "the link expired"},
-                       429: {"description": "too many requests from this address"}})
+                       410: {"description": "the link expired"}})
 async def confirm_consent(token: str, request: Request,
-                          runtime: Runtime = Depends(get_runtime)) -> HTMLResponse:
+                          runtime: Runtime = Depends(get_runtime)) -> Response:
     """The link in a consent confirmation mail (public, no key: the signature is the proof).
     The first visit records the consent; any later visit shows the same page and changes
     nothing."""
@@ -218,25 +222,26 @@ async def confirm_consent(token: str, request: Request,
     wait = await ratelimit.hit(runtime.engine, [
         ratelimit.Limit(f"confirm:ip:{ip}", settings.public_per_ip_per_minute)])
     if wait:
-        return _page("Too many requests", "Please try again in a minute.", 429,
+        return _page(request, "Too many requests", "Please try again in a minute.", 429,
                      {"Retry-After": str(wait)})
     now = event_time_now()
     confirmation_id, expired = read_token(settings.form_token_secret.encode(), token[:200], now)
     if confirmation_id is None:
-        return _page("Link not valid", "This confirmation link is broken.", 404)
+        return _page(request, "Link not valid", "This confirmation link is broken.", 404)
     async with runtime.unit_of_work() as uow:
         row = (await uow.connection.execute(_CLAIM_CONFIRMATION,
                                             {"id": confirmation_id})).one_or_none()
         if row is None:
-            return _page("Link not valid", "This confirmation link is no longer valid.", 404)
+            return _page(request, "Link not valid",
+                         "This confirmation link is no longer valid.", 404)
         if row.confirmed_at is None:
             if expired:
-                return _page("Link expired", "This confirmation link has expired; submit "
-                             "the form again to get a new one.", 410)
+                return _page(request, "Link expired", "This confirmation link has expired; "
+                             "submit the form again to get a new one.", 410)
             await _apply(uow, row, now)
             await uow.connection.execute(_CONFIRMED, {"id": confirmation_id, "now": now})
             await uow.commit()
-    return _page("Thank you", "Your consent is confirmed.")
+    return _page(request, "Thank you", "Your consent is confirmed.")
 
 
 async def _apply(uow: Any, row: Any, now: datetime) -> None:

@@ -10,7 +10,6 @@ from typing import Any, cast
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from capture import export, privacy_repository
@@ -72,7 +71,7 @@ async def erase_lead(lead_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> 
             responses={404: {"description": "No such lead, or it was erased"},
                        503: {"description": "Another service did not answer (named)"}})
 async def export_lead(lead_id: UUID, request: Request, uow: UnitOfWork = Depends(unit_of_work),
-                      runtime: Runtime = Depends(get_runtime)) -> Response | LeadExport:
+                      runtime: Runtime = Depends(get_runtime)) -> LeadExport:
     """Everything LeadLoop holds about the person, for an access request (GDPR art. 15):
     capture's data, and every other service's own export (capture.export explains how)."""
     async with uow:
@@ -80,9 +79,7 @@ async def export_lead(lead_id: UUID, request: Request, uow: UnitOfWork = Depends
         if not lead_ids:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this id")
         held = await privacy_repository.export_person(uow.connection, lead_ids)
-    try:
-        services = await export.gather(cast(CaptureSettings, runtime.settings), lead_ids,
-                                       export.caller_key_headers(request))
-    except HTTPException as exc:
-        return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    # A service that did not answer raises a 503 problem naming it (capture.export).
+    services = await export.gather(cast(CaptureSettings, runtime.settings), lead_ids,
+                                   export.caller_key_headers(request))
     return LeadExport(lead_id=lead_id, exported_at=event_time_now(), services=services, **held)
