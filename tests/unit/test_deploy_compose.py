@@ -31,9 +31,18 @@ from tests.unit.deploy_support import (
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
 
 
+DOCKERFILE = REPO / "Dockerfile"
+
+
 def _dockerfile(service: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) per instruction, continuation lines joined, comments dropped."""
-    text = (REPO / "services" / service / "Dockerfile").read_text()
+    """(INSTRUCTION, arguments) per instruction of the one Dockerfile, continuation lines joined,
+    comments dropped, with the build arguments Compose passes for `service` and the image's own
+    environment substituted (as Docker does at build time and the shell at run time)."""
+    text = DOCKERFILE.read_text()
+    values = {"SERVICE": service, "PORT": str(http_port(service)), "APP_SERVICE": service,
+              "APP_PORT": str(http_port(service))}
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
     lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
     joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
     return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln.strip() else "")
@@ -117,15 +126,13 @@ def test_compose_file_is_valid_for_the_installed_compose() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _normalised_dockerfile(service: str) -> str:
-    text = (REPO / "services" / service / "Dockerfile").read_text()
-    return text.replace(service, "SERVICE").replace(str(http_port(service)), "PORT")
-
-
-@pytest.mark.parametrize("service", SERVICES[1:])
-def test_dockerfiles_differ_only_in_service_name_and_port(service: str) -> None:
-    # One recipe for five images: a fix in one Dockerfile must reach the other four.
-    assert _normalised_dockerfile(service) == _normalised_dockerfile(SERVICES[0])
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_has_its_compose_build_arguments(service: str) -> None:
+    # One recipe for five images: the service's name and port are the only build arguments.
+    args = COMPOSE["services"][service]["build"]["args"]
+    assert args == {"SERVICE": service, "PORT": str(http_port(service))}
+    assert re.findall(r"^ARG (\w+)", DOCKERFILE.read_text(), re.M) == [
+        "BASE", "SERVICE", "SERVICE", "PORT"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -147,23 +154,73 @@ def test_image_carries_the_migrations_alembic_runs_from_the_workdir(service: str
 def test_dockerfile_builds_a_slim_non_root_image_that_runs_the_service(service: str) -> None:
     instructions = _dockerfile(service)
     port = str(http_port(service))
-    assert all(base.split()[0] == "python:3.11-slim" for base in _args(instructions, "FROM"))
+    base = _args(instructions, "ARG")[0].removeprefix("BASE=")
+    assert re.fullmatch(r"python:3\.\d+(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", base), (
+        "a slim Python base pinned by digest")
+    assert [b.split()[0] for b in _args(instructions, "FROM")] == ["${BASE}", "${BASE}"]
     copies = " ".join(_args(instructions, "COPY"))
-    assert "shared/" in copies and f"services/{service}/" in copies
-    installs = " ".join(a for a in _args(instructions, "RUN") if "pip install" in a)
-    assert "/src/shared" in installs and f"/src/services/{service}" in installs
+    assert "uv.lock" in copies and "shared/" in copies and "services/" in copies
+    # Installed from the lock only (fails if it is stale), the service and what it needs.
+    installs = [a for a in _args(instructions, "RUN") if "install" in a or "sync" in a]
+    assert installs[0].startswith("pip install uv==")
+    assert installs[1] == (f"uv sync --frozen --no-default-groups --no-editable "
+                           f"--package leadloop-{service}")
     user = _args(instructions, "USER")[-1].split(":")[0]
     assert user.isdigit() and int(user) != 0, "run as a numeric non-root user"
     assert _args(instructions, "EXPOSE") == [port]
     healthcheck = _args(instructions, "HEALTHCHECK")
     assert len(healthcheck) == 1 and f"127.0.0.1:{port}/healthz" in healthcheck[0]
-    command = yaml.safe_load(_args(instructions, "CMD")[-1])  # exec form is a JSON list
-    assert command[:2] == ["uvicorn", f"{service}.main:app"]
+    command = shlex.split(_args(instructions, "CMD")[-1])  # shell form: exec replaces the shell
+    assert command[:3] == ["exec", "uvicorn", f"{service}.main:app"]
     assert command[command.index("--port") + 1] == port
     # Behind a proxy the client address comes from X-Forwarded-For of trusted proxies only.
     assert "--proxy-headers" in command and "--forwarded-allow-ips" not in command
     env = " ".join(_args(instructions, "ENV"))
     assert "FORWARDED_ALLOW_IPS=127.0.0.1" in env, "trust no proxy unless configured"
+
+
+def _uv() -> str | None:
+    """uv as `make` uses it (.tools/bin/uv), else one on PATH."""
+    local = REPO / ".tools" / "bin" / "uv"
+    return str(local) if local.exists() else shutil.which("uv")
+
+
+def test_image_build_stage_installs_the_service_from_the_lock(tmp_path: Path) -> None:
+    # The build stage's COPY and RUN steps replayed without Docker: the context holds only what
+    # the Dockerfile copies, and `uv sync --frozen` must install the service, the shared package
+    # and their locked dependencies, not the other services, the local stack or any test tool.
+    uv = _uv()
+    if uv is None:
+        pytest.skip("no uv here (make installs one into .tools/)")
+    service = "capture"
+    instructions = _dockerfile(service)
+    build = instructions[:[i for i, (name, _) in enumerate(instructions) if name == "FROM"][1]]
+    root = tmp_path / "src"
+    for src_dst in _args(build, "COPY"):
+        *sources, destination = src_dst.split()
+        for source in sources:
+            target = root / PurePosixPath(destination).relative_to("/src")
+            if source.endswith("/"):
+                shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns(
+                    "__pycache__", "*.egg-info", "build"))
+            else:
+                target = target / Path(source).name if destination.endswith("/") else target
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(REPO / source, target)
+    venv = tmp_path / "venv"
+    env = {**os.environ, **dict(pair.split("=", 1) for pair in " ".join(
+        _args(build, "ENV")).split()), "UV_PROJECT_ENVIRONMENT": str(venv)}
+    [sync] = [a for a in _args(build, "RUN") if a.startswith("uv sync")]
+    result = subprocess.run([uv, *shlex.split(sync)[1:]], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import importlib.util as u, capture.main; print("
+         "[m for m in ('scoring', 'leadloop_devstack', 'pytest', 'playwright') if u.find_spec(m)],"
+         " capture.__file__)"], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.startswith("[] "), probe.stdout
+    assert "site-packages" in probe.stdout, "installed, not an editable link to the sources"
 
 
 @pytest.mark.parametrize("package", ["shared/leadloop", *(f"services/{s}/{s}" for s in SERVICES)])
@@ -186,7 +243,8 @@ def test_image_install_carries_every_data_file_the_package_reads(package: str) -
 def test_compose_runs_the_service_after_its_migrations(service: str) -> None:
     services = COMPOSE["services"]
     app, migrations = services[service], services[f"{service}-migrations"]
-    build = {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+    build = {"context": ".", "dockerfile": "Dockerfile",
+             "args": {"SERVICE": service, "PORT": str(http_port(service))}}
     assert app["build"] == build and migrations["build"] == build
     assert app["image"] == migrations["image"]
     assert migrations["command"] == ["alembic", "upgrade", "head"]

@@ -4,6 +4,7 @@ and with the deployment guide's apply steps."""
 import ipaddress
 import re
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,7 @@ SCALED_OBJECT = {
                         "properties": {"name": _STR, "behavior": {"type": "object"}}},
                     "restoreToOriginalReplicaCount": {"type": "boolean"}}},
                 "triggers": {"type": "array", "minItems": 1, "items": {"oneOf": [
-                    _trigger("kafka", KEDA_KAFKA_METADATA,
-                             ["bootstrapServers", "consumerGroup"]),
+                    _trigger("kafka", KEDA_KAFKA_METADATA, ["consumerGroup"]),
                     _trigger("cpu", KEDA_CPU_METADATA, ["value"],
                              ["Utilization", "AverageValue"]),
                 ]}},
@@ -108,7 +108,7 @@ KAFKA_TOPIC = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
     "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "apiVersion": {"const": "kafka.strimzi.io/v1"},
         "metadata": {"type": "object", "required": ["name", "labels"], "properties": {
             "labels": {"type": "object", "required": ["strimzi.io/cluster"]}}},
         "spec": {
@@ -122,11 +122,38 @@ KAFKA_TOPIC = {
         },
     },
 }
-CUSTOM_SCHEMAS = {"ScaledObject": SCALED_OBJECT, "KafkaTopic": KAFKA_TOPIC}
+# The Prometheus Operator's PodMonitor (monitoring.coreos.com/v1), the fields the overlay uses.
+_LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+POD_MONITOR = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "spec": {
+            "type": "object", "additionalProperties": False,
+            "required": ["selector", "podMetricsEndpoints"],
+            "properties": {
+                "selector": {"type": "object", "additionalProperties": False,
+                             "properties": {"matchLabels": _LABELS}},
+                "namespaceSelector": {"type": "object"},
+                "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "additionalProperties": False, "required": ["port"],
+                    "properties": {"port": _STR, "path": _STR,
+                                   "scheme": {"enum": ["http", "https"]},
+                                   "interval": {"type": "string",
+                                                "pattern": "^[0-9]+(ms|s|m|h)$"}}}},
+            },
+        },
+    },
+}
+CUSTOM_SCHEMAS = {"ScaledObject": SCALED_OBJECT, "KafkaTopic": KAFKA_TOPIC,
+                  "PodMonitor": POD_MONITOR}
 
 STRIMZI = K8S / "strimzi"
+PRODUCTION = REPO / "deploy" / "k8s-overlays" / "production"
 RESOURCES = render_kustomization(K8S)  # the default: `kubectl apply -k deploy/k8s`
 STRIMZI_RESOURCES = render_kustomization(STRIMZI)
+PRODUCTION_RESOURCES = render_kustomization(PRODUCTION)
 VARIANTS = {K8S: RESOURCES, STRIMZI: STRIMZI_RESOURCES}
 
 
@@ -135,13 +162,25 @@ def _key(doc: dict[str, Any]) -> str:
 
 
 # Every distinct resource of either variant, validated once.
-ALL = list({_key(d): d for d in RESOURCES + STRIMZI_RESOURCES}.values())
+ALL = list({_key(d): d for d in RESOURCES + STRIMZI_RESOURCES + PRODUCTION_RESOURCES}.values())
+# A name kustomize's configMapGenerator gives: the base name and a hash of the content.
+GENERATED = r"{}-[a-z0-9]{{10}}"
 
 
 def _find(kind: str, name: str, resources: list[dict[str, Any]] = RESOURCES) -> dict[str, Any]:
-    matches = [d for d in resources if d["kind"] == kind and d["metadata"]["name"] == name]
+    """The one `kind` named `name` (a ConfigMap: generated from that name, hash appended)."""
+    pattern = GENERATED.format(re.escape(name)) if kind == "ConfigMap" else re.escape(name)
+    matches = [d for d in resources
+               if d["kind"] == kind and re.fullmatch(pattern, d["metadata"]["name"])]
     assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
     return matches[0]
+
+
+def _migrations_job(service: str, resources: list[dict[str, Any]] = RESOURCES
+                    ) -> dict[str, Any]:
+    """The service's migrations Job, named after the release's image tag."""
+    tag = _container(_find("Deployment", service, resources))["image"].rsplit(":", 1)[1]
+    return _find("Job", f"{service}-migrations-{tag}", resources)
 
 
 def _container(pod_owner: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +190,15 @@ def _container(pod_owner: dict[str, Any]) -> dict[str, Any]:
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container.get("env", [])}
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def _kafka_reference(container: dict[str, Any], name: str) -> str:
+    """The ConfigMap the container's variable `name` takes the Kafka address from."""
+    [var] = [e for e in container["env"] if e["name"] == name]
+    ref = var["valueFrom"]["configMapKeyRef"]
+    assert ref["key"] == "KAFKA_BOOTSTRAP_SERVERS"
+    return str(ref["name"])
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -190,8 +237,11 @@ def test_keda_schema_rejects_unknown_or_invalid_kafka_trigger_metadata(key: str,
 
 
 def test_every_manifest_file_is_part_of_a_variant() -> None:
-    rendered = {(d["kind"], d["metadata"]["name"]) for d in RESOURCES + STRIMZI_RESOURCES}
-    on_disk = {(d["kind"], d["metadata"]["name"]) for p in K8S.rglob("*.yaml")
+    # (the migrations Jobs' "-release" becomes the image tag when rendered)
+    rendered = {(d["kind"], re.sub(r"-migrations-.*", "-migrations-release", d["metadata"]["name"]))
+                for d in RESOURCES + STRIMZI_RESOURCES + PRODUCTION_RESOURCES}
+    on_disk = {(d["kind"], d["metadata"]["name"])
+               for p in [*K8S.rglob("*.yaml"), *PRODUCTION.rglob("*.yaml")]
                if p.name != "kustomization.yaml" for d in load_yaml_documents(p)}
     assert on_disk - rendered == set(), "manifests no kustomization.yaml applies"
 
@@ -215,7 +265,10 @@ def test_strimzi_topics_have_the_topology_partitions_and_configs() -> None:
 
 def test_topics_job_creates_every_topic_with_its_partitions_and_configs(tmp_path: Path) -> None:
     container = _container(_find("Job", "leadloop-topics"))
-    env = _env(container)
+    # what the kubelet resolves from the one Kafka address
+    kafka = _find("ConfigMap", "leadloop-kafka")
+    assert _kafka_reference(container, "KAFKA_BOOTSTRAP") == kafka["metadata"]["name"]
+    env = {**_env(container), "KAFKA_BOOTSTRAP": kafka["data"]["KAFKA_BOOTSTRAP_SERVERS"]}
     assert parse_topic_specs(env["LEADLOOP_TOPICS"]) == expected_topics(
         {"min.insync.replicas": "2"})
     assert container["command"][:2] == ["/bin/sh", "-c"]
@@ -232,10 +285,12 @@ def test_topics_job_is_compose_step_on_the_services_kafka() -> None:
     container = _container(_find("Job", "leadloop-topics"))
     assert container["image"] == compose["image"]
     assert container["command"][2] == compose["command"][0].replace("$$", "$")
-    bootstrap = {_find("ConfigMap", f"{s}-config")["data"][env_prefix(s) +
-                                                            "KAFKA_BOOTSTRAP_SERVERS"]
-                 for s in SERVICES}
-    assert bootstrap == {_env(container)["KAFKA_BOOTSTRAP"]}
+    kafka = _find("ConfigMap", "leadloop-kafka")["metadata"]["name"]
+    assert _kafka_reference(container, "KAFKA_BOOTSTRAP") == kafka
+    for service in SERVICES:
+        deployment = _container(_find("Deployment", service))
+        variable = env_prefix(service) + "KAFKA_BOOTSTRAP_SERVERS"
+        assert _kafka_reference(deployment, variable) == kafka
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -251,13 +306,14 @@ def test_service_runs_with_probes_resources_and_its_settings(service: str) -> No
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
-    assert container["envFrom"] == [{"configMapRef": {"name": f"{service}-config"}},
+    config_name = _find("ConfigMap", f"{service}-config")["metadata"]["name"]
+    assert container["envFrom"] == [{"configMapRef": {"name": config_name}},
                                     {"secretRef": {"name": f"{service}-secrets"}}]
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     config = _find("ConfigMap", f"{service}-config")["data"]
     uvicorn = {"FORWARDED_ALLOW_IPS"}  # read by uvicorn, not by the settings
     assert set(config) <= env_names(service) | uvicorn, "ConfigMap keys nothing reads"
-    assert env_prefix(service) + "KAFKA_BOOTSTRAP_SERVERS" in config
+    assert {e["name"] for e in container["env"]} <= env_names(service)
 
 
 def test_capture_trusts_forwarded_addresses_only_from_named_proxy_networks() -> None:
@@ -292,13 +348,13 @@ def test_service_pdb_and_autoscaler_select_the_deployment_pods(service: str) -> 
     assert [p["targetPort"] for p in svc["spec"]["ports"]] == ["http"]
     assert _find("PodDisruptionBudget", service)["spec"]["selector"]["matchLabels"] == selector
     # Migration pods must never receive traffic nor count towards the budget.
-    job = _find("Job", f"{service}-migrations")
+    job = _migrations_job(service)
     assert not selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_migrations_job_runs_alembic_with_the_service_image_and_settings(service: str) -> None:
-    job_container = _container(_find("Job", f"{service}-migrations"))
+    job_container = _container(_migrations_job(service))
     service_container = _container(_find("Deployment", service))
     assert job_container["command"] == ["alembic", "upgrade", "head"]
     assert job_container["image"] == service_container["image"]
@@ -467,3 +523,135 @@ def test_signing_secrets_come_from_the_services_secret_drawn_at_random(service: 
     assert len(created) == 1
     for name in SIGNING_SECRETS[service]:
         assert f'--from-literal={name}="$(openssl rand -hex 32)"' in created[0]
+
+
+# --- Config rolls pods, migrations rerun per release, one Kafka address ----------------------
+
+def _render_copy(tmp_path: Path, edit: tuple[str, str, str]) -> list[dict[str, Any]]:
+    """deploy/k8s copied, one file edited (path, old, new), rendered."""
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy, ignore=shutil.ignore_patterns("render"))
+    path, old, new = edit
+    text = (copy / path).read_text()
+    assert old in text
+    (copy / path).write_text(text.replace(old, new, 1))
+    return render_kustomization(copy)
+
+
+def test_a_config_edit_rolls_the_service_pods(tmp_path: Path) -> None:
+    edited = _render_copy(tmp_path, ("handoff/config.env", "LEADLOOP_HANDOFF_LOG_LEVEL=INFO",
+                                     "LEADLOOP_HANDOFF_LOG_LEVEL=DEBUG"))
+    before = _container(_find("Deployment", "handoff"))["envFrom"][0]["configMapRef"]["name"]
+    after = _container(_find("Deployment", "handoff", edited))["envFrom"][0]["configMapRef"]
+    assert before != after["name"], "the pod template must change with the config"
+    assert _find("ConfigMap", "handoff-config", edited)["metadata"]["name"] == after["name"]
+    # the other services' pods are left alone
+    assert _find("Deployment", "capture", edited) == _find("Deployment", "capture")
+
+
+def test_a_new_image_tag_names_a_new_migrations_job(tmp_path: Path) -> None:
+    edited = _render_copy(tmp_path, ("app/kustomization.yaml", "newTag: 0.1.0", "newTag: 0.2.0"))
+    job = _migrations_job(SERVICES[0], edited)
+    assert job["metadata"]["name"] == f"{SERVICES[0]}-migrations-0.2.0"
+    assert _container(job)["image"].endswith(":0.2.0")
+    assert _migrations_job(SERVICES[1], edited)["metadata"]["name"] == \
+        _migrations_job(SERVICES[1])["metadata"]["name"], "only the service whose tag changed"
+
+
+def test_the_kafka_address_is_written_in_one_place() -> None:
+    address = _find("ConfigMap", "leadloop-kafka")["data"]["KAFKA_BOOTSTRAP_SERVERS"]
+    holders = [p.relative_to(K8S).as_posix() for p in K8S.rglob("*")
+               if p.is_file() and p.suffix in {".yaml", ".env"} and address in p.read_text()]
+    assert holders == ["app/kafka.env"]
+    for service in SERVICES:
+        if not CONSUMES[service]:
+            continue
+        container = _container(_find("Deployment", service))
+        for trigger in _find("ScaledObject", service)["spec"]["triggers"]:
+            if trigger["type"] == "kafka":  # KEDA reads the address from the pods' variable
+                variable = trigger["metadata"]["bootstrapServersFromEnv"]
+                assert _kafka_reference(container, variable)
+
+
+# --- The production overlay -----------------------------------------------------------------
+
+def test_production_overlay_changes_the_kafka_address_and_rolls_every_service() -> None:
+    kafka = _find("ConfigMap", "leadloop-kafka", PRODUCTION_RESOURCES)
+    assert kafka["data"]["KAFKA_BOOTSTRAP_SERVERS"] != \
+        _find("ConfigMap", "leadloop-kafka")["data"]["KAFKA_BOOTSTRAP_SERVERS"]
+    for service in SERVICES:
+        container = _container(_find("Deployment", service, PRODUCTION_RESOURCES))
+        variable = env_prefix(service) + "KAFKA_BOOTSTRAP_SERVERS"
+        assert _kafka_reference(container, variable) == kafka["metadata"]["name"]
+        config = _find("ConfigMap", f"{service}-config", PRODUCTION_RESOURCES)["data"]
+        assert set(config) <= env_names(service) | {"FORWARDED_ALLOW_IPS"}, "names nothing reads"
+
+
+def _pods(resources: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Labels of the pods each workload starts, by workload key."""
+    return {_key(d): d["spec"]["template"]["metadata"]["labels"] for d in resources
+            if d["kind"] in ("Deployment", "Job")}
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def test_production_ingress_reaches_existing_services_over_tls() -> None:
+    ingress = _find("Ingress", "leadloop", PRODUCTION_RESOURCES)
+    hosts = set(ingress["spec"]["tls"][0]["hosts"])
+    backends = {}
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in hosts, f"{rule['host']} without TLS"
+        for path in rule["http"]["paths"]:
+            backends[rule["host"]] = path["backend"]["service"]
+    for backend in backends.values():
+        service = _find("Service", backend["name"], PRODUCTION_RESOURCES)
+        assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    exposed = {b["name"] for b in backends.values()}
+    assert "capture" in exposed and "nurture" in exposed, "forms and mail links are public"
+    assert "scoring" not in exposed, "admin-only APIs stay inside the cluster"
+    public_url = _find("ConfigMap", "capture-config", PRODUCTION_RESOURCES)["data"][
+        "LEADLOOP_CAPTURE_PUBLIC_URL"]
+    assert public_url.removeprefix("https://") in backends
+
+
+def test_production_network_policies_let_in_only_the_ingress_and_prometheus() -> None:
+    policies = [d for d in PRODUCTION_RESOURCES if d["kind"] == "NetworkPolicy"]
+    pods = _pods(PRODUCTION_RESOURCES)
+    deny = [p for p in policies if p["spec"]["podSelector"] == {} and "ingress" not in p["spec"]]
+    assert deny and deny[0]["spec"]["policyTypes"] == ["Ingress"], "default deny for every pod"
+    ingress = _find("Ingress", "leadloop", PRODUCTION_RESOURCES)
+    exposed = {path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"]
+               for path in rule["http"]["paths"]}
+    sources: dict[str, set[str]] = {}
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            namespaces = {f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                          for f in rule["from"]}
+            assert [p["port"] for p in rule["ports"]] == ["http"]
+            for key, labels in pods.items():
+                if _selects(policy["spec"]["podSelector"], labels):
+                    sources.setdefault(key, set()).update(namespaces)
+    for service in SERVICES:
+        expected = {"monitoring"} | ({"ingress-nginx"} if service in exposed else set())
+        assert sources[f"Deployment/leadloop/{service}"] == expected, service
+    assert not any(k.startswith("Job/") for k in sources), "nothing needs to reach a Job"
+
+
+def test_production_pod_monitor_scrapes_every_service_and_no_job() -> None:
+    monitor = _find("PodMonitor", "leadloop", PRODUCTION_RESOURCES)["spec"]
+    selected = {k for k, labels in _pods(PRODUCTION_RESOURCES).items()
+                if _selects(monitor["selector"], labels)}
+    assert selected == {f"Deployment/leadloop/{s}" for s in SERVICES}
+    [endpoint] = monitor["podMetricsEndpoints"]
+    assert endpoint["path"] == "/metrics"
+    for service in SERVICES:
+        ports = _container(_find("Deployment", service, PRODUCTION_RESOURCES))["ports"]
+        assert endpoint["port"] in {p["name"] for p in ports}

@@ -2,6 +2,7 @@
 
 from leadloop.app import create_service_app
 from outcomes.api import router
+from outcomes.closures import router as closures_router
 from outcomes.config import OutcomesSettings
 from outcomes.dashboard import router as dashboard_router
 from outcomes.digest_worker import run_digests
@@ -13,8 +14,8 @@ from outcomes.timeline_api import router as timeline_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, reports_router, digests_router, timeline_router, dashboard_router,
-             export_router],
+    routers=[router, closures_router, reports_router, digests_router, timeline_router,
+             dashboard_router, export_router],
     handlers=HANDLERS,
     workers=[run_digests],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
@@ -23,7 +24,8 @@ app = create_service_app(
         "markets_report": "getMarketsReport", "attribution_report": "getAttributionReport",
         "score_calibration_report": "getScoreCalibrationReport",
         "rejection_report": "getRejectionReport", "latest_digest": "getLatestDigest",
-        "rebuild": "rebuildReadModel"},
+        "rebuild": "rebuildReadModel", "add_recipient": "createDigestRecipient",
+        "remove_recipient": "deleteDigestRecipient", "lead_timeline": "getLeadTimeline"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
     "funnel, speed to lead, attribution, score calibration, rejections and market breakdowns, "
     "built from every event; each lead's timeline; a periodic digest by email; a dashboard at "

@@ -9,7 +9,7 @@ from uuid import UUID
 from leadloop.db import UnitOfWork
 from leadloop.events.models import EventData, event_time_now
 from leadloop.handlers import Item
-from outcomes import domain, report_queries, reports, repository, sales_reports
+from outcomes import closures, domain, report_queries, reports, repository, sales_reports
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.digest import DigestInputs
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
@@ -80,6 +80,7 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
         await repository.insert_anonymous_funnel_row(conn, copy)
     await repository.clear_funnel_lead(conn, lead_id)
     await repository.anonymize_deals(conn, lead_id, anonymous_id)
+    await closures.anonymize_closures(conn, lead_id, anonymous_id)
     await repository.anonymize_report_rows(conn, lead_id, anonymous_id)
     await repository.erase_timeline(conn, lead_id)
 
@@ -87,9 +88,9 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
 async def funnel(uow: UnitOfWork, created_from: datetime | None,
                  created_to: datetime | None) -> FunnelReport:
     """The funnel of the leads created in [created_from, created_to)."""
-    stage_counts, pair_counts = await repository.funnel_counts(uow.connection, created_from,
-                                                               created_to)
-    return domain.funnel_report(stage_counts, pair_counts)
+    stage_counts, pair_counts, not_converted = await repository.funnel_counts(
+        uow.connection, created_from, created_to)
+    return domain.funnel_report(stage_counts, pair_counts, not_converted)
 
 
 # --- reports -------------------------------------------------------------------------------

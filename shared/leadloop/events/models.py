@@ -427,6 +427,18 @@ class LeadQueueAlert(EventData):
     alerted_at: AwareDatetime
 
 
+class LeadClosed(EventData):
+    """Sent by outcomes when sales or an integration closes a lead as not converted (never an
+    opportunity, or gone cold); scoring learns from it as a negative outcome."""
+
+    type: Literal["leadloop.lead.closed.v1"] = Field("leadloop.lead.closed.v1", exclude=True)
+    lead_id: UUID
+    closure_id: UUID
+    reason: str = Field(description="why it was closed, e.g. no_response, chose_competitor")
+    note: str | None = None
+    closed_at: AwareDatetime
+
+
 DomainEvent = Annotated[
     LeadCreated
     | LeadUpdated
@@ -447,7 +459,8 @@ DomainEvent = Annotated[
     | LeadUnsubscribed
     | DealOpened
     | DealClosed
-    | LeadQueueAlert,
+    | LeadQueueAlert
+    | LeadClosed,
     Field(discriminator="type"),
 ]
 """Every event LeadLoop publishes, discriminated by its versioned CloudEvents type."""

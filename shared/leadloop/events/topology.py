@@ -34,7 +34,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "leadloop.lead.activity.v1",
         "leadloop.lead.unsubscribed.v1",
     ),
-    "outcomes": ("leadloop.deal.opened.v1", "leadloop.deal.closed.v1"),
+    "outcomes": ("leadloop.deal.opened.v1", "leadloop.deal.closed.v1",
+                 "leadloop.lead.closed.v1"),
 }
 
 CONSUMES: dict[str, tuple[str, ...]] = {
