@@ -20,7 +20,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from html import escape
 from typing import Any, cast
 from uuid import UUID
 
@@ -36,8 +35,11 @@ from leadloop import problems, ratelimit
 from leadloop.app import Runtime, get_runtime
 from leadloop.events.models import Consent, event_time_now
 from leadloop.mail import send_mail
+from leadloop.templates import Templates
 
 log = logging.getLogger(__name__)
+# The confirmation mail and the pages its link opens (templates/, autoescaped).
+TEMPLATES = Templates("capture")
 MAX_RETRY_S = 3600.0
 _PURPOSES = {"email_marketing": "product news and marketing email",
              "sales_contact": "being contacted by our sales team"}
@@ -92,15 +94,10 @@ def confirmation_mail(settings: CaptureSettings, to: str, consent: Consent, link
     message["Subject"] = "Please confirm your subscription"
     message["Message-ID"] = f"<{uuid.uuid4()}@leadloop.local>"
     wording = f'"{consent.text}"' if consent.text else "your consent"
-    body = (f"Someone, hopefully you, used a form on our website to agree to {wording} "
-            f"({', '.join(purposes)}) for this address.\n\nTo confirm, open this link:\n"
-            f"{link}\n\nIf it was not you, ignore this mail: nothing changes.\n")
-    message.set_content(body)
-    message.add_alternative(
-        f"<p>Someone, hopefully you, used a form on our website to agree to "
-        f"{escape(wording)} ({escape(', '.join(purposes))}) for this address.</p>"
-        f'<p><a href="{escape(link)}">Confirm</a></p>'
-        f"<p>If it was not you, ignore this mail: nothing changes.</p>", subtype="html")
+    context = {"wording": wording, "purposes": ", ".join(purposes), "link": link}
+    message.set_content(TEMPLATES.render("confirmation_mail.txt", **context))
+    message.add_alternative(TEMPLATES.render("confirmation_mail.html", **context),
+                            subtype="html")
     return message
 
 
@@ -204,9 +201,8 @@ def _page(request: Request, title: str, body: str, status_code: int = 200,
     headers = {"Cache-Control": "no-store", **(headers or {})}
     if status_code >= 400 and "text/html" not in request.headers.get("accept", ""):
         return problems.problem_response(status_code, body, headers=headers)
-    return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>{title}</title>"
-                        f"<h1>{title}</h1><p>{body}</p>", status_code=status_code,
-                        headers=headers)
+    return HTMLResponse(TEMPLATES.render("page.html", title=title, message=body),
+                        status_code=status_code, headers=headers)
 
 
 @router.get("/consent-confirmations/{token}", response_class=HTMLResponse,
