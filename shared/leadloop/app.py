@@ -279,7 +279,9 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
         # The keys this service needs to read personal fields in events; see leadloop.keyring.
         return KeysConsumer(service=settings.service_name, engine=runtime.engine,
                             bootstrap_servers=settings.kafka,
-                            stopping=runtime.stopping, arrivals=key_arrivals).run()
+                            stopping=runtime.stopping, arrivals=key_arrivals,
+                            fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms).run()
 
     runtime.supervise("outbox-relay", run_relay)
     if handlers:
