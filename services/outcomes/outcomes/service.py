@@ -7,9 +7,18 @@ from typing import Literal
 from uuid import UUID
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import EventData, event_time_now
+from leadloop.events.models import Actor, EventData, event_time_now
 from leadloop.handlers import Item
-from outcomes import domain, report_queries, reports, repository, sales_reports
+from leadloop.lifecycle import LifecycleStage
+from outcomes import (
+    domain,
+    lifecycle,
+    lifecycle_repository,
+    report_queries,
+    reports,
+    repository,
+    sales_reports,
+)
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.digest import DigestInputs
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
@@ -70,6 +79,38 @@ async def apply_timeline(uow: UnitOfWork, items: Sequence[Item[EventData]]) -> N
     await repository.save_timeline(await uow.driver(), timeline_rows(items))
 
 
+async def apply_lifecycle(uow: UnitOfWork, items: Sequence[Item[EventData]]) -> None:
+    """Move the batch's leads along their lifecycle and announce each change: three
+    statements whatever the batch's size, none when no event in it moves a stage (page
+    views, scores)."""
+    moving = [item for item in items if lifecycle.cause_of(item.event, None) is not None]
+    if not moving:
+        return
+    driver = await uow.driver()
+    stored = await lifecycle_repository.lock_stages(
+        driver, sorted({item.event.lead_id for item in moving}))  # type: ignore[attr-defined]
+    plan = lifecycle.plan_stages(moving, stored)
+    await lifecycle_repository.save_stages(driver, plan.rows.values())
+    for change in plan.changes:
+        uow.publish(change)
+
+
+class LeadNotFound(Exception):
+    """Outcomes has never heard of this lead (or it was erased)."""
+
+
+async def reset_stage(uow: UnitOfWork, lead_id: UUID, stage: LifecycleStage, reason: str,
+                      by: Actor) -> lifecycle.LeadLifecycle:
+    """An admin sets a lead's stage (any direction); announced as lead.stage_changed."""
+    current = await lifecycle_repository.lock_stage(uow.connection, lead_id)
+    if current is None or current.erased:
+        raise LeadNotFound
+    after, change = lifecycle.reset(current, stage, reason, by, event_time_now())
+    await lifecycle_repository.save_stage(uow.connection, after)
+    uow.publish(change)
+    return after
+
+
 async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     """Forget who the lead was; its numbers stay in the funnel as an anonymous row."""
     conn = uow.connection
@@ -82,6 +123,7 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     await repository.anonymize_deals(conn, lead_id, anonymous_id)
     await repository.anonymize_report_rows(conn, lead_id, anonymous_id)
     await repository.erase_timeline(conn, lead_id)
+    await lifecycle_repository.erase_stage(conn, lead_id)
 
 
 async def funnel(uow: UnitOfWork, created_from: datetime | None,
