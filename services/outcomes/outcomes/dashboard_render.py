@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from outcomes.attribution import AttributeBy, Model
 from outcomes.markets import Dimension, MarketReport
+from outcomes.repeat import RepeatBy, RepeatReport
 from outcomes.reports import FunnelGroup
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut
@@ -217,3 +218,50 @@ def period_form(start: date | None, end: date | None, today: date, link: dict[st
             f'<label>to <input type="date" name="to" value="{end or ""}"></label> '
             f'<button type="submit">apply</button> {preset(7, "7 days")} '
             f'{preset(30, "30 days")} {preset(90, "90 days")} {preset(None, "all time")}</form>')
+
+
+def repeat_table(report: RepeatReport, link: dict[str, str]) -> str:
+    """Repeat customers per campaign, source, country or rep: customers (n), how many bought
+    again, the rate with its interval and flag, days to the second purchase, and revenue per
+    customer from first and repeat purchases; a switch for the grouping."""
+    def switch(value: str) -> str:
+        href = "?" + urlencode({**link, "repeat_by": value})
+        cls = ' class="on"' if value == report.by else ""
+        return f'<a{cls} data-repeat-by="{value}" href="{escape(href)}">{value}</a>'
+    dims = " ".join(switch(d.value) for d in RepeatBy)
+
+    def cash(amount: int | None) -> str:
+        return "-" if amount is None or report.currency is None else money(amount,
+                                                                           report.currency)
+    rows = []
+    for r in [report.overall, *report.rows]:
+        flag = {"above": "above average", "below": "below average"}.get(r.signal.value, "")
+        if r.small_sample:
+            flag = "too few customers to tell" if not flag else f"{flag} (few customers)"
+        classes = " ".join(x for x in (r.signal.value, "small" if r.small_sample else "") if x)
+        width = max(1, round(r.repeat_purchase_rate * BAR_MAX_PX)) \
+            if r.repeat_purchase_rate else 0
+        interval = ("" if r.ci_low is None
+                    else f'<span class="ci">{percent(r.ci_low)}-{percent(r.ci_high)}</span>')
+        days = "-" if r.days_to_second_median is None else f"{r.days_to_second_median:g}"
+        rate = "" if r.repeat_purchase_rate is None else f"{r.repeat_purchase_rate:g}"
+        rows.append(
+            f'<tr class="{classes}" data-key="{escape(r.key)}" data-customers="{r.customers}" '
+            f'data-repeat-customers="{r.repeat_customers}" data-rate="{rate}" '
+            f'data-repeat-purchases="{r.repeat_purchases}" data-signal="{r.signal.value}" '
+            f'data-small="{str(r.small_sample).lower()}">'
+            f'<td>{escape(r.key)}</td><td class="num">{r.customers:,}</td>'
+            f'<td class="num">{r.repeat_customers:,}</td>'
+            f'<td class="num">{percent(r.repeat_purchase_rate)}</td>'
+            f'<td><svg width="{BAR_MAX_PX}" height="10" aria-hidden="true"><rect class="bar" '
+            f'width="{width}" height="10"/></svg> {interval}</td>'
+            f'<td class="num">{days}</td>'
+            f'<td class="num">{escape(cash(r.first_revenue_per_customer_minor))}</td>'
+            f'<td class="num">{escape(cash(r.repeat_revenue_per_customer_minor))}</td>'
+            f"<td>{escape(flag)}</td></tr>")
+    return (f'<div class="switch" data-switch="repeat">by: {dims}</div>'
+            f'<table class="markets repeat" data-by="{escape(report.by)}"><thead><tr>'
+            f"<th>{escape(report.by)}</th><th>customers (n)</th><th>bought again</th>"
+            "<th>repeat rate</th><th>95% interval</th><th>median days to 2nd</th>"
+            "<th>first purchase / customer</th><th>repeat / customer</th><th></th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>")

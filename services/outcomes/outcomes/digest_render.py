@@ -14,7 +14,7 @@ from email.utils import format_datetime, parseaddr
 from html import escape
 
 from outcomes.dashboard_render import duration, money, percent
-from outcomes.digest import Digest, Headline, Segment
+from outcomes.digest import Digest, Headline, RepeatSegment, Segment
 
 _GREEN, _RED, _GREY = "#1b7f3b", "#b00020", "#5b6270"
 
@@ -73,11 +73,69 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
                   f"{_revenue(r.revenue_minor)}"
                   + (f"  [{_signal_word(r)}]" if _signal_word(r) else "") for r in rows] \
             or ["  no leads"]
+    lines += _repeat_text(digest)
     lines += ["", "Biggest movers against the previous period (leads):"]
     lines += [f"  {m.dimension} {m.key}: {m.previous_leads:,} -> {m.leads:,} ({m.change:+,})"
               for m in digest.movers] or ["  nothing moved"]
     lines += ["", f"Dashboard: {dashboard_url}", ""]
     return "\n".join(lines)
+
+
+def _repeat_word(row: RepeatSegment) -> str:
+    word = {"above": "above average", "below": "below average"}.get(row.signal.value, "")
+    if row.small_sample:
+        word = (word + ", " if word else "") + f"small sample (n={row.customers})"
+    return word
+
+
+def _repeat_money(amount: int | None, currency: str | None) -> str:
+    return "-" if amount is None or currency is None else money(amount, currency)
+
+
+def _repeat_text(digest: Digest) -> list[str]:
+    summary = digest.repeat_customers
+    if summary is None:
+        return []
+    lines = ["", "Repeat customers (customers, bought again, rate, median days to 2nd, "
+             "revenue per customer first / repeat):"]
+    for r in [summary.overall, *summary.by_campaign]:
+        lines.append(
+            f"  {r.key:<20}{r.customers:>6,}{r.repeat_customers:>6,}  "
+            f"{percent(r.repeat_purchase_rate):>6}  {r.days_to_second_median or '-':>6}  "
+            f"{_repeat_money(r.first_revenue_per_customer_minor, summary.currency)} / "
+            f"{_repeat_money(r.repeat_revenue_per_customer_minor, summary.currency)}"
+            + (f"  [{_repeat_word(r)}]" if _repeat_word(r) else ""))
+    return lines
+
+
+def _repeat_html(digest: Digest) -> str:
+    summary = digest.repeat_customers
+    if summary is None:
+        return ""
+    body = []
+    for r in [summary.overall, *summary.by_campaign]:
+        color = {"above": _GREEN, "below": _RED}.get(r.signal.value, "#3b73d9")
+        body.append(
+            f'<tr data-campaign="{escape(r.key)}">' + _cell(r.key)
+            + _cell(f"{r.customers:,}", num=True, metric=f"repeat.{r.key}.customers")
+            + _cell(f"{r.repeat_customers:,}", num=True,
+                    metric=f"repeat.{r.key}.repeat_customers")
+            + _cell(percent(r.repeat_purchase_rate), num=True, color=color,
+                    metric=f"repeat.{r.key}.rate")
+            + _cell(str(r.days_to_second_median if r.days_to_second_median is not None
+                        else "-"), num=True)
+            + _cell(_repeat_money(r.first_revenue_per_customer_minor, summary.currency),
+                    num=True)
+            + _cell(_repeat_money(r.repeat_revenue_per_customer_minor, summary.currency),
+                    num=True)
+            + _cell(_repeat_word(r), color=_GREY) + "</tr>")
+    head = "".join(f'<th style="text-align:left;padding:4px 8px;color:{_GREY}">{h}</th>'
+                   for h in ("campaign", "customers", "bought again", "rate",
+                             "median days to 2nd", "first / customer", "repeat / customer",
+                             ""))
+    return (f'<h2 style="font-size:16px;margin:20px 0 6px">Repeat customers</h2>'
+            f'<table style="border-collapse:collapse;font-size:13px"><tr>{head}</tr>'
+            f'{"".join(body)}</table>')
 
 
 def _cell(text: str, *, num: bool = False, color: str | None = None, metric: str = "") -> str:
@@ -157,6 +215,7 @@ def render_html(digest: Digest, dashboard_url: str) -> str:
 <h2 style="font-size:16px;margin:20px 0 6px">Top rejection reasons</h2><ul>{reasons}</ul>
 {_segments_html("By source", "source", digest.by_source)}
 {_segments_html("By market (country)", "country", digest.by_market)}
+{_repeat_html(digest)}
 <h2 style="font-size:16px;margin:20px 0 6px">Biggest movers</h2><ul>{moved}</ul>
 <p style="color:{_GREY};font-size:12px">Green and red: the win rate's 95% interval is above or
 below the average of all leads; small samples are marked. <a href="{escape(dashboard_url)}">

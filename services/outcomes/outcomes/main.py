@@ -23,6 +23,7 @@ app = create_service_app(
         "markets_report": "getMarketsReport", "attribution_report": "getAttributionReport",
         "score_calibration_report": "getScoreCalibrationReport",
         "rejection_report": "getRejectionReport", "latest_digest": "getLatestDigest",
+        "repeat_customers_report": "getRepeatCustomersReport",
         "rebuild": "rebuildReadModel", "add_recipient": "createDigestRecipient",
         "remove_recipient": "deleteDigestRecipient", "lead_timeline": "getLeadTimeline"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "

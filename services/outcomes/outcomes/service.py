@@ -30,6 +30,7 @@ from outcomes.markets import (
     market_breakdown,
     parse_market_by,
 )
+from outcomes.repeat import MIN_CUSTOMERS, RepeatBy, RepeatReport, repeat_report
 from outcomes.timeline import timeline_rows
 
 
@@ -140,9 +141,13 @@ async def funnel(uow: UnitOfWork, created_from: datetime | None,
 
 async def funnel_breakdown(uow: UnitOfWork, created_from: datetime | None,
                            created_to: datetime | None, by: reports.GroupBy | None,
-                           period: reports.Period) -> list[reports.FunnelGroup]:
-    """The funnel with time in stage, overall or per group."""
-    leads = await report_queries.lead_facts(uow.connection, created_from, created_to)
+                           period: reports.Period,
+                           lifecycle_stage: LifecycleStage | None = None
+                           ) -> list[reports.FunnelGroup]:
+    """The funnel with time in stage, overall or per group (of leads now at
+    `lifecycle_stage`, when given)."""
+    leads = await report_queries.lead_facts(uow.connection, created_from, created_to,
+                                            lifecycle_stage=lifecycle_stage)
     return reports.funnel_breakdown(leads, by, period)
 
 
@@ -169,13 +174,29 @@ async def rejections(uow: UnitOfWork, rejected_from: datetime | None,
 
 
 async def markets(uow: UnitOfWork, created_from: datetime | None, created_to: datetime | None,
-                  by: MarketBy, stage: Stage, min_sample: int = MIN_SAMPLE) -> MarketReport:
+                  by: MarketBy, stage: Stage, min_sample: int = MIN_SAMPLE,
+                  lifecycle_stage: LifecycleStage | None = None) -> MarketReport:
     """Funnel, conversion (with its interval against the average), win rate, revenue and
     speed to lead per country, region, company-size band, industry, source or lead property."""
     conn = uow.connection
-    leads = await report_queries.lead_facts(conn, created_from, created_to, by.property_name)
+    leads = await report_queries.lead_facts(conn, created_from, created_to, by.property_name,
+                                            lifecycle_stage)
     revenue = await report_queries.won_revenue(conn, created_from, created_to)
     return market_breakdown(leads, revenue, by, stage, min_sample)
+
+
+async def repeat_customers(uow: UnitOfWork, created_from: datetime | None,
+                           created_to: datetime | None, by: RepeatBy, currency: str | None,
+                           min_sample: int = MIN_CUSTOMERS,
+                           lifecycle_stage: LifecycleStage | None = None) -> RepeatReport:
+    """Repeat-purchase rate, time to the second purchase and first/repeat revenue per
+    customer, per campaign, source, country or rep (customers among leads created in the
+    window)."""
+    conn = uow.connection
+    leads = await report_queries.lead_facts(conn, created_from, created_to,
+                                            lifecycle_stage=lifecycle_stage)
+    deals = await report_queries.won_deals(conn, created_from, created_to)
+    return repeat_report(leads, deals, by, currency, min_sample)
 
 
 async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> DigestInputs:
@@ -187,6 +208,7 @@ async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> Dige
         rejections=await rejections(uow, start, end, reports.Period.week),
         by_source=await markets(uow, start, end, parse_market_by("source"), Stage.won),
         by_market=await markets(uow, start, end, parse_market_by("country"), Stage.won),
+        repeat=await repeat_customers(uow, start, end, RepeatBy.campaign, None),
     )
 
 
