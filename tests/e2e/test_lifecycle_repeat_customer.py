@@ -56,8 +56,9 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
     outcomes, handoff = stack.url("outcomes"), stack.url("handoff")
 
     # Jane qualifies, is handed to a rep of the campaign's team, accepted, and won.
-    jane_body = {**qualified_lead(), "source": {"channel": "form", "campaign": campaign,
-                                                "utm_source": "linkedin"}}
+    source = {"channel": "form", "campaign": campaign, "utm_campaign": campaign,
+              "utm_source": "linkedin"}
+    jane_body = {**qualified_lead(), "source": source}
     jane = await post_lead(http, stack, admin_headers, jane_body)
     first = await assignment_of(http, stack, admin_headers, jane)
     owner = first["rep"]["id"]
@@ -115,7 +116,7 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
 
     # A colleague at the same company qualifies: the account owner gets him, not the rotation.
     tom_body = {**qualified_lead(), "email": f"tom.{uuid.uuid4().hex[:6]}@{domain}",
-                "source": {"channel": "form", "campaign": campaign}}
+                "source": source}
     tom = await post_lead(http, stack, admin_headers, tom_body)
     toms = await assignment_of(http, stack, admin_headers, tom)
     assert (toms["rep"]["id"], toms["routing_rule"]) == (owner, "existing_customer")

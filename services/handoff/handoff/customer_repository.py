@@ -55,7 +55,8 @@ ON CONFLICT (domain) DO UPDATE SET
 _CLOSE_WON = f"""
 UPDATE assignments SET
     status = CASE WHEN rep_id IS NULL THEN 'reassigned' ELSE 'converted' END,
-    converted_at = CASE WHEN rep_id IS NULL THEN NULL ELSE $2 END, updated_at = now()
+    converted_at = CASE WHEN rep_id IS NULL THEN NULL ELSE $2::timestamptz END,
+    updated_at = now()
 WHERE lead_id = ANY($1::uuid[]) AND {OPEN_STATUS_SQL}
 """
 
