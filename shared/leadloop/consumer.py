@@ -222,9 +222,27 @@ class ConsumerRunner:
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
 
     async def _known_keys(self, lead_ids: list[str]) -> dict[str, bytes | None]:
-        """The data keys of these leads, in one query (none when no event needs one)."""
-        if not lead_ids:
+        """The data keys of these leads, in one query. Keys not in yet (they travel on the keys
+        topic, and an event can overtake its key) are waited for together: looked up again
+        whenever the key feed stores keys, and at growing intervals anyway (another replica's
+        feed may be the one storing them), for up to the key wait. A lead still without a key
+        is left out; its events are then parked."""
+        wanted = set(lead_ids)
+        if not wanted:
             return {}
+        keys = await self._lookup_keys(wanted)
+        deadline = time.monotonic() + self._key_wait_s
+        poll_s = 0.05
+        while (missing := wanted - keys.keys()) and time.monotonic() < deadline:
+            if self._key_arrivals is not None:
+                await self._key_arrivals.wait(poll_s)
+            else:
+                await asyncio.sleep(poll_s)
+            poll_s = min(poll_s * 2, 1.0)
+            keys.update(await self._lookup_keys(missing))
+        return keys
+
+    async def _lookup_keys(self, lead_ids: set[str]) -> dict[str, bytes | None]:
         backoff = Backoff(*self._backoff_s)
         while True:
             try:
@@ -277,8 +295,8 @@ class ConsumerRunner:
                       sealed: bool, keys: dict[str, bytes | None]) -> Delivery | None:
         if sealed:
             try:
-                data = await reveal_event(self._engine, envelope, self._key_wait_s, known=keys,
-                                          arrivals=self._key_arrivals)
+                # The key was waited for with the batch's (see _known_keys): none means none.
+                data = reveal_event(envelope, keys)
             except (KeyUnavailable, PiiError) as exc:
                 await self._dead_letter(record, exc, event_type=envelope.type)
                 return None

@@ -202,9 +202,9 @@ def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
 
 
 class KeyArrivals:
-    """Tells a service's consumers that its key feed stored keys, so an event that arrived
-    before its lead's key (the key travels on another topic) is revealed as soon as the key is
-    in, instead of at the next poll of the keys table. One per running service."""
+    """Tells a service's consumer runner that its key feed stored keys, so a batch holding an
+    event that overtook its lead's key (the key travels on another topic) goes on as soon as
+    the key is in, instead of at the next poll of the keys table. One per running service."""
 
     def __init__(self) -> None:
         self._stored = asyncio.Event()
@@ -220,45 +220,18 @@ class KeyArrivals:
             await asyncio.wait_for(self._stored.wait(), timeout_s)
 
 
-async def reveal_event(engine: AsyncEngine, envelope: CloudEvent, wait_s: float = 30.0,
-                       keep_erased: bool = False, known: dict[str, bytes | None] | None = None,
-                       arrivals: KeyArrivals | None = None) -> dict[str, Any] | None:
-    """The event's data with personal fields decrypted; None when the lead was erased (or, with
-    `keep_erased`, the data with those fields emptied). `known`: keys fetched beforehand.
-
-    A key that has not arrived yet is waited for (it travels on another topic): looked up again
-    whenever `arrivals` says the key feed stored keys, and at growing intervals anyway (another
-    replica's feed may be the one that stores it). After `wait_s` KeyUnavailable is raised, and
-    the caller parks the event where it can be replayed.
-    """
+def reveal_event(envelope: CloudEvent, keys: dict[str, bytes | None],
+                 keep_erased: bool = False) -> dict[str, Any] | None:
+    """The event's data with personal fields decrypted, with `keys` looked up beforehand (see
+    `known_keys`; the consumer runner waits there for keys that have not arrived yet). None
+    when the lead was erased (or, with `keep_erased`, the data with those fields emptied).
+    KeyUnavailable when `keys` holds no key for the event's lead: the caller parks the event
+    where it can be replayed."""
     if not has_sealed_data(envelope.data):
         return envelope.data
-    if known is not None and envelope.subject in known:
-        return _revealed(envelope, known[envelope.subject], keep_erased)
-    deadline = time.monotonic() + wait_s
-    backoff = Backoff(0.05, 1.0)
-    poll_s = 0.05
-    while True:
-        try:
-            keys = await known_keys(engine, [envelope.subject])
-        except Exception as exc:  # database down: wait like the runner does, never skip
-            if not is_transient(exc):
-                raise
-            log.warning("database unavailable; retrying key lookup", exc_info=True)
-            await backoff.sleep()
-            deadline = time.monotonic() + wait_s
-            continue
-        if envelope.subject in keys:
-            if known is not None:
-                known[envelope.subject] = keys[envelope.subject]
-            return _revealed(envelope, keys[envelope.subject], keep_erased)
-        if time.monotonic() > deadline:
-            raise KeyUnavailable(f"no data key for lead {envelope.subject} after {wait_s:.0f}s")
-        if arrivals is not None:
-            await arrivals.wait(poll_s)
-        else:
-            await asyncio.sleep(poll_s)
-        poll_s = min(poll_s * 2, 1.0)
+    if envelope.subject not in keys:
+        raise KeyUnavailable(f"no data key for lead {envelope.subject}")
+    return _revealed(envelope, keys[envelope.subject], keep_erased)
 
 
 # --- the key feed every consuming service runs ------------------------------------------------

@@ -26,8 +26,11 @@ class ServiceSettings(BaseSettings):
     api_keys: list[ApiKeyRecord] = Field(default_factory=list)
 
     # Outbox relay: how many rows one claim takes, and how often it polls when no NOTIFY arrives.
+    # Every commit that writes the outbox NOTIFYs the relay, and a relay that reconnects its
+    # LISTEN looks at once, so the poll is only a safety net: each one is a transaction and a
+    # count, paid by every idle replica (5 s, not 1 s, cut the idle stack's polls by 80%).
     outbox_batch_size: int = 500
-    outbox_poll_interval_s: float = 1.0
+    outbox_poll_interval_s: float = 5.0
 
     # Consumer runner.
     consumer_batch_size: int = 500

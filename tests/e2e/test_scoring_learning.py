@@ -113,7 +113,15 @@ async def _train_and_evaluate(stack: Stack, admin_headers: dict[str, str],
     assert evaluation == trained
     report = evaluation["evaluation"]
     print(f"\nheld-out AUC: rules-only {report['auc_rules_only']}, "
-          f"learned {report['auc_learned']} ({report['held_out_deals']} deals)")
+          f"learned {report['auc_learned']} ({report['held_out_deals']} deals); Brier "
+          f"{report['brier_learned']} (base rate {report['brier_base_rate']}); reliability "
+          + ", ".join(f"{r['bin']}: {r['mean_predicted']} vs {r['observed_win_rate']}"
+                      for r in report["reliability"]))
+    # Calibration: the probabilities beat predicting the win rate for everyone, and every
+    # held-out lead sits in one reliability bin.
+    assert report["brier_learned"] < report["brier_base_rate"]
+    assert sum(r["leads"] for r in report["reliability"]) == report["held_out_deals"]
+    assert "refit on all" in report["served_model"]
     assert report["auc_learned"] > 0.75
     assert report["auc_learned"] > report["auc_rules_only"] + 0.1
     assert report["coefficients"][0]["feature"].startswith("properties.segment = ")
@@ -140,6 +148,8 @@ async def _train_and_evaluate(stack: Stack, admin_headers: dict[str, str],
     shown = await eventually(probabilities_shown, timeout_s=120, interval_s=1)
     enterprise, smb = shown[enterprise_lead], shown[smb_lead]
     assert enterprise["win_probability"] > smb["win_probability"]
+    # Each feature's part of the probability is shown; the segment's is the largest.
+    assert enterprise["probability_explanation"][0]["feature"] == "properties.segment"
     # Far below the minimum of 0.999, yet in shadow nothing is held back.
     assert enterprise["probability_shadow"] is True and enterprise["win_probability"] < 0.999
     events = await reader.wait_for(lambda evs: bool(_scored_with_probability(evs,

@@ -50,23 +50,25 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
                                    "https://example.com/pricing")
         events = await reader.wait_for(lambda evs: len(_of(evs, lead_id, QUALIFIED)) == 1)
         qualified = _of(events, lead_id, QUALIFIED)[0].data
-        assert qualified["score"] == 57
+        assert qualified["score"] == 62  # 40 + 15 + 2 + 5 (visited in the last 7 days)
         # GET /score names the same causes: rule, model version, points and the event.
         explained = await _score(http, stack, admin_headers, lead_id)
         assert {(c["rule_id"], c["points"], c["event_id"]) for c in explained["contributions"]
-                if c["rule_id"].startswith("engagement.")} == {
+                if c["rule_id"].startswith(("engagement.", "intensity."))} == {
             ("engagement.pricing_page", 15, pricing_event),
-            ("engagement.page_view", 2, pricing_event)}
+            ("engagement.page_view", 2, pricing_event),
+            ("intensity.recent_visit", 5, pricing_event)}
         assert {(c["rule_id"], c["points"], c["event_id"]) for c in qualified["contributions"]
-                if c["rule_id"].startswith("engagement.")} == {
+                if c["rule_id"].startswith(("engagement.", "intensity."))} == {
             ("engagement.pricing_page", 15, pricing_event),
-            ("engagement.page_view", 2, pricing_event)}
+            ("engagement.page_view", 2, pricing_event),
+            ("intensity.recent_visit", 5, pricing_event)}
 
         # More activity while qualified raises the score but does not qualify it again.
         await publish_activity(stack.bootstrap_servers, lead_id, "page_view",
                                    "https://example.com/blog")
         events = await reader.wait_for(lambda evs: any(
-            e.data["score"] == 59 for e in _of(evs, lead_id, SCORED)))
+            e.data["score"] == 64 for e in _of(evs, lead_id, SCORED)))
         assert len(_of(events, lead_id, QUALIFIED)) == 1
 
         # Handoff assigned it; the rep rejects it: bad timing.
@@ -90,11 +92,11 @@ async def test_activity_qualifies_a_lead_once_and_rejection_then_new_activity_re
         await publish_activity(stack.bootstrap_servers, lead_id, "page_view",
                                    "https://example.com/docs")
         events = await reader.wait_for(lambda evs: len(_of(evs, lead_id, QUALIFIED)) == 2)
-        assert _of(events, lead_id, QUALIFIED)[-1].data["score"] == 61
+        assert _of(events, lead_id, QUALIFIED)[-1].data["score"] == 66
 
     score = await _score(http, stack, admin_headers, lead_id)
     assert score["qualification"] == "qualified" and score["is_mql"]
-    assert [point["score"] for point in score["history"]] == [40, 57, 59, 61]
+    assert [point["score"] for point in score["history"]] == [40, 62, 64, 66]
 
 
 async def test_new_version_is_created_compared_activated_and_every_lead_rescored(

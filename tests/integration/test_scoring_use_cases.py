@@ -323,8 +323,9 @@ async def test_activity_keeps_its_seconds_on_page_and_an_email_open_scores_its_r
     assert stored == {"page_view": 42.5, "email_opened": None}
     lead = await _lead_row(engine, lead_id)
     assert {(c["rule_id"], c["points"], c["event_id"]) for c in lead.contributions} == {
-        ("engagement.page_view", 2, "view-1"), ("engagement.email_opened", 1, "open-1")}
-    assert lead.engagement_score == 3
+        ("engagement.page_view", 2, "view-1"), ("engagement.email_opened", 1, "open-1"),
+        ("intensity.recent_visit", 5, "view-1")}  # the default's visit in the last 7 days
+    assert lead.engagement_score == 8
 
 
 async def test_backtest_replays_the_stored_leads_and_stores_or_sends_nothing(
@@ -358,8 +359,8 @@ async def test_withdrawn_sales_contact_consent_disqualifies_under_the_seeded_def
         engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         models = await repository.list_models(conn)
-        jobs = await model_repository.jobs_of(conn, 2)
-    assert [(m.version, m.is_active) for m in models] == [(1, False), (2, True)]
+        jobs = await model_repository.jobs_of(conn, 3)
+    assert [(m.version, m.is_active) for m in models] == [(1, False), (2, False), (3, True)]
     assert [(j.reason, j.total) for j in jobs] == [("activation", 0)]  # nothing to re-score
 
     lead_id = uuid.uuid4()
@@ -378,6 +379,6 @@ async def test_withdrawn_sales_contact_consent_disqualifies_under_the_seeded_def
         await uow.commit()
     disqualified = await _outbox(engine, lead_id, "leadloop.lead.disqualified.v1")
     assert [(d["rule_id"], d["model_version"]) for d in disqualified] == [
-        ("disqualify.do_not_contact", 2)]
+        ("disqualify.do_not_contact", 3)]
     lead = await _lead_row(engine, lead_id)
     assert (lead.consent_withdrawn, lead.is_mql, lead.score) == (["sales_contact"], False, 55)

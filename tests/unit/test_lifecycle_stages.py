@@ -15,6 +15,7 @@ from leadloop.events.models import (
     EventData,
     LeadAccepted,
     LeadActivity,
+    LeadClosed,
     LeadCreated,
     LeadDisqualified,
     LeadProfile,
@@ -169,3 +170,12 @@ def test_an_admin_reset_goes_back_and_older_causes_no_longer_count() -> None:
 def test_an_erased_lead_announces_nothing() -> None:
     _row, changes = _walk(_created(), stored=LeadLifecycle(LEAD, erased=True))
     assert changes == []
+
+
+def test_a_lead_closed_without_a_deal_steps_aside_and_comes_back_on_qualifying() -> None:
+
+    closed = LeadClosed(lead_id=LEAD, closure_id=uuid.uuid4(), reason="no_response",
+                        closed_at=T0 + timedelta(minutes=1))
+    _row, changes = _walk(_created(), closed, _qualified(T0 + timedelta(days=9)))
+    assert changes == [(None, "lead"), ("lead", "closed_not_converted"),
+                       ("closed_not_converted", "mql")]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from leadloop.events.models import (
     DealClosed,
     LeadActivity,
+    LeadClosed,
     LeadCreated,
     LeadHandedOff,
     LeadProfile,
@@ -121,3 +122,12 @@ def test_any_order_of_a_leads_events_folds_to_the_same_row() -> None:
             (rng.sample(events, len(events)) for _ in range(5))
         for order in orders:
             assert fold_funnel(order).rows == want
+
+
+def test_a_lead_closed_as_not_converted_keeps_its_earliest_closure_and_reason() -> None:
+    def closed(reason: str, at: datetime) -> LeadClosed:
+        return LeadClosed(lead_id=LEAD, closure_id=uuid.uuid4(), reason=reason, closed_at=at)
+    later, earlier = closed("no_response", T0 + timedelta(days=1)), closed("chose_competitor", T0)
+    for events in ([later, earlier], [earlier, later]):
+        row = fold_funnel(events).rows[LEAD]
+        assert (row["not_converted_at"], row["not_converted_reason"]) == (T0, "chose_competitor")

@@ -13,13 +13,13 @@ from scoring.backtest import (
     qualified_at,
     week_of,
 )
-from scoring.default_model import DEFAULT_MODEL_CONFIG
+from scoring.default_model import MODEL_V2_CONFIG
 from scoring.domain import Activity, ScoringModel, score_lead
 from scoring.learning_config import LearningConfig
 from scoring.rules import EngagementRule, MqlDefinition, PeriodCap
 
 START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
-MODEL = ScoringModel(version=1, config=DEFAULT_MODEL_CONFIG)
+MODEL = ScoringModel(version=1, config=MODEL_V2_CONFIG)
 KINDS = ("page_view", "form_submitted", "email_clicked", "email_opened")
 URLS = ("https://acme.com/pricing", "https://acme.com/blog", None)
 
@@ -42,8 +42,8 @@ def test_fast_engagement_sum_equals_the_explained_score() -> None:
     rng = random.Random(3)
     capped = EngagementRule(id="engagement.capped", activity_kind="page_view", points=3,
                             repeatable=True, cap=40, period_cap=PeriodCap(points=7, days=1))
-    model = ScoringModel(version=2, config=DEFAULT_MODEL_CONFIG.model_copy(update={
-        "engagement_rules": (*DEFAULT_MODEL_CONFIG.engagement_rules, capped)}))
+    model = ScoringModel(version=2, config=MODEL_V2_CONFIG.model_copy(update={
+        "engagement_rules": (*MODEL_V2_CONFIG.engagement_rules, capped)}))
     profile = LeadProfile(email="pat@gmail.com")
     for _ in range(200):
         activities = sorted((_activity(rng.choice(KINDS),
@@ -82,13 +82,13 @@ def test_the_candidates_own_disqualifiers_decide_not_the_live_models() -> None:
     lots = [_activity("form_submitted", START + timedelta(hours=h)) for h in range(3)]
     student = _lead(lots, email="s@acme.com", job_title="Student Director", company_size=500)
     assert qualified_at(MODEL, student) is None
-    lenient = ScoringModel(version=2, config=DEFAULT_MODEL_CONFIG.model_copy(update={
+    lenient = ScoringModel(version=2, config=MODEL_V2_CONFIG.model_copy(update={
         "disqualifiers": ()}))
     assert qualified_at(lenient, student) is not None
 
 
 def _probability_model(shadow: bool = False) -> ScoringModel:
-    return ScoringModel(version=3, config=DEFAULT_MODEL_CONFIG.model_copy(update={
+    return ScoringModel(version=3, config=MODEL_V2_CONFIG.model_copy(update={
         "learning": LearningConfig.model_validate(
             {"features": [{"kind": "seconds_on_site"}], "shadow": shadow}),
         "mql": MqlDefinition(min_score=50, grades=("A", "B"), min_probability=0.5)}))

@@ -1,5 +1,6 @@
 """Learning from closed deals: features, AUC, training, evaluation, readable weights."""
 
+import math
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -7,15 +8,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from leadloop.events.models import LeadProfile
+from leadloop.events.models import Consent, LeadProfile
 from scoring.domain import Activity
+from scoring.lead_fields import LeadFields
 from scoring.learning import (
     Example,
     auc,
+    brier,
     evaluate,
+    explain,
     is_held_out,
     predict,
     raw_features,
+    reliability,
+    stratified_split,
     top_lift,
     train,
 )
@@ -47,14 +53,15 @@ def test_raw_features_read_profile_and_activities_before_the_moment() -> None:
     activities = [_activity("page_view", 2, 30), _activity("page_view", 5, 12.5),
                   _activity("email_opened", 1), _activity("page_view", -1, 99),  # after NOW
                   _activity("page_view", 400)]  # outside the window
-    raw = raw_features(CONFIG, profile, activities, NOW, window_days=365)
+    raw = raw_features(CONFIG, LeadFields(profile), activities, NOW, window_days=365)
     assert raw == {"properties.segment": "enterprise", "company_size": 120.0,
                    "activity_count.page_view": 2.0, "days_since_last_activity": 1.0,
                    "seconds_on_site": 42.5}
 
 
 def test_missing_values_become_missing_category_and_none() -> None:
-    raw = raw_features(CONFIG, LeadProfile(email="a@b.com"), [], NOW, window_days=90)
+    raw = raw_features(CONFIG, LeadFields(LeadProfile(email="a@b.com")), [], NOW,
+                       window_days=90)
     assert raw["properties.segment"] == "(missing)"
     assert raw["company_size"] is None
     assert raw["days_since_last_activity"] == 90.0
@@ -148,12 +155,107 @@ def test_training_refuses_too_few_or_one_sided_deals() -> None:
         train(CONFIG, _examples(10, seed=1))
     one_sided = [Example(lead_id=e.lead_id, won=True, rules_score=1, raw=e.raw)
                  for e in _examples(50, seed=2)]
-    with pytest.raises(ValueError, match="both won and lost"):
+    with pytest.raises(ValueError, match="both won and not-won"):
         train(CONFIG, one_sided)
 
 
 def test_features_must_be_unique_and_known() -> None:
     with pytest.raises(ValidationError, match="features must be unique"):
         LearningConfig.model_validate({"features": [{"kind": "days_since_last_activity"}] * 2})
-    with pytest.raises(ValidationError, match="not a profile field"):
+    with pytest.raises(ValidationError, match="not a lead field"):
         LearningConfig.model_validate({"features": [{"kind": "numeric", "field": "salary"}]})
+
+
+# --- encodings, split, refit, calibration --------------------------------------------------------
+
+BINNED = LearningConfig.model_validate({"features": [
+    {"kind": "engagement", "measure": "time_on_site", "window_days": 30, "bins": 4},
+    {"kind": "categorical", "field": "source.utm_source"},
+    {"kind": "numeric", "field": "consent.email_marketing", "encoding": "linear"},
+], "min_outcomes": 20})
+
+
+def _hump_examples(n: int, seed: int) -> list[Example]:
+    """Winning peaks at a middle time on site (too little or too much both lose): a shape one
+    linear term cannot show, bins can."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        seconds = rng.uniform(0, 3000)
+        source = rng.choice(("google", "facebook"))
+        consent = rng.random() < 0.5
+        p = (0.7 if 1000 <= seconds < 2000 else 0.15) + (0.15 if source == "google" else 0) \
+            + (0.1 if consent else 0)
+        out.append(Example(uuid.UUID(int=rng.getrandbits(128)),
+                           {"time_on_site.30d": seconds, "source.utm_source": source,
+                            "consent.email_marketing": float(consent)},
+                           won=rng.random() < min(p, 0.95), rules_score=0))
+    return out
+
+
+def test_engagement_features_read_the_same_measure_as_intensity_rules() -> None:
+    config = LearningConfig.model_validate({"features": [
+        {"kind": "engagement", "measure": "visits", "activity_kind": "page_view",
+         "window_days": 7},
+        {"kind": "engagement", "measure": "days_since_last", "window_days": 7},
+        {"kind": "categorical", "field": "consent.email_marketing"},
+        {"kind": "numeric", "field": "consent.sales_contact"}]})
+    lead = LeadFields(LeadProfile(email="a@b.com"), Consent(email_marketing=True))
+    raw = raw_features(config, lead, [_activity("page_view", 1), _activity("page_view", 3)],
+                       NOW, 365)
+    assert raw == {"visits.page_view.7d": 2.0, "days_since_last.7d": 1.0,
+                   "consent.email_marketing": "true", "consent.sales_contact": 0.0}
+    assert raw_features(config, lead, [], NOW, 365)["days_since_last.7d"] == 7.0
+
+
+def test_binned_feature_captures_a_non_linear_effect_and_reads_per_bin() -> None:
+    result = train(BINNED, _hump_examples(1500, 5))
+    weights = {c["feature"]: c["weight"] for c in result["evaluation"]["coefficients"]}
+    bins = {name: w for name, w in weights.items() if name.startswith("time_on_site")}
+    assert len(bins) == 4, bins
+    edges = [w for name, w in bins.items() if "-inf" in name or ", inf)" in name]
+    middle = [w for name, w in bins.items() if not ("-inf" in name or ", inf)" in name)]
+    assert min(middle) > max(edges)
+    assert weights["source.utm_source = google"] > weights["source.utm_source = facebook"]
+    assert weights["consent.email_marketing"] > 0
+    assert result["evaluation"]["auc_learned"] > 0.7
+
+
+def test_explanation_names_each_features_part_of_the_probability() -> None:
+    trained = train(BINNED, _hump_examples(800, 6))["model"]
+    raw = {"time_on_site.30d": 1200.0, "source.utm_source": "google",
+           "consent.email_marketing": 1.0}
+    parts = {p["feature"]: p for p in explain(trained, raw)}
+    assert set(parts) == set(raw)
+    assert parts["time_on_site.30d"]["terms"].startswith(
+        "time_on_site.30d in [")
+    logit = trained["intercept"] + sum(p["log_odds"] for p in parts.values())
+    assert abs(1 / (1 + math.exp(-logit)) - predict(trained, raw)) < 1e-3
+
+
+def test_split_is_stratified_keeps_leads_whole_and_the_served_model_is_refit_on_all() -> None:
+    examples = _hump_examples(1000, 7)
+    twice = examples[0]
+    examples.append(Example(twice.lead_id, twice.raw, won=not twice.won, rules_score=0))
+    fit_set, held = stratified_split(examples, 0.3)
+    held_ids = {e.lead_id for e in held}
+    assert not held_ids & {e.lead_id for e in fit_set}
+    rate = sum(e.won for e in examples) / len(examples)
+    assert abs(sum(e.won for e in held) / len(held) - rate) < 0.02
+    result = train(BINNED, examples)
+    assert result["evaluation"]["training_deals"] == len(fit_set)
+    assert "refit on all 1001 outcomes" in result["evaluation"]["served_model"]
+    assert result["model"]["intercept"] != pytest.approx(
+        train(BINNED, fit_set)["model"]["intercept"], abs=1e-9)
+
+
+def test_brier_and_reliability_bins_report_calibration() -> None:
+    assert brier([True, False], [1.0, 0.0]) == 0.0
+    assert brier([True, False], [0.5, 0.5]) == 0.25
+    rows = reliability([True, False, False, True], [0.05, 0.07, 0.55, 1.0])
+    assert [r["bin"] for r in rows] == ["0.0-0.1", "0.5-0.6", "0.9-1.0"]
+    assert rows[0] == {"bin": "0.0-0.1", "leads": 2, "mean_predicted": 0.06,
+                       "observed_win_rate": 0.5}
+    evaluation = train(BINNED, _hump_examples(600, 8))["evaluation"]
+    assert evaluation["brier_learned"] < evaluation["brier_base_rate"]
+    assert sum(r["leads"] for r in evaluation["reliability"]) == evaluation["held_out_deals"]

@@ -109,7 +109,7 @@ def test_unknown_condition_kind_or_field_is_rejected() -> None:
     with pytest.raises(ValidationError):
         FitRule.model_validate({"id": "fit.x", "points": 1,
                                 "when": {"kind": "python", "code": "1"}})
-    with pytest.raises(ValidationError, match="not a profile field"):
+    with pytest.raises(ValidationError, match="not a lead field"):
         FieldEquals(field="salary", value=1)
 
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from leadloop.events.models import LeadDisqualified, LeadProfile, LeadQualified, LeadScored
-from scoring.default_model import DEFAULT_MODEL_CONFIG
+from scoring.default_model import MODEL_V2_CONFIG
 from scoring.domain import Activity, Qualification, ScoringModel, StoredLead, merged_qualification
 from scoring.learning import predict
 from scoring.learning_config import LearningConfig
@@ -13,7 +13,7 @@ from scoring.rescoring import Rescored, rescore
 from scoring.rules import MqlDefinition
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-MODEL = ScoringModel(version=1, config=DEFAULT_MODEL_CONFIG)
+MODEL = ScoringModel(version=1, config=MODEL_V2_CONFIG)
 # Fit 40 (senior title, 120 staff, free mail): grade B, 10 short of the MQL threshold.
 PROFILE = LeadProfile(email="pat@gmail.com", job_title="VP Sales", company_size=120)
 
@@ -88,7 +88,7 @@ def test_no_profile_no_score() -> None:
 
 
 def test_trained_probability_is_stored_and_can_hold_back_qualification() -> None:
-    config = DEFAULT_MODEL_CONFIG.model_copy(update={
+    config = MODEL_V2_CONFIG.model_copy(update={
         "learning": LearningConfig.model_validate(
             {"features": [{"kind": "categorical", "field": "industry"}]}),
         "mql": MqlDefinition(min_score=50, grades=("A", "B"), min_probability=0.5)})
@@ -103,7 +103,7 @@ def test_trained_probability_is_stored_and_can_hold_back_qualification() -> None
 
 
 def _learning_model(shadow: bool) -> ScoringModel:
-    config = DEFAULT_MODEL_CONFIG.model_copy(update={
+    config = MODEL_V2_CONFIG.model_copy(update={
         "learning": LearningConfig.model_validate(
             {"features": [{"kind": "categorical", "field": "industry"}], "shadow": shadow}),
         "mql": MqlDefinition(min_score=50, grades=("A", "B"), min_probability=0.5)})

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import LeadProfile
-from scoring.default_model import DEFAULT_MODEL_CONFIG, MODEL_V1_CONFIG
+from scoring.default_model import DEFAULT_MODEL_CONFIG, MODEL_V1_CONFIG, MODEL_V2_CONFIG
 from scoring.domain import (
     Activity,
     LeadScore,
@@ -33,7 +33,7 @@ from scoring.rules import (
 )
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-MODEL = ScoringModel(version=1, config=DEFAULT_MODEL_CONFIG)
+MODEL = ScoringModel(version=1, config=MODEL_V2_CONFIG)
 MIGRATION = (Path(__file__).resolve().parents[2] / "services" / "scoring" / "migrations"
              / "versions" / "0001_initial.py")
 
@@ -60,9 +60,9 @@ def _with_competitors(*domains: str) -> ScoringModel:
     disqualifiers = tuple(
         Disqualifier(id=d.id, when=EmailDomainIn(domains=domains))
         if d.id == "disqualify.competitor" else d
-        for d in DEFAULT_MODEL_CONFIG.disqualifiers
+        for d in MODEL_V2_CONFIG.disqualifiers
     )
-    return ScoringModel(2, DEFAULT_MODEL_CONFIG.model_copy(update={"disqualifiers": disqualifiers}))
+    return ScoringModel(2, MODEL_V2_CONFIG.model_copy(update={"disqualifiers": disqualifiers}))
 
 
 # --- the examples of the specification ------------------------------------------------------
@@ -188,8 +188,8 @@ def test_unknown_activity_kinds_score_nothing() -> None:
 def test_negative_engagement_rules_subtract() -> None:
     rule = EngagementRule(id="engagement.unsubscribed", activity_kind="unsubscribed",
                           points=-10)
-    config = DEFAULT_MODEL_CONFIG.model_copy(
-        update={"engagement_rules": (*DEFAULT_MODEL_CONFIG.engagement_rules, rule)})
+    config = MODEL_V2_CONFIG.model_copy(
+        update={"engagement_rules": (*MODEL_V2_CONFIG.engagement_rules, rule)})
     result = _score(activities=[_activity("form_submitted"), _activity("unsubscribed")],
                     model=ScoringModel(3, config))
     assert result.engagement_score == 0
@@ -239,8 +239,8 @@ def test_activities_older_than_the_window_count_nothing() -> None:
 
 
 def test_without_half_life_engagement_does_not_decay() -> None:
-    config = DEFAULT_MODEL_CONFIG.model_copy(
-        update={"decay": DEFAULT_MODEL_CONFIG.decay.model_copy(update={"half_life_days": None})})
+    config = MODEL_V2_CONFIG.model_copy(
+        update={"decay": MODEL_V2_CONFIG.decay.model_copy(update={"half_life_days": None})})
     result = _score(activities=[_activity("form_submitted", days_ago=90)],
                     model=ScoringModel(4, config))
     assert result.engagement_score == 10
@@ -289,7 +289,7 @@ def test_competitor_domains_disqualify_even_a_top_lead() -> None:
 
 def test_withdrawn_sales_contact_consent_is_do_not_contact() -> None:
     profile = _profile("jane@acme-corp.com", job_title="VP Marketing", company_size=200)
-    model = ScoringModel(2, DEFAULT_MODEL_CONFIG)
+    model = ScoringModel(2, MODEL_V2_CONFIG)
     withdrawn = score_lead(model, profile, [], NOW, consent_withdrawn=frozenset({"sales_contact"}))
     assert withdrawn.disqualification is not None
     assert withdrawn.disqualification.rule_id == "disqualify.do_not_contact"
@@ -315,7 +315,7 @@ def test_an_earlier_disqualification_stands_when_no_rule_matches_any_more() -> N
     (100, "A"), (50, "A"), (49, "B"), (35, "B"), (34, "C"), (20, "C"), (19, "D"), (0, "D"),
 ])
 def test_grade_comes_from_fit_thresholds(fit: int, grade: str) -> None:
-    assert grade_for(DEFAULT_MODEL_CONFIG, fit) == grade
+    assert grade_for(MODEL_V2_CONFIG, fit) == grade
 
 
 def test_engagement_does_not_raise_the_grade() -> None:
@@ -328,7 +328,7 @@ def test_engagement_does_not_raise_the_grade() -> None:
     (50, "A", True), (50, "B", True), (49, "A", False), (90, "C", False), (90, "D", False),
 ])
 def test_mql_needs_a_score_of_50_and_grade_a_or_b(score: int, grade: str, mql: bool) -> None:
-    assert is_mql(DEFAULT_MODEL_CONFIG, score, grade, disqualified=False) is mql
+    assert is_mql(MODEL_V2_CONFIG, score, grade, disqualified=False) is mql
 
 
 def test_grade_b_lead_becomes_an_mql_through_engagement() -> None:
@@ -395,7 +395,9 @@ def _migration(path: Path) -> Any:
 def test_migrations_seed_exactly_the_default_models() -> None:
     assert ScoringModelConfig.model_validate(_migration(MIGRATION).MODEL_V1) == MODEL_V1_CONFIG
     v2 = _migration(MIGRATION.with_name("0005_do_not_contact.py")).MODEL_V2
-    assert ScoringModelConfig.model_validate(v2) == DEFAULT_MODEL_CONFIG
+    assert ScoringModelConfig.model_validate(v2) == MODEL_V2_CONFIG
+    v3 = _migration(MIGRATION.with_name("0006_templates_outcomes.py")).MODEL_V3
+    assert ScoringModelConfig.model_validate(v3) == DEFAULT_MODEL_CONFIG
 
 
 def test_model_config_round_trips_through_json() -> None:
@@ -418,7 +420,7 @@ def test_grades_are_kept_highest_threshold_first() -> None:
      r"missing \)"),
     ({"fit_rules": [{"id": "x", "points": 1,
                      "when": {"kind": "field_present", "field": "shoe_size"}}]},
-     "not a profile field"),
+     "not a lead field"),
     ({"engagement_rules": [{"id": "x", "activity_kind": "a", "points": 1, "cap": 5}]},
      "cap only applies"),
     ({"engagement_rules": [{"id": "x", "activity_kind": "a", "points": 1},

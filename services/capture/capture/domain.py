@@ -8,12 +8,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import ATEXT, EMAIL_MAX_LENGTH
 
+from capture.countries import country_code
 from leadloop.events.models import Consent, LeadProfile
-
-# ISO 3166-1 alpha-2 codes phonenumbers knows, plus the few without a calling code of their own.
-_COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"AQ", "BV", "GS", "HM", "PN",
-                                                              "TF", "UM"}
-
 
 _ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 # The library's dot-atom rule (atext runs joined by single dots) as one character class plus
@@ -90,11 +86,9 @@ def _ascii_domain(domain: str) -> str | None:
 
 
 def normalize_country(raw: str) -> str:
-    """An ISO 3166-1 alpha-2 code, upper-cased; raises ValueError otherwise."""
-    code = raw.strip().upper()
-    if code not in _COUNTRY_CODES:
-        raise ValueError(f"'{raw}' is not an ISO 3166-1 alpha-2 country code")
-    return code
+    """An ISO 3166-1 alpha-2 code from a code (any case) or an English name ("India");
+    raises ValueError naming the valid codes otherwise."""
+    return country_code(raw)
 
 
 @lru_cache(maxsize=65536)

@@ -58,7 +58,9 @@ class LeadIn(BaseModel):
     company: str | None = Field(default=None, max_length=_SHORT)
     job_title: str | None = Field(default=None, max_length=_SHORT)
     # country comes before phone: the phone validator uses it to read national numbers.
-    country: str | None = Field(default=None, max_length=2, min_length=2)
+    country: str | None = Field(default=None, max_length=100, description="ISO 3166-1 "
+                                "alpha-2 code or English name (India, United States); stored "
+                                "as the code")
     phone: str | None = Field(default=None, max_length=64)
     region: str | None = Field(default=None, max_length=_SHORT)
     industry: str | None = Field(default=None, max_length=_SHORT)

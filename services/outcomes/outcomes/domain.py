@@ -133,7 +133,8 @@ def touch_of(event: EventData) -> dict[str, Any] | None:
 # terms, personalized links) that may name the person, so they go.
 ANONYMOUS_FIELDS: tuple[str, ...] = (
     *(stage_column(stage) for stage in FUNNEL_ORDER),
-    "rejected_at", "rejection_reason", "channel", "campaign", "utm_source", "utm_medium",
+    "rejected_at", "rejection_reason", "not_converted_at", "not_converted_reason",
+    "channel", "campaign", "utm_source", "utm_medium",
     "utm_campaign", "form_id", "first_contacted_at", "rep_id", "rep_name", "rep_at", "score",
     "scored_at",
     # Market attributes describe a market, not a person; custom properties are free-form (a
@@ -175,6 +176,7 @@ class FunnelReport:
 
     stages: list[StageCount]
     conversion: list[Conversion]
+    not_converted: int = 0  # closed by sales or an integration as not converted (lead.closed)
 
 
 def conversion_rate(reached_both: int, reached_from: int) -> float | None:
@@ -189,9 +191,12 @@ def conversion_rate(reached_both: int, reached_from: int) -> float | None:
 
 
 def funnel_report(stage_counts: Mapping[Stage, int],
-                  pair_counts: Mapping[tuple[Stage, Stage], int]) -> FunnelReport:
-    """The report from per-stage counts and per-conversion counts of leads in both stages."""
+                  pair_counts: Mapping[tuple[Stage, Stage], int],
+                  not_converted: int = 0) -> FunnelReport:
+    """The report from per-stage counts, per-conversion counts of leads in both stages, and
+    the count of leads closed as not converted."""
     return FunnelReport(
+        not_converted=not_converted,
         stages=[StageCount(stage, stage_counts.get(stage, 0)) for stage in FUNNEL_ORDER],
         conversion=[
             Conversion(a, b, conversion_rate(pair_counts.get((a, b), 0), stage_counts.get(a, 0)))

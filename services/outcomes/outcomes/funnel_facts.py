@@ -6,7 +6,8 @@ funnel row has a merge rule that gives the same row whatever the order:
 - the first time a lead reached a stage (and was rejected, and was first contacted): earliest;
 - score, rep and market attributes: those of the latest event by its own clock (`scored_at`,
   `rep_at`, `profile_at`), the later-applied one on a tie; the clocks themselves: latest;
-- the rejection reason: that of the earliest rejection, the first-applied one on a tie;
+- the rejection reason: that of the earliest rejection, the first-applied one on a tie; the
+  reason a lead was closed as not converted likewise;
 - source fields: the first value seen.
 
 `fold_funnel` applies the rules to a batch, one lead's events in order, into one row of facts per
@@ -24,6 +25,7 @@ from uuid import UUID
 from leadloop.events.models import (
     DealClosed,
     EventData,
+    LeadClosed,
     LeadContacted,
     LeadCreated,
     LeadHandedOff,
@@ -34,7 +36,11 @@ from leadloop.events.models import (
 from outcomes.domain import FUNNEL_ORDER, market_facts, stage_column, stages_reached, touch_of
 
 FIRST_TIME_COLUMNS: frozenset[str] = frozenset(
-    {stage_column(stage) for stage in FUNNEL_ORDER} | {"rejected_at", "first_contacted_at"})
+    {stage_column(stage) for stage in FUNNEL_ORDER}
+    | {"rejected_at", "first_contacted_at", "not_converted_at"})
+# Reasons that go with the earliest time of a side exit (rejected, closed as not converted).
+REASON_COLUMNS: Mapping[str, str] = {"rejection_reason": "rejected_at",
+                                     "not_converted_reason": "not_converted_at"}
 # Columns that follow the latest event by time (a rescore, a reassignment), with their clock.
 LATEST_COLUMNS: Mapping[str, str] = {
     "score": "scored_at", "rep_id": "rep_at", "rep_name": "rep_at",
@@ -73,6 +79,9 @@ def facts_of(event: EventData) -> dict[str, Any]:
         case LeadRejected():
             values |= {"rejected_at": event.rejected_at,
                        "rejection_reason": event.reason_code.value}
+        case LeadClosed():
+            values |= {"not_converted_at": event.closed_at,
+                       "not_converted_reason": event.reason}
     return values
 
 
@@ -87,12 +96,13 @@ def merge_facts(row: dict[str, Any], new: Mapping[str, Any]) -> None:
         if at is not None and (row.get(clock) is None or at >= row[clock]):
             row |= {name: new.get(name) for name in columns}
             row[clock] = at
-    rejected = new.get("rejected_at")
-    if rejected is not None and (row.get("rejected_at") is None or rejected < row["rejected_at"]):
-        row["rejection_reason"] = new.get("rejection_reason")
+    for reason, clock in REASON_COLUMNS.items():
+        at = new.get(clock)
+        if at is not None and (row.get(clock) is None or at < row[clock]):
+            row[reason] = new.get(reason)
     for name, value in new.items():
         if value is None or name in LATEST_COLUMNS or name in CLOCK_COLUMNS \
-                or name == "rejection_reason":
+                or name in REASON_COLUMNS:
             continue
         if name in FIRST_TIME_COLUMNS:
             row[name] = _earliest(row.get(name), value)

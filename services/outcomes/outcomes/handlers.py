@@ -13,6 +13,7 @@ from leadloop.events.models import (
     DealOpened,
     LeadAccepted,
     LeadActivity,
+    LeadClosed,
     LeadConsentChanged,
     LeadContacted,
     LeadCreated,
@@ -35,7 +36,7 @@ from outcomes import service
 
 LeadEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
-    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected
+    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected | LeadClosed
     # these tell the funnel nothing; they are on the lead's timeline
     | LeadConsentChanged | LeadMerged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
     | NurtureMessageSent | LeadUnsubscribed | LeadStageChanged

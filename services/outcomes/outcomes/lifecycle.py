@@ -13,6 +13,7 @@ cause) and to where:
 | deal.closed won, the lead's first won deal | customer |
 | deal.closed won, another deal | repeat_customer |
 | lead.disqualified | disqualified |
+| lead.closed (closed as not converted) | closed_not_converted |
 
 Moves follow `leadloop.lifecycle.can_move` (forward only). An admin reset sets any stage and
 makes every cause that happened before it count no more (a replay of the history, or a late
@@ -32,6 +33,7 @@ from leadloop.events.models import (
     EventData,
     LeadAccepted,
     LeadActivity,
+    LeadClosed,
     LeadCreated,
     LeadDisqualified,
     LeadQualified,
@@ -87,6 +89,8 @@ def cause_of(event: EventData, first_won_deal_id: UUID | None) -> Cause | None:
                          event.closed_at, event.deal_id)
         case LeadDisqualified():
             return Cause(LifecycleStage.disqualified, event.disqualified_at)
+        case LeadClosed():
+            return Cause(LifecycleStage.closed_not_converted, event.closed_at)
         case _:
             return None
 

@@ -2,6 +2,7 @@
 
 from leadloop.app import create_service_app
 from outcomes.api import router
+from outcomes.closures import router as closures_router
 from outcomes.config import OutcomesSettings
 from outcomes.dashboard import router as dashboard_router
 from outcomes.digest_worker import run_digests
@@ -13,8 +14,8 @@ from outcomes.timeline_api import router as timeline_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, reports_router, digests_router, timeline_router, lifecycle_router,
-             dashboard_router],
+    routers=[router, closures_router, reports_router, digests_router, timeline_router,
+             lifecycle_router, dashboard_router],
     handlers=HANDLERS,
     workers=[run_digests],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).

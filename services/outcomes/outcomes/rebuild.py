@@ -114,8 +114,7 @@ async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes
             if envelope.type in handlers:
                 if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
                     raise EnvelopeError("ce_subject is not a lead id")  # no key would open it
-                data = await reveal_event(engine, envelope, wait_s=0, keep_erased=True,
-                                          known=keys)
+                data = reveal_event(envelope, keys, keep_erased=True)
                 assert data is not None
                 # The handlers read the parsed event; the envelope keeps the sealed data.
                 deliveries.append((envelope, parse_event(envelope.type, data)))

@@ -28,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.retry import Backoff
 from outcomes.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
-from outcomes.funnel_facts import CLOCK_COLUMNS, FIRST_TIME_COLUMNS, LATEST_COLUMNS, FunnelPlan
+from outcomes.funnel_facts import (
+    CLOCK_COLUMNS,
+    FIRST_TIME_COLUMNS,
+    LATEST_COLUMNS,
+    REASON_COLUMNS,
+    FunnelPlan,
+)
 from outcomes.tables import (
     READ_MODEL_TABLES,
     closed_deals,
@@ -128,10 +134,10 @@ def _merged(name: str) -> str:
                 f"OR EXCLUDED.{clock} >= funnel_leads.{clock}) THEN {new} ELSE {current} END")
     if name in CLOCK_COLUMNS:
         return f"GREATEST({current}, {new})"
-    if name == "rejection_reason":
-        return ("CASE WHEN EXCLUDED.rejected_at IS NOT NULL AND (funnel_leads.rejected_at IS NULL"
-                f" OR EXCLUDED.rejected_at < funnel_leads.rejected_at) THEN {new} ELSE {current} "
-                "END")
+    if name in REASON_COLUMNS:
+        at = REASON_COLUMNS[name]
+        return (f"CASE WHEN EXCLUDED.{at} IS NOT NULL AND (funnel_leads.{at} IS NULL"
+                f" OR EXCLUDED.{at} < funnel_leads.{at}) THEN {new} ELSE {current} END")
     return f"COALESCE({current}, {new})"
 
 
@@ -279,8 +285,9 @@ async def lead_is_erased(conn: AsyncConnection, lead_id: UUID) -> bool:
 
 async def funnel_counts(
     conn: AsyncConnection, created_from: datetime | None, created_to: datetime | None,
-) -> tuple[dict[Stage, int], dict[tuple[Stage, Stage], int]]:
-    """Leads per stage, and leads in both stages of each conversion, in one scan.
+) -> tuple[dict[Stage, int], dict[tuple[Stage, Stage], int], int]:
+    """Leads per stage, leads in both stages of each conversion, and leads closed as not
+    converted, in one scan.
 
     The window [created_from, created_to) is on when the lead was created.
     """
@@ -293,6 +300,7 @@ async def funnel_counts(
         *(func.count().filter(reached(s)).label(s.value) for s in FUNNEL_ORDER),
         *(func.count().filter(and_(reached(a), reached(b))).label(f"{a.value}__{b.value}")
           for a, b in CONVERSIONS),
+        func.count().filter(c.not_converted_at.is_not(None)).label("not_converted"),
     ).where(~c.erased)
     if created_from is not None:
         query = query.where(c.lead_at >= created_from)
@@ -302,6 +310,7 @@ async def funnel_counts(
     return (
         {s: int(row[s.value]) for s in FUNNEL_ORDER},
         {(a, b): int(row[f"{a.value}__{b.value}"]) for a, b in CONVERSIONS},
+        int(row["not_converted"]),
     )
 
 

@@ -122,6 +122,8 @@ class FunnelOut(BaseModel):
     created_to: datetime | None = Field(serialization_alias="to")
     stages: list[StageCountOut]
     conversion: list[ConversionOut]
+    not_converted: int = Field(description="leads closed as not converted (POST "
+                                           "/v1/closed-leads), a side exit like rejection")
 
     @classmethod
     def of(cls, report: FunnelReport, created_from: datetime | None,
@@ -132,6 +134,7 @@ class FunnelOut(BaseModel):
             stages=[StageCountOut(stage=s.stage, count=s.count) for s in report.stages],
             conversion=[ConversionOut(from_stage=c.from_stage, to_stage=c.to_stage, rate=c.rate)
                         for c in report.conversion],
+            not_converted=report.not_converted,
         )
 
 

@@ -11,6 +11,7 @@ from leadloop.events.models import Actor, EventData, event_time_now
 from leadloop.handlers import Item
 from leadloop.lifecycle import LifecycleStage
 from outcomes import (
+    closures,
     domain,
     lifecycle,
     lifecycle_repository,
@@ -122,6 +123,7 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
         await repository.insert_anonymous_funnel_row(conn, copy)
     await repository.clear_funnel_lead(conn, lead_id)
     await repository.anonymize_deals(conn, lead_id, anonymous_id)
+    await closures.anonymize_closures(conn, lead_id, anonymous_id)
     await repository.anonymize_report_rows(conn, lead_id, anonymous_id)
     await repository.erase_timeline(conn, lead_id)
     await lifecycle_repository.erase_stage(conn, lead_id)
@@ -130,9 +132,9 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
 async def funnel(uow: UnitOfWork, created_from: datetime | None,
                  created_to: datetime | None) -> FunnelReport:
     """The funnel of the leads created in [created_from, created_to)."""
-    stage_counts, pair_counts = await repository.funnel_counts(uow.connection, created_from,
-                                                               created_to)
-    return domain.funnel_report(stage_counts, pair_counts)
+    stage_counts, pair_counts, not_converted = await repository.funnel_counts(
+        uow.connection, created_from, created_to)
+    return domain.funnel_report(stage_counts, pair_counts, not_converted)
 
 
 # --- reports -------------------------------------------------------------------------------

@@ -41,6 +41,19 @@ deals = Table(
     Index("deals_by_lead", "lead_id"),
 )
 
+# Leads sales or an integration closed as not converted, one closure per lead; each closure is
+# announced as lead.closed (the funnel counts it, scoring learns from it).
+lead_closures = Table(
+    "lead_closures",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("closure_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("reason", Text, nullable=False),
+    Column("note", Text),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # One row per lead: the first time it reached each stage, and where it came from.
 # An erased lead's row stays as a tombstone (erased, everything else NULL) so that late events
 # about it find it and change nothing; its numbers live on in an anonymous row with a random id.
@@ -53,6 +66,9 @@ funnel_leads = Table(
     *(Column(stage_column(stage), DateTime(timezone=True)) for stage in FUNNEL_ORDER),
     Column("rejected_at", DateTime(timezone=True)),
     Column("rejection_reason", Text),
+    # Closed as not converted (lead.closed): the first time, and why.
+    Column("not_converted_at", DateTime(timezone=True)),
+    Column("not_converted_reason", Text),
     Column("channel", Text),
     Column("campaign", Text),
     Column("utm_source", Text),

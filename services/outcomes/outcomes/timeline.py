@@ -23,6 +23,7 @@ from leadloop.events.models import (
     EventData,
     LeadAccepted,
     LeadActivity,
+    LeadClosed,
     LeadConsentChanged,
     LeadContacted,
     LeadCreated,
@@ -46,7 +47,7 @@ TIMELINE_EVENTS: tuple[type[EventData], ...] = (
     LeadCreated, LeadUpdated, LeadActivity, LeadConsentChanged, LeadMerged, LeadScored,
     LeadQualified, LeadDisqualified, LeadHandedOff, LeadAccepted, LeadRejected, LeadContacted,
     LeadSlaBreached, LeadQueueAlert, NurtureMessageSent, LeadUnsubscribed, DealOpened,
-    DealClosed, LeadStageChanged,
+    DealClosed, LeadClosed, LeadStageChanged,
 )
 """The events that add an entry to their lead's timeline (every event about a lead)."""
 
@@ -165,6 +166,12 @@ def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, 
                     None, {"deal_id": str(event.deal_id), "outcome": event.outcome,
                            "amount_minor": event.amount_minor, "currency": event.currency,
                            "lost_reason": event.lost_reason})
+        case LeadClosed():
+            note = f": {event.note}" if event.note else ""
+            return ("closed_not_converted", event.closed_at,
+                    f"Closed, not converted ({event.reason.replace('_', ' ')}){note}", None,
+                    {"closure_id": str(event.closure_id), "reason": event.reason,
+                     "note": event.note})
         case LeadStageChanged():
             previous = event.previous_stage or "none"
             why = (f"reset by {event.by.name if event.by else 'an admin'}"

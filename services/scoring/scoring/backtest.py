@@ -9,18 +9,20 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from leadloop.events.models import LeadProfile
+from leadloop.events.models import Consent, LeadProfile, LeadSource
+from scoring.activities import Activity
 from scoring.domain import (
-    Activity,
     ScoringModel,
     find_disqualification,
     grade_for,
+    intensity_contribution,
     probability_in_shadow,
 )
+from scoring.lead_fields import LeadFields
 from scoring.learning import predict, raw_features
 from scoring.rules import EngagementRule
 
@@ -41,8 +43,24 @@ class ReplayLead:
     profile: LeadProfile
     created_at: float  # Unix seconds
     activities: Sequence[ReplayActivity]  # oldest first
-    outcome: str | None  # "won", "lost" or None (no closed deal)
+    outcome: str | None  # "won", "lost", "not_converted" or None (no outcome)
     consent_withdrawn: frozenset[str] = frozenset()
+    consent: Consent | None = None
+    source: LeadSource | None = None
+    numbers: Sequence[dict[str, float] | None] = ()  # each activity's numeric properties
+
+    @property
+    def fields(self) -> LeadFields:
+        """What rules read of the lead."""
+        return LeadFields(self.profile, self.consent, self.source)
+
+    def as_activities(self) -> list[Activity]:
+        """The activities as scoring stores them (built only where rules need them)."""
+        numbers = list(self.numbers) or [None] * len(self.activities)
+        return [Activity(activity_id=self.lead_id, kind=kind, url=url, seconds=seconds,
+                         occurred_at=datetime.fromtimestamp(at, UTC), numbers=extra)
+                for (kind, url, at, seconds), extra in zip(self.activities, numbers,
+                                                           strict=True)]
 
 
 def _rule_points(rule: EngagementRule, newest_first: Sequence[float], now: float,
@@ -109,10 +127,15 @@ def _engagement(model: ScoringModel, times: list[list[float]], now: float) -> in
 
 
 def engagement_points(model: ScoringModel, activities: Sequence[Activity], now: datetime) -> int:
-    """The engagement score at `now` of activities, without explanations."""
+    """The engagement score at `now` of activities (intensity rules included), without
+    explanations."""
     replay = sorted(((a.kind, a.url, a.occurred_at.timestamp(), a.seconds) for a in activities),
                     key=lambda a: a[2])
-    return _engagement(model, _matching_times(model, replay, {}), now.timestamp())
+    window_start = now - timedelta(days=model.config.decay.window_days)
+    in_window = [a for a in activities if a.occurred_at > window_start]
+    intensity = sum(c.points for rule in model.config.intensity_rules if (
+        c := intensity_contribution(rule, in_window, now, model.version)) is not None)
+    return _engagement(model, _matching_times(model, replay, {}), now.timestamp()) + intensity
 
 
 def _max_engagement(model: ScoringModel) -> float:
@@ -122,20 +145,66 @@ def _max_engagement(model: ScoringModel) -> float:
         if rule.points > 0:
             total += (rule.cap if rule.cap is not None else math.inf) if rule.repeatable \
                 else rule.points
+    for intensity in model.config.intensity_rules:
+        total += max(0, *(band.points for band in intensity.bands))
     return total
+
+
+class _LazyActivities:
+    """A lead's activities as scoring stores them, built on first use only."""
+
+    def __init__(self, lead: ReplayLead) -> None:
+        self._lead = lead
+        self._built: list[Activity] | None = None
+
+    def get(self) -> list[Activity]:
+        """The activities (built now, if not yet)."""
+        if self._built is None:
+            self._built = self._lead.as_activities()
+        return self._built
+
+
+class _Intensity:
+    """The intensity rules' points of one lead at its moments; activities built once."""
+
+    def __init__(self, model: ScoringModel, activities: _LazyActivities) -> None:
+        self._model, self._activities = model, activities
+        bands = [[band.points for band in rule.bands] for rule in model.config.intensity_rules]
+        self._most = sum(max(0, *points) for points in bands)
+        self._can_lower = any(p < 0 for points in bands for p in points)
+
+    def reaches(self, score: int, moment: float, minimum: int) -> bool:
+        """Whether `score` plus the intensity points at `moment` reaches `minimum`, computing
+        them only when they can make the difference (the replay's hot loop)."""
+        if score + self._most < minimum:
+            return False
+        if score >= minimum and not self._can_lower:
+            return True
+        return score + self.points(moment) >= minimum
+
+    def points(self, moment: float) -> int:
+        """The intensity points at `moment` (0 when the model has no intensity rules)."""
+        rules = self._model.config.intensity_rules
+        if not rules:
+            return 0
+        now = datetime.fromtimestamp(moment, UTC)
+        seen = [a for a in self._activities.get() if a.occurred_at <= now]
+        return sum(c.points for rule in rules if (
+            c := intensity_contribution(rule, seen, now, self._model.version)) is not None)
 
 
 class _Probability:
     """The learned model's gate of one lead's moments; its activities are built once per lead,
     and only when the rules alone would qualify it."""
 
-    def __init__(self, model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None):
+    def __init__(self, model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None,
+                 activities: _LazyActivities):
         config = model.config
         self._minimum = config.mql.min_probability
         self._gates = not (self._minimum is None or trained is None or config.learning is None
                            or probability_in_shadow(config))
         self._model, self._lead, self._trained = model, lead, trained
-        self._activities: list[Activity] | None = None
+        self._activities = activities
 
     def allows(self, moment: float) -> bool:
         """Whether the probability at `moment` meets the minimum (always, if none applies)."""
@@ -143,12 +212,7 @@ class _Probability:
             return True
         config, lead = self._model.config, self._lead
         assert config.learning is not None and self._trained is not None  # else not gating
-        if self._activities is None:
-            self._activities = [
-                Activity(activity_id=lead.lead_id, kind=kind, url=url,
-                         occurred_at=datetime.fromtimestamp(at, UTC), seconds=seconds)
-                for kind, url, at, seconds in lead.activities]
-        raw = raw_features(config.learning, lead.profile, self._activities,
+        raw = raw_features(config.learning, lead.fields, self._activities.get(),
                            datetime.fromtimestamp(moment, UTC), config.decay.window_days)
         return predict(self._trained, raw) >= (self._minimum or 0.0)
 
@@ -162,19 +226,22 @@ def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] 
     live disqualified it is beside the point when judging a different model.
     """
     config = model.config
-    if find_disqualification(model, lead.profile, lead.consent_withdrawn) is not None:
+    fields = lead.fields
+    if find_disqualification(model, fields, lead.consent_withdrawn) is not None:
         return None
-    fit = sum(rule.points for rule in config.fit_rules if rule.when.match(lead.profile))
+    fit = sum(rule.points for rule in config.fit_rules if rule.when.match(fields))
     grade = grade_for(config, fit)
     if grade not in config.mql.grades or fit + _max_engagement(model) < config.mql.min_score:
         return None
     times = _matching_times(model, lead.activities, {} if matcher is None else matcher)
     moments = [lead.created_at] + [at for _, _, at, _ in lead.activities
                                    if at > lead.created_at]
-    probability = _Probability(model, lead, trained)
+    activities = _LazyActivities(lead)
+    probability = _Probability(model, lead, trained, activities)
+    intensity = _Intensity(model, activities)
     for moment in moments:
-        if fit + _engagement(model, times, moment) >= config.mql.min_score \
-                and probability.allows(moment):
+        if intensity.reaches(fit + _engagement(model, times, moment), moment,
+                             config.mql.min_score) and probability.allows(moment):
             return moment
     return None
 
@@ -200,7 +267,7 @@ def backtest(model: ScoringModel, leads: Iterable[ReplayLead],
         mqls += 1
         weekly[week_of(moment)] += 1
         won += lead.outcome == "won"
-        lost += lead.outcome == "lost"
+        lost += lead.outcome in ("lost", "not_converted")
     return {
         "model_version": model.version,
         "leads_replayed": replayed,

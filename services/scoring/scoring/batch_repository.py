@@ -24,15 +24,16 @@ RETURNING l.*
 """
 
 RECENT_ACTIVITIES = """
-SELECT lead_id, activity_id, kind, occurred_at, url, event_id, seconds
+SELECT lead_id, activity_id, kind, occurred_at, url, event_id, seconds, numbers
 FROM lead_activities WHERE lead_id = ANY($1::uuid[]) AND occurred_at > $2
 """
 
 INSERT_ACTIVITIES = """
 INSERT INTO lead_activities
-    (activity_id, lead_id, kind, url, occurred_at, event_id, seconds, origin_lead_id)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
-                     $6::text[], $7::float8[], $8::uuid[])
+    (activity_id, lead_id, kind, url, occurred_at, event_id, seconds, origin_lead_id, numbers)
+SELECT a, l, k, u, o, e, s, g, n::jsonb
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+            $6::text[], $7::float8[], $8::uuid[], $9::text[]) AS t(a, l, k, u, o, e, s, g, n)
 ON CONFLICT (activity_id) DO NOTHING
 RETURNING activity_id
 """
@@ -46,6 +47,7 @@ LEAD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("scored_at", "timestamptz"), ("qualification", "text"), ("qualified_at", "timestamptz"),
     ("disqualified_rule", "text"), ("disqualified_reason", "text"),
     ("disqualified_at", "timestamptz"), ("win_probability", "float8"),
+    ("last_event_id", "text"), ("last_event_type", "text"), ("last_event_at", "timestamptz"),
 )
 """The columns the hot path writes: a changed lead's row is written whole, from its locked
 state and what the batch changed."""
@@ -108,7 +110,8 @@ async def recent_activities(driver: asyncpg.Connection, lead_ids: Collection[UUI
         by_lead[row["lead_id"]].append(Activity(
             activity_id=row["activity_id"], kind=row["kind"],
             occurred_at=row["occurred_at"], url=row["url"], event_id=row["event_id"],
-            seconds=row["seconds"]))
+            seconds=row["seconds"],
+            numbers=None if row["numbers"] is None else decoded_json(row["numbers"])))
     return by_lead
 
 
@@ -123,7 +126,8 @@ async def insert_activities(driver: asyncpg.Connection,
         [a.activity_id for _, a, _ in rows], [lead_id for lead_id, _, _ in rows],
         [a.kind for _, a, _ in rows], [a.url for _, a, _ in rows],
         [a.occurred_at for _, a, _ in rows], [a.event_id for _, a, _ in rows],
-        [a.seconds for _, a, _ in rows], [origin for _, _, origin in rows])
+        [a.seconds for _, a, _ in rows], [origin for _, _, origin in rows],
+        [None if not a.numbers else orjson.dumps(a.numbers).decode() for _, a, _ in rows])
     return {row["activity_id"] for row in inserted}
 
 

@@ -1,5 +1,5 @@
-"""What a fit rule or a disqualifier tests on a lead's profile: a small closed set of kinds,
-so a stored model can be validated, shown and explained, never executed. No I/O."""
+"""What a fit rule or a disqualifier tests on a lead (profile, consent, source): a small closed
+set of kinds, so a stored model can be validated, shown and explained, never executed. No I/O."""
 
 import functools
 import math
@@ -9,7 +9,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from leadloop.events.models import LeadProfile, PropertyValue
+from leadloop.events.models import PropertyValue
+from scoring.lead_fields import LeadFields, check_field, field_value
 
 # Addresses anyone can get: they say nothing about an employer.
 FREE_MAIL_DOMAINS = (
@@ -18,9 +19,6 @@ FREE_MAIL_DOMAINS = (
     "pm.me", "gmx.*", "web.de", "t-online.de", "mail.ru", "yandex.*", "mail.com", "zoho.com",
     "qq.com", "163.com", "126.com",
 )
-
-_PROFILE_FIELDS = frozenset(LeadProfile.model_fields) - {"properties"}
-_PROPERTY_PREFIX = "properties."
 
 
 def email_domain(email: str) -> str:
@@ -44,21 +42,6 @@ def listed_domain(domain: str, entries: tuple[str, ...]) -> str | None:
     return None
 
 
-def profile_value(profile: LeadProfile, field: str) -> PropertyValue:
-    """A profile field, or a custom property when `field` is `properties.<name>`."""
-    if field.startswith(_PROPERTY_PREFIX):
-        return profile.properties.get(field.removeprefix(_PROPERTY_PREFIX))
-    value: PropertyValue = getattr(profile, field)
-    return value
-
-
-def _known_field(field: str) -> str:
-    if field in _PROFILE_FIELDS or (field.startswith(_PROPERTY_PREFIX)
-                                    and len(field) > len(_PROPERTY_PREFIX)):
-        return field
-    raise ValueError(f"'{field}' is not a profile field (or properties.<name>)")
-
-
 def _domains(entries: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(entry.strip().lower() for entry in entries if entry.strip())
 
@@ -77,9 +60,9 @@ class EmailDomainIn(RuleModel):
 
     _normalize = field_validator("domains")(_domains)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        domain = email_domain(profile.email)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        domain = email_domain(lead.profile.email)
         entry = listed_domain(domain, self.domains)
         return None if entry is None else f"email domain {domain} is listed ({entry})"
 
@@ -92,22 +75,22 @@ class BusinessEmail(RuleModel):
 
     _normalize = field_validator("free_mail_domains")(_domains)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        domain = email_domain(profile.email)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        domain = email_domain(lead.profile.email)
         if not domain or listed_domain(domain, self.free_mail_domains) is not None:
             return None
         return f"business email domain {domain}"
 
 
 class FieldMatches(RuleModel):
-    """A profile field matches a regular expression (searched, case-insensitive)."""
+    """A lead field matches a regular expression (searched, case-insensitive)."""
 
     kind: Literal["field_matches"] = "field_matches"
     field: str
     pattern: str
 
-    _field = field_validator("field")(_known_field)
+    _field = field_validator("field")(check_field)
 
     @field_validator("pattern")
     @classmethod
@@ -118,9 +101,9 @@ class FieldMatches(RuleModel):
             raise ValueError(f"pattern '{value}' is not a regular expression: {exc}") from exc
         return value
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        value = field_value(lead, self.field)
         if value is None or isinstance(value, bool):
             return None
         # re caches compiled patterns, so matching stays cheap without our own cache.
@@ -129,33 +112,33 @@ class FieldMatches(RuleModel):
 
 
 class NumberAtLeast(RuleModel):
-    """A numeric profile field is at least a minimum."""
+    """A numeric lead field is at least a minimum."""
 
     kind: Literal["number_at_least"] = "number_at_least"
     field: str
     minimum: float
 
-    _field = field_validator("field")(_known_field)
+    _field = field_validator("field")(check_field)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        value = field_value(lead, self.field)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
         return f"{self.field} {value} >= {self.minimum:g}" if value >= self.minimum else None
 
 
 class FieldPresent(RuleModel):
-    """A profile field has a value."""
+    """A lead field has a value."""
 
     kind: Literal["field_present"] = "field_present"
     field: str
 
-    _field = field_validator("field")(_known_field)
+    _field = field_validator("field")(check_field)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        value = field_value(lead, self.field)
         return None if value is None or value == "" else f"{self.field} given"
 
 
@@ -172,32 +155,33 @@ def _same(value: PropertyValue, expected: Scalar) -> bool:
 
 
 class FieldEquals(RuleModel):
-    """A profile field (or custom property) equals a value; text compares case-insensitively."""
+    """A lead field (profile, property, consent, source) equals a value; text compares
+    case-insensitively."""
 
     kind: Literal["equals"] = "equals"
     field: str
     value: Scalar
 
-    _field = field_validator("field")(_known_field)
+    _field = field_validator("field")(check_field)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        value = field_value(lead, self.field)
         return f"{self.field} is '{value}'" if _same(value, self.value) else None
 
 
 class FieldIn(RuleModel):
-    """A profile field (or custom property) is one of several values."""
+    """A lead field is one of several values."""
 
     kind: Literal["in"] = "in"
     field: str
     values: tuple[Scalar, ...] = Field(min_length=1)
 
-    _field = field_validator("field")(_known_field)
+    _field = field_validator("field")(check_field)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        value = field_value(lead, self.field)
         if any(_same(value, expected) for expected in self.values):
             return f"{self.field} '{value}' is one of {len(self.values)} listed values"
         return None
@@ -211,7 +195,7 @@ class NumberInRange(RuleModel):
     minimum: float | None = None
     maximum: float | None = None
 
-    _field = field_validator("field")(_known_field)
+    _field = field_validator("field")(check_field)
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
@@ -221,9 +205,9 @@ class NumberInRange(RuleModel):
             raise ValueError(f"minimum {self.minimum:g} must be below maximum {self.maximum:g}")
         return self
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        value = profile_value(profile, self.field)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        value = field_value(lead, self.field)
         if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
             return None
         low = -math.inf if self.minimum is None else self.minimum
@@ -245,9 +229,9 @@ class EmailDomainKind(RuleModel):
 
     _normalize = field_validator("free_mail_domains")(_domains)
 
-    def match(self, profile: LeadProfile) -> str | None:
-        """Why the profile matches, or None."""
-        domain = email_domain(profile.email)
+    def match(self, lead: LeadFields) -> str | None:
+        """Why the lead matches, or None."""
+        domain = email_domain(lead.profile.email)
         if not domain:
             return None
         free = listed_domain(domain, self.free_mail_domains) is not None
@@ -261,7 +245,7 @@ Condition = Annotated[
     | FieldIn | NumberInRange | EmailDomainKind,
     Field(discriminator="kind"),
 ]
-"""What a fit rule or a disqualifier tests on the profile."""
+"""What a fit rule or a disqualifier tests on the lead's fields."""
 
 
 class ConsentWithdrawn(RuleModel):
@@ -282,4 +266,4 @@ DisqualifierCondition = Annotated[
     | FieldIn | NumberInRange | EmailDomainKind | ConsentWithdrawn,
     Field(discriminator="kind"),
 ]
-"""What a disqualifier tests: a profile condition, or a withdrawn consent."""
+"""What a disqualifier tests: a condition on the lead's fields, or a withdrawn consent."""

@@ -10,10 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource, ScoreContribution
-from scoring.rules import ConsentWithdrawn, EngagementRule, ScoringModelConfig, email_domain
+from scoring.activities import Activity
+from scoring.lead_fields import LeadFields
+from scoring.rules import (
+    ConsentWithdrawn,
+    EngagementRule,
+    IntensityRule,
+    ScoringModelConfig,
+    email_domain,
+)
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -24,18 +33,6 @@ class ScoringModel:
 
     version: int
     config: ScoringModelConfig
-
-
-@dataclass(frozen=True, slots=True)
-class Activity:
-    """One thing a lead did, as scoring stores it."""
-
-    activity_id: UUID
-    kind: str
-    occurred_at: datetime
-    url: str | None = None
-    event_id: str | None = None
-    seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,18 +129,26 @@ def round_half_up(value: float) -> int:
     return int(math.copysign(math.floor(abs(value) + 0.5), value))
 
 
-def fit_contributions(model: ScoringModel, profile: LeadProfile,
+def fit_contributions(model: ScoringModel, lead: LeadFields,
                       event_id: str | None) -> list[ScoreContribution]:
-    """One contribution per fit rule that matches the profile; each counts once."""
+    """One contribution per fit rule that matches the lead's fields; each counts once."""
     contributions = []
     for rule in model.config.fit_rules:
-        reason = rule.when.match(profile)
+        reason = rule.when.match(lead)
         if reason is not None:
             contributions.append(ScoreContribution(
                 rule_id=rule.id, points=rule.points, reason=reason,
                 model_version=model.version, event_id=event_id,
             ))
     return contributions
+
+
+def page_of(url: str) -> str:
+    """A URL as a score's explanation shows it: host and path only. The query and fragment
+    stay out: campaign links carry emails and names there, and explanations travel in clear
+    on lead.scored (only fields named personal are sealed)."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}" if parts.netloc else parts.path or url.split("?")[0]
 
 
 def _age_text(occurred_at: datetime, now: datetime) -> str:
@@ -190,7 +195,7 @@ def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], no
         granted += points
         if points == 0:
             continue
-        where = f" ({activity.url})" if activity.url else ""
+        where = f" ({page_of(activity.url)})" if activity.url else ""
         decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
         capped = " (cap reached)" if total >= cap and rule.repeatable else ""
         contributions.append(ScoreContribution(
@@ -211,19 +216,40 @@ def engagement_contributions(model: ScoringModel, activities: Sequence[Activity]
     window_start = now - timedelta(days=model.config.decay.window_days)
     in_window = [a for a in activities if a.occurred_at > window_start]
     contributions = []
+    kinds = {a.kind for a in in_window}  # most rules name a kind the lead never did: skip them
     for rule in model.config.engagement_rules:
-        contributions.extend(_rule_contributions(rule, in_window, now, model))
+        if rule.activity_kind in kinds:
+            contributions.extend(_rule_contributions(rule, in_window, now, model))
+    for intensity in model.config.intensity_rules:
+        contribution = intensity_contribution(intensity, in_window, now, model.version)
+        if contribution is not None:
+            contributions.append(contribution)
     return contributions
 
 
-def find_disqualification(model: ScoringModel, profile: LeadProfile,
+def intensity_contribution(rule: IntensityRule, activities: Sequence[Activity], now: datetime,
+                           version: int) -> ScoreContribution | None:
+    """The points of the band the rule's measure falls in at `now`, or None (no band, or 0);
+    the event it names is the latest activity the measure counted."""
+    counted = rule.counted(activities, now)
+    value = rule.measured(counted, now)
+    band = rule.band_of(value)
+    if band is None or band.points == 0 or value is None:
+        return None
+    latest = max(counted, key=lambda a: a.occurred_at, default=None)
+    return ScoreContribution(rule_id=rule.id, points=band.points, model_version=version,
+                             reason=rule.reason(value, band),
+                             event_id=None if latest is None else latest.event_id)
+
+
+def find_disqualification(model: ScoringModel, lead: LeadFields,
                           consent_withdrawn: frozenset[str] = frozenset(),
                           ) -> Disqualification | None:
-    """The first disqualifier that matches the profile (or the withdrawn consents), if any."""
+    """The first disqualifier that matches the lead (or the withdrawn consents), if any."""
     for rule in model.config.disqualifiers:
         condition = rule.when
         reason = condition.match_withdrawn(consent_withdrawn) \
-            if isinstance(condition, ConsentWithdrawn) else condition.match(profile)
+            if isinstance(condition, ConsentWithdrawn) else condition.match(lead)
         if reason is not None:
             return Disqualification(rule_id=rule.id, reason=reason)
     return None
@@ -261,20 +287,23 @@ def is_mql(config: ScoringModelConfig, score: int, grade: str, disqualified: boo
 def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[Activity],
                now: datetime, *, profile_event_id: str | None = None,
                disqualified: bool = False, win_probability: float | None = None,
-               consent_withdrawn: frozenset[str] = frozenset()) -> LeadScore:
-    """Score a lead: fit from its profile, decayed engagement from its activities, grade, MQL.
+               consent_withdrawn: frozenset[str] = frozenset(), consent: Consent | None = None,
+               source: LeadSource | None = None) -> LeadScore:
+    """Score a lead: fit from its profile, consent and source, decayed engagement and intensity
+    from its activities, grade, MQL.
 
     `disqualified` says an earlier disqualification stands: disqualification is final, so such
     a lead is never an MQL even when no disqualifier matches any more. `win_probability` is the
     learned model's prediction, if the version has one; `consent_withdrawn` the purposes the
     person withdrew consent to.
     """
-    fit = fit_contributions(model, profile, profile_event_id)
+    lead = LeadFields(profile, consent, source)
+    fit = fit_contributions(model, lead, profile_event_id)
     engagement = engagement_contributions(model, activities, now)
     fit_score = sum(c.points for c in fit)
     engagement_score = sum(c.points for c in engagement)
     grade = grade_for(model.config, fit_score)
-    disqualification = find_disqualification(model, profile, consent_withdrawn)
+    disqualification = find_disqualification(model, lead, consent_withdrawn)
     return LeadScore(
         model_version=model.version,
         fit_score=fit_score,
@@ -319,6 +348,8 @@ def deal_features(lead: StoredLead, activity_counts: Mapping[str, int]) -> dict[
     profile = lead.profile
     return {
         "profile": profile.model_dump(mode="json") if profile else None,
+        "consent": lead.consent.model_dump(mode="json") if lead.consent else None,
+        "source": lead.source.model_dump(mode="json") if lead.source else None,
         "email_domain": email_domain(profile.email) if profile else None,
         "job_title": profile.job_title if profile else None,
         "company_size": profile.company_size if profile else None,

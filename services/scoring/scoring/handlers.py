@@ -8,6 +8,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     DealClosed,
     LeadActivity,
+    LeadClosed,
     LeadConsentChanged,
     LeadCreated,
     LeadErased,
@@ -39,8 +40,9 @@ def lead_input(item: Item[LeadCreated | LeadUpdated | LeadActivity]) -> LeadInpu
         return activity_seen(event, event_id)
     if isinstance(event, LeadCreated):
         return ProfileSeen(event.lead_id, event.profile, event.consent, event.created_at,
-                           event_id, event.source)
-    return ProfileSeen(event.lead_id, event.profile, event.consent, event.updated_at, event_id)
+                           event_id, event.source, item.envelope.type)
+    return ProfileSeen(event.lead_id, event.profile, event.consent, event.updated_at, event_id,
+                       event_type=item.envelope.type)
 
 
 @HANDLERS.handles
@@ -95,3 +97,10 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
         event = item.event
         await service.erase_lead(uow, event.lead_id, event.erased_at)
 
+
+
+@HANDLERS.handles
+async def on_lead_closed(uow: UnitOfWork, batch: Batch[LeadClosed]) -> None:
+    """A lead closed as not converted: keep it as a negative outcome to learn from."""
+    for item in batch:
+        await service.record_lead_closed(uow, item.event, item.envelope.id)

@@ -19,11 +19,9 @@ from leadloop.events.models import (
     LeadProfile,
     LeadSource,
 )
-from scoring.domain import Activity, LeadScore, Qualification, ScoringModel, StoredLead
+from scoring.activities import Activity, numeric_properties
+from scoring.domain import LeadScore, Qualification, ScoringModel, StoredLead
 from scoring.rescoring import rescore
-
-SECONDS_PROPERTY = "seconds_on_page"
-"""The activity property that says how long the lead spent (seconds on site, for learning)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +35,7 @@ class ProfileSeen:
     at: datetime
     event_id: str
     source: LeadSource | None = None
+    event_type: str = "leadloop.lead.updated.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +49,21 @@ class ActivitySeen:
 LeadInput = ProfileSeen | ActivitySeen
 
 
+ACTIVITY_TYPE = "leadloop.lead.activity.v1"
+
+
+def last_event(event_id: str, event_type: str, at: datetime) -> dict[str, Any]:
+    """The columns that say which event was applied last to a lead, and when it happened."""
+    return {"last_event_id": event_id, "last_event_type": event_type, "last_event_at": at}
+
+
 def activity_seen(event: LeadActivity, event_id: str) -> ActivitySeen:
-    """A lead.activity as scoring stores it (with its seconds on page, when given and sane)."""
-    seconds = event.properties.get(SECONDS_PROPERTY)
+    """A lead.activity as scoring stores it (with its numeric properties, seconds on page
+    apart)."""
+    seconds, numbers = numeric_properties(event.properties)
     return ActivitySeen(event.lead_id, Activity(
         activity_id=event.activity_id, kind=event.kind, occurred_at=event.occurred_at,
-        url=event.url, event_id=event_id,
-        seconds=float(seconds) if isinstance(seconds, int | float)
-        and not isinstance(seconds, bool) and seconds >= 0 else None,
+        url=event.url, event_id=event_id, seconds=seconds, numbers=numbers or None,
     ))
 
 
@@ -150,6 +156,7 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
                 state.set({"profile": seen.profile.model_dump(mode="json"),
                            "consent": seen.consent.model_dump(mode="json"),
                            "profile_at": seen.at, "profile_event_id": seen.event_id})
+                state.set(last_event(seen.event_id, seen.event_type, seen.at))
                 state.lead = replace(lead, profile=seen.profile, consent=seen.consent,
                                      profile_at=seen.at, profile_event_id=seen.event_id)
                 score(state, seen.event_id)
@@ -162,6 +169,7 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
             state = states[lead.merged_into]
         if activity.occurred_at > since:
             state.activities.append(activity)
+        state.set(last_event(activity.event_id or "", ACTIVITY_TYPE, activity.occurred_at))
         # New engagement after sales rejected the lead recycles it: it may qualify again.
         rejected_at = state.lead.rejected_at
         score(state, activity.event_id,

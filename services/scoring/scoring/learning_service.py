@@ -2,65 +2,104 @@
 
 import asyncio
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import LeadProfile
+from leadloop.events.models import Consent, LeadProfile, LeadSource
 from scoring import model_repository, model_service
 from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
 from scoring.backtest import ReplayLead, backtest
 from scoring.domain import ScoringModel, score_lead
-from scoring.learning import Example, raw_features, train
+from scoring.lead_fields import LeadFields
+from scoring.learning import Example, explain, raw_features, train
 
 
 class NotTrainable(Exception):
-    """The version cannot be trained (no learning configured, too few or one-sided deals)."""
+    """The version cannot be trained (no learning configured, too few or one-sided outcomes)."""
 
 
-async def training_examples(conn: AsyncConnection, model: ScoringModel) -> list[Example]:
-    """Every closed deal as an example: features and rules-only score as of its closing."""
+def _part(snapshot: dict[str, Any], name: str, stored: Any) -> Any:
+    """The outcome's snapshot of a part of the lead when it has one, else the stored one."""
+    value = snapshot.get(name)
+    return stored if value is None else value
+
+
+async def training_examples(conn: AsyncConnection, model: ScoringModel,
+                            closed_from: datetime | None = None,
+                            closed_to: datetime | None = None) -> list[Example]:
+    """Every outcome closed in the period as an example: features and rules-only score as of
+    its closing (won deals positive; lost deals and leads closed not converted negative)."""
     learning = model.config.learning
     if learning is None:
         raise NotTrainable(f"model version {model.version} has no learning configuration")
-    rows = await model_repository.outcomes_with_profiles(conn)
+    rows = await model_repository.outcomes_with_profiles(conn, closed_from, closed_to)
     activities = await model_repository.activities_of(conn, list({row.lead_id for row in rows}))
     examples = []
     window = model.config.decay.window_days
     for row in rows:
-        stored = (row.features or {}).get("profile") or row.profile
+        snapshot = row.features or {}
+        stored = _part(snapshot, "profile", row.profile)
         if stored is None:
             continue  # erased, or closed before scoring ever saw the lead
-        profile = LeadProfile.model_validate(stored)
+        consent, source = _part(snapshot, "consent", row.consent), \
+            _part(snapshot, "source", row.source)
+        fields = LeadFields(LeadProfile.model_validate(stored),
+                            None if consent is None else Consent.model_validate(consent),
+                            None if source is None else LeadSource.model_validate(source))
         before = [a for a in activities.get(row.lead_id, []) if a.occurred_at <= row.closed_at]
-        rules = score_lead(model, profile, before, row.closed_at).score
+        rules = score_lead(model, fields.profile, before, row.closed_at,
+                           consent=fields.consent, source=fields.source).score
         examples.append(Example(
             lead_id=row.lead_id, won=row.outcome == "won", rules_score=rules,
-            raw=raw_features(learning, profile, before, row.closed_at, window),
+            raw=raw_features(learning, fields, before, row.closed_at, window),
+            outcome=row.outcome,
         ))
     return examples
 
 
-async def train_version(uow: UnitOfWork, version: int) -> tuple[int, dict[str, Any]]:
-    """Train a version's learned model on every closed deal; its training id and evaluation.
+async def train_version(uow: UnitOfWork, version: int, closed_from: datetime | None = None,
+                        closed_to: datetime | None = None) -> tuple[int, dict[str, Any]]:
+    """Train a version's learned model on the outcomes closed in the period (default: all);
+    its training id and evaluation.
 
     Training the active version also starts re-scoring every lead under the new weights.
     """
     model = await model_version(uow.connection, version)
-    examples = await training_examples(uow.connection, model)
+    examples = await training_examples(uow.connection, model, closed_from, closed_to)
     assert model.config.learning is not None  # training_examples checked it
     try:
         # scikit-learn holds the GIL less than pure Python; a thread keeps the API answering.
         result = await asyncio.to_thread(train, model.config.learning, examples)
     except ValueError as exc:
-        raise NotTrainable(str(exc)) from exc
+        period = "" if closed_from is None and closed_to is None else \
+            f" (outcomes closed from {closed_from or 'the start'} to {closed_to or 'now'})"
+        raise NotTrainable(f"{exc}{period}") from exc
+    result["evaluation"]["period"] = {
+        "closed_from": None if closed_from is None else closed_from.isoformat(),
+        "closed_to": None if closed_to is None else closed_to.isoformat()}
     training_id = await model_repository.insert_training(
         uow.connection, version, len(examples), result["model"], result["evaluation"])
     IN_FORCE.invalidate()  # this replica's handlers predict with it from their next batch
     await model_service.start_training_rescore(uow, version)
     return training_id, result["evaluation"]
+
+
+async def explain_probability(conn: AsyncConnection, model: ScoringModel, fields: LeadFields,
+                              lead_id: Any, now: datetime) -> list[dict[str, Any]]:
+    """Each feature's part of a lead's learned probability now (empty when the version does
+    not learn or was never trained)."""
+    learning = model.config.learning
+    trained = await trained_model(conn, model)
+    if learning is None or trained is None:
+        return []
+    since = now - timedelta(days=model.config.decay.window_days)
+    activities = (await model_repository.activities_of(conn, [lead_id], since)).get(lead_id, [])
+    raw = raw_features(learning, fields, activities, now, model.config.decay.window_days)
+    return explain(trained, raw)
 
 
 async def retrain_if_due(uow: UnitOfWork) -> int | None:
@@ -100,6 +139,12 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
             if row["kinds"] else [],
             outcome=row["outcome"],
             consent_withdrawn=frozenset(_json(row["consent_withdrawn"])),
+            consent=None if row["consent"] is None
+            else Consent.model_construct(**_json(row["consent"])),
+            source=None if row["source"] is None
+            else LeadSource.model_construct(**_json(row["source"])),
+            numbers=[None if n is None else _json(n) for n in row["numbers"]]
+            if row["kinds"] else (),
         ) for row in rows)
         return backtest(model, leads, trained)
 

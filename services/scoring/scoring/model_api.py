@@ -1,15 +1,19 @@
 """Admin routes for scoring models: create, read, diff, activate, re-score progress, train,
 evaluate, backtest."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from scoring import learning_service, model_repository, model_service, repository
+from scoring.default_model import TEMPLATES
 from scoring.model_diff import diff_models
 from scoring.schemas import (
     ActivationOut,
@@ -19,6 +23,8 @@ from scoring.schemas import (
     RescoreJobsOut,
     ScoringModelIn,
     ScoringModelOut,
+    TemplateOut,
+    TemplatesOut,
 )
 
 # Versions are PostgreSQL integers: bound them so a huge number is a 422, not a database error.
@@ -27,6 +33,9 @@ ModelVersion = Annotated[int, Path(ge=1, le=2**31 - 1, description="model versio
 router = APIRouter(prefix="/v1/models", tags=["models"],
                    dependencies=[Depends(require_scope("admin"))])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such model version"}}
+_UNTRAINED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The version's MQL definition needs a win probability it cannot give "
+                         "yet (never trained, or no learning configured)"}}
 
 
 async def _model(conn: AsyncConnection, version: int) -> ScoringModelOut:
@@ -36,17 +45,30 @@ async def _model(conn: AsyncConnection, version: int) -> ScoringModelOut:
     return ScoringModelOut.model_validate(row, from_attributes=True)
 
 
-@router.post("", response_model=ScoringModelOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=ScoringModelOut, status_code=status.HTTP_201_CREATED,
+             responses=_UNTRAINED)
 async def create_model(body: ScoringModelIn,
                        uow: UnitOfWork = Depends(unit_of_work)) -> ScoringModelOut:
-    """Store a new version of the rules (the next number); `activate` also puts it in force."""
+    """Store a new version of the rules (the next number), from a full config or a template;
+    `activate` also puts it in force."""
     async with uow:
-        version = await model_service.create_model(uow, body.name, body.config)
+        version = await model_service.create_model(uow, body.name, body.rules())
         if body.activate:
-            await model_service.activate_model(uow, version)
+            try:
+                await model_service.activate_model(uow, version)
+            except model_service.ActivationRefused as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         created = await _model(uow.connection, version)
         await uow.commit()
     return created
+
+
+@router.get("/templates", response_model=TemplatesOut)
+async def list_templates() -> TemplatesOut:
+    """The templates a version can be created from (`POST /v1/models` with `template`)."""
+    return TemplatesOut(templates=[TemplateOut(name=name, description=description,
+                                               config=config)  # type: ignore[arg-type]
+                                   for name, (config, description) in TEMPLATES.items()])
 
 
 @router.get("/{version}", response_model=ScoringModelOut, responses=_NOT_FOUND)
@@ -77,13 +99,17 @@ async def diff_model(
 
 
 @router.post("/{version}/activate", response_model=ActivationOut,
-             status_code=status.HTTP_202_ACCEPTED, responses=_NOT_FOUND)
+             status_code=status.HTTP_202_ACCEPTED, responses={**_NOT_FOUND, **_UNTRAINED})
 async def activate_model(version: ModelVersion,
                          uow: UnitOfWork = Depends(unit_of_work)) -> ActivationOut:
-    """Put a version in force; every lead is re-scored under it in the background."""
+    """Put a version in force; every lead is re-scored under it in the background. A version
+    whose MQL definition needs a win probability must be trained first (409)."""
     async with uow:
         await _model(uow.connection, version)
-        await model_service.activate_model(uow, version)
+        try:
+            await model_service.activate_model(uow, version)
+        except model_service.ActivationRefused as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         # The newest job of the version is the one just started.
         job = (await model_repository.jobs_of(uow.connection, version, limit=1))[0]
         await uow.commit()
@@ -105,19 +131,41 @@ async def rescore_progress(version: ModelVersion,
 @router.post("/{version}/train", response_model=EvaluationOut,
              status_code=status.HTTP_201_CREATED,
              responses={**_NOT_FOUND, 409: {"description": "The version cannot be trained yet"}})
-async def train_model(version: ModelVersion,
-                      uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
-    """Train the version's learned model on closed deals now, and evaluate it on held-out leads.
-    Training the active version also re-scores every lead (progress: GET .../rescore)."""
+async def train_model(
+    version: ModelVersion,
+    closed_from: AwareDatetime | None = Query(
+        None, description="learn only from outcomes closed at or after this time"),
+    closed_to: AwareDatetime | None = Query(
+        None, description="learn only from outcomes closed before this time"),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> EvaluationOut:
+    """Train the version's learned model on outcomes (won and lost deals, leads closed as not
+    converted), optionally of one period: evaluated on a stratified held-out share of leads,
+    then refit on all of them for the model that is served. Training the active version also
+    re-scores every lead (progress: GET .../rescore)."""
+    _check_period(closed_from, closed_to)
     async with uow:
         await _model(uow.connection, version)
         try:
-            await learning_service.train_version(uow, version)
+            await learning_service.train_version(uow, version, closed_from, closed_to)
         except learning_service.NotTrainable as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         out = await _evaluation(uow.connection, version)  # the training just stored
         await uow.commit()
     return out
+
+
+def _check_period(closed_from: datetime | None, closed_to: datetime | None) -> None:
+    """422 naming the query parameter, in the shape of any other validation error."""
+    for name, at in (("closed_from", closed_from), ("closed_to", closed_to)):
+        try:
+            at is None or at.astimezone(UTC)
+        except OverflowError:
+            raise RequestValidationError([{"loc": ("query", name), "type": "value_error",
+                                           "msg": "is out of the range of dates"}]) from None
+    if closed_from is not None and closed_to is not None and closed_from >= closed_to:
+        raise RequestValidationError([{"loc": ("query", "closed_to"), "type": "value_error",
+                                       "msg": "must be later than closed_from"}])
 
 
 async def _evaluation(conn: AsyncConnection, version: int) -> EvaluationOut:
@@ -132,8 +180,9 @@ async def _evaluation(conn: AsyncConnection, version: int) -> EvaluationOut:
 @router.get("/{version}/evaluation", response_model=EvaluationOut, responses=_NOT_FOUND)
 async def get_evaluation(version: ModelVersion,
                          uow: UnitOfWork = Depends(unit_of_work)) -> EvaluationOut:
-    """The latest training's evaluation on held-out leads: AUC of rules-only vs learned, win
-    rate per score and probability band, lift, and the learned weights."""
+    """The latest training's evaluation on held-out leads: AUC of rules-only vs learned, Brier
+    score (and the base rate's), reliability bins, win rate per score and probability band,
+    lift, and the served (refit) model's weights."""
     async with uow:
         await _model(uow.connection, version)
         return await _evaluation(uow.connection, version)

@@ -81,21 +81,27 @@ async def insert_training(conn: AsyncConnection, version: int, deals: int,
 
 
 async def outcome_count(conn: AsyncConnection, since: datetime | None = None) -> int:
-    """How many closed deals are stored (recorded after `since`, if given)."""
+    """How many outcomes (closed deals, closed leads) are stored (recorded after `since`)."""
     statement = select(func.count()).select_from(deal_outcomes)
     if since is not None:
         statement = statement.where(deal_outcomes.c.recorded_at > since)
     return int(await conn.scalar(statement) or 0)
 
 
-async def outcomes_with_profiles(conn: AsyncConnection) -> list[Row[Any]]:
-    """Every closed deal with its lead's stored profile (the deal's snapshot is preferred)."""
+async def outcomes_with_profiles(conn: AsyncConnection, closed_from: datetime | None = None,
+                                 closed_to: datetime | None = None) -> list[Row[Any]]:
+    """Every outcome (closed in [closed_from, closed_to), when given) with its lead's stored
+    profile, consent and source (the outcome's own snapshot is preferred)."""
     statement = (
         select(deal_outcomes.c.lead_id, deal_outcomes.c.outcome, deal_outcomes.c.closed_at,
-               deal_outcomes.c.features, leads.c.profile)
+               deal_outcomes.c.features, leads.c.profile, leads.c.consent, leads.c.source)
         .join(leads, leads.c.lead_id == deal_outcomes.c.lead_id, isouter=True)
         .order_by(deal_outcomes.c.deal_id)
     )
+    if closed_from is not None:
+        statement = statement.where(deal_outcomes.c.closed_at >= closed_from)
+    if closed_to is not None:
+        statement = statement.where(deal_outcomes.c.closed_at < closed_to)
     return list(await conn.execute(statement))
 
 
@@ -207,17 +213,20 @@ async def replay_leads(conn: AsyncConnection) -> list[Mapping[str, Any]]:
                    func.date_part("epoch", lead_activities.c.occurred_at),
                    lead_activities.c.occurred_at)).label("times"),
                func.array_agg(aggregate_order_by(lead_activities.c.seconds,
-                                                 lead_activities.c.occurred_at)).label("seconds"))
+                                                 lead_activities.c.occurred_at)).label("seconds"),
+               func.array_agg(aggregate_order_by(lead_activities.c.numbers,
+                                                 lead_activities.c.occurred_at)).label("numbers"))
         .group_by(lead_activities.c.lead_id).subquery()
     )
+    # max(): "won" > "not_converted" > "lost", and only won tells them apart
     outcome = (select(deal_outcomes.c.lead_id, func.max(deal_outcomes.c.outcome).label("outcome"))
-               .group_by(deal_outcomes.c.lead_id).subquery())  # max(): "won" > "lost"
+               .group_by(deal_outcomes.c.lead_id).subquery())
     statement = (
         select(leads.c.lead_id, leads.c.profile, func.date_part("epoch", func.least(
                    func.coalesce(leads.c.profile_at, leads.c.first_seen_at),
                    leads.c.first_seen_at)).label("created_at"),
-               leads.c.consent_withdrawn, outcome.c.outcome, acts.c.kinds, acts.c.urls,
-               acts.c.times, acts.c.seconds)
+               leads.c.consent_withdrawn, leads.c.consent, leads.c.source, outcome.c.outcome,
+               acts.c.kinds, acts.c.urls, acts.c.times, acts.c.seconds, acts.c.numbers)
         .join(outcome, outcome.c.lead_id == leads.c.lead_id, isouter=True)
         .join(acts, acts.c.lead_id == leads.c.lead_id, isouter=True)
         .where(*_scorable(False))

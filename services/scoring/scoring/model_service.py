@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from scoring import batch_repository, model_repository, repository
-from scoring.active_model import IN_FORCE, active_model, trained_model
+from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
 from scoring.rescoring import rescore
 from scoring.rules import ScoringModelConfig
 
@@ -23,9 +23,34 @@ async def create_model(uow: UnitOfWork, name: str, config: ScoringModelConfig) -
                                                config.model_dump(mode="json"))
 
 
+class ActivationRefused(Exception):
+    """The version cannot be put in force as it is (its MQL definition needs a training)."""
+
+
+async def check_activatable(conn: AsyncConnection, version: int) -> None:
+    """Refuse a version whose MQL definition requires a win probability it cannot give: not
+    in shadow, with a minimum probability, but no learning configured or never trained. In
+    force, it would qualify leads by the rules alone, and qualification sticks."""
+    config = (await model_version(conn, version)).config
+    minimum = config.mql.min_probability
+    if minimum is None or (config.learning is not None and config.learning.shadow):
+        return
+    if config.learning is None:
+        raise ActivationRefused(
+            f"model version {version} requires mql.min_probability {minimum:g} but has no "
+            f"learning configuration to predict it: add learning, or remove the minimum")
+    if await model_repository.latest_training_id(conn, version) is None:
+        raise ActivationRefused(
+            f"model version {version} requires mql.min_probability {minimum:g} but has never "
+            f"been trained: POST /v1/models/{version}/train first (or set learning.shadow to "
+            f"show the probability without letting it decide)")
+
+
 async def activate_model(uow: UnitOfWork, version: int) -> int:
-    """Make a version the active one and start re-scoring every lead under it; the job id."""
+    """Make a version the active one and start re-scoring every lead under it; the job id.
+    Raises ActivationRefused for a version that needs a training it does not have."""
     conn = uow.connection
+    await check_activatable(conn, version)
     await model_repository.activate_model(conn, version, event_time_now())
     IN_FORCE.invalidate()  # this replica's handlers score under it from their next batch
     return await _rescore_every_lead(conn, version, ACTIVATION)

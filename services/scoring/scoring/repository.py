@@ -74,12 +74,14 @@ async def update_lead(conn: AsyncConnection, lead_id: UUID, values: dict[str, An
 def activity_from_row(row: Any) -> Activity:
     """An activity from a row of ACTIVITY_COLUMNS."""
     return Activity(activity_id=row.activity_id, kind=row.kind, occurred_at=row.occurred_at,
-                    url=row.url, event_id=row.event_id, seconds=row.seconds)
+                    url=row.url, event_id=row.event_id, seconds=row.seconds,
+                    numbers=row.numbers)
 
 
 ACTIVITY_COLUMNS = (lead_activities.c.activity_id, lead_activities.c.kind,
                      lead_activities.c.occurred_at, lead_activities.c.url,
-                     lead_activities.c.event_id, lead_activities.c.seconds)
+                     lead_activities.c.event_id, lead_activities.c.seconds,
+                     lead_activities.c.numbers)
 
 
 async def activities_since(conn: AsyncConnection, lead_id: UUID, since: datetime) -> list[Activity]:
@@ -108,6 +110,12 @@ async def score_history_of(conn: AsyncConnection, lead_id: UUID, limit: int) -> 
         .order_by(score_history.c.id.desc()).limit(limit).subquery()
     )
     return list(await conn.execute(select(latest).order_by(latest.c.id)))
+
+
+async def get_leads(conn: AsyncConnection, lead_ids: list[UUID]) -> dict[UUID, Row[Any]]:
+    """Many leads' rows in one query, by id (unknown ids are left out)."""
+    rows = await conn.execute(select(leads).where(leads.c.lead_id.in_(lead_ids)))
+    return {row.lead_id: row for row in rows}
 
 
 async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Row[Any] | None:

@@ -27,6 +27,7 @@ from scoring.domain import (
     next_qualification,
     score_lead,
 )
+from scoring.lead_fields import LeadFields
 from scoring.learning import predict, raw_features
 
 RECENT_ACTIVITIES = 10
@@ -42,13 +43,13 @@ class Rescored:
     events: list[EventData] = field(default_factory=list)
 
 
-def win_probability(model: ScoringModel, trained: dict[str, Any] | None, profile: LeadProfile,
+def win_probability(model: ScoringModel, trained: dict[str, Any] | None, lead: LeadFields,
                     activities: list[Activity], now: datetime) -> float | None:
     """The learned model's win probability for a lead, when the version has been trained."""
     learning = model.config.learning
     if learning is None or trained is None:
         return None
-    raw = raw_features(learning, profile, activities, now, model.config.decay.window_days)
+    raw = raw_features(learning, lead, activities, now, model.config.decay.window_days)
     return predict(trained, raw)
 
 
@@ -58,12 +59,14 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: dict[str, Any] | Non
     outcome = Rescored()
     if lead.profile is None or lead.erased or lead.merged_into is not None:
         return outcome
-    probability = win_probability(model, trained, lead.profile, activities, now)
+    fields = LeadFields(lead.profile, lead.consent, lead.source)
+    probability = win_probability(model, trained, fields, activities, now)
     result = score_lead(model, lead.profile, activities, now,
                         profile_event_id=lead.profile_event_id,
                         disqualified=lead.disqualified_rule is not None,
                         win_probability=probability,
-                        consent_withdrawn=lead.consent_withdrawn)
+                        consent_withdrawn=lead.consent_withdrawn,
+                        consent=lead.consent, source=lead.source)
     outcome.values = {
         "contributions": [c.model_dump(mode="json") for c in result.contributions],
         "scored_at": now, "win_probability": probability,

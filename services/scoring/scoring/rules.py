@@ -1,12 +1,15 @@
 """A scoring model's rules, as data: what is stored (JSONB) in each model version. No I/O.
 
-A model has fit rules (who the lead is, from the profile; each counts once), engagement rules
-(what the lead did, from activities; decayed, optionally repeatable up to a cap), disqualifiers,
+A model has fit rules (who the lead is, from its profile, consent and source; each counts
+once), engagement rules (what the lead did, from activities; decayed, optionally repeatable up
+to a cap), intensity rules (points by bands of a measure such as time on site over a window),
+disqualifiers,
 grade thresholds on the fit score and the MQL definition. Conditions (`conditions.py`) are a
 small closed set of kinds so a stored model can be validated, shown and explained, never
 executed.
 """
 
+import itertools
 import re
 from typing import Annotated, Self
 
@@ -29,17 +32,17 @@ from scoring.conditions import (
     RuleModel,
     email_domain,
     listed_domain,
-    profile_value,
 )
 from scoring.learning_config import LearningConfig
+from scoring.measures import MEASURE_TEXT, ActivityMeasure
 
 __all__ = [
     "FREE_MAIL_DOMAINS", "BusinessEmail", "Condition", "ConsentWithdrawn", "Decay",
     "Disqualifier", "EmailDomainIn",
     "EmailDomainKind", "EngagementRule", "FieldEquals", "FieldIn", "FieldMatches",
-    "FieldPresent", "FitRule", "GradeThreshold", "MqlDefinition", "NumberAtLeast",
-    "NumberInRange", "PeriodCap", "RuleModel", "ScoringModelConfig", "email_domain",
-    "listed_domain", "profile_value",
+    "FieldPresent", "FitRule", "GradeThreshold", "IntensityBand", "IntensityRule",
+    "MqlDefinition", "NumberAtLeast", "NumberInRange", "PeriodCap", "RuleModel",
+    "ScoringModelConfig", "email_domain", "listed_domain",
 ]
 
 RuleId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.\-]+$")]
@@ -115,6 +118,68 @@ class EngagementRule(RuleModel):
             url is not None and re.search(self.url_pattern, url, re.IGNORECASE) is not None)
 
 
+class IntensityBand(RuleModel):
+    """Points when the measured value lies in [at_least, below); either bound may be open."""
+
+    at_least: float | None = None
+    below: float | None = None
+    points: int
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.at_least is None and self.below is None:
+            raise ValueError("a band needs at_least, below or both")
+        if self.at_least is not None and self.below is not None and self.at_least >= self.below:
+            raise ValueError(f"band at_least {self.at_least:g} must be below {self.below:g}")
+        return self
+
+    def holds(self, value: float) -> bool:
+        """Whether the value lies in the band."""
+        return (self.at_least is None or value >= self.at_least) and (
+            self.below is None or value < self.below)
+
+    @property
+    def text(self) -> str:
+        """The band as people read it, e.g. '>= 300 and < 900'."""
+        return " and ".join(part for part in (
+            None if self.at_least is None else f">= {self.at_least:g}",
+            None if self.below is None else f"< {self.below:g}") if part)
+
+
+class IntensityRule(ActivityMeasure):
+    """Points by how much a lead engaged: a measure over a window (time on site, visits, days
+    since the last activity, a numeric activity property summed or counted) and the points of
+    the band its value falls in. Not decayed: the window (and recency) carry time."""
+
+    id: RuleId
+    bands: tuple[IntensityBand, ...]  # not min_length: see LearningConfig.features
+
+    @model_validator(mode="after")
+    def _bands_apart(self) -> Self:
+        if not self.bands:
+            raise ValueError(f"rule {self.id}: bands must list at least one band")
+        ordered = sorted(self.bands, key=lambda b: -float("inf") if b.at_least is None
+                         else b.at_least)
+        for low, high in itertools.pairwise(ordered):
+            if low.below is None or (high.at_least is not None and high.at_least < low.below) \
+                    or high.at_least is None:
+                raise ValueError(f"rule {self.id}: bands overlap ({low.text} / {high.text})")
+        return self
+
+    def band_of(self, value: float | None) -> IntensityBand | None:
+        """The band a measured value falls in, if any."""
+        return None if value is None else next((b for b in self.bands if b.holds(value)), None)
+
+    def reason(self, value: float, band: IntensityBand) -> str:
+        """Why the rule gives its points, e.g. 'seconds on site 1200 in 30 days (>= 900)'."""
+        what = MEASURE_TEXT[self.measure] + (f" {self.attribute}" if self.attribute else "")
+        scope = "".join((f" {self.activity_kind}" if self.activity_kind else "",
+                         f" at *{self.url_contains}*" if self.url_contains else ""))
+        # Whole days for recency: the reason must not change with the moment it is computed.
+        shown = f"{int(value)}" if self.measure == "days_since_last" else f"{value:.4g}"
+        return f"{what}{scope} {shown} in {self.window_days} days ({band.text})"
+
+
 class GradeThreshold(RuleModel):
     """The fit score from which a grade is given."""
 
@@ -145,6 +210,7 @@ class ScoringModelConfig(RuleModel):
 
     fit_rules: tuple[FitRule, ...] = ()
     engagement_rules: tuple[EngagementRule, ...] = ()
+    intensity_rules: tuple[IntensityRule, ...] = ()
     disqualifiers: tuple[Disqualifier, ...] = ()
     grades: tuple[GradeThreshold, ...] = ()
     default_grade: str = "D"
@@ -160,8 +226,22 @@ class ScoringModelConfig(RuleModel):
     @model_validator(mode="after")
     def _unique_rule_ids(self) -> Self:
         ids = [r.id for r in self.fit_rules] + [r.id for r in self.engagement_rules] + [
-            r.id for r in self.disqualifiers]
+            r.id for r in self.intensity_rules] + [r.id for r in self.disqualifiers]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"rule ids must be unique: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _windows_kept(self) -> Self:
+        # Scoring keeps (and loads) activities of the decay window only: a longer window
+        # would silently measure less than it says.
+        longest = self.decay.window_days
+        too_long = [r.id for r in self.intensity_rules if r.window_days > longest]
+        if self.learning is not None:
+            too_long += [f.name for f in self.learning.features
+                         if isinstance(f, ActivityMeasure) and f.window_days > longest]
+        if too_long:
+            raise ValueError(f"{', '.join(too_long)}: window_days must not exceed "
+                             f"decay.window_days ({longest}), the activities scoring keeps")
         return self

@@ -4,10 +4,13 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadloop.events.models import ScoreContribution
+from scoring.default_model import TEMPLATES
 from scoring.rules import ScoringModelConfig
+
+TemplateName = Literal["b2b", "b2c"]
 
 
 class DisqualificationOut(BaseModel):
@@ -32,6 +35,23 @@ class ScorePoint(BaseModel):
     win_probability: float | None = None
 
 
+class LastEventOut(BaseModel):
+    """The last event scoring applied to the lead: the score is as of this event."""
+
+    id: str = Field(description="the event's CloudEvents id")
+    type: str = Field(description="e.g. leadloop.lead.activity.v1")
+    occurred_at: datetime = Field(description="when it happened (the event's own time)")
+
+
+class ProbabilityPart(BaseModel):
+    """One feature's part of the learned probability: the log-odds it adds for this lead."""
+
+    feature: str
+    value: str | float | None
+    terms: str = Field(description="the model terms the value falls in, e.g. a bin")
+    log_odds: float
+
+
 class LeadScoreOut(BaseModel):
     """A lead's current score, every contribution that makes it, and how it got there."""
 
@@ -51,8 +71,47 @@ class LeadScoreOut(BaseModel):
     probability_shadow: bool = Field(
         description="the probability runs in shadow (learning.shadow): shown beside the score, "
                     "never holding back an MQL")
+    probability_explanation: list[ProbabilityPart] = Field(
+        default_factory=list, description="each feature's part of win_probability, largest "
+        "first (log-odds added to the model's intercept)")
+    last_event: LastEventOut | None = Field(
+        description="the last event applied: the score is as of it")
     contributions: list[ScoreContribution]
     history: list[ScorePoint]
+
+
+class ScoreSummaryOut(BaseModel):
+    """A lead's current score, as of the last event applied (no contributions or history)."""
+
+    lead_id: UUID
+    score: int
+    fit_score: int
+    engagement_score: int
+    grade: str
+    is_mql: bool
+    model_version: int
+    scored_at: datetime
+    qualification: Literal["open", "qualified", "rejected"]
+    disqualified: bool
+    win_probability: float | None
+    last_event: LastEventOut | None
+
+
+class ScoresLookupIn(BaseModel):
+    """Up to 1,000 lead ids whose scores to read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_ids: list[UUID] = Field(min_length=1, max_length=1000)
+
+
+class ScoresLookupOut(BaseModel):
+    """The scores found, in the order asked, and the ids without a score (unknown, not scored
+    yet, erased, or merged into another lead: `merged_into` says which)."""
+
+    scores: list[ScoreSummaryOut]
+    not_found: list[UUID]
+    merged_into: dict[UUID, UUID] = Field(default_factory=dict)
 
 
 class ScoringModelOut(BaseModel):
@@ -74,13 +133,43 @@ class ScoringModelsOut(BaseModel):
 
 
 class ScoringModelIn(BaseModel):
-    """A new model version: a name and every rule; optionally activated at once."""
+    """A new model version: a name and either every rule (`config`) or a template's rules
+    (`template`: b2b or b2c, see GET /v1/models/templates); optionally activated at once."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    config: ScoringModelConfig
+    config: ScoringModelConfig | None = None
+    template: TemplateName | None = Field(
+        default=None, description="b2b: selling to companies; b2c: consumers and education")
     activate: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ScoringModelIn":
+        if (self.config is None) == (self.template is None):
+            raise ValueError("give either config (every rule) or template (b2b or b2c)")
+        return self
+
+    def rules(self) -> ScoringModelConfig:
+        """The rules of the new version: the config given, or the template's."""
+        if self.config is not None:
+            return self.config
+        assert self.template is not None  # the validator checked it
+        return TEMPLATES[self.template][0]
+
+
+class TemplateOut(BaseModel):
+    """A model template: what it is for and its rules."""
+
+    name: TemplateName
+    description: str
+    config: ScoringModelConfig
+
+
+class TemplatesOut(BaseModel):
+    """Every template a model can be created from."""
+
+    templates: list[TemplateOut]
 
 
 class RescoreJobOut(BaseModel):

@@ -22,6 +22,7 @@ from leadloop.events.models import (
     Consent,
     DealClosed,
     LeadActivity,
+    LeadClosed,
     LeadConsentChanged,
     LeadMerged,
     LeadProfile,
@@ -29,6 +30,7 @@ from leadloop.events.models import (
     LeadSource,
     LeadUnmerged,
     event_time_now,
+    event_type_of,
 )
 from scoring import batch_repository, repository
 from scoring.active_model import IN_FORCE
@@ -45,6 +47,7 @@ from scoring.lead_batch import (
     activities_to_store,
     activity_seen,
     apply_batch,
+    last_event,
     survivor_ids,
 )
 from scoring.rescoring import rescore
@@ -102,7 +105,8 @@ async def record_consent_change(uow: UnitOfWork, event: LeadConsentChanged,
     if withdrawn == lead.consent_withdrawn:
         return
     lead = replace(lead, consent_withdrawn=withdrawn)
-    values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn)}
+    values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn),
+                              **last_event(event_id, event_type_of(event), event.changed_at)}
     values |= await _rescore(uow, lead, event_time_now(), event_id)
     await repository.update_lead(uow.connection, lead.lead_id, values)
 
@@ -114,7 +118,8 @@ async def record_rejection(uow: UnitOfWork, event: LeadRejected, event_id: str) 
         return
     lead = replace(lead, qualification=Qualification.rejected, rejected_at=event.rejected_at)
     values: dict[str, Any] = {"qualification": lead.qualification.value,
-                              "rejected_at": event.rejected_at}
+                              "rejected_at": event.rejected_at,
+                              **last_event(event_id, event_type_of(event), event.rejected_at)}
     # Rescoring now sees any decay since the last event: a lead already below the threshold is
     # re-opened at once, so its next rise counts as a crossing.
     values |= await _rescore(uow, lead, event_time_now(), event_id)
@@ -130,6 +135,22 @@ async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str)
     await repository.upsert_deal_outcome(uow.connection, {
         "deal_id": event.deal_id, "lead_id": event.lead_id, "outcome": event.outcome,
         "amount_minor": event.amount_minor, "currency": event.currency,
+        "reason": event.lost_reason,
+        "closed_at": event.closed_at, "model_version": lead.model_version,
+        "features": deal_features(lead, counts), "event_id": event_id,
+    })
+
+
+async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) -> None:
+    """Store a lead closed as not converted, with what scoring knew about it: a negative
+    outcome to learn from, beside lost deals (keyed by the closure's id)."""
+    lead = await repository.lock_lead(uow.connection, event.lead_id)
+    if lead.erased:
+        return
+    counts = await repository.activity_counts(uow.connection, lead.lead_id)
+    await repository.upsert_deal_outcome(uow.connection, {
+        "deal_id": event.closure_id, "lead_id": event.lead_id, "outcome": "not_converted",
+        "amount_minor": None, "currency": None, "reason": event.reason,
         "closed_at": event.closed_at, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })

@@ -67,6 +67,11 @@ leads = Table(
     Column("consent_withdrawn", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # Set while capture has merged this lead into another: its activities moved there.
     Column("merged_into", UUID(as_uuid=True)),
+    # The last event applied to the lead, and when it happened: a reader can tell how far the
+    # score is (GET .../score, POST /v1/scores:lookup).
+    Column("last_event_id", Text),
+    Column("last_event_type", Text),
+    Column("last_event_at", DateTime(timezone=True)),
 )
 
 # Every activity ever seen, keyed by its own id: a repeat delivery inserts nothing, so repeatable
@@ -82,6 +87,9 @@ lead_activities = Table(
     Column("event_id", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("seconds", Float),
+    # Its other numeric properties ({"video_seconds": 310}), for intensity rules and features;
+    # NULL when it has none (most activities).
+    Column("numbers", JSONB),
     # The lead an activity first belonged to, once a merge moved it: an unmerge moves it back.
     Column("origin_lead_id", UUID(as_uuid=True)),
     Index("lead_activities_by_lead", "lead_id", "occurred_at"),
@@ -104,15 +112,17 @@ score_history = Table(
     Index("score_history_by_lead", "lead_id", "id"),
 )
 
-# Training data for learning from deals: the outcome and what scoring knew about the lead then.
+# Training data for learning from outcomes: won and lost deals (deal.closed) and leads closed
+# as not converted (lead.closed, keyed by its closure id), with what scoring knew then.
 deal_outcomes = Table(
     "deal_outcomes",
     metadata,
     Column("deal_id", UUID(as_uuid=True), primary_key=True),
     Column("lead_id", UUID(as_uuid=True), nullable=False),
-    Column("outcome", Text, nullable=False),
-    Column("amount_minor", BigInteger, nullable=False),
-    Column("currency", Text, nullable=False),
+    Column("outcome", Text, nullable=False),  # won, lost, not_converted
+    Column("amount_minor", BigInteger),  # deals only
+    Column("currency", Text),  # deals only
+    Column("reason", Text),  # why it was lost or closed
     Column("closed_at", DateTime(timezone=True), nullable=False),
     Column("model_version", Integer),
     Column("features", JSONB, nullable=False),

@@ -428,6 +428,18 @@ class LeadQueueAlert(EventData):
     alerted_at: AwareDatetime
 
 
+class LeadClosed(EventData):
+    """Sent by outcomes when sales or an integration closes a lead as not converted (never an
+    opportunity, or gone cold); scoring learns from it as a negative outcome."""
+
+    type: Literal["leadloop.lead.closed.v1"] = Field("leadloop.lead.closed.v1", exclude=True)
+    lead_id: UUID
+    closure_id: UUID
+    reason: str = Field(description="why it was closed, e.g. no_response, chose_competitor")
+    note: str | None = None
+    closed_at: AwareDatetime
+
+
 class LeadStageChanged(EventData):
     """Sent by outcomes when a lead's lifecycle stage changes (leadloop.lifecycle): forward,
     because of the event named in `cause`, or by an admin's reset (`reset`, any direction)."""
@@ -468,6 +480,7 @@ DomainEvent = Annotated[
     | DealOpened
     | DealClosed
     | LeadQueueAlert
+    | LeadClosed
     | LeadStageChanged,
     Field(discriminator="type"),
 ]

@@ -35,7 +35,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "leadloop.lead.unsubscribed.v1",
     ),
     "outcomes": ("leadloop.deal.opened.v1", "leadloop.deal.closed.v1",
-                 "leadloop.lead.stage_changed.v1"),
+                 "leadloop.lead.closed.v1", "leadloop.lead.stage_changed.v1"),
 }
 
 CONSUMES: dict[str, tuple[str, ...]] = {

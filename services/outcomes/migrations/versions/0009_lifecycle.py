@@ -1,7 +1,7 @@
 """Each lead's lifecycle stage (outcomes.lifecycle).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008_lead_closures
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008_lead_closures"
 branch_labels = None
 depends_on = None
 
