@@ -36,7 +36,7 @@ from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
-from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.events.topology import CONSUMES, KEY_OWNER, topic_of
 from leadloop.handlers import Handlers
 from leadloop.kafka import close_producer, create_producer, start_client
 from leadloop.keyring import KeyArrivals, KeysConsumer
@@ -179,6 +179,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
+        settings.require_secrets()  # before anything connects or anything is signed
         declare_series(service, topic_of(service),
                        [topic_of(p) for p in CONSUMES[service]] if handlers else [],
                        handlers.event_types if handlers else [])
@@ -278,7 +279,8 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     runtime.supervise("outbox-relay", run_relay)
     if handlers:
         runtime.supervise("consumer", lambda: run_consumer(handlers))
-        runtime.supervise("key-feed", run_keys)
+        if settings.service_name != KEY_OWNER:  # the owner issues the keys it would copy
+            runtime.supervise("key-feed", run_keys)
     for worker in workers:
         runtime.supervise(worker.__name__, functools.partial(worker, runtime))
 

@@ -3,11 +3,13 @@
 from datetime import datetime
 from uuid import UUID
 
-from handoff import customers_service, service
+from handoff import customers_service, repository, service
 from handoff.config import get_settings
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
+    CONSENT_PURPOSES,
     LeadActivity,
+    LeadConsentChanged,
     LeadCreated,
     LeadErased,
     LeadQualified,
@@ -39,6 +41,16 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     """Forget the leads (rare: one at a time)."""
     for event in batch.events:
         await service.erase_lead(uow, event.lead_id, event.erased_at)
+
+
+@HANDLERS.handles
+async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
+    """Keep the consent of the leads handoff holds as capture announces it, so a reassigned
+    lead's lead.handed_off tells sales what the person agreed to now (rare: one at a time)."""
+    for event in batch.events:
+        if event.purpose in CONSENT_PURPOSES:
+            await repository.set_consent(uow.connection, event.lead_id, event.purpose,
+                                         event.granted)
 
 
 @HANDLERS.handles

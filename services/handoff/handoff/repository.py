@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -131,6 +131,20 @@ async def qualified_lead(conn: AsyncConnection, lead_id: UUID) -> LeadQualified 
     if row is None:
         return None
     return LeadQualified.model_validate({**row.context, "lead_id": lead_id})
+
+
+_SET_CONSENT = text("""
+UPDATE leads SET context = jsonb_set(context, ARRAY['consent', CAST(:purpose AS text)],
+                                     to_jsonb(CAST(:granted AS boolean))),
+                 updated_at = now()
+WHERE lead_id = :lead_id AND context ? 'consent'""")
+
+
+async def set_consent(conn: AsyncConnection, lead_id: UUID, purpose: str, granted: bool) -> None:
+    """Change one purpose of the consent in handoff's copy of a lead (what a reassignment's
+    lead.handed_off carries); nothing when handoff holds no copy."""
+    await conn.execute(_SET_CONSENT, {"lead_id": lead_id, "purpose": purpose,
+                                      "granted": granted})
 
 
 # --- assignments ---------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class Consent(Frozen):
                                "import, api")
 
 
+CONSENT_PURPOSES = ("email_marketing", "sales_contact")
+"""The purposes a Consent grants or withholds (lead.consent_changed's `purpose`)."""
+
+
 class LeadSource(Frozen):
     """Where a lead or a touch came from: channel and campaign with UTM fields."""
 

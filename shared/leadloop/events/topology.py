@@ -39,7 +39,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 }
 
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "capture": (),
+    # Capture owns consent: it hears nurture's unsubscribes and announces the consent change.
+    "capture": ("nurture",),
     "scoring": ("capture", "handoff", "nurture", "outcomes"),
     "handoff": ("capture", "scoring", "outcomes"),
     "nurture": ("capture", "scoring", "handoff", "outcomes"),
