@@ -3,15 +3,17 @@
 from datetime import datetime
 from uuid import UUID
 
-from handoff import repository, service
+from handoff import customers_service, repository, service
 from handoff.config import get_settings
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     CONSENT_PURPOSES,
+    LeadActivity,
     LeadConsentChanged,
     LeadCreated,
     LeadErased,
     LeadQualified,
+    LeadStageChanged,
 )
 from leadloop.handlers import Batch, Handlers
 
@@ -49,3 +51,16 @@ async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChang
         if event.purpose in CONSENT_PURPOSES:
             await repository.set_consent(uow.connection, event.lead_id, event.purpose,
                                          event.granted)
+
+
+@HANDLERS.handles
+async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
+    """An existing customer's new form submission goes to its owner (existing_customer)."""
+    await customers_service.route_customer_interest(uow, batch.events, get_settings())
+
+
+@HANDLERS.handles
+async def on_stage_changed(uow: UnitOfWork, batch: Batch[LeadStageChanged]) -> None:
+    """Keep each lead's lifecycle stage; a won deal makes its rep the customer's owner and
+    closes the lead's open assignment."""
+    await customers_service.record_stage_changes(uow, batch.events)

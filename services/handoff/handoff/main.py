@@ -1,5 +1,6 @@
 """Handoff's app: `uvicorn handoff.main:app`."""
 
+from handoff.account_api import router as account_router
 from handoff.admin_api import router as admin_router
 from handoff.api import router
 from handoff.config import get_settings
@@ -15,7 +16,8 @@ from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=get_settings(),
-    routers=[router, admin_router, rep_keys_router, sales_page_router, export_router],
+    routers=[router, admin_router, account_router, rep_keys_router, sales_page_router,
+             export_router],
     handlers=HANDLERS,
     workers=[run_sla_timers, run_webhooks, run_queue_drain],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).

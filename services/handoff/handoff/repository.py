@@ -14,6 +14,7 @@ from handoff.tables import (
     assignments,
     erased_leads,
     lead_arrivals,
+    lead_stages,
     leads,
     reps,
     webhook_deliveries,
@@ -252,5 +253,6 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     await conn.execute(delete(assignments).where(assignments.c.lead_id == lead_id))
     await conn.execute(delete(leads).where(leads.c.lead_id == lead_id))
     await conn.execute(delete(lead_arrivals).where(lead_arrivals.c.lead_id == lead_id))
+    await conn.execute(delete(lead_stages).where(lead_stages.c.lead_id == lead_id))
     # Queued webhook bodies carry the lead's profile: they go too.
     await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.lead_id == lead_id))

@@ -24,6 +24,7 @@ from outcomes.attribution import AttributeBy, Model
 from outcomes.dashboard_render import PAGE_HEADERS
 from outcomes.domain import Stage
 from outcomes.markets import Dimension, MarketBy, market_breakdown
+from outcomes.repeat import RepeatBy, repeat_report
 from outcomes.reports import GroupBy, Period
 from outcomes.schemas import AttributionOut
 from outcomes.window import day_bounds
@@ -111,6 +112,7 @@ async def dashboard(
     model: Model = Query(default=Model.linear),
     by: AttributeBy = Query(default=AttributeBy.campaign),
     market: Dimension = Query(default=Dimension.country),
+    repeat_by: RepeatBy = Query(default=RepeatBy.campaign),
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> Response:
     """Markets, funnel, conversion by source, speed to lead, win rate by response time, attribution,
@@ -125,15 +127,18 @@ async def dashboard(
                                                                  None)
         rejections = await service.rejections(uow, since, until, Period.week)
         revenue = await report_queries.won_revenue(uow.connection, since, until)
+        won = await report_queries.won_deals(uow.connection, since, until)
     [funnel] = reports.funnel_breakdown(leads, None)
     by_source = reports.funnel_breakdown(leads, GroupBy.source)
     speed = sales_reports.speed_to_lead(leads)
     calibration = sales_reports.score_calibration(leads)
     markets = market_breakdown(leads, revenue, MarketBy(dimension=market), Stage.won)
+    repeat = repeat_report(leads, won, repeat_by)
     link = {k: v for k, v in {"from": start.isoformat() if start else "",
                               "to": end.isoformat() if end else "",
                               "model": model.value, "by": by.value,
-                              "market": market.value}.items() if v}
+                              "market": market.value,
+                              "repeat_by": repeat_by.value}.items() if v}
     attribution = AttributionOut.of(report, currency, currencies)
     cards = [
         ("Funnel", "Leads per stage (conversion from the step before).",
@@ -143,6 +148,11 @@ async def dashboard(
          f"({render.percent(markets.overall.win_rate)} of "
          f"{markets.overall.leads:,}). Fewer than {markets.min_sample} leads: grey.",
          render.market_table(markets, link)),
+        ("Repeat customers", f"Customers (a won deal) per {repeat_by.value} who bought again, "
+         "with the 95% interval; green or red only where the whole interval is above or below "
+         f"all customers ({render.percent(repeat.overall.repeat_purchase_rate)} of "
+         f"{repeat.overall.customers:,}). Fewer than {repeat.min_sample} customers: grey.",
+         render.repeat_table(repeat, link)),
         ("Conversion by source", "Share of each source's leads that became MQLs and deals won.",
          render.conversion_by_source_chart(by_source)),
         ("Speed to lead", f"Median created to handoff "

@@ -15,6 +15,7 @@ from leadloop.security import html_policy
 from leadloop.templates import Markup, Templates
 from outcomes.attribution import AttributeBy, Model
 from outcomes.markets import Dimension, MarketReport
+from outcomes.repeat import RepeatBy, RepeatReport
 from outcomes.reports import FunnelGroup
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut
@@ -194,6 +195,36 @@ def period_form(start: date | None, end: date | None, today: date, link: dict[st
         presets.append((urlencode(params), label))
     return TEMPLATES.fragment("period.html", hidden=kept.items(), start=start, end=end,
                           presets=presets)
+
+
+def repeat_table(report: RepeatReport, link: dict[str, str]) -> Markup:
+    """Repeat customers per campaign, source, country or rep: customers (n), how many bought
+    again, the rate with its interval and flag, days to the second purchase, and revenue per
+    customer from first and repeat purchases; a switch for the grouping."""
+    def cash(amount: int | None) -> str:
+        return "-" if amount is None or report.currency is None else money(amount,
+                                                                           report.currency)
+    rows = []
+    for r in [report.overall, *report.rows]:
+        flag = {"above": "above average", "below": "below average"}.get(r.signal.value, "")
+        if r.small_sample:
+            flag = "too few customers to tell" if not flag else f"{flag} (few customers)"
+        rate = r.repeat_purchase_rate
+        rows.append({
+            "key": r.key, "customers": r.customers, "repeat_customers": r.repeat_customers,
+            "repeat_purchases": r.repeat_purchases, "signal": r.signal.value,
+            "classes": " ".join(x for x in (r.signal.value, "small" if r.small_sample else "")
+                                if x),
+            "rate": "" if rate is None else f"{rate:g}", "percent": percent(rate),
+            "small": str(r.small_sample).lower(),
+            "width": max(1, round(rate * BAR_MAX_PX)) if rate else 0,
+            "interval": None if r.ci_low is None else f"{percent(r.ci_low)}-{percent(r.ci_high)}",
+            "days": "-" if r.days_to_second_median is None else f"{r.days_to_second_median:g}",
+            "first": cash(r.first_revenue_per_customer_minor),
+            "repeat": cash(r.repeat_revenue_per_customer_minor), "flag": flag})
+    return TEMPLATES.fragment("repeat.html", by=report.by, rows=rows, bar_max=BAR_MAX_PX,
+                              dims=_switch("repeat_by", [d.value for d in RepeatBy], report.by,
+                                           link))
 
 
 CSS = TEMPLATES.static("dashboard.css")

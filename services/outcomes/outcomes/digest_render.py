@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from outcomes.dashboard_render import TEMPLATES, duration, money, percent
-from outcomes.digest import Digest, Segment
+from outcomes.digest import Digest, RepeatSegment, Segment
 
 _GREEN, _RED, _GREY = "#1b7f3b", "#b00020", "#5b6270"
 
@@ -72,6 +72,7 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
                   f"{_revenue(r.revenue_minor)}"
                   + (f"  [{_signal_word(r)}]" if _signal_word(r) else "") for r in rows] \
             or ["  no leads"]
+    lines += _repeat_text(digest)
     lines += ["", "Biggest movers against the previous period (leads):"]
     lines += [f"  {m.dimension} {m.key}: {m.previous_leads:,} -> {m.leads:,} ({m.change:+,})"
               for m in digest.movers] or ["  nothing moved"]
@@ -83,6 +84,48 @@ def _against(value: float | None, within: bool | None) -> dict[str, str]:
     """A duration with whether it is within the SLA, coloured so."""
     return {"text": duration(value) + _verdict(within),
             "color": _GREY if within is None else _GREEN if within else _RED}
+
+
+def _repeat_word(row: RepeatSegment) -> str:
+    word = {"above": "above average", "below": "below average"}.get(row.signal.value, "")
+    if row.small_sample:
+        word = (word + ", " if word else "") + f"small sample (n={row.customers})"
+    return word
+
+
+def _repeat_money(amount: int | None, currency: str | None) -> str:
+    return "-" if amount is None or currency is None else money(amount, currency)
+
+
+def _repeat_text(digest: Digest) -> list[str]:
+    summary = digest.repeat_customers
+    if summary is None:
+        return []
+    lines = ["", "Repeat customers (customers, bought again, rate, median days to 2nd, "
+             "revenue per customer first / repeat):"]
+    for r in [summary.overall, *summary.by_campaign]:
+        lines.append(
+            f"  {r.key:<20}{r.customers:>6,}{r.repeat_customers:>6,}  "
+            f"{percent(r.repeat_purchase_rate):>6}  {r.days_to_second_median or '-':>6}  "
+            f"{_repeat_money(r.first_revenue_per_customer_minor, summary.currency)} / "
+            f"{_repeat_money(r.repeat_revenue_per_customer_minor, summary.currency)}"
+            + (f"  [{_repeat_word(r)}]" if _repeat_word(r) else ""))
+    return lines
+
+
+def _repeat(digest: Digest) -> list[dict[str, object]] | None:
+    """The repeat-customer table's rows (overall first, then by campaign), or None."""
+    summary = digest.repeat_customers
+    if summary is None:
+        return None
+    return [{"key": r.key, "customers": r.customers, "repeat_customers": r.repeat_customers,
+             "rate": percent(r.repeat_purchase_rate),
+             "color": {"above": _GREEN, "below": _RED}.get(r.signal.value, "#3b73d9"),
+             "days": "-" if r.days_to_second_median is None else str(r.days_to_second_median),
+             "first": _repeat_money(r.first_revenue_per_customer_minor, summary.currency),
+             "repeat": _repeat_money(r.repeat_revenue_per_customer_minor, summary.currency),
+             "note": _repeat_word(r)}
+            for r in [summary.overall, *summary.by_campaign]]
 
 
 def _segments(title: str, dimension: str, rows: list[Segment]) -> dict[str, object]:
@@ -109,6 +152,7 @@ def render_html(digest: Digest, dashboard_url: str) -> str:
         p90=_against(s.p90_s, s.p90_within_sla),
         segments=[_segments("By source", "source", digest.by_source),
                   _segments("By market (country)", "country", digest.by_market)],
+        repeat=_repeat(digest),
         dashboard_url=dashboard_url)
 
 
