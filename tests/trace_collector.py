@@ -2,7 +2,7 @@
 spans from memory."""
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -20,6 +20,8 @@ class ReceivedSpan:
     trace_id: str
     span_id: str
     parent_span_id: str
+    kind: int = 0  # OTLP's SpanKind: 2 server, 3 client, 4 producer, 5 consumer
+    attributes: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class TraceCollector:
@@ -63,8 +65,10 @@ class TraceCollector:
                             if a.key == "service.name"), "?")
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    received.append(ReceivedSpan(service, span.name, span.trace_id.hex(),
-                                                 span.span_id.hex(), span.parent_span_id.hex()))
+                    received.append(ReceivedSpan(
+                        service, span.name, span.trace_id.hex(), span.span_id.hex(),
+                        span.parent_span_id.hex(), span.kind,
+                        {a.key: a.value.string_value for a in span.attributes}))
         with self._lock:
             self.spans.extend(received)
 

@@ -36,7 +36,7 @@ from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
-from leadloop.events.topology import CONSUMES, topic_of
+from leadloop.events.topology import CONSUMES, KEY_OWNER, topic_of
 from leadloop.handlers import Handlers
 from leadloop.kafka import close_producer, create_producer, start_client
 from leadloop.keyring import KeyArrivals, KeysConsumer
@@ -179,6 +179,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
+        settings.require_secrets()  # before anything connects or anything is signed
         declare_series(service, topic_of(service),
                        [topic_of(p) for p in CONSUMES[service]] if handlers else [],
                        handlers.event_types if handlers else [])
@@ -201,7 +202,12 @@ def create_service_app(
     app = FastAPI(title=f"LeadLoop {service}", description=description, lifespan=lifespan,
                   docs_url=None, redoc_url=None,
                   generate_unique_id_function=operation_id_generator(
-                      with_shared_operation_ids(operation_ids or {})))
+                      with_shared_operation_ids(operation_ids or {})),
+                  # FastAPI's own OpenTelemetry (on once a tracer provider is set) would add a
+                  # second server span per request, HTTP metrics beside ours and logs with
+                  # validation messages (personal data): RequestMiddleware does the first two.
+                  telemetry={"tracing": False, "metrics": False, "logs": False,
+                             "operation_spans": False})
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
                        exempt=large_body_paths)
@@ -273,12 +279,15 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
         # The keys this service needs to read personal fields in events; see leadloop.keyring.
         return KeysConsumer(service=settings.service_name, engine=runtime.engine,
                             bootstrap_servers=settings.kafka,
-                            stopping=runtime.stopping, arrivals=key_arrivals).run()
+                            stopping=runtime.stopping, arrivals=key_arrivals,
+                            fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms).run()
 
     runtime.supervise("outbox-relay", run_relay)
     if handlers:
         runtime.supervise("consumer", lambda: run_consumer(handlers))
-        runtime.supervise("key-feed", run_keys)
+        if settings.service_name != KEY_OWNER:  # the owner issues the keys it would copy
+            runtime.supervise("key-feed", run_keys)
     for worker in workers:
         runtime.supervise(worker.__name__, functools.partial(worker, runtime))
 

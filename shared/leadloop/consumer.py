@@ -258,6 +258,13 @@ class ConsumerRunner:
         """The record's envelope, and whether it holds sealed fields, if this service handles
         its type; a record that is not an event, or whose sealed fields name no lead, is parked
         (no key will ever open them)."""
+        # A type named in the headers that this service does not handle is skipped before its
+        # data is parsed: consumers read whole topics, and most of some topics is not theirs.
+        for name, value in record.headers or ():
+            if name == "ce_type":
+                if value is not None and value.decode("utf-8", "replace") not in self._handlers:
+                    return None
+                break
         try:
             envelope = CloudEvent.from_kafka(record.value, record.headers)
         except Exception as exc:  # nothing a record holds may stop the consumer

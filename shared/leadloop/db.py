@@ -15,6 +15,7 @@ from leadloop.events.envelope import new_traceparent
 from leadloop.keyring import seal_events
 from leadloop.observability import current_traceparent
 from leadloop.outbox import outbox_rows_for
+from leadloop.tracing import trace_database
 
 
 def create_engine(database_url: str, pool_size: int = 10, tls: DatabaseTls | None = None
@@ -25,7 +26,7 @@ def create_engine(database_url: str, pool_size: int = 10, tls: DatabaseTls | Non
     statement on a stale connection fails as a disconnect, SQLAlchemy then invalidates the whole
     pool, and that one failure is transient like any other (consumers retry, HTTP answers 503).
     """
-    return create_async_engine(
+    engine = create_async_engine(
         database_url, pool_size=pool_size, max_overflow=pool_size,
         # An error's message must not carry the statement's parameters (personal data) into
         # logs that outlive an erasure.
@@ -34,6 +35,8 @@ def create_engine(database_url: str, pool_size: int = 10, tls: DatabaseTls | Non
         json_deserializer=orjson.loads,
         connect_args=(tls or DatabaseTls()).connect_args(),
     )
+    trace_database(engine)  # statement spans, when tracing is on
+    return engine
 
 
 class UnitOfWork:

@@ -269,8 +269,12 @@ class KeysConsumer:
     """Copies the keys topic into this service's `lead_keys` table."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, bootstrap_servers: KafkaAddress,
-                 stopping: asyncio.Event, arrivals: KeyArrivals | None = None) -> None:
+                 stopping: asyncio.Event, arrivals: KeyArrivals | None = None,
+                 fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 500) -> None:
         self._service = service
+        # As the service's event consumer fetches: a service that waits to take events in
+        # larger batches takes their keys so too (one transaction per fetch, not per key).
+        self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._arrivals = arrivals
         self._engine = engine
         self._bootstrap_servers = bootstrap_servers
@@ -292,7 +296,7 @@ class KeysConsumer:
         consumer = create_consumer(
             KEYS_TOPIC, kafka=self._bootstrap_servers,
             group_id=f"{self._service}.keys", client_id=f"{self._service}-keys",
-            enable_auto_commit=False, auto_offset_reset="earliest")
+            enable_auto_commit=False, auto_offset_reset="earliest", **self._fetch)
         await consumer.start()
         try:
             while not self._stopping.is_set():

@@ -24,8 +24,8 @@ _VERB_ALIASES = {"post": "create", "show": "get", "find": "find"}
 OPERATION_VERBS = frozenset({
     "accept", "activate", "assign", "backtest", "create", "deactivate", "delete", "diff",
     "erase", "export", "find", "get", "list", "merge", "mint", "pause", "purge", "record",
-    "reject", "render", "replace", "replay", "rebuild", "revoke", "rotate", "search", "send",
-    "submit", "track", "train", "undo", "update",
+    "reject", "render", "replace", "replay", "rebuild", "reset", "revoke", "rotate", "search",
+    "send", "submit", "track", "train", "undo", "update",
 })
 """The verbs an operation id may start with; a new one is a deliberate addition here."""
 

@@ -26,6 +26,7 @@ from leadloop.events.topology import topic_of
 from leadloop.infra_tables import outbox
 from leadloop.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from leadloop.retry import Backoff
+from leadloop.tracing import producing
 
 NOTIFY_CHANNEL = "leadloop_outbox"
 log = logging.getLogger(__name__)
@@ -107,14 +108,16 @@ class OutboxRelay:
             rows = await driver.fetch(_CLAIM, self._batch_size)
             if not rows:
                 return 0
-            deliveries = []
-            for row in rows:
-                key, _, headers = _event_of(row).to_kafka()
-                deliveries.append(await self._producer.send(
-                    row["topic"], value=row["data"], key=key, headers=headers))
-            # Every record acknowledged by the broker, or the claim rolls back and is retried:
-            # a produce that never completes must not hold the rows forever.
-            await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
+            with producing(lambda: ((row["topic"], row["traceparent"], str(row["event_id"]),
+                                     row["subject"]) for row in rows)):
+                deliveries = []
+                for row in rows:
+                    key, _, headers = _event_of(row).to_kafka()
+                    deliveries.append(await self._producer.send(
+                        row["topic"], value=row["data"], key=key, headers=headers))
+                # Every record acknowledged by the broker, or the claim rolls back and is
+                # retried: a produce that never completes must not hold the rows forever.
+                await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
             await driver.execute(_MARK_SENT, [row["id"] for row in rows])
         for topic, count in Counter(row["topic"] for row in rows).items():
             EVENTS_PUBLISHED.labels(self._service, topic).inc(count)

@@ -1,12 +1,28 @@
 """Settings base: every service subclasses it with its own env prefix (LEADLOOP_<SERVICE>_)."""
 
-from typing import Literal
+import logging
+import secrets
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadloop.auth import ApiKeyRecord
 from leadloop.connections import DatabaseTls, KafkaConnection
+
+log = logging.getLogger(__name__)
+
+# Values that were once published as defaults (in this source, examples and old manifests):
+# anyone can sign with them, so they are refused like a missing secret.
+KNOWN_SECRETS = frozenset({
+    "dev-only-link-secret-change-me", "dev-only-webhook-secret-change-me", "change-me",
+    "changeme", "secret", "replace-me",
+})
+MIN_SECRET_LENGTH = 32
+
+
+class UnsafeSecret(ValueError):
+    """A signing secret a service must not start with."""
 
 
 class ServiceSettings(BaseSettings):
@@ -63,6 +79,37 @@ class ServiceSettings(BaseSettings):
     # Tracing: spans go to this OTLP/HTTP endpoint (e.g. http://collector:4318/v1/traces).
     otlp_traces_endpoint: str | None = None
     trace_export_delay_ms: int = 5000
+
+    # Settings that sign what the public can present back (links, tokens): a subclass names
+    # them; the service refuses to start when one is missing, published or short.
+    signing_secrets: ClassVar[tuple[str, ...]] = ()
+    # Development only: a missing signing secret gets a random one per process (what it signed
+    # dies with the process) instead of refusing to start. Never set it where real people are.
+    dev_mode: bool = False
+
+    def require_secrets(self) -> None:
+        """Refuse a missing, published or short signing secret (anyone could forge what it
+        signs): raise UnsafeSecret naming the setting. In dev mode a missing or published one
+        becomes random.
+
+        The app factory calls it as the service starts (its lifespan), not when settings are
+        built, so that importing an app for its routes or OpenAPI document needs no secrets."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        for name in self.signing_secrets:
+            value: str = getattr(self, name)
+            if value and value not in KNOWN_SECRETS and len(value) >= MIN_SECRET_LENGTH:
+                continue
+            setting = f"{prefix}{name.upper()}"
+            if not self.dev_mode:
+                reason = ("is not set" if not value else "is a published default"
+                          if value in KNOWN_SECRETS else
+                          f"is shorter than {MIN_SECRET_LENGTH} characters")
+                raise UnsafeSecret(f"{setting} {reason}: set a long random value (e.g. "
+                                   f"`openssl rand -hex 32`), or {prefix}DEV_MODE=true "
+                                   f"on a developer machine")
+            if not value or value in KNOWN_SECRETS:
+                log.warning("%s is not set (dev mode): using a random one", setting)
+                setattr(self, name, secrets.token_hex(32))
 
 
     # Kafka security, as managed Kafka needs it (every client the service makes uses these:

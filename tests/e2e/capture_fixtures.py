@@ -43,6 +43,15 @@ async def create_form(http: httpx.AsyncClient, stack: Stack, admin_headers: dict
     return form
 
 
+async def lead_id_of(http: httpx.AsyncClient, stack: Stack, admin_headers: dict[str, str],
+                    email: str) -> str:
+    """The id of the lead with this email (a public form's answer never names it)."""
+    r = await http.get(f"{stack.url('capture')}/v1/leads", params={"email": email},
+                       headers=admin_headers)
+    assert r.status_code == 200 and len(r.json()["items"]) == 1, r.text
+    return str(r.json()["items"][0]["lead_id"])
+
+
 def unique_email(tag: str = "lead") -> str:
     """An email no other test uses."""
     return f"{tag}.{uuid.uuid4().hex[:12]}@Example-Corp.com"

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.e2e]
 
 # Routes anyone may call: probes, contracts, docs, and what browsers and emails reach.
 PUBLIC = re.compile(r"^/(healthz|readyz|metrics|asyncapi\.json|docs.*|redoc|openapi\.json"
-                    r"|v1/forms/\{form_id\}/(submissions|activities|embed\.js))$")
+                    r"|v1/forms/\{form_id\}/(submissions|activities|embed\.js)"
+                    r"|v1/consent-confirmations/\{token\})$")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from leadloop_devstack.stack import Stack
-from tests.e2e.capture_fixtures import contact_form, create_form, unique_email
+from tests.e2e.capture_fixtures import contact_form, create_form, lead_id_of, unique_email
 from tests.support import TopicReader, every_item
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -64,10 +64,12 @@ async def test_anonymous_visitor_activity_is_attached_once_the_visitor_submits_a
             "visitor_id": visitor, "url": url})
         assert r.status_code == 202 and r.json()["lead_id"] is None, r.text
     form = await create_form(http, stack, admin_headers, contact_form())
+    email = unique_email("anon")
     submitted = await http.post(f"{base}/v1/forms/{form['id']}/submissions",
                                 headers={"X-Form-Key": form["public_key"]},
-                                json={"email": unique_email("anon"), "_visitor_id": visitor})
-    lead_id = submitted.json()["lead_id"]
+                                json={"email": email, "_visitor_id": visitor})
+    assert submitted.status_code == 201, submitted.text
+    lead_id = await lead_id_of(http, stack, admin_headers, email)
     later = await http.post(f"{base}/v1/activities", headers=admin_headers, json={
         "kind": "demo_requested", "visitor_id": visitor})
     assert later.json()["lead_id"] == lead_id

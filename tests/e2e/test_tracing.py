@@ -38,6 +38,8 @@ async def test_lead_journey_is_one_trace_across_all_five_services(
     by_id = {s.span_id: s for s in spans}
     capture_span = next(s for s in spans if s.service == "capture" and s.name == "POST /v1/leads")
     assert capture_span.parent_span_id == caller_span, "capture continues the caller's trace"
+    assert [s.name for s in spans if s.service == "capture" and s.kind == 2] == \
+        ["POST /v1/leads"], "one server span per request"
     for service in ("scoring", "nurture", "outcomes"):
         consumed = next(s for s in spans if s.service == service
                         and s.name == "consume leadloop.lead.created.v1")
@@ -45,3 +47,22 @@ async def test_lead_journey_is_one_trace_across_all_five_services(
     handoff_span = next(s for s in spans if s.service == "handoff"
                         and s.name == "consume leadloop.lead.qualified.v1")
     assert by_id[handoff_span.parent_span_id].service == "scoring"
+
+    # Client spans: capture's statements for the request and the relay's send of the lead's
+    # event, in the same trace; a consumer's statements under its consume span.
+    CLIENT, PRODUCER = 3, 4
+
+    async def client_spans() -> list[ReceivedSpan]:
+        spans = trace_collector.trace(trace_id)
+        statements = [s for s in spans if s.kind == CLIENT
+                      and s.attributes.get("db.system.name") == "postgresql"]
+        assert any(s.parent_span_id == capture_span.span_id for s in statements)
+        assert any(by_id.get(s.parent_span_id) == handoff_span for s in statements)
+        sends = [s for s in spans if s.kind == PRODUCER and s.name == "send leadloop.capture"]
+        assert any(s.parent_span_id == capture_span.span_id
+                   and s.attributes["messaging.destination.name"] == "leadloop.capture"
+                   for s in sends), sends
+        return statements
+    statements = await eventually(client_spans, timeout_s=30)
+    assert any(s.name == "INSERT" and "INSERT INTO" in s.attributes["db.query.text"]
+               for s in statements if s.service == "capture")

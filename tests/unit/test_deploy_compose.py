@@ -67,7 +67,8 @@ def _compose_command() -> list[str] | None:
 # environment or .env.
 SIGNING_SECRETS = {name: "0" * 64 for name in (
     "LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET",
-    "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET", "LEADLOOP_COMPOSE_ADMIN_KEY_SHA256")}
+    "LEADLOOP_CAPTURE_FORM_TOKEN_SECRET", "LEADLOOP_HANDOFF_PAGE_SESSION_SECRET",
+    "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET", "LEADLOOP_COMPOSE_ADMIN_KEY_SHA256")}
 
 
 def _validate_with_compose_go(path: Path, secrets: dict[str, str] | None = None
@@ -93,7 +94,7 @@ def test_compose_refuses_to_start_without_each_signing_secret(missing: str) -> N
     assert result.returncode != 0 and f"required variable {missing} is missing" in result.stderr
 
 
-@pytest.mark.parametrize("service", ["capture", "nurture"])
+@pytest.mark.parametrize("service", ["capture", "handoff", "nurture", "outcomes"])
 def test_compose_signing_secrets_come_from_the_environment_never_the_file(service: str) -> None:
     env = COMPOSE["services"][service]["environment"]
     secrets = {k: v for k, v in env.items() if k.endswith("_SECRET")}
@@ -309,3 +310,13 @@ def test_mail_sink_has_a_web_ui() -> None:
     mailpit = COMPOSE["services"]["mailpit"]
     assert mailpit["image"].startswith("axllent/mailpit:")
     assert "127.0.0.1:8025:8025" in mailpit["ports"]
+
+
+def test_compose_sales_page_reads_timelines_from_the_outcomes_service() -> None:
+    env = COMPOSE["services"]["handoff"]["environment"]
+    outcomes = COMPOSE["services"]["outcomes"]
+    port = http_port("outcomes")
+    assert env["LEADLOOP_HANDOFF_OUTCOMES_URL"] == f"http://outcomes:{port}"
+    assert f"127.0.0.1:{port}:{port}" in outcomes["ports"]
+    # the key is the operator's, from the environment: never written in the file
+    assert env["LEADLOOP_HANDOFF_OUTCOMES_KEY"] == "${LEADLOOP_HANDOFF_OUTCOMES_KEY:-}"

@@ -27,6 +27,7 @@ from tests.unit.deploy_support import (
     parse_topic_specs,
     render_kustomization,
     run_topics_script,
+    settings_class,
     topics_created,
 )
 
@@ -66,7 +67,13 @@ def _trigger(kind: str, metadata: dict[str, Any], required: list[str],
              metric_types: list[str] | None = None) -> dict[str, Any]:
     properties: dict[str, Any] = {"type": {"const": kind}, "name": _STR,
                                   "metadata": {"type": "object", "additionalProperties": False,
-                                               "required": required, "properties": metadata}}
+                                               "required": required, "properties": metadata},
+                                  "authenticationRef": {
+                                      "type": "object", "additionalProperties": False,
+                                      "required": ["name"], "properties": {
+                                          "name": _STR, "kind": {"enum": [
+                                              "TriggerAuthentication",
+                                              "ClusterTriggerAuthentication"]}}}}
     if metric_types:
         properties["metricType"] = {"enum": metric_types}
     return {"type": "object", "additionalProperties": False, "required": ["type", "metadata"],
@@ -146,8 +153,26 @@ POD_MONITOR = {
         },
     },
 }
+# KEDA's TriggerAuthentication: the kafka scaler's parameters, each from a key of a Secret.
+KEDA_KAFKA_AUTH_PARAMETERS = ["sasl", "tls", "username", "password", "ca", "cert", "key",
+                              "keyPassword", "oauthTokenEndpointUri", "scopes"]
+TRIGGER_AUTHENTICATION = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "spec": {
+            "type": "object", "additionalProperties": False, "required": ["secretTargetRef"],
+            "properties": {"secretTargetRef": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["parameter", "name", "key"],
+                "properties": {"parameter": {"enum": KEDA_KAFKA_AUTH_PARAMETERS},
+                               "name": _STR, "key": _STR}}}},
+        },
+    },
+}
 CUSTOM_SCHEMAS = {"ScaledObject": SCALED_OBJECT, "KafkaTopic": KAFKA_TOPIC,
-                  "PodMonitor": POD_MONITOR}
+                  "PodMonitor": POD_MONITOR, "TriggerAuthentication": TRIGGER_AUTHENTICATION}
 
 STRIMZI = K8S / "strimzi"
 PRODUCTION = REPO / "deploy" / "k8s-overlays" / "production"
@@ -447,9 +472,9 @@ def _references(pod_owner: dict[str, Any]) -> set[tuple[str, str]]:
                 if ref and not ref.get("optional"):
                     found.add((kind, ref["name"]))
     for volume in pod.get("volumes", []):
-        if "configMap" in volume:
+        if "configMap" in volume and not volume["configMap"].get("optional"):
             found.add(("ConfigMap", volume["configMap"]["name"]))
-        if "secret" in volume:
+        if "secret" in volume and not volume["secret"].get("optional"):
             found.add(("Secret", volume["secret"]["secretName"]))
     return found
 
@@ -506,7 +531,9 @@ def test_readme_apply_steps_work_on_a_first_install(variant: Path) -> None:
 
 
 SIGNING_SECRETS = {"capture": ["LEADLOOP_CAPTURE_FORM_TOKEN_SECRET"],
-                   "nurture": ["LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET"]}
+                   "handoff": ["LEADLOOP_HANDOFF_PAGE_SESSION_SECRET"],
+                   "nurture": ["LEADLOOP_NURTURE_LINK_SECRET", "LEADLOOP_NURTURE_WEBHOOK_SECRET"],
+                   "outcomes": ["LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET"]}
 
 
 @pytest.mark.parametrize("service", sorted(SIGNING_SECRETS))
@@ -655,3 +682,120 @@ def test_production_pod_monitor_scrapes_every_service_and_no_job() -> None:
     for service in SERVICES:
         ports = _container(_find("Deployment", service, PRODUCTION_RESOURCES))["ports"]
         assert endpoint["port"] in {p["name"] for p in ports}
+
+
+# --- Managed Kafka and PostgreSQL: SASL and TLS from Secrets --------------------------------
+
+def _resolved_env(container: dict[str, Any], resources: list[dict[str, Any]]
+                  ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """The container's variables as the kubelet sets them from values and ConfigMaps, and
+    those taken from Secrets (variable -> (Secret, key))."""
+    config_maps = {d["metadata"]["name"]: d.get("data", {}) for d in resources
+                   if d["kind"] == "ConfigMap"}
+    values: dict[str, str] = {}
+    secrets: dict[str, tuple[str, str]] = {}
+    for var in container.get("env", []):
+        if "value" in var:
+            values[var["name"]] = var["value"]
+        elif ref := var["valueFrom"].get("configMapKeyRef"):
+            data = config_maps[ref["name"]]
+            assert ref["key"] in data or ref.get("optional"), (var["name"], ref)
+            if ref["key"] in data:
+                values[var["name"]] = data[ref["key"]]
+        elif ref := var["valueFrom"].get("secretKeyRef"):
+            secrets[var["name"]] = (ref["name"], ref["key"])
+    return values, secrets
+
+
+def _secret_file(pod: dict[str, Any], container: dict[str, Any], path: str) -> tuple[str, str]:
+    """(Secret, key) of the file at `path` in the container, from its volume mounts."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix):
+            secret = volumes[mount["name"]]["secret"]
+            name = path.removeprefix(prefix)
+            items = {i["path"]: i["key"] for i in secret.get("items", [])}
+            return secret["secretName"], items.get(name, name) if items else name
+    raise AssertionError(f"nothing is mounted at {path}")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_production_services_reach_kafka_over_sasl_ssl_and_postgres_over_verified_tls(
+        service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = env_prefix(service)
+    deployment = _find("Deployment", service, PRODUCTION_RESOURCES)
+    pod, container = deployment["spec"]["template"]["spec"], _container(deployment)
+    values, secrets = _resolved_env(container, PRODUCTION_RESOURCES)
+    # The login comes from the Secret, never from a ConfigMap.
+    assert secrets[prefix + "KAFKA_SASL_USERNAME"] == ("leadloop-kafka-client", "username")
+    assert secrets[prefix + "KAFKA_SASL_PASSWORD"] == ("leadloop-kafka-client", "password")
+    # What the service's settings make of it (Secret values stand in for the kubelet's).
+    for name, value in {**values, prefix + "KAFKA_SASL_USERNAME": "leadloop",
+                        prefix + "KAFKA_SASL_PASSWORD": "pw"}.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_class(service)()
+    kafka, database = settings.kafka, settings.database_tls
+    assert (kafka.security_protocol, kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert kafka.sasl_password == "pw"
+    assert database.sslmode == "verify-full"
+    assert kafka.ssl_cafile and database.rootcert
+    assert _secret_file(pod, container, kafka.ssl_cafile) == ("leadloop-kafka-client", "ca.crt")
+    assert _secret_file(pod, container, database.rootcert) == ("leadloop-database-ca", "ca.crt")
+    # The migrations Job reaches the same database the same way.
+    job = _migrations_job(service, PRODUCTION_RESOURCES)
+    job_values, _ = _resolved_env(_container(job), PRODUCTION_RESOURCES)
+    assert job_values[prefix + "DATABASE_SSL_ROOTCERT"] == database.rootcert
+    assert _secret_file(job["spec"]["template"]["spec"], _container(job), database.rootcert) \
+        == ("leadloop-database-ca", "ca.crt")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_an_in_cluster_install_needs_no_kafka_or_database_secret(service: str) -> None:
+    # deploy/k8s (PLAINTEXT in-cluster broker): every reference to the managed-service
+    # Secrets is optional, so the pods start without them, and the settings stay unset.
+    deployment = _find("Deployment", service)
+    values, secrets = _resolved_env(_container(deployment), RESOURCES)
+    assert {name for name, _ in secrets.values()} == {"leadloop-kafka-client"}
+    assert all(v["valueFrom"]["secretKeyRef"].get("optional")
+               for v in _container(deployment)["env"]
+               if "secretKeyRef" in v.get("valueFrom", {}))
+    assert all(v["secret"].get("optional") for v in deployment["spec"]["template"]["spec"][
+        "volumes"] if "secret" in v)
+    assert not [n for n in values if "SASL" in n or "SSL" in n or "SECURITY" in n]
+
+
+def test_production_kafka_triggers_log_in_with_the_services_kafka_secret() -> None:
+    auth = _find("TriggerAuthentication", "leadloop-kafka", PRODUCTION_RESOURCES)
+    assert auth["metadata"]["namespace"] == "leadloop"
+    refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+    assert set(refs) == {"sasl", "tls", "username", "password", "ca"}
+    # The same Secret and keys the services log in with (username, password, ca.crt).
+    container = _container(_find("Deployment", "scoring", PRODUCTION_RESOURCES))
+    _, secrets = _resolved_env(container, PRODUCTION_RESOURCES)
+    assert refs["username"] == secrets["LEADLOOP_SCORING_KAFKA_SASL_USERNAME"]
+    assert refs["password"] == secrets["LEADLOOP_SCORING_KAFKA_SASL_PASSWORD"]
+    assert refs["ca"] == ("leadloop-kafka-client", "ca.crt")
+    for service in SERVICES:
+        if not CONSUMES[service]:
+            continue
+        triggers = _find("ScaledObject", service, PRODUCTION_RESOURCES)["spec"]["triggers"]
+        kafka = [t for t in triggers if t["type"] == "kafka"]
+        assert kafka and all(t.get("authenticationRef") == {"name": "leadloop-kafka"}
+                             for t in kafka), service
+        # the base, on the in-cluster broker, has no login to give
+        base = _find("ScaledObject", service)["spec"]["triggers"]
+        assert not any("authenticationRef" in t for t in base)
+
+
+def test_sales_page_reads_timelines_from_the_outcomes_service_with_a_secret_key() -> None:
+    config = _find("ConfigMap", "handoff-config")["data"]
+    host = config["LEADLOOP_HANDOFF_OUTCOMES_URL"].removeprefix("http://").split("/")[0]
+    name, _, namespace = host.partition(".")
+    service = _find("Service", name)
+    assert namespace.startswith(service["metadata"]["namespace"] + ".")
+    assert 80 in [p["port"] for p in service["spec"]["ports"]]  # no port in the URL
+    assert "LEADLOOP_HANDOFF_OUTCOMES_KEY" not in config  # a key: from handoff-secrets
+    [created] = [c for c in _readme_kubernetes_commands()
+                 if c.startswith("kubectl -n leadloop create secret generic handoff-secrets")]
+    assert "--from-literal=LEADLOOP_HANDOFF_OUTCOMES_KEY=" in created

@@ -1,6 +1,7 @@
 """The whole local stack: start in order, stop in reverse, and the knobs failure tests need."""
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -26,8 +27,8 @@ from leadloop_devstack.services import ServiceProcess, run_migrations, service_e
 from leadloop_devstack.smtp import SmtpSink, read_mail
 
 # Services that send mail through the local SMTP sink: nurture's sequences, outcomes' digest,
-# handoff's fallback queue alerts to managers.
-MAILING_SERVICES = ("nurture", "outcomes", "handoff")
+# handoff's fallback queue alerts to managers, capture's consent confirmations.
+MAILING_SERVICES = ("nurture", "outcomes", "handoff", "capture")
 LOCAL_DIGEST_RECIPIENT = "marketing-and-sales@leadloop.example"
 
 
@@ -100,6 +101,10 @@ class Stack:
         if service in MAILING_SERVICES:  # nurture, the digest and queue alerts mail via the sink
             env[f"{prefix}SMTP_HOST"] = self.settings.host
             env[f"{prefix}SMTP_PORT"] = str(self.smtp.port)
+        if service == "capture":  # the GDPR export asks every other service for its part
+            env[f"{prefix}EXPORT_PEERS"] = json.dumps({
+                name: f"http://{self.settings.host}:{port}"
+                for name, port in self.settings.ports.items() if name != "capture"})
         return {**env, **{k: v for k, v in self.extra_env.items() if k.startswith(prefix)}}
 
     async def start(self) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from capture.domain import consent_changes, merge_lead
+from capture.domain import consent_changes, consent_to_confirm, fill_profile, merge_lead
 from capture.schemas import LeadIn
 from leadloop.events.models import (
     Consent,
@@ -30,11 +30,14 @@ class LeadWrite:
     profile: LeadProfile
     form_id: str | None = None
     new_id: UUID = field(default_factory=uuid.uuid4)
+    # Sent with a form's public key (anyone on the internet): for a known address it only
+    # fills empty fields, and its consent waits for the person's confirmation.
+    public: bool = False
 
     @classmethod
-    def of(cls, lead: LeadIn, form_id: str | None = None) -> "LeadWrite":
+    def of(cls, lead: LeadIn, form_id: str | None = None, public: bool = False) -> "LeadWrite":
         """The write a validated lead asks for."""
-        return cls(lead=lead, profile=lead.profile(), form_id=form_id)
+        return cls(lead=lead, profile=lead.profile(), form_id=form_id, public=public)
 
     @property
     def consent_given(self) -> Consent | None:
@@ -61,6 +64,8 @@ class Captured:
     status: CaptureStatus
     events: list[EventData]
     key: bytes | None = None  # the lead's data key, when this batch issued it
+    # A public form's consent for a known address: mailed to the person to confirm.
+    to_confirm: Consent | None = None
 
 
 @dataclass
@@ -98,17 +103,23 @@ def plan_captures(writes: list[LeadWrite], inserted: set[UUID],
             row = current.get(row.merged_into) or by_id[row.merged_into]
             profile = profile.model_copy(update={"email": row.email})
         row = current.get(row.id, row)
-        merged, consent, changed = merge_lead(row.profile, row.consent, profile,
-                                              write.consent_given)
+        to_confirm = None
+        if write.public:
+            merged, changed = fill_profile(row.profile, profile)
+            consent = row.consent
+            to_confirm = consent_to_confirm(row.consent, write.consent_given)
+        else:
+            merged, consent, changed = merge_lead(row.profile, row.consent, profile,
+                                                  write.consent_given)
         if not changed:
-            captured.append(Captured(row.id, "unchanged", []))
+            captured.append(Captured(row.id, "unchanged", [], to_confirm=to_confirm))
             continue
         after = replace(row, profile=merged, consent=consent)
         current[row.id] = updated[row.id] = after
         captured.append(Captured(row.id, "updated", [
             LeadUpdated(lead_id=row.id, profile=merged, consent=consent,
                         changed_fields=changed, updated_at=now),
-            *consent_events(row.id, row.consent, consent, now)]))
+            *consent_events(row.id, row.consent, consent, now)], to_confirm=to_confirm))
     return CapturePlan(captured, updated)
 
 

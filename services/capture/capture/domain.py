@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import ATEXT, EMAIL_MAX_LENGTH
 
 from capture.countries import country_code
-from leadloop.events.models import Consent, LeadProfile
+from leadloop.events.models import CONSENT_PURPOSES, Consent, LeadProfile
 
 _ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]+")
 # The library's dot-atom rule (atext runs joined by single dots) as one character class plus
@@ -133,7 +133,37 @@ def merge_profiles(current: LeadProfile, incoming: LeadProfile) -> tuple[LeadPro
     return LeadProfile.model_validate(merged), changed
 
 
-CONSENT_PURPOSES = ("email_marketing", "sales_contact")
+def fill_profile(current: LeadProfile, incoming: LeadProfile) -> tuple[LeadProfile, list[str]]:
+    """A known lead after a public form post: only fields we do not have yet are taken (and
+    properties we do not hold), so an anonymous visitor who types someone's address can add
+    to that person's record but never rewrite it."""
+    merged: dict[str, Any] = current.model_dump()
+    changed: list[str] = []
+    for name, value in incoming.model_dump(exclude={"properties", "email"}).items():
+        if value is not None and merged.get(name) is None:
+            merged[name] = value
+            changed.append(name)
+    properties = dict(current.properties)
+    for name, value in incoming.properties.items():
+        if value is not None and properties.get(name) is None:
+            properties[name] = value
+            changed.append(f"properties.{name}")
+    merged["properties"] = properties
+    return LeadProfile.model_validate(merged), changed
+
+
+def consent_to_confirm(current: Consent, incoming: Consent | None) -> Consent | None:
+    """What a public form's consent for a known address would add, to be confirmed by the
+    person (double opt-in) before it counts: the purposes it grants that are not granted yet,
+    with its wording; None when it adds nothing."""
+    if incoming is None:
+        return None
+    new = [p for p in CONSENT_PURPOSES if getattr(incoming, p) and not getattr(current, p)]
+    if not new:
+        return None
+    kept = {"text", "version", "lawful_basis", "source", "given_at"}
+    return Consent.model_validate({**{p: True for p in new},
+                                   **incoming.model_dump(include=kept)})
 
 
 def merge_consent(current: Consent, incoming: Consent) -> Consent:

@@ -27,6 +27,7 @@ from typing import Generic, TypeVar
 from prometheus_client import Histogram
 
 from leadloop.db import UnitOfWork
+from leadloop.tracing import continuing
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,12 @@ class GroupCommit(Generic[T, R]):
     async def _run(self, batch: list[_Waiting[T, R]]) -> None:
         BATCH_SIZE.labels(self._kind).observe(len(batch))
         try:
-            async with self._unit_of_work() as uow:
-                results = await self._apply(uow, [w.item for w in batch])
-                await uow.commit()
+            # The batch's statements serve every request in it; with tracing on they show
+            # once, in the trace of the first request.
+            with continuing(getattr(batch[0].item, "traceparent", None)):
+                async with self._unit_of_work() as uow:
+                    results = await self._apply(uow, [w.item for w in batch])
+                    await uow.commit()
         except Exception as exc:
             if len(batch) == 1:
                 _resolve(batch[0].future, exc)

@@ -3,7 +3,10 @@
 from capture.activity import ActivityIn
 from capture.api import router
 from capture.config import CaptureSettings
+from capture.confirmations import router as confirmations_router
+from capture.confirmations import send_confirmations
 from capture.forms_admin_api import router as forms_router
+from capture.handlers import HANDLERS
 from capture.housekeeping import housekeeping
 from capture.imports import resume_imports
 from capture.imports_api import router as imports_router
@@ -16,17 +19,19 @@ from leadloop.app import create_service_app
 app = create_service_app(
     settings=CaptureSettings(),
     routers=[router, search_router, forms_router, submissions_router, imports_router,
-             merges_router, privacy_router],
-    workers=[resume_imports, housekeeping],
+             merges_router, privacy_router, confirmations_router],
+    handlers=HANDLERS,
+    workers=[resume_imports, housekeeping, send_confirmations],
     # The CSV import streams its body to disk and enforces import_max_bytes itself.
     large_body_paths=[r"/v1/imports"],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
     operation_ids={"lead_timeline": "listLeadActivities", "submit": "submitForm",
-                   "track": "trackFormActivity"},
+                   "track": "trackFormActivity", "confirm_consent": "recordConsentConfirmation"},
     openapi_models=[ActivityIn],  # POST /v1/activities declares its body by hand
     rate_limited=[("POST", "/v1/forms/{form_id}/submissions"),
-                  ("POST", "/v1/forms/{form_id}/activities")],
+                  ("POST", "/v1/forms/{form_id}/activities"),
+                  ("GET", "/v1/consent-confirmations/{token}")],
     description="Web forms, lists and tracking in; lead.created, lead.updated, lead.activity, "
-    "lead.consent_changed, lead.merged, lead.unmerged and lead.erased out; GDPR erasure "
-    "and export.",
+    "lead.consent_changed, lead.merged, lead.unmerged and lead.erased out; nurture's "
+    "lead.unsubscribed in (capture owns consent); double opt-in; GDPR erasure and export.",
 )

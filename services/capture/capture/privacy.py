@@ -6,14 +6,15 @@ lead.erased, on which every other service deletes or anonymizes its own copy.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from capture import privacy_repository
-from leadloop.app import unit_of_work
+from capture import export, privacy_repository
+from capture.config import CaptureSettings
+from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadErased, event_time_now
@@ -26,7 +27,8 @@ router = APIRouter(prefix="/v1", tags=["privacy"], dependencies=[Depends(require
 
 
 class LeadExport(BaseModel):
-    """Everything capture holds about a person (a lead and the duplicates merged into it)."""
+    """Everything LeadLoop holds about a person (a lead and the duplicates merged into it):
+    capture's own data, and each other service's under `services`."""
 
     lead_id: UUID
     exported_at: datetime
@@ -35,6 +37,12 @@ class LeadExport(BaseModel):
     form_submissions: list[dict[str, Any]] = Field(description="raw form bodies as received")
     merges: list[dict[str, Any]]
     visitors: list[dict[str, Any]] = Field(description="browser ids tied to the person")
+    consent_confirmations: list[dict[str, Any]] = Field(
+        default_factory=list, description="double opt-in requests and when they were confirmed")
+    services: dict[str, dict[str, list[dict[str, Any]]]] = Field(
+        default_factory=dict, description="every other service's data about the person: "
+        "service -> section -> rows (scoring: score, reasons, history; nurture: messages, "
+        "opens and clicks; handoff: assignments; outcomes: deals)")
 
 
 @router.delete("/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT,
@@ -60,12 +68,18 @@ async def erase_lead(lead_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> 
 
 
 @router.get("/leads/{lead_id}/export", response_model=LeadExport,
-            responses={404: {"description": "No such lead, or it was erased"}})
-async def export_lead(lead_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> LeadExport:
-    """Everything capture holds about the person, for an access request (GDPR art. 15)."""
+            responses={404: {"description": "No such lead, or it was erased"},
+                       503: {"description": "Another service did not answer (named)"}})
+async def export_lead(lead_id: UUID, request: Request, uow: UnitOfWork = Depends(unit_of_work),
+                      runtime: Runtime = Depends(get_runtime)) -> LeadExport:
+    """Everything LeadLoop holds about the person, for an access request (GDPR art. 15):
+    capture's data, and every other service's own export (capture.export explains how)."""
     async with uow:
         lead_ids = await privacy_repository.person_lead_ids(uow.connection, lead_id)
         if not lead_ids:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this id")
         held = await privacy_repository.export_person(uow.connection, lead_ids)
-    return LeadExport(lead_id=lead_id, exported_at=event_time_now(), **held)
+    # A service that did not answer raises a 503 problem naming it (capture.export).
+    services = await export.gather(cast(CaptureSettings, runtime.settings), lead_ids,
+                                   export.caller_key_headers(request))
+    return LeadExport(lead_id=lead_id, exported_at=event_time_now(), services=services, **held)

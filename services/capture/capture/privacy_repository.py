@@ -6,7 +6,15 @@ from uuid import UUID
 from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from capture.tables import activities, idempotency_keys, leads, merges, submissions, visitors
+from capture.tables import (
+    activities,
+    consent_confirmations,
+    idempotency_keys,
+    leads,
+    merges,
+    submissions,
+    visitors,
+)
 
 
 async def person_lead_ids(conn: AsyncConnection, lead_id: UUID) -> list[UUID]:
@@ -47,6 +55,9 @@ async def export_person(conn: AsyncConnection, lead_ids: list[UUID]) -> dict[str
                                      merges.c.absorbed_id.in_(lead_ids)))
             .order_by(merges.c.merged_at))),
         "visitors": visitor_rows,
+        "consent_confirmations": _rows(await conn.execute(
+            select(consent_confirmations).where(consent_confirmations.c.lead_id.in_(lead_ids))
+            .order_by(consent_confirmations.c.created_at))),
     }
 
 
@@ -67,4 +78,6 @@ async def delete_person(conn: AsyncConnection, lead_ids: list[UUID], emails: lis
     response_text = cast(idempotency_keys.c.response, String)
     await conn.execute(delete(idempotency_keys).where(or_(
         *[response_text.contains(str(i), autoescape=True) for i in lead_ids])))
+    await conn.execute(delete(consent_confirmations).where(
+        consent_confirmations.c.lead_id.in_(lead_ids)))
     await conn.execute(delete(leads).where(leads.c.id.in_(lead_ids)))

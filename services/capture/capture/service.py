@@ -30,10 +30,10 @@ async def capture_leads(uow: UnitOfWork, writes: list[LeadWrite]) -> list[Captur
          _json(w.lead.source.model_dump(mode="json"))) for email, w in first.items()])
     keys = await issue_keys(db, [str(lead_id) for lead_id in inserted], KEY_OWNER)
     known = [email for email, w in first.items() if w.new_id not in inserted]
-    by_email = {row.email: row for row in map(_stored, await batch_repository
+    by_email = {row.email: row for row in map(stored_lead, await batch_repository
                                               .lock_leads_by_email(db, known))}
     survivors = sorted({r.merged_into for r in by_email.values() if r.merged_into})
-    by_id = {row.id: row for row in map(_stored, await batch_repository
+    by_id = {row.id: row for row in map(stored_lead, await batch_repository
                                         .lock_leads_by_id(db, survivors))}
     now = event_time_now()
     plan = plan_captures(writes, inserted, by_email, by_id, now)
@@ -47,7 +47,8 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _stored(row: Any) -> StoredLead:
+def stored_lead(row: Any) -> StoredLead:
+    """A locked leads row as the capture plan sees it."""
     return StoredLead(id=row["id"], email=row["email"],
                       profile=LeadProfile.model_validate(from_jsonb(row["profile"])),
                       consent=Consent.model_validate(from_jsonb(row["consent"])),

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from capture.form_config import ADDRESS_INPUTS, CONSENT_TARGETS, POSTAL_TARGETS, FormConfigIn
 from capture.schemas import LeadIn
+from leadloop.templates import Templates
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # Inputs the embed script adds; form fields cannot use them (names start with a letter).
@@ -209,8 +210,8 @@ def wants_html(content_type: str, accept: str) -> bool:
     return not content_type.startswith("application/json") and "text/html" in accept
 
 
-THANKS_PAGE = ("<!doctype html><meta charset=utf-8><title>Thank you</title>"
-               "<p>Thank you, we received your submission.</p>")
+# The page a browser's form post gets when its form names no redirect URL.
+THANKS_PAGE = Templates("capture").render("thanks.html")
 
 
 def answer_for(form: FormConfigIn, browser: bool, status_code: int, body: dict[str, Any]

@@ -1,7 +1,6 @@
 """Public form routes: submissions (browser or API client), CORS, embed script, tracking."""
 
 import hmac
-import secrets
 import uuid
 from typing import Any, cast
 
@@ -37,14 +36,9 @@ SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",
 
 
 def token_secret(runtime: Runtime) -> bytes:
-    """The secret that signs fill-time tokens (random per process unless configured)."""
-    configured = getattr(runtime.settings, "form_token_secret", "")
-    if configured:
-        return str(configured).encode()
-    if not hasattr(runtime, "form_token_secret"):
-        runtime.form_token_secret = secrets.token_bytes(32)  # type: ignore[attr-defined]
-    secret: bytes = runtime.form_token_secret  # type: ignore[attr-defined]
-    return secret
+    """The secret that signs fill-time tokens (required at start: ServiceSettings.require_secrets;
+    random per process only in dev mode)."""
+    return cast(CaptureSettings, runtime.settings).form_token_secret.encode()
 
 
 def cors_headers(form: FormConfigIn, origin: str | None) -> dict[str, str]:
@@ -65,15 +59,16 @@ async def load_form(runtime: Runtime, form_id: str) -> tuple[FormConfigIn, str]:
     return loaded.config, loaded.key_sha256
 
 
-def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> None:
-    """The form's own public key, or an API key with leads:write; 401/403 otherwise."""
+def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> bool:
+    """The form's own public key (True: a public caller), or an API key with leads:write
+    (False); 401/403 otherwise."""
     form_key = request.headers.get("x-form-key") or request.query_params.get("key")
     if form_key is None and isinstance(body.get("_form_key"), str):
         form_key = body["_form_key"]
     if form_key:
         if not hmac.compare_digest(hash_key(form_key), key_sha256):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not this form's key")
-        return
+        return True
     api_key = request.headers.get("x-api-key")
     if api_key:
         principal = find_principal(api_key, request.app.state.settings.api_keys)
@@ -81,7 +76,7 @@ def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
         if not principal.has("leads:write"):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "this key lacks 'leads:write'")
-        return
+        return False
     raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                         "a form key (X-Form-Key or _form_key) or an API key is required")
 
@@ -131,13 +126,13 @@ async def submit(form_id: str, request: Request,
         media_type = content_type_of(request)
         raw = await read_limited(request, form.max_body_bytes)
         body = await parse_body(request, media_type, raw)
-        authorize(request, key_sha256, body)
+        public = authorize(request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form)
         key = idempotency.idempotency_key(request)
         claim = None if key is None else Claim(
             f"form:{form_id}", key, idempotency.request_fingerprint(request, raw))
         browser = wants_html(media_type, request.headers.get("accept", ""))
-        prepared = _prepare(runtime, form_id, form, body, browser)
+        prepared = _prepare(runtime, form_id, form, body, browser, public)
         prepared.claim = claim
         answered = await writers(runtime).submissions.submit(prepared)
     except HTTPException as exc:
@@ -148,13 +143,13 @@ async def submit(form_id: str, request: Request,
 
 
 def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str, Any],
-             browser: bool) -> SubmissionRequest:
+             browser: bool, public: bool) -> SubmissionRequest:
     """A submission checked for spam and validated against its form (no database); 422
     naming each bad field."""
     payload = {k: v for k, v in body.items() if k != "_form_key"}
     now = event_time_now()
     prepared = SubmissionRequest(form_id=form_id, form=form, browser=browser, payload=payload,
-                                 now=now, traceparent=current_traceparent())
+                                 now=now, traceparent=current_traceparent(), public=public)
     reason = spam_reason(form_id, form, body, token_secret(runtime))
     if reason is not None:
         prepared.spam_reason = reason
@@ -166,7 +161,7 @@ def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str,
         SUBMISSIONS.labels("invalid").inc()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             {"detail": "request is invalid", "errors": exc.errors}) from exc
-    prepared.write = LeadWrite.of(mapped.lead, form_id=form_id)
+    prepared.write = LeadWrite.of(mapped.lead, form_id=form_id, public=public)
     prepared.visitor_id = mapped.visitor_id
     return prepared
 
@@ -184,7 +179,7 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON")
         raw = await read_limited(request, 16_384)
         body = await parse_body(request, "application/json", raw)
-        authorize(request, key_sha256, body)
+        public = authorize(request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form, kind="track")
         event = _tracked(body)
         scope, key = f"track:{form_id}", idempotency.idempotency_key(request)
@@ -196,6 +191,8 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
             activity=event, occurred_at=event_time_now(), traceparent=current_traceparent(),
             activity_id=uuid.uuid4() if key is None else idempotency.derived_id(scope, key)))
         answer = accepted.model_dump(mode="json")
+        if public:  # which lead a visitor turned out to be is not the visitor's to learn
+            answer["lead_id"] = None
         await idempotency.remember_apart(runtime, scope, key, 202,
                                          {"kind": "json", "body": answer})
     except HTTPException as exc:

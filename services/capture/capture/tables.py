@@ -132,3 +132,23 @@ merges = Table(
     Column("merged_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("undone_at", DateTime(timezone=True)),
 )
+
+# Double opt-in: consent a public form gave an address we already knew, waiting for the person
+# to confirm it from the mail we send them (next_attempt_at: when the mail is due; NULL once
+# sent or given up).
+consent_confirmations = Table(
+    "consent_confirmations",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("form_id", Text),
+    Column("submission_id", UUID(as_uuid=True)),
+    Column("consent", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("confirmed_at", DateTime(timezone=True)),
+)

@@ -5,10 +5,11 @@ waiting at that moment are written together (see `capture.group_commit`), each s
 its own answer, its own Idempotency-Key handling and its own 4xx.
 """
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -20,6 +21,8 @@ from capture import batch_repository, idempotency, service
 from capture.activity import ActivityAccepted, ActivityIn, activity_properties
 from capture.batch_repository import from_jsonb
 from capture.capture_plan import LeadWrite
+from capture.config import CaptureSettings
+from capture.confirmations import ConfirmationRequest, request_confirmations
 from capture.form_config import FormConfigIn
 from capture.group_commit import GroupCommit
 from capture.lead_keys import publish_sealed
@@ -63,6 +66,9 @@ class SubmissionRequest:
     claim: Claim | None = None
     traceparent: str | None = None
     submission_id: UUID = field(default_factory=uuid.uuid4)
+    # Sent with the form's public key: its answer says nothing about the lead (see
+    # `public_answer`).
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,10 +120,11 @@ async def apply_leads(uow: UnitOfWork, items: list[LeadRequest]) -> list[Respons
 # --- form submissions --------------------------------------------------------------------------
 
 
-async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
-                            ) -> list[Answered | Exception]:
+async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest],
+                            settings: CaptureSettings) -> list[Answered | Exception]:
     """Write a batch of form submissions: leads, their form_submitted activities, visitors
-    identified, submissions; each request's events in its own order."""
+    identified, submissions, consent confirmations to mail; each request's events in its own
+    order."""
     db = await uow.driver()
     replays = await _replays(db, [i.claim for i in items])
     results: list[Answered | Exception | None] = [
@@ -154,12 +161,18 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
          captured[n].lead_id if n in captured else None, _status(items[n]),
          items[n].spam_reason or items[n].unverified_reason, _json(items[n].payload))
         for n in todo])
+    await request_confirmations(db, [
+        ConfirmationRequest(done.lead_id, done.to_confirm, items[n].form_id,
+                            items[n].submission_id)
+        for n, done in captured.items() if done.to_confirm is not None], settings)
     answers: list[tuple[str, str, int, str]] = []
     for n in todo:
         item = items[n]
         if n not in captured:
-            code, stored = answer_for(item.form, item.browser, 200, {
-                "submission_id": str(item.submission_id), "lead_id": None, "status": "spam"})
+            spam: dict[str, Any] = {"submission_id": str(item.submission_id), "status": "spam"}
+            if not item.public:
+                spam["lead_id"] = None
+            code, stored = answer_for(item.form, item.browser, 200, spam)
             outcome = "spam"
         else:
             done = captured[n]
@@ -173,15 +186,28 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest]
             _publish(uow, events, item.traceparent, done.key)
             answer: dict[str, Any] = {"submission_id": str(item.submission_id),
                                       "lead_id": str(lead_id), "status": done.status}
-            if item.unverified_reason:
+            code = 201 if done.status == "created" else 200
+            if item.public:
+                code, answer = public_answer(item)
+            elif item.unverified_reason:
                 answer["unverified"] = item.unverified_reason
-            code, stored = answer_for(item.form, item.browser,
-                                      201 if done.status == "created" else 200, answer)
+            code, stored = answer_for(item.form, item.browser, code, answer)
             outcome = _status(item)
         results[n] = Answered(idempotency.to_response(code, stored), outcome)
         _remember(answers, item.claim, code, stored)
     await batch_repository.store_responses(db, answers)
     return [r for r in results if r is not None]
+
+
+def public_answer(item: SubmissionRequest) -> tuple[int, dict[str, Any]]:
+    """What a public caller learns: that the submission was received, whether the address was
+    new or known (no lead id, no created/updated): the same status, body and headers either
+    way, so a form cannot be used to find out who is a lead. Only what the caller sent itself
+    shapes it (its unverified fill-time token)."""
+    answer: dict[str, Any] = {"submission_id": str(item.submission_id), "status": "received"}
+    if item.unverified_reason:
+        answer["unverified"] = item.unverified_reason
+    return 201, answer
 
 
 def _status(item: SubmissionRequest) -> str:
@@ -315,8 +341,11 @@ def writers(runtime: Runtime) -> Writers:
         found = Writers(
             leads=GroupCommit("leads", runtime.unit_of_work, apply_leads,
                               conflict_key=claim_key),
-            submissions=GroupCommit("submissions", runtime.unit_of_work, apply_submissions,
-                                    conflict_key=claim_key),
+            submissions=GroupCommit(
+                "submissions", runtime.unit_of_work,
+                functools.partial(apply_submissions,
+                                  settings=cast(CaptureSettings, runtime.settings)),
+                conflict_key=claim_key),
             activities=GroupCommit("activities", runtime.unit_of_work, apply_activities,
                                    max_items=1000, conflict_key=lambda i: i.activity_id))
         runtime.capture_writers = found  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 from handoff import outbound, routing_repository
 from handoff.config import HandoffSettings
+from handoff.customers import EXISTING_CUSTOMER_RULE, CustomerContext, rule_routes_customers
 from handoff.domain import (
     FALLBACK_QUEUE_RULE,
     ROUND_ROBIN_RULE,
@@ -51,6 +52,7 @@ class Choice:
     rule_version: int | None = None
     pool: str | None = None
     cursor: RoundRobinCursor | None = None
+    customer: CustomerContext | None = None
 
 
 def facts_of(lead: LeadQualified) -> LeadFacts:
@@ -70,10 +72,29 @@ def pool_of(tables: RoutingTables, facts: LeadFacts, default_team: str) -> str:
     return f"team:{_rule_and_team(tables, facts, default_team)[1]}"
 
 
-def reps_involved(tables: RoutingTables, facts: LeadFacts, default_team: str) -> list[UUID]:
+def reps_involved(tables: RoutingTables, facts: LeadFacts, default_team: str,
+                  customer: CustomerContext | None = None) -> list[UUID]:
     """The reps whose load the choice for this lead looks at (owners and the team)."""
     _rule, team = _rule_and_team(tables, facts, default_team)
-    return [rep.id for rep in (*tables.owners_of(facts.domains), *tables.team(team))]
+    owner = [customer.owner_rep_id] if customer and customer.owner_rep_id else []
+    return [*owner, *(rep.id for rep in (*tables.owners_of(facts.domains), *tables.team(team)))]
+
+
+def _customer_owner(tables: RoutingTables, customer: CustomerContext | None,
+                    rule: RoutingRule | None, now: datetime, loads: "RepLoads",
+                    exclude: frozenset[UUID]) -> tuple[Rep | None, str | None]:
+    """The owner who takes an existing customer's lead, or why nobody does (None, None: the
+    lead is no existing customer, or a rule routes customers itself)."""
+    if customer is None or not customer.existing_customer or customer.owner_rep_id is None \
+            or rule_routes_customers(rule):
+        return None, None
+    owner = tables.rep(customer.owner_rep_id)
+    if owner is None or owner.id in exclude:
+        return None, "the customer's owner is no longer a rep here" if owner is None else None
+    # Like a named-account owner: working hours do not pass it on, absence or a full desk do.
+    if not loads.profile(owner).candidate(now, respect_working_hours=False).available:
+        return None, f"the customer's owner {owner.name} is unavailable"
+    return owner, None
 
 
 class RepLoads:
@@ -100,11 +121,20 @@ class RepLoads:
 
 def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: HandoffSettings,
            loads: RepLoads, cursors: Mapping[str, RoundRobinCursor],
-           exclude: frozenset[UUID] = frozenset()) -> Choice:
-    """Who gets the lead: an available named-account owner, else the next available rep of
-    the first matching rule's team (else the default team) by weighted round-robin, else the
-    fallback queue. `loads` are the reps' open leads, `cursors` the pools' credits."""
+           exclude: frozenset[UUID] = frozenset(),
+           customer: CustomerContext | None = None) -> Choice:
+    """Who gets the lead: an existing customer's owner (handoff.customers), else an available
+    named-account owner, else the next available rep of the first matching rule's team (else
+    the default team) by weighted round-robin, else the fallback queue. `loads` are the reps'
+    open leads, `cursors` the pools' credits."""
     with_load = loads.profile
+    owner, owner_passed = _customer_owner(tables, customer, first_matching_rule(tables.rules,
+                                                                                facts),
+                                          now, loads, exclude)
+    if owner is not None and customer is not None:
+        return Choice(owner, owner.team, EXISTING_CUSTOMER_RULE,
+                      f"existing customer: {owner.name} is the {customer.owner_why}",
+                      settings.customer_accept_sla, customer=customer)
     owner_reps = [rep for rep in tables.owners_of(facts.domains) if rep.id not in exclude]
     plan = plan_route(tables.rules, facts, [with_load(rep) for rep in owner_reps], now,
                       settings.default_team)
@@ -116,10 +146,11 @@ def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: Han
 
     if plan.owner is not None:
         match = plan.owner
-        owner = tables.rep(match.owner.id)
-        assert owner is not None
-        return Choice(owner, owner.team, NAMED_ACCOUNT_RULE,
-                      f"named account: {match.domain} is owned by {owner.name}", sla, **rule_ids)
+        named = tables.rep(match.owner.id)
+        assert named is not None
+        return Choice(named, named.team, NAMED_ACCOUNT_RULE,
+                      f"named account: {match.domain} is owned by {named.name}", sla,
+                      customer=customer, **rule_ids)
 
     pool_name = f"team:{team}"
     cursor = cursors.get(pool_name, RoundRobinCursor())
@@ -128,6 +159,8 @@ def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: Han
     pool = team_pool([with_load(rep) for rep in members], facts, now, respect, exclude)
     decision = route_round_robin(team, pool.candidates, cursor)
     reasons = [why_rule]
+    if owner_passed is not None:
+        reasons.append(owner_passed)
     if plan.owner_unavailable is not None:
         passed = plan.owner_unavailable
         reasons.append(f"named-account owner {passed.owner.name} ({passed.domain}) is unavailable")
@@ -139,7 +172,7 @@ def decide(tables: RoutingTables, facts: LeadFacts, now: datetime, settings: Han
     chosen = tables.rep(decision.rep_id) if decision.rep_id is not None else None
     label = FALLBACK_QUEUE_RULE if chosen is None else (rule.label if rule else ROUND_ROBIN_RULE)
     return Choice(chosen, team, label, "; ".join(reasons), sla, pool=pool_name,
-                  cursor=decision.cursor, **rule_ids)
+                  cursor=decision.cursor, customer=customer, **rule_ids)
 
 
 async def choose(uow: UnitOfWork, facts: LeadFacts, now: datetime, settings: HandoffSettings,
@@ -186,6 +219,8 @@ def handed_off(lead: LeadQualified, choice: Choice, now: datetime,
         contributions=lead.contributions, source=lead.source,
         recent_activities=lead.recent_activities, qualified_at=lead.qualified_at,
         handed_off_at=now, sla_deadline=deadline,
+        lifecycle_stage=choice.customer.stage if choice.customer else None,
+        account=choice.customer.account if choice.customer else None,
     )
     return HandOff(assignment, timers, event)
 

@@ -22,6 +22,9 @@ class HandoffSettings(MailingServiceSettings):
     # How long a rep has to accept a handed-off lead, in seconds of the rep's working time
     # (clock time for a rep without working hours); a routing rule's accept_sla_s overrides it.
     accept_sla_s: float = Field(default=300.0, gt=0)
+    # The accept SLA of an existing customer's new interest, handed to its owner (reason
+    # existing_customer): its own, as an owner plans a known customer's call differently.
+    customer_accept_sla_s: float = Field(default=4 * 3600.0, gt=0)
     # The team every qualified lead is routed to until routing rules choose one.
     default_team: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -88,6 +91,11 @@ class HandoffSettings(MailingServiceSettings):
     def accept_sla(self) -> timedelta:
         """The accept SLA as a duration."""
         return timedelta(seconds=self.accept_sla_s)
+
+    @property
+    def customer_accept_sla(self) -> timedelta:
+        """The accept SLA of an existing customer's hand-off, as a duration."""
+        return timedelta(seconds=self.customer_accept_sla_s)
 
 
 @lru_cache(maxsize=1)

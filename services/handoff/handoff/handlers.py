@@ -3,10 +3,18 @@
 from datetime import datetime
 from uuid import UUID
 
-from handoff import service
+from handoff import customers_service, repository, service
 from handoff.config import get_settings
 from leadloop.db import UnitOfWork
-from leadloop.events.models import LeadCreated, LeadErased, LeadQualified
+from leadloop.events.models import (
+    CONSENT_PURPOSES,
+    LeadActivity,
+    LeadConsentChanged,
+    LeadCreated,
+    LeadErased,
+    LeadQualified,
+    LeadStageChanged,
+)
 from leadloop.handlers import Batch, Handlers
 
 HANDLERS = Handlers()
@@ -33,3 +41,26 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     """Forget the leads (rare: one at a time)."""
     for event in batch.events:
         await service.erase_lead(uow, event.lead_id, event.erased_at)
+
+
+@HANDLERS.handles
+async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
+    """Keep the consent of the leads handoff holds as capture announces it, so a reassigned
+    lead's lead.handed_off tells sales what the person agreed to now (rare: one at a time)."""
+    for event in batch.events:
+        if event.purpose in CONSENT_PURPOSES:
+            await repository.set_consent(uow.connection, event.lead_id, event.purpose,
+                                         event.granted)
+
+
+@HANDLERS.handles
+async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
+    """An existing customer's new form submission goes to its owner (existing_customer)."""
+    await customers_service.route_customer_interest(uow, batch.events, get_settings())
+
+
+@HANDLERS.handles
+async def on_stage_changed(uow: UnitOfWork, batch: Batch[LeadStageChanged]) -> None:
+    """Keep each lead's lifecycle stage; a won deal makes its rep the customer's owner and
+    closes the lead's open assignment."""
+    await customers_service.record_stage_changes(uow, batch.events)

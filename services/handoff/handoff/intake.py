@@ -13,6 +13,7 @@ from uuid import UUID
 
 from handoff.assign import HandOff, RepLoads, decide, handed_off
 from handoff.config import HandoffSettings
+from handoff.customers import CustomerContext
 from handoff.domain import RoundRobinCursor
 from handoff.routing import LeadFacts
 from handoff.routing_repository import LeadState
@@ -74,14 +75,16 @@ class RoutingPlan:
 def plan_routing(leads: Sequence[tuple[LeadQualified, LeadFacts]],
                  states: Mapping[UUID, LeadState], tables: RoutingTables,
                  loads: Mapping[UUID, int], cursors: Mapping[str, RoundRobinCursor],
-                 now: datetime, settings: HandoffSettings) -> RoutingPlan:
+                 now: datetime, settings: HandoffSettings,
+                 customers: Mapping[UUID, CustomerContext] | None = None) -> RoutingPlan:
     """Route each lead in turn; every choice counts against the rep's load and moves the
     pool's credits before the next lead is routed."""
     held = RepLoads(loads)
     credits = dict(cursors)
     plan = RoutingPlan()
     for lead, facts in leads:
-        choice = decide(tables, facts, now, settings, held, credits)
+        choice = decide(tables, facts, now, settings, held, credits,
+                        customer=(customers or {}).get(lead.lead_id))
         if choice.rep is not None:
             held.add(choice.rep.id)
         if choice.pool is not None and choice.cursor is not None:

@@ -1,8 +1,10 @@
 """Handoff's app: `uvicorn handoff.main:app`."""
 
+from handoff.account_api import router as account_router
 from handoff.admin_api import router as admin_router
 from handoff.api import router
 from handoff.config import get_settings
+from handoff.export import router as export_router
 from handoff.handlers import HANDLERS
 from handoff.queue_worker import run_queue_drain
 from handoff.rep_keys import resolve_rep_key
@@ -14,7 +16,8 @@ from leadloop.app import create_service_app
 
 app = create_service_app(
     settings=get_settings(),
-    routers=[router, admin_router, rep_keys_router, sales_page_router],
+    routers=[router, admin_router, account_router, rep_keys_router, sales_page_router,
+             export_router],
     handlers=HANDLERS,
     workers=[run_sla_timers, run_webhooks, run_queue_drain],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,6 +14,7 @@ from handoff.tables import (
     assignments,
     erased_leads,
     lead_arrivals,
+    lead_stages,
     leads,
     reps,
     webhook_deliveries,
@@ -132,6 +133,20 @@ async def qualified_lead(conn: AsyncConnection, lead_id: UUID) -> LeadQualified 
     return LeadQualified.model_validate({**row.context, "lead_id": lead_id})
 
 
+_SET_CONSENT = text("""
+UPDATE leads SET context = jsonb_set(context, ARRAY['consent', CAST(:purpose AS text)],
+                                     to_jsonb(CAST(:granted AS boolean))),
+                 updated_at = now()
+WHERE lead_id = :lead_id AND context ? 'consent'""")
+
+
+async def set_consent(conn: AsyncConnection, lead_id: UUID, purpose: str, granted: bool) -> None:
+    """Change one purpose of the consent in handoff's copy of a lead (what a reassignment's
+    lead.handed_off carries); nothing when handoff holds no copy."""
+    await conn.execute(_SET_CONSENT, {"lead_id": lead_id, "purpose": purpose,
+                                      "granted": granted})
+
+
 # --- assignments ---------------------------------------------------------------------------
 
 
@@ -238,5 +253,6 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     await conn.execute(delete(assignments).where(assignments.c.lead_id == lead_id))
     await conn.execute(delete(leads).where(leads.c.lead_id == lead_id))
     await conn.execute(delete(lead_arrivals).where(lead_arrivals.c.lead_id == lead_id))
+    await conn.execute(delete(lead_stages).where(lead_stages.c.lead_id == lead_id))
     # Queued webhook bodies carry the lead's profile: they go too.
     await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.lead_id == lead_id))

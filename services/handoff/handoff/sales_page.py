@@ -16,14 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 
@@ -43,14 +41,15 @@ from leadloop.auth import Principal, hash_key, resolve_key
 from leadloop.db import UnitOfWork
 from leadloop.events.models import RejectionReason
 from leadloop.security import html_policy
+from leadloop.templates import Templates
 
 router = APIRouter(prefix="/sales", tags=["sales page"], include_in_schema=False)
 COOKIE = "leadloop_sales"
 SCOPE = "sales"
 QUEUE_ROWS = 200  # a page shows this many rows of a queue; the API pages the rest
 
-_TEMPLATES = Environment(loader=PackageLoader("handoff", "templates"), autoescape=True)
-CSS = (Path(__file__).parent / "templates" / "sales.css").read_text()
+_TEMPLATES = Templates("handoff")
+CSS = _TEMPLATES.static("sales.css")
 # The only inline block is the stylesheet, allowed by its hash; forms post to this service only;
 # no script, no image, no frame.
 PAGE_HEADERS = {"Content-Security-Policy": html_policy(styles=[CSS]),
@@ -102,7 +101,7 @@ async def _session(request: Request, uow: UnitOfWork) -> Session | None:
 
 
 def _render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = _TEMPLATES.get_template(template).render(css=CSS, **context)
+    html = _TEMPLATES.render(template, css=CSS, **context)
     return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 

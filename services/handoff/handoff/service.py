@@ -8,12 +8,23 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from handoff import assign, domain, intake, metrics, outbound, repository, routing_repository
+from handoff import (
+    assign,
+    customer_repository,
+    domain,
+    intake,
+    metrics,
+    outbound,
+    repository,
+    routing_repository,
+)
 from handoff.config import HandoffSettings
+from handoff.customers import CustomerContext, customer_context, with_customer_facts
 from handoff.domain import AssignmentState, AssignmentStatus
 from handoff.rep_schemas import RepIn, RepPatch
 from handoff.routing_tables import routing_tables
 from handoff.sales_access import Viewer
+from leadloop.accounts import account_domain
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     Actor,
@@ -96,20 +107,33 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
     if not routing:
         return
     tables = await routing_tables(uow.connection)
-    leads = [(event, assign.facts_of(event)) for event in routing]
+    customers = await customer_contexts(uow, {e.lead_id: e.profile.email for e in routing})
+    leads = [(event, with_customer_facts(assign.facts_of(event), customers[event.lead_id]))
+             for event in routing]
     cursors = await routing_repository.lock_pools(
         uow, [assign.pool_of(tables, facts, settings.default_team) for _lead, facts in leads])
     loads = await routing_repository.rep_loads(uow, list(dict.fromkeys(
-        rep_id for _lead, facts in leads
-        for rep_id in assign.reps_involved(tables, facts, settings.default_team))))
+        rep_id for lead, facts in leads
+        for rep_id in assign.reps_involved(tables, facts, settings.default_team,
+                                           customers[lead.lead_id]))))
     plan = intake.plan_routing(leads, states, tables, loads, cursors, event_time_now(),
-                               settings)
+                               settings, customers)
     await routing_repository.save_leads(uow, plan.lead_copies)
     inserted = await assign.store_handoffs(uow, plan.handoffs, plan.cursors)
     if len(inserted) != len(plan.handoffs):
         raise RoutingConflict(f"{len(plan.handoffs) - len(inserted)} lead(s) got an open "
                               "assignment meanwhile")
     uow.after_commit(lambda: _observe_speed_to_lead(plan.speed_to_lead_s))
+
+
+async def customer_contexts(uow: UnitOfWork, emails: Mapping[UUID, str | None]
+                            ) -> dict[UUID, CustomerContext]:
+    """Each lead's standing (stage, account, owner): two or three statements for any batch."""
+    stages = await customer_repository.stages_of(uow, list(emails))
+    domains = {d for email in emails.values() if (d := account_domain(email)) is not None}
+    accounts = await customer_repository.accounts_of(uow, domains)
+    return {lead_id: customer_context(email, stages.get(lead_id), accounts)
+            for lead_id, email in emails.items()}
 
 
 async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]) -> None:

@@ -285,3 +285,31 @@ page_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("page_sessions_expiry", "expires_at"),
 )
+
+# --- customers and accounts ----------------------------------------------------------------
+
+# Each lead's lifecycle stage as outcomes announced it (lead.stage_changed), and for a
+# customer the rep who owns it: the rep who held the lead when it won its latest deal.
+lead_stages = Table(
+    "lead_stages",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("stage", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("owner_rep_id", UUID(as_uuid=True), ForeignKey("reps.id", ondelete="SET NULL")),
+)
+
+# Companies by email domain (leadloop.accounts): the account's owner (the rep who won its
+# latest deal, unless an admin set one) and, for a domain an admin mapped onto another
+# account, that account's domain.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("domain", Text, primary_key=True),
+    Column("owner_rep_id", UUID(as_uuid=True), ForeignKey("reps.id", ondelete="SET NULL")),
+    Column("owner_set_by", Text),  # an admin's key name; NULL: the latest won deal set it
+    Column("alias_of", Text),
+    Column("last_won_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("alias_of IS NULL OR alias_of <> domain", name="accounts_alias_not_self"),
+)

@@ -8,7 +8,14 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from nurture.steps import (
     STEPS_ADAPTER,
@@ -64,6 +71,12 @@ class ExitReason(StrEnum):
 # whose address is dead (bounced) never gets marketing mail, whatever a sequence's exit_on says.
 ALWAYS_EXIT_ON = (ExitReason.qualified, ExitReason.handed_off, ExitReason.unsubscribed,
                   ExitReason.bounced)
+# A customer's sequences (entered on a won deal: onboarding, review request, cross-sell) are not
+# marketing to a prospect: a hand-off to the customer's owner or a new qualification does not
+# stop them. They stop on a new deal, a reply, an unsubscribe or a dead address by default.
+CUSTOMER_ALWAYS_EXIT_ON = (ExitReason.unsubscribed, ExitReason.bounced)
+CUSTOMER_EXIT_ON = (ExitReason.deal_closed, ExitReason.replied, ExitReason.unsubscribed,
+                    ExitReason.bounced, ExitReason.merged)
 
 
 # --- sequences -----------------------------------------------------------------------------
@@ -91,9 +104,20 @@ class Sequence(BaseModel):
 
     @field_validator("exit_on")
     @classmethod
-    def _sales_always_stops(cls, exit_on: list[ExitReason]) -> list[ExitReason]:
-        """exit_on may add reasons, never drop ALWAYS_EXIT_ON (added if missing)."""
-        return [*dict.fromkeys([*exit_on, *ALWAYS_EXIT_ON])]
+    def _sales_always_stops(cls, exit_on: list[ExitReason],
+                            info: ValidationInfo) -> list[ExitReason]:
+        """exit_on may add reasons, never drop ALWAYS_EXIT_ON (added if missing); a
+        customer's sequence (deal_won) never drops CUSTOMER_ALWAYS_EXIT_ON."""
+        always = CUSTOMER_ALWAYS_EXIT_ON if info.data.get("entry_rule") == EntryRule.deal_won \
+            else ALWAYS_EXIT_ON
+        return [*dict.fromkeys([*exit_on, *always])]
+
+    @model_validator(mode="after")
+    def _customer_exits_by_default(self) -> "Sequence":
+        """A customer's sequence that names no exits takes CUSTOMER_EXIT_ON."""
+        if self.entry_rule == EntryRule.deal_won and "exit_on" not in self.model_fields_set:
+            object.__setattr__(self, "exit_on", list(CUSTOMER_EXIT_ON))  # frozen: set once
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> "Sequence":

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, parseaddr
-from html import escape
 from typing import Any
 from uuid import UUID
 
+from leadloop.templates import Templates
 from nurture.content.templates import Rendered, variables
 from nurture.tracking import click_token, message_token
+
+_FOOTER = Templates("nurture").template("footer.html")
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,7 @@ def _header_value(value: str) -> str:
 def _with_footer(html: str, unsubscribe: str, pixel: str | None) -> str:
     """The HTML with the unsubscribe footer (and open pixel) every marketing email carries,
     whatever the template says, before </body> when there is one."""
-    footer = ('<p style="font-size: 12px; color: #666">You get this because you asked for news '
-              f'from us. <a href="{escape(unsubscribe)}">Unsubscribe</a> with one click.</p>\n')
-    if pixel:
-        footer += f'<img src="{escape(pixel)}" width="1" height="1" alt="">\n'
+    footer = _FOOTER.render(unsubscribe=unsubscribe, pixel=pixel)
     match = re.search(r"</body\s*>", html, re.IGNORECASE)
     if match is None:
         return html.rstrip("\n") + "\n" + footer

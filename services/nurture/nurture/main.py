@@ -1,14 +1,12 @@
 """Nurture's app: `uvicorn nurture.main:app`."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from leadloop.app import create_service_app
 from nurture.api import router
 from nurture.config import NurtureSettings
 from nurture.content.api import router as templates_router
+from nurture.export import router as export_router
 from nurture.handlers import HANDLERS
 from nurture.housekeeping import housekeeping
 from nurture.inbound_api import router as inbound_router
@@ -18,9 +16,9 @@ from nurture.scheduler import run_scheduler
 
 def create_app(settings: NurtureSettings) -> FastAPI:
     """Nurture's app; it refuses to start (the lifespan raises) with unsafe signing secrets."""
-    app = create_service_app(
+    return create_service_app(
         settings=settings,
-        routers=[router, templates_router, inbound_router, public_router],
+        routers=[router, templates_router, inbound_router, public_router, export_router],
         handlers=HANDLERS,
         workers=[run_scheduler, housekeeping],
         # Operation ids whose function name reads badly as one (leadloop.openapi).
@@ -33,16 +31,6 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         "mail), guarded by consent, suppression, frequency caps and quiet hours; "
         "they stop the moment a lead is qualified, handed off, unsubscribed or its deal closes.",
     )
-    service_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.require_secrets()  # before anything connects or any link is signed
-        async with service_lifespan(app):
-            yield
-
-    app.router.lifespan_context = lifespan
-    return app
 
 
 app = create_app(NurtureSettings())

@@ -6,7 +6,6 @@ Each client IP may make `public_per_ip_per_minute` requests to them in any slidi
 """
 
 import base64
-from html import escape
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,6 +14,7 @@ from leadloop import ratelimit
 from leadloop.app import Runtime, get_runtime, runtime_of, unit_of_work
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
+from leadloop.templates import Templates
 from nurture import service
 from nurture.config import NurtureSettings
 from nurture.tracking import read_click_token, read_token
@@ -45,16 +45,17 @@ def _secret(request: Request) -> str:
     return settings.link_secret
 
 
-_CSS = "body{font-family:sans-serif;max-width:520px;margin:3em auto}"
+TEMPLATES = Templates("nurture")
+_CSS = TEMPLATES.static("page.css")
 # The pages' one inline block is the stylesheet, allowed by its hash (no 'unsafe-inline').
 _PAGE_HEADERS = {**_NO_CACHE, "Content-Security-Policy": html_policy(styles=[_CSS])}
 
 
-def _page(title: str, body: str, code: int = 200) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html><head><title>{escape(title)}</title>"
-                        f"<style>{_CSS}</style></head>"
-                        f"<body><h1>{escape(title)}</h1>{body}</body></html>", status_code=code,
-                        headers=_PAGE_HEADERS)
+def _page(title: str, message: str, code: int = 200, template: str = "page.html",
+          **context: str) -> HTMLResponse:
+    return HTMLResponse(TEMPLATES.render(template, css=_CSS, title=title, message=message,
+                                         **context),
+                        status_code=code, headers=_PAGE_HEADERS)
 
 
 @router.get("/o/{token}.gif", include_in_schema=False)
@@ -82,25 +83,22 @@ async def click(token: str, request: Request,
                 await uow.commit()
                 return RedirectResponse(url, status_code=status.HTTP_302_FOUND,
                                         headers=_NO_CACHE)
-    return _page("Link not valid", "<p>This link is broken or was changed.</p>", 404)
+    return _page("Link not valid", "This link is broken or was changed.", 404)
 
 
 @router.get("/c", include_in_schema=False)
 async def old_click() -> HTMLResponse:
     """Links of the old form (`/c?m=&u=&s=`, the target in the link) are refused: their target
     was never stored, and redirecting to a URL a link names is an open redirect."""
-    return _page("Link expired", "<p>This link is no longer valid.</p>", 410)
+    return _page("Link expired", "This link is no longer valid.", 410)
 
 
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """The confirmation page behind the unsubscribe link: one button, no login."""
     if read_token(_secret(request), "unsubscribe", token) is None:
-        return _page("Link not valid", "<p>This unsubscribe link is broken.</p>", 404)
-    return _page("Unsubscribe", "<p>Stop all marketing email from us?</p>"
-                 f"<form method='post' action='/u/{escape(token)}'>"
-                 "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
-                 "<button type='submit'>Unsubscribe</button></form>")
+        return _page("Link not valid", "This unsubscribe link is broken.", 404)
+    return _page("Unsubscribe", "", template="unsubscribe.html", token=token)
 
 
 @router.post("/u/{token}", include_in_schema=False)
@@ -109,10 +107,10 @@ async def unsubscribe(token: str, request: Request,
     """One-click unsubscribe (RFC 8058 POST from the mail client, or the page's button)."""
     message_id = read_token(_secret(request), "unsubscribe", token)
     if message_id is None:
-        return _page("Link not valid", "<p>This unsubscribe link is broken.</p>", 404)
+        return _page("Link not valid", "This unsubscribe link is broken.", 404)
     async with uow:
         known = await service.unsubscribe(uow, message_id)
         await uow.commit()
     # An unknown message (the person was erased meanwhile) has nobody left to mail.
     del known
-    return _page("You are unsubscribed", "<p>You will get no more marketing email from us.</p>")
+    return _page("You are unsubscribed", "You will get no more marketing email from us.")

@@ -1,5 +1,6 @@
 """The dashboard's HTML, charts drawn server-side as inline SVG: no script, no CDN, no files
 from elsewhere, so it works offline and shows exactly the numbers the report API returns.
+The markup is in templates/ (Jinja2, autoescaped); here are the numbers and the geometry.
 
 Every bar carries its numbers as data attributes (data-key, data-series, data-value), which is
 what the browser test reads back and compares with the API.
@@ -8,11 +9,13 @@ what the browser test reads back and compares with the API.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from html import escape
 from urllib.parse import urlencode
 
+from leadloop.security import html_policy
+from leadloop.templates import Markup, Templates
 from outcomes.attribution import AttributeBy, Model
 from outcomes.markets import Dimension, MarketReport
+from outcomes.repeat import RepeatBy, RepeatReport
 from outcomes.reports import FunnelGroup
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut
@@ -29,42 +32,36 @@ class Bar:
     rate: float | None = None
 
 
+# The service's templates (dashboard and digest email); numbers as 1,234 and +1,234.
+TEMPLATES = Templates("outcomes", filters={"thousands": lambda n: f"{n:,}",
+                                           "signed": lambda n: f"{n:+,}"})
 ROW_H, BAR_H, LABEL_W, BAR_W, VALUE_W = 10, 14, 130, 300, 150
 
 
 def bar_chart(chart: str, bars: Sequence[Bar], series: Sequence[str],
-              scale_max: float | None = None) -> str:
+              scale_max: float | None = None) -> Markup:
     """A horizontal bar chart as inline SVG; bars scale to the largest value (or scale_max)."""
     top = max((v or 0 for bar in bars for v in bar.values), default=0)
     top = scale_max or top or 1
     group_h = BAR_H * len(series) + ROW_H
     height = max(group_h * len(bars), group_h) + (20 if len(series) > 1 else 0)
-    parts = [f'<svg class="chart" data-chart="{chart}" role="img" width="100%" '
-             f'viewBox="0 0 {LABEL_W + BAR_W + VALUE_W} {height}">']
-    if not bars:
-        parts.append(f'<text x="0" y="{BAR_H}" class="empty">no data in this period</text>')
+    rows = []
     for row, bar in enumerate(bars):
         y0 = row * group_h
-        parts.append(f'<text x="{LABEL_W - 6}" y="{y0 + BAR_H * len(series) / 2 + 4}" '
-                     f'class="label">{escape(bar.key)}</text>')
+        drawn = []
         for i, (name, value, text) in enumerate(zip(series, bar.values, bar.texts, strict=True)):
-            y = y0 + i * BAR_H
             width = 0 if value is None else max(1.0, BAR_W * value / top) if value else 0
-            data = "" if value is None else f"{value:g}"
-            rate = "" if bar.rate is None else f' data-rate="{bar.rate:g}"'
-            parts.append(
-                f'<g class="bar" data-key="{escape(bar.key)}" data-series="{escape(name)}" '
-                f'data-value="{data}"{rate}><rect class="s{i}" x="{LABEL_W}" y="{y + 1}" '
-                f'width="{width:.1f}" height="{BAR_H - 2}"/><text x="{LABEL_W + width + 4:.1f}" '
-                f'y="{y + BAR_H - 3}" class="value">{escape(text)}</text></g>')
-    if len(series) > 1:
-        y = height - 6
-        for i, name in enumerate(series):
-            x = LABEL_W + i * 150
-            parts.append(f'<rect class="s{i}" x="{x}" y="{y - 9}" width="10" height="10"/>'
-                         f'<text x="{x + 14}" y="{y}" class="legend">{escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+            drawn.append({"series": name, "value": "" if value is None else f"{value:g}",
+                          "rate": None if bar.rate is None else f"{bar.rate:g}",
+                          "y": y0 + i * BAR_H, "width": f"{width:.1f}",
+                          "text_x": f"{LABEL_W + width + 4:.1f}", "text": text})
+        rows.append({"key": bar.key, "label_y": y0 + BAR_H * len(series) / 2 + 4,
+                     "bars": drawn})
+    legend = ([{"x": LABEL_W + i * 150, "name": name} for i, name in enumerate(series)]
+              if len(series) > 1 else [])
+    return TEMPLATES.fragment("bar_chart.html", chart=chart, rows=rows, legend=legend,
+                          legend_y=height - 6, height=height, bar_h=BAR_H, bar_x=LABEL_W,
+                          label_x=LABEL_W - 6, view_width=LABEL_W + BAR_W + VALUE_W)
 
 
 def percent(rate: float | None) -> str:
@@ -87,7 +84,7 @@ def money(minor: int, currency: str | None) -> str:
     return f"{currency or ''} {minor / 100:,.2f}".strip()
 
 
-def funnel_chart(funnel: FunnelGroup) -> str:
+def funnel_chart(funnel: FunnelGroup) -> Markup:
     """Leads per stage, with the conversion from the step before."""
     rates = {s.to_stage.value: s.rate for s in funnel.steps}
     bars = [Bar(stage, [count], [f"{count:,}" + (f"  ({percent(rates[stage])})"
@@ -97,7 +94,7 @@ def funnel_chart(funnel: FunnelGroup) -> str:
     return bar_chart("funnel", bars, ["leads"])
 
 
-def conversion_by_source_chart(groups: Sequence[FunnelGroup]) -> str:
+def conversion_by_source_chart(groups: Sequence[FunnelGroup]) -> Markup:
     """Per source: lead -> MQL and lead -> won."""
     bars = []
     for group in groups:
@@ -109,7 +106,7 @@ def conversion_by_source_chart(groups: Sequence[FunnelGroup]) -> str:
     return bar_chart("conversion-by-source", bars, ["lead to MQL", "lead to won"], 1.0)
 
 
-def speed_chart(speed: SpeedToLead) -> str:
+def speed_chart(speed: SpeedToLead) -> Markup:
     """Histogram of handoff -> first contact and created -> handoff, by response bucket."""
     handoff = {b.bucket: b.leads for b in speed.to_handoff_histogram}
     bars = [Bar(b.bucket, [b.leads, handoff[b.bucket]], [f"{b.leads:,}",
@@ -118,102 +115,132 @@ def speed_chart(speed: SpeedToLead) -> str:
     return bar_chart("speed-to-lead", bars, ["handoff to first contact", "created to handoff"])
 
 
-def win_rate_chart(speed: SpeedToLead) -> str:
+def win_rate_chart(speed: SpeedToLead) -> Markup:
     """Win rate per response-time bucket."""
     bars = [Bar(b.bucket, [b.win_rate], [f"{percent(b.win_rate)} ({b.won:,} of {b.leads:,})"])
             for b in speed.to_first_contact_histogram]
     return bar_chart("win-rate-by-response", bars, ["win rate"], 1.0)
 
 
-def calibration_charts(calibration: ScoreCalibration) -> str:
+def calibration_charts(calibration: ScoreCalibration) -> Markup:
     """Win rate per score band, then MQL vs the rest."""
     def bars(rows: Sequence) -> list[Bar]:  # type: ignore[type-arg]
         return [Bar(r.key, [r.win_rate], [f"{percent(r.win_rate)} ({r.won:,} of {r.leads:,})"])
                 for r in rows]
-    return ('<h3>by score band</h3>'
-            + bar_chart("score-calibration", bars(calibration.by_band), ["win rate"], 1.0)
-            + '<h3>MQL or not</h3>'
-            + bar_chart("mql-calibration", bars(calibration.by_mql), ["win rate"], 1.0))
+    return TEMPLATES.fragment(
+        "calibration.html",
+        by_band=bar_chart("score-calibration", bars(calibration.by_band), ["win rate"], 1.0),
+        by_mql=bar_chart("mql-calibration", bars(calibration.by_mql), ["win rate"], 1.0))
 
 
-def rejection_chart(rejections: RejectionReport) -> str:
+def rejection_chart(rejections: RejectionReport) -> Markup:
     """Rejections per reason code."""
     bars = [Bar(reason, [n], [f"{n:,}"]) for reason, n in
             sorted(rejections.reasons.items(), key=lambda item: (-item[1], item[0]))]
     return bar_chart("rejection-reasons", bars, ["rejections"])
 
 
-def attribution_table(report: AttributionOut, link: dict[str, str]) -> str:
+def _switch(name: str, values: Sequence[str], current: str, link: dict[str, str]) -> Markup:
+    """Links that show the page again with `name` set to each of `values`."""
+    return TEMPLATES.fragment("switch.html", name=name, options=[
+        {"value": value, "on": value == current, "href": "?" + urlencode({**link, name: value})}
+        for value in values])
+
+
+def attribution_table(report: AttributionOut, link: dict[str, str]) -> Markup:
     """The attribution table, with links that switch model and dimension."""
-    def switch(name: str, value: str, current: str) -> str:
-        href = "?" + urlencode({**link, name: value})
-        cls = ' class="on"' if value == current else ""
-        return f'<a{cls} data-{name}="{value}" href="{escape(href)}">{value.replace("_", " ")}</a>'
-    models = " ".join(switch("model", m.value, report.model.value) for m in Model)
-    dims = " ".join(switch("by", b.value, report.by.value) for b in AttributeBy)
-    rows = "".join(
-        f'<tr data-key="{escape(r.key)}" data-revenue="{r.revenue_minor}" '
-        f'data-won="{r.won_deals:g}"><td>{escape(r.key)}</td><td class="num">{r.won_deals:,.2f}'
-        f'</td><td class="num">{money(r.revenue_minor, report.currency)}</td></tr>'
-        for r in report.rows) or '<tr><td colspan="3" class="empty">no won deals</td></tr>'
-    return (f'<div class="switch" data-switch="model">model: {models}</div>'
-            f'<div class="switch" data-switch="by">credit: {dims}</div>'
-            f'<table class="attribution" data-model="{report.model.value}" '
-            f'data-by="{report.by.value}"><thead><tr><th>{report.by.value}</th><th>won deals</th>'
-            f'<th>revenue</th></tr></thead><tbody>{rows}</tbody></table>')
+    rows = [{"key": r.key, "revenue_minor": r.revenue_minor, "won": f"{r.won_deals:g}",
+             "won_text": f"{r.won_deals:,.2f}", "revenue": money(r.revenue_minor, report.currency)}
+            for r in report.rows]
+    return TEMPLATES.fragment(
+        "attribution.html", report=report, rows=rows,
+        models=_switch("model", [m.value for m in Model], report.model.value, link),
+        dims=_switch("by", [b.value for b in AttributeBy], report.by.value, link))
 
 
 BAR_MAX_PX = 160  # a 100% win rate
 
 
-def market_table(report: MarketReport, link: dict[str, str]) -> str:
+def market_table(report: MarketReport, link: dict[str, str]) -> Markup:
     """Markets ranked by win rate, each with n, an inline bar, its interval and a flag for how
     it compares with the average; a switch for the dimension."""
-    def switch(value: str) -> str:
-        href = "?" + urlencode({**link, "market": value})
-        cls = ' class="on"' if value == report.by else ""
-        return f'<a{cls} data-market="{value}" href="{escape(href)}">{value.replace("_", " ")}</a>'
-    dims = " ".join(switch(d.value) for d in Dimension)
     rows = []
     for r in report.rows:
         c = r.conversion
         flag = {"above": "above average", "below": "below average"}.get(c.signal.value, "")
         if r.small_sample:
             flag = "too few leads to tell" if not flag else f"{flag} (few leads)"
-        classes = " ".join(x for x in (c.signal.value, "small" if r.small_sample else "") if x)
-        width = max(1, round(c.rate * BAR_MAX_PX)) if c.rate else 0
-        interval = ("" if c.ci_low is None
-                    else f'<span class="ci">{percent(c.ci_low)}-{percent(c.ci_high)}</span>')
-        rows.append(
-            f'<tr class="{classes}" data-key="{escape(r.key)}" data-leads="{r.leads}" '
-            f'data-won="{c.reached}" data-rate="{"" if c.rate is None else f"{c.rate:g}"}" '
-            f'data-signal="{c.signal.value}" data-small="{str(r.small_sample).lower()}">'
-            f'<td>{escape(r.key)}</td><td class="num">{r.leads:,}</td>'
-            f'<td class="num">{c.reached:,}</td><td class="num">{percent(c.rate)}</td>'
-            # An SVG rect, not a styled span: the page's CSP allows no inline style attributes.
-            f'<td><svg width="{BAR_MAX_PX}" height="10" aria-hidden="true"><rect class="bar" '
-            f'width="{width}" height="10"/></svg> {interval}</td>'
-            f'<td class="num">{escape(", ".join(money(v, k) for k, v in r.revenue_minor.items()))}'
-            f'</td><td>{escape(flag)}</td></tr>')
-    body = "".join(rows) or '<tr><td colspan="7" class="empty">no leads in this period</td></tr>'
-    return (f'<div class="switch" data-switch="market">by: {dims}</div>'
-            f'<table class="markets" data-by="{escape(report.by)}"><thead><tr>'
-            f"<th>{escape(report.by.replace('_', ' '))}</th><th>leads (n)</th><th>won</th>"
-            "<th>win rate</th><th>95% interval</th><th>revenue</th><th></th></tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+        rows.append({
+            "key": r.key, "leads": r.leads, "won": c.reached, "signal": c.signal.value,
+            "classes": " ".join(x for x in (c.signal.value, "small" if r.small_sample else "")
+                                if x),
+            "rate": "" if c.rate is None else f"{c.rate:g}", "percent": percent(c.rate),
+            "small": str(r.small_sample).lower(),
+            "width": max(1, round(c.rate * BAR_MAX_PX)) if c.rate else 0,
+            "interval": None if c.ci_low is None else f"{percent(c.ci_low)}-{percent(c.ci_high)}",
+            "revenue": ", ".join(money(v, k) for k, v in r.revenue_minor.items()), "flag": flag})
+    return TEMPLATES.fragment("markets.html", by=report.by, rows=rows, bar_max=BAR_MAX_PX,
+                          dims=_switch("market", [d.value for d in Dimension], report.by, link))
 
 
-def period_form(start: date | None, end: date | None, today: date, link: dict[str, str]) -> str:
+def period_form(start: date | None, end: date | None, today: date, link: dict[str, str]
+                ) -> Markup:
     """The period filter: two dates and a few presets."""
-    def preset(days: int | None, label: str) -> str:
-        params = {k: v for k, v in link.items() if k not in ("from", "to")}
+    kept = {k: v for k, v in link.items() if k not in ("from", "to")}
+    presets = []
+    for days, label in ((7, "7 days"), (30, "30 days"), (90, "90 days"), (None, "all time")):
+        params = dict(kept)
         if days is not None:
             params["from"] = date.fromordinal(today.toordinal() - days + 1).isoformat()
-        return f'<a href="?{escape(urlencode(params))}">{label}</a>'
-    hidden = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-                     for k, v in link.items() if k not in ("from", "to"))
-    return (f'<form class="period" method="get">{hidden}'
-            f'<label>from <input type="date" name="from" value="{start or ""}"></label> '
-            f'<label>to <input type="date" name="to" value="{end or ""}"></label> '
-            f'<button type="submit">apply</button> {preset(7, "7 days")} '
-            f'{preset(30, "30 days")} {preset(90, "90 days")} {preset(None, "all time")}</form>')
+        presets.append((urlencode(params), label))
+    return TEMPLATES.fragment("period.html", hidden=kept.items(), start=start, end=end,
+                          presets=presets)
+
+
+def repeat_table(report: RepeatReport, link: dict[str, str]) -> Markup:
+    """Repeat customers per campaign, source, country or rep: customers (n), how many bought
+    again, the rate with its interval and flag, days to the second purchase, and revenue per
+    customer from first and repeat purchases; a switch for the grouping."""
+    def cash(amount: int | None) -> str:
+        return "-" if amount is None or report.currency is None else money(amount,
+                                                                           report.currency)
+    rows = []
+    for r in [report.overall, *report.rows]:
+        flag = {"above": "above average", "below": "below average"}.get(r.signal.value, "")
+        if r.small_sample:
+            flag = "too few customers to tell" if not flag else f"{flag} (few customers)"
+        rate = r.repeat_purchase_rate
+        rows.append({
+            "key": r.key, "customers": r.customers, "repeat_customers": r.repeat_customers,
+            "repeat_purchases": r.repeat_purchases, "signal": r.signal.value,
+            "classes": " ".join(x for x in (r.signal.value, "small" if r.small_sample else "")
+                                if x),
+            "rate": "" if rate is None else f"{rate:g}", "percent": percent(rate),
+            "small": str(r.small_sample).lower(),
+            "width": max(1, round(rate * BAR_MAX_PX)) if rate else 0,
+            "interval": None if r.ci_low is None else f"{percent(r.ci_low)}-{percent(r.ci_high)}",
+            "days": "-" if r.days_to_second_median is None else f"{r.days_to_second_median:g}",
+            "first": cash(r.first_revenue_per_customer_minor),
+            "repeat": cash(r.repeat_revenue_per_customer_minor), "flag": flag})
+    return TEMPLATES.fragment("repeat.html", by=report.by, rows=rows, bar_max=BAR_MAX_PX,
+                              dims=_switch("repeat_by", [d.value for d in RepeatBy], report.by,
+                                           link))
+
+
+CSS = TEMPLATES.static("dashboard.css")
+# The page's only inline block is the stylesheet: allowed by its hash, charts are inline SVG
+# (no image requests), forms post to this service, nothing may frame it.
+PAGE_HEADERS = {"Content-Security-Policy": html_policy(styles=[CSS])}
+
+
+def login_page(error: str | None) -> str:
+    """The sign-in form, with why the last attempt failed."""
+    return TEMPLATES.render("login.html", css=CSS, error=error)
+
+
+def dashboard_page(cards: Sequence[tuple[str, str, Markup]], summary: str,
+                   start: date | None, end: date | None, today: date,
+                   link: dict[str, str]) -> str:
+    """The whole page: (title, note, chart or table) per card, under the period filter."""
+    return TEMPLATES.render("dashboard.html", css=CSS, cards=cards, summary=summary,
+                        period=period_form(start, end, today, link))

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from outcomes.domain import Stage
 from outcomes.markets import MarketReport, MarketRow, Signal
+from outcomes.repeat import RepeatReport, RepeatRow
 from outcomes.reports import FunnelGroup
 from outcomes.sales_reports import RejectionReport, SpeedToLead
 
@@ -25,6 +26,7 @@ class DigestInputs:
     rejections: RejectionReport  # GET /v1/reports/rejections
     by_source: MarketReport  # GET /v1/reports/markets?by=source
     by_market: MarketReport  # GET /v1/reports/markets?by=country
+    repeat: RepeatReport | None = None  # GET /v1/reports/repeat-customers?by=campaign
 
 
 class Headline(BaseModel):
@@ -75,6 +77,49 @@ class Segment(BaseModel):
     revenue_minor: dict[str, int]
 
 
+class RepeatSegment(BaseModel):
+    """Repeat customers of all leads or of one campaign: how many bought again, how soon."""
+
+    key: str
+    customers: int
+    small_sample: bool
+    repeat_customers: int
+    repeat_purchase_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    signal: Signal
+    days_to_second_median: float | None
+    first_revenue_per_customer_minor: int | None
+    repeat_revenue_per_customer_minor: int | None
+
+
+class RepeatSummary(BaseModel):
+    """Customers among the period's leads who bought again: overall and per campaign."""
+
+    currency: str | None
+    overall: RepeatSegment
+    by_campaign: list[RepeatSegment]
+
+
+def repeat_segment(row: RepeatRow) -> RepeatSegment:
+    """A repeat-customer row as the digest shows it."""
+    return RepeatSegment(
+        key=row.key, customers=row.customers, small_sample=row.small_sample,
+        repeat_customers=row.repeat_customers, repeat_purchase_rate=row.repeat_purchase_rate,
+        ci_low=row.ci_low, ci_high=row.ci_high, signal=row.signal,
+        days_to_second_median=row.days_to_second_median,
+        first_revenue_per_customer_minor=row.first_revenue_per_customer_minor,
+        repeat_revenue_per_customer_minor=row.repeat_revenue_per_customer_minor)
+
+
+def repeat_summary(report: RepeatReport | None) -> RepeatSummary | None:
+    """The digest's repeat-customer section (None when the inputs had no such report)."""
+    if report is None:
+        return None
+    return RepeatSummary(currency=report.currency, overall=repeat_segment(report.overall),
+                         by_campaign=[repeat_segment(r) for r in report.rows])
+
+
 class Mover(BaseModel):
     """A source or market whose lead count changed most against the previous period."""
 
@@ -102,6 +147,8 @@ class Digest(BaseModel):
     by_source: list[Segment]
     by_market: list[Segment] = Field(description="by country")
     movers: list[Mover]
+    repeat_customers: RepeatSummary | None = Field(
+        default=None, description="customers among the period's leads who bought again")
 
 
 def headline(inputs: DigestInputs) -> Headline:
@@ -171,4 +218,5 @@ def compose(period: str, schedule: str, start: datetime, end: datetime, previous
         by_source=[segment(r) for r in current.by_source.rows],
         by_market=[segment(r) for r in current.by_market.rows],
         movers=movers(current, previous),
+        repeat_customers=repeat_summary(current.repeat),
     )

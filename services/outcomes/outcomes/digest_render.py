@@ -1,9 +1,9 @@
 """The digest as an email: plain text and HTML alternatives of the same figures. Pure.
 
-The HTML is tables with inline styles (mail readers ignore style sheets and scripts), no images
-or anything fetched from elsewhere; each figure also sits in a data-metric attribute, which the
-end-to-end test reads back. The Message-ID is derived from the period, so a retry to the
-recipients a failed attempt missed is the same message.
+The HTML (templates/digest.html, autoescaped) is tables with inline styles (mail readers
+ignore style sheets and scripts), no images or anything fetched from elsewhere; each figure
+also sits in a data-metric attribute, which the end-to-end test reads back. The Message-ID is
+derived from the period, so a retry to the recipients a failed attempt missed is the same message.
 """
 
 import re
@@ -11,10 +11,9 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from html import escape
 
-from outcomes.dashboard_render import duration, money, percent
-from outcomes.digest import Digest, Headline, Segment
+from outcomes.dashboard_render import TEMPLATES, duration, money, percent
+from outcomes.digest import Digest, RepeatSegment, Segment
 
 _GREEN, _RED, _GREY = "#1b7f3b", "#b00020", "#5b6270"
 
@@ -73,6 +72,7 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
                   f"{_revenue(r.revenue_minor)}"
                   + (f"  [{_signal_word(r)}]" if _signal_word(r) else "") for r in rows] \
             or ["  no leads"]
+    lines += _repeat_text(digest)
     lines += ["", "Biggest movers against the previous period (leads):"]
     lines += [f"  {m.dimension} {m.key}: {m.previous_leads:,} -> {m.leads:,} ({m.change:+,})"
               for m in digest.movers] or ["  nothing moved"]
@@ -80,87 +80,80 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
     return "\n".join(lines)
 
 
-def _cell(text: str, *, num: bool = False, color: str | None = None, metric: str = "") -> str:
-    style = "padding:4px 8px;border-bottom:1px solid #e5e7eb;" + \
-        ("text-align:right;" if num else "") + (f"color:{color};" if color else "")
-    data = f' data-metric="{escape(metric)}"' if metric else ""
-    return f'<td style="{style}"{data}>{escape(text)}</td>'
+def _against(value: float | None, within: bool | None) -> dict[str, str]:
+    """A duration with whether it is within the SLA, coloured so."""
+    return {"text": duration(value) + _verdict(within),
+            "color": _GREY if within is None else _GREEN if within else _RED}
 
 
-def _bar(rate: float | None, color: str) -> str:
-    width = max(1, round(rate * 120)) if rate else 0  # no bar for none or 0%
-    return (f'<td style="padding:4px 8px;border-bottom:1px solid #e5e7eb">'
-            f'<div style="background:{color};height:10px;width:{width}px"></div></td>')
+def _repeat_word(row: RepeatSegment) -> str:
+    word = {"above": "above average", "below": "below average"}.get(row.signal.value, "")
+    if row.small_sample:
+        word = (word + ", " if word else "") + f"small sample (n={row.customers})"
+    return word
 
 
-def _segments_html(title: str, dimension: str, rows: list[Segment]) -> str:
-    body = []
-    for r in rows:
+def _repeat_money(amount: int | None, currency: str | None) -> str:
+    return "-" if amount is None or currency is None else money(amount, currency)
+
+
+def _repeat_text(digest: Digest) -> list[str]:
+    summary = digest.repeat_customers
+    if summary is None:
+        return []
+    lines = ["", "Repeat customers (customers, bought again, rate, median days to 2nd, "
+             "revenue per customer first / repeat):"]
+    for r in [summary.overall, *summary.by_campaign]:
+        lines.append(
+            f"  {r.key:<20}{r.customers:>6,}{r.repeat_customers:>6,}  "
+            f"{percent(r.repeat_purchase_rate):>6}  {r.days_to_second_median or '-':>6}  "
+            f"{_repeat_money(r.first_revenue_per_customer_minor, summary.currency)} / "
+            f"{_repeat_money(r.repeat_revenue_per_customer_minor, summary.currency)}"
+            + (f"  [{_repeat_word(r)}]" if _repeat_word(r) else ""))
+    return lines
+
+
+def _repeat(digest: Digest) -> list[dict[str, object]] | None:
+    """The repeat-customer table's rows (overall first, then by campaign), or None."""
+    summary = digest.repeat_customers
+    if summary is None:
+        return None
+    return [{"key": r.key, "customers": r.customers, "repeat_customers": r.repeat_customers,
+             "rate": percent(r.repeat_purchase_rate),
+             "color": {"above": _GREEN, "below": _RED}.get(r.signal.value, "#3b73d9"),
+             "days": "-" if r.days_to_second_median is None else str(r.days_to_second_median),
+             "first": _repeat_money(r.first_revenue_per_customer_minor, summary.currency),
+             "repeat": _repeat_money(r.repeat_revenue_per_customer_minor, summary.currency),
+             "note": _repeat_word(r)}
+            for r in [summary.overall, *summary.by_campaign]]
+
+
+def _segments(title: str, dimension: str, rows: list[Segment]) -> dict[str, object]:
+    """One breakdown table's rows: figures, the win rate's colour and bar."""
+    def row(r: Segment) -> dict[str, object]:
         color = {"above": _GREEN, "below": _RED}.get(r.signal.value, "#3b73d9")
-        note = _signal_word(r)
-        body.append(
-            f'<tr data-{dimension}="{escape(r.key)}">'
-            + _cell(r.key) + _cell(f"{r.leads:,}", num=True, metric=f"{dimension}.{r.key}.leads")
-            + _cell(f"{r.won:,}", num=True, metric=f"{dimension}.{r.key}.won")
-            + _cell(percent(r.win_rate), num=True, color=color)
-            + _bar(r.win_rate, color) + _cell(_revenue(r.revenue_minor), num=True)
-            + _cell(note, color=_GREY) + "</tr>")
-    head = "".join(f'<th style="text-align:left;padding:4px 8px;color:{_GREY}">{h}</th>'
-                   for h in (dimension, "leads", "won", "win rate", "", "revenue", ""))
-    rows_html = "".join(body) or f'<tr><td colspan="7" style="color:{_GREY}">no leads</td></tr>'
-    return (f'<h2 style="font-size:16px;margin:20px 0 6px">{escape(title)}</h2>'
-            f'<table style="border-collapse:collapse;font-size:13px"><tr>{head}</tr>'
-            f"{rows_html}</table>")
-
-
-def _headline_html(h: Headline, p: Headline) -> str:
-    rows = []
-    for label, name in _HEADLINE_ROWS:
-        now, before = getattr(h, name), getattr(p, name)
-        rows.append("<tr>" + _cell(label) + _cell(f"{now:,}", num=True, metric=name)
-                    + _cell(_change(now, before), num=True, color=_GREY) + "</tr>")
-    rows.append("<tr>" + _cell("Win rate") + _cell(percent(h.win_rate), num=True,
-                                                     metric="win_rate")
-                + _cell(f"was {percent(p.win_rate)}", num=True, color=_GREY) + "</tr>")
-    rows.append("<tr>" + _cell("Revenue won") + _cell(_revenue(h.revenue_minor), num=True)
-                + _cell("") + "</tr>")
-    return f'<table style="border-collapse:collapse;font-size:14px">{"".join(rows)}</table>'
+        return {"key": r.key, "leads": r.leads, "won": r.won, "win_rate": percent(r.win_rate),
+                "color": color, "revenue": _revenue(r.revenue_minor), "note": _signal_word(r),
+                # no bar for none or 0%
+                "width": max(1, round(r.win_rate * 120)) if r.win_rate else 0}
+    return {"title": title, "dimension": dimension, "rows": [row(r) for r in rows]}
 
 
 def render_html(digest: Digest, dashboard_url: str) -> str:
-    """The HTML alternative."""
-    s = digest.speed_to_lead
-
-    def against(value: float | None, within: bool | None, metric: str) -> str:
-        color = _GREY if within is None else _GREEN if within else _RED
-        return (f'<span data-metric="{metric}" style="color:{color}">'
-                f"{escape(duration(value) + _verdict(within))}</span>")
-
-    reasons = "".join(f"<li>{escape(r.reason)}: {r.count:,}</li>"
-                      for r in digest.top_rejection_reasons) or "<li>none</li>"
-    moved = "".join(f"<li>{escape(m.dimension)} <b>{escape(m.key)}</b>: {m.previous_leads:,}"
-                    f" &rarr; {m.leads:,} leads ({m.change:+,})</li>"
-                    for m in digest.movers) or "<li>nothing moved</li>"
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{escape(subject(digest))}</title></head>
-<body style="margin:0;padding:16px;background:#f4f5f7;font:14px/1.4 Arial,sans-serif;color:#1d2330">
-<div style="max-width:720px;margin:0 auto;background:#fff;padding:16px 20px;border-radius:8px">
-<h1 style="font-size:20px;margin:0 0 4px">LeadLoop digest {escape(digest.period)}</h1>
-<p style="color:{_GREY};margin:0 0 12px">Leads created {digest.start:%Y-%m-%d %H:%M} to
-{digest.end:%Y-%m-%d %H:%M} UTC; changes against {escape(digest.previous_period)}.</p>
-{_headline_html(digest.headline, digest.previous_headline)}
-<h2 style="font-size:16px;margin:20px 0 6px">Speed to lead</h2>
-<p style="margin:0">Handoff to first contact, SLA {escape(duration(s.sla_s))}: median
-{against(s.median_s, s.median_within_sla, "speed.median")}, p90
-{against(s.p90_s, s.p90_within_sla, "speed.p90")}; {s.contacted:,} contacted,
-{s.never_contacted:,} never contacted.</p>
-<h2 style="font-size:16px;margin:20px 0 6px">Top rejection reasons</h2><ul>{reasons}</ul>
-{_segments_html("By source", "source", digest.by_source)}
-{_segments_html("By market (country)", "country", digest.by_market)}
-<h2 style="font-size:16px;margin:20px 0 6px">Biggest movers</h2><ul>{moved}</ul>
-<p style="color:{_GREY};font-size:12px">Green and red: the win rate's 95% interval is above or
-below the average of all leads; small samples are marked. <a href="{escape(dashboard_url)}">
-Open the dashboard</a>.</p></div></body></html>"""
+    """The HTML alternative (templates/digest.html)."""
+    h, p, s = digest.headline, digest.previous_headline, digest.speed_to_lead
+    return TEMPLATES.render(
+        "digest.html", digest=digest, subject=subject(digest), grey=_GREY, speed=s,
+        headline=[(label, getattr(h, name), name, _change(getattr(h, name), getattr(p, name)))
+                  for label, name in _HEADLINE_ROWS],
+        win_rate=percent(h.win_rate), win_rate_before=percent(p.win_rate),
+        revenue=_revenue(h.revenue_minor), sla=duration(s.sla_s),
+        median=_against(s.median_s, s.median_within_sla),
+        p90=_against(s.p90_s, s.p90_within_sla),
+        segments=[_segments("By source", "source", digest.by_source),
+                  _segments("By market (country)", "country", digest.by_market)],
+        repeat=_repeat(digest),
+        dashboard_url=dashboard_url)
 
 
 def message_id(period: str) -> str:

@@ -26,6 +26,7 @@ from leadloop.events.models import (
     LeadRejected,
     LeadScored,
     LeadSlaBreached,
+    LeadStageChanged,
     LeadUnsubscribed,
     LeadUpdated,
     NurtureMessageSent,
@@ -38,7 +39,7 @@ LeadEvent: TypeAlias = (
     | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected | LeadClosed
     # these tell the funnel nothing; they are on the lead's timeline
     | LeadConsentChanged | LeadMerged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
-    | NurtureMessageSent | LeadUnsubscribed
+    | NurtureMessageSent | LeadUnsubscribed | LeadStageChanged
 )
 
 
@@ -50,10 +51,12 @@ HANDLERS = Handlers()
 async def on_lead_events(uow: UnitOfWork, batch: Batch[LeadEvent]) -> None:
     """Fold the batch into the read model: stages reached, score, rep, first contact, rejection
     (when and why), touches, closed deals, market attributes (country, region, company-size
-    band, industry, properties), and an entry per event on its lead's timeline. One statement
-    per table for the whole batch."""
+    band, industry, properties), and an entry per event on its lead's timeline; then move the
+    leads' lifecycle stages (outcomes.lifecycle). One statement per table for the whole
+    batch."""
     await service.apply_funnel_events(uow, batch.events)
     await service.apply_timeline(uow, batch.items)
+    await service.apply_lifecycle(uow, batch.items)
 
 
 @HANDLERS.handles

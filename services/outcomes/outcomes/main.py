@@ -7,14 +7,16 @@ from outcomes.config import OutcomesSettings
 from outcomes.dashboard import router as dashboard_router
 from outcomes.digest_worker import run_digests
 from outcomes.digests_api import router as digests_router
+from outcomes.export import router as export_router
 from outcomes.handlers import HANDLERS
+from outcomes.lifecycle_api import router as lifecycle_router
 from outcomes.reports_api import router as reports_router
 from outcomes.timeline_api import router as timeline_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
     routers=[router, closures_router, reports_router, digests_router, timeline_router,
-             dashboard_router],
+             lifecycle_router, dashboard_router, export_router],
     handlers=HANDLERS,
     workers=[run_digests],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
@@ -23,6 +25,7 @@ app = create_service_app(
         "markets_report": "getMarketsReport", "attribution_report": "getAttributionReport",
         "score_calibration_report": "getScoreCalibrationReport",
         "rejection_report": "getRejectionReport", "latest_digest": "getLatestDigest",
+        "repeat_customers_report": "getRepeatCustomersReport",
         "rebuild": "rebuildReadModel", "add_recipient": "createDigestRecipient",
         "remove_recipient": "deleteDigestRecipient", "lead_timeline": "getLeadTimeline"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "

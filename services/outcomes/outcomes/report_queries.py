@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outcomes.attribution import Conversion, Touch
 from outcomes.markets import LeadRevenue
+from outcomes.repeat import WonDeal
 from outcomes.reports import FACT_FIELDS, LeadFacts
-from outcomes.tables import closed_deals, funnel_leads, touches
+from outcomes.tables import closed_deals, funnel_leads, lead_lifecycle, touches
 
 _FACT_COLUMNS = [funnel_leads.c[name] for name in FACT_FIELDS]
 
@@ -24,17 +25,27 @@ def _window(query: Select[Any], column: ColumnElement[Any], start: datetime | No
     return query
 
 
+def _in_stage(query: Select[Any], stage: str | None) -> Select[Any]:
+    """Only leads now at lifecycle `stage` (leadloop.lifecycle); all when None."""
+    if stage is None:
+        return query
+    return query.where(funnel_leads.c.lead_id.in_(
+        select(lead_lifecycle.c.lead_id).where(lead_lifecycle.c.stage == stage)))
+
+
 async def lead_facts(conn: AsyncConnection, created_from: datetime | None,
                      created_to: datetime | None,
-                     property_name: str | None = None) -> list[LeadFacts]:
-    """Every counted lead created in [created_from, created_to); with `property_name`, each
-    lead's value of that property too (as text, what `->>` gives)."""
+                     property_name: str | None = None,
+                     lifecycle_stage: str | None = None) -> list[LeadFacts]:
+    """Every counted lead created in [created_from, created_to) (and at `lifecycle_stage`,
+    when given); with `property_name`, each lead's value of that property too (as text, what
+    `->>` gives)."""
     c = funnel_leads.c
     columns: list[ColumnElement[Any]] = list(_FACT_COLUMNS)
     if property_name is not None:
         columns.append(c.properties.op("->>")(property_name).label("property"))
-    query = _window(select(*columns).where(~c.erased, c.lead_at.is_not(None)),
-                    c.lead_at, created_from, created_to)
+    query = _window(_in_stage(select(*columns).where(~c.erased, c.lead_at.is_not(None)),
+                              lifecycle_stage), c.lead_at, created_from, created_to)
     result = await conn.execute(query)
     return [LeadFacts(**row._mapping) for row in result]
 
@@ -108,3 +119,14 @@ async def attribution_inputs(conn: AsyncConnection, created_from: datetime | Non
     )
     return [Touch(r.lead_id, r.touch_id, r.occurred_at, r.campaign, r.source)
             for r in rows], conversions
+
+
+async def won_deals(conn: AsyncConnection, created_from: datetime | None,
+                    created_to: datetime | None) -> list[WonDeal]:
+    """Every won deal of the counted leads created in the window."""
+    lead, deal = funnel_leads.c, closed_deals.c
+    query = _window(
+        select(deal.deal_id, deal.lead_id, deal.amount_minor, deal.currency, deal.closed_at)
+        .join(funnel_leads, lead.lead_id == deal.lead_id)
+        .where(deal.outcome == "won", ~lead.erased), lead.lead_at, created_from, created_to)
+    return [WonDeal(**row._mapping) for row in await conn.execute(query)]

@@ -7,11 +7,13 @@ from pydantic import BaseModel
 from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
+from leadloop.lifecycle import LifecycleStage
 from outcomes import service
 from outcomes.attribution import AttributeBy, Model
 from outcomes.domain import Stage
 from outcomes.markets import MIN_SAMPLE, MarketBy, MarketReport, parse_market_by
 from outcomes.rebuild import rebuild_beside_the_service
+from outcomes.repeat import MIN_CUSTOMERS, RepeatBy, RepeatReport
 from outcomes.reports import FunnelGroup, GroupBy, Period
 from outcomes.sales_reports import RejectionReport, ScoreCalibration, SpeedToLead
 from outcomes.schemas import AttributionOut, RebuildOut
@@ -19,6 +21,13 @@ from outcomes.window import Window
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 _reports = [Depends(require_scope("reports:read"))]
+
+
+def lifecycle_filter(lifecycle_stage: LifecycleStage | None = Query(
+        default=None, description="only leads now at this lifecycle stage (leadloop.lifecycle)"
+        )) -> LifecycleStage | None:
+    """FastAPI dependency: the optional lifecycle-stage filter of a report."""
+    return lifecycle_stage
 
 
 class FunnelReport(BaseModel):
@@ -34,13 +43,15 @@ async def funnel_report(
     window: Window = Depends(),
     by: GroupBy | None = Query(default=None, description="break the funnel down by this"),
     period: Period = Query(default=Period.week, description="buckets when by=period"),
+    lifecycle_stage: LifecycleStage | None = Depends(lifecycle_filter),
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> FunnelReport:
     """Counts per stage, stage-to-stage conversion and median / p90 time in stage, for leads
-    created in the window; overall, or per period, source, campaign, UTM field, rep or score
-    band."""
+    created in the window (and now at `lifecycle_stage`, when given); overall, or per period,
+    source, campaign, UTM field, rep or score band."""
     async with uow:
-        groups = await service.funnel_breakdown(uow, window.start, window.end, by, period)
+        groups = await service.funnel_breakdown(uow, window.start, window.end, by, period,
+                                                lifecycle_stage)
     return FunnelReport(by=by, groups=groups)
 
 
@@ -71,6 +82,7 @@ async def markets_report(
                          description="conversion is the share of leads that reached this"),
     min_sample: int = Query(default=MIN_SAMPLE, ge=1, le=100_000,
                             description="markets with fewer leads are flagged small_sample"),
+    lifecycle_stage: LifecycleStage | None = Depends(lifecycle_filter),
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> MarketReport:
     """Where the product sells: per market (leads created in the window), the funnel, stage
@@ -78,7 +90,29 @@ async def markets_report(
     conversion and whether it is above, below or level with the average of all leads. Ranked
     by conversion."""
     async with uow:
-        return await service.markets(uow, window.start, window.end, by, stage, min_sample)
+        return await service.markets(uow, window.start, window.end, by, stage, min_sample,
+                                     lifecycle_stage)
+
+
+@router.get("/reports/repeat-customers", response_model=RepeatReport, dependencies=_reports)
+async def repeat_customers_report(
+    window: Window = Depends(),
+    by: RepeatBy = Query(default=RepeatBy.campaign, description="group customers by this"),
+    currency: str | None = Query(default=None, pattern="^[A-Z]{3}$",
+                                 description="revenue in this currency; default: the one with "
+                                 "the most won revenue"),
+    min_sample: int = Query(default=MIN_CUSTOMERS, ge=1, le=100_000,
+                            description="groups with fewer customers are flagged small_sample"),
+    lifecycle_stage: LifecycleStage | None = Depends(lifecycle_filter),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> RepeatReport:
+    """Who buys again: of the customers among leads created in the window (a lead with a won
+    deal), the share with a second won deal (95% Wilson interval, compared with all
+    customers), median / p90 days from first to second purchase, and revenue per customer
+    split into first and repeat purchases; per campaign, source, country or rep."""
+    async with uow:
+        return await service.repeat_customers(uow, window.start, window.end, by, currency,
+                                              min_sample, lifecycle_stage)
 
 
 @router.get("/reports/attribution", response_model=AttributionOut, dependencies=_reports)

@@ -7,9 +7,19 @@ from typing import Literal
 from uuid import UUID
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import EventData, event_time_now
+from leadloop.events.models import Actor, EventData, event_time_now
 from leadloop.handlers import Item
-from outcomes import closures, domain, report_queries, reports, repository, sales_reports
+from leadloop.lifecycle import LifecycleStage
+from outcomes import (
+    closures,
+    domain,
+    lifecycle,
+    lifecycle_repository,
+    report_queries,
+    reports,
+    repository,
+    sales_reports,
+)
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.digest import DigestInputs
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
@@ -21,6 +31,7 @@ from outcomes.markets import (
     market_breakdown,
     parse_market_by,
 )
+from outcomes.repeat import MIN_CUSTOMERS, RepeatBy, RepeatReport, repeat_report
 from outcomes.timeline import timeline_rows
 
 
@@ -70,6 +81,38 @@ async def apply_timeline(uow: UnitOfWork, items: Sequence[Item[EventData]]) -> N
     await repository.save_timeline(await uow.driver(), timeline_rows(items))
 
 
+async def apply_lifecycle(uow: UnitOfWork, items: Sequence[Item[EventData]]) -> None:
+    """Move the batch's leads along their lifecycle and announce each change: three
+    statements whatever the batch's size, none when no event in it moves a stage (page
+    views, scores)."""
+    moving = [item for item in items if lifecycle.cause_of(item.event, None) is not None]
+    if not moving:
+        return
+    driver = await uow.driver()
+    stored = await lifecycle_repository.lock_stages(
+        driver, sorted({item.event.lead_id for item in moving}))  # type: ignore[attr-defined]
+    plan = lifecycle.plan_stages(moving, stored)
+    await lifecycle_repository.save_stages(driver, plan.rows.values())
+    for change in plan.changes:
+        uow.publish(change)
+
+
+class LeadNotFound(Exception):
+    """Outcomes has never heard of this lead (or it was erased)."""
+
+
+async def reset_stage(uow: UnitOfWork, lead_id: UUID, stage: LifecycleStage, reason: str,
+                      by: Actor) -> lifecycle.LeadLifecycle:
+    """An admin sets a lead's stage (any direction); announced as lead.stage_changed."""
+    current = await lifecycle_repository.lock_stage(uow.connection, lead_id)
+    if current is None or current.erased:
+        raise LeadNotFound
+    after, change = lifecycle.reset(current, stage, reason, by, event_time_now())
+    await lifecycle_repository.save_stage(uow.connection, after)
+    uow.publish(change)
+    return after
+
+
 async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     """Forget who the lead was; its numbers stay in the funnel as an anonymous row."""
     conn = uow.connection
@@ -83,6 +126,7 @@ async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     await closures.anonymize_closures(conn, lead_id, anonymous_id)
     await repository.anonymize_report_rows(conn, lead_id, anonymous_id)
     await repository.erase_timeline(conn, lead_id)
+    await lifecycle_repository.erase_stage(conn, lead_id)
 
 
 async def funnel(uow: UnitOfWork, created_from: datetime | None,
@@ -99,9 +143,13 @@ async def funnel(uow: UnitOfWork, created_from: datetime | None,
 
 async def funnel_breakdown(uow: UnitOfWork, created_from: datetime | None,
                            created_to: datetime | None, by: reports.GroupBy | None,
-                           period: reports.Period) -> list[reports.FunnelGroup]:
-    """The funnel with time in stage, overall or per group."""
-    leads = await report_queries.lead_facts(uow.connection, created_from, created_to)
+                           period: reports.Period,
+                           lifecycle_stage: LifecycleStage | None = None
+                           ) -> list[reports.FunnelGroup]:
+    """The funnel with time in stage, overall or per group (of leads now at
+    `lifecycle_stage`, when given)."""
+    leads = await report_queries.lead_facts(uow.connection, created_from, created_to,
+                                            lifecycle_stage=lifecycle_stage)
     return reports.funnel_breakdown(leads, by, period)
 
 
@@ -128,13 +176,29 @@ async def rejections(uow: UnitOfWork, rejected_from: datetime | None,
 
 
 async def markets(uow: UnitOfWork, created_from: datetime | None, created_to: datetime | None,
-                  by: MarketBy, stage: Stage, min_sample: int = MIN_SAMPLE) -> MarketReport:
+                  by: MarketBy, stage: Stage, min_sample: int = MIN_SAMPLE,
+                  lifecycle_stage: LifecycleStage | None = None) -> MarketReport:
     """Funnel, conversion (with its interval against the average), win rate, revenue and
     speed to lead per country, region, company-size band, industry, source or lead property."""
     conn = uow.connection
-    leads = await report_queries.lead_facts(conn, created_from, created_to, by.property_name)
+    leads = await report_queries.lead_facts(conn, created_from, created_to, by.property_name,
+                                            lifecycle_stage)
     revenue = await report_queries.won_revenue(conn, created_from, created_to)
     return market_breakdown(leads, revenue, by, stage, min_sample)
+
+
+async def repeat_customers(uow: UnitOfWork, created_from: datetime | None,
+                           created_to: datetime | None, by: RepeatBy, currency: str | None,
+                           min_sample: int = MIN_CUSTOMERS,
+                           lifecycle_stage: LifecycleStage | None = None) -> RepeatReport:
+    """Repeat-purchase rate, time to the second purchase and first/repeat revenue per
+    customer, per campaign, source, country or rep (customers among leads created in the
+    window)."""
+    conn = uow.connection
+    leads = await report_queries.lead_facts(conn, created_from, created_to,
+                                            lifecycle_stage=lifecycle_stage)
+    deals = await report_queries.won_deals(conn, created_from, created_to)
+    return repeat_report(leads, deals, by, currency, min_sample)
 
 
 async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> DigestInputs:
@@ -146,6 +210,7 @@ async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> Dige
         rejections=await rejections(uow, start, end, reports.Period.week),
         by_source=await markets(uow, start, end, parse_market_by("source"), Stage.won),
         by_market=await markets(uow, start, end, parse_market_by("country"), Stage.won),
+        repeat=await repeat_customers(uow, start, end, RepeatBy.campaign, None),
     )
 
 

@@ -199,3 +199,21 @@ dashboard_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("dashboard_sessions_expiry", "expires_at"),
 )
+
+# Each lead's lifecycle stage (outcomes.lifecycle): outcomes' own state, like deals, and not part
+# of the read model a rebuild replaces (a replay finds every stage already reached and announces
+# nothing twice). An erased lead keeps a tombstone row (erased, no stage), so late events about
+# it announce nothing. `account` is the lead's company domain (leadloop.accounts), never the
+# address itself.
+lead_lifecycle = Table(
+    "lead_lifecycle",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("stage", Text),
+    Column("stage_at", DateTime(timezone=True)),
+    Column("first_won_deal_id", UUID(as_uuid=True)),
+    Column("reset_at", DateTime(timezone=True)),
+    Column("erased", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("lead_lifecycle_by_stage", "stage", postgresql_where=text("NOT erased")),
+)

@@ -35,6 +35,7 @@ from leadloop.events.models import (
     LeadRejected,
     LeadScored,
     LeadSlaBreached,
+    LeadStageChanged,
     LeadUnsubscribed,
     LeadUpdated,
     NurtureMessageSent,
@@ -46,7 +47,7 @@ TIMELINE_EVENTS: tuple[type[EventData], ...] = (
     LeadCreated, LeadUpdated, LeadActivity, LeadConsentChanged, LeadMerged, LeadScored,
     LeadQualified, LeadDisqualified, LeadHandedOff, LeadAccepted, LeadRejected, LeadContacted,
     LeadSlaBreached, LeadQueueAlert, NurtureMessageSent, LeadUnsubscribed, DealOpened,
-    DealClosed, LeadClosed,
+    DealClosed, LeadClosed, LeadStageChanged,
 )
 """The events that add an entry to their lead's timeline (every event about a lead)."""
 
@@ -171,6 +172,16 @@ def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, 
                     f"Closed, not converted ({event.reason.replace('_', ' ')}){note}", None,
                     {"closure_id": str(event.closure_id), "reason": event.reason,
                      "note": event.note})
+        case LeadStageChanged():
+            previous = event.previous_stage or "none"
+            why = (f"reset by {event.by.name if event.by else 'an admin'}"
+                   + (f": {event.reason}" if event.reason else "")) if event.reset \
+                else f"after {event.cause.removeprefix('leadloop.').rsplit('.v', 1)[0]}"
+            return ("stage_changed", event.changed_at,
+                    f"Lifecycle stage {previous} → {event.stage} ({why})", _by(event.by),
+                    {"stage": event.stage, "previous_stage": event.previous_stage,
+                     "cause": event.cause, "cause_id": event.cause_id, "reset": event.reset,
+                     "reason": event.reason})
     return None
 
 

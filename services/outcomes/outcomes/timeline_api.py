@@ -17,7 +17,7 @@ from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
-from outcomes import repository
+from outcomes import lifecycle_repository, repository
 
 router = APIRouter(prefix="/v1", tags=["timeline"])
 SCOPE = "leads:read"
@@ -59,11 +59,22 @@ class ScoreOut(BaseModel):
     contributions: list[dict[str, Any]]
 
 
+class LifecycleOut(BaseModel):
+    """The lead's lifecycle stage (leadloop.lifecycle) and since when."""
+
+    stage: str = Field(description="subscriber, lead, mql, sql, opportunity, customer, "
+                       "repeat_customer, disqualified or closed_not_converted")
+    since: datetime | None = Field(description="when the lead reached it (or was reset to it)")
+    reset_at: datetime | None = Field(description="the latest admin reset, if any")
+
+
 class TimelinePage(Page[TimelineEntryOut]):
-    """A page of the lead's timeline, and its current score explanation."""
+    """A page of the lead's timeline, its current score explanation and lifecycle stage."""
 
     lead_id: UUID
     score: ScoreOut | None = Field(description="null until the lead has been scored")
+    lifecycle: LifecycleOut | None = Field(
+        default=None, description="null until an event gave the lead a stage")
 
 
 def _after(cursor: str | None) -> tuple[datetime, str] | None:
@@ -92,6 +103,7 @@ async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
         state = await repository.funnel_lead_state(uow.connection, lead_id)
         rows = await repository.timeline_page(uow.connection, lead_id, after, limit + 1)
         score = await repository.latest_score_entry(uow.connection, lead_id)
+        stage = await lifecycle_repository.get_stage(uow.connection, lead_id)
     if (state is None and not rows) or state:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             "no timeline for this lead (unknown, or erased)")
@@ -100,4 +112,6 @@ async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
     return TimelinePage(
         lead_id=lead_id, items=[TimelineEntryOut.of(row) for row in kept],
         next_cursor=next_cursor,
-        score=None if score is None else ScoreOut(scored_at=score.occurred_at, **score.detail))
+        score=None if score is None else ScoreOut(scored_at=score.occurred_at, **score.detail),
+        lifecycle=None if stage is None or stage.stage is None else LifecycleOut(
+            stage=stage.stage.value, since=stage.stage_at, reset_at=stage.reset_at))

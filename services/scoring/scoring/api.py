@@ -91,6 +91,7 @@ async def get_lead_score(
         last_event=last_event_of(lead),
         contributions=[ScoreContribution.model_validate(c) for c in lead.contributions],
         history=[ScorePoint.model_validate(row, from_attributes=True) for row in history],
+        consent=lead.consent, consent_withdrawn=sorted(lead.consent_withdrawn),
     )
 
 

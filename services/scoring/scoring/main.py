@@ -3,13 +3,14 @@
 from leadloop.app import create_service_app
 from scoring.api import router
 from scoring.config import ScoringSettings
+from scoring.export import router as export_router
 from scoring.handlers import HANDLERS
 from scoring.model_api import router as model_router
 from scoring.workers import rescore_worker, training_worker
 
 app = create_service_app(
     settings=ScoringSettings(),
-    routers=[router, model_router],
+    routers=[router, model_router, export_router],
     handlers=HANDLERS,
     workers=[rescore_worker, training_worker],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).

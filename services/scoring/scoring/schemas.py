@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from leadloop.events.models import ScoreContribution
+from leadloop.events.models import Consent, ScoreContribution
 from leadloop.pagination import Page
 from scoring.default_model import TEMPLATES
 from scoring.rules import ScoringModelConfig
@@ -79,6 +79,10 @@ class LeadScoreOut(BaseModel):
         description="the last event applied: the score is as of it")
     contributions: list[ScoreContribution]
     history: list[ScorePoint]
+    consent: Consent | None = Field(
+        default=None, description="the lead's consent as capture last announced it")
+    consent_withdrawn: list[str] = Field(
+        default_factory=list, description="purposes the person withdrew consent to")
 
 
 class ScoreSummaryOut(BaseModel):

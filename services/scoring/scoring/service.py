@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
+    CONSENT_PURPOSES,
     Consent,
     DealClosed,
     LeadActivity,
@@ -95,18 +96,25 @@ async def record_activity(uow: UnitOfWork, event: LeadActivity, event_id: str) -
 
 async def record_consent_change(uow: UnitOfWork, event: LeadConsentChanged,
                                 event_id: str) -> None:
-    """Keep which purposes the person withdrew consent to (a do-not-contact disqualifier reads
-    it), and rescore when that changed."""
+    """Keep the lead's consent as capture announces it (lead.qualified hands it to sales) and
+    which purposes the person withdrew (a do-not-contact disqualifier reads it), and rescore
+    when that changed."""
     lead = await repository.lock_lead(uow.connection, event.lead_id)
     if lead.erased:
         return
     withdrawn = lead.consent_withdrawn - {event.purpose} if event.granted \
         else lead.consent_withdrawn | {event.purpose}
-    if withdrawn == lead.consent_withdrawn:
+    consent = lead.consent
+    if consent is not None and event.purpose in CONSENT_PURPOSES \
+            and getattr(consent, event.purpose) != event.granted:
+        consent = consent.model_copy(update={event.purpose: event.granted})
+    if withdrawn == lead.consent_withdrawn and consent == lead.consent:
         return
-    lead = replace(lead, consent_withdrawn=withdrawn)
+    lead = replace(lead, consent_withdrawn=withdrawn, consent=consent)
     values: dict[str, Any] = {"consent_withdrawn": sorted(withdrawn),
                               **last_event(event_id, event_type_of(event), event.changed_at)}
+    if consent is not None:
+        values["consent"] = consent.model_dump(mode="json")
     values |= await _rescore(uow, lead, event_time_now(), event_id)
     await repository.update_lead(uow.connection, lead.lead_id, values)
 
@@ -154,6 +162,11 @@ async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) 
         "closed_at": event.closed_at, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })
+    if event.outcome == "won" and lead.qualification is not Qualification.qualified:
+        # A customer is never qualified again as a new MQL: its new interest goes to its
+        # owner through handoff (reason existing_customer), not to the new-lead rotation.
+        await repository.update_lead(uow.connection, lead.lead_id,
+                                     {"qualification": Qualification.qualified.value})
 
 
 async def record_merge(uow: UnitOfWork, event: LeadMerged, event_id: str) -> None:

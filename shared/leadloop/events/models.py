@@ -65,6 +65,10 @@ class Consent(Frozen):
                                "import, api")
 
 
+CONSENT_PURPOSES = ("email_marketing", "sales_contact")
+"""The purposes a Consent grants or withholds (lead.consent_changed's `purpose`)."""
+
+
 class LeadSource(Frozen):
     """Where a lead or a touch came from: channel and campaign with UTM fields."""
 
@@ -293,6 +297,11 @@ class LeadHandedOff(EventData):
     sla_deadline: AwareDatetime | None = None
     assigned_by: Actor | None = Field(
         default=None, description="the manager who assigned it by hand (routing_rule 'manual')")
+    lifecycle_stage: str | None = Field(
+        default=None, description="the lead's lifecycle stage as handoff last heard it "
+        "(leadloop.lifecycle), e.g. customer for an existing customer's new interest")
+    account: str | None = Field(default=None, description="the lead's account (company "
+                                "domain), when it belongs to one")
 
 
 class LeadAccepted(EventData):
@@ -435,6 +444,25 @@ class LeadClosed(EventData):
     closed_at: AwareDatetime
 
 
+class LeadStageChanged(EventData):
+    """Sent by outcomes when a lead's lifecycle stage changes (leadloop.lifecycle): forward,
+    because of the event named in `cause`, or by an admin's reset (`reset`, any direction)."""
+
+    type: Literal["leadloop.lead.stage_changed.v1"] = Field(
+        "leadloop.lead.stage_changed.v1", exclude=True
+    )
+    lead_id: UUID
+    stage: str = Field(description="the new stage (leadloop.lifecycle.LifecycleStage)")
+    previous_stage: str | None = Field(default=None, description="None for the first stage")
+    cause: str = Field(description="the event type that moved it, or admin_reset")
+    cause_id: str | None = Field(default=None, description="the causing event's id (a deal's "
+                                 "id for deal.closed)")
+    reset: bool = Field(default=False, description="an admin reset, not a forward move")
+    reason: str | None = Field(default=None, description="why an admin reset it")
+    by: Actor | None = Field(default=None, description="who reset it")
+    changed_at: AwareDatetime
+
+
 DomainEvent = Annotated[
     LeadCreated
     | LeadUpdated
@@ -456,7 +484,8 @@ DomainEvent = Annotated[
     | DealOpened
     | DealClosed
     | LeadQueueAlert
-    | LeadClosed,
+    | LeadClosed
+    | LeadStageChanged,
     Field(discriminator="type"),
 ]
 """Every event LeadLoop publishes, discriminated by its versioned CloudEvents type."""

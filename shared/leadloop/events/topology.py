@@ -35,13 +35,14 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "leadloop.lead.unsubscribed.v1",
     ),
     "outcomes": ("leadloop.deal.opened.v1", "leadloop.deal.closed.v1",
-                 "leadloop.lead.closed.v1"),
+                 "leadloop.lead.closed.v1", "leadloop.lead.stage_changed.v1"),
 }
 
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "capture": (),
+    # Capture owns consent: it hears nurture's unsubscribes and announces the consent change.
+    "capture": ("nurture",),
     "scoring": ("capture", "handoff", "nurture", "outcomes"),
-    "handoff": ("capture", "scoring"),
+    "handoff": ("capture", "scoring", "outcomes"),
     "nurture": ("capture", "scoring", "handoff", "outcomes"),
     "outcomes": SERVICES,
 }
