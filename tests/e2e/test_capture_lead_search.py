@@ -9,6 +9,8 @@ import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
+from tests.e2e.handoff_fixtures import assignment_of, sales_team
+from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -53,6 +55,51 @@ async def test_leads_are_found_by_text_campaign_country_and_paged_without_loss(
                             "created_to": "2026-01-01T00:00:00Z"}, "created_to"),
                           ({"updated_since": "2026-01-01T00:00:00"}, "updated_since"),
                           ({"cursor": "Zm9v"}, "cursor"), ({"limit": 501}, "limit")):
+        refused = await http.get(f"{base}/v1/leads", params=params, headers=admin_headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field
+
+
+async def test_leads_are_found_by_their_owner_and_qualification_state(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    base, handoff = stack.url("capture"), stack.url("handoff")
+    tag = uuid.uuid4().hex[:8]
+    _team, campaign, ada, ben, _mia = await sales_team(http, stack, admin_headers)
+    leads = [await post_lead(http, stack, admin_headers, {
+        **qualified_lead(), "company": f"Owl {tag} {n}",
+        "source": {"channel": "form", "utm_campaign": campaign}}) for n in range(2)]
+    held = {(await assignment_of(http, stack, admin_headers, lead))["rep"]["id"]: lead
+            for lead in leads}
+    assert set(held) == {ada, ben}  # round-robin: one each
+
+    async def found(**params: str) -> list[str]:
+        response = await http.get(f"{base}/v1/leads", headers=admin_headers,
+                                  params={"q": f"owl {tag}", **params})
+        assert response.status_code == 200, response.text
+        return sorted(lead["lead_id"] for lead in response.json()["items"])
+
+    async def mqls_held_by_each_rep() -> None:
+        assert await found(qualification="mql") == sorted(leads)
+        assert await found(owner=ada) == [held[ada]]
+        assert await found(owner=ben, qualification="mql") == [held[ben]]
+    await eventually(mqls_held_by_each_rep)
+
+    # Ada accepts hers (an SQL now); Ben rejects his (back to marketing, nobody's).
+    for rep, action, body in ((ada, "accept", None), (ben, "reject", {"reason_code": "not_a_fit"})):
+        assignment = await assignment_of(http, stack, admin_headers, held[rep])
+        done = await http.post(f"{handoff}/v1/assignments/{assignment['id']}/{action}",
+                               headers=admin_headers, json=body)
+        assert done.status_code == 200, done.text
+
+    async def accepted_and_rejected() -> None:
+        assert await found(owner=ada, qualification="sql") == [held[ada]]
+        assert await found(qualification="rejected") == [held[ben]]
+        assert await found(owner=ben) == []
+        assert await found(qualification="mql") == []
+    await eventually(accepted_and_rejected)
+
+    for params, field in (({"qualification": "hot"}, "qualification"),
+                          ({"owner": "ada"}, "owner")):
         refused = await http.get(f"{base}/v1/leads", params=params, headers=admin_headers)
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["field"] == field

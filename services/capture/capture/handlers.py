@@ -1,12 +1,24 @@
 """Capture's event handlers and the HANDLERS registry. Handlers never commit: the runner does.
 
 Capture owns consent, so a withdrawal another service hears of comes back here and is
-announced from here (lead.consent_changed): one consent state for every service.
+announced from here (lead.consent_changed): one consent state for every service. It also keeps
+each lead's owner and qualification state from scoring's and handoff's events, for lead search
+(capture.sales_state).
 """
 
+from capture import sales_state
 from capture.consent import ConsentChange, change_consents
 from leadloop.db import UnitOfWork
-from leadloop.events.models import Consent, LeadUnsubscribed, event_time_now
+from leadloop.events.models import (
+    Consent,
+    LeadAccepted,
+    LeadDisqualified,
+    LeadHandedOff,
+    LeadQualified,
+    LeadRejected,
+    LeadUnsubscribed,
+    event_time_now,
+)
 from leadloop.handlers import Batch, Handlers
 
 HANDLERS = Handlers()
@@ -26,3 +38,11 @@ async def on_lead_unsubscribed(uow: UnitOfWork, batch: Batch[LeadUnsubscribed]) 
             UNSUBSCRIBE_WITHDRAWS[event.channel]: False,
             "source": f"unsubscribe:{event.channel}"}))
         for event in batch.events if event.channel in UNSUBSCRIBE_WITHDRAWS], event_time_now())
+
+
+@HANDLERS.handles
+async def on_sales_progress(uow: UnitOfWork, batch: Batch[
+        LeadQualified | LeadDisqualified | LeadHandedOff | LeadAccepted | LeadRejected]) -> None:
+    """Scoring qualified or disqualified a lead, handoff assigned it, or its rep accepted or
+    rejected it: the lead's owner and qualification state for lead search (one upsert)."""
+    await sales_state.save(uow, sales_state.fold(batch.events))

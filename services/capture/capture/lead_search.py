@@ -5,13 +5,11 @@ sync job asks for `updated_since=<its last run>` and follows `next_cursor` to th
 changed while it pages moves behind the cursor and comes again on a later page or run, never
 lost. `email` is an exact (normalized) lookup that follows a merge to the surviving lead.
 
-Owner and qualification state are not capture's facts (handoff and scoring own them). The
-filters for them are to come from a small projection capture keeps by consuming
-lead.qualified / lead.disqualified / lead.handed_off / lead.rejected, rather than from the
-outcomes read model: outcomes keeps no names, emails or companies (so it cannot do the text
-search), and a search split across two services could not page with one cursor. That makes
-capture a consumer (a consumer group and a dead-letter topic in every deployment), so it is
-left to its own change; until then these two filters are not offered.
+Owner and qualification state are not capture's facts (handoff and scoring own them): capture
+keeps a small projection of them from their events (capture.sales_state), rather than asking the
+outcomes read model, which keeps no names, emails or companies (so it could not do the text
+search), and a search split across two services could not page with one cursor. A change of
+owner or qualification does not change the lead's `updated_at` (that is its profile's).
 """
 
 from datetime import datetime
@@ -25,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from capture import repository
 from capture.domain import normalize_email
+from capture.sales_state import Qualification
 from capture.schemas import LeadOut
-from capture.tables import leads
+from capture.tables import lead_sales_states, leads
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
@@ -49,6 +48,17 @@ def _contains(text: str) -> ColumnElement[bool]:
         leads.c.profile["last_name"].astext)
     return or_(leads.c.email.ilike(pattern), full_name.ilike(pattern),
                *(f.ilike(pattern) for f in fields))
+
+
+def _sales_state(owner: UUID | None,
+                 qualification: Qualification | None) -> ColumnElement[bool]:
+    """The lead's owner and qualification (as scoring and handoff last announced them) match."""
+    state = select(lead_sales_states.c.lead_id).where(lead_sales_states.c.lead_id == leads.c.id)
+    if owner is not None:
+        state = state.where(lead_sales_states.c.owner_rep_id == owner)
+    if qualification is not None:
+        state = state.where(lead_sales_states.c.qualification == qualification.value)
+    return state.exists()
 
 
 def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
@@ -88,6 +98,10 @@ async def search_leads(
     campaign: str | None = Query(default=None, max_length=200,
                                  description="source campaign or utm_campaign"),
     country: str | None = Query(default=None, pattern="^[A-Za-z]{2}$"),
+    owner: UUID | None = Query(default=None, description="the rep holding the lead (its id)"),
+    qualification: Qualification | None = Query(
+        default=None, description="mql: scoring qualified it; sql: a rep accepted it; "
+        "rejected: sales sent it back; disqualified: a disqualifier matched"),
     updated_since: datetime | None = Query(default=None, description="changed at or after"),
     created_from: datetime | None = Query(default=None, description="created at or after"),
     created_to: datetime | None = Query(default=None, description="created before"),
@@ -113,6 +127,8 @@ async def search_leads(
                          leads.c.source["utm_campaign"].astext == campaign))
     if country is not None:
         where.append(leads.c.profile["country"].astext == country.upper())
+    if owner is not None or qualification is not None:
+        where.append(_sales_state(owner, qualification))
     if updated_since is not None:
         where.append(leads.c.updated_at >= updated_since)
     if created_from is not None:

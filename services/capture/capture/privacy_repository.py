@@ -10,6 +10,7 @@ from capture.tables import (
     activities,
     consent_confirmations,
     idempotency_keys,
+    lead_sales_states,
     leads,
     merges,
     submissions,
@@ -80,4 +81,6 @@ async def delete_person(conn: AsyncConnection, lead_ids: list[UUID], emails: lis
         *[response_text.contains(str(i), autoescape=True) for i in lead_ids])))
     await conn.execute(delete(consent_confirmations).where(
         consent_confirmations.c.lead_id.in_(lead_ids)))
+    await conn.execute(delete(lead_sales_states).where(
+        lead_sales_states.c.lead_id.in_(lead_ids)))
     await conn.execute(delete(leads).where(leads.c.id.in_(lead_ids)))

@@ -152,3 +152,18 @@ consent_confirmations = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("confirmed_at", DateTime(timezone=True)),
 )
+
+# Each lead's owner (the rep holding it) and qualification state, as scoring and handoff announce
+# them (capture.sales_state): lead search filters on them. Each half carries the time of the
+# event that set it, so an older event arriving late (another topic) never overwrites a newer one.
+lead_sales_states = Table(
+    "lead_sales_states",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("owner_rep_id", UUID(as_uuid=True)),
+    Column("owner_at", DateTime(timezone=True)),
+    Column("qualification", Text),
+    Column("qualification_at", DateTime(timezone=True)),
+    Index("lead_sales_states_by_owner", "owner_rep_id"),
+    Index("lead_sales_states_by_qualification", "qualification"),
+)

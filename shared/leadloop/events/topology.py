@@ -39,8 +39,9 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
 }
 
 CONSUMES: dict[str, tuple[str, ...]] = {
-    # Capture owns consent: it hears nurture's unsubscribes and announces the consent change.
-    "capture": ("nurture",),
+    # Capture owns consent: it hears nurture's unsubscribes and announces the consent change;
+    # and it keeps each lead's owner and qualification (scoring, handoff) for lead search.
+    "capture": ("nurture", "scoring", "handoff"),
     "scoring": ("capture", "handoff", "nurture", "outcomes"),
     "handoff": ("capture", "scoring", "outcomes"),
     "nurture": ("capture", "scoring", "handoff", "outcomes"),
