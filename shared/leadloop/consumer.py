@@ -11,10 +11,12 @@ Records that are not valid events cannot succeed on retry and go to the dead-let
 """
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import UTC
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -61,6 +63,27 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _in_causal_order(deliveries: list["Delivery"]) -> list["Delivery"]:
+    """The batch with its partitions interleaved by event time, each partition's own order
+    kept: a lead's events from several topics (say lead.qualified from scoring and the
+    lead.handed_off it caused) are applied in the order they happened, not in the order the
+    fetch happened to list the partitions."""
+    partitions: dict[tuple[str, int], list[Delivery]] = {}
+    for delivery in deliveries:
+        partitions.setdefault((delivery.record.topic, delivery.record.partition),
+                              []).append(delivery)
+    if len(partitions) == 1:
+        return deliveries
+    # heapq.merge only ever compares the heads of its inputs, so each partition's order stands
+    # even where its event times are not monotonic.
+    return list(heapq.merge(*partitions.values(), key=_event_timestamp))
+
+
+def _event_timestamp(delivery: "Delivery") -> float:
+    at = delivery.envelope.time  # a ce_time without a zone (another producer's) counts as UTC
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +239,7 @@ class ConsumerRunner:
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries:
-            await self._apply_isolating(deliveries)
+            await self._apply_isolating(_in_causal_order(deliveries))
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)

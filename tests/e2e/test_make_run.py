@@ -52,7 +52,11 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Nothing listens on `port`. With SO_REUSEADDR, as every server binds: connections the
+    kernel still holds in TIME_WAIT after a clean close (the SMTP sink closes each session it
+    served) are no process holding the port."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

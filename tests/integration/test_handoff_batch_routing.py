@@ -159,7 +159,10 @@ async def test_a_batch_of_qualified_leads_routes_like_one_at_a_time(
     assert held == {"ann@sales.example": 6, "bob@sales.example": 3, "dan@sales.example": 2}
     queued = [a for a in batched["assignments"] if a[3] == "queued"]
     assert len(queued) == 24 - 11 and len(batched["events"]) == 24
-    assert len(batched["timers"]) == 2 * 11 and len(batched["deliveries"]) == 24
+    # Each assignment has its reminder and deadline; each lead in the fallback queue the timer
+    # that alerts its team's managers.
+    assert len(batched["timers"]) == 2 * 11 + len(queued)
+    assert len(batched["deliveries"]) == 24
 
 
 async def test_a_mixed_batch_stores_what_its_events_one_at_a_time_store(
@@ -250,7 +253,8 @@ async def test_a_batch_costs_a_fixed_number_of_statements_whatever_its_size(
     small, large = await _statements_for(engine, 3), await _statements_for(engine, 60)
     print(f"handoff statements per batch (created + qualified): 3 leads {small}, "
           f"60 leads {large}")
-    assert large == small <= 12
+    # 13 since customers go to their account's owner (one lookup of the batch's accounts).
+    assert large == small <= 13
 
 
 async def test_two_batches_routing_into_one_team_at_once_never_overfill_a_rep(

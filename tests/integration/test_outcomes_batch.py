@@ -168,13 +168,13 @@ async def test_a_batch_takes_the_same_statements_whatever_its_size(
         items = _items([e for s in batch for e in story_events(s)])
         counts[leads] = (len(items), await _apply_counted(engine, items))
     print(f"statements per batch (events, statements): {counts}")
-    # The funnel upsert, the touch log, closed deals: one statement each (the ten leads may
-    # have no closed deal).
-    assert counts[10][1] <= counts[100][1] == 3
+    # The funnel upsert, the touch log, the timeline, closed deals and the lifecycle stages
+    # they move: one statement each (the ten leads may have no closed deal).
+    assert counts[10][1] <= counts[100][1] == 5
     # A fresh lead's first events too (nothing stored yet), batched with other leads' events.
     fresh = _items([e for s in generate_stories(30, seed=44) for e in story_events(s)]
                    + [e for s in stories[:10] for e in story_events(s)])
-    assert await _apply_counted(engine, fresh) == 3
+    assert await _apply_counted(engine, fresh) <= 5
 
 
 async def test_erasures_in_a_batch_leave_the_counts_and_no_trace(

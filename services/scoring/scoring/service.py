@@ -147,6 +147,11 @@ async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str)
         "closed_at": event.closed_at, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })
+    if event.outcome == "won" and lead.qualification is not Qualification.qualified:
+        # A customer is never qualified again as a new MQL: its new interest goes to its
+        # owner through handoff (reason existing_customer), not to the new-lead rotation.
+        await repository.update_lead(uow.connection, lead.lead_id,
+                                     {"qualification": Qualification.qualified.value})
 
 
 async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) -> None:
@@ -162,11 +167,6 @@ async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) 
         "closed_at": event.closed_at, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })
-    if event.outcome == "won" and lead.qualification is not Qualification.qualified:
-        # A customer is never qualified again as a new MQL: its new interest goes to its
-        # owner through handoff (reason existing_customer), not to the new-lead rotation.
-        await repository.update_lead(uow.connection, lead.lead_id,
-                                     {"qualification": Qualification.qualified.value})
 
 
 async def record_merge(uow: UnitOfWork, event: LeadMerged, event_id: str) -> None:
