@@ -234,6 +234,10 @@ class KeyArrivals:
         self._stored = asyncio.Event()
         self._capacity = capacity  # bounded: the oldest arrivals are forgotten first
         self._keys: dict[str, bytes | None] = {}
+        # Keys remembered that neither the feed nor a consumer batch has stored yet: whichever
+        # comes first stores a key, so the two rarely insert the same row (and wait on each
+        # other). Kept through `forget`: the feed still has to store them.
+        self._unstored: dict[str, bytes] = {}
 
     def remember(self, records: Iterable[tuple[str, bytes | None]]) -> None:
         """Take key records (None: erased) in their log order and wake every waiter. A lead's
@@ -242,8 +246,9 @@ class KeyArrivals:
             if key is None:
                 self._keys.pop(lead_id, None)
                 self._keys[lead_id] = None
-            elif self._keys.get(lead_id, b"") is not None:
-                self._keys.setdefault(lead_id, key)
+                self._unstored.pop(lead_id, None)
+            elif lead_id not in self._keys:
+                self._keys[lead_id] = self._unstored[lead_id] = key
         for _ in range(len(self._keys) - self._capacity):
             del self._keys[next(iter(self._keys))]
         self.stored()
@@ -252,6 +257,16 @@ class KeyArrivals:
         """The remembered keys (None: erased) of those of these leads this feed has seen."""
         keys = self._keys
         return {lead_id: keys[lead_id] for lead_id in lead_ids if lead_id in keys}
+
+    def unstored(self, lead_ids: Iterable[str]) -> dict[str, bytes]:
+        """Those of these leads' keys that are not known to be in the table yet."""
+        pending = self._unstored
+        return {lead_id: pending[lead_id] for lead_id in lead_ids if lead_id in pending}
+
+    def now_stored(self, lead_ids: Iterable[str]) -> None:
+        """These keys are in the table (a transaction storing them committed)."""
+        for lead_id in lead_ids:
+            self._unstored.pop(lead_id, None)
 
     def forget(self) -> None:
         """Drop every remembered key (the feed's partitions changed)."""
@@ -394,11 +409,16 @@ class KeysConsumer:
             log.warning("keys offset commit failed; records will be re-applied")
 
     async def _store(self, parsed: list[tuple[str, bytes | None]]) -> None:
+        if self._arrivals is not None:  # keys a consumer batch stored already are skipped
+            unstored = self._arrivals.unstored(lead_id for lead_id, _ in parsed)
+            parsed = [(i, k) for i, k in parsed if k is None or i in unstored]
         backoff = Backoff(max_s=5.0)
         while True:
             try:
                 async with self._engine.begin() as conn:
                     await store_key_records(conn, parsed)
+                if self._arrivals is not None:
+                    self._arrivals.now_stored(lead_id for lead_id, _ in parsed)
                 return
             except Exception as exc:
                 if not is_transient(exc) or self._stopping.is_set():
