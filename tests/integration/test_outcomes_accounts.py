@@ -117,9 +117,9 @@ async def _record_deals(engine: AsyncEngine, events: Sequence[EventData]) -> Non
         await conn.execute(insert(deals), [
             {"id": e.deal_id, "external_id": e.external_id, "lead_id": e.lead_id,
              "status": e.outcome, "amount_minor": e.amount_minor, "currency": e.currency,
-             "closed_at": e.closed_at} for e in closed] + [
+             "opened_at": None, "closed_at": e.closed_at} for e in closed] + [
             {"id": uuid.uuid4(), "external_id": "crm-open", "lead_id": tom, "status": "open",
-             "amount_minor": 10_000, "currency": "EUR", "opened_at": T0}])
+             "amount_minor": 10_000, "currency": "EUR", "opened_at": T0, "closed_at": None}])
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:

@@ -226,6 +226,7 @@ async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> Dige
         by_source=await markets(uow, start, end, parse_market_by("source"), Stage.won),
         by_market=await markets(uow, start, end, parse_market_by("country"), Stage.won),
         repeat=await repeat_customers(uow, start, end, RepeatBy.campaign, None),
+        accounts=await accounts(uow, start, end, None),
     )
 
 
