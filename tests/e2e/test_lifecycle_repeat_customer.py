@@ -208,6 +208,14 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
     mine = next(s for s in repeat["by_campaign"] if s["key"] == campaign)
     assert (mine["customers"], mine["repeat_customers"], mine["small_sample"]) == (1, 1, True)
     assert repeat["overall"]["repeat_customers"] >= 1
+    # Its top accounts (five, by won revenue) are the account report's, Jane's company among
+    # them unless five others won more.
+    top = r.json()["digest"]["top_accounts"]["accounts"]
+    assert 1 <= len(top) <= 5
+    assert [a["revenue_minor"] for a in top] == sorted((a["revenue_minor"] for a in top),
+                                                       reverse=True)
+    ours = [(a["deals_won"], a["repeat_purchases"]) for a in top if a["domain"] == domain]
+    assert ours == [(2, 1)] or len(top) == 5, top
 
     # An admin resets Jane to lead (a refund): an event on her timeline, and old wins no longer
     # count; the timeline shows her stage.

@@ -58,6 +58,7 @@ async def app(stack: Stack) -> AsyncIterator[FastAPI]:
     app.state.runtime = Runtime(settings=settings, engine=engine,
                                 producer=create_producer(stack.bootstrap_servers, "accounts-it"))
     yield app
+    await app.state.runtime.producer.stop()
     await engine.dispose()
 
 

@@ -16,6 +16,7 @@ from outcomes.account_rollup import (
     sort_rows,
     sort_value,
 )
+from outcomes.digest import top_accounts
 from outcomes.funnel_facts import fold_funnel
 from outcomes.markets import Signal
 from outcomes.repeat import WonDeal
@@ -135,3 +136,15 @@ def test_the_funnel_row_keeps_the_company_domain_the_hand_off_account_and_merges
                         profile=_profile("jane@initech.com"), merged_at=T0 + timedelta(days=1))
     assert fold_funnel([created, merged]).rows[lead]["account"] == "initech.com"
     assert fold_funnel([merged, created]).rows[lead]["account"] == "initech.com"
+
+
+def test_the_digest_lists_the_accounts_with_the_most_won_revenue() -> None:
+    contacts = [_contact(f"c{i}.com") for i in range(7)]
+    won = [_won(c, 1, 100 * (i + 1)) for i, c in enumerate(contacts[:6])]
+    section = top_accounts(account_rollup(contacts, won, {}, {}))
+    assert section is not None and section.currency == "EUR"
+    # five at most, largest first; an account that won nothing is not a top account
+    assert [a.domain for a in section.accounts] == ["c5.com", "c4.com", "c3.com", "c2.com",
+                                                    "c1.com"]
+    assert top_accounts(account_rollup(contacts[6:], [], {}, {})).accounts == []  # type: ignore[union-attr]
+    assert top_accounts(None) is None
