@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.connections import KafkaAddress
+from leadloop.driver import driver_in_transaction
 from leadloop.events.envelope import CloudEvent, new_traceparent
 from leadloop.events.topology import KEY_OWNER, KEYS_TOPIC
 from leadloop.infra_tables import lead_keys, outbox
@@ -110,7 +111,15 @@ async def keep_keys(driver: asyncpg.Connection, keys: dict[str, bytes]) -> None:
     publishes about those leads, and anything published later, is sealed with them. A key
     already there, or an erased lead's empty row, is left as it is."""
     if keys:
-        await driver.execute(_INSERT_KEYS, list(keys), list(keys.values()))
+        await _insert_keys(driver, keys)
+
+
+async def _insert_keys(driver: asyncpg.Connection, keys: dict[str, bytes]) -> None:
+    # In lead id order, as every writer of the table inserts: two transactions storing the
+    # same keys (the key feed's and a consumer batch's) then wait for each other, never
+    # deadlock.
+    ordered = sorted(keys)
+    await driver.execute(_INSERT_KEYS, ordered, [keys[lead_id] for lead_id in ordered])
 
 
 async def _issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source: str
@@ -296,10 +305,10 @@ async def store_key_records(conn: AsyncConnection, records: list[tuple[str, byte
                             ) -> None:
     """Keep received keys and apply erasures; an erased lead's key never comes back."""
     latest = dict(records)  # per lead, the last record wins, as in the compacted log
-    keys = [{"lead_id": i, "data_key": k} for i, k in latest.items() if k is not None]
+    keys = {i: k for i, k in latest.items() if k is not None}
     if keys:
-        await conn.execute(pg_insert(lead_keys).values(keys).on_conflict_do_nothing())
-    erased = [i for i, k in latest.items() if k is None]
+        await _insert_keys(await driver_in_transaction(conn), keys)
+    erased = sorted(i for i, k in latest.items() if k is None)
     if erased:
         await _forget_keys(conn, erased)
 
