@@ -32,7 +32,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.connections import KafkaAddress
-from leadloop.driver import driver_in_transaction
 from leadloop.events.envelope import CloudEvent, new_traceparent
 from leadloop.events.topology import KEY_OWNER, KEYS_TOPIC
 from leadloop.infra_tables import lead_keys, outbox
@@ -316,16 +315,25 @@ def _parse_key_record(record: ConsumerRecord[bytes, bytes]) -> tuple[str, bytes 
         return None
 
 
-async def store_key_records(conn: AsyncConnection, records: list[tuple[str, bytes | None]]
+async def store_key_records(engine: AsyncEngine, records: list[tuple[str, bytes | None]]
                             ) -> None:
-    """Keep received keys and apply erasures; an erased lead's key never comes back."""
+    """Keep received keys and apply erasures; an erased lead's key never comes back.
+
+    The keys go in one statement with no transaction around it: its rows are locked only while
+    it runs, so a consumer batch storing one of the same keys (see KeyArrivals) hardly waits,
+    where a transaction's locks would last as long as the event loop's other work in between.
+    Each step is idempotent, so a failure between them is repaired by applying the records
+    again."""
     latest = dict(records)  # per lead, the last record wins, as in the compacted log
     keys = {i: k for i, k in latest.items() if k is not None}
     if keys:
-        await _insert_keys(await driver_in_transaction(conn), keys)
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            await _insert_keys(raw.driver_connection, keys)
     erased = sorted(i for i, k in latest.items() if k is None)
     if erased:
-        await _forget_keys(conn, erased)
+        async with engine.begin() as conn:
+            await _forget_keys(conn, erased)
 
 
 class KeysConsumer:
@@ -415,8 +423,7 @@ class KeysConsumer:
         backoff = Backoff(max_s=5.0)
         while True:
             try:
-                async with self._engine.begin() as conn:
-                    await store_key_records(conn, parsed)
+                await store_key_records(self._engine, parsed)
                 if self._arrivals is not None:
                     self._arrivals.now_stored(lead_id for lead_id, _ in parsed)
                 return
