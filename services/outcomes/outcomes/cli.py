@@ -52,9 +52,9 @@ def _demo(args: argparse.Namespace) -> None:
           f"{result['handed_off']:,} handed off, {result['called']:,} called, "
           f"{result['won']:,} deals won and {result['lost']:,} lost, "
           f"{result['repeat_won']:,} repeat purchases; "
-          f"{result['calls_after_the_run']:,} calls, {result['deals_open_at_the_end']:,} deals "
-          f"and {result['repeats_after_the_run']:,} repeat purchases would have come after the "
-          "run.")
+          f"{result['deals_open_at_the_end']:,} deals still open; "
+          f"{result['calls_after_the_run']:,} calls and {result['repeats_after_the_run']:,} "
+          "repeat purchases would have come after the run.")
     print(f"dashboard: {urls['outcomes']}/dashboard  (sign in with the admin key)")
 
 
