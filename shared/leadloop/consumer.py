@@ -40,7 +40,7 @@ from leadloop.observability import (
     HANDLER_SECONDS,
     bind_context,
 )
-from leadloop.pii import PiiError, has_sealed_data
+from leadloop.pii import PiiError, has_sealed_data, may_hold_sealed
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced_each
 
@@ -301,7 +301,7 @@ class ConsumerRunner:
             return None
         if envelope.type not in self._handlers:
             return None  # consumers ignore types they do not handle
-        sealed = has_sealed_data(envelope.data)
+        sealed = may_hold_sealed(record.value or b"") and has_sealed_data(envelope.data)
         if sealed and not _is_uuid(envelope.subject):
             await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
                                     event_type=envelope.type)
