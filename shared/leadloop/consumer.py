@@ -40,7 +40,7 @@ from leadloop.observability import (
     HANDLER_SECONDS,
     bind_context,
 )
-from leadloop.pii import PiiError, has_sealed_data, may_hold_sealed
+from leadloop.pii import PiiError, has_sealed_data, may_hold_sealed, reveal
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced_each
 
@@ -306,6 +306,9 @@ class ConsumerRunner:
             await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
                                     event_type=envelope.type)
             return None
+        if sealed and not self._handlers.needs_personal_data(envelope.type):
+            # Its handler reads no personal field: they read as empty, no key is needed.
+            return replace(envelope, data=reveal(envelope.data, envelope.subject, None)), False
         return envelope, sealed
 
     async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes],
