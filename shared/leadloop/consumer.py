@@ -32,7 +32,7 @@ from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.handlers import Handlers, Item
 from leadloop.kafka import create_consumer
-from leadloop.keyring import KeyArrivals, KeyUnavailable, known_keys, reveal_event
+from leadloop.keyring import KeyArrivals, KeyUnavailable, keep_keys, known_keys, reveal_event
 from leadloop.observability import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -193,6 +193,8 @@ class ConsumerRunner:
         self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
         self._key_wait_s = key_wait_s
         self._key_arrivals = key_arrivals
+        # The current batch's keys that came from the key feed's memory (see _lookup_keys).
+        self._recalled_keys: dict[str, bytes] = {}
         self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
@@ -314,6 +316,7 @@ class ConsumerRunner:
         whenever the key feed stores keys, and at growing intervals anyway (another replica's
         feed may be the one storing them), for up to the key wait. A lead still without a key
         is left out; its events are then parked."""
+        self._recalled_keys = {}
         wanted = set(lead_ids)
         if not wanted:
             return {}
@@ -330,10 +333,16 @@ class ConsumerRunner:
         return keys
 
     async def _lookup_keys(self, lead_ids: set[str]) -> dict[str, bytes | None]:
+        """Keys the key feed just read come from memory (and are stored with the batch, see
+        _apply); the database is asked for the rest."""
+        keys = self._key_arrivals.recall(lead_ids) if self._key_arrivals is not None else {}
+        self._recalled_keys.update((i, k) for i, k in keys.items() if k is not None)
+        if len(keys) == len(lead_ids):
+            return keys
         backoff = Backoff(*self._backoff_s)
         while True:
             try:
-                return await known_keys(self._engine, lead_ids)
+                return {**await known_keys(self._engine, lead_ids - keys.keys()), **keys}
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -425,6 +434,9 @@ class ConsumerRunner:
             ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
             driver = await uow.driver()
             fresh = {row[0] for row in await driver.fetch(_RECORD_PROCESSED, self._service, ids)}
+            recalled = self._recalled_keys
+            await keep_keys(driver, {d.envelope.subject: recalled[d.envelope.subject]
+                                     for d in deliveries if d.envelope.subject in recalled})
             applying: list[Delivery] = []
             for delivery in deliveries:
                 if delivery.envelope.id not in fresh:

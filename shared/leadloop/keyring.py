@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.connections import KafkaAddress
+from leadloop.driver import driver_in_transaction
 from leadloop.events.envelope import CloudEvent, new_traceparent
 from leadloop.events.topology import KEY_OWNER, KEYS_TOPIC
 from leadloop.infra_tables import lead_keys, outbox
@@ -101,6 +103,23 @@ async def issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source
         await driver.execute(_INSERT_KEY_RECORDS,
                              *([record[c] for record in records] for c in _RECORD_COLUMNS))
     return issued
+
+
+async def keep_keys(driver: asyncpg.Connection, keys: dict[str, bytes]) -> None:
+    """Store copies of keys in this service's table in the caller's transaction (a consumer
+    batch's keys its key feed read but may not have stored yet), so whatever this transaction
+    publishes about those leads, and anything published later, is sealed with them. A key
+    already there, or an erased lead's empty row, is left as it is."""
+    if keys:
+        await _insert_keys(driver, keys)
+
+
+async def _insert_keys(driver: asyncpg.Connection, keys: dict[str, bytes]) -> None:
+    # In lead id order, as every writer of the table inserts: two transactions storing the
+    # same keys (the key feed's and a consumer batch's) then wait for each other, never
+    # deadlock.
+    ordered = sorted(keys)
+    await driver.execute(_INSERT_KEYS, ordered, [keys[lead_id] for lead_id in ordered])
 
 
 async def _issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source: str
@@ -202,20 +221,49 @@ def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
 
 
 class KeyArrivals:
-    """Tells a service's consumer runner that its key feed stored keys, so a batch holding an
-    event that overtook its lead's key (the key travels on another topic) goes on as soon as
-    the key is in, instead of at the next poll of the keys table. One per running service."""
+    """The keys a service's key feed received lately, shared with its consumer runner in the
+    same process. The feed remembers each key here as soon as it is read, before it is stored:
+    a batch holding an event that overtook its lead's key (the key travels on another topic)
+    goes on at once, and the runner looks up in the database only the leads not found here
+    (older leads, or keys another replica's feed took). One per running service.
 
-    def __init__(self) -> None:
+    Filled only by the key feed, never by database reads, so an erasure (which reaches a
+    consuming service only through the feed) is seen here no later than in the table."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
         self._stored = asyncio.Event()
+        self._capacity = capacity  # bounded: the oldest arrivals are forgotten first
+        self._keys: dict[str, bytes | None] = {}
+
+    def remember(self, records: Iterable[tuple[str, bytes | None]]) -> None:
+        """Take key records (None: erased) in their log order and wake every waiter. A lead's
+        key never changes and an erased lead's key never comes back, as in the table."""
+        for lead_id, key in records:
+            if key is None:
+                self._keys.pop(lead_id, None)
+                self._keys[lead_id] = None
+            elif self._keys.get(lead_id, b"") is not None:
+                self._keys.setdefault(lead_id, key)
+        for _ in range(len(self._keys) - self._capacity):
+            del self._keys[next(iter(self._keys))]
+        self.stored()
+
+    def recall(self, lead_ids: Iterable[str]) -> dict[str, bytes | None]:
+        """The remembered keys (None: erased) of those of these leads this feed has seen."""
+        keys = self._keys
+        return {lead_id: keys[lead_id] for lead_id in lead_ids if lead_id in keys}
+
+    def forget(self) -> None:
+        """Drop every remembered key (the feed's partitions changed)."""
+        self._keys.clear()
 
     def stored(self) -> None:
-        """Wake every waiter; later waiters wait for the next store."""
+        """Wake every waiter; later waiters wait for the next arrival."""
         self._stored.set()
         self._stored = asyncio.Event()
 
     async def wait(self, timeout_s: float) -> None:
-        """Until the next store or `timeout_s`, whichever comes first."""
+        """Until the next arrival or `timeout_s`, whichever comes first."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stored.wait(), timeout_s)
 
@@ -257,10 +305,10 @@ async def store_key_records(conn: AsyncConnection, records: list[tuple[str, byte
                             ) -> None:
     """Keep received keys and apply erasures; an erased lead's key never comes back."""
     latest = dict(records)  # per lead, the last record wins, as in the compacted log
-    keys = [{"lead_id": i, "data_key": k} for i, k in latest.items() if k is not None]
+    keys = {i: k for i, k in latest.items() if k is not None}
     if keys:
-        await conn.execute(pg_insert(lead_keys).values(keys).on_conflict_do_nothing())
-    erased = [i for i, k in latest.items() if k is None]
+        await _insert_keys(await driver_in_transaction(conn), keys)
+    erased = sorted(i for i, k in latest.items() if k is None)
     if erased:
         await _forget_keys(conn, erased)
 
@@ -270,10 +318,13 @@ class KeysConsumer:
 
     def __init__(self, *, service: str, engine: AsyncEngine, bootstrap_servers: KafkaAddress,
                  stopping: asyncio.Event, arrivals: KeyArrivals | None = None,
-                 fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 500) -> None:
+                 fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 500,
+                 flush_interval_s: float = 0.2, flush_records: int = 2_000) -> None:
         self._service = service
+        self._flush_interval_s = flush_interval_s
+        self._flush_records = flush_records
         # As the service's event consumer fetches: a service that waits to take events in
-        # larger batches takes their keys so too (one transaction per fetch, not per key).
+        # larger batches takes their keys so too (fewer fetches and wake-ups).
         self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._arrivals = arrivals
         self._engine = engine
@@ -298,28 +349,56 @@ class KeysConsumer:
             group_id=f"{self._service}.keys", client_id=f"{self._service}-keys",
             enable_auto_commit=False, auto_offset_reset="earliest", **self._fetch)
         await consumer.start()
+        # Keys are remembered (and waiters woken) as they are read, and stored in one
+        # transaction per flush interval: a lead's key is one record, so storing per fetch
+        # would cost a transaction and an offset commit per new lead at a trickle.
+        pending: list[tuple[str, bytes | None]] = []
+        flush_at = math.inf
         try:
+            assigned: set[Any] = set()
             while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                records = [r for rs in batches.values() for r in rs]
-                if records:
-                    await self._store(records)
-                    try:
-                        await consumer.commit()
-                    except (CommitFailedError, KafkaError):
-                        log.warning("keys offset commit failed; records will be re-applied")
+                if consumer.assignment() != assigned:
+                    # Another replica may now hold partitions this one remembered keys of,
+                    # and only it reads their erasures: forget them (the table still has them).
+                    assigned = set(consumer.assignment())
+                    if self._arrivals is not None:
+                        self._arrivals.forget()
+                wait_ms = 500 if not pending else max(0, (flush_at - time.monotonic()) * 1000)
+                batches = await consumer.getmany(timeout_ms=int(min(500, wait_ms)))
+                parsed = [p for p in (_parse_key_record(r) for rs in batches.values()
+                                      for r in rs) if p is not None]
+                if parsed:
+                    if self._arrivals is not None:
+                        self._arrivals.remember(parsed)
+                    if not pending:
+                        flush_at = time.monotonic() + self._flush_interval_s
+                    pending.extend(parsed)
+                elif batches and not pending:
+                    await self._commit(consumer)  # only unreadable records: move past them
+                if pending and (time.monotonic() >= flush_at
+                                or len(pending) >= self._flush_records):
+                    await self._store(pending)
+                    pending, flush_at = [], math.inf
+                    await self._commit(consumer)
+            if pending:
+                await self._store(pending)
+                await self._commit(consumer)
         finally:
             await consumer.stop()
 
-    async def _store(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        parsed = [p for p in (_parse_key_record(r) for r in records) if p is not None]
+    @staticmethod
+    async def _commit(consumer: Any) -> None:
+        try:
+            await consumer.commit()
+        except (CommitFailedError, KafkaError):
+            log.warning("keys offset commit failed; records will be re-applied")
+
+    async def _store(self, parsed: list[tuple[str, bytes | None]]) -> None:
         backoff = Backoff(max_s=5.0)
         while True:
             try:
                 async with self._engine.begin() as conn:
                     await store_key_records(conn, parsed)
-                if self._arrivals is not None:
-                    self._arrivals.stored()
                 return
             except Exception as exc:
                 if not is_transient(exc) or self._stopping.is_set():

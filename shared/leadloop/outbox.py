@@ -12,12 +12,12 @@ import logging
 import math
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadloop.driver import driver_in_transaction
@@ -43,6 +43,10 @@ _CLAIM = """
 SELECT id, event_id, topic, event_type, subject, source, occurred_at, traceparent, data
 FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+_PURGE_SENT = """
+DELETE FROM outbox WHERE sent_at IS NOT NULL AND id < coalesce(
+    (SELECT id FROM outbox WHERE created_at >= $1 ORDER BY id LIMIT 1),
+    (SELECT max(id) + 1 FROM outbox))"""
 
 
 async def outbox_rows_for(driver: asyncpg.Connection, events: list[CloudEvent]) -> None:
@@ -79,7 +83,7 @@ class OutboxRelay:
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  listen_dsn: str, batch_size: int = 500, poll_interval_s: float = 1.0,
                  retention_hours: float = 24.0, publish_timeout_s: float = 30.0,
-                 backlog_refresh_s: float = 5.0) -> None:
+                 backlog_refresh_s: float = 5.0, purge_interval_s: float = 60.0) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
@@ -91,6 +95,9 @@ class OutboxRelay:
         # The backlog gauge costs a count query: refreshed at most this often while busy.
         self._backlog_refresh_s = backlog_refresh_s
         self._backlog_refreshed = -math.inf  # time.monotonic() of the last refresh
+        # Sent rows are purged once in this interval (first when the relay starts).
+        self._purge_interval_s = purge_interval_s
+        self._next_purge = -math.inf
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.listening = asyncio.Event()  # set while NOTIFYs reach us
@@ -131,21 +138,23 @@ class OutboxRelay:
             )
         return int(count or 0)
 
-    async def purge_sent(self, older_than: datetime | None = None) -> None:
-        """Delete rows sent longer ago than the retention period."""
+    async def purge_sent(self, older_than: datetime | None = None) -> int:
+        """Delete sent rows written before the retention period; returns how many.
+
+        Rows are written in id order, so the old ones are the lowest ids: the statement walks
+        the primary key from the bottom to the first row still kept and deletes that range's
+        sent rows, touching nothing newer (a filter on sent_at would scan the whole table,
+        which holds a day of events)."""
+        cutoff = older_than or datetime.now(UTC) - timedelta(hours=self._retention_hours)
         async with self._engine.begin() as conn:
-            cutoff = older_than or text(
-                f"now() - interval '{float(self._retention_hours)} hours'"
-            )
-            await conn.execute(
-                delete(outbox).where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff)
-            )
+            driver = await driver_in_transaction(conn)
+            status = await driver.execute(_PURGE_SENT, cutoff)
+        return int(status.split()[-1])
 
     async def run(self) -> None:
         """Publish until stopped; transient failures back off and retry, rows are never skipped."""
         listener = asyncio.create_task(self._listen())
         backoff = Backoff()
-        polls = 0
         try:
             while not self._stopping.is_set():
                 # Cleared before the claim, not after: a NOTIFY for rows committed while this
@@ -164,8 +173,8 @@ class OutboxRelay:
                     continue
                 if sent >= self._batch_size:
                     continue
-                polls += 1
-                if polls % 60 == 1:
+                if time.monotonic() >= self._next_purge:
+                    self._next_purge = time.monotonic() + self._purge_interval_s
                     await self._housekeeping()
                 if self._stopping.is_set():
                     break

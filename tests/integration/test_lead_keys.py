@@ -20,7 +20,7 @@ from leadloop.events.topology import KEYS_TOPIC
 from leadloop.handlers import Batch, Handlers
 from leadloop.infra_tables import lead_keys, outbox
 from leadloop.kafka import close_producer, create_producer
-from leadloop.keyring import KeysConsumer
+from leadloop.keyring import KeyArrivals, KeysConsumer
 from leadloop.pii import new_data_key, seal
 from tests.integration.conftest import Sandbox
 from tests.support import eventually
@@ -74,13 +74,16 @@ class _Service:
                 self.seen[item.envelope.subject] = item.event.profile.email
                 uow.publish(item.event)  # re-published, as scoring and handoff pass profiles on
 
+        # As in a running service: the feed hands the keys it reads to the runner in memory.
+        arrivals = KeyArrivals()
         self.runner = ConsumerRunner(
             service=sandbox.service, engine=sandbox.engine, producer=producer,
             bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=handlers, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+            handlers=handlers, retry_backoff_s=0.01, retry_backoff_max_s=0.05,
+            key_arrivals=arrivals)
         self.keys = KeysConsumer(service=sandbox.service, engine=sandbox.engine,
                                  bootstrap_servers=sandbox.bootstrap_servers,
-                                 stopping=self.stopping)
+                                 stopping=self.stopping, arrivals=arrivals)
 
     async def __aenter__(self) -> "_Service":
         self.tasks = [asyncio.create_task(self.runner.run()),

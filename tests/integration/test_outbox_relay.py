@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -105,3 +106,27 @@ async def test_backlog_gauge_follows_a_relay_that_is_never_idle_long(sandbox: Sa
         relay.stop()
         await task
         await close_producer(producer)
+
+
+async def test_purge_deletes_only_sent_rows_written_before_the_retention(
+        sandbox: Sandbox) -> None:
+    old = await _write_events(sandbox, 3, per_transaction=3)
+    async with sandbox.engine.begin() as conn:
+        # Three rows written two days ago, two of them sent; then two fresh rows, one sent.
+        await conn.execute(outbox.update().where(outbox.c.event_id.in_(old)).values(
+            created_at=func.now() - timedelta(days=2)))
+        old_unsent = sorted(old)[0]
+        await conn.execute(outbox.update().where(outbox.c.event_id.in_(old - {old_unsent}))
+                           .values(sent_at=func.now() - timedelta(days=2)))
+    fresh = await _write_events(sandbox, 2, per_transaction=2)
+    async with sandbox.engine.begin() as conn:
+        await conn.execute(outbox.update().where(outbox.c.event_id == sorted(fresh)[0])
+                           .values(sent_at=func.now()))
+    producer = create_producer(sandbox.bootstrap_servers, "test")
+    relay = _relay(sandbox, producer, retention_hours=24)
+
+    assert await relay.purge_sent() == 2
+    async with sandbox.engine.connect() as conn:
+        left = set(await conn.scalars(select(outbox.c.event_id)))
+    assert left == fresh | {old_unsent}, "unsent rows and rows within retention stay"
+    assert await relay.purge_sent() == 0

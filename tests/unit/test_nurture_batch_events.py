@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from leadloop.events.models import (
     Consent,
+    DealOpened,
     LeadActivity,
     LeadConsentChanged,
     LeadCreated,
@@ -58,6 +59,13 @@ def test_only_email_marketing_consent_counts() -> None:
         return LeadConsentChanged(lead_id=LEAD, purpose=purpose, granted=False, changed_at=T0)
     assert change_of(consent("email_marketing")) == ConsentChanged(LEAD, False, T0)
     assert change_of(consent("sales_contact")) is None
+
+
+def test_a_deal_opened_exits_sequences_that_end_on_a_new_deal() -> None:
+    assert "leadloop.deal.opened.v1" in HANDLERS
+    opened = DealOpened(lead_id=LEAD, deal_id=uuid.uuid4(), external_id="crm-2",
+                        amount_minor=500_00, currency="EUR", opened_at=T0)
+    assert change_of(opened) == Exited(LEAD, ExitReason.deal_opened, T0)
 
 
 def test_a_merge_stops_the_duplicate_not_the_lead_it_merged_into() -> None:

@@ -190,3 +190,21 @@ def test_a_mixed_batch_decides_what_one_change_at_a_time_decides() -> None:
     assert _comparable(batch.new_enrollments) == _comparable(enrollments)
     assert {e.sequence_key for e in batch.new_enrollments} == {
         "welcome", "spring", "recycle", "onboarding"}
+
+
+def test_a_customers_onboarding_exits_when_a_new_deal_opens_not_on_a_handoff() -> None:
+    lead = uuid.uuid4()
+    won = plan([_created(lead), DealEnded(lead, True, T0)], {}, [], CATALOG, NOW)
+    [onboarding] = [e for e in won.new_enrollments if e.sequence_key == "onboarding"]
+    assert onboarding.status == EnrollmentStatus.active
+    state = won.after[lead]
+    # The owner takes the customer's new interest: onboarding goes on.
+    handed = plan([Exited(lead, ExitReason.handed_off, T0 + timedelta(days=2))], {lead: state},
+                  [onboarding], CATALOG, NOW + timedelta(days=2))
+    assert handed.changed_enrollments == []
+    # Sales opens a second deal: onboarding has done its job.
+    opened = plan([Exited(lead, ExitReason.deal_opened, T0 + timedelta(days=3))], {lead: state},
+                  [onboarding], CATALOG, NOW + timedelta(days=3))
+    [stopped] = opened.changed_enrollments
+    assert (stopped.status, stopped.exit_reason) == (EnrollmentStatus.exited,
+                                                      ExitReason.deal_opened)

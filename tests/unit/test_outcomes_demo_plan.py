@@ -3,7 +3,14 @@
 import random
 from collections import Counter
 
-from outcomes.demo_plan import CAMPAIGNS, REPS, PlannedLead, decide_sales, plan_leads
+from outcomes.demo_plan import (
+    CAMPAIGNS,
+    REPS,
+    PlannedLead,
+    decide_repeat,
+    decide_sales,
+    plan_leads,
+)
 from outcomes.sales_reports import response_bucket
 
 
@@ -67,3 +74,35 @@ def test_each_rep_answers_within_one_response_bucket_of_their_own() -> None:
         buckets.append(response_bucket(low))
     assert buckets == ["< 5 min", "5-30 min", "30-60 min", "1-24 h"]
     assert [rep.speed for rep in REPS] == ["now", "later", "later", "later", "never"]
+
+
+def _demo_customers(count: int, seed: int) -> list[PlannedLead]:
+    """The won customers of a demo of `count` leads, as the run decides them (hot and warm
+    leads are handed off; each rep equally often), with their repeat purchases decided."""
+    sales, repeats = random.Random(seed + 1), random.Random(seed + 3)
+    won = []
+    for lead in plan_leads(count, seed):
+        if lead.kind not in ("hot", "warm"):
+            continue
+        lead.rep_speed = sales.choice(REPS).speed
+        lead.decision = decide_sales(lead, sales)
+        if lead.decision.outcome == "won":
+            lead.repeat = decide_repeat(lead, repeats)
+            won.append(lead)
+    return won
+
+
+def test_a_share_of_won_customers_buy_again_more_from_good_campaigns_and_fits() -> None:
+    customers = _demo_customers(10_000, seed=2026)
+    again = [c for c in customers if c.repeat is not None]
+    rate = len(again) / len(customers)
+    assert 0.2 < rate < 0.5
+    by_campaign = {name: [c.repeat is not None for c in customers if c.campaign.name == name]
+                   for name in ("partner-referral", "ebook-giveaway")}
+    assert sum(by_campaign["partner-referral"]) / len(by_campaign["partner-referral"]) > \
+        2 * sum(by_campaign["ebook-giveaway"]) / max(len(by_campaign["ebook-giveaway"]), 1)
+    days = sorted(c.repeat.after_days for c in again if c.repeat)
+    assert 3 <= days[0] and days[-1] <= 25  # within the demo's month
+    first = sum(c.decision.amount_minor for c in customers if c.decision)
+    repeat = sum(c.repeat.amount_minor for c in again if c.repeat)
+    assert 0 < repeat < first  # add-ons: smaller than the first purchases

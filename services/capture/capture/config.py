@@ -17,6 +17,13 @@ class CaptureSettings(MailingServiceSettings):
     port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/capture"
 
+    # Capture consumes only to keep its lead search current (owner, qualification) and to
+    # announce unsubscribes as consent changes: none of it is on the speed-to-lead path, so
+    # fetches wait up to 200 ms for 256 KB, as nurture's and outcomes' do, instead of waking
+    # for every scoring and handoff event (two fetches and a transaction per lead at a trickle).
+    consumer_fetch_min_bytes: int = 262_144
+    consumer_fetch_max_wait_ms: int = 200
+
     # Where browsers reach capture (the embed script posts submissions and page views there);
     # defaults to http://<host>:<port>. Never taken from a request's Host header.
     public_url: str | None = None

@@ -13,6 +13,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     ActivitySummary,
     LeadActivity,
+    LeadExpansionQualified,
     LeadQualified,
     LeadStageChanged,
     event_time_now,
@@ -83,3 +84,15 @@ async def route_customer_interest(uow: UnitOfWork, activities: Sequence[LeadActi
     if interest:
         log.info("%d existing customer(s) showed new interest", len(interest))
         await service.route_qualified_leads(uow, interest, settings)
+
+
+async def route_expansion(uow: UnitOfWork, events: Sequence[LeadExpansionQualified],
+                          settings: HandoffSettings) -> None:
+    """Customers whose expansion score reached its threshold are routed like a qualification:
+    to the account owner or the rep who won the last deal (existing_customer), under the
+    customer SLA; a lead with an open assignment or erased is skipped as any is."""
+    qualified = [LeadQualified.model_validate(
+        event.model_dump(exclude={"customer_since", "repeat_probability"})
+        | {"win_probability": event.repeat_probability}) for event in events]
+    log.info("%d customer(s) reached their expansion score", len(qualified))
+    await service.route_qualified_leads(uow, qualified, settings)

@@ -12,6 +12,7 @@ from leadloop.events.models import (
     LeadConsentChanged,
     LeadCreated,
     LeadErased,
+    LeadExpansionQualified,
     LeadQualified,
     LeadStageChanged,
 )
@@ -64,3 +65,10 @@ async def on_stage_changed(uow: UnitOfWork, batch: Batch[LeadStageChanged]) -> N
     """Keep each lead's lifecycle stage; a won deal makes its rep the customer's owner and
     closes the lead's open assignment."""
     await customers_service.record_stage_changes(uow, batch.events)
+
+
+@HANDLERS.handles
+async def on_expansion_qualified(uow: UnitOfWork, batch: Batch[LeadExpansionQualified]) -> None:
+    """A customer ready to buy again (its expansion score crossed the threshold) goes to its
+    owner (existing_customer), as its new form submissions do."""
+    await customers_service.route_expansion(uow, batch.events, get_settings())

@@ -62,6 +62,9 @@ class ExitReason(StrEnum):
     replied = "replied"
     unsubscribed = "unsubscribed"
     deal_closed = "deal_closed"
+    # deal.opened: sales opened a (new) opportunity; a customer's onboarding or cross-sell
+    # has done its job.
+    deal_opened = "deal_opened"
     bounced = "bounced"
     # Merged into another lead by an admin: that lead's sequences go on, this one's stop.
     merged = "merged"
@@ -73,10 +76,11 @@ ALWAYS_EXIT_ON = (ExitReason.qualified, ExitReason.handed_off, ExitReason.unsubs
                   ExitReason.bounced)
 # A customer's sequences (entered on a won deal: onboarding, review request, cross-sell) are not
 # marketing to a prospect: a hand-off to the customer's owner or a new qualification does not
-# stop them. They stop on a new deal, a reply, an unsubscribe or a dead address by default.
+# stop them. They stop on a new deal (opened or closed), a reply, an unsubscribe or a dead
+# address by default.
 CUSTOMER_ALWAYS_EXIT_ON = (ExitReason.unsubscribed, ExitReason.bounced)
-CUSTOMER_EXIT_ON = (ExitReason.deal_closed, ExitReason.replied, ExitReason.unsubscribed,
-                    ExitReason.bounced, ExitReason.merged)
+CUSTOMER_EXIT_ON = (ExitReason.deal_opened, ExitReason.deal_closed, ExitReason.replied,
+                    ExitReason.unsubscribed, ExitReason.bounced, ExitReason.merged)
 
 
 # --- sequences -----------------------------------------------------------------------------
@@ -191,6 +195,7 @@ class LeadState(BaseModel):
     replied_at: datetime | None = None
     unsubscribed_at: datetime | None = None
     deal_closed_at: datetime | None = None
+    deal_opened_at: datetime | None = None
     bounced_at: datetime | None = None
     merged_at: datetime | None = None
     # The local copy of what sending needs, from lead.created / lead.updated.
@@ -243,6 +248,7 @@ _EXIT_MILESTONE = {
     ExitReason.replied: "replied_at",
     ExitReason.unsubscribed: "unsubscribed_at",
     ExitReason.deal_closed: "deal_closed_at",
+    ExitReason.deal_opened: "deal_opened_at",
     ExitReason.bounced: "bounced_at",
     ExitReason.merged: "merged_at",
 }

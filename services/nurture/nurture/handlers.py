@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     DealClosed,
+    DealOpened,
     LeadActivity,
     LeadConsentChanged,
     LeadCreated,
@@ -44,7 +45,8 @@ from nurture.lead_changes import (
 
 NurtureEvent: TypeAlias = (
     LeadCreated | LeadUpdated | LeadConsentChanged | LeadScored | LeadActivity | LeadQualified
-    | LeadHandedOff | LeadDisqualified | LeadMerged | LeadRejected | DealClosed | LeadErased)
+    | LeadHandedOff | LeadDisqualified | LeadMerged | LeadRejected | DealOpened | DealClosed
+    | LeadErased)
 """Every event nurture consumes."""
 
 _PROFILE_SEGMENT_FIELDS = ("country", "region", "industry", "job_title", "company",
@@ -106,6 +108,8 @@ def change_of(event: NurtureEvent) -> LeadChange | None:
             return Exited(event.merged_lead_id, ExitReason.merged, event.merged_at)
         case LeadRejected():  # remember why, and start the recycle sequences
             return Rejected(event.lead_id, event.reason_code.value, event.rejected_at)
+        case DealOpened():  # a new deal: a customer's onboarding or cross-sell has done its job
+            return Exited(event.lead_id, ExitReason.deal_opened, event.opened_at)
         case DealClosed():  # onboarding or re-engagement
             return DealEnded(event.lead_id, event.outcome == "won", event.closed_at)
         case LeadErased():

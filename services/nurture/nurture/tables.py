@@ -49,6 +49,7 @@ lead_states = Table(
     Column("replied_at", DateTime(timezone=True)),
     Column("unsubscribed_at", DateTime(timezone=True)),
     Column("deal_closed_at", DateTime(timezone=True)),
+    Column("deal_opened_at", DateTime(timezone=True)),
     Column("bounced_at", DateTime(timezone=True)),
     Column("merged_at", DateTime(timezone=True)),
     # A local copy of what sending needs (lead.created / lead.updated); erasure clears it.

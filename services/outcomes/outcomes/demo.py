@@ -11,7 +11,10 @@ cannot be replayed into them; the demo plays it in `minutes` of real time instea
   after more than an hour, Eve never. Each response-time bucket fills as far as the run is long:
   calls due after the run ends are not made (those leads stay "never contacted");
 - a deal opens on the call and closes (won or lost) a few minutes later, or stays open when
-  that falls after the end of the run.
+  that falls after the end of the run;
+- some won customers buy again (`decide_repeat`): a new deal opens and is won "days" later,
+  where a day is the run's length over DEMO_DAYS (80 s of a 40-minute run), so the
+  repeat-customer report, card and digest have figures (their days are the run's real days).
 
 The day / week / month breakdowns therefore show the run's leads in the day they were posted.
 """
@@ -29,9 +32,18 @@ from typing import Any, Literal
 
 import httpx
 
-from outcomes.demo_plan import REPS, PlannedLead, RepProfile, decide_sales, plan_leads, speed_of
+from outcomes.demo_plan import (
+    DEMO_DAYS,
+    REPS,
+    PlannedLead,
+    RepProfile,
+    decide_repeat,
+    decide_sales,
+    plan_leads,
+    speed_of,
+)
 
-Action = Literal["call", "close"]
+Action = Literal["call", "close", "repeat"]
 DEFAULT_MINUTES = 40.0
 
 
@@ -80,7 +92,8 @@ class Status:
         sys.stderr.write(
             f"{start}leads [{'#' * filled}{'.' * (width - filled)}] {done:>6}/{self.total} | "
             f"handed off {c['handed_off']:>5} | called {c['called']:>5} | won {c['won']:>4} "
-            f"lost {c['lost']:>4} | {(self._shown - self.started) / 60:5.1f}/"
+            f"lost {c['lost']:>4} repeat {c['repeat']:>4} | "
+            f"{(self._shown - self.started) / 60:5.1f}/"
             f"{self.minutes:g} min" + ("\n" if self._every_s > 1 else ""))
         sys.stderr.flush()
 
@@ -145,6 +158,8 @@ class DemoRun:
         self.gate = asyncio.Semaphore(config.concurrency)
         self.sales_rng = random.Random(config.seed + 1)
         self.timing_rng = random.Random(config.seed + 2)
+        self.repeat_rng = random.Random(config.seed + 3)
+        self.day_s = config.minutes * 60 / DEMO_DAYS  # real seconds per demo day
         self.waiting: dict[int, tuple[PlannedLead, float]] = {}  # posted, not yet handed off
         self.due: list[tuple[float, int, Action, PlannedLead]] = []  # a heap, soonest first
         self.streaming = True
@@ -154,7 +169,7 @@ class DemoRun:
         """Plan `action` for monotonic time `at`; False when that is after the run ends."""
         if at > self.deadline:
             return False
-        heapq.heappush(self.due, (at, lead.index * 2 + (action == "close"), action, lead))
+        heapq.heappush(self.due, (at, lead.index * 2 + (action != "call"), action, lead))
         return True
 
     async def stream(self, leads: list[PlannedLead]) -> None:
@@ -255,6 +270,9 @@ class DemoRun:
         assert decision is not None  # decided when the lead was found
         deal = {"external_id": f"demo-{lead.lead_id}", "lead_id": lead.lead_id,
                 "amount_minor": decision.amount_minor, "currency": "EUR"}
+        if action == "repeat":
+            await self._buy_again(lead)
+            return
         async with self.gate:
             if action == "close":
                 closing = {**deal, "status": decision.outcome}
@@ -262,6 +280,11 @@ class DemoRun:
                     closing["lost_reason"] = decision.lost_reason
                 await self.stack.call("POST", "outcomes", "/v1/deals", closing)
                 self.status.count(str(decision.outcome))
+                if decision.outcome == "won":
+                    lead.repeat = decide_repeat(lead, self.repeat_rng)
+                if lead.repeat is not None and not self._schedule(
+                        time.monotonic() + lead.repeat.after_days * self.day_s, "repeat", lead):
+                    self.status.count("repeats after the run")
                 return
             await self.stack.call("POST", "handoff", f"/v1/assignments/{lead.assignment_id}"
                                   "/contacted", {"channel": "phone"}, ok=(200, 409))
@@ -273,6 +296,17 @@ class DemoRun:
                 time.monotonic() + self.timing_rng.uniform(*self.config.close_after_s),
                 "close", lead):
             self.status.count("deals open at the end")
+
+
+    async def _buy_again(self, lead: PlannedLead) -> None:
+        """A customer's second purchase: a new deal (its own external id), opened and won."""
+        assert lead.repeat is not None  # scheduled only for a customer who buys again
+        deal = {"external_id": f"demo-{lead.lead_id}-2", "lead_id": lead.lead_id,
+                "amount_minor": lead.repeat.amount_minor, "currency": "EUR"}
+        async with self.gate:
+            await self.stack.call("POST", "outcomes", "/v1/deals", {**deal, "status": "open"})
+            await self.stack.call("POST", "outcomes", "/v1/deals", {**deal, "status": "won"})
+        self.status.count("repeat")
 
 
 async def run_demo(config: DemoConfig) -> dict[str, Any]:
@@ -291,4 +325,6 @@ async def run_demo(config: DemoConfig) -> dict[str, Any]:
             "lost": status.counts["lost"],
             "calls_after_the_run": status.counts["calls after the run"],
             "deals_open_at_the_end": status.counts["deals open at the end"],
+            "repeat_won": status.counts["repeat"],
+            "repeats_after_the_run": status.counts["repeats after the run"],
             "planned": leads, "seconds": time.monotonic() - started}

@@ -22,20 +22,23 @@ class Campaign:
     mix: dict[Kind, float]
     win_chance: float
     deal_size_eur: tuple[int, int]
+    repeat_chance: float = 0.0  # of its won customers, how many buy again within the month
 
 
 CAMPAIGNS = (
     Campaign("q4-launch", "linkedin", "paid-social", 0.25,
-             {"hot": 0.35, "warm": 0.25, "cold": 0.3, "junk": 0.1}, 0.40, (8_000, 40_000)),
+             {"hot": 0.35, "warm": 0.25, "cold": 0.3, "junk": 0.1}, 0.40, (8_000, 40_000), 0.30),
     Campaign("webinar-series", "newsletter", "email", 0.2,
-             {"hot": 0.2, "warm": 0.45, "cold": 0.25, "junk": 0.1}, 0.30, (5_000, 25_000)),
+             {"hot": 0.2, "warm": 0.45, "cold": 0.25, "junk": 0.1}, 0.30, (5_000, 25_000), 0.40),
     Campaign("brand-search", "google", "cpc", 0.25,
-             {"hot": 0.15, "warm": 0.15, "cold": 0.4, "junk": 0.3}, 0.25, (4_000, 20_000)),
+             {"hot": 0.15, "warm": 0.15, "cold": 0.4, "junk": 0.3}, 0.25, (4_000, 20_000), 0.20),
     Campaign("ebook-giveaway", "facebook", "paid-social", 0.2,
-             {"hot": 0.05, "warm": 0.15, "cold": 0.3, "junk": 0.5}, 0.08, (2_000, 8_000)),
+             {"hot": 0.05, "warm": 0.15, "cold": 0.3, "junk": 0.5}, 0.08, (2_000, 8_000), 0.10),
     Campaign("partner-referral", "partner", "referral", 0.1,
-             {"hot": 0.4, "warm": 0.1, "cold": 0.4, "junk": 0.1}, 0.45, (10_000, 60_000)),
+             {"hot": 0.4, "warm": 0.1, "cold": 0.4, "junk": 0.1}, 0.45, (10_000, 60_000), 0.50),
 )
+DEMO_DAYS = 30
+"""The demo plays a month: its `minutes` of real time stand for this many days."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class PlannedLead:
     assignment_id: str | None = None
     rep_speed: Speed | None = None
     decision: "SalesDecision | None" = None
+    repeat: "RepeatPurchase | None" = None  # a won customer's second purchase, if any
 
 
 def _pick(rng: random.Random, weights: dict[Any, float]) -> Any:
@@ -164,3 +168,26 @@ def decide_sales(lead: PlannedLead, rng: random.Random) -> SalesDecision:
         return SalesDecision(None, True, None, amount, None)  # still open at the end
     return SalesDecision(None, True, "won" if won else "lost", amount,
                          None if won else rng.choice(LOST_REASONS))
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatPurchase:
+    """A won customer's second purchase: a new deal, some days after the first."""
+
+    after_days: float
+    amount_minor: int
+
+
+REPEAT_BY_KIND: dict[Kind, float] = {"hot": 1.3, "warm": 1.0, "cold": 0.6, "junk": 0.2}
+"""Better-fitting customers buy again more often."""
+
+
+def decide_repeat(lead: PlannedLead, rng: random.Random) -> RepeatPurchase | None:
+    """Whether a won customer buys again within the month (more often from good campaigns and
+    good fits), how many days after the first purchase, and for how much (an add-on: a
+    quarter to a half of the campaign's deal sizes)."""
+    if rng.random() >= min(lead.campaign.repeat_chance * REPEAT_BY_KIND[lead.kind], 0.9):
+        return None
+    low, high = lead.campaign.deal_size_eur
+    return RepeatPurchase(after_days=rng.uniform(3, 25),
+                          amount_minor=rng.randrange(low // 4, high // 2) * 100)

@@ -27,11 +27,22 @@ _trainings: dict[int, dict[str, Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
-class ModelInForce:
-    """The active version's rules and, when it learns and has been trained, its learned model."""
+class ExpansionInForce:
+    """The active expansion model (scores customers since their last won deal) and its
+    learned model, when trained."""
 
     model: ScoringModel
     trained: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInForce:
+    """The active version's rules and, when it learns and has been trained, its learned model;
+    and the active expansion model, if one is active."""
+
+    model: ScoringModel
+    trained: dict[str, Any] | None
+    expansion: ExpansionInForce | None = None
 
 
 async def model_version(conn: AsyncConnection, version: int) -> ScoringModel:
@@ -44,11 +55,20 @@ async def model_version(conn: AsyncConnection, version: int) -> ScoringModel:
 
 
 async def active_model(conn: AsyncConnection) -> ScoringModel:
-    """The scoring model in force, as stored now."""
+    """The (qualification) scoring model in force, as stored now."""
     version = await repository.active_model_version(conn)
     if version is None:
         raise RuntimeError("no active scoring model; migration 0001 seeds version 1")
     return await model_version(conn, version)
+
+
+async def active_expansion(conn: AsyncConnection) -> ExpansionInForce | None:
+    """The expansion model in force and its training, or None when none is active."""
+    version = await repository.active_model_version(conn, "expansion")
+    if version is None:
+        return None
+    model = await model_version(conn, version)
+    return ExpansionInForce(model, await trained_model(conn, model))
 
 
 async def trained_model(conn: AsyncConnection, model: ScoringModel) -> dict[str, Any] | None:
@@ -73,7 +93,7 @@ async def _in_force_version(conn: AsyncConnection) -> Hashable:
 
 async def _load_in_force(conn: AsyncConnection) -> ModelInForce:
     model = await active_model(conn)
-    return ModelInForce(model, await trained_model(conn, model))
+    return ModelInForce(model, await trained_model(conn, model), await active_expansion(conn))
 
 
 IN_FORCE: Reference[ModelInForce] = Reference(_load_in_force, _in_force_version)

@@ -130,7 +130,8 @@ async def list_models(limit: int = limit_query(), cursor: str | None = cursor_qu
     async with uow:
         rows = await repository.model_page(uow.connection, cursor, limit)
         active = await repository.active_version(uow.connection)
+        expansion = await repository.active_version(uow.connection, "expansion")
     kept, next_cursor = repository.MODEL_ORDER.page(rows, limit)
     return ScoringModelsOut(
-        active_version=active, next_cursor=next_cursor,
+        active_version=active, active_expansion_version=expansion, next_cursor=next_cursor,
         items=[ScoringModelOut.model_validate(row, from_attributes=True) for row in kept])

@@ -48,6 +48,7 @@ LEAD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("disqualified_rule", "text"), ("disqualified_reason", "text"),
     ("disqualified_at", "timestamptz"), ("win_probability", "float8"),
     ("last_event_id", "text"), ("last_event_type", "text"), ("last_event_at", "timestamptz"),
+    ("expansion_score", "int"), ("expansion_qualified_at", "timestamptz"),
 )
 """The columns the hot path writes: a changed lead's row is written whole, from its locked
 state and what the batch changed."""

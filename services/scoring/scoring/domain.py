@@ -98,6 +98,9 @@ class StoredLead:
     merged_into: UUID | None = None
     win_probability: float | None = None
     consent_withdrawn: frozenset[str] = frozenset()  # purposes (lead.consent_changed)
+    customer_since: datetime | None = None  # when its latest won deal closed
+    expansion_score: int | None = None
+    expansion_qualified_at: datetime | None = None
 
     def summary(self) -> tuple[Any, ...] | None:
         """The stored counterpart of `LeadScore.summary`; None before the first score."""

@@ -19,6 +19,7 @@ from leadloop.events.models import (
     LeadProfile,
     LeadSource,
 )
+from scoring.active_model import ExpansionInForce
 from scoring.activities import Activity, numeric_properties
 from scoring.domain import LeadScore, Qualification, ScoringModel, StoredLead
 from scoring.rescoring import rescore
@@ -123,7 +124,7 @@ def activities_to_store(inputs: list[LeadInput], leads: dict[UUID, StoredLead],
 
 def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_activities: set[UUID],
                 model: ScoringModel, trained: dict[str, Any] | None,
-                now: datetime) -> BatchOutcome:
+                now: datetime, expansion: ExpansionInForce | None = None) -> BatchOutcome:
     """Apply each event in order to the loaded `states` (changed in place); what to write.
 
     `new_activities` are the ids `activities_to_store` inserted; any other activity was known
@@ -134,7 +135,8 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
     scored = set()  # activity ids applied in this batch (a second delivery scores nothing)
 
     def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
-        rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled)
+        rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
+                           expansion=expansion)
         state.set(rescored.values)
         state.lead = _with_score(state.lead, rescored.values)
         if rescored.history is not None:
@@ -184,7 +186,8 @@ def _with_score(lead: StoredLead, values: dict[str, Any]) -> StoredLead:
         return lead
     changes: dict[str, Any] = {name: values[name] for name in (
         "score", "fit_score", "engagement_score", "grade", "is_mql", "model_version",
-        "win_probability", "disqualified_rule") if name in values}
+        "win_probability", "disqualified_rule", "expansion_score", "expansion_qualified_at")
+        if name in values}
     if "qualification" in values:
         changes["qualification"] = Qualification(values["qualification"])
     return replace(lead, **changes)

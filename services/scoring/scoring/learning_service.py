@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,6 +14,7 @@ from scoring import model_repository, model_service
 from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
 from scoring.backtest import ReplayLead, backtest
 from scoring.domain import ScoringModel, score_lead
+from scoring.expansion_learning import Purchase, repeat_examples
 from scoring.lead_fields import LeadFields
 from scoring.learning import Example, explain, raw_features, train
 
@@ -32,24 +33,30 @@ async def training_examples(conn: AsyncConnection, model: ScoringModel,
                             closed_from: datetime | None = None,
                             closed_to: datetime | None = None) -> list[Example]:
     """Every outcome closed in the period as an example: features and rules-only score as of
-    its closing (won deals positive; lost deals and leads closed not converted negative)."""
+    its closing (won deals positive; lost deals and leads closed not converted negative).
+    An expansion model's examples are the won deals closed in the period instead, labelled by
+    whether the customer won another deal within the model's repeat window."""
     learning = model.config.learning
     if learning is None:
         raise NotTrainable(f"model version {model.version} has no learning configuration")
+    if model.config.kind == "expansion":
+        # The repeat that labels a purchase may close after the period: every won deal counts.
+        won = [row for row in await model_repository.outcomes_with_profiles(conn)
+               if row.outcome == "won"]
+        purchases = [Purchase(row.lead_id, row.closed_at, fields) for row in won
+                     if (fields := _fields_of(row)) is not None]
+        activities = await model_repository.activities_of(
+            conn, list({p.lead_id for p in purchases}))
+        return repeat_examples(model, purchases, activities, datetime.now(UTC),
+                               closed_from, closed_to)
     rows = await model_repository.outcomes_with_profiles(conn, closed_from, closed_to)
     activities = await model_repository.activities_of(conn, list({row.lead_id for row in rows}))
     examples = []
     window = model.config.decay.window_days
     for row in rows:
-        snapshot = row.features or {}
-        stored = _part(snapshot, "profile", row.profile)
-        if stored is None:
+        fields = _fields_of(row)
+        if fields is None:
             continue  # erased, or closed before scoring ever saw the lead
-        consent, source = _part(snapshot, "consent", row.consent), \
-            _part(snapshot, "source", row.source)
-        fields = LeadFields(LeadProfile.model_validate(stored),
-                            None if consent is None else Consent.model_validate(consent),
-                            None if source is None else LeadSource.model_validate(source))
         before = [a for a in activities.get(row.lead_id, []) if a.occurred_at <= row.closed_at]
         rules = score_lead(model, fields.profile, before, row.closed_at,
                            consent=fields.consent, source=fields.source).score
@@ -59,6 +66,20 @@ async def training_examples(conn: AsyncConnection, model: ScoringModel,
             outcome=row.outcome,
         ))
     return examples
+
+
+def _fields_of(row: Any) -> LeadFields | None:
+    """An outcome's lead as it was known: its snapshot, else the stored lead; None when
+    erased or closed before scoring ever saw the lead."""
+    snapshot = row.features or {}
+    stored = _part(snapshot, "profile", row.profile)
+    if stored is None:
+        return None
+    consent, source = _part(snapshot, "consent", row.consent), \
+        _part(snapshot, "source", row.source)
+    return LeadFields(LeadProfile.model_validate(stored),
+                      None if consent is None else Consent.model_validate(consent),
+                      None if source is None else LeadSource.model_validate(source))
 
 
 async def train_version(uow: UnitOfWork, version: int, closed_from: datetime | None = None,

@@ -35,13 +35,18 @@ async def create_model(conn: AsyncConnection, name: str, config: dict[str, Any])
     await conn.execute(select(func.pg_advisory_xact_lock(0x5C0F1)))
     version = int(await conn.scalar(select(func.coalesce(func.max(scoring_models.c.version), 0)))
                   or 0) + 1
-    await conn.execute(scoring_models.insert().values(version=version, name=name, config=config))
+    await conn.execute(scoring_models.insert().values(
+        version=version, name=name, config=config,
+        kind=config.get("kind", "qualification")))
     return version
 
 
 async def activate_model(conn: AsyncConnection, version: int, at: datetime) -> None:
-    """Make a version the active one (the partial unique index allows only one)."""
-    await conn.execute(update(scoring_models).where(scoring_models.c.is_active)
+    """Make a version the active one of its kind (the partial unique index allows one)."""
+    kind = select(scoring_models.c.kind).where(scoring_models.c.version == version) \
+        .scalar_subquery()
+    await conn.execute(update(scoring_models)
+                       .where(scoring_models.c.is_active, scoring_models.c.kind == kind)
                        .values(is_active=False))
     await conn.execute(update(scoring_models).where(scoring_models.c.version == version)
                        .values(is_active=True, activated_at=at))

@@ -8,7 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from scoring import batch_repository, model_repository, repository
-from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
+from scoring.active_model import (
+    IN_FORCE,
+    active_expansion,
+    active_model,
+    model_version,
+    trained_model,
+)
 from scoring.rescoring import rescore
 from scoring.rules import ScoringModelConfig
 
@@ -61,7 +67,8 @@ async def start_training_rescore(uow: UnitOfWork, version: int) -> int | None:
     probability (and a minimum probability in the MQL definition applies to all); the job id,
     or None when the version trained is not the active one (its activation re-scores)."""
     conn = uow.connection
-    if await repository.active_model_version(conn) != version:
+    if version not in (await repository.active_model_version(conn),
+                       await repository.active_model_version(conn, "expansion")):
         return None
     return await _rescore_every_lead(conn, version, TRAINING)
 
@@ -97,6 +104,7 @@ async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
         return False
     model = await active_model(conn)
     trained = await trained_model(conn, model)
+    expansion = await active_expansion(conn)
     now = event_time_now()
     batch = await model_repository.lock_lead_batch(conn, job.cursor, batch_size,
                                                    engaged_only=job.reason == DECAY)
@@ -106,7 +114,8 @@ async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
     updates: list[tuple[Any, dict[str, Any]]] = []
     history = []
     for lead in batch:
-        outcome = rescore(lead, model, trained, activities.get(lead.lead_id, []), now)
+        outcome = rescore(lead, model, trained, activities.get(lead.lead_id, []), now,
+                          expansion=expansion)
         updates.append((lead.lead_id, outcome.values))
         if outcome.history is not None:
             history.append((lead.lead_id, outcome.history, None, now))

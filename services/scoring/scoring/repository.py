@@ -45,6 +45,9 @@ def stored_lead_from(row: Mapping[Any, Any]) -> StoredLead:
         merged_into=row["merged_into"],
         win_probability=row["win_probability"],
         consent_withdrawn=frozenset(row["consent_withdrawn"]),
+        customer_since=row["customer_since"],
+        expansion_score=row["expansion_score"],
+        expansion_qualified_at=row["expansion_qualified_at"],
     )
 
 
@@ -151,24 +154,27 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     await conn.execute(statement)
 
 
-async def active_model_version(conn: AsyncConnection) -> int | None:
-    """The version of the active scoring model."""
+async def active_model_version(conn: AsyncConnection,
+                               kind: str = "qualification") -> int | None:
+    """The version of the active scoring model of a kind (qualification or expansion)."""
     version: int | None = await conn.scalar(
-        select(scoring_models.c.version).where(scoring_models.c.is_active)
+        select(scoring_models.c.version)
+        .where(scoring_models.c.is_active, scoring_models.c.kind == kind)
     )
     return version
 
 
 async def in_force_version(conn: AsyncConnection) -> Hashable:
-    """What says the model in force changed: the active version, when it was activated (a
-    re-activation, or another database), and its latest training."""
+    """What says the models in force changed: each kind's active version, when it was
+    activated (a re-activation, or another database), and its latest training."""
     latest_training = (select(func.max(model_trainings.c.id))
                        .where(model_trainings.c.model_version == scoring_models.c.version)
                        .scalar_subquery())
-    row = (await conn.execute(
-        select(scoring_models.c.version, scoring_models.c.activated_at, latest_training)
-        .where(scoring_models.c.is_active))).one_or_none()
-    return None if row is None else tuple(row)
+    rows = (await conn.execute(
+        select(scoring_models.c.kind, scoring_models.c.version, scoring_models.c.activated_at,
+               latest_training)
+        .where(scoring_models.c.is_active).order_by(scoring_models.c.kind))).all()
+    return tuple(tuple(row) for row in rows) or None
 
 
 async def model_config(conn: AsyncConnection, version: int) -> dict[str, Any]:
@@ -195,11 +201,9 @@ async def model_page(conn: AsyncConnection, cursor: str | None, limit: int) -> l
     return list(await conn.execute(MODEL_ORDER.select(select(scoring_models), cursor, limit)))
 
 
-async def active_version(conn: AsyncConnection) -> int | None:
-    """The version that scores leads now (None before the first activation)."""
-    version: int | None = await conn.scalar(
-        select(scoring_models.c.version).where(scoring_models.c.is_active))
-    return version
+async def active_version(conn: AsyncConnection, kind: str = "qualification") -> int | None:
+    """The version of a kind that scores leads now (None before the first activation)."""
+    return await active_model_version(conn, kind)
 
 
 async def move_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UUID) -> None:

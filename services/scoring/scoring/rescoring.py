@@ -14,11 +14,13 @@ from leadloop.events.models import (
     Consent,
     EventData,
     LeadDisqualified,
+    LeadExpansionQualified,
     LeadProfile,
     LeadQualified,
     LeadScored,
     LeadSource,
 )
+from scoring.active_model import ExpansionInForce
 from scoring.domain import (
     Activity,
     LeadScore,
@@ -54,8 +56,10 @@ def win_probability(model: ScoringModel, trained: dict[str, Any] | None, lead: L
 
 
 def rescore(lead: StoredLead, model: ScoringModel, trained: dict[str, Any] | None,
-            activities: list[Activity], now: datetime, *, recycled: bool = False) -> Rescored:
-    """Score the lead at `now` from its stored state; nothing happens before its profile."""
+            activities: list[Activity], now: datetime, *, recycled: bool = False,
+            expansion: ExpansionInForce | None = None) -> Rescored:
+    """Score the lead at `now` from its stored state; nothing happens before its profile.
+    A customer is also scored by the expansion model in force, if any."""
     outcome = Rescored()
     if lead.profile is None or lead.erased or lead.merged_into is not None:
         return outcome
@@ -93,7 +97,37 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: dict[str, Any] | Non
         recent = sorted(activities, key=lambda a: a.occurred_at, reverse=True)
         outcome.events.append(_qualified_event(lead, lead.profile, result,
                                                recent[:RECENT_ACTIVITIES], now))
+    if expansion is not None and lead.customer_since is not None:
+        _rescore_expansion(lead, fields, expansion, activities, now, outcome)
     return outcome
+
+
+def _rescore_expansion(lead: StoredLead, fields: LeadFields, expansion: ExpansionInForce,
+                       activities: list[Activity], now: datetime, outcome: Rescored) -> None:
+    """A customer's expansion score: the expansion model over what it did since its latest
+    won deal. Reaching the model's MQL definition announces it once per purchase."""
+    since = lead.customer_since
+    assert since is not None and lead.profile is not None  # rescore checked both
+    after = [a for a in activities if a.occurred_at > since]
+    probability = win_probability(expansion.model, expansion.trained, fields, after, now)
+    result = score_lead(expansion.model, lead.profile, after, now,
+                        profile_event_id=lead.profile_event_id, win_probability=probability,
+                        consent_withdrawn=lead.consent_withdrawn, consent=lead.consent,
+                        source=lead.source)
+    outcome.values["expansion_score"] = result.score
+    announced = lead.expansion_qualified_at is not None and lead.expansion_qualified_at >= since
+    if not result.is_mql or announced:
+        return
+    outcome.values["expansion_qualified_at"] = now
+    recent = sorted(after, key=lambda a: a.occurred_at, reverse=True)[:RECENT_ACTIVITIES]
+    outcome.events.append(LeadExpansionQualified(
+        lead_id=lead.lead_id, score=result.score, grade=result.grade,
+        model_version=result.model_version, contributions=list(result.contributions),
+        profile=lead.profile, consent=lead.consent or Consent(),
+        source=lead.source or LeadSource(),
+        recent_activities=[ActivitySummary(kind=a.kind, occurred_at=a.occurred_at, url=a.url)
+                           for a in recent],
+        customer_since=since, qualified_at=now, repeat_probability=result.win_probability))
 
 
 def _scored_event(lead: StoredLead, result: LeadScore, now: datetime) -> LeadScored:

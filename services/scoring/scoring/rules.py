@@ -11,7 +11,7 @@ executed.
 
 import itertools
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -41,7 +41,7 @@ __all__ = [
     "Disqualifier", "EmailDomainIn",
     "EmailDomainKind", "EngagementRule", "FieldEquals", "FieldIn", "FieldMatches",
     "FieldPresent", "FitRule", "GradeThreshold", "IntensityBand", "IntensityRule",
-    "MqlDefinition", "NumberAtLeast", "NumberInRange", "PeriodCap", "RuleModel",
+    "ModelKind", "MqlDefinition", "NumberAtLeast", "NumberInRange", "PeriodCap", "RuleModel",
     "ScoringModelConfig", "email_domain", "listed_domain",
 ]
 
@@ -205,9 +205,19 @@ class Decay(RuleModel):
     window_days: int = Field(default=365, gt=0)
 
 
+ModelKind = Literal["qualification", "expansion"]
+"""What a model scores: a prospect's readiness for sales (qualification, MQL) or a customer's
+engagement since their last won deal (expansion: ready to buy again). Each kind has its own
+active version."""
+
+
 class ScoringModelConfig(RuleModel):
     """Every rule of one model version."""
 
+    kind: ModelKind = "qualification"
+    # Expansion models learn from repeat deals: a won deal followed by another within this
+    # many days is a positive example, one without after this many days a negative one.
+    repeat_window_days: int = Field(default=180, gt=0, le=3650)
     fit_rules: tuple[FitRule, ...] = ()
     engagement_rules: tuple[EngagementRule, ...] = ()
     intensity_rules: tuple[IntensityRule, ...] = ()

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from leadloop.events.models import Consent, ScoreContribution
 from leadloop.pagination import Page
 from scoring.default_model import TEMPLATES
-from scoring.rules import ScoringModelConfig
+from scoring.rules import ModelKind, ScoringModelConfig
 
 TemplateName = Literal["b2b", "b2c"]
 
@@ -124,6 +124,8 @@ class ScoringModelOut(BaseModel):
 
     version: int
     name: str
+    kind: ModelKind = Field(description="qualification (MQL) or expansion (a customer's "
+                            "engagement since its last won deal); one active version per kind")
     is_active: bool
     created_at: datetime
     activated_at: datetime | None
@@ -131,9 +133,11 @@ class ScoringModelOut(BaseModel):
 
 
 class ScoringModelsOut(Page[ScoringModelOut]):
-    """A page of model versions (oldest first), and which one scores leads now."""
+    """A page of model versions (oldest first), and which ones score leads now."""
 
     active_version: int | None
+    active_expansion_version: int | None = Field(
+        default=None, description="the expansion model in force, if any")
 
 
 class ScoringModelIn(BaseModel):

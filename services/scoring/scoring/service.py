@@ -76,7 +76,8 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
     new = await batch_repository.insert_activities(driver, activities_to_store(inputs, leads))
     states = {lead_id: LeadState(lead, rows[lead_id], activities.get(lead_id, []))
               for lead_id, lead in leads.items()}
-    outcome = apply_batch(inputs, states, new, in_force.model, in_force.trained, now)
+    outcome = apply_batch(inputs, states, new, in_force.model, in_force.trained, now,
+                          in_force.expansion)
     await batch_repository.update_leads(driver, outcome.rows)
     await batch_repository.insert_history(driver, outcome.history)
     for event in outcome.events:
@@ -147,11 +148,15 @@ async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str)
         "closed_at": event.closed_at, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })
-    if event.outcome == "won" and lead.qualification is not Qualification.qualified:
+    if event.outcome == "won" and (lead.customer_since is None
+                                   or event.closed_at > lead.customer_since):
         # A customer is never qualified again as a new MQL: its new interest goes to its
         # owner through handoff (reason existing_customer), not to the new-lead rotation.
-        await repository.update_lead(uow.connection, lead.lead_id,
-                                     {"qualification": Qualification.qualified.value})
+        # Its expansion score starts over from this purchase.
+        await repository.update_lead(uow.connection, lead.lead_id, {
+            "qualification": Qualification.qualified.value,
+            "customer_since": event.closed_at, "expansion_score": None,
+            "expansion_qualified_at": None})
 
 
 async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) -> None:
@@ -236,7 +241,8 @@ async def _rescore(uow: UnitOfWork, lead: StoredLead, now: datetime,
     in_force = await IN_FORCE.get(conn)
     since = now - timedelta(days=in_force.model.config.decay.window_days)
     activities = await repository.activities_since(conn, lead.lead_id, since)
-    outcome = rescore(lead, in_force.model, in_force.trained, activities, now)
+    outcome = rescore(lead, in_force.model, in_force.trained, activities, now,
+                      expansion=in_force.expansion)
     if outcome.history is not None:
         await batch_repository.insert_history(await uow.driver(),
                                               [(lead.lead_id, outcome.history, event_id, now)])

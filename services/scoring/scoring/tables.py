@@ -29,8 +29,11 @@ scoring_models = Table(
     Column("is_active", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("activated_at", DateTime(timezone=True)),
-    # At most one active version, enforced by the database rather than by careful callers.
-    Index("scoring_models_one_active", "is_active", unique=True,
+    # qualification or expansion (the config's kind, kept here for the index below).
+    Column("kind", Text, nullable=False, server_default=text("'qualification'")),
+    # At most one active version per kind, enforced by the database rather than by careful
+    # callers.
+    Index("scoring_models_one_active_per_kind", "kind", unique=True,
           postgresql_where=text("is_active")),
 )
 
@@ -72,6 +75,12 @@ leads = Table(
     Column("last_event_id", Text),
     Column("last_event_type", Text),
     Column("last_event_at", DateTime(timezone=True)),
+    # A customer: when its latest won deal closed. The expansion model scores the activities
+    # since then; expansion_qualified_at is set when that score reached its threshold
+    # (announced once per purchase: a later won deal starts over).
+    Column("customer_since", DateTime(timezone=True)),
+    Column("expansion_score", Integer),
+    Column("expansion_qualified_at", DateTime(timezone=True)),
 )
 
 # Every activity ever seen, keyed by its own id: a repeat delivery inserts nothing, so repeatable

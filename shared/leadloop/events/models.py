@@ -463,6 +463,30 @@ class LeadStageChanged(EventData):
     changed_at: AwareDatetime
 
 
+class LeadExpansionQualified(EventData):
+    """Sent by scoring once per purchase when a customer's expansion score (engagement since
+    their last won deal, under the active expansion model) reaches its threshold: the customer
+    may buy again; handoff gives it to the account owner (reason existing_customer)."""
+
+    type: Literal["leadloop.lead.expansion_qualified.v1"] = Field(
+        "leadloop.lead.expansion_qualified.v1", exclude=True
+    )
+    lead_id: UUID
+    score: int = Field(description="the expansion score")
+    grade: str
+    model_version: int = Field(description="the expansion model version that scored it")
+    contributions: list[ScoreContribution] = Field(default_factory=list)
+    profile: LeadProfile
+    consent: Consent = Consent()
+    source: LeadSource = LeadSource()
+    recent_activities: list[ActivitySummary] = Field(default_factory=list)
+    customer_since: AwareDatetime = Field(description="when the customer's last won deal closed")
+    qualified_at: AwareDatetime
+    repeat_probability: float | None = Field(
+        default=None, ge=0, le=1,
+        description="the learned probability of another won deal, if the model was trained")
+
+
 DomainEvent = Annotated[
     LeadCreated
     | LeadUpdated
@@ -485,7 +509,8 @@ DomainEvent = Annotated[
     | DealClosed
     | LeadQueueAlert
     | LeadClosed
-    | LeadStageChanged,
+    | LeadStageChanged
+    | LeadExpansionQualified,
     Field(discriminator="type"),
 ]
 """Every event LeadLoop publishes, discriminated by its versioned CloudEvents type."""

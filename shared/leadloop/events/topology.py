@@ -20,6 +20,7 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "leadloop.lead.scored.v1",
         "leadloop.lead.qualified.v1",
         "leadloop.lead.disqualified.v1",
+        "leadloop.lead.expansion_qualified.v1",
     ),
     "handoff": (
         "leadloop.lead.handed_off.v1",

@@ -1,0 +1,43 @@
+"""The keys a service's key feed remembers for its consumer runner (leadloop.keyring)."""
+
+from leadloop.keyring import KeyArrivals
+
+
+def test_remembered_keys_are_recalled_and_unknown_leads_left_out() -> None:
+    arrivals = KeyArrivals()
+    arrivals.remember([("a", b"ka"), ("b", b"kb")])
+    assert arrivals.recall(["a", "b", "c"]) == {"a": b"ka", "b": b"kb"}
+
+
+def test_an_erased_leads_key_never_comes_back() -> None:
+    arrivals = KeyArrivals()
+    # In log order: key, erasure, then the key again (a replay from an older offset).
+    arrivals.remember([("a", b"ka"), ("a", None), ("a", b"ka")])
+    assert arrivals.recall(["a"]) == {"a": None}
+
+
+def test_a_leads_first_key_stays() -> None:
+    arrivals = KeyArrivals()
+    arrivals.remember([("a", b"first")])
+    arrivals.remember([("a", b"second")])
+    assert arrivals.recall(["a"]) == {"a": b"first"}
+
+
+def test_the_oldest_arrivals_are_forgotten_beyond_capacity() -> None:
+    arrivals = KeyArrivals(capacity=2)
+    arrivals.remember([("a", b"ka"), ("b", b"kb"), ("c", b"kc")])
+    assert arrivals.recall(["a", "b", "c"]) == {"b": b"kb", "c": b"kc"}
+
+
+def test_an_erasure_is_kept_even_when_its_key_was_forgotten() -> None:
+    arrivals = KeyArrivals(capacity=1)
+    arrivals.remember([("a", b"ka"), ("b", b"kb")])
+    arrivals.remember([("a", None)])
+    assert arrivals.recall(["a", "b"]) == {"a": None}
+
+
+def test_forget_drops_everything() -> None:
+    arrivals = KeyArrivals()
+    arrivals.remember([("a", b"ka")])
+    arrivals.forget()
+    assert arrivals.recall(["a"]) == {}
