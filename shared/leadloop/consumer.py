@@ -193,8 +193,6 @@ class ConsumerRunner:
         self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
         self._key_wait_s = key_wait_s
         self._key_arrivals = key_arrivals
-        # The current batch's keys that came from the key feed's memory (see _lookup_keys).
-        self._recalled_keys: dict[str, bytes] = {}
         self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
@@ -316,7 +314,6 @@ class ConsumerRunner:
         whenever the key feed stores keys, and at growing intervals anyway (another replica's
         feed may be the one storing them), for up to the key wait. A lead still without a key
         is left out; its events are then parked."""
-        self._recalled_keys = {}
         wanted = set(lead_ids)
         if not wanted:
             return {}
@@ -336,7 +333,6 @@ class ConsumerRunner:
         """Keys the key feed just read come from memory (and are stored with the batch, see
         _apply); the database is asked for the rest."""
         keys = self._key_arrivals.recall(lead_ids) if self._key_arrivals is not None else {}
-        self._recalled_keys.update((i, k) for i, k in keys.items() if k is not None)
         if len(keys) == len(lead_ids):
             return keys
         backoff = Backoff(*self._backoff_s)
@@ -434,9 +430,15 @@ class ConsumerRunner:
             ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
             driver = await uow.driver()
             fresh = {row[0] for row in await driver.fetch(_RECORD_PROCESSED, self._service, ids)}
-            recalled = self._recalled_keys
-            await keep_keys(driver, {d.envelope.subject: recalled[d.envelope.subject]
-                                     for d in deliveries if d.envelope.subject in recalled})
+            if self._key_arrivals is not None:
+                # Keys the feed read but has not stored yet are stored with the batch, so what
+                # it publishes is sealed with them (see UnitOfWork.commit) and so is anything
+                # published about these leads later.
+                arrivals = self._key_arrivals
+                keys = arrivals.unstored(d.envelope.subject for d in deliveries)
+                if keys:
+                    await keep_keys(driver, keys)
+                    uow.after_commit(lambda: arrivals.now_stored(keys))
             applying: list[Delivery] = []
             for delivery in deliveries:
                 if delivery.envelope.id not in fresh:

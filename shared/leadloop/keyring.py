@@ -32,7 +32,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.connections import KafkaAddress
-from leadloop.driver import driver_in_transaction
 from leadloop.events.envelope import CloudEvent, new_traceparent
 from leadloop.events.topology import KEY_OWNER, KEYS_TOPIC
 from leadloop.infra_tables import lead_keys, outbox
@@ -234,6 +233,10 @@ class KeyArrivals:
         self._stored = asyncio.Event()
         self._capacity = capacity  # bounded: the oldest arrivals are forgotten first
         self._keys: dict[str, bytes | None] = {}
+        # Keys remembered that neither the feed nor a consumer batch has stored yet: whichever
+        # comes first stores a key, so the two rarely insert the same row (and wait on each
+        # other). Kept through `forget`: the feed still has to store them.
+        self._unstored: dict[str, bytes] = {}
 
     def remember(self, records: Iterable[tuple[str, bytes | None]]) -> None:
         """Take key records (None: erased) in their log order and wake every waiter. A lead's
@@ -242,8 +245,9 @@ class KeyArrivals:
             if key is None:
                 self._keys.pop(lead_id, None)
                 self._keys[lead_id] = None
-            elif self._keys.get(lead_id, b"") is not None:
-                self._keys.setdefault(lead_id, key)
+                self._unstored.pop(lead_id, None)
+            elif lead_id not in self._keys:
+                self._keys[lead_id] = self._unstored[lead_id] = key
         for _ in range(len(self._keys) - self._capacity):
             del self._keys[next(iter(self._keys))]
         self.stored()
@@ -252,6 +256,16 @@ class KeyArrivals:
         """The remembered keys (None: erased) of those of these leads this feed has seen."""
         keys = self._keys
         return {lead_id: keys[lead_id] for lead_id in lead_ids if lead_id in keys}
+
+    def unstored(self, lead_ids: Iterable[str]) -> dict[str, bytes]:
+        """Those of these leads' keys that are not known to be in the table yet."""
+        pending = self._unstored
+        return {lead_id: pending[lead_id] for lead_id in lead_ids if lead_id in pending}
+
+    def now_stored(self, lead_ids: Iterable[str]) -> None:
+        """These keys are in the table (a transaction storing them committed)."""
+        for lead_id in lead_ids:
+            self._unstored.pop(lead_id, None)
 
     def forget(self) -> None:
         """Drop every remembered key (the feed's partitions changed)."""
@@ -301,16 +315,25 @@ def _parse_key_record(record: ConsumerRecord[bytes, bytes]) -> tuple[str, bytes 
         return None
 
 
-async def store_key_records(conn: AsyncConnection, records: list[tuple[str, bytes | None]]
+async def store_key_records(engine: AsyncEngine, records: list[tuple[str, bytes | None]]
                             ) -> None:
-    """Keep received keys and apply erasures; an erased lead's key never comes back."""
+    """Keep received keys and apply erasures; an erased lead's key never comes back.
+
+    The keys go in one statement with no transaction around it: its rows are locked only while
+    it runs, so a consumer batch storing one of the same keys (see KeyArrivals) hardly waits,
+    where a transaction's locks would last as long as the event loop's other work in between.
+    Each step is idempotent, so a failure between them is repaired by applying the records
+    again."""
     latest = dict(records)  # per lead, the last record wins, as in the compacted log
     keys = {i: k for i, k in latest.items() if k is not None}
     if keys:
-        await _insert_keys(await driver_in_transaction(conn), keys)
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            await _insert_keys(raw.driver_connection, keys)
     erased = sorted(i for i, k in latest.items() if k is None)
     if erased:
-        await _forget_keys(conn, erased)
+        async with engine.begin() as conn:
+            await _forget_keys(conn, erased)
 
 
 class KeysConsumer:
@@ -394,11 +417,15 @@ class KeysConsumer:
             log.warning("keys offset commit failed; records will be re-applied")
 
     async def _store(self, parsed: list[tuple[str, bytes | None]]) -> None:
+        if self._arrivals is not None:  # keys a consumer batch stored already are skipped
+            unstored = self._arrivals.unstored(lead_id for lead_id, _ in parsed)
+            parsed = [(i, k) for i, k in parsed if k is None or i in unstored]
         backoff = Backoff(max_s=5.0)
         while True:
             try:
-                async with self._engine.begin() as conn:
-                    await store_key_records(conn, parsed)
+                await store_key_records(self._engine, parsed)
+                if self._arrivals is not None:
+                    self._arrivals.now_stored(lead_id for lead_id, _ in parsed)
                 return
             except Exception as exc:
                 if not is_transient(exc) or self._stopping.is_set():

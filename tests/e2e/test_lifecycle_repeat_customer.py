@@ -2,8 +2,8 @@
 becomes a customer (lifecycle stage, account owner, onboarding); the same person's new form
 submission goes to the rep who won it with reason existing_customer (not round-robin), and so
 does a colleague at the same company; a second won deal makes a repeat customer, counted as a
-repeat purchase in the report, on the dashboard (Chromium) and in the digest. An admin reset
-moves the stage back and is an event too."""
+repeat purchase in the report, in the account rollup, on the dashboard (Chromium) and in the
+digest. An admin reset moves the stage back and is an event too."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -146,6 +146,24 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
     assert row["first_revenue_per_customer_minor"] == 400_000
     assert row["repeat_revenue_per_customer_minor"] == 150_000
     assert row["days_to_second_median"] is not None and row["days_to_second_median"] < 1
+    # The account rollup lists Jane's company with both deals (the first and the repeat) and
+    # Tom as its second contact; the rep who won owns it.
+    async def rolled_up() -> dict[str, Any]:
+        account = await _get(http, f"{outcomes}/v1/reports/accounts/{domain}", admin_headers,
+                             currency="EUR", **window)
+        assert (account["deals_won"], account["purchases"], account["repeat_purchases"]) \
+            == (2, 2, 1), account
+        return dict(account)
+    rollup = await eventually(rolled_up)
+    assert (rollup["contacts"], rollup["customers"], rollup["repeat_customers"]) == (2, 1, 1)
+    assert (rollup["first_revenue_minor"], rollup["repeat_revenue_minor"]) == (400_000, 150_000)
+    assert rollup["deals_opened"] == 2 and rollup["leads_by_stage"]["repeat_customer"] == 1
+    assert (rollup["owner_rep_id"], rollup["owner_basis"]) == (owner, "won_latest_deal")
+    listed = await _get(http, f"{outcomes}/v1/reports/accounts", admin_headers,
+                        campaign=campaign, currency="EUR", **window)
+    assert [a["domain"] for a in listed["items"]] == [domain]
+    assert listed["next_cursor"] is None
+
     # The stage filter: only repeat customers, Jane among them; Tom is no customer.
     funnel = await _get(http, f"{outcomes}/v1/reports/funnel", admin_headers,
                         by="campaign", lifecycle_stage="repeat_customer", **window)
@@ -164,6 +182,23 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
         "e => [Number(e.dataset.customers), Number(e.dataset.repeatCustomers), "
         "Number(e.dataset.repeatPurchases), e.dataset.rate, e.dataset.small]")
     assert cells == [1, 1, 1, "1", "true"]
+    # The top-accounts card shows the account report's first ten (by revenue), the same
+    # figures; Jane's company with both deals among them unless ten others earned more.
+    async def top_accounts() -> list[list[Any]]:
+        await page.goto(f"{outcomes}/dashboard?from={today}&to={today}")
+        shown = await page.eval_on_selector_all(
+            "table.accounts tr[data-domain]",
+            "rows => rows.map(e => [e.dataset.domain, Number(e.dataset.contacts), "
+            "Number(e.dataset.customers), Number(e.dataset.dealsWon), "
+            "Number(e.dataset.repeatPurchases), Number(e.dataset.revenue)])")
+        api = await _get(http, f"{outcomes}/v1/reports/accounts", admin_headers, limit=10,
+                         **window)
+        assert shown == [[a["domain"], a["contacts"], a["customers"], a["deals_won"],
+                          a["repeat_purchases"], a["revenue_minor"]] for a in api["items"]]
+        return shown
+    shown = await eventually(top_accounts)
+    ours = [row[:5] for row in shown if row[0] == domain]
+    assert ours == [[domain, 2, 1, 2, 1]] or len(shown) == 10, shown
     await page.close()
 
     # The digest sent now carries it too.
@@ -173,6 +208,14 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
     mine = next(s for s in repeat["by_campaign"] if s["key"] == campaign)
     assert (mine["customers"], mine["repeat_customers"], mine["small_sample"]) == (1, 1, True)
     assert repeat["overall"]["repeat_customers"] >= 1
+    # Its top accounts (five, by won revenue) are the account report's, Jane's company among
+    # them unless five others won more.
+    top = r.json()["digest"]["top_accounts"]["accounts"]
+    assert 1 <= len(top) <= 5
+    assert [a["revenue_minor"] for a in top] == sorted((a["revenue_minor"] for a in top),
+                                                       reverse=True)
+    ours = [(a["deals_won"], a["repeat_purchases"]) for a in top if a["domain"] == domain]
+    assert ours == [(2, 1)] or len(top) == 5, top
 
     # An admin resets Jane to lead (a refund): an event on her timeline, and old wins no longer
     # count; the timeline shows her stage.

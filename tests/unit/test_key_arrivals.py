@@ -41,3 +41,15 @@ def test_forget_drops_everything() -> None:
     arrivals.remember([("a", b"ka")])
     arrivals.forget()
     assert arrivals.recall(["a"]) == {}
+
+
+def test_a_key_is_stored_by_whoever_comes_first_and_an_erasure_cancels_it() -> None:
+    arrivals = KeyArrivals()
+    arrivals.remember([("a", b"ka"), ("b", b"kb"), ("c", b"kc")])
+    assert arrivals.unstored(["a", "b", "x"]) == {"a": b"ka", "b": b"kb"}
+    arrivals.now_stored(["a"])  # a consumer batch stored it: the feed skips it
+    arrivals.remember([("b", None)])  # erased before anyone stored its key
+    assert arrivals.unstored(["a", "b", "c"]) == {"c": b"kc"}
+    arrivals.forget()  # partitions moved: recall is empty, but the feed still stores "c"
+    assert arrivals.recall(["c"]) == {}
+    assert arrivals.unstored(["c"]) == {"c": b"kc"}

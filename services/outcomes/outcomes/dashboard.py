@@ -117,8 +117,9 @@ async def dashboard(
     repeat_by: RepeatBy = Query(default=RepeatBy.campaign),
     uow: UnitOfWork = Depends(unit_of_work),
 ) -> Response:
-    """Markets, funnel, conversion by source, speed to lead, win rate by response time, attribution,
-    score calibration and rejection reasons for leads created in the period."""
+    """Markets, funnel, repeat customers, top accounts, conversion by source, speed to lead,
+    win rate by response time, attribution, score calibration and rejection reasons for leads
+    created in the period."""
     since, until = day_bounds(start, end)
     async with uow:
         if not await _signed_in(request, uow):
@@ -130,6 +131,7 @@ async def dashboard(
         rejections = await service.rejections(uow, since, until, Period.week)
         revenue = await report_queries.won_revenue(uow.connection, since, until)
         won = await report_queries.won_deals(uow.connection, since, until)
+        accounts = await service.accounts(uow, since, until, None)
     [funnel] = reports.funnel_breakdown(leads, None)
     by_source = reports.funnel_breakdown(leads, GroupBy.source)
     speed = sales_reports.speed_to_lead(leads)
@@ -155,6 +157,10 @@ async def dashboard(
          f"all customers ({render.percent(repeat.overall.repeat_purchase_rate)} of "
          f"{repeat.overall.customers:,}). Fewer than {repeat.min_sample} customers: grey.",
          render.repeat_table(repeat, link)),
+        ("Top accounts", "Companies (leads of one email domain; free mail is none) with the "
+         "most won revenue: owner, contacts, deals, and revenue from first and repeat "
+         f"purchases. Fewer than {accounts.min_sample} customers: grey.",
+         render.accounts_table(accounts)),
         ("Conversion by source", "Share of each source's leads that became MQLs and deals won.",
          render.conversion_by_source_chart(by_source)),
         ("Speed to lead", f"Median created to handoff "

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from leadloop.security import html_policy
 from leadloop.templates import Markup, Templates
+from outcomes.account_rollup import AccountRollup, AccountSort, sort_rows
 from outcomes.attribution import AttributeBy, Model
 from outcomes.markets import Dimension, MarketReport
 from outcomes.repeat import RepeatBy, RepeatReport
@@ -225,6 +226,28 @@ def repeat_table(report: RepeatReport, link: dict[str, str]) -> Markup:
     return TEMPLATES.fragment("repeat.html", by=report.by, rows=rows, bar_max=BAR_MAX_PX,
                               dims=_switch("repeat_by", [d.value for d in RepeatBy], report.by,
                                            link))
+
+
+TOP_ACCOUNTS = 10
+
+
+def accounts_table(rollup: AccountRollup, top: int = TOP_ACCOUNTS) -> Markup:
+    """The accounts with the most won revenue: owner, contacts, customers, deals won and
+    lost, repeat purchases, revenue split into first and repeat purchases; an account with
+    fewer customers than the sample minimum is grey (its repeat rate tells little)."""
+    def cash(amount: int) -> str:
+        return "-" if rollup.currency is None else money(amount, rollup.currency)
+    rows = []
+    for r in sort_rows(rollup.rows, AccountSort.revenue)[:top]:
+        rows.append({
+            "domain": r.domain, "owner": r.owner_rep_name or "-", "contacts": r.contacts,
+            "customers": r.customers, "deals_won": r.deals_won, "deals_lost": r.deals_lost,
+            "repeat_purchases": r.repeat_purchases, "revenue_minor": r.revenue_minor,
+            "revenue": cash(r.revenue_minor), "first": cash(r.first_revenue_minor),
+            "repeat": cash(r.repeat_revenue_minor), "small": str(r.small_sample).lower(),
+            "classes": "small" if r.small_sample else "",
+            "flag": "bought again" if r.repeat_purchases else ""})
+    return TEMPLATES.fragment("accounts.html", rows=rows)
 
 
 CSS = TEMPLATES.static("dashboard.css")

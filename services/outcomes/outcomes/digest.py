@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from outcomes.account_rollup import AccountRollup, AccountSort, sort_rows
 from outcomes.domain import Stage
 from outcomes.markets import MarketReport, MarketRow, Signal
 from outcomes.repeat import RepeatReport, RepeatRow
@@ -15,6 +16,7 @@ from outcomes.sales_reports import RejectionReport, SpeedToLead
 
 TOP_REASONS = 3
 TOP_MOVERS = 5
+TOP_ACCOUNTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class DigestInputs:
     by_source: MarketReport  # GET /v1/reports/markets?by=source
     by_market: MarketReport  # GET /v1/reports/markets?by=country
     repeat: RepeatReport | None = None  # GET /v1/reports/repeat-customers?by=campaign
+    accounts: AccountRollup | None = None  # GET /v1/reports/accounts
 
 
 class Headline(BaseModel):
@@ -120,6 +123,42 @@ def repeat_summary(report: RepeatReport | None) -> RepeatSummary | None:
                          by_campaign=[repeat_segment(r) for r in report.rows])
 
 
+class AccountLine(BaseModel):
+    """One of the period's top accounts by won revenue."""
+
+    domain: str
+    owner_rep_name: str | None
+    contacts: int
+    customers: int
+    deals_won: int
+    repeat_purchases: int
+    revenue_minor: int
+    first_revenue_minor: int
+    repeat_revenue_minor: int
+    small_sample: bool
+
+
+class TopAccounts(BaseModel):
+    """The accounts whose leads of the period won the most revenue (in one currency)."""
+
+    currency: str | None
+    accounts: list[AccountLine]
+
+
+def top_accounts(rollup: AccountRollup | None, top: int = TOP_ACCOUNTS) -> TopAccounts | None:
+    """The digest's top-accounts section: the account report's first rows by revenue, those
+    with won revenue only (None when the inputs had no account report)."""
+    if rollup is None:
+        return None
+    rows = [r for r in sort_rows(rollup.rows, AccountSort.revenue) if r.revenue_minor][:top]
+    return TopAccounts(currency=rollup.currency, accounts=[AccountLine(
+        domain=r.domain, owner_rep_name=r.owner_rep_name, contacts=r.contacts,
+        customers=r.customers, deals_won=r.deals_won, repeat_purchases=r.repeat_purchases,
+        revenue_minor=r.revenue_minor, first_revenue_minor=r.first_revenue_minor,
+        repeat_revenue_minor=r.repeat_revenue_minor, small_sample=r.small_sample)
+        for r in rows])
+
+
 class Mover(BaseModel):
     """A source or market whose lead count changed most against the previous period."""
 
@@ -149,6 +188,8 @@ class Digest(BaseModel):
     movers: list[Mover]
     repeat_customers: RepeatSummary | None = Field(
         default=None, description="customers among the period's leads who bought again")
+    top_accounts: TopAccounts | None = Field(
+        default=None, description="the accounts whose leads of the period won the most")
 
 
 def headline(inputs: DigestInputs) -> Headline:
@@ -219,4 +260,5 @@ def compose(period: str, schedule: str, start: datetime, end: datetime, previous
         by_market=[segment(r) for r in current.by_market.rows],
         movers=movers(current, previous),
         repeat_customers=repeat_summary(current.repeat),
+        top_accounts=top_accounts(current.accounts),
     )

@@ -73,6 +73,7 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
                   + (f"  [{_signal_word(r)}]" if _signal_word(r) else "") for r in rows] \
             or ["  no leads"]
     lines += _repeat_text(digest)
+    lines += _accounts_text(digest)
     lines += ["", "Biggest movers against the previous period (leads):"]
     lines += [f"  {m.dimension} {m.key}: {m.previous_leads:,} -> {m.leads:,} ({m.change:+,})"
               for m in digest.movers] or ["  nothing moved"]
@@ -111,6 +112,33 @@ def _repeat_text(digest: Digest) -> list[str]:
             f"{_repeat_money(r.repeat_revenue_per_customer_minor, summary.currency)}"
             + (f"  [{_repeat_word(r)}]" if _repeat_word(r) else ""))
     return lines
+
+
+def _accounts_text(digest: Digest) -> list[str]:
+    section = digest.top_accounts
+    if section is None:
+        return []
+    lines = ["", "Top accounts (contacts, customers, deals won, repeat purchases, revenue "
+             "first / repeat, owner):"]
+    lines += [f"  {a.domain:<24}{a.contacts:>6,}{a.customers:>6,}{a.deals_won:>6,}"
+              f"{a.repeat_purchases:>6,}  {_repeat_money(a.first_revenue_minor, section.currency)}"
+              f" / {_repeat_money(a.repeat_revenue_minor, section.currency)}"
+              f"  {a.owner_rep_name or '-'}" for a in section.accounts] or ["  none won"]
+    return lines
+
+
+def _accounts(digest: Digest) -> list[dict[str, object]] | None:
+    """The top-accounts table's rows, or None."""
+    section = digest.top_accounts
+    if section is None:
+        return None
+    return [{"domain": a.domain, "owner": a.owner_rep_name or "-", "contacts": a.contacts,
+             "customers": a.customers, "deals_won": a.deals_won,
+             "repeat_purchases": a.repeat_purchases,
+             "revenue": _repeat_money(a.revenue_minor, section.currency),
+             "first": _repeat_money(a.first_revenue_minor, section.currency),
+             "repeat": _repeat_money(a.repeat_revenue_minor, section.currency)}
+            for a in section.accounts]
 
 
 def _repeat(digest: Digest) -> list[dict[str, object]] | None:
@@ -152,7 +180,7 @@ def render_html(digest: Digest, dashboard_url: str) -> str:
         p90=_against(s.p90_s, s.p90_within_sla),
         segments=[_segments("By source", "source", digest.by_source),
                   _segments("By market (country)", "country", digest.by_market)],
-        repeat=_repeat(digest),
+        repeat=_repeat(digest), accounts=_accounts(digest),
         dashboard_url=dashboard_url)
 
 

@@ -4,8 +4,9 @@ A lead's events arrive in any order, repeat, and come from several topics, so ev
 funnel row has a merge rule that gives the same row whatever the order:
 
 - the first time a lead reached a stage (and was rejected, and was first contacted): earliest;
-- score, rep and market attributes: those of the latest event by its own clock (`scored_at`,
-  `rep_at`, `profile_at`), the later-applied one on a tie; the clocks themselves: latest;
+- score, rep, market attributes and account: those of the latest event by its own clock
+  (`scored_at`, `rep_at`, `profile_at`), the later-applied one on a tie; the clocks themselves:
+  latest;
 - the rejection reason: that of the earliest rejection, the first-applied one on a tie; the
   reason a lead was closed as not converted likewise;
 - source fields: the first value seen.
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from leadloop.accounts import account_domain
 from leadloop.events.models import (
     DealClosed,
     EventData,
@@ -29,6 +31,8 @@ from leadloop.events.models import (
     LeadContacted,
     LeadCreated,
     LeadHandedOff,
+    LeadMerged,
+    LeadProfile,
     LeadRejected,
     LeadScored,
     LeadUpdated,
@@ -44,14 +48,23 @@ REASON_COLUMNS: Mapping[str, str] = {"rejection_reason": "rejected_at",
 # Columns that follow the latest event by time (a rescore, a reassignment), with their clock.
 LATEST_COLUMNS: Mapping[str, str] = {
     "score": "scored_at", "rep_id": "rep_at", "rep_name": "rep_at",
-    # market attributes follow the latest profile (lead.created, lead.updated)
-    **dict.fromkeys(("country", "region", "company_size_band", "industry", "properties"),
-                    "profile_at")}
+    # the account handoff named (its aliases applied) goes with the hand-off
+    "handed_off_account": "rep_at",
+    # market attributes and the account follow the latest profile (lead.created, lead.updated,
+    # lead.merged: the survivor's merged profile)
+    **dict.fromkeys(("country", "region", "company_size_band", "industry", "properties",
+                     "account"), "profile_at")}
 CLOCK_COLUMNS: frozenset[str] = frozenset(LATEST_COLUMNS.values())
 _GROUPS: dict[str, tuple[str, ...]] = {
     clock: tuple(c for c, k in LATEST_COLUMNS.items() if k == clock) for clock in CLOCK_COLUMNS}
 SOURCE_COLUMNS: tuple[str, ...] = ("channel", "campaign", "utm_source", "utm_medium",
                                    "utm_campaign", "utm_term", "utm_content", "form_id")
+
+
+def profile_facts(profile: LeadProfile, at: datetime) -> dict[str, Any]:
+    """What a lead's profile tells the row: its market attributes and its account (the company
+    domain of its email, None for free mail), with the time they were true."""
+    return market_facts(profile, at) | {"account": account_domain(profile.email)}
 
 
 def facts_of(event: EventData) -> dict[str, Any]:
@@ -64,7 +77,8 @@ def facts_of(event: EventData) -> dict[str, Any]:
         case LeadHandedOff():
             values |= {"rep_id": event.rep.id if event.rep else None,
                        "rep_name": event.rep.name if event.rep else None,
-                       "rep_at": event.handed_off_at}
+                       "rep_at": event.handed_off_at,
+                       "handed_off_account": event.account}
         case LeadContacted():
             values["first_contacted_at"] = event.contacted_at
         case LeadCreated():
@@ -73,9 +87,11 @@ def facts_of(event: EventData) -> dict[str, Any]:
                        "utm_source": source.utm_source, "utm_medium": source.utm_medium,
                        "utm_campaign": source.utm_campaign, "utm_term": source.utm_term,
                        "utm_content": source.utm_content, "form_id": event.form_id}
-            values |= market_facts(event.profile, event.created_at)
+            values |= profile_facts(event.profile, event.created_at)
         case LeadUpdated():
-            values |= market_facts(event.profile, event.updated_at)
+            values |= profile_facts(event.profile, event.updated_at)
+        case LeadMerged():
+            values |= profile_facts(event.profile, event.merged_at)
         case LeadRejected():
             values |= {"rejected_at": event.rejected_at,
                        "rejection_reason": event.reason_code.value}

@@ -1,6 +1,7 @@
 """Outcomes' app: `uvicorn outcomes.main:app`."""
 
 from leadloop.app import create_service_app
+from outcomes.accounts_api import router as accounts_router
 from outcomes.api import router
 from outcomes.closures import router as closures_router
 from outcomes.config import OutcomesSettings
@@ -15,8 +16,8 @@ from outcomes.timeline_api import router as timeline_router
 
 app = create_service_app(
     settings=OutcomesSettings(),
-    routers=[router, closures_router, reports_router, digests_router, timeline_router,
-             lifecycle_router, dashboard_router, export_router],
+    routers=[router, closures_router, reports_router, accounts_router, digests_router,
+             timeline_router, lifecycle_router, dashboard_router, export_router],
     handlers=HANDLERS,
     workers=[run_digests],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
@@ -29,7 +30,8 @@ app = create_service_app(
         "rebuild": "rebuildReadModel", "add_recipient": "createDigestRecipient",
         "remove_recipient": "deleteDigestRecipient", "lead_timeline": "getLeadTimeline"},
     description="Deals from sales tools in; deal.opened and deal.closed out; the closed-loop "
-    "funnel, speed to lead, attribution, score calibration, rejections and market breakdowns, "
+    "funnel, speed to lead, attribution, score calibration, rejections, market breakdowns, "
+    "repeat customers and account rollups, "
     "built from every event; each lead's timeline; a periodic digest by email; a dashboard at "
     "/dashboard.",
 )

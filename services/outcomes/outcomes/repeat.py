@@ -12,7 +12,7 @@ first). Per group (campaign, source, country, rep) and overall:
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -89,8 +89,10 @@ def _per_customer(total: int, customers: int) -> int | None:
     return round(total / customers) if customers else None
 
 
-def _row(key: str, purchases: Mapping[UUID, Sequence[WonDeal]], currency: str | None,
-         average: float | None, min_sample: int) -> RepeatRow:
+def repeat_row(key: str, purchases: Mapping[UUID, Sequence[WonDeal]], currency: str | None,
+               average: float | None, min_sample: int) -> RepeatRow:
+    """The figures of one group of customers (`purchases`: each customer's won deals, oldest
+    first, as `purchases_by_customer` gives them), its rate compared with `average`."""
     customers = len(purchases)
     repeaters = [deals for deals in purchases.values() if len(deals) > 1]
     interval = wilson_interval(len(repeaters), customers)
@@ -123,24 +125,32 @@ def main_currency(deals: Iterable[WonDeal]) -> str | None:
     return min(totals, key=lambda c: (-totals[c], c)) if totals else None
 
 
+def purchases_by_customer(deals: Iterable[WonDeal], customers: Container[UUID]
+                          ) -> dict[UUID, list[WonDeal]]:
+    """The won deals of each lead in `customers` that won any, oldest first (the first
+    purchase, then the repeat purchases)."""
+    purchases: dict[UUID, list[WonDeal]] = defaultdict(list)
+    for deal in deals:
+        if deal.lead_id in customers:
+            purchases[deal.lead_id].append(deal)
+    for bought in purchases.values():
+        bought.sort(key=lambda d: (d.closed_at, str(d.deal_id)))
+    return dict(purchases)
+
+
 def repeat_report(leads: Iterable[LeadFacts], deals: Iterable[WonDeal], by: RepeatBy,
                   currency: str | None = None, min_sample: int = MIN_CUSTOMERS) -> RepeatReport:
     """Repeat purchases of the customers among `leads`, grouped `by`; revenue in `currency`
     (by default the one with the most won revenue)."""
     facts = {lead.lead_id: lead for lead in leads}
-    purchases: dict[UUID, list[WonDeal]] = defaultdict(list)
-    for deal in deals:
-        if deal.lead_id in facts:
-            purchases[deal.lead_id].append(deal)
-    for bought in purchases.values():
-        bought.sort(key=lambda d: (d.closed_at, str(d.deal_id)))
+    purchases = purchases_by_customer(deals, facts)
     chosen = currency or main_currency(d for bought in purchases.values() for d in bought)
-    overall = _row("all", purchases, chosen, None, min_sample)
+    overall = repeat_row("all", purchases, chosen, None, min_sample)
     groups: dict[str, dict[UUID, list[WonDeal]]] = defaultdict(dict)
     key = _KEYS[by]
     for lead_id, bought in purchases.items():
         groups[key(facts[lead_id])][lead_id] = bought
-    rows = [_row(k, members, chosen, overall.repeat_purchase_rate, min_sample)
+    rows = [repeat_row(k, members, chosen, overall.repeat_purchase_rate, min_sample)
             for k, members in groups.items()]
     rows.sort(key=lambda r: (-r.customers, r.key))
     return RepeatReport(by.value, chosen, min_sample, overall, rows)

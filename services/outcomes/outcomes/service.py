@@ -20,6 +20,7 @@ from outcomes import (
     repository,
     sales_reports,
 )
+from outcomes.account_rollup import AccountRollup, ContactFilter, account_rollup
 from outcomes.attribution import AttributeBy, AttributionReport, Model, attribute
 from outcomes.digest import DigestInputs
 from outcomes.domain import Deal, DealChange, DealReport, FunnelReport, Stage
@@ -201,6 +202,20 @@ async def repeat_customers(uow: UnitOfWork, created_from: datetime | None,
     return repeat_report(leads, deals, by, currency, min_sample)
 
 
+async def accounts(uow: UnitOfWork, created_from: datetime | None, created_to: datetime | None,
+                   currency: str | None, min_sample: int = MIN_CUSTOMERS,
+                   lifecycle_stage: LifecycleStage | None = None,
+                   keep: ContactFilter = ContactFilter()) -> AccountRollup:
+    """Every account's owner, contacts by stage, deals, customers, first/repeat revenue and
+    repeat-purchase rate, over its contacts created in the window (at `lifecycle_stage` and
+    passing `keep`, when given)."""
+    conn = uow.connection
+    contacts = await report_queries.account_contacts(conn, created_from, created_to,
+                                                     lifecycle_stage)
+    won, lost, opened = await report_queries.account_deals(conn, created_from, created_to)
+    return account_rollup(contacts, won, lost, opened, currency, min_sample, keep)
+
+
 async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> DigestInputs:
     """The reports a digest is composed from, through the same functions the report endpoints
     call for the window [start, end): the digest's numbers are theirs."""
@@ -211,6 +226,7 @@ async def digest_inputs(uow: UnitOfWork, start: datetime, end: datetime) -> Dige
         by_source=await markets(uow, start, end, parse_market_by("source"), Stage.won),
         by_market=await markets(uow, start, end, parse_market_by("country"), Stage.won),
         repeat=await repeat_customers(uow, start, end, RepeatBy.campaign, None),
+        accounts=await accounts(uow, start, end, None),
     )
 
 

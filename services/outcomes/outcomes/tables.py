@@ -95,6 +95,12 @@ funnel_leads = Table(
     Column("industry", Text),
     Column("properties", JSONB),
     Column("profile_at", DateTime(timezone=True)),
+    # The lead's account (leadloop.accounts): its email's company domain from the latest profile
+    # (NULL for free mail), and the account handoff named at the latest hand-off, which applies
+    # the aliases admins set there (acme.co.uk onto acme-corp.com); the second wins when known.
+    # Never the address itself. Not kept in an erased lead's anonymous row.
+    Column("account", Text),
+    Column("handed_off_account", Text),
     # Reports filter on when the lead was created; the rejection report on when it was rejected.
     Index("funnel_leads_by_lead_at", "lead_at", postgresql_where=text("NOT erased")),
     Index("funnel_leads_by_rejected_at", "rejected_at",
@@ -203,8 +209,7 @@ dashboard_sessions = Table(
 # Each lead's lifecycle stage (outcomes.lifecycle): outcomes' own state, like deals, and not part
 # of the read model a rebuild replaces (a replay finds every stage already reached and announces
 # nothing twice). An erased lead keeps a tombstone row (erased, no stage), so late events about
-# it announce nothing. `account` is the lead's company domain (leadloop.accounts), never the
-# address itself.
+# it announce nothing.
 lead_lifecycle = Table(
     "lead_lifecycle",
     metadata,

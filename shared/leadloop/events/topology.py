@@ -52,17 +52,21 @@ CONSUMES: dict[str, tuple[str, ...]] = {
 
 # Per-lead data keys (leadloop.keyring): capture issues them, every consumer keeps a copy. Keyed
 # by lead id and compacted, so the log holds only each lead's latest record; erasure replaces the
-# key with an "erased" marker, and the short segment and cleaner settings below make compaction
-# drop the old key record soon after (Kafka never compacts the active segment).
+# key with an "erased" marker, and compaction drops the old key record within about two hours
+# (segments roll hourly, and Kafka never compacts the active one; a record may wait at most an
+# hour more). Every service nulls its own copy at once; this is about the log's copy. Cleaning
+# rewrites a partition's whole log (a record per lead ever captured), so it is kept to about
+# once an hour: with 10 s segments and a 1% dirty ratio the cleaner took a third of the broker's
+# CPU at 100 leads/s, and more as the topic grew.
 KEY_OWNER = "capture"
 KEYS_TOPIC = "leadloop.capture.keys"
 KEYS_TOPIC_CONFIG = {
     "cleanup.policy": "compact",
-    "segment.ms": "10000",
-    "min.cleanable.dirty.ratio": "0.01",
+    "segment.ms": "3600000",
+    "min.cleanable.dirty.ratio": "0.5",
     "delete.retention.ms": "10000",
     "min.compaction.lag.ms": "0",
-    "max.compaction.lag.ms": "60000",
+    "max.compaction.lag.ms": "3600000",
 }
 
 # Event topics are kept forever: the outcomes read model is rebuilt by replaying them from the
