@@ -41,7 +41,7 @@ from leadloop.observability import (
     HANDLER_SECONDS,
     bind_context,
 )
-from leadloop.pii import PiiError, has_sealed_data
+from leadloop.pii import PiiError, has_sealed_data, may_hold_sealed, reveal
 from leadloop.retry import Backoff, is_transient
 from leadloop.tracing import traced_each
 
@@ -122,9 +122,12 @@ def envelope_of(record: ConsumerRecord[bytes, bytes], handlers: Handlers
     envelope = CloudEvent.from_kafka(record.value, record.headers)
     if envelope.type not in handlers:
         return None  # consumers ignore types they do not handle
-    sealed = has_sealed_data(envelope.data)
+    sealed = may_hold_sealed(record.value or b"") and has_sealed_data(envelope.data)
     if sealed and not _is_uuid(envelope.subject):
         raise SealedWithoutLead(envelope.type)
+    if sealed and not handlers.needs_personal_data(envelope.type):
+        # Its handler reads no personal field: they read as empty, no key is needed.
+        return replace(envelope, data=reveal(envelope.data, envelope.subject, None)), False
     return envelope, sealed
 
 

@@ -103,6 +103,7 @@ class Handlers:
 
     def __init__(self) -> None:
         self._by_type: dict[str, BatchHandler] = {}
+        self._without_personal_data: set[str] = set()
 
     def handles(self, handler: H) -> H:
         """Register `handler` for the event class(es) of its `Batch[...]` annotation."""
@@ -113,6 +114,18 @@ class Handlers:
                                 f"({self._by_type[event_type].__qualname__})")
             self._by_type[event_type] = handler
         return handler
+
+    def handles_without_personal_data(self, handler: H) -> H:
+        """Register like `handles` a handler that reads none of its events' personal fields:
+        the runner hands it the events with those fields empty, as an erased lead's read,
+        without looking up the lead's key or decrypting anything."""
+        self.handles(handler)
+        self._without_personal_data.update(_type_of(c) for c in _event_classes(handler))
+        return handler
+
+    def needs_personal_data(self, event_type: str) -> bool:
+        """Whether the handler of `event_type` reads personal fields (see above)."""
+        return event_type not in self._without_personal_data
 
     @property
     def event_types(self) -> list[str]:

@@ -159,3 +159,34 @@ async def test_after_erasure_the_key_is_gone_and_the_leads_events_are_skipped(
             assert marker in service.seen
         await eventually(marker_handled, timeout_s=CATCH_UP_S)
         assert lead not in service.seen, "an erased lead's event was acted on"
+
+
+async def test_a_handler_that_reads_no_personal_field_needs_no_key(
+        sandbox: Sandbox, producer: AIOKafkaProducer) -> None:
+    # A key nobody ever sends: a handler that needs personal data would wait for it.
+    lead, email, key = str(uuid.uuid4()), f"nokey.{uuid.uuid4().hex}@ex.org", new_data_key()
+    data = LeadCreated(lead_id=uuid.UUID(lead), profile=LeadProfile(email=email, company="Acme"),
+                       created_at=event_time_now()).model_dump(mode="json")
+    await _send(producer, sandbox.topic, CloudEvent(
+        type=CREATED, source=sandbox.service, subject=lead, data=seal(data, lead, key)))
+    seen: dict[str, tuple[str, str | None]] = {}
+    handlers = Handlers()
+
+    @handlers.handles_without_personal_data
+    async def on_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
+        for item in batch:
+            seen[item.envelope.subject] = (item.event.profile.email, item.event.profile.company)
+
+    runner = ConsumerRunner(
+        service=sandbox.service, engine=sandbox.engine, producer=producer,
+        bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
+        handlers=handlers, key_wait_s=300)
+    task = asyncio.create_task(runner.run())
+    try:
+        async def handled() -> None:
+            assert lead in seen
+        await eventually(handled, timeout_s=60)  # far less than the key wait
+    finally:
+        runner.stop()
+        await task
+    assert seen[lead] == ("", "Acme"), "personal fields read as empty, the rest as sent"

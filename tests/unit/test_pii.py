@@ -18,6 +18,7 @@ from leadloop.pii import (
     has_personal_data,
     has_sealed_data,
     is_sealed,
+    may_hold_sealed,
     new_data_key,
     reveal,
     seal,
@@ -118,8 +119,19 @@ def _has_sealed_data_by_definition(data: Any) -> bool:
 def test_the_walkers_agree_with_their_definitions_and_seal_round_trips(data: Any) -> None:
     assert has_personal_data(data) == _has_personal_data_by_definition(data)
     assert has_sealed_data(data) == _has_sealed_data_by_definition(data)
+    # The byte search never misses sealed data (it may only answer "maybe").
+    assert may_hold_sealed(orjson.dumps(data)) or not has_sealed_data(data)
     plain = {k: v for k, v in data.items() if not has_sealed_data({k: v})}
     key = new_data_key()
     sealed = seal(plain, LEAD, key)
     assert not has_personal_data(sealed)
     assert reveal(sealed, LEAD, key) == plain
+
+
+def test_an_events_bytes_say_for_certain_when_it_holds_nothing_sealed() -> None:
+    key, lead = new_data_key(), "7d1f3c52-8a64-4a4e-9d43-0b7f4e1f2c11"
+    plain = {"profile": {"email": "ann@example.com", "company": "pii:v1 is not a prefix"},
+             "contributions": [{"rule": "title", "points": 20}], "note": None}
+    sealed = seal(plain, lead, key)
+    assert not may_hold_sealed(orjson.dumps(plain)) and not has_sealed_data(plain)
+    assert may_hold_sealed(orjson.dumps(sealed)) and has_sealed_data(sealed)

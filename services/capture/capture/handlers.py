@@ -29,7 +29,7 @@ HANDLERS = Handlers()
 UNSUBSCRIBE_WITHDRAWS = {"email": "email_marketing"}
 
 
-@HANDLERS.handles
+@HANDLERS.handles_without_personal_data
 async def on_lead_unsubscribed(uow: UnitOfWork, batch: Batch[LeadUnsubscribed]) -> None:
     """A person unsubscribed from nurture's mail (one click): their email marketing consent
     is withdrawn, stored here and announced to every service."""
@@ -40,7 +40,7 @@ async def on_lead_unsubscribed(uow: UnitOfWork, batch: Batch[LeadUnsubscribed]) 
         for event in batch.events if event.channel in UNSUBSCRIBE_WITHDRAWS], event_time_now())
 
 
-@HANDLERS.handles
+@HANDLERS.handles_without_personal_data
 async def on_sales_progress(uow: UnitOfWork, batch: Batch[
         LeadQualified | LeadDisqualified | LeadHandedOff | LeadAccepted | LeadRejected]) -> None:
     """Scoring qualified or disqualified a lead, handoff assigned it, or its rep accepted or

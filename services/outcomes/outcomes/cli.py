@@ -29,8 +29,8 @@ def _dev_key(home: Path) -> str | None:
 def _add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--leads", type=int, default=10_000)
     demo.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
-                      help="how long the run lasts at most (real minutes); the reps' slower "
-                           "calls (30-60 min, > 1 h) only happen in a run that long")
+                      help="how long the run lasts at most (real minutes); the reps' call "
+                           "delays, deal closes and repeat purchases shrink to fit it")
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--home", type=Path, default=Path(".leadloop"),
@@ -46,12 +46,15 @@ def _demo(args: argparse.Namespace) -> None:
     urls = {name: getattr(args, f"{name}_url") or f"http://{args.host}:{port}"
             for name, port in DEFAULT_PORTS.items()}
     config = DemoConfig(urls=urls, api_key=key, leads=args.leads, minutes=args.minutes,
-                        seed=args.seed)
+                        seed=args.seed, fit_reps=True)
     result = asyncio.run(run_demo(config))
     print(f"demo done in {result['seconds']:.0f}s: {result['leads']:,} leads, "
           f"{result['handed_off']:,} handed off, {result['called']:,} called, "
-          f"{result['won']:,} deals won and {result['lost']:,} lost; "
-          f"{result['calls_after_the_run']:,} calls would have come after the run.")
+          f"{result['won']:,} deals won and {result['lost']:,} lost, "
+          f"{result['repeat_won']:,} repeat purchases; "
+          f"{result['deals_open_at_the_end']:,} deals still open; "
+          f"{result['calls_after_the_run']:,} calls and {result['repeats_after_the_run']:,} "
+          "repeat purchases would have come after the run.")
     print(f"dashboard: {urls['outcomes']}/dashboard  (sign in with the admin key)")
 
 

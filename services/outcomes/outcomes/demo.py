@@ -7,14 +7,15 @@ cannot be replayed into them; the demo plays it in `minutes` of real time instea
 - the lead stream is spread evenly over the first `stream_share` of the run (or goes as fast as
   the stack takes it), so leads keep arriving while reps work;
 - every rep accepts or rejects a new lead at once (within handoff's accept deadline), but first
-  *calls* it after their own real delay: Ann within 5 minutes, Bob 6-25, Cleo 31-55 minutes, Dan
-  after more than an hour, Eve never. Each response-time bucket fills as far as the run is long:
-  calls due after the run ends are not made (those leads stay "never contacted");
-- a deal opens on the call and closes (won or lost) a few minutes later, or stays open when
-  that falls after the end of the run;
-- some won customers buy again (`decide_repeat`): a new deal opens and is won "days" later,
-  where a day is the run's length over DEMO_DAYS (80 s of a 40-minute run), so the
-  repeat-customer report, card and digest have figures (their days are the run's real days).
+  *calls* it after their own delay: Ann within 5 minutes, Bob 6-25, Cleo 31-55 minutes, Dan
+  1-6 hours, Eve never. With `fit_reps` (what `leadloop demo` does) every delay shrinks by one
+  factor so that even Dan's calls come within the run's first half (`DemoClock`); without it
+  they take real time and calls due after the run ends are not made;
+- a deal opens on the call and closes (won or lost) half a day to three "days" later, where a
+  day is the run's length over DEMO_DAYS (10 s of a 5-minute run, 80 s of a 40-minute one);
+- some won customers buy again (`decide_repeat`): a new deal opens and is won 2-10 days after
+  the first, so the repeat-customer report, card and digest have figures (their days are the
+  run's real, compressed days). Whatever falls after the run's end is not done.
 
 The day / week / month breakdowns therefore show the run's leads in the day they were posted.
 """
@@ -33,8 +34,8 @@ from typing import Any, Literal
 import httpx
 
 from outcomes.demo_plan import (
-    DEMO_DAYS,
     REPS,
+    DemoClock,
     PlannedLead,
     RepProfile,
     decide_repeat,
@@ -58,10 +59,13 @@ class DemoConfig:
     stream_share: float = 1 / 3  # of the run, over which the leads arrive
     seed: int = 2026
     concurrency: int = 16
-    # Rep email -> first-call delay range in seconds (None: never calls), replacing that rep's
-    # own; lets a test show two response buckets in a few minutes.
+    # Shrink the reps' first-call delays to fit the run (DemoClock); False: real delays.
+    fit_reps: bool = False
+    # Rep email -> first-call delay range in real seconds (None: never calls), replacing that
+    # rep's own and never shrunk; lets a test show two response buckets in a few minutes.
     answer_delays: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
-    close_after_s: tuple[float, float] = (60, 900)  # from the call to a deal's close
+    # From the call to a deal's close in real seconds; None: DemoClock's demo days.
+    close_after_s: tuple[float, float] | None = None
     assignment_patience_s: float = 120  # a warm lead not handed off by then never will be
 
 
@@ -159,7 +163,7 @@ class DemoRun:
         self.sales_rng = random.Random(config.seed + 1)
         self.timing_rng = random.Random(config.seed + 2)
         self.repeat_rng = random.Random(config.seed + 3)
-        self.day_s = config.minutes * 60 / DEMO_DAYS  # real seconds per demo day
+        self.clock = DemoClock(config.minutes * 60, config.stream_share, config.fit_reps)
         self.waiting: dict[int, tuple[PlannedLead, float]] = {}  # posted, not yet handed off
         self.due: list[tuple[float, int, Action, PlannedLead]] = []  # a heap, soonest first
         self.streaming = True
@@ -174,11 +178,11 @@ class DemoRun:
 
     async def stream(self, leads: list[PlannedLead]) -> None:
         """Post the leads evenly over the stream's share of the run."""
-        spacing = self.config.minutes * 60 * self.config.stream_share / max(len(leads), 1)
         posting: list[asyncio.Task[None]] = []
         try:
             for lead in leads:
-                wait = self.started + lead.index * spacing - time.monotonic()
+                wait = (self.started + self.clock.posted_at_s(lead.index, len(leads))
+                        - time.monotonic())
                 if wait > 0:
                     await asyncio.sleep(wait)
                 await self.gate.acquire()  # a slow stack slows the stream instead of piling up
@@ -224,9 +228,14 @@ class DemoRun:
         self.status.count("handed_off")
         lead.assignment_id = assignment["id"]
         rep = self.reps.get(assignment["rep"]["id"])
-        delays = (self.config.answer_delays.get(rep.email, rep.answers_after_s) if rep
-                  else (1.0, 5.0))
-        lead.rep_speed = speed_of(delays)
+        # A rep outside the demo's calls within seconds; given delays are real, never shrunk.
+        delays: tuple[float, float] | None = (1.0, 5.0)
+        real = True
+        if rep is not None and rep.email in self.config.answer_delays:
+            delays = self.config.answer_delays[rep.email]
+        elif rep is not None:
+            delays, real = rep.answers_after_s, False
+        lead.rep_speed = speed_of(delays)  # the rep's own speed, however the run shrinks it
         lead.decision = decide_sales(lead, self.sales_rng)
         base = f"/v1/assignments/{lead.assignment_id}"
         async with self.gate:
@@ -244,7 +253,8 @@ class DemoRun:
         # The rep's delay counts from the handoff, not from when the demo noticed it.
         since = (datetime.now(UTC) - datetime.fromisoformat(
             assignment["handed_off_at"])).total_seconds()
-        delay = self.timing_rng.uniform(*delays) - max(since, 0.0)
+        delay = (self.timing_rng.uniform(*delays) if real
+                 else self.clock.call_after_s(delays, self.timing_rng)) - max(since, 0.0)
         if not self._schedule(time.monotonic() + delay, "call", lead):
             self.status.count("calls after the run")
 
@@ -283,7 +293,8 @@ class DemoRun:
                 if decision.outcome == "won":
                     lead.repeat = decide_repeat(lead, self.repeat_rng)
                 if lead.repeat is not None and not self._schedule(
-                        time.monotonic() + lead.repeat.after_days * self.day_s, "repeat", lead):
+                        time.monotonic() + self.clock.repeat_after_s(lead.repeat), "repeat",
+                        lead):
                     self.status.count("repeats after the run")
                 return
             await self.stack.call("POST", "handoff", f"/v1/assignments/{lead.assignment_id}"
@@ -292,9 +303,12 @@ class DemoRun:
             if not decision.opens_deal:
                 return
             await self.stack.call("POST", "outcomes", "/v1/deals", {**deal, "status": "open"})
-        if decision.outcome and not self._schedule(
-                time.monotonic() + self.timing_rng.uniform(*self.config.close_after_s),
-                "close", lead):
+        if decision.outcome is None:  # the plan keeps it open
+            self.status.count("deals open at the end")
+            return
+        close_after = (self.timing_rng.uniform(*self.config.close_after_s)
+                       if self.config.close_after_s else self.clock.close_after_s(self.timing_rng))
+        if not self._schedule(time.monotonic() + close_after, "close", lead):
             self.status.count("deals open at the end")
 
 
