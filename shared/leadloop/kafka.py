@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from leadloop.connections import KafkaConnection, kafka_client_args
 
@@ -80,3 +81,27 @@ async def close_producer(producer: AIOKafkaProducer, timeout_s: float = 10) -> N
     done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
     if not done:
         log.warning("Kafka producer did not stop within %.0fs; abandoning it", timeout_s)
+
+
+class KeyPartitions:
+    """Which partition a record key goes to, as the producer's default partitioner decides
+    (murmur2 of the key over the topic's partitions), remembered per key and partition count:
+    murmur2 is pure Python in aiokafka, and a lead's key comes back with each of its events."""
+
+    def __init__(self, producer: AIOKafkaProducer, most: int = 100_000) -> None:
+        self._producer = producer
+        self._partitioner = DefaultPartitioner()
+        self._most = most
+        self._known: dict[tuple[str, int, bytes], int] = {}
+
+    async def of(self, topic: str, key: bytes) -> int:
+        """The partition of `topic` that `key` belongs to."""
+        partitions = sorted(await self._producer.partitions_for(topic))
+        cached = (topic, len(partitions), key)
+        partition = self._known.get(cached)
+        if partition is None:
+            if len(self._known) >= self._most:
+                self._known.clear()
+            partition = self._known[cached] = int(
+                self._partitioner(key, partitions, partitions))
+        return partition

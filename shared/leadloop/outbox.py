@@ -13,6 +13,7 @@ import math
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import orjson
@@ -24,6 +25,7 @@ from leadloop.driver import driver_in_transaction
 from leadloop.events.envelope import CloudEvent
 from leadloop.events.topology import topic_of
 from leadloop.infra_tables import outbox
+from leadloop.kafka import KeyPartitions
 from leadloop.observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from leadloop.retry import Backoff
 from leadloop.tracing import producing
@@ -98,6 +100,7 @@ class OutboxRelay:
         # Sent rows are purged once in this interval (first when the relay starts).
         self._purge_interval_s = purge_interval_s
         self._next_purge = -math.inf
+        self._partitions = KeyPartitions(producer)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.listening = asyncio.Event()  # set while NOTIFYs reach us
@@ -117,11 +120,7 @@ class OutboxRelay:
                 return 0
             with producing(lambda: ((row["topic"], row["traceparent"], str(row["event_id"]),
                                      row["subject"]) for row in rows)):
-                deliveries = []
-                for row in rows:
-                    key, _, headers = _event_of(row).to_kafka()
-                    deliveries.append(await self._producer.send(
-                        row["topic"], value=row["data"], key=key, headers=headers))
+                deliveries = await self._send(rows)
                 # Every record acknowledged by the broker, or the claim rolls back and is
                 # retried: a produce that never completes must not hold the rows forever.
                 await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
@@ -129,6 +128,29 @@ class OutboxRelay:
         for topic, count in Counter(row["topic"] for row in rows).items():
             EVENTS_PUBLISHED.labels(self._service, topic).inc(count)
         return len(rows)
+
+    async def _send(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
+        """Hand the rows to the producer a record batch per partition (several when one fills
+        up), in row order within each partition, so each lead's events keep theirs: cheaper
+        than a send per record, which costs a future, a partitioner call and an accumulator
+        lookup each."""
+        deliveries: list[asyncio.Future[Any]] = []
+        open_batches: dict[tuple[str, int], Any] = {}
+        for row in rows:
+            key, _, headers = _event_of(row).to_kafka()
+            topic = row["topic"]
+            partition = await self._partitions.of(topic, key)
+            batch = open_batches.get((topic, partition))
+            if batch is None or batch.append(timestamp=None, key=key, value=row["data"],
+                                             headers=headers) is None:
+                if batch is not None:  # full: send it, go on in a new one
+                    deliveries.append(await self._producer.send_batch(
+                        batch, topic, partition=partition))
+                batch = open_batches[(topic, partition)] = self._producer.create_batch()
+                batch.append(timestamp=None, key=key, value=row["data"], headers=headers)
+        for (topic, partition), batch in open_batches.items():
+            deliveries.append(await self._producer.send_batch(batch, topic, partition=partition))
+        return deliveries
 
     async def backlog(self) -> int:
         """How many rows wait to be published."""

@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
@@ -130,3 +130,43 @@ async def test_purge_deletes_only_sent_rows_written_before_the_retention(
         left = set(await conn.scalars(select(outbox.c.event_id)))
     assert left == fresh | {old_unsent}, "unsent rows and rows within retention stay"
     assert await relay.purge_sent() == 0
+
+
+async def test_each_leads_events_go_in_order_to_the_partition_its_key_hashes_to(
+        sandbox: Sandbox) -> None:
+    leads = [uuid.uuid4() for _ in range(6)]
+    written: dict[str, list[str]] = {str(lead): [] for lead in leads}
+    async with UnitOfWork(sandbox.engine, sandbox.service) as uow:
+        for _ in range(5):  # interleaved: lead 1, 2, ..., 6, then again
+            for lead in leads:
+                written[str(lead)].append(
+                    uow.publish(LeadErased(lead_id=lead, erased_at=event_time_now())).id)
+        await uow.commit()
+    producer = create_producer(sandbox.bootstrap_servers, "test")
+    await producer.start()
+    relay = _relay(sandbox, producer)
+    try:
+        assert await relay.publish_batch() == 30
+        # Where a plain send with the same key lands: the relay must agree with it.
+        expected = {str(lead): (await producer.send_and_wait(
+            sandbox.topic, b"marker", key=str(lead).encode())).partition for lead in leads}
+    finally:
+        await close_producer(producer)
+    consumer = AIOKafkaConsumer(sandbox.topic, bootstrap_servers=sandbox.bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen: dict[str, list[tuple[int, str]]] = {}
+        async def all_read() -> None:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    if r.value != b"marker":
+                        ce_id = dict(r.headers)["ce_id"].decode()
+                        seen.setdefault(r.key.decode(), []).append((r.partition, ce_id))
+            assert sum(len(v) for v in seen.values()) == 30
+        await eventually(all_read, timeout_s=30)
+    finally:
+        await consumer.stop()
+    for lead, events in seen.items():
+        assert {partition for partition, _ in events} == {expected[lead]}
+        assert [ce_id for _, ce_id in events] == written[lead], "a lead's events keep their order"
