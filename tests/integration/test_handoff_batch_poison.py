@@ -2,7 +2,6 @@
 lead.qualified (a NUL in the email: PostgreSQL cannot store it) parks that event in the DLQ and
 stores for every other lead what applying its events one at a time stores."""
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,7 +14,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.handlers import HANDLERS
-from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadProfile, LeadQualified
@@ -99,12 +97,7 @@ async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one
         for event in good[4:]:
             await _send(producer, sandbox.topic, event)
 
-        runner = ConsumerRunner(
-            service=sandbox.service, engine=through_runner, producer=producer,
-            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=HANDLERS, max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
-        task = asyncio.create_task(runner.run())
-        try:
+        async with sandbox.consuming(producer, HANDLERS, through_runner):
             [parked] = await read_records(sandbox.bootstrap_servers,
                                           sandbox.dead_letter_topic, 1, timeout_s=60)
 
@@ -112,9 +105,6 @@ async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one
                 routed = (await _summary(through_runner))["assignments"]
                 assert {row[0] for row in routed} == set(leads[:5])
             await eventually(all_routed, timeout_s=60)
-        finally:
-            runner.stop()
-            await task
     finally:
         await close_producer(producer)
 
