@@ -299,8 +299,8 @@ class ConsumerRunner:
             await self._dead_letter(record, exc, event_type="unknown",
                                     why="cannot be decoded")
             return None
-        if envelope.type not in self._handlers:
-            return None  # consumers ignore types they do not handle
+        if not self._handlers.wants(envelope.type, envelope.data):
+            return None  # consumers ignore types (and events) they do not handle
         sealed = may_hold_sealed(record.value or b"") and has_sealed_data(envelope.data)
         if sealed and not _is_uuid(envelope.subject):
             await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),

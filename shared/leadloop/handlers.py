@@ -104,6 +104,7 @@ class Handlers:
     def __init__(self) -> None:
         self._by_type: dict[str, BatchHandler] = {}
         self._without_personal_data: set[str] = set()
+        self._wanted: dict[str, Callable[[dict[str, Any]], bool]] = {}
 
     def handles(self, handler: H) -> H:
         """Register `handler` for the event class(es) of its `Batch[...]` annotation."""
@@ -122,6 +123,25 @@ class Handlers:
         self.handles(handler)
         self._without_personal_data.update(_type_of(c) for c in _event_classes(handler))
         return handler
+
+    def handles_where(self, wanted: Callable[[dict[str, Any]], bool]) -> Callable[[H], H]:
+        """Register like `handles` a handler that acts on only some events of its types: the
+        runner skips the others, as it skips types no handler takes, before decrypting or
+        validating them. `wanted` gets an event's data as consumed (personal fields still
+        sealed), so it may read only fields that are never personal."""
+        def register(handler: H) -> H:
+            self.handles(handler)
+            for event_class in _event_classes(handler):
+                self._wanted[_type_of(event_class)] = wanted
+            return handler
+        return register
+
+    def wants(self, event_type: str, data: dict[str, Any]) -> bool:
+        """Whether a handler takes this event (its type, and its `handles_where` filter)."""
+        if event_type not in self._by_type:
+            return False
+        wanted = self._wanted.get(event_type)
+        return wanted is None or wanted(data)
 
     def needs_personal_data(self, event_type: str) -> bool:
         """Whether the handler of `event_type` reads personal fields (see above)."""

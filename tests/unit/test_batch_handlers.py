@@ -109,3 +109,21 @@ def test_plan_gives_a_lead_one_handler_per_step() -> None:
     steps = handlers.plan([_erased(lead), _scored(lead, 5), _erased(lead)])
     assert [[h.__name__ for h, _b in step] for step in steps] == [
         ["updated_or_erased"], ["scored"], ["updated_or_erased"]]
+
+
+def test_a_filtered_handler_takes_only_the_events_its_filter_wants() -> None:
+    handlers = Handlers()
+
+    @handlers.handles_where(lambda data: data.get("score", 0) >= 50)
+    async def on_high_scores(uow: UnitOfWork, batch: Batch[LeadScored]) -> None:
+        return None
+
+    @handlers.handles_without_personal_data
+    async def on_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
+        return None
+
+    scored, erased = "leadloop.lead.scored.v1", "leadloop.lead.erased.v1"
+    assert handlers.event_types == [erased, scored]
+    assert handlers.wants(scored, {"score": 70}) and not handlers.wants(scored, {"score": 20})
+    assert handlers.wants(erased, {}) and not handlers.wants("leadloop.lead.created.v1", {})
+    assert handlers.needs_personal_data(scored) and not handlers.needs_personal_data(erased)

@@ -55,12 +55,16 @@ async def record_stage_changes(uow: UnitOfWork, changes: Sequence[LeadStageChang
     await customer_repository.close_won_assignments(uow, sorted(won_at), event_time_now())
 
 
+FORM_SUBMITTED = "form_submitted"
+"""The activity kind that shows a customer's new interest (the handler takes no other)."""
+
+
 async def route_customer_interest(uow: UnitOfWork, activities: Sequence[LeadActivity],
                                   settings: HandoffSettings) -> None:
     """A form submission from an existing customer, or from a contact of an account someone
     owns, is handed to the owner (reason existing_customer) when the lead has no open
     assignment; other activities and other leads cost no statement beyond the first query."""
-    forms = [a for a in activities if a.kind == "form_submitted"]
+    forms = [a for a in activities if a.kind == FORM_SUBMITTED]
     if not forms:
         return
     copies = await customer_repository.lead_copies(uow, list(dict.fromkeys(

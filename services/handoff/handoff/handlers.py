@@ -5,6 +5,7 @@ from uuid import UUID
 
 from handoff import customers_service, repository, service
 from handoff.config import get_settings
+from handoff.customers_service import FORM_SUBMITTED
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     CONSENT_PURPOSES,
@@ -54,7 +55,7 @@ async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChang
                                          event.granted)
 
 
-@HANDLERS.handles
+@HANDLERS.handles_where(lambda data: data.get("kind") == FORM_SUBMITTED)
 async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
     """An existing customer's new form submission goes to its owner (existing_customer)."""
     await customers_service.route_customer_interest(uow, batch.events, get_settings())
