@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.handlers import HANDLERS
 from leadloop.db import UnitOfWork, create_engine
-from leadloop.events import CloudEvent, EventData, event_type_of
+from leadloop.events import EventData
 from leadloop.events.models import LeadProfile, LeadQualified
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
@@ -28,7 +28,7 @@ from tests.integration.test_handoff_batch_routing import (
     _qualified,
     _setup,
 )
-from tests.support import eventually, read_records
+from tests.support import eventually, read_records, send_event
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
@@ -67,12 +67,7 @@ async def _summary(engine: AsyncEngine) -> dict[str, Any]:
 
 
 async def _send(producer: AIOKafkaProducer, topic: str, event: EventData) -> str:
-    envelope = CloudEvent(type=event_type_of(event), source="test",
-                          subject=str(event.lead_id),  # type: ignore[attr-defined]
-                          data=event.model_dump(mode="json"))
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-    return envelope.id
+    return await send_event(producer, topic, event, event.lead_id)  # type: ignore[attr-defined]
 
 
 async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one_by_one(

@@ -45,7 +45,7 @@ from nurture.handlers import HANDLERS
 from nurture.steps import GuardPolicy
 from nurture.tables import engagements, enrollments, lead_states, suppressions
 from tests.integration.conftest import Sandbox, migrated_database
-from tests.support import eventually, read_records
+from tests.support import eventually, read_records, send_event
 
 pytestmark = pytest.mark.asyncio
 
@@ -343,11 +343,7 @@ async def _send(producer: AIOKafkaProducer, topic: str, item: Item[Any]) -> str:
     data = item.event
     # A merge is about the duplicate: keyed by it, it keeps its place among that lead's events.
     lead = data.merged_lead_id if isinstance(data, LeadMerged) else data.lead_id
-    envelope = CloudEvent(type=event_type_of(data), source="test", subject=str(lead),
-                          data=data.model_dump(mode="json"))
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-    return envelope.id
+    return await send_event(producer, topic, data, lead)
 
 
 async def test_a_poison_event_is_parked_by_the_runner_and_the_rest_applies_as_one_by_one(
