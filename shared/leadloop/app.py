@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -88,15 +88,6 @@ class Runtime:
         """The wake-up event of the worker called `name` (created on first use)."""
         return self.wakeups.setdefault(name, asyncio.Event())
 
-    async def wait_for_wakeup(self, name: str, timeout_s: float) -> None:
-        """Return when the worker called `name` is woken, the service stops, or `timeout_s`
-        passes: a worker's sleep between rounds."""
-        stop = asyncio.create_task(self.stopping.wait())
-        woken = asyncio.create_task(self.wakeup(name).wait())
-        await asyncio.wait({stop, woken}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        woken.cancel()
-
     def supervise(self, name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run a background task, and start it again (after a backoff) whenever it dies; each
         death counts in a metric and keeps `/readyz?strict=true` failing for a while."""
@@ -128,8 +119,23 @@ class Runtime:
         return UnitOfWork(self.engine, self.settings.service_name)
 
 
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_of(runtime: Runtime, kind: type[S]) -> S:
+    """The running service's settings as its own class (`settings_of(runtime, HandoffSettings)`):
+    the one typed way to read a setting, so mypy checks every name and no caller restates a
+    default. A runtime holding another class is a wiring bug, and says so."""
+    settings = runtime.settings
+    if not isinstance(settings, kind):
+        raise TypeError(f"{settings.service_name} runs with {type(settings).__name__}, "
+                        f"not {kind.__name__}")
+    return settings
+
+
 BackgroundWorker = Callable[[Runtime], Coroutine[Any, Any, None]]
-"""A long-running job a service adds (timers, schedulers); it gets the runtime."""
+"""A long-running job a service adds (timers, schedulers); it gets the runtime, and runs its
+rounds in `leadloop.worker.run_worker` (idling, wake-ups, backoff, shutdown)."""
 
 
 def runtime_of(request: Request) -> Runtime:

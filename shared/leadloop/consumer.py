@@ -15,6 +15,7 @@ import heapq
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC
 from uuid import UUID
@@ -65,7 +66,7 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-def _in_causal_order(deliveries: list["Delivery"]) -> list["Delivery"]:
+def in_causal_order(deliveries: list["Delivery"]) -> list["Delivery"]:
     """The batch with its partitions interleaved by event time, each partition's own order
     kept: a lead's events from several topics (say lead.qualified from scoring and the
     lead.handed_off it caused) are applied in the order they happened, not in the order the
@@ -93,6 +94,72 @@ class Delivery:
     record: ConsumerRecord[bytes, bytes]
     envelope: CloudEvent
     event: EventData
+
+
+# --- the steps a replay shares with the runner (outcomes' rebuild) ------------------------------
+
+
+class SealedWithoutLead(EnvelopeError):
+    """An event with sealed fields whose subject is not a lead id: no key will ever open them."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__("ce_subject is not a lead id")
+        self.event_type = event_type
+
+
+def envelope_of(record: ConsumerRecord[bytes, bytes], handlers: Handlers
+                ) -> tuple[CloudEvent, bool] | None:
+    """The record's envelope, and whether it holds sealed fields; None when `handlers` do not
+    take its type. Raises for a record that is not an event, or whose sealed fields name no
+    lead (no key will ever open them): the runner parks those."""
+    # A type named in the headers that this service does not handle is skipped before its
+    # data is parsed: consumers read whole topics, and most of some topics is not theirs.
+    for name, value in record.headers or ():
+        if name == "ce_type":
+            if value is not None and value.decode("utf-8", "replace") not in handlers:
+                return None
+            break
+    envelope = CloudEvent.from_kafka(record.value, record.headers)
+    if not handlers.wants(envelope.type, envelope.data):
+        return None  # consumers ignore types (and events) they do not handle
+    sealed = may_hold_sealed(record.value or b"") and has_sealed_data(envelope.data)
+    if sealed and not _is_uuid(envelope.subject):
+        raise SealedWithoutLead(envelope.type)
+    if sealed and not handlers.needs_personal_data(envelope.type):
+        # Its handler reads no personal field: they read as empty, no key is needed.
+        return replace(envelope, data=reveal(envelope.data, envelope.subject, None)), False
+    return envelope, sealed
+
+
+def decode(record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, sealed: bool,
+           keys: dict[str, bytes | None], *, keep_erased: bool = False) -> Delivery | None:
+    """Reveal the sealed fields with the lead's key and parse the event. None for an erased
+    person's event (nothing left to act on), unless `keep_erased`: then it comes with its
+    personal fields emptied. Raises KeyUnavailable, PiiError or ValidationError for a record
+    that can never be applied."""
+    if sealed:
+        data = reveal_event(envelope, keys, keep_erased=keep_erased)
+        if data is None:
+            return None
+        envelope = replace(envelope, data=data)
+    return Delivery(record, envelope, parse_event(envelope.type, envelope.data))
+
+
+async def apply_isolating(deliveries: list[Delivery],
+                          apply_batch: Callable[[list[Delivery]], Awaitable[bool]],
+                          apply_one: Callable[[Delivery], Awaitable[None]]) -> None:
+    """`apply_batch` the deliveries (False: it failed); when it fails, each half in turn the
+    same way, down to the failing event alone, which goes to `apply_one`. The rest of the batch
+    is applied in a few larger transactions (about 2·log2(n)), not one by one, and the halves
+    go in order, so each lead's events keep theirs."""
+    if len(deliveries) == 1:
+        await apply_one(deliveries[0])
+        return
+    if await apply_batch(deliveries):
+        return
+    middle = len(deliveries) // 2
+    await apply_isolating(deliveries[:middle], apply_batch, apply_one)
+    await apply_isolating(deliveries[middle:], apply_batch, apply_one)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -239,7 +306,7 @@ class ConsumerRunner:
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries:
-            await self._apply_isolating(_in_causal_order(deliveries))
+            await self._apply_isolating(in_causal_order(deliveries))
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             self._processed[tp] = max(self._processed.get(tp, 0), record.offset + 1)
@@ -286,30 +353,13 @@ class ConsumerRunner:
         """The record's envelope, and whether it holds sealed fields, if this service handles
         its type; a record that is not an event, or whose sealed fields name no lead, is parked
         (no key will ever open them)."""
-        # A type named in the headers that this service does not handle is skipped before its
-        # data is parsed: consumers read whole topics, and most of some topics is not theirs.
-        for name, value in record.headers or ():
-            if name == "ce_type":
-                if value is not None and value.decode("utf-8", "replace") not in self._handlers:
-                    return None
-                break
         try:
-            envelope = CloudEvent.from_kafka(record.value, record.headers)
+            return envelope_of(record, self._handlers)
+        except SealedWithoutLead as exc:
+            await self._dead_letter(record, exc, event_type=exc.event_type)
         except Exception as exc:  # nothing a record holds may stop the consumer
-            await self._dead_letter(record, exc, event_type="unknown",
-                                    why="cannot be decoded")
-            return None
-        if not self._handlers.wants(envelope.type, envelope.data):
-            return None  # consumers ignore types (and events) they do not handle
-        sealed = may_hold_sealed(record.value or b"") and has_sealed_data(envelope.data)
-        if sealed and not _is_uuid(envelope.subject):
-            await self._dead_letter(record, EnvelopeError("ce_subject is not a lead id"),
-                                    event_type=envelope.type)
-            return None
-        if sealed and not self._handlers.needs_personal_data(envelope.type):
-            # Its handler reads no personal field: they read as empty, no key is needed.
-            return replace(envelope, data=reveal(envelope.data, envelope.subject, None)), False
-        return envelope, sealed
+            await self._dead_letter(record, exc, event_type="unknown", why="cannot be decoded")
+        return None
 
     async def _decode_or_dead_letter(self, record: ConsumerRecord[bytes, bytes],
                                      envelope: CloudEvent, sealed: bool,
@@ -331,22 +381,12 @@ class ConsumerRunner:
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes], envelope: CloudEvent,
                       sealed: bool, keys: dict[str, bytes | None]) -> Delivery | None:
-        if sealed:
-            try:
-                # The key was waited for with the batch's (see _known_keys): none means none.
-                data = reveal_event(envelope, keys)
-            except (KeyUnavailable, PiiError) as exc:
-                await self._dead_letter(record, exc, event_type=envelope.type)
-                return None
-            if data is None:
-                return None  # about an erased person: there is nothing left to act on
-            envelope = replace(envelope, data=data)
         try:
-            event = parse_event(envelope.type, envelope.data)
-        except ValidationError as exc:
+            # The key was waited for with the batch's (see _known_keys): none means none.
+            return decode(record, envelope, sealed, keys)
+        except (KeyUnavailable, PiiError, ValidationError) as exc:
             await self._dead_letter(record, exc, event_type=envelope.type)
             return None
-        return Delivery(record, envelope, event)
 
     async def _apply_retrying_transient(self, deliveries: list[Delivery], *,
                                         whole_batch: bool) -> bool:
@@ -370,14 +410,9 @@ class ConsumerRunner:
         failing event alone, which is retried and then dead-lettered. The rest of the batch is
         applied in a few larger transactions (about 2·log2(n)), not one by one, and the halves
         go in order, so each lead's events keep theirs."""
-        if len(deliveries) == 1:
-            await self._apply_one_or_dead_letter(deliveries[0])
-            return
-        if await self._apply_retrying_transient(deliveries, whole_batch=True):
-            return
-        middle = len(deliveries) // 2
-        await self._apply_isolating(deliveries[:middle])
-        await self._apply_isolating(deliveries[middle:])
+        await apply_isolating(
+            deliveries, lambda batch: self._apply_retrying_transient(batch, whole_batch=True),
+            self._apply_one_or_dead_letter)
 
     async def _apply_one_or_dead_letter(self, delivery: Delivery) -> None:
         backoff = Backoff(*self._backoff_s)

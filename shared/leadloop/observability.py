@@ -118,6 +118,11 @@ BACKGROUND_TASK_RESTARTS = Counter(
     "Background tasks (relay, consumer, key feed, workers) that died and were restarted",
     ["service", "task"],
 )
+WORKER_ERRORS = Counter(
+    "leadloop_worker_errors_total",
+    "Rounds of a background worker (timers, schedulers, purges) that failed and were retried",
+    ["service", "worker"],
+)
 OUTBOX_BACKLOG = Gauge("leadloop_outbox_backlog", "Outbox rows not yet published", ["service"])
 CONSUMER_LAG = Gauge(
     "leadloop_consumer_lag", "Records behind the end of the log", ["service", "topic"]

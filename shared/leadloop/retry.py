@@ -23,10 +23,16 @@ class Backoff:
         """Start again from the initial delay."""
         self._next_s = self._initial_s
 
+    def next_delay(self) -> float:
+        """The current delay (with jitter), doubling the one after it: for a caller that
+        waits on something else too (a shutdown, a wake-up) rather than in `sleep`."""
+        delay = self._next_s * random.uniform(0.5, 1.0)
+        self._next_s = min(self._next_s * 2, self._max_s)
+        return delay
+
     async def sleep(self) -> None:
         """Wait the current delay (with jitter) and double it."""
-        await asyncio.sleep(self._next_s * random.uniform(0.5, 1.0))
-        self._next_s = min(self._next_s * 2, self._max_s)
+        await asyncio.sleep(self.next_delay())
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import ConsumerRecord
 
-from leadloop.consumer import Delivery, _in_causal_order
+from leadloop.consumer import Delivery, in_causal_order
 from leadloop.events import CloudEvent
 from leadloop.events.models import LeadQualified
 
@@ -22,7 +22,7 @@ def _delivery(topic: str, offset: int, seconds: float, naive: bool = False) -> D
 
 
 def _order(deliveries: list[Delivery]) -> list[tuple[str, int]]:
-    return [(d.record.topic, d.record.offset) for d in _in_causal_order(deliveries)]
+    return [(d.record.topic, d.record.offset) for d in in_causal_order(deliveries)]
 
 
 def test_a_lead_event_from_another_topic_goes_where_its_time_puts_it() -> None:
@@ -43,4 +43,4 @@ def test_each_partitions_own_order_stands_even_against_its_clock() -> None:
 
 def test_one_partition_is_left_as_it_came() -> None:
     batch = [_delivery("leadloop.scoring", n, seconds=-n) for n in range(3)]
-    assert _in_causal_order(batch) == batch
+    assert in_causal_order(batch) == batch

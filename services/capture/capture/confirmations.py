@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -32,10 +32,11 @@ from sqlalchemy import text
 from capture.config import CaptureSettings
 from capture.consent import ConsentChange, change_consents
 from leadloop import problems, ratelimit
-from leadloop.app import Runtime, get_runtime
+from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.events.models import Consent, event_time_now
 from leadloop.mail import send_mail
 from leadloop.templates import Templates
+from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
 # The confirmation mail and the pages its link opens (templates/, autoescaped).
@@ -153,7 +154,7 @@ _CONFIRMED = text("UPDATE consent_confirmations SET confirmed_at = :now WHERE id
 
 async def send_due(runtime: Runtime) -> int:
     """Mail the confirmations that are due (a batch, in one transaction); how many were."""
-    settings = cast(CaptureSettings, runtime.settings)
+    settings = settings_of(runtime, CaptureSettings)
     secret = settings.form_token_secret.encode()
     async with runtime.engine.begin() as conn:
         rows = (await conn.execute(_CLAIM_DUE)).all()
@@ -178,15 +179,10 @@ async def send_due(runtime: Runtime) -> int:
 
 
 async def send_confirmations(runtime: Runtime) -> None:
-    """Background worker: mail due confirmations, then wait for the next poll."""
-    interval = cast(CaptureSettings, runtime.settings).consent_mail_poll_interval_s
-    while not runtime.stopping.is_set():
-        try:
-            if await send_due(runtime):
-                continue
-        except Exception:  # database away: the next round catches up
-            log.warning("sending consent confirmations failed; retrying", exc_info=True)
-        await runtime.wait_for_wakeup("consent-confirmations", interval)
+    """Background worker: mail due confirmations, a batch at a time, polling when none are."""
+    await run_worker(runtime, "consent-confirmations", send_due,
+                     interval_s=settings_of(runtime, CaptureSettings)
+                     .consent_mail_poll_interval_s)
 
 
 # --- the link's target --------------------------------------------------------------------------
@@ -213,7 +209,7 @@ async def confirm_consent(token: str, request: Request,
     """The link in a consent confirmation mail (public, no key: the signature is the proof).
     The first visit records the consent; any later visit shows the same page and changes
     nothing."""
-    settings = cast(CaptureSettings, runtime.settings)
+    settings = settings_of(runtime, CaptureSettings)
     ip = request.client.host if request.client else "unknown"
     wait = await ratelimit.hit(runtime.engine, [
         ratelimit.Limit(f"confirm:ip:{ip}", settings.public_per_ip_per_minute)])

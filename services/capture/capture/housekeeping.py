@@ -5,13 +5,14 @@ PostgreSQL, never by what a process remembers, so a purge missed while a process
 caught up by the next one, and two replicas purging at once only delete the same rows.
 """
 
-import asyncio
 import logging
 
 from sqlalchemy import text
 
+from capture.config import CaptureSettings
 from leadloop import ratelimit
-from leadloop.app import Runtime
+from leadloop.app import Runtime, settings_of
+from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
 PURGE_BATCH = 5000
@@ -39,20 +40,18 @@ async def purge_idempotency_keys(runtime: Runtime, retention_hours: float) -> in
             return total
 
 
+async def purge(runtime: Runtime) -> bool:
+    """One round of purges. Never "did work": each purge removes all there is, so the next
+    round waits an interval."""
+    settings = settings_of(runtime, CaptureSettings)
+    keys = await purge_idempotency_keys(runtime, settings.idempotency_retention_hours)
+    windows = await ratelimit.purge_old_windows(runtime.engine)
+    if keys or windows:
+        log.info("purged %d idempotency keys, %d rate-limit windows", keys, windows)
+    return False
+
+
 async def housekeeping(runtime: Runtime) -> None:
     """Background worker: run the purges every `housekeeping_interval_s`."""
-    settings = runtime.settings
-    interval = float(getattr(settings, "housekeeping_interval_s", 300.0))
-    retention = float(getattr(settings, "idempotency_retention_hours", 24.0))
-    while not runtime.stopping.is_set():
-        try:
-            keys = await purge_idempotency_keys(runtime, retention)
-            windows = await ratelimit.purge_old_windows(runtime.engine)
-            if keys or windows:
-                log.info("purged %d idempotency keys, %d rate-limit windows", keys, windows)
-        except Exception:  # database away: the next round catches up
-            log.warning("housekeeping failed; retrying next round", exc_info=True)
-        try:
-            await asyncio.wait_for(runtime.stopping.wait(), interval)
-        except TimeoutError:
-            pass
+    await run_worker(runtime, "housekeeping", purge,
+                     interval_s=settings_of(runtime, CaptureSettings).housekeeping_interval_s)

@@ -22,12 +22,14 @@ import asyncpg
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from capture.config import CaptureSettings
 from capture.import_chunks import PreparedChunk, apply_chunk, prepare_chunk
 from capture.import_domain import UnreadableRow, detect_delimiter
 from capture.tables import import_parts, imports
-from leadloop.app import Runtime
+from leadloop.app import Runtime, settings_of
 from leadloop.db import UnitOfWork
 from leadloop.retry import is_transient
+from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
 PART_BYTES = 1 << 20
@@ -81,24 +83,23 @@ async def get_import(uow: UnitOfWork, import_id: UUID) -> Any | None:
 
 
 async def resume_imports(runtime: Runtime) -> None:
-    """Background worker: apply every running import no other process is applying."""
-    settings = runtime.settings
-    interval = float(getattr(settings, "import_resume_interval_s", 5.0))
-    wake = runtime.wakeup(WAKEUP)
-    while not runtime.stopping.is_set():
-        wake.clear()
-        try:
-            async with runtime.unit_of_work() as uow:
-                running = list((await uow.connection.scalars(
-                    select(imports.c.id).where(imports.c.status == "running")
-                    .order_by(imports.c.created_at))).all())
-            for import_id in running:
-                if runtime.stopping.is_set():
-                    return
-                await _run_if_free(runtime, import_id)
-        except Exception:  # database away: the next round tries again
-            log.warning("could not look for imports to run", exc_info=True)
-        await runtime.wait_for_wakeup(WAKEUP, interval)
+    """Background worker: apply running imports, at once when an upload wakes it."""
+    await run_worker(runtime, "imports", run_running_imports, wake_on=WAKEUP,
+                     interval_s=settings_of(runtime, CaptureSettings).import_resume_interval_s)
+
+
+async def run_running_imports(runtime: Runtime) -> bool:
+    """One round: apply every running import no other process is applying. Never "did work":
+    it ran what there was, and a new upload wakes the worker."""
+    async with runtime.unit_of_work() as uow:
+        running = list((await uow.connection.scalars(
+            select(imports.c.id).where(imports.c.status == "running")
+            .order_by(imports.c.created_at))).all())
+    for import_id in running:
+        if runtime.stopping.is_set():
+            break
+        await _run_if_free(runtime, import_id)
+    return False
 
 
 async def _run_if_free(runtime: Runtime, import_id: UUID) -> None:
@@ -120,7 +121,7 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
         row = await get_import(uow, import_id)
     if row is None or row.status != "running":
         return  # another process finished it meanwhile
-    chunk_rows = int(getattr(runtime.settings, "import_chunk_rows", 5000))
+    chunk_rows = settings_of(runtime, CaptureSettings).import_chunk_rows
     status = "completed"
     try:
         with tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as file:

@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from capture import idempotency, imports
+from capture.config import CaptureSettings
 from capture.import_domain import check_mapping, default_mapping, detect_delimiter
-from leadloop.app import Runtime, get_runtime
+from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.auth import require_scope
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
@@ -140,7 +141,7 @@ async def post_import(
     if campaign is not None and "\x00" in campaign:
         return JSONResponse(_invalid("campaign", "must not contain a NUL character (\\0)")
                             .detail, status_code=422)
-    limit = int(getattr(runtime.settings, "import_max_bytes", 64 * 1024 * 1024))
+    limit = settings_of(runtime, CaptureSettings).import_max_bytes
     try:
         spool = await _spool(request, limit, _charset(request.headers.get("content-type", "")))
     except HTTPException as exc:

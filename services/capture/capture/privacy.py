@@ -6,7 +6,7 @@ lead.erased, on which every other service deletes or anonymizes its own copy.
 """
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from capture import export, privacy_repository
 from capture.config import CaptureSettings
-from leadloop.app import Runtime, get_runtime, unit_of_work
+from leadloop.app import Runtime, get_runtime, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadErased, event_time_now
@@ -80,6 +80,6 @@ async def export_lead(lead_id: UUID, request: Request, uow: UnitOfWork = Depends
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this id")
         held = await privacy_repository.export_person(uow.connection, lead_ids)
     # A service that did not answer raises a 503 problem naming it (capture.export).
-    services = await export.gather(cast(CaptureSettings, runtime.settings), lead_ids,
+    services = await export.gather(settings_of(runtime, CaptureSettings), lead_ids,
                                    export.caller_key_headers(request))
     return LeadExport(lead_id=lead_id, exported_at=event_time_now(), services=services, **held)

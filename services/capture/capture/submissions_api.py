@@ -2,7 +2,7 @@
 
 import hmac
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
@@ -24,7 +24,7 @@ from capture.submission import (
 )
 from capture.writers import ActivityRequest, Claim, SubmissionRequest, writers
 from leadloop import ratelimit
-from leadloop.app import Runtime, get_runtime
+from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.auth import find_principal, hash_key
 from leadloop.events.models import LeadSource, event_time_now
 from leadloop.observability import current_traceparent
@@ -38,7 +38,7 @@ SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",
 def token_secret(runtime: Runtime) -> bytes:
     """The secret that signs fill-time tokens (required at start: ServiceSettings.require_secrets;
     random per process only in dev mode)."""
-    return cast(CaptureSettings, runtime.settings).form_token_secret.encode()
+    return settings_of(runtime, CaptureSettings).form_token_secret.encode()
 
 
 def cors_headers(form: FormConfigIn, origin: str | None) -> dict[str, str]:
@@ -228,7 +228,7 @@ async def embed_script(form_id: str, key: str,
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this key is not this form's key")
     # The configured public URL, never the request's Host header: a forged Host would point
     # the script (and every visitor's submission) at another server.
-    base = cast(CaptureSettings, runtime.settings).base_url
+    base = settings_of(runtime, CaptureSettings).base_url
     script = render_embed_script(form_id, form, key, base, token_secret(runtime))
     return Response(script, media_type="text/javascript", headers={
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -9,7 +9,7 @@ import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -27,7 +27,7 @@ from capture.form_config import FormConfigIn
 from capture.group_commit import GroupCommit
 from capture.lead_keys import publish_sealed
 from capture.submission import answer_for
-from leadloop.app import Runtime
+from leadloop.app import Runtime, settings_of
 from leadloop.db import UnitOfWork
 from leadloop.events.models import EventData, LeadActivity, LeadSource
 
@@ -344,7 +344,7 @@ def writers(runtime: Runtime) -> Writers:
             submissions=GroupCommit(
                 "submissions", runtime.unit_of_work,
                 functools.partial(apply_submissions,
-                                  settings=cast(CaptureSettings, runtime.settings)),
+                                  settings=settings_of(runtime, CaptureSettings)),
                 conflict_key=claim_key),
             activities=GroupCommit("activities", runtime.unit_of_work, apply_activities,
                                    max_items=1000, conflict_key=lambda i: i.activity_id))

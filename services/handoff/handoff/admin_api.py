@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from handoff import rule_repository, webhook_admin, webhook_repository
-from handoff.config import get_settings
+from handoff.config import HandoffSettings
 from handoff.routing_tables import invalidate_routing
 from handoff.rule_schemas import RuleIn, RuleList, RuleOut
 from handoff.webhook_schemas import (
@@ -20,7 +20,7 @@ from handoff.webhook_schemas import (
     SubscriberPatch,
     SubscriberWithSecret,
 )
-from leadloop.app import unit_of_work
+from leadloop.app import Runtime, get_runtime, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import cursor_query, limit_query
@@ -112,10 +112,10 @@ async def rule_versions(rule_id: UUID, limit: int = limit_query(),
 # --- webhook subscribers -------------------------------------------------------------------
 
 
-async def _check_url(url: str) -> None:
+async def _check_url(url: str, runtime: Runtime) -> None:
     """422 naming `url` when it leads to a loopback, private or link-local address."""
     try:
-        await check_target(url, get_settings().webhook_networks)
+        await check_target(url, settings_of(runtime, HandoffSettings).webhook_networks)
     except TargetRefused as exc:
         raise RequestValidationError([{"loc": ("body", "url"), "type": "value_error",
                                        "msg": str(exc)}]) from None
@@ -124,9 +124,10 @@ async def _check_url(url: str) -> None:
 @router.post("/webhooks", response_model=SubscriberWithSecret,
              status_code=status.HTTP_201_CREATED, tags=["webhooks"])
 async def create_subscriber(subscriber: SubscriberIn,
-                            uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberWithSecret:
+                            uow: UnitOfWork = Depends(unit_of_work),
+                            runtime: Runtime = Depends(get_runtime)) -> SubscriberWithSecret:
     """Add a sales tool's endpoint; the answer holds its signing secret (shown only now)."""
-    await _check_url(str(subscriber.url))
+    await _check_url(str(subscriber.url), runtime)
     async with uow:
         row, secret = await webhook_admin.create_subscriber(uow, subscriber)
         await uow.commit()
@@ -147,10 +148,11 @@ async def list_subscribers(limit: int = limit_query(), cursor: str | None = curs
 @router.patch("/webhooks/{subscriber_id}", response_model=SubscriberOut, tags=["webhooks"],
               responses={404: {"description": _NO_SUBSCRIBER}})
 async def update_subscriber(subscriber_id: UUID, patch: SubscriberPatch,
-                            uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberOut:
+                            uow: UnitOfWork = Depends(unit_of_work),
+                            runtime: Runtime = Depends(get_runtime)) -> SubscriberOut:
     """Change a subscriber; `{"enabled": true}` re-enables one disabled after failures."""
     if patch.url is not None:
-        await _check_url(str(patch.url))
+        await _check_url(str(patch.url), runtime)
     async with uow:
         try:
             row = await webhook_admin.update_subscriber(uow, subscriber_id, patch)
@@ -163,9 +165,10 @@ async def update_subscriber(subscriber_id: UUID, patch: SubscriberPatch,
 @router.post("/webhooks/{subscriber_id}/rotate-secret", response_model=SubscriberWithSecret,
              tags=["webhooks"], responses={404: {"description": _NO_SUBSCRIBER}})
 async def rotate_secret(subscriber_id: UUID,
-                        uow: UnitOfWork = Depends(unit_of_work)) -> SubscriberWithSecret:
+                        uow: UnitOfWork = Depends(unit_of_work),
+                        runtime: Runtime = Depends(get_runtime)) -> SubscriberWithSecret:
     """A new secret; the previous one keeps signing alongside it for the overlap period."""
-    overlap = get_settings().webhook_secret_overlap_s
+    overlap = settings_of(runtime, HandoffSettings).webhook_secret_overlap_s
     async with uow:
         try:
             row, secret = await webhook_admin.rotate_secret(uow, subscriber_id,

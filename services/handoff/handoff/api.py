@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, sta
 from fastapi.exceptions import RequestValidationError
 
 from handoff import repository, service
-from handoff.config import get_settings
+from handoff.config import HandoffSettings
 from handoff.domain import AssignmentStatus, TransitionNotAllowed
 from handoff.queue_worker import wake_queue
 from handoff.rep_schemas import RepIn, RepList, RepOut, RepPatch
@@ -26,7 +26,7 @@ from handoff.schemas import (
     ViewerOut,
 )
 from handoff.tables import assignments
-from leadloop.app import runtime_of, unit_of_work
+from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
@@ -358,8 +358,9 @@ async def assign_lead(lead_id: UUID, assignment: AssignIn, request: Request,
     async with uow:
         try:
             with _access_errors():
+                settings = settings_of(runtime_of(request), HandoffSettings)
                 row = await service.assign_manually(uow, lead_id, assignment.rep_id,
-                                                    assignment.reason, viewer, get_settings())
+                                                    assignment.reason, viewer, settings)
         except service.LeadNotQualified as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         except service.AlreadyHeld as exc:

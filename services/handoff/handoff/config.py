@@ -100,5 +100,7 @@ class HandoffSettings(MailingServiceSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> HandoffSettings:
-    """The process's settings, read from the environment once."""
+    """The process's settings, read from the environment once: the instance the app runs with
+    (main.py), for the batch handlers, which run without a runtime. Everything that has a
+    runtime reads `leadloop.app.settings_of(runtime, HandoffSettings)`."""
     return HandoffSettings()

@@ -20,10 +20,12 @@ from typing import Any
 from uuid import UUID
 
 from handoff import assign, repository
-from handoff.config import HandoffSettings, get_settings
+from handoff.config import HandoffSettings
 from handoff.domain import AssignmentStatus
-from leadloop.app import Runtime
+from handoff.webhook_worker import wake_webhooks
+from leadloop.app import Runtime, settings_of
 from leadloop.events.models import event_time_now
+from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
 WAKEUP = "handoff.fallback-queue"
@@ -34,19 +36,18 @@ def wake_queue(runtime: Runtime) -> None:
     runtime.wakeup(WAKEUP).set()
 
 
+async def drain(runtime: Runtime) -> bool:
+    """One round: try every queued lead once. Never "did work": leads left queued wait for a
+    change (a wake-up) or the next interval."""
+    if await drain_fallback_queue(runtime.unit_of_work, settings_of(runtime, HandoffSettings)):
+        wake_webhooks(runtime)  # their lead.handed_off webhooks go out at once
+    return False
+
+
 async def run_queue_drain(runtime: Runtime) -> None:
     """Background worker: route queued leads to reps who can take them, until shutdown."""
-    settings = get_settings()
-    wake = runtime.wakeup(WAKEUP)
-    while not runtime.stopping.is_set():
-        wake.clear()
-        try:
-            await drain_fallback_queue(runtime.unit_of_work, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # database away and the like: the next round tries again
-            log.exception("fallback queue round failed; retrying")
-        await runtime.wait_for_wakeup(WAKEUP, settings.queue_drain_interval_s)
+    await run_worker(runtime, "fallback-queue", drain, wake_on=WAKEUP,
+                     interval_s=settings_of(runtime, HandoffSettings).queue_drain_interval_s)
 
 
 async def drain_fallback_queue(new_uow: Any, settings: HandoffSettings) -> int:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 
 from handoff import repository, service
-from handoff.config import get_settings
+from handoff.config import HandoffSettings
 from handoff.domain import HELD_BY_REP, TransitionNotAllowed
 from handoff.queue_worker import wake_queue
 from handoff.rep_keys import resolve_rep_key
@@ -36,7 +36,7 @@ from handoff.sales_page_data import lead_story, time_left
 from handoff.schemas import AssignIn, ContactIn, RejectIn
 from handoff.tables import assignments, page_sessions
 from leadloop import page_sessions as sessions
-from leadloop.app import runtime_of, unit_of_work
+from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, hash_key, resolve_key
 from leadloop.db import UnitOfWork
 from leadloop.events.models import RejectionReason
@@ -66,7 +66,8 @@ class Session:
 
 
 def _secret(request: Request) -> bytes:
-    return sessions.session_secret(get_settings().page_session_secret, request.app.state,
+    settings = settings_of(runtime_of(request), HandoffSettings)
+    return sessions.session_secret(settings.page_session_secret, request.app.state,
                                    "LEADLOOP_HANDOFF_PAGE_SESSION_SECRET")
 
 
@@ -140,7 +141,7 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=200)],
         return _render("login.html", status.HTTP_401_UNAUTHORIZED, title="Sign in",
                        error="This key is unknown, revoked or lacks the sales scope.")
     now = datetime.now(UTC)
-    lifetime = get_settings().page_session_s
+    lifetime = settings_of(runtime_of(request), HandoffSettings).page_session_s
     session_id, expires_at = uuid.uuid4(), now + timedelta(seconds=lifetime)
     async with uow:
         conn = uow.connection
@@ -245,7 +246,7 @@ async def _lead_page(request: Request, uow: UnitOfWork, session: Session, lead_i
                                                                     current.team):
         return _render("message.html", status.HTTP_404_NOT_FOUND, title="Lead", session=session,
                        message="No lead you may see has this id.")
-    story = await lead_story(get_settings(), lead_id)
+    story = await lead_story(settings_of(runtime_of(request), HandoffSettings), lead_id)
     left, overdue = time_left(current.sla_deadline, datetime.now(UTC))
     return _render("lead.html", status_code, title=lead.email, session=session, a=current,
                    profile=lead.context.get("profile", {}), lead=lead, story=story, left=left,
@@ -347,7 +348,8 @@ async def assign(lead_id: UUID, request: Request,
     async with uow:
         with _refusals() as refused:
             await service.assign_manually(uow, lead_id, chosen.rep_id, chosen.reason,
-                                          session.viewer, get_settings())
+                                          session.viewer,
+                                          settings_of(runtime_of(request), HandoffSettings))
             await uow.commit()
     if refused:
         return _render("message.html", status.HTTP_409_CONFLICT, title="Team", session=session,

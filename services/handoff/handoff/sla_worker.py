@@ -5,7 +5,6 @@ or breach and reassignment with their events in the outbox) and `fired_at` commi
 A crash before the commit leaves the timer unfired, and it fires after the restart.
 """
 
-import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from handoff import (
     sla_repository,
     webhook_repository,
 )
-from handoff.config import HandoffSettings, get_settings
+from handoff.config import HandoffSettings
 from handoff.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
 from handoff.routing_tables import profile_of, rep_of
 from handoff.sla import (
@@ -33,31 +32,29 @@ from handoff.sla import (
     breach_reason,
     plan_breach,
 )
-from leadloop.app import Runtime
+from handoff.webhook_worker import wake_webhooks
+from leadloop.app import Runtime, settings_of
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadSlaBreached, event_time_now
-from leadloop.retry import Backoff
+from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
 REMINDER_TYPE = "leadloop.lead.sla_reminder.v1"  # webhook only: reps' tools nudge the rep
 _RETRY_FAILED_TIMER = timedelta(seconds=5)
 
 
+async def fire_timers(runtime: Runtime) -> int:
+    """One round: fire what is due; the reminders and hand-offs it queued go out at once."""
+    fired = await fire_due_timers(runtime.unit_of_work, settings_of(runtime, HandoffSettings))
+    if fired:
+        wake_webhooks(runtime)
+    return fired
+
+
 async def run_sla_timers(runtime: Runtime) -> None:
     """Background worker: fire due timers until the service stops."""
-    settings = get_settings()
-    backoff = Backoff(max_s=10.0)
-    while True:
-        try:
-            fired = await fire_due_timers(runtime.unit_of_work, settings)
-            backoff.reset()
-            if not fired:
-                await asyncio.sleep(settings.sla_poll_interval_s)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # database down and the like: wait and go on
-            log.exception("SLA timer round failed; retrying")
-            await backoff.sleep()
+    await run_worker(runtime, "sla-timers", fire_timers, backoff_max_s=10.0,
+                     interval_s=settings_of(runtime, HandoffSettings).sla_poll_interval_s)
 
 
 async def fire_due_timers(new_uow: Any, settings: HandoffSettings, limit: int = 100) -> int:

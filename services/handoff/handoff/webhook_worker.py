@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 
 from handoff import metrics, webhook_repository
-from handoff.config import HandoffSettings, get_settings
+from handoff.config import HandoffSettings
 from handoff.delivery_schedule import gives_up, retry_delay
-from leadloop.app import Runtime
-from leadloop.retry import Backoff
+from leadloop.app import Runtime, settings_of
 from leadloop.tracing import client_request
 from leadloop.webhooks import (
     Network,
@@ -26,8 +25,10 @@ from leadloop.webhooks import (
     headers_for,
     post_to_target,
 )
+from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
+WAKEUP = "handoff.webhooks"
 
 
 def secrets_in_use(stored: list[dict[str, Any]], now: datetime) -> list[str]:
@@ -36,23 +37,23 @@ def secrets_in_use(stored: list[dict[str, Any]], now: datetime) -> list[str]:
             if s.get("expires_at") is None or datetime.fromisoformat(s["expires_at"]) > now]
 
 
+def wake_webhooks(runtime: Runtime) -> None:
+    """Deliver now: this process just queued deliveries (the poll is for other replicas' and
+    for retries, which come due with time)."""
+    runtime.wakeup(WAKEUP).set()
+
+
 async def run_webhooks(runtime: Runtime) -> None:
     """Background worker: deliver webhooks until the service stops."""
-    settings = get_settings()
-    backoff = Backoff(max_s=10.0)
+    settings = settings_of(runtime, HandoffSettings)
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s,
                                  follow_redirects=False) as client:
-        while True:
-            try:
-                sent = await deliver_due(runtime, client, settings)
-                backoff.reset()
-                if not sent:
-                    await asyncio.sleep(settings.webhook_poll_interval_s)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook round failed; retrying")
-                await backoff.sleep()
+
+        async def deliver(runtime: Runtime) -> int:
+            return await deliver_due(runtime, client, settings)
+
+        await run_worker(runtime, "webhooks", deliver, wake_on=WAKEUP, backoff_max_s=10.0,
+                         interval_s=settings.webhook_poll_interval_s)
 
 
 async def deliver_due(runtime: Runtime, client: httpx.AsyncClient,

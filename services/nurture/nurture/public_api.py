@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadloop import ratelimit
-from leadloop.app import Runtime, get_runtime, runtime_of, unit_of_work
+from leadloop.app import Runtime, get_runtime, runtime_of, settings_of, unit_of_work
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
 from leadloop.templates import Templates
@@ -22,8 +22,7 @@ from nurture.tracking import read_click_token, read_token
 
 async def limit_per_ip(request: Request, runtime: Runtime = Depends(get_runtime)) -> None:
     """429 with Retry-After when this client IP calls the public routes too often."""
-    settings = runtime.settings
-    assert isinstance(settings, NurtureSettings)
+    settings = settings_of(runtime, NurtureSettings)
     ip = request.client.host if request.client else "unknown"
     wait = await ratelimit.hit(runtime.engine, [
         ratelimit.Limit(f"public:ip:{ip}", settings.public_per_ip_per_minute)])
@@ -40,9 +39,7 @@ _NO_CACHE = {"Cache-Control": "no-store, private"}
 
 
 def _secret(request: Request) -> str:
-    settings = runtime_of(request).settings
-    assert isinstance(settings, NurtureSettings)
-    return settings.link_secret
+    return settings_of(runtime_of(request), NurtureSettings).link_secret
 
 
 TEMPLATES = Templates("nurture")

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from leadloop.app import Runtime
+from leadloop.app import Runtime, settings_of
 from leadloop.events.models import NurtureMessageSent, event_time_now
-from leadloop.retry import Backoff, is_transient
+from leadloop.worker import run_worker
 from nurture import domain, engine, guards, send_queries
 from nurture.channels import Outcome, SmtpPool, send_webhook
 from nurture.config import NurtureSettings
@@ -98,23 +98,18 @@ class Scheduler:
                                 settings.sales_phone)
 
     async def run(self) -> None:
-        """Loop: a full batch goes again at once, an empty one waits the poll interval."""
-        backoff = Backoff(max_s=10.0)
+        """Run due steps until the service stops, in the shared worker loop."""
         try:
-            while True:
-                try:
-                    claimed = await self.tick()
-                    backoff.reset()
-                except Exception as exc:
-                    if not is_transient(exc):
-                        log.exception("scheduler round failed")
-                    await backoff.sleep()
-                    continue
-                if claimed < self.settings.scheduler_batch_size:
-                    await asyncio.sleep(self.settings.scheduler_poll_interval_s)
+            await run_worker(self.runtime, "scheduler", self.round, backoff_max_s=10.0,
+                             interval_s=self.settings.scheduler_poll_interval_s)
         finally:
             await self.smtp.close()
             await self.http.aclose()
+
+    async def round(self, _runtime: Runtime) -> bool:
+        """One batch; True when it was full (more are due: go again at once), False when a
+        partial or empty one waits the poll interval."""
+        return await self.tick() >= self.settings.scheduler_batch_size
 
     async def tick(self) -> int:
         """One batch, in one transaction; returns how many enrollments it claimed."""
@@ -307,6 +302,4 @@ class Scheduler:
 
 async def run_scheduler(runtime: Runtime) -> None:
     """The background worker create_service_app starts."""
-    settings = runtime.settings
-    assert isinstance(settings, NurtureSettings)
-    await Scheduler(runtime, settings).run()
+    await Scheduler(runtime, settings_of(runtime, NurtureSettings)).run()

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadloop import page_sessions as dashboard_session
-from leadloop.app import unit_of_work
+from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, find_principal
 from leadloop.db import UnitOfWork
 from outcomes import dashboard_render as render
 from outcomes import report_queries, reports, repository, sales_reports, service
 from outcomes.attribution import AttributeBy, Model
+from outcomes.config import OutcomesSettings
 from outcomes.dashboard_render import PAGE_HEADERS
 from outcomes.domain import Stage
 from outcomes.markets import Dimension, MarketBy, market_breakdown
@@ -35,7 +36,8 @@ SCOPE = "reports:read"
 
 
 def _secret(request: Request) -> bytes:
-    return dashboard_session.session_secret(request.app.state.settings.dashboard_session_secret,
+    settings = settings_of(runtime_of(request), OutcomesSettings)
+    return dashboard_session.session_secret(settings.dashboard_session_secret,
                                             request.app.state,
                                             "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET")
 
@@ -77,7 +79,7 @@ async def login(request: Request, api_key: Annotated[str, Form()],
             render.login_page("This key is unknown or lacks the reports:read scope."),
             status_code=status.HTTP_401_UNAUTHORIZED, headers=PAGE_HEADERS)
     now = datetime.now(UTC)
-    lifetime = request.app.state.settings.dashboard_session_s
+    lifetime = settings_of(runtime_of(request), OutcomesSettings).dashboard_session_s
     session_id, expires_at = uuid.uuid4(), now + timedelta(seconds=lifetime)
     async with uow:
         await repository.start_dashboard_session(uow.connection, session_id, principal.name,

@@ -19,16 +19,15 @@ then the retry repeats the send to those recipients, with the same Message-ID so
 that deduplicates can drop it. Every other restart or failover sends nothing twice.
 """
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadloop.app import Runtime
+from leadloop.app import Runtime, settings_of
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from leadloop.mail import send_mail
-from leadloop.retry import Backoff, is_transient
+from leadloop.worker import run_worker
 from outcomes import digest_queries, service
 from outcomes.config import OutcomesSettings
 from outcomes.digest import Digest, compose
@@ -153,26 +152,18 @@ async def _work(uow: UnitOfWork, row: DigestRow, schedule: Schedule,
     await digest_queries.save(conn, row.period, **values)
 
 
+async def digest_round(runtime: Runtime) -> bool:
+    """One round: schedule the periods, then work every due digest. Never "did work": what
+    was due is done, and the next digest is due with time."""
+    settings = settings_of(runtime, OutcomesSettings)
+    schedule = parse_schedule(settings.digest_schedule)
+    await schedule_periods(runtime, schedule, settings, event_time_now())
+    while not runtime.stopping.is_set() and await work_one(runtime, schedule, settings):
+        pass
+    return False
+
+
 async def run_digests(runtime: Runtime) -> None:
     """Background worker: schedule periods, work due digests, until the service stops."""
-    settings = runtime.settings
-    assert isinstance(settings, OutcomesSettings)
-    schedule = parse_schedule(settings.digest_schedule)
-    backoff = Backoff(max_s=30.0)
-    while not runtime.stopping.is_set():
-        try:
-            await schedule_periods(runtime, schedule, settings, event_time_now())
-            while not runtime.stopping.is_set() and await work_one(runtime, schedule, settings):
-                pass
-            backoff.reset()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not is_transient(exc):
-                log.exception("digest round failed")
-            await backoff.sleep()
-            continue
-        try:
-            await asyncio.wait_for(runtime.stopping.wait(), settings.digest_poll_interval_s)
-        except TimeoutError:
-            pass
+    await run_worker(runtime, "digests", digest_round,
+                     interval_s=settings_of(runtime, OutcomesSettings).digest_poll_interval_s)

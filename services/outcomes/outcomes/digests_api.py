@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from leadloop.app import unit_of_work
+from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
@@ -107,7 +107,7 @@ async def send_digest_now(request: Request,
     """Compose the digest of the current period so far (against the previous period) and mail
     it now to every recipient; `status` says what happened (sent, composed with recipients
     still pending a retry, or no_recipients when nobody is configured)."""
-    settings: OutcomesSettings = request.app.state.settings
+    settings = settings_of(runtime_of(request), OutcomesSettings)
     async with uow:
         try:
             row = await digest_worker.send_now(uow, parse_schedule(settings.digest_schedule),

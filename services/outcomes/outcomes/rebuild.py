@@ -37,7 +37,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -45,13 +44,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadloop.connections import DatabaseTls, KafkaAddress
+from leadloop.consumer import Delivery, apply_isolating, decode, envelope_of, in_causal_order
 from leadloop.db import UnitOfWork, create_engine
-from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
+from leadloop.events import CloudEvent
 from leadloop.events.topology import CONSUMES, topic_of
 from leadloop.handlers import Handlers, Item
 from leadloop.kafka import create_admin, create_consumer
-from leadloop.keyring import KeyUnavailable, known_keys, reveal_event
-from leadloop.pii import PiiError, has_sealed_data
+from leadloop.keyring import KeyUnavailable, known_keys
+from leadloop.pii import PiiError
 from outcomes import repository, staging
 from outcomes.config import OutcomesSettings
 from outcomes.handlers import HANDLERS
@@ -87,64 +87,62 @@ async def _partitions(bootstrap_servers: KafkaAddress, topics: list[str]) -> lis
             for p in topic["partitions"]]
 
 
-Delivery = tuple[CloudEvent, EventData]
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes]],
                   handlers: Handlers) -> tuple[list[Delivery], int]:
-    """The records outcomes handles, decoded; and how many could not be (the live consumer
-    dead-lettered those). An erased lead's events come with their personal fields emptied:
-    the anonymous funnel row still counts them."""
-    deliveries = []
+    """The records outcomes handles, decoded by the consumer runner's steps and in its order;
+    and how many could not be (the live consumer dead-lettered those). An erased lead's
+    events come with their personal fields emptied: the anonymous funnel row still counts
+    them."""
     skipped = 0
-    # Only lead ids can have keys; anything else a record key holds must not reach the query.
-    keys = await known_keys(engine, (key for r in records if r.key
-                                     and _is_uuid(key := r.key.decode("utf-8", "replace"))))
-    for n, record in enumerate(records, 1):
+    envelopes: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent, bool]] = []
+    for record in records:
         try:
-            envelope = CloudEvent.from_kafka(record.value, record.headers)
-            if envelope.type in handlers:
-                if has_sealed_data(envelope.data) and not _is_uuid(envelope.subject):
-                    raise EnvelopeError("ce_subject is not a lead id")  # no key would open it
-                data = reveal_event(envelope, keys, keep_erased=True)
-                assert data is not None
-                # The handlers read the parsed event; the envelope keeps the sealed data.
-                deliveries.append((envelope, parse_event(envelope.type, data)))
-        except (EnvelopeError, ValidationError, KeyUnavailable, PiiError):
+            found = envelope_of(record, handlers)
+        except Exception:  # not an event: parked by the live consumer
             skipped += 1
+            continue
+        if found is not None:
+            envelopes.append((record, *found))
+    keys = await known_keys(engine, {e.subject for _r, e, sealed in envelopes if sealed})
+    deliveries = []
+    for n, (record, envelope, sealed) in enumerate(envelopes, 1):
+        try:
+            delivery = decode(record, envelope, sealed, keys, keep_erased=True)
+        except (KeyUnavailable, PiiError, ValidationError):
+            skipped += 1
+            continue
+        if delivery is not None:
+            deliveries.append(delivery)
         if n % DECODE_SLICE == 0:
             await asyncio.sleep(0)  # let the service answer requests between slices
-    return deliveries, skipped
+    return in_causal_order(deliveries), skipped
 
 
 async def _apply(uow: UnitOfWork, deliveries: list[Delivery],
                  handlers: Handlers) -> tuple[int, int]:
-    """Apply a batch in a savepoint; on failure, one by one, skipping what fails (as the live
-    consumer dead-letters it). Returns (applied, skipped)."""
-    skipped = 0
-    try:
-        async with uow.connection.begin_nested():
-            await handlers.apply(uow, [Item(event, envelope) for envelope, event in deliveries])
-        return len(deliveries), skipped
-    except Exception:  # isolate the failing event below
-        log.info("replay batch failed; applying its events one by one", exc_info=True)
-    applied = 0
-    for envelope, event in deliveries:
+    """Apply a batch the runner's way (halves, down to the failing event alone), each part in
+    a savepoint; an event that fails alone is skipped (the live consumer dead-lettered it).
+    Returns (applied, skipped)."""
+    applied = skipped = 0
+
+    async def apply_batch(batch: list[Delivery]) -> bool:
+        nonlocal applied
         try:
             async with uow.connection.begin_nested():
-                await handlers.apply(uow, [Item(event, envelope)])
-            applied += 1
-        except Exception:
-            log.warning("event %s cannot be applied; skipped", envelope.id, exc_info=True)
+                await handlers.apply(uow, [Item(d.event, d.envelope) for d in batch])
+        except Exception:  # isolated by halves
+            log.info("replay batch failed; isolating the failing event", exc_info=True)
+            return False
+        applied += len(batch)
+        return True
+
+    async def apply_one(delivery: Delivery) -> None:
+        nonlocal skipped
+        if not await apply_batch([delivery]):
+            log.warning("event %s cannot be applied; skipped", delivery.envelope.id)
             skipped += 1
+
+    await apply_isolating(deliveries, apply_batch, apply_one)
     return applied, skipped
 
 
@@ -208,10 +206,10 @@ class _Replay:
             async for records in _fetch_until(self.consumer, ends):
                 deliveries, undecodable = await _decode(self.engine, records, self.handlers)
                 self.skipped += undecodable
-                erasures += [d for d in deliveries if d[0].type == ERASED]
+                erasures += [d for d in deliveries if d.envelope.type == ERASED]
                 if applying is not None:
                     await applying
-                rest = [d for d in deliveries if d[0].type != ERASED]
+                rest = [d for d in deliveries if d.envelope.type != ERASED]
                 if uow is None:
                     # The database writes this batch while the next one is fetched and decoded.
                     applying = asyncio.create_task(self._apply(rest, uow))

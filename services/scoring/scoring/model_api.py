@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadloop.app import unit_of_work
+from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import cursor_query, decode_cursor, limit_query, page_of
@@ -27,6 +27,7 @@ from scoring.schemas import (
     TemplateOut,
     TemplatesOut,
 )
+from scoring.workers import wake_rescore
 
 # Versions are PostgreSQL integers: bound them so a huge number is a 422, not a database error.
 ModelVersion = Annotated[int, Path(ge=1, le=2**31 - 1, description="model version")]
@@ -107,7 +108,8 @@ async def diff_model(
 @router.post("/{version}/activate", response_model=ActivationOut,
              status_code=status.HTTP_202_ACCEPTED, responses={**_NOT_FOUND, **_UNTRAINED})
 async def activate_model(version: ModelVersion,
-                         uow: UnitOfWork = Depends(unit_of_work)) -> ActivationOut:
+                         uow: UnitOfWork = Depends(unit_of_work),
+                         runtime: Runtime = Depends(get_runtime)) -> ActivationOut:
     """Put a version in force; every lead is re-scored under it in the background. A version
     whose MQL definition needs a win probability must be trained first (409)."""
     async with uow:
@@ -119,6 +121,7 @@ async def activate_model(version: ModelVersion,
         # The newest job of the version is the one just started.
         job = (await model_repository.jobs_of(uow.connection, version, limit=1))[0]
         await uow.commit()
+    wake_rescore(runtime)
     return ActivationOut(active_version=version,
                          rescore_job=RescoreJobOut.model_validate(job, from_attributes=True))
 
@@ -146,6 +149,7 @@ async def train_model(
     closed_to: AwareDatetime | None = Query(
         None, description="learn only from outcomes closed before this time"),
     uow: UnitOfWork = Depends(unit_of_work),
+    runtime: Runtime = Depends(get_runtime),
 ) -> EvaluationOut:
     """Train the version's learned model on outcomes (won and lost deals, leads closed as not
     converted), optionally of one period: evaluated on a stratified held-out share of leads,
@@ -160,6 +164,7 @@ async def train_model(
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         out = await _evaluation(uow.connection, version)  # the training just stored
         await uow.commit()
+    wake_rescore(runtime)  # training the active version started a re-score
     return out
 
 

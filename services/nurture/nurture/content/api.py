@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
-from leadloop.app import Runtime, get_runtime, unit_of_work
+from leadloop.app import Runtime, get_runtime, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
@@ -43,12 +43,6 @@ from nurture.tables import lead_states
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"],
                    dependencies=[Depends(require_scope("admin"))])
-
-
-def _settings(runtime: Runtime) -> NurtureSettings:
-    settings = runtime.settings
-    assert isinstance(settings, NurtureSettings)
-    return settings
 
 
 def _checked(body: TemplateBody) -> dict[str, Any]:
@@ -173,7 +167,7 @@ async def preview_template(key: str, body: PreviewIn, uow: UnitOfWork = Depends(
     """The template rendered for a lead nurture knows (or a sample lead): subject, HTML, the
     plain text (written from the HTML when the template has none) and, for SMS, its length
     in segments. Tracked links show their targets; nothing is sent or recorded."""
-    settings = _settings(runtime)
+    settings = settings_of(runtime, NurtureSettings)
     template, lead = await _template_and_lead(uow, key, body)
     rendered = _render_for(template, lead, _mail_context(settings), uuid.UUID(int=0))
     sms = None
@@ -192,7 +186,7 @@ async def test_send_template(key: str, body: TestSendIn,
                              runtime: Runtime = Depends(get_runtime)) -> TestSendOut:
     """Send an email template to `to` (your own address), rendered for a lead or the sample
     lead, subject marked [Test]. Nothing is recorded against the lead; links are untracked."""
-    settings = _settings(runtime)
+    settings = settings_of(runtime, NurtureSettings)
     template, lead = await _template_and_lead(uow, key, body)
     if template.channel != Channel.email:
         raise RequestValidationError([{
