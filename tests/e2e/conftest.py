@@ -7,24 +7,17 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from leadloop_devstack.stack import Stack
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from tests.support.browser import launch_chromium
 
 
 @pytest_asyncio.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright: one for every page test."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
+    async with launch_chromium() as chromium:
         yield chromium
-        await chromium.close()
 
 
 def qualified_lead(tag: str = "") -> dict[str, Any]:
@@ -63,7 +56,6 @@ async def active_model(http: httpx.AsyncClient, stack: Stack,
     active: int = listed["active_version"]
     model = (await http.get(f"{scoring}/v1/models/{active}", headers=headers)).json()
     config: dict[str, Any] = model["config"]
-    return active, config
     return active, config
 
 

@@ -26,7 +26,7 @@ from leadloop.events.topology import (
 )
 from leadloop_devstack.kafka import ensure_topics
 from leadloop_devstack.stack import Stack
-from tests.unit.deploy_support import COMPOSE_FILE, REPO
+from tests.support.deploy import COMPOSE_FILE, REPO
 
 KAFKA_CLI_POM = REPO / "deploy" / "compose" / "kafka-cli" / "pom.xml"
 

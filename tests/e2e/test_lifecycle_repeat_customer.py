@@ -19,6 +19,7 @@ from tests.e2e.conftest import post_lead, qualified_lead
 from tests.e2e.handoff_fixtures import assignment_of, team_with_rule
 from tests.e2e.nurture_fixtures import enrollments_of
 from tests.support import TopicReader, eventually
+from tests.support.browser import desktop_page, submit_api_key
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
@@ -171,10 +172,9 @@ async def test_won_lead_comes_back_to_its_owner_onboards_and_counts_as_repeat_pu
     assert ours["counts"]["won"] == 1 and ours["counts"]["lead"] == 1
 
     # The dashboard shows the same row.
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page = await desktop_page(browser)
     await page.goto(f"{outcomes}/dashboard/login")
-    await page.fill("input[name=api_key]", stack.admin_key)
-    await page.click("button[type=submit]")
+    await submit_api_key(page, stack.admin_key)
     await page.wait_for_selector("table.repeat")
     await page.goto(f"{outcomes}/dashboard?from={today}&to={today}&repeat_by=campaign")
     cells = await page.eval_on_selector(

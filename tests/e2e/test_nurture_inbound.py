@@ -10,8 +10,8 @@ import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.nurture_fixtures import cold_lead, create_sequence, mail_to, new_lead, steps_of
-from tests.integration.nurture_receivers import ChannelAdapter
 from tests.support import TopicReader, eventually, publish_activity
+from tests.support.nurture_receivers import ChannelAdapter
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 

@@ -14,8 +14,8 @@ import pytest
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.nurture_fixtures import NO_LIMITS, cold_lead, mail_to, new_lead
-from tests.integration.nurture_receivers import ChannelAdapter
 from tests.support import eventually
+from tests.support.nurture_receivers import ChannelAdapter
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 

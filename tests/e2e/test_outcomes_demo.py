@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser
 
 from leadloop_devstack.stack import Stack
 from outcomes.demo import DemoConfig, run_demo
@@ -22,9 +22,6 @@ from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e, pytest.mark.realtime]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]
 ANN, BOB = REPS[0], REPS[1]
 
 
@@ -49,7 +46,8 @@ async def _contact_delays(http: httpx.AsyncClient, stack: Stack, headers: dict[s
 
 @pytest.mark.timeout(900)  # the demo waits over five real minutes for Bob's calls
 async def test_demo_shows_rep_speeds_in_their_buckets_in_reports_and_dashboard(
-        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient,
+        browser: Browser) -> None:
     outcomes = stack.url("outcomes")
     started = datetime.now(UTC)
     since = {"from": started.isoformat()}
@@ -87,24 +85,21 @@ async def test_demo_shows_rep_speeds_in_their_buckets_in_reports_and_dashboard(
     assert r.json()["total"] > 0
 
     # The dashboard, in Chromium, shows the demo: leads, both buckets, rejections, deals.
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                   args=CHROMIUM_ARGS)
-        context = await browser.new_context(extra_http_headers={"X-API-Key": stack.admin_key})
-        page = await context.new_page()
-        await page.goto(f"{outcomes}/dashboard?from={started.date()}")
+    context = await browser.new_context(extra_http_headers={"X-API-Key": stack.admin_key})
+    page = await context.new_page()
+    await page.goto(f"{outcomes}/dashboard?from={started.date()}")
 
-        async def bar(chart: str, key: str, series: str) -> float:
-            value = await page.get_attribute(
-                f'svg[data-chart="{chart}"] g.bar[data-key="{key}"][data-series="{series}"]',
-                "data-value")
-            return float(value or 0)
-        assert await bar("funnel", "lead", "leads") >= 200
-        for bucket in ("< 5 min", "5-30 min"):
-            assert await bar("speed-to-lead", bucket, "handoff to first contact") >= \
-                called[bucket] > 0
-        assert await page.locator('svg[data-chart="rejection-reasons"] g.bar').count() > 0
-        assert await bar("funnel", "won", "leads") + await bar("funnel", "lost", "leads") > 0
-        if counts["won"]:
-            assert await page.locator("table.attribution tbody tr[data-key]").count() > 0
-        await browser.close()
+    async def bar(chart: str, key: str, series: str) -> float:
+        value = await page.get_attribute(
+            f'svg[data-chart="{chart}"] g.bar[data-key="{key}"][data-series="{series}"]',
+            "data-value")
+        return float(value or 0)
+    assert await bar("funnel", "lead", "leads") >= 200
+    for bucket in ("< 5 min", "5-30 min"):
+        assert await bar("speed-to-lead", bucket, "handoff to first contact") >= \
+            called[bucket] > 0
+    assert await page.locator('svg[data-chart="rejection-reasons"] g.bar').count() > 0
+    assert await bar("funnel", "won", "leads") + await bar("funnel", "lost", "leads") > 0
+    if counts["won"]:
+        assert await page.locator("table.attribution tbody tr[data-key]").count() > 0
+    await context.close()

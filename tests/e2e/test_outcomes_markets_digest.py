@@ -25,6 +25,7 @@ from leadloop_devstack.services import ServiceProcess
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead, unqualified_lead
 from tests.support import eventually
+from tests.support.browser import desktop_page, keep_screenshot, submit_api_key
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.e2e]
 
@@ -252,13 +253,12 @@ async def test_dashboard_market_view_shows_the_ranked_api_numbers(
         stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient,
         browser: Browser, markets: MarketScenario, tmp_path: Path) -> None:
     outcomes = stack.url("outcomes")
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page = await desktop_page(browser)
     foreign: list[str] = []
     page.on("request", lambda req: None if req.url.startswith(outcomes)
             else foreign.append(req.url))
     await page.goto(f"{outcomes}/dashboard/login")
-    await page.fill("input[name=api_key]", stack.admin_key)
-    await page.click("button[type=submit]")
+    await submit_api_key(page, stack.admin_key)
     await page.wait_for_selector("table.markets")
 
     today = datetime.now(UTC).date()
@@ -302,6 +302,7 @@ async def test_dashboard_market_view_shows_the_ranked_api_numbers(
                 assert abs(width - expected) <= 1, (key, width, rates[key])
     screenshot = tmp_path / "markets.png"
     await page.locator("table.markets").screenshot(path=str(screenshot))
+    keep_screenshot(screenshot)
     assert screenshot.stat().st_size > 2_000
     print(f"\nmarket view screenshot: {screenshot}")
     assert foreign == []

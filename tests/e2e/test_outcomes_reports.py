@@ -17,6 +17,7 @@ from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead, unqualified_lead
 from tests.e2e.handoff_fixtures import assignment_of
 from tests.support import eventually
+from tests.support.browser import desktop_page, keep_screenshot, submit_api_key
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.e2e]
 
@@ -259,18 +260,13 @@ async def _attribution_matches_api(page: Page, http: httpx.AsyncClient, stack: S
     return len(rows)
 
 
-async def _sign_in(page: Page, key: str) -> None:
-    await page.fill("input[name=api_key]", key)
-    await page.click("button[type=submit]")
-
-
 async def test_dashboard_shows_in_chromium_what_the_api_returns(
         stack: Stack, admin_headers: dict[str, str], scoped_keys: dict[str, str],
         http: httpx.AsyncClient, browser: Browser, scenario: Scenario, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     outcomes = stack.url("outcomes")
     headers = admin_headers
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page = await desktop_page(browser)
     # Offline: every request must go to outcomes itself.
     foreign: list[str] = []
     page.on("request", lambda req: None if req.url.startswith(outcomes)
@@ -280,11 +276,11 @@ async def test_dashboard_shows_in_chromium_what_the_api_returns(
     await page.goto(f"{outcomes}/dashboard")
     assert page.url.endswith("/dashboard/login")
     for refused in ("llk_not-a-key", scoped_keys["deals:write"]):
-        await _sign_in(page, refused)
+        await submit_api_key(page, refused)
         assert "unknown or lacks" in await page.inner_text("body")
         await page.goto(f"{outcomes}/dashboard")
         assert page.url.endswith("/dashboard/login")
-    await _sign_in(page, stack.admin_key)
+    await submit_api_key(page, stack.admin_key)
     await page.wait_for_selector('svg[data-chart="funnel"]')
 
     # The period filter, through its form: today only.
@@ -321,6 +317,7 @@ async def test_dashboard_shows_in_chromium_what_the_api_returns(
     await eventually(today_matches, timeout_s=30)
     screenshot = tmp_path / "dashboard.png"
     await page.screenshot(path=str(screenshot), full_page=True)
+    keep_screenshot(screenshot)
     assert screenshot.stat().st_size > 10_000
     with capsys.disabled():  # shown even under -q, so a person can open it after the run
         print(f"\ndashboard screenshot: {screenshot}")

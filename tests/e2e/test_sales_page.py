@@ -2,8 +2,6 @@
 the lead in their queue with the time left, reads its score, why and timeline, and accepts it;
 a manager sees a lead waiting in the fallback queue and assigns it to a rep."""
 
-import os
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,23 +9,15 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, ViewportSize
+from playwright.async_api import Browser, Page
 
 from leadloop_devstack.stack import Stack
 from tests.e2e.conftest import post_lead, qualified_lead
 from tests.e2e.handoff_fixtures import assignment_of, rep_key, sales_team
 from tests.support import eventually
+from tests.support.browser import PHONE, keep_screenshot, submit_api_key
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
-PHONE = ViewportSize(width=390, height=844)
-
-
-def _keep(path: Path) -> None:
-    """Copy a screenshot where LEADLOOP_SCREENSHOTS points (to look at it, or for the docs)."""
-    target = os.environ.get("LEADLOOP_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(target) / path.name)
 
 
 async def _sign_in(browser: Browser, stack: Stack, key: str) -> Page:
@@ -35,8 +25,7 @@ async def _sign_in(browser: Browser, stack: Stack, key: str) -> Page:
     page = await context.new_page()
     await page.goto(f"{stack.url('handoff')}/sales")
     assert page.url.endswith("/sales/login")  # no session: the sign-in form
-    await page.fill("input[name=api_key]", key)
-    await page.click("button[type=submit]")
+    await submit_api_key(page, key)
     await page.wait_for_url(f"{stack.url('handoff')}/sales")
     return page
 
@@ -70,7 +59,7 @@ async def test_a_rep_signs_in_reads_the_lead_and_accepts_it_on_a_phone(
     assert (await row.locator(".left").inner_text()).endswith("min left")  # 600 s SLA
     assert await page.locator("header .who").inner_text() == f"rep:ada.{team}@sales.example/laptop"
     await page.screenshot(path=tmp_path / "sales-queue.png", full_page=True)
-    _keep(tmp_path / "sales-queue.png")
+    keep_screenshot(tmp_path / "sales-queue.png")
 
     # The lead page: profile, the score and why, the timeline from outcomes.
     await row.locator("a.lead").click()
@@ -90,7 +79,7 @@ async def test_a_rep_signs_in_reads_the_lead_and_accepts_it_on_a_phone(
     policy = response.headers["content-security-policy"]
     assert "script-src" not in policy and "default-src 'none'" in policy
     await page.screenshot(path=tmp_path / "sales-lead.png", full_page=True)
-    _keep(tmp_path / "sales-lead.png")
+    keep_screenshot(tmp_path / "sales-lead.png")
 
     # A form without the session's CSRF token is refused, and changes nothing.
     forged = await page.request.post(
@@ -116,7 +105,7 @@ async def test_a_rep_signs_in_reads_the_lead_and_accepts_it_on_a_phone(
         assert accepted["accepted_by"] in await entry.inner_text()
     await eventually(timeline_shows_the_accept, timeout_s=30, interval_s=0.5)
     await page.screenshot(path=tmp_path / "sales-lead-accepted.png", full_page=True)
-    _keep(tmp_path / "sales-lead-accepted.png")
+    keep_screenshot(tmp_path / "sales-lead-accepted.png")
 
     # Another team's lead is not Ada's to see; a rep has no team view.
     await page.goto(f"{stack.url('handoff')}/sales/leads/{other_lead}")
@@ -162,7 +151,7 @@ async def test_a_manager_sees_a_fallback_lead_and_assigns_it_to_a_rep(
           "(page polled every 0.2 s)")
     assert "waiting" in await row.locator(".left").inner_text()
     await page.screenshot(path=tmp_path / "sales-team.png", full_page=True)
-    _keep(tmp_path / "sales-team.png")
+    keep_screenshot(tmp_path / "sales-team.png")
 
     # A reason is required (the browser refuses an empty one); then assign to Ada.
     await row.locator("select[name=rep_id]").select_option(ada)
@@ -176,5 +165,5 @@ async def test_a_manager_sees_a_fallback_lead_and_assigns_it_to_a_rep(
     assert assigned["assigned_by"] == f"rep:mia.{team}@sales.example/laptop"
     assert "Ada owns DACH" in assigned["routing_reason"]
     await page.screenshot(path=tmp_path / "sales-team-assigned.png", full_page=True)
-    _keep(tmp_path / "sales-team-assigned.png")
+    keep_screenshot(tmp_path / "sales-team-assigned.png")
     await page.context.close()

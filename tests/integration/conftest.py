@@ -1,15 +1,20 @@
 """Integration fixtures: a fresh database and fresh topics per test, on the stack's servers."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest_asyncio
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leadloop.consumer import ConsumerRunner
 from leadloop.db import create_engine
 from leadloop.events.topology import dead_letter_topic_of, topic_of
+from leadloop.handlers import Handlers
 from leadloop.infra_tables import create_infra_schema
 from leadloop_devstack.postgres import ensure_databases
 from leadloop_devstack.services import run_migrations, service_env_prefix
@@ -43,6 +48,23 @@ class Sandbox:
     @property
     def dead_letter_topic(self) -> str:
         return dead_letter_topic_of(self.service)
+
+    @asynccontextmanager
+    async def consuming(self, producer: AIOKafkaProducer, handlers: Handlers,
+                        engine: AsyncEngine | None = None) -> AsyncIterator[ConsumerRunner]:
+        """The consumer runner on this sandbox's topic while the block runs (stopped and
+        awaited after it): two attempts a batch and quick retries, so a poison event is parked
+        on the dead-letter topic within a second."""
+        runner = ConsumerRunner(
+            service=self.service, engine=engine or self.engine, producer=producer,
+            bootstrap_servers=self.bootstrap_servers, topics=[self.topic], handlers=handlers,
+            max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+        task = asyncio.create_task(runner.run())
+        try:
+            yield runner
+        finally:
+            runner.stop()
+            await task
 
 
 @pytest_asyncio.fixture

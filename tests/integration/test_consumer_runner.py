@@ -198,21 +198,13 @@ async def test_a_poison_event_in_a_large_batch_costs_the_others_nothing(
             raise
     registry.apply = counted  # type: ignore[method-assign]
 
-    runner = ConsumerRunner(
-        service=sandbox.service, engine=sandbox.engine, producer=producer,
-        bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic], handlers=registry,
-        max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
-    task = asyncio.create_task(runner.run())
-    try:
+    async with sandbox.consuming(producer, registry):
         [parked] = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 1)
         healthy = [e for e in events if e is not poison]
 
         async def all_applied() -> None:
             assert await _effect_count(sandbox) == len(healthy)
         await eventually(all_applied)
-    finally:
-        runner.stop()
-        await task
 
     assert dict(parked.headers)["ce_id"] == poison.id.encode()
     assert await _effect_count(sandbox, event_id=poison.id) == 0

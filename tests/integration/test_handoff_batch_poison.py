@@ -2,7 +2,6 @@
 lead.qualified (a NUL in the email: PostgreSQL cannot store it) parks that event in the DLQ and
 stores for every other lead what applying its events one at a time stores."""
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,9 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.handlers import HANDLERS
-from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
-from leadloop.events import CloudEvent, EventData, event_type_of
+from leadloop.events import EventData
 from leadloop.events.models import LeadProfile, LeadQualified
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
@@ -30,7 +28,7 @@ from tests.integration.test_handoff_batch_routing import (
     _qualified,
     _setup,
 )
-from tests.support import eventually, read_records
+from tests.support import eventually, read_records, send_event
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
@@ -69,12 +67,7 @@ async def _summary(engine: AsyncEngine) -> dict[str, Any]:
 
 
 async def _send(producer: AIOKafkaProducer, topic: str, event: EventData) -> str:
-    envelope = CloudEvent(type=event_type_of(event), source="test",
-                          subject=str(event.lead_id),  # type: ignore[attr-defined]
-                          data=event.model_dump(mode="json"))
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-    return envelope.id
+    return await send_event(producer, topic, event, event.lead_id)  # type: ignore[attr-defined]
 
 
 async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one_by_one(
@@ -99,12 +92,7 @@ async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one
         for event in good[4:]:
             await _send(producer, sandbox.topic, event)
 
-        runner = ConsumerRunner(
-            service=sandbox.service, engine=through_runner, producer=producer,
-            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=HANDLERS, max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
-        task = asyncio.create_task(runner.run())
-        try:
+        async with sandbox.consuming(producer, HANDLERS, through_runner):
             [parked] = await read_records(sandbox.bootstrap_servers,
                                           sandbox.dead_letter_topic, 1, timeout_s=60)
 
@@ -112,9 +100,6 @@ async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one
                 routed = (await _summary(through_runner))["assignments"]
                 assert {row[0] for row in routed} == set(leads[:5])
             await eventually(all_routed, timeout_s=60)
-        finally:
-            runner.stop()
-            await task
     finally:
         await close_producer(producer)
 

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import (
@@ -46,7 +45,7 @@ from nurture.handlers import HANDLERS
 from nurture.steps import GuardPolicy
 from nurture.tables import engagements, enrollments, lead_states, suppressions
 from tests.integration.conftest import Sandbox, migrated_database
-from tests.support import eventually, read_records
+from tests.support import eventually, read_records, send_event
 
 pytestmark = pytest.mark.asyncio
 
@@ -344,11 +343,7 @@ async def _send(producer: AIOKafkaProducer, topic: str, item: Item[Any]) -> str:
     data = item.event
     # A merge is about the duplicate: keyed by it, it keeps its place among that lead's events.
     lead = data.merged_lead_id if isinstance(data, LeadMerged) else data.lead_id
-    envelope = CloudEvent(type=event_type_of(data), source="test", subject=str(lead),
-                          data=data.model_dump(mode="json"))
-    key, value, headers = envelope.to_kafka()
-    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
-    return envelope.id
+    return await send_event(producer, topic, data, lead)
 
 
 async def test_a_poison_event_is_parked_by_the_runner_and_the_rest_applies_as_one_by_one(
@@ -366,12 +361,7 @@ async def test_a_poison_event_is_parked_by_the_runner_and_the_rest_applies_as_on
     await producer.start()
     try:
         ids = [await _send(producer, sandbox.topic, item) for item in items]
-        runner = ConsumerRunner(
-            service=sandbox.service, engine=through_runner, producer=producer,
-            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=HANDLERS, max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
-        task = asyncio.create_task(runner.run())
-        try:
+        async with sandbox.consuming(producer, HANDLERS, through_runner):
             [parked] = await read_records(sandbox.bootstrap_servers,
                                           sandbox.dead_letter_topic, 1, timeout_s=60)
 
@@ -382,9 +372,6 @@ async def test_a_poison_event_is_parked_by_the_runner_and_the_rest_applies_as_on
                         {"c": sandbox.service})).scalar()
                 assert done == len(items) - 1
             await eventually(all_applied, timeout_s=60)
-        finally:
-            runner.stop()
-            await task
     finally:
         await close_producer(producer)
 

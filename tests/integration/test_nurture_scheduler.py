@@ -27,8 +27,8 @@ from nurture.scheduler import Scheduler
 from nurture.steps import Channel, GuardPolicy, SendStep
 from nurture.tables import enrollments, lead_states, messages, templates
 from tests.integration.conftest import migrated_database
-from tests.integration.nurture_receivers import ChannelAdapter, ScriptedSmtp
 from tests.support import eventually
+from tests.support.nurture_receivers import ChannelAdapter, ScriptedSmtp
 
 pytestmark = pytest.mark.asyncio
 

@@ -20,8 +20,8 @@ from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
 from outcomes.handlers import HANDLERS
 from outcomes.tables import READ_MODEL_TABLES
-from tests.e2e.outcomes_fixtures import MONTH_START, generate_stories, story_events
 from tests.integration.conftest import migrated_database
+from tests.support.outcomes_stories import MONTH_START, generate_stories, story_events
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 

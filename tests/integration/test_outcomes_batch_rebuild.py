@@ -26,14 +26,14 @@ from outcomes import report_queries, service
 from outcomes.handlers import HANDLERS
 from outcomes.rebuild import rebuild_read_model
 from outcomes.staging import RETIRED_SCHEMA, STAGING_SCHEMA
-from tests.e2e.outcomes_fixtures import (
+from tests.integration.conftest import Sandbox, migrated_database
+from tests.support.outcomes_stories import (
     MONTH_START,
     Story,
     generate_stories,
     story_events,
     story_facts,
 )
-from tests.integration.conftest import Sandbox, migrated_database
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 

@@ -27,9 +27,9 @@ from outcomes.digest_schedule import parse_schedule
 from outcomes.digest_worker import schedule_periods, work_one
 from outcomes.handlers import HANDLERS
 from outcomes.tables import digests
-from tests.e2e.outcomes_fixtures import generate_stories, story_events
 from tests.integration.conftest import migrated_database
 from tests.support import eventually
+from tests.support.outcomes_stories import generate_stories, story_events
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 

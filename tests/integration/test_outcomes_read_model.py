@@ -24,7 +24,8 @@ from outcomes.handlers import HANDLERS
 from outcomes.markets import parse_market_by
 from outcomes.reports import GroupBy, Period
 from outcomes.tables import READ_MODEL_TABLES, touches
-from tests.e2e.outcomes_fixtures import (
+from tests.integration.conftest import migrated_database
+from tests.support.outcomes_stories import (
     MARKET_KEYS,
     MONTH_START,
     Story,
@@ -36,7 +37,6 @@ from tests.e2e.outcomes_fixtures import (
     story_events,
     story_facts,
 )
-from tests.integration.conftest import migrated_database
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 

@@ -3,7 +3,6 @@ of one lead, repeats and rare events (rejection, merge, consent, deal, erasure) 
 stored state and publishes the same events as applying its events one at a time; the hot path
 takes a fixed number of statements whatever the batch's size."""
 
-import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,6 @@ import pytest_asyncio
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.consumer import ConsumerRunner
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent
 from leadloop.events.models import (
@@ -208,12 +206,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
         for item in items:  # all sent before the runner starts: it takes them as one batch
             key, value, headers = item.envelope.to_kafka()
             await producer.send_and_wait(sandbox.topic, value=value, key=key, headers=headers)
-        runner = ConsumerRunner(
-            service=sandbox.service, engine=batched, producer=producer,
-            bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=HANDLERS, max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
-        task = asyncio.create_task(runner.run())
-        try:
+        async with sandbox.consuming(producer, HANDLERS, batched):
             dead = await read_records(sandbox.bootstrap_servers, sandbox.dead_letter_topic, 1)
 
             async def poison_activity_applied() -> None:
@@ -222,9 +215,6 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
                         lead_activities.c.lead_id == poisoned))
                 assert stored == poisoned
             await eventually(poison_activity_applied)
-        finally:
-            runner.stop()
-            await task
     finally:
         await close_producer(producer)
     assert [dict(r.headers)["ce_subject"].decode() for r in dead] == [str(poisoned)]

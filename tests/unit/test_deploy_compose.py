@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from leadloop.events.topology import SERVICES
-from tests.unit.deploy_support import (
+from tests.support.deploy import (
     COMPOSE_FILE,
     REPO,
     env_names,

@@ -15,7 +15,7 @@ import yaml
 
 from capture.config import CaptureSettings
 from leadloop.events.topology import CONSUMES, DEFAULT_TOPIC_PARTITIONS, SERVICES, topic_of
-from tests.unit.deploy_support import (
+from tests.support.deploy import (
     COMPOSE_FILE,
     K8S,
     REPO,

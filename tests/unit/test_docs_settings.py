@@ -11,7 +11,7 @@ import pytest
 from leadloop.events.topology import SERVICES
 from leadloop.settings import ServiceSettings
 from leadloop_devstack.config import StackSettings
-from tests.unit.deploy_support import REPO, env_prefix, settings_class
+from tests.support.deploy import REPO, env_prefix, settings_class
 
 GUIDE = (REPO / "docs" / "guides" / "ops" / "settings.md").read_text()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.deploy_support import REPO
+from tests.support.deploy import REPO
 
 ROOT = tomllib.loads((REPO / "pyproject.toml").read_text())
 LOCK = tomllib.loads((REPO / "uv.lock").read_text())

@@ -14,7 +14,7 @@ from outcomes.attribution import (
     attribute,
     touch_weights,
 )
-from tests.e2e.outcomes_fixtures import generate_stories
+from tests.support.outcomes_stories import generate_stories
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LEAD = uuid.UUID(int=1)

@@ -21,7 +21,7 @@ from leadloop.events.models import (
     RepRef,
 )
 from outcomes.funnel_facts import facts_of, fold_funnel
-from tests.e2e.outcomes_fixtures import generate_stories, story_events
+from tests.support.outcomes_stories import generate_stories, story_events
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEAD = uuid.UUID("00000000-0000-4000-8000-000000000001")

@@ -13,7 +13,7 @@ from outcomes.digest_render import message_id, render_email
 from outcomes.digest_schedule import parse_schedule, period_at, previous_period
 from outcomes.domain import Stage
 from outcomes.markets import LeadRevenue, market_breakdown, parse_market_by
-from tests.e2e.outcomes_fixtures import generate_stories, story_facts
+from tests.support.outcomes_stories import generate_stories, story_facts
 
 STORIES = generate_stories(400, seed=5)
 

@@ -16,7 +16,7 @@ from outcomes.markets import (
     wilson_interval,
 )
 from outcomes.reports import LeadFacts
-from tests.e2e.outcomes_fixtures import (
+from tests.support.outcomes_stories import (
     MARKET_KEYS,
     Story,
     expected_markets,

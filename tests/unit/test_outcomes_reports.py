@@ -22,7 +22,7 @@ from outcomes.sales_reports import (
     score_calibration,
     speed_to_lead,
 )
-from tests.e2e.outcomes_fixtures import (
+from tests.support.outcomes_stories import (
     STEPS,
     expected_band,
     expected_calibration,

@@ -8,7 +8,7 @@ import pytest
 
 from leadloop.events.topology import SERVICES
 from leadloop.events.write_contracts import write_contracts
-from tests.unit.deploy_support import REPO
+from tests.support.deploy import REPO
 
 
 def _imported_roots(path: Path) -> set[str]:

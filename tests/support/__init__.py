@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from leadloop.events import CloudEvent
+from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadActivity, event_time_now
 from leadloop.events.topology import CONSUMES, KEYS_TOPIC, SERVICES, topic_of
 from leadloop.kafka import close_producer, create_producer
@@ -70,6 +70,17 @@ async def publish_activity(bootstrap_servers: str, lead_id: str, kind: str,
     finally:
         await close_producer(producer)
     return event.id
+
+
+async def send_event(producer: AIOKafkaProducer, topic: str, data: EventData,
+                     subject: object) -> str:
+    """Send one event (data and its envelope from "test") to a topic, keyed by `subject` (the
+    lead whose order it keeps); returns the envelope's id."""
+    envelope = CloudEvent(type=event_type_of(data), source="test", subject=str(subject),
+                          data=data.model_dump(mode="json"))
+    key, value, headers = envelope.to_kafka()
+    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    return envelope.id
 
 
 @contextmanager
