@@ -124,6 +124,16 @@ class Handlers:
         self._without_personal_data.update(_type_of(c) for c in _event_classes(handler))
         return handler
 
+    def reads_no_personal_data(self, *event_classes: type[EventData]) -> None:
+        """Declare that the handlers of these (registered) event classes read none of their
+        personal fields, as `handles_without_personal_data` does for a whole handler: for a
+        handler that takes several types and needs personal fields of only some."""
+        for event_class in event_classes:
+            event_type = _type_of(event_class)
+            if event_type not in self._by_type:
+                raise TypeError(f"{event_type} has no handler")
+            self._without_personal_data.add(event_type)
+
     def handles_where(self, wanted: Callable[[dict[str, Any]], bool]) -> Callable[[H], H]:
         """Register like `handles` a handler that acts on only some events of its types: the
         runner skips the others, as it skips types no handler takes, before decrypting or

@@ -127,3 +127,17 @@ def test_a_filtered_handler_takes_only_the_events_its_filter_wants() -> None:
     assert handlers.wants(scored, {"score": 70}) and not handlers.wants(scored, {"score": 20})
     assert handlers.wants(erased, {}) and not handlers.wants("leadloop.lead.created.v1", {})
     assert handlers.needs_personal_data(scored) and not handlers.needs_personal_data(erased)
+
+
+def test_types_of_a_handler_can_be_declared_free_of_personal_data_once_registered() -> None:
+    handlers = Handlers()
+
+    @handlers.handles
+    async def on_scored_or_erased(uow: UnitOfWork, batch: Batch[LeadScored | LeadErased]) -> None:
+        return None
+
+    handlers.reads_no_personal_data(LeadErased)
+    assert not handlers.needs_personal_data("leadloop.lead.erased.v1")
+    assert handlers.needs_personal_data("leadloop.lead.scored.v1")
+    with pytest.raises(TypeError, match="no handler"):
+        handlers.reads_no_personal_data(LeadUpdated)

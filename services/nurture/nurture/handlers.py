@@ -129,3 +129,8 @@ async def on_lead_events(uow: UnitOfWork, batch: Batch[NurtureEvent]) -> None:
     engagement let waiting branches decide, erasure forgets."""
     await service.apply(uow, [change for item in batch
                               if (change := change_of(item.event)) is not None])
+
+
+# Nurture reads who the lead is from lead.created and lead.updated; a qualification or a
+# rejection only moves its sequences. They need no key and no decryption.
+HANDLERS.reads_no_personal_data(LeadQualified, LeadRejected)

@@ -66,3 +66,8 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     at a time, in lead-id order (the order the funnel upsert locks rows in)."""
     for lead_id in sorted(batch.lead_ids):
         await service.erase_lead(uow, lead_id)
+
+
+# The profile these carry is read from lead.created, lead.updated and lead.merged instead; of a
+# hand-off outcomes keeps the rep's id, name and team. They need no key and no decryption.
+HANDLERS.reads_no_personal_data(LeadQualified, LeadHandedOff)
