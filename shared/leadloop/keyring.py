@@ -262,6 +262,11 @@ class KeyArrivals:
         pending = self._unstored
         return {lead_id: pending[lead_id] for lead_id in lead_ids if lead_id in pending}
 
+    def already_stored(self, lead_ids: Iterable[str]) -> set[str]:
+        """Those of these leads whose remembered key some transaction has stored."""
+        return {lead_id for lead_id in lead_ids
+                if self._keys.get(lead_id) is not None and lead_id not in self._unstored}
+
     def now_stored(self, lead_ids: Iterable[str]) -> None:
         """These keys are in the table (a transaction storing them committed)."""
         for lead_id in lead_ids:
@@ -390,7 +395,16 @@ class KeysConsumer:
                 batches = await consumer.getmany(timeout_ms=int(min(500, wait_ms)))
                 parsed = [p for p in (_parse_key_record(r) for rs in batches.values()
                                       for r in rs) if p is not None]
-                if parsed:
+                if parsed and any(key is None for _, key in parsed):
+                    # An erasure is in every table before any key read after it can be used:
+                    # once a later lead's events are handled, the erased key is gone for good.
+                    await self._store(pending + parsed)
+                    pending, flush_at = [], math.inf
+                    await self._commit(consumer)
+                    if self._arrivals is not None:
+                        self._arrivals.remember(parsed)
+                        self._arrivals.now_stored(lead_id for lead_id, _ in parsed)
+                elif parsed:
                     if self._arrivals is not None:
                         self._arrivals.remember(parsed)
                     if not pending:
@@ -418,8 +432,8 @@ class KeysConsumer:
 
     async def _store(self, parsed: list[tuple[str, bytes | None]]) -> None:
         if self._arrivals is not None:  # keys a consumer batch stored already are skipped
-            unstored = self._arrivals.unstored(lead_id for lead_id, _ in parsed)
-            parsed = [(i, k) for i, k in parsed if k is None or i in unstored]
+            stored = self._arrivals.already_stored(lead_id for lead_id, _ in parsed)
+            parsed = [(i, k) for i, k in parsed if k is None or i not in stored]
         backoff = Backoff(max_s=5.0)
         while True:
             try:

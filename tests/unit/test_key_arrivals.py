@@ -53,3 +53,11 @@ def test_a_key_is_stored_by_whoever_comes_first_and_an_erasure_cancels_it() -> N
     arrivals.forget()  # partitions moved: recall is empty, but the feed still stores "c"
     assert arrivals.recall(["c"]) == {}
     assert arrivals.unstored(["c"]) == {"c": b"kc"}
+
+
+def test_a_key_counts_as_stored_once_a_transaction_stored_it() -> None:
+    arrivals = KeyArrivals()
+    arrivals.remember([("a", b"ka"), ("b", b"kb"), ("c", None)])
+    arrivals.now_stored(["a"])
+    # "b" waits to be stored, "c" was erased, "x" was never read: only "a" is skipped.
+    assert arrivals.already_stored(["a", "b", "c", "x"]) == {"a"}
