@@ -396,8 +396,11 @@ class KeysConsumer:
                 parsed = [p for p in (_parse_key_record(r) for rs in batches.values()
                                       for r in rs) if p is not None]
                 if parsed and any(key is None for _, key in parsed):
-                    # An erasure is in every table before any key read after it can be used:
-                    # once a later lead's events are handled, the erased key is gone for good.
+                    # An erasure takes effect in memory at once, and is in the table before
+                    # any key read with it can be used: an erased lead's events are never
+                    # handled again, and once a later lead's are, the erased key is gone.
+                    if self._arrivals is not None:
+                        self._arrivals.remember([(i, k) for i, k in parsed if k is None])
                     await self._store(pending + parsed)
                     pending, flush_at = [], math.inf
                     await self._commit(consumer)
