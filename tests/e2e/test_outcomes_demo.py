@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Browser
 
 from leadloop_devstack.stack import Stack
-from outcomes.demo import DemoConfig, run_demo
-from outcomes.demo_plan import REPS
-from outcomes.sales_reports import RESPONSE_BUCKETS, response_bucket
+from outcomes.demo.plan import REPS
+from outcomes.demo.run import DemoConfig, run_demo
+from outcomes.reports.sales import RESPONSE_BUCKETS, response_bucket
 from tests.support import eventually
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e, pytest.mark.realtime]

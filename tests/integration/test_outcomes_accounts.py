@@ -31,9 +31,9 @@ from leadloop.events.models import (
 from leadloop.handlers import Item
 from leadloop.kafka import create_producer
 from leadloop_devstack.stack import Stack
-from outcomes import repository
-from outcomes.accounts_api import router
+from outcomes.accounts.api import router
 from outcomes.config import OutcomesSettings
+from outcomes.funnel import repository
 from outcomes.handlers import HANDLERS
 from outcomes.tables import deals
 from tests.integration.conftest import migrated_database

@@ -22,10 +22,11 @@ from leadloop.events.models import LeadErased
 from leadloop.handlers import Item
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
-from outcomes import report_queries, service
+from outcomes.funnel import service
 from outcomes.handlers import HANDLERS
-from outcomes.rebuild import rebuild_read_model
-from outcomes.staging import RETIRED_SCHEMA, STAGING_SCHEMA
+from outcomes.rebuild.service import rebuild_read_model
+from outcomes.rebuild.staging import RETIRED_SCHEMA, STAGING_SCHEMA
+from outcomes.reports import repository as report_queries
 from tests.integration.conftest import Sandbox, migrated_database
 from tests.support.outcomes_stories import (
     MONTH_START,

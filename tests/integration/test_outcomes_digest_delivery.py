@@ -21,10 +21,10 @@ from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
-from outcomes import digest_queries
 from outcomes.config import OutcomesSettings
-from outcomes.digest_schedule import parse_schedule
-from outcomes.digest_worker import schedule_periods, work_one
+from outcomes.digest import repository as digest_queries
+from outcomes.digest.schedule import parse_schedule
+from outcomes.digest.worker import schedule_periods, work_one
 from outcomes.handlers import HANDLERS
 from outcomes.tables import digests
 from tests.integration.conftest import migrated_database

@@ -17,12 +17,13 @@ from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadErased
 from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
-from outcomes import report_queries, repository, service
-from outcomes.attribution import AttributeBy, Conversion, Model, Touch, attribute
-from outcomes.domain import Stage
+from outcomes.funnel import repository, service
+from outcomes.funnel.domain import Stage
 from outcomes.handlers import HANDLERS
-from outcomes.markets import parse_market_by
-from outcomes.reports import GroupBy, Period
+from outcomes.reports import repository as report_queries
+from outcomes.reports.attribution import AttributeBy, Conversion, Model, Touch, attribute
+from outcomes.reports.domain import GroupBy, Period
+from outcomes.reports.markets import parse_market_by
 from outcomes.tables import READ_MODEL_TABLES, touches
 from tests.integration.conftest import migrated_database
 from tests.support.outcomes_stories import (

@@ -35,7 +35,7 @@ from leadloop.events.models import (
     RejectionReason,
     RepRef,
 )
-from outcomes.reports import LeadFacts
+from outcomes.reports.domain import LeadFacts
 
 MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 REPS = [RepRef(id=uuid.UUID(int=i + 1), name=name, email=f"{name.lower()}@sales.example")

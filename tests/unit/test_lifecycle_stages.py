@@ -26,7 +26,7 @@ from leadloop.events.models import (
 )
 from leadloop.handlers import Item
 from leadloop.lifecycle import PATH, LifecycleStage, can_move, is_customer
-from outcomes.lifecycle import LeadLifecycle, plan_stages, reset
+from outcomes.lifecycle.domain import LeadLifecycle, plan_stages, reset
 
 S = LifecycleStage
 LEAD = uuid.uuid4()

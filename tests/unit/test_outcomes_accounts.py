@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from leadloop.events.models import LeadCreated, LeadHandedOff, LeadMerged, LeadProfile, RepRef
-from outcomes.account_rollup import (
+from outcomes.accounts.domain import (
     AccountSort,
     Contact,
     ContactFilter,
@@ -16,10 +16,10 @@ from outcomes.account_rollup import (
     sort_rows,
     sort_value,
 )
-from outcomes.digest import top_accounts
-from outcomes.funnel_facts import fold_funnel
-from outcomes.markets import Signal
-from outcomes.repeat import WonDeal
+from outcomes.digest.domain import top_accounts
+from outcomes.funnel.facts import fold_funnel
+from outcomes.reports.markets import Signal
+from outcomes.reports.repeat import WonDeal
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ANN, BOB = uuid.uuid4(), uuid.uuid4()

@@ -6,7 +6,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from outcomes.attribution import (
+from outcomes.reports.attribution import (
     AttributeBy,
     Conversion,
     Model,

@@ -20,7 +20,7 @@ from leadloop.events.models import (
     RejectionReason,
     RepRef,
 )
-from outcomes.funnel_facts import facts_of, fold_funnel
+from outcomes.funnel.facts import facts_of, fold_funnel
 from tests.support.outcomes_stories import generate_stories, story_events
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

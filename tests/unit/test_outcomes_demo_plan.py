@@ -3,7 +3,7 @@
 import random
 from collections import Counter
 
-from outcomes.demo_plan import (
+from outcomes.demo.plan import (
     CAMPAIGNS,
     DEMO_DAYS,
     REPS,
@@ -13,7 +13,7 @@ from outcomes.demo_plan import (
     decide_sales,
     plan_leads,
 )
-from outcomes.sales_reports import response_bucket
+from outcomes.reports.sales import response_bucket
 
 
 def test_plan_is_the_same_for_the_same_seed_and_run_tag() -> None:

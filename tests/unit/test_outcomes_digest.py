@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outcomes import reports, sales_reports
-from outcomes.digest import DigestInputs, compose
-from outcomes.digest_render import message_id, render_email
-from outcomes.digest_schedule import parse_schedule, period_at, previous_period
-from outcomes.domain import Stage
-from outcomes.markets import LeadRevenue, market_breakdown, parse_market_by
+from outcomes.digest.domain import DigestInputs, compose
+from outcomes.digest.render import message_id, render_email
+from outcomes.digest.schedule import parse_schedule, period_at, previous_period
+from outcomes.funnel.domain import Stage
+from outcomes.reports import domain as reports
+from outcomes.reports import sales as sales_reports
+from outcomes.reports.markets import LeadRevenue, market_breakdown, parse_market_by
 from tests.support.outcomes_stories import generate_stories, story_facts
 
 STORIES = generate_stories(400, seed=5)

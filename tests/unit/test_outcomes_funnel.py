@@ -16,7 +16,8 @@ from leadloop.events.models import (
     LeadProfile,
     LeadScored,
 )
-from outcomes.domain import (
+from outcomes.deals.schemas import DealIn, FunnelOut
+from outcomes.funnel.domain import (
     CONVERSIONS,
     FUNNEL_ORDER,
     DealChange,
@@ -32,7 +33,6 @@ from outcomes.domain import (
     stage_column,
     stages_reached,
 )
-from outcomes.schemas import DealIn, FunnelOut
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEAD = uuid.UUID("00000000-0000-4000-8000-000000000001")

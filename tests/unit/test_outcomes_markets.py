@@ -5,8 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from outcomes.domain import Stage, company_size_band
-from outcomes.markets import (
+from outcomes.funnel.domain import Stage, company_size_band
+from outcomes.reports.domain import LeadFacts
+from outcomes.reports.markets import (
     LeadRevenue,
     Signal,
     market_breakdown,
@@ -15,7 +16,6 @@ from outcomes.markets import (
     signal_of,
     wilson_interval,
 )
-from outcomes.reports import LeadFacts
 from tests.support.outcomes_stories import (
     MARKET_KEYS,
     Story,

@@ -4,9 +4,9 @@ first / repeat revenue per customer, by group, with the market breakdown's sampl
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from outcomes.markets import Signal
-from outcomes.repeat import RepeatBy, WonDeal, repeat_report
-from outcomes.reports import LeadFacts
+from outcomes.reports.domain import LeadFacts
+from outcomes.reports.markets import Signal
+from outcomes.reports.repeat import RepeatBy, WonDeal, repeat_report
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outcomes.domain import Stage, touch_of
-from outcomes.reports import (
+from outcomes.funnel.domain import Stage, touch_of
+from outcomes.reports.domain import (
     GroupBy,
     LeadFacts,
     Period,
@@ -16,7 +16,7 @@ from outcomes.reports import (
     quantile,
     score_band,
 )
-from outcomes.sales_reports import (
+from outcomes.reports.sales import (
     rejection_report,
     response_bucket,
     score_calibration,

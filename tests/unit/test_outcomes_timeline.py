@@ -19,7 +19,7 @@ from leadloop.events.models import (
     event_type_of,
 )
 from leadloop.handlers import Item
-from outcomes.timeline import timeline_rows
+from outcomes.timeline.domain import timeline_rows
 
 LEAD = uuid.uuid4()
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

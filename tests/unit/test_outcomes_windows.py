@@ -6,8 +6,8 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from outcomes.schemas import DealIn
-from outcomes.window import check_window, day_bounds
+from outcomes.deals.schemas import DealIn
+from outcomes.reports.window import check_window, day_bounds
 
 MINUS_12 = timezone(timedelta(hours=-12))
 

@@ -6,8 +6,9 @@ from datetime import date
 from leadloop.templates import Markup
 from nurture import mail
 from nurture.public_api import _page
-from outcomes import dashboard_render, digest_render
-from outcomes.dashboard_render import Bar, bar_chart
+from outcomes.dashboard import render as dashboard_render
+from outcomes.dashboard.render import Bar, bar_chart
+from outcomes.digest import render as digest_render
 from tests.unit.test_outcomes_digest import _digest
 
 HOSTILE = '<script>alert("x")</script>'

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from leadloop.cli import Command
-from outcomes.demo import DEFAULT_MINUTES, DemoConfig, run_demo
+from outcomes.demo.run import DEFAULT_MINUTES, DemoConfig, run_demo
 
 KEY_VARIABLE = "LEADLOOP_DEV_ADMIN_KEY"
 DEFAULT_PORTS = {"capture": 8001, "handoff": 8003, "outcomes": 8005}
@@ -59,7 +59,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _rebuild(args: argparse.Namespace) -> None:
-    from outcomes.rebuild import main as rebuild_main
+    from outcomes.rebuild.service import main as rebuild_main
     rebuild_main()
 
 

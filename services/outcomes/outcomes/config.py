@@ -4,7 +4,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadloop.settings import MailingServiceSettings
-from outcomes.digest_schedule import parse_schedule
+from outcomes.digest.schedule import parse_schedule
 
 
 class OutcomesSettings(MailingServiceSettings):

@@ -2,7 +2,7 @@
 
 Outcomes consumes every topic; the funnel is built only from these events, including its own
 deal events, so it reads the same whether a deal came over HTTP or is replayed. A rebuild applies
-the history through these same handlers (outcomes.rebuild).
+the history through these same handlers (outcomes.rebuild.service).
 """
 
 from typing import TypeAlias
@@ -32,7 +32,7 @@ from leadloop.events.models import (
     NurtureMessageSent,
 )
 from leadloop.handlers import Batch, Handlers
-from outcomes import service
+from outcomes.funnel import service
 
 LeadEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
@@ -52,7 +52,7 @@ async def on_lead_events(uow: UnitOfWork, batch: Batch[LeadEvent]) -> None:
     """Fold the batch into the read model: stages reached, score, rep, first contact, rejection
     (when and why), touches, closed deals, market attributes (country, region, company-size
     band, industry, properties), and an entry per event on its lead's timeline; then move the
-    leads' lifecycle stages (outcomes.lifecycle). One statement per table for the whole
+    leads' lifecycle stages (outcomes.lifecycle.domain). One statement per table for the whole
     batch."""
     await service.apply_funnel_events(uow, batch.events)
     await service.apply_timeline(uow, batch.items)

@@ -1,18 +1,18 @@
 """Outcomes' app: `uvicorn outcomes.main:app`."""
 
 from leadloop.app import create_service_app
-from outcomes.accounts_api import router as accounts_router
-from outcomes.api import router
-from outcomes.closures import router as closures_router
+from outcomes.accounts.api import router as accounts_router
+from outcomes.closures.api import router as closures_router
 from outcomes.config import OutcomesSettings
-from outcomes.dashboard import router as dashboard_router
-from outcomes.digest_worker import run_digests
-from outcomes.digests_api import router as digests_router
-from outcomes.export import router as export_router
+from outcomes.dashboard.api import router as dashboard_router
+from outcomes.deals.api import router
+from outcomes.digest.api import router as digests_router
+from outcomes.digest.worker import run_digests
 from outcomes.handlers import HANDLERS
-from outcomes.lifecycle_api import router as lifecycle_router
-from outcomes.reports_api import router as reports_router
-from outcomes.timeline_api import router as timeline_router
+from outcomes.lifecycle.api import router as lifecycle_router
+from outcomes.privacy.api import router as export_router
+from outcomes.reports.api import router as reports_router
+from outcomes.timeline.api import router as timeline_router
 
 app = create_service_app(
     settings=OutcomesSettings(),

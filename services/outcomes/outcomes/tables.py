@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from outcomes.domain import FUNNEL_ORDER, stage_column
+from outcomes.funnel.domain import FUNNEL_ORDER, stage_column
 
 metadata = MetaData()
 

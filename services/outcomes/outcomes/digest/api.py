@@ -1,0 +1,203 @@
+"""Digest routes: the latest digest, past ones, and one period's (scope reports:read); who gets
+it per team, and sending one now (scope admin)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from leadloop.app import runtime_of, settings_of, unit_of_work
+from leadloop.auth import require_scope
+from leadloop.db import UnitOfWork
+from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from outcomes.config import OutcomesSettings
+from outcomes.digest import repository as digest_queries
+from outcomes.digest import worker as digest_worker
+from outcomes.digest.domain import Digest
+from outcomes.digest.repository import DigestRow
+from outcomes.digest.schedule import parse_schedule
+
+router = APIRouter(prefix="/v1", tags=["digests"])
+_reports = [Depends(require_scope("reports:read"))]
+_admin = [Depends(require_scope("admin"))]
+Team = Literal["marketing", "sales"]
+
+
+class DigestOut(BaseModel):
+    """One period's digest: when it was due, whether it went out, and its figures."""
+
+    period: str
+    schedule: str
+    start: datetime
+    end: datetime
+    status: str = Field(description="scheduled, composed (mail pending), sent, failed, or "
+                        "no_recipients (composed; nobody was configured to get it)")
+    due_at: datetime = Field(description="when it is (next) due to be composed or sent")
+    composed_at: datetime | None
+    sent_at: datetime | None
+    attempts: int = Field(description="SMTP attempts made")
+    delivered: int = Field(description="recipients the mail server accepted it for")
+    pending: int = Field(description="recipients still to try")
+    refused: int = Field(description="recipients refused for good")
+    last_error: str | None
+    digest: Digest | None = Field(description="null until composed (and in listings)")
+
+    @classmethod
+    def of(cls, row: DigestRow, with_content: bool = True) -> "DigestOut":
+        """The API view of a digest row."""
+        recipients = row.recipients or {}
+        return cls(
+            period=row.period, schedule=row.schedule, start=row.period_start,
+            end=row.period_end, status=row.status, due_at=row.due_at,
+            composed_at=row.composed_at, sent_at=row.sent_at, attempts=row.attempts,
+            delivered=len(recipients.get("delivered", [])),
+            pending=len(recipients.get("pending", [])),
+            refused=len(recipients.get("refused", {})), last_error=row.last_error,
+            digest=Digest.model_validate(row.content) if with_content and row.content else None,
+        )
+
+
+@router.get("/digests", response_model=Page[DigestOut], dependencies=_reports)
+async def list_digests(limit: int = limit_query(), cursor: str | None = cursor_query(),
+                       uow: UnitOfWork = Depends(unit_of_work)) -> Page[DigestOut]:
+    """Every period's digest, newest first, without the figures (GET one for those)."""
+    before = None
+    if cursor is not None:
+        period_end, period = decode_cursor(cursor, 2)
+        try:
+            before = (datetime.fromisoformat(period_end), str(period))
+        except (TypeError, ValueError):
+            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
+                                           "msg": "not a cursor this API returned"}]) from None
+    async with uow:
+        rows = await digest_queries.listing(uow.connection, limit + 1, before)
+    kept, next_cursor = page_of(rows, limit,
+                                lambda row: [row.period_end.isoformat(), row.period])
+    return Page[DigestOut](items=[DigestOut.of(row, with_content=False) for row in kept],
+                           next_cursor=next_cursor)
+
+
+@router.get("/digests/latest", response_model=DigestOut, dependencies=_reports)
+async def latest_digest(uow: UnitOfWork = Depends(unit_of_work)) -> DigestOut:
+    """The most recent period's composed digest."""
+    async with uow:
+        row = await digest_queries.latest(uow.connection)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no digest has been composed yet")
+    return DigestOut.of(row)
+
+
+@router.get("/digests/{period}", response_model=DigestOut, dependencies=_reports)
+async def get_digest(period: str, uow: UnitOfWork = Depends(unit_of_work)) -> DigestOut:
+    """One period's digest, e.g. 2026-W48."""
+    async with uow:
+        row = await digest_queries.get(uow.connection, period)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no digest for this period")
+    return DigestOut.of(row)
+
+
+@router.post("/digests/send-now", response_model=DigestOut, status_code=status.HTTP_201_CREATED,
+             dependencies=_admin,
+             responses={409: {"description": "a digest was sent within the same millisecond"}})
+async def send_digest_now(request: Request,
+                          uow: UnitOfWork = Depends(unit_of_work)) -> DigestOut:
+    """Compose the digest of the current period so far (against the previous period) and mail
+    it now to every recipient; `status` says what happened (sent, composed with recipients
+    still pending a retry, or no_recipients when nobody is configured)."""
+    settings = settings_of(runtime_of(request), OutcomesSettings)
+    async with uow:
+        try:
+            row = await digest_worker.send_now(uow, parse_schedule(settings.digest_schedule),
+                                               settings)
+        except digest_worker.DigestJustSent as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        await uow.commit()
+    return DigestOut.of(row)
+
+
+# --- recipients ----------------------------------------------------------------------------
+
+
+class RecipientIn(BaseModel):
+    """An address that gets the digest, for one team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: Team
+    email: str = Field(min_length=3, max_length=254)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+        except EmailNotValidError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class RecipientOut(BaseModel):
+    """A digest recipient."""
+
+    team: Team
+    email: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "RecipientOut":
+        """From a digest_recipients row."""
+        return cls(team=row.team, email=row.email, created_at=row.created_at)
+
+
+@router.get("/digest-recipients", response_model=Page[RecipientOut], dependencies=_admin)
+async def list_recipients(team: Team | None = Query(default=None),
+                          limit: int = limit_query(), cursor: str | None = cursor_query(),
+                          uow: UnitOfWork = Depends(unit_of_work)) -> Page[RecipientOut]:
+    """Who gets the digest, by team then address (LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS too,
+    though it is not listed here)."""
+    after = None
+    if cursor is not None:
+        team_after, email_after = decode_cursor(cursor, 2)
+        if not isinstance(team_after, str) or not isinstance(email_after, str):
+            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
+                                           "msg": "not a cursor this API returned"}])
+        after = (team_after, email_after)
+    async with uow:
+        rows = await digest_queries.recipient_page(uow.connection, team, after, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda row: [row.team, row.email])
+    return Page[RecipientOut](items=[RecipientOut.of(row) for row in kept],
+                              next_cursor=next_cursor)
+
+
+@router.post("/digest-recipients", response_model=RecipientOut,
+             status_code=status.HTTP_201_CREATED, dependencies=_admin,
+             responses={200: {"model": RecipientOut, "description": "already a recipient"}})
+async def add_recipient(recipient: RecipientIn, response: Response,
+                        uow: UnitOfWork = Depends(unit_of_work)) -> RecipientOut:
+    """Add an address to a team's digest (adding it again changes nothing: 200)."""
+    async with uow:
+        row, new = await digest_queries.add_recipient(uow.connection, recipient.team,
+                                                      recipient.email)
+        await uow.commit()
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return RecipientOut.of(row)
+
+
+@router.delete("/digest-recipients/{team}/{email}", status_code=status.HTTP_204_NO_CONTENT,
+               dependencies=_admin,
+               responses={404: {"description": "not a recipient of this team's digest"}})
+async def remove_recipient(team: Team, email: str,
+                           uow: UnitOfWork = Depends(unit_of_work)) -> Response:
+    """Stop sending the digest to an address for one team."""
+    async with uow:
+        gone = await digest_queries.remove_recipient(uow.connection, team,
+                                                     email.strip().lower())
+        await uow.commit()
+    if not gone:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            "this address does not get this team's digest")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

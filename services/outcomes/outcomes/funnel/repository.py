@@ -1,0 +1,372 @@
+"""Every query outcomes makes."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadloop.retry import Backoff
+from outcomes.funnel.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
+from outcomes.funnel.facts import (
+    CLOCK_COLUMNS,
+    FIRST_TIME_COLUMNS,
+    LATEST_COLUMNS,
+    REASON_COLUMNS,
+    FunnelPlan,
+)
+from outcomes.tables import (
+    READ_MODEL_TABLES,
+    closed_deals,
+    dashboard_sessions,
+    deals,
+    funnel_leads,
+    timeline_entries,
+    touches,
+)
+
+# --- deals ---------------------------------------------------------------------------------
+
+_DEAL_COLUMNS = [deals.c[name] for name in ("id", "external_id", "lead_id", "status",
+                                            "amount_minor", "currency", "lost_reason",
+                                            "opened_at", "closed_at")]
+
+
+def _deal_of(row: Any) -> Deal:
+    values = row._asdict()
+    return Deal(**{**values, "status": DealStatus(values["status"])})
+
+
+def _deal_values(deal: Deal) -> dict[str, Any]:
+    return {column.name: getattr(deal, column.name) for column in _DEAL_COLUMNS}
+
+
+async def insert_deal_if_new(conn: AsyncConnection, deal: Deal) -> bool:
+    """Insert a deal unless its external id is known; True when inserted. Race-free."""
+    inserted = await conn.scalar(
+        pg_insert(deals).values(**_deal_values(deal))
+        .on_conflict_do_nothing(index_elements=[deals.c.external_id])
+        .returning(deals.c.id)
+    )
+    return inserted is not None
+
+
+async def lock_deal(conn: AsyncConnection, external_id: str) -> Deal:
+    """The deal with this external id, locked until the transaction ends."""
+    row = (await conn.execute(
+        select(*_DEAL_COLUMNS).where(deals.c.external_id == external_id).with_for_update()
+    )).one()
+    return _deal_of(row)
+
+
+async def save_deal(conn: AsyncConnection, deal: Deal) -> None:
+    """Store a deal's new state."""
+    await conn.execute(
+        update(deals).where(deals.c.id == deal.id)
+        .values(**_deal_values(deal), updated_at=func.now())
+    )
+
+
+async def get_deal(conn: AsyncConnection, external_id: str) -> Deal | None:
+    """A deal by the sales tool's id, or None."""
+    row = (await conn.execute(
+        select(*_DEAL_COLUMNS).where(deals.c.external_id == external_id)
+    )).one_or_none()
+    return None if row is None else _deal_of(row)
+
+
+async def anonymize_deals(conn: AsyncConnection, lead_id: UUID, anonymous_id: UUID) -> None:
+    """Detach a lead's deals from it: amounts stay for revenue reports, links to the person go."""
+    await conn.execute(
+        update(deals).where(deals.c.lead_id == lead_id)
+        .values(lead_id=anonymous_id, external_id=None, lost_reason=None, updated_at=func.now())
+    )
+
+
+# --- funnel read model ---------------------------------------------------------------------
+
+_SQL_TYPES = {"UUID": "uuid", "DateTime": "timestamptz", "Text": "text", "Integer": "int4",
+              "BigInteger": "int8", "Boolean": "bool", "JSONB": "text"}  # jsonb travels as text
+_DATA_COLUMNS = [c.name for c in funnel_leads.c
+                 if c.name not in ("lead_id", "erased", "anonymous", "updated_at")]
+
+
+def _unnest(table: Table, columns: Sequence[str]) -> str:
+    """`unnest($1::uuid[], $2::text[], ...) AS t(a, b, ...)` for `columns` of `table`."""
+    arrays = ", ".join(f"${n}::{_SQL_TYPES[type(table.c[name].type).__name__]}[]"
+                       for n, name in enumerate(columns, 1))
+    return f"unnest({arrays}) AS t({', '.join(columns)})"
+
+
+def _value(table: Table, name: str) -> str:
+    return f"t.{name}::jsonb" if isinstance(table.c[name].type, JSONB) else f"t.{name}"
+
+
+def _merged(name: str) -> str:
+    """How the stored value of column `name` and the batch's (EXCLUDED, NULL when the batch
+    told nothing) merge: the rules of outcomes.funnel_facts."""
+    current, new = f"funnel_leads.{name}", f"EXCLUDED.{name}"
+    if name in FIRST_TIME_COLUMNS:
+        return f"LEAST({current}, {new})"
+    if name in LATEST_COLUMNS:
+        clock = LATEST_COLUMNS[name]
+        return (f"CASE WHEN EXCLUDED.{clock} IS NOT NULL AND (funnel_leads.{clock} IS NULL "
+                f"OR EXCLUDED.{clock} >= funnel_leads.{clock}) THEN {new} ELSE {current} END")
+    if name in CLOCK_COLUMNS:
+        return f"GREATEST({current}, {new})"
+    if name in REASON_COLUMNS:
+        at = REASON_COLUMNS[name]
+        return (f"CASE WHEN EXCLUDED.{at} IS NOT NULL AND (funnel_leads.{at} IS NULL"
+                f" OR EXCLUDED.{at} < funnel_leads.{at}) THEN {new} ELSE {current} END")
+    return f"COALESCE({current}, {new})"
+
+
+_FUNNEL_COLUMNS = ["lead_id", *_DATA_COLUMNS]
+# One statement for any batch: the rows in lead-id order, so two transactions upserting the
+# same leads lock them in the same order and never deadlock. An erased lead's tombstone row is
+# never updated.
+_UPSERT_FUNNEL_FACTS = (
+    f"INSERT INTO funnel_leads ({', '.join(_FUNNEL_COLUMNS)}) "
+    f"SELECT {', '.join(_value(funnel_leads, c) for c in _FUNNEL_COLUMNS)} "
+    f"FROM {_unnest(funnel_leads, _FUNNEL_COLUMNS)} ORDER BY t.lead_id "
+    "ON CONFLICT (lead_id) DO UPDATE SET "
+    + ", ".join(f"{name} = {_merged(name)}" for name in _DATA_COLUMNS)
+    + ", updated_at = now() WHERE NOT funnel_leads.erased"
+)
+
+
+def _insert_unless_erased(table: Table, key: str) -> str:
+    """Insert rows once per `key`, except those of an erased lead; in key order."""
+    columns = [c.name for c in table.c]
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"SELECT {', '.join(_value(table, c) for c in columns)} "
+            f"FROM {_unnest(table, columns)} WHERE NOT EXISTS (SELECT FROM funnel_leads f "
+            f"WHERE f.lead_id = t.lead_id AND f.erased) ORDER BY t.{key} "
+            f"ON CONFLICT ({key}) DO NOTHING")
+
+
+_ADD_TOUCHES = _insert_unless_erased(touches, "touch_id")
+_ADD_CLOSED_DEALS = _insert_unless_erased(closed_deals, "deal_id")
+_ADD_TIMELINE_ENTRIES = _insert_unless_erased(timeline_entries, "entry_id")
+_TIMELINE_COLUMNS = [c.name for c in timeline_entries.c]
+
+
+def _columns(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+             ) -> list[list[Any]]:
+    """`rows` as one list per column (what unnest takes); jsonb values as JSON text."""
+    arrays = []
+    for name in columns:
+        values = [row.get(name) for row in rows]
+        if isinstance(table.c[name].type, JSONB):
+            values = [None if v is None else orjson.dumps(v).decode() for v in values]
+        arrays.append(values)
+    return arrays
+
+
+async def save_funnel_plan(driver: asyncpg.Connection, plan: FunnelPlan) -> None:
+    """Write what a batch folded: the funnel rows (merged with the stored ones), the new
+    touches and the newly closed deals; one statement per table, whatever the batch's size.
+
+    Touches and closed deals of an erased lead are not kept (they would point back at it)."""
+    if plan.rows:
+        rows = [{"lead_id": lead_id, **values} for lead_id, values in plan.rows.items()]
+        await driver.execute(_UPSERT_FUNNEL_FACTS,
+                             *_columns(funnel_leads, _FUNNEL_COLUMNS, rows))
+    if plan.touches:
+        await driver.execute(_ADD_TOUCHES,
+                             *_columns(touches, [c.name for c in touches.c], plan.touches))
+    if plan.closed_deals:
+        await driver.execute(_ADD_CLOSED_DEALS, *_columns(
+            closed_deals, [c.name for c in closed_deals.c], plan.closed_deals))
+
+
+async def save_timeline(driver: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add a batch's timeline entries in one statement; an entry already kept (a redelivered
+    event) and entries of an erased lead are not added."""
+    if rows:
+        await driver.execute(_ADD_TIMELINE_ENTRIES,
+                             *_columns(timeline_entries, _TIMELINE_COLUMNS, rows))
+
+
+async def erase_timeline(conn: AsyncConnection, lead_id: UUID) -> None:
+    """Delete an erased lead's timeline: it is the story of a person."""
+    await conn.execute(delete(timeline_entries).where(timeline_entries.c.lead_id == lead_id))
+
+
+async def timeline_page(conn: AsyncConnection, lead_id: UUID,
+                        after: tuple[datetime, str] | None, limit: int) -> list[Any]:
+    """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry."""
+    c = timeline_entries.c
+    query = select(timeline_entries).where(c.lead_id == lead_id)
+    if after is not None:
+        query = query.where(tuple_(c.occurred_at, c.entry_id) > tuple_(*after))
+    query = query.order_by(c.occurred_at, c.entry_id).limit(limit)
+    return list(await conn.execute(query))
+
+
+async def latest_score_entry(conn: AsyncConnection, lead_id: UUID) -> Any | None:
+    """The lead's latest score change (its explanation is the entry's detail), or None."""
+    c = timeline_entries.c
+    return (await conn.execute(
+        select(c.occurred_at, c.detail).where(c.lead_id == lead_id, c.kind == "scored")
+        .order_by(c.occurred_at.desc(), c.entry_id.desc()).limit(1))).one_or_none()
+
+
+async def funnel_lead_state(conn: AsyncConnection, lead_id: UUID) -> bool | None:
+    """None: outcomes has heard nothing of this lead; else whether it is erased."""
+    erased: bool | None = await conn.scalar(
+        select(funnel_leads.c.erased).where(funnel_leads.c.lead_id == lead_id))
+    return erased
+
+
+async def mark_funnel_lead_erased(conn: AsyncConnection, lead_id: UUID) -> dict[str, Any]:
+    """Mark a lead's funnel row erased (a tombstone if it had none), locked; returns what the row
+    held, so its numbers can move to an anonymous row. Concurrent upserts wait on the lock and
+    then find the tombstone."""
+    statement = pg_insert(funnel_leads).values(lead_id=lead_id, erased=True)
+    row = (await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[funnel_leads.c.lead_id],
+            set_={"erased": True, "updated_at": func.now()},
+        ).returning(*funnel_leads.c)
+    )).one()
+    return dict(row._mapping)
+
+
+async def insert_anonymous_funnel_row(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    """Insert the anonymous row that keeps an erased lead in the counts."""
+    await conn.execute(insert(funnel_leads).values(**values))
+
+
+async def clear_funnel_lead(conn: AsyncConnection, lead_id: UUID) -> None:
+    """Empty a tombstone row of everything but its id and the erased mark."""
+    await conn.execute(
+        update(funnel_leads).where(funnel_leads.c.lead_id == lead_id)
+        .values(**dict.fromkeys(_DATA_COLUMNS), updated_at=func.now())
+    )
+
+
+async def anonymize_report_rows(conn: AsyncConnection, lead_id: UUID, anonymous_id: UUID) -> None:
+    """Move an erased lead's touches and closed deals to its anonymous id. Their own ids are
+    replaced too: activity and deal ids appear next to the lead id in the event history."""
+    await conn.execute(update(touches).where(touches.c.lead_id == lead_id).values(
+        lead_id=anonymous_id, touch_id="anonymous:" + cast(func.gen_random_uuid(), Text)))
+    await conn.execute(update(closed_deals).where(closed_deals.c.lead_id == lead_id)
+                       .values(lead_id=anonymous_id, deal_id=func.gen_random_uuid()))
+
+
+async def lead_is_erased(conn: AsyncConnection, lead_id: UUID) -> bool:
+    """Whether outcomes has processed an erasure of this lead."""
+    erased = await conn.scalar(
+        select(funnel_leads.c.erased).where(funnel_leads.c.lead_id == lead_id)
+    )
+    return bool(erased)
+
+
+async def funnel_counts(
+    conn: AsyncConnection, created_from: datetime | None, created_to: datetime | None,
+) -> tuple[dict[Stage, int], dict[tuple[Stage, Stage], int], int]:
+    """Leads per stage, leads in both stages of each conversion, and leads closed as not
+    converted, in one scan.
+
+    The window [created_from, created_to) is on when the lead was created.
+    """
+    c = funnel_leads.c
+
+    def reached(stage: Stage) -> ColumnElement[bool]:
+        return c[stage_column(stage)].is_not(None)
+
+    query = select(
+        *(func.count().filter(reached(s)).label(s.value) for s in FUNNEL_ORDER),
+        *(func.count().filter(and_(reached(a), reached(b))).label(f"{a.value}__{b.value}")
+          for a, b in CONVERSIONS),
+        func.count().filter(c.not_converted_at.is_not(None)).label("not_converted"),
+    ).where(~c.erased)
+    if created_from is not None:
+        query = query.where(c.lead_at >= created_from)
+    if created_to is not None:
+        query = query.where(c.lead_at < created_to)
+    row = (await conn.execute(query)).one()._mapping
+    return (
+        {s: int(row[s.value]) for s in FUNNEL_ORDER},
+        {(a, b): int(row[f"{a.value}__{b.value}"]) for a, b in CONVERSIONS},
+        int(row["not_converted"]),
+    )
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+async def clear_read_model(conn: AsyncConnection) -> None:
+    """Drop everything the read model holds, to refill it from events in this transaction
+    (a rebuild builds fresh tables instead: outcomes.rebuild). Takes the tables' exclusive
+    lock until the transaction ends, so live events wait for the refill.
+
+    The locks are taken all at once with NOWAIT, retried until none is held by anyone: waiting
+    for one table while holding another would deadlock with a report that reads the tables in
+    the other order (and the report would lose). Once held, TRUNCATE waits for nothing.
+    """
+    names = ", ".join(table.name for table in READ_MODEL_TABLES)
+    backoff = Backoff(0.01, 0.5)
+    while True:
+        try:
+            async with conn.begin_nested():  # a failed attempt rolls back only itself
+                await conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE NOWAIT"))
+            break
+        except DBAPIError as exc:
+            cause = getattr(exc.orig, "__cause__", None)
+            sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+            if sqlstate != LOCK_NOT_AVAILABLE:
+                raise
+            await backoff.sleep()
+    await conn.execute(text(f"TRUNCATE {names}"))
+
+
+async def count_funnel_leads(conn: AsyncConnection) -> int:
+    """Leads the funnel counts (created, not erased)."""
+    c = funnel_leads.c
+    return int(await conn.scalar(
+        select(func.count()).select_from(funnel_leads)
+        .where(~c.erased, c.lead_at.is_not(None))) or 0)
+
+
+async def start_dashboard_session(conn: AsyncConnection, session_id: UUID, key_name: str,
+                                  expires_at: datetime, now: datetime) -> None:
+    """Record a dashboard sign-in, and forget the sessions that have expired."""
+    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
+    await conn.execute(insert(dashboard_sessions).values(id=session_id, key_name=key_name,
+                                                         expires_at=expires_at))
+
+
+async def dashboard_session_key(conn: AsyncConnection, session_id: UUID,
+                                now: datetime) -> str | None:
+    """The name of the key a live session signed in with; None once signed out or expired."""
+    return (await conn.execute(
+        select(dashboard_sessions.c.key_name).where(dashboard_sessions.c.id == session_id,
+                                                   dashboard_sessions.c.expires_at > now)
+    )).scalar_one_or_none()
+
+
+async def end_dashboard_session(conn: AsyncConnection, session_id: UUID) -> None:
+    """Sign a session out for good."""
+    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.id == session_id))
