@@ -17,10 +17,11 @@ from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadErased
 from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
-from outcomes.funnel import repository, service
+from outcomes.funnel import repository
 from outcomes.funnel.domain import Stage
 from outcomes.handlers import HANDLERS
 from outcomes.reports import repository as report_queries
+from outcomes.reports import service
 from outcomes.reports.attribution import AttributeBy, Conversion, Model, Touch, attribute
 from outcomes.reports.domain import GroupBy, Period
 from outcomes.reports.markets import parse_market_by

@@ -16,23 +16,26 @@ from leadloop.events.models import (
     LeadProfile,
     LeadScored,
 )
-from outcomes.deals.schemas import DealIn, FunnelOut
-from outcomes.funnel.domain import (
-    CONVERSIONS,
-    FUNNEL_ORDER,
+from outcomes.deals.domain import (
     DealChange,
     DealReport,
     DealStatus,
+    deal_event,
+    decide_deal_change,
+    new_deal,
+)
+from outcomes.deals.schemas import DealIn
+from outcomes.funnel.domain import (
+    CONVERSIONS,
+    FUNNEL_ORDER,
     Stage,
     anonymous_copy,
     conversion_rate,
-    deal_event,
-    decide_deal_change,
     funnel_report,
-    new_deal,
     stage_column,
     stages_reached,
 )
+from outcomes.funnel.schemas import FunnelOut
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEAD = uuid.UUID("00000000-0000-4000-8000-000000000001")

@@ -32,7 +32,9 @@ from leadloop.events.models import (
     NurtureMessageSent,
 )
 from leadloop.handlers import Batch, Handlers
-from outcomes.funnel import service
+from outcomes.funnel import service as funnel
+from outcomes.lifecycle import service as lifecycle
+from outcomes.timeline import service as timeline
 
 LeadEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
@@ -54,9 +56,9 @@ async def on_lead_events(uow: UnitOfWork, batch: Batch[LeadEvent]) -> None:
     band, industry, properties), and an entry per event on its lead's timeline; then move the
     leads' lifecycle stages (outcomes.lifecycle.domain). One statement per table for the whole
     batch."""
-    await service.apply_funnel_events(uow, batch.events)
-    await service.apply_timeline(uow, batch.items)
-    await service.apply_lifecycle(uow, batch.items)
+    await funnel.apply_funnel_events(uow, batch.events)
+    await timeline.apply_timeline(uow, batch.items)
+    await lifecycle.apply_lifecycle(uow, batch.items)
 
 
 @HANDLERS.handles
@@ -65,7 +67,7 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     timeline. Rare, so one lead
     at a time, in lead-id order (the order the funnel upsert locks rows in)."""
     for lead_id in sorted(batch.lead_ids):
-        await service.erase_lead(uow, lead_id)
+        await funnel.erase_lead(uow, lead_id)
 
 
 # The profile these carry is read from lead.created, lead.updated and lead.merged instead; of a

@@ -13,6 +13,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.lifecycle import LifecycleStage
 from leadloop.pagination import Page, cursor_query, decode_cursor, encode_cursor, limit_query
+from outcomes.accounts import service
 from outcomes.accounts.domain import (
     AccountRollup,
     AccountRow,
@@ -22,7 +23,6 @@ from outcomes.accounts.domain import (
     sort_rows,
     sort_value,
 )
-from outcomes.funnel import service
 from outcomes.reports.api import lifecycle_filter
 from outcomes.reports.repeat import MIN_CUSTOMERS
 from outcomes.reports.window import Window, invalid_query

@@ -18,15 +18,15 @@ from leadloop import page_sessions as dashboard_session
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, find_principal
 from leadloop.db import UnitOfWork
+from outcomes.accounts import service as accounts_service
 from outcomes.config import OutcomesSettings
-from outcomes.dashboard import render
+from outcomes.dashboard import render, repository
 from outcomes.dashboard.render import PAGE_HEADERS
-from outcomes.deals.schemas import AttributionOut
-from outcomes.funnel import repository, service
 from outcomes.funnel.domain import Stage
 from outcomes.reports import domain as reports
 from outcomes.reports import repository as report_queries
 from outcomes.reports import sales as sales_reports
+from outcomes.reports import service
 from outcomes.reports.attribution import AttributeBy, Model
 from outcomes.reports.domain import GroupBy, Period
 from outcomes.reports.markets import Dimension, MarketBy, market_breakdown
@@ -129,12 +129,12 @@ async def dashboard(
             return RedirectResponse("/dashboard/login", status_code=status.HTTP_303_SEE_OTHER)
         # One read of the period's leads feeds every lead report on the page.
         leads = await report_queries.lead_facts(uow.connection, since, until)
-        report, currency, currencies = await service.attribution(uow, since, until, model, by,
+        report, currency, _currencies = await service.attribution(uow, since, until, model, by,
                                                                  None)
         rejections = await service.rejections(uow, since, until, Period.week)
         revenue = await report_queries.won_revenue(uow.connection, since, until)
         won = await report_queries.won_deals(uow.connection, since, until)
-        accounts = await service.accounts(uow, since, until, None)
+        accounts = await accounts_service.accounts(uow, since, until, None)
     [funnel] = reports.funnel_breakdown(leads, None)
     by_source = reports.funnel_breakdown(leads, GroupBy.source)
     speed = sales_reports.speed_to_lead(leads)
@@ -146,7 +146,6 @@ async def dashboard(
                               "model": model.value, "by": by.value,
                               "market": market.value,
                               "repeat_by": repeat_by.value}.items() if v}
-    attribution = AttributionOut.of(report, currency, currencies)
     cards = [
         ("Funnel", "Leads per stage (conversion from the step before).",
          render.funnel_chart(funnel)),
@@ -174,8 +173,8 @@ async def dashboard(
         ("Win rate by response time", "Won leads among those first contacted this fast.",
          render.win_rate_chart(speed)),
         ("Attribution", f"Won deals and revenue credited to each {by.value}, "
-         f"{render.money(attribution.total_revenue_minor, currency)} in total.",
-         render.attribution_table(attribution, link)),
+         f"{render.money(report.total_revenue_minor, currency)} in total.",
+         render.attribution_table(report, currency, link)),
         ("Score calibration", "Win rate per score band, then MQLs vs the rest.",
          render.calibration_charts(calibration)),
         ("Rejection reasons", f"{rejections.total:,} leads rejected by sales in the period.",

@@ -14,8 +14,7 @@ from urllib.parse import urlencode
 from leadloop.security import html_policy
 from leadloop.templates import Markup, Templates
 from outcomes.accounts.domain import AccountRollup, AccountSort, sort_rows
-from outcomes.deals.schemas import AttributionOut
-from outcomes.reports.attribution import AttributeBy, Model
+from outcomes.reports.attribution import AttributeBy, AttributionReport, Model
 from outcomes.reports.domain import FunnelGroup
 from outcomes.reports.markets import Dimension, MarketReport
 from outcomes.reports.repeat import RepeatBy, RepeatReport
@@ -148,10 +147,11 @@ def _switch(name: str, values: Sequence[str], current: str, link: dict[str, str]
         for value in values])
 
 
-def attribution_table(report: AttributionOut, link: dict[str, str]) -> Markup:
+def attribution_table(report: AttributionReport, currency: str | None,
+                      link: dict[str, str]) -> Markup:
     """The attribution table, with links that switch model and dimension."""
     rows = [{"key": r.key, "revenue_minor": r.revenue_minor, "won": f"{r.won_deals:g}",
-             "won_text": f"{r.won_deals:,.2f}", "revenue": money(r.revenue_minor, report.currency)}
+             "won_text": f"{r.won_deals:,.2f}", "revenue": money(r.revenue_minor, currency)}
             for r in report.rows]
     return TEMPLATES.fragment(
         "attribution.html", report=report, rows=rows,

@@ -1,14 +1,13 @@
 """Outcomes' HTTP routes."""
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from outcomes.deals.schemas import DealIn, DealOut, FunnelOut
-from outcomes.funnel import repository, service
-from outcomes.reports.window import check_window
+from outcomes.deals import repository, service
+from outcomes.deals.schemas import DealIn, DealOut
+from outcomes.exceptions import DealRefused
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -28,7 +27,7 @@ async def post_deal(deal: DealIn, response: Response,
     async with uow:
         try:
             stored, outcome = await service.record_deal(uow, deal.report())
-        except service.DealRefused as exc:
+        except DealRefused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         await uow.commit()
     if outcome != "created":
@@ -47,18 +46,4 @@ async def get_deal(external_id: str, uow: UnitOfWork = Depends(unit_of_work)) ->
     return DealOut.of(deal)
 
 
-@router.get("/funnel", response_model=FunnelOut,
-            dependencies=[Depends(require_scope("reports:read"))])
-async def get_funnel(
-    created_from: AwareDatetime | None = Query(
-        default=None, alias="from", description="leads created at or after this time"),
-    created_to: AwareDatetime | None = Query(
-        default=None, alias="to", description="leads created before this time"),
-    uow: UnitOfWork = Depends(unit_of_work),
-) -> FunnelOut:
-    """Leads per funnel stage, and stage-to-stage conversion, for leads created in the window."""
-    check_window(created_from, created_to)
-    async with uow:
-        report = await service.funnel(uow, created_from, created_to)
-    return FunnelOut.of(report, created_from, created_to)
 

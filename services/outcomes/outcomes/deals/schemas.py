@@ -6,16 +6,13 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from leadloop.events.models import event_time_now
-from outcomes.funnel.domain import (
+from outcomes.deals.domain import (
     Deal,
     DealReport,
     DealStatus,
-    FunnelReport,
-    Stage,
     closed_at_problem,
     lost_reason_problem,
 )
-from outcomes.reports.attribution import AttributeBy, AttributionReport, AttributionRow, Model
 from outcomes.reports.window import out_of_range
 
 
@@ -98,69 +95,11 @@ class DealOut(BaseModel):
                    closed_at=deal.closed_at)
 
 
-class StageCountOut(BaseModel):
-    """How many leads reached a stage."""
-
-    stage: Stage
-    count: int
 
 
-class ConversionOut(BaseModel):
-    """Of the leads that reached `from`, the share that also reached `to` (null: none did)."""
-
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-    from_stage: Stage = Field(alias="from")
-    to_stage: Stage = Field(alias="to")
-    rate: float | None
 
 
-class FunnelOut(BaseModel):
-    """The funnel: counts per stage in funnel order, and stage-to-stage conversion rates."""
-
-    created_from: datetime | None = Field(serialization_alias="from")
-    created_to: datetime | None = Field(serialization_alias="to")
-    stages: list[StageCountOut]
-    conversion: list[ConversionOut]
-    not_converted: int = Field(description="leads closed as not converted (POST "
-                                           "/v1/closed-leads), a side exit like rejection")
-
-    @classmethod
-    def of(cls, report: FunnelReport, created_from: datetime | None,
-           created_to: datetime | None) -> "FunnelOut":
-        """The API view of a funnel report."""
-        return cls(
-            created_from=created_from, created_to=created_to,
-            stages=[StageCountOut(stage=s.stage, count=s.count) for s in report.stages],
-            conversion=[ConversionOut(from_stage=c.from_stage, to_stage=c.to_stage, rate=c.rate)
-                        for c in report.conversion],
-            not_converted=report.not_converted,
-        )
 
 
-class AttributionOut(BaseModel):
-    """Won deals and revenue per campaign or source under one model, in one currency."""
-
-    model: Model
-    by: AttributeBy
-    currency: str | None = Field(description="the currency of revenue_minor; null: no wins")
-    currencies: list[str] = Field(description="currencies of won deals in the window")
-    total_won_deals: int
-    total_revenue_minor: int
-    rows: list[AttributionRow]
-
-    @classmethod
-    def of(cls, report: AttributionReport, currency: str | None,
-           currencies: list[str]) -> "AttributionOut":
-        """The API view of an attribution report."""
-        return cls(model=report.model, by=report.by, currency=currency, currencies=currencies,
-                   total_won_deals=report.total_won_deals,
-                   total_revenue_minor=report.total_revenue_minor, rows=report.rows)
 
 
-class RebuildOut(BaseModel):
-    """What a rebuild of the read model replayed."""
-
-    events: int = Field(description="events read from Kafka and applied")
-    leads: int = Field(description="leads in the rebuilt funnel")
-    seconds: float

@@ -2,12 +2,9 @@
 it per team, and sending one now (scope admin)."""
 
 from datetime import datetime
-from typing import Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import require_scope
@@ -16,48 +13,15 @@ from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, 
 from outcomes.config import OutcomesSettings
 from outcomes.digest import repository as digest_queries
 from outcomes.digest import worker as digest_worker
-from outcomes.digest.domain import Digest
-from outcomes.digest.repository import DigestRow
 from outcomes.digest.schedule import parse_schedule
+from outcomes.digest.schemas import DigestOut, RecipientIn, RecipientOut, Team
+from outcomes.exceptions import DigestJustSent
 
 router = APIRouter(prefix="/v1", tags=["digests"])
 _reports = [Depends(require_scope("reports:read"))]
 _admin = [Depends(require_scope("admin"))]
-Team = Literal["marketing", "sales"]
 
 
-class DigestOut(BaseModel):
-    """One period's digest: when it was due, whether it went out, and its figures."""
-
-    period: str
-    schedule: str
-    start: datetime
-    end: datetime
-    status: str = Field(description="scheduled, composed (mail pending), sent, failed, or "
-                        "no_recipients (composed; nobody was configured to get it)")
-    due_at: datetime = Field(description="when it is (next) due to be composed or sent")
-    composed_at: datetime | None
-    sent_at: datetime | None
-    attempts: int = Field(description="SMTP attempts made")
-    delivered: int = Field(description="recipients the mail server accepted it for")
-    pending: int = Field(description="recipients still to try")
-    refused: int = Field(description="recipients refused for good")
-    last_error: str | None
-    digest: Digest | None = Field(description="null until composed (and in listings)")
-
-    @classmethod
-    def of(cls, row: DigestRow, with_content: bool = True) -> "DigestOut":
-        """The API view of a digest row."""
-        recipients = row.recipients or {}
-        return cls(
-            period=row.period, schedule=row.schedule, start=row.period_start,
-            end=row.period_end, status=row.status, due_at=row.due_at,
-            composed_at=row.composed_at, sent_at=row.sent_at, attempts=row.attempts,
-            delivered=len(recipients.get("delivered", [])),
-            pending=len(recipients.get("pending", [])),
-            refused=len(recipients.get("refused", {})), last_error=row.last_error,
-            digest=Digest.model_validate(row.content) if with_content and row.content else None,
-        )
 
 
 @router.get("/digests", response_model=Page[DigestOut], dependencies=_reports)
@@ -113,7 +77,7 @@ async def send_digest_now(request: Request,
         try:
             row = await digest_worker.send_now(uow, parse_schedule(settings.digest_schedule),
                                                settings)
-        except digest_worker.DigestJustSent as exc:
+        except DigestJustSent as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         await uow.commit()
     return DigestOut.of(row)
@@ -122,34 +86,8 @@ async def send_digest_now(request: Request,
 # --- recipients ----------------------------------------------------------------------------
 
 
-class RecipientIn(BaseModel):
-    """An address that gets the digest, for one team."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    team: Team
-    email: str = Field(min_length=3, max_length=254)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        try:
-            return validate_email(value.strip(), check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
-            raise ValueError(str(exc)) from exc
 
 
-class RecipientOut(BaseModel):
-    """A digest recipient."""
-
-    team: Team
-    email: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Any) -> "RecipientOut":
-        """From a digest_recipients row."""
-        return cls(team=row.team, email=row.email, created_at=row.created_at)
 
 
 @router.get("/digest-recipients", response_model=Page[RecipientOut], dependencies=_admin)

@@ -91,6 +91,15 @@ async def listing(conn: AsyncConnection, limit: int,
 # --- recipients ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """An address that gets one team's digest."""
+
+    team: str
+    email: str
+    created_at: datetime
+
+
 async def recipient_emails(conn: AsyncConnection) -> list[str]:
     """Every team's digest recipients, each address once, in the order they were added."""
     rows = await conn.execute(select(digest_recipients.c.email)
@@ -99,7 +108,7 @@ async def recipient_emails(conn: AsyncConnection) -> list[str]:
 
 
 async def recipient_page(conn: AsyncConnection, team: str | None,
-                         after: tuple[str, str] | None, limit: int) -> list[Any]:
+                         after: tuple[str, str] | None, limit: int) -> list[Recipient]:
     """Recipients (of one team) by team then address, after the cursor's; limit rows."""
     c = digest_recipients.c
     query = select(digest_recipients).order_by(c.team, c.email).limit(limit)
@@ -107,19 +116,19 @@ async def recipient_page(conn: AsyncConnection, team: str | None,
         query = query.where(c.team == team)
     if after is not None:
         query = query.where(tuple_(c.team, c.email) > tuple_(*after))
-    return list(await conn.execute(query))
+    return [Recipient(**row._mapping) for row in await conn.execute(query)]
 
 
-async def add_recipient(conn: AsyncConnection, team: str, email: str) -> tuple[Any, bool]:
+async def add_recipient(conn: AsyncConnection, team: str, email: str) -> tuple[Recipient, bool]:
     """Add an address to a team's digest; (row, whether it is new)."""
     made = (await conn.execute(
         pg_insert(digest_recipients).values(team=team, email=email)
         .on_conflict_do_nothing().returning(*digest_recipients.c))).one_or_none()
     if made is not None:
-        return made, True
+        return Recipient(**made._mapping), True
     row = (await conn.execute(select(digest_recipients).where(
         digest_recipients.c.team == team, digest_recipients.c.email == email))).one()
-    return row, False
+    return Recipient(**row._mapping), False
 
 
 async def remove_recipient(conn: AsyncConnection, team: str, email: str) -> bool:

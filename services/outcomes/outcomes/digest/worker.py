@@ -30,6 +30,7 @@ from leadloop.mail import send_mail
 from leadloop.worker import run_worker
 from outcomes.config import OutcomesSettings
 from outcomes.digest import repository as digest_queries
+from outcomes.digest import service
 from outcomes.digest.domain import Digest, compose
 from outcomes.digest.render import render_email
 from outcomes.digest.repository import DigestRow
@@ -40,7 +41,7 @@ from outcomes.digest.schedule import (
     period_at,
     previous_period,
 )
-from outcomes.funnel import service
+from outcomes.exceptions import DigestJustSent
 
 log = logging.getLogger(__name__)
 MAX_RETRY_S = 3600.0
@@ -76,8 +77,6 @@ async def work_one(runtime: Runtime, schedule: Schedule, settings: OutcomesSetti
     return True
 
 
-class DigestJustSent(Exception):
-    """A digest was sent now within the same millisecond (its period key is taken)."""
 
 
 async def send_now(uow: UnitOfWork, schedule: Schedule, settings: OutcomesSettings

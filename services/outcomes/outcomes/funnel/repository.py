@@ -13,12 +13,10 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
-    delete,
     func,
     insert,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -27,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.retry import Backoff
-from outcomes.funnel.domain import CONVERSIONS, FUNNEL_ORDER, Deal, DealStatus, Stage, stage_column
+from outcomes.funnel.domain import CONVERSIONS, FUNNEL_ORDER, FunnelRow, Stage, stage_column
 from outcomes.funnel.facts import (
     CLOCK_COLUMNS,
     FIRST_TIME_COLUMNS,
@@ -38,69 +36,26 @@ from outcomes.funnel.facts import (
 from outcomes.tables import (
     READ_MODEL_TABLES,
     closed_deals,
-    dashboard_sessions,
-    deals,
     funnel_leads,
-    timeline_entries,
     touches,
 )
 
 # --- deals ---------------------------------------------------------------------------------
 
-_DEAL_COLUMNS = [deals.c[name] for name in ("id", "external_id", "lead_id", "status",
-                                            "amount_minor", "currency", "lost_reason",
-                                            "opened_at", "closed_at")]
 
 
-def _deal_of(row: Any) -> Deal:
-    values = row._asdict()
-    return Deal(**{**values, "status": DealStatus(values["status"])})
 
 
-def _deal_values(deal: Deal) -> dict[str, Any]:
-    return {column.name: getattr(deal, column.name) for column in _DEAL_COLUMNS}
 
 
-async def insert_deal_if_new(conn: AsyncConnection, deal: Deal) -> bool:
-    """Insert a deal unless its external id is known; True when inserted. Race-free."""
-    inserted = await conn.scalar(
-        pg_insert(deals).values(**_deal_values(deal))
-        .on_conflict_do_nothing(index_elements=[deals.c.external_id])
-        .returning(deals.c.id)
-    )
-    return inserted is not None
 
 
-async def lock_deal(conn: AsyncConnection, external_id: str) -> Deal:
-    """The deal with this external id, locked until the transaction ends."""
-    row = (await conn.execute(
-        select(*_DEAL_COLUMNS).where(deals.c.external_id == external_id).with_for_update()
-    )).one()
-    return _deal_of(row)
 
 
-async def save_deal(conn: AsyncConnection, deal: Deal) -> None:
-    """Store a deal's new state."""
-    await conn.execute(
-        update(deals).where(deals.c.id == deal.id)
-        .values(**_deal_values(deal), updated_at=func.now())
-    )
 
 
-async def get_deal(conn: AsyncConnection, external_id: str) -> Deal | None:
-    """A deal by the sales tool's id, or None."""
-    row = (await conn.execute(
-        select(*_DEAL_COLUMNS).where(deals.c.external_id == external_id)
-    )).one_or_none()
-    return None if row is None else _deal_of(row)
 
 
-async def anonymize_deals(conn: AsyncConnection, lead_id: UUID, anonymous_id: UUID) -> None:
-    """Detach a lead's deals from it: amounts stay for revenue reports, links to the person go."""
-    await conn.execute(
-        update(deals).where(deals.c.lead_id == lead_id)
-        .values(lead_id=anonymous_id, external_id=None, lost_reason=None, updated_at=func.now())
-    )
 
 
 # --- funnel read model ---------------------------------------------------------------------
@@ -155,7 +110,7 @@ _UPSERT_FUNNEL_FACTS = (
 )
 
 
-def _insert_unless_erased(table: Table, key: str) -> str:
+def insert_unless_erased(table: Table, key: str) -> str:
     """Insert rows once per `key`, except those of an erased lead; in key order."""
     columns = [c.name for c in table.c]
     return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -165,18 +120,16 @@ def _insert_unless_erased(table: Table, key: str) -> str:
             f"ON CONFLICT ({key}) DO NOTHING")
 
 
-_ADD_TOUCHES = _insert_unless_erased(touches, "touch_id")
-_ADD_CLOSED_DEALS = _insert_unless_erased(closed_deals, "deal_id")
-_ADD_TIMELINE_ENTRIES = _insert_unless_erased(timeline_entries, "entry_id")
-_TIMELINE_COLUMNS = [c.name for c in timeline_entries.c]
+_ADD_TOUCHES = insert_unless_erased(touches, "touch_id")
+_ADD_CLOSED_DEALS = insert_unless_erased(closed_deals, "deal_id")
 
 
-def _columns(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
-             ) -> list[list[Any]]:
+def column_arrays(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+                  ) -> list[list[object]]:
     """`rows` as one list per column (what unnest takes); jsonb values as JSON text."""
     arrays = []
     for name in columns:
-        values = [row.get(name) for row in rows]
+        values: list[object] = [row.get(name) for row in rows]
         if isinstance(table.c[name].type, JSONB):
             values = [None if v is None else orjson.dumps(v).decode() for v in values]
         arrays.append(values)
@@ -191,45 +144,21 @@ async def save_funnel_plan(driver: asyncpg.Connection, plan: FunnelPlan) -> None
     if plan.rows:
         rows = [{"lead_id": lead_id, **values} for lead_id, values in plan.rows.items()]
         await driver.execute(_UPSERT_FUNNEL_FACTS,
-                             *_columns(funnel_leads, _FUNNEL_COLUMNS, rows))
+                             *column_arrays(funnel_leads, _FUNNEL_COLUMNS, rows))
     if plan.touches:
         await driver.execute(_ADD_TOUCHES,
-                             *_columns(touches, [c.name for c in touches.c], plan.touches))
+                             *column_arrays(touches, [c.name for c in touches.c], plan.touches))
     if plan.closed_deals:
-        await driver.execute(_ADD_CLOSED_DEALS, *_columns(
+        await driver.execute(_ADD_CLOSED_DEALS, *column_arrays(
             closed_deals, [c.name for c in closed_deals.c], plan.closed_deals))
 
 
-async def save_timeline(driver: asyncpg.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Add a batch's timeline entries in one statement; an entry already kept (a redelivered
-    event) and entries of an erased lead are not added."""
-    if rows:
-        await driver.execute(_ADD_TIMELINE_ENTRIES,
-                             *_columns(timeline_entries, _TIMELINE_COLUMNS, rows))
 
 
-async def erase_timeline(conn: AsyncConnection, lead_id: UUID) -> None:
-    """Delete an erased lead's timeline: it is the story of a person."""
-    await conn.execute(delete(timeline_entries).where(timeline_entries.c.lead_id == lead_id))
 
 
-async def timeline_page(conn: AsyncConnection, lead_id: UUID,
-                        after: tuple[datetime, str] | None, limit: int) -> list[Any]:
-    """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry."""
-    c = timeline_entries.c
-    query = select(timeline_entries).where(c.lead_id == lead_id)
-    if after is not None:
-        query = query.where(tuple_(c.occurred_at, c.entry_id) > tuple_(*after))
-    query = query.order_by(c.occurred_at, c.entry_id).limit(limit)
-    return list(await conn.execute(query))
 
 
-async def latest_score_entry(conn: AsyncConnection, lead_id: UUID) -> Any | None:
-    """The lead's latest score change (its explanation is the entry's detail), or None."""
-    c = timeline_entries.c
-    return (await conn.execute(
-        select(c.occurred_at, c.detail).where(c.lead_id == lead_id, c.kind == "scored")
-        .order_by(c.occurred_at.desc(), c.entry_id.desc()).limit(1))).one_or_none()
 
 
 async def funnel_lead_state(conn: AsyncConnection, lead_id: UUID) -> bool | None:
@@ -239,7 +168,7 @@ async def funnel_lead_state(conn: AsyncConnection, lead_id: UUID) -> bool | None
     return erased
 
 
-async def mark_funnel_lead_erased(conn: AsyncConnection, lead_id: UUID) -> dict[str, Any]:
+async def mark_funnel_lead_erased(conn: AsyncConnection, lead_id: UUID) -> FunnelRow:
     """Mark a lead's funnel row erased (a tombstone if it had none), locked; returns what the row
     held, so its numbers can move to an anonymous row. Concurrent upserts wait on the lock and
     then find the tombstone."""
@@ -350,23 +279,7 @@ async def count_funnel_leads(conn: AsyncConnection) -> int:
         .where(~c.erased, c.lead_at.is_not(None))) or 0)
 
 
-async def start_dashboard_session(conn: AsyncConnection, session_id: UUID, key_name: str,
-                                  expires_at: datetime, now: datetime) -> None:
-    """Record a dashboard sign-in, and forget the sessions that have expired."""
-    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
-    await conn.execute(insert(dashboard_sessions).values(id=session_id, key_name=key_name,
-                                                         expires_at=expires_at))
 
 
-async def dashboard_session_key(conn: AsyncConnection, session_id: UUID,
-                                now: datetime) -> str | None:
-    """The name of the key a live session signed in with; None once signed out or expired."""
-    return (await conn.execute(
-        select(dashboard_sessions.c.key_name).where(dashboard_sessions.c.id == session_id,
-                                                   dashboard_sessions.c.expires_at > now)
-    )).scalar_one_or_none()
 
 
-async def end_dashboard_session(conn: AsyncConnection, session_id: UUID) -> None:
-    """Sign a session out for good."""
-    await conn.execute(delete(dashboard_sessions).where(dashboard_sessions.c.id == session_id))

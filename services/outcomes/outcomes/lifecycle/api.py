@@ -17,8 +17,9 @@ from leadloop.auth import Principal, require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import Actor
 from leadloop.lifecycle import LifecycleStage
-from outcomes.funnel import service
+from outcomes.exceptions import LeadNotFound
 from outcomes.lifecycle import repository as lifecycle_repository
+from outcomes.lifecycle import service
 from outcomes.lifecycle.domain import LeadLifecycle
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
@@ -79,7 +80,7 @@ async def reset_lifecycle_stage(
         try:
             row = await service.reset_stage(uow, lead_id, body.stage, body.reason,
                                             Actor(name=principal.name, rep_id=principal.rep_id))
-        except service.LeadNotFound:
+        except LeadNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no stage for this lead (unknown, "
                                 "or erased)") from None
         await uow.commit()

@@ -4,19 +4,18 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from leadloop.app import Runtime, get_runtime, unit_of_work
+from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.lifecycle import LifecycleStage
-from outcomes.deals.schemas import AttributionOut, RebuildOut
-from outcomes.funnel import service
 from outcomes.funnel.domain import Stage
-from outcomes.rebuild.service import rebuild_beside_the_service
+from outcomes.reports import service
 from outcomes.reports.attribution import AttributeBy, Model
 from outcomes.reports.domain import FunnelGroup, GroupBy, Period
 from outcomes.reports.markets import MIN_SAMPLE, MarketBy, MarketReport, parse_market_by
 from outcomes.reports.repeat import MIN_CUSTOMERS, RepeatBy, RepeatReport
 from outcomes.reports.sales import RejectionReport, ScoreCalibration, SpeedToLead
+from outcomes.reports.schemas import AttributionOut
 from outcomes.reports.window import Window
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -152,13 +151,4 @@ async def rejection_report(
         return await service.rejections(uow, window.start, window.end, period)
 
 
-@router.post("/read-model/rebuild", response_model=RebuildOut,
-             dependencies=[Depends(require_scope("admin"))])
-async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
-    """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
-    in: reports keep answering (with the old numbers) until the swap."""
-    result = await rebuild_beside_the_service(runtime.settings.database_url,
-                                              runtime.settings.kafka,
-                                              runtime.settings.database_tls)
-    return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
 

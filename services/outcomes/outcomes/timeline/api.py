@@ -17,8 +17,10 @@ from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
-from outcomes.funnel import repository
+from outcomes.funnel.repository import funnel_lead_state
 from outcomes.lifecycle import repository as lifecycle_repository
+from outcomes.timeline import repository
+from outcomes.timeline.repository import TimelineEntry
 
 router = APIRouter(prefix="/v1", tags=["timeline"])
 SCOPE = "leads:read"
@@ -40,7 +42,7 @@ class TimelineEntryOut(BaseModel):
                                    "a rejection's reason code, a deal's amount, ...)")
 
     @classmethod
-    def of(cls, row: Any) -> "TimelineEntryOut":
+    def of(cls, row: TimelineEntry) -> "TimelineEntryOut":
         """From a timeline_entries row."""
         return cls(id=row.entry_id, type=row.type, kind=row.kind, occurred_at=row.occurred_at,
                    summary=row.summary, actor=row.actor, detail=row.detail)
@@ -101,7 +103,7 @@ async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
     assignments, SLA events, accept / reject / contacted (and who), deals."""
     after = _after(cursor)
     async with uow:
-        state = await repository.funnel_lead_state(uow.connection, lead_id)
+        state = await funnel_lead_state(uow.connection, lead_id)
         rows = await repository.timeline_page(uow.connection, lead_id, after, limit + 1)
         score = await repository.latest_score_entry(uow.connection, lead_id)
         stage = await lifecycle_repository.get_stage(uow.connection, lead_id)

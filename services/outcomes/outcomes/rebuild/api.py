@@ -1,0 +1,21 @@
+"""POST /v1/read-model/rebuild (admin): rebuild the read model beside the running service."""
+
+from fastapi import APIRouter, Depends
+
+from leadloop.app import Runtime, get_runtime
+from leadloop.auth import require_scope
+from outcomes.rebuild.schemas import RebuildOut
+from outcomes.rebuild.service import rebuild_beside_the_service
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+
+@router.post("/read-model/rebuild", response_model=RebuildOut,
+             dependencies=[Depends(require_scope("admin"))])
+async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
+    """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
+    in: reports keep answering (with the old numbers) until the swap."""
+    result = await rebuild_beside_the_service(runtime.settings.database_url,
+                                              runtime.settings.kafka,
+                                              runtime.settings.database_tls)
+    return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)
