@@ -5,45 +5,13 @@ deal events, so it reads the same whether a deal came over HTTP or is replayed. 
 the history through these same handlers (outcomes.rebuild.service).
 """
 
-from typing import TypeAlias
-
 from leadloop.db import UnitOfWork
-from leadloop.events.models import (
-    DealClosed,
-    DealOpened,
-    LeadAccepted,
-    LeadActivity,
-    LeadClosed,
-    LeadConsentChanged,
-    LeadContacted,
-    LeadCreated,
-    LeadDisqualified,
-    LeadErased,
-    LeadHandedOff,
-    LeadMerged,
-    LeadQualified,
-    LeadQueueAlert,
-    LeadRejected,
-    LeadScored,
-    LeadSlaBreached,
-    LeadStageChanged,
-    LeadUnsubscribed,
-    LeadUpdated,
-    NurtureMessageSent,
-)
+from leadloop.events.models import LeadErased, LeadHandedOff, LeadQualified
 from leadloop.handlers import Batch, Handlers
 from outcomes.funnel import service as funnel
 from outcomes.lifecycle import service as lifecycle
 from outcomes.timeline import service as timeline
-
-LeadEvent: TypeAlias = (
-    LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
-    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected | LeadClosed
-    # these tell the funnel nothing; they are on the lead's timeline
-    | LeadConsentChanged | LeadMerged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
-    | NurtureMessageSent | LeadUnsubscribed | LeadStageChanged
-)
-
+from outcomes.timeline.domain import LeadEvent
 
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""

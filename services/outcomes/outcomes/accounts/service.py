@@ -4,8 +4,8 @@ from datetime import datetime
 
 from leadloop.db import UnitOfWork
 from leadloop.lifecycle import LifecycleStage
+from outcomes.accounts import repository
 from outcomes.accounts.domain import AccountRollup, ContactFilter, account_rollup
-from outcomes.reports import repository as report_queries
 from outcomes.reports.repeat import MIN_CUSTOMERS
 
 
@@ -17,7 +17,7 @@ async def accounts(uow: UnitOfWork, created_from: datetime | None, created_to: d
     repeat-purchase rate, over its contacts created in the window (at `lifecycle_stage` and
     passing `keep`, when given)."""
     conn = uow.connection
-    contacts = await report_queries.account_contacts(conn, created_from, created_to,
+    contacts = await repository.account_contacts(conn, created_from, created_to,
                                                      lifecycle_stage)
-    won, lost, opened = await report_queries.account_deals(conn, created_from, created_to)
+    won, lost, opened = await repository.account_deals(conn, created_from, created_to)
     return account_rollup(contacts, won, lost, opened, currency, min_sample, keep)

@@ -1,13 +1,13 @@
 """POST /v1/closed-leads (scope deals:write): close a lead as not converted."""
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from outcomes.closures import service
 from outcomes.closures.schemas import ClosedLeadIn, ClosedLeadOut
-from outcomes.exceptions import ClosureRefused
+from outcomes.exceptions import refusals_as_conflict
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -23,10 +23,8 @@ async def post_closed_lead(body: ClosedLeadIn, response: Response,
     """Close a lead as not converted, with a reason: counted in the funnel (`not_converted`)
     and learned from by scoring as a negative outcome, like a lost deal without one."""
     async with uow:
-        try:
+        with refusals_as_conflict():
             closure, new = await service.close_lead(uow, body.report())
-        except ClosureRefused as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         await uow.commit()
     if not new:
         response.status_code = status.HTTP_200_OK

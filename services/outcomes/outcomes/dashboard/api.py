@@ -38,8 +38,12 @@ COOKIE = "leadloop_dashboard"
 SCOPE = "reports:read"
 
 
+def _settings(request: Request) -> OutcomesSettings:
+    return settings_of(runtime_of(request), OutcomesSettings)
+
+
 def _secret(request: Request) -> bytes:
-    settings = settings_of(runtime_of(request), OutcomesSettings)
+    settings = _settings(request)
     return dashboard_session.session_secret(settings.dashboard_session_secret,
                                             request.app.state,
                                             "LEADLOOP_OUTCOMES_DASHBOARD_SESSION_SECRET")
@@ -49,14 +53,14 @@ def _may_read(key_name: str, request: Request) -> bool:
     """Whether the key a session signed in with is still configured with the scope."""
     return any(record.name == key_name
                and Principal(name=record.name, scopes=frozenset(record.scopes)).has(SCOPE)
-               for record in request.app.state.settings.api_keys)
+               for record in _settings(request).api_keys)
 
 
 async def _signed_in(request: Request, uow: UnitOfWork) -> bool:
     """An X-API-Key with the scope, or a live session cookie of a key that still has it."""
     key = request.headers.get("x-api-key")
     if key:
-        principal = find_principal(key, request.app.state.settings.api_keys)
+        principal = find_principal(key, _settings(request).api_keys)
         return principal is not None and principal.has(SCOPE)
     now = datetime.now(UTC)
     cookie = dashboard_session.verify(_secret(request), request.cookies.get(COOKIE, ""), now)
@@ -76,13 +80,13 @@ async def login_page() -> HTMLResponse:
 async def login(request: Request, api_key: Annotated[str, Form()],
                 uow: UnitOfWork = Depends(unit_of_work)) -> Response:
     """Check the key; on success start a session, set its cookie and go to the dashboard."""
-    principal = find_principal(api_key.strip(), request.app.state.settings.api_keys)
+    principal = find_principal(api_key.strip(), _settings(request).api_keys)
     if principal is None or not principal.has(SCOPE):
         return HTMLResponse(
             render.login_page("This key is unknown or lacks the reports:read scope."),
             status_code=status.HTTP_401_UNAUTHORIZED, headers=PAGE_HEADERS)
     now = datetime.now(UTC)
-    lifetime = settings_of(runtime_of(request), OutcomesSettings).dashboard_session_s
+    lifetime = _settings(request).dashboard_session_s
     session_id, expires_at = uuid.uuid4(), now + timedelta(seconds=lifetime)
     async with uow:
         await repository.start_dashboard_session(uow.connection, session_id, principal.name,

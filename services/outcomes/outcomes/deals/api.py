@@ -1,13 +1,13 @@
 """Outcomes' HTTP routes."""
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from outcomes.deals import repository, service
 from outcomes.deals.schemas import DealIn, DealOut
-from outcomes.exceptions import DealRefused
+from outcomes.exceptions import found, refusals_as_conflict
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -25,10 +25,8 @@ async def post_deal(deal: DealIn, response: Response,
     """Record a deal from a sales tool. The same external_id again is the same deal: an
     identical report changes nothing; open -> won or lost closes it."""
     async with uow:
-        try:
+        with refusals_as_conflict():
             stored, outcome = await service.record_deal(uow, deal.report())
-        except DealRefused as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         await uow.commit()
     if outcome != "created":
         response.status_code = status.HTTP_200_OK
@@ -41,9 +39,7 @@ async def get_deal(external_id: str, uow: UnitOfWork = Depends(unit_of_work)) ->
     """A deal by the sales tool's id."""
     async with uow:
         deal = await repository.get_deal(uow.connection, external_id)
-    if deal is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no deal with this external_id")
-    return DealOut.of(deal)
+    return DealOut.of(found(deal, "no deal with this external_id"))
 
 
 

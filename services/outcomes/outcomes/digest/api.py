@@ -15,7 +15,7 @@ from outcomes.digest import repository as digest_queries
 from outcomes.digest import worker as digest_worker
 from outcomes.digest.schedule import parse_schedule
 from outcomes.digest.schemas import DigestOut, RecipientIn, RecipientOut, Team
-from outcomes.exceptions import DigestJustSent
+from outcomes.exceptions import found, refusals_as_conflict
 
 router = APIRouter(prefix="/v1", tags=["digests"])
 _reports = [Depends(require_scope("reports:read"))]
@@ -49,9 +49,7 @@ async def latest_digest(uow: UnitOfWork = Depends(unit_of_work)) -> DigestOut:
     """The most recent period's composed digest."""
     async with uow:
         row = await digest_queries.latest(uow.connection)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no digest has been composed yet")
-    return DigestOut.of(row)
+    return DigestOut.of(found(row, "no digest has been composed yet"))
 
 
 @router.get("/digests/{period}", response_model=DigestOut, dependencies=_reports)
@@ -59,9 +57,7 @@ async def get_digest(period: str, uow: UnitOfWork = Depends(unit_of_work)) -> Di
     """One period's digest, e.g. 2026-W48."""
     async with uow:
         row = await digest_queries.get(uow.connection, period)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no digest for this period")
-    return DigestOut.of(row)
+    return DigestOut.of(found(row, "no digest for this period"))
 
 
 @router.post("/digests/send-now", response_model=DigestOut, status_code=status.HTTP_201_CREATED,
@@ -74,11 +70,9 @@ async def send_digest_now(request: Request,
     still pending a retry, or no_recipients when nobody is configured)."""
     settings = settings_of(runtime_of(request), OutcomesSettings)
     async with uow:
-        try:
+        with refusals_as_conflict():
             row = await digest_worker.send_now(uow, parse_schedule(settings.digest_schedule),
                                                settings)
-        except DigestJustSent as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         await uow.commit()
     return DigestOut.of(row)
 

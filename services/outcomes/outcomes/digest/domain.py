@@ -11,7 +11,7 @@ from outcomes.accounts.domain import AccountRollup, AccountSort, sort_rows
 from outcomes.funnel.domain import Stage
 from outcomes.reports.domain import FunnelGroup
 from outcomes.reports.markets import MarketReport, MarketRow, Signal
-from outcomes.reports.repeat import RepeatReport, RepeatRow
+from outcomes.reports.repeat import RepeatReport, RepeatRow, RepeatSegment
 from outcomes.reports.sales import RejectionReport, SpeedToLead
 
 TOP_REASONS = 3
@@ -80,22 +80,6 @@ class Segment(BaseModel):
     revenue_minor: dict[str, int]
 
 
-class RepeatSegment(BaseModel):
-    """Repeat customers of all leads or of one campaign: how many bought again, how soon."""
-
-    key: str
-    customers: int
-    small_sample: bool
-    repeat_customers: int
-    repeat_purchase_rate: float | None
-    ci_low: float | None
-    ci_high: float | None
-    signal: Signal
-    days_to_second_median: float | None
-    first_revenue_per_customer_minor: int | None
-    repeat_revenue_per_customer_minor: int | None
-
-
 class RepeatSummary(BaseModel):
     """Customers among the period's leads who bought again: overall and per campaign."""
 
@@ -105,14 +89,8 @@ class RepeatSummary(BaseModel):
 
 
 def repeat_segment(row: RepeatRow) -> RepeatSegment:
-    """A repeat-customer row as the digest shows it."""
-    return RepeatSegment(
-        key=row.key, customers=row.customers, small_sample=row.small_sample,
-        repeat_customers=row.repeat_customers, repeat_purchase_rate=row.repeat_purchase_rate,
-        ci_low=row.ci_low, ci_high=row.ci_high, signal=row.signal,
-        days_to_second_median=row.days_to_second_median,
-        first_revenue_per_customer_minor=row.first_revenue_per_customer_minor,
-        repeat_revenue_per_customer_minor=row.repeat_revenue_per_customer_minor)
+    """A repeat-customer row as the digest shows it (and stores it): its RepeatSegment part."""
+    return RepeatSegment.model_validate(row.model_dump(include=set(RepeatSegment.model_fields)))
 
 
 def repeat_summary(report: RepeatReport | None) -> RepeatSummary | None:

@@ -13,7 +13,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from outcomes.dashboard.render import TEMPLATES, duration, money, percent
-from outcomes.digest.domain import Digest, RepeatSegment, Segment
+from outcomes.digest.domain import Digest, RepeatSummary, Segment, TopAccounts
+from outcomes.reports.repeat import RepeatSegment
 
 _GREEN, _RED, _GREY = "#1b7f3b", "#b00020", "#5b6270"
 
@@ -72,8 +73,10 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
                   f"{_revenue(r.revenue_minor)}"
                   + (f"  [{_signal_word(r)}]" if _signal_word(r) else "") for r in rows] \
             or ["  no leads"]
-    lines += _repeat_text(digest)
-    lines += _accounts_text(digest)
+    if digest.repeat_customers is not None:
+        lines += _repeat_text(digest.repeat_customers)
+    if digest.top_accounts is not None:
+        lines += _accounts_text(digest.top_accounts)
     lines += ["", "Biggest movers against the previous period (leads):"]
     lines += [f"  {m.dimension} {m.key}: {m.previous_leads:,} -> {m.leads:,} ({m.change:+,})"
               for m in digest.movers] or ["  nothing moved"]
@@ -98,10 +101,7 @@ def _repeat_money(amount: int | None, currency: str | None) -> str:
     return "-" if amount is None or currency is None else money(amount, currency)
 
 
-def _repeat_text(digest: Digest) -> list[str]:
-    summary = digest.repeat_customers
-    if summary is None:
-        return []
+def _repeat_text(summary: RepeatSummary) -> list[str]:
     lines = ["", "Repeat customers (customers, bought again, rate, median days to 2nd, "
              "revenue per customer first / repeat):"]
     for r in [summary.overall, *summary.by_campaign]:
@@ -114,10 +114,7 @@ def _repeat_text(digest: Digest) -> list[str]:
     return lines
 
 
-def _accounts_text(digest: Digest) -> list[str]:
-    section = digest.top_accounts
-    if section is None:
-        return []
+def _accounts_text(section: TopAccounts) -> list[str]:
     lines = ["", "Top accounts (contacts, customers, deals won, repeat purchases, revenue "
              "first / repeat, owner):"]
     lines += [f"  {a.domain:<24}{a.contacts:>6,}{a.customers:>6,}{a.deals_won:>6,}"

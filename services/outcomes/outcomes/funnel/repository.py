@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -83,17 +83,19 @@ def _merged(name: str) -> str:
     current, new = f"funnel_leads.{name}", f"EXCLUDED.{name}"
     if name in FIRST_TIME_COLUMNS:
         return f"LEAST({current}, {new})"
-    if name in LATEST_COLUMNS:
-        clock = LATEST_COLUMNS[name]
-        return (f"CASE WHEN EXCLUDED.{clock} IS NOT NULL AND (funnel_leads.{clock} IS NULL "
-                f"OR EXCLUDED.{clock} >= funnel_leads.{clock}) THEN {new} ELSE {current} END")
+    if name in LATEST_COLUMNS:  # the value of the latest time told
+        return _when(LATEST_COLUMNS[name], ">=", new, current)
     if name in CLOCK_COLUMNS:
         return f"GREATEST({current}, {new})"
-    if name in REASON_COLUMNS:
-        at = REASON_COLUMNS[name]
-        return (f"CASE WHEN EXCLUDED.{at} IS NOT NULL AND (funnel_leads.{at} IS NULL"
-                f" OR EXCLUDED.{at} < funnel_leads.{at}) THEN {new} ELSE {current} END")
+    if name in REASON_COLUMNS:  # the reason of the earliest time told
+        return _when(REASON_COLUMNS[name], "<", new, current)
     return f"COALESCE({current}, {new})"
+
+
+def _when(clock: str, compared: str, new: str, current: str) -> str:
+    """`new` when the batch told a `clock` and the stored one is NULL or `compared` to it."""
+    return (f"CASE WHEN EXCLUDED.{clock} IS NOT NULL AND (funnel_leads.{clock} IS NULL "
+            f"OR EXCLUDED.{clock} {compared} funnel_leads.{clock}) THEN {new} ELSE {current} END")
 
 
 _FUNNEL_COLUMNS = ["lead_id", *_DATA_COLUMNS]
@@ -244,6 +246,36 @@ async def funnel_counts(
 
 
 LOCK_NOT_AVAILABLE = "55P03"
+LockMode = Literal["EXCLUSIVE", "ACCESS EXCLUSIVE"]
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    cause = getattr(exc.orig, "__cause__", None)
+    sqlstate: str | None = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
+    return sqlstate
+
+
+async def lock_tables(conn: AsyncConnection, names: str, mode: LockMode, backoff: Backoff,
+                      attempt: str | None = None) -> None:
+    """Lock the tables `names` (comma-separated) all at once until the transaction ends,
+    retried after `backoff` until granted. Each attempt gives up at once (NOWAIT) or, given
+    `attempt` (a PostgreSQL interval), after queueing that long: waiting for one table while
+    holding another would deadlock with a report that reads them in the other order, and a
+    long queue holds up every reader behind it."""
+    if attempt is not None:
+        await conn.execute(text(f"SET LOCAL lock_timeout = '{attempt}'"))
+    nowait = " NOWAIT" if attempt is None else ""
+    while True:
+        try:
+            async with conn.begin_nested():  # a failed attempt rolls back only itself
+                await conn.execute(text(f"LOCK TABLE {names} IN {mode} MODE{nowait}"))
+            break
+        except DBAPIError as exc:
+            if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                raise
+            await backoff.sleep()
+    if attempt is not None:
+        await conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
 async def clear_read_model(conn: AsyncConnection) -> None:
@@ -251,23 +283,11 @@ async def clear_read_model(conn: AsyncConnection) -> None:
     (a rebuild builds fresh tables instead: outcomes.rebuild). Takes the tables' exclusive
     lock until the transaction ends, so live events wait for the refill.
 
-    The locks are taken all at once with NOWAIT, retried until none is held by anyone: waiting
-    for one table while holding another would deadlock with a report that reads the tables in
-    the other order (and the report would lose). Once held, TRUNCATE waits for nothing.
+    The locks are taken all at once with NOWAIT, retried until none is held by anyone (see
+    lock_tables). Once held, TRUNCATE waits for nothing.
     """
     names = ", ".join(table.name for table in READ_MODEL_TABLES)
-    backoff = Backoff(0.01, 0.5)
-    while True:
-        try:
-            async with conn.begin_nested():  # a failed attempt rolls back only itself
-                await conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE NOWAIT"))
-            break
-        except DBAPIError as exc:
-            cause = getattr(exc.orig, "__cause__", None)
-            sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
-            if sqlstate != LOCK_NOT_AVAILABLE:
-                raise
-            await backoff.sleep()
+    await lock_tables(conn, names, "ACCESS EXCLUSIVE", Backoff(0.01, 0.5))
     await conn.execute(text(f"TRUNCATE {names}"))
 
 

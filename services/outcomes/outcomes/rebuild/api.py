@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter, Depends
 
-from leadloop.app import Runtime, get_runtime
+from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.auth import require_scope
+from outcomes.config import OutcomesSettings
 from outcomes.rebuild.schemas import RebuildOut
 from outcomes.rebuild.service import rebuild_beside_the_service
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["reports"])
 async def rebuild(runtime: Runtime = Depends(get_runtime)) -> RebuildOut:
     """Rebuild the funnel read model from the Kafka history into fresh tables and swap them
     in: reports keep answering (with the old numbers) until the swap."""
-    result = await rebuild_beside_the_service(runtime.settings.database_url,
-                                              runtime.settings.kafka,
-                                              runtime.settings.database_tls)
+    settings = settings_of(runtime, OutcomesSettings)
+    result = await rebuild_beside_the_service(settings.database_url, settings.kafka,
+                                              settings.database_tls)
     return RebuildOut(events=result.events, leads=result.leads, seconds=result.seconds)

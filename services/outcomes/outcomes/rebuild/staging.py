@@ -16,16 +16,15 @@ import re
 from typing import Literal
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.retry import Backoff
+from outcomes.funnel.repository import lock_tables
 from outcomes.tables import READ_MODEL_TABLES
 
 STAGING_SCHEMA = "outcomes_rebuild"
 RETIRED_SCHEMA = "outcomes_retired"
 TABLE_NAMES: tuple[str, ...] = tuple(table.name for table in READ_MODEL_TABLES)
-LOCK_NOT_AVAILABLE = "55P03"
 # How long one attempt at a table lock may queue (and hold up the readers queued behind it).
 LOCK_ATTEMPT = "200ms"
 
@@ -91,11 +90,6 @@ async def use_staging_tables(conn: AsyncConnection) -> None:
         "true)"), {"schema": STAGING_SCHEMA})
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    cause = getattr(exc.orig, "__cause__", None)
-    return getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None)
-
-
 async def lock_live_tables(conn: AsyncConnection, live: str,
                            mode: Literal["EXCLUSIVE", "ACCESS EXCLUSIVE"]) -> None:
     """Lock the live tables until the transaction ends: EXCLUSIVE stops writers (the live
@@ -106,18 +100,7 @@ async def lock_live_tables(conn: AsyncConnection, live: str,
     one table while waiting for another could deadlock with a report reading them in another
     order. Retried until it is granted."""
     names = ", ".join(f"{live}.{name}" for name in TABLE_NAMES)
-    backoff = Backoff(0.01, 0.2)
-    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_ATTEMPT}'"))
-    while True:
-        try:
-            async with conn.begin_nested():  # a failed attempt rolls back only itself
-                await conn.execute(text(f"LOCK TABLE {names} IN {mode} MODE"))
-            break
-        except DBAPIError as exc:
-            if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
-                raise
-            await backoff.sleep()
-    await conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    await lock_tables(conn, names, mode, Backoff(0.01, 0.2), LOCK_ATTEMPT)
 
 
 async def swap_in_staging_tables(conn: AsyncConnection, live: str) -> None:

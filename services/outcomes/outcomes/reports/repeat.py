@@ -18,6 +18,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict
+
 from outcomes.reports.domain import NONE_KEY, LeadFacts, campaign_of, quantile, rate, source_of
 from outcomes.reports.markets import Signal, signal_of, wilson_interval
 
@@ -53,9 +55,8 @@ class WonDeal:
     closed_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class RepeatRow:
-    """One group of customers: how many bought again, how soon, and what they brought."""
+class RepeatSegment(BaseModel):
+    """Repeat customers of all leads or of one campaign: how many bought again, how soon."""
 
     key: str
     customers: int
@@ -65,12 +66,20 @@ class RepeatRow:
     ci_low: float | None
     ci_high: float | None
     signal: Signal
-    purchases: int
-    repeat_purchases: int
     days_to_second_median: float | None
-    days_to_second_p90: float | None
     first_revenue_per_customer_minor: int | None
     repeat_revenue_per_customer_minor: int | None
+
+
+# The digest shows (and stores) the RepeatSegment part of a row (outcomes.digest.domain).
+class RepeatRow(RepeatSegment):
+    """One group of customers: how many bought again, how soon, and what they brought."""
+
+    model_config = ConfigDict(frozen=True)
+
+    purchases: int
+    repeat_purchases: int
+    days_to_second_p90: float | None
     revenue_per_customer_minor: int | None
 
 

@@ -1,24 +1,26 @@
 """The queries behind the reports: they load read-model rows; the math is in reports.py."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outcomes.accounts.domain import Contact
 from outcomes.reports.attribution import Conversion, Touch
 from outcomes.reports.domain import FACT_FIELDS, LeadFacts
 from outcomes.reports.markets import LeadRevenue
 from outcomes.reports.repeat import WonDeal
-from outcomes.tables import closed_deals, deals, funnel_leads, lead_lifecycle, touches
+from outcomes.tables import closed_deals, funnel_leads, lead_lifecycle, touches
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 _FACT_COLUMNS = [funnel_leads.c[name] for name in FACT_FIELDS]
 
 
-def _window(query: Select[Any], column: ColumnElement[Any], start: datetime | None,
-            end: datetime | None) -> Select[Any]:
+def in_window(query: SelectT, column: ColumnElement[Any], start: datetime | None,
+              end: datetime | None) -> SelectT:
+    """`query` narrowed to rows whose `column` lies in [start, end) (an open end: None)."""
     if start is not None:
         query = query.where(column >= start)
     if end is not None:
@@ -26,7 +28,7 @@ def _window(query: Select[Any], column: ColumnElement[Any], start: datetime | No
     return query
 
 
-def _in_stage(query: Select[Any], stage: str | None) -> Select[Any]:
+def in_lifecycle_stage(query: SelectT, stage: str | None) -> SelectT:
     """Only leads now at lifecycle `stage` (leadloop.lifecycle); all when None."""
     if stage is None:
         return query
@@ -45,7 +47,7 @@ async def lead_facts(conn: AsyncConnection, created_from: datetime | None,
     columns: list[ColumnElement[Any]] = list(_FACT_COLUMNS)
     if property_name is not None:
         columns.append(c.properties.op("->>")(property_name).label("property"))
-    query = _window(_in_stage(select(*columns).where(~c.erased, c.lead_at.is_not(None)),
+    query = in_window(in_lifecycle_stage(select(*columns).where(~c.erased, c.lead_at.is_not(None)),
                               lifecycle_stage), c.lead_at, created_from, created_to)
     result = await conn.execute(query)
     return [LeadFacts(**row._mapping) for row in result]
@@ -55,7 +57,7 @@ async def rejected_leads(conn: AsyncConnection, rejected_from: datetime | None,
                          rejected_to: datetime | None) -> list[LeadFacts]:
     """Every counted lead rejected in [rejected_from, rejected_to)."""
     c = funnel_leads.c
-    query = _window(select(*_FACT_COLUMNS).where(~c.erased, c.rejected_at.is_not(None)),
+    query = in_window(select(*_FACT_COLUMNS).where(~c.erased, c.rejected_at.is_not(None)),
                     c.rejected_at, rejected_from, rejected_to)
     result = await conn.execute(query)
     return [LeadFacts(**row._mapping) for row in result]
@@ -65,7 +67,7 @@ async def won_revenue(conn: AsyncConnection, created_from: datetime | None,
                       created_to: datetime | None) -> dict[UUID, LeadRevenue]:
     """Won deals and revenue per currency of each lead created in the window that won any."""
     lead, deal = funnel_leads.c, closed_deals.c
-    query = _window(
+    query = in_window(
         select(deal.lead_id, deal.currency, func.count().label("won_deals"),
                func.sum(deal.amount_minor).label("revenue_minor"))
         .join(funnel_leads, lead.lead_id == deal.lead_id)
@@ -82,7 +84,7 @@ async def won_revenue(conn: AsyncConnection, created_from: datetime | None,
 async def won_currencies(conn: AsyncConnection, created_from: datetime | None,
                          created_to: datetime | None) -> list[str]:
     """Currencies of won deals of leads created in the window, most won revenue first."""
-    query = _window(
+    query = in_window(
         select(closed_deals.c.currency)
         .join(funnel_leads, funnel_leads.c.lead_id == closed_deals.c.lead_id)
         .where(closed_deals.c.outcome == "won", ~funnel_leads.c.erased)
@@ -97,7 +99,7 @@ async def attribution_inputs(conn: AsyncConnection, created_from: datetime | Non
                              currency: str) -> tuple[list[Touch], list[Conversion]]:
     """Won leads created in the window (revenue in `currency`) and the touches of those leads."""
     lead, deal = funnel_leads.c, closed_deals.c
-    query = _window(
+    query = in_window(
         select(lead.lead_id, lead.mql_at, func.coalesce(lead.opportunity_at, lead.won_at)
                .label("converted_at"), func.count().label("won_deals"),
                func.sum(deal.amount_minor).label("revenue_minor"))
@@ -126,62 +128,16 @@ async def won_deals(conn: AsyncConnection, created_from: datetime | None,
                     created_to: datetime | None) -> list[WonDeal]:
     """Every won deal of the counted leads created in the window."""
     lead, deal = funnel_leads.c, closed_deals.c
-    query = _window(
+    query = in_window(
         select(deal.deal_id, deal.lead_id, deal.amount_minor, deal.currency, deal.closed_at)
         .join(funnel_leads, lead.lead_id == deal.lead_id)
         .where(deal.outcome == "won", ~lead.erased), lead.lead_at, created_from, created_to)
     return [WonDeal(**row._mapping) for row in await conn.execute(query)]
 
 
-# The lead's account: the one handoff named (admin aliases applied), else its email's company
-# domain.
-ACCOUNT = func.coalesce(funnel_leads.c.handed_off_account, funnel_leads.c.account)
 
 
-def _account_leads(query: Select[Any], created_from: datetime | None,
-                   created_to: datetime | None) -> Select[Any]:
-    """Only counted leads with an account, created in the window."""
-    c = funnel_leads.c
-    query = query.where(~c.erased, c.lead_at.is_not(None), ACCOUNT.is_not(None))
-    return _window(query, c.lead_at, created_from, created_to)
 
 
-async def account_contacts(conn: AsyncConnection, created_from: datetime | None,
-                           created_to: datetime | None, lifecycle_stage: str | None = None
-                           ) -> list[Contact]:
-    """Every counted lead with an account created in the window (and at `lifecycle_stage`,
-    when given), with its lifecycle stage and latest rep."""
-    c = funnel_leads.c
-    query = select(
-        c.lead_id, ACCOUNT.label("account"), lead_lifecycle.c.stage, c.rep_id, c.rep_name,
-        c.rep_at, func.coalesce(c.campaign, c.utm_campaign).label("campaign"),
-        func.coalesce(c.utm_source, c.channel).label("source"), c.country,
-    ).select_from(funnel_leads.outerjoin(lead_lifecycle, lead_lifecycle.c.lead_id == c.lead_id))
-    query = _account_leads(_in_stage(query, lifecycle_stage), created_from, created_to)
-    return [Contact(**row._mapping) for row in await conn.execute(query)]
 
 
-async def account_deals(conn: AsyncConnection, created_from: datetime | None,
-                        created_to: datetime | None
-                        ) -> tuple[list[WonDeal], dict[UUID, int], dict[UUID, int]]:
-    """The deals of the leads with an account created in the window: the won ones, and per lead
-    how many it lost and how many it had opened (any status; from the deals sales tools
-    reported, as deal.closed carries only closed ones)."""
-    lead, closed = funnel_leads.c, closed_deals.c
-    rows = await conn.execute(_account_leads(
-        select(closed.deal_id, closed.lead_id, closed.outcome, closed.amount_minor,
-               closed.currency, closed.closed_at)
-        .join(funnel_leads, lead.lead_id == closed.lead_id), created_from, created_to))
-    won: list[WonDeal] = []
-    lost: dict[UUID, int] = {}
-    for row in rows:
-        if row.outcome == "won":
-            won.append(WonDeal(row.deal_id, row.lead_id, row.amount_minor, row.currency,
-                               row.closed_at))
-        else:
-            lost[row.lead_id] = lost.get(row.lead_id, 0) + 1
-    opened = await conn.execute(_account_leads(
-        select(deals.c.lead_id, func.count().label("deals"))
-        .join(funnel_leads, lead.lead_id == deals.c.lead_id).group_by(deals.c.lead_id),
-        created_from, created_to))
-    return won, lost, {row.lead_id: int(row.deals) for row in opened}

@@ -13,7 +13,7 @@ a rep reading a lead's story needs them. Erasure deletes the lead's entries
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from leadloop.events.models import (
@@ -43,13 +43,15 @@ from leadloop.events.models import (
 )
 from leadloop.handlers import Item
 
-TIMELINE_EVENTS: tuple[type[EventData], ...] = (
-    LeadCreated, LeadUpdated, LeadActivity, LeadConsentChanged, LeadMerged, LeadScored,
-    LeadQualified, LeadDisqualified, LeadHandedOff, LeadAccepted, LeadRejected, LeadContacted,
-    LeadSlaBreached, LeadQueueAlert, NurtureMessageSent, LeadUnsubscribed, DealOpened,
-    DealClosed, LeadClosed, LeadStageChanged,
+LeadEvent: TypeAlias = (
+    LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
+    | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected | LeadClosed
+    # these tell the funnel nothing; they are on the lead's timeline
+    | LeadConsentChanged | LeadMerged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
+    | NurtureMessageSent | LeadUnsubscribed | LeadStageChanged
 )
-"""The events that add an entry to their lead's timeline (every event about a lead)."""
+"""Every event about a lead that outcomes folds (lead.erased aside): each adds an entry to its
+lead's timeline; the batch handler takes them all (outcomes.handlers)."""
 
 
 def _money(amount_minor: int, currency: str) -> str:
