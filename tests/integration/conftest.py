@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.consumer import ConsumerRunner
+from leadloop.consumer import ConsumerRunner, ConsumerTuning
 from leadloop.db import create_engine
 from leadloop.events.topology import dead_letter_topic_of, topic_of
 from leadloop.handlers import Handlers
@@ -58,7 +58,7 @@ class Sandbox:
         runner = ConsumerRunner(
             service=self.service, engine=engine or self.engine, producer=producer,
             bootstrap_servers=self.bootstrap_servers, topics=[self.topic], handlers=handlers,
-            max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+            tuning=ConsumerTuning(max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05))
         task = asyncio.create_task(runner.run())
         try:
             yield runner
