@@ -32,6 +32,17 @@ async def migrated_database(stack: Stack, service: str, tag: str) -> str:
     return url
 
 
+@asynccontextmanager
+async def migrated_engine(stack: Stack, service: str, tag: str, *, pool_size: int = 2
+                          ) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh database for `service` at its newest migration, disposed after."""
+    engine = create_engine(await migrated_database(stack, service, tag), pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 @dataclass
 class Sandbox:
     """A service name of its own, its database (outbox + inbox) and its topics."""
