@@ -22,7 +22,8 @@ def _account_leads(query: Select[Any], created_from: datetime | None,
     """Only counted leads with an account, created in the window."""
     c = funnel_leads.c
     query = query.where(~c.erased, c.lead_at.is_not(None), ACCOUNT.is_not(None))
-    return in_window(query, c.lead_at, created_from, created_to)
+    narrowed: Select[Any] = in_window(query, c.lead_at, created_from, created_to)
+    return narrowed
 
 
 async def account_contacts(conn: AsyncConnection, created_from: datetime | None,

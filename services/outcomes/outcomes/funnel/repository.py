@@ -225,7 +225,8 @@ async def funnel_counts(
     c = funnel_leads.c
 
     def reached(stage: Stage) -> ColumnElement[bool]:
-        return c[stage_column(stage)].is_not(None)
+        is_reached: ColumnElement[bool] = c[stage_column(stage)].is_not(None)
+        return is_reached
 
     query = select(
         *(func.count().filter(reached(s)).label(s.value) for s in FUNNEL_ORDER),
