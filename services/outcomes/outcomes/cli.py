@@ -68,4 +68,3 @@ DEMO_COMMAND = Command(help="fill the running stack with a month of leads",
                        add_arguments=_add_demo_arguments, run=_demo)
 REBUILD_COMMAND = Command(help="rebuild outcomes' read model from Kafka into fresh tables",
                           add_arguments=lambda parser: None, run=_rebuild)
-

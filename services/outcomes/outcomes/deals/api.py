@@ -1,4 +1,4 @@
-"""Outcomes' HTTP routes."""
+"""Deal routes (scope deals:write): record a sales tool's deal, read one."""
 
 from fastapi import APIRouter, Depends, Response, status
 
@@ -40,6 +40,3 @@ async def get_deal(external_id: str, uow: UnitOfWork = Depends(unit_of_work)) ->
     async with uow:
         deal = await repository.get_deal(uow.connection, external_id)
     return DealOut.of(found(deal, "no deal with this external_id"))
-
-
-

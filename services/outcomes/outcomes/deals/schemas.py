@@ -1,4 +1,4 @@
-"""Outcomes' HTTP request and response models."""
+"""Deals' HTTP request and response models."""
 
 from datetime import datetime
 from uuid import UUID
@@ -93,13 +93,3 @@ class DealOut(BaseModel):
                    status=deal.status, amount_minor=deal.amount_minor, currency=deal.currency,
                    lost_reason=deal.lost_reason, opened_at=deal.opened_at,
                    closed_at=deal.closed_at)
-
-
-
-
-
-
-
-
-
-

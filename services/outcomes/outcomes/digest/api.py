@@ -22,8 +22,6 @@ _reports = [Depends(require_scope("reports:read"))]
 _admin = [Depends(require_scope("admin"))]
 
 
-
-
 @router.get("/digests", response_model=Page[DigestOut], dependencies=_reports)
 async def list_digests(limit: int = limit_query(), cursor: str | None = cursor_query(),
                        uow: UnitOfWork = Depends(unit_of_work)) -> Page[DigestOut]:
@@ -78,10 +76,6 @@ async def send_digest_now(request: Request,
 
 
 # --- recipients ----------------------------------------------------------------------------
-
-
-
-
 
 
 @router.get("/digest-recipients", response_model=Page[RecipientOut], dependencies=_admin)

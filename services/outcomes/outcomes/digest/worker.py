@@ -77,8 +77,6 @@ async def work_one(runtime: Runtime, schedule: Schedule, settings: OutcomesSetti
     return True
 
 
-
-
 async def send_now(uow: UnitOfWork, schedule: Schedule, settings: OutcomesSettings
                    ) -> DigestRow:
     """Compose the digest of the current period so far (compared with the previous period) and

@@ -1,4 +1,4 @@
-"""Outcomes' pure rules: funnel stages, conversion math, deal status changes. No I/O."""
+"""The funnel's pure rules: stages, conversion math, market facts, touches, erasure. No I/O."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -205,28 +205,3 @@ def funnel_report(stage_counts: Mapping[Stage, int],
             for a, b in CONVERSIONS
         ],
     )
-
-
-# --- deals ---------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

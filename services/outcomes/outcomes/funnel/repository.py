@@ -1,4 +1,5 @@
-"""Every query outcomes makes."""
+"""The read model's queries: the funnel rows, touches and closed deals, written a batch at a
+time; erasure; the funnel counts; locking the tables."""
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -39,24 +40,6 @@ from outcomes.tables import (
     funnel_leads,
     touches,
 )
-
-# --- deals ---------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 # --- funnel read model ---------------------------------------------------------------------
 
@@ -153,14 +136,6 @@ async def save_funnel_plan(driver: asyncpg.Connection, plan: FunnelPlan) -> None
     if plan.closed_deals:
         await driver.execute(_ADD_CLOSED_DEALS, *column_arrays(
             closed_deals, [c.name for c in closed_deals.c], plan.closed_deals))
-
-
-
-
-
-
-
-
 
 
 async def funnel_lead_state(conn: AsyncConnection, lead_id: UUID) -> bool | None:
@@ -298,9 +273,3 @@ async def count_funnel_leads(conn: AsyncConnection) -> int:
     return int(await conn.scalar(
         select(func.count()).select_from(funnel_leads)
         .where(~c.erased, c.lead_at.is_not(None))) or 0)
-
-
-
-
-
-

@@ -1,4 +1,4 @@
-"""Outcomes' use cases: record deals from sales tools, keep the funnel, answer reports."""
+"""The read model's use cases: fold a batch of events into it, erase a lead, count the funnel."""
 
 import uuid
 from collections.abc import Sequence
@@ -24,14 +24,6 @@ async def apply_funnel_events(uow: UnitOfWork, events: Sequence[EventData]) -> N
     await repository.save_funnel_plan(await uow.driver(), fold_funnel(events))
 
 
-
-
-
-
-
-
-
-
 async def erase_lead(uow: UnitOfWork, lead_id: UUID) -> None:
     """Forget who the lead was; its numbers stay in the funnel as an anonymous row."""
     conn = uow.connection
@@ -54,25 +46,3 @@ async def funnel(uow: UnitOfWork, created_from: datetime | None,
     stage_counts, pair_counts, not_converted = await repository.funnel_counts(
         uow.connection, created_from, created_to)
     return domain.funnel_report(stage_counts, pair_counts, not_converted)
-
-
-# --- reports -------------------------------------------------------------------------------
-# The window is on when leads were created (a cohort), except for rejections: on when rejected.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

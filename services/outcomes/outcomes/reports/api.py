@@ -1,4 +1,4 @@
-"""Report routes (scope reports:read) and the read-model rebuild (admin)."""
+"""Report routes (scope reports:read)."""
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
@@ -149,6 +149,3 @@ async def rejection_report(
     """Why sales rejected leads (rejected in the window): reasons over time and by source."""
     async with uow:
         return await service.rejections(uow, window.start, window.end, period)
-
-
-

@@ -133,11 +133,3 @@ async def won_deals(conn: AsyncConnection, created_from: datetime | None,
         .join(funnel_leads, lead.lead_id == deal.lead_id)
         .where(deal.outcome == "won", ~lead.erased), lead.lead_at, created_from, created_to)
     return [WonDeal(**row._mapping) for row in await conn.execute(query)]
-
-
-
-
-
-
-
-
