@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from handoff.domain import (
+from handoff.assignments.domain import (
     FALLBACK_QUEUE_RULE,
     ROUND_ROBIN_RULE,
     AssignmentState,

@@ -3,9 +3,10 @@
 from datetime import datetime
 from uuid import UUID
 
-from handoff import customers_service, repository, service
+from handoff.assignments import repository, service
 from handoff.config import get_settings
-from handoff.customers_service import FORM_SUBMITTED
+from handoff.customers import service as customers_service
+from handoff.customers.service import FORM_SUBMITTED
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     CONSENT_PURPOSES,
