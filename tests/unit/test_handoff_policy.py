@@ -15,10 +15,10 @@ from handoff.assignments.domain import (
     AssignmentState,
     AssignmentStatus,
     RoundRobinCursor,
-    TransitionNotAllowed,
     convert,
     route_round_robin,
 )
+from handoff.exceptions import TransitionNotAllowed
 from handoff.routing.domain import (
     Condition,
     LeadFacts,

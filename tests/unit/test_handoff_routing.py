@@ -15,12 +15,12 @@ from handoff.assignments.domain import (
     AssignmentStatus,
     RepCandidate,
     RoundRobinCursor,
-    TransitionNotAllowed,
     accept,
     record_contact,
     reject,
     route_round_robin,
 )
+from handoff.exceptions import TransitionNotAllowed
 
 ANN, BOB, CAT, DAN = (UUID(int=n) for n in (1, 2, 3, 4))
 NAMES = {ANN: "ann", BOB: "bob", CAT: "cat", DAN: "dan"}

@@ -1,7 +1,6 @@
 """Handoff's settings: environment variables prefixed LEADLOOP_HANDOFF_."""
 
 from datetime import timedelta
-from functools import lru_cache
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -97,10 +96,3 @@ class HandoffSettings(MailingServiceSettings):
         """The accept SLA of an existing customer's hand-off, as a duration."""
         return timedelta(seconds=self.customer_accept_sla_s)
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> HandoffSettings:
-    """The process's settings, read from the environment once: the instance the app runs with
-    (main.py), for the batch handlers, which run without a runtime. Everything that has a
-    runtime reads `leadloop.app.settings_of(runtime, HandoffSettings)`."""
-    return HandoffSettings()

@@ -1,9 +1,8 @@
 """Handoff's app: `uvicorn handoff.main:app`."""
 
 from handoff.assignments.api import router
-from handoff.config import get_settings
 from handoff.customers.api import router as account_router
-from handoff.handlers import HANDLERS
+from handoff.handlers import HANDLERS, SETTINGS
 from handoff.keys.api import resolve_rep_key
 from handoff.keys.api import router as rep_keys_router
 from handoff.privacy.api import router as export_router
@@ -15,7 +14,7 @@ from handoff.webhooks.worker import run_webhooks
 from leadloop.app import create_service_app
 
 app = create_service_app(
-    settings=get_settings(),
+    settings=SETTINGS,
     routers=[router, admin_router, account_router, rep_keys_router, sales_page_router,
              export_router],
     handlers=HANDLERS,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, sta
 from fastapi.exceptions import RequestValidationError
 
 from handoff.assignments import repository, service
-from handoff.assignments.domain import AssignmentStatus, TransitionNotAllowed
+from handoff.assignments.domain import AssignmentStatus
 from handoff.assignments.schemas import (
     TEAM_PATTERN,
     AssignIn,
@@ -21,10 +21,23 @@ from handoff.assignments.schemas import (
     ViewerOut,
 )
 from handoff.config import HandoffSettings
+from handoff.exceptions import (
+    AlreadyHeld,
+    AssigneeNotAllowed,
+    AssignmentNotFound,
+    DuplicateRepEmail,
+    InvalidManager,
+    LeadNotQualified,
+    NotAManager,
+    NotYourLead,
+    RepNotFound,
+    TransitionNotAllowed,
+    UnknownRep,
+)
 from handoff.queue.worker import wake_queue
 from handoff.reps.schemas import RepIn, RepList, RepOut, RepPatch
 from handoff.routing.reference import invalidate_routing, routing_tables
-from handoff.sales.access import NotAManager, NotYourLead, UnknownRep, Viewer, viewer_of
+from handoff.sales.access import Viewer, viewer_of
 from handoff.tables import assignments
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, require_scope
@@ -50,9 +63,9 @@ async def create_rep(rep: RepIn, request: Request,
     async with uow:
         try:
             row = await service.create_rep(uow, rep)
-        except repository.DuplicateRepEmail:
+        except DuplicateRepEmail:
             raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
-        except service.InvalidManager as exc:
+        except InvalidManager as exc:
             raise _bad_manager(exc) from None
         await uow.commit()
     invalidate_routing()  # before the queue worker routes with it
@@ -99,11 +112,11 @@ async def update_rep(rep_id: UUID, patch: RepPatch, request: Request,
     async with uow:
         try:
             row = await service.update_rep(uow, rep_id, patch)
-        except service.RepNotFound:
+        except RepNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP) from None
-        except repository.DuplicateRepEmail:
+        except DuplicateRepEmail:
             raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
-        except service.InvalidManager as exc:
+        except InvalidManager as exc:
             raise _bad_manager(exc) from None
         await uow.commit()
     invalidate_routing()  # before the queue worker routes with it
@@ -278,7 +291,7 @@ def _action_errors() -> Iterator[None]:
     try:
         with _access_errors():
             yield
-    except service.AssignmentNotFound:
+    except AssignmentNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_ASSIGNMENT) from None
     except TransitionNotAllowed as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
@@ -361,11 +374,11 @@ async def assign_lead(lead_id: UUID, assignment: AssignIn, request: Request,
                 settings = settings_of(runtime_of(request), HandoffSettings)
                 row = await service.assign_manually(uow, lead_id, assignment.rep_id,
                                                     assignment.reason, viewer, settings)
-        except service.LeadNotQualified as exc:
+        except LeadNotQualified as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-        except service.AlreadyHeld as exc:
+        except AlreadyHeld as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-        except service.AssigneeNotAllowed as exc:
+        except AssigneeNotAllowed as exc:
             raise RequestValidationError([{"loc": ("body", "rep_id"), "msg": str(exc),
                                            "type": "value_error"}]) from None
         await uow.commit()

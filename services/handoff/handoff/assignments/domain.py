@@ -6,6 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from handoff.exceptions import TransitionNotAllowed
+
 ROUND_ROBIN_RULE = "round-robin"
 FALLBACK_QUEUE_RULE = "fallback-queue"
 
@@ -141,10 +143,6 @@ def _nobody_fits_reason(team: str, reps: Sequence[RepCandidate]) -> str:
 
 
 # --- the assignment lifecycle --------------------------------------------------------------
-
-
-class TransitionNotAllowed(Exception):
-    """A sales action that the assignment's current status does not allow."""
 
 
 @dataclass(frozen=True, slots=True)

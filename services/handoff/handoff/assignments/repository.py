@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.assignments.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
+from handoff.exceptions import DuplicateRepEmail
 from handoff.tables import (
     assignments,
     erased_leads,
@@ -23,10 +24,6 @@ from leadloop.events.models import LeadQualified
 
 _HELD = [status.value for status in HELD_BY_REP]
 OPEN = _OPEN = [status.value for status in OPEN_STATUSES]
-
-
-class DuplicateRepEmail(Exception):
-    """Another rep already has this email."""
 
 
 # --- reps ----------------------------------------------------------------------------------

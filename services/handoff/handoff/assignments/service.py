@@ -13,6 +13,16 @@ from handoff.assignments.domain import AssignmentState, AssignmentStatus
 from handoff.config import HandoffSettings
 from handoff.customers import repository as customer_repository
 from handoff.customers.domain import CustomerContext, customer_context, with_customer_facts
+from handoff.exceptions import (
+    AlreadyHeld,
+    AssigneeNotAllowed,
+    AssignmentNotFound,
+    DuplicateRepEmail,
+    InvalidManager,
+    LeadNotQualified,
+    RepNotFound,
+    RoutingConflict,
+)
 from handoff.reps.schemas import RepIn, RepPatch
 from handoff.routing import assign, intake, metrics
 from handoff.routing import repository as routing_repository
@@ -34,18 +44,6 @@ from leadloop.events.models import (
 log = logging.getLogger(__name__)
 
 
-class RepNotFound(Exception):
-    """No rep has this id."""
-
-
-class AssignmentNotFound(Exception):
-    """No assignment has this id."""
-
-
-class InvalidManager(Exception):
-    """The manager named is not a rep (or is the rep itself)."""
-
-
 async def _check_manager(uow: UnitOfWork, rep_id: UUID, manager_id: UUID | None) -> None:
     if manager_id is None:
         return
@@ -59,11 +57,11 @@ async def _check_manager(uow: UnitOfWork, rep_id: UUID, manager_id: UUID | None)
 
 
 async def create_rep(uow: UnitOfWork, rep_in: RepIn) -> Any:
-    """Add a rep; raises repository.DuplicateRepEmail when its email is taken."""
+    """Add a rep; raises DuplicateRepEmail when its email is taken."""
     rep_id = uuid.uuid4()
     await _check_manager(uow, rep_id, rep_in.manager_id)
     if not await repository.insert_rep(uow.connection, {"id": rep_id, **rep_in.columns()}):
-        raise repository.DuplicateRepEmail
+        raise DuplicateRepEmail
     return await repository.get_rep(uow.connection, rep_id)
 
 
@@ -79,11 +77,6 @@ async def update_rep(uow: UnitOfWork, rep_id: UUID, patch: RepPatch) -> Any:
 
 
 # --- routing -------------------------------------------------------------------------------
-
-
-class RoutingConflict(Exception):
-    """A lead got an open assignment from elsewhere while this batch routed it; the batch
-    rolls back and is applied again (and then finds the assignment)."""
 
 
 async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified],
@@ -179,7 +172,7 @@ def _actor(viewer: Viewer) -> Actor:
 
 
 async def accept_assignment(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer) -> Any:
-    """The rep accepts the lead; raises domain.TransitionNotAllowed when it cannot."""
+    """The rep accepts the lead; raises TransitionNotAllowed when it cannot."""
     row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
     transition = domain.accept(state, now)
@@ -241,18 +234,6 @@ async def convert_assignment(uow: UnitOfWork, assignment_id: UUID,
 # --- manual assignment -----------------------------------------------------------------------
 
 MANUAL_RULE = "manual"
-
-
-class LeadNotQualified(Exception):
-    """Handoff holds no copy of this lead: it never qualified (or was erased)."""
-
-
-class AssigneeNotAllowed(Exception):
-    """The rep named cannot get the lead (unknown, inactive, or outside the manager's teams)."""
-
-
-class AlreadyHeld(Exception):
-    """The rep named already holds the lead."""
 
 
 async def assign_manually(uow: UnitOfWork, lead_id: UUID, rep_id: UUID, reason: str,

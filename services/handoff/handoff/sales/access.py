@@ -11,20 +11,9 @@ sync, a sales tool): it sees every lead, and assigns only with `sales:manage`.
 from dataclasses import dataclass
 from uuid import UUID
 
+from handoff.exceptions import NotAManager, NotYourLead, UnknownRep
 from handoff.routing.reference import RoutingTables
 from leadloop.auth import SALES_MANAGE_SCOPE, Principal
-
-
-class NotYourLead(Exception):
-    """The caller's rep neither holds this lead nor manages whoever does."""
-
-
-class NotAManager(Exception):
-    """Only a manager (a rep with reports, or a sales:manage key) may do this."""
-
-
-class UnknownRep(Exception):
-    """The key is bound to a rep that no longer exists."""
 
 
 @dataclass(frozen=True, slots=True)

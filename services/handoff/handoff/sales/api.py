@@ -26,13 +26,23 @@ from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 
 from handoff.assignments import repository, service
-from handoff.assignments.domain import HELD_BY_REP, TransitionNotAllowed
+from handoff.assignments.domain import HELD_BY_REP
 from handoff.assignments.schemas import AssignIn, ContactIn, RejectIn
 from handoff.config import HandoffSettings
+from handoff.exceptions import (
+    AlreadyHeld,
+    AssigneeNotAllowed,
+    AssignmentNotFound,
+    LeadNotQualified,
+    NotAManager,
+    NotYourLead,
+    TransitionNotAllowed,
+    UnknownRep,
+)
 from handoff.keys.api import resolve_rep_key
 from handoff.queue.worker import wake_queue
 from handoff.routing.reference import routing_tables
-from handoff.sales.access import NotAManager, NotYourLead, UnknownRep, Viewer, viewer_of
+from handoff.sales.access import Viewer, viewer_of
 from handoff.sales.story import lead_story, time_left
 from handoff.tables import assignments, page_sessions
 from leadloop import page_sessions as sessions
@@ -271,8 +281,8 @@ def _refusals() -> Iterator[list[str]]:
     reasons: list[str] = []
     try:
         yield reasons
-    except (NotYourLead, NotAManager, TransitionNotAllowed, service.AssignmentNotFound,
-            service.LeadNotQualified, service.AlreadyHeld, service.AssigneeNotAllowed) as exc:
+    except (NotYourLead, NotAManager, TransitionNotAllowed, AssignmentNotFound,
+            LeadNotQualified, AlreadyHeld, AssigneeNotAllowed) as exc:
         reasons.append(str(exc) or "not allowed")
 
 

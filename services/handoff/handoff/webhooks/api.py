@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from handoff.config import HandoffSettings
+from handoff.exceptions import SubscriberNotFound
 from handoff.routing.reference import invalidate_routing
 from handoff.rules import repository as rule_repository
 from handoff.rules.schemas import RuleIn, RuleList, RuleOut
@@ -158,7 +159,7 @@ async def update_subscriber(subscriber_id: UUID, patch: SubscriberPatch,
     async with uow:
         try:
             row = await webhook_admin.update_subscriber(uow, subscriber_id, patch)
-        except webhook_admin.SubscriberNotFound:
+        except SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
         await uow.commit()
     return SubscriberOut.of(row)
@@ -175,7 +176,7 @@ async def rotate_secret(subscriber_id: UUID,
         try:
             row, secret = await webhook_admin.rotate_secret(uow, subscriber_id,
                                                             timedelta(seconds=overlap))
-        except webhook_admin.SubscriberNotFound:
+        except SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
         await uow.commit()
     return SubscriberWithSecret(**SubscriberOut.of(row).model_dump(), secret=secret)
@@ -194,6 +195,6 @@ async def delivery_log(subscriber_id: UUID,
         try:
             deliveries, next_cursor = await webhook_admin.delivery_log(
                 uow, subscriber_id, status_is, cursor, limit)
-        except webhook_admin.SubscriberNotFound:
+        except SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
     return DeliveryList(items=deliveries, next_cursor=next_cursor)

@@ -5,14 +5,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from handoff.exceptions import SubscriberNotFound
 from handoff.webhooks import repository as webhook_repository
 from handoff.webhooks.schemas import AttemptOut, DeliveryOut, SubscriberIn, SubscriberPatch
 from leadloop.db import UnitOfWork
 from leadloop.webhooks import new_secret
-
-
-class SubscriberNotFound(Exception):
-    """No subscriber has this id."""
 
 
 async def create_subscriber(uow: UnitOfWork, subscriber: SubscriberIn) -> tuple[Any, str]:
