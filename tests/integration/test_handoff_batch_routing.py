@@ -18,8 +18,8 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.assignments import service
 from handoff.handlers import HANDLERS
+from handoff.reps import service
 from handoff.reps.schemas import RepIn
 from handoff.routing import metrics
 from handoff.routing.reference import invalidate_routing

@@ -7,6 +7,7 @@ from handoff.assignments import repository, service
 from handoff.config import HandoffSettings
 from handoff.customers import service as customers_service
 from handoff.customers.service import FORM_SUBMITTED
+from handoff.routing import service as routing_service
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     CONSENT_PURPOSES,
@@ -36,13 +37,13 @@ async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
     arrivals: dict[UUID, datetime] = {}
     for event in batch.events:
         arrivals.setdefault(event.lead_id, event.created_at)  # the first event wins
-    await service.record_arrivals(uow, arrivals)
+    await routing_service.record_arrivals(uow, arrivals)
 
 
 @HANDLERS.handles
 async def on_lead_qualified(uow: UnitOfWork, batch: Batch[LeadQualified]) -> None:
     """New MQLs go to their named-account owner or their rule's team, or the fallback queue."""
-    await service.route_qualified_leads(uow, batch.events, SETTINGS)
+    await routing_service.route_qualified_leads(uow, batch.events, SETTINGS)
 
 
 @HANDLERS.handles

@@ -6,11 +6,9 @@ from uuid import UUID
 
 from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.assignments.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
-from handoff.exceptions import DuplicateRepEmail
 from handoff.tables import (
     assignments,
     erased_leads,
@@ -24,61 +22,6 @@ from leadloop.events.models import LeadQualified
 
 _HELD = [status.value for status in HELD_BY_REP]
 OPEN = _OPEN = [status.value for status in OPEN_STATUSES]
-
-
-# --- reps ----------------------------------------------------------------------------------
-
-
-def _reps_with_load() -> Select[Any]:
-    held = (
-        select(func.count())
-        .where(assignments.c.rep_id == reps.c.id, assignments.c.status.in_(_HELD))
-        .scalar_subquery()
-    )
-    return select(*reps.c, held.label("open_assignments"))
-
-
-async def insert_rep(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert a rep; False when its email is taken (race-free: the unique index decides)."""
-    inserted = await conn.scalar(
-        insert(reps).values(**values)
-        .on_conflict_do_nothing(index_elements=[reps.c.email])
-        .returning(reps.c.id)
-    )
-    return inserted is not None
-
-
-async def get_rep(conn: AsyncConnection, rep_id: UUID) -> Any | None:
-    """A rep and how many open leads it holds, or None."""
-    return (await conn.execute(_reps_with_load().where(reps.c.id == rep_id))).one_or_none()
-
-
-async def list_reps(conn: AsyncConnection, team: str | None, after: list[Any] | None = None,
-                    limit: int | None = None) -> list[Any]:
-    """Reps (of `team`, if given) in rotation order after the key `after` (team, created_at,
-    id), at most `limit`, with open lead counts."""
-    order = (reps.c.team, reps.c.created_at, reps.c.id)
-    statement = _reps_with_load().order_by(*order).limit(limit)
-    if team is not None:
-        statement = statement.where(reps.c.team == team)
-    if after is not None:
-        statement = statement.where(tuple_(*order) > tuple_(*after))
-    return list(await conn.execute(statement))
-
-
-async def update_rep(conn: AsyncConnection, rep_id: UUID, changes: dict[str, Any]) -> bool:
-    """Apply `changes` to a rep; False when there is no such rep."""
-    try:
-        updated = await conn.scalar(
-            update(reps).where(reps.c.id == rep_id)
-            .values(**changes, updated_at=func.now())
-            .returning(reps.c.id)
-        )
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "23505":  # unique_violation: the email
-            raise DuplicateRepEmail from exc
-        raise
-    return updated is not None
 
 
 # --- routing -------------------------------------------------------------------------------

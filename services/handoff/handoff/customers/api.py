@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from handoff.assignments import repository
 from handoff.customers import repository as customer_repository
+from handoff.reps import repository as rep_repository
 from leadloop.accounts import is_free_mail
 from leadloop.app import unit_of_work
 from leadloop.auth import Principal, require_scope
@@ -115,7 +115,7 @@ async def replace_account(domain: Domain, body: AccountIn,
                                        "msg": "a domain cannot belong to itself"}])
     async with uow:
         if body.owner_rep_id is not None and \
-                await repository.get_rep(uow.connection, body.owner_rep_id) is None:
+                await rep_repository.get_rep(uow.connection, body.owner_rep_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no rep with this owner_rep_id")
         await customer_repository.put_account(uow.connection, domain, body.owner_rep_id,
                                               body.alias_of, principal.name)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from handoff.assignments import service
 from handoff.config import HandoffSettings
 from handoff.customers import repository as customer_repository
+from handoff.routing import service as routing_service
 from leadloop.accounts import account_domain
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
@@ -72,7 +72,7 @@ async def route_customer_interest(uow: UnitOfWork, activities: Sequence[LeadActi
         a.lead_id for a in forms)))
     if not copies:
         return
-    standing = await service.customer_contexts(
+    standing = await routing_service.customer_contexts(
         uow, {lead_id: email for lead_id, (email, _context) in copies.items()})
     interest: list[LeadQualified] = []
     for activity in forms:
@@ -88,7 +88,7 @@ async def route_customer_interest(uow: UnitOfWork, activities: Sequence[LeadActi
             "recent_activities": [now_seen, *earlier][:10]}))
     if interest:
         log.info("%d existing customer(s) showed new interest", len(interest))
-        await service.route_qualified_leads(uow, interest, settings)
+        await routing_service.route_qualified_leads(uow, interest, settings)
 
 
 async def route_expansion(uow: UnitOfWork, events: Sequence[LeadExpansionQualified],
@@ -100,4 +100,4 @@ async def route_expansion(uow: UnitOfWork, events: Sequence[LeadExpansionQualifi
         event.model_dump(exclude={"customer_since", "repeat_probability"})
         | {"win_probability": event.repeat_probability}) for event in events]
     log.info("%d customer(s) reached their expansion score", len(qualified))
-    await service.route_qualified_leads(uow, qualified, settings)
+    await routing_service.route_qualified_leads(uow, qualified, settings)

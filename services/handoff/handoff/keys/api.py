@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.assignments import repository
 from handoff.assignments.schemas import clean_name
+from handoff.reps import repository as rep_repository
 from handoff.tables import rep_keys, reps
 from leadloop.app import runtime_of, unit_of_work
 from leadloop.auth import Principal, generate_key, hash_key, require_scope
@@ -114,7 +114,7 @@ async def mint_rep_key(rep_id: UUID, key_in: RepKeyIn,
     `sales:manage`, or when reps report to it, its team's). The key is in this answer only."""
     key = generate_key()
     async with uow:
-        if await repository.get_rep(uow.connection, rep_id) is None:
+        if await rep_repository.get_rep(uow.connection, rep_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
         row = (await uow.connection.execute(
             rep_keys.insert().values(id=uuid.uuid4(), rep_id=rep_id, name=key_in.name,
@@ -131,7 +131,7 @@ async def list_rep_keys(rep_id: UUID, limit: int = limit_query(),
                         uow: UnitOfWork = Depends(unit_of_work)) -> RepKeyList:
     """The rep's keys (hashes only), newest first."""
     async with uow:
-        if await repository.get_rep(uow.connection, rep_id) is None:
+        if await rep_repository.get_rep(uow.connection, rep_id) is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
         rows = await _keys_of(uow.connection, rep_id, cursor, limit)
     kept, next_cursor = KEY_ORDER.page(rows, limit)

@@ -16,6 +16,7 @@ from handoff.assignments import repository
 from handoff.assignments.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
 from handoff.config import HandoffSettings
 from handoff.queue import alerts as queue_alerts
+from handoff.reps import repository as rep_repository
 from handoff.routing import assign, metrics
 from handoff.routing.reference import profile_of, rep_of
 from handoff.sla import repository as sla_repository
@@ -123,8 +124,8 @@ async def _breach(uow: UnitOfWork, assignment: Any, now: datetime,
     await repository.update_assignment(conn, assignment.id, {
         "status": AssignmentStatus.reassigned.value, "breached_at": now})
 
-    rep = await repository.get_rep(conn, assignment.rep_id)
-    manager = (await repository.get_rep(conn, rep.manager_id)
+    rep = await rep_repository.get_rep(conn, assignment.rep_id)
+    manager = (await rep_repository.get_rep(conn, rep.manager_id)
                if rep is not None and rep.manager_id is not None else None)
     manager_free = manager is not None and profile_of(manager).candidate(
         now, respect_working_hours=False).available
