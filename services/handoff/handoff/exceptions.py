@@ -5,19 +5,24 @@ access (a lead the caller may not see), and lookups that found nothing. Routers 
 # --- sales actions and access
 
 
-class TransitionNotAllowed(Exception):
+class SalesActionRefused(Exception):
+    """A sales action refused, with a reason a person can read (the API answers 403, 404, 409
+    or 422 by its kind; the sales page shows the reason)."""
+
+
+class TransitionNotAllowed(SalesActionRefused):
     """A sales action that the assignment's current status does not allow."""
 
 
-class AssignmentNotFound(Exception):
+class AssignmentNotFound(SalesActionRefused):
     """No assignment has this id."""
 
 
-class NotYourLead(Exception):
+class NotYourLead(SalesActionRefused):
     """The caller's rep neither holds this lead nor manages whoever does."""
 
 
-class NotAManager(Exception):
+class NotAManager(SalesActionRefused):
     """Only a manager (a rep with reports, or a sales:manage key) may do this."""
 
 
@@ -48,15 +53,15 @@ class RoutingConflict(Exception):
     rolls back and is applied again (and then finds the assignment)."""
 
 
-class LeadNotQualified(Exception):
+class LeadNotQualified(SalesActionRefused):
     """Handoff holds no copy of this lead: it never qualified (or was erased)."""
 
 
-class AssigneeNotAllowed(Exception):
+class AssigneeNotAllowed(SalesActionRefused):
     """The rep named cannot get the lead (unknown, inactive, or outside the manager's teams)."""
 
 
-class AlreadyHeld(Exception):
+class AlreadyHeld(SalesActionRefused):
     """The rep named already holds the lead."""
 
 

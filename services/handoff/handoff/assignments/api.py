@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from handoff.assignments import repository, service
 from handoff.assignments.domain import AssignmentStatus
+from handoff.assignments.repository import AssignmentView
 from handoff.assignments.schemas import (
     TEAM_PATTERN,
     AssignIn,
@@ -42,8 +43,6 @@ from leadloop.db import UnitOfWork
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
 
 router = APIRouter(prefix="/v1")
-_admin = [Depends(require_scope("admin"))]
-_DUPLICATE_EMAIL = "another rep already has this email"
 _NO_REP = "no rep with this id"
 _NO_ASSIGNMENT = "no assignment with this id"
 
@@ -172,6 +171,15 @@ async def fallback_queue(team: str | None = Query(default=None, pattern=TEAM_PAT
     return await _page(uow, [repository.queued_in(teams)], cursor, limit)
 
 
+def _shown(row: AssignmentView | None, viewer: Viewer, not_found: str) -> AssignmentOut:
+    """The assignment found, if the caller may see it: 404 naming what is missing, else 403."""
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, not_found)
+    with _access_errors():
+        viewer.check(row.rep_id, row.team)
+    return AssignmentOut.of(row)
+
+
 @router.get("/leads/{lead_id}/assignment", response_model=AssignmentOut, tags=["assignments"],
             responses=_FORBIDDEN)
 async def lead_assignment(lead_id: UUID, viewer: Viewer = Depends(sales_viewer),
@@ -179,11 +187,7 @@ async def lead_assignment(lead_id: UUID, viewer: Viewer = Depends(sales_viewer),
     """The lead's open assignment, or its latest one."""
     async with uow:
         row = await repository.current_assignment_of(uow.connection, lead_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "this lead has never been handed off")
-    with _access_errors():
-        viewer.check(row.rep_id, row.team)
-    return AssignmentOut.of(row)
+    return _shown(row, viewer, "this lead has never been handed off")
 
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentOut, tags=["assignments"],
@@ -193,11 +197,7 @@ async def get_assignment(assignment_id: UUID, viewer: Viewer = Depends(sales_vie
     """One assignment."""
     async with uow:
         row = await repository.get_assignment(uow.connection, assignment_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_ASSIGNMENT)
-    with _access_errors():
-        viewer.check(row.rep_id, row.team)
-    return AssignmentOut.of(row)
+    return _shown(row, viewer, _NO_ASSIGNMENT)
 
 
 # --- sales actions -------------------------------------------------------------------------

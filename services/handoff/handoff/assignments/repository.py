@@ -1,10 +1,23 @@
 """Every query handoff makes."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +35,71 @@ from leadloop.events.models import LeadQualified
 
 _HELD = [status.value for status in HELD_BY_REP]
 OPEN = _OPEN = [status.value for status in OPEN_STATUSES]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    """Handoff's copy of a qualified lead."""
+
+    lead_id: UUID
+    email: str
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    score: int
+    grade: str
+    qualified_at: datetime
+    context: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRecord:
+    """A stored assignment: who holds the lead, why, and what sales did with it."""
+
+    id: UUID
+    lead_id: UUID
+    rep_id: UUID | None  # None: the fallback queue
+    team: str
+    status: str
+    routing_rule: str
+    routing_reason: str
+    handed_off_at: datetime
+    sla_deadline: datetime | None
+    accepted_at: datetime | None
+    rejected_at: datetime | None
+    rejection_reason: str | None
+    rejection_note: str | None
+    contacted_at: datetime | None
+    contact_channel: str | None
+    updated_at: datetime
+    rule_id: UUID | None
+    rule_version: int | None
+    accept_sla_s: float | None
+    breaches: int
+    reminded_at: datetime | None
+    breached_at: datetime | None
+    converted_at: datetime | None
+    opportunity_ref: str | None
+    accepted_by: str | None
+    rejected_by: str | None
+    contacted_by: str | None
+    assigned_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentView(AssignmentRecord):
+    """An assignment as sales sees it: with the lead's summary and the rep's name."""
+
+    lead_email: str
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    score: int
+    grade: str
+    qualified_at: datetime
+    rep_name: str | None
+    rep_email: str | None
 
 
 # --- routing -------------------------------------------------------------------------------
@@ -59,9 +137,10 @@ async def queued_assignments(conn: AsyncConnection, limit: int) -> list[tuple[UU
     return [(row.id, row.lead_id) for row in rows]
 
 
-async def get_lead(conn: AsyncConnection, lead_id: UUID) -> Any | None:
+async def get_lead(conn: AsyncConnection, lead_id: UUID) -> LeadRow | None:
     """Handoff's copy of a qualified lead."""
-    return (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one_or_none()
+    row = (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one_or_none()
+    return None if row is None else LeadRow(**row._mapping)
 
 
 async def qualified_lead(conn: AsyncConnection, lead_id: UUID) -> LeadQualified | None:
@@ -104,11 +183,13 @@ def _assignment_view() -> Select[Any]:
     )
 
 
-async def lock_assignment(conn: AsyncConnection, assignment_id: UUID) -> Any | None:
+async def lock_assignment(conn: AsyncConnection, assignment_id: UUID
+                          ) -> AssignmentRecord | None:
     """An assignment, row-locked until the transaction ends, or None."""
-    return (await conn.execute(
+    row = (await conn.execute(
         select(assignments).where(assignments.c.id == assignment_id).with_for_update()
     )).one_or_none()
+    return None if row is None else AssignmentRecord(**row._mapping)
 
 
 async def update_assignment(conn: AsyncConnection, assignment_id: UUID,
@@ -120,11 +201,12 @@ async def update_assignment(conn: AsyncConnection, assignment_id: UUID,
     )
 
 
-async def get_assignment(conn: AsyncConnection, assignment_id: UUID) -> Any | None:
+async def get_assignment(conn: AsyncConnection, assignment_id: UUID) -> AssignmentView | None:
     """One assignment as sales sees it, or None."""
-    return (await conn.execute(
+    row = (await conn.execute(
         _assignment_view().where(assignments.c.id == assignment_id)
     )).one_or_none()
+    return None if row is None else AssignmentView(**row._mapping)
 
 
 # Queues are worked in SLA order: the deadline soonest first; leads without one (the fallback
@@ -134,7 +216,7 @@ QUEUE_ORDER = (func.coalesce(assignments.c.sla_deadline, _NO_DEADLINE),
                assignments.c.handed_off_at, assignments.c.id)
 
 
-def queue_key(row: Any) -> list[Any]:
+def queue_key(row: AssignmentView) -> list[str]:
     """The cursor key of an assignment row in queue order."""
     deadline = row.sla_deadline.isoformat() if row.sla_deadline is not None else "infinity"
     return [deadline, row.handed_off_at.isoformat(), str(row.id)]
@@ -142,23 +224,23 @@ def queue_key(row: Any) -> list[Any]:
 
 def held_by(rep_id: UUID) -> ColumnElement[bool]:
     """Open assignments the rep holds (waiting for acceptance or accepted)."""
-    return (assignments.c.rep_id == rep_id) & assignments.c.status.in_(_HELD)
+    return and_(assignments.c.rep_id == rep_id, assignments.c.status.in_(_HELD))
 
 
 def queued_in(teams: list[str] | None) -> ColumnElement[bool]:
     """Assignments waiting in the fallback queue (of these teams; None: of every team)."""
     waiting = assignments.c.status == AssignmentStatus.queued.value
-    return waiting if teams is None else waiting & assignments.c.team.in_(teams)
+    return waiting if teams is None else and_(waiting, assignments.c.team.in_(teams))
 
 
 def visible_to(rep_id: UUID, teams: list[str], reports: list[UUID]) -> ColumnElement[bool]:
     """Assignments a rep may see: its own, and (as a manager) its teams' and reports'."""
-    return ((assignments.c.rep_id == rep_id) | assignments.c.team.in_(teams)
-            | assignments.c.rep_id.in_(reports))
+    return or_(assignments.c.rep_id == rep_id, assignments.c.team.in_(teams),
+               assignments.c.rep_id.in_(reports))
 
 
 async def assignment_page(conn: AsyncConnection, where: list[ColumnElement[bool]],
-                          after: list[Any] | None, limit: int) -> list[Any]:
+                          after: list[Any] | None, limit: int) -> list[AssignmentView]:
     """Assignments matching `where` in queue order, after the cursor key `after`; limit + 1
     rows so the caller knows whether there is a next page."""
     statement = _assignment_view().where(*where).order_by(*QUEUE_ORDER).limit(limit + 1)
@@ -168,17 +250,19 @@ async def assignment_page(conn: AsyncConnection, where: list[ColumnElement[bool]
             literal(deadline).cast(assignments.c.sla_deadline.type),
             literal(handed_off_at).cast(assignments.c.handed_off_at.type),
             literal(assignment_id).cast(assignments.c.id.type)))
-    return list(await conn.execute(statement))
+    return [AssignmentView(**row._mapping) for row in await conn.execute(statement)]
 
 
-async def current_assignment_of(conn: AsyncConnection, lead_id: UUID) -> Any | None:
+async def current_assignment_of(conn: AsyncConnection, lead_id: UUID
+                                ) -> AssignmentView | None:
     """The lead's open assignment, else its latest one, else None."""
     is_open = assignments.c.status.in_(_OPEN)
-    return (await conn.execute(
+    row = (await conn.execute(
         _assignment_view().where(assignments.c.lead_id == lead_id)
         .order_by(is_open.desc(), assignments.c.handed_off_at.desc(), assignments.c.id)
         .limit(1)
     )).one_or_none()
+    return None if row is None else AssignmentView(**row._mapping)
 
 
 # --- erasure -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from handoff.assignments import domain, repository
 from handoff.assignments.domain import AssignmentState, AssignmentStatus
+from handoff.assignments.repository import AssignmentRecord, AssignmentView
 from handoff.config import HandoffSettings
 from handoff.exceptions import (
     AlreadyHeld,
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 # --- sales actions -------------------------------------------------------------------------
 
 
-async def _locked_state(uow: UnitOfWork, assignment_id: UUID) -> tuple[Any, AssignmentState]:
+async def _locked_state(uow: UnitOfWork, assignment_id: UUID
+                        ) -> tuple[AssignmentRecord, AssignmentState]:
     row = await repository.lock_assignment(uow.connection, assignment_id)
     if row is None:
         raise AssignmentNotFound
@@ -46,13 +48,21 @@ async def _locked_state(uow: UnitOfWork, assignment_id: UUID) -> tuple[Any, Assi
     return row, state
 
 
+async def _view(uow: UnitOfWork, assignment_id: UUID) -> AssignmentView:
+    """The assignment as sales sees it, after an action on it (in the same transaction)."""
+    view = await repository.get_assignment(uow.connection, assignment_id)
+    if view is None:
+        raise AssignmentNotFound
+    return view
+
+
 def _columns(state: AssignmentState) -> dict[str, Any]:
     return {"status": state.status.value, "accepted_at": state.accepted_at,
             "rejected_at": state.rejected_at, "contacted_at": state.contacted_at}
 
 
 async def _visible_state(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer
-                         ) -> tuple[Any, AssignmentState]:
+                         ) -> tuple[AssignmentRecord, AssignmentState]:
     """The locked assignment, if the caller may act on it (else NotYourLead)."""
     row, state = await _locked_state(uow, assignment_id)
     viewer.check(row.rep_id, row.team)
@@ -63,7 +73,7 @@ def _actor(viewer: Viewer) -> Actor:
     return Actor(name=viewer.actor, rep_id=viewer.rep_id)
 
 
-async def accept_assignment(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer) -> Any:
+async def accept_assignment(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer) -> AssignmentView:
     """The rep accepts the lead; raises TransitionNotAllowed when it cannot."""
     row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
@@ -74,11 +84,11 @@ async def accept_assignment(uow: UnitOfWork, assignment_id: UUID, viewer: Viewer
                                             "accepted_by": viewer.actor})
         await outbound.publish(uow, LeadAccepted(lead_id=row.lead_id, assignment_id=assignment_id,
                                  rep_id=row.rep_id, accepted_at=now, by=_actor(viewer)))
-    return await repository.get_assignment(uow.connection, assignment_id)
+    return await _view(uow, assignment_id)
 
 
 async def reject_assignment(uow: UnitOfWork, assignment_id: UUID, reason_code: RejectionReason,
-                            note: str | None, viewer: Viewer) -> Any:
+                            note: str | None, viewer: Viewer) -> AssignmentView:
     """The rep rejects the lead, which closes the assignment (nurture recycles the lead)."""
     row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
@@ -89,11 +99,11 @@ async def reject_assignment(uow: UnitOfWork, assignment_id: UUID, reason_code: R
     await outbound.publish(uow, LeadRejected(lead_id=row.lead_id, assignment_id=assignment_id,
                              rep_id=row.rep_id, reason_code=reason_code, note=note,
                              rejected_at=now, by=_actor(viewer)))
-    return await repository.get_assignment(uow.connection, assignment_id)
+    return await _view(uow, assignment_id)
 
 
 async def record_contact(uow: UnitOfWork, assignment_id: UUID, channel: str | None,
-                         viewer: Viewer) -> Any:
+                         viewer: Viewer) -> AssignmentView:
     """The rep touched the lead; only the first touch is recorded and published."""
     row, state = await _visible_state(uow, assignment_id, viewer)
     now = event_time_now()
@@ -106,11 +116,11 @@ async def record_contact(uow: UnitOfWork, assignment_id: UUID, channel: str | No
             lead_id=row.lead_id, assignment_id=assignment_id, rep_id=row.rep_id,
             channel=channel, contacted_at=now, by=_actor(viewer)))
         metrics.HANDED_OFF_TO_CONTACT.observe(max((now - row.handed_off_at).total_seconds(), 0))
-    return await repository.get_assignment(uow.connection, assignment_id)
+    return await _view(uow, assignment_id)
 
 
 async def convert_assignment(uow: UnitOfWork, assignment_id: UUID,
-                             opportunity_ref: str | None, viewer: Viewer) -> Any:
+                             opportunity_ref: str | None, viewer: Viewer) -> AssignmentView:
     """The accepted lead became an opportunity; the assignment closes (and frees capacity).
     Outcomes learns of the deal through POST /v1/deals (deal.opened)."""
     _row, state = await _visible_state(uow, assignment_id, viewer)
@@ -120,7 +130,7 @@ async def convert_assignment(uow: UnitOfWork, assignment_id: UUID,
         await repository.update_assignment(uow.connection, assignment_id, {
             **_columns(transition.state), "converted_at": now,
             "opportunity_ref": opportunity_ref})
-    return await repository.get_assignment(uow.connection, assignment_id)
+    return await _view(uow, assignment_id)
 
 
 # --- manual assignment -----------------------------------------------------------------------
@@ -129,7 +139,7 @@ MANUAL_RULE = "manual"
 
 
 async def assign_manually(uow: UnitOfWork, lead_id: UUID, rep_id: UUID, reason: str,
-                          viewer: Viewer, settings: HandoffSettings) -> Any:
+                          viewer: Viewer, settings: HandoffSettings) -> AssignmentView:
     """A manager hands a lead to a rep: from the fallback queue, from another rep, or again
     after it closed. The open assignment (if any) closes as `reassigned`; the new one gets the
     usual SLA timers and a lead.handed_off with routing_rule 'manual' and the manager's reason,
@@ -169,7 +179,7 @@ async def assign_manually(uow: UnitOfWork, lead_id: UUID, rep_id: UUID, reason: 
         raise RoutingConflict("the lead got an open assignment meanwhile")
     await repository.update_assignment(conn, handoff.assignment.id,
                                        {"assigned_by": viewer.actor})
-    return await repository.get_assignment(conn, handoff.assignment.id)
+    return await _view(uow, handoff.assignment.id)
 
 
 # --- erasure -------------------------------------------------------------------------------

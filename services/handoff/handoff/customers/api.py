@@ -2,7 +2,7 @@
 of its owner or of which account a domain belongs to (scope "admin")."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handoff.customers import repository as customer_repository
+from handoff.customers.repository import Contact
 from handoff.reps import repository as rep_repository
 from leadloop.accounts import is_free_mail
 from leadloop.app import unit_of_work
@@ -71,7 +72,7 @@ class AccountOut(BaseModel):
     customers: int = Field(description="contacts at stage customer or repeat_customer")
 
 
-def _contact(row: Any) -> ContactOut:
+def _contact(row: Contact) -> ContactOut:
     name = " ".join(p for p in (row.first_name, row.last_name) if p) or None
     return ContactOut(lead_id=row.lead_id, email=row.email, name=name,
                       lifecycle_stage=row.stage, owner_rep_id=row.owner_rep_id)

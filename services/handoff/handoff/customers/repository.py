@@ -1,6 +1,7 @@
 """The queries of customers and accounts (handoff.customers): set-based, one per table."""
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -128,11 +129,18 @@ async def close_won_assignments(uow: UnitOfWork, lead_ids: Sequence[UUID],
         await (await uow.driver()).execute(_CLOSE_WON, sorted(lead_ids), now)
 
 
-async def lead_copies(uow: UnitOfWork, lead_ids: Sequence[UUID]
-                      ) -> dict[UUID, tuple[str, dict[str, Any]]]:
-    """Handoff's copies (email, lead.qualified data) of those leads it has handed off."""
+@dataclass(frozen=True, slots=True)
+class LeadCopy:
+    """Handoff's copy of a lead it has handed off: its email and its lead.qualified data."""
+
+    email: str
+    context: dict[str, Any]
+
+
+async def lead_copies(uow: UnitOfWork, lead_ids: Sequence[UUID]) -> dict[UUID, LeadCopy]:
+    """Handoff's copies of those leads it has handed off."""
     rows = await (await uow.driver()).fetch(_COPIES, list(lead_ids))
-    return {row["lead_id"]: (row["email"], orjson.loads(row["context"])) for row in rows}
+    return {row["lead_id"]: LeadCopy(row["email"], orjson.loads(row["context"])) for row in rows}
 
 
 # --- the account API -------------------------------------------------------------------------
@@ -155,7 +163,19 @@ async def put_account(conn: AsyncConnection, domain: str, owner_rep_id: UUID | N
                        .on_conflict_do_update(index_elements=[accounts.c.domain], set_=values))
 
 
-async def account_contacts(conn: AsyncConnection, domains: Sequence[str]) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A lead handoff holds at an account's domain, with its stage and owner."""
+
+    lead_id: UUID
+    email: str
+    first_name: str | None
+    last_name: str | None
+    stage: str | None
+    owner_rep_id: UUID | None
+
+
+async def account_contacts(conn: AsyncConnection, domains: Sequence[str]) -> list[Contact]:
     """The leads handoff holds whose email is at these domains, with their stage and owner."""
     domain = func.lower(func.split_part(leads.c.email, "@", 2))
     query = (select(leads.c.lead_id, leads.c.email, leads.c.first_name, leads.c.last_name,
@@ -163,4 +183,4 @@ async def account_contacts(conn: AsyncConnection, domains: Sequence[str]) -> lis
              .select_from(leads.outerjoin(lead_stages,
                                           lead_stages.c.lead_id == leads.c.lead_id))
              .where(domain.in_(list(domains))).order_by(leads.c.email).limit(1000))
-    return list(await conn.execute(query))
+    return [Contact(**row._mapping) for row in await conn.execute(query)]

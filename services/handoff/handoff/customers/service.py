@@ -73,13 +73,13 @@ async def route_customer_interest(uow: UnitOfWork, activities: Sequence[LeadActi
     if not copies:
         return
     standing = await routing_service.customer_contexts(
-        uow, {lead_id: email for lead_id, (email, _context) in copies.items()})
+        uow, {lead_id: copy.email for lead_id, copy in copies.items()})
     interest: list[LeadQualified] = []
     for activity in forms:
         held = copies.get(activity.lead_id)
         if held is None or not standing[activity.lead_id].existing_customer:
             continue
-        _email, context = held
+        context = held.context
         earlier = context.get("recent_activities") or []
         now_seen = ActivitySummary(kind=activity.kind, occurred_at=activity.occurred_at,
                                    url=activity.url).model_dump(mode="json")

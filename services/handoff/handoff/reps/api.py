@@ -1,6 +1,7 @@
 """Rep admin routes (scope "admin"): add, list, read and change reps."""
 
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from handoff.exceptions import (
 )
 from handoff.queue.worker import wake_queue
 from handoff.reps import repository, service
+from handoff.reps.repository import RepRow
 from handoff.reps.schemas import RepIn, RepList, RepOut, RepPatch
 from handoff.routing.reference import invalidate_routing
 from leadloop.app import runtime_of, unit_of_work
@@ -30,23 +32,33 @@ _DUPLICATE_EMAIL = "another rep already has this email"
 _NO_REP = "no rep with this id"
 
 
+async def _saved(request: Request, uow: UnitOfWork,
+                 change: Callable[[], Awaitable[RepRow]]) -> RepOut:
+    """Apply a rep change and commit it; then routing and the fallback queue see it at once.
+    404 for an unknown rep, 409 for an email another rep has, 422 naming manager_id."""
+    async with uow:
+        try:
+            row = await change()
+        except RepNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP) from None
+        except DuplicateRepEmail:
+            raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
+        except InvalidManager as exc:
+            raise RequestValidationError([{"loc": ("body", "manager_id"), "msg": str(exc),
+                                           "type": "value_error"}]) from None
+        await uow.commit()
+    invalidate_routing()  # before the queue worker routes with it
+    wake_queue(runtime_of(request))
+    return RepOut.of(row)
+
+
 @router.post("/reps", response_model=RepOut, status_code=status.HTTP_201_CREATED,
              dependencies=_admin, tags=["reps"],
              responses={409: {"description": _DUPLICATE_EMAIL}})
 async def create_rep(rep: RepIn, request: Request,
                      uow: UnitOfWork = Depends(unit_of_work)) -> RepOut:
     """Add a sales rep who can receive leads (queued leads it can take go to it)."""
-    async with uow:
-        try:
-            row = await service.create_rep(uow, rep)
-        except DuplicateRepEmail:
-            raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
-        except InvalidManager as exc:
-            raise _bad_manager(exc) from None
-        await uow.commit()
-    invalidate_routing()  # before the queue worker routes with it
-    wake_queue(runtime_of(request))
-    return RepOut.of(row)
+    return await _saved(request, uow, lambda: service.create_rep(uow, rep))
 
 
 @router.get("/reps", response_model=RepList, dependencies=_admin, tags=["reps"])
@@ -85,24 +97,8 @@ async def update_rep(rep_id: UUID, patch: RepPatch, request: Request,
                      uow: UnitOfWork = Depends(unit_of_work)) -> RepOut:
     """Change a rep, e.g. `{"active": false}` to stop routing to it. Its open leads stay;
     a rep who can take leads again gets those waiting in the fallback queue."""
-    async with uow:
-        try:
-            row = await service.update_rep(uow, rep_id, patch)
-        except RepNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP) from None
-        except DuplicateRepEmail:
-            raise HTTPException(status.HTTP_409_CONFLICT, _DUPLICATE_EMAIL) from None
-        except InvalidManager as exc:
-            raise _bad_manager(exc) from None
-        await uow.commit()
-    invalidate_routing()  # before the queue worker routes with it
-    wake_queue(runtime_of(request))
-    return RepOut.of(row)
+    return await _saved(request, uow, lambda: service.update_rep(uow, rep_id, patch))
 
 
-def _bad_manager(exc: Exception) -> RequestValidationError:
-    """A 422 in the service-wide shape, naming manager_id and the reason."""
-    return RequestValidationError([{"loc": ("body", "manager_id"), "msg": str(exc),
-                                    "type": "value_error"}])
 
 

@@ -2,6 +2,7 @@
 weight, working hours and absence."""
 
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handoff.assignments.schemas import TEAM_PATTERN, clean_name, normalized_email
+from handoff.reps.repository import RepRow
 from leadloop.pagination import Page
 from leadloop.schema_types import LocalTime
 
@@ -222,9 +224,9 @@ class RepOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> "RepOut":
+    def of(cls, row: RepRow) -> "RepOut":
         """From a repository row."""
-        return cls.model_validate(row._asdict())
+        return cls.model_validate(asdict(row))
 
 
 class RepList(Page[RepOut]):

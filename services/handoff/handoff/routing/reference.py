@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.routing.domain import RepProfile, RoutingRule, WorkingHours
 from handoff.rules import repository as rule_repository
-from handoff.rules.schemas import rule_of
 from handoff.tables import reps
 from leadloop.reference import Reference
 
@@ -121,7 +120,7 @@ class RoutingTables:
 
 
 async def _load(conn: AsyncConnection) -> RoutingTables:
-    rules = [rule_of(row) for row in await rule_repository.routing_order(conn)]
+    rules = await rule_repository.routing_order(conn)
     rows = await conn.execute(select(reps).order_by(reps.c.created_at, reps.c.id))
     return RoutingTables.of(rules, [rep_of(row) for row in rows])
 

@@ -1,14 +1,16 @@
 """HTTP models of routing rules."""
 
 import re
-from datetime import datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handoff.assignments.schemas import printable
-from handoff.routing.domain import OPERATORS, Condition, RoutingRule
+from handoff.routing.domain import OPERATORS
+from handoff.rules.repository import RuleRow
 from leadloop.pagination import Page
 
 TEAM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -106,19 +108,11 @@ class RuleOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> "RuleOut":
+    def of(cls, row: RuleRow) -> "RuleOut":
         """From a repository row."""
-        return cls.model_validate(row._asdict())
+        return cls.model_validate(asdict(row))
 
 
 class RuleList(Page[RuleOut]):
     """Rules in routing order (or one rule's versions, newest first), a page at a time."""
 
-
-def rule_of(row: Any) -> RoutingRule:
-    """The routing policy's view of a stored rule."""
-    return RoutingRule(
-        id=row.id, version=row.version, name=row.name, team=row.team,
-        conditions=[Condition(c["field"], c["op"], c.get("value")) for c in row.conditions],
-        accept_sla=timedelta(seconds=row.accept_sla_s) if row.accept_sla_s else None,
-        respect_working_hours=row.respect_working_hours)

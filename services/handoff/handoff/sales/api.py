@@ -29,16 +29,7 @@ from handoff.assignments import repository, service
 from handoff.assignments.domain import HELD_BY_REP
 from handoff.assignments.schemas import AssignIn, ContactIn, RejectIn
 from handoff.config import HandoffSettings
-from handoff.exceptions import (
-    AlreadyHeld,
-    AssigneeNotAllowed,
-    AssignmentNotFound,
-    LeadNotQualified,
-    NotAManager,
-    NotYourLead,
-    TransitionNotAllowed,
-    UnknownRep,
-)
+from handoff.exceptions import SalesActionRefused, UnknownRep
 from handoff.keys.api import resolve_rep_key
 from handoff.queue.worker import wake_queue
 from handoff.routing.reference import routing_tables
@@ -281,8 +272,7 @@ def _refusals() -> Iterator[list[str]]:
     reasons: list[str] = []
     try:
         yield reasons
-    except (NotYourLead, NotAManager, TransitionNotAllowed, AssignmentNotFound,
-            LeadNotQualified, AlreadyHeld, AssigneeNotAllowed) as exc:
+    except SalesActionRefused as exc:
         reasons.append(str(exc) or "not allowed")
 
 

@@ -1,20 +1,32 @@
 """Queries on the durable SLA timers."""
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from uuid import UUID
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from handoff.assignments.repository import AssignmentRecord
 from handoff.tables import assignments, sla_timers
 
 
-async def claim_due(conn: AsyncConnection, now: datetime) -> Any | None:
+@dataclass(frozen=True, slots=True)
+class DueTimer(AssignmentRecord):
+    """A due SLA timer with the assignment it watches (the assignment's columns)."""
+
+    timer_id: int
+    kind: str
+    due_at: datetime
+    rounds: int
+
+
+async def claim_due(conn: AsyncConnection, now: datetime) -> DueTimer | None:
     """The most overdue unfired timer and its assignment, both row-locked; None when nothing
     is due. SKIP LOCKED: timers another replica holds, or whose assignment a sales action
     holds, wait for the next round instead of blocking (and never fire twice)."""
-    return (await conn.execute(
+    row = (await conn.execute(
         select(sla_timers.c.id.label("timer_id"), sla_timers.c.kind, sla_timers.c.due_at,
                sla_timers.c.rounds, *assignments.c)
         .join(assignments, assignments.c.id == sla_timers.c.assignment_id)
@@ -23,6 +35,7 @@ async def claim_due(conn: AsyncConnection, now: datetime) -> Any | None:
         .limit(1)
         .with_for_update(of=[sla_timers, assignments], skip_locked=True)
     )).one_or_none()
+    return None if row is None else DueTimer(**row._mapping)
 
 
 async def mark_fired(conn: AsyncConnection, timer_id: int, now: datetime) -> None:
@@ -46,7 +59,7 @@ async def rearm(conn: AsyncConnection, timer_id: int, due_at: datetime) -> None:
                                last_error=None))
 
 
-async def schedule(conn: AsyncConnection, assignment_id: Any, kind: str, due_at: datetime
+async def schedule(conn: AsyncConnection, assignment_id: UUID, kind: str, due_at: datetime
                    ) -> None:
     """The assignment's timer of this kind is due (again) at `due_at`, unfired."""
     statement = insert(sla_timers).values(assignment_id=assignment_id, kind=kind, due_at=due_at)

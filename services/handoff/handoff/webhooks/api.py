@@ -13,6 +13,7 @@ from handoff.webhooks import repository as webhook_repository
 from handoff.webhooks import service as webhook_admin
 from handoff.webhooks.schemas import (
     DeliveryList,
+    DeliveryOut,
     SubscriberIn,
     SubscriberList,
     SubscriberOut,
@@ -113,4 +114,4 @@ async def delivery_log(subscriber_id: UUID,
                 uow, subscriber_id, status_is, cursor, limit)
         except SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
-    return DeliveryList(items=deliveries, next_cursor=next_cursor)
+    return DeliveryList(items=[DeliveryOut.of(d) for d in deliveries], next_cursor=next_cursor)

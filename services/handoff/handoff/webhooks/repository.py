@@ -32,6 +32,67 @@ ON CONFLICT DO NOTHING
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """A webhook subscriber: where it listens, which event types, its signing secrets."""
+
+    id: UUID
+    name: str
+    url: str
+    event_types: list[str]  # empty: every type
+    secrets: list[dict[str, Any]]  # {"secret", "expires_at"}, newest first
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One message to one subscriber, and where its delivery stands."""
+
+    id: str
+    subscriber_id: UUID
+    event_id: UUID
+    event_type: str
+    lead_id: UUID | None
+    body: str
+    status: str  # pending, held (while disabled), delivered, failed
+    attempts: int
+    next_attempt_at: datetime
+    first_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One try at delivering a message."""
+
+    id: int
+    delivery_id: str
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A leased delivery to send now, with its subscriber's URL and secrets."""
+
+    id: str
+    subscriber_id: UUID
+    body: str
+    attempts: int
+    first_attempt_at: datetime | None
+    url: str
+    secrets: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message for webhook subscribers: its id, type, lead and the exact body to sign."""
 
@@ -49,10 +110,11 @@ async def enqueue(uow: UnitOfWork, messages: Sequence[Message]) -> None:
             [m.lead_id for m in messages], [m.body for m in messages])
 
 
-async def insert_subscriber(conn: AsyncConnection, values: dict[str, Any]) -> Any:
+async def insert_subscriber(conn: AsyncConnection, values: dict[str, Any]) -> SubscriberRow:
     """Add a subscriber."""
-    return (await conn.execute(
-        insert(webhook_subscribers).values(**values).returning(*webhook_subscribers.c))).one()
+    return SubscriberRow(**(await conn.execute(
+        insert(webhook_subscribers).values(**values).returning(*webhook_subscribers.c)
+    )).one()._mapping)
 
 
 SUBSCRIBER_ORDER = Keyset((webhook_subscribers.c.created_at, webhook_subscribers.c.id),
@@ -64,56 +126,61 @@ DELIVERY_ORDER = Keyset((webhook_deliveries.c.created_at, webhook_deliveries.c.i
 """A subscriber's deliveries are listed newest first."""
 
 
-async def list_subscribers(conn: AsyncConnection, cursor: str | None, limit: int) -> list[Any]:
+async def list_subscribers(conn: AsyncConnection, cursor: str | None, limit: int
+                           ) -> list[SubscriberRow]:
     """A page of subscribers, oldest first (limit + 1 rows: SUBSCRIBER_ORDER.page cuts it)."""
-    return list(await conn.execute(SUBSCRIBER_ORDER.select(select(webhook_subscribers),
-                                                           cursor, limit)))
+    return [SubscriberRow(**row._mapping) for row in await conn.execute(
+        SUBSCRIBER_ORDER.select(select(webhook_subscribers), cursor, limit))]
 
 
-async def get_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> Any | None:
+async def get_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> SubscriberRow | None:
     """A subscriber, or None."""
-    return (await conn.execute(
+    row = (await conn.execute(
         select(webhook_subscribers).where(webhook_subscribers.c.id == subscriber_id)
     )).one_or_none()
+    return None if row is None else SubscriberRow(**row._mapping)
 
 
-async def lock_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> Any | None:
+async def lock_subscriber(conn: AsyncConnection, subscriber_id: UUID) -> SubscriberRow | None:
     """A subscriber, row-locked, or None."""
-    return (await conn.execute(
+    row = (await conn.execute(
         select(webhook_subscribers).where(webhook_subscribers.c.id == subscriber_id)
         .with_for_update())).one_or_none()
+    return None if row is None else SubscriberRow(**row._mapping)
 
 
 async def update_subscriber(conn: AsyncConnection, subscriber_id: UUID,
-                            changes: dict[str, Any]) -> Any:
+                            changes: dict[str, Any]) -> SubscriberRow:
     """Apply changes to a subscriber and return it."""
-    return (await conn.execute(
+    return SubscriberRow(**(await conn.execute(
         update(webhook_subscribers).where(webhook_subscribers.c.id == subscriber_id)
-        .values(**changes, updated_at=func.now()).returning(*webhook_subscribers.c))).one()
+        .values(**changes, updated_at=func.now()).returning(*webhook_subscribers.c)
+    )).one()._mapping)
 
 
 async def deliveries_of(conn: AsyncConnection, subscriber_id: UUID, status: str | None,
-                        cursor: str | None, limit: int) -> list[Any]:
+                        cursor: str | None, limit: int) -> list[DeliveryRow]:
     """A page of a subscriber's deliveries, newest first (limit + 1 rows: DELIVERY_ORDER.page
     cuts it)."""
     statement = select(webhook_deliveries).where(
         webhook_deliveries.c.subscriber_id == subscriber_id)
     if status is not None:
         statement = statement.where(webhook_deliveries.c.status == status)
-    return list(await conn.execute(DELIVERY_ORDER.select(statement, cursor, limit)))
+    return [DeliveryRow(**row._mapping)
+            for row in await conn.execute(DELIVERY_ORDER.select(statement, cursor, limit))]
 
 
-async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> list[Any]:
+async def attempts_of(conn: AsyncConnection, delivery_ids: list[str]) -> list[AttemptRow]:
     """Every attempt of these deliveries, in order."""
     if not delivery_ids:
         return []
-    return list(await conn.execute(
+    return [AttemptRow(**row._mapping) for row in await conn.execute(
         select(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(delivery_ids))
-        .order_by(webhook_attempts.c.delivery_id, webhook_attempts.c.attempt)))
+        .order_by(webhook_attempts.c.delivery_id, webhook_attempts.c.attempt))]
 
 
 async def claim_due(conn: AsyncConnection, now: datetime, lease_until: datetime,
-                    limit: int) -> list[Any]:
+                    limit: int) -> list[DueDelivery]:
     """Due deliveries of enabled subscribers, leased until `lease_until` so another worker
     (or this one after a crash, once the lease ends) does not send them meanwhile."""
     due = (
@@ -135,9 +202,9 @@ async def claim_due(conn: AsyncConnection, now: datetime, lease_until: datetime,
                    webhook_deliveries.c.first_attempt_at)
         .cte("leased")
     )
-    return list(await conn.execute(
+    return [DueDelivery(**row._mapping) for row in await conn.execute(
         select(leased, webhook_subscribers.c.url, webhook_subscribers.c.secrets)
-        .join(webhook_subscribers, webhook_subscribers.c.id == leased.c.subscriber_id)))
+        .join(webhook_subscribers, webhook_subscribers.c.id == leased.c.subscriber_id))]
 
 
 async def record_outcomes(conn: AsyncConnection, outcomes: list[dict[str, Any]]) -> None:

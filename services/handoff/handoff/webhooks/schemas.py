@@ -1,5 +1,6 @@
 """HTTP models of webhook subscribers and the delivery log."""
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -8,6 +9,8 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from handoff.assignments.schemas import printable
 from handoff.sla.worker import REMINDER_TYPE
+from handoff.webhooks.domain import Delivery
+from handoff.webhooks.repository import SubscriberRow
 from leadloop.events.topology import PUBLISHES
 from leadloop.pagination import Page
 
@@ -82,9 +85,9 @@ class SubscriberOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> "SubscriberOut":
-        """From a repository row."""
-        return cls.model_validate({k: v for k, v in row._asdict().items() if k != "secrets"})
+    def of(cls, row: SubscriberRow) -> "SubscriberOut":
+        """From a repository row (its secrets left out)."""
+        return cls.model_validate({k: v for k, v in asdict(row).items() if k != "secrets"})
 
 
 class SubscriberWithSecret(SubscriberOut):
@@ -122,6 +125,14 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime | None
     created_at: datetime
     log: list[AttemptOut]
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> "DeliveryOut":
+        """From the delivery log (when it is tried next only while it is pending)."""
+        shown = asdict(delivery)
+        if delivery.status != "pending":
+            shown["next_attempt_at"] = None
+        return cls.model_validate(shown)
 
 
 class DeliveryList(Page[DeliveryOut]):

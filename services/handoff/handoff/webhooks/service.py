@@ -1,18 +1,20 @@
 """Webhook subscribers: add, change, rotate secrets, read the delivery log."""
 
 import uuid
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from handoff.exceptions import SubscriberNotFound
 from handoff.webhooks import repository as webhook_repository
-from handoff.webhooks.schemas import AttemptOut, DeliveryOut, SubscriberIn, SubscriberPatch
+from handoff.webhooks.domain import Delivery, NewSubscriber, SubscriberChange
+from handoff.webhooks.repository import AttemptRow, SubscriberRow
 from leadloop.db import UnitOfWork
 from leadloop.webhooks import new_secret
 
 
-async def create_subscriber(uow: UnitOfWork, subscriber: SubscriberIn) -> tuple[Any, str]:
+async def create_subscriber(uow: UnitOfWork, subscriber: NewSubscriber
+                            ) -> tuple[SubscriberRow, str]:
     """Add a subscriber with a fresh secret; returns it and the secret."""
     secret = new_secret()
     row = await webhook_repository.insert_subscriber(uow.connection, {
@@ -23,7 +25,7 @@ async def create_subscriber(uow: UnitOfWork, subscriber: SubscriberIn) -> tuple[
 
 
 async def update_subscriber(uow: UnitOfWork, subscriber_id: UUID,
-                            patch: SubscriberPatch) -> Any:
+                            patch: SubscriberChange) -> SubscriberRow:
     """Change a subscriber; enabling it clears why it was disabled and sends what it missed:
     messages held while it was disabled and those still pending when it was."""
     current = await webhook_repository.lock_subscriber(uow.connection, subscriber_id)
@@ -40,7 +42,7 @@ async def update_subscriber(uow: UnitOfWork, subscriber_id: UUID,
 
 
 async def rotate_secret(uow: UnitOfWork, subscriber_id: UUID,
-                        overlap: timedelta) -> tuple[Any, str]:
+                        overlap: timedelta) -> tuple[SubscriberRow, str]:
     """A new secret signs from now on; the old ones keep signing alongside for `overlap`."""
     row = await webhook_repository.lock_subscriber(uow.connection, subscriber_id)
     if row is None:
@@ -58,7 +60,7 @@ async def rotate_secret(uow: UnitOfWork, subscriber_id: UUID,
 
 
 async def delivery_log(uow: UnitOfWork, subscriber_id: UUID, status: str | None,
-                       cursor: str | None, limit: int) -> tuple[list[DeliveryOut], str | None]:
+                       cursor: str | None, limit: int) -> tuple[list[Delivery], str | None]:
     """A page of a subscriber's deliveries, newest first, with their attempts, and the next
     page's cursor."""
     conn = uow.connection
@@ -67,15 +69,8 @@ async def delivery_log(uow: UnitOfWork, subscriber_id: UUID, status: str | None,
     rows = await webhook_repository.deliveries_of(conn, subscriber_id, status, cursor, limit)
     deliveries, next_cursor = webhook_repository.DELIVERY_ORDER.page(rows, limit)
     attempts = await webhook_repository.attempts_of(conn, [d.id for d in deliveries])
-    by_delivery: dict[str, list[AttemptOut]] = {}
+    by_delivery: dict[str, list[AttemptRow]] = {}
     for a in attempts:
-        by_delivery.setdefault(a.delivery_id, []).append(AttemptOut(
-            attempt=a.attempt, attempted_at=a.attempted_at, status_code=a.status_code,
-            error=a.error, duration_ms=a.duration_ms))
-    return [DeliveryOut(
-        id=d.id, event_id=d.event_id, event_type=d.event_type, lead_id=d.lead_id,
-        status=d.status, attempts=d.attempts,
-        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
-        last_status_code=d.last_status_code, last_error=d.last_error,
-        delivered_at=d.delivered_at, created_at=d.created_at,
-        log=by_delivery.get(d.id, [])) for d in deliveries], next_cursor
+        by_delivery.setdefault(a.delivery_id, []).append(a)
+    return [Delivery(**{f.name: getattr(d, f.name) for f in fields(d)},
+                     log=by_delivery.get(d.id, [])) for d in deliveries], next_cursor
