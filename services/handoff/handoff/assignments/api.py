@@ -1,6 +1,6 @@
 """Handoff's HTTP routes: rep admin (scope "admin") and sales actions (scope "sales")."""
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.assignments import repository, service
 from handoff.assignments.domain import AssignmentStatus
@@ -171,8 +172,13 @@ async def fallback_queue(team: str | None = Query(default=None, pattern=TEAM_PAT
     return await _page(uow, [repository.queued_in(teams)], cursor, limit)
 
 
-def _shown(row: AssignmentView | None, viewer: Viewer, not_found: str) -> AssignmentOut:
-    """The assignment found, if the caller may see it: 404 naming what is missing, else 403."""
+async def _shown(uow: UnitOfWork, viewer: Viewer,
+                 find: Callable[[AsyncConnection], Awaitable[AssignmentView | None]],
+                 not_found: str) -> AssignmentOut:
+    """The assignment `find` finds, if the caller may see it: 404 saying what is missing,
+    else 403."""
+    async with uow:
+        row = await find(uow.connection)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, not_found)
     with _access_errors():
@@ -185,9 +191,8 @@ def _shown(row: AssignmentView | None, viewer: Viewer, not_found: str) -> Assign
 async def lead_assignment(lead_id: UUID, viewer: Viewer = Depends(sales_viewer),
                           uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """The lead's open assignment, or its latest one."""
-    async with uow:
-        row = await repository.current_assignment_of(uow.connection, lead_id)
-    return _shown(row, viewer, "this lead has never been handed off")
+    return await _shown(uow, viewer, lambda conn: repository.current_assignment_of(conn, lead_id),
+                        "this lead has never been handed off")
 
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentOut, tags=["assignments"],
@@ -195,9 +200,8 @@ async def lead_assignment(lead_id: UUID, viewer: Viewer = Depends(sales_viewer),
 async def get_assignment(assignment_id: UUID, viewer: Viewer = Depends(sales_viewer),
                          uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """One assignment."""
-    async with uow:
-        row = await repository.get_assignment(uow.connection, assignment_id)
-    return _shown(row, viewer, _NO_ASSIGNMENT)
+    return await _shown(uow, viewer, lambda conn: repository.get_assignment(conn, assignment_id),
+                        _NO_ASSIGNMENT)
 
 
 # --- sales actions -------------------------------------------------------------------------
@@ -220,16 +224,25 @@ _TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "the assignment's status does not allow this"}}
 
 
+async def _act(uow: UnitOfWork, action: Callable[[], Awaitable[AssignmentView]],
+               frees: Request | None = None) -> AssignmentOut:
+    """Apply a sales action and commit it. An action that closes the assignment `frees` the
+    rep's room for one more lead: the fallback queue is woken to fill it."""
+    async with uow:
+        with _action_errors():
+            row = await action()
+        await uow.commit()
+    if frees is not None:
+        wake_queue(runtime_of(frees))
+    return AssignmentOut.of(row)
+
+
 @router.post("/assignments/{assignment_id}/accept", response_model=AssignmentOut,
              tags=["assignments"], responses=_TRANSITION_RESPONSES)
 async def accept(assignment_id: UUID, viewer: Viewer = Depends(sales_viewer),
                  uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Accept the lead (sales-accepted lead). Accepting again changes nothing."""
-    async with uow:
-        with _action_errors():
-            row = await service.accept_assignment(uow, assignment_id, viewer)
-        await uow.commit()
-    return AssignmentOut.of(row)
+    return await _act(uow, lambda: service.accept_assignment(uow, assignment_id, viewer))
 
 
 @router.post("/assignments/{assignment_id}/reject", response_model=AssignmentOut,
@@ -238,13 +251,8 @@ async def reject(assignment_id: UUID, rejection: RejectIn, request: Request,
                  viewer: Viewer = Depends(sales_viewer),
                  uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Reject the lead; the assignment closes and nurture recycles the lead."""
-    async with uow:
-        with _action_errors():
-            row = await service.reject_assignment(uow, assignment_id, rejection.reason_code,
-                                                  rejection.note, viewer)
-        await uow.commit()
-    wake_queue(runtime_of(request))  # the rep has room for one more
-    return AssignmentOut.of(row)
+    return await _act(uow, lambda: service.reject_assignment(
+        uow, assignment_id, rejection.reason_code, rejection.note, viewer), frees=request)
 
 
 @router.post("/assignments/{assignment_id}/contacted", response_model=AssignmentOut,
@@ -254,11 +262,7 @@ async def contacted(assignment_id: UUID, contact: ContactIn | None = Body(defaul
                     uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """Record that the rep touched the lead; only the first touch counts."""
     channel = contact.channel if contact else None
-    async with uow:
-        with _action_errors():
-            row = await service.record_contact(uow, assignment_id, channel, viewer)
-        await uow.commit()
-    return AssignmentOut.of(row)
+    return await _act(uow, lambda: service.record_contact(uow, assignment_id, channel, viewer))
 
 
 @router.post("/assignments/{assignment_id}/converted", response_model=AssignmentOut,
@@ -269,12 +273,8 @@ async def converted(assignment_id: UUID, request: Request,
                     uow: UnitOfWork = Depends(unit_of_work)) -> AssignmentOut:
     """The accepted lead became an opportunity; the assignment closes and frees capacity."""
     ref = conversion.opportunity_ref if conversion else None
-    async with uow:
-        with _action_errors():
-            row = await service.convert_assignment(uow, assignment_id, ref, viewer)
-        await uow.commit()
-    wake_queue(runtime_of(request))  # the rep has room for one more
-    return AssignmentOut.of(row)
+    return await _act(uow, lambda: service.convert_assignment(uow, assignment_id, ref, viewer),
+                      frees=request)
 
 
 @router.post("/assignments/{lead_id}/assign", response_model=AssignmentOut,

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.assignments.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
+from handoff.routing.repository import AssignmentRow
 from handoff.tables import (
     assignments,
     erased_leads,
@@ -37,35 +38,34 @@ _HELD = [status.value for status in HELD_BY_REP]
 OPEN = _OPEN = [status.value for status in OPEN_STATUSES]
 
 
-@dataclass(frozen=True, slots=True)
-class LeadRow:
-    """Handoff's copy of a qualified lead."""
+# Not slotted: a base of both rows below, and of AssignmentView beside AssignmentRecord.
+@dataclass(frozen=True)
+class LeadSummaryRow:
+    """The columns of a lead a rep's queue shows."""
 
-    lead_id: UUID
-    email: str
     first_name: str | None
     last_name: str | None
     company: str | None
     score: int
     grade: str
     qualified_at: datetime
-    context: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow(LeadSummaryRow):
+    """Handoff's copy of a qualified lead."""
+
+    lead_id: UUID
+    email: str
+    context: dict[str, Any]  # the lead.qualified data
     updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class AssignmentRecord:
-    """A stored assignment: who holds the lead, why, and what sales did with it."""
+class AssignmentRecord(AssignmentRow):
+    """A stored assignment: what routing wrote at hand-off, and what happened since (sales
+    actions, SLA reminders and breaches)."""
 
-    id: UUID
-    lead_id: UUID
-    rep_id: UUID | None  # None: the fallback queue
-    team: str
-    status: str
-    routing_rule: str
-    routing_reason: str
-    handed_off_at: datetime
-    sla_deadline: datetime | None
     accepted_at: datetime | None
     rejected_at: datetime | None
     rejection_reason: str | None
@@ -73,10 +73,6 @@ class AssignmentRecord:
     contacted_at: datetime | None
     contact_channel: str | None
     updated_at: datetime
-    rule_id: UUID | None
-    rule_version: int | None
-    accept_sla_s: float | None
-    breaches: int
     reminded_at: datetime | None
     breached_at: datetime | None
     converted_at: datetime | None
@@ -88,16 +84,10 @@ class AssignmentRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class AssignmentView(AssignmentRecord):
+class AssignmentView(AssignmentRecord, LeadSummaryRow):
     """An assignment as sales sees it: with the lead's summary and the rep's name."""
 
     lead_email: str
-    first_name: str | None
-    last_name: str | None
-    company: str | None
-    score: int
-    grade: str
-    qualified_at: datetime
     rep_name: str | None
     rep_email: str | None
 

@@ -1,11 +1,11 @@
 """Handoff's HTTP request and response models."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from handoff.assignments.domain import AssignmentStatus
 from leadloop.events.models import RejectionReason
@@ -35,6 +35,10 @@ def clean_name(raw: str) -> str:
     if not name:
         raise ValueError("must not be blank")
     return name
+
+
+CleanName = Annotated[str, AfterValidator(clean_name)]
+"""A name as people type it: whitespace collapsed, blank and NUL refused (422)."""
 
 
 class RejectIn(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.assignments.schemas import clean_name
+from handoff.assignments.schemas import CleanName
 from handoff.reps import repository as rep_repository
 from handoff.tables import rep_keys, reps
 from leadloop.app import runtime_of, unit_of_work
@@ -51,13 +51,8 @@ class RepKeyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default="default", min_length=1, max_length=100)
+    name: CleanName = Field(default="default", min_length=1, max_length=100)
     scopes: list[RepScope] = Field(default=["sales"], min_length=1, max_length=2)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return clean_name(value)
 
     @field_validator("scopes")
     @classmethod
@@ -69,6 +64,9 @@ class RepKeyIn(BaseModel):
 class RepKeyOut(BaseModel):
     """A rep's key as listed: never the key itself."""
 
+    # Built from a repository row: attributes it does not declare are not read.
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     rep_id: UUID
     name: str
@@ -76,11 +74,6 @@ class RepKeyOut(BaseModel):
     sha256: str
     created_at: datetime
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, row: Any) -> "RepKeyOut":
-        """From a rep_keys row."""
-        return cls.model_validate(row._asdict())
 
 
 class RepKeyCreated(RepKeyOut):
@@ -121,7 +114,7 @@ async def mint_rep_key(rep_id: UUID, key_in: RepKeyIn,
                                      sha256=hash_key(key), scopes=key_in.scopes)
             .returning(*rep_keys.c))).one()
         await uow.commit()
-    return RepKeyCreated(**RepKeyOut.of(row).model_dump(), key=key)
+    return RepKeyCreated(**RepKeyOut.model_validate(row).model_dump(), key=key)
 
 
 @router.get("/reps/{rep_id}/keys", response_model=RepKeyList,
@@ -135,7 +128,8 @@ async def list_rep_keys(rep_id: UUID, limit: int = limit_query(),
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
         rows = await _keys_of(uow.connection, rep_id, cursor, limit)
     kept, next_cursor = KEY_ORDER.page(rows, limit)
-    return RepKeyList(items=[RepKeyOut.of(row) for row in kept], next_cursor=next_cursor)
+    return RepKeyList(items=[RepKeyOut.model_validate(row) for row in kept],
+                      next_cursor=next_cursor)
 
 
 @router.delete("/reps/{rep_id}/keys/{key_id}", response_model=RepKeyOut,
@@ -151,5 +145,5 @@ async def revoke_rep_key(rep_id: UUID, key_id: UUID,
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no key with this id for this rep")
         await uow.commit()
-    return RepKeyOut.of(row)
+    return RepKeyOut.model_validate(row)
 

@@ -49,7 +49,7 @@ async def _saved(request: Request, uow: UnitOfWork,
         await uow.commit()
     invalidate_routing()  # before the queue worker routes with it
     wake_queue(runtime_of(request))
-    return RepOut.of(row)
+    return RepOut.model_validate(row)
 
 
 @router.post("/reps", response_model=RepOut, status_code=status.HTTP_201_CREATED,
@@ -78,7 +78,7 @@ async def list_reps(team: str | None = Query(default=None, pattern=TEAM_PATTERN)
         rows = await repository.list_reps(uow.connection, team, after, limit + 1)
     kept, next_cursor = page_of(rows, limit, lambda row: [row.team, row.created_at.isoformat(),
                                                           str(row.id)])
-    return RepList(items=[RepOut.of(row) for row in kept], next_cursor=next_cursor)
+    return RepList(items=[RepOut.model_validate(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.get("/reps/{rep_id}", response_model=RepOut, dependencies=_admin, tags=["reps"])
@@ -88,7 +88,7 @@ async def get_rep(rep_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> RepO
         row = await repository.get_rep(uow.connection, rep_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_REP)
-    return RepOut.of(row)
+    return RepOut.model_validate(row)
 
 
 @router.patch("/reps/{rep_id}", response_model=RepOut, dependencies=_admin, tags=["reps"],

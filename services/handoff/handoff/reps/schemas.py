@@ -2,7 +2,6 @@
 weight, working hours and absence."""
 
 import re
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -10,8 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from handoff.assignments.schemas import TEAM_PATTERN, clean_name, normalized_email
-from handoff.reps.repository import RepRow
+from handoff.assignments.schemas import TEAM_PATTERN, CleanName, clean_name, normalized_email
 from leadloop.pagination import Page
 from leadloop.schema_types import LocalTime
 
@@ -115,7 +113,7 @@ class RepIn(_RepCoverage):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: CleanName = Field(min_length=1, max_length=200)
     email: str = Field(max_length=320)
     team: str = Field(default="default", pattern=TEAM_PATTERN,
                       description="lower-case slug; leads route to the team in the settings")
@@ -144,11 +142,6 @@ class RepIn(_RepCoverage):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalized_email(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return clean_name(value)
 
 
 _CLEARABLE = frozenset({"manager_id", "working_hours", "out_of_office_from",
@@ -205,6 +198,9 @@ class RepPatch(_RepCoverage):
 class RepOut(BaseModel):
     """A rep and how many open leads it holds."""
 
+    # Built from a repository row: attributes it does not declare are not read.
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     email: str
@@ -222,11 +218,6 @@ class RepOut(BaseModel):
     open_assignments: int
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, row: RepRow) -> "RepOut":
-        """From a repository row."""
-        return cls.model_validate(asdict(row))
 
 
 class RepList(Page[RepOut]):

@@ -108,7 +108,8 @@ class LeadState:
 
 @dataclass(frozen=True, slots=True)
 class AssignmentRow:
-    """One assignment to insert."""
+    """An assignment as routing writes it at hand-off (the stored one adds what happens
+    after: assignments.repository.AssignmentRecord)."""
 
     id: UUID
     lead_id: UUID

@@ -33,7 +33,7 @@ async def create_rule(rule: RuleIn, uow: UnitOfWork = Depends(unit_of_work)) -> 
                                                 _rule_values(rule))
         await uow.commit()
     invalidate_routing()
-    return RuleOut.of(row)
+    return RuleOut.model_validate(row)
 
 
 @router.get("/routing-rules", response_model=RuleList, tags=["routing rules"])
@@ -43,7 +43,7 @@ async def list_rules(limit: int = limit_query(), cursor: str | None = cursor_que
     async with uow:
         rows = await rule_repository.current_rules(uow.connection, cursor, limit)
     kept, next_cursor = rule_repository.RULE_ORDER.page(rows, limit)
-    return RuleList(items=[RuleOut.of(row) for row in kept], next_cursor=next_cursor)
+    return RuleList(items=[RuleOut.model_validate(row) for row in kept], next_cursor=next_cursor)
 
 
 @router.put("/routing-rules/{rule_id}", response_model=RuleOut, tags=["routing rules"],
@@ -59,7 +59,7 @@ async def replace_rule(rule_id: UUID, rule: RuleIn,
                                                 _rule_values(rule))
         await uow.commit()
     invalidate_routing()
-    return RuleOut.of(row)
+    return RuleOut.model_validate(row)
 
 
 @router.delete("/routing-rules/{rule_id}", response_model=RuleOut, tags=["routing rules"],
@@ -76,7 +76,7 @@ async def deactivate_rule(rule_id: UUID, uow: UnitOfWork = Depends(unit_of_work)
                                                 {**values, "active": False})
         await uow.commit()
     invalidate_routing()
-    return RuleOut.of(row)
+    return RuleOut.model_validate(row)
 
 
 @router.get("/routing-rules/{rule_id}/versions", response_model=RuleList,
@@ -90,4 +90,4 @@ async def rule_versions(rule_id: UUID, limit: int = limit_query(),
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_RULE)
         rows = await rule_repository.rule_versions(uow.connection, rule_id, cursor, limit)
     kept, next_cursor = rule_repository.VERSION_ORDER.page(rows, limit)
-    return RuleList(items=[RuleOut.of(row) for row in kept], next_cursor=next_cursor)
+    return RuleList(items=[RuleOut.model_validate(row) for row in kept], next_cursor=next_cursor)

@@ -1,7 +1,6 @@
 """HTTP models of routing rules."""
 
 import re
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from handoff.assignments.schemas import printable
 from handoff.routing.domain import OPERATORS
-from handoff.rules.repository import RuleRow
 from leadloop.pagination import Page
 
 TEAM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -95,6 +93,9 @@ class RuleIn(BaseModel):
 class RuleOut(BaseModel):
     """One version of a routing rule."""
 
+    # Built from a repository row: attributes it does not declare are not read.
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     version: int
     name: str
@@ -106,11 +107,6 @@ class RuleOut(BaseModel):
     active: bool
     current: bool
     created_at: datetime
-
-    @classmethod
-    def of(cls, row: RuleRow) -> "RuleOut":
-        """From a repository row."""
-        return cls.model_validate(asdict(row))
 
 
 class RuleList(Page[RuleOut]):

@@ -51,7 +51,7 @@ async def create_subscriber(subscriber: SubscriberIn,
     async with uow:
         row, secret = await webhook_admin.create_subscriber(uow, subscriber)
         await uow.commit()
-    return SubscriberWithSecret(**SubscriberOut.of(row).model_dump(), secret=secret)
+    return SubscriberWithSecret(**SubscriberOut.model_validate(row).model_dump(), secret=secret)
 
 
 @router.get("/webhooks", response_model=SubscriberList, tags=["webhooks"])
@@ -61,7 +61,7 @@ async def list_subscribers(limit: int = limit_query(), cursor: str | None = curs
     async with uow:
         rows = await webhook_repository.list_subscribers(uow.connection, cursor, limit)
     kept, next_cursor = webhook_repository.SUBSCRIBER_ORDER.page(rows, limit)
-    return SubscriberList(items=[SubscriberOut.of(row) for row in kept],
+    return SubscriberList(items=[SubscriberOut.model_validate(row) for row in kept],
                           next_cursor=next_cursor)
 
 
@@ -79,7 +79,7 @@ async def update_subscriber(subscriber_id: UUID, patch: SubscriberPatch,
         except SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
         await uow.commit()
-    return SubscriberOut.of(row)
+    return SubscriberOut.model_validate(row)
 
 
 @router.post("/webhooks/{subscriber_id}/rotate-secret", response_model=SubscriberWithSecret,
@@ -96,7 +96,7 @@ async def rotate_secret(subscriber_id: UUID,
         except SubscriberNotFound:
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_SUBSCRIBER) from None
         await uow.commit()
-    return SubscriberWithSecret(**SubscriberOut.of(row).model_dump(), secret=secret)
+    return SubscriberWithSecret(**SubscriberOut.model_validate(row).model_dump(), secret=secret)
 
 
 @router.get("/webhooks/{subscriber_id}/deliveries", response_model=DeliveryList,

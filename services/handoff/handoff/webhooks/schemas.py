@@ -10,7 +10,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from handoff.assignments.schemas import printable
 from handoff.sla.worker import REMINDER_TYPE
 from handoff.webhooks.domain import Delivery
-from handoff.webhooks.repository import SubscriberRow
 from leadloop.events.topology import PUBLISHES
 from leadloop.pagination import Page
 
@@ -75,6 +74,9 @@ class SubscriberPatch(BaseModel):
 class SubscriberOut(BaseModel):
     """A subscriber (its secret is shown only when created or rotated)."""
 
+    # Built from a repository row: attributes it does not declare (secrets) are not read.
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     url: str
@@ -83,11 +85,6 @@ class SubscriberOut(BaseModel):
     disabled_reason: str | None
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, row: SubscriberRow) -> "SubscriberOut":
-        """From a repository row (its secrets left out)."""
-        return cls.model_validate({k: v for k, v in asdict(row).items() if k != "secrets"})
 
 
 class SubscriberWithSecret(SubscriberOut):
