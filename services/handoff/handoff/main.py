@@ -3,8 +3,8 @@
 from handoff.assignments.api import router as assignments_router
 from handoff.customers.api import router as accounts_router
 from handoff.handlers import HANDLERS, SETTINGS
-from handoff.keys.api import resolve_rep_key
 from handoff.keys.api import router as rep_keys_router
+from handoff.keys.service import resolve_rep_key
 from handoff.privacy.api import router as export_router
 from handoff.queue.worker import run_queue_drain
 from handoff.reps.api import router as reps_router

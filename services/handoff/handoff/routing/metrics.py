@@ -1,6 +1,7 @@
-"""Handoff's speed-to-lead metrics (Prometheus)."""
+"""Handoff's speed-to-lead metrics (Prometheus): created to handed off, handed off to first
+contact."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Histogram
 
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600,
             24 * 3600, 7 * 24 * 3600)
@@ -13,9 +14,3 @@ HANDED_OFF_TO_CONTACT = Histogram(
     "leadloop_handoff_handed_off_to_first_contact_seconds",
     "From a lead's hand-off to the rep's first recorded contact.",
     buckets=_BUCKETS)
-SLA_TIMERS_FIRED = Counter(
-    "leadloop_handoff_sla_timers_fired_total", "SLA timers fired, by kind and outcome.",
-    ["kind", "outcome"])
-WEBHOOK_ATTEMPTS = Counter(
-    "leadloop_handoff_webhook_attempts_total", "Webhook delivery attempts, by outcome.",
-    ["outcome"])

@@ -30,7 +30,7 @@ from handoff.assignments.domain import HELD_BY_REP
 from handoff.assignments.schemas import AssignIn, ContactIn, RejectIn
 from handoff.config import HandoffSettings
 from handoff.exceptions import SalesActionRefused, UnknownRep
-from handoff.keys.api import resolve_rep_key
+from handoff.keys.service import resolve_rep_key
 from handoff.queue.worker import wake_queue
 from handoff.routing.reference import routing_tables
 from handoff.sales.access import Viewer, viewer_of

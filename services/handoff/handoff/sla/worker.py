@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 
 from handoff.assignments import repository
 from handoff.assignments.domain import FALLBACK_QUEUE_RULE, AssignmentStatus
 from handoff.config import HandoffSettings
 from handoff.queue import alerts as queue_alerts
 from handoff.reps import repository as rep_repository
-from handoff.routing import assign, metrics
+from handoff.routing import assign
 from handoff.routing.reference import profile_of, rep_of
 from handoff.sla import repository as sla_repository
 from handoff.sla.domain import (
@@ -35,6 +36,10 @@ from leadloop.app import Runtime, settings_of
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadSlaBreached, event_time_now
 from leadloop.worker import run_worker
+
+SLA_TIMERS_FIRED = Counter(
+    "leadloop_handoff_sla_timers_fired_total", "SLA timers fired, by kind and outcome.",
+    ["kind", "outcome"])
 
 log = logging.getLogger(__name__)
 REMINDER_TYPE = "leadloop.lead.sla_reminder.v1"  # webhook only: reps' tools nudge the rep
@@ -79,7 +84,7 @@ async def fire_due_timers(new_uow: Any, settings: HandoffSettings, limit: int = 
                                            now + _RETRY_FAILED_TIMER, repr(failure))
                 await uow.commit()
             outcome = "failed"
-        metrics.SLA_TIMERS_FIRED.labels(row.kind, outcome).inc()
+        SLA_TIMERS_FIRED.labels(row.kind, outcome).inc()
         fired += 1
     return fired
 

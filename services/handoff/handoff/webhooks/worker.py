@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 
 from handoff.config import HandoffSettings
-from handoff.routing import metrics
 from handoff.webhooks import repository as webhook_repository
 from handoff.webhooks.schedule import gives_up, retry_delay
 from leadloop.app import Runtime, settings_of
@@ -27,6 +27,10 @@ from leadloop.webhooks import (
     post_to_target,
 )
 from leadloop.worker import run_worker
+
+WEBHOOK_ATTEMPTS = Counter(
+    "leadloop_handoff_webhook_attempts_total", "Webhook delivery attempts, by outcome.",
+    ["outcome"])
 
 log = logging.getLogger(__name__)
 WAKEUP = "handoff.webhooks"
@@ -89,7 +93,7 @@ async def deliver_due(runtime: Runtime, client: httpx.AsyncClient,
             outcome["next"] = at + retry_delay(
                 attempt, timedelta(seconds=settings.webhook_retry_base_s),
                 timedelta(seconds=settings.webhook_retry_max_s))
-        metrics.WEBHOOK_ATTEMPTS.labels("delivered" if ok else outcome["status"]).inc()
+        WEBHOOK_ATTEMPTS.labels("delivered" if ok else outcome["status"]).inc()
         outcomes.append(outcome)
     async with runtime.unit_of_work() as uow:
         await webhook_repository.record_outcomes(uow.connection, outcomes)
