@@ -23,7 +23,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, select
 
 from handoff.assignments import repository, service
 from handoff.assignments.domain import HELD_BY_REP
@@ -33,9 +32,10 @@ from handoff.exceptions import SalesActionRefused, UnknownRep
 from handoff.keys.service import resolve_rep_key
 from handoff.queue.worker import wake_queue
 from handoff.routing.reference import routing_tables
+from handoff.sales import repository as sales_repository
 from handoff.sales.access import Viewer, viewer_of
 from handoff.sales.story import lead_story, time_left
-from handoff.tables import assignments, page_sessions
+from handoff.tables import assignments
 from leadloop import page_sessions as sessions
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, hash_key, resolve_key
@@ -89,9 +89,7 @@ async def _session(request: Request, uow: UnitOfWork) -> Session | None:
     cookie = sessions.verify(secret, request.cookies.get(COOKIE, ""), now)
     if cookie is None:
         return None
-    sha256 = (await uow.connection.execute(
-        select(page_sessions.c.key_sha256).where(page_sessions.c.id == cookie.session_id,
-                                                 page_sessions.c.expires_at > now))).scalar()
+    sha256 = await sales_repository.session_key(uow.connection, cookie.session_id, now)
     principal = None if sha256 is None else await _principal_by_hash(request, sha256)
     if principal is None or not principal.has(SCOPE):
         return None
@@ -145,10 +143,8 @@ async def login(request: Request, api_key: Annotated[str, Form(max_length=200)],
     lifetime = settings_of(runtime_of(request), HandoffSettings).page_session_s
     session_id, expires_at = uuid.uuid4(), now + timedelta(seconds=lifetime)
     async with uow:
-        conn = uow.connection
-        await conn.execute(delete(page_sessions).where(page_sessions.c.expires_at <= now))
-        await conn.execute(insert(page_sessions).values(id=session_id, key_sha256=hash_key(key),
-                                                        expires_at=expires_at))
+        await sales_repository.start_session(uow.connection, session_id, hash_key(key), now,
+                                             expires_at)
         await uow.commit()
     response = _to("/sales")
     response.set_cookie(COOKIE, sessions.sign(_secret(request), session_id, expires_at),
@@ -164,8 +160,7 @@ async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = 
     async with uow:
         session = await _session(request, uow)
         if session is not None and _post_allowed(request, session, csrf):
-            await uow.connection.execute(delete(page_sessions)
-                                         .where(page_sessions.c.id == session.id))
+            await sales_repository.end_session(uow.connection, session.id)
             await uow.commit()
     response = _to("/sales/login")
     response.delete_cookie(COOKIE, path="/sales")
