@@ -18,8 +18,8 @@ from leadloop.events.models import (
     LeadUpdated,
 )
 from leadloop.handlers import Batch, Handlers, Item
-from scoring import service
-from scoring.lead_batch import LeadInput, ProfileSeen, activity_seen
+from scoring.leads import service
+from scoring.leads.batch import LeadInput, ProfileSeen, activity_seen
 
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""

@@ -1,12 +1,12 @@
 """Scoring's app: `uvicorn scoring.main:app`."""
 
 from leadloop.app import create_service_app
-from scoring.api import router
 from scoring.config import ScoringSettings
-from scoring.export import router as export_router
 from scoring.handlers import HANDLERS
-from scoring.model_api import router as model_router
-from scoring.workers import rescore_worker, training_worker
+from scoring.models.api import router as model_router
+from scoring.privacy.api import router as export_router
+from scoring.rescore.worker import rescore_worker, training_worker
+from scoring.scores.api import router
 
 app = create_service_app(
     settings=ScoringSettings(),

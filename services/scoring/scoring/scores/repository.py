@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
 from leadloop.pagination import Keyset
-from scoring.domain import Activity, Qualification, StoredLead
+from scoring.rules.domain import Activity, Qualification, StoredLead
 from scoring.tables import (
     deal_outcomes,
     lead_activities,

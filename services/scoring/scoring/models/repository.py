@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.pagination import Keyset
-from scoring.domain import Activity, StoredLead
-from scoring.repository import ACTIVITY_COLUMNS, activity_from_row, stored_lead_from_row
+from scoring.rules.domain import Activity, StoredLead
+from scoring.scores.repository import ACTIVITY_COLUMNS, activity_from_row, stored_lead_from_row
 from scoring.tables import (
     deal_outcomes,
     lead_activities,

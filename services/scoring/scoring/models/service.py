@@ -7,16 +7,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
-from scoring import batch_repository, model_repository, repository
-from scoring.active_model import (
+from scoring.leads import repository as batch_repository
+from scoring.leads.rescoring import rescore
+from scoring.models import repository as model_repository
+from scoring.models.in_force import (
     IN_FORCE,
     active_expansion,
     active_model,
     model_version,
     trained_model,
 )
-from scoring.rescoring import rescore
-from scoring.rules import ScoringModelConfig
+from scoring.rules.model_config import ScoringModelConfig
+from scoring.scores import repository
 
 ACTIVATION = "activation"
 DECAY = "decay"

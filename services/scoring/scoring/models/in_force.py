@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.reference import Reference
-from scoring import model_repository, repository
-from scoring.domain import ScoringModel
-from scoring.rules import ScoringModelConfig
+from scoring.models import repository as model_repository
+from scoring.rules.domain import ScoringModel
+from scoring.rules.model_config import ScoringModelConfig
+from scoring.scores import repository
 
 # A version's rules never change once stored, so a parsed version can be kept for the process's
 # life; only which version is active is looked up. Likewise a training, by its id.

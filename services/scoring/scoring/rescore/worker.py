@@ -10,8 +10,9 @@ import logging
 
 from leadloop.app import Runtime, settings_of
 from leadloop.worker import run_worker
-from scoring import learning_service, model_service
 from scoring.config import ScoringSettings
+from scoring.learning import service as learning_service
+from scoring.models import service as model_service
 
 log = logging.getLogger(__name__)
 RESCORE_WAKEUP = "scoring.rescore"

@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring import model_repository, model_service
-from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
-from scoring.backtest import ReplayLead, backtest
-from scoring.domain import ScoringModel, score_lead
-from scoring.expansion_learning import Purchase, repeat_examples
-from scoring.lead_fields import LeadFields
-from scoring.learning import Example, explain, raw_features, train
+from scoring.learning.backtest import ReplayLead, backtest
+from scoring.learning.domain import Example, explain, raw_features, train
+from scoring.learning.expansion import Purchase, repeat_examples
+from scoring.models import repository as model_repository
+from scoring.models import service as model_service
+from scoring.models.in_force import IN_FORCE, active_model, model_version, trained_model
+from scoring.rules.domain import ScoringModel, score_lead
+from scoring.rules.lead_fields import LeadFields
 
 
 class NotTrainable(Exception):

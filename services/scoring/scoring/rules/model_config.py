@@ -15,7 +15,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from scoring.conditions import (
+from scoring.learning.features import LearningConfig
+from scoring.rules.conditions import (
     FREE_MAIL_DOMAINS,
     BusinessEmail,
     Condition,
@@ -33,8 +34,7 @@ from scoring.conditions import (
     email_domain,
     listed_domain,
 )
-from scoring.learning_config import LearningConfig
-from scoring.measures import MEASURE_TEXT, ActivityMeasure
+from scoring.rules.measures import MEASURE_TEXT, ActivityMeasure
 
 __all__ = [
     "FREE_MAIL_DOMAINS", "BusinessEmail", "Condition", "ConsentWithdrawn", "Decay",

@@ -33,15 +33,8 @@ from leadloop.events.models import (
     event_time_now,
     event_type_of,
 )
-from scoring import batch_repository, repository
-from scoring.active_model import IN_FORCE
-from scoring.domain import (
-    Qualification,
-    StoredLead,
-    deal_features,
-    merged_qualification,
-)
-from scoring.lead_batch import (
+from scoring.leads import repository as batch_repository
+from scoring.leads.batch import (
     LeadInput,
     LeadState,
     ProfileSeen,
@@ -51,7 +44,15 @@ from scoring.lead_batch import (
     last_event,
     survivor_ids,
 )
-from scoring.rescoring import rescore
+from scoring.leads.rescoring import rescore
+from scoring.models.in_force import IN_FORCE
+from scoring.rules.domain import (
+    Qualification,
+    StoredLead,
+    deal_features,
+    merged_qualification,
+)
+from scoring.scores import repository
 
 
 async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:

@@ -16,11 +16,12 @@ from leadloop.events.models import (
     event_time_now,
 )
 from leadloop.pagination import cursor_query, limit_query
-from scoring import learning_service, repository
-from scoring.active_model import model_version
-from scoring.domain import probability_in_shadow
-from scoring.lead_fields import LeadFields
-from scoring.schemas import (
+from scoring.learning import service as learning_service
+from scoring.models.in_force import model_version
+from scoring.rules.domain import probability_in_shadow
+from scoring.rules.lead_fields import LeadFields
+from scoring.scores import repository
+from scoring.scores.schemas import (
     DisqualificationOut,
     LastEventOut,
     LeadScoreOut,

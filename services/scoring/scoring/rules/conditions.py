@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadloop.events.models import PropertyValue
-from scoring.lead_fields import LeadFields, check_field, field_value
+from scoring.rules.lead_fields import LeadFields, check_field, field_value
 
 # Addresses anyone can get: they say nothing about an employer.
 FREE_MAIL_DOMAINS = (

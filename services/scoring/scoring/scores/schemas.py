@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadloop.events.models import Consent, ScoreContribution
 from leadloop.pagination import Page
-from scoring.default_model import TEMPLATES
-from scoring.rules import ModelKind, ScoringModelConfig
+from scoring.models.templates import TEMPLATES
+from scoring.rules.model_config import ModelKind, ScoringModelConfig
 
 TemplateName = Literal["b2b", "b2c"]
 

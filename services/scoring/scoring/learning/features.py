@@ -9,8 +9,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scoring.lead_fields import check_field
-from scoring.measures import ActivityMeasure
+from scoring.rules.lead_fields import check_field
+from scoring.rules.measures import ActivityMeasure
 
 
 class _Part(BaseModel):

@@ -13,10 +13,14 @@ from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import cursor_query, decode_cursor, limit_query, page_of
-from scoring import learning_service, model_repository, model_service, repository
-from scoring.default_model import TEMPLATES
-from scoring.model_diff import diff_models
-from scoring.schemas import (
+from scoring.learning import service as learning_service
+from scoring.models import repository as model_repository
+from scoring.models import service as model_service
+from scoring.models.diff import diff_models
+from scoring.models.templates import TEMPLATES
+from scoring.rescore.worker import wake_rescore
+from scoring.scores import repository
+from scoring.scores.schemas import (
     ActivationOut,
     EvaluationOut,
     ModelDiffOut,
@@ -27,7 +31,6 @@ from scoring.schemas import (
     TemplateOut,
     TemplatesOut,
 )
-from scoring.workers import wake_rescore
 
 # Versions are PostgreSQL integers: bound them so a huge number is a 422, not a database error.
 ModelVersion = Annotated[int, Path(ge=1, le=2**31 - 1, description="model version")]

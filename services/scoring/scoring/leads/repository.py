@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from scoring.domain import Activity, LeadScore
+from scoring.rules.domain import Activity, LeadScore
 
 LOCK_LEADS = """
 INSERT INTO leads AS l (lead_id)
