@@ -35,6 +35,8 @@ from scoring.rules.lead_fields import LeadFields, field_value
 MISSING = "(missing)"
 OTHER = "(other)"
 Raw = str | float | None
+TrainedModel = dict[str, Any]
+"""A trained model as stored (JSON): its intercept and terms, plain numbers (see `train`)."""
 RELIABILITY_BINS = 10
 
 

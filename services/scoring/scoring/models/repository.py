@@ -1,32 +1,69 @@
-"""Queries about model versions, trainings, re-score jobs, and leads read in bulk."""
+"""Queries about model versions, their trainings, and the jobs re-scoring leads under them."""
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.pagination import Keyset
-from scoring.rules.domain import Activity, StoredLead
-from scoring.scores.repository import ACTIVITY_COLUMNS, activity_from_row, stored_lead_from_row
-from scoring.tables import (
-    deal_outcomes,
-    lead_activities,
-    leads,
-    model_trainings,
-    rescore_jobs,
-    scoring_models,
-)
+from scoring.exceptions import UnknownModelVersion
+from scoring.leads.repository import scorable, stored_lead_from
+from scoring.learning.domain import TrainedModel
+from scoring.rules.domain import StoredLead
+from scoring.rules.model_config import ScoringModelConfig
+from scoring.tables import leads, model_trainings, rescore_jobs, scoring_models
 
 
-async def get_model(conn: AsyncConnection, version: int) -> Row[Any] | None:
-    """One model version's row, or None."""
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A stored model version (its rules as stored JSON; `ScoringModelConfig` parses them)."""
+
+    version: int
+    name: str
+    config: dict[str, Any]
+    is_active: bool
+    created_at: datetime
+    activated_at: datetime | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    """One training of a version: the learned model it predicts with, and its evaluation."""
+
+    id: int
+    model_version: int
+    deals: int
+    model: TrainedModel
+    evaluation: dict[str, Any]
+    trained_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RescoreJob:
+    """A job re-scoring every lead (or the engaged ones) under a version, with its cursor."""
+
+    id: int
+    model_version: int
+    reason: str
+    status: str
+    total: int
+    done: int
+    cursor: UUID | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+async def get_model(conn: AsyncConnection, version: int) -> StoredModel | None:
+    """One model version, or None."""
     statement = select(scoring_models).where(scoring_models.c.version == version)
-    return (await conn.execute(statement)).one_or_none()
+    row = (await conn.execute(statement)).one_or_none()
+    return None if row is None else StoredModel(**row._mapping)
 
 
 async def create_model(conn: AsyncConnection, name: str, config: dict[str, Any]) -> int:
@@ -59,7 +96,40 @@ async def latest_training_id(conn: AsyncConnection, version: int) -> int | None:
     return training_id
 
 
-async def training_model(conn: AsyncConnection, training_id: int) -> dict[str, Any]:
+async def active_model_version(conn: AsyncConnection,
+                               kind: str = "qualification") -> int | None:
+    """The version of the active scoring model of a kind (qualification or expansion)."""
+    version: int | None = await conn.scalar(
+        select(scoring_models.c.version)
+        .where(scoring_models.c.is_active, scoring_models.c.kind == kind)
+    )
+    return version
+
+
+async def in_force_version(conn: AsyncConnection) -> Hashable:
+    """What says the models in force changed: each kind's active version, when it was
+    activated (a re-activation, or another database), and its latest training."""
+    latest_training = (select(func.max(model_trainings.c.id))
+                       .where(model_trainings.c.model_version == scoring_models.c.version)
+                       .scalar_subquery())
+    rows = (await conn.execute(
+        select(scoring_models.c.kind, scoring_models.c.version, scoring_models.c.activated_at,
+               latest_training)
+        .where(scoring_models.c.is_active).order_by(scoring_models.c.kind))).all()
+    return tuple(tuple(row) for row in rows) or None
+
+
+async def model_config(conn: AsyncConnection, version: int) -> ScoringModelConfig:
+    """The rules of a model version, parsed."""
+    config = await conn.scalar(
+        select(scoring_models.c.config).where(scoring_models.c.version == version)
+    )
+    if config is None:
+        raise UnknownModelVersion(version)
+    return ScoringModelConfig.model_validate(config)
+
+
+async def training_model(conn: AsyncConnection, training_id: int) -> TrainedModel:
     """The learned model (intercept and terms) a training stored."""
     model = await conn.scalar(select(model_trainings.c.model)
                               .where(model_trainings.c.id == training_id))
@@ -68,13 +138,13 @@ async def training_model(conn: AsyncConnection, training_id: int) -> dict[str, A
     return dict(model)
 
 
-async def latest_training(conn: AsyncConnection, version: int) -> Row[Any] | None:
-    """A version's latest training row, or None."""
+async def latest_training(conn: AsyncConnection, version: int) -> Training | None:
+    """A version's latest training, or None."""
     latest = await latest_training_id(conn, version)
     if latest is None:
         return None
     statement = select(model_trainings).where(model_trainings.c.id == latest)
-    return (await conn.execute(statement)).one()
+    return Training(**(await conn.execute(statement)).one()._mapping)
 
 
 async def insert_training(conn: AsyncConnection, version: int, deals: int,
@@ -86,69 +156,20 @@ async def insert_training(conn: AsyncConnection, version: int, deals: int,
     return training_id
 
 
-async def outcome_count(conn: AsyncConnection, since: datetime | None = None) -> int:
-    """How many outcomes (closed deals, closed leads) are stored (recorded after `since`)."""
-    statement = select(func.count()).select_from(deal_outcomes)
-    if since is not None:
-        statement = statement.where(deal_outcomes.c.recorded_at > since)
-    return int(await conn.scalar(statement) or 0)
-
-
-async def outcomes_with_profiles(conn: AsyncConnection, closed_from: datetime | None = None,
-                                 closed_to: datetime | None = None) -> list[Row[Any]]:
-    """Every outcome (closed in [closed_from, closed_to), when given) with its lead's stored
-    profile, consent and source (the outcome's own snapshot is preferred)."""
-    statement = (
-        select(deal_outcomes.c.lead_id, deal_outcomes.c.outcome, deal_outcomes.c.closed_at,
-               deal_outcomes.c.features, leads.c.profile, leads.c.consent, leads.c.source)
-        .join(leads, leads.c.lead_id == deal_outcomes.c.lead_id, isouter=True)
-        .order_by(deal_outcomes.c.deal_id)
-    )
-    if closed_from is not None:
-        statement = statement.where(deal_outcomes.c.closed_at >= closed_from)
-    if closed_to is not None:
-        statement = statement.where(deal_outcomes.c.closed_at < closed_to)
-    return list(await conn.execute(statement))
-
-
-async def activities_of(conn: AsyncConnection, lead_ids: list[UUID],
-                        since: datetime | None = None) -> dict[UUID, list[Activity]]:
-    """The activities of many leads in one query (after `since`, if given), by lead."""
-    by_lead: dict[UUID, list[Activity]] = defaultdict(list)
-    if not lead_ids:
-        return by_lead
-    statement = select(lead_activities.c.lead_id, *ACTIVITY_COLUMNS).where(
-        lead_activities.c.lead_id.in_(lead_ids))
-    if since is not None:
-        statement = statement.where(lead_activities.c.occurred_at > since)
-    for row in await conn.execute(statement):
-        by_lead[row.lead_id].append(activity_from_row(row))
-    return by_lead
-
-
-def _scorable(engaged_only: bool) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [leads.c.profile.is_not(None),
-                                             leads.c.erased_at.is_(None),
-                                             leads.c.merged_into.is_(None)]
-    if engaged_only:
-        conditions.append(leads.c.engagement_score != 0)
-    return conditions
-
-
 async def count_scorable(conn: AsyncConnection, engaged_only: bool = False) -> int:
     """How many leads a re-score job will visit."""
-    statement = select(func.count()).select_from(leads).where(*_scorable(engaged_only))
+    statement = select(func.count()).select_from(leads).where(*scorable(engaged_only))
     return int(await conn.scalar(statement) or 0)
 
 
 async def lock_lead_batch(conn: AsyncConnection, after: UUID | None, limit: int,
                           engaged_only: bool = False) -> list[StoredLead]:
     """The next `limit` scorable leads by id after a cursor, locked until the batch commits."""
-    statement = select(leads).where(*_scorable(engaged_only))
+    statement = select(leads).where(*scorable(engaged_only))
     if after is not None:
         statement = statement.where(leads.c.lead_id > after)
     statement = statement.order_by(leads.c.lead_id).limit(limit).with_for_update()
-    return [stored_lead_from_row(row) for row in await conn.execute(statement)]
+    return [stored_lead_from(row._mapping) for row in await conn.execute(statement)]
 
 
 async def update_leads(conn: AsyncConnection, changes: list[tuple[UUID, dict[str, Any]]]) -> None:
@@ -172,11 +193,12 @@ async def start_job(conn: AsyncConnection, version: int, reason: str, total: int
     return job_id
 
 
-async def running_job(conn: AsyncConnection) -> Row[Any] | None:
+async def running_job(conn: AsyncConnection) -> RescoreJob | None:
     """The re-score job in progress, locked so only one process works on it at a time."""
     statement = (select(rescore_jobs).where(rescore_jobs.c.status == "running")
                  .order_by(rescore_jobs.c.id).limit(1).with_for_update(skip_locked=True))
-    return (await conn.execute(statement)).one_or_none()
+    row = (await conn.execute(statement)).one_or_none()
+    return None if row is None else RescoreJob(**row._mapping)
 
 
 async def advance_job(conn: AsyncConnection, job_id: int, cursor: UUID | None, visited: int,
@@ -188,11 +210,11 @@ async def advance_job(conn: AsyncConnection, job_id: int, cursor: UUID | None, v
     await conn.execute(update(rescore_jobs).where(rescore_jobs.c.id == job_id).values(**values))
 
 
-async def jobs_of(conn: AsyncConnection, version: int, limit: int = 10) -> list[Row[Any]]:
+async def jobs_of(conn: AsyncConnection, version: int, limit: int = 10) -> list[RescoreJob]:
     """A version's latest re-score jobs, newest first."""
     statement = (select(rescore_jobs).where(rescore_jobs.c.model_version == version)
                  .order_by(rescore_jobs.c.id.desc()).limit(limit))
-    return list(await conn.execute(statement))
+    return [RescoreJob(**row._mapping) for row in await conn.execute(statement)]
 
 
 JOB_ORDER = Keyset((rescore_jobs.c.id,), (int,), descending=True)
@@ -200,11 +222,12 @@ JOB_ORDER = Keyset((rescore_jobs.c.id,), (int,), descending=True)
 
 
 async def job_page(conn: AsyncConnection, version: int, cursor: str | None,
-                   limit: int) -> list[Row[Any]]:
+                   limit: int) -> list[RescoreJob]:
     """A page of a version's re-score jobs, newest first (limit + 1 rows: JOB_ORDER.page
     cuts it)."""
-    return list(await conn.execute(JOB_ORDER.select(
-        select(rescore_jobs).where(rescore_jobs.c.model_version == version), cursor, limit)))
+    rows = await conn.execute(JOB_ORDER.select(
+        select(rescore_jobs).where(rescore_jobs.c.model_version == version), cursor, limit))
+    return [RescoreJob(**row._mapping) for row in rows]
 
 
 async def last_job_start(conn: AsyncConnection, reason: str) -> datetime | None:
@@ -212,44 +235,3 @@ async def last_job_start(conn: AsyncConnection, reason: str) -> datetime | None:
     started: datetime | None = await conn.scalar(
         select(func.max(rescore_jobs.c.started_at)).where(rescore_jobs.c.reason == reason))
     return started
-
-
-async def replay_leads(conn: AsyncConnection) -> list[Mapping[str, Any]]:
-    """Every scorable lead with its activities (as arrays, oldest first, times as Unix seconds)
-    and its closed deals' best outcome ("won" over "lost"); one row per lead.
-
-    Read through the driver directly: for 100,000 leads, SQLAlchemy's per-row processing costs
-    more than the query. The statement is still built (and checked) as Core.
-    """
-    acts = (
-        select(lead_activities.c.lead_id,
-               func.array_agg(aggregate_order_by(lead_activities.c.kind,
-                                                 lead_activities.c.occurred_at)).label("kinds"),
-               func.array_agg(aggregate_order_by(lead_activities.c.url,
-                                                 lead_activities.c.occurred_at)).label("urls"),
-               func.array_agg(aggregate_order_by(
-                   func.date_part("epoch", lead_activities.c.occurred_at),
-                   lead_activities.c.occurred_at)).label("times"),
-               func.array_agg(aggregate_order_by(lead_activities.c.seconds,
-                                                 lead_activities.c.occurred_at)).label("seconds"),
-               func.array_agg(aggregate_order_by(lead_activities.c.numbers,
-                                                 lead_activities.c.occurred_at)).label("numbers"))
-        .group_by(lead_activities.c.lead_id).subquery()
-    )
-    # max(): "won" > "not_converted" > "lost", and only won tells them apart
-    outcome = (select(deal_outcomes.c.lead_id, func.max(deal_outcomes.c.outcome).label("outcome"))
-               .group_by(deal_outcomes.c.lead_id).subquery())
-    statement = (
-        select(leads.c.lead_id, leads.c.profile, func.date_part("epoch", func.least(
-                   func.coalesce(leads.c.profile_at, leads.c.first_seen_at),
-                   leads.c.first_seen_at)).label("created_at"),
-               leads.c.consent_withdrawn, leads.c.consent, leads.c.source, outcome.c.outcome,
-               acts.c.kinds, acts.c.urls, acts.c.times, acts.c.seconds, acts.c.numbers)
-        .join(outcome, outcome.c.lead_id == leads.c.lead_id, isouter=True)
-        .join(acts, acts.c.lead_id == leads.c.lead_id, isouter=True)
-        .where(*_scorable(False))
-    )
-    sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = await conn.get_raw_connection()
-    rows: list[Mapping[str, Any]] = await raw.driver_connection.fetch(sql)  # type: ignore[union-attr]
-    return rows

@@ -1,17 +1,15 @@
-"""Scoring's HTTP response models."""
+"""The score API's HTTP models: a lead's score and history, many leads' scores, the model
+list."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadloop.events.models import Consent, ScoreContribution
 from leadloop.pagination import Page
-from scoring.models.templates import TEMPLATES
-from scoring.rules.model_config import ModelKind, ScoringModelConfig
-
-TemplateName = Literal["b2b", "b2c"]
+from scoring.models.schemas import ScoringModelOut
 
 
 class DisqualificationOut(BaseModel):
@@ -53,8 +51,8 @@ class ProbabilityPart(BaseModel):
     log_odds: float
 
 
-class LeadScoreOut(BaseModel):
-    """A lead's current score, every contribution that makes it, and how it got there."""
+class _CurrentScore(BaseModel):
+    """What every answer about a lead's current score starts with."""
 
     lead_id: UUID
     score: int
@@ -65,6 +63,11 @@ class LeadScoreOut(BaseModel):
     model_version: int
     scored_at: datetime
     qualification: Literal["open", "qualified", "rejected"]
+
+
+class LeadScoreOut(_CurrentScore):
+    """A lead's current score, every contribution that makes it, and how it got there."""
+
     qualified_at: datetime | None
     disqualification: DisqualificationOut | None
     win_probability: float | None = Field(
@@ -85,18 +88,9 @@ class LeadScoreOut(BaseModel):
         default_factory=list, description="purposes the person withdrew consent to")
 
 
-class ScoreSummaryOut(BaseModel):
+class ScoreSummaryOut(_CurrentScore):
     """A lead's current score, as of the last event applied (no contributions or history)."""
 
-    lead_id: UUID
-    score: int
-    fit_score: int
-    engagement_score: int
-    grade: str
-    is_mql: bool
-    model_version: int
-    scored_at: datetime
-    qualification: Literal["open", "qualified", "rejected"]
     disqualified: bool
     win_probability: float | None
     last_event: LastEventOut | None
@@ -119,108 +113,9 @@ class ScoresLookupOut(BaseModel):
     merged_into: dict[UUID, UUID] = Field(default_factory=dict)
 
 
-class ScoringModelOut(BaseModel):
-    """One version of the scoring rules."""
-
-    version: int
-    name: str
-    kind: ModelKind = Field(description="qualification (MQL) or expansion (a customer's "
-                            "engagement since its last won deal); one active version per kind")
-    is_active: bool
-    created_at: datetime
-    activated_at: datetime | None
-    config: ScoringModelConfig
-
-
 class ScoringModelsOut(Page[ScoringModelOut]):
     """A page of model versions (oldest first), and which ones score leads now."""
 
     active_version: int | None
     active_expansion_version: int | None = Field(
         default=None, description="the expansion model in force, if any")
-
-
-class ScoringModelIn(BaseModel):
-    """A new model version: a name and either every rule (`config`) or a template's rules
-    (`template`: b2b or b2c, see GET /v1/models/templates); optionally activated at once."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    config: ScoringModelConfig | None = None
-    template: TemplateName | None = Field(
-        default=None, description="b2b: selling to companies; b2c: consumers and education")
-    activate: bool = False
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "ScoringModelIn":
-        if (self.config is None) == (self.template is None):
-            raise ValueError("give either config (every rule) or template (b2b or b2c)")
-        return self
-
-    def rules(self) -> ScoringModelConfig:
-        """The rules of the new version: the config given, or the template's."""
-        if self.config is not None:
-            return self.config
-        assert self.template is not None  # the validator checked it
-        return TEMPLATES[self.template][0]
-
-
-class TemplateOut(BaseModel):
-    """A model template: what it is for and its rules."""
-
-    name: TemplateName
-    description: str
-    config: ScoringModelConfig
-
-
-class TemplatesOut(Page[TemplateOut]):
-    """The templates a model can be created from, by name."""
-
-
-class RescoreJobOut(BaseModel):
-    """Progress of re-scoring every lead (after an activation) or the engaged ones (decay)."""
-
-    id: int
-    model_version: int
-    reason: str
-    status: Literal["running", "done", "superseded"]
-    total: int
-    done: int
-    started_at: datetime
-    finished_at: datetime | None
-
-
-class ActivationOut(BaseModel):
-    """The version now active and the job re-scoring every lead under it."""
-
-    active_version: int
-    rescore_job: RescoreJobOut
-
-
-class RescoreJobsOut(Page[RescoreJobOut]):
-    """A page of a version's re-score jobs, newest first."""
-
-    model_version: int
-
-
-class ModelDiffOut(BaseModel):
-    """What changed from one version to another: rules by id, then settings."""
-
-    from_version: int
-    to_version: int
-    added: list[dict[str, Any]]
-    removed: list[dict[str, Any]]
-    changed: list[dict[str, Any]]
-    settings: list[dict[str, Any]]
-
-
-class EvaluationOut(BaseModel):
-    """A version's latest training: held-out AUC of rules-only vs learned, calibration, lift,
-    and the learned weights in readable form."""
-
-    model_version: int
-    training_id: int
-    trained_at: datetime
-    deals: int
-    evaluation: dict[str, Any]
