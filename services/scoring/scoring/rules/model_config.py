@@ -31,6 +31,7 @@ from scoring.rules.conditions import (
     NumberAtLeast,
     NumberInRange,
     RuleModel,
+    check_bounds,
     email_domain,
     listed_domain,
 )
@@ -127,10 +128,8 @@ class IntensityBand(RuleModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
-        if self.at_least is None and self.below is None:
-            raise ValueError("a band needs at_least, below or both")
-        if self.at_least is not None and self.below is not None and self.at_least >= self.below:
-            raise ValueError(f"band at_least {self.at_least:g} must be below {self.below:g}")
+        check_bounds(self.at_least, self.below, "a band needs at_least, below or both",
+                     "band at_least {low:g} must be below {high:g}")
         return self
 
     def holds(self, value: float) -> bool:
