@@ -4,16 +4,15 @@ accept/reject/contact, SLA timers), when the lead arrived, and the webhooks sent
 from sqlalchemy import select
 
 from handoff.tables import assignments, lead_arrivals, leads, sla_timers, webhook_deliveries
-from leadloop.export import export_router
+from leadloop.export import export_router, rows_about
 
 router = export_router({
-    "lead": lambda lead_id: select(leads).where(leads.c.lead_id == lead_id),
-    "assignments": lambda lead_id: select(assignments)
-    .where(assignments.c.lead_id == lead_id).order_by(assignments.c.handed_off_at),
+    "lead": rows_about(leads),
+    "assignments": rows_about(assignments, order_by="handed_off_at"),
+    # Timers hold no lead id: they are the lead's through its assignments.
     "sla_timers": lambda lead_id: select(sla_timers).join(
         assignments, assignments.c.id == sla_timers.c.assignment_id)
     .where(assignments.c.lead_id == lead_id).order_by(sla_timers.c.due_at),
-    "arrival": lambda lead_id: select(lead_arrivals).where(lead_arrivals.c.lead_id == lead_id),
-    "webhook_deliveries": lambda lead_id: select(webhook_deliveries)
-    .where(webhook_deliveries.c.lead_id == lead_id).order_by(webhook_deliveries.c.created_at),
+    "arrival": rows_about(lead_arrivals),
+    "webhook_deliveries": rows_about(webhook_deliveries, order_by="created_at"),
 })
