@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import FastAPI
 
-from capture.schemas import LeadAccepted, LeadIn
+from capture.leads.schemas import LeadAccepted, LeadIn
 
 app = FastAPI()
 

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from capture.form_config import FormConfigIn
-from capture.import_domain import default_mapping, row_to_lead
-from capture.schemas import LeadIn
-from capture.submission import SubmissionInvalid, map_submission
+from capture.forms.definition import FormConfigIn
+from capture.imports.domain import default_mapping, row_to_lead
+from capture.leads.schemas import LeadIn
+from capture.submissions.domain import SubmissionInvalid, map_submission
 from leadloop import pii
 from leadloop.events.models import event_time_now
 

@@ -40,9 +40,9 @@ class CaptureSettings(MailingServiceSettings):
     consent_mail_poll_interval_s: float = Field(default=1.0, gt=0)
     # The confirmation link's route: requests per client IP in any sliding minute.
     public_per_ip_per_minute: int = Field(default=30, ge=1)
-    # The GDPR export gathers each service's own export over HTTP (capture.export): where each
-    # one answers, e.g. {"scoring": "http://scoring:8002", ...}. Defaults: this host, their
-    # default ports.
+    # The GDPR export gathers each service's own export over HTTP (capture.privacy.export):
+    # where each one answers, e.g. {"scoring": "http://scoring:8002", ...}. Defaults: this
+    # host, their default ports.
     export_peers: dict[str, str] = Field(default_factory=lambda: {
         "scoring": "http://127.0.0.1:8002", "handoff": "http://127.0.0.1:8003",
         "nurture": "http://127.0.0.1:8004", "outcomes": "http://127.0.0.1:8005"})

@@ -3,11 +3,11 @@
 Capture owns consent, so a withdrawal another service hears of comes back here and is
 announced from here (lead.consent_changed): one consent state for every service. It also keeps
 each lead's owner and qualification state from scoring's and handoff's events, for lead search
-(capture.sales_state).
+(capture.sales.domain).
 """
 
-from capture import sales_state
-from capture.consent import ConsentChange, change_consents
+from capture.consent.service import ConsentChange, change_consents
+from capture.sales import domain as sales_state
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     Consent,

@@ -1,19 +1,19 @@
 """Capture's app: `uvicorn capture.main:app`."""
 
-from capture.activity import ActivityIn
-from capture.api import router
+from capture.activities.schemas import ActivityIn
 from capture.config import CaptureSettings
-from capture.confirmations import router as confirmations_router
-from capture.confirmations import send_confirmations
-from capture.forms_admin_api import router as forms_router
+from capture.consent.confirmations import router as confirmations_router
+from capture.consent.confirmations import send_confirmations
+from capture.forms.api import router as forms_router
 from capture.handlers import HANDLERS
-from capture.housekeeping import housekeeping
-from capture.imports import resume_imports
-from capture.imports_api import router as imports_router
-from capture.lead_search import router as search_router
-from capture.merges import router as merges_router
-from capture.privacy import router as privacy_router
-from capture.submissions_api import router as submissions_router
+from capture.housekeeping.worker import housekeeping
+from capture.imports.api import router as imports_router
+from capture.imports.service import resume_imports
+from capture.leads.api import router
+from capture.leads.search import router as search_router
+from capture.merges.api import router as merges_router
+from capture.privacy.api import router as privacy_router
+from capture.submissions.api import router as submissions_router
 from leadloop.app import create_service_app
 
 app = create_service_app(
