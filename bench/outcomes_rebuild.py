@@ -40,7 +40,6 @@ if __package__ in (None, ""):  # run as a script: the repository's root holds th
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer
-from tests.e2e.outcomes_fixtures import Story, generate_stories, story_events
 
 from bench.cpu import CpuMeter, CpuUsage
 from leadloop.events import CloudEvent, EventData, event_type_of
@@ -50,6 +49,7 @@ from leadloop.kafka import close_producer, create_producer
 from leadloop.pii import new_data_key, seal
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
 from leadloop_devstack.stack import Stack
+from tests.e2e.outcomes_fixtures import Story, generate_stories, story_events
 
 TARGET_EVENTS_PER_S = 5_000
 TARGET_REPORT_S = 1.0
