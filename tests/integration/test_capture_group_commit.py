@@ -13,10 +13,11 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from capture.idempotency.service import Claim
 from capture.leads.plan import LeadWrite
-from capture.leads.schemas import LeadIn
+from capture.leads.service import LeadRequest, apply_leads
+from capture.leads.validation import LeadIn
 from capture.writes.group_commit import GroupCommit
-from capture.writes.service import Claim, LeadRequest, apply_leads
 from leadloop.db import UnitOfWork, create_engine
 from leadloop_devstack.stack import Stack
 from tests.integration.conftest import migrated_database

@@ -9,7 +9,7 @@ import pytest
 from fastapi import HTTPException
 
 from capture.config import CaptureSettings
-from capture.consent.confirmations import confirmation_token, read_token
+from capture.consent.domain import confirmation_token, read_token
 from capture.leads.domain import consent_to_confirm, fill_profile
 from capture.main import app
 from capture.privacy import export

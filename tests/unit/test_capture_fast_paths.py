@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from capture.imports.domain import fast_profile, row_to_body
 from capture.leads.domain import normalize_email
-from capture.leads.schemas import LeadIn
+from capture.leads.validation import LeadIn
 from leadloop.events.models import event_time_now
 
 NOW = event_time_now()

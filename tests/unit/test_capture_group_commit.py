@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from capture.leads.domain import consent_changes, merge_lead
 from capture.leads.plan import LeadWrite, StoredLead, plan_captures
-from capture.leads.schemas import LeadIn
+from capture.leads.validation import LeadIn
 from capture.writes.group_commit import GroupCommit
 from leadloop.events.models import Consent, LeadProfile, event_time_now
 

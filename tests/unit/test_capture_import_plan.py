@@ -23,7 +23,7 @@ from capture.imports.domain import (
 )
 from capture.imports.service import csv_rows
 from capture.leads.domain import merge_lead
-from capture.leads.schemas import LeadIn
+from capture.leads.validation import LeadIn
 from leadloop.events.models import Consent, LeadProfile, event_time_now
 
 EMAILS = ["ann@example.com", "bo@example.com", "cy@example.com"]

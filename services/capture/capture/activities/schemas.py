@@ -1,5 +1,7 @@
-"""Activities: tracking, server-side sources and form submissions, each a lead.activity."""
+"""HTTP models of activities: tracking, server-side sources and form submissions, each a
+lead.activity."""
 
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -49,19 +51,20 @@ class ActivityAccepted(BaseModel):
     lead_id: UUID | None = Field(description="None while the visitor is anonymous")
 
 
-def activity_properties(activity: ActivityIn) -> dict[str, PropertyValue]:
-    """What an activity stores and publishes as its properties."""
-    properties = dict(activity.properties)
-    if activity.seconds_on_page is not None:
-        properties["seconds_on_page"] = activity.seconds_on_page
-    if activity.name:
-        properties["name"] = activity.name
-    return properties
-
-
 class ActivitiesAccepted(BaseModel):
     """The answer to an array of activities: each accepted item by index, each refusal."""
 
     detail: str
     items: list[dict[str, object]] = Field(description="index, activity_id, lead_id")
     errors: list[dict[str, object]] = Field(description="index, field, reason, type")
+
+
+class ActivityOut(BaseModel):
+    """One entry of a lead's activity timeline."""
+
+    activity_id: UUID
+    kind: str
+    occurred_at: datetime
+    url: str | None
+    source: LeadSource
+    properties: dict[str, PropertyValue]

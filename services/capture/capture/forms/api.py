@@ -7,8 +7,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 
 from capture.forms import repository as forms_repository
-from capture.forms.definition import FormConfigIn, FormOut
+from capture.forms.definition import FormConfigIn
 from capture.forms.reference import forms_changed
+from capture.forms.repository import StoredForm
+from capture.forms.schemas import FormOut
 from capture.idempotency import service as idempotency
 from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import hash_key, require_scope
@@ -26,9 +28,17 @@ def new_form_key() -> str:
     return FORM_KEY_PREFIX + secrets.token_urlsafe(24)
 
 
-def form_out(row: Any, public_key: str | None = None) -> FormOut:
+def form_out(row: StoredForm, public_key: str | None = None) -> FormOut:
     """A stored form as the API shows it."""
     return FormOut.model_validate({**row.config, "id": row.id, "public_key": public_key})
+
+
+async def _stored(uow: UnitOfWork, form_id: str) -> StoredForm:
+    """The form with this id; 404 when there is none."""
+    row = await forms_repository.get_form(uow.connection, form_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
+    return row
 
 
 @router.post("", response_model=FormOut, status_code=status.HTTP_201_CREATED)
@@ -43,8 +53,7 @@ async def create_form(form: FormConfigIn, request: Request,
     async def create(uow: UnitOfWork) -> dict[str, Any]:
         await forms_repository.insert_form(uow.connection, form_id,
                                            form.model_dump(mode="json"), hash_key(key))
-        row = await forms_repository.get_form(uow.connection, form_id)
-        return form_out(row, key).model_dump(mode="json")
+        return form_out(await _stored(uow, form_id), key).model_dump(mode="json")
 
     response = await idempotency.answer_once(request, uow, "forms", 201, create)
     forms_changed(runtime)
@@ -65,10 +74,7 @@ async def list_forms(limit: int = limit_query(), cursor: str | None = cursor_que
 async def get_form(form_id: str, uow: UnitOfWork = Depends(unit_of_work)) -> FormOut:
     """One form's configuration (never its key)."""
     async with uow:
-        row = await forms_repository.get_form(uow.connection, form_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
-    return form_out(row)
+        return form_out(await _stored(uow, form_id))
 
 
 @router.put("/{form_id}", response_model=FormOut)
@@ -80,7 +86,7 @@ async def replace_form(form_id: str, form: FormConfigIn,
         if not await forms_repository.update_form(uow.connection, form_id,
                                                   {"config": form.model_dump(mode="json")}):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
-        row = await forms_repository.get_form(uow.connection, form_id)
+        row = await _stored(uow, form_id)
         await uow.commit()
     forms_changed(runtime)
     return form_out(row)
@@ -98,8 +104,7 @@ async def rotate_form_key(form_id: str, request: Request,
         if not await forms_repository.update_form(uow.connection, form_id,
                                                   {"public_key_sha256": hash_key(key)}):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no form with this id")
-        row = await forms_repository.get_form(uow.connection, form_id)
-        return form_out(row, key).model_dump(mode="json")
+        return form_out(await _stored(uow, form_id), key).model_dump(mode="json")
 
     response = await idempotency.answer_once(request, uow, "forms", 200, rotate)
     forms_changed(runtime)

@@ -139,12 +139,3 @@ class FormConfigIn(BaseModel):
         if origin is None:
             return True
         return "*" in self.allowed_origins or origin.lower() in self.allowed_origins
-
-
-class FormOut(FormConfigIn):
-    """A stored form; `public_key` appears only when it is created or rotated."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    public_key: str | None = None

@@ -3,12 +3,15 @@
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from fastapi import HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from capture.forms import repository as forms_repository
+from capture.idempotency import repository
+from capture.idempotency.repository import StoredAnswer
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
 from leadloop.problems import from_http_exception
@@ -16,6 +19,15 @@ from leadloop.problems import from_http_exception
 HEADER = "Idempotency-Key"
 # Ids of what a keyed request creates are derived from its key (uuid5 in this namespace).
 _IDS = uuid.UUID("6f1d9c52-3c0e-4d7e-9a59-2f0b8f6c1e4a")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A request's Idempotency-Key: where it applies, the key, and what the request was."""
+
+    scope: str
+    key: str
+    fingerprint: str
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -49,17 +61,59 @@ async def replay_if_seen(uow: UnitOfWork, scope: str, key: str | None,
     """Claim `key` in this transaction, or the stored first answer when it was used before."""
     if key is None:
         return None
-    row = await forms_repository.claim_idempotency_key(uow.connection, scope, key, fingerprint)
-    if row is None:
+    first = await _claim(await uow.driver(), scope, key, fingerprint)
+    if first is None:
         return None
-    return replay(row.request_sha256, row.status_code, row.response, fingerprint)
+    return replay(first, fingerprint)
 
 
-def replay(first_sha256: str, status_code: int, stored: dict[str, Any], fingerprint: str
-           ) -> Response:
+async def _claim(db: asyncpg.Connection, scope: str, key: str, fingerprint: str
+                 ) -> StoredAnswer | None:
+    """Claim one key: None when it is this request's, else what its first request got."""
+    return (await repository.claim_keys(db, [(scope, key, fingerprint)])).get((scope, key))
+
+
+async def replays(db: asyncpg.Connection, claims: list[Claim | None]
+                  ) -> list[Response | HTTPException | None]:
+    """Claim every key of a batch; per request, the first answer (or the 422) when its key was
+    used before, None when it is this request's to answer."""
+    taken = await repository.claim_keys(
+        db, [(c.scope, c.key, c.fingerprint) for c in claims if c is not None])
+    results: list[Response | HTTPException | None] = []
+    for claim in claims:
+        first = taken.get((claim.scope, claim.key)) if claim is not None else None
+        if first is None or claim is None:
+            results.append(None)
+            continue
+        try:
+            results.append(replay(first, claim.fingerprint))
+        except HTTPException as exc:
+            results.append(exc)
+    return results
+
+
+@dataclass
+class Answers:
+    """The answers of a batch's keyed requests, stored together at the end of the batch."""
+
+    pending: list[tuple[str, str, int, dict[str, Any]]]
+
+    def add(self, claim: Claim | None, status_code: int, stored: dict[str, Any]) -> None:
+        """Remember `stored` for the request's key (nothing for a request without one)."""
+        if claim is not None:
+            self.pending.append((claim.scope, claim.key, status_code, stored))
+
+    async def store(self, db: asyncpg.Connection) -> None:
+        """Store every answer added (same transaction as the work they describe)."""
+        await repository.store_answers(db, self.pending)
+
+
+def replay(first: StoredAnswer, fingerprint: str) -> Response:
     """The first answer for a key used before; 422 when this is a different request."""
-    refuse_other_request(first_sha256, fingerprint)
-    response = to_response(status_code, stored)
+    refuse_other_request(first.request_sha256, fingerprint)
+    # A key whose request stored no answer is claimed anew (claim_apart) or waited for: an
+    # answer replayed here always has its status.
+    response = to_response(first.status_code or status.HTTP_200_OK, first.response or {})
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
@@ -77,8 +131,7 @@ async def remember(uow: UnitOfWork, scope: str, key: str | None, status_code: in
                    stored: dict[str, Any]) -> None:
     """Store the answer for a claimed key (same transaction as the work it describes)."""
     if key is not None:
-        await forms_repository.store_idempotent_response(uow.connection, scope, key,
-                                                         status_code, stored)
+        await repository.store_answers(await uow.driver(), [(scope, key, status_code, stored)])
 
 
 def to_response(status_code: int, stored: dict[str, Any]) -> Response:
@@ -128,15 +181,14 @@ async def claim_apart(runtime: Runtime, scope: str, key: str | None, fingerprint
     if key is None:
         return None
     async with runtime.unit_of_work() as uow:
-        row = await forms_repository.claim_idempotency_key(uow.connection, scope, key,
-                                                           fingerprint)
+        first = await _claim(await uow.driver(), scope, key, fingerprint)
         await uow.commit()
-    if row is None:
+    if first is None:
         return None
-    if row.response is None:
-        refuse_other_request(row.request_sha256, fingerprint)
+    if first.response is None:
+        refuse_other_request(first.request_sha256, fingerprint)
         return None
-    return replay(row.request_sha256, row.status_code, row.response, fingerprint)
+    return replay(first, fingerprint)
 
 
 async def remember_apart(runtime: Runtime, scope: str, key: str | None, status_code: int,

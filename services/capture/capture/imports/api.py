@@ -6,36 +6,24 @@ import hashlib
 import io
 import tempfile
 import uuid
-from typing import Any
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
 
 from capture.config import CaptureSettings
 from capture.idempotency import service as idempotency
+from capture.imports import repository
 from capture.imports import service as imports
 from capture.imports.domain import check_mapping, default_mapping, detect_delimiter
+from capture.imports.repository import Import
+from capture.imports.schemas import ImportOut
 from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.auth import require_scope
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 CSV_TYPES = ("text/csv", "application/csv")
-
-
-class ImportOut(BaseModel):
-    """An import's progress: counts so far and the first per-row errors."""
-
-    import_id: UUID
-    status: str
-    rows_total: int
-    created: int
-    updated: int
-    unchanged: int
-    failed: int
-    errors: list[dict[str, Any]]
 
 
 def _invalid(field: str, reason: str) -> HTTPException:
@@ -162,7 +150,9 @@ async def post_import(
             # The CSV is stored with the import row before we answer: a crash after the 202
             # loses nothing, and any replica can resume the import.
             await imports.save_upload(uow, import_id, spool, columns, campaign)
-            body = _out(await imports.get_import(uow, import_id)).model_dump(mode="json")
+            stored = await repository.get_import(uow.connection, import_id)
+            assert stored is not None  # written just above, in this transaction
+            body = _out(stored).model_dump(mode="json")
             await idempotency.remember(uow, "imports", key, 202, {"kind": "json", "body": body})
             await uow.commit()
     except HTTPException as exc:
@@ -183,7 +173,7 @@ def _digest(spool: "tempfile.SpooledTemporaryFile[bytes]") -> str:
     return digest.hexdigest()
 
 
-def _out(row: Any) -> ImportOut:
+def _out(row: Import) -> ImportOut:
     return ImportOut(import_id=row.id, status=row.status, rows_total=row.rows_total,
                      created=row.created, updated=row.updated, unchanged=row.unchanged,
                      failed=row.failed, errors=row.errors)
@@ -194,7 +184,7 @@ def _out(row: Any) -> ImportOut:
 async def get_import(import_id: UUID, runtime: Runtime = Depends(get_runtime)) -> ImportOut:
     """An import's progress and per-row errors (the first 1000)."""
     async with runtime.unit_of_work() as uow:
-        row = await imports.get_import(uow, import_id)
+        row = await repository.get_import(uow.connection, import_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no import with this id")
     return _out(row)

@@ -20,11 +20,9 @@ from uuid import UUID
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Integer, bindparam, func, literal_column, text, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.exc import DBAPIError
 
+from capture.imports import repository
 from capture.imports.domain import (
     StoredLead,
     UnreadableRow,
@@ -33,18 +31,18 @@ from capture.imports.domain import (
     row_errors,
     row_to_body,
 )
-from capture.leads import repository
+from capture.imports.repository import ChunkCounts
+from capture.leads import repository as leads_repository
 from capture.leads.domain import consent_changes, printable
 from capture.leads.keys import publish_sealed
-from capture.leads.schemas import LeadIn
-from capture.tables import imports
+from capture.leads.repository import NewLead
+from capture.leads.validation import LeadIn
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     Consent,
     LeadConsentChanged,
     LeadCreated,
-    LeadProfile,
     LeadSource,
     LeadUpdated,
     event_time_now,
@@ -53,7 +51,6 @@ from leadloop.events.topology import KEY_OWNER
 from leadloop.keyring import issue_keys
 from leadloop.pii import seal
 
-MAX_STORED_ERRORS = 1000
 _RETRIES = 5
 _RETRYABLE = ("40P01", "40001")  # deadlock, serialization failure: redo the chunk
 _TIME = TypeAdapter(datetime)
@@ -129,11 +126,8 @@ async def apply_chunk(runtime: Runtime, import_id: UUID, done_before: int,
                 counts = await _write_chunk(uow, service, chunk, source)
                 if counts is None:
                     continue  # a lead with one of these emails arrived meanwhile: redo
-                progressed = await uow.connection.execute(
-                    update(imports)
-                    .where(imports.c.id == import_id, imports.c.rows_total == done_before)
-                    .values(**_progress(chunk, counts)))
-                if progressed.rowcount != 1:
+                if not await repository.record_progress(uow.connection, import_id,
+                                                        done_before, _counts(chunk, counts)):
                     raise RuntimeError(f"import {import_id} progressed elsewhere")
                 await uow.commit()
                 return
@@ -143,17 +137,10 @@ async def apply_chunk(runtime: Runtime, import_id: UUID, done_before: int,
     raise RuntimeError(f"import {import_id}: a chunk lost {_RETRIES} races in a row")
 
 
-def _progress(chunk: PreparedChunk, counts: dict[str, int]) -> dict[str, Any]:
-    return {
-        "rows_total": imports.c.rows_total + chunk.row_count,
-        "created": imports.c.created + counts["created"],
-        "updated": imports.c.updated + counts["updated"],
-        "unchanged": imports.c.unchanged + counts["unchanged"],
-        "failed": imports.c.failed + (chunk.row_count - len(chunk.records)),
-        "errors": func.jsonb_path_query_array(
-            imports.c.errors.op("||")(bindparam("new_errors", chunk.errors, type_=JSONB)),
-            literal_column(f"'$[0 to {MAX_STORED_ERRORS - 1}]'::jsonpath")),
-    }
+def _counts(chunk: PreparedChunk, counts: dict[str, int]) -> ChunkCounts:
+    return ChunkCounts(rows=chunk.row_count, created=counts["created"],
+                       updated=counts["updated"], unchanged=counts["unchanged"],
+                       failed=chunk.row_count - len(chunk.records), errors=chunk.errors)
 
 
 async def _write_chunk(uow: UnitOfWork, service: str, chunk: PreparedChunk,
@@ -170,45 +157,22 @@ async def _write_chunk(uow: UnitOfWork, service: str, chunk: PreparedChunk,
     return counts
 
 
-_STAGE = ("CREATE TEMP TABLE import_staging (ord int, email text, profile jsonb, consent jsonb) "
-          "ON COMMIT DROP")
-# The leads that are new. Their lead.created events are built from the stored rows in Python,
-# not in SQL: personal fields must be sealed under each lead's key (leadloop.keyring) on their way
-# into the outbox, like every other event's.
-_INSERT_NEW = text("""
-WITH inserted AS (
-    INSERT INTO leads (id, email, profile, consent, source)
-    SELECT gen_random_uuid(), s.email, s.profile, s.consent, CAST(:source AS jsonb)
-    FROM import_staging s ORDER BY s.email
-    ON CONFLICT (email) DO NOTHING
-    RETURNING id, email, profile, consent
-)
-SELECT s.ord, i.id, i.profile, i.consent
-FROM import_staging s LEFT JOIN inserted i ON i.email = s.email
-""").columns(ord=Integer, id=PG_UUID(as_uuid=True), profile=JSONB, consent=JSONB)
-
-
 async def _insert_new(uow: UnitOfWork, service: str, chunk: PreparedChunk,
                       indexes: list[int], source: LeadSource) -> set[int]:
     """COPY the chunk's single-occurrence rows and insert those whose email is new; returns
     the rows whose email was already taken."""
     if not indexes:
         return set()
-    conn = uow.connection
-    await conn.execute(text(_STAGE))
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
-    await raw.copy_records_to_table(
-        "import_staging", columns=["ord", "email", "profile", "consent"],
-        records=[(i, *chunk.records[i]) for i in indexes])
     source_json = source.model_dump(mode="json")
-    result = await conn.execute(_INSERT_NEW, {"source": orjson.dumps(source_json).decode()})
+    rows = await repository.insert_staged_leads(
+        uow.connection, [(i, *chunk.records[i]) for i in indexes],
+        orjson.dumps(source_json).decode())
     now_json = _TIME.dump_python(chunk.now, mode="json")
-    rows = result.all()
     keys = await issue_keys(await uow.driver(),
-                            [str(r[1]) for r in rows if r[1] is not None], KEY_OWNER)
+                            [str(r.lead_id) for r in rows if r.lead_id is not None], KEY_OWNER)
     conflicted = set()
-    for index, lead_id, profile, consent in rows:
+    for index, lead_id, profile, consent in ((r.index, r.lead_id, r.profile, r.consent)
+                                             for r in rows):
         if lead_id is None:
             conflicted.add(index)
             continue
@@ -231,31 +195,24 @@ async def _write_planned(uow: UnitOfWork, valid: list[LeadIn], source: LeadSourc
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     if not valid:
         return counts
-    conn = uow.connection
+    db = await uow.driver()
     emails = sorted({lead.email for lead in valid})
-    rows = await repository.lock_leads_by_email(conn, emails)
+    rows = await leads_repository.lock_leads_by_email(db, emails)
     merged = {row.email: row.merged_into for row in rows if row.merged_into is not None}
     if merged:  # a merged duplicate's email resolves to its survivor, as in single posts
-        survivors = await repository.lock_leads_by_id(conn, sorted(set(merged.values())))
+        survivors = await leads_repository.lock_leads_by_id(db, sorted(set(merged.values())))
         email_of = {row.id: row.email for row in survivors}
         valid = [lead.model_copy(update={"email": email_of[merged[lead.email]]})
                  if lead.email in merged else lead for lead in valid]
         rows = [row for row in rows if row.merged_into is None] + [
             row for row in survivors if row.email not in {r.email for r in rows}]
-    existing = {row.email: StoredLead(row.id, LeadProfile.model_validate(row.profile),
-                                      Consent.model_validate(row.consent)) for row in rows}
+    existing = {row.email: StoredLead(row.id, row.profile, row.consent) for row in rows}
     plan = plan_batch(existing, valid)
-    source_json = source.model_dump(mode="json")
-    inserted = await repository.insert_leads(conn, [
-        {"id": s.id, "email": email, "profile": s.profile.model_dump(mode="json"),
-         "consent": s.consent.model_dump(mode="json"), "source": source_json}
-        for email, s in plan.inserts.items()])
-    if inserted != len(plan.inserts):
+    inserted = await leads_repository.insert_new_leads(db, [
+        NewLead(s.id, email, s.profile, s.consent, source) for email, s in plan.inserts.items()])
+    if len(inserted) != len(plan.inserts):
         return None
-    await repository.update_leads(conn, [
-        {"b_id": s.id, "b_profile": s.profile.model_dump(mode="json"),
-         "b_consent": s.consent.model_dump(mode="json"), "b_updated_at": now}
-        for s in plan.updates.values()])
+    await leads_repository.update_leads(db, list(plan.updates.values()), now)
     for effect in plan.effects:
         counts[effect.status] += 1
         if effect.status == "created":

@@ -29,7 +29,7 @@ from capture.leads.domain import (
     normalize_phone,
     printable,
 )
-from capture.leads.schemas import DEFAULT_PHONE_REGION, LeadIn
+from capture.leads.validation import DEFAULT_PHONE_REGION, LeadIn
 from leadloop.events.models import Consent, LeadProfile
 
 RowStatus = Literal["created", "updated", "unchanged", "failed"]
@@ -142,7 +142,7 @@ def _compiled(mapping: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]
     return compiled
 
 
-# Field limits of LeadIn (capture.leads.schemas), for the fast path below.
+# Field limits of LeadIn (capture.leads.validation), for the fast path below.
 _TEXT_LIMITS = {"first_name": 255, "last_name": 255, "company": 255, "job_title": 255,
                 "region": 255, "industry": 255, "website": 2000, "time_zone": 64}
 _PROFILE_FIELDS = ("email", "first_name", "last_name", "company", "job_title", "phone",

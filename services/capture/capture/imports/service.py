@@ -4,7 +4,7 @@ Each chunk is one transaction: its rows, their events in the outbox and the impo
 commit together, so an import interrupted by a crash or a restart resumes after the last
 committed chunk without duplicating a lead or an event. A worker on every replica looks for
 running imports; a session advisory lock (released by PostgreSQL when the holder's connection
-dies) makes sure only one process applies a given import at a time.
+dies) makes sure only one process applies a given import at a time (capture.imports.worker).
 """
 
 import asyncio
@@ -15,27 +15,21 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO
 from uuid import UUID
 
-import asyncpg
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
-
 from capture.config import CaptureSettings
+from capture.imports import repository
 from capture.imports.chunks import PreparedChunk, apply_chunk, prepare_chunk
 from capture.imports.domain import UnreadableRow, detect_delimiter
-from capture.tables import import_parts, imports
 from leadloop.app import Runtime, settings_of
 from leadloop.db import UnitOfWork
 from leadloop.retry import is_transient
-from leadloop.worker import run_worker
 
 log = logging.getLogger(__name__)
 PART_BYTES = 1 << 20
 WAKEUP = "imports"
-# First key of the two-key advisory lock: this namespace is capture's imports.
-_LOCK_NAMESPACE = 0x1E4D
+"""The wake-up an upload sets, so the import worker starts on it at once."""
 
 
 def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str] | UnreadableRow]:
@@ -65,60 +59,18 @@ def csv_rows(file: IO[bytes]) -> Iterator[dict[str, str] | UnreadableRow]:
 async def save_upload(uow: UnitOfWork, import_id: UUID, file: IO[bytes],
                       mapping: dict[str, str], campaign: str | None) -> None:
     """Record a new running import and store its CSV in parts (same transaction)."""
-    conn = uow.connection
-    await conn.execute(insert(imports).values(id=import_id, status="running", mapping=mapping,
-                                              campaign=campaign))
+    await repository.create_import(uow.connection, import_id, mapping, campaign)
     file.seek(0)
     part = 0
     while block := file.read(PART_BYTES):
-        await conn.execute(insert(import_parts).values(import_id=import_id, part=part,
-                                                       data=block))
+        await repository.add_part(uow.connection, import_id, part, block)
         part += 1
-
-
-async def get_import(uow: UnitOfWork, import_id: UUID) -> Any | None:
-    """An import's progress row, or None."""
-    return (await uow.connection.execute(
-        select(imports).where(imports.c.id == import_id))).one_or_none()
-
-
-async def resume_imports(runtime: Runtime) -> None:
-    """Background worker: apply running imports, at once when an upload wakes it."""
-    await run_worker(runtime, "imports", run_running_imports, wake_on=WAKEUP,
-                     interval_s=settings_of(runtime, CaptureSettings).import_resume_interval_s)
-
-
-async def run_running_imports(runtime: Runtime) -> bool:
-    """One round: apply every running import no other process is applying. Never "did work":
-    it ran what there was, and a new upload wakes the worker."""
-    async with runtime.unit_of_work() as uow:
-        running = list((await uow.connection.scalars(
-            select(imports.c.id).where(imports.c.status == "running")
-            .order_by(imports.c.created_at))).all())
-    for import_id in running:
-        if runtime.stopping.is_set():
-            break
-        await _run_if_free(runtime, import_id)
-    return False
-
-
-async def _run_if_free(runtime: Runtime, import_id: UUID) -> None:
-    # A dedicated connection outside the pool: if this process dies, PostgreSQL ends the
-    # session and the lock with it, and another replica (or this one, restarted) takes over.
-    lock = await asyncpg.connect(runtime.settings.asyncpg_dsn)
-    try:
-        key = int.from_bytes(import_id.bytes[:4], "big", signed=True)
-        if not await lock.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_NAMESPACE, key):
-            return
-        await run_import(runtime, import_id)
-    finally:
-        await lock.close()
 
 
 async def run_import(runtime: Runtime, import_id: UUID) -> None:
     """Apply an import from its last committed chunk to the end (caller holds its lock)."""
     async with runtime.unit_of_work() as uow:
-        row = await get_import(uow, import_id)
+        row = await repository.get_import(uow.connection, import_id)
     if row is None or row.status != "running":
         return  # another process finished it meanwhile
     chunk_rows = settings_of(runtime, CaptureSettings).import_chunk_rows
@@ -154,10 +106,7 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
         log.exception("import %s failed", import_id)
         status = "failed"
     async with runtime.unit_of_work() as uow:
-        await uow.connection.execute(update(imports).where(imports.c.id == import_id)
-                                     .values(status=status, finished_at=func.now()))
-        await uow.connection.execute(delete(import_parts)
-                                     .where(import_parts.c.import_id == import_id))
+        await repository.finish_import(uow.connection, import_id, status)
         await uow.commit()
 
 
@@ -189,9 +138,5 @@ class _Timer:
 async def _restore(runtime: Runtime, import_id: UUID, file: IO[bytes]) -> None:
     """Copy the stored CSV into a local spool, one part at a time."""
     async with runtime.unit_of_work() as uow:
-        parts = list((await uow.connection.scalars(
-            select(import_parts.c.part).where(import_parts.c.import_id == import_id)
-            .order_by(import_parts.c.part))).all())
-        for part in parts:
-            file.write(await uow.connection.scalar(select(import_parts.c.data).where(
-                import_parts.c.import_id == import_id, import_parts.c.part == part)))
+        for part in await repository.part_numbers(uow.connection, import_id):
+            file.write(await repository.part_data(uow.connection, import_id, part))

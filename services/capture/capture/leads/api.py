@@ -1,39 +1,43 @@
-"""Capture's HTTP routes."""
+"""Lead routes: capture one lead (POST /v1/leads), read one, and find leads.
 
-import uuid
-from typing import Any
+GET /v1/leads finds leads for people and pages through them for CRM sync jobs. Leads come in
+(updated_at, id) order with the shared cursor envelope (leadloop.pagination): a sync job asks
+for `updated_since=<its last run>` and follows `next_cursor` to the end; a lead changed while
+it pages moves behind the cursor and comes again on a later page or run, never lost. `email` is
+an exact (normalized) lookup that follows a merge to the surviving lead.
+
+Owner and qualification state are not capture's facts (handoff and scoring own them): capture
+keeps a small projection of them from their events (capture.sales), rather than asking the
+outcomes read model, which keeps no names, emails or companies (so it could not do the text
+search), and a search split across two services could not page with one cursor. A change of
+owner or qualification does not change the lead's `updated_at` (that is its profile's).
+"""
+
+from datetime import datetime
 from uuid import UUID
 
-import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from capture.activities import schemas as activity
-from capture.forms import repository as forms_repository
 from capture.idempotency import service as idempotency
+from capture.idempotency.service import Claim
 from capture.leads import repository
 from capture.leads.domain import normalize_email
 from capture.leads.plan import LeadWrite
-from capture.leads.schemas import ActivityOut, LeadAccepted, LeadIn, LeadOut
-from capture.writes.service import ActivityRequest, Claim, LeadRequest, writers
+from capture.leads.repository import LeadRecord, LeadSearch
+from capture.leads.schemas import LeadAccepted, LeadOut
+from capture.leads.service import LeadRequest
+from capture.leads.validation import LeadIn
+from capture.sales.domain import Qualification
+from capture.writes.writers import writers
 from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from leadloop.events.models import event_time_now
 from leadloop.observability import current_traceparent
-from leadloop.pagination import Page, cursor_query, limit_query
-from leadloop.problems import from_http_exception, problem_response, validation_errors
+from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.problems import from_http_exception
 
 router = APIRouter(prefix="/v1", tags=["leads"])
-MAX_ACTIVITIES = 1000
-
-
-def _invalid(field: str, reason: str) -> RequestValidationError:
-    """A 422 in the service-wide shape, naming `field` and the reason."""
-    return RequestValidationError([{"loc": ("body", field), "msg": reason,
-                                    "type": "value_error"}])
 
 
 @router.post(
@@ -59,147 +63,9 @@ async def post_lead(lead: LeadIn, request: Request,
         raise
 
 
-def _out(row: Any) -> LeadOut:
-    return LeadOut(lead_id=row.id, profile=row.profile, consent=row.consent, source=row.source,
-                   merged_into=row.merged_into)
-
-
-@router.get("/leads/{lead_id}/activities", response_model=Page[ActivityOut],
-            dependencies=[Depends(require_scope("leads:read"))])
-async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
-                        cursor: str | None = cursor_query(),
-                        uow: UnitOfWork = Depends(unit_of_work)) -> Page[ActivityOut]:
-    """A lead's activities, newest first, a page at a time."""
-    async with uow:
-        rows = await forms_repository.lead_activities(uow.connection, lead_id, cursor, limit)
-    kept, next_cursor = forms_repository.ACTIVITY_ORDER.page(rows, limit)
-    return Page[ActivityOut](items=[
-        ActivityOut(activity_id=r.id, kind=r.kind, occurred_at=r.occurred_at, url=r.url,
-                    source=r.source, properties=r.properties) for r in kept],
-        next_cursor=next_cursor)
-
-
-_ACTIVITIES_BODY = {"content": {"application/json": {"schema": {"oneOf": [
-    {"$ref": "#/components/schemas/ActivityIn"},
-    {"type": "array", "items": {"$ref": "#/components/schemas/ActivityIn"},
-     "minItems": 1, "maxItems": MAX_ACTIVITIES}]}}}, "required": True}
-
-
-@router.post("/activities", status_code=202,
-             dependencies=[Depends(require_scope("leads:write"))],
-             response_model=activity.ActivityAccepted | activity.ActivitiesAccepted,
-             responses={207: {"model": activity.ActivitiesAccepted,
-                              "description": "an array with some items refused"}},
-             openapi_extra={"requestBody": _ACTIVITIES_BODY})
-async def post_activity(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    """Activities from a server-side source (webinar tool, CMS, email), by lead, email or
-    visitor; an anonymous visitor's activity waits until the visitor is identified.
-
-    One activity (an object) is accepted (202) or refused (404/422). An array of up to 1,000
-    is applied item by item, like Segment's batch API: good items are stored even when others
-    are refused, and the answer lists each item's result by index (`items`) and each refused
-    item's reasons (`errors`, field `<index>.<field>`): 202 when all were accepted, 207 when
-    some were, 422 when none was. With an `Idempotency-Key` a retry records nothing twice and
-    gets the first answer; so does an activity sent again with the same `id`.
-    """
-    try:
-        key = idempotency.idempotency_key(request)
-        body = await _json_body(request)
-        if isinstance(body, list):
-            return await _post_activities(runtime, request, key, body)
-        prepared = _activity_request(body, "", _new_id(key, 0))
-        if isinstance(prepared, RequestValidationError):
-            raise prepared
-        fingerprint = idempotency.request_fingerprint(request, await request.body())
-        replay = await idempotency.claim_apart(runtime, "activities", key, fingerprint)
-        if replay is not None:
-            return replay
-        accepted = await writers(runtime).activities.submit(prepared)
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return from_http_exception(exc, request.url.path)
-        raise
-    answer = accepted.model_dump(mode="json")
-    await idempotency.remember_apart(runtime, "activities", key, 202,
-                                     {"kind": "json", "body": answer})
-    return JSONResponse(answer, status_code=202)
-
-
-def _new_id(key: str | None, index: int) -> "uuid.UUID":
-    """The id of an activity sent without one: derived from the request's Idempotency-Key
-    (a retry records nothing new), else fresh."""
-    return uuid.uuid4() if key is None else idempotency.derived_id("activities", key, index)
-
-
-async def _post_activities(runtime: Runtime, request: Request, key: str | None,
-                           body: list[Any]) -> Response:
-    if not 1 <= len(body) <= MAX_ACTIVITIES:
-        raise _invalid("body", f"send 1 to {MAX_ACTIVITIES} activities")
-    prepared = [_activity_request(item, f"{n}.", _new_id(key, n)) for n, item in enumerate(body)]
-    valid = [p for p in prepared if isinstance(p, ActivityRequest)]
-    fingerprint = idempotency.request_fingerprint(request, await request.body())
-    replay = await idempotency.claim_apart(runtime, "activities", key, fingerprint)
-    if replay is not None:
-        return replay
-    outcomes = iter(await writers(runtime).activities.submit_many(valid))
-    items: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for n, p in enumerate(prepared):
-        outcome: Any = p if isinstance(p, RequestValidationError) else next(outcomes)
-        if isinstance(outcome, activity.ActivityAccepted):
-            items.append({"index": n, **outcome.model_dump(mode="json")})
-        elif isinstance(outcome, RequestValidationError):
-            errors += [{**e, "index": n} for e in validation_errors(outcome)]
-        elif isinstance(outcome, HTTPException) and outcome.status_code == 404:
-            errors.append({"index": n, "field": _who_field(body[n], n), "type": "not_found",
-                           "reason": str(outcome.detail)})
-        else:
-            raise outcome
-    if not items:  # nothing recorded: refused like any invalid request
-        return problem_response(422, "request is invalid", instance=request.url.path,
-                                errors=errors)
-    code = 202 if not errors else 207
-    detail = "accepted" if not errors else "some activities were refused"
-    answer = {"detail": detail, "items": items, "errors": errors}
-    # Something was recorded: a retry gets this answer.
-    await idempotency.remember_apart(runtime, "activities", key, code,
-                                     {"kind": "json", "body": answer})
-    return JSONResponse(answer, status_code=code)
-
-
-def _who_field(item: dict[str, Any], n: int) -> str:
-    return f"{n}.lead_id" if item.get("lead_id") else f"{n}.email"
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0),
-                                       "msg": "JSON decode error",
-                                       "ctx": {"error": str(exc)}}]) from exc
-
-
-def _activity_request(item: Any, prefix: str, new_id: "uuid.UUID"
-                      ) -> "ActivityRequest | RequestValidationError":
-    """One activity validated without the database, or what is wrong with it (fields named
-    `<prefix><field>`)."""
-    try:
-        parsed = activity.ActivityIn.model_validate(item)
-    except ValidationError as exc:
-        return RequestValidationError([
-            {**e, "loc": ("body", *((int(prefix[:-1]),) if prefix else ()), *e["loc"])}
-            for e in exc.errors(include_url=False)])
-    email = None
-    if parsed.lead_id is None and parsed.email:
-        try:
-            email = normalize_email(parsed.email)
-        except ValueError as exc:
-            return _invalid(f"{prefix}email", str(exc))
-    return ActivityRequest(activity=parsed, occurred_at=parsed.occurred_at or event_time_now(),
-                           email=email, traceparent=current_traceparent(),
-                           activity_id=parsed.id or new_id)
+def _out(lead: LeadRecord) -> LeadOut:
+    return LeadOut(lead_id=lead.id, profile=lead.profile, consent=lead.consent,
+                   source=lead.source, merged_into=lead.merged_into)
 
 
 @router.get("/leads/{lead_id}", response_model=LeadOut,
@@ -211,3 +77,74 @@ async def get_lead(lead_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> Le
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this id")
     return _out(row)
+
+
+def _invalid_query(field: str, reason: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", field), "msg": reason,
+                                    "type": "value_error"}])
+
+
+def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
+    if cursor is None:
+        return None
+    updated_at, lead_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(updated_at), UUID(lead_id)
+    except (TypeError, ValueError):
+        raise _invalid_query("cursor", "not a cursor this API returned") from None
+
+
+@router.get("/leads", response_model=Page[LeadOut],
+            dependencies=[Depends(require_scope("leads:read"))])
+async def search_leads(
+    email: str | None = Query(default=None, max_length=320,
+                              description="exact address (normalized); follows merges"),
+    q: str | None = Query(default=None, min_length=2, max_length=200,
+                          description="text in the name, email or company"),
+    source: str | None = Query(default=None, max_length=100,
+                               description="the channel: form, import, api, tracking, ..."),
+    campaign: str | None = Query(default=None, max_length=200,
+                                 description="source campaign or utm_campaign"),
+    country: str | None = Query(default=None, pattern="^[A-Za-z]{2}$"),
+    owner: UUID | None = Query(default=None, description="the rep holding the lead (its id)"),
+    qualification: Qualification | None = Query(
+        default=None, description="mql: scoring qualified it; sql: a rep accepted it; "
+        "rejected: sales sent it back; disqualified: a disqualifier matched"),
+    updated_since: datetime | None = Query(default=None, description="changed at or after"),
+    created_from: datetime | None = Query(default=None, description="created at or after"),
+    created_to: datetime | None = Query(default=None, description="created before"),
+    limit: int = limit_query(), cursor: str | None = cursor_query(),
+    uow: UnitOfWork = Depends(unit_of_work),
+) -> Page[LeadOut]:
+    """Leads matching every filter given, least recently updated first, a page at a time."""
+    if email is not None:
+        return await _by_email(email, uow)
+    for name, value in (("updated_since", updated_since), ("created_from", created_from),
+                        ("created_to", created_to)):
+        if value is not None and value.tzinfo is None:
+            raise _invalid_query(name, "needs a time zone, e.g. 2026-11-23T09:00:00Z")
+    if created_from and created_to and created_to <= created_from:
+        raise _invalid_query("created_to", "must be after created_from")
+    search = LeadSearch(q=q.strip() if q is not None else None, source=source,
+                        campaign=campaign, country=country.upper() if country else None,
+                        owner=owner, qualification=qualification.value if qualification else None,
+                        updated_since=updated_since, created_from=created_from,
+                        created_to=created_to)
+    async with uow:
+        rows = await repository.search_leads(uow.connection, search, _after(cursor), limit)
+    kept, next_cursor = page_of(rows, limit,
+                                lambda r: [r.updated_at.isoformat(), str(r.id)])
+    return Page[LeadOut](items=[_out(r) for r in kept], next_cursor=next_cursor)
+
+
+async def _by_email(email: str, uow: UnitOfWork) -> Page[LeadOut]:
+    """The lead with this email (a merged one's survivor): a page of zero or one."""
+    try:
+        normalized = normalize_email(email)
+    except ValueError as exc:
+        raise _invalid_query("email", str(exc)) from exc
+    async with uow:
+        row = await repository.get_lead_by_email(uow.connection, normalized)
+        if row is not None and row.merged_into is not None:
+            row = await repository.get_lead(uow.connection, row.merged_into)
+    return Page[LeadOut](items=[] if row is None else [_out(row)], next_cursor=None)

@@ -23,3 +23,13 @@ def publish_sealed(uow: UnitOfWork, event: EventData, key: bytes | None) -> None
                           seal(event.model_dump(mode="json"), subject, key))
 
 
+
+
+def publish_all(uow: UnitOfWork, events: list[EventData], traceparent: str | None,
+                key: bytes | None = None) -> None:
+    """Publish one request's events, continuing that request's trace (sealed with the lead's
+    fresh `key` when this batch issued it)."""
+    for event in events:
+        if traceparent is not None:
+            uow.causes[str(event.lead_id)] = traceparent  # type: ignore[attr-defined]
+        publish_sealed(uow, event, key)

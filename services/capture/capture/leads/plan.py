@@ -8,7 +8,7 @@ from typing import Literal
 from uuid import UUID
 
 from capture.leads.domain import consent_changes, consent_to_confirm, fill_profile, merge_lead
-from capture.leads.schemas import LeadIn
+from capture.leads.validation import LeadIn
 from leadloop.events.models import (
     Consent,
     EventData,

@@ -1,9 +1,10 @@
 """Capture's queries for GDPR requests: everything held about a person, found and deleted."""
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, cast, delete, func, or_, select
+from sqlalchemy import Select, String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from capture.tables import (
@@ -34,32 +35,48 @@ async def person_lead_ids(conn: AsyncConnection, lead_id: UUID) -> list[UUID]:
     return [r.id for r in rows]
 
 
-def _rows(result: Any) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in result]
+@dataclass(frozen=True)
+class PersonData:
+    """Every row capture holds about a person, as plain dicts, by table."""
+
+    leads: list[dict[str, Any]]
+    activities: list[dict[str, Any]]
+    form_submissions: list[dict[str, Any]]
+    merges: list[dict[str, Any]]
+    visitors: list[dict[str, Any]]
+    consent_confirmations: list[dict[str, Any]]
 
 
-async def export_person(conn: AsyncConnection, lead_ids: list[UUID]) -> dict[str, Any]:
-    """Every row capture holds about these leads, as plain dicts."""
-    visitor_rows = _rows(await conn.execute(
-        select(visitors).where(visitors.c.lead_id.in_(lead_ids)).order_by(visitors.c.id)))
-    return {
-        "leads": _rows(await conn.execute(
-            select(leads).where(leads.c.id.in_(lead_ids)).order_by(leads.c.created_at))),
-        "activities": _rows(await conn.execute(
-            select(activities).where(activities.c.lead_id.in_(lead_ids))
-            .order_by(activities.c.occurred_at))),
-        "form_submissions": _rows(await conn.execute(
-            select(submissions).where(submissions.c.lead_id.in_(lead_ids))
-            .order_by(submissions.c.created_at))),
-        "merges": _rows(await conn.execute(
-            select(merges).where(or_(merges.c.survivor_id.in_(lead_ids),
-                                     merges.c.absorbed_id.in_(lead_ids)))
-            .order_by(merges.c.merged_at))),
-        "visitors": visitor_rows,
-        "consent_confirmations": _rows(await conn.execute(
-            select(consent_confirmations).where(consent_confirmations.c.lead_id.in_(lead_ids))
-            .order_by(consent_confirmations.c.created_at))),
-    }
+async def _rows(conn: AsyncConnection, statement: Select[Any]) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in await conn.execute(statement)]
+
+
+async def export_person(conn: AsyncConnection, lead_ids: list[UUID]) -> PersonData:
+    """Every row capture holds about these leads."""
+    return PersonData(
+        leads=await _rows(conn, select(leads).where(leads.c.id.in_(lead_ids))
+                          .order_by(leads.c.created_at)),
+        activities=await _rows(conn, select(activities)
+                               .where(activities.c.lead_id.in_(lead_ids))
+                               .order_by(activities.c.occurred_at)),
+        form_submissions=await _rows(conn, select(submissions)
+                                     .where(submissions.c.lead_id.in_(lead_ids))
+                                     .order_by(submissions.c.created_at)),
+        merges=await _rows(conn, select(merges).where(or_(merges.c.survivor_id.in_(lead_ids),
+                                                          merges.c.absorbed_id.in_(lead_ids)))
+                           .order_by(merges.c.merged_at)),
+        visitors=await _rows(conn, select(visitors).where(visitors.c.lead_id.in_(lead_ids))
+                             .order_by(visitors.c.id)),
+        consent_confirmations=await _rows(
+            conn, select(consent_confirmations)
+            .where(consent_confirmations.c.lead_id.in_(lead_ids))
+            .order_by(consent_confirmations.c.created_at)))
+
+
+async def person_emails(conn: AsyncConnection, lead_ids: list[UUID]) -> list[str]:
+    """The email addresses of these leads."""
+    return list((await conn.scalars(select(leads.c.email).where(leads.c.id.in_(lead_ids))
+                                    .order_by(leads.c.created_at))).all())
 
 
 async def delete_person(conn: AsyncConnection, lead_ids: list[UUID], emails: list[str]) -> None:

@@ -8,22 +8,25 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 
-from capture.activities import schemas as activity
+from capture.activities.api import accepted_answer, activity_request
+from capture.activities.schemas import ActivityAccepted, ActivityIn
 from capture.config import CaptureSettings
+from capture.exceptions import SubmissionInvalid
 from capture.forms.definition import FormConfigIn
 from capture.forms.reference import find_form
 from capture.idempotency import service as idempotency
+from capture.idempotency.service import Claim
 from capture.leads.plan import LeadWrite
 from capture.submissions.body import content_type_of, parse_body, read_limited
 from capture.submissions.domain import (
-    SubmissionInvalid,
     map_submission,
     spam_reason,
     unverified_reason,
     wants_html,
 )
 from capture.submissions.embed import render_embed_script
-from capture.writes.service import ActivityRequest, Claim, SubmissionRequest, writers
+from capture.submissions.service import SubmissionRequest
+from capture.writes.writers import writers
 from leadloop import ratelimit
 from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.auth import find_principal, hash_key
@@ -167,7 +170,7 @@ def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str,
     return prepared
 
 
-@router.post("/{form_id}/activities", response_model=activity.ActivityAccepted,
+@router.post("/{form_id}/activities", response_model=ActivityAccepted,
              status_code=202)
 async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_runtime)
                 ) -> Response:
@@ -188,10 +191,10 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
                                                idempotency.request_fingerprint(request, raw))
         if replay is not None:
             return _with_headers(replay, headers)
-        accepted = await writers(runtime).activities.submit(ActivityRequest(
-            activity=event, occurred_at=event_time_now(), traceparent=current_traceparent(),
-            activity_id=uuid.uuid4() if key is None else idempotency.derived_id(scope, key)))
-        answer = accepted.model_dump(mode="json")
+        recorded = await writers(runtime).activities.submit(activity_request(
+            event, event_time_now(),
+            uuid.uuid4() if key is None else idempotency.derived_id(scope, key)))
+        answer = accepted_answer(recorded).model_dump(mode="json")
         if public:  # which lead a visitor turned out to be is not the visitor's to learn
             answer["lead_id"] = None
         await idempotency.remember_apart(runtime, scope, key, 202,
@@ -201,13 +204,13 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
     return _with_headers(JSONResponse(answer, status_code=202), headers)
 
 
-def _tracked(body: dict[str, Any]) -> activity.ActivityIn:
+def _tracked(body: dict[str, Any]) -> ActivityIn:
     """A page view from the embed script; only visitor-scoped kinds are accepted here."""
     seconds = str(body.get("seconds_on_page") or "0")
     source = {k: str(body[k])[:2000] for k in ("utm_source", "utm_medium", "utm_campaign",
                                                "utm_term", "utm_content") if body.get(k)}
     try:
-        return activity.ActivityIn(
+        return ActivityIn(
             kind="page_view", visitor_id=str(body.get("_visitor_id") or "") or None,
             url=str(body.get("url") or "")[:2000] or None,
             seconds_on_page=int(seconds) if seconds.isdigit() else None,

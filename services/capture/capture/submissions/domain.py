@@ -9,8 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from capture.exceptions import SubmissionInvalid
 from capture.forms.definition import ADDRESS_INPUTS, CONSENT_TARGETS, POSTAL_TARGETS, FormConfigIn
-from capture.leads.schemas import LeadIn
+from capture.leads.validation import LeadIn
 from leadloop.templates import Templates
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -18,14 +19,6 @@ UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conte
 META_FIELDS = frozenset({"_form_key", "_ts", "_visitor_id", "_referrer", "_landing_page"})
 _TRUE = frozenset({"on", "true", "1", "yes", "y", "checked"})
 TOKEN_MAX_AGE_S = 86_400
-
-
-class SubmissionInvalid(Exception):
-    """A submission that cannot become a lead; `errors` name each field and reason."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
-        self.errors = errors
 
 
 @dataclass
