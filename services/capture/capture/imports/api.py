@@ -174,9 +174,7 @@ def _digest(spool: "tempfile.SpooledTemporaryFile[bytes]") -> str:
 
 
 def _out(row: Import) -> ImportOut:
-    return ImportOut(import_id=row.id, status=row.status, rows_total=row.rows_total,
-                     created=row.created, updated=row.updated, unchanged=row.unchanged,
-                     failed=row.failed, errors=row.errors)
+    return ImportOut(**dict(row.progress))
 
 
 @router.get("/{import_id}", response_model=ImportOut,

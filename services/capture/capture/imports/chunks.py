@@ -31,7 +31,6 @@ from capture.imports.domain import (
     row_errors,
     row_to_body,
 )
-from capture.imports.repository import ChunkCounts
 from capture.leads import repository as leads_repository
 from capture.leads.domain import consent_changes, printable
 from capture.leads.keys import publish_sealed
@@ -126,8 +125,9 @@ async def apply_chunk(runtime: Runtime, import_id: UUID, done_before: int,
                 counts = await _write_chunk(uow, service, chunk, source)
                 if counts is None:
                     continue  # a lead with one of these emails arrived meanwhile: redo
-                if not await repository.record_progress(uow.connection, import_id,
-                                                        done_before, _counts(chunk, counts)):
+                if not await repository.record_progress(
+                        uow.connection, import_id, done_before, chunk.row_count, counts,
+                        chunk.row_count - len(chunk.records), chunk.errors):
                     raise RuntimeError(f"import {import_id} progressed elsewhere")
                 await uow.commit()
                 return
@@ -135,12 +135,6 @@ async def apply_chunk(runtime: Runtime, import_id: UUID, done_before: int,
             if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE or attempt == _RETRIES - 1:
                 raise
     raise RuntimeError(f"import {import_id}: a chunk lost {_RETRIES} races in a row")
-
-
-def _counts(chunk: PreparedChunk, counts: dict[str, int]) -> ChunkCounts:
-    return ChunkCounts(rows=chunk.row_count, created=counts["created"],
-                       updated=counts["updated"], unchanged=counts["unchanged"],
-                       failed=chunk.row_count - len(chunk.records), errors=chunk.errors)
 
 
 async def _write_chunk(uow: UnitOfWork, service: str, chunk: PreparedChunk,

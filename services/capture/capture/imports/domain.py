@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from capture.forms.definition import (
     ADDRESS_INPUTS,
@@ -38,6 +38,21 @@ _PROPERTY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
 
 
 DELIMITERS = (",", ";", "\t", "|")
+
+
+class ImportProgress(BaseModel):
+    """An import's state and counts so far, with the first per-row errors."""
+
+    model_config = ConfigDict(frozen=True)
+
+    import_id: UUID
+    status: str
+    rows_total: int
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    errors: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)

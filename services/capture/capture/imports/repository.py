@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from capture.imports.domain import ImportProgress
 from capture.tables import import_parts, imports
 
 MAX_STORED_ERRORS = 1000
@@ -27,31 +28,11 @@ MAX_STORED_ERRORS = 1000
 
 @dataclass(frozen=True)
 class Import:
-    """An import: how it was asked for and how far it got."""
+    """An import: how far it got, and how it was asked for (column mapping, campaign)."""
 
-    id: UUID
-    status: str
-    rows_total: int
-    created: int
-    updated: int
-    unchanged: int
-    failed: int
-    errors: list[dict[str, Any]]
+    progress: ImportProgress
     mapping: dict[str, str]
     campaign: str | None
-
-
-@dataclass(frozen=True)
-class ChunkCounts:
-    """What one chunk did: rows read, leads created, updated and unchanged, the rows that
-    failed and their errors."""
-
-    rows: int
-    created: int
-    updated: int
-    unchanged: int
-    failed: int
-    errors: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -80,9 +61,12 @@ async def add_part(conn: AsyncConnection, import_id: UUID, part: int, data: byte
 async def get_import(conn: AsyncConnection, import_id: UUID) -> Import | None:
     """An import, or None."""
     row = (await conn.execute(select(imports).where(imports.c.id == import_id))).one_or_none()
-    return None if row is None else Import(
-        row.id, row.status, row.rows_total, row.created, row.updated, row.unchanged,
-        row.failed, row.errors, row.mapping, row.campaign)
+    if row is None:
+        return None
+    progress = ImportProgress(import_id=row.id, status=row.status, rows_total=row.rows_total,
+                              created=row.created, updated=row.updated,
+                              unchanged=row.unchanged, failed=row.failed, errors=row.errors)
+    return Import(progress, row.mapping, row.campaign)
 
 
 async def running_import_ids(conn: AsyncConnection) -> list[UUID]:
@@ -112,20 +96,22 @@ async def finish_import(conn: AsyncConnection, import_id: UUID, status: str) -> 
     await conn.execute(delete(import_parts).where(import_parts.c.import_id == import_id))
 
 
-async def record_progress(conn: AsyncConnection, import_id: UUID, done_before: int,
-                          counts: ChunkCounts) -> bool:
-    """Add a chunk's counts and errors (the first MAX_STORED_ERRORS kept) to an import that
-    had `done_before` rows; False when it had not (another process applied this chunk)."""
+async def record_progress(conn: AsyncConnection, import_id: UUID, done_before: int, rows: int,
+                          leads: dict[str, int], failed: int, errors: list[dict[str, Any]]
+                          ) -> bool:
+    """Add a chunk to an import that had `done_before` rows: its `rows`, the leads it
+    created, updated and left unchanged, how many rows `failed` and their `errors` (the first
+    MAX_STORED_ERRORS kept); False when the import had moved on (another process applied
+    this chunk)."""
     progressed = await conn.execute(
         update(imports).where(imports.c.id == import_id, imports.c.rows_total == done_before)
-        .values(rows_total=imports.c.rows_total + counts.rows,
-                created=imports.c.created + counts.created,
-                updated=imports.c.updated + counts.updated,
-                unchanged=imports.c.unchanged + counts.unchanged,
-                failed=imports.c.failed + counts.failed,
+        .values(rows_total=imports.c.rows_total + rows,
+                created=imports.c.created + leads["created"],
+                updated=imports.c.updated + leads["updated"],
+                unchanged=imports.c.unchanged + leads["unchanged"],
+                failed=imports.c.failed + failed,
                 errors=func.jsonb_path_query_array(
-                    imports.c.errors.op("||")(bindparam("new_errors", counts.errors,
-                                                        type_=JSONB)),
+                    imports.c.errors.op("||")(bindparam("new_errors", errors, type_=JSONB)),
                     literal_column(f"'$[0 to {MAX_STORED_ERRORS - 1}]'::jsonpath"))))
     return progressed.rowcount == 1
 

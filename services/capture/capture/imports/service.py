@@ -71,7 +71,7 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
     """Apply an import from its last committed chunk to the end (caller holds its lock)."""
     async with runtime.unit_of_work() as uow:
         row = await repository.get_import(uow.connection, import_id)
-    if row is None or row.status != "running":
+    if row is None or row.progress.status != "running":
         return  # another process finished it meanwhile
     chunk_rows = settings_of(runtime, CaptureSettings).import_chunk_rows
     status = "completed"
@@ -80,7 +80,7 @@ async def run_import(runtime: Runtime, import_id: UUID) -> None:
             timer = _Timer()
             with timer.waiting("restore"):
                 await _restore(runtime, import_id, file)
-            done = row.rows_total
+            done = row.progress.rows_total
             rows = csv_rows(file)
             # Parsing runs in a thread, one chunk ahead of the database work, so the two overlap
             # and the event loop stays free for requests. Rows of committed chunks are skipped.
