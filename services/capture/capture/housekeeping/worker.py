@@ -7,9 +7,8 @@ caught up by the next one, and two replicas purging at once only delete the same
 
 import logging
 
-from sqlalchemy import text
-
 from capture.config import CaptureSettings
+from capture.idempotency import repository as idempotency_repository
 from leadloop import ratelimit
 from leadloop.app import Runtime, settings_of
 from leadloop.worker import run_worker
@@ -18,23 +17,13 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 5000
 
 
-# A batch at a time keeps each transaction short; SKIP LOCKED lets a replica purging at the same
-# time (or a request replaying a key) go on without waiting.
-_PURGE_KEYS = text("""
-DELETE FROM idempotency_keys WHERE (scope, key) IN (
-    SELECT scope, key FROM idempotency_keys
-    WHERE created_at < now() - make_interval(secs => :retention_s)
-    LIMIT :batch FOR UPDATE SKIP LOCKED)
-""")
-
-
 async def purge_idempotency_keys(runtime: Runtime, retention_hours: float) -> int:
     """Delete keys older than the retention, in short batches; returns how many went."""
     total = 0
     while True:
         async with runtime.engine.begin() as conn:
-            deleted = (await conn.execute(_PURGE_KEYS, {
-                "retention_s": float(retention_hours) * 3600.0, "batch": PURGE_BATCH})).rowcount
+            deleted = await idempotency_repository.purge_answers(
+                conn, float(retention_hours) * 3600.0, PURGE_BATCH)
         total += deleted
         if deleted < PURGE_BATCH:
             return total

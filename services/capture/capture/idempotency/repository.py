@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from capture.leads.repository import from_jsonb, to_json
 
@@ -63,3 +65,19 @@ async def store_answers(db: asyncpg.Connection,
     if answers:
         await db.execute(_STORE_RESPONSES, [a[0] for a in answers], [a[1] for a in answers],
                          [a[2] for a in answers], [to_json(a[3]) for a in answers])
+
+
+# A batch at a time keeps each transaction short; SKIP LOCKED lets a replica purging at the same
+# time (or a request replaying a key) go on without waiting.
+_PURGE_KEYS = text("""
+DELETE FROM idempotency_keys WHERE (scope, key) IN (
+    SELECT scope, key FROM idempotency_keys
+    WHERE created_at < now() - make_interval(secs => :retention_s)
+    LIMIT :batch FOR UPDATE SKIP LOCKED)
+""")
+
+
+async def purge_answers(conn: AsyncConnection, retention_s: float, batch: int) -> int:
+    """Delete up to `batch` keys older than `retention_s` seconds; how many went."""
+    result = await conn.execute(_PURGE_KEYS, {"retention_s": retention_s, "batch": batch})
+    return result.rowcount

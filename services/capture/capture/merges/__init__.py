@@ -1,1 +1,1 @@
-
+"""Merges: folding a duplicate lead into another, and undoing it."""

@@ -63,7 +63,7 @@ async def load_form(runtime: Runtime, form_id: str) -> tuple[FormConfigIn, str]:
     return loaded.config, loaded.key_sha256
 
 
-def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> bool:
+def authorize(runtime: Runtime, request: Request, key_sha256: str, body: dict[str, Any]) -> bool:
     """The form's own public key (True: a public caller), or an API key with leads:write
     (False); 401/403 otherwise."""
     form_key = request.headers.get("x-form-key") or request.query_params.get("key")
@@ -75,7 +75,7 @@ def authorize(request: Request, key_sha256: str, body: dict[str, Any]) -> bool:
         return True
     api_key = request.headers.get("x-api-key")
     if api_key:
-        principal = find_principal(api_key, request.app.state.settings.api_keys)
+        principal = find_principal(api_key, runtime.settings.api_keys)
         if principal is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
         if not principal.has("leads:write"):
@@ -130,7 +130,7 @@ async def submit(form_id: str, request: Request,
         media_type = content_type_of(request)
         raw = await read_limited(request, form.max_body_bytes)
         body = await parse_body(request, media_type, raw)
-        public = authorize(request, key_sha256, body)
+        public = authorize(runtime, request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form)
         key = idempotency.idempotency_key(request)
         claim = None if key is None else Claim(
@@ -183,7 +183,7 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send JSON")
         raw = await read_limited(request, 16_384)
         body = await parse_body(request, "application/json", raw)
-        public = authorize(request, key_sha256, body)
+        public = authorize(runtime, request, key_sha256, body)
         await rate_limit(runtime, request, form_id, form, kind="track")
         event = _tracked(body)
         scope, key = f"track:{form_id}", idempotency.idempotency_key(request)
