@@ -26,9 +26,8 @@ from leadloop.events.models import (
     LeadUpdated,
 )
 from leadloop.handlers import Batch, Handlers
-from nurture import service
-from nurture.domain import ExitReason
-from nurture.lead_changes import (
+from nurture.leads import service
+from nurture.leads.changes import (
     ENGAGEMENT_KINDS,
     REPLY_KIND,
     ConsentChanged,
@@ -42,6 +41,7 @@ from nurture.lead_changes import (
     Rejected,
     Scored,
 )
+from nurture.sequences.domain import ExitReason
 
 NurtureEvent: TypeAlias = (
     LeadCreated | LeadUpdated | LeadConsentChanged | LeadScored | LeadActivity | LeadQualified

@@ -20,17 +20,20 @@ import httpx
 from leadloop.app import Runtime, settings_of
 from leadloop.events.models import NurtureMessageSent, event_time_now
 from leadloop.worker import run_worker
-from nurture import domain, engine, guards, send_queries
-from nurture.channels import Outcome, SmtpPool, send_webhook
 from nurture.config import NurtureSettings
 from nurture.content import catalog as content_catalog
 from nurture.content.catalog import TemplateCatalog
 from nurture.content.sms import sms_length
 from nurture.content.templates import render
-from nurture.domain import EnrollmentStatus, ExitReason, Sequence
-from nurture.mail import MailContext, personalize, render_email
-from nurture.send_queries import DueEnrollment
-from nurture.steps import Channel, SendEmailStep, SendStep
+from nurture.leads import domain
+from nurture.leads.domain import EnrollmentStatus
+from nurture.sending import engine, guards
+from nurture.sending import repository as send_queries
+from nurture.sending.channels import Outcome, SmtpPool, send_webhook
+from nurture.sending.mail import MailContext, personalize, render_email
+from nurture.sending.repository import DueEnrollment
+from nurture.sequences.domain import ExitReason, Sequence
+from nurture.sequences.steps import Channel, SendEmailStep, SendStep
 
 log = logging.getLogger(__name__)
 # Names message ids: uuid5(namespace, "<enrollment id>/<step>").
