@@ -235,6 +235,22 @@ class Enrollment(BaseModel):
     last_sent_at: datetime | None = None
 
 
+class Message(BaseModel):
+    """One message nurture sent a lead, or refused or skipped (`error` says why)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: UUID
+    sequence_key: str
+    sequence_version: int
+    step: int
+    channel: str
+    template: str
+    status: str
+    error: str | None
+    sent_at: datetime
+
+
 def enroll(lead_id: UUID, sequence: Sequence, now: datetime) -> Enrollment:
     """A new enrollment whose first step is due at once (or after the entry delay)."""
     start = now + sequence.entry_delay

@@ -6,7 +6,6 @@ enrollments and messages, the lead a message went to, the leads with an address.
 """
 
 from collections.abc import Sequence as Seq
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.pagination import Keyset
 from nurture.leads.changes import Engaged
-from nurture.leads.domain import Enrollment, EnrollmentStatus, LeadState
+from nurture.leads.domain import Enrollment, EnrollmentStatus, LeadState, Message
 from nurture.tables import enrollments, lead_states, messages
 
 _STATE_COLUMNS = [c for c in lead_states.c if c.name != "updated_at"]
@@ -168,8 +167,9 @@ ENROLLMENT_ORDER = Keyset((enrollments.c.enrolled_at, enrollments.c.id),
                           (datetime.fromisoformat, UUID))
 """A lead's enrollments are listed oldest first."""
 
-MESSAGE_ORDER = Keyset((messages.c.sent_at, messages.c.id), (datetime.fromisoformat, UUID))
-"""A lead's messages are listed oldest first."""
+MESSAGE_ORDER = Keyset((messages.c.sent_at, messages.c.id.label("message_id")),
+                       (datetime.fromisoformat, UUID))
+"""A lead's messages are listed oldest first (the id read back as `message_id`)."""
 
 
 async def message_lead(conn: AsyncConnection, message_id: UUID) -> UUID | None:
@@ -200,31 +200,17 @@ async def leads_with_email(conn: AsyncConnection, email: str) -> list[UUID]:
     return [row.lead_id for row in rows]
 
 
-@dataclass(frozen=True)
-class SentMessage:
-    """One message sent (or refused, or skipped) to a lead, as its log shows it."""
-
-    id: UUID
-    sequence_key: str
-    sequence_version: int
-    step: int
-    channel: str
-    template: str
-    status: str
-    error: str | None
-    sent_at: datetime
-
-
-_SENT_MESSAGE_COLUMNS = [messages.c[f.name] for f in fields(SentMessage)]
+_MESSAGE_COLUMNS = [messages.c.id.label("message_id"),
+                    *(messages.c[name] for name in Message.model_fields if name != "message_id")]
 
 
 async def messages_of(conn: AsyncConnection, lead_id: UUID, cursor: str | None,
-                      limit: int) -> list[SentMessage]:
+                      limit: int) -> list[Message]:
     """A page of the messages a lead was sent, oldest first (limit + 1 rows:
     MESSAGE_ORDER.page cuts it)."""
     rows = await conn.execute(MESSAGE_ORDER.select(
-        select(*_SENT_MESSAGE_COLUMNS).where(messages.c.lead_id == lead_id), cursor, limit))
-    return [SentMessage(**row._asdict()) for row in rows]
+        select(*_MESSAGE_COLUMNS).where(messages.c.lead_id == lead_id), cursor, limit))
+    return [Message.model_validate(row._asdict()) for row in rows]
 
 
 async def lead_state(conn: AsyncConnection, lead_id: UUID) -> LeadState | None:

@@ -6,7 +6,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from leadloop.pagination import Page
-from nurture.leads.domain import Enrollment, EnrollmentStatus
+from nurture.leads.domain import Enrollment, EnrollmentStatus, Message
 from nurture.sequences.domain import ExitReason
 
 
@@ -37,18 +37,8 @@ class LeadEnrollments(Page[EnrollmentOut]):
     lead_id: UUID
 
 
-class MessageOut(BaseModel):
+class MessageOut(Message):
     """One message sent (or refused) to a lead."""
-
-    message_id: UUID
-    sequence_key: str
-    sequence_version: int
-    step: int
-    channel: str
-    template: str
-    status: str
-    error: str | None
-    sent_at: datetime
 
 
 class LeadMessages(Page[MessageOut]):

@@ -70,14 +70,11 @@ CUSTOMER_EXIT_ON = (ExitReason.deal_opened, ExitReason.deal_closed, ExitReason.r
 
 
 
-class Sequence(BaseModel):
-    """One version of a sequence. Versions are immutable: an edit is a new version, and a
-    running enrollment finishes on the version it started with."""
-
-    model_config = ConfigDict(frozen=True)
+class SequenceDefinition(BaseModel):
+    """A sequence as a marketer writes it: what a version holds but its number (the API's
+    SequenceIn takes exactly this; the rules that span fields are Sequence's)."""
 
     key: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    version: int = Field(ge=1)
     entry_rule: EntryRule
     steps: list[SequenceStep] = Field(min_length=1)
     active: bool = True
@@ -89,6 +86,15 @@ class Sequence(BaseModel):
     exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
     guards: GuardPolicy = GuardPolicy()
     webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
+
+
+class Sequence(SequenceDefinition):
+    """One version of a sequence. Versions are immutable: an edit is a new version, and a
+    running enrollment finishes on the version it started with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = Field(ge=1)
 
     @field_validator("exit_on")
     @classmethod

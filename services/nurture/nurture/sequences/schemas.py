@@ -12,26 +12,16 @@ from nurture.sequences.domain import (
     EntryRule,
     ExitReason,
     Sequence,
+    SequenceDefinition,
 )
 from nurture.sequences.repository import StoredSequence
 from nurture.sequences.steps import Channel, GuardPolicy, SequenceStep, WebhookChannel
 
 
-class SequenceIn(BaseModel):
+class SequenceIn(SequenceDefinition):
     """A new version of a sequence (the first one creates it); it becomes the live version."""
 
     model_config = ConfigDict(extra="forbid")
-
-    key: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    entry_rule: EntryRule
-    steps: list[SequenceStep] = Field(min_length=1)
-    active: bool = True
-    segment: dict[str, list[str]] = Field(default_factory=dict)
-    entry_delay_days: int = Field(default=0, ge=0, le=365)
-    entry_delay_seconds: int = Field(default=0, ge=0, le=3600 * 24 * 365)
-    exit_on: list[ExitReason] = Field(default_factory=lambda: list(ExitReason))
-    guards: GuardPolicy = GuardPolicy()
-    webhooks: dict[Channel, WebhookChannel] = Field(default_factory=dict)
 
     def as_sequence(self) -> Sequence:
         """The domain sequence (version is assigned when stored)."""
