@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from bench.harness import Bench, summary
+from bench.p4_floor import drop_floor_tables, floor_import
 
 TARGET = 0.5
 HEADER = ["email", "first_name", "last_name", "company", "job_title", "country", "phone",
@@ -107,6 +108,16 @@ async def _copy(bench: Bench, rows: list[list[str]]) -> float:
         await conn.close()
 
 
+async def _floor(bench: Bench, body: bytes) -> float:
+    """Seconds the same import's minimal durable work takes (bench/p4_floor.py)."""
+    conn = await asyncpg.connect(bench.dsn("capture"))
+    try:
+        return await floor_import(conn, body)
+    finally:
+        await drop_floor_tables(conn)
+        await conn.close()
+
+
 async def _drop_copy_tables(conn: asyncpg.Connection) -> None:
     await conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
     await conn.execute(f"DROP TABLE IF EXISTS {COPY_OUTBOX}")
@@ -126,12 +137,15 @@ async def run(bench: Bench) -> dict[str, Any]:
     outbox_s = time.monotonic() - outbox_started
     usage = bench.usage(before, ("capture",))  # the import and publishing its events
     copy_s = await _copy(bench, rows)
+    floor_s = await _floor(bench, body)
     import_rate, copy_rate = len(rows) / import_s, len(rows) / copy_s
     ratio = import_rate / copy_rate
     return summary(
         ratio, f">= {TARGET}", ratio >= TARGET and report["status"] == "completed",
         rows=len(rows), csv_mb=len(body) / 1e6, import_s=import_s,
         import_rows_per_s=import_rate, copy_s=copy_s, copy_rows_per_s=copy_rate,
+        floor_s=floor_s, floor_rows_per_s=len(rows) / floor_s,
+        floor_ratio=(len(rows) / floor_s) / copy_rate,
         report={k: report.get(k) for k in ("status", "rows_total", "created", "updated",
                                            "unchanged", "failed")},
         outbox_drain_after_import_s=outbox_s, cpu_s=usage.by_process,

@@ -56,8 +56,11 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
     if name == "P5":
         return (f"{r['messages_in_sink']:,}/{r['leads']:,} in the sink in {r['elapsed_s']:.1f} s",
                 f"{r['figure']:,.0f} sends/min")
+    floor = (f"; minimal script doing the same durable work (bench/p4_floor.py): "
+             f"{r['floor_rows_per_s']:,.0f} rows/s = {r['floor_ratio']:.2f}"
+             if "floor_ratio" in r else "")
     return (f"{r['rows']:,} rows: {r['import_rows_per_s']:,.0f} vs "
-            f"{r['copy_rows_per_s']:,.0f} rows/s", f"{r['figure']:.3f}")
+            f"{r['copy_rows_per_s']:,.0f} rows/s{floor}", f"{r['figure']:.3f}")
 
 
 def render_table(results: dict[str, Any], info: dict[str, Any]) -> str:

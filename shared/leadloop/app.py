@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadloop import openapi
-from leadloop.consumer import ConsumerRunner
+from leadloop.consumer import ConsumerRunner, ConsumerTuning
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.dead_letters_api import dead_letters_router
 from leadloop.events.contracts import asyncapi_document
@@ -46,7 +46,7 @@ from leadloop.observability import (
     declare_series,
 )
 from leadloop.openapi import operation_id_generator, with_shared_operation_ids
-from leadloop.outbox import OutboxRelay
+from leadloop.outbox import OutboxRelay, RelayTuning
 from leadloop.problems import from_http_exception, problem_response, validation_errors
 from leadloop.request_middleware import RequestMiddleware
 from leadloop.retry import Backoff
@@ -260,9 +260,9 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
     def run_relay() -> Coroutine[Any, Any, None]:
         runtime.relay = OutboxRelay(
             service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
-            listen_dsn=settings.asyncpg_dsn, batch_size=settings.outbox_batch_size,
-            poll_interval_s=settings.outbox_poll_interval_s,
-        )
+            listen_dsn=settings.asyncpg_dsn,
+            tuning=RelayTuning(batch_size=settings.outbox_batch_size,
+                               poll_interval_s=settings.outbox_poll_interval_s))
         return runtime.relay.run()
 
     def run_consumer(handlers: Handlers) -> Coroutine[Any, Any, None]:
@@ -270,15 +270,7 @@ async def _start_kafka_side(runtime: Runtime, handlers: Handlers | None,
             service=settings.service_name, engine=runtime.engine, producer=runtime.producer,
             bootstrap_servers=settings.kafka,
             topics=[topic_of(p) for p in CONSUMES[settings.service_name]],
-            handlers=handlers, batch_size=settings.consumer_batch_size,
-            max_attempts=settings.consumer_max_attempts,
-            retry_backoff_s=settings.consumer_retry_backoff_s,
-            retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
-            key_wait_s=settings.consumer_key_wait_s,
-            fetch_min_bytes=settings.consumer_fetch_min_bytes,
-            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-            key_arrivals=key_arrivals,
-        )
+            handlers=handlers, tuning=ConsumerTuning.of(settings), key_arrivals=key_arrivals)
         return runtime.consumer.run()
 
     def run_keys() -> Coroutine[Any, Any, None]:

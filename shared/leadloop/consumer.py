@@ -43,6 +43,7 @@ from leadloop.observability import (
 )
 from leadloop.pii import PiiError, has_sealed_data, may_hold_sealed, reveal
 from leadloop.retry import Backoff, is_transient
+from leadloop.settings import ServiceSettings
 from leadloop.tracing import traced_each
 
 # Records a batch's event ids in the inbox and returns those not seen before. One statement for
@@ -173,30 +174,49 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
+@dataclass(frozen=True)
+class ConsumerTuning:
+    """How a consumer fetches, retries and commits (from the service's settings, see
+    `ConsumerTuning.of`; tests shorten the backoff)."""
+
+    batch_size: int = 500
+    max_attempts: int = 5
+    retry_backoff_s: float = 0.2
+    retry_backoff_max_s: float = 10.0
+    commit_interval_s: float = 1.0
+    key_wait_s: float = 300.0
+    fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int = 500
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> "ConsumerTuning":
+        return cls(batch_size=settings.consumer_batch_size,
+                   max_attempts=settings.consumer_max_attempts,
+                   retry_backoff_s=settings.consumer_retry_backoff_s,
+                   retry_backoff_max_s=settings.consumer_retry_backoff_max_s,
+                   key_wait_s=settings.consumer_key_wait_s,
+                   fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                   fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
+
+
 class ConsumerRunner:
     """Consumes the given topics as the service's consumer group and hands each batch to the
     service's batch handlers."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
                  bootstrap_servers: KafkaAddress, topics: list[str], handlers: Handlers,
-                 batch_size: int = 500, max_attempts: int = 5, retry_backoff_s: float = 0.2,
-                 retry_backoff_max_s: float = 10.0, commit_interval_s: float = 1.0,
-                 key_wait_s: float = 300.0, fetch_min_bytes: int = 1,
-                 fetch_max_wait_ms: int = 500, key_arrivals: KeyArrivals | None = None) -> None:
+                 tuning: ConsumerTuning = ConsumerTuning(),
+                 key_arrivals: KeyArrivals | None = None) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
         self._bootstrap_servers = bootstrap_servers
         self._topics = topics
         self._handlers = handlers
-        self._batch_size = batch_size
-        self._max_attempts = max_attempts
-        self._backoff_s = (retry_backoff_s, retry_backoff_max_s)
-        self._commit_interval_s = commit_interval_s
+        self._tuning = tuning
+        self._backoff_s = (tuning.retry_backoff_s, tuning.retry_backoff_max_s)
         self._last_commit = 0.0  # time.monotonic() of the last offset commit (and lag report)
-        self._key_wait_s = key_wait_s
         self._key_arrivals = key_arrivals
-        self._fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
         self._consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._stopping = asyncio.Event()
@@ -219,8 +239,9 @@ class ConsumerRunner:
             client_id=f"{self._service}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=self._batch_size,
-            **self._fetch,
+            max_poll_records=self._tuning.batch_size,
+            fetch_min_bytes=self._tuning.fetch_min_bytes,
+            fetch_max_wait_ms=self._tuning.fetch_max_wait_ms,
             # Handlers run between polls; leave generous room before the group evicts us.
             max_poll_interval_ms=600_000,
         )
@@ -237,7 +258,7 @@ class ConsumerRunner:
                 # at a trickle each batch is a few events, and a broker round trip per batch
                 # would cost more than the batch. Events handled since the last commit are
                 # redelivered after a crash and found in the inbox: nothing is applied twice.
-                if time.monotonic() - self._last_commit >= self._commit_interval_s:
+                if time.monotonic() - self._last_commit >= self._tuning.commit_interval_s:
                     self._last_commit = time.monotonic()
                     await self.commit_offsets()
                     await self._report_lag()
@@ -321,7 +342,7 @@ class ConsumerRunner:
         if not wanted:
             return {}
         keys = await self._lookup_keys(wanted)
-        deadline = time.monotonic() + self._key_wait_s
+        deadline = time.monotonic() + self._tuning.key_wait_s
         poll_s = 0.05
         while (missing := wanted - keys.keys()) and time.monotonic() < deadline:
             if self._key_arrivals is not None:
@@ -416,12 +437,12 @@ class ConsumerRunner:
 
     async def _apply_one_or_dead_letter(self, delivery: Delivery) -> None:
         backoff = Backoff(*self._backoff_s)
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self._tuning.max_attempts + 1):
             try:
                 await self._apply_retrying_transient([delivery], whole_batch=False)
                 return
             except Exception as exc:  # a handler bug or bad data: count it
-                if attempt == self._max_attempts:
+                if attempt == self._tuning.max_attempts:
                     await self._dead_letter(delivery.record, exc, event_type=delivery.envelope.type,
                                             why=f"failed {attempt} times")
                     return

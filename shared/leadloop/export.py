@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
-from sqlalchemy import Select
+from sqlalchemy import Select, Table, select
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
@@ -25,6 +25,16 @@ from leadloop.events.models import event_time_now
 
 Section = Callable[[UUID], Select[Any]]
 """The rows of one table (or join) about a lead."""
+
+
+def rows_about(table: Table, order_by: str | None = None, lead_column: str = "lead_id"
+               ) -> Section:
+    """The section most tables need: their rows whose `lead_column` is the lead, oldest first
+    by `order_by` when given."""
+    def query(lead_id: UUID) -> Select[Any]:
+        selected = select(table).where(table.c[lead_column] == lead_id)
+        return selected.order_by(table.c[order_by]) if order_by else selected
+    return query
 
 
 class ServiceExport(BaseModel):

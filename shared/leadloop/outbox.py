@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,26 +86,31 @@ def _event_of(row: asyncpg.Record) -> CloudEvent:
     )
 
 
+@dataclass(frozen=True)
+class RelayTuning:
+    """How much the relay claims at once and how often it looks without a NOTIFY."""
+
+    batch_size: int = 500
+    poll_interval_s: float = 1.0
+    retention_hours: float = 24.0  # sent rows are kept this long (replays, investigations)
+    publish_timeout_s: float = 30.0
+    # The backlog gauge costs a count query: refreshed at most this often while busy.
+    backlog_refresh_s: float = 5.0
+    # Sent rows are purged once in this interval (first when the relay starts).
+    purge_interval_s: float = 60.0
+
+
 class OutboxRelay:
     """Publishes a service's outbox rows to Kafka, in order of insertion."""
 
     def __init__(self, *, service: str, engine: AsyncEngine, producer: AIOKafkaProducer,
-                 listen_dsn: str, batch_size: int = 500, poll_interval_s: float = 1.0,
-                 retention_hours: float = 24.0, publish_timeout_s: float = 30.0,
-                 backlog_refresh_s: float = 5.0, purge_interval_s: float = 60.0) -> None:
+                 listen_dsn: str, tuning: RelayTuning = RelayTuning()) -> None:
         self._service = service
         self._engine = engine
         self._producer = producer
         self._listen_dsn = listen_dsn
-        self._batch_size = batch_size
-        self._poll_interval_s = poll_interval_s
-        self._retention_hours = retention_hours
-        self._publish_timeout_s = publish_timeout_s
-        # The backlog gauge costs a count query: refreshed at most this often while busy.
-        self._backlog_refresh_s = backlog_refresh_s
+        self._tuning = tuning
         self._backlog_refreshed = -math.inf  # time.monotonic() of the last refresh
-        # Sent rows are purged once in this interval (first when the relay starts).
-        self._purge_interval_s = purge_interval_s
         self._next_purge = -math.inf
         self._partitions = KeyPartitions(producer)
         self._wake = asyncio.Event()
@@ -122,7 +128,8 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             driver = await driver_in_transaction(conn)
             # RETURNING does not keep the subquery's order: rows go out in insertion order.
-            rows = sorted(await driver.fetch(_CLAIM, self._batch_size), key=lambda r: r["id"])
+            claimed = await driver.fetch(_CLAIM, self._tuning.batch_size)
+            rows = sorted(claimed, key=lambda r: r["id"])
             if not rows:
                 return 0
             with producing(lambda: ((row["topic"], row["traceparent"], str(row["event_id"]),
@@ -130,7 +137,7 @@ class OutboxRelay:
                 deliveries = await self._send(rows)
                 # Every record acknowledged by the broker, or the claim rolls back and is
                 # retried: a produce that never completes must not hold the rows forever.
-                await asyncio.wait_for(asyncio.gather(*deliveries), self._publish_timeout_s)
+                await asyncio.wait_for(asyncio.gather(*deliveries), self._tuning.publish_timeout_s)
         for topic, count in Counter(row["topic"] for row in rows).items():
             EVENTS_PUBLISHED.labels(self._service, topic).inc(count)
         return len(rows)
@@ -173,7 +180,7 @@ class OutboxRelay:
         the primary key from the bottom to the first row still kept and deletes that range's
         sent rows, touching nothing newer (a filter on sent_at would scan the whole table,
         which holds a day of events)."""
-        cutoff = older_than or datetime.now(UTC) - timedelta(hours=self._retention_hours)
+        cutoff = older_than or datetime.now(UTC) - timedelta(hours=self._tuning.retention_hours)
         async with self._engine.begin() as conn:
             driver = await driver_in_transaction(conn)
             status = await driver.execute(_PURGE_SENT, cutoff)
@@ -193,22 +200,22 @@ class OutboxRelay:
                     backoff.reset()
                     # Under load the relay is never idle for a whole poll interval, so the
                     # gauge is refreshed here too (throttled), not only when the wait times out.
-                    if time.monotonic() - self._backlog_refreshed >= self._backlog_refresh_s:
+                    if time.monotonic() - self._backlog_refreshed >= self._tuning.backlog_refresh_s:
                         await self._refresh_backlog()
                 except Exception:  # database or broker down: wait and retry
                     log.warning("outbox relay could not publish; retrying", exc_info=True)
                     await backoff.sleep()
                     continue
-                if sent >= self._batch_size:
+                if sent >= self._tuning.batch_size:
                     continue
                 if time.monotonic() >= self._next_purge:
-                    self._next_purge = time.monotonic() + self._purge_interval_s
+                    self._next_purge = time.monotonic() + self._tuning.purge_interval_s
                     await self._housekeeping()
                 if self._stopping.is_set():
                     break
                 self.idle.set()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), self._tuning.poll_interval_s)
                 except TimeoutError:
                     await self._refresh_backlog()
                 finally:

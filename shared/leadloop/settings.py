@@ -4,11 +4,12 @@ import logging
 import secrets
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadloop.auth import ApiKeyRecord
 from leadloop.connections import DatabaseTls, KafkaConnection
+from leadloop.webhooks import Network, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    # Where browsers and receivers reach this service (links in mail, the embed script, the
+    # sales page); http://<host>:<port> when unset. Never taken from a request's Host header.
+    public_url: str | None = None
 
     # API keys, stored as SHA-256 hashes only: [{"name": ..., "sha256": ..., "scopes": [...]}].
     # Several keys may be valid at once, which is how a key is rotated without downtime.
@@ -141,6 +145,11 @@ class ServiceSettings(BaseSettings):
     database_ssl_key: str | None = None
 
     @property
+    def base_url(self) -> str:
+        """The public base URL of this service, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
     def kafka(self) -> "KafkaConnection":
         """How this service's Kafka clients connect (address and security)."""
         return KafkaConnection.of(self)
@@ -171,3 +180,24 @@ class MailingServiceSettings(ServiceSettings):
     smtp_starttls: bool = False
     smtp_timeout_s: float = 10.0
     mail_from: str = "LeadLoop <hello@leadloop.example>"
+
+
+class OutboundHttpSettings(ServiceSettings):
+    """Settings of a service that calls URLs its users configure (handoff's webhooks, nurture's
+    channel adapters): those must resolve to public addresses, so an admin key cannot make the
+    service reach internal ones."""
+
+    # Networks allowed besides public addresses (comma-separated CIDRs, e.g. 127.0.0.0/8,::1 for
+    # local receivers). Development and tests only.
+    webhook_allowed_networks: str = ""
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def webhook_networks(self) -> list[Network]:
+        """The networks outbound calls may reach besides public addresses."""
+        return parse_networks(self.webhook_allowed_networks)

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.consumer import ConsumerRunner
+from leadloop.consumer import ConsumerRunner, ConsumerTuning
 from leadloop.db import create_engine
 from leadloop.events.topology import dead_letter_topic_of, topic_of
 from leadloop.handlers import Handlers
@@ -30,6 +30,17 @@ async def migrated_database(stack: Stack, service: str, tag: str) -> str:
     url = stack.settings.database_url_for(name)
     await run_migrations(service, {f"{service_env_prefix(service)}DATABASE_URL": url})
     return url
+
+
+@asynccontextmanager
+async def migrated_engine(stack: Stack, service: str, tag: str, *, pool_size: int = 2
+                          ) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh database for `service` at its newest migration, disposed after."""
+    engine = create_engine(await migrated_database(stack, service, tag), pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 @dataclass
@@ -58,7 +69,7 @@ class Sandbox:
         runner = ConsumerRunner(
             service=self.service, engine=engine or self.engine, producer=producer,
             bootstrap_servers=self.bootstrap_servers, topics=[self.topic], handlers=handlers,
-            max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05)
+            tuning=ConsumerTuning(max_attempts=2, retry_backoff_s=0.01, retry_backoff_max_s=0.05))
         task = asyncio.create_task(runner.run())
         try:
             yield runner

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select
 from sqlalchemy.exc import OperationalError
 
-from leadloop.consumer import ConsumerRunner
+from leadloop.consumer import ConsumerRunner, ConsumerTuning
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent
 from leadloop.events.models import LeadErased, event_time_now
@@ -86,8 +86,9 @@ class _Running:
         self.runner = ConsumerRunner(
             service=sandbox.service, engine=sandbox.engine, producer=producer,
             bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=_each_event(handler), max_attempts=3, retry_backoff_s=0.01,
-            retry_backoff_max_s=0.05, **options,
+            handlers=_each_event(handler),
+            tuning=ConsumerTuning(max_attempts=3, retry_backoff_s=0.01, retry_backoff_max_s=0.05,
+                                  **options),
         )
 
     async def __aenter__(self) -> ConsumerRunner:

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff import metrics
 from handoff.handlers import on_lead_created, on_lead_qualified
-from leadloop.db import UnitOfWork, create_engine
+from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.events.models import EventData, LeadCreated, LeadProfile, LeadQualified
 from leadloop.handlers import Batch, Item
 from leadloop_devstack.stack import Stack
-from tests.integration.conftest import migrated_database
+from tests.integration.conftest import migrated_engine
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
@@ -25,10 +25,8 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh handoff database at the newest migration."""
-    url = await migrated_database(stack, "handoff", "handoff_speed")
-    engine = create_engine(url, pool_size=2)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(stack, "handoff", "handoff_speed") as engine:
+        yield engine
 
 
 def _observed() -> tuple[float, float]:

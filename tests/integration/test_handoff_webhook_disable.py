@@ -19,10 +19,10 @@ from handoff.config import HandoffSettings
 from handoff.webhook_schemas import SubscriberIn, SubscriberPatch
 from handoff.webhook_worker import deliver_due
 from leadloop.app import Runtime
-from leadloop.db import UnitOfWork, create_engine
+from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadAccepted
 from leadloop_devstack.stack import Stack
-from tests.integration.conftest import migrated_database
+from tests.integration.conftest import migrated_engine
 from tests.support import eventually, local_webhook_receiver
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
@@ -55,10 +55,8 @@ def sales_tool() -> Iterator[tuple[str, type[_SalesTool]]]:
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh handoff database at the newest migration."""
-    url = await migrated_database(stack, "handoff", "handoff_webhooks")
-    engine = create_engine(url, pool_size=4)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(stack, "handoff", "handoff_webhooks", pool_size=4) as engine:
+        yield engine
 
 
 async def _publish(engine: AsyncEngine) -> str:

@@ -12,7 +12,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
-from leadloop.consumer import ConsumerRunner
+from leadloop.consumer import ConsumerRunner, ConsumerTuning
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent
 from leadloop.events.models import LeadCreated, LeadProfile, event_time_now
@@ -79,7 +79,8 @@ class _Service:
         self.runner = ConsumerRunner(
             service=sandbox.service, engine=sandbox.engine, producer=producer,
             bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-            handlers=handlers, retry_backoff_s=0.01, retry_backoff_max_s=0.05,
+            handlers=handlers,
+            tuning=ConsumerTuning(retry_backoff_s=0.01, retry_backoff_max_s=0.05),
             key_arrivals=arrivals)
         self.keys = KeysConsumer(service=sandbox.service, engine=sandbox.engine,
                                  bootstrap_servers=sandbox.bootstrap_servers,
@@ -180,7 +181,7 @@ async def test_a_handler_that_reads_no_personal_field_needs_no_key(
     runner = ConsumerRunner(
         service=sandbox.service, engine=sandbox.engine, producer=producer,
         bootstrap_servers=sandbox.bootstrap_servers, topics=[sandbox.topic],
-        handlers=handlers, key_wait_s=300)
+        handlers=handlers, tuning=ConsumerTuning(key_wait_s=300))
     task = asyncio.create_task(runner.run())
     try:
         async def handled() -> None:

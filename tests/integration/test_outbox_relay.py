@@ -13,7 +13,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadErased, event_time_now
 from leadloop.infra_tables import outbox
 from leadloop.kafka import close_producer, create_producer
-from leadloop.outbox import OutboxRelay
+from leadloop.outbox import OutboxRelay, RelayTuning
 from tests.integration.conftest import Sandbox
 from tests.support import TopicReader, eventually
 
@@ -34,7 +34,7 @@ async def _write_events(sandbox: Sandbox, count: int, per_transaction: int = 100
 def _relay(sandbox: Sandbox, producer: AIOKafkaProducer, **kw: float) -> OutboxRelay:
     return OutboxRelay(service=sandbox.service, engine=sandbox.engine, producer=producer,
                        listen_dsn=sandbox.database_url.replace("+asyncpg", ""),
-                       batch_size=50, **kw)
+                       tuning=RelayTuning(batch_size=50, **kw))
 
 
 async def test_two_relay_replicas_publish_every_row_exactly_once(sandbox: Sandbox) -> None:

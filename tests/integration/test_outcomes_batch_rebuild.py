@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.db import UnitOfWork, create_engine
+from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadErased
 from leadloop.handlers import Item
@@ -26,7 +26,7 @@ from outcomes import report_queries, service
 from outcomes.handlers import HANDLERS
 from outcomes.rebuild import rebuild_read_model
 from outcomes.staging import RETIRED_SCHEMA, STAGING_SCHEMA
-from tests.integration.conftest import Sandbox, migrated_database
+from tests.integration.conftest import Sandbox, migrated_engine
 from tests.support.outcomes_stories import (
     MONTH_START,
     Story,
@@ -45,10 +45,8 @@ ERASED = {s.lead_id for s in HISTORY[::100]}  # erased after their stories
 
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
-    url = await migrated_database(stack, "outcomes", "outcomes_rebuild_it")
-    engine = create_engine(url, pool_size=4)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(stack, "outcomes", "outcomes_rebuild_it", pool_size=4) as engine:
+        yield engine
 
 
 def _envelopes(events: Sequence[EventData]) -> list[CloudEvent]:

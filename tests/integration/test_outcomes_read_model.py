@@ -12,7 +12,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.db import UnitOfWork, create_engine
+from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadErased
 from leadloop.handlers import Item
@@ -24,7 +24,7 @@ from outcomes.handlers import HANDLERS
 from outcomes.markets import parse_market_by
 from outcomes.reports import GroupBy, Period
 from outcomes.tables import READ_MODEL_TABLES, touches
-from tests.integration.conftest import migrated_database
+from tests.integration.conftest import migrated_engine
 from tests.support.outcomes_stories import (
     MARKET_KEYS,
     MONTH_START,
@@ -46,10 +46,8 @@ STORIES = generate_stories(300, seed=23)
 @pytest_asyncio.fixture
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh outcomes database, migrated with the service's own Alembic migrations."""
-    url = await migrated_database(stack, "outcomes", "outcomes_it")
-    engine = create_engine(url, pool_size=2)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(stack, "outcomes", "outcomes_it") as engine:
+        yield engine
 
 
 def _envelopes(events: Sequence[EventData]) -> list[tuple[EventData, CloudEvent]]:
