@@ -1,8 +1,8 @@
 """Nurture's event handler and the HANDLERS registry. Handlers never commit: the runner does.
 
 One handler takes every event nurture consumes, so a consumed batch is one batch of changes
-whatever its mix of types: each event becomes a change about one lead (lead_changes), and
-service.apply loads, decides and writes them together, each lead's in order.
+whatever its mix of types: each event becomes a change about one lead (leads/changes.py), and
+leads.service.apply loads, decides and writes them together, each lead's in order.
 """
 
 from typing import Any, TypeAlias

@@ -35,7 +35,8 @@ sequences = _versions(
     Column("entry_rule", Text, nullable=False),
     Column("steps", JSONB, nullable=False),
     Column("active", Boolean, nullable=False),
-    # Segment, entry delay, exit conditions, guard policy, webhook channels (domain.Sequence).
+    # Segment, entry delay, exit conditions, guard policy, webhook channels
+    # (sequences.domain.Sequence).
     Column("settings", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     # One live version per sequence; older versions stay so running enrollments can finish.
     Index("sequences_one_active_version", "key", unique=True, postgresql_where=text("active")),
@@ -50,7 +51,7 @@ lead_states = Table(
     "lead_states",
     metadata,
     Column("lead_id", UUID(as_uuid=True), primary_key=True),
-    # When each milestone first happened (domain.LeadState), not when this row was written;
+    # When each milestone first happened (leads.domain.LeadState), not when this row was written;
     # NULL until its event arrives (created_at: lead.created, which may come after
     # lead.qualified).
     *_moments("created_at", "qualified_at", "handed_off_at", "disqualified_at", "rejected_at"),
@@ -74,7 +75,7 @@ lead_states = Table(
     Column("profile_at", DateTime(timezone=True)),
     Column("score", Integer),
     Column("scored_at", DateTime(timezone=True)),
-    # Entry rules that fired before the profile arrived (domain.LeadState.pending_entries).
+    # Entry rules that fired before the profile arrived (leads.domain.LeadState.pending_entries).
     Column("pending_entries", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Replies and bounces reported by address find the lead(s) through this.
@@ -147,7 +148,7 @@ engagements = Table(
 suppressions = Table(
     "suppressions",
     metadata,
-    # SHA-256 of the address, trimmed and lower-cased (domain.address_key): an address that
+    # SHA-256 of the address, trimmed and lower-cased (leads.domain.address_key): an address that
     # bounced or unsubscribed stays suppressed for every lead record that carries it, and the
     # list holds no readable address (it outlives erasure, so the person is never mailed again).
     Column("address_key", Text, primary_key=True),
