@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from scoring.activities import Activity
-from scoring.domain import ScoringModel, score_lead
-from scoring.lead_fields import LeadFields
-from scoring.learning import Example, raw_features
+from scoring.learning.domain import Example, raw_features
+from scoring.rules.activities import Activity
+from scoring.rules.domain import ScoringModel, score_lead
+from scoring.rules.lead_fields import LeadFields
 
 
 @dataclass(frozen=True, slots=True)

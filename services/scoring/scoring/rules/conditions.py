@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadloop.events.models import PropertyValue
-from scoring.lead_fields import LeadFields, check_field, field_value
+from scoring.rules.lead_fields import LeadFields, check_field, field_value
 
 # Addresses anyone can get: they say nothing about an employer.
 FREE_MAIL_DOMAINS = (
@@ -44,6 +44,15 @@ def listed_domain(domain: str, entries: tuple[str, ...]) -> str | None:
 
 def _domains(entries: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(entry.strip().lower() for entry in entries if entry.strip())
+
+
+def check_bounds(low: float | None, high: float | None, neither: str, crossed: str) -> None:
+    """Refuse bounds that are both open (`neither`) or not in order (`crossed`, formatted with
+    `low` and `high`): a range or band must leave room for a value."""
+    if low is None and high is None:
+        raise ValueError(neither)
+    if low is not None and high is not None and low >= high:
+        raise ValueError(crossed.format(low=low, high=high))
 
 
 class RuleModel(BaseModel):
@@ -199,10 +208,8 @@ class NumberInRange(RuleModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
-        if self.minimum is None and self.maximum is None:
-            raise ValueError("a range needs a minimum, a maximum or both")
-        if self.minimum is not None and self.maximum is not None and self.minimum >= self.maximum:
-            raise ValueError(f"minimum {self.minimum:g} must be below maximum {self.maximum:g}")
+        check_bounds(self.minimum, self.maximum, "a range needs a minimum, a maximum or both",
+                     "minimum {low:g} must be below maximum {high:g}")
         return self
 
     def match(self, lead: LeadFields) -> str | None:

@@ -13,7 +13,7 @@ never changes; improving the default means a new version (and migration), not an
 unit test checks that the migrations seed exactly these configurations.
 """
 
-from scoring.rules import (
+from scoring.rules.model_config import (
     FREE_MAIL_DOMAINS,
     BusinessEmail,
     ConsentWithdrawn,

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource, ScoreContribution
-from scoring.activities import Activity
-from scoring.lead_fields import LeadFields
-from scoring.rules import (
+from scoring.rules.activities import Activity
+from scoring.rules.lead_fields import LeadFields
+from scoring.rules.model_config import (
     ConsentWithdrawn,
     EngagementRule,
     IntensityRule,

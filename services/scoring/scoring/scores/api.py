@@ -1,6 +1,5 @@
 """Scoring's HTTP routes: a lead's score with its explanation, scores of many leads at once."""
 
-from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -16,11 +15,14 @@ from leadloop.events.models import (
     event_time_now,
 )
 from leadloop.pagination import cursor_query, limit_query
-from scoring import learning_service, repository
-from scoring.active_model import model_version
-from scoring.domain import probability_in_shadow
-from scoring.lead_fields import LeadFields
-from scoring.schemas import (
+from scoring.learning import service as learning_service
+from scoring.models import repository as model_repository
+from scoring.models.in_force import model_version
+from scoring.rules.domain import probability_in_shadow
+from scoring.rules.lead_fields import LeadFields
+from scoring.scores import repository
+from scoring.scores.repository import ScoredLead
+from scoring.scores.schemas import (
     DisqualificationOut,
     LastEventOut,
     LeadScoreOut,
@@ -36,7 +38,7 @@ from scoring.schemas import (
 router = APIRouter(prefix="/v1", tags=["scores"])
 
 
-def last_event_of(lead: Any) -> LastEventOut | None:
+def last_event_of(lead: ScoredLead) -> LastEventOut | None:
     """The last event applied to a lead's row, if known (leads scored before it was kept
     show none until their next event)."""
     if lead.last_event_id is None:
@@ -45,7 +47,7 @@ def last_event_of(lead: Any) -> LastEventOut | None:
                         occurred_at=lead.last_event_at)
 
 
-def _fields(lead: Any) -> LeadFields:
+def _fields(lead: ScoredLead) -> LeadFields:
     return LeadFields(LeadProfile.model_validate(lead.profile),
                       None if lead.consent is None else Consent.model_validate(lead.consent),
                       None if lead.source is None else LeadSource.model_validate(lead.source))
@@ -129,8 +131,8 @@ async def list_models(limit: int = limit_query(), cursor: str | None = cursor_qu
     """Every scoring model version, oldest first, and which one is active."""
     async with uow:
         rows = await repository.model_page(uow.connection, cursor, limit)
-        active = await repository.active_version(uow.connection)
-        expansion = await repository.active_version(uow.connection, "expansion")
+        active = await model_repository.active_model_version(uow.connection)
+        expansion = await model_repository.active_model_version(uow.connection, "expansion")
     kept, next_cursor = repository.MODEL_ORDER.page(rows, limit)
     return ScoringModelsOut(
         active_version=active, active_expansion_version=expansion, next_cursor=next_cursor,

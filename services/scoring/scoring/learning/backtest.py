@@ -14,17 +14,17 @@ from typing import Any
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring.activities import Activity
-from scoring.domain import (
+from scoring.learning.domain import predict, raw_features
+from scoring.rules.activities import Activity
+from scoring.rules.domain import (
     ScoringModel,
     find_disqualification,
     grade_for,
     intensity_contribution,
     probability_in_shadow,
 )
-from scoring.lead_fields import LeadFields
-from scoring.learning import predict, raw_features
-from scoring.rules import EngagementRule
+from scoring.rules.lead_fields import LeadFields
+from scoring.rules.model_config import EngagementRule
 
 _SECONDS_PER_DAY = 86_400.0
 

@@ -15,7 +15,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from scoring.conditions import (
+from scoring.learning.features import LearningConfig
+from scoring.rules.conditions import (
     FREE_MAIL_DOMAINS,
     BusinessEmail,
     Condition,
@@ -30,11 +31,11 @@ from scoring.conditions import (
     NumberAtLeast,
     NumberInRange,
     RuleModel,
+    check_bounds,
     email_domain,
     listed_domain,
 )
-from scoring.learning_config import LearningConfig
-from scoring.measures import MEASURE_TEXT, ActivityMeasure
+from scoring.rules.measures import MEASURE_TEXT, ActivityMeasure
 
 __all__ = [
     "FREE_MAIL_DOMAINS", "BusinessEmail", "Condition", "ConsentWithdrawn", "Decay",
@@ -127,10 +128,8 @@ class IntensityBand(RuleModel):
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
-        if self.at_least is None and self.below is None:
-            raise ValueError("a band needs at_least, below or both")
-        if self.at_least is not None and self.below is not None and self.at_least >= self.below:
-            raise ValueError(f"band at_least {self.at_least:g} must be below {self.below:g}")
+        check_bounds(self.at_least, self.below, "a band needs at_least, below or both",
+                     "band at_least {low:g} must be below {high:g}")
         return self
 
     def holds(self, value: float) -> bool:

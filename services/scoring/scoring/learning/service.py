@@ -5,22 +5,23 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring import model_repository, model_service
-from scoring.active_model import IN_FORCE, active_model, model_version, trained_model
-from scoring.backtest import ReplayLead, backtest
-from scoring.domain import ScoringModel, score_lead
-from scoring.expansion_learning import Purchase, repeat_examples
-from scoring.lead_fields import LeadFields
-from scoring.learning import Example, explain, raw_features, train
-
-
-class NotTrainable(Exception):
-    """The version cannot be trained (no learning configured, too few or one-sided outcomes)."""
+from scoring.exceptions import NotTrainable
+from scoring.leads import repository as lead_repository
+from scoring.learning import repository
+from scoring.learning.backtest import ReplayLead, backtest
+from scoring.learning.domain import Example, explain, raw_features, train
+from scoring.learning.expansion import Purchase, repeat_examples
+from scoring.learning.repository import StoredOutcome
+from scoring.models import repository as model_repository
+from scoring.models import service as model_service
+from scoring.models.in_force import IN_FORCE, active_model, model_version, trained_model
+from scoring.rules.domain import ScoringModel, score_lead
+from scoring.rules.lead_fields import LeadFields
+from scoring.tables import decoded_json
 
 
 def _part(snapshot: dict[str, Any], name: str, stored: Any) -> Any:
@@ -41,16 +42,16 @@ async def training_examples(conn: AsyncConnection, model: ScoringModel,
         raise NotTrainable(f"model version {model.version} has no learning configuration")
     if model.config.kind == "expansion":
         # The repeat that labels a purchase may close after the period: every won deal counts.
-        won = [row for row in await model_repository.outcomes_with_profiles(conn)
+        won = [row for row in await repository.outcomes_with_profiles(conn)
                if row.outcome == "won"]
         purchases = [Purchase(row.lead_id, row.closed_at, fields) for row in won
                      if (fields := _fields_of(row)) is not None]
-        activities = await model_repository.activities_of(
+        activities = await lead_repository.activities_of(
             conn, list({p.lead_id for p in purchases}))
         return repeat_examples(model, purchases, activities, datetime.now(UTC),
                                closed_from, closed_to)
-    rows = await model_repository.outcomes_with_profiles(conn, closed_from, closed_to)
-    activities = await model_repository.activities_of(conn, list({row.lead_id for row in rows}))
+    rows = await repository.outcomes_with_profiles(conn, closed_from, closed_to)
+    activities = await lead_repository.activities_of(conn, list({row.lead_id for row in rows}))
     examples = []
     window = model.config.decay.window_days
     for row in rows:
@@ -68,7 +69,7 @@ async def training_examples(conn: AsyncConnection, model: ScoringModel,
     return examples
 
 
-def _fields_of(row: Any) -> LeadFields | None:
+def _fields_of(row: StoredOutcome) -> LeadFields | None:
     """An outcome's lead as it was known: its snapshot, else the stored lead; None when
     erased or closed before scoring ever saw the lead."""
     snapshot = row.features or {}
@@ -118,7 +119,7 @@ async def explain_probability(conn: AsyncConnection, model: ScoringModel, fields
     if learning is None or trained is None:
         return []
     since = now - timedelta(days=model.config.decay.window_days)
-    activities = (await model_repository.activities_of(conn, [lead_id], since)).get(lead_id, [])
+    activities = (await lead_repository.activities_of(conn, [lead_id], since)).get(lead_id, [])
     raw = raw_features(learning, fields, activities, now, model.config.decay.window_days)
     return explain(trained, raw)
 
@@ -131,9 +132,9 @@ async def retrain_if_due(uow: UnitOfWork) -> int | None:
         return None
     latest = await model_repository.latest_training(conn, model.version)
     since = None if latest is None else latest.trained_at
-    if await model_repository.outcome_count(conn, since) == 0:
+    if await repository.outcome_count(conn, since) == 0:
         return None
-    if await model_repository.outcome_count(conn) < model.config.learning.min_outcomes:
+    if await repository.outcome_count(conn) < model.config.learning.min_outcomes:
         return None
     training_id, _ = await train_version(uow, model.version)
     return training_id
@@ -145,27 +146,27 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
     conn = uow.connection
     model = await model_version(conn, version)
     trained = await trained_model(conn, model)
-    rows = await model_repository.replay_leads(conn)
+    rows = await repository.replay_leads(conn)
     loaded = time.perf_counter()
 
     def replay() -> dict[str, Any]:
         leads = (ReplayLead(
-            lead_id=row["lead_id"],
+            lead_id=row.lead_id,
             # Stored profiles were validated when they arrived; building them unchecked is
             # what lets 100,000 leads replay in seconds.
-            profile=LeadProfile.model_construct(**_json(row["profile"])),
-            created_at=float(row["created_at"]),
-            activities=list(zip(row["kinds"], row["urls"], row["times"], row["seconds"],
+            profile=LeadProfile.model_construct(**decoded_json(row.profile)),
+            created_at=float(row.created_at),
+            activities=list(zip(row.kinds, row.urls, row.times, row.seconds,
                                 strict=True))
-            if row["kinds"] else [],
-            outcome=row["outcome"],
-            consent_withdrawn=frozenset(_json(row["consent_withdrawn"])),
-            consent=None if row["consent"] is None
-            else Consent.model_construct(**_json(row["consent"])),
-            source=None if row["source"] is None
-            else LeadSource.model_construct(**_json(row["source"])),
-            numbers=[None if n is None else _json(n) for n in row["numbers"]]
-            if row["kinds"] else (),
+            if row.kinds else [],
+            outcome=row.outcome,
+            consent_withdrawn=frozenset(decoded_json(row.consent_withdrawn)),
+            consent=None if row.consent is None
+            else Consent.model_construct(**decoded_json(row.consent)),
+            source=None if row.source is None
+            else LeadSource.model_construct(**decoded_json(row.source)),
+            numbers=[None if n is None else decoded_json(n) for n in row.numbers]
+            if row.kinds else (),
         ) for row in rows)
         return backtest(model, leads, trained)
 
@@ -173,8 +174,3 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
     report["load_seconds"] = round(loaded - started, 3)
     report["replay_seconds"] = round(time.perf_counter() - loaded, 3)
     return report
-
-
-def _json(value: Any) -> Any:
-    """A JSONB value read through the driver: decoded already, or JSON text."""
-    return orjson.loads(value) if isinstance(value, str) else value

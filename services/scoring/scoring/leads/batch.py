@@ -19,10 +19,10 @@ from leadloop.events.models import (
     LeadProfile,
     LeadSource,
 )
-from scoring.active_model import ExpansionInForce
-from scoring.activities import Activity, numeric_properties
-from scoring.domain import LeadScore, Qualification, ScoringModel, StoredLead
-from scoring.rescoring import rescore
+from scoring.leads.rescoring import rescore
+from scoring.models.in_force import ExpansionInForce
+from scoring.rules.activities import Activity, numeric_properties
+from scoring.rules.domain import LeadScore, Qualification, ScoringModel, StoredLead
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,19 +11,18 @@ instead (`active_model`, `trained_model`): they run per job batch or request, no
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.reference import Reference
-from scoring import model_repository, repository
-from scoring.domain import ScoringModel
-from scoring.rules import ScoringModelConfig
+from scoring.learning.domain import TrainedModel
+from scoring.models import repository
+from scoring.rules.domain import ScoringModel
 
 # A version's rules never change once stored, so a parsed version can be kept for the process's
 # life; only which version is active is looked up. Likewise a training, by its id.
 _parsed_models: dict[int, ScoringModel] = {}
-_trainings: dict[int, dict[str, Any]] = {}
+_trainings: dict[int, TrainedModel] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +31,7 @@ class ExpansionInForce:
     learned model, when trained."""
 
     model: ScoringModel
-    trained: dict[str, Any] | None
+    trained: TrainedModel | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,7 @@ class ModelInForce:
     and the active expansion model, if one is active."""
 
     model: ScoringModel
-    trained: dict[str, Any] | None
+    trained: TrainedModel | None
     expansion: ExpansionInForce | None = None
 
 
@@ -49,7 +48,7 @@ async def model_version(conn: AsyncConnection, version: int) -> ScoringModel:
     """A stored model version, parsed once per process."""
     model = _parsed_models.get(version)
     if model is None:
-        config = ScoringModelConfig.model_validate(await repository.model_config(conn, version))
+        config = await repository.model_config(conn, version)
         model = _parsed_models.setdefault(version, ScoringModel(version, config))
     return model
 
@@ -71,19 +70,19 @@ async def active_expansion(conn: AsyncConnection) -> ExpansionInForce | None:
     return ExpansionInForce(model, await trained_model(conn, model))
 
 
-async def trained_model(conn: AsyncConnection, model: ScoringModel) -> dict[str, Any] | None:
+async def trained_model(conn: AsyncConnection, model: ScoringModel) -> TrainedModel | None:
     """The latest learned model of a version that learns, or None (not configured or trained)."""
     if model.config.learning is None:
         return None
-    training_id = await model_repository.latest_training_id(conn, model.version)
+    training_id = await repository.latest_training_id(conn, model.version)
     return None if training_id is None else await _training(conn, training_id)
 
 
-async def _training(conn: AsyncConnection, training_id: int) -> dict[str, Any]:
+async def _training(conn: AsyncConnection, training_id: int) -> TrainedModel:
     trained = _trainings.get(training_id)
     if trained is None:
         trained = _trainings.setdefault(training_id,
-                                        await model_repository.training_model(conn, training_id))
+                                        await repository.training_model(conn, training_id))
     return trained
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from scoring.rules import ScoringModelConfig
+from scoring.rules.model_config import ScoringModelConfig
 
 _RULE_LISTS = ("fit_rules", "engagement_rules", "disqualifiers")
 _SETTINGS = ("grades", "default_grade", "mql", "decay", "learning")

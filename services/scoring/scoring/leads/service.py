@@ -33,15 +33,8 @@ from leadloop.events.models import (
     event_time_now,
     event_type_of,
 )
-from scoring import batch_repository, repository
-from scoring.active_model import IN_FORCE
-from scoring.domain import (
-    Qualification,
-    StoredLead,
-    deal_features,
-    merged_qualification,
-)
-from scoring.lead_batch import (
+from scoring.leads import repository
+from scoring.leads.batch import (
     LeadInput,
     LeadState,
     ProfileSeen,
@@ -51,7 +44,15 @@ from scoring.lead_batch import (
     last_event,
     survivor_ids,
 )
-from scoring.rescoring import rescore
+from scoring.leads.rescoring import rescore
+from scoring.learning import repository as outcome_repository
+from scoring.models.in_force import IN_FORCE
+from scoring.rules.domain import (
+    Qualification,
+    StoredLead,
+    deal_features,
+    merged_qualification,
+)
 
 
 async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
@@ -62,24 +63,22 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
     driver = await uow.driver()
     in_force = await IN_FORCE.get(uow.connection)
     now = event_time_now()
-    rows = await batch_repository.lock_leads(driver, {seen.lead_id for seen in inputs})
-    leads = {lead_id: repository.stored_lead_from(row) for lead_id, row in rows.items()}
-    survivors = survivor_ids(inputs, leads)
+    locked = await repository.lock_leads(driver, {seen.lead_id for seen in inputs})
+    survivors = survivor_ids(inputs, {lead_id: row.lead for lead_id, row in locked.items()})
     # Activities sent for duplicates merged away go to their survivors (rare): locked after
     # the batch's own leads, as the per-event path always did.
     if survivors:
-        more = await batch_repository.lock_leads(driver, survivors)
-        rows |= more
-        leads |= {lead_id: repository.stored_lead_from(row) for lead_id, row in more.items()}
+        locked |= await repository.lock_leads(driver, survivors)
+    leads = {lead_id: row.lead for lead_id, row in locked.items()}
     since = now - timedelta(days=in_force.model.config.decay.window_days)
-    activities = await batch_repository.recent_activities(driver, list(leads), since)
-    new = await batch_repository.insert_activities(driver, activities_to_store(inputs, leads))
-    states = {lead_id: LeadState(lead, rows[lead_id], activities.get(lead_id, []))
-              for lead_id, lead in leads.items()}
+    activities = await repository.recent_activities(driver, list(leads), since)
+    new = await repository.insert_activities(driver, activities_to_store(inputs, leads))
+    states = {lead_id: LeadState(row.lead, row.columns, activities.get(lead_id, []))
+              for lead_id, row in locked.items()}
     outcome = apply_batch(inputs, states, new, in_force.model, in_force.trained, now,
                           in_force.expansion)
-    await batch_repository.update_leads(driver, outcome.rows)
-    await batch_repository.insert_history(driver, outcome.history)
+    await repository.update_leads(driver, outcome.rows)
+    await repository.insert_history(driver, outcome.history)
     for event in outcome.events:
         uow.publish(event)
 
@@ -137,19 +136,11 @@ async def record_rejection(uow: UnitOfWork, event: LeadRejected, event_id: str) 
 
 async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str) -> None:
     """Store a closed deal with what scoring knew about its lead, to learn from later."""
-    lead = await repository.lock_lead(uow.connection, event.lead_id)
-    if lead.erased:
-        return
-    counts = await repository.activity_counts(uow.connection, lead.lead_id)
-    await repository.upsert_deal_outcome(uow.connection, {
-        "deal_id": event.deal_id, "lead_id": event.lead_id, "outcome": event.outcome,
-        "amount_minor": event.amount_minor, "currency": event.currency,
-        "reason": event.lost_reason,
-        "closed_at": event.closed_at, "model_version": lead.model_version,
-        "features": deal_features(lead, counts), "event_id": event_id,
-    })
-    if event.outcome == "won" and (lead.customer_since is None
-                                   or event.closed_at > lead.customer_since):
+    lead = await _keep_outcome(uow, event.lead_id, event_id, {
+        "deal_id": event.deal_id, "outcome": event.outcome, "amount_minor": event.amount_minor,
+        "currency": event.currency, "reason": event.lost_reason, "closed_at": event.closed_at})
+    if lead is not None and event.outcome == "won" and (
+            lead.customer_since is None or event.closed_at > lead.customer_since):
         # A customer is never qualified again as a new MQL: its new interest goes to its
         # owner through handoff (reason existing_customer), not to the new-lead rotation.
         # Its expansion score starts over from this purchase.
@@ -162,16 +153,24 @@ async def record_deal_outcome(uow: UnitOfWork, event: DealClosed, event_id: str)
 async def record_lead_closed(uow: UnitOfWork, event: LeadClosed, event_id: str) -> None:
     """Store a lead closed as not converted, with what scoring knew about it: a negative
     outcome to learn from, beside lost deals (keyed by the closure's id)."""
-    lead = await repository.lock_lead(uow.connection, event.lead_id)
+    await _keep_outcome(uow, event.lead_id, event_id, {
+        "deal_id": event.closure_id, "outcome": "not_converted", "amount_minor": None,
+        "currency": None, "reason": event.reason, "closed_at": event.closed_at})
+
+
+async def _keep_outcome(uow: UnitOfWork, lead_id: UUID, event_id: str,
+                        outcome: dict[str, Any]) -> StoredLead | None:
+    """Store an outcome of a lead with the features scoring knew then; the lead, or None
+    when it was erased (nothing is kept)."""
+    lead = await repository.lock_lead(uow.connection, lead_id)
     if lead.erased:
-        return
+        return None
     counts = await repository.activity_counts(uow.connection, lead.lead_id)
-    await repository.upsert_deal_outcome(uow.connection, {
-        "deal_id": event.closure_id, "lead_id": event.lead_id, "outcome": "not_converted",
-        "amount_minor": None, "currency": None, "reason": event.reason,
-        "closed_at": event.closed_at, "model_version": lead.model_version,
+    await outcome_repository.upsert_deal_outcome(uow.connection, {
+        **outcome, "lead_id": lead_id, "model_version": lead.model_version,
         "features": deal_features(lead, counts), "event_id": event_id,
     })
+    return lead
 
 
 async def record_merge(uow: UnitOfWork, event: LeadMerged, event_id: str) -> None:
@@ -240,12 +239,13 @@ async def _rescore(uow: UnitOfWork, lead: StoredLead, now: datetime,
     conn = uow.connection
     in_force = await IN_FORCE.get(conn)
     since = now - timedelta(days=in_force.model.config.decay.window_days)
-    activities = await repository.activities_since(conn, lead.lead_id, since)
+    activities = (await repository.activities_of(conn, [lead.lead_id], since)).get(
+        lead.lead_id, [])
     outcome = rescore(lead, in_force.model, in_force.trained, activities, now,
                       expansion=in_force.expansion)
     if outcome.history is not None:
-        await batch_repository.insert_history(await uow.driver(),
-                                              [(lead.lead_id, outcome.history, event_id, now)])
+        await repository.insert_history(await uow.driver(),
+                                        [(lead.lead_id, outcome.history, event_id, now)])
     for event in outcome.events:
         uow.publish(event)
     return outcome.values

@@ -9,8 +9,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scoring.lead_fields import check_field
-from scoring.measures import ActivityMeasure
+from scoring.rules.lead_fields import check_field
+from scoring.rules.measures import ActivityMeasure
 
 
 class _Part(BaseModel):
@@ -26,40 +26,34 @@ class _Numeric(_Part):
     bins: int = Field(default=5, ge=2, le=20, description="quantile bins (encoding 'bins')")
 
 
-class CategoricalFeature(_Part):
+class _OnField(_Part):
+    """A feature read from one lead field, checked when the version is saved."""
+
+    field: str
+
+    @model_validator(mode="after")
+    def _known(self) -> Self:
+        check_field(self.field)
+        return self
+
+    @property
+    def name(self) -> str:
+        """How the feature is named in coefficients."""
+        return self.field
+
+
+class CategoricalFeature(_OnField):
     """A lead field (profile, properties.<name>, consent.<name>, source.<name>) as categories
     (one weight per frequent value)."""
 
     kind: Literal["categorical"] = "categorical"
-    field: str
     max_levels: int = Field(default=20, ge=1, le=200)
 
-    @model_validator(mode="after")
-    def _known(self) -> Self:
-        check_field(self.field)
-        return self
 
-    @property
-    def name(self) -> str:
-        """How the feature is named in coefficients."""
-        return self.field
-
-
-class NumericFeature(_Numeric):
+class NumericFeature(_OnField, _Numeric):
     """A numeric lead field or custom property (missing: a bin of its own, or the mean)."""
 
     kind: Literal["numeric"] = "numeric"
-    field: str
-
-    @model_validator(mode="after")
-    def _known(self) -> Self:
-        check_field(self.field)
-        return self
-
-    @property
-    def name(self) -> str:
-        """How the feature is named in coefficients."""
-        return self.field
 
 
 class ActivityCountFeature(_Numeric):

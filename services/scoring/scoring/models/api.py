@@ -13,10 +13,12 @@ from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import cursor_query, decode_cursor, limit_query, page_of
-from scoring import learning_service, model_repository, model_service, repository
-from scoring.default_model import TEMPLATES
-from scoring.model_diff import diff_models
-from scoring.schemas import (
+from scoring.exceptions import ActivationRefused, NotTrainable
+from scoring.learning import service as learning_service
+from scoring.models import repository
+from scoring.models import service as model_service
+from scoring.models.diff import diff_models
+from scoring.models.schemas import (
     ActivationOut,
     EvaluationOut,
     ModelDiffOut,
@@ -27,7 +29,8 @@ from scoring.schemas import (
     TemplateOut,
     TemplatesOut,
 )
-from scoring.workers import wake_rescore
+from scoring.models.templates import TEMPLATES
+from scoring.models.worker import wake_rescore
 
 # Versions are PostgreSQL integers: bound them so a huge number is a 422, not a database error.
 ModelVersion = Annotated[int, Path(ge=1, le=2**31 - 1, description="model version")]
@@ -41,7 +44,7 @@ _UNTRAINED: dict[int | str, dict[str, Any]] = {
 
 
 async def _model(conn: AsyncConnection, version: int) -> ScoringModelOut:
-    row = await model_repository.get_model(conn, version)
+    row = await repository.get_model(conn, version)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no scoring model version {version}")
     return ScoringModelOut.model_validate(row, from_attributes=True)
@@ -58,7 +61,7 @@ async def create_model(body: ScoringModelIn,
         if body.activate:
             try:
                 await model_service.activate_model(uow, version)
-            except model_service.ActivationRefused as exc:
+            except ActivationRefused as exc:
                 raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         created = await _model(uow.connection, version)
         await uow.commit()
@@ -116,10 +119,10 @@ async def activate_model(version: ModelVersion,
         await _model(uow.connection, version)
         try:
             await model_service.activate_model(uow, version)
-        except model_service.ActivationRefused as exc:
+        except ActivationRefused as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         # The newest job of the version is the one just started.
-        job = (await model_repository.jobs_of(uow.connection, version, limit=1))[0]
+        job = (await repository.jobs_of(uow.connection, version, limit=1))[0]
         await uow.commit()
     wake_rescore(runtime)
     return ActivationOut(active_version=version,
@@ -133,8 +136,8 @@ async def rescore_progress(version: ModelVersion, limit: int = limit_query(),
     """Progress of re-scoring under a version (latest jobs first)."""
     async with uow:
         await _model(uow.connection, version)
-        rows = await model_repository.job_page(uow.connection, version, cursor, limit)
-    kept, next_cursor = model_repository.JOB_ORDER.page(rows, limit)
+        rows = await repository.job_page(uow.connection, version, cursor, limit)
+    kept, next_cursor = repository.JOB_ORDER.page(rows, limit)
     return RescoreJobsOut(model_version=version, next_cursor=next_cursor, items=[
         RescoreJobOut.model_validate(job, from_attributes=True) for job in kept])
 
@@ -160,7 +163,7 @@ async def train_model(
         await _model(uow.connection, version)
         try:
             await learning_service.train_version(uow, version, closed_from, closed_to)
-        except learning_service.NotTrainable as exc:
+        except NotTrainable as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
         out = await _evaluation(uow.connection, version)  # the training just stored
         await uow.commit()
@@ -182,7 +185,7 @@ def _check_period(closed_from: datetime | None, closed_to: datetime | None) -> N
 
 
 async def _evaluation(conn: AsyncConnection, version: int) -> EvaluationOut:
-    row = await model_repository.latest_training(conn, version)
+    row = await repository.latest_training(conn, version)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"model version {version} has not been trained")

@@ -7,16 +7,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
-from scoring import batch_repository, model_repository, repository
-from scoring.active_model import (
+from scoring.exceptions import ActivationRefused
+from scoring.leads import repository as lead_repository
+from scoring.leads.rescoring import rescore
+from scoring.models import repository
+from scoring.models.in_force import (
     IN_FORCE,
     active_expansion,
     active_model,
     model_version,
     trained_model,
 )
-from scoring.rescoring import rescore
-from scoring.rules import ScoringModelConfig
+from scoring.rules.model_config import ScoringModelConfig
 
 ACTIVATION = "activation"
 DECAY = "decay"
@@ -25,12 +27,8 @@ TRAINING = "training"
 
 async def create_model(uow: UnitOfWork, name: str, config: ScoringModelConfig) -> int:
     """Store a new version; it scores nothing until activated."""
-    return await model_repository.create_model(uow.connection, name,
+    return await repository.create_model(uow.connection, name,
                                                config.model_dump(mode="json"))
-
-
-class ActivationRefused(Exception):
-    """The version cannot be put in force as it is (its MQL definition needs a training)."""
 
 
 async def check_activatable(conn: AsyncConnection, version: int) -> None:
@@ -45,7 +43,7 @@ async def check_activatable(conn: AsyncConnection, version: int) -> None:
         raise ActivationRefused(
             f"model version {version} requires mql.min_probability {minimum:g} but has no "
             f"learning configuration to predict it: add learning, or remove the minimum")
-    if await model_repository.latest_training_id(conn, version) is None:
+    if await repository.latest_training_id(conn, version) is None:
         raise ActivationRefused(
             f"model version {version} requires mql.min_probability {minimum:g} but has never "
             f"been trained: POST /v1/models/{version}/train first (or set learning.shadow to "
@@ -57,7 +55,7 @@ async def activate_model(uow: UnitOfWork, version: int) -> int:
     Raises ActivationRefused for a version that needs a training it does not have."""
     conn = uow.connection
     await check_activatable(conn, version)
-    await model_repository.activate_model(conn, version, event_time_now())
+    await repository.activate_model(conn, version, event_time_now())
     IN_FORCE.invalidate()  # this replica's handlers score under it from their next batch
     return await _rescore_every_lead(conn, version, ACTIVATION)
 
@@ -75,21 +73,21 @@ async def start_training_rescore(uow: UnitOfWork, version: int) -> int | None:
 
 async def _rescore_every_lead(conn: AsyncConnection, version: int, reason: str) -> int:
     """Start a job that re-scores every scorable lead under `version`; its id."""
-    total = await model_repository.count_scorable(conn)
-    return await model_repository.start_job(conn, version, reason, total)
+    total = await repository.count_scorable(conn)
+    return await repository.start_job(conn, version, reason, total)
 
 
 async def start_decay_job(uow: UnitOfWork, interval_s: float) -> int | None:
     """Re-score engaged leads, so decay shows without new events; at most once per interval."""
     conn = uow.connection
-    last = await model_repository.last_job_start(conn, DECAY)
+    last = await repository.last_job_start(conn, DECAY)
     if last is not None and event_time_now() - last < timedelta(seconds=interval_s):
         return None
-    if await model_repository.running_job(conn) is not None:
+    if await repository.running_job(conn) is not None:
         return None  # a running job rescored (or will rescore) everyone anyway
     model = await active_model(conn)
-    total = await model_repository.count_scorable(conn, engaged_only=True)
-    return await model_repository.start_job(conn, model.version, DECAY, total)
+    total = await repository.count_scorable(conn, engaged_only=True)
+    return await repository.start_job(conn, model.version, DECAY, total)
 
 
 async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
@@ -99,17 +97,17 @@ async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
     interrupted anywhere resumes after the last committed batch and never sends twice.
     """
     conn = uow.connection
-    job = await model_repository.running_job(conn)
+    job = await repository.running_job(conn)
     if job is None:
         return False
     model = await active_model(conn)
     trained = await trained_model(conn, model)
     expansion = await active_expansion(conn)
     now = event_time_now()
-    batch = await model_repository.lock_lead_batch(conn, job.cursor, batch_size,
+    batch = await repository.lock_lead_batch(conn, job.cursor, batch_size,
                                                    engaged_only=job.reason == DECAY)
     since = now - timedelta(days=model.config.decay.window_days)
-    activities = await model_repository.activities_of(conn, [lead.lead_id for lead in batch],
+    activities = await lead_repository.activities_of(conn, [lead.lead_id for lead in batch],
                                                       since)
     updates: list[tuple[Any, dict[str, Any]]] = []
     history = []
@@ -121,9 +119,9 @@ async def rescore_batch(uow: UnitOfWork, batch_size: int) -> bool:
             history.append((lead.lead_id, outcome.history, None, now))
         for event in outcome.events:
             uow.publish(event)
-    await model_repository.update_leads(conn, updates)
-    await batch_repository.insert_history(await uow.driver(), history)
+    await repository.update_leads(conn, updates)
+    await lead_repository.insert_history(await uow.driver(), history)
     cursor = batch[-1].lead_id if batch else job.cursor
     finished = len(batch) < batch_size
-    await model_repository.advance_job(conn, job.id, cursor, len(batch), finished=finished)
+    await repository.advance_job(conn, job.id, cursor, len(batch), finished=finished)
     return not finished

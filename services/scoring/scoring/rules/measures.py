@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scoring.activities import SECONDS_PROPERTY, Activity
+from scoring.rules.activities import SECONDS_PROPERTY, Activity
 
 VISIT_GAP = timedelta(minutes=30)
 """Activities closer together than this are one visit (the usual web-analytics session)."""

@@ -19,9 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from scoring.activities import Activity
-from scoring.lead_fields import LeadFields, field_value
-from scoring.learning_config import (
+from scoring.learning.features import (
     ActivityCountFeature,
     CategoricalFeature,
     EngagementFeature,
@@ -31,10 +29,14 @@ from scoring.learning_config import (
     RecencyFeature,
     SecondsOnSiteFeature,
 )
+from scoring.rules.activities import Activity
+from scoring.rules.lead_fields import LeadFields, field_value
 
 MISSING = "(missing)"
 OTHER = "(other)"
 Raw = str | float | None
+TrainedModel = dict[str, Any]
+"""A trained model as stored (JSON): its intercept and terms, plain numbers (see `train`)."""
 RELIABILITY_BINS = 10
 
 

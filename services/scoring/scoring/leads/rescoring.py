@@ -20,8 +20,9 @@ from leadloop.events.models import (
     LeadScored,
     LeadSource,
 )
-from scoring.active_model import ExpansionInForce
-from scoring.domain import (
+from scoring.learning.domain import predict, raw_features
+from scoring.models.in_force import ExpansionInForce
+from scoring.rules.domain import (
     Activity,
     LeadScore,
     ScoringModel,
@@ -29,8 +30,7 @@ from scoring.domain import (
     next_qualification,
     score_lead,
 )
-from scoring.lead_fields import LeadFields
-from scoring.learning import predict, raw_features
+from scoring.rules.lead_fields import LeadFields
 
 RECENT_ACTIVITIES = 10
 """How many recent activities lead.qualified carries for the rep."""
