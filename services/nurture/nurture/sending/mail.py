@@ -17,7 +17,7 @@ from uuid import UUID
 
 from leadloop.templates import Templates
 from nurture.content.templates import Rendered, variables
-from nurture.tracking import click_token, message_token
+from nurture.tracking.tokens import click_token, message_token
 
 _FOOTER = Templates("nurture").template("footer.html")
 

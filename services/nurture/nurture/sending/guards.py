@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from nurture.steps import Channel, GuardPolicy, QuietHours
+from nurture.sequences.steps import Channel, GuardPolicy, QuietHours
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.reference import Reference
-from nurture.domain import EntryRule, ExitReason, Sequence
+from nurture.sequences.domain import EntryRule, ExitReason, Sequence
 from nurture.tables import sequences
 
 

@@ -198,5 +198,5 @@ class WebhookChannel(BaseModel):
     url: str = Field(pattern=r"^https?://", max_length=2000)
     # Signs this sequence's requests to the adapter instead of the service-wide webhook secret
     # (LEADLOOP_NURTURE_WEBHOOK_SECRET), e.g. when each provider account has its own. Never
-    # shown again after it is stored (see schemas.WebhookChannelOut).
+    # shown again after it is stored (see sequences.schemas.WebhookChannelOut).
     secret: str | None = Field(default=None, min_length=16, max_length=200)

@@ -14,7 +14,7 @@ import httpx
 from leadloop.tracing import client_request
 from leadloop.webhooks import Network, TargetRefused, check_target, headers_for, post_to_target
 from nurture.config import NurtureSettings
-from nurture.mail import OutgoingEmail
+from nurture.sending.mail import OutgoingEmail
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from nurture import domain
-from nurture.catalog import Catalog
-from nurture.domain import Enrollment, EnrollmentStatus, EntryRule, ExitReason, LeadState
+from nurture.leads import domain
+from nurture.leads.domain import Enrollment, EnrollmentStatus, LeadState
+from nurture.sequences.catalog import Catalog
+from nurture.sequences.domain import EntryRule, ExitReason, sequences_to_enter
 
 ENGAGEMENT_KINDS = frozenset({"email_opened", "email_clicked", "page_view"})
 """What branches watch (and what wakes a waiting branch)."""
@@ -202,7 +203,7 @@ class _Lead:
             self.state = domain.defer_entry(self.state, rule)
             return
         running = {e.sequence_key for e in self.runs if e.status == EnrollmentStatus.active}
-        for sequence in domain.sequences_to_enter(self.catalog.live(rule), rule,
+        for sequence in sequences_to_enter(self.catalog.live(rule), rule,
                                                   self.state.attributes):
             if sequence.key not in running:  # a lead runs a sequence at most once at a time
                 self.runs.append(domain.enroll(self.state.lead_id, sequence, self.now))

@@ -1,26 +1,30 @@
-"""The consumer's queries: a batch's lead states and active enrollments loaded with one
-statement per table, and what the batch decided written with one set-based statement per table.
-
-Written as SQL text for the transaction's asyncpg connection (prepared once per connection):
-arrays go in as lists, JSON as text cast to jsonb.
+"""Nurture's lead queries. The consumer's batch: lead states and active enrollments loaded with
+one statement per table, and what the batch decided written with one set-based statement per
+table, as SQL text for the transaction's asyncpg connection (prepared once per connection):
+arrays go in as lists, JSON as text cast to jsonb. Then the HTTP routes' reads of one lead: its
+enrollments and messages, the lead a message went to, the leads with an address.
 """
 
 from collections.abc import Sequence as Seq
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
-from sqlalchemy import Boolean, Column, DateTime, Integer, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, Text, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nurture.domain import Enrollment, LeadState
-from nurture.lead_changes import Engaged
-from nurture.tables import enrollments, lead_states
+from leadloop.pagination import Keyset
+from nurture.leads.changes import Engaged
+from nurture.leads.domain import Enrollment, EnrollmentStatus, LeadState, Message
+from nurture.tables import enrollments, lead_states, messages
 
 _STATE_COLUMNS = [c for c in lead_states.c if c.name != "updated_at"]
 _ENROLLMENT_COLUMNS = [c for c in enrollments.c if c.name != "updated_at"]
+_ENROLLMENT_NAMES = [c.name for c in _ENROLLMENT_COLUMNS]
 
 
 def _array_type(column: Column[Any]) -> str:
@@ -155,3 +159,83 @@ async def forget_leads(driver: asyncpg.Connection, lead_ids: Seq[UUID]) -> None:
     """Delete erased leads' enrollments, messages and engagements."""
     if lead_ids:
         await driver.execute(_FORGET_LEADS, list(lead_ids))
+
+
+# --- one lead at a time: the HTTP routes' reads ----------------------------------------
+
+ENROLLMENT_ORDER = Keyset((enrollments.c.enrolled_at, enrollments.c.id),
+                          (datetime.fromisoformat, UUID))
+"""A lead's enrollments are listed oldest first."""
+
+MESSAGE_ORDER = Keyset((messages.c.sent_at, messages.c.id.label("message_id")),
+                       (datetime.fromisoformat, UUID))
+"""A lead's messages are listed oldest first (the id read back as `message_id`)."""
+
+
+async def message_lead(conn: AsyncConnection, message_id: UUID) -> UUID | None:
+    """The lead a message went to, or None."""
+    return (await conn.execute(select(messages.c.lead_id).where(messages.c.id == message_id))
+            ).scalar_one_or_none()
+
+
+async def message_link(conn: AsyncConnection, message_id: UUID,
+                       link: int) -> tuple[UUID, str] | None:
+    """The lead a message went to and the target of its link number `link`, or None when
+    there is no such message or link."""
+    row = (await conn.execute(
+        select(messages.c.lead_id, messages.c.links[link].astext.label("url"))
+        .where(messages.c.id == message_id))).one_or_none()
+    if row is None or row.url is None:
+        return None
+    return row.lead_id, row.url
+
+
+async def leads_with_email(conn: AsyncConnection, email: str) -> list[UUID]:
+    """Every (not erased) lead whose address is `email`, case-insensitively."""
+    rows = await conn.execute(
+        select(lead_states.c.lead_id)
+        .where(func.lower(lead_states.c.email) == email.strip().lower(),
+               lead_states.c.erased_at.is_(None))
+        .order_by(lead_states.c.lead_id))
+    return [row.lead_id for row in rows]
+
+
+_MESSAGE_COLUMNS = [messages.c.id.label("message_id"),
+                    *(messages.c[name] for name in Message.model_fields if name != "message_id")]
+
+
+async def messages_of(conn: AsyncConnection, lead_id: UUID, cursor: str | None,
+                      limit: int) -> list[Message]:
+    """A page of the messages a lead was sent, oldest first (limit + 1 rows:
+    MESSAGE_ORDER.page cuts it)."""
+    rows = await conn.execute(MESSAGE_ORDER.select(
+        select(*_MESSAGE_COLUMNS).where(messages.c.lead_id == lead_id), cursor, limit))
+    return [Message.model_validate(row._asdict()) for row in rows]
+
+
+async def lead_state(conn: AsyncConnection, lead_id: UUID) -> LeadState | None:
+    """What nurture knows of one lead, or None when it knows nothing."""
+    row = (await conn.execute(select(*_STATE_COLUMNS)
+                              .where(lead_states.c.lead_id == lead_id))).first()
+    return None if row is None else LeadState.model_validate(row._asdict())
+
+
+async def active_enrollments_for_update(conn: AsyncConnection, lead_id: UUID) -> list[Enrollment]:
+    """A lead's active enrollments, locked so the step scheduler cannot advance them meanwhile."""
+    rows = await conn.execute(
+        select(*(enrollments.c[name] for name in _ENROLLMENT_NAMES))
+        .where(enrollments.c.lead_id == lead_id,
+               enrollments.c.status == EnrollmentStatus.active.value)
+        .with_for_update()
+    )
+    return [Enrollment.model_validate(row._asdict()) for row in rows]
+
+
+async def enrollments_of(conn: AsyncConnection, lead_id: UUID, cursor: str | None,
+                         limit: int) -> list[Enrollment]:
+    """A page of a lead's enrollments, oldest first (limit + 1 rows: ENROLLMENT_ORDER.page
+    cuts it)."""
+    rows = await conn.execute(ENROLLMENT_ORDER.select(
+        select(*(enrollments.c[name] for name in _ENROLLMENT_NAMES))
+        .where(enrollments.c.lead_id == lead_id), cursor, limit))
+    return [Enrollment.model_validate(row._asdict()) for row in rows]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from nurture.steps import (
+from nurture.sequences.steps import (
     BranchCondition,
     BranchStep,
     Goto,

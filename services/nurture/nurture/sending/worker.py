@@ -20,17 +20,19 @@ import httpx
 from leadloop.app import Runtime, settings_of
 from leadloop.events.models import NurtureMessageSent, event_time_now
 from leadloop.worker import run_worker
-from nurture import domain, engine, guards, send_queries
-from nurture.channels import Outcome, SmtpPool, send_webhook
 from nurture.config import NurtureSettings
 from nurture.content import catalog as content_catalog
 from nurture.content.catalog import TemplateCatalog
 from nurture.content.sms import sms_length
 from nurture.content.templates import render
-from nurture.domain import EnrollmentStatus, ExitReason, Sequence
-from nurture.mail import MailContext, personalize, render_email
-from nurture.send_queries import DueEnrollment
-from nurture.steps import Channel, SendEmailStep, SendStep
+from nurture.leads import domain
+from nurture.leads.domain import EnrollmentStatus
+from nurture.sending import engine, guards, repository
+from nurture.sending.channels import Outcome, SmtpPool, send_webhook
+from nurture.sending.mail import MailContext, personalize, render_email
+from nurture.sending.repository import DueEnrollment
+from nurture.sequences.domain import ExitReason, Sequence
+from nurture.sequences.steps import Channel, SendEmailStep, SendStep
 
 log = logging.getLogger(__name__)
 # Names message ids: uuid5(namespace, "<enrollment id>/<step>").
@@ -116,17 +118,17 @@ class Scheduler:
         async with self.runtime.unit_of_work() as uow:
             conn = uow.connection
             now = event_time_now()
-            claimed = await send_queries.claim_due(conn, now, self.settings.scheduler_batch_size)
+            claimed = await repository.claim_due(conn, now, self.settings.scheduler_batch_size)
             if not claimed:
                 return 0
             lead_ids = list({c.lead_id for c in claimed})
-            seqs = await send_queries.sequence_versions(
+            seqs = await repository.sequence_versions(
                 conn, [(c.sequence_key, c.sequence_version) for c in claimed])
-            sent = await send_queries.recent_sends(conn, lead_ids,
-                                                   send_queries.cap_window_start(now))
-            blocked = await send_queries.suppressed(conn, [c.lead.email for c in claimed])
+            sent = await repository.recent_sends(conn, lead_ids,
+                                                   repository.cap_window_start(now))
+            blocked = await repository.suppressed(conn, [c.lead.email for c in claimed])
             since = min(c.last_sent_at or c.step_started_at for c in claimed)
-            done = await send_queries.engagements_since(conn, lead_ids, min(since, now))
+            done = await repository.engagements_since(conn, lead_ids, min(since, now))
             moves: list[dict[str, Any]] = []
             skipped: list[dict[str, Any]] = []
             plans: list[Planned] = []
@@ -142,11 +144,11 @@ class Scheduler:
             outcomes = await asyncio.gather(*(self._deliver(p, now, templates)
                                               for p in plans))
             message_rows, bounced = self._apply(uow, plans, outcomes, done, now, moves)
-            await send_queries.insert_messages(conn, message_rows + skipped)
-            await send_queries.save_positions(conn, moves)
-            await send_queries.mark_bounced(conn, bounced, now)
+            await repository.insert_messages(conn, message_rows + skipped)
+            await repository.save_positions(conn, moves)
+            await repository.mark_bounced(conn, bounced, now)
             refused = set(bounced)
-            await send_queries.suppress(conn, [c.lead.email for c in claimed
+            await repository.suppress(conn, [c.lead.email for c in claimed
                                                if c.lead_id in refused], "bounced")
             await uow.commit()
             return len(claimed)

@@ -12,8 +12,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from nurture.domain import EnrollmentStatus, LeadState, Sequence, address_key
-from nurture.engine import Engagement
+from nurture.leads.domain import EnrollmentStatus, LeadState, address_key
+from nurture.sending.engine import Engagement
+from nurture.sequences.domain import Sequence
 from nurture.tables import (
     engagements,
     enrollments,

@@ -12,8 +12,8 @@ from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
-from nurture import service
-from nurture.schemas import BounceIn, InboundAccepted, ReplyIn
+from nurture.inbound import service
+from nurture.inbound.schemas import BounceIn, InboundAccepted, ReplyIn
 
 router = APIRouter(prefix="/v1", tags=["inbound"])
 

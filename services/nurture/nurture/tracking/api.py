@@ -1,6 +1,6 @@
 """Nurture's public routes, reached from emails: open pixel, click redirect, unsubscribe.
 
-They carry no API key (a mail reader has none); signed tokens (nurture.tracking) stand in.
+They carry no API key (a mail reader has none); signed tokens (nurture.tracking.tokens) stand in.
 Each client IP may make `public_per_ip_per_minute` requests to them in any sliding minute
 (counted across replicas, leadloop.ratelimit); past it, 429 with Retry-After.
 """
@@ -15,9 +15,9 @@ from leadloop.app import Runtime, get_runtime, runtime_of, settings_of, unit_of_
 from leadloop.db import UnitOfWork
 from leadloop.security import html_policy
 from leadloop.templates import Templates
-from nurture import service
 from nurture.config import NurtureSettings
-from nurture.tracking import read_click_token, read_token
+from nurture.tracking import service
+from nurture.tracking.tokens import read_click_token, read_token
 
 
 async def limit_per_ip(request: Request, runtime: Runtime = Depends(get_runtime)) -> None:
