@@ -4,8 +4,8 @@ a campaign or a market is called reaches the HTML escaped, never as markup."""
 from datetime import date
 
 from leadloop.templates import Markup
-from nurture import mail
-from nurture.public_api import _page
+from nurture.sending import mail
+from nurture.tracking.api import _page
 from outcomes import dashboard_render, digest_render
 from outcomes.dashboard_render import Bar, bar_chart
 from tests.unit.test_outcomes_digest import _digest

@@ -21,7 +21,7 @@ from handoff.webhooks.worker import _attempt
 from leadloop import tracing
 from leadloop.observability import bind_context
 from leadloop.webhooks import new_secret
-from nurture.channels import send_webhook
+from nurture.sending.channels import send_webhook
 
 pytestmark = pytest.mark.asyncio
 

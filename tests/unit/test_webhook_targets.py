@@ -9,7 +9,7 @@ import pytest
 
 from handoff.webhooks.worker import _attempt
 from leadloop.webhooks import TargetRefused, check_target, new_secret, parse_networks
-from nurture import channels
+from nurture.sending import channels
 
 pytestmark = pytest.mark.asyncio
 
