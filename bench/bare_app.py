@@ -7,7 +7,8 @@ import uuid
 
 from fastapi import FastAPI
 
-from capture.schemas import LeadAccepted, LeadIn
+from capture.leads.schemas import LeadAccepted
+from capture.leads.validation import LeadIn
 
 app = FastAPI()
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring.activities import Activity
+from scoring.rules.activities import Activity
 
 Business = Literal["b2b_software", "consumer_subscription", "education"]
 BUSINESSES: tuple[Business, ...] = ("b2b_software", "consumer_subscription", "education")

@@ -34,10 +34,10 @@ from sqlalchemy.engine import make_url
 from leadloop.db import UnitOfWork, create_engine
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import run_migrations
-from scoring import model_service
-from scoring.default_model import DEFAULT_MODEL_CONFIG, DEFAULT_MODEL_VERSION
-from scoring.learning_config import LearningConfig
-from scoring.learning_service import backtest_version, train_version
+from scoring.learning.features import LearningConfig
+from scoring.learning.service import backtest_version, train_version
+from scoring.models import service as model_service
+from scoring.models.templates import DEFAULT_MODEL_CONFIG, DEFAULT_MODEL_VERSION
 
 if TYPE_CHECKING:
     from bench.harness import Bench

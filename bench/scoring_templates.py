@@ -16,11 +16,11 @@ import argparse
 from datetime import UTC, datetime
 
 from bench.business_leads import BUSINESSES, GeneratedLead, generate
-from scoring.default_model import TEMPLATES
-from scoring.domain import ScoringModel, score_lead
-from scoring.lead_fields import LeadFields
-from scoring.learning import Example, auc, brier, raw_features, stratified_split, train
-from scoring.learning_config import LearningConfig
+from scoring.learning.domain import Example, auc, brier, raw_features, stratified_split, train
+from scoring.learning.features import LearningConfig
+from scoring.models.templates import TEMPLATES
+from scoring.rules.domain import ScoringModel, score_lead
+from scoring.rules.lead_fields import LeadFields
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 LEARNING = LearningConfig.model_validate({"features": [

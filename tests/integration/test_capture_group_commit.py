@@ -13,10 +13,11 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from capture.capture_plan import LeadWrite
-from capture.group_commit import GroupCommit
-from capture.schemas import LeadIn
-from capture.writers import Claim, LeadRequest, apply_leads
+from capture.idempotency.service import Claim
+from capture.leads.plan import LeadWrite
+from capture.leads.service import LeadRequest, apply_leads
+from capture.leads.validation import LeadIn
+from capture.writes.group_commit import GroupCommit
 from leadloop.db import UnitOfWork, create_engine
 from leadloop_devstack.stack import Stack
 from tests.integration.conftest import migrated_database

@@ -18,11 +18,14 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff import metrics, rule_repository, service, webhook_admin
 from handoff.handlers import HANDLERS
-from handoff.rep_schemas import RepIn
-from handoff.routing_tables import invalidate_routing
-from handoff.webhook_schemas import SubscriberIn
+from handoff.reps import service
+from handoff.reps.schemas import RepIn
+from handoff.routing import metrics
+from handoff.routing.reference import invalidate_routing
+from handoff.rules import repository as rule_repository
+from handoff.webhooks import service as webhook_admin
+from handoff.webhooks.schemas import SubscriberIn
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.models import LeadCreated, LeadErased, LeadProfile, LeadQualified

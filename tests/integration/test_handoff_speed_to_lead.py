@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff import metrics
 from handoff.handlers import on_lead_created, on_lead_qualified
+from handoff.routing import metrics
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.events.models import EventData, LeadCreated, LeadProfile, LeadQualified

@@ -14,10 +14,12 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks import Webhook
 
-from handoff import outbound, webhook_admin, webhook_repository
 from handoff.config import HandoffSettings
-from handoff.webhook_schemas import SubscriberIn, SubscriberPatch
-from handoff.webhook_worker import deliver_due
+from handoff.webhooks import outbound
+from handoff.webhooks import repository as webhook_repository
+from handoff.webhooks import service as webhook_admin
+from handoff.webhooks.schemas import SubscriberIn, SubscriberPatch
+from handoff.webhooks.worker import deliver_due
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
 from leadloop.events.models import LeadAccepted

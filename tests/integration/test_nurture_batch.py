@@ -39,10 +39,10 @@ from leadloop.events.models import (
 from leadloop.handlers import Item
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
-from nurture import repository
-from nurture.domain import EntryRule, Sequence
 from nurture.handlers import HANDLERS
-from nurture.steps import GuardPolicy
+from nurture.sequences import repository
+from nurture.sequences.domain import EntryRule, Sequence
+from nurture.sequences.steps import GuardPolicy
 from nurture.tables import engagements, enrollments, lead_states, suppressions
 from tests.integration.conftest import Sandbox, migrated_database
 from tests.support import eventually, read_records, send_event

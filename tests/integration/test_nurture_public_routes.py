@@ -19,9 +19,9 @@ from leadloop.db import create_engine
 from leadloop.kafka import create_producer
 from leadloop_devstack.stack import Stack
 from nurture.config import NurtureSettings
-from nurture.public_api import router
 from nurture.tables import messages
-from nurture.tracking import click_token, message_token
+from nurture.tracking.api import router
+from nurture.tracking.tokens import click_token, message_token
 from tests.integration.conftest import migrated_database
 
 pytestmark = pytest.mark.asyncio

@@ -20,11 +20,13 @@ from leadloop.app import Runtime
 from leadloop.db import create_engine
 from leadloop.kafka import create_producer
 from leadloop_devstack.stack import Stack
-from nurture import repository, service
 from nurture.config import NurtureSettings
-from nurture.domain import EntryRule, ExitReason, Sequence
-from nurture.scheduler import Scheduler
-from nurture.steps import Channel, GuardPolicy, SendStep
+from nurture.leads import repository as leads_repository
+from nurture.leads import service
+from nurture.sending.worker import Scheduler
+from nurture.sequences import repository
+from nurture.sequences.domain import EntryRule, ExitReason, Sequence
+from nurture.sequences.steps import Channel, GuardPolicy, SendStep
 from nurture.tables import enrollments, lead_states, messages, templates
 from tests.integration.conftest import migrated_database
 from tests.support import eventually
@@ -426,7 +428,7 @@ async def test_a_deal_lost_before_nurture_saw_the_lead_enrolls_it_once_its_profi
             await service.deal_closed(uow, lead["lead_id"], won=False, closed_at=datetime.now(UTC))
             await uow.commit()
     async with engine.connect() as conn:
-        early = await repository.active_enrollments_for_update(conn, in_segment["lead_id"])
+        early = await leads_repository.active_enrollments_for_update(conn, in_segment["lead_id"])
     assert early == []
 
     for lead, utm in ((in_segment, campaign), (elsewhere, "autumn")):
@@ -442,6 +444,6 @@ async def test_a_deal_lost_before_nurture_saw_the_lead_enrolls_it_once_its_profi
     assert sent["To"] == in_segment["email"]
     assert sent["X-LeadLoop-Sequence"] == f"{re_engage.key}/0"
     async with engine.connect() as conn:
-        others = await repository.active_enrollments_for_update(conn, elsewhere["lead_id"])
+        others = await leads_repository.active_enrollments_for_update(conn, elsewhere["lead_id"])
     # Out of its segment: only the seeded, everyone's re-engage sequence (due in 90 days).
     assert [e.sequence_key for e in others] == ["re-engage"]

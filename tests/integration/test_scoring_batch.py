@@ -39,8 +39,8 @@ from leadloop.handlers import Item
 from leadloop.infra_tables import outbox
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
-from scoring.active_model import forget_models
 from scoring.handlers import HANDLERS
+from scoring.models.in_force import forget_models
 from scoring.tables import deal_outcomes, lead_activities, leads, score_history
 from tests.integration.conftest import Sandbox, migrated_database
 from tests.support import eventually, read_records

@@ -18,11 +18,14 @@ from bench.business_leads import GeneratedLead, generate
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events.models import DealClosed, LeadActivity, LeadClosed, event_time_now
 from leadloop_devstack.stack import Stack
-from scoring import learning_service, model_service, repository, service
-from scoring.active_model import forget_models
-from scoring.default_model import B2C_TEMPLATE
-from scoring.lead_batch import ProfileSeen, activity_seen
-from scoring.learning_config import LearningConfig
+from scoring.leads import service
+from scoring.leads.batch import ProfileSeen, activity_seen
+from scoring.learning import service as learning_service
+from scoring.learning.features import LearningConfig
+from scoring.models import service as model_service
+from scoring.models.in_force import forget_models
+from scoring.models.templates import B2C_TEMPLATE
+from scoring.scores import repository
 from tests.integration.conftest import migrated_database
 
 pytestmark = pytest.mark.asyncio

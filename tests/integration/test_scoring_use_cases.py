@@ -27,11 +27,15 @@ from leadloop.events.models import (
 )
 from leadloop.infra_tables import outbox
 from leadloop_devstack.stack import Stack
-from scoring import learning_service, model_repository, model_service, repository, service
-from scoring.active_model import forget_models
-from scoring.default_model import DEFAULT_MODEL_CONFIG
-from scoring.learning_config import LearningConfig
-from scoring.rules import FieldEquals, FitRule
+from scoring.leads import service
+from scoring.learning import service as learning_service
+from scoring.learning.features import LearningConfig
+from scoring.models import repository as model_repository
+from scoring.models import service as model_service
+from scoring.models.in_force import forget_models
+from scoring.models.templates import DEFAULT_MODEL_CONFIG
+from scoring.rules.model_config import FieldEquals, FitRule
+from scoring.scores import repository
 from scoring.tables import lead_activities, leads
 from tests.integration.conftest import migrated_database
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import HTTPException
 
-from capture import export
 from capture.config import CaptureSettings
-from capture.confirmations import confirmation_token, read_token
-from capture.domain import consent_to_confirm, fill_profile
+from capture.consent.domain import confirmation_token, read_token
+from capture.leads.domain import consent_to_confirm, fill_profile
 from capture.main import app
+from capture.privacy import export
 from leadloop.events.models import Consent, LeadProfile
 from leadloop.settings import UnsafeSecret
 

@@ -5,9 +5,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from capture.domain import normalize_email
-from capture.import_domain import fast_profile, row_to_body
-from capture.schemas import LeadIn
+from capture.imports.domain import fast_profile, row_to_body
+from capture.leads.domain import normalize_email
+from capture.leads.validation import LeadIn
 from leadloop.events.models import event_time_now
 
 NOW = event_time_now()

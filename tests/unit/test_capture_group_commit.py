@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capture.capture_plan import LeadWrite, StoredLead, plan_captures
-from capture.domain import consent_changes, merge_lead
-from capture.group_commit import GroupCommit
-from capture.schemas import LeadIn
+from capture.leads.domain import consent_changes, merge_lead
+from capture.leads.plan import LeadWrite, StoredLead, plan_captures
+from capture.leads.validation import LeadIn
+from capture.writes.group_commit import GroupCommit
 from leadloop.events.models import Consent, LeadProfile, event_time_now
 
 EMAILS = ["ann@example.com", "bo@example.com", "cy@example.com", "dee@example.com"]

@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from capture.domain import merge_lead
-from capture.import_chunks import prepare_chunk
-from capture.import_domain import (
+from capture.imports.chunks import prepare_chunk
+from capture.imports.domain import (
     StoredLead,
     detect_delimiter,
     fast_profile,
@@ -22,8 +21,9 @@ from capture.import_domain import (
     row_to_body,
     row_to_lead,
 )
-from capture.imports import csv_rows
-from capture.schemas import LeadIn
+from capture.imports.service import csv_rows
+from capture.leads.domain import merge_lead
+from capture.leads.validation import LeadIn
 from leadloop.events.models import Consent, LeadProfile, event_time_now
 
 EMAILS = ["ann@example.com", "bo@example.com", "cy@example.com"]

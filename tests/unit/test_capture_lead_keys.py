@@ -4,7 +4,7 @@ work would seal them, so that sealing at commit has nothing left to do."""
 import uuid
 from typing import Any
 
-from capture.lead_keys import publish_sealed
+from capture.leads.keys import publish_sealed
 from leadloop.events.models import LeadCreated, LeadProfile, event_time_now
 from leadloop.pii import has_personal_data, new_data_key, reveal
 

@@ -1,7 +1,7 @@
 """Undoing a merge takes back exactly what the duplicate brought, and nothing changed since."""
 
-from capture.domain import consent_changes, merge_consent
-from capture.merges import filled_by_merge, undo_profile
+from capture.leads.domain import consent_changes, merge_consent
+from capture.merges.domain import filled_by_merge, undo_profile
 from leadloop.events.models import Consent, LeadProfile
 
 

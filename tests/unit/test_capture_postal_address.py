@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from capture.form_config import FormConfigIn
-from capture.import_domain import default_mapping, row_to_lead
-from capture.schemas import LeadIn
-from capture.submission import SubmissionInvalid, map_submission
+from capture.exceptions import SubmissionInvalid
+from capture.forms.definition import FormConfigIn
+from capture.imports.domain import default_mapping, row_to_lead
+from capture.leads.validation import LeadIn
+from capture.submissions.domain import map_submission
 from leadloop import pii
 from leadloop.events.models import event_time_now
 

@@ -4,7 +4,7 @@ event wins, whatever order the scoring and handoff topics deliver them in."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from capture.sales_state import Qualification, SalesState, fold
+from capture.sales.domain import Qualification, SalesState, fold
 from leadloop.events.models import (
     LeadAccepted,
     LeadDisqualified,

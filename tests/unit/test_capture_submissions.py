@@ -6,9 +6,8 @@ from typing import Any
 import pytest
 
 from capture.config import CaptureSettings
-from capture.embed import _js_literal, render_embed_script
-from capture.form_config import FormConfigIn
-from capture.submission import (
+from capture.forms.definition import FormConfigIn
+from capture.submissions.domain import (
     SubmissionInvalid,
     issue_token,
     map_submission,
@@ -17,6 +16,7 @@ from capture.submission import (
     unverified_reason,
     wants_html,
 )
+from capture.submissions.embed import _js_literal, render_embed_script
 from leadloop.events.models import event_time_now
 from leadloop.ratelimit import retry_after_s
 

@@ -5,13 +5,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from handoff.assign import facts_of, pool_of, reps_involved
+from handoff.assignments.domain import FALLBACK_QUEUE_RULE, RoundRobinCursor
 from handoff.config import HandoffSettings
-from handoff.domain import FALLBACK_QUEUE_RULE, RoundRobinCursor
-from handoff.intake import RoutingPlan, leads_to_route, plan_routing
-from handoff.routing import Condition, RepProfile, RoutingRule
-from handoff.routing_repository import LeadState
-from handoff.routing_tables import Rep, RoutingTables
+from handoff.routing.assign import facts_of, pool_of, reps_involved
+from handoff.routing.domain import Condition, RepProfile, RoutingRule
+from handoff.routing.intake import RoutingPlan, leads_to_route, plan_routing
+from handoff.routing.reference import Rep, RoutingTables
+from handoff.routing.repository import LeadState
 from leadloop.events.models import LeadProfile, LeadQualified
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -5,9 +5,8 @@ not the new-lead rotation, unless a routing rule names customers."""
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from handoff.assign import RepLoads, decide, facts_of, handed_off
 from handoff.config import HandoffSettings
-from handoff.customers import (
+from handoff.customers.domain import (
     EXISTING_CUSTOMER_RULE,
     Account,
     CustomerContext,
@@ -16,8 +15,9 @@ from handoff.customers import (
     customer_context,
     with_customer_facts,
 )
-from handoff.routing import Condition, RepProfile, RoutingRule
-from handoff.routing_tables import Rep, RoutingTables
+from handoff.routing.assign import RepLoads, decide, facts_of, handed_off
+from handoff.routing.domain import Condition, RepProfile, RoutingRule
+from handoff.routing.reference import Rep, RoutingTables
 from leadloop.events.models import LeadProfile, LeadQualified
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -10,17 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from standardwebhooks import Webhook
 
-from handoff.delivery_schedule import gives_up, retry_delay
-from handoff.domain import (
+from handoff.assignments.domain import (
     FALLBACK_QUEUE_RULE,
     AssignmentState,
     AssignmentStatus,
     RoundRobinCursor,
-    TransitionNotAllowed,
     convert,
     route_round_robin,
 )
-from handoff.routing import (
+from handoff.exceptions import TransitionNotAllowed
+from handoff.routing.domain import (
     Condition,
     LeadFacts,
     RepProfile,
@@ -32,8 +31,9 @@ from handoff.routing import (
     segment_of,
     team_pool,
 )
-from handoff.sla import TimerKind, add_working_time, plan_breach, timers_for
-from handoff.webhook_worker import secrets_in_use
+from handoff.sla.domain import TimerKind, add_working_time, plan_breach, timers_for
+from handoff.webhooks.schedule import gives_up, retry_delay
+from handoff.webhooks.worker import secrets_in_use
 from leadloop.webhooks import headers_for, new_secret
 
 ANN, BOB, CAT, DAN = (UUID(int=n) for n in (1, 2, 3, 4))

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from handoff.rep_schemas import RepIn, RepPatch
+from handoff.reps.schemas import RepIn, RepPatch
 
 REP = {"name": "Ada", "email": "ada@example.com", "team": "default", "capacity": 5}
 

@@ -8,19 +8,19 @@ from uuid import UUID
 
 import pytest
 
-from handoff.domain import (
+from handoff.assignments.domain import (
     FALLBACK_QUEUE_RULE,
     ROUND_ROBIN_RULE,
     AssignmentState,
     AssignmentStatus,
     RepCandidate,
     RoundRobinCursor,
-    TransitionNotAllowed,
     accept,
     record_contact,
     reject,
     route_round_robin,
 )
+from handoff.exceptions import TransitionNotAllowed
 
 ANN, BOB, CAT, DAN = (UUID(int=n) for n in (1, 2, 3, 4))
 NAMES = {ANN: "ann", BOB: "bob", CAT: "cat", DAN: "dan"}

@@ -14,10 +14,10 @@ from leadloop.events.models import (
     LeadProfile,
     LeadSource,
 )
-from nurture.catalog import Catalog
-from nurture.domain import EntryRule, ExitReason, Sequence
 from nurture.handlers import HANDLERS, change_of
-from nurture.lead_changes import ConsentChanged, Created, Engaged, Exited
+from nurture.leads.changes import ConsentChanged, Created, Engaged, Exited
+from nurture.sequences.catalog import Catalog
+from nurture.sequences.domain import EntryRule, ExitReason, Sequence
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LEAD = uuid.uuid4()

@@ -6,10 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nurture.catalog import Catalog
-from nurture.domain import Enrollment, EnrollmentStatus, EntryRule, ExitReason, LeadState
-from nurture.domain import Sequence as NurtureSequence
-from nurture.lead_changes import (
+from nurture.leads.changes import (
     ConsentChanged,
     Created,
     DealEnded,
@@ -24,6 +21,10 @@ from nurture.lead_changes import (
     lead_ids_of,
     plan,
 )
+from nurture.leads.domain import Enrollment, EnrollmentStatus, LeadState
+from nurture.sequences.catalog import Catalog
+from nurture.sequences.domain import EntryRule, ExitReason
+from nurture.sequences.domain import Sequence as NurtureSequence
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=5)

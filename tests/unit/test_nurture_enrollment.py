@@ -8,26 +8,21 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from nurture.domain import (
-    STEPS_ADAPTER,
+from nurture.leads.domain import (
     Enrollment,
     EnrollmentStatus,
-    EntryRule,
-    ExitReason,
     LeadState,
-    SendEmailStep,
-    Sequence,
-    WaitStep,
     admit_new_lead,
     enroll,
     enrollments_to_exit,
     erased,
     record_exit_cause,
     record_rejection,
-    sequences_to_enter,
     should_enroll,
 )
-from nurture.schemas import SequenceIn
+from nurture.sequences.domain import EntryRule, ExitReason, Sequence, sequences_to_enter
+from nurture.sequences.schemas import SequenceIn
+from nurture.sequences.steps import STEPS_ADAPTER, SendEmailStep, WaitStep
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEAD = uuid.UUID("00000000-0000-4000-8000-000000000001")

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from nurture.guards import (
+from nurture.sending.guards import (
     Defer,
     Recipient,
     Send,
@@ -16,7 +16,7 @@ from nurture.guards import (
     quiet_until,
     zone_of,
 )
-from nurture.steps import Channel, GuardPolicy, QuietHours
+from nurture.sequences.steps import Channel, GuardPolicy, QuietHours
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CAPS = GuardPolicy(max_per_day=1, max_per_week=3, quiet_hours=None)

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from nurture.channels import send_webhook
 from nurture.content.templates import Template, render
-from nurture.mail import MailContext, personalize, render_email
-from nurture.steps import Channel
-from nurture.tracking import click_token, message_token, read_click_token, read_token
+from nurture.sending.channels import send_webhook
+from nurture.sending.mail import MailContext, personalize, render_email
+from nurture.sequences.steps import Channel
+from nurture.tracking.tokens import click_token, message_token, read_click_token, read_token
 
 CTX = MailContext(base_url="https://nurture.example", link_secret="s3cret",
                   mail_from="LeadLoop <hello@leadloop.example>", sales_phone="+1 555 0100")

@@ -9,23 +9,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from nurture.domain import (
+from nurture.leads.domain import (
     Enrollment,
     EnrollmentStatus,
-    EntryRule,
-    ExitReason,
     LeadState,
-    Sequence,
     enroll,
     enrollments_to_exit,
     exit_due,
     record_consent,
     record_exit_cause,
     record_profile,
-    sequences_to_enter,
     should_enroll,
 )
-from nurture.engine import (
+from nurture.sending.engine import (
     Complete,
     Engagement,
     LeadFacts,
@@ -35,8 +31,9 @@ from nurture.engine import (
     after_send,
     next_action,
 )
-from nurture.schemas import SequenceOut
-from nurture.steps import (
+from nurture.sequences.domain import EntryRule, ExitReason, Sequence, sequences_to_enter
+from nurture.sequences.schemas import SequenceOut
+from nurture.sequences.steps import (
     STEPS_ADAPTER,
     BranchStep,
     Channel,

@@ -10,13 +10,13 @@ from nurture.content.plaintext import html_to_text
 from nurture.content.sms import sms_length
 from nurture.content.templates import (
     Template,
-    TemplateInvalid,
     check,
     render,
     sample_variables,
     variables,
 )
-from nurture.steps import Channel, SendEmailStep, SendStep, WaitStep
+from nurture.exceptions import TemplateInvalid
+from nurture.sequences.steps import Channel, SendEmailStep, SendStep, WaitStep
 
 
 def _problems(channel: Channel, subject: str | None = None, html: str | None = None,

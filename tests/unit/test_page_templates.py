@@ -4,8 +4,8 @@ a campaign or a market is called reaches the HTML escaped, never as markup."""
 from datetime import date
 
 from leadloop.templates import Markup
-from nurture import mail
-from nurture.public_api import _page
+from nurture.sending import mail
+from nurture.tracking.api import _page
 from outcomes.dashboard import render as dashboard_render
 from outcomes.dashboard.render import Bar, bar_chart
 from outcomes.digest import render as digest_render

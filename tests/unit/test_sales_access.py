@@ -5,10 +5,11 @@ from uuid import UUID
 
 import pytest
 
-from handoff.queue_alerts import managers_of
-from handoff.routing import RepProfile
-from handoff.routing_tables import Rep, RoutingTables
-from handoff.sales_access import NotAManager, NotYourLead, UnknownRep, viewer_of
+from handoff.exceptions import NotAManager, NotYourLead, UnknownRep
+from handoff.queue.alerts import managers_of
+from handoff.routing.domain import RepProfile
+from handoff.routing.reference import Rep, RoutingTables
+from handoff.sales.access import viewer_of
 from leadloop.auth import Principal
 
 ANN, BOB, MIA, ZED, OUT = (UUID(int=n) for n in range(1, 6))

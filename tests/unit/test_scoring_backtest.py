@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from leadloop.events.models import LeadProfile
-from scoring.backtest import (
+from scoring.learning.backtest import (
     ReplayActivity,
     ReplayLead,
     backtest,
@@ -13,10 +13,10 @@ from scoring.backtest import (
     qualified_at,
     week_of,
 )
-from scoring.default_model import MODEL_V2_CONFIG
-from scoring.domain import Activity, ScoringModel, score_lead
-from scoring.learning_config import LearningConfig
-from scoring.rules import EngagementRule, MqlDefinition, PeriodCap
+from scoring.learning.features import LearningConfig
+from scoring.models.templates import MODEL_V2_CONFIG
+from scoring.rules.domain import Activity, ScoringModel, score_lead
+from scoring.rules.model_config import EngagementRule, MqlDefinition, PeriodCap
 
 START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 MODEL = ScoringModel(version=1, config=MODEL_V2_CONFIG)

@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadloop.events.models import Consent, LeadProfile, LeadQualified, LeadScored, LeadSource
-from scoring.default_model import DEFAULT_MODEL_CONFIG
-from scoring.domain import Activity, Qualification, ScoringModel, StoredLead
-from scoring.lead_batch import (
+from scoring.leads.batch import (
     ActivitySeen,
     BatchOutcome,
     LeadInput,
@@ -19,6 +17,8 @@ from scoring.lead_batch import (
     apply_batch,
     survivor_ids,
 )
+from scoring.models.templates import DEFAULT_MODEL_CONFIG
+from scoring.rules.domain import Activity, Qualification, ScoringModel, StoredLead
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MODEL = ScoringModel(version=1, config=DEFAULT_MODEL_CONFIG)

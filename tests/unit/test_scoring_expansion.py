@@ -9,15 +9,15 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import LeadExpansionQualified, LeadProfile, LeadQualified
-from scoring.active_model import ExpansionInForce
-from scoring.default_model import MODEL_V2_CONFIG
-from scoring.domain import Activity, Qualification, ScoringModel, StoredLead
-from scoring.expansion_learning import Purchase, repeat_examples
-from scoring.lead_fields import LeadFields
-from scoring.learning import predict, train
-from scoring.learning_config import LearningConfig
-from scoring.rescoring import rescore
-from scoring.rules import ScoringModelConfig
+from scoring.leads.rescoring import rescore
+from scoring.learning.domain import predict, train
+from scoring.learning.expansion import Purchase, repeat_examples
+from scoring.learning.features import LearningConfig
+from scoring.models.in_force import ExpansionInForce
+from scoring.models.templates import MODEL_V2_CONFIG
+from scoring.rules.domain import Activity, Qualification, ScoringModel, StoredLead
+from scoring.rules.lead_fields import LeadFields
+from scoring.rules.model_config import ScoringModelConfig
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 QUALIFICATION = ScoringModel(version=1, config=MODEL_V2_CONFIG)

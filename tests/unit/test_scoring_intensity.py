@@ -7,12 +7,12 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring.activities import Activity, numeric_properties
-from scoring.default_model import B2B_TEMPLATE, B2C_TEMPLATE, DEFAULT_MODEL_CONFIG
-from scoring.domain import ScoringModel, score_lead
-from scoring.lead_fields import LeadFields, check_field, field_value
-from scoring.measures import ActivityMeasure
-from scoring.rules import FieldEquals, IntensityRule, ScoringModelConfig
+from scoring.models.templates import B2B_TEMPLATE, B2C_TEMPLATE, DEFAULT_MODEL_CONFIG
+from scoring.rules.activities import Activity, numeric_properties
+from scoring.rules.domain import ScoringModel, score_lead
+from scoring.rules.lead_fields import LeadFields, check_field, field_value
+from scoring.rules.measures import ActivityMeasure
+from scoring.rules.model_config import FieldEquals, IntensityRule, ScoringModelConfig
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PROFILE = LeadProfile(email="ann@gmail.com")
@@ -201,7 +201,7 @@ def test_an_explanation_shows_the_page_without_its_query_where_emails_hide() -> 
 
 
 def test_backtest_counts_intensity_points_when_replaying_a_lead() -> None:
-    from scoring.backtest import ReplayLead, qualified_at
+    from scoring.learning.backtest import ReplayLead, qualified_at
 
     profile = LeadProfile(email="ann@gmail.com", first_name="Ann", phone="+14155550100")
     consent = Consent(email_marketing=True, sales_contact=True)

@@ -9,9 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import Consent, LeadProfile
-from scoring.domain import Activity
-from scoring.lead_fields import LeadFields
-from scoring.learning import (
+from scoring.learning.domain import (
     Example,
     auc,
     brier,
@@ -25,7 +23,9 @@ from scoring.learning import (
     top_lift,
     train,
 )
-from scoring.learning_config import LearningConfig
+from scoring.learning.features import LearningConfig
+from scoring.rules.domain import Activity
+from scoring.rules.lead_fields import LeadFields
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = LearningConfig.model_validate({"features": [

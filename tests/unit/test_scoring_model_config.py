@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import LeadProfile
-from scoring.default_model import DEFAULT_MODEL_CONFIG
-from scoring.domain import (
+from scoring.models.diff import diff_models
+from scoring.models.templates import DEFAULT_MODEL_CONFIG
+from scoring.rules.domain import (
     Activity,
     Qualification,
     ScoringModel,
@@ -18,8 +19,7 @@ from scoring.domain import (
     next_qualification,
     score_lead,
 )
-from scoring.model_diff import diff_models
-from scoring.rules import (
+from scoring.rules.model_config import (
     Disqualifier,
     EmailDomainKind,
     EngagementRule,

@@ -5,12 +5,18 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from leadloop.events.models import LeadDisqualified, LeadProfile, LeadQualified, LeadScored
-from scoring.default_model import MODEL_V2_CONFIG
-from scoring.domain import Activity, Qualification, ScoringModel, StoredLead, merged_qualification
-from scoring.learning import predict
-from scoring.learning_config import LearningConfig
-from scoring.rescoring import Rescored, rescore
-from scoring.rules import MqlDefinition
+from scoring.leads.rescoring import Rescored, rescore
+from scoring.learning.domain import predict
+from scoring.learning.features import LearningConfig
+from scoring.models.templates import MODEL_V2_CONFIG
+from scoring.rules.domain import (
+    Activity,
+    Qualification,
+    ScoringModel,
+    StoredLead,
+    merged_qualification,
+)
+from scoring.rules.model_config import MqlDefinition
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MODEL = ScoringModel(version=1, config=MODEL_V2_CONFIG)

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from leadloop.events.models import LeadProfile
-from scoring.default_model import DEFAULT_MODEL_CONFIG, MODEL_V1_CONFIG, MODEL_V2_CONFIG
-from scoring.domain import (
+from scoring.models.templates import DEFAULT_MODEL_CONFIG, MODEL_V1_CONFIG, MODEL_V2_CONFIG
+from scoring.rules.domain import (
     Activity,
     LeadScore,
     Qualification,
@@ -25,7 +25,7 @@ from scoring.domain import (
     round_half_up,
     score_lead,
 )
-from scoring.rules import (
+from scoring.rules.model_config import (
     Disqualifier,
     EmailDomainIn,
     EngagementRule,

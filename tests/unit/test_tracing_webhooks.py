@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from handoff.webhook_worker import _attempt
+from handoff.webhooks.worker import _attempt
 from leadloop import tracing
 from leadloop.observability import bind_context
 from leadloop.webhooks import new_secret
-from nurture.channels import send_webhook
+from nurture.sending.channels import send_webhook
 
 pytestmark = pytest.mark.asyncio
 

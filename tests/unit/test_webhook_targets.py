@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from handoff.webhook_worker import _attempt
+from handoff.webhooks.worker import _attempt
 from leadloop.webhooks import TargetRefused, check_target, new_secret, parse_networks
-from nurture import channels
+from nurture.sending import channels
 
 pytestmark = pytest.mark.asyncio
 

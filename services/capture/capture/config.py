@@ -24,9 +24,6 @@ class CaptureSettings(MailingServiceSettings):
     consumer_fetch_min_bytes: int = 262_144
     consumer_fetch_max_wait_ms: int = 200
 
-    # Where browsers reach capture (the embed script posts submissions and page views there);
-    # defaults to http://<host>:<port>. Never taken from a request's Host header.
-    public_url: str | None = None
     # Signs the embed script's 'page loaded at' token (minimum fill time) and the links of
     # consent confirmation mails. No default: capture refuses to start without a random value
     # of at least 32 characters (the same on every replica), unless dev_mode.
@@ -40,9 +37,9 @@ class CaptureSettings(MailingServiceSettings):
     consent_mail_poll_interval_s: float = Field(default=1.0, gt=0)
     # The confirmation link's route: requests per client IP in any sliding minute.
     public_per_ip_per_minute: int = Field(default=30, ge=1)
-    # The GDPR export gathers each service's own export over HTTP (capture.export): where each
-    # one answers, e.g. {"scoring": "http://scoring:8002", ...}. Defaults: this host, their
-    # default ports.
+    # The GDPR export gathers each service's own export over HTTP (capture.privacy.export):
+    # where each one answers, e.g. {"scoring": "http://scoring:8002", ...}. Defaults: this
+    # host, their default ports.
     export_peers: dict[str, str] = Field(default_factory=lambda: {
         "scoring": "http://127.0.0.1:8002", "handoff": "http://127.0.0.1:8003",
         "nurture": "http://127.0.0.1:8004", "outcomes": "http://127.0.0.1:8005"})
@@ -57,8 +54,3 @@ class CaptureSettings(MailingServiceSettings):
     idempotency_retention_hours: float = 24.0
     # How often purges (idempotency keys, old rate-limit windows) run, in seconds.
     housekeeping_interval_s: float = 300.0
-
-    @property
-    def base_url(self) -> str:
-        """The public base URL of capture's form routes."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

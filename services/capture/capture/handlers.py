@@ -3,11 +3,11 @@
 Capture owns consent, so a withdrawal another service hears of comes back here and is
 announced from here (lead.consent_changed): one consent state for every service. It also keeps
 each lead's owner and qualification state from scoring's and handoff's events, for lead search
-(capture.sales_state).
+(capture.sales).
 """
 
-from capture import sales_state
-from capture.consent import ConsentChange, change_consents
+from capture.consent.service import ConsentChange, change_consents
+from capture.sales.service import record_sales_progress
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     Consent,
@@ -45,4 +45,4 @@ async def on_sales_progress(uow: UnitOfWork, batch: Batch[
         LeadQualified | LeadDisqualified | LeadHandedOff | LeadAccepted | LeadRejected]) -> None:
     """Scoring qualified or disqualified a lead, handoff assigned it, or its rep accepted or
     rejected it: the lead's owner and qualification state for lead search (one upsert)."""
-    await sales_state.save(uow, sales_state.fold(batch.events))
+    await record_sales_progress(uow, batch.events)

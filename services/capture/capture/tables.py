@@ -154,7 +154,7 @@ consent_confirmations = Table(
 )
 
 # Each lead's owner (the rep holding it) and qualification state, as scoring and handoff announce
-# them (capture.sales_state): lead search filters on them. Each half carries the time of the
+# them (capture.sales.domain): lead search filters on them. Each half carries the time of the
 # event that set it, so an older event arriving late (another topic) never overwrites a newer one.
 lead_sales_states = Table(
     "lead_sales_states",

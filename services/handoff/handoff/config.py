@@ -1,17 +1,16 @@
 """Handoff's settings: environment variables prefixed LEADLOOP_HANDOFF_."""
 
 from datetime import timedelta
-from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import MailingServiceSettings
-from leadloop.webhooks import Network, parse_networks
+from leadloop.settings import MailingServiceSettings, OutboundHttpSettings
 
 
-class HandoffSettings(MailingServiceSettings):
-    """Handoff's settings."""
+class HandoffSettings(MailingServiceSettings, OutboundHttpSettings):
+    """Handoff's settings: it sends mail (queue alerts) and calls the URLs admins configure
+    (webhooks; `webhook_allowed_networks` from OutboundHttpSettings)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_HANDOFF_", extra="ignore")
 
@@ -40,8 +39,6 @@ class HandoffSettings(MailingServiceSettings):
     # A lead in the fallback queue alerts its team's managers (webhook and email) at once, and
     # again every queue_realert_s while it is still there.
     queue_realert_s: float = Field(default=1800.0, gt=0)
-    # Where the sales page is reached (links in alert emails); default http://<host>:<port>.
-    public_url: str | None = None
     mail_from: str = "LeadLoop <sales@leadloop.example>"
 
     # The sales page (/sales): its session cookie is signed with this (a long random value, the
@@ -66,26 +63,6 @@ class HandoffSettings(MailingServiceSettings):
     webhook_retry_window_s: float = Field(default=24 * 3600.0, gt=0)
     # How long a rotated-out secret keeps signing next to the new one.
     webhook_secret_overlap_s: float = Field(default=24 * 3600.0, ge=0)
-    # Subscriber URLs must resolve to public addresses; networks listed here (comma-separated
-    # CIDRs, e.g. 127.0.0.0/8,::1 for local receivers) are allowed too. Development and tests
-    # only: an admin key could otherwise reach internal services.
-    webhook_allowed_networks: str = ""
-
-    @field_validator("webhook_allowed_networks")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        parse_networks(value)  # raises ValueError naming the bad entry
-        return value
-
-    @property
-    def webhook_networks(self) -> list[Network]:
-        """The networks webhooks may reach besides public addresses."""
-        return parse_networks(self.webhook_allowed_networks)
-
-    @property
-    def base_url(self) -> str:
-        """The public base URL of handoff (the sales page)."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def accept_sla(self) -> timedelta:
@@ -97,10 +74,3 @@ class HandoffSettings(MailingServiceSettings):
         """The accept SLA of an existing customer's hand-off, as a duration."""
         return timedelta(seconds=self.customer_accept_sla_s)
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> HandoffSettings:
-    """The process's settings, read from the environment once: the instance the app runs with
-    (main.py), for the batch handlers, which run without a runtime. Everything that has a
-    runtime reads `leadloop.app.settings_of(runtime, HandoffSettings)`."""
-    return HandoffSettings()

@@ -3,9 +3,11 @@
 from datetime import datetime
 from uuid import UUID
 
-from handoff import customers_service, repository, service
-from handoff.config import get_settings
-from handoff.customers_service import FORM_SUBMITTED
+from handoff.assignments import repository, service
+from handoff.config import HandoffSettings
+from handoff.customers import service as customers_service
+from handoff.customers.service import FORM_SUBMITTED
+from handoff.routing import service as routing_service
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     CONSENT_PURPOSES,
@@ -19,6 +21,12 @@ from leadloop.events.models import (
 )
 from leadloop.handlers import Batch, Handlers
 
+SETTINGS = HandoffSettings()
+"""The process's settings, read from the environment once: the app runs with this instance
+(main.py) and the batch handlers route with it. The runner calls a handler with the unit of work
+and the batch only, so `settings_of(runtime, ...)` cannot reach it; everything that has a
+runtime reads `leadloop.app.settings_of(runtime, HandoffSettings)`."""
+
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""
 
@@ -29,13 +37,13 @@ async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
     arrivals: dict[UUID, datetime] = {}
     for event in batch.events:
         arrivals.setdefault(event.lead_id, event.created_at)  # the first event wins
-    await service.record_arrivals(uow, arrivals)
+    await routing_service.record_arrivals(uow, arrivals)
 
 
 @HANDLERS.handles
 async def on_lead_qualified(uow: UnitOfWork, batch: Batch[LeadQualified]) -> None:
     """New MQLs go to their named-account owner or their rule's team, or the fallback queue."""
-    await service.route_qualified_leads(uow, batch.events, get_settings())
+    await routing_service.route_qualified_leads(uow, batch.events, SETTINGS)
 
 
 @HANDLERS.handles
@@ -58,7 +66,7 @@ async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChang
 @HANDLERS.handles_where(lambda data: data.get("kind") == FORM_SUBMITTED)
 async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
     """An existing customer's new form submission goes to its owner (existing_customer)."""
-    await customers_service.route_customer_interest(uow, batch.events, get_settings())
+    await customers_service.route_customer_interest(uow, batch.events, SETTINGS)
 
 
 @HANDLERS.handles
@@ -72,4 +80,4 @@ async def on_stage_changed(uow: UnitOfWork, batch: Batch[LeadStageChanged]) -> N
 async def on_expansion_qualified(uow: UnitOfWork, batch: Batch[LeadExpansionQualified]) -> None:
     """A customer ready to buy again (its expansion score crossed the threshold) goes to its
     owner (existing_customer), as its new form submissions do."""
-    await customers_service.route_expansion(uow, batch.events, get_settings())
+    await customers_service.route_expansion(uow, batch.events, SETTINGS)

@@ -1,23 +1,24 @@
 """Handoff's app: `uvicorn handoff.main:app`."""
 
-from handoff.account_api import router as account_router
-from handoff.admin_api import router as admin_router
-from handoff.api import router
-from handoff.config import get_settings
-from handoff.export import router as export_router
-from handoff.handlers import HANDLERS
-from handoff.queue_worker import run_queue_drain
-from handoff.rep_keys import resolve_rep_key
-from handoff.rep_keys import router as rep_keys_router
-from handoff.sales_page import router as sales_page_router
-from handoff.sla_worker import run_sla_timers
-from handoff.webhook_worker import run_webhooks
+from handoff.assignments.api import router as assignments_router
+from handoff.customers.api import router as accounts_router
+from handoff.handlers import HANDLERS, SETTINGS
+from handoff.keys.api import router as rep_keys_router
+from handoff.keys.service import resolve_rep_key
+from handoff.privacy.api import router as export_router
+from handoff.queue.worker import run_queue_drain
+from handoff.reps.api import router as reps_router
+from handoff.rules.api import router as rules_router
+from handoff.sales.api import router as sales_page_router
+from handoff.sla.worker import run_sla_timers
+from handoff.webhooks.api import router as webhooks_router
+from handoff.webhooks.worker import run_webhooks
 from leadloop.app import create_service_app
 
 app = create_service_app(
-    settings=get_settings(),
-    routers=[router, admin_router, account_router, rep_keys_router, sales_page_router,
-             export_router],
+    settings=SETTINGS,
+    routers=[reps_router, assignments_router, rules_router, webhooks_router, accounts_router,
+             rep_keys_router, sales_page_router, export_router],
     handlers=HANDLERS,
     workers=[run_sla_timers, run_webhooks, run_queue_drain],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).

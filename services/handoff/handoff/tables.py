@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.types import Float
 
-from handoff.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
+from handoff.assignments.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
 
 metadata = MetaData()
 

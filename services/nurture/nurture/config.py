@@ -2,17 +2,18 @@
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import MailingServiceSettings, UnsafeSecret
-from leadloop.webhooks import Network, parse_networks
+from leadloop.settings import MailingServiceSettings, OutboundHttpSettings, UnsafeSecret
 
 __all__ = ["NurtureSettings", "UnsafeSecret"]
 
 
-class NurtureSettings(MailingServiceSettings):
-    """Nurture's settings."""
+class NurtureSettings(MailingServiceSettings, OutboundHttpSettings):
+    """Nurture's settings. From the shared bases: public_url (where people reach the pixel,
+    click and unsubscribe routes), the SMTP server, and webhook_allowed_networks (channel
+    adapters must resolve to public addresses or be in these)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_NURTURE_", extra="ignore")
 
@@ -31,9 +32,6 @@ class NurtureSettings(MailingServiceSettings):
     smtp_connections: int = 8
     # The "call us directly" call to action in every email.
     sales_phone: str = "+1 555 0100"
-    # Where people reach nurture's public routes (pixel, click, unsubscribe); defaults to
-    # http://<host>:<port>.
-    public_url: str | None = None
     # Signs tracking and unsubscribe links. No default: nurture refuses to start without a
     # random value of at least 32 characters (the same on every replica), unless dev_mode
     # (leadloop.settings.ServiceSettings.require_secrets).
@@ -43,10 +41,6 @@ class NurtureSettings(MailingServiceSettings):
     # link_secret.
     webhook_secret: str = ""
     signing_secrets: ClassVar[tuple[str, ...]] = ("link_secret", "webhook_secret")
-    # Channel adapter URLs must resolve to public addresses; networks listed here
-    # (comma-separated CIDRs, e.g. 127.0.0.0/8,::1 for local adapters) are allowed too.
-    # Development and tests only.
-    webhook_allowed_networks: str = ""
     # An SMS longer than this many segments (GSM-7: 160 characters alone, 153 each when split;
     # UCS-2: 70 / 67) is not sent; the message log says why.
     sms_max_segments: int = Field(default=3, ge=1, le=20)
@@ -62,19 +56,3 @@ class NurtureSettings(MailingServiceSettings):
     public_per_ip_per_minute: int = 120
     # How often spent rate-limit windows are purged, in seconds.
     housekeeping_interval_s: float = 300.0
-
-    @field_validator("webhook_allowed_networks")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        parse_networks(value)  # raises ValueError naming the bad entry
-        return value
-
-    @property
-    def webhook_networks(self) -> list[Network]:
-        """The networks channel adapters may be on besides public addresses."""
-        return parse_networks(self.webhook_allowed_networks)
-
-    @property
-    def base_url(self) -> str:
-        """The public base URL of nurture's tracking and unsubscribe routes."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,8 +1,8 @@
 """Nurture's event handler and the HANDLERS registry. Handlers never commit: the runner does.
 
 One handler takes every event nurture consumes, so a consumed batch is one batch of changes
-whatever its mix of types: each event becomes a change about one lead (lead_changes), and
-service.apply loads, decides and writes them together, each lead's in order.
+whatever its mix of types: each event becomes a change about one lead (leads/changes.py), and
+leads.service.apply loads, decides and writes them together, each lead's in order.
 """
 
 from typing import Any, TypeAlias
@@ -26,9 +26,8 @@ from leadloop.events.models import (
     LeadUpdated,
 )
 from leadloop.handlers import Batch, Handlers
-from nurture import service
-from nurture.domain import ExitReason
-from nurture.lead_changes import (
+from nurture.leads import service
+from nurture.leads.changes import (
     ENGAGEMENT_KINDS,
     REPLY_KIND,
     ConsentChanged,
@@ -42,6 +41,7 @@ from nurture.lead_changes import (
     Rejected,
     Scored,
 )
+from nurture.sequences.domain import ExitReason
 
 NurtureEvent: TypeAlias = (
     LeadCreated | LeadUpdated | LeadConsentChanged | LeadScored | LeadActivity | LeadQualified

@@ -3,22 +3,24 @@
 from fastapi import FastAPI
 
 from leadloop.app import create_service_app
-from nurture.api import router
 from nurture.config import NurtureSettings
 from nurture.content.api import router as templates_router
-from nurture.export import router as export_router
 from nurture.handlers import HANDLERS
-from nurture.housekeeping import housekeeping
-from nurture.inbound_api import router as inbound_router
-from nurture.public_api import router as public_router
-from nurture.scheduler import run_scheduler
+from nurture.inbound.api import router as inbound_router
+from nurture.leads.api import router as leads_router
+from nurture.privacy.api import router as export_router
+from nurture.sending.worker import run_scheduler
+from nurture.sequences.api import router as sequences_router
+from nurture.tracking.api import router as public_router
+from nurture.tracking.worker import housekeeping
 
 
 def create_app(settings: NurtureSettings) -> FastAPI:
     """Nurture's app; it refuses to start (the lifespan raises) with unsafe signing secrets."""
     return create_service_app(
         settings=settings,
-        routers=[router, templates_router, inbound_router, public_router, export_router],
+        routers=[leads_router, sequences_router, templates_router, inbound_router, public_router,
+                 export_router],
         handlers=HANDLERS,
         workers=[run_scheduler, housekeeping],
         # Operation ids whose function name reads badly as one (leadloop.openapi).

@@ -1,5 +1,7 @@
 """Nurture's tables: sequence versions, what it knows of each lead, and enrollments."""
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -18,40 +20,44 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
 
-sequences = Table(
+
+def _versions(name: str, *columns: Column[Any] | Index) -> Table:
+    """A table of immutable versions by key: an edit adds the next version, none is changed
+    (but a sequence's `active`) or deleted, so what ran on a version can always be read."""
+    return Table(name, metadata, Column("key", Text, primary_key=True),
+                 Column("version", Integer, primary_key=True), *columns,
+                 Column("created_at", DateTime(timezone=True), nullable=False,
+                        server_default=func.now()))
+
+
+sequences = _versions(
     "sequences",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("version", Integer, primary_key=True),
     Column("entry_rule", Text, nullable=False),
     Column("steps", JSONB, nullable=False),
     Column("active", Boolean, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # Segment, entry delay, exit conditions, guard policy, webhook channels (domain.Sequence).
+    # Segment, entry delay, exit conditions, guard policy, webhook channels
+    # (sequences.domain.Sequence).
     Column("settings", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     # One live version per sequence; older versions stay so running enrollments can finish.
     Index("sequences_one_active_version", "key", unique=True, postgresql_where=text("active")),
 )
 
+def _moments(*names: str) -> list[Column[Any]]:
+    """Nullable points in time, one column each."""
+    return [Column(name, DateTime(timezone=True)) for name in names]
+
+
 lead_states = Table(
     "lead_states",
     metadata,
     Column("lead_id", UUID(as_uuid=True), primary_key=True),
-    # When capture created the lead (lead.created), not when this row was written; NULL until
-    # that event arrives, which may be after lead.qualified.
-    Column("created_at", DateTime(timezone=True)),
-    Column("qualified_at", DateTime(timezone=True)),
-    Column("handed_off_at", DateTime(timezone=True)),
-    Column("disqualified_at", DateTime(timezone=True)),
-    Column("rejected_at", DateTime(timezone=True)),
+    # When each milestone first happened (leads.domain.LeadState), not when this row was written;
+    # NULL until its event arrives (created_at: lead.created, which may come after
+    # lead.qualified).
+    *_moments("created_at", "qualified_at", "handed_off_at", "disqualified_at", "rejected_at"),
     Column("rejection_reason", Text),
-    Column("erased_at", DateTime(timezone=True)),
-    Column("replied_at", DateTime(timezone=True)),
-    Column("unsubscribed_at", DateTime(timezone=True)),
-    Column("deal_closed_at", DateTime(timezone=True)),
-    Column("deal_opened_at", DateTime(timezone=True)),
-    Column("bounced_at", DateTime(timezone=True)),
-    Column("merged_at", DateTime(timezone=True)),
+    *_moments("erased_at", "replied_at", "unsubscribed_at", "deal_closed_at", "deal_opened_at",
+              "bounced_at", "merged_at"),
     # A local copy of what sending needs (lead.created / lead.updated); erasure clears it.
     Column("email", Text),
     Column("first_name", Text),
@@ -69,7 +75,7 @@ lead_states = Table(
     Column("profile_at", DateTime(timezone=True)),
     Column("score", Integer),
     Column("scored_at", DateTime(timezone=True)),
-    # Entry rules that fired before the profile arrived (domain.LeadState.pending_entries).
+    # Entry rules that fired before the profile arrived (leads.domain.LeadState.pending_entries).
     Column("pending_entries", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Replies and bounces reported by address find the lead(s) through this.
@@ -142,7 +148,7 @@ engagements = Table(
 suppressions = Table(
     "suppressions",
     metadata,
-    # SHA-256 of the address, trimmed and lower-cased (domain.address_key): an address that
+    # SHA-256 of the address, trimmed and lower-cased (leads.domain.address_key): an address that
     # bounced or unsubscribed stays suppressed for every lead record that carries it, and the
     # list holds no readable address (it outlives erasure, so the person is never mailed again).
     Column("address_key", Text, primary_key=True),
@@ -151,18 +157,14 @@ suppressions = Table(
     CheckConstraint("reason IN ('unsubscribed', 'bounced')", name="suppression_reason"),
 )
 
-templates = Table(
+templates = _versions(
     "templates",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("version", Integer, primary_key=True),
     Column("channel", Text, nullable=False),
     Column("subject", Text),
     Column("html", Text),
     # The plain-text body; NULL: written from the HTML at send time (content.plaintext).
     Column("text", Text),
     Column("description", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Requests to the public routes counted per client IP and minute, shared by every replica.

@@ -1,12 +1,16 @@
 """Scoring's event handlers and the HANDLERS registry the consumer runner dispatches on.
 
 Handlers never commit: the runner commits their effects together with the processed-event
-record, then the Kafka offset.
+record, then the Kafka offset. Every use case is in `leads/service.py`.
 """
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     DealClosed,
+    EventData,
     LeadActivity,
     LeadClosed,
     LeadConsentChanged,
@@ -18,11 +22,13 @@ from leadloop.events.models import (
     LeadUpdated,
 )
 from leadloop.handlers import Batch, Handlers, Item
-from scoring import service
-from scoring.lead_batch import LeadInput, ProfileSeen, activity_seen
+from scoring.leads import service
+from scoring.leads.batch import LeadInput, ProfileSeen, activity_seen
 
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""
+
+E = TypeVar("E", bound=EventData)
 
 
 @HANDLERS.handles
@@ -45,62 +51,51 @@ def lead_input(item: Item[LeadCreated | LeadUpdated | LeadActivity]) -> LeadInpu
                        event_type=item.envelope.type)
 
 
+async def _one_at_a_time(uow: UnitOfWork, batch: Batch[E],
+                         use_case: Callable[[UnitOfWork, E, str], Awaitable[None]]) -> None:
+    """Rarer event types apply one event at a time, in order: each locks its lead first."""
+    for item in batch:
+        await use_case(uow, item.event, item.envelope.id)
+
+
 @HANDLERS.handles
 async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
     """Consent to a purpose given or withdrawn: do-not-contact can disqualify the lead."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_consent_change(uow, event, envelope.id)
+    await _one_at_a_time(uow, batch, service.record_consent_change)
 
 
 @HANDLERS.handles
 async def on_lead_merged(uow: UnitOfWork, batch: Batch[LeadMerged]) -> None:
     """A duplicate was merged into a lead: score the survivor with both histories."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_merge(uow, event, envelope.id)
+    await _one_at_a_time(uow, batch, service.record_merge)
 
 
 @HANDLERS.handles
 async def on_lead_unmerged(uow: UnitOfWork, batch: Batch[LeadUnmerged]) -> None:
     """A merge was undone: both leads are scored on their own again."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_unmerge(uow, event, envelope.id)
+    await _one_at_a_time(uow, batch, service.record_unmerge)
 
 
 @HANDLERS.handles
 async def on_lead_rejected(uow: UnitOfWork, batch: Batch[LeadRejected]) -> None:
     """Sales rejected the lead: it may qualify again later."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_rejection(uow, event, envelope.id)
+    await _one_at_a_time(uow, batch, service.record_rejection)
 
 
 @HANDLERS.handles
 async def on_deal_closed(uow: UnitOfWork, batch: Batch[DealClosed]) -> None:
     """A won or lost deal: keep it as training data."""
-    for item in batch:
-        event = item.event
-        envelope = item.envelope
-        await service.record_deal_outcome(uow, event, envelope.id)
+    await _one_at_a_time(uow, batch, service.record_deal_outcome)
 
 
 @HANDLERS.handles
 async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
     """The person asked to be forgotten: delete what scoring holds about them."""
     for item in batch:
-        event = item.event
-        await service.erase_lead(uow, event.lead_id, event.erased_at)
-
+        await service.erase_lead(uow, item.event.lead_id, item.event.erased_at)
 
 
 @HANDLERS.handles
 async def on_lead_closed(uow: UnitOfWork, batch: Batch[LeadClosed]) -> None:
     """A lead closed as not converted: keep it as a negative outcome to learn from."""
-    for item in batch:
-        await service.record_lead_closed(uow, item.event, item.envelope.id)
+    await _one_at_a_time(uow, batch, service.record_lead_closed)

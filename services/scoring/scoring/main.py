@@ -1,16 +1,23 @@
-"""Scoring's app: `uvicorn scoring.main:app`."""
+"""Scoring's app: `uvicorn scoring.main:app`.
+
+Where things live: handlers.py (what each consumed event does), then a folder per feature:
+leads/ (the copy of each lead, rescored on every event), scores/ (the score API), models/
+(versions, activation, re-score jobs), learning/ (outcomes, training, backtests), rules/ (the
+rules as data and the scorer), privacy/ (GDPR export). See services/scoring/README.md.
+"""
 
 from leadloop.app import create_service_app
-from scoring.api import router
 from scoring.config import ScoringSettings
-from scoring.export import router as export_router
 from scoring.handlers import HANDLERS
-from scoring.model_api import router as model_router
-from scoring.workers import rescore_worker, training_worker
+from scoring.learning.worker import training_worker
+from scoring.models.api import router as models_router
+from scoring.models.worker import rescore_worker
+from scoring.privacy.api import router as privacy_router
+from scoring.scores.api import router as scores_router
 
 app = create_service_app(
     settings=ScoringSettings(),
-    routers=[router, model_router, export_router],
+    routers=[scores_router, models_router, privacy_router],
     handlers=HANDLERS,
     workers=[rescore_worker, training_worker],
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).

@@ -1,5 +1,8 @@
 """Scoring's tables: model versions, its own copy of each lead, activities, history, outcomes."""
 
+from typing import Any
+
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -170,3 +173,9 @@ rescore_jobs = Table(
     Column("finished_at", DateTime(timezone=True)),
     Index("rescore_jobs_running", "id", postgresql_where=text("status = 'running'")),
 )
+
+
+def decoded_json(value: Any) -> Any:
+    """A jsonb value read through the asyncpg driver: decoded by the connection's codec, or
+    JSON text (the hot path and the backtest read these tables without SQLAlchemy)."""
+    return orjson.loads(value) if isinstance(value, str) else value

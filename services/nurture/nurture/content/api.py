@@ -6,14 +6,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import select
 
 from leadloop.app import Runtime, get_runtime, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.events.models import event_time_now
 from leadloop.pagination import cursor_query, limit_query
-from nurture.channels import SmtpPool
 from nurture.config import NurtureSettings
 from nurture.content import catalog, repository
 from nurture.content.schemas import (
@@ -28,18 +26,13 @@ from nurture.content.schemas import (
     TestSendOut,
 )
 from nurture.content.sms import sms_length
-from nurture.content.templates import (
-    SAMPLE_LEAD,
-    Rendered,
-    Template,
-    TemplateInvalid,
-    check,
-    render,
-)
-from nurture.domain import LeadState
-from nurture.mail import MailContext, personalize, render_email
-from nurture.steps import TEMPLATE_NAME, Channel
-from nurture.tables import lead_states
+from nurture.content.templates import SAMPLE_LEAD, Rendered, Template, check, render
+from nurture.exceptions import TemplateInvalid
+from nurture.leads import repository as leads_repository
+from nurture.leads.domain import LeadState
+from nurture.sending.channels import SmtpPool
+from nurture.sending.mail import MailContext, personalize, render_email
+from nurture.sequences.steps import TEMPLATE_NAME, Channel
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"],
                    dependencies=[Depends(require_scope("admin"))])
@@ -126,13 +119,10 @@ async def _template_and_lead(uow: UnitOfWork, key: str, body: PreviewIn
             template = (await catalog.current(uow.connection)).get(key, body.version)
         lead = None
         if body.lead_id is not None:
-            row = (await uow.connection.execute(
-                select(lead_states).where(lead_states.c.lead_id == body.lead_id))).first()
-            if row is None or row.erased_at is not None or row.profile_at is None:
+            lead = await leads_repository.lead_state(uow.connection, body.lead_id)
+            if lead is None or lead.is_erased or lead.profile_at is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND,
                                     f"nurture knows no lead {body.lead_id}")
-            lead = LeadState.model_validate(
-                {k: v for k, v in row._asdict().items() if k != "updated_at"})
     if template is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no template '{key}'" + (
             "" if body.version is None else f" version {body.version}"))

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.reference import Reference
 from nurture.content.templates import Problem, Template
-from nurture.steps import Channel, SendEmailStep, SendStep
+from nurture.sequences.steps import Channel, SendEmailStep, SendStep
 from nurture.tables import templates
 
 

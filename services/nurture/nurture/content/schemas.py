@@ -1,13 +1,14 @@
 """HTTP models of templates: a version to save, a stored version, a preview, a test send."""
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadloop.pagination import Page
-from nurture.steps import TEMPLATE_NAME, Channel
+from nurture.content.repository import TemplateVersion
+from nurture.sequences.steps import TEMPLATE_NAME, Channel
 
 _BODY = 200_000
 
@@ -45,9 +46,9 @@ class TemplateOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> "TemplateOut":
-        """The API view of a stored row."""
-        return cls.model_validate(row._asdict())
+    def of(cls, stored: TemplateVersion) -> "TemplateOut":
+        """The API view of a stored version."""
+        return cls.model_validate(asdict(stored))
 
 
 class TemplateList(Page[TemplateOut]):

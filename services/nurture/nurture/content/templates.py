@@ -19,7 +19,8 @@ from jinja2 import Template as Jinja
 from jinja2.sandbox import SandboxedEnvironment
 
 from nurture.content.plaintext import html_to_text
-from nurture.steps import Channel
+from nurture.exceptions import TemplateInvalid
+from nurture.sequences.steps import Channel
 
 POSTAL_FIELDS = frozenset({"street", "city", "postal_code", "region", "country"})
 LEAD_FIELDS = frozenset({"first_name", "last_name", "email", "company", "job_title", "phone",
@@ -60,14 +61,6 @@ class Problem:
     def message(self) -> str:
         """The reason, with the line when known."""
         return f"line {self.line}: {self.reason}" if self.line else self.reason
-
-
-class TemplateInvalid(ValueError):
-    """A template that cannot be saved; `problems` name each field, line and reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message()}" for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ depends_on = None
 
 # Written out rather than imported: a migration is a snapshot, and version 1 must stay what it
 # was when seeded whatever the code's defaults become. tests/unit/test_scoring_rules.py checks it
-# against scoring.default_model.DEFAULT_MODEL_CONFIG.
+# against scoring.models.templates.DEFAULT_MODEL_CONFIG.
 MODEL_V1 = {
     "fit_rules": [
         {"id": "fit.business_email", "points": 15,

@@ -35,7 +35,7 @@ def _model_v1() -> dict[str, Any]:
     return copy.deepcopy(initial.MODEL_V1)  # type: ignore[no-any-return]
 
 
-# Checked against scoring.default_model.DEFAULT_MODEL_CONFIG by tests/unit/test_scoring_rules.py.
+# Checked against scoring.models.templates.DEFAULT_MODEL_CONFIG by tests/unit/test_scoring_rules.py.
 MODEL_V2 = _model_v1()
 MODEL_V2["disqualifiers"].append(DO_NOT_CONTACT)
 

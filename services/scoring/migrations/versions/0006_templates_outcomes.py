@@ -23,7 +23,7 @@ down_revision = "0005_do_not_contact"
 branch_labels = None
 depends_on = None
 
-# A snapshot, not the code's defaults; checked against scoring.default_model.DEFAULT_MODEL_CONFIG
+# A snapshot, not the code's defaults; checked against scoring.models.templates.DEFAULT_MODEL_CONFIG
 # by tests/unit/test_scoring_rules.py.
 MODEL_V3 = {'fit_rules': [{'id': 'fit.business_email',
                 'points': 15,

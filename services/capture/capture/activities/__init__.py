@@ -1,0 +1,1 @@
+"""Activities: what people did (page views, downloads, webinars), each a lead.activity."""

@@ -1,0 +1,1 @@
+"""Consent: changes from outside a request (unsubscribes) and double opt-in."""

@@ -1,0 +1,1 @@
+"""Forms: their configuration (admin routes) and the in-memory copy submissions read."""

@@ -1,0 +1,1 @@
+"""Periodic purges of what capture keeps only for a while."""

@@ -1,0 +1,1 @@
+"""Idempotency-Key: a retried POST gets the first answer and creates nothing new."""

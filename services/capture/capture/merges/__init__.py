@@ -1,0 +1,1 @@
+"""Merges: folding a duplicate lead into another, and undoing it."""

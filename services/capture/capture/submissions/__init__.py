@@ -1,0 +1,1 @@
+"""Form submissions: public posts and API clients, spam checks, the embed script, tracking."""

@@ -1,0 +1,1 @@
+"""Group commit: the writes of concurrent requests share one transaction."""

@@ -1,0 +1,89 @@
+"""Routing qualified leads in batches: lock, load, plan (pure), store, hand off."""
+
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from handoff.config import HandoffSettings
+from handoff.customers import repository as customer_repository
+from handoff.customers.domain import CustomerContext, customer_context, with_customer_facts
+from handoff.exceptions import (
+    RoutingConflict,
+)
+from handoff.routing import assign, intake, metrics
+from handoff.routing import repository as routing_repository
+from handoff.routing.reference import routing_tables
+from leadloop.accounts import account_domain
+from leadloop.db import UnitOfWork
+from leadloop.events.models import (
+    LeadQualified,
+    event_time_now,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified],
+                                settings: HandoffSettings) -> None:
+    """Assign newly qualified leads (named-account owner, else the first matching rule's team
+    by weighted round-robin, else the fallback queue) and hand them off with everything the
+    rep needs to pitch: a fixed number of statements for the whole batch."""
+    lead_ids = list(dict.fromkeys(event.lead_id for event in events))
+    # lead.erased and lead.created come on another topic, maybe to another replica: the
+    # leads' locks make them wait for each other (repository.lock_lead).
+    await routing_repository.lock_leads(uow, lead_ids)
+    states = await routing_repository.lead_states(uow, lead_ids)
+    routing, skipped = intake.leads_to_route(events, states)
+    for skip in skipped:
+        log.info("lead %s: %s", skip.lead_id, skip.reason)
+    if not routing:
+        return
+    tables = await routing_tables(uow.connection)
+    customers = await customer_contexts(uow, {e.lead_id: e.profile.email for e in routing})
+    leads = [(event, with_customer_facts(assign.facts_of(event), customers[event.lead_id]))
+             for event in routing]
+    cursors = await routing_repository.lock_pools(
+        uow, [assign.pool_of(tables, facts, settings.default_team) for _lead, facts in leads])
+    loads = await routing_repository.rep_loads(uow, list(dict.fromkeys(
+        rep_id for lead, facts in leads
+        for rep_id in assign.reps_involved(tables, facts, settings.default_team,
+                                           customers[lead.lead_id]))))
+    plan = intake.plan_routing(leads, states, tables, loads, cursors, event_time_now(),
+                               settings, customers)
+    await routing_repository.save_leads(uow, plan.lead_copies)
+    inserted = await assign.store_handoffs(uow, plan.handoffs, plan.cursors)
+    if len(inserted) != len(plan.handoffs):
+        raise RoutingConflict(f"{len(plan.handoffs) - len(inserted)} lead(s) got an open "
+                              "assignment meanwhile")
+    uow.after_commit(lambda: _observe_speed_to_lead(plan.speed_to_lead_s))
+
+
+async def customer_contexts(uow: UnitOfWork, emails: Mapping[UUID, str | None]
+                            ) -> dict[UUID, CustomerContext]:
+    """Each lead's standing (stage, account, owner): two or three statements for any batch."""
+    stages = await customer_repository.stages_of(uow, list(emails))
+    domains = {d for email in emails.values() if (d := account_domain(email)) is not None}
+    accounts = await customer_repository.accounts_of(uow, domains)
+    return {lead_id: customer_context(email, stages.get(lead_id), accounts)
+            for lead_id, email in emails.items()}
+
+
+async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]) -> None:
+    """Remember when each lead was created (for speed-to-lead). lead.created and
+    lead.qualified come on different topics, so handoff may route a lead before it hears
+    of its creation (its capture partition lagging): then the hand-off is measured here."""
+    await routing_repository.lock_leads(uow, list(arrivals))  # one handler measures, not both
+    measured = [max((handed_off_at - created_at).total_seconds(), 0.0) for created_at, handed_off_at
+                in await routing_repository.record_arrivals(uow, arrivals)
+                if handed_off_at is not None]
+    uow.after_commit(lambda: _observe_speed_to_lead(measured))
+
+
+def _observe_speed_to_lead(seconds: list[float]) -> None:
+    # After commit only: a batch that rolls back and is retried must not count a lead twice.
+    for value in seconds:
+        metrics.CREATED_TO_HANDED_OFF.observe(value)
+
+

@@ -1,0 +1,1 @@
+"""Reports back from mail providers and sales tools: replies and bounces."""

@@ -1,0 +1,1 @@
+"""Nurture's part of a GDPR export."""

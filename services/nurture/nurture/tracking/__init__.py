@@ -1,0 +1,1 @@
+"""The public routes emails link to: open pixel, click redirect, unsubscribe."""

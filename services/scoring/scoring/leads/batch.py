@@ -1,0 +1,193 @@
+"""The hot path's decisions for a batch of profiles and activities, in event order. No I/O.
+
+The caller loads the batch's leads (locked), their recent activities and stores the batch's
+new activities first (`activities_to_store`, then the ids that were new); `apply_batch` then
+applies every event of each lead in order to an in-memory copy, reusing `rescore`, and says
+which rows, history and events to write. Applying a batch or its events one at a time gives the
+same state and events.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from leadloop.events.models import (
+    Consent,
+    EventData,
+    LeadActivity,
+    LeadProfile,
+    LeadSource,
+)
+from scoring.leads.rescoring import rescore
+from scoring.models.in_force import ExpansionInForce
+from scoring.rules.activities import Activity, numeric_properties
+from scoring.rules.domain import LeadScore, Qualification, ScoringModel, StoredLead
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSeen:
+    """A lead's profile and consent as of `at` (lead.created, lead.updated); lead.created
+    also brings the lead's source."""
+
+    lead_id: UUID
+    profile: LeadProfile
+    consent: Consent
+    at: datetime
+    event_id: str
+    source: LeadSource | None = None
+    event_type: str = "leadloop.lead.updated.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySeen:
+    """Something a lead did (lead.activity), sent for `lead_id`."""
+
+    lead_id: UUID
+    activity: Activity
+
+
+LeadInput = ProfileSeen | ActivitySeen
+
+
+ACTIVITY_TYPE = "leadloop.lead.activity.v1"
+
+
+def last_event(event_id: str, event_type: str, at: datetime) -> dict[str, Any]:
+    """The columns that say which event was applied last to a lead, and when it happened."""
+    return {"last_event_id": event_id, "last_event_type": event_type, "last_event_at": at}
+
+
+def activity_seen(event: LeadActivity, event_id: str) -> ActivitySeen:
+    """A lead.activity as scoring stores it (with its numeric properties, seconds on page
+    apart)."""
+    seconds, numbers = numeric_properties(event.properties)
+    return ActivitySeen(event.lead_id, Activity(
+        activity_id=event.activity_id, kind=event.kind, occurred_at=event.occurred_at,
+        url=event.url, event_id=event_id, seconds=seconds, numbers=numbers or None,
+    ))
+
+
+@dataclass(slots=True)
+class LeadState:
+    """One locked lead while the batch is applied: the lead, its written columns, its
+    recent activities, and whether anything is to be written."""
+
+    lead: StoredLead
+    columns: dict[str, Any]
+    activities: list[Activity] = field(default_factory=list)
+    changed: bool = False
+
+    def set(self, values: dict[str, Any]) -> None:
+        """Record columns to write."""
+        if values:
+            self.columns |= values
+            self.changed = True
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch changes: rows to write, history rows, events to publish (in order)."""
+
+    rows: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    history: list[tuple[UUID, LeadScore, str | None, datetime]] = field(default_factory=list)
+    events: list[EventData] = field(default_factory=list)
+
+
+def survivor_ids(inputs: list[LeadInput], leads: dict[UUID, StoredLead]) -> set[UUID]:
+    """The leads that activities sent for duplicates merged away go to, not locked yet."""
+    merged = {leads[seen.lead_id].merged_into for seen in inputs
+              if isinstance(seen, ActivitySeen) and not leads[seen.lead_id].erased}
+    return {lead_id for lead_id in merged if lead_id is not None} - leads.keys()
+
+
+def activities_to_store(inputs: list[LeadInput], leads: dict[UUID, StoredLead],
+                        ) -> list[tuple[UUID, Activity, UUID | None]]:
+    """The batch's activities to insert: (lead, activity, the duplicate it was sent for).
+
+    Activities of erased leads are dropped; one sent for a duplicate merged away belongs to
+    the survivor; the first delivery of an activity id is the one kept.
+    """
+    rows: dict[UUID, tuple[UUID, Activity, UUID | None]] = {}
+    for seen in inputs:
+        if not isinstance(seen, ActivitySeen) or seen.activity.activity_id in rows:
+            continue
+        lead = leads[seen.lead_id]
+        if lead.erased:
+            continue
+        if lead.merged_into is None:
+            rows[seen.activity.activity_id] = (lead.lead_id, seen.activity, None)
+        else:
+            rows[seen.activity.activity_id] = (lead.merged_into, seen.activity, lead.lead_id)
+    return list(rows.values())
+
+
+def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_activities: set[UUID],
+                model: ScoringModel, trained: dict[str, Any] | None,
+                now: datetime, expansion: ExpansionInForce | None = None) -> BatchOutcome:
+    """Apply each event in order to the loaded `states` (changed in place); what to write.
+
+    `new_activities` are the ids `activities_to_store` inserted; any other activity was known
+    already and scores nothing again.
+    """
+    outcome = BatchOutcome()
+    since = now - timedelta(days=model.config.decay.window_days)
+    scored = set()  # activity ids applied in this batch (a second delivery scores nothing)
+
+    def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
+        rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
+                           expansion=expansion)
+        state.set(rescored.values)
+        state.lead = _with_score(state.lead, rescored.values)
+        if rescored.history is not None:
+            outcome.history.append((state.lead.lead_id, rescored.history, event_id, now))
+        outcome.events.extend(rescored.events)
+
+    for seen in inputs:
+        state = states[seen.lead_id]
+        lead = state.lead
+        if lead.erased:
+            continue
+        if isinstance(seen, ProfileSeen):
+            if seen.source is not None and lead.source is None:
+                state.set({"source": seen.source.model_dump(mode="json")})
+                state.lead = lead = replace(lead, source=seen.source)
+            # Capture's events for one lead are ordered, but a profile older than the one
+            # kept (a redelivered or replayed lead.created) must not overwrite it.
+            if lead.profile_at is None or seen.at >= lead.profile_at:
+                state.set({"profile": seen.profile.model_dump(mode="json"),
+                           "consent": seen.consent.model_dump(mode="json"),
+                           "profile_at": seen.at, "profile_event_id": seen.event_id})
+                state.set(last_event(seen.event_id, seen.event_type, seen.at))
+                state.lead = replace(lead, profile=seen.profile, consent=seen.consent,
+                                     profile_at=seen.at, profile_event_id=seen.event_id)
+                score(state, seen.event_id)
+            continue
+        activity = seen.activity
+        if activity.activity_id not in new_activities or activity.activity_id in scored:
+            continue  # the same activity again (another event id): nothing new to score
+        scored.add(activity.activity_id)
+        if lead.merged_into is not None:  # sent for a duplicate merged away: the survivor's
+            state = states[lead.merged_into]
+        if activity.occurred_at > since:
+            state.activities.append(activity)
+        state.set(last_event(activity.event_id or "", ACTIVITY_TYPE, activity.occurred_at))
+        # New engagement after sales rejected the lead recycles it: it may qualify again.
+        rejected_at = state.lead.rejected_at
+        score(state, activity.event_id,
+              recycled=rejected_at is not None and activity.occurred_at > rejected_at)
+    outcome.rows = {lead_id: state.columns for lead_id, state in states.items() if state.changed}
+    return outcome
+
+
+def _with_score(lead: StoredLead, values: dict[str, Any]) -> StoredLead:
+    """The lead after a rescore's columns are stored (what the next event of the batch sees)."""
+    if not values:
+        return lead
+    changes: dict[str, Any] = {name: values[name] for name in (
+        "score", "fit_score", "engagement_score", "grade", "is_mql", "model_version",
+        "win_probability", "disqualified_rule", "expansion_score", "expansion_qualified_at")
+        if name in values}
+    if "qualification" in values:
+        changes["qualification"] = Qualification(values["qualification"])
+    return replace(lead, **changes)

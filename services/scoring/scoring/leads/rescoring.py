@@ -1,0 +1,153 @@
+"""What rescoring one lead changes: the columns to store, the history row, the events. No I/O.
+
+Shared by the event handlers (one lead) and by re-score jobs (a batch of leads), so both
+decide identically: lead.scored on every change, lead.disqualified once, lead.qualified once
+per qualification.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leadloop.events.models import (
+    ActivitySummary,
+    Consent,
+    EventData,
+    LeadDisqualified,
+    LeadExpansionQualified,
+    LeadProfile,
+    LeadQualified,
+    LeadScored,
+    LeadSource,
+)
+from scoring.learning.domain import predict, raw_features
+from scoring.models.in_force import ExpansionInForce
+from scoring.rules.domain import (
+    Activity,
+    LeadScore,
+    ScoringModel,
+    StoredLead,
+    next_qualification,
+    score_lead,
+)
+from scoring.rules.lead_fields import LeadFields
+
+RECENT_ACTIVITIES = 10
+"""How many recent activities lead.qualified carries for the rep."""
+
+
+@dataclass
+class Rescored:
+    """The outcome of rescoring one lead."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    history: LeadScore | None = None
+    events: list[EventData] = field(default_factory=list)
+
+
+def win_probability(model: ScoringModel, trained: dict[str, Any] | None, lead: LeadFields,
+                    activities: list[Activity], now: datetime) -> float | None:
+    """The learned model's win probability for a lead, when the version has been trained."""
+    learning = model.config.learning
+    if learning is None or trained is None:
+        return None
+    raw = raw_features(learning, lead, activities, now, model.config.decay.window_days)
+    return predict(trained, raw)
+
+
+def rescore(lead: StoredLead, model: ScoringModel, trained: dict[str, Any] | None,
+            activities: list[Activity], now: datetime, *, recycled: bool = False,
+            expansion: ExpansionInForce | None = None) -> Rescored:
+    """Score the lead at `now` from its stored state; nothing happens before its profile.
+    A customer is also scored by the expansion model in force, if any."""
+    outcome = Rescored()
+    if lead.profile is None or lead.erased or lead.merged_into is not None:
+        return outcome
+    fields = LeadFields(lead.profile, lead.consent, lead.source)
+    probability = win_probability(model, trained, fields, activities, now)
+    result = score_lead(model, lead.profile, activities, now,
+                        profile_event_id=lead.profile_event_id,
+                        disqualified=lead.disqualified_rule is not None,
+                        win_probability=probability,
+                        consent_withdrawn=lead.consent_withdrawn,
+                        consent=lead.consent, source=lead.source)
+    outcome.values = {
+        "contributions": [c.model_dump(mode="json") for c in result.contributions],
+        "scored_at": now, "win_probability": probability,
+    }
+    if result.disqualification is not None and lead.disqualified_rule is None:
+        outcome.values |= {"disqualified_rule": result.disqualification.rule_id,
+                           "disqualified_reason": result.disqualification.reason,
+                           "disqualified_at": now}
+        outcome.events.append(LeadDisqualified(
+            lead_id=lead.lead_id, rule_id=result.disqualification.rule_id,
+            reason=result.disqualification.reason, model_version=model.version,
+            disqualified_at=now,
+        ))
+    if result.summary() != lead.summary():
+        outcome.values |= {"score": result.score, "fit_score": result.fit_score,
+                           "engagement_score": result.engagement_score, "grade": result.grade,
+                           "is_mql": result.is_mql, "model_version": result.model_version}
+        outcome.history = result
+        outcome.events.append(_scored_event(lead, result, now))
+    qualification, qualifies = next_qualification(lead.qualification, result.is_mql, recycled)
+    outcome.values["qualification"] = qualification.value
+    if qualifies:
+        outcome.values["qualified_at"] = now
+        recent = sorted(activities, key=lambda a: a.occurred_at, reverse=True)
+        outcome.events.append(_qualified_event(lead, lead.profile, result,
+                                               recent[:RECENT_ACTIVITIES], now))
+    if expansion is not None and lead.customer_since is not None:
+        _rescore_expansion(lead, fields, expansion, activities, now, outcome)
+    return outcome
+
+
+def _rescore_expansion(lead: StoredLead, fields: LeadFields, expansion: ExpansionInForce,
+                       activities: list[Activity], now: datetime, outcome: Rescored) -> None:
+    """A customer's expansion score: the expansion model over what it did since its latest
+    won deal. Reaching the model's MQL definition announces it once per purchase."""
+    since = lead.customer_since
+    assert since is not None and lead.profile is not None  # rescore checked both
+    after = [a for a in activities if a.occurred_at > since]
+    probability = win_probability(expansion.model, expansion.trained, fields, after, now)
+    result = score_lead(expansion.model, lead.profile, after, now,
+                        profile_event_id=lead.profile_event_id, win_probability=probability,
+                        consent_withdrawn=lead.consent_withdrawn, consent=lead.consent,
+                        source=lead.source)
+    outcome.values["expansion_score"] = result.score
+    announced = lead.expansion_qualified_at is not None and lead.expansion_qualified_at >= since
+    if not result.is_mql or announced:
+        return
+    outcome.values["expansion_qualified_at"] = now
+    recent = sorted(after, key=lambda a: a.occurred_at, reverse=True)[:RECENT_ACTIVITIES]
+    outcome.events.append(LeadExpansionQualified(
+        lead_id=lead.lead_id, score=result.score, grade=result.grade,
+        model_version=result.model_version, contributions=list(result.contributions),
+        profile=lead.profile, consent=lead.consent or Consent(),
+        source=lead.source or LeadSource(),
+        recent_activities=[ActivitySummary(kind=a.kind, occurred_at=a.occurred_at, url=a.url)
+                           for a in recent],
+        customer_since=since, qualified_at=now, repeat_probability=result.win_probability))
+
+
+def _scored_event(lead: StoredLead, result: LeadScore, now: datetime) -> LeadScored:
+    return LeadScored(
+        lead_id=lead.lead_id, score=result.score, fit_score=result.fit_score,
+        engagement_score=result.engagement_score, grade=result.grade,
+        model_version=result.model_version, is_mql=result.is_mql,
+        contributions=list(result.contributions), scored_at=now,
+        win_probability=result.win_probability,
+    )
+
+
+def _qualified_event(lead: StoredLead, profile: LeadProfile, result: LeadScore,
+                     recent: list[Activity], now: datetime) -> LeadQualified:
+    return LeadQualified(
+        lead_id=lead.lead_id, score=result.score, grade=result.grade,
+        model_version=result.model_version, contributions=list(result.contributions),
+        profile=profile, consent=lead.consent or Consent(), source=lead.source or LeadSource(),
+        recent_activities=[
+            ActivitySummary(kind=a.kind, occurred_at=a.occurred_at, url=a.url) for a in recent
+        ],
+        qualified_at=now, win_probability=result.win_probability,
+    )
