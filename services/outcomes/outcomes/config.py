@@ -36,8 +36,7 @@ class OutcomesSettings(MailingServiceSettings):
     # Speed to lead (handoff to first contact) is judged against this; 300 s is handoff's
     # default accept SLA.
     speed_to_lead_sla_s: float = Field(default=300.0, gt=0)
-    # Where the digest's "open the dashboard" link points; defaults to http://<host>:<port>.
-    public_url: str | None = None
+    # The digest's "open the dashboard" link is base_url (public_url, else http://<host>:<port>).
 
     # Signs the dashboard's session cookie (HMAC-SHA256): a long random value, the same on every
     # replica. Unset: a random key per process (sessions end at a restart, one replica only).
@@ -62,8 +61,3 @@ class OutcomesSettings(MailingServiceSettings):
             if address.strip():
                 seen.setdefault(address.strip(), None)
         return list(seen)
-
-    @property
-    def base_url(self) -> str:
-        """The public base URL of outcomes (the dashboard link in the digest)."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
