@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import asyncpg
 import orjson
@@ -93,7 +93,8 @@ class UnitOfWork:
 
     def publish(self, event: EventData, lead_id: str | None = None) -> CloudEvent:
         """Record `event` for the outbox; it reaches Kafka only if this unit of work commits."""
-        subject = lead_id or str(event.lead_id)
+        # Every lead event has a lead_id; the few others name their subject explicitly.
+        subject = lead_id or str(cast(Any, event).lead_id)
         cloud_event = CloudEvent(
             type=event_type_of(event),
             source=self._source,

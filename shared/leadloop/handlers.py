@@ -78,7 +78,7 @@ H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 def _type_of(event_class: type[EventData]) -> str:
     type_field = event_class.model_fields.get("type")
     event_type = type_field.default if type_field is not None else None
-    if EVENT_TYPES.get(event_type) is not event_class:
+    if not isinstance(event_type, str) or EVENT_TYPES.get(event_type) is not event_class:
         raise TypeError(f"{event_class.__name__} is not a LeadLoop event")
     return str(event_type)
 

@@ -95,7 +95,8 @@ def document(app: FastAPI, rate_limited: frozenset[tuple[str, str]] = frozenset(
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Problem, FieldError, *models):
+    every: list[type[BaseModel]] = [Problem, FieldError, *models]
+    for model in every:
         rendered = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(rendered.pop("$defs", {}))
         schemas[model.__name__] = rendered

@@ -32,7 +32,8 @@ def dev_admin_key(home: Path) -> str:
 def api_keys_setting(key: str, *, sales_page_key: str | None = None) -> str:
     """The services' API_KEYS setting for one admin key: its hash, never the key; with
     `sales_page_key`, also the key handoff's sales page reads outcomes' timelines with."""
-    records = [{"name": "dev-admin", "sha256": hash_key(key), "scopes": ["admin"]}]
+    records: list[dict[str, object]] = [
+        {"name": "dev-admin", "sha256": hash_key(key), "scopes": ["admin"]}]
     if sales_page_key:
         records.append(sales_page_key_record(sales_page_key))
     return json.dumps(records)

@@ -70,7 +70,7 @@ async def apply_submissions(uow: UnitOfWork, items: list[SubmissionRequest],
     todo = [n for n, r in enumerate(results) if r is None]
     leads = [n for n in todo if items[n].write is not None]
     captured = dict(zip(leads, await capture_leads(
-        uow, [items[n].write for n in leads if items[n].write is not None]), strict=True))
+        uow, [write for n in leads if (write := items[n].write) is not None]), strict=True))
     activities: dict[int, Activity] = {}
     links: dict[str, UUID] = {}  # visitor -> lead: the last submission wins
     attach: dict[str, UUID] = {}  # visitor -> lead its anonymous activities go to: the first

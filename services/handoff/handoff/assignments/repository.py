@@ -217,6 +217,11 @@ def held_by(rep_id: UUID) -> ColumnElement[bool]:
     return and_(assignments.c.rep_id == rep_id, assignments.c.status.in_(_HELD))
 
 
+def held_by_any_rep() -> ColumnElement[bool]:
+    """Open assignments held by some rep (waiting for acceptance or accepted)."""
+    return assignments.c.status.in_(_HELD)
+
+
 def queued_in(teams: list[str] | None) -> ColumnElement[bool]:
     """Assignments waiting in the fallback queue (of these teams; None: of every team)."""
     waiting = assignments.c.status == AssignmentStatus.queued.value

@@ -50,9 +50,12 @@ async def record_stage_changes(uow: UnitOfWork, changes: Sequence[LeadStageChang
             accounts[domain] = (rep_id, won_at[lead_id])
     targets = await customer_repository.accounts_of(uow, accounts)
     # A domain an admin mapped onto another account counts for that account.
+    def account_of(domain: str) -> str:
+        target = targets.get(domain)
+        return target.alias_of if target is not None and target.alias_of else domain
+
     await customer_repository.record_won_accounts(uow, {
-        (targets[d].alias_of if d in targets and targets[d].alias_of else d): owner
-        for d, owner in accounts.items()})
+        account_of(d): owner for d, owner in accounts.items()})
     await customer_repository.close_won_assignments(uow, sorted(won_at), event_time_now())
 
 

@@ -25,7 +25,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from handoff.assignments import repository, service
-from handoff.assignments.domain import HELD_BY_REP
 from handoff.assignments.schemas import AssignIn, ContactIn, RejectIn
 from handoff.config import HandoffSettings
 from handoff.exceptions import SalesActionRefused, UnknownRep
@@ -35,7 +34,6 @@ from handoff.routing.reference import routing_tables
 from handoff.sales import repository as sales_repository
 from handoff.sales.access import Viewer, viewer_of
 from handoff.sales.story import lead_story, time_left
-from handoff.tables import assignments
 from leadloop import page_sessions as sessions
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, hash_key, resolve_key
@@ -189,8 +187,8 @@ async def my_queue(request: Request, uow: UnitOfWork = Depends(unit_of_work)) ->
         if session is None:
             return _to("/sales/login")
         viewer = session.viewer
-        where = [repository.held_by(viewer.rep_id)] if viewer.rep_id is not None else \
-            [assignments.c.status.in_([s.value for s in HELD_BY_REP])]
+        where = [repository.held_by(viewer.rep_id) if viewer.rep_id is not None
+                 else repository.held_by_any_rep()]
         rows = await repository.assignment_page(uow.connection, where, None, QUEUE_ROWS)
     return _render("queue.html", title="My queue", session=session,
                    rows=_rows(rows[:QUEUE_ROWS], datetime.now(UTC)))
@@ -207,7 +205,7 @@ async def team_queues(request: Request, uow: UnitOfWork = Depends(unit_of_work))
         if not viewer.manager and not viewer.sees_all:
             return _render("message.html", status.HTTP_403_FORBIDDEN, title="Team",
                            session=session, message="Only a manager sees the team's queues.")
-        held = [assignments.c.status.in_([s.value for s in HELD_BY_REP])]
+        held = [repository.held_by_any_rep()]
         teams = None if viewer.sees_all else sorted(viewer.teams)
         if viewer.rep_id is not None:
             held.append(repository.visible_to(viewer.rep_id, sorted(viewer.teams),

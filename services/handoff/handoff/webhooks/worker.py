@@ -84,7 +84,7 @@ async def deliver_due(runtime: Runtime, client: httpx.AsyncClient,
                                    "delivered": at if ok else None, "next": at}
         if ok:
             outcome["status"] = "delivered"
-        elif gives_up(row.first_attempt_at, at,
+        elif gives_up(row.first_attempt_at or at, at,  # none yet: this is the first
                       timedelta(seconds=settings.webhook_retry_window_s)):
             outcome["status"] = "failed"
             failed_subscribers.add(row.subscriber_id)

@@ -53,6 +53,7 @@ async def create_sequence_version(body: SequenceIn,
         row = await repository.sequence_row(uow.connection, stored.key, stored.version)
         await uow.commit()
     catalog.invalidate()  # this replica's consumer enrolls into it at once, the others within 1 s
+    assert row is not None, "the version just stored"
     return SequenceOut.of(row)
 
 

@@ -156,7 +156,7 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
             # what lets 100,000 leads replay in seconds.
             profile=LeadProfile.model_construct(**decoded_json(row.profile)),
             created_at=float(row.created_at),
-            activities=list(zip(row.kinds, row.urls, row.times, row.seconds,
+            activities=list(zip(row.kinds, row.urls or [], row.times or [], row.seconds or [],
                                 strict=True))
             if row.kinds else [],
             outcome=row.outcome,
@@ -165,7 +165,7 @@ async def backtest_version(uow: UnitOfWork, version: int) -> dict[str, Any]:
             else Consent.model_construct(**decoded_json(row.consent)),
             source=None if row.source is None
             else LeadSource.model_construct(**decoded_json(row.source)),
-            numbers=[None if n is None else decoded_json(n) for n in row.numbers]
+            numbers=[None if n is None else decoded_json(n) for n in row.numbers or ()]
             if row.kinds else (),
         ) for row in rows)
         return backtest(model, leads, trained)

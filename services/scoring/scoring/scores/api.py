@@ -67,7 +67,7 @@ async def get_lead_score(
         conn = uow.connection
         lead = await repository.get_lead(conn, lead_id)
         # Known only from an activity (no profile yet) or erased: there is no score to show.
-        if lead is None or lead.scored_at is None:
+        if lead is None or lead.scored_at is None or lead.model_version is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no scored lead with this id")
         if lead.merged_into is not None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
