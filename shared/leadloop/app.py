@@ -178,6 +178,8 @@ def create_service_app(
     `openapi_extra` refers to.
     """
     service = settings.service_name
+    if handlers is not None:
+        handlers.bind(settings)
     # Now, as uvicorn imports the app, so that its "Started server process" line is JSON too;
     # the lifespan configures it again for servers that set up their logging later.
     configure_logging(service, settings.log_level)

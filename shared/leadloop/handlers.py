@@ -23,8 +23,10 @@ from uuid import UUID
 
 from leadloop.db import UnitOfWork
 from leadloop.events import EVENT_TYPES, CloudEvent, EventData
+from leadloop.settings import ServiceSettings
 
 E = TypeVar("E", bound=EventData, covariant=True)
+S = TypeVar("S", bound=ServiceSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,22 @@ class Handlers:
         self._by_type: dict[str, BatchHandler] = {}
         self._without_personal_data: set[str] = set()
         self._wanted: dict[str, Callable[[dict[str, Any]], bool]] = {}
+        self._settings: ServiceSettings | None = None
+
+    def bind(self, settings: ServiceSettings) -> None:
+        """Run with these settings (the app's: `create_service_app` binds them)."""
+        self._settings = settings
+
+    def settings(self, kind: type[S]) -> S:
+        """The settings the handlers run with, as the service's own class, typed like
+        `leadloop.app.settings_of`. Handlers applied outside an app (tests, tools) get the
+        class's own, read from the environment once."""
+        if self._settings is None:
+            self._settings = kind()
+        if not isinstance(self._settings, kind):
+            raise TypeError(f"handlers bound to {type(self._settings).__name__}, "
+                            f"not {kind.__name__}")
+        return self._settings
 
     def handles(self, handler: H) -> H:
         """Register `handler` for the event class(es) of its `Batch[...]` annotation."""

@@ -141,3 +141,14 @@ def test_types_of_a_handler_can_be_declared_free_of_personal_data_once_registere
     assert handlers.needs_personal_data("leadloop.lead.scored.v1")
     with pytest.raises(TypeError, match="no handler"):
         handlers.reads_no_personal_data(LeadUpdated)
+
+
+def test_handlers_run_with_the_settings_their_app_binds() -> None:
+    from leadloop.settings import MailingServiceSettings, ServiceSettings
+
+    handlers = Handlers()
+    bound = ServiceSettings(service_name="scoring", port=9123)
+    handlers.bind(bound)
+    assert handlers.settings(ServiceSettings) is bound
+    with pytest.raises(TypeError, match="not MailingServiceSettings"):
+        handlers.settings(MailingServiceSettings)

@@ -21,14 +21,12 @@ from leadloop.events.models import (
 )
 from leadloop.handlers import Batch, Handlers
 
-SETTINGS = HandoffSettings()
-"""The process's settings, read from the environment once: the app runs with this instance
-(main.py) and the batch handlers route with it. The runner calls a handler with the unit of work
-and the batch only, so `settings_of(runtime, ...)` cannot reach it; everything that has a
-runtime reads `leadloop.app.settings_of(runtime, HandoffSettings)`."""
-
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""
+
+
+def _settings() -> HandoffSettings:
+    return HANDLERS.settings(HandoffSettings)  # the app's, bound by create_service_app
 
 
 @HANDLERS.handles
@@ -43,7 +41,7 @@ async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
 @HANDLERS.handles
 async def on_lead_qualified(uow: UnitOfWork, batch: Batch[LeadQualified]) -> None:
     """New MQLs go to their named-account owner or their rule's team, or the fallback queue."""
-    await routing_service.route_qualified_leads(uow, batch.events, SETTINGS)
+    await routing_service.route_qualified_leads(uow, batch.events, _settings())
 
 
 @HANDLERS.handles
@@ -66,7 +64,7 @@ async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChang
 @HANDLERS.handles_where(lambda data: data.get("kind") == FORM_SUBMITTED)
 async def on_lead_activity(uow: UnitOfWork, batch: Batch[LeadActivity]) -> None:
     """An existing customer's new form submission goes to its owner (existing_customer)."""
-    await customers_service.route_customer_interest(uow, batch.events, SETTINGS)
+    await customers_service.route_customer_interest(uow, batch.events, _settings())
 
 
 @HANDLERS.handles
@@ -80,4 +78,4 @@ async def on_stage_changed(uow: UnitOfWork, batch: Batch[LeadStageChanged]) -> N
 async def on_expansion_qualified(uow: UnitOfWork, batch: Batch[LeadExpansionQualified]) -> None:
     """A customer ready to buy again (its expansion score crossed the threshold) goes to its
     owner (existing_customer), as its new form submissions do."""
-    await customers_service.route_expansion(uow, batch.events, SETTINGS)
+    await customers_service.route_expansion(uow, batch.events, _settings())

@@ -1,8 +1,9 @@
 """Handoff's app: `uvicorn handoff.main:app`."""
 
 from handoff.assignments.api import router as assignments_router
+from handoff.config import HandoffSettings
 from handoff.customers.api import router as accounts_router
-from handoff.handlers import HANDLERS, SETTINGS
+from handoff.handlers import HANDLERS
 from handoff.keys.api import router as rep_keys_router
 from handoff.keys.service import resolve_rep_key
 from handoff.privacy.api import router as export_router
@@ -16,7 +17,7 @@ from handoff.webhooks.worker import run_webhooks
 from leadloop.app import create_service_app
 
 app = create_service_app(
-    settings=SETTINGS,
+    settings=HandoffSettings(),
     routers=[reps_router, assignments_router, rules_router, webhooks_router, accounts_router,
              rep_keys_router, sales_page_router, export_router],
     handlers=HANDLERS,
