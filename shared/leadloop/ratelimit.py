@@ -3,15 +3,28 @@ and unsubscribe routes): a sliding window per key in
 PostgreSQL (one statement per request counts the hit in this minute's window and reads the
 previous minute's), as Cloudflare's rate limiter approximates a sliding log.
 
-A service that limits keeps the `rate_limit_windows` table in its own migrations."""
+A service that limits declares `rate_limit_windows_table` in its tables and keeps it in its own
+migrations."""
 
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 WINDOW_S = 60.0
+
+
+def rate_limit_windows_table(metadata: MetaData) -> Table:
+    """The table the limiter counts in: hits per key and minute."""
+    return Table(
+        "rate_limit_windows",
+        metadata,
+        Column("key", Text, primary_key=True),
+        Column("window_start", DateTime(timezone=True), primary_key=True),
+        Column("hits", Integer, nullable=False),
+    )
+
 # Count this hit in the current minute's window and read the previous minute's count. The keys
 # are upserted in sorted order, so two requests sharing keys never deadlock.
 _HIT = text("""

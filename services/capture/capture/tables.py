@@ -13,6 +13,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from leadloop.ratelimit import rate_limit_windows_table
+
 metadata = MetaData()
 
 leads = Table(
@@ -112,13 +114,7 @@ import_parts = Table(
 )
 
 # Requests counted per rate-limit key and minute, shared by every replica.
-rate_limit_windows = Table(
-    "rate_limit_windows",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("window_start", DateTime(timezone=True), primary_key=True),
-    Column("hits", Integer, nullable=False),
-)
+rate_limit_windows = rate_limit_windows_table(metadata)
 
 merges = Table(
     "merges",

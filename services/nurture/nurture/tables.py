@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from leadloop.ratelimit import rate_limit_windows_table
+
 metadata = MetaData()
 
 
@@ -168,10 +170,4 @@ templates = _versions(
 )
 
 # Requests to the public routes counted per client IP and minute, shared by every replica.
-rate_limit_windows = Table(
-    "rate_limit_windows",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("window_start", DateTime(timezone=True), primary_key=True),
-    Column("hits", Integer, nullable=False),
-)
+rate_limit_windows = rate_limit_windows_table(metadata)
