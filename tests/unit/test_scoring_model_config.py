@@ -213,3 +213,21 @@ def test_do_not_contact_property_disqualifies_a_lead_that_would_qualify() -> Non
     assert not blocked.is_mql
     assert blocked.disqualification is not None
     assert blocked.disqualification.rule_id == "disqualify.do_not_contact"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"mql": {"min_score": -41993629793173700608, "grades": []}}, ("mql", "min_score")),
+    ({"engagement_rules": [{"id": "t", "activity_kind": "page_view", "points": 10**12}]},
+     ("engagement_rules", 0, "points")),
+    ({"engagement_rules": [{"id": "t", "activity_kind": "page_view", "points": 5,
+                            "repeatable": True,
+                            "period_cap": {"points": 44, "days": 1.37e308}}]},
+     ("engagement_rules", 0, "period_cap", "days")),
+])
+def test_numbers_beyond_any_real_model_are_refused_naming_the_field(
+        change: dict[str, Any], field: tuple[Any, ...]) -> None:
+    """A 20-digit threshold once reached the database and answered 500; it is bad input."""
+    config = {**DEFAULT_MODEL_CONFIG.model_dump(mode="json"), **change}
+    with pytest.raises(ValidationError) as refused:
+        ScoringModelConfig.model_validate(config)
+    assert field in [error["loc"] for error in refused.value.errors()]

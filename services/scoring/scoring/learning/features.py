@@ -123,7 +123,7 @@ class LearningConfig(_Part):
     # Not Field(min_length=1): pydantic would add "at least 1 item" to the error of a refused
     # feature (it counts the valid ones); an after-validator runs only when all are valid.
     features: tuple[Feature, ...]
-    min_outcomes: int = Field(default=50, ge=10,
+    min_outcomes: int = Field(default=50, ge=10, le=1_000_000_000,
                               description="outcomes (closed deals and closed leads) needed")
     holdout_share: float = Field(default=0.3, gt=0, lt=1,
                                  description="share of leads held out for evaluation")

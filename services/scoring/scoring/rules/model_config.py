@@ -46,6 +46,12 @@ __all__ = [
     "ScoringModelConfig", "email_domain", "listed_domain",
 ]
 
+# Bounds that keep every score an ordinary number: a rule's points, a threshold, a period of
+# days. Far beyond any real model; without them a 20-digit number reached the database (500).
+MAX_POINTS = 1_000_000
+MAX_SCORE = 1_000_000_000
+MAX_DAYS = 36_500
+
 RuleId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.\-]+$")]
 
 
@@ -53,7 +59,7 @@ class FitRule(RuleModel):
     """Points, once, when the profile meets a condition."""
 
     id: RuleId
-    points: int
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
     when: Condition
 
 
@@ -67,8 +73,8 @@ class Disqualifier(RuleModel):
 class PeriodCap(RuleModel):
     """At most `points` (before decay) from one rule within each period of `days`."""
 
-    points: int = Field(gt=0)
-    days: float = Field(gt=0)
+    points: int = Field(gt=0, le=MAX_POINTS)
+    days: float = Field(gt=0, le=MAX_DAYS)
 
 
 class EngagementRule(RuleModel):
@@ -82,9 +88,10 @@ class EngagementRule(RuleModel):
     activity_kind: str = Field(min_length=1)
     url_contains: str | None = None
     url_pattern: str | None = Field(default=None, description="regular expression on the URL")
-    points: int
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
     repeatable: bool = False
-    cap: int | None = Field(default=None, gt=0, description="most points a repeatable rule gives")
+    cap: int | None = Field(default=None, gt=0, le=MAX_POINTS,
+                            description="most points a repeatable rule gives")
     period_cap: PeriodCap | None = None
 
     @field_validator("url_pattern")
@@ -124,7 +131,7 @@ class IntensityBand(RuleModel):
 
     at_least: float | None = None
     below: float | None = None
-    points: int
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
@@ -183,13 +190,13 @@ class GradeThreshold(RuleModel):
     """The fit score from which a grade is given."""
 
     grade: str = Field(min_length=1, max_length=8)
-    min_fit: int
+    min_fit: int = Field(ge=-MAX_SCORE, le=MAX_SCORE)
 
 
 class MqlDefinition(RuleModel):
     """When a lead is marketing-qualified."""
 
-    min_score: int
+    min_score: int = Field(ge=-MAX_SCORE, le=MAX_SCORE)
     grades: tuple[str, ...]
     min_probability: float | None = Field(
         default=None, ge=0, le=1,
@@ -201,7 +208,7 @@ class Decay(RuleModel):
     """How engagement fades: halves every half-life; activities older than the window count 0."""
 
     half_life_days: float | None = Field(default=30.0, gt=0)
-    window_days: int = Field(default=365, gt=0)
+    window_days: int = Field(default=365, gt=0, le=MAX_DAYS)
 
 
 ModelKind = Literal["qualification", "expansion"]
