@@ -49,7 +49,7 @@ from leadloop.kafka import close_producer, create_producer
 from leadloop.pii import new_data_key, seal
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
 from leadloop_devstack.stack import Stack
-from tests.e2e.outcomes_fixtures import Story, generate_stories, story_events
+from tests.support.outcomes_stories import Story, generate_stories, story_events
 
 TARGET_EVENTS_PER_S = 5_000
 TARGET_REPORT_S = 1.0

@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from capture.domain import clean_text, normalize_country, normalize_email, normalize_phone
+from capture.leads.domain import clean_text, normalize_country, normalize_email, normalize_phone
 from leadloop.events.topology import KEYS_TOPIC
 from leadloop.keyring import KEY_RECORD_TYPE
 from leadloop.pii import new_data_key, seal
