@@ -16,3 +16,12 @@ class NotFound(HTTPException):
 
     def __init__(self, detail: str) -> None:
         super().__init__(status.HTTP_404_NOT_FOUND, detail)
+
+
+class MergeNotFound(LookupError):
+    """A lead or merge named by a merge request that capture does not know (404)."""
+
+
+class MergeRefused(Exception):
+    """A merge or undo that would contradict what is stored: merged already, undone already
+    (409)."""

@@ -6,8 +6,7 @@ import uuid
 from dataclasses import replace
 from uuid import UUID
 
-from fastapi import HTTPException, status
-
+from capture.exceptions import MergeNotFound, MergeRefused
 from capture.leads import repository as leads_repository
 from capture.leads.domain import merge_profiles
 from capture.leads.plan import StoredLead
@@ -22,7 +21,7 @@ async def _pair(uow: UnitOfWork, survivor_id: UUID, duplicate_id: UUID
     rows = {r.id: r for r in await leads_repository.lock_leads_by_id(
         await uow.driver(), sorted([survivor_id, duplicate_id]))}
     if survivor_id not in rows or duplicate_id not in rows:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no lead with this id")
+        raise MergeNotFound("no lead with this id")
     return rows[survivor_id], rows[duplicate_id]
 
 
@@ -31,7 +30,7 @@ async def merge(uow: UnitOfWork, lead_id: UUID, duplicate_id: UUID) -> MergeResu
     now = event_time_now()
     survivor, duplicate = await _pair(uow, lead_id, duplicate_id)
     if survivor.merged_into or duplicate.merged_into:
-        raise HTTPException(status.HTTP_409_CONFLICT, "one of these leads is merged already")
+        raise MergeRefused("one of these leads is merged already")
     before = survivor.profile
     merged, _ = merge_profiles(duplicate.profile, before)
     merged = merged.model_copy(update={"email": survivor.email})
@@ -57,9 +56,9 @@ async def undo(uow: UnitOfWork, merge_id: UUID) -> MergeResult:
     now = event_time_now()
     merge = await repository.lock_merge(uow.connection, merge_id)
     if merge is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no merge with this id")
+        raise MergeNotFound("no merge with this id")
     if merge.undone_at is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "this merge was undone already")
+        raise MergeRefused("this merge was undone already")
     survivor, duplicate = await _pair(uow, merge.survivor_id, merge.absorbed_id)
     current = survivor.profile
     restored = undo_profile(current, merge.survivor_before, duplicate.profile)

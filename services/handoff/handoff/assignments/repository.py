@@ -35,7 +35,7 @@ from handoff.tables import (
 from leadloop.events.models import LeadQualified
 
 _HELD = [status.value for status in HELD_BY_REP]
-OPEN = _OPEN = [status.value for status in OPEN_STATUSES]
+OPEN = [status.value for status in OPEN_STATUSES]
 
 
 # Not slotted: a base of both rows below, and of AssignmentView beside AssignmentRecord.
@@ -251,7 +251,7 @@ async def assignment_page(conn: AsyncConnection, where: list[ColumnElement[bool]
 async def current_assignment_of(conn: AsyncConnection, lead_id: UUID
                                 ) -> AssignmentView | None:
     """The lead's open assignment, else its latest one, else None."""
-    is_open = assignments.c.status.in_(_OPEN)
+    is_open = assignments.c.status.in_(OPEN)
     row = (await conn.execute(
         _assignment_view().where(assignments.c.lead_id == lead_id)
         .order_by(is_open.desc(), assignments.c.handed_off_at.desc(), assignments.c.id)
