@@ -131,3 +131,40 @@ async def test_a_sequence_delivers_each_channel_its_rendered_template(
     assert [(m["channel"], m["status"]) for m in messages.json()["items"]
             if m["sequence_key"] == key] == [
         ("email", "sent"), ("sms", "sent"), ("direct_mail", "sent")]
+
+
+async def test_a_test_send_mails_the_marketer_and_refuses_an_unsendable_address(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    nurture, tag = stack.url("nurture"), uuid.uuid4().hex[:8]
+    email = await _template(http, stack, admin_headers, {
+        "key": f"e2e-try-{tag}", "channel": "email", "subject": "Hi {{ lead.first_name }}",
+        "html": "<p>Hello {{ lead.first_name }}</p>"})
+    me = f"marketer-{tag}@example.com"
+    r = await http.post(f"{nurture}/v1/templates/{email['key']}/test-send",
+                        headers=admin_headers, json={"to": me})
+    assert r.status_code == 202, r.text
+    sent = r.json()
+    assert sent["to"] == me and sent["subject"].startswith("[Test] Hi ")
+
+    async def arrived() -> None:
+        assert [m for m in stack.received_mail() if m["To"] == me]
+    await eventually(arrived, timeout_s=30)
+    [mail] = [m for m in stack.received_mail() if m["To"] == me]
+    assert mail["Subject"] == sent["subject"]
+    assert mail["X-LeadLoop-Test"] == f"{email['key']}/v1"
+
+    # Addresses no SMTP server can be asked to deliver to are refused, naming the field: a
+    # control character (which one regex engine counts as whitespace and another does not),
+    # an angle bracket, a space.
+    for bad in ["a\x1eb@example.com", "a<b@example.com", "a b@example.com", "a\x10@example.com"]:
+        r = await http.post(f"{nurture}/v1/templates/{email['key']}/test-send",
+                            headers=admin_headers, json={"to": bad})
+        assert r.status_code == 422, (bad, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["to"]
+
+    sms = await _template(http, stack, admin_headers, {
+        "key": f"e2e-try-sms-{tag}", "channel": "sms", "text": "Hi {{ lead.first_name }}"})
+    r = await http.post(f"{nurture}/v1/templates/{sms['key']}/test-send",
+                        headers=admin_headers, json={"to": me})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "to"

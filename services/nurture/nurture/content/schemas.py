@@ -11,6 +11,11 @@ from nurture.content.repository import TemplateVersion
 from nurture.sequences.steps import TEMPLATE_NAME, Channel
 
 _BODY = 200_000
+# One mailbox an SMTP server can be asked to deliver to: no whitespace, control characters or
+# <>" (they would end the address on the RCPT line). Spelled as ranges, not \s: pydantic's
+# regex engine and aiosmtplib's (Python's re) disagree on what \s covers (\x1c-\x1f).
+_MAILBOX_CHAR = r'[^@\s<>"\x00-\x20\x7f-\x9f]'
+MAILBOX_PATTERN = rf"^{_MAILBOX_CHAR}+@{_MAILBOX_CHAR}+\.{_MAILBOX_CHAR}+$"
 
 
 class TemplateBody(BaseModel):
@@ -90,7 +95,7 @@ class PreviewOut(BaseModel):
 class TestSendIn(PreviewIn):
     """Send an email template to an address (yours), rendered for a lead or the sample."""
 
-    to: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    to: str = Field(min_length=3, max_length=320, pattern=MAILBOX_PATTERN)
 
 
 class TestSendOut(BaseModel):

@@ -59,6 +59,10 @@ class SmtpPool:
             return Outcome(ok=False, permanent=permanent, error=str(exc))
         except aiosmtplib.SMTPResponseException as exc:
             return Outcome(ok=False, permanent=500 <= exc.code < 600, error=str(exc))
+        except ValueError as exc:
+            # aiosmtplib will not put this address on a RCPT line (it could inject a command):
+            # no server could ever take it, so it is a permanent refusal, not a crash.
+            return Outcome(ok=False, permanent=True, error=str(exc))
         except (aiosmtplib.SMTPException, OSError) as exc:
             client = None  # broken: reconnect next time
             return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
