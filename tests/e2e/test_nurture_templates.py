@@ -162,6 +162,23 @@ async def test_a_test_send_mails_the_marketer_and_refuses_an_unsendable_address(
         assert r.status_code == 422, (bad, r.text)
         assert [e["field"] for e in r.json()["errors"]] == ["to"]
 
+    # The mail server's own refusal is about the address too: 422, with its reason.
+    r = await http.post(f"{nurture}/v1/templates/{email['key']}/test-send",
+                        headers=admin_headers, json={"to": f"gone-{tag}@bounce.invalid"})
+    assert r.status_code == 422, r.text
+    [refusal] = r.json()["errors"]
+    assert refusal["field"] == "to" and "550" in refusal["reason"]
+
+    # An internationalized address arrives (SMTPUTF8, the domain in IDNA on the RCPT line).
+    intl = f"jörg-{tag}@bücher.example"
+    r = await http.post(f"{nurture}/v1/templates/{email['key']}/test-send",
+                        headers=admin_headers, json={"to": intl})
+    assert r.status_code == 202, r.text
+
+    async def intl_arrived() -> None:
+        assert [m for m in stack.received_mail() if m["To"] == intl]
+    await eventually(intl_arrived, timeout_s=30)
+
     sms = await _template(http, stack, admin_headers, {
         "key": f"e2e-try-sms-{tag}", "channel": "sms", "text": "Hi {{ lead.first_name }}"})
     r = await http.post(f"{nurture}/v1/templates/{sms['key']}/test-send",

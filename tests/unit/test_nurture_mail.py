@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from nurture.content.templates import Template, render
-from nurture.sending.channels import send_webhook
+from nurture.sending.channels import send_webhook, smtp_mailbox
 from nurture.sending.mail import MailContext, personalize, render_email
 from nurture.sequences.steps import Channel
 from nurture.tracking.tokens import click_token, message_token, read_click_token, read_token
@@ -92,6 +92,17 @@ def test_non_ascii_names_are_encoded_and_header_injection_is_impossible() -> Non
     msg = _received(first_name="Eve\r\nBcc: victim@x.example")
     assert msg["Bcc"] is None
     assert msg["Subject"] == "Welcome, Eve Bcc: victim@x.example"
+
+
+def test_an_internationalized_address_is_written_as_is_and_its_domain_sent_in_idna() -> None:
+    outgoing = render_email(CTX, render(WELCOME, personalize(CTX, MESSAGE, {}, 12, None)[0]),
+                            MESSAGE, "jörg@bücher.example", [], NOW, [])
+    parsed = email.message_from_bytes(outgoing.data, policy=email.policy.default)
+    assert parsed["To"] == "jörg@bücher.example"  # UTF-8 (RFC 6532), not an encoded-word
+    assert smtp_mailbox("jörg@bücher.example") == "jörg@xn--bcher-kva.example"
+    assert smtp_mailbox("sam@widgets.example") == "sam@widgets.example"
+    with pytest.raises(ValueError):
+        smtp_mailbox("sam@" + "x" * 64 + ".bücher.example")  # a label longer than DNS allows
 
 
 def test_links_go_through_signed_click_redirects_and_a_pixel_tracks_opens() -> None:

@@ -57,8 +57,9 @@ async def _serve(host: str, port: int, maildir: Path, ident: str) -> None:
     handler = MaildirHandler(maildir)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
+        # SMTPUTF8 as real servers offer it: mail to internationalized addresses arrives.
         lambda: SMTP(handler, hostname="leadloop-sink", ident=ident,
-                     data_size_limit=10 * 1024 * 1024),
+                     data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True),
         host=host, port=port)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -195,6 +195,10 @@ async def test_send_template(key: str, body: TestSendIn,
         outcome = await pool.send(message)
     finally:
         await pool.close()
+    if not outcome.ok and outcome.permanent:  # refused for good: about this address
+        raise RequestValidationError([{
+            "loc": ("body", "to"), "type": "mail_refused",
+            "msg": f"the mail server refused it: {outcome.error}"[:500]}])
     if not outcome.ok:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
                             f"the mail server did not take the test: {outcome.error}"[:500])

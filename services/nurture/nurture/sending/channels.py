@@ -52,17 +52,25 @@ class SmtpPool:
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
-            await client.sendmail(message.sender, [message.recipient], message.data)
+            recipient = smtp_mailbox(message.recipient)
+            # An address with a non-ASCII local part needs SMTPUTF8 (RFC 6531), which most
+            # servers offer; one that does not can never take it (a permanent refusal below).
+            options = [] if recipient.isascii() else ["SMTPUTF8"]
+            await client.sendmail(message.sender, [recipient], message.data,
+                                  mail_options=options)
             return Outcome(ok=True)
+        except aiosmtplib.SMTPNotSupported as exc:
+            return Outcome(ok=False, permanent=True, error=f"the mail server cannot take this "
+                           f"address: {exc}")
         except aiosmtplib.SMTPRecipientsRefused as exc:
             permanent = all(500 <= r.code < 600 for r in exc.recipients)
             return Outcome(ok=False, permanent=permanent, error=str(exc))
         except aiosmtplib.SMTPResponseException as exc:
             return Outcome(ok=False, permanent=500 <= exc.code < 600, error=str(exc))
         except ValueError as exc:
-            # aiosmtplib will not put this address on a RCPT line (it could inject a command):
-            # no server could ever take it, so it is a permanent refusal, not a crash.
-            return Outcome(ok=False, permanent=True, error=str(exc))
+            # Not an address any server could take: a domain IDNA cannot spell, or characters
+            # aiosmtplib will not put on a RCPT line (they could inject a command).
+            return Outcome(ok=False, permanent=True, error=f"not a deliverable address: {exc}")
         except (aiosmtplib.SMTPException, OSError) as exc:
             client = None  # broken: reconnect next time
             return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -78,6 +86,16 @@ class SmtpPool:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     pass
+
+
+def smtp_mailbox(address: str) -> str:
+    """The address as it goes on the RCPT line: an internationalized domain in its ASCII (IDNA)
+    form, which every server takes; the local part as written. ValueError if IDNA cannot
+    spell the domain."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
 async def send_webhook(client: httpx.AsyncClient, url: str, secret: str,

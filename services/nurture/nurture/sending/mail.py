@@ -118,7 +118,10 @@ def render_email(ctx: MailContext, content: Rendered, message_id: UUID, to: str,
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]
-    lines = [f"{name}: {_header_value(value)}" for name, value in all_headers]
+    # The address goes as written: an encoded-word may not stand in one, and under SMTPUTF8
+    # (RFC 6532) a header may carry UTF-8; line breaks still cannot get in.
+    lines = [f"{name}: {' '.join(value.splitlines()) if name == 'To' else _header_value(value)}"
+             for name, value in all_headers]
     lines += ["", f"--{boundary}", "Content-Type: text/plain; charset=utf-8",
               "Content-Transfer-Encoding: base64", "", _base64(text),
               f"--{boundary}", "Content-Type: text/html; charset=utf-8",
