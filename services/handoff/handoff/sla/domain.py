@@ -18,6 +18,9 @@ from handoff.routing.domain import WorkingHours
 
 SLA_REASSIGN_RULE = "sla-reassignment"
 SLA_ESCALATION_RULE = "sla-escalation"
+REMINDER_TYPE = "leadloop.lead.sla_reminder.v1"
+"""The type of the half-time reminder: a webhook only (not a Kafka event), for reps' tools to
+nudge the rep."""
 
 
 class TimerKind(StrEnum):

@@ -22,6 +22,7 @@ from handoff.routing import assign
 from handoff.routing.reference import profile_of, rep_of
 from handoff.sla import repository as sla_repository
 from handoff.sla.domain import (
+    REMINDER_TYPE,
     SLA_ESCALATION_RULE,
     SLA_REASSIGN_RULE,
     BreachAction,
@@ -42,7 +43,6 @@ SLA_TIMERS_FIRED = Counter(
     ["kind", "outcome"])
 
 log = logging.getLogger(__name__)
-REMINDER_TYPE = "leadloop.lead.sla_reminder.v1"  # webhook only: reps' tools nudge the rep
 _RETRY_FAILED_TIMER = timedelta(seconds=5)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from handoff.assignments.schemas import printable
-from handoff.sla.worker import REMINDER_TYPE
+from handoff.sla.domain import REMINDER_TYPE
 from handoff.webhooks.domain import Delivery
 from leadloop.events.topology import PUBLISHES
 from leadloop.pagination import Page
