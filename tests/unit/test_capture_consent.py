@@ -5,11 +5,12 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
-from fastapi import HTTPException
 
 from capture.config import CaptureSettings
 from capture.consent.domain import confirmation_token, read_token
+from capture.exceptions import PeersUnavailable, refusal_response
 from capture.leads.domain import consent_to_confirm, fill_profile
 from capture.main import app
 from capture.privacy import export
@@ -90,8 +91,10 @@ async def test_an_export_a_service_cannot_answer_is_a_503_naming_it() -> None:
         port = s.getsockname()[1]
     settings = CaptureSettings(export_peers={"scoring": f"http://127.0.0.1:{port}"},
                                export_timeout_s=2)
-    with pytest.raises(HTTPException) as refused:
+    with pytest.raises(PeersUnavailable) as refused:
         await export.gather(settings, [uuid.uuid4()], {"X-API-Key": "k"})
-    assert refused.value.status_code == 503
-    assert isinstance(refused.value.detail, dict)
-    assert [e["field"] for e in refused.value.detail["errors"]] == ["scoring"]
+    answer = refusal_response(refused.value, "/v1/leads/x/export")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    body = orjson.loads(answer.body)
+    assert [e["field"] for e in body["errors"]] == ["scoring"]

@@ -1,21 +1,80 @@
-"""Every exception capture raises of its own."""
+"""Every exception capture raises of its own, and how HTTP answers a refused request.
 
-from fastapi import HTTPException, status
+A `Refused` is raised where the refusal is decided (reading a body, checking an
+Idempotency-Key, gathering an export) and answered at the top: by the app's handler for it
+(main.py), or by a route that adds headers of its own (CORS) calling `refusal_response`; both
+make the problem document (RFC 9457) an HTTP error with the same status and detail would.
+"""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leadloop.problems import problem_response
 
 
-class SubmissionInvalid(Exception):
-    """A submission that cannot become a lead; `errors` name each field and reason."""
+class Refused(Exception):
+    """A request capture refuses: answered with `status_code`, `detail` and, for refused
+    content, `errors` naming each field, its reason and the error's type."""
+
+    status_code = 422
+    detail = "request is invalid"
+    errors: list[dict[str, str]] | None = None
+    headers: dict[str, str] | None = None
+
+
+class InputInvalid(Refused):
+    """Content refused (422); `errors` name each field and reason."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
         self.errors = errors
 
 
-class NotFound(HTTPException):
-    """An activity about a lead capture does not know (a 404 for that activity alone)."""
+class SubmissionInvalid(InputInvalid):
+    """A submission that cannot become a lead; `errors` name each field and reason."""
+
+
+class BodyTooLarge(Refused):
+    """A body larger than its form allows (413)."""
+
+    status_code = 413
+
+    def __init__(self, limit: int) -> None:
+        self.detail = f"body is larger than this form's limit of {limit} bytes"
+        super().__init__(self.detail)
+
+
+class UnsupportedContentType(Refused):
+    """A body of a media type capture does not read (415); the detail lists those it reads."""
+
+    status_code = 415
 
     def __init__(self, detail: str) -> None:
-        super().__init__(status.HTTP_404_NOT_FOUND, detail)
+        self.detail = detail
+        super().__init__(detail)
+
+
+class PeersUnavailable(Refused):
+    """Services that did not answer an export (503, retry shortly); `errors` name each one
+    and what went wrong."""
+
+    status_code = 503
+    detail = "could not gather every service's data; retry shortly"
+    def __init__(self, failed: dict[str, str]) -> None:
+        super().__init__(f"{self.detail}: {', '.join(sorted(failed))}")
+        self.headers = {"Retry-After": "5"}
+        self.errors = [{"field": service, "reason": reason, "type": "unavailable"}
+                       for service, reason in sorted(failed.items())]
+
+
+class NotFound(Refused):
+    """An activity about a lead capture does not know (a 404 for that activity alone)."""
+
+    status_code = 404
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
 
 
 class MergeNotFound(LookupError):
@@ -25,3 +84,17 @@ class MergeNotFound(LookupError):
 class MergeRefused(Exception):
     """A merge or undo that would contradict what is stored: merged already, undone already
     (409)."""
+
+
+def refusal_response(refused: Refused, instance: str | None = None,
+           headers: dict[str, str] | None = None) -> Response:
+    """The problem document answering `refused`, with its own headers and `headers`."""
+    merged = {**(refused.headers or {}), **(headers or {})} or None
+    return problem_response(refused.status_code, refused.detail, instance=instance,
+                            errors=refused.errors, headers=merged)
+
+
+async def on_refused(request: Request, exc: Exception) -> Response:
+    """The app's handler for `Refused` (registered in main.py)."""
+    assert isinstance(exc, Refused)
+    return refusal_response(exc, request.url.path)

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -19,6 +19,7 @@ from capture.activities.schemas import (
     ActivityOut,
 )
 from capture.activities.service import ActivityRequest, RecordedActivity
+from capture.exceptions import NotFound
 from capture.idempotency import service as idempotency
 from capture.leads.domain import normalize_email
 from capture.writes.writers import writers
@@ -28,7 +29,7 @@ from leadloop.db import UnitOfWork
 from leadloop.events.models import PropertyValue, event_time_now
 from leadloop.observability import current_traceparent
 from leadloop.pagination import Page, cursor_query, limit_query
-from leadloop.problems import from_http_exception, problem_response, validation_errors
+from leadloop.problems import problem_response, validation_errors
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 MAX_ACTIVITIES = 1000
@@ -105,23 +106,19 @@ async def post_activity(request: Request, runtime: Runtime = Depends(get_runtime
     some were, 422 when none was. With an `Idempotency-Key` a retry records nothing twice and
     gets the first answer; so does an activity sent again with the same `id`.
     """
-    try:
-        key = idempotency.idempotency_key(request)
-        body = await _json_body(request)
-        if isinstance(body, list):
-            return await _post_activities(runtime, request, key, body)
-        prepared = _activity_request(body, "", _new_id(key, 0))
-        if isinstance(prepared, RequestValidationError):
-            raise prepared
-        fingerprint = idempotency.request_fingerprint(request, await request.body())
-        replay = await idempotency.claim_apart(runtime, "activities", key, fingerprint)
-        if replay is not None:
-            return replay
-        accepted = await writers(runtime).activities.submit(prepared)
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return from_http_exception(exc, request.url.path)
-        raise
+    # A refused Idempotency-Key and an unknown lead (capture.exceptions) are the app's 422/404.
+    key = idempotency.idempotency_key(request)
+    body = await _json_body(request)
+    if isinstance(body, list):
+        return await _post_activities(runtime, request, key, body)
+    prepared = _activity_request(body, "", _new_id(key, 0))
+    if isinstance(prepared, RequestValidationError):
+        raise prepared
+    fingerprint = idempotency.request_fingerprint(request, await request.body())
+    replay = await idempotency.claim_apart(runtime, "activities", key, fingerprint)
+    if replay is not None:
+        return replay
+    accepted = await writers(runtime).activities.submit(prepared)
     answer = accepted_answer(accepted).model_dump(mode="json")
     await idempotency.remember_apart(runtime, "activities", key, 202,
                                      {"kind": "json", "body": answer})
@@ -153,9 +150,9 @@ async def _post_activities(runtime: Runtime, request: Request, key: str | None,
             items.append({"index": n, **accepted_answer(outcome).model_dump(mode="json")})
         elif isinstance(outcome, RequestValidationError):
             errors += [{**e, "index": n} for e in validation_errors(outcome)]
-        elif isinstance(outcome, HTTPException) and outcome.status_code == 404:
+        elif isinstance(outcome, NotFound):
             errors.append({"index": n, "field": _who_field(body[n], n), "type": "not_found",
-                           "reason": str(outcome.detail)})
+                           "reason": outcome.detail})
         else:
             raise outcome
     if not items:  # nothing recorded: refused like any invalid request

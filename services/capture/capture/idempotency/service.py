@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from capture.exceptions import InputInvalid
 from capture.idempotency import repository
 from capture.idempotency.repository import StoredAnswer
 from leadloop.app import Runtime
 from leadloop.db import UnitOfWork
-from leadloop.problems import from_http_exception
 
 HEADER = "Idempotency-Key"
 # Ids of what a keyed request creates are derived from its key (uuid5 in this namespace).
@@ -36,10 +36,8 @@ def idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-            "detail": "request is invalid", "errors": [{
-                "field": HEADER, "reason": "must be 1 to 255 printable characters",
-                "type": "value_error"}]})
+        raise InputInvalid([{"field": HEADER, "reason": "must be 1 to 255 printable characters",
+                             "type": "value_error"}])
     return key
 
 
@@ -74,12 +72,12 @@ async def _claim(db: asyncpg.Connection, scope: str, key: str, fingerprint: str
 
 
 async def replays(db: asyncpg.Connection, claims: list[Claim | None]
-                  ) -> list[Response | HTTPException | None]:
+                  ) -> list[Response | InputInvalid | None]:
     """Claim every key of a batch; per request, the first answer (or the 422) when its key was
     used before, None when it is this request's to answer."""
     taken = await repository.claim_keys(
         db, [(c.scope, c.key, c.fingerprint) for c in claims if c is not None])
-    results: list[Response | HTTPException | None] = []
+    results: list[Response | InputInvalid | None] = []
     for claim in claims:
         first = taken.get((claim.scope, claim.key)) if claim is not None else None
         if first is None or claim is None:
@@ -87,7 +85,7 @@ async def replays(db: asyncpg.Connection, claims: list[Claim | None]
             continue
         try:
             results.append(replay(first, claim.fingerprint))
-        except HTTPException as exc:
+        except InputInvalid as exc:
             results.append(exc)
     return results
 
@@ -121,10 +119,9 @@ def replay(first: StoredAnswer, fingerprint: str) -> Response:
 def refuse_other_request(first_sha256: str, fingerprint: str) -> None:
     """422 naming the header when a key comes back with a request other than its first."""
     if first_sha256 != fingerprint:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-            "detail": "request is invalid", "errors": [{
-                "field": HEADER, "reason": "this key was already used with a different request",
-                "type": "idempotency_key_reused"}]})
+        raise InputInvalid([{"field": HEADER,
+                             "reason": "this key was already used with a different request",
+                             "type": "idempotency_key_reused"}])
 
 
 async def remember(uow: UnitOfWork, scope: str, key: str | None, status_code: int,
@@ -148,20 +145,16 @@ async def answer_once(request: Request, uow: UnitOfWork, scope: str, status_code
                       work: Callable[[UnitOfWork], Awaitable[dict[str, Any]]]) -> Response:
     """Do `work` (its JSON answer returned) in one transaction with the request's
     Idempotency-Key claimed and its answer stored; a retry with the key gets the first answer
-    and does nothing. The admin POSTs that create something go through here."""
-    try:
-        key, fingerprint = await claim_of(request)
-        async with uow:
-            first = await replay_if_seen(uow, scope, key, fingerprint)
-            if first is not None:
-                return first
-            answer = await work(uow)
-            await remember(uow, scope, key, status_code, {"kind": "json", "body": answer})
-            await uow.commit()
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return from_http_exception(exc, request.url.path)
-        raise
+    and does nothing. The admin POSTs that create something go through here; a refused key
+    (InputInvalid) is answered by the app's handler (capture.exceptions)."""
+    key, fingerprint = await claim_of(request)
+    async with uow:
+        first = await replay_if_seen(uow, scope, key, fingerprint)
+        if first is not None:
+            return first
+        answer = await work(uow)
+        await remember(uow, scope, key, status_code, {"kind": "json", "body": answer})
+        await uow.commit()
     return JSONResponse(answer, status_code=status_code)
 
 

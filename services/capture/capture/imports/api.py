@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from capture.config import CaptureSettings
+from capture.exceptions import InputInvalid
 from capture.idempotency import service as idempotency
 from capture.imports import repository
 from capture.imports import service as imports
@@ -159,6 +160,9 @@ async def post_import(
         if isinstance(exc.detail, dict):
             return JSONResponse(exc.detail, status_code=exc.status_code)
         raise
+    except InputInvalid as exc:  # a refused Idempotency-Key, in the shape of _invalid's
+        return JSONResponse({"detail": exc.detail, "errors": exc.errors},
+                            status_code=exc.status_code)
     finally:
         spool.close()
     runtime.wakeup(imports.WAKEUP).set()

@@ -35,7 +35,6 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.observability import current_traceparent
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
-from leadloop.problems import from_http_exception
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -50,17 +49,13 @@ router = APIRouter(prefix="/v1", tags=["leads"])
 async def post_lead(lead: LeadIn, request: Request,
                     runtime: Runtime = Depends(get_runtime)) -> Response:
     """Capture one lead. A known email (after normalization) updates that lead instead."""
-    try:
-        key = idempotency.idempotency_key(request)
-        claim = None if key is None else Claim(
-            "leads", key, idempotency.request_fingerprint(request, await request.body()))
-        # Written together with the other requests arriving now (capture.writes.group_commit).
-        return await writers(runtime).leads.submit(LeadRequest(
-            LeadWrite.of(lead), claim, current_traceparent()))
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):  # idempotency errors carry the field errors
-            return from_http_exception(exc, request.url.path)
-        raise
+    # A refused Idempotency-Key (capture.exceptions.InputInvalid) is the app's 422.
+    key = idempotency.idempotency_key(request)
+    claim = None if key is None else Claim(
+        "leads", key, idempotency.request_fingerprint(request, await request.body()))
+    # Written together with the other requests arriving now (capture.writes.group_commit).
+    return await writers(runtime).leads.submit(LeadRequest(
+        LeadWrite.of(lead), claim, current_traceparent()))
 
 
 def _out(lead: LeadRecord) -> LeadOut:

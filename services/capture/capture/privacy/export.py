@@ -16,9 +16,10 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 
 from capture.config import CaptureSettings
+from capture.exceptions import PeersUnavailable
 
 
 def caller_key_headers(request: Request) -> dict[str, str]:
@@ -60,9 +61,5 @@ async def gather(settings: CaptureSettings, lead_ids: list[UUID], headers: dict[
         for name, rows in result.items():
             gathered[service].setdefault(name, []).extend(rows)
     if failed:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {
-            "detail": "could not gather every service's data; retry shortly",
-            "errors": [{"field": service, "reason": reason, "type": "unavailable"}
-                       for service, reason in sorted(failed.items())]},
-            headers={"Retry-After": "5"})
+        raise PeersUnavailable(failed)
     return gathered

@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from capture.activities.api import accepted_answer, activity_request
 from capture.activities.schemas import ActivityAccepted, ActivityIn
 from capture.config import CaptureSettings
-from capture.exceptions import SubmissionInvalid
+from capture.exceptions import Refused, SubmissionInvalid, refusal_response
 from capture.forms.definition import FormConfigIn
 from capture.forms.reference import find_form
 from capture.idempotency import service as idempotency
@@ -141,6 +141,8 @@ async def submit(form_id: str, request: Request,
         answered = await writers(runtime).submissions.submit(prepared)
     except HTTPException as exc:
         return from_http_exception(exc, request.url.path, headers)
+    except Refused as exc:
+        return refusal_response(exc, request.url.path, headers)
     if answered.outcome is not None:
         SUBMISSIONS.labels(answered.outcome).inc()
     return _with_headers(answered.response, headers)
@@ -161,10 +163,9 @@ def _prepare(runtime: Runtime, form_id: str, form: FormConfigIn, body: dict[str,
     prepared.unverified_reason = unverified_reason(form_id, form, body, token_secret(runtime))
     try:
         mapped = map_submission(form_id, form, body, now)
-    except SubmissionInvalid as exc:
+    except SubmissionInvalid:
         SUBMISSIONS.labels("invalid").inc()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            {"detail": "request is invalid", "errors": exc.errors}) from exc
+        raise
     prepared.write = LeadWrite.of(mapped.lead, form_id=form_id, public=public)
     prepared.visitor_id = mapped.visitor_id
     return prepared
@@ -201,6 +202,8 @@ async def track(form_id: str, request: Request, runtime: Runtime = Depends(get_r
                                          {"kind": "json", "body": answer})
     except HTTPException as exc:
         return from_http_exception(exc, request.url.path, headers)
+    except Refused as exc:
+        return refusal_response(exc, request.url.path, headers)
     return _with_headers(JSONResponse(answer, status_code=202), headers)
 
 

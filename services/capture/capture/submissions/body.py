@@ -5,10 +5,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 import orjson
-from fastapi import HTTPException, Request, status
+from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartParser
 
+from capture.exceptions import BodyTooLarge, InputInvalid, UnsupportedContentType
 from capture.leads.domain import printable, refuse_nul
 
 FormBody = dict[str, str | list[str]]
@@ -20,8 +21,7 @@ def content_type_of(request: Request) -> str:
     """The media type without parameters, lowercased; 415 unless JSON, urlencoded or multipart."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in _TYPES:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        raise UnsupportedContentType(
             f"content type '{media_type or 'none'}' is not accepted; send one of "
             + ", ".join(_TYPES))
     return media_type
@@ -31,27 +31,20 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """The whole body, or 413 as soon as it passes `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                         f"body is larger than this form's limit of {limit} bytes")
-
-
-def malformed(reason: str) -> HTTPException:
+def malformed(reason: str) -> InputInvalid:
     """422 for a body that cannot be read at all."""
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-        "detail": "request is invalid",
-        "errors": [{"field": "body", "reason": reason, "type": "malformed"}]})
+    return InputInvalid([{"field": "body", "reason": reason, "type": "malformed"}])
 
 
 async def parse_body(request: Request, media_type: str, raw: bytes) -> FormBody:
@@ -72,7 +65,7 @@ async def parse_body(request: Request, media_type: str, raw: bytes) -> FormBody:
     return _without_nul(await _from_multipart(request, raw))
 
 
-def _not_utf8(text: str) -> HTTPException:
+def _not_utf8(text: str) -> InputInvalid:
     """422 naming the first input whose percent-encoded bytes are not UTF-8 (a page in another
     charset): refused, never stored with replacement characters."""
     name = "body"
@@ -84,11 +77,9 @@ def _not_utf8(text: str) -> HTTPException:
         except UnicodeDecodeError:
             name = printable(unquote_plus(raw_name, errors="replace"))[:100]
             break
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-        "detail": "request is invalid",
-        "errors": [{"field": name, "reason": "is not UTF-8 text; give the page <meta "
-                    "charset=\"utf-8\"> or the form accept-charset=\"UTF-8\"",
-                    "type": "unicode"}]})
+    return InputInvalid([{"field": name, "reason": "is not UTF-8 text; give the page <meta "
+                          "charset=\"utf-8\"> or the form accept-charset=\"UTF-8\"",
+                          "type": "unicode"}])
 
 
 def _without_nul(body: FormBody) -> FormBody:
@@ -98,10 +89,8 @@ def _without_nul(body: FormBody) -> FormBody:
         try:
             refuse_nul({name: value})
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-                "detail": "request is invalid",
-                "errors": [{"field": printable(name)[:100], "reason": str(exc),
-                            "type": "value_error"}]}) from None
+            raise InputInvalid([{"field": printable(name)[:100], "reason": str(exc),
+                                 "type": "value_error"}]) from None
     return body
 
 
@@ -129,10 +118,8 @@ def _json_text(name: str, value: Any) -> str | list[str]:
         return str(value)
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return [str(v) for v in value]
-    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-        "detail": "request is invalid",
-        "errors": [{"field": name[:100], "reason": "must be text, a number, true/false or a "
-                    "list of those", "type": "type_error"}]})
+    raise InputInvalid([{"field": name[:100], "reason": "must be text, a number, true/false "
+                         "or a list of those", "type": "type_error"}])
 
 
 async def _from_multipart(request: Request, raw: bytes) -> FormBody:
@@ -148,10 +135,8 @@ async def _from_multipart(request: Request, raw: bytes) -> FormBody:
     out: FormBody = {}
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {
-                "detail": "request is invalid",
-                "errors": [{"field": name[:100], "reason": "file uploads are not accepted",
-                            "type": "file_not_allowed"}]})
+            raise InputInvalid([{"field": name[:100], "reason": "file uploads are not accepted",
+                                 "type": "file_not_allowed"}])
         previous = out.get(name)
         if previous is None:
             out[name] = value
