@@ -21,13 +21,23 @@ class Refused(Exception):
     errors: list[dict[str, str]] | None = None
     headers: dict[str, str] | None = None
 
+    def __init__(self, detail: str | None = None) -> None:
+        if detail is not None:
+            self.detail = detail
+        super().__init__(self.detail)
+
 
 class InputInvalid(Refused):
     """Content refused (422); `errors` name each field and reason."""
 
+    errors: list[dict[str, str]]
+
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+        super().__init__()
         self.errors = errors
+
+    def __str__(self) -> str:
+        return "; ".join(f"{e['field']}: {e['reason']}" for e in self.errors)
 
 
 class SubmissionInvalid(InputInvalid):
@@ -40,18 +50,13 @@ class BodyTooLarge(Refused):
     status_code = 413
 
     def __init__(self, limit: int) -> None:
-        self.detail = f"body is larger than this form's limit of {limit} bytes"
-        super().__init__(self.detail)
+        super().__init__(f"body is larger than this form's limit of {limit} bytes")
 
 
 class UnsupportedContentType(Refused):
     """A body of a media type capture does not read (415); the detail lists those it reads."""
 
     status_code = 415
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(detail)
 
 
 class PeersUnavailable(Refused):
@@ -60,21 +65,18 @@ class PeersUnavailable(Refused):
 
     status_code = 503
     detail = "could not gather every service's data; retry shortly"
+
     def __init__(self, failed: dict[str, str]) -> None:
-        super().__init__(f"{self.detail}: {', '.join(sorted(failed))}")
-        self.headers = {"Retry-After": "5"}
+        super().__init__()
         self.errors = [{"field": service, "reason": reason, "type": "unavailable"}
                        for service, reason in sorted(failed.items())]
+        self.headers = {"Retry-After": "5"}
 
 
 class NotFound(Refused):
     """An activity about a lead capture does not know (a 404 for that activity alone)."""
 
     status_code = 404
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-        super().__init__(detail)
 
 
 class MergeNotFound(LookupError):
