@@ -29,6 +29,11 @@ def printable(value: str) -> str:
     return value
 
 
+def printable_or_none(value: str | None) -> str | None:
+    """`printable` for an optional text: None stays None."""
+    return None if value is None else printable(value)
+
+
 def clean_name(raw: str) -> str:
     """The name with its whitespace collapsed; blank is refused."""
     name = " ".join(printable(raw).split())
@@ -68,10 +73,7 @@ class ContactIn(BaseModel):
     channel: str | None = Field(default=None, min_length=1, max_length=50,
                                 description="email, phone, linkedin, meeting, ...")
 
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str | None) -> str | None:
-        return None if value is None else printable(value)
+    _channel = field_validator("channel")(printable_or_none)
 
 
 class ConvertIn(BaseModel):
@@ -82,10 +84,7 @@ class ConvertIn(BaseModel):
     opportunity_ref: str | None = Field(default=None, min_length=1, max_length=200,
                                         description="the opportunity's id in the sales tool")
 
-    @field_validator("opportunity_ref")
-    @classmethod
-    def _ref(cls, value: str | None) -> str | None:
-        return None if value is None else printable(value)
+    _ref = field_validator("opportunity_ref")(printable_or_none)
 
 
 class LeadSummary(BaseModel):

@@ -84,10 +84,7 @@ class RuleIn(BaseModel):
     respect_working_hours: bool = True
     active: bool = True
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return printable(value)
+    _name = field_validator("name")(printable)
 
 
 class RuleOut(BaseModel):

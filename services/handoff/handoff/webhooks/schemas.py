@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from handoff.assignments.schemas import printable
+from handoff.assignments.schemas import printable, printable_or_none
 from handoff.sla.domain import REMINDER_TYPE
 from handoff.webhooks.domain import Delivery
 from leadloop.events.topology import PUBLISHES
@@ -37,10 +37,7 @@ class SubscriberIn(BaseModel):
     def _types(cls, value: list[str]) -> list[str]:
         return _known_types(value)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return printable(value)
+    _name = field_validator("name")(printable)
 
 
 class SubscriberPatch(BaseModel):
@@ -58,10 +55,7 @@ class SubscriberPatch(BaseModel):
     def _types(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _known_types(value)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else printable(value)
+    _name = field_validator("name")(printable_or_none)
 
     def changes(self) -> dict[str, Any]:
         """Only what was sent (nulls mean "keep")."""
