@@ -157,10 +157,8 @@ class _Lead:
             case Created():
                 self._created(change)
             case ProfileUpdated(profile=profile, consent=consent, attributes=attributes, at=at):
-                self.state, pending = domain.take_pending_entries(
-                    domain.record_profile(self.state, profile, consent, attributes, at))
-                for rule in pending:  # rules that fired before the profile arrived
-                    self._enroll(rule)
+                self.state = domain.record_profile(self.state, profile, consent, attributes, at)
+                self._enroll_pending()
             case ConsentChanged(granted=granted, at=at):
                 self.state = domain.record_consent(self.state, granted, at)
             case Scored(score=score, at=at):
@@ -189,10 +187,14 @@ class _Lead:
             self.state = domain.record_profile(self.state, change.profile, change.consent,
                                                change.attributes, change.at)
         self.state, enter = domain.admit_new_lead(self.state, change.at)
-        self.state, pending = domain.take_pending_entries(self.state)
         if enter:
             self._enroll(EntryRule.new_unqualified_lead)
-        for rule in pending:  # rules that fired before the profile arrived
+        self._enroll_pending()
+
+    def _enroll_pending(self) -> None:
+        """Once the profile is known, enter the sequences of the rules that fired before it."""
+        self.state, pending = domain.take_pending_entries(self.state)
+        for rule in pending:
             self._enroll(rule)
 
     def _enroll(self, rule: EntryRule) -> None:
@@ -203,8 +205,7 @@ class _Lead:
             self.state = domain.defer_entry(self.state, rule)
             return
         running = {e.sequence_key for e in self.runs if e.status == EnrollmentStatus.active}
-        for sequence in sequences_to_enter(self.catalog.live(rule), rule,
-                                                  self.state.attributes):
+        for sequence in sequences_to_enter(self.catalog.live(rule), rule, self.state.attributes):
             if sequence.key not in running:  # a lead runs a sequence at most once at a time
                 self.runs.append(domain.enroll(self.state.lead_id, sequence, self.now))
                 running.add(sequence.key)

@@ -16,7 +16,7 @@ from leadloop.templates import Markup, Templates
 from outcomes.accounts.domain import AccountRollup, AccountSort, sort_rows
 from outcomes.reports.attribution import AttributeBy, AttributionReport, Model
 from outcomes.reports.domain import FunnelGroup
-from outcomes.reports.markets import Dimension, MarketReport
+from outcomes.reports.markets import Dimension, MarketReport, Signal
 from outcomes.reports.repeat import RepeatBy, RepeatReport
 from outcomes.reports.sales import RejectionReport, ScoreCalibration, SpeedToLead
 
@@ -82,6 +82,16 @@ def duration(seconds: float | None) -> str:
 def money(minor: int, currency: str | None) -> str:
     """Minor units as major with a thousands separator, e.g. 'EUR 12,500.00'."""
     return f"{currency or ''} {minor / 100:,.2f}".strip()
+
+
+def money_or_dash(minor: int | None, currency: str | None) -> str:
+    """`money`, or '-' when the amount or its currency is unknown."""
+    return "-" if minor is None or currency is None else money(minor, currency)
+
+
+def signal_word(signal: Signal) -> str:
+    """How a rate compares with the average of all, in words ('' when it does not differ)."""
+    return {Signal.above: "above average", Signal.below: "below average"}.get(signal, "")
 
 
 def funnel_chart(funnel: FunnelGroup) -> Markup:
@@ -162,24 +172,33 @@ def attribution_table(report: AttributionReport, currency: str | None,
 BAR_MAX_PX = 160  # a 100% win rate
 
 
+def _rate_cells(signal: Signal, small_sample: bool, rate: float | None, ci_low: float | None,
+                ci_high: float | None, counted: str) -> dict[str, object]:
+    """A ranked rate's cells in the market and repeat tables: its bar, 95% interval and how it
+    compares with the average (`counted`: what its sample counts, e.g. 'leads')."""
+    flag = signal_word(signal)
+    if small_sample:
+        flag = f"too few {counted} to tell" if not flag else f"{flag} (few {counted})"
+    return {
+        "signal": signal.value,
+        "classes": " ".join(x for x in (signal.value, "small" if small_sample else "") if x),
+        "rate": "" if rate is None else f"{rate:g}", "percent": percent(rate),
+        "small": str(small_sample).lower(),
+        "width": max(1, round(rate * BAR_MAX_PX)) if rate else 0,
+        "interval": None if ci_low is None else f"{percent(ci_low)}-{percent(ci_high)}",
+        "flag": flag}
+
+
 def market_table(report: MarketReport, link: dict[str, str]) -> Markup:
     """Markets ranked by win rate, each with n, an inline bar, its interval and a flag for how
     it compares with the average; a switch for the dimension."""
     rows = []
     for r in report.rows:
         c = r.conversion
-        flag = {"above": "above average", "below": "below average"}.get(c.signal.value, "")
-        if r.small_sample:
-            flag = "too few leads to tell" if not flag else f"{flag} (few leads)"
         rows.append({
-            "key": r.key, "leads": r.leads, "won": c.reached, "signal": c.signal.value,
-            "classes": " ".join(x for x in (c.signal.value, "small" if r.small_sample else "")
-                                if x),
-            "rate": "" if c.rate is None else f"{c.rate:g}", "percent": percent(c.rate),
-            "small": str(r.small_sample).lower(),
-            "width": max(1, round(c.rate * BAR_MAX_PX)) if c.rate else 0,
-            "interval": None if c.ci_low is None else f"{percent(c.ci_low)}-{percent(c.ci_high)}",
-            "revenue": ", ".join(money(v, k) for k, v in r.revenue_minor.items()), "flag": flag})
+            "key": r.key, "leads": r.leads, "won": c.reached,
+            **_rate_cells(c.signal, r.small_sample, c.rate, c.ci_low, c.ci_high, "leads"),
+            "revenue": ", ".join(money(v, k) for k, v in r.revenue_minor.items())})
     return TEMPLATES.fragment("markets.html", by=report.by, rows=rows, bar_max=BAR_MAX_PX,
                           dims=_switch("market", [d.value for d in Dimension], report.by, link))
 
@@ -202,27 +221,16 @@ def repeat_table(report: RepeatReport, link: dict[str, str]) -> Markup:
     """Repeat customers per campaign, source, country or rep: customers (n), how many bought
     again, the rate with its interval and flag, days to the second purchase, and revenue per
     customer from first and repeat purchases; a switch for the grouping."""
-    def cash(amount: int | None) -> str:
-        return "-" if amount is None or report.currency is None else money(amount,
-                                                                           report.currency)
     rows = []
     for r in [report.overall, *report.rows]:
-        flag = {"above": "above average", "below": "below average"}.get(r.signal.value, "")
-        if r.small_sample:
-            flag = "too few customers to tell" if not flag else f"{flag} (few customers)"
-        rate = r.repeat_purchase_rate
         rows.append({
             "key": r.key, "customers": r.customers, "repeat_customers": r.repeat_customers,
-            "repeat_purchases": r.repeat_purchases, "signal": r.signal.value,
-            "classes": " ".join(x for x in (r.signal.value, "small" if r.small_sample else "")
-                                if x),
-            "rate": "" if rate is None else f"{rate:g}", "percent": percent(rate),
-            "small": str(r.small_sample).lower(),
-            "width": max(1, round(rate * BAR_MAX_PX)) if rate else 0,
-            "interval": None if r.ci_low is None else f"{percent(r.ci_low)}-{percent(r.ci_high)}",
+            "repeat_purchases": r.repeat_purchases,
+            **_rate_cells(r.signal, r.small_sample, r.repeat_purchase_rate, r.ci_low, r.ci_high,
+                          "customers"),
             "days": "-" if r.days_to_second_median is None else f"{r.days_to_second_median:g}",
-            "first": cash(r.first_revenue_per_customer_minor),
-            "repeat": cash(r.repeat_revenue_per_customer_minor), "flag": flag})
+            "first": money_or_dash(r.first_revenue_per_customer_minor, report.currency),
+            "repeat": money_or_dash(r.repeat_revenue_per_customer_minor, report.currency)})
     return TEMPLATES.fragment("repeat.html", by=report.by, rows=rows, bar_max=BAR_MAX_PX,
                               dims=_switch("repeat_by", [d.value for d in RepeatBy], report.by,
                                            link))

@@ -12,9 +12,16 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from outcomes.dashboard.render import TEMPLATES, duration, money, percent
+from outcomes.dashboard.render import (
+    TEMPLATES,
+    duration,
+    money,
+    money_or_dash,
+    percent,
+    signal_word,
+)
 from outcomes.digest.domain import Digest, RepeatSummary, Segment, TopAccounts
-from outcomes.reports.repeat import RepeatSegment
+from outcomes.reports.markets import Signal
 
 _GREEN, _RED, _GREY = "#1b7f3b", "#b00020", "#5b6270"
 
@@ -42,11 +49,20 @@ def _verdict(within: bool | None) -> str:
     return "" if within is None else " (within SLA)" if within else " (over SLA)"
 
 
-def _signal_word(row: Segment) -> str:
-    word = {"above": "above average", "below": "below average"}.get(row.signal.value, "")
-    if row.small_sample:
-        word = (word + ", " if word else "") + f"small sample (n={row.leads})"
+def _note(signal: Signal, small_sample: bool, n: int) -> str:
+    """How a rate compares with the average, and whether its sample (n) is too small to tell."""
+    word = signal_word(signal)
+    if small_sample:
+        word = (word + ", " if word else "") + f"small sample (n={n})"
     return word
+
+
+def _bracketed(note: str) -> str:
+    return f"  [{note}]" if note else ""
+
+
+def _signal_color(signal: Signal) -> str:
+    return {Signal.above: _GREEN, Signal.below: _RED}.get(signal, "#3b73d9")
 
 
 def render_text(digest: Digest, dashboard_url: str) -> str:
@@ -71,7 +87,7 @@ def render_text(digest: Digest, dashboard_url: str) -> str:
         lines += ["", f"{title}: leads, won, win rate, revenue"]
         lines += [f"  {r.key:<20}{r.leads:>6,}{r.won:>6,}  {percent(r.win_rate):>6}  "
                   f"{_revenue(r.revenue_minor)}"
-                  + (f"  [{_signal_word(r)}]" if _signal_word(r) else "") for r in rows] \
+                  + _bracketed(_note(r.signal, r.small_sample, r.leads)) for r in rows] \
             or ["  no leads"]
     if digest.repeat_customers is not None:
         lines += _repeat_text(digest.repeat_customers)
@@ -90,17 +106,6 @@ def _against(value: float | None, within: bool | None) -> dict[str, str]:
             "color": _GREY if within is None else _GREEN if within else _RED}
 
 
-def _repeat_word(row: RepeatSegment) -> str:
-    word = {"above": "above average", "below": "below average"}.get(row.signal.value, "")
-    if row.small_sample:
-        word = (word + ", " if word else "") + f"small sample (n={row.customers})"
-    return word
-
-
-def _repeat_money(amount: int | None, currency: str | None) -> str:
-    return "-" if amount is None or currency is None else money(amount, currency)
-
-
 def _repeat_text(summary: RepeatSummary) -> list[str]:
     lines = ["", "Repeat customers (customers, bought again, rate, median days to 2nd, "
              "revenue per customer first / repeat):"]
@@ -108,9 +113,9 @@ def _repeat_text(summary: RepeatSummary) -> list[str]:
         lines.append(
             f"  {r.key:<20}{r.customers:>6,}{r.repeat_customers:>6,}  "
             f"{percent(r.repeat_purchase_rate):>6}  {r.days_to_second_median or '-':>6}  "
-            f"{_repeat_money(r.first_revenue_per_customer_minor, summary.currency)} / "
-            f"{_repeat_money(r.repeat_revenue_per_customer_minor, summary.currency)}"
-            + (f"  [{_repeat_word(r)}]" if _repeat_word(r) else ""))
+            f"{money_or_dash(r.first_revenue_per_customer_minor, summary.currency)} / "
+            f"{money_or_dash(r.repeat_revenue_per_customer_minor, summary.currency)}"
+            + _bracketed(_note(r.signal, r.small_sample, r.customers)))
     return lines
 
 
@@ -118,8 +123,8 @@ def _accounts_text(section: TopAccounts) -> list[str]:
     lines = ["", "Top accounts (contacts, customers, deals won, repeat purchases, revenue "
              "first / repeat, owner):"]
     lines += [f"  {a.domain:<24}{a.contacts:>6,}{a.customers:>6,}{a.deals_won:>6,}"
-              f"{a.repeat_purchases:>6,}  {_repeat_money(a.first_revenue_minor, section.currency)}"
-              f" / {_repeat_money(a.repeat_revenue_minor, section.currency)}"
+              f"{a.repeat_purchases:>6,}  {money_or_dash(a.first_revenue_minor, section.currency)}"
+              f" / {money_or_dash(a.repeat_revenue_minor, section.currency)}"
               f"  {a.owner_rep_name or '-'}" for a in section.accounts] or ["  none won"]
     return lines
 
@@ -132,9 +137,9 @@ def _accounts(digest: Digest) -> list[dict[str, object]] | None:
     return [{"domain": a.domain, "owner": a.owner_rep_name or "-", "contacts": a.contacts,
              "customers": a.customers, "deals_won": a.deals_won,
              "repeat_purchases": a.repeat_purchases,
-             "revenue": _repeat_money(a.revenue_minor, section.currency),
-             "first": _repeat_money(a.first_revenue_minor, section.currency),
-             "repeat": _repeat_money(a.repeat_revenue_minor, section.currency)}
+             "revenue": money_or_dash(a.revenue_minor, section.currency),
+             "first": money_or_dash(a.first_revenue_minor, section.currency),
+             "repeat": money_or_dash(a.repeat_revenue_minor, section.currency)}
             for a in section.accounts]
 
 
@@ -145,20 +150,20 @@ def _repeat(digest: Digest) -> list[dict[str, object]] | None:
         return None
     return [{"key": r.key, "customers": r.customers, "repeat_customers": r.repeat_customers,
              "rate": percent(r.repeat_purchase_rate),
-             "color": {"above": _GREEN, "below": _RED}.get(r.signal.value, "#3b73d9"),
+             "color": _signal_color(r.signal),
              "days": "-" if r.days_to_second_median is None else str(r.days_to_second_median),
-             "first": _repeat_money(r.first_revenue_per_customer_minor, summary.currency),
-             "repeat": _repeat_money(r.repeat_revenue_per_customer_minor, summary.currency),
-             "note": _repeat_word(r)}
+             "first": money_or_dash(r.first_revenue_per_customer_minor, summary.currency),
+             "repeat": money_or_dash(r.repeat_revenue_per_customer_minor, summary.currency),
+             "note": _note(r.signal, r.small_sample, r.customers)}
             for r in [summary.overall, *summary.by_campaign]]
 
 
 def _segments(title: str, dimension: str, rows: list[Segment]) -> dict[str, object]:
     """One breakdown table's rows: figures, the win rate's colour and bar."""
     def row(r: Segment) -> dict[str, object]:
-        color = {"above": _GREEN, "below": _RED}.get(r.signal.value, "#3b73d9")
         return {"key": r.key, "leads": r.leads, "won": r.won, "win_rate": percent(r.win_rate),
-                "color": color, "revenue": _revenue(r.revenue_minor), "note": _signal_word(r),
+                "color": _signal_color(r.signal), "revenue": _revenue(r.revenue_minor),
+                "note": _note(r.signal, r.small_sample, r.leads),
                 # no bar for none or 0%
                 "width": max(1, round(r.win_rate * 120)) if r.win_rate else 0}
     return {"title": title, "dimension": dimension, "rows": [row(r) for r in rows]}
