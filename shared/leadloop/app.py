@@ -47,7 +47,13 @@ from leadloop.observability import (
 )
 from leadloop.openapi import operation_id_generator, with_shared_operation_ids
 from leadloop.outbox import OutboxRelay, RelayTuning
-from leadloop.problems import from_http_exception, problem_response, validation_errors
+from leadloop.problems import (
+    Refusal,
+    from_http_exception,
+    problem_response,
+    refusal_response,
+    validation_errors,
+)
 from leadloop.request_middleware import RequestMiddleware
 from leadloop.retry import Backoff
 from leadloop.security import (
@@ -223,10 +229,15 @@ def create_service_app(
     app.add_middleware(SecurityHeadersMiddleware, hsts_max_age_s=settings.hsts_max_age_s)
 
     # Every error is a problem (RFC 9457): HTTPException (404 of an unknown path included),
-    # refused input, and (in RequestMiddleware) whatever a handler raised.
+    # refused input, a Refusal raised below a router, and (in RequestMiddleware) whatever a
+    # handler raised.
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return from_http_exception(exc, request.url.path)
+
+    @app.exception_handler(Refusal)
+    async def on_refusal(request: Request, exc: Refusal) -> Response:
+        return refusal_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:

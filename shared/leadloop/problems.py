@@ -79,6 +79,32 @@ def problem_response(status: int, detail: str, *, instance: str | None = None,
                     status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+class Refusal(Exception):
+    """A request a service refuses, raised where the refusal is decided (below the routers,
+    which need not know HTTP) and answered by the app factory's handler as the problem
+    document an HTTP error with the same status would be: `status_code`, `detail`, for refused
+    content `errors` naming each field and reason, and `headers` of its own."""
+
+    status_code = 422
+    detail = "request is invalid"
+    errors: list[dict[str, str]] | None = None
+    headers: dict[str, str] | None = None
+
+    def __init__(self, detail: str | None = None) -> None:
+        if detail is not None:
+            self.detail = detail
+        super().__init__(self.detail)
+
+
+def refusal_response(refusal: Refusal, instance: str | None = None,
+                     headers: dict[str, str] | None = None) -> Response:
+    """The problem document answering `refusal`, with its own headers and `headers` (a route
+    that adds some, such as CORS, answers with this instead of raising)."""
+    merged = {**(refusal.headers or {}), **(headers or {})} or None
+    return problem_response(refusal.status_code, refusal.detail, instance=instance,
+                            errors=refusal.errors, headers=merged)
+
+
 def from_http_exception(exc: HTTPException, instance: str | None = None,
                         headers: dict[str, str] | None = None) -> Response:
     """An HTTPException as a problem. Its detail is a message, or (for a refused request's

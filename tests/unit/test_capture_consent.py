@@ -10,11 +10,12 @@ import pytest
 
 from capture.config import CaptureSettings
 from capture.consent.domain import confirmation_token, read_token
-from capture.exceptions import PeersUnavailable, refusal_response
+from capture.exceptions import PeersUnavailable
 from capture.leads.domain import consent_to_confirm, fill_profile
 from capture.main import app
 from capture.privacy import export
 from leadloop.events.models import Consent, LeadProfile
+from leadloop.problems import refusal_response
 from leadloop.settings import UnsafeSecret
 
 GOOD = "0123456789abcdef0123456789abcdef"

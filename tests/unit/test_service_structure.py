@@ -89,6 +89,17 @@ def test_only_routers_import_http_schemas(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
+def test_only_routers_speak_http_errors(service: str) -> None:
+    """Below the routers a refusal is a domain exception (a leadloop.problems.Refusal the app
+    answers); only api.py and main.py raise or map fastapi's HTTPException."""
+    offenders = [str(p.relative_to(_package(service))) for p in _modules(service)
+                 if p.stem not in {"api", "main"}
+                 and any(name.endswith("HTTPException")
+                         for name in _imports(ast.parse(p.read_text())))]
+    assert not offenders, f"{service}: HTTPException below the routers: {offenders}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_repositories_return_typed_results(service: str) -> None:
     """Every repository function says what it returns: a frozen dataclass, a typed row, a
     scalar; never Any or a raw SQLAlchemy/asyncpg row."""

@@ -1,30 +1,16 @@
 """Every exception capture raises of its own, and how HTTP answers a refused request.
 
 A `Refused` is raised where the refusal is decided (reading a body, checking an
-Idempotency-Key, gathering an export) and answered at the top: by the app's handler for it
-(main.py), or by a route that adds headers of its own (CORS) calling `refusal_response`; both
+Idempotency-Key, gathering an export) and answered at the top: by the app's handler for every
+Refusal, or by a route that adds headers of its own (CORS) calling `refusal_response`; both
 make the problem document (RFC 9457) an HTTP error with the same status and detail would.
 """
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from leadloop.problems import problem_response
+from leadloop.problems import Refusal
 
 
-class Refused(Exception):
-    """A request capture refuses: answered with `status_code`, `detail` and, for refused
-    content, `errors` naming each field, its reason and the error's type."""
-
-    status_code = 422
-    detail = "request is invalid"
-    errors: list[dict[str, str]] | None = None
-    headers: dict[str, str] | None = None
-
-    def __init__(self, detail: str | None = None) -> None:
-        if detail is not None:
-            self.detail = detail
-        super().__init__(self.detail)
+class Refused(Refusal):
+    """A request capture refuses (leadloop.problems.Refusal: the app answers it)."""
 
 
 class InputInvalid(Refused):
@@ -86,17 +72,3 @@ class MergeNotFound(LookupError):
 class MergeRefused(Exception):
     """A merge or undo that would contradict what is stored: merged already, undone already
     (409)."""
-
-
-def refusal_response(refused: Refused, instance: str | None = None,
-           headers: dict[str, str] | None = None) -> Response:
-    """The problem document answering `refused`, with its own headers and `headers`."""
-    merged = {**(refused.headers or {}), **(headers or {})} or None
-    return problem_response(refused.status_code, refused.detail, instance=instance,
-                            errors=refused.errors, headers=merged)
-
-
-async def on_refused(request: Request, exc: Exception) -> Response:
-    """The app's handler for `Refused` (registered in main.py)."""
-    assert isinstance(exc, Refused)
-    return refusal_response(exc, request.url.path)

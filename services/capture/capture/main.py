@@ -6,7 +6,6 @@ from capture.activities.api import router as activities_router
 from capture.config import CaptureSettings
 from capture.consent.api import router as consent_router
 from capture.consent.worker import send_confirmations
-from capture.exceptions import Refused, on_refused
 from capture.forms.api import router as forms_router
 from capture.handlers import HANDLERS
 from capture.housekeeping.worker import housekeeping
@@ -37,5 +36,3 @@ app = create_service_app(
     "lead.consent_changed, lead.merged, lead.unmerged and lead.erased out; nurture's "
     "lead.unsubscribed in (capture owns consent); double opt-in; GDPR erasure and export.",
 )
-# A request refused below the routers (a body, an Idempotency-Key, an export) is a problem.
-app.add_exception_handler(Refused, on_refused)

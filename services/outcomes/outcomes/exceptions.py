@@ -1,17 +1,17 @@
-"""Every exception outcomes raises, and the two ways a router turns them into HTTP answers:
-a refusal is a 409 naming its reason, a missing thing a 404."""
+"""Every exception outcomes raises. A refusal (leadloop.problems.Refusal) is answered by the
+app: a 409 naming its reason, a missing thing a 404."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TypeVar
 
-from fastapi import HTTPException, status
+from leadloop.problems import Refusal
 
 T = TypeVar("T")
 
 
-class Refused(Exception):
+class Refused(Refusal):
     """A request the current state cannot take; its message says why (a 409)."""
+
+    status_code = 409
 
 
 class DealRefused(Refused):
@@ -30,17 +30,14 @@ class LeadNotFound(Exception):
     """Outcomes has never heard of this lead (or it was erased)."""
 
 
-@contextmanager
-def refusals_as_conflict() -> Iterator[None]:
-    """Inside it, a Refused becomes a 409 whose detail is the refusal's reason."""
-    try:
-        yield
-    except Refused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+class NotFound(Refusal):
+    """What a request names is not there (a 404 saying what)."""
+
+    status_code = 404
 
 
 def found(value: T | None, detail: str) -> T:
-    """`value`, or a 404 with `detail` when there is none."""
+    """`value`, or NotFound with `detail` when there is none."""
     if value is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail)
+        raise NotFound(detail)
     return value

@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from capture.activities.api import accepted_answer, activity_request
 from capture.activities.schemas import ActivityAccepted, ActivityIn
 from capture.config import CaptureSettings
-from capture.exceptions import Refused, SubmissionInvalid, refusal_response
+from capture.exceptions import Refused, SubmissionInvalid
 from capture.forms.definition import FormConfigIn
 from capture.forms.reference import find_form
 from capture.idempotency import service as idempotency
@@ -32,7 +32,7 @@ from leadloop.app import Runtime, get_runtime, settings_of
 from leadloop.auth import find_principal, hash_key
 from leadloop.events.models import LeadSource, event_time_now
 from leadloop.observability import current_traceparent
-from leadloop.problems import from_http_exception
+from leadloop.problems import from_http_exception, refusal_response
 
 router = APIRouter(prefix="/v1/forms", tags=["submissions"])
 SUBMISSIONS = Counter("capture_form_submissions", "Form submissions by outcome",

@@ -7,7 +7,6 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from outcomes.closures import service
 from outcomes.closures.schemas import ClosedLeadIn, ClosedLeadOut
-from outcomes.exceptions import refusals_as_conflict
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -23,8 +22,7 @@ async def post_closed_lead(body: ClosedLeadIn, response: Response,
     """Close a lead as not converted, with a reason: counted in the funnel (`not_converted`)
     and learned from by scoring as a negative outcome, like a lost deal without one."""
     async with uow:
-        with refusals_as_conflict():
-            closure, new = await service.close_lead(uow, body.report())
+        closure, new = await service.close_lead(uow, body.report())
         await uow.commit()
     if not new:
         response.status_code = status.HTTP_200_OK

@@ -7,7 +7,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from outcomes.deals import repository, service
 from outcomes.deals.schemas import DealIn, DealOut
-from outcomes.exceptions import found, refusals_as_conflict
+from outcomes.exceptions import found
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -25,8 +25,7 @@ async def post_deal(deal: DealIn, response: Response,
     """Record a deal from a sales tool. The same external_id again is the same deal: an
     identical report changes nothing; open -> won or lost closes it."""
     async with uow:
-        with refusals_as_conflict():
-            stored, outcome = await service.record_deal(uow, deal.report())
+        stored, outcome = await service.record_deal(uow, deal.report())
         await uow.commit()
     if outcome != "created":
         response.status_code = status.HTTP_200_OK

@@ -15,7 +15,7 @@ from outcomes.digest import repository as digest_queries
 from outcomes.digest import worker as digest_worker
 from outcomes.digest.schedule import parse_schedule
 from outcomes.digest.schemas import DigestOut, RecipientIn, RecipientOut, Team
-from outcomes.exceptions import found, refusals_as_conflict
+from outcomes.exceptions import found
 
 router = APIRouter(prefix="/v1", tags=["digests"])
 _reports = [Depends(require_scope("reports:read"))]
@@ -68,9 +68,8 @@ async def send_digest_now(request: Request,
     still pending a retry, or no_recipients when nobody is configured)."""
     settings = settings_of(runtime_of(request), OutcomesSettings)
     async with uow:
-        with refusals_as_conflict():
-            row = await digest_worker.send_now(uow, parse_schedule(settings.digest_schedule),
-                                               settings)
+        row = await digest_worker.send_now(uow, parse_schedule(settings.digest_schedule),
+                                           settings)
         await uow.commit()
     return DigestOut.of(row)
 

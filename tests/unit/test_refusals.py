@@ -1,5 +1,6 @@
-"""Capture's refusals decided below its routers (capture.exceptions) answer exactly as the HTTP
-errors they stand for: same status, problem document and headers."""
+"""Refusals decided below the routers (leadloop.problems.Refusal: capture's and outcomes')
+answer exactly as the HTTP errors they stand for, through the handler every service app has:
+same status, problem document and headers."""
 
 from typing import Any
 
@@ -7,14 +8,24 @@ import httpx
 import pytest
 from fastapi import APIRouter, HTTPException
 
-from capture.exceptions import InputInvalid, NotFound, PeersUnavailable, Refused, on_refused
-from capture.main import app as capture_app
+from capture.exceptions import InputInvalid, NotFound, PeersUnavailable
 from leadloop.app import create_service_app
+from leadloop.problems import Refusal
 from leadloop.settings import ServiceSettings
+from outcomes.exceptions import DealRefused, found
+from outcomes.exceptions import NotFound as OutcomesNotFound
+
+
+def found_nothing() -> Refusal:
+    """The refusal outcomes' `found` raises for a missing row."""
+    with pytest.raises(OutcomesNotFound) as missing:
+        found(None, "no digest for this period")
+    return missing.value
+
 
 _KEY_ERRORS = [{"field": "Idempotency-Key", "reason": "must be 1 to 255 printable characters",
                 "type": "value_error"}]
-_PAIRS: dict[str, tuple[Refused, HTTPException]] = {
+_PAIRS: dict[str, tuple[Refusal, HTTPException]] = {
     "invalid": (InputInvalid(_KEY_ERRORS),
                 HTTPException(422, {"detail": "request is invalid", "errors": _KEY_ERRORS})),
     "unavailable": (PeersUnavailable({"scoring": "answered 500"}), HTTPException(
@@ -22,6 +33,9 @@ _PAIRS: dict[str, tuple[Refused, HTTPException]] = {
               "errors": [{"field": "scoring", "reason": "answered 500", "type": "unavailable"}]},
         headers={"Retry-After": "5"})),
     "not_found": (NotFound("no lead with this id"), HTTPException(404, "no lead with this id")),
+    "conflict": (DealRefused("this lead was erased; its deals are no longer recorded"),
+                 HTTPException(409, "this lead was erased; its deals are no longer recorded")),
+    "missing": (found_nothing(), HTTPException(404, "no digest for this period")),
 }
 _PER_REQUEST = {"x-request-id", "traceparent", "date", "content-length"}
 
@@ -38,7 +52,6 @@ def _client() -> httpx.AsyncClient:
         raise _PAIRS[name][1]
 
     app = create_service_app(settings=ServiceSettings(service_name="capture"), routers=[router])
-    app.add_exception_handler(Refused, on_refused)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -46,10 +59,6 @@ def _answer(response: httpx.Response) -> tuple[int, dict[str, Any], dict[str, st
     body = {k: v for k, v in response.json().items() if k != "instance"}
     headers = {k: v for k, v in response.headers.items() if k not in _PER_REQUEST}
     return response.status_code, body, headers
-
-
-def test_capture_answers_its_refusals_with_the_shared_handler() -> None:
-    assert capture_app.exception_handlers.get(Refused) is on_refused
 
 
 @pytest.mark.asyncio
