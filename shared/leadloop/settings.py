@@ -182,6 +182,17 @@ class MailingServiceSettings(ServiceSettings):
     mail_from: str = "LeadLoop <hello@leadloop.example>"
 
 
+class OffSpeedPathSettings(ServiceSettings):
+    """Settings of a service whose consumer is not on the speed-to-lead path (capture's lead
+    search, nurture, outcomes): its fetches wait up to 200 ms for 256 KB, so at a campaign's
+    pace it applies tens of leads' events per transaction instead of one or two, and leaves
+    the cores to scoring and handoff. A welcome mail or a report 0.2 s later is not noticed;
+    a rep told 0.2 s later would be."""
+
+    consumer_fetch_min_bytes: int = 262_144
+    consumer_fetch_max_wait_ms: int = 200
+
+
 class OutboundHttpSettings(ServiceSettings):
     """Settings of a service that calls URLs its users configure (handoff's webhooks, nurture's
     channel adapters): those must resolve to public addresses, so an admin key cannot make the

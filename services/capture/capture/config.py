@@ -5,10 +5,10 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import MailingServiceSettings
+from leadloop.settings import MailingServiceSettings, OffSpeedPathSettings
 
 
-class CaptureSettings(MailingServiceSettings):
+class CaptureSettings(OffSpeedPathSettings, MailingServiceSettings):
     """Capture's settings."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_CAPTURE_", extra="ignore")
@@ -16,13 +16,6 @@ class CaptureSettings(MailingServiceSettings):
     service_name: str = "capture"
     port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/capture"
-
-    # Capture consumes only to keep its lead search current (owner, qualification) and to
-    # announce unsubscribes as consent changes: none of it is on the speed-to-lead path, so
-    # fetches wait up to 200 ms for 256 KB, as nurture's and outcomes' do, instead of waking
-    # for every scoring and handoff event (two fetches and a transaction per lead at a trickle).
-    consumer_fetch_min_bytes: int = 262_144
-    consumer_fetch_max_wait_ms: int = 200
 
     # Signs the embed script's 'page loaded at' token (minimum fill time) and the links of
     # consent confirmation mails. No default: capture refuses to start without a random value

@@ -5,12 +5,17 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import MailingServiceSettings, OutboundHttpSettings, UnsafeSecret
+from leadloop.settings import (
+    MailingServiceSettings,
+    OffSpeedPathSettings,
+    OutboundHttpSettings,
+    UnsafeSecret,
+)
 
 __all__ = ["NurtureSettings", "UnsafeSecret"]
 
 
-class NurtureSettings(MailingServiceSettings, OutboundHttpSettings):
+class NurtureSettings(OffSpeedPathSettings, MailingServiceSettings, OutboundHttpSettings):
     """Nurture's settings. From the shared bases: public_url (where people reach the pixel,
     click and unsubscribe routes), the SMTP server, and webhook_allowed_networks (channel
     adapters must resolve to public addresses or be in these)."""
@@ -20,13 +25,6 @@ class NurtureSettings(MailingServiceSettings, OutboundHttpSettings):
     service_name: str = "nurture"
     port: int = 8004
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/nurture"
-
-    # Not on the speed-to-lead path: fetches wait up to 200 ms for 256 KB, so at a campaign's
-    # pace this consumer applies tens of leads' events per transaction instead of one or two,
-    # and leaves the cores to scoring and handoff (a report or a welcome mail 0.2 s later is
-    # not noticed; a rep told 0.2 s later would be).
-    consumer_fetch_min_bytes: int = 262_144
-    consumer_fetch_max_wait_ms: int = 200
 
     # Mail goes through MailingServiceSettings' SMTP server; nurture sends on several connections.
     smtp_connections: int = 8

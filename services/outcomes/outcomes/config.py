@@ -3,11 +3,11 @@
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from leadloop.settings import MailingServiceSettings
+from leadloop.settings import MailingServiceSettings, OffSpeedPathSettings
 from outcomes.digest.schedule import parse_schedule
 
 
-class OutcomesSettings(MailingServiceSettings):
+class OutcomesSettings(OffSpeedPathSettings, MailingServiceSettings):
     """Outcomes' settings."""
 
     model_config = SettingsConfigDict(env_prefix="LEADLOOP_OUTCOMES_", extra="ignore")
@@ -15,13 +15,6 @@ class OutcomesSettings(MailingServiceSettings):
     service_name: str = "outcomes"
     port: int = 8005
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/outcomes"
-
-    # Not on the speed-to-lead path: fetches wait up to 200 ms for 256 KB, so at a campaign's
-    # pace this consumer applies tens of leads' events per transaction instead of one or two,
-    # and leaves the cores to scoring and handoff (a report or a welcome mail 0.2 s later is
-    # not noticed; a rep told 0.2 s later would be).
-    consumer_fetch_min_bytes: int = 262_144
-    consumer_fetch_max_wait_ms: int = 200
 
     # The digest: which periods it covers (week = ISO week, day, month, or <N>s for N-second
     # periods, for tests and demos), how long after a period ends it is composed and sent (so
