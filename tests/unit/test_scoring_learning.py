@@ -1,5 +1,6 @@
 """Learning from closed deals: features, AUC, training, evaluation, readable weights."""
 
+import json
 import math
 import random
 import uuid
@@ -24,6 +25,7 @@ from scoring.learning.domain import (
     train,
 )
 from scoring.learning.features import LearningConfig
+from scoring.models.repository import STORED_TRAINED_MODEL
 from scoring.rules.domain import Activity
 from scoring.rules.lead_fields import LeadFields
 
@@ -231,6 +233,22 @@ def test_explanation_names_each_features_part_of_the_probability() -> None:
         "time_on_site.30d in [")
     logit = trained["intercept"] + sum(p["log_odds"] for p in parts.values())
     assert abs(1 / (1 + math.exp(-logit)) - predict(trained, raw)) < 1e-3
+
+
+def test_a_trained_model_read_back_from_its_stored_json_predicts_the_same() -> None:
+    trained = train(BINNED, _hump_examples(800, 6))["model"]
+    trained["terms"].append({"feature": "time_on_site.30d", "kind": "bin", "missing": True,
+                             "weight": 0.25})
+    assert {t["kind"] for t in trained["terms"]} == {"bin", "categorical", "numeric"}
+    read = STORED_TRAINED_MODEL.validate_python(json.loads(json.dumps(trained)))
+    assert read == trained
+    for raw in ({"time_on_site.30d": 1200.0, "source.utm_source": "google",
+                 "consent.email_marketing": 1.0}, {}):
+        assert predict(read, raw) == predict(trained, raw)
+        assert explain(read, raw) == explain(trained, raw)
+    with pytest.raises(ValidationError, match="kind"):
+        STORED_TRAINED_MODEL.validate_python(
+            {"intercept": 0.0, "terms": [{"feature": "x", "kind": "spline", "weight": 1.0}]})
 
 
 def test_split_is_stratified_keeps_leads_whole_and_the_served_model_is_refit_on_all() -> None:

@@ -4,13 +4,11 @@ Handlers never commit: the runner commits their effects together with the proces
 record, then the Kafka offset. Every use case is in `leads/service.py`.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import assert_never
 
 from leadloop.db import UnitOfWork
 from leadloop.events.models import (
     DealClosed,
-    EventData,
     LeadActivity,
     LeadClosed,
     LeadConsentChanged,
@@ -27,9 +25,6 @@ from scoring.leads.batch import LeadInput, ProfileSeen, activity_seen
 
 HANDLERS = Handlers()
 """Which batch handler applies which event class; the consumer runner dispatches on it."""
-
-E = TypeVar("E", bound=EventData)
-
 
 @HANDLERS.handles
 async def on_lead_events(uow: UnitOfWork,
@@ -51,51 +46,35 @@ def lead_input(item: Item[LeadCreated | LeadUpdated | LeadActivity]) -> LeadInpu
                        event_type=item.envelope.type)
 
 
-async def _one_at_a_time(uow: UnitOfWork, batch: Batch[E],
-                         use_case: Callable[[UnitOfWork, E, str], Awaitable[None]]) -> None:
-    """Rarer event types apply one event at a time, in order: each locks its lead first."""
+OneAtATime = (LeadConsentChanged | LeadMerged | LeadUnmerged | LeadRejected | DealClosed
+              | LeadClosed | LeadErased)
+"""The rarer event types: each applies on its own, after locking its lead's row."""
+
+
+@HANDLERS.handles
+async def on_rarer_events(uow: UnitOfWork, batch: Batch[OneAtATime]) -> None:
+    """Consent changes, merges, rejections, closed deals and leads, erasures: one event at a
+    time, in order."""
     for item in batch:
-        await use_case(uow, item.event, item.envelope.id)
+        await apply_one(uow, item.event, item.envelope.id)
 
 
-@HANDLERS.handles
-async def on_lead_consent_changed(uow: UnitOfWork, batch: Batch[LeadConsentChanged]) -> None:
-    """Consent to a purpose given or withdrawn: do-not-contact can disqualify the lead."""
-    await _one_at_a_time(uow, batch, service.record_consent_change)
-
-
-@HANDLERS.handles
-async def on_lead_merged(uow: UnitOfWork, batch: Batch[LeadMerged]) -> None:
-    """A duplicate was merged into a lead: score the survivor with both histories."""
-    await _one_at_a_time(uow, batch, service.record_merge)
-
-
-@HANDLERS.handles
-async def on_lead_unmerged(uow: UnitOfWork, batch: Batch[LeadUnmerged]) -> None:
-    """A merge was undone: both leads are scored on their own again."""
-    await _one_at_a_time(uow, batch, service.record_unmerge)
-
-
-@HANDLERS.handles
-async def on_lead_rejected(uow: UnitOfWork, batch: Batch[LeadRejected]) -> None:
-    """Sales rejected the lead: it may qualify again later."""
-    await _one_at_a_time(uow, batch, service.record_rejection)
-
-
-@HANDLERS.handles
-async def on_deal_closed(uow: UnitOfWork, batch: Batch[DealClosed]) -> None:
-    """A won or lost deal: keep it as training data."""
-    await _one_at_a_time(uow, batch, service.record_deal_outcome)
-
-
-@HANDLERS.handles
-async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
-    """The person asked to be forgotten: delete what scoring holds about them."""
-    for item in batch:
-        await service.erase_lead(uow, item.event.lead_id, item.event.erased_at)
-
-
-@HANDLERS.handles
-async def on_lead_closed(uow: UnitOfWork, batch: Batch[LeadClosed]) -> None:
-    """A lead closed as not converted: keep it as a negative outcome to learn from."""
-    await _one_at_a_time(uow, batch, service.record_lead_closed)
+async def apply_one(uow: UnitOfWork, event: OneAtATime, event_id: str) -> None:
+    """The use case of one rarer event."""
+    match event:
+        case LeadConsentChanged():  # do-not-contact can disqualify the lead
+            await service.record_consent_change(uow, event, event_id)
+        case LeadMerged():  # the survivor is scored with both histories
+            await service.record_merge(uow, event, event_id)
+        case LeadUnmerged():  # both leads are scored on their own again
+            await service.record_unmerge(uow, event, event_id)
+        case LeadRejected():  # sales rejected the lead: it may qualify again later
+            await service.record_rejection(uow, event, event_id)
+        case DealClosed():  # a won or lost deal: kept as training data
+            await service.record_deal_outcome(uow, event, event_id)
+        case LeadClosed():  # closed as not converted: a negative outcome to learn from
+            await service.record_lead_closed(uow, event, event_id)
+        case LeadErased():  # the person asked to be forgotten
+            await service.erase_lead(uow, event.lead_id, event.erased_at)
+        case _:
+            assert_never(event)

@@ -20,6 +20,7 @@ from leadloop.events.models import (
     LeadSource,
 )
 from scoring.leads.rescoring import rescore
+from scoring.learning.domain import TrainedModel
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.activities import Activity, numeric_properties
 from scoring.rules.domain import LeadScore, Qualification, ScoringModel, StoredLead
@@ -123,7 +124,7 @@ def activities_to_store(inputs: list[LeadInput], leads: dict[UUID, StoredLead],
 
 
 def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_activities: set[UUID],
-                model: ScoringModel, trained: dict[str, Any] | None,
+                model: ScoringModel, trained: TrainedModel | None,
                 now: datetime, expansion: ExpansionInForce | None = None) -> BatchOutcome:
     """Apply each event in order to the loaded `states` (changed in place); what to write.
 

@@ -20,7 +20,7 @@ from leadloop.events.models import (
     LeadScored,
     LeadSource,
 )
-from scoring.learning.domain import predict, raw_features
+from scoring.learning.domain import TrainedModel, predict, raw_features
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.domain import (
     Activity,
@@ -45,7 +45,7 @@ class Rescored:
     events: list[EventData] = field(default_factory=list)
 
 
-def win_probability(model: ScoringModel, trained: dict[str, Any] | None, lead: LeadFields,
+def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: LeadFields,
                     activities: list[Activity], now: datetime) -> float | None:
     """The learned model's win probability for a lead, when the version has been trained."""
     learning = model.config.learning
@@ -55,7 +55,7 @@ def win_probability(model: ScoringModel, trained: dict[str, Any] | None, lead: L
     return predict(trained, raw)
 
 
-def rescore(lead: StoredLead, model: ScoringModel, trained: dict[str, Any] | None,
+def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
             activities: list[Activity], now: datetime, *, recycled: bool = False,
             expansion: ExpansionInForce | None = None) -> Rescored:
     """Score the lead at `now` from its stored state; nothing happens before its profile.

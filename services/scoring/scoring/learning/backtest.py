@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from leadloop.events.models import Consent, LeadProfile, LeadSource
-from scoring.learning.domain import predict, raw_features
+from scoring.learning.domain import TrainedModel, predict, raw_features
 from scoring.rules.activities import Activity
 from scoring.rules.domain import (
     ScoringModel,
@@ -197,7 +197,7 @@ class _Probability:
     """The learned model's gate of one lead's moments; its activities are built once per lead,
     and only when the rules alone would qualify it."""
 
-    def __init__(self, model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None,
+    def __init__(self, model: ScoringModel, lead: ReplayLead, trained: TrainedModel | None,
                  activities: _LazyActivities):
         config = model.config
         self._minimum = config.mql.min_probability
@@ -217,7 +217,7 @@ class _Probability:
         return predict(self._trained, raw) >= (self._minimum or 0.0)
 
 
-def qualified_at(model: ScoringModel, lead: ReplayLead, trained: dict[str, Any] | None = None,
+def qualified_at(model: ScoringModel, lead: ReplayLead, trained: TrainedModel | None = None,
                  matcher: dict[tuple[str, str | None], tuple[int, ...]] | None = None,
                  ) -> float | None:
     """When (Unix seconds) the lead would first have become an MQL under the model, or None.
@@ -253,7 +253,7 @@ def week_of(moment: float) -> str:
 
 
 def backtest(model: ScoringModel, leads: Iterable[ReplayLead],
-             trained: dict[str, Any] | None = None) -> dict[str, Any]:
+             trained: TrainedModel | None = None) -> dict[str, Any]:
     """MQLs the model would make, their win rate, the share of won deals caught, weekly load."""
     replayed = mqls = won = lost = all_won = 0
     weekly: Counter[str] = Counter()

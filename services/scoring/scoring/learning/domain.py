@@ -16,8 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, NotRequired
 from uuid import UUID
+
+from typing_extensions import TypedDict
 
 from scoring.learning.features import (
     ActivityCountFeature,
@@ -35,9 +37,59 @@ from scoring.rules.lead_fields import LeadFields, field_value
 MISSING = "(missing)"
 OTHER = "(other)"
 Raw = str | float | None
-TrainedModel = dict[str, Any]
-"""A trained model as stored (JSON): its intercept and terms, plain numbers (see `train`)."""
 RELIABILITY_BINS = 10
+
+# A trained model is stored as JSON (model_trainings.model) and read back in this shape; the
+# repository validates it on the way in. TypedDicts (typing_extensions' for pydantic on 3.11)
+# because the stored and served form is the same plain JSON.
+
+
+class CategoricalTerm(TypedDict):
+    """1 when the feature has this (kept) value, else 0."""
+
+    feature: str
+    kind: Literal["categorical"]
+    level: str
+    weight: float
+
+
+class NumericTerm(TypedDict):
+    """The feature's value, standardised with the training data's mean and scale."""
+
+    feature: str
+    kind: Literal["numeric"]
+    mean: float
+    scale: float
+    weight: float
+
+
+class BinTerm(TypedDict):
+    """1 when the feature's value is in [low, high) (an open end is None), or, for the
+    `missing` bin, when it has no value."""
+
+    feature: str
+    kind: Literal["bin"]
+    low: NotRequired[float | None]
+    high: NotRequired[float | None]
+    missing: NotRequired[bool]
+    weight: float
+
+
+Term = CategoricalTerm | NumericTerm | BinTerm
+
+
+class TrainedModel(TypedDict):
+    """A learned model as stored: its intercept and weighted terms, plain numbers (`train`)."""
+
+    intercept: float
+    terms: list[Term]
+
+
+class TrainingResult(TypedDict):
+    """What a training stores: the model served (refit on every outcome) and its evaluation."""
+
+    model: TrainedModel
+    evaluation: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +175,17 @@ def _quantile_edges(numbers: Sequence[float], bins: int) -> list[float]:
     return sorted(edge for edge in edges if edge > ordered[0])
 
 
-def _design(config: LearningConfig, examples: Sequence[Example]) -> list[dict[str, Any]]:
-    """The model's terms: per kept category, per bin of a binned number, per linear number."""
-    terms: list[dict[str, Any]] = []
+def _design(config: LearningConfig, examples: Sequence[Example]) -> list[Term]:
+    """The model's terms (weights 0 until fitted): per kept category, per bin of a binned
+    number, per linear number."""
+    terms: list[Term] = []
     for feature in config.features:
         column = [e.raw.get(feature.name) for e in examples]
         if isinstance(feature, CategoricalFeature):
             counts = Counter(str(v) for v in column)
             kept = sorted(level for level, _ in counts.most_common(feature.max_levels))
-            terms.extend({"feature": feature.name, "kind": "categorical", "level": level}
-                         for level in kept)
+            terms.extend(CategoricalTerm(feature=feature.name, kind="categorical", level=level,
+                                         weight=0.0) for level in kept)
             continue
         numbers = [float(v) for v in column if isinstance(v, float | int)]
         terms.extend(_numeric_terms(feature, numbers, any(v is None for v in column)))
@@ -140,22 +193,22 @@ def _design(config: LearningConfig, examples: Sequence[Example]) -> list[dict[st
 
 
 def _numeric_terms(feature: NumericKind, numbers: Sequence[float],
-                   has_missing: bool) -> list[dict[str, Any]]:
+                   has_missing: bool) -> list[Term]:
     if feature.encoding == "linear":
         mean = sum(numbers) / len(numbers) if numbers else 0.0
         variance = sum((n - mean) ** 2 for n in numbers) / len(numbers) if numbers else 0.0
-        return [{"feature": feature.name, "kind": "numeric", "mean": mean,
-                 "scale": math.sqrt(variance) or 1.0}]
+        return [NumericTerm(feature=feature.name, kind="numeric", mean=mean,
+                            scale=math.sqrt(variance) or 1.0, weight=0.0)]
     edges = _quantile_edges(numbers, feature.bins)
-    terms: list[dict[str, Any]] = [
-        {"feature": feature.name, "kind": "bin", "low": low, "high": high}
+    terms: list[Term] = [
+        BinTerm(feature=feature.name, kind="bin", low=low, high=high, weight=0.0)
         for low, high in zip([None, *edges], [*edges, None], strict=True)]
     if has_missing:
-        terms.append({"feature": feature.name, "kind": "bin", "missing": True})
+        terms.append(BinTerm(feature=feature.name, kind="bin", missing=True, weight=0.0))
     return terms
 
 
-def _in_bin(term: dict[str, Any], value: Raw) -> bool:
+def _in_bin(term: BinTerm, value: Raw) -> bool:
     if term.get("missing"):
         return value is None
     if value is None or isinstance(value, str):
@@ -164,18 +217,17 @@ def _in_bin(term: dict[str, Any], value: Raw) -> bool:
     return (low is None or value >= low) and (high is None or value < high)
 
 
-def _value(term: dict[str, Any], value: Raw) -> float:
+def _value(term: Term, value: Raw) -> float:
     """The design-matrix entry of one term for a raw value."""
-    kind = term["kind"]
-    if kind == "categorical":
+    if term["kind"] == "categorical":
         return 1.0 if str(value) == term["level"] else 0.0
-    if kind == "bin":
+    if term["kind"] == "bin":
         return 1.0 if _in_bin(term, value) else 0.0
     number = term["mean"] if value is None or isinstance(value, str) else float(value)
     return (number - term["mean"]) / term["scale"]
 
 
-def _row(terms: Sequence[dict[str, Any]], raw: dict[str, Raw]) -> list[float]:
+def _row(terms: Sequence[Term], raw: dict[str, Raw]) -> list[float]:
     return [_value(term, raw.get(term["feature"])) for term in terms]
 
 
@@ -183,7 +235,7 @@ def _probability(logit: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
 
 
-def predict(trained: dict[str, Any], raw: dict[str, Raw]) -> float:
+def predict(trained: TrainedModel, raw: dict[str, Raw]) -> float:
     """The win probability a stored model gives a lead's raw features."""
     terms = trained["terms"]
     logit = trained["intercept"] + sum(
@@ -191,23 +243,21 @@ def predict(trained: dict[str, Any], raw: dict[str, Raw]) -> float:
     return _probability(logit)
 
 
-def term_name(term: dict[str, Any]) -> str:
+def term_name(term: Term) -> str:
     """A term as people read it: 'source.utm_source = google', 'seconds_on_site in [60, 300)'."""
     feature = term["feature"]
-    match term["kind"]:
-        case "categorical":
-            return f"{feature} = {term['level']}"
-        case "bin" if term.get("missing"):
+    if term["kind"] == "categorical":
+        return f"{feature} = {term['level']}"
+    if term["kind"] == "bin":
+        if term.get("missing"):
             return f"{feature} missing"
-        case "bin":
-            low = "-inf" if term["low"] is None else f"{term['low']:g}"
-            high = "inf" if term["high"] is None else f"{term['high']:g}"
-            return f"{feature} in [{low}, {high})"
-        case _:
-            return feature
+        low = "-inf" if term["low"] is None else f"{term['low']:g}"
+        high = "inf" if term["high"] is None else f"{term['high']:g}"
+        return f"{feature} in [{low}, {high})"
+    return feature
 
 
-def explain(trained: dict[str, Any], raw: dict[str, Raw]) -> list[dict[str, Any]]:
+def explain(trained: TrainedModel, raw: dict[str, Raw]) -> list[dict[str, Any]]:
     """Each feature's part of a lead's predicted log-odds (the terms it has), largest first:
     what the probability beside a score is made of."""
     parts: dict[str, dict[str, Any]] = {}
@@ -267,22 +317,21 @@ def top_lift(labels: Sequence[bool], scores: Sequence[float], share: float = 0.2
     return round((sum(w for _, w in top) / len(top)) / (sum(labels) / len(labels)), 3)
 
 
-def _readable(terms: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _readable(terms: Sequence[Term]) -> list[dict[str, Any]]:
     rows = []
     for t in sorted(terms, key=lambda t: abs(t["weight"]), reverse=True):
-        match t["kind"]:
-            case "categorical":
-                per = "having this value vs not"
-            case "bin":
-                per = "being in this bin (log-odds added to the intercept)"
-            case _:
-                per = f"+1 standard deviation ({t['scale']:.3g})"
+        if t["kind"] == "categorical":
+            per = "having this value vs not"
+        elif t["kind"] == "bin":
+            per = "being in this bin (log-odds added to the intercept)"
+        else:
+            per = f"+1 standard deviation ({t['scale']:.3g})"
         rows.append({"feature": term_name(t), "weight": round(t["weight"], 4),
                      "odds_ratio": round(math.exp(t["weight"]), 3), "per": per})
     return rows
 
 
-def _fit(config: LearningConfig, examples: Sequence[Example]) -> dict[str, Any]:
+def _fit(config: LearningConfig, examples: Sequence[Example]) -> TrainedModel:
     from sklearn.linear_model import LogisticRegression  # heavy: only loaded to train
 
     terms = _design(config, examples)
@@ -290,10 +339,10 @@ def _fit(config: LearningConfig, examples: Sequence[Example]) -> dict[str, Any]:
     regression.fit([_row(terms, e.raw) for e in examples], [e.won for e in examples])
     for term, weight in zip(terms, regression.coef_[0], strict=True):
         term["weight"] = float(weight)
-    return {"intercept": float(regression.intercept_[0]), "terms": terms}
+    return TrainedModel(intercept=float(regression.intercept_[0]), terms=terms)
 
 
-def train(config: LearningConfig, examples: Sequence[Example]) -> dict[str, Any]:
+def train(config: LearningConfig, examples: Sequence[Example]) -> TrainingResult:
     """Fit on a stratified training split and evaluate on the held-out leads, then refit on
     every outcome: the stored training record (the refit model, the held-out evaluation).
 
@@ -317,7 +366,7 @@ def train(config: LearningConfig, examples: Sequence[Example]) -> dict[str, Any]
         "intercept": round(served["intercept"], 4),
         "coefficients": _readable(served["terms"]),
     }
-    return {"model": served, "evaluation": evaluation}
+    return TrainingResult(model=served, evaluation=evaluation)
 
 
 def brier(labels: Sequence[bool], predicted: Sequence[float]) -> float | None:
@@ -344,7 +393,7 @@ def reliability(labels: Sequence[bool], predicted: Sequence[float],
     return rows
 
 
-def evaluate(trained: dict[str, Any], fit_set: Sequence[Example],
+def evaluate(trained: TrainedModel, fit_set: Sequence[Example],
              test_set: Sequence[Example]) -> dict[str, Any]:
     """On held-out leads: AUC of rules-only vs learned, Brier score (and that of predicting the
     training win rate for everyone), reliability bins, win rate by band, lift, weights."""

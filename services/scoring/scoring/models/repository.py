@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +31,10 @@ class StoredModel:
     created_at: datetime
     activated_at: datetime | None
     kind: str
+
+
+STORED_TRAINED_MODEL = TypeAdapter(TrainedModel)
+"""Reads a stored learned model (JSON) as the typed shape prediction works on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +140,7 @@ async def training_model(conn: AsyncConnection, training_id: int) -> TrainedMode
                               .where(model_trainings.c.id == training_id))
     if model is None:
         raise LookupError(f"no training {training_id}")
-    return dict(model)
+    return STORED_TRAINED_MODEL.validate_python(model)
 
 
 async def latest_training(conn: AsyncConnection, version: int) -> Training | None:
@@ -144,11 +149,12 @@ async def latest_training(conn: AsyncConnection, version: int) -> Training | Non
     if latest is None:
         return None
     statement = select(model_trainings).where(model_trainings.c.id == latest)
-    return Training(**(await conn.execute(statement)).one()._mapping)
+    row = (await conn.execute(statement)).one()._mapping
+    return Training(**{**row, "model": STORED_TRAINED_MODEL.validate_python(row["model"])})
 
 
 async def insert_training(conn: AsyncConnection, version: int, deals: int,
-                          model: dict[str, Any], evaluation: dict[str, Any]) -> int:
+                          model: TrainedModel, evaluation: dict[str, Any]) -> int:
     """Store a training's model and evaluation; returns its id."""
     training_id: int = await conn.scalar(
         model_trainings.insert().values(model_version=version, deals=deals, model=model,

@@ -43,6 +43,13 @@ STUDENT_TITLE_PATTERN = r"\b(student|intern)\b"
 DEFAULT_MODEL_VERSION = 3
 DEFAULT_MODEL_NAME = "default"
 
+
+def _repeatable(kind: str, points: int, cap: int) -> EngagementRule:
+    """The rule that scores every `kind` activity, up to `cap` points in all."""
+    return EngagementRule(id=f"engagement.{kind}", activity_kind=kind, points=points,
+                          repeatable=True, cap=cap)
+
+
 MODEL_V1_CONFIG = ScoringModelConfig(
     fit_rules=(
         FitRule(id="fit.business_email", points=15,
@@ -54,16 +61,12 @@ MODEL_V1_CONFIG = ScoringModelConfig(
         FitRule(id="fit.phone", points=5, when=FieldPresent(field="phone")),
     ),
     engagement_rules=(
-        EngagementRule(id="engagement.page_view", activity_kind="page_view", points=2,
-                       repeatable=True, cap=20),
+        _repeatable("page_view", points=2, cap=20),
         EngagementRule(id="engagement.pricing_page", activity_kind="page_view",
                        url_contains="/pricing", points=15),
-        EngagementRule(id="engagement.form_submitted", activity_kind="form_submitted",
-                       points=10, repeatable=True, cap=30),
-        EngagementRule(id="engagement.email_clicked", activity_kind="email_clicked", points=5,
-                       repeatable=True, cap=25),
-        EngagementRule(id="engagement.email_opened", activity_kind="email_opened", points=1,
-                       repeatable=True, cap=5),
+        _repeatable("form_submitted", points=10, cap=30),
+        _repeatable("email_clicked", points=5, cap=25),
+        _repeatable("email_opened", points=1, cap=5),
     ),
     disqualifiers=(
         Disqualifier(id="disqualify.student",
@@ -100,12 +103,9 @@ DO_NOT_CONTACT = Disqualifier(id="disqualify.do_not_contact",
 # Webinars and events: registering shows intent, attending shows more; both decay like every
 # engagement rule. Every activity kind capture accepts scores something.
 EVENT_RULES = (
-    EngagementRule(id="engagement.webinar_registered", activity_kind="webinar_registered",
-                   points=10, repeatable=True, cap=20),
-    EngagementRule(id="engagement.webinar_attended", activity_kind="webinar_attended",
-                   points=20, repeatable=True, cap=40),
-    EngagementRule(id="engagement.content_downloaded", activity_kind="content_downloaded",
-                   points=5, repeatable=True, cap=15),
+    _repeatable("webinar_registered", points=10, cap=20),
+    _repeatable("webinar_attended", points=20, cap=40),
+    _repeatable("content_downloaded", points=5, cap=15),
     EngagementRule(id="engagement.pricing_viewed", activity_kind="pricing_viewed", points=15),
     EngagementRule(id="engagement.demo_requested", activity_kind="demo_requested", points=25),
     EngagementRule(id="engagement.call_requested", activity_kind="call_requested", points=20),
@@ -144,16 +144,12 @@ B2C_TEMPLATE = ScoringModelConfig(
         FitRule(id="fit.name_given", points=5, when=FieldPresent(field="first_name")),
     ),
     engagement_rules=(
-        EngagementRule(id="engagement.page_view", activity_kind="page_view", points=1,
-                       repeatable=True, cap=10),
+        _repeatable("page_view", points=1, cap=10),
         EngagementRule(id="engagement.pricing_page", activity_kind="page_view",
                        url_contains="/pricing", points=10),
-        EngagementRule(id="engagement.form_submitted", activity_kind="form_submitted",
-                       points=10, repeatable=True, cap=20),
-        EngagementRule(id="engagement.email_clicked", activity_kind="email_clicked", points=3,
-                       repeatable=True, cap=15),
-        EngagementRule(id="engagement.email_opened", activity_kind="email_opened", points=1,
-                       repeatable=True, cap=5),
+        _repeatable("form_submitted", points=10, cap=20),
+        _repeatable("email_clicked", points=3, cap=15),
+        _repeatable("email_opened", points=1, cap=5),
         *EVENT_RULES,
     ),
     intensity_rules=(
