@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from leadloop_devstack.stack import Stack
-from tests.e2e.nurture_fixtures import NO_LIMITS, cold_lead, mail_to, new_lead
+from tests.e2e.nurture_fixtures import (
+    NO_LIMITS,
+    cold_lead,
+    create_sequence,
+    mail_to,
+    new_lead,
+)
 from tests.support import eventually
 from tests.support.nurture_receivers import ChannelAdapter
 
@@ -185,3 +191,19 @@ async def test_a_test_send_mails_the_marketer_and_refuses_an_unsendable_address(
                         headers=admin_headers, json={"to": me})
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "to"
+
+
+async def test_a_lead_with_an_internationalized_address_gets_its_sequence_mail(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    key, campaign = await create_sequence(http, stack, admin_headers, [
+        {"kind": "send_email", "template": "welcome"}])
+    suffix = uuid.uuid4().hex[:8]
+    body = cold_lead(campaign, email=f"jörg.{suffix}@bücher-{suffix}.example")
+    lead_id = await new_lead(http, stack, admin_headers, body)
+
+    async def mailed() -> None:
+        assert len(mail_to(stack, body["email"], key)) == 1
+    await eventually(mailed, timeout_s=60)
+    messages = await http.get(f"{stack.url('nurture')}/v1/leads/{lead_id}/messages",
+                              headers=admin_headers)
+    assert [m["status"] for m in messages.json()["items"] if m["sequence_key"] == key] == ["sent"]
