@@ -15,8 +15,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from leadloop.mail import smtp_mailbox
 from nurture.content.templates import Template, render
-from nurture.sending.channels import send_webhook, smtp_mailbox
+from nurture.sending.channels import send_webhook
 from nurture.sending.mail import MailContext, personalize, render_email
 from nurture.sequences.steps import Channel
 from nurture.tracking.tokens import click_token, message_token, read_click_token, read_token
@@ -103,6 +104,9 @@ def test_an_internationalized_address_is_written_as_is_and_its_domain_sent_in_id
     assert smtp_mailbox("sam@widgets.example") == "sam@widgets.example"
     with pytest.raises(ValueError):
         smtp_mailbox("sam@" + "x" * 64 + ".bücher.example")  # a label longer than DNS allows
+    for unsendable in ["a\x1eb@widgets.example", "a<b@widgets.example", "a b@widgets.example"]:
+        with pytest.raises(ValueError):
+            smtp_mailbox(unsendable)
 
 
 def test_links_go_through_signed_click_redirects_and_a_pixel_tracks_opens() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
+from leadloop.mail import smtp_mailbox
 from leadloop.tracing import client_request
 from leadloop.webhooks import Network, TargetRefused, check_target, headers_for, post_to_target
 from nurture.config import NurtureSettings
@@ -86,16 +87,6 @@ class SmtpPool:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     pass
-
-
-def smtp_mailbox(address: str) -> str:
-    """The address as it goes on the RCPT line: an internationalized domain in its ASCII (IDNA)
-    form, which every server takes; the local part as written. ValueError if IDNA cannot
-    spell the domain."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii():
-        return address
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
 async def send_webhook(client: httpx.AsyncClient, url: str, secret: str,
