@@ -207,8 +207,9 @@ class LocalKafka:
         )
         log.close()
 
-    async def wait_ready(self, timeout_s: float = 60) -> None:
-        """Return once the broker serves metadata requests."""
+    async def wait_ready(self, timeout_s: float = 120) -> None:
+        """Return once the broker serves metadata requests (generous for a busy machine: see
+        ServiceProcess.wait_ready)."""
         await wait_for_kafka(self.bootstrap_servers, timeout_s, self.process)
 
     def stop(self, timeout_s: float = 15) -> None:

@@ -69,8 +69,10 @@ class ServiceProcess:
                 start_new_session=True,  # Ctrl-C reaches the stack, which stops us in order
             )
 
-    async def wait_ready(self, timeout_s: float = 60) -> None:
-        """Poll /readyz until it answers 200."""
+    async def wait_ready(self, timeout_s: float = 120) -> None:
+        """Poll /readyz until it answers 200. Generous: two stacks booting at once on two cores
+        (the test suite's and its real-time tests') have taken 54 s; a process that exits
+        fails at once, so the wait only matters when it would otherwise fail."""
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=2) as client:
             while True:
