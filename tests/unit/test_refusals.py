@@ -8,7 +8,13 @@ import httpx
 import pytest
 from fastapi import APIRouter, HTTPException
 
-from capture.exceptions import InputInvalid, NotFound, PeersUnavailable
+from capture.exceptions import (
+    InputInvalid,
+    MergeNotFound,
+    MergeRefused,
+    NotFound,
+    PeersUnavailable,
+)
 from leadloop.app import create_service_app
 from leadloop.problems import Refusal
 from leadloop.settings import ServiceSettings
@@ -33,6 +39,10 @@ _PAIRS: dict[str, tuple[Refusal, HTTPException]] = {
               "errors": [{"field": "scoring", "reason": "answered 500", "type": "unavailable"}]},
         headers={"Retry-After": "5"})),
     "not_found": (NotFound("no lead with this id"), HTTPException(404, "no lead with this id")),
+    "merge_conflict": (MergeRefused("this merge was undone already"),
+                       HTTPException(409, "this merge was undone already")),
+    "merge_missing": (MergeNotFound("no merge with this id"),
+                      HTTPException(404, "no merge with this id")),
     "conflict": (DealRefused("this lead was erased; its deals are no longer recorded"),
                  HTTPException(409, "this lead was erased; its deals are no longer recorded")),
     "missing": (found_nothing(), HTTPException(404, "no digest for this period")),

@@ -65,10 +65,14 @@ class NotFound(Refused):
     status_code = 404
 
 
-class MergeNotFound(LookupError):
+class MergeNotFound(Refused):
     """A lead or merge named by a merge request that capture does not know (404)."""
 
+    status_code = 404
 
-class MergeRefused(Exception):
+
+class MergeRefused(Refused):
     """A merge or undo that would contradict what is stored: merged already, undone already
     (409)."""
+
+    status_code = 409

@@ -1,14 +1,11 @@
 """Merge routes: fold a duplicate lead into another, and undo it (capture.merges.service)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 
-from capture.exceptions import MergeNotFound, MergeRefused
 from capture.idempotency import service as idempotency
 from capture.merges import service
 from capture.merges.domain import MergeResult
@@ -18,17 +15,6 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["merges"], dependencies=[Depends(require_scope("admin"))])
-
-
-@contextmanager
-def _refusals_as_http() -> Iterator[None]:
-    """The use case's refusals as answers: unknown lead or merge 404, contradiction 409."""
-    try:
-        yield
-    except MergeNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except MergeRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
 def _out(done: MergeResult) -> MergeOut:
@@ -46,8 +32,7 @@ async def merge_leads(lead_id: UUID, body: MergeIn, request: Request,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "a lead cannot be merged into itself")
     async def merge(uow: UnitOfWork) -> dict[str, Any]:
-        with _refusals_as_http():
-            done = await service.merge(uow, lead_id, body.duplicate_lead_id)
+        done = await service.merge(uow, lead_id, body.duplicate_lead_id)
         return _out(done).model_dump(mode="json")
     return await idempotency.answer_once(request, uow, "merges", 201, merge)
 
@@ -58,7 +43,6 @@ async def undo_merge(merge_id: UUID, request: Request,
     """Separate the two leads again; later changes to the survivor are kept. With an
     Idempotency-Key a retry gets the first answer (not a 409)."""
     async def undo(uow: UnitOfWork) -> dict[str, Any]:
-        with _refusals_as_http():
-            done = await service.undo(uow, merge_id)
+        done = await service.undo(uow, merge_id)
         return _out(done).model_dump(mode="json")
     return await idempotency.answer_once(request, uow, "merges", 200, undo)
