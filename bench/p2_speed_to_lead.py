@@ -1,6 +1,8 @@
 """P2 speed-to-lead: form POST -> lead.handed_off read by a plain consumer, at 100 leads/s
 (after 5 s at 10 leads/s, reported alongside as the latency floor without queueing), then the
-same window at 300 leads/s, reported alongside (a campaign burst; not part of the target).
+same window at 300 leads/s, reported alongside (a campaign burst; not part of the target);
+last, the same durable hops done by minimal processes with no framework (bench/p2_floor.py) at
+10 and 100 leads/s: what this machine allows at all.
 
 A separate process (bench/loadgen.py) posts qualifying leads on a fixed schedule; the bench
 process reads leadloop.handoff. Latency runs from when each POST was due (so a stalled client
@@ -15,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from bench import p2_floor
 from bench.harness import REPO_ROOT, Bench, percentile, summary, wait_until
 
 RATE = 100.0  # leads per second offered
@@ -75,13 +78,14 @@ async def run(bench: Bench) -> dict[str, Any]:
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     lost = sum(1 for v in latencies if v == math.inf)
     burst = await _burst(bench)
+    floor_pipeline = await _floor(bench)
     return summary(
         p50, f"p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms",
         p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS,
         p50_ms=p50, p99_ms=p99, max_ms=max(latencies), rate_offered=RATE,
         floor={"rate": FLOOR_RATE, "leads": len(floor), "p50_ms": percentile(floor, 50),
                "p99_ms": percentile(floor, 99)},
-        burst=burst,
+        burst=burst, floor_pipeline=floor_pipeline,
         leads_offered=len(entries), leads_measured=len(measured),
         leads_rejected=len(entries) - len(accepted),
         posts_retried=sum(1 for e in entries if e.get("attempts", 1) > 1),
@@ -107,3 +111,17 @@ async def _burst(bench: Bench) -> dict[str, Any]:
             "p99_ms": percentile(latencies, 99),
             "not_handed_off": sum(1 for v in latencies if v == math.inf),
             "client_lateness_p99_ms": percentile(lateness, 99)}
+
+
+async def _floor(bench: Bench) -> dict[str, Any]:
+    """The same durable hops done by minimal processes (bench/p2_floor.py), the stack idle
+    beside them; an error is reported, not raised, so P2's own figures are kept."""
+    d = bench.durations
+    await bench.wait_drained(d.drain_timeout_s)
+    try:
+        return await p2_floor.measure(bench.dsn("capture"), bench.stack.bootstrap_servers,
+                                      bench.stack.settings.topic_partitions,
+                                      bench.meter.infrastructure, bench.workdir,
+                                      d.p2_warmup_s, d.p2_s)
+    except Exception as exc:
+        return {"error": repr(exc)}

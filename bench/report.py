@@ -23,6 +23,18 @@ def _cpu(result: dict[str, Any], key: str) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _p2_floor(floor: dict[str, Any]) -> str:
+    """P2's floor (bench/p2_floor.py), at 100 leads/s and at 10."""
+    if "error" in floor:
+        return f"; minimal pipeline: {floor['error']}"
+    if "100" not in floor:
+        return ""
+    fast, slow = floor["100"], floor["10"]
+    return (f"; minimal pipeline doing the same durable hops (bench/p2_floor.py): "
+            f"p50 {_ms(fast['p50_ms'])}, p99 {_ms(fast['p99_ms'])} (at 10 leads/s: "
+            f"p50 {_ms(slow['p50_ms'])}, p99 {_ms(slow['p99_ms'])})")
+
+
 def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
     """(what was measured side by side, the figure)."""
     if r.get("figure") is None:
@@ -40,7 +52,8 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
                 + (f" (at {floor['rate']:g} leads/s: p50 {_ms(floor['p50_ms'])}, "
                    f"p99 {_ms(floor['p99_ms'])})" if floor else "")
                 + (f"; at {burst['rate']:g} leads/s: p50 {_ms(burst['p50_ms'])}, "
-                   f"p99 {_ms(burst['p99_ms'])}" if burst else ""),
+                   f"p99 {_ms(burst['p99_ms'])}" if burst else "")
+                + _p2_floor(r.get("floor_pipeline") or {}),
                 f"p50 {_ms(r['p50_ms'])}, p99 {_ms(r['p99_ms'])}")
     if name == "P3":
         undrained = "" if r["consumers_drained"] else " (lag not back to 0)"

@@ -1,0 +1,387 @@
+"""P2's floor: speed-to-lead through the same durable hops, done by minimal processes with no
+framework, so P2's figure can be set against what this machine allows at all.
+
+Five processes, as the stack has, on the stack's PostgreSQL (schemas p2floor_<service> in
+capture's database, tables LIKE capture's leads, outbox and inbox) and Kafka (three topics of
+their own, the stack's partition count), with raw asyncpg + aiokafka + orjson on uvloop:
+- capture: uvicorn (uvloop, httptools) serving a bare ASGI app; POST /v1/leads validates the body
+  with capture's own LeadIn (pydantic + email-validator), group-commits the lead rows and one
+  outbox row each per transaction, answers 201;
+- a relay in every publishing process, woken in-process after each commit: one statement claims
+  and marks unsent outbox rows, produces them (idempotent producer, acks=all), awaits the acks,
+  commits;
+- every process consumes the floor topics its service consumes in leadloop.events.topology, a
+  batch per transaction: inbox insert ON CONFLICT DO NOTHING, one upsert of per-lead state; scoring
+  also writes lead.qualified to its outbox for each lead.created, handoff lead.handed_off for each
+  lead.qualified. Offsets are committed once a second, as the consumer runner does.
+The clock runs from when bench/loadgen.py was due to post a lead to when its lead.handed_off
+reached a plain Kafka reader, as P2 measures. Not done (so the floor is, if anything, low): no
+per-lead data key, sealing or opening of personal fields, no keys topic, no API-key scope lookup
+beyond the header's presence, no idempotency keys, dedupe or reference data, no tracing, metrics
+or logging, no dead-letter handling.
+
+    python -m bench.p2_floor    # on a stack of its own (PostgreSQL, Kafka, capture's schema)
+"""
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import psutil
+import uvicorn
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import ValidationError
+
+from bench.cpu import _process_seconds as process_seconds
+from bench.harness import free_port, percentile, wait_until
+from capture.leads.validation import LeadIn
+from leadloop.events.topology import CONSUMES, SERVICES
+
+CREATED, QUALIFIED, HANDED_OFF = (f"leadloop.lead.{t}.v1" for t in
+                                  ("created", "qualified", "handed_off"))
+PUBLISHERS = ("capture", "scoring", "handoff")  # the services whose topics a lead crosses
+REACTS = {"scoring": (CREATED, QUALIFIED), "handoff": (QUALIFIED, HANDED_OFF)}
+# (fetch_min_bytes, fetch_max_wait_ms): the speed-to-lead path fetches at once, as in the stack.
+FETCH = {"scoring": (1, 500), "handoff": (1, 500)}
+RATES = (10.0, 100.0)  # leads/s offered: the light load first, then P2's rate
+
+INBOX = ("INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) "
+         "ON CONFLICT DO NOTHING RETURNING event_id")
+UPSERT = ("INSERT INTO lead_state (lead_id, last_event, data) SELECT * FROM unnest($1::text[], "
+          "$2::text[], $3::jsonb[]) ON CONFLICT (lead_id) DO UPDATE SET last_event = "
+          "excluded.last_event, data = lead_state.data || excluded.data, updated_at = now()")
+OUTBOX = ("INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, "
+          "traceparent, data) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+          "$4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::bytea[])")
+CLAIM = ("UPDATE outbox AS o SET sent_at = now() FROM (SELECT id FROM outbox WHERE sent_at IS "
+         "NULL ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
+         "RETURNING o.id, o.topic, o.event_type, o.subject, o.data")
+LEADS = ("INSERT INTO leads (id, email, profile, consent, source) SELECT * FROM unnest("
+         "$1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) ON CONFLICT DO NOTHING")
+
+
+def topic(tag: str, service: str) -> str:
+    return f"bench.p2floor.{tag}.{service}"
+
+
+def schema_ddl(service: str) -> list[str]:
+    s = f"p2floor_{service}"
+    return [f"DROP SCHEMA IF EXISTS {s} CASCADE", f"CREATE SCHEMA {s}",
+            f"CREATE TABLE {s}.outbox (LIKE public.outbox INCLUDING ALL)",
+            f"CREATE TABLE {s}.processed_events (LIKE public.processed_events INCLUDING ALL)",
+            f"CREATE TABLE {s}.lead_state (lead_id text PRIMARY KEY, last_event text NOT NULL, "
+            "data jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
+            ] + ([f"CREATE TABLE {s}.leads (LIKE public.leads INCLUDING ALL)"]
+                 if service == "capture" else [])
+
+
+def event(kind: str, lead_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "type": kind, "lead_id": lead_id, "data": data}
+
+
+def decide(kind: str, e: dict[str, Any]) -> dict[str, Any]:
+    """The pure-code decision of scoring (a score) and handoff (a rep), kept trivial."""
+    if kind == QUALIFIED:
+        title = (e["data"].get("job_title") or "").lower()
+        return {"score": 50 + 30 * ("vp" in title) + 20 * ((e["data"].get("company_size") or 0)
+                                                          >= 100)}
+    return {"rep": "floor-rep", "assigned_at": datetime.now(UTC).isoformat()}
+
+
+async def write_outbox(conn: asyncpg.Connection, service: str, tag: str,
+                       events: list[dict[str, Any]]) -> None:
+    n, now = len(events), datetime.now(UTC)
+    await conn.execute(OUTBOX, [e["id"] for e in events], [topic(tag, service)] * n,
+                       [e["type"] for e in events], [e["lead_id"] for e in events], [service] * n,
+                       [now] * n, [f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+                                   for _ in events], [orjson.dumps(e) for e in events])
+
+
+class Stage:
+    """One service's process: its consumer, its relay and (capture) its group commit."""
+
+    def __init__(self, service: str, tag: str, dsn: str, bootstrap: str, ready: Path) -> None:
+        self.service, self.tag, self.dsn, self.bootstrap, self.ready = (service, tag, dsn,
+                                                                         bootstrap, ready)
+        self.wake = asyncio.Event()
+        self.leads: asyncio.Queue[tuple[uuid.UUID, LeadIn, asyncio.Future[None]]] = \
+            asyncio.Queue()
+
+    async def connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.dsn, server_settings={
+            "search_path": f"p2floor_{self.service}"})
+
+    async def start(self) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                         enable_idempotence=True, linger_ms=0)
+        await self.producer.start()
+        self.tasks = [asyncio.create_task(self.relay(await self.connect())),
+                      asyncio.create_task(self.consume(await self.connect()))]
+        if self.service == "capture":
+            self.tasks.append(asyncio.create_task(self.group_commit(await self.connect())))
+
+    async def relay(self, conn: asyncpg.Connection) -> None:
+        while True:
+            try:  # woken after each commit that wrote the outbox; polls once a second anyway
+                await asyncio.wait_for(self.wake.wait(), 1.0)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            while True:
+                async with conn.transaction():
+                    rows = sorted(await conn.fetch(CLAIM), key=lambda r: r["id"])
+                    acks = [await self.producer.send(
+                        r["topic"], r["data"], key=r["subject"].encode(),
+                        headers=[("ce_type", r["event_type"].encode()),
+                                 ("ce_subject", r["subject"].encode())]) for r in rows]
+                    await asyncio.gather(*acks)
+                if not rows:
+                    break
+
+    async def consume(self, conn: asyncpg.Connection) -> None:
+        min_bytes, max_wait_ms = FETCH.get(self.service, (256 * 1024, 200))
+        consumer = AIOKafkaConsumer(
+            *(topic(self.tag, p) for p in PUBLISHERS if p in CONSUMES[self.service]),
+            bootstrap_servers=self.bootstrap, group_id=f"p2floor-{self.tag}-{self.service}",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500,
+            fetch_min_bytes=min_bytes, fetch_max_wait_ms=max_wait_ms)
+        await consumer.start()
+        committed = time.monotonic()
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            if consumer.assignment() and not self.ready.exists():
+                self.ready.touch()
+            events = [orjson.loads(r.value) for rs in batches.values() for r in rs]
+            if events and await self.apply(conn, events):
+                self.wake.set()
+            if events and time.monotonic() - committed >= 1.0:
+                await consumer.commit()
+                committed = time.monotonic()
+
+    async def apply(self, conn: asyncpg.Connection, events: list[dict[str, Any]]) -> int:
+        """One transaction for the batch: inbox, state upsert, outbox; events published."""
+        trigger, reaction = REACTS.get(self.service, ("", ""))
+        async with conn.transaction():
+            fresh = {r[0] for r in await conn.fetch(INBOX, self.service,
+                                                    [e["id"] for e in events])}
+            new = [e for e in events if e["id"] in fresh]
+            latest = {e["lead_id"]: e for e in new}  # one row per lead: its last event wins
+            if latest:
+                await conn.execute(UPSERT, list(latest), [e["type"] for e in latest.values()],
+                                   [orjson.dumps(e["data"]).decode() for e in latest.values()])
+            out = [event(reaction, e["lead_id"], decide(reaction, e))
+                   for e in new if e["type"] == trigger]
+            if out:
+                await write_outbox(conn, self.service, self.tag, out)
+        return len(out)
+
+    async def group_commit(self, conn: asyncpg.Connection) -> None:
+        """Capture's writes: the requests that queued while a commit ran share the next one."""
+        while True:
+            group = [await self.leads.get()]
+            while not self.leads.empty():
+                group.append(self.leads.get_nowait())
+            dumped = [(lead_id, lead.model_dump(mode="json")) for lead_id, lead, _ in group]
+            columns = [[orjson.dumps({k: v for k, v in d.items() if k not in ("consent",
+                                                                             "source")})
+                        .decode() for _, d in dumped]] + [
+                [orjson.dumps(d[k]).decode() for _, d in dumped] for k in ("consent", "source")]
+            try:
+                async with conn.transaction():
+                    await conn.execute(LEADS, [i for i, _ in dumped],
+                                       [d["email"] for _, d in dumped], *columns)
+                    await write_outbox(conn, "capture", self.tag,
+                                       [event(CREATED, str(i), d) for i, d in dumped])
+            except Exception as exc:  # every request of the group answers the failure
+                for *_, done in group:
+                    done.set_exception(exc)
+                continue
+            self.wake.set()
+            for *_, done in group:
+                done.set_result(None)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Capture's bare ASGI app: POST /v1/leads and GET /healthz."""
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await self.start()
+                await send({"type": "lifespan.startup.complete"})
+            return await send({"type": "lifespan.shutdown.complete"})
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        status, answer = 200, b"{}"
+        if scope["path"] == "/v1/leads" and b"x-api-key" not in dict(scope["headers"]):
+            status, answer = 401, b'{"detail": "an API key is needed"}'
+        elif scope["path"] == "/v1/leads":
+            try:
+                lead = LeadIn.model_validate_json(body)
+                lead_id, done = uuid.uuid4(), asyncio.get_running_loop().create_future()
+                self.leads.put_nowait((lead_id, lead, done))
+                await done
+                status, answer = 201, orjson.dumps({"lead_id": lead_id, "status": "created"})
+            except ValidationError as exc:
+                status, answer = 422, orjson.dumps(exc.errors(
+                    include_url=False, include_input=False, include_context=False))
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+def serve(service: str, tag: str, dsn: str, bootstrap: str, port: str, ready: str) -> None:
+    """A stage's process: capture under uvicorn, the others a bare uvloop."""
+    stage = Stage(service, tag, dsn, bootstrap, Path(ready))
+    if service == "capture":
+        uvicorn.run(stage, host="127.0.0.1", port=int(port), loop="uvloop", http="httptools",
+                    lifespan="on", log_level="warning", access_log=False)
+        return
+
+    async def forever() -> None:
+        await stage.start()
+        await asyncio.gather(*stage.tasks)  # a failing task ends the process
+    uvloop.run(forever())
+
+
+class HandedOffReader:
+    """When each lead.handed_off reached a plain reader (no group), by lead id, monotonic."""
+
+    def __init__(self, bootstrap: str, name: str, partitions: int) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        self.partitions = [TopicPartition(name, p) for p in range(partitions)]
+        self.received: dict[str, float] = {}
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.assign(self.partitions)
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=100)
+            arrived = time.monotonic()
+            for record in (r for rs in batches.values() for r in rs):
+                headers = dict(record.headers)
+                if headers.get("ce_type") == HANDED_OFF.encode():
+                    self.received.setdefault(headers["ce_subject"].decode(), arrived)
+
+
+async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dict[str, Any],
+                  workdir: Path, warmup_s: float = 3.0, seconds: float = 20.0,
+                  light_s: float = 10.0) -> dict[str, Any]:
+    """Start the five processes, offer each of RATES, stop them; latencies and CPU per lead.
+    `infrastructure`: psutil processes of PostgreSQL and Kafka, by name."""
+    tag, port = uuid.uuid4().hex[:8], free_port()
+    conn, admin = await asyncpg.connect(dsn), AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    reader = HandedOffReader(bootstrap, topic(tag, "handoff"), partitions)
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    url = f"http://127.0.0.1:{port}/v1/leads"
+
+    async def offer(rate: float, span: float) -> list[dict[str, Any]]:
+        out = workdir / f"p2floor-sent-{rate:g}.json"
+        loadgen = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.loadgen", url, "floor", "--rate", str(rate),
+            "--seconds", str(span), "--out", str(out))
+        if await loadgen.wait() != 0:
+            raise RuntimeError("the load generator failed")
+        entries: list[dict[str, Any]] = orjson.loads(out.read_bytes())
+        async def handed_off() -> bool:
+            return all(e.get("lead_id") in reader.received for e in entries)
+        await wait_until(handed_off, 60)
+        return entries
+
+    def cpu_seconds() -> dict[str, float]:
+        return {name: process_seconds(p) for name, p in
+                {**{s: psutil.Process(p.pid) for s, p in procs.items()},
+                 **infrastructure}.items()} | {"machine": sum(psutil.cpu_times()[:3])}
+    try:
+        for service in SERVICES:
+            for statement in schema_ddl(service):
+                await conn.execute(statement)
+        await admin.create_topics([NewTopic(topic(tag, p), partitions, 1) for p in PUBLISHERS])
+        await reader.start()
+        for service in SERVICES:
+            marker = workdir / f"p2floor-{tag}-{service}.ready"
+            procs[service] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.p2_floor", service, tag, dsn, bootstrap, str(port),
+                str(marker))
+
+        async def ready() -> bool:
+            if any(p.returncode is not None for p in procs.values()):
+                raise RuntimeError("a process of the floor exited")
+            return all((workdir / f"p2floor-{tag}-{s}.ready").exists() for s in SERVICES)
+        if not await wait_until(ready, 120):
+            raise RuntimeError("the floor's consumers did not join their groups")
+        await offer(2.0, 2.0)  # connections, metadata and first statements, not measured
+        results: dict[str, Any] = {"load_average_at_start": psutil.getloadavg()}
+        for rate in RATES:
+            warm = warmup_s if rate == RATES[-1] else 0.0
+            before = cpu_seconds()
+            entries = await offer(rate, warm + seconds if rate == RATES[-1] else light_s)
+            spent = {k: v - before[k] for k, v in cpu_seconds().items()}
+            measured = [e for e in entries if e["n"] >= round(rate * warm)]
+            latencies = [(reader.received[e["lead_id"]] - e["due"]) * 1000
+                         if e.get("lead_id") in reader.received else float("inf")
+                         for e in measured]
+            pipeline = sum(v for k, v in spent.items() if k in SERVICES)
+            results[f"{rate:g}"] = {
+                "leads": len(measured), "p50_ms": percentile(latencies, 50),
+                "p99_ms": percentile(latencies, 99), "max_ms": max(latencies),
+                "not_handed_off": sum(1 for v in latencies if v == float("inf")),
+                "cpu_ms_per_lead": {k: round(v * 1000 / len(entries), 2) for k, v in
+                                    {"pipeline": pipeline, **spent}.items()}}
+        results["load_average_at_end"] = psutil.getloadavg()
+        return results
+    finally:
+        for process in procs.values():
+            process.terminate()
+        for process in procs.values():
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+        if hasattr(reader, "task"):
+            reader.task.cancel()
+        await reader.consumer.stop()
+        await admin.delete_topics([topic(tag, p) for p in PUBLISHERS])
+        await admin.close()
+        for service in SERVICES:
+            await conn.execute(f"DROP SCHEMA IF EXISTS p2floor_{service} CASCADE")
+        await conn.close()
+
+
+async def _on_own_stack() -> dict[str, Any]:
+    """PostgreSQL and Kafka of a bench stack of its own; capture runs only for its migrations."""
+    from bench.cpu import CpuMeter
+    from bench.harness import stack_settings
+    from leadloop_devstack.stack import Stack
+    home = Path(tempfile.mkdtemp(prefix="leadloop-p2floor-"))
+    stack = Stack(stack_settings(home).model_copy(update={"services": ("capture",)}))
+    try:
+        await stack.start()
+        infrastructure = CpuMeter.of(stack).infrastructure
+        await asyncio.to_thread(stack.services["capture"].stop)
+        return await measure(stack.settings.database_url_for("capture").replace("+asyncpg", ""),
+                             stack.bootstrap_servers, stack.settings.topic_partitions,
+                             infrastructure, home)
+    finally:
+        await stack.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        serve(*sys.argv[1:])
+    else:
+        print(orjson.dumps(asyncio.run(_on_own_stack()), option=orjson.OPT_INDENT_2).decode())
