@@ -50,8 +50,9 @@ class PostalAddressIn(BaseModel):
     city: str = Field(min_length=1, max_length=_SHORT)
     postal_code: str | None = Field(default=None, max_length=32)
     region: str | None = Field(default=None, max_length=_SHORT)
-    country: str = Field(min_length=2, max_length=2,
-                         description="ISO 3166-1 alpha-2; defaults to the lead's country")
+    country: str = Field(min_length=2, max_length=100,
+                         description="ISO 3166-1 alpha-2 code or a name, as the lead's "
+                                     "country; stored as the code; defaults to the lead's")
 
     _no_nul = field_validator("*", mode="before")(refuse_nul)
 
