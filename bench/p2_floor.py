@@ -111,7 +111,7 @@ class Stage:
     def __init__(self, service: str, tag: str, dsn: str, bootstrap: str, ready: Path) -> None:
         self.service, self.tag, self.dsn, self.bootstrap = service, tag, dsn, bootstrap
         self.ready, self.wake = ready, asyncio.Event()  # wake: the outbox has new rows
-        self.leads: asyncio.Queue[tuple[uuid.UUID, LeadIn, asyncio.Future[None]]]
+        self.leads: asyncio.Queue[tuple[uuid.UUID, dict[str, Any], asyncio.Future[None]]]
         self.leads = asyncio.Queue()
 
     async def connect(self) -> asyncpg.Connection:
@@ -176,7 +176,8 @@ class Stage:
             if latest:
                 await conn.execute(UPSERT, list(latest), [e["type"] for e in latest.values()],
                                    [orjson.dumps(e["data"]).decode() for e in latest.values()])
-            out = [event(reaction, e["lead_id"], decide(reaction, e))
+            out = [event(reaction, e["lead_id"], decide(reaction, e)
+                         | {"received_at": e["data"]["received_at"]})
                    for e in new if e["type"] == trigger]
             if out:
                 await write_outbox(conn, self.service, self.tag, out)
@@ -188,17 +189,17 @@ class Stage:
             group = [await self.leads.get()]
             while not self.leads.empty():
                 group.append(self.leads.get_nowait())
-            dumped = [(lead_id, lead.model_dump(mode="json")) for lead_id, lead, _ in group]
-            columns = [[orjson.dumps({k: v for k, v in d.items() if k not in ("consent",
-                                                                             "source")})
-                        .decode() for _, d in dumped]] + [
-                [orjson.dumps(d[k]).decode() for _, d in dumped] for k in ("consent", "source")]
+            leads = [(lead_id, lead) for lead_id, lead, _ in group]
+            profiles = [{k: v for k, v in d.items() if k not in ("consent", "source",
+                                                                  "received_at")} for _, d in leads]
             try:
                 async with conn.transaction():
-                    await conn.execute(LEADS, [i for i, _ in dumped],
-                                       [d["email"] for _, d in dumped], *columns)
+                    await conn.execute(LEADS, [i for i, _ in leads], [d["email"] for _, d in leads],
+                                       *([orjson.dumps(d).decode() for d in column] for column in (
+                                           profiles, [d["consent"] for _, d in leads],
+                                           [d["source"] for _, d in leads])))
                     await write_outbox(conn, "capture", self.tag,
-                                       [event(CREATED, str(i), d) for i, d in dumped])
+                                       [event(CREATED, str(i), d) for i, d in leads])
             except Exception as exc:  # every request of the group answers the failure
                 for *_, done in group:
                     done.set_exception(exc)
@@ -222,8 +223,9 @@ class Stage:
         if scope["path"] == "/v1/leads" and b"x-api-key" not in dict(scope["headers"]):
             status, answer = 401, b'{"detail": "an API key is needed"}'
         elif scope["path"] == "/v1/leads":
-            try:
-                lead = LeadIn.model_validate_json(body)
+            try:  # received_at: for the latency inside the pipeline, not the client's
+                lead = LeadIn.model_validate_json(body).model_dump(mode="json") | {
+                    "received_at": time.monotonic()}
                 lead_id, done = uuid.uuid4(), asyncio.get_running_loop().create_future()
                 self.leads.put_nowait((lead_id, lead, done))
                 await done
@@ -231,8 +233,8 @@ class Stage:
             except ValidationError as exc:
                 status, answer = 422, orjson.dumps(exc.errors(
                     include_url=False, include_input=False, include_context=False))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]})
         await send({"type": "http.response.body", "body": answer})
 
 
@@ -251,8 +253,9 @@ def serve(service: str, tag: str, dsn: str, bootstrap: str, port: str, ready: st
 
 
 async def _read_handoffs(bootstrap: str, name: str, partitions: int,
-                         received: dict[str, float]) -> None:
-    """Until cancelled: when each lead.handed_off reached a plain reader (no group), by lead."""
+                         received: dict[str, float], inside: dict[str, float]) -> None:
+    """Until cancelled: when each lead.handed_off reached a plain reader (no group), by lead,
+    and how long after capture received its POST."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await reader.start()
     try:
@@ -262,7 +265,9 @@ async def _read_handoffs(bootstrap: str, name: str, partitions: int,
             for record in (r for rs in batches.values() for r in rs):
                 headers = dict(record.headers)
                 if headers["ce_type"] == HANDED_OFF.encode():
-                    received.setdefault(headers["ce_subject"].decode(), time.monotonic())
+                    lead_id, now = headers["ce_subject"].decode(), time.monotonic()
+                    received.setdefault(lead_id, now)
+                    inside[lead_id] = now - orjson.loads(record.value)["data"]["received_at"]
     finally:
         await reader.stop()
 
@@ -280,6 +285,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
     `infrastructure`: psutil processes of PostgreSQL and Kafka, by name."""
     tag, port = uuid.uuid4().hex[:8], free_port()
     received: dict[str, float] = {}  # lead id -> when its lead.handed_off was read
+    inside: dict[str, float] = {}  # lead id -> seconds from capture's receipt to that
     url = f"http://127.0.0.1:{port}/v1/leads"
     conn, admin = await asyncpg.connect(dsn), AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -309,7 +315,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
             await conn.execute(statement)
         await admin.create_topics([NewTopic(topic(tag, p), partitions, 1) for p in PUBLISHERS])
         reading = asyncio.create_task(_read_handoffs(bootstrap, topic(tag, "handoff"),
-                                                     partitions, received))
+                                                     partitions, received, inside))
         for service in SERVICES:
             procs[service] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.p2_floor", service, tag, dsn, bootstrap, str(port),
@@ -327,12 +333,17 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
             spent["pipeline"] = sum(v for k, v in spent.items() if k in SERVICES)
             latencies = [(received[e["lead_id"]] - e["due"]) * 1000 if e.get("lead_id")
                          in received else math.inf for e in entries if e["n"] >= rate * warm]
-            answered = [(e["answered"] - e["due"]) * 1000 for e in entries
-                        if e["n"] >= rate * warm]  # the POST's share: client, HTTP, commit
+            shares = {  # the load generator's lateness, the POST's answer (both from when it
+                # was due), and capture's receipt of the POST to the lead.handed_off read
+                "sent": [e["sent"] - e["due"] for e in entries if e["n"] >= rate * warm],
+                "post": [e["answered"] - e["due"] for e in entries if e["n"] >= rate * warm],
+                "inside": [inside.get(e["lead_id"], math.inf) for e in entries
+                           if e["n"] >= rate * warm]}
             results[f"{rate:g}"] = {
                 "leads": len(latencies), "p50_ms": percentile(latencies, 50),
                 "p99_ms": percentile(latencies, 99), "max_ms": max(latencies),
-                "post_p50_ms": percentile(answered, 50), "post_p99_ms": percentile(answered, 99),
+                **{f"{k}_p{p}_ms": percentile(v, p) * 1000 for k, v in shares.items()
+                   for p in (50, 99)},
                 "not_handed_off": latencies.count(math.inf),
                 "cpu_ms_per_lead": {k: round(v * 1000 / len(entries), 2)
                                     for k, v in spent.items()}}
