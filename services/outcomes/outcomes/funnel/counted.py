@@ -31,7 +31,7 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg, distinct_on
 
 from outcomes.funnel.facts import (
     CLOCK_COLUMNS,
@@ -56,7 +56,7 @@ _chain = _chain.union_all(
     .where(_up.c.merged_into.is_not(None), _chain.c.depth < MAX_CHAIN))
 
 survivors: Subquery = (
-    select(_chain.c.lead_id, _chain.c.survivor).distinct(_chain.c.lead_id)
+    select(_chain.c.lead_id, _chain.c.survivor).ext(distinct_on(_chain.c.lead_id))
     .order_by(_chain.c.lead_id, _chain.c.depth.desc()).subquery("merge_survivors"))
 """(lead_id, survivor) of every merged duplicate."""
 

@@ -107,7 +107,8 @@ async def attribution_inputs(conn: AsyncConnection, created_from: datetime | Non
                func.sum(deal.amount_minor).label("revenue_minor"))
         .join(counted_closed_deals, deal.lead_id == lead.lead_id)
         .where(deal.outcome == "won", deal.currency == currency, ~lead.erased)
-        .group_by(lead.lead_id), lead.lead_at, created_from, created_to)
+        .group_by(lead.lead_id, lead.mql_at, lead.opportunity_at, lead.won_at),
+        lead.lead_at, created_from, created_to)
     conversions = [Conversion(lead_id=r.lead_id, won_deals=int(r.won_deals),
                               revenue_minor=int(r.revenue_minor), converted_at=r.converted_at,
                               mql_at=r.mql_at)
