@@ -172,9 +172,9 @@ async def test_merges_among_many_leads_fold_by_the_pure_rules_in_any_order(
 
     await _replay(engine, events, seed=1)
     alone = await _all_reports(engine)
-    await _replay(engine, events + merges, seed=2)
+    await _replay(engine, [*events, *merges], seed=2)
     merged = await _all_reports(engine)
-    await _replay(engine, events + merges, seed=3)
+    await _replay(engine, [*events, *merges], seed=3)
     assert await _all_reports(engine) == merged, "the same in another order"
 
     counted = len(stories) - len(pairs)
@@ -204,7 +204,7 @@ async def test_merges_among_many_leads_fold_by_the_pure_rules_in_any_order(
     unmerges = [LeadUnmerged(lead_id=m.lead_id, restored_lead_id=m.merged_lead_id,
                              merge_id=m.merge_id, profile=m.profile, restored_profile=m.profile,
                              unmerged_at=at + timedelta(days=1)) for m in merges]
-    await _replay(engine, events + merges + unmerges, seed=4)
+    await _replay(engine, [*events, *merges, *unmerges], seed=4)
     assert await _all_reports(engine) == alone, "exactly as if never merged"
 
 
