@@ -75,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     best = min(run(args.leads, args.per_lead, args.batch) for _ in range(args.repeat))
     print(f"apply_batch: {best:.1f} µs CPU per activity "
-          f"({args.leads} leads × {args.per_lead} page views, batches of {args.batch})")
+          f"({args.leads} leads x {args.per_lead} page views, batches of {args.batch})")
 
 
 if __name__ == "__main__":

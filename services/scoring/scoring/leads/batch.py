@@ -24,6 +24,7 @@ from scoring.learning.domain import TrainedModel
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.activities import Activity, numeric_properties
 from scoring.rules.domain import LeadScore, Qualification, ScoringModel, StoredLead
+from scoring.rules.engagement import EngagementTally
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +73,21 @@ def activity_seen(event: LeadActivity, event_id: str) -> ActivitySeen:
 @dataclass(slots=True)
 class LeadState:
     """One locked lead while the batch is applied: the lead, its written columns, its
-    recent activities, and whether anything is to be written."""
+    recent activities, and whether anything is to be written. `engagement` tallies the
+    activities once the lead is first rescored: the batch's `now` is fixed, so each later
+    activity adds its own share instead of every rescore going over the whole history."""
 
     lead: StoredLead
     columns: dict[str, Any]
     activities: list[Activity] = field(default_factory=list)
     changed: bool = False
+    engagement: EngagementTally | None = None
+
+    def append(self, activity: Activity) -> None:
+        """One more recent activity (after those loaded and the batch's earlier ones)."""
+        self.activities.append(activity)
+        if self.engagement is not None:
+            self.engagement.add(activity)
 
     def set(self, values: dict[str, Any]) -> None:
         """Record columns to write."""
@@ -136,8 +146,10 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
     scored = set()  # activity ids applied in this batch (a second delivery scores nothing)
 
     def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
+        if state.engagement is None:
+            state.engagement = EngagementTally(model, now, state.activities)
         rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
-                           expansion=expansion)
+                           expansion=expansion, engagement=state.engagement)
         state.set(rescored.values)
         state.lead = _with_score(state.lead, rescored.values)
         if rescored.history is not None:
@@ -171,7 +183,7 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
         if lead.merged_into is not None:  # sent for a duplicate merged away: the survivor's
             state = states[lead.merged_into]
         if activity.occurred_at > since:
-            state.activities.append(activity)
+            state.append(activity)
         state.set(last_event(activity.event_id or "", ACTIVITY_TYPE, activity.occurred_at))
         # New engagement after sales rejected the lead recycles it: it may qualify again.
         rejected_at = state.lead.rejected_at

@@ -30,6 +30,7 @@ from scoring.rules.domain import (
     next_qualification,
     score_lead,
 )
+from scoring.rules.engagement import EngagementTally
 from scoring.rules.lead_fields import LeadFields
 
 RECENT_ACTIVITIES = 10
@@ -57,9 +58,11 @@ def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: Lea
 
 def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
             activities: list[Activity], now: datetime, *, recycled: bool = False,
-            expansion: ExpansionInForce | None = None) -> Rescored:
+            expansion: ExpansionInForce | None = None,
+            engagement: EngagementTally | None = None) -> Rescored:
     """Score the lead at `now` from its stored state; nothing happens before its profile.
-    A customer is also scored by the expansion model in force, if any."""
+    A customer is also scored by the expansion model in force, if any. `engagement`, when
+    given, tallies `activities` under `model` at `now` already (a batch's rescores)."""
     outcome = Rescored()
     if lead.profile is None or lead.erased or lead.merged_into is not None:
         return outcome
@@ -70,7 +73,8 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
                         disqualified=lead.disqualified_rule is not None,
                         win_probability=probability,
                         consent_withdrawn=lead.consent_withdrawn,
-                        consent=lead.consent, source=lead.source)
+                        consent=lead.consent, source=lead.source,
+                        engagement=None if engagement is None else engagement.contributions())
     outcome.values = {
         "contributions": [c.model_dump(mode="json") for c in result.contributions],
         "scored_at": now, "win_probability": probability,
