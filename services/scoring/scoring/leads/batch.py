@@ -18,13 +18,21 @@ from leadloop.events.models import (
     LeadActivity,
     LeadProfile,
     LeadSource,
+    ScoreContribution,
 )
 from scoring.leads.rescoring import rescore
 from scoring.learning.domain import TrainedModel
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.activities import Activity, numeric_properties
-from scoring.rules.domain import LeadScore, Qualification, ScoringModel, StoredLead
+from scoring.rules.domain import (
+    LeadScore,
+    Qualification,
+    ScoringModel,
+    StoredLead,
+    fit_contributions,
+)
 from scoring.rules.engagement import EngagementTally
+from scoring.rules.lead_fields import LeadFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,20 @@ class LeadState:
     activities: list[Activity] = field(default_factory=list)
     changed: bool = False
     engagement: EngagementTally | None = None
+    _fit: tuple[tuple[Any, ...], list[ScoreContribution]] | None = None
+
+    def fit(self, model: ScoringModel) -> list[ScoreContribution] | None:
+        """The lead's fit contributions, worked out again only when what they read changed (a
+        profile in the batch): every activity's rescore would otherwise redo them."""
+        lead = self.lead
+        if lead.profile is None:
+            return None
+        reads = (lead.profile, lead.consent, lead.source, lead.profile_event_id)
+        if self._fit is None or any(a is not b for a, b in zip(reads, self._fit[0],
+                                                                strict=True)):
+            fields = LeadFields(lead.profile, lead.consent, lead.source)
+            self._fit = reads, fit_contributions(model, fields, lead.profile_event_id)
+        return self._fit[1]
 
     def append(self, activity: Activity) -> None:
         """One more recent activity (after those loaded and the batch's earlier ones)."""
@@ -149,7 +171,8 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
         if state.engagement is None:
             state.engagement = EngagementTally(model, now, state.activities)
         rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
-                           expansion=expansion, engagement=state.engagement)
+                           expansion=expansion, engagement=state.engagement,
+                           fit=state.fit(model))
         state.set(rescored.values)
         state.lead = _with_score(state.lead, rescored.values)
         if rescored.history is not None:
@@ -203,4 +226,7 @@ def _with_score(lead: StoredLead, values: dict[str, Any]) -> StoredLead:
         if name in values}
     if "qualification" in values:
         changes["qualification"] = Qualification(values["qualification"])
-    return replace(lead, **changes)
+    # Most rescores of a busy lead change nothing it stores (a capped rule stays at its cap):
+    # no copy then (a copy of the 22 fields is a good part of such a rescore).
+    changes = {name: value for name, value in changes.items() if getattr(lead, name) != value}
+    return replace(lead, **changes) if changes else lead

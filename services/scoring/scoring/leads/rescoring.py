@@ -5,6 +5,7 @@ decide identically: lead.scored on every change, lead.disqualified once, lead.qu
 per qualification.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from leadloop.events.models import (
     LeadQualified,
     LeadScored,
     LeadSource,
+    ScoreContribution,
 )
 from scoring.learning.domain import TrainedModel, predict, raw_features
 from scoring.models.in_force import ExpansionInForce
@@ -59,10 +61,12 @@ def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: Lea
 def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
             activities: list[Activity], now: datetime, *, recycled: bool = False,
             expansion: ExpansionInForce | None = None,
-            engagement: EngagementTally | None = None) -> Rescored:
+            engagement: EngagementTally | None = None,
+            fit: Sequence[ScoreContribution] | None = None) -> Rescored:
     """Score the lead at `now` from its stored state; nothing happens before its profile.
     A customer is also scored by the expansion model in force, if any. `engagement`, when
-    given, tallies `activities` under `model` at `now` already (a batch's rescores)."""
+    given, tallies `activities` under `model` at `now` already, and `fit` is the lead's fit
+    contributions under `model` (a batch's rescores keep both from one to the next)."""
     outcome = Rescored()
     if lead.profile is None or lead.erased or lead.merged_into is not None:
         return outcome
@@ -74,7 +78,8 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
                         win_probability=probability,
                         consent_withdrawn=lead.consent_withdrawn,
                         consent=lead.consent, source=lead.source,
-                        engagement=None if engagement is None else engagement.contributions())
+                        engagement=None if engagement is None else engagement.contributions(),
+                        fit=fit)
     outcome.values = {
         "contributions": [c.model_dump(mode="json") for c in result.contributions],
         "scored_at": now, "win_probability": probability,

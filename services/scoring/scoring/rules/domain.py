@@ -4,6 +4,7 @@ Everything a score depends on is passed in, "now" included, so any score can be 
 explained from stored state. The rules themselves are data (see `rules.py`).
 """
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -147,6 +148,7 @@ def fit_contributions(model: ScoringModel, lead: LeadFields,
     return contributions
 
 
+@functools.lru_cache(maxsize=4096)  # a site's pages recur in every rescore's explanations
 def page_of(url: str) -> str:
     """A URL as a score's explanation shows it: host and path only. The query and fragment
     stay out: campaign links carry emails and names there, and explanations travel in clear
@@ -262,13 +264,15 @@ def intensity_contribution(rule: IntensityRule, activities: Sequence[Activity], 
 
 
 def band_contribution(rule: IntensityRule, counted: Sequence[Activity], now: datetime,
-                      version: int) -> ScoreContribution | None:
-    """`intensity_contribution` from the activities the rule's measure counts at `now`."""
+                      version: int, latest: Activity | None = None) -> ScoreContribution | None:
+    """`intensity_contribution` from the activities the rule's measure counts at `now`;
+    `latest` is the first of the latest of them, when the caller keeps it."""
     value = rule.measured(counted, now)
     band = rule.band_of(value)
     if band is None or band.points == 0 or value is None:
         return None
-    latest = max(counted, key=lambda a: a.occurred_at, default=None)
+    if latest is None:
+        latest = max(counted, key=lambda a: a.occurred_at, default=None)
     return ScoreContribution(rule_id=rule.id, points=band.points, model_version=version,
                              reason=rule.reason(value, band),
                              event_id=None if latest is None else latest.event_id)
@@ -321,7 +325,8 @@ def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[A
                disqualified: bool = False, win_probability: float | None = None,
                consent_withdrawn: frozenset[str] = frozenset(), consent: Consent | None = None,
                source: LeadSource | None = None,
-               engagement: Sequence[ScoreContribution] | None = None) -> LeadScore:
+               engagement: Sequence[ScoreContribution] | None = None,
+               fit: Sequence[ScoreContribution] | None = None) -> LeadScore:
     """Score a lead: fit from its profile, consent and source, decayed engagement and intensity
     from its activities, grade, MQL.
 
@@ -329,10 +334,12 @@ def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[A
     a lead is never an MQL even when no disqualifier matches any more. `win_probability` is the
     learned model's prediction, if the version has one; `consent_withdrawn` the purposes the
     person withdrew consent to. `engagement` is `engagement_contributions(model, activities,
-    now)` when the caller keeps it up to date already (`rules.engagement.EngagementTally`).
+    now)` when the caller keeps it up to date already (`rules.engagement.EngagementTally`),
+    `fit` likewise `fit_contributions` of the same lead.
     """
     lead = LeadFields(profile, consent, source)
-    fit = fit_contributions(model, lead, profile_event_id)
+    if fit is None:
+        fit = fit_contributions(model, lead, profile_event_id)
     if engagement is None:
         engagement = engagement_contributions(model, activities, now)
     fit_score = sum(c.points for c in fit)

@@ -63,6 +63,7 @@ class _Counted:
     activities: list[Activity]
     contribution: ScoreContribution | None = None
     stale: bool = True
+    latest: Activity | None = None  # the first counted of the latest time, as max() finds it
 
     def count(self, activity: Activity) -> None:
         """Count the activity if it is in the rule's window and has its attribute (its kind
@@ -72,6 +73,8 @@ class _Counted:
                 attribute is None or activity.number(attribute) is not None):
             self.activities.append(activity)
             self.stale = True
+            if self.latest is None or activity.occurred_at > self.latest.occurred_at:
+                self.latest = activity
 
 
 class _Routes:
@@ -164,8 +167,11 @@ class EngagementTally:
             out.extend(matches.contributions)
         for counted in self._intensity:
             if counted.stale:
-                counted.contribution = band_contribution(counted.rule, counted.activities,
-                                                         self._now, self._model.version)
+                # Days since the last activity reads only the latest: no need to go over all.
+                measured = counted.activities if counted.rule.measure != "days_since_last" \
+                    or counted.latest is None else [counted.latest]
+                counted.contribution = band_contribution(
+                    counted.rule, measured, self._now, self._model.version, counted.latest)
                 counted.stale = False
             if counted.contribution is not None:
                 out.append(counted.contribution)
