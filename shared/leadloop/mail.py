@@ -15,8 +15,15 @@ import aiosmtplib
 from leadloop.settings import MailingServiceSettings
 
 # What ends an address on an SMTP command line (or starts a new command): whitespace, control
-# characters, <>". aiosmtplib refuses these with a ValueError; here they are a refusal.
-_NOT_IN_A_MAILBOX = re.compile(r'[\s<>"\x00-\x1f\x7f-\x9f]')
+# characters, <>". aiosmtplib refuses these with a ValueError; here they are a refusal. Spelled
+# as ranges as well as \s: pydantic's regex engine (Rust) and Python's re disagree on what \s
+# covers (\x1c-\x1f), and HTTP models check addresses with pydantic (MAILBOX_PATTERN).
+NOT_IN_A_MAILBOX = r'\s<>"\x00-\x20\x7f-\x9f'
+_NOT_IN_A_MAILBOX = re.compile(f"[{NOT_IN_A_MAILBOX}]")
+_MAILBOX_CHAR = f"[^@{NOT_IN_A_MAILBOX}]"
+MAILBOX_PATTERN = rf"^{_MAILBOX_CHAR}+@{_MAILBOX_CHAR}+\.{_MAILBOX_CHAR}+$"
+"""One mailbox an SMTP server can be asked to deliver to (local@domain.tld), as a pydantic
+`pattern`: what `smtp_mailbox` takes, apart from the domain's IDNA check."""
 
 
 def smtp_mailbox(address: str) -> str:

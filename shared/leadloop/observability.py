@@ -54,7 +54,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render `record` as a JSON line, with personal data kept out (see `redact`)."""
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple) \
+        if record.name == ACCESS_LOGGER and isinstance(record.args, tuple) \
                 and len(record.args) >= 3 and isinstance(record.args[2], str):
             # The request line's query may hold personal values (?email=...): keep the names.
             record.args = (*record.args[:2], redact_query(record.args[2]), *record.args[3:])
@@ -75,7 +75,8 @@ class JsonFormatter(logging.Formatter):
 
 # uvicorn configures these with plain-text handlers of their own (and no propagation) before it
 # imports the app; left alone they would interleave text lines with the JSON ones.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+ACCESS_LOGGER = "uvicorn.access"
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", ACCESS_LOGGER)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -87,8 +88,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for name in SERVER_LOGGERS:
         server_logger = logging.getLogger(name)
+        # uvicorn's --no-access-log leaves uvicorn.access with no handler and no propagation,
+        # and its protocol logs a request only when the logger has a handler somewhere: turning
+        # propagation on would bring back a line per request the operator switched off.
+        switched_off = name == ACCESS_LOGGER and not server_logger.handlers \
+            and not server_logger.propagate
         server_logger.handlers.clear()
-        server_logger.propagate = True
+        server_logger.propagate = not switched_off
         # A dictConfig/fileConfig run earlier in the process (alembic's env.py does one) disables
         # every logger that existed then; the server's records must still come through.
         server_logger.disabled = False

@@ -228,3 +228,32 @@ async def test_embed_script_posts_to_the_configured_url_whatever_the_host_header
     # The stack sets capture's HOST and PORT, from which its public URL defaults.
     assert endpoint == stack.url("capture")
     assert "attacker.example" not in script.text
+
+
+async def test_a_size_picklist_and_a_native_country_name_become_a_lead_not_a_refusal(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    # HubSpot's and Marketo's forms offer company size as ranges; lists carry countries as
+    # people write them. Either used to refuse the whole lead.
+    sizes = ["1-10", "11-50", "51-200", "201-1,000", "1,000+"]
+    form = await create_form(http, stack, admin_headers, contact_form(fields=[
+        {"name": "email", "type": "email", "required": True},
+        {"name": "country", "type": "country"},
+        {"name": "employees", "type": "select", "options": sizes, "maps_to": "company_size"}]))
+    email = unique_email("sizes")
+    r = await http.post(_submissions(stack, form), headers={"X-Form-Key": form["public_key"]},
+                        json={"email": email, "country": "Deutschland", "employees": "51-200"})
+    assert r.status_code == 201, r.text
+    profile = (await _lead_by_email(http, stack, admin_headers, email))["profile"]
+    assert (profile["company_size"], profile["country"]) == (51, "DE")
+
+    api_email = unique_email("sizes-api")
+    r = await http.post(f"{stack.url('capture')}/v1/leads", headers=admin_headers, json={
+        "email": api_email, "company_size": "1,200", "country": "Korea, Republic of"})
+    assert r.status_code == 201, r.text
+    profile = (await _lead_by_email(http, stack, admin_headers, api_email))["profile"]
+    assert (profile["company_size"], profile["country"]) == (1200, "KR")
+
+    refused = await http.post(f"{stack.url('capture')}/v1/leads", headers=admin_headers,
+                              json={"email": unique_email("sizes-bad"), "company_size": "1.200"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "company_size", refused.text

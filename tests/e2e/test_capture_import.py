@@ -169,6 +169,17 @@ async def test_bad_imports_are_refused(
     bad_map = await http.post(f"{base}/v1/imports", content=b"mail\na@b.co", headers=csv_headers,
                               params={"mapping": json.dumps({"mail": "password"})})
     assert bad_map.status_code == 422 and "password" in bad_map.text
+    bad_key = await http.post(f"{base}/v1/imports", content=b"email\na@b.co",
+                              headers={**csv_headers, "Idempotency-Key": "x" * 256})
+    assert bad_key.status_code == 422
+    assert bad_key.json()["errors"][0]["field"] == "Idempotency-Key"
+    nul = await http.post(f"{base}/v1/imports", content=b"email\na@b.co", headers=csv_headers,
+                          params={"campaign": "spring\x00"})
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "campaign"
+    # Every refusal is the one error shape the other routes answer (RFC 9457).
+    for refused in (wrong_type, no_email, bad_map, bad_key, nul):
+        assert refused.headers["content-type"] == "application/problem+json", refused.text
+        assert refused.json()["status"] == refused.status_code
     unknown = await http.get(f"{base}/v1/imports/{uuid.uuid4()}", headers=admin_headers)
     assert unknown.status_code == 404
 

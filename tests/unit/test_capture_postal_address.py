@@ -29,7 +29,7 @@ def test_the_api_takes_a_nested_address_and_fills_the_country_from_the_lead() ->
 
 @pytest.mark.parametrize(("address", "field"), [
     ({"city": "Berlin", "country": "DE"}, "postal_address.street"),
-    ({"street": "x", "city": "Berlin", "country": "Germany"}, "postal_address.country"),
+    ({"street": "x", "city": "Berlin", "country": "Atlantis"}, "postal_address.country"),
     ({"street": "x", "city": "Berlin", "county": "DE"}, "postal_address.county"),
     ({"street": "x", "city": "Berlin"}, "postal_address.country"),  # nor a lead country
 ])
@@ -37,6 +37,13 @@ def test_a_bad_address_names_its_field(address: dict[str, Any], field: str) -> N
     with pytest.raises(ValidationError) as refused:
         LeadIn.model_validate({"email": "a@b.example", "postal_address": address})
     assert field in [".".join(str(p) for p in e["loc"]) for e in refused.value.errors()]
+
+
+def test_an_address_country_is_read_like_the_leads_own() -> None:
+    lead = LeadIn.model_validate({"email": "a@b.example", "postal_address": {
+        **ADDRESS, "country": "Deutschland"}})
+    assert lead.profile().postal_address is not None
+    assert lead.profile().postal_address.country == "DE"
 
 
 def _form(**extra: Any) -> FormConfigIn:

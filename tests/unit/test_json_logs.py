@@ -75,7 +75,9 @@ def test_the_servers_own_records_are_json_too(
         logging.getLogger(name).setLevel(logging.INFO)
     plain = io.StringIO()
     uvicorn_error.addHandler(logging.StreamHandler(plain))
+    logging.getLogger("uvicorn.access").addHandler(logging.StreamHandler(plain))
     logging.getLogger("uvicorn").propagate = False
+    logging.getLogger("uvicorn.access").propagate = False
     uvicorn_error.disabled = True  # what an earlier logging.config.dictConfig leaves behind
     stderr = io.StringIO()
     monkeypatch.setattr("sys.stderr", stderr)
@@ -88,6 +90,24 @@ def test_the_servers_own_records_are_json_too(
     assert [(e["logger"], e["msg"]) for e in lines] == [
         ("uvicorn.error", "Started server process [42]"), ("uvicorn.access", "GET /healthz 200")]
     assert plain.getvalue() == ""
+
+
+def test_no_access_log_keeps_requests_out_of_the_log(
+        monkeypatch: pytest.MonkeyPatch, logging_restored: None) -> None:
+    # What uvicorn's --no-access-log (the local stack's and the images' command) leaves behind.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    configure_logging("capture")
+    logging.getLogger("uvicorn.error").warning("still said")
+
+    # uvicorn writes an access line only when the logger has a handler somewhere.
+    assert not access.hasHandlers()
+    assert [orjson.loads(line)["msg"] for line in stderr.getvalue().splitlines()] == ["still said"]
 
 
 def test_an_access_line_keeps_the_query_names_but_not_their_values() -> None:

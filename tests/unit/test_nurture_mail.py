@@ -9,13 +9,14 @@ import re
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from pydantic import Field, TypeAdapter, ValidationError
 from standardwebhooks import Webhook
 
-from leadloop.mail import smtp_mailbox
+from leadloop.mail import MAILBOX_PATTERN, smtp_mailbox
 from nurture.content.templates import Template, render
 from nurture.sending.channels import send_webhook
 from nurture.sending.mail import MailContext, personalize, render_email
@@ -191,3 +192,22 @@ async def test_webhook_channel_posts_a_signed_idempotent_request() -> None:
     assert Webhook(b"hook").verify(request.content, dict(request.headers)) == payload
     with pytest.raises(Exception, match="signature"):
         Webhook(b"other").verify(request.content, dict(request.headers))
+
+
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x250)] + ["\u2003", "\u3000", "\ufeff"])
+def test_the_http_check_of_an_address_and_the_smtp_check_agree_on_every_character(
+        char: str) -> None:
+    # A test send's `to` is checked by pydantic (Rust regex), the RCPT line by Python's re: an
+    # address one lets through and the other refuses would be a 500 instead of a 422.
+    address = f"a{char}b@widgets.example"
+    try:
+        TypeAdapter(Annotated[str, Field(pattern=MAILBOX_PATTERN)]).validate_python(address)
+        http_takes = True
+    except ValidationError:
+        http_takes = False
+    try:
+        smtp_mailbox(address)
+        smtp_takes = True
+    except ValueError:
+        smtp_takes = False
+    assert http_takes == smtp_takes or (char == "@" and not http_takes)

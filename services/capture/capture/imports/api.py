@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from capture.config import CaptureSettings
-from capture.exceptions import InputInvalid
 from capture.idempotency import service as idempotency
 from capture.imports import repository
 from capture.imports import service as imports
@@ -129,15 +128,9 @@ async def post_import(
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"content type '{media_type or 'none'}' is not accepted; send text/csv")
     if campaign is not None and "\x00" in campaign:
-        return JSONResponse(_invalid("campaign", "must not contain a NUL character (\\0)")
-                            .detail, status_code=422)
+        raise _invalid("campaign", "must not contain a NUL character (\\0)")
     limit = settings_of(runtime, CaptureSettings).import_max_bytes
-    try:
-        spool = await _spool(request, limit, _charset(request.headers.get("content-type", "")))
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return JSONResponse(exc.detail, status_code=exc.status_code)
-        raise
+    spool = await _spool(request, limit, _charset(request.headers.get("content-type", "")))
     try:
         columns = _mapping(spool, mapping)
         key = idempotency.idempotency_key(request)
@@ -156,13 +149,6 @@ async def post_import(
             body = _out(stored).model_dump(mode="json")
             await idempotency.remember(uow, "imports", key, 202, {"kind": "json", "body": body})
             await uow.commit()
-    except HTTPException as exc:
-        if isinstance(exc.detail, dict):
-            return JSONResponse(exc.detail, status_code=exc.status_code)
-        raise
-    except InputInvalid as exc:  # a refused Idempotency-Key, in the shape of _invalid's
-        return JSONResponse({"detail": exc.detail, "errors": exc.errors},
-                            status_code=exc.status_code)
     finally:
         spool.close()
     runtime.wakeup(imports.WAKEUP).set()

@@ -1,4 +1,6 @@
-"""Countries as people write them: ISO 3166-1 alpha-2 codes (any case) or English names.
+"""Countries as people write them: ISO 3166-1 alpha-2 codes (any case, U.S. too), English
+names, names in other languages written in Latin letters (Deutschland, Brasil, España), and
+ISO's "Name, qualifier" form (Korea, Republic of).
 
 Names come from the phonenumbers package's locale data (already a dependency), plus the
 common short forms people type (USA, UK, Czechia, Ivory Coast, ...). Accents, case, dots and
@@ -23,6 +25,10 @@ _ALIASES = {
     "democratic republic of the congo": "CD", "republic of the congo": "CG", "holland": "NL",
     "russian federation": "RU", "viet nam": "VN", "uae": "AE", "burma": "MM",
     "eswatini": "SZ", "swaziland": "SZ", "cabo verde": "CV", "vatican city": "VA",
+    "north korea": "KP", "democratic peoples republic of korea": "KP",
+    # ISO 3166's own short names where they differ from the English one
+    "lao peoples democratic republic": "LA", "syrian arab republic": "SY", "holy see": "VA",
+    "brunei darussalam": "BN",
 }
 
 
@@ -45,6 +51,10 @@ def english_name(code: str) -> str | None:
     return name or _MISSING_NAMES.get(code)
 
 
+def _latin(name: str) -> bool:
+    return all("LATIN" in unicodedata.name(c, "") for c in name if c.isalpha())
+
+
 @functools.cache
 def _by_name() -> dict[str, str]:
     table = {_key(alias): code for alias, code in _ALIASES.items()}
@@ -52,7 +62,26 @@ def _by_name() -> dict[str, str]:
         name = english_name(code)
         if name:
             table.setdefault(_key(name), code)
+    # Other languages' names come after every English one, and a name that stands for two
+    # countries in two languages is left out rather than guessed.
+    local: dict[str, str | None] = {}
+    for code in COUNTRY_CODES:
+        for name in LOCALE_DATA.get(code, {}).values():
+            key = _key(name) if _latin(name) and not name.startswith("*") else ""
+            if key and key not in table:
+                local[key] = code if local.get(key, code) == code else None
+    table.update({key: code for key, code in local.items() if code is not None})
     return table
+
+
+def _spellings(text: str) -> list[str]:
+    """The keys to look a country up by: as written, and ISO's "Korea, Republic of" turned
+    around ("republic of korea"), then its first part alone ("Iran, Islamic Republic of")."""
+    key = _key(text)
+    head, comma, tail = key.partition(",")
+    if not comma:
+        return [key]
+    return [key, _key(f"{tail} {head}"), head.strip()]
 
 
 def country_code(raw: str) -> str:
@@ -61,9 +90,12 @@ def country_code(raw: str) -> str:
     text = raw.strip()
     if text.upper() in COUNTRY_CODES:
         return text.upper()
-    code = _by_name().get(_key(text)) if text else None
-    if code is not None:
-        return code
+    for key in _spellings(text) if text else []:
+        if len(key) == 2 and key.upper() in COUNTRY_CODES:  # U.S., u.k
+            return key.upper()
+        code = _by_name().get(key)
+        if code is not None:
+            return code
     raise ValueError(
         f"'{raw}' is not a country: use an ISO 3166-1 alpha-2 code or its English name "
         f"(e.g. IN or India); valid codes: {', '.join(sorted(COUNTRY_CODES))}")

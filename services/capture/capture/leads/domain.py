@@ -104,6 +104,34 @@ def normalize_phone(raw: str, country_hint: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# A head count as forms, CRMs and spreadsheets write it: 1200, "1,200", "1 200", "10k", "1000+",
+# "51-200", "51 to 200", "11-50 employees" (en and em dashes too). Thousands separators are
+# commas or spaces only: "1.200" is 1,200 in Germany and 1.2 elsewhere, so it is refused.
+_COUNT = r"(\d{1,3}(?:[, ]\d{3})+|\d+)\s*(k)?"
+_HEAD_COUNT = re.compile(rf"{_COUNT}\s*(?:(\+)|(?:-|\u2013|\u2014|to)\s*{_COUNT})?"
+                         r"\s*(?:employees?|people|persons?|staff)?", re.IGNORECASE)
+
+
+def head_count(raw: str) -> int:
+    """The number of people a company size stands for. A range (51-200, a form's usual
+    choice) or an open one (1000+) counts as its lower bound: the least it can be, so the
+    size band stays the one given and an "at least N" rule never over-reads it. ValueError
+    with the reason otherwise."""
+    match = _HEAD_COUNT.fullmatch(raw.strip())
+    if match is None:
+        raise ValueError(f"'{raw[:40]}' is not a head count: use a number (1200), a range "
+                         "(51-200) or an open range (1000+)")
+    low = _count(match.group(1), match.group(2))
+    if match.group(4) is not None and _count(match.group(4), match.group(5)) < low:
+        raise ValueError(f"'{raw[:40]}' is a range that ends below where it starts")
+    return low
+
+
+def _count(digits: str, thousands: str | None) -> int:
+    number = int(digits.replace(",", "").replace(" ", ""))
+    return number * 1000 if thousands else number
+
+
 def clean_text(raw: str | None) -> str | None:
     """Trimmed text with inner runs of white space folded; empty becomes None."""
     if raw is None:

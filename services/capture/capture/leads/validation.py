@@ -1,12 +1,20 @@
 """A lead as any source sends it (POST /v1/leads, a form post, a CSV row), validated and
 normalized by one model, so every way in stores the same lead."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from capture.leads.domain import (
     clean_text,
+    head_count,
     normalize_country,
     normalize_email,
     normalize_phone,
@@ -17,6 +25,18 @@ from leadloop.events.models import Consent, LeadProfile, LeadSource, PropertyVal
 _SHORT = 255
 # National numbers without a country are read as this region's (E.164 needs one).
 DEFAULT_PHONE_REGION = "US"
+
+
+_MAX_HEAD_COUNT = 10_000_000
+_HEAD_COUNT_IN = Annotated[int, Field(ge=0, le=_MAX_HEAD_COUNT)]
+
+
+def _company_size(value: Any) -> Any:
+    """A head count written as text ("51-200") as the number it stands for; numbers and
+    anything else go on to the field's own checks."""
+    if isinstance(value, str) and value.strip():
+        return head_count(value)
+    return None if isinstance(value, str) else value
 
 
 class PostalAddressIn(BaseModel):
@@ -30,8 +50,9 @@ class PostalAddressIn(BaseModel):
     city: str = Field(min_length=1, max_length=_SHORT)
     postal_code: str | None = Field(default=None, max_length=32)
     region: str | None = Field(default=None, max_length=_SHORT)
-    country: str = Field(min_length=2, max_length=2,
-                         description="ISO 3166-1 alpha-2; defaults to the lead's country")
+    country: str = Field(min_length=2, max_length=100,
+                         description="ISO 3166-1 alpha-2 code or a name, as the lead's "
+                                     "country; stored as the code; defaults to the lead's")
 
     _no_nul = field_validator("*", mode="before")(refuse_nul)
 
@@ -63,7 +84,11 @@ class LeadIn(BaseModel):
     phone: str | None = Field(default=None, max_length=64)
     region: str | None = Field(default=None, max_length=_SHORT)
     industry: str | None = Field(default=None, max_length=_SHORT)
-    company_size: int | None = Field(default=None, ge=0, le=10_000_000)
+    company_size: Annotated[int | None, BeforeValidator(
+        _company_size, json_schema_input_type=_HEAD_COUNT_IN | str | None)] = Field(
+            default=None, ge=0, le=_MAX_HEAD_COUNT,
+            description='Head count: a number, or as forms write it ("1,200", "10k", "51-200", '
+                        '"1000+"); a range is stored as its lower bound')
     website: str | None = Field(default=None, max_length=2000)
     time_zone: str | None = Field(default=None, max_length=64)
     properties: dict[str, PropertyValue] = Field(default_factory=dict, max_length=100)

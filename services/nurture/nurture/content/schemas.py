@@ -6,16 +6,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadloop.mail import MAILBOX_PATTERN
 from leadloop.pagination import Page
 from nurture.content.repository import TemplateVersion
 from nurture.sequences.steps import TEMPLATE_NAME, Channel
 
 _BODY = 200_000
-# One mailbox an SMTP server can be asked to deliver to: no whitespace, control characters or
-# <>" (they would end the address on the RCPT line). Spelled as ranges, not \s: pydantic's
-# regex engine and aiosmtplib's (Python's re) disagree on what \s covers (\x1c-\x1f).
-_MAILBOX_CHAR = r'[^@\s<>"\x00-\x20\x7f-\x9f]'
-MAILBOX_PATTERN = rf"^{_MAILBOX_CHAR}+@{_MAILBOX_CHAR}+\.{_MAILBOX_CHAR}+$"
 
 
 class TemplateBody(BaseModel):
