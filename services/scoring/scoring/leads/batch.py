@@ -20,7 +20,7 @@ from leadloop.events.models import (
     LeadSource,
     ScoreContribution,
 )
-from scoring.leads.rescoring import rescore
+from scoring.leads.rescoring import contributions_json, rescore
 from scoring.learning.domain import TrainedModel
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.activities import Activity, numeric_properties
@@ -90,6 +90,7 @@ class LeadState:
     activities: list[Activity] = field(default_factory=list)
     changed: bool = False
     engagement: EngagementTally | None = None
+    contributions: tuple[ScoreContribution, ...] | None = None  # of its latest score, if any
     _fit: tuple[tuple[Any, ...], list[ScoreContribution]] | None = None
 
     def fit(self, model: ScoringModel) -> list[ScoreContribution] | None:
@@ -168,12 +169,14 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
     scored = set()  # activity ids applied in this batch (a second delivery scores nothing)
 
     def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
-        if state.engagement is None:
+        if state.engagement is None and state.lead.profile is not None:
             state.engagement = EngagementTally(model, now, state.activities)
         rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
                            expansion=expansion, engagement=state.engagement,
-                           fit=state.fit(model))
+                           fit=state.fit(model), contributions_in_values=False)
         state.set(rescored.values)
+        if rescored.contributions is not None:
+            state.contributions = rescored.contributions
         state.lead = _with_score(state.lead, rescored.values)
         if rescored.history is not None:
             outcome.history.append((state.lead.lead_id, rescored.history, event_id, now))
@@ -212,6 +215,9 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
         rejected_at = state.lead.rejected_at
         score(state, activity.event_id,
               recycled=rejected_at is not None and activity.occurred_at > rejected_at)
+    for state in states.values():
+        if state.contributions is not None:  # the lead's last score's explanation is stored
+            state.columns["contributions"] = contributions_json(state.contributions)
     outcome.rows = {lead_id: state.columns for lead_id, state in states.items() if state.changed}
     return outcome
 
