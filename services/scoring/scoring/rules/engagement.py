@@ -130,21 +130,23 @@ class EngagementTally:
         self._half_life = decay.half_life_days
         self._factors: dict[int, float] = {}  # decay factors by activity, worked out once
         self._route = _routes_of(model).of
-        matching: list[list[Activity]] = [[] for _ in model.config.engagement_rules]
+        self._engagement = model.config.engagement_rules
+        matching: dict[int, list[Activity]] = {}  # by rule index
         self._intensity = [_Counted(rule, now - timedelta(days=rule.window_days), [])
                            for rule in model.config.intensity_rules]
         for activity in activities:
             if activity.occurred_at > self._window_start:
                 engagement, intensity = self._route(activity.kind, activity.url)
                 for n in engagement:
-                    matching[n].append(activity)
+                    matching.setdefault(n, []).append(activity)
                 for n in intensity:
                     self._intensity[n].count(activity)
-        self._rules = []
-        for rule, matches in zip(model.config.engagement_rules, matching, strict=True):
+        # Only the rules something matched (a lead does a few kinds of things): fewer objects
+        # per lead and batch for the garbage collector to go over.
+        self._rules: dict[int, _RuleMatches] = {}
+        for n, matches in matching.items():
             newest_first = sorted(matches, key=_occurred_at, reverse=True)
-            self._rules.append(_RuleMatches(rule, newest_first[::-1],
-                                            None if newest_first else []))
+            self._rules[n] = _RuleMatches(self._engagement[n], newest_first[::-1])
 
     def add(self, activity: Activity) -> None:
         """Count one more activity (the latest arrival, whatever its time)."""
@@ -152,14 +154,20 @@ class EngagementTally:
             return  # older than the model's window: counts nothing
         engagement, intensity = self._route(activity.kind, activity.url)
         for n in engagement:
-            self._rules[n].add(activity)
+            matches = self._rules.get(n)
+            if matches is None:
+                matches = self._rules[n] = _RuleMatches(self._engagement[n], [])
+            matches.add(activity)
         for n in intensity:
             self._intensity[n].count(activity)
 
     def contributions(self) -> list[ScoreContribution]:
         """Every engagement rule's contributions, then every intensity rule's, at `now`."""
         out: list[ScoreContribution] = []
-        for matches in self._rules:
+        for n in range(len(self._engagement)):  # in the model's order
+            matches = self._rules.get(n)
+            if matches is None:
+                continue
             if matches.contributions is None:
                 newest_first = ((a, self._factor(a)) for a in reversed(matches.oldest_first))
                 matches.contributions = [self._explained(matches, share) for share in
