@@ -163,5 +163,5 @@ async def test_reports_answer_with_the_old_numbers_during_a_rebuild_and_the_new_
         [story_facts(s) for s in STORIES if s.lead_id not in ERASED]
     # The live tables' indexes under their migration names; nothing left behind.
     assert indexes == {"funnel_leads_pkey", "funnel_leads_by_lead_at",
-                       "funnel_leads_by_rejected_at"}
+                       "funnel_leads_by_rejected_at", "funnel_leads_merged"}
     assert schemas == set()

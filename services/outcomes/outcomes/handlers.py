@@ -21,9 +21,9 @@ HANDLERS = Handlers()
 async def on_lead_events(uow: UnitOfWork, batch: Batch[LeadEvent]) -> None:
     """Fold the batch into the read model: stages reached, score, rep, first contact, rejection
     (when and why), touches, closed deals, market attributes (country, region, company-size
-    band, industry, properties), and an entry per event on its lead's timeline; then move the
-    leads' lifecycle stages (outcomes.lifecycle.domain). One statement per table for the whole
-    batch."""
+    band, industry, properties), which lead a merged duplicate counts as (lead.merged,
+    lead.unmerged), and an entry per event on its lead's timeline; then move the leads'
+    lifecycle stages (outcomes.lifecycle.domain). One statement per table for the whole batch."""
     await funnel.apply_funnel_events(uow, batch.events)
     await timeline.apply_timeline(uow, batch.items)
     await lifecycle.apply_lifecycle(uow, batch.items)
@@ -31,9 +31,9 @@ async def on_lead_events(uow: UnitOfWork, batch: Batch[LeadEvent]) -> None:
 
 @HANDLERS.handles
 async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
-    """Anonymize each lead (counts stay, nothing points back at the person) and delete its
-    timeline. Rare, so one lead
-    at a time, in lead-id order (the order the funnel upsert locks rows in)."""
+    """Anonymize each lead, with every lead merged with it (counts stay, nothing points back at
+    the person) and delete its timeline. Rare, so one lead at a time, in lead-id order (the
+    order the funnel upsert locks rows in)."""
     for lead_id in sorted(batch.lead_ids):
         await funnel.erase_lead(uow, lead_id)
 

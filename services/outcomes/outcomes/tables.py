@@ -101,10 +101,18 @@ funnel_leads = Table(
     # Never the address itself. Not kept in an erased lead's anonymous row.
     Column("account", Text),
     Column("handed_off_account", Text),
+    # The lead this one was merged into (lead.merged; NULL again once lead.unmerged undoes it),
+    # and the time of that latest merge or unmerge: the later one wins, whatever order a replay
+    # applies them in. The row keeps the lead's own facts, so undoing a merge is clearing this;
+    # reports count it as part of its survivor (outcomes.funnel.counted).
+    Column("merged_into", UUID(as_uuid=True)),
+    Column("merge_state_at", DateTime(timezone=True)),
     # Reports filter on when the lead was created; the rejection report on when it was rejected.
     Index("funnel_leads_by_lead_at", "lead_at", postgresql_where=text("NOT erased")),
     Index("funnel_leads_by_rejected_at", "rejected_at",
           postgresql_where=text("rejected_at IS NOT NULL AND NOT erased")),
+    # Merges are rare: every report reads the few merged rows to find the survivors.
+    Index("funnel_leads_merged", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
 )
 
 # The raw touch log attribution reads: the form post that created a lead and every activity that

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadloop.retry import Backoff
+from outcomes.funnel.counted import counted_leads
 from outcomes.funnel.domain import CONVERSIONS, FUNNEL_ORDER, FunnelRow, Stage, stage_column
 from outcomes.funnel.facts import (
     CLOCK_COLUMNS,
@@ -34,6 +35,7 @@ from outcomes.funnel.facts import (
     REASON_COLUMNS,
     FunnelPlan,
 )
+from outcomes.funnel.merges import MergeState
 from outcomes.tables import (
     READ_MODEL_TABLES,
     closed_deals,
@@ -45,8 +47,10 @@ from outcomes.tables import (
 
 _SQL_TYPES = {"UUID": "uuid", "DateTime": "timestamptz", "Text": "text", "Integer": "int4",
               "BigInteger": "int8", "Boolean": "bool", "JSONB": "text"}  # jsonb travels as text
+# Merge state is not a fact of the lead: lead.merged and lead.unmerged set it on their own.
+_MERGE_COLUMNS = ("merged_into", "merge_state_at")
 _DATA_COLUMNS = [c.name for c in funnel_leads.c
-                 if c.name not in ("lead_id", "erased", "anonymous", "updated_at")]
+                 if c.name not in ("lead_id", "erased", "anonymous", "updated_at", *_MERGE_COLUMNS)]
 
 
 def _unnest(table: Table, columns: Sequence[str]) -> str:
@@ -138,6 +142,40 @@ async def save_funnel_plan(driver: asyncpg.Connection, plan: FunnelPlan) -> None
             closed_deals, [c.name for c in closed_deals.c], plan.closed_deals))
 
 
+# A duplicate's merge state, the latest by its own clock; never on an erased lead's tombstone,
+# and never a merge into an erased lead (its group was erased with it: merging into it now
+# would hide the duplicate's numbers). A duplicate outcomes has not heard of yet gets a row that
+# holds only the merge state; its facts join it when its events come.
+_SET_MERGE_STATES = (
+    "INSERT INTO funnel_leads (lead_id, merged_into, merge_state_at) "
+    "SELECT t.lead_id, t.merged_into, t.merge_state_at "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(lead_id, merged_into, "
+    "merge_state_at) WHERE t.merged_into IS NULL OR NOT EXISTS (SELECT FROM funnel_leads s "
+    "WHERE s.lead_id = t.merged_into AND s.erased) ORDER BY t.lead_id "
+    "ON CONFLICT (lead_id) DO UPDATE SET merged_into = EXCLUDED.merged_into, "
+    "merge_state_at = EXCLUDED.merge_state_at, updated_at = now() "
+    "WHERE NOT funnel_leads.erased AND (funnel_leads.merge_state_at IS NULL "
+    "OR EXCLUDED.merge_state_at >= funnel_leads.merge_state_at)"
+)
+
+
+async def save_merge_states(driver: asyncpg.Connection, states: Sequence[MergeState]) -> None:
+    """Record which lead each duplicate is merged into (None: not, or no longer); one statement
+    for the batch."""
+    if states:
+        await driver.execute(_SET_MERGE_STATES, [s.lead_id for s in states],
+                             [s.merged_into for s in states], [s.at for s in states])
+
+
+async def merge_links(conn: AsyncConnection) -> dict[UUID, UUID]:
+    """Every lead merged into another (lead -> the lead it was merged into). Merges are rare:
+    a partial index holds them."""
+    c = funnel_leads.c
+    rows = await conn.execute(select(c.lead_id, c.merged_into)
+                              .where(c.merged_into.is_not(None), ~c.erased))
+    return {row.lead_id: row.merged_into for row in rows}
+
+
 async def funnel_lead_state(conn: AsyncConnection, lead_id: UUID) -> bool | None:
     """None: outcomes has heard nothing of this lead; else whether it is erased."""
     erased: bool | None = await conn.scalar(
@@ -168,7 +206,7 @@ async def clear_funnel_lead(conn: AsyncConnection, lead_id: UUID) -> None:
     """Empty a tombstone row of everything but its id and the erased mark."""
     await conn.execute(
         update(funnel_leads).where(funnel_leads.c.lead_id == lead_id)
-        .values(**dict.fromkeys(_DATA_COLUMNS), updated_at=func.now())
+        .values(**dict.fromkeys((*_DATA_COLUMNS, *_MERGE_COLUMNS)), updated_at=func.now())
     )
 
 
@@ -197,7 +235,7 @@ async def funnel_counts(
 
     The window [created_from, created_to) is on when the lead was created.
     """
-    c = funnel_leads.c
+    c = counted_leads.c
 
     def reached(stage: Stage) -> ColumnElement[bool]:
         is_reached: ColumnElement[bool] = c[stage_column(stage)].is_not(None)
@@ -268,8 +306,8 @@ async def clear_read_model(conn: AsyncConnection) -> None:
 
 
 async def count_funnel_leads(conn: AsyncConnection) -> int:
-    """Leads the funnel counts (created, not erased)."""
-    c = funnel_leads.c
+    """Leads the funnel counts (created, not erased, a merged duplicate in its survivor)."""
+    c = counted_leads.c
     return int(await conn.scalar(
-        select(func.count()).select_from(funnel_leads)
+        select(func.count()).select_from(counted_leads)
         .where(~c.erased, c.lead_at.is_not(None))) or 0)

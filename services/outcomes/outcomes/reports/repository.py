@@ -7,15 +7,16 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from outcomes.funnel.counted import counted_closed_deals, counted_leads, counted_touches
 from outcomes.reports.attribution import Conversion, Touch
 from outcomes.reports.domain import FACT_FIELDS, LeadFacts
 from outcomes.reports.markets import LeadRevenue
 from outcomes.reports.repeat import WonDeal
-from outcomes.tables import closed_deals, funnel_leads, lead_lifecycle, touches
+from outcomes.tables import lead_lifecycle
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
-_FACT_COLUMNS = [funnel_leads.c[name] for name in FACT_FIELDS]
+_FACT_COLUMNS = [counted_leads.c[name] for name in FACT_FIELDS]
 
 
 def in_window(query: SelectT, column: ColumnElement[Any], start: datetime | None,
@@ -32,7 +33,7 @@ def in_lifecycle_stage(query: SelectT, stage: str | None) -> SelectT:
     """Only leads now at lifecycle `stage` (leadloop.lifecycle); all when None."""
     if stage is None:
         return query
-    return query.where(funnel_leads.c.lead_id.in_(
+    return query.where(counted_leads.c.lead_id.in_(
         select(lead_lifecycle.c.lead_id).where(lead_lifecycle.c.stage == stage)))
 
 
@@ -43,7 +44,7 @@ async def lead_facts(conn: AsyncConnection, created_from: datetime | None,
     """Every counted lead created in [created_from, created_to) (and at `lifecycle_stage`,
     when given); with `property_name`, each lead's value of that property too (as text, what
     `->>` gives)."""
-    c = funnel_leads.c
+    c = counted_leads.c
     columns: list[ColumnElement[Any]] = list(_FACT_COLUMNS)
     if property_name is not None:
         columns.append(c.properties.op("->>")(property_name).label("property"))
@@ -56,7 +57,7 @@ async def lead_facts(conn: AsyncConnection, created_from: datetime | None,
 async def rejected_leads(conn: AsyncConnection, rejected_from: datetime | None,
                          rejected_to: datetime | None) -> list[LeadFacts]:
     """Every counted lead rejected in [rejected_from, rejected_to)."""
-    c = funnel_leads.c
+    c = counted_leads.c
     query = in_window(select(*_FACT_COLUMNS).where(~c.erased, c.rejected_at.is_not(None)),
                     c.rejected_at, rejected_from, rejected_to)
     result = await conn.execute(query)
@@ -66,11 +67,11 @@ async def rejected_leads(conn: AsyncConnection, rejected_from: datetime | None,
 async def won_revenue(conn: AsyncConnection, created_from: datetime | None,
                       created_to: datetime | None) -> dict[UUID, LeadRevenue]:
     """Won deals and revenue per currency of each lead created in the window that won any."""
-    lead, deal = funnel_leads.c, closed_deals.c
+    lead, deal = counted_leads.c, counted_closed_deals.c
     query = in_window(
         select(deal.lead_id, deal.currency, func.count().label("won_deals"),
                func.sum(deal.amount_minor).label("revenue_minor"))
-        .join(funnel_leads, lead.lead_id == deal.lead_id)
+        .join(counted_leads, lead.lead_id == deal.lead_id)
         .where(deal.outcome == "won", ~lead.erased)
         .group_by(deal.lead_id, deal.currency), lead.lead_at, created_from, created_to)
     deals: dict[UUID, list[Any]] = {}
@@ -84,13 +85,14 @@ async def won_revenue(conn: AsyncConnection, created_from: datetime | None,
 async def won_currencies(conn: AsyncConnection, created_from: datetime | None,
                          created_to: datetime | None) -> list[str]:
     """Currencies of won deals of leads created in the window, most won revenue first."""
+    lead, deal = counted_leads.c, counted_closed_deals.c
     query = in_window(
-        select(closed_deals.c.currency)
-        .join(funnel_leads, funnel_leads.c.lead_id == closed_deals.c.lead_id)
-        .where(closed_deals.c.outcome == "won", ~funnel_leads.c.erased)
-        .group_by(closed_deals.c.currency)
-        .order_by(func.sum(closed_deals.c.amount_minor).desc(), closed_deals.c.currency),
-        funnel_leads.c.lead_at, created_from, created_to)
+        select(deal.currency)
+        .join(counted_leads, lead.lead_id == deal.lead_id)
+        .where(deal.outcome == "won", ~lead.erased)
+        .group_by(deal.currency)
+        .order_by(func.sum(deal.amount_minor).desc(), deal.currency),
+        lead.lead_at, created_from, created_to)
     return list((await conn.execute(query)).scalars())
 
 
@@ -98,14 +100,15 @@ async def attribution_inputs(conn: AsyncConnection, created_from: datetime | Non
                              created_to: datetime | None,
                              currency: str) -> tuple[list[Touch], list[Conversion]]:
     """Won leads created in the window (revenue in `currency`) and the touches of those leads."""
-    lead, deal = funnel_leads.c, closed_deals.c
+    lead, deal = counted_leads.c, counted_closed_deals.c
     query = in_window(
         select(lead.lead_id, lead.mql_at, func.coalesce(lead.opportunity_at, lead.won_at)
                .label("converted_at"), func.count().label("won_deals"),
                func.sum(deal.amount_minor).label("revenue_minor"))
-        .join(closed_deals, deal.lead_id == lead.lead_id)
+        .join(counted_closed_deals, deal.lead_id == lead.lead_id)
         .where(deal.outcome == "won", deal.currency == currency, ~lead.erased)
-        .group_by(lead.lead_id), lead.lead_at, created_from, created_to)
+        .group_by(lead.lead_id, lead.mql_at, lead.opportunity_at, lead.won_at),
+        lead.lead_at, created_from, created_to)
     conversions = [Conversion(lead_id=r.lead_id, won_deals=int(r.won_deals),
                               revenue_minor=int(r.revenue_minor), converted_at=r.converted_at,
                               mql_at=r.mql_at)
@@ -113,7 +116,7 @@ async def attribution_inputs(conn: AsyncConnection, created_from: datetime | Non
     if not conversions:
         return [], []
     won_leads = query.subquery()
-    t = touches.c
+    t = counted_touches.c
     rows = await conn.execute(
         select(t.lead_id, t.touch_id, t.occurred_at,
                func.coalesce(t.campaign, t.utm_campaign).label("campaign"),
@@ -127,9 +130,9 @@ async def attribution_inputs(conn: AsyncConnection, created_from: datetime | Non
 async def won_deals(conn: AsyncConnection, created_from: datetime | None,
                     created_to: datetime | None) -> list[WonDeal]:
     """Every won deal of the counted leads created in the window."""
-    lead, deal = funnel_leads.c, closed_deals.c
+    lead, deal = counted_leads.c, counted_closed_deals.c
     query = in_window(
         select(deal.deal_id, deal.lead_id, deal.amount_minor, deal.currency, deal.closed_at)
-        .join(funnel_leads, lead.lead_id == deal.lead_id)
+        .join(counted_leads, lead.lead_id == deal.lead_id)
         .where(deal.outcome == "won", ~lead.erased), lead.lead_at, created_from, created_to)
     return [WonDeal(**row._mapping) for row in await conn.execute(query)]

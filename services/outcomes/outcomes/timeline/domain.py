@@ -36,6 +36,7 @@ from leadloop.events.models import (
     LeadScored,
     LeadSlaBreached,
     LeadStageChanged,
+    LeadUnmerged,
     LeadUnsubscribed,
     LeadUpdated,
     NurtureMessageSent,
@@ -46,8 +47,10 @@ from leadloop.handlers import Item
 LeadEvent: TypeAlias = (
     LeadCreated | LeadQualified | LeadHandedOff | LeadAccepted | DealOpened | DealClosed
     | LeadScored | LeadContacted | LeadActivity | LeadUpdated | LeadRejected | LeadClosed
+    # which lead a duplicate counts as (outcomes.funnel.merges)
+    | LeadMerged | LeadUnmerged
     # these tell the funnel nothing; they are on the lead's timeline
-    | LeadConsentChanged | LeadMerged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
+    | LeadConsentChanged | LeadDisqualified | LeadSlaBreached | LeadQueueAlert
     | NurtureMessageSent | LeadUnsubscribed | LeadStageChanged
 )
 """Every event about a lead that outcomes folds (lead.erased aside): each adds an entry to its
@@ -101,6 +104,9 @@ def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, 
         case LeadMerged():
             return ("merged", event.merged_at, "A duplicate was merged into this lead", None,
                     {"merged_lead_id": str(event.merged_lead_id)})
+        case LeadUnmerged():
+            return ("unmerged", event.unmerged_at, "A merge was undone: the duplicate is a lead "
+                    "of its own again", None, {"restored_lead_id": str(event.restored_lead_id)})
         case LeadScored():
             return ("scored", event.scored_at,
                     f"Score {event.score} (grade {event.grade}"
