@@ -18,12 +18,21 @@ from leadloop.events.models import (
     LeadActivity,
     LeadProfile,
     LeadSource,
+    ScoreContribution,
 )
-from scoring.leads.rescoring import rescore
+from scoring.leads.rescoring import contributions_json, rescore
 from scoring.learning.domain import TrainedModel
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.activities import Activity, numeric_properties
-from scoring.rules.domain import LeadScore, Qualification, ScoringModel, StoredLead
+from scoring.rules.domain import (
+    LeadScore,
+    Qualification,
+    ScoringModel,
+    StoredLead,
+    fit_contributions,
+)
+from scoring.rules.engagement import EngagementTally
+from scoring.rules.lead_fields import LeadFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +81,36 @@ def activity_seen(event: LeadActivity, event_id: str) -> ActivitySeen:
 @dataclass(slots=True)
 class LeadState:
     """One locked lead while the batch is applied: the lead, its written columns, its
-    recent activities, and whether anything is to be written."""
+    recent activities, and whether anything is to be written. `engagement` tallies the
+    activities once the lead is first rescored: the batch's `now` is fixed, so each later
+    activity adds its own share instead of every rescore going over the whole history."""
 
     lead: StoredLead
     columns: dict[str, Any]
     activities: list[Activity] = field(default_factory=list)
     changed: bool = False
+    engagement: EngagementTally | None = None
+    contributions: tuple[ScoreContribution, ...] | None = None  # of its latest score, if any
+    _fit: tuple[tuple[Any, ...], list[ScoreContribution]] | None = None
+
+    def fit(self, model: ScoringModel) -> list[ScoreContribution] | None:
+        """The lead's fit contributions, worked out again only when what they read changed (a
+        profile in the batch): every activity's rescore would otherwise redo them."""
+        lead = self.lead
+        if lead.profile is None:
+            return None
+        reads = (lead.profile, lead.consent, lead.source, lead.profile_event_id)
+        if self._fit is None or any(a is not b for a, b in zip(reads, self._fit[0],
+                                                                strict=True)):
+            fields = LeadFields(lead.profile, lead.consent, lead.source)
+            self._fit = reads, fit_contributions(model, fields, lead.profile_event_id)
+        return self._fit[1]
+
+    def append(self, activity: Activity) -> None:
+        """One more recent activity (after those loaded and the batch's earlier ones)."""
+        self.activities.append(activity)
+        if self.engagement is not None:
+            self.engagement.add(activity)
 
     def set(self, values: dict[str, Any]) -> None:
         """Record columns to write."""
@@ -136,9 +169,14 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
     scored = set()  # activity ids applied in this batch (a second delivery scores nothing)
 
     def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
+        if state.engagement is None and state.lead.profile is not None:
+            state.engagement = EngagementTally(model, now, state.activities)
         rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
-                           expansion=expansion)
+                           expansion=expansion, engagement=state.engagement,
+                           fit=state.fit(model), contributions_in_values=False)
         state.set(rescored.values)
+        if rescored.contributions is not None:
+            state.contributions = rescored.contributions
         state.lead = _with_score(state.lead, rescored.values)
         if rescored.history is not None:
             outcome.history.append((state.lead.lead_id, rescored.history, event_id, now))
@@ -171,12 +209,15 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
         if lead.merged_into is not None:  # sent for a duplicate merged away: the survivor's
             state = states[lead.merged_into]
         if activity.occurred_at > since:
-            state.activities.append(activity)
+            state.append(activity)
         state.set(last_event(activity.event_id or "", ACTIVITY_TYPE, activity.occurred_at))
         # New engagement after sales rejected the lead recycles it: it may qualify again.
         rejected_at = state.lead.rejected_at
         score(state, activity.event_id,
               recycled=rejected_at is not None and activity.occurred_at > rejected_at)
+    for state in states.values():
+        if state.contributions is not None:  # the lead's last score's explanation is stored
+            state.columns["contributions"] = contributions_json(state.contributions)
     outcome.rows = {lead_id: state.columns for lead_id, state in states.items() if state.changed}
     return outcome
 
@@ -191,4 +232,7 @@ def _with_score(lead: StoredLead, values: dict[str, Any]) -> StoredLead:
         if name in values}
     if "qualification" in values:
         changes["qualification"] = Qualification(values["qualification"])
-    return replace(lead, **changes)
+    # Most rescores of a busy lead change nothing it stores (a capped rule stays at its cap):
+    # no copy then (a copy of the 22 fields is a good part of such a rescore).
+    changes = {name: value for name, value in changes.items() if getattr(lead, name) != value}
+    return replace(lead, **changes) if changes else lead

@@ -5,6 +5,7 @@ decide identically: lead.scored on every change, lead.disqualified once, lead.qu
 per qualification.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from leadloop.events.models import (
     LeadQualified,
     LeadScored,
     LeadSource,
+    ScoreContribution,
 )
 from scoring.learning.domain import TrainedModel, predict, raw_features
 from scoring.models.in_force import ExpansionInForce
@@ -30,6 +32,7 @@ from scoring.rules.domain import (
     next_qualification,
     score_lead,
 )
+from scoring.rules.engagement import EngagementTally
 from scoring.rules.lead_fields import LeadFields
 
 RECENT_ACTIVITIES = 10
@@ -43,6 +46,12 @@ class Rescored:
     values: dict[str, Any] = field(default_factory=dict)
     history: LeadScore | None = None
     events: list[EventData] = field(default_factory=list)
+    contributions: tuple[ScoreContribution, ...] | None = None  # None: not scored
+
+
+def contributions_json(contributions: Sequence[ScoreContribution]) -> list[dict[str, Any]]:
+    """The `contributions` column of a score."""
+    return [c.model_dump(mode="json") for c in contributions]
 
 
 def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: LeadFields,
@@ -57,9 +66,16 @@ def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: Lea
 
 def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
             activities: list[Activity], now: datetime, *, recycled: bool = False,
-            expansion: ExpansionInForce | None = None) -> Rescored:
+            expansion: ExpansionInForce | None = None,
+            engagement: EngagementTally | None = None,
+            fit: Sequence[ScoreContribution] | None = None,
+            contributions_in_values: bool = True) -> Rescored:
     """Score the lead at `now` from its stored state; nothing happens before its profile.
-    A customer is also scored by the expansion model in force, if any."""
+    A customer is also scored by the expansion model in force, if any. `engagement`, when
+    given, tallies `activities` under `model` at `now` already, and `fit` is the lead's fit
+    contributions under `model` (a batch's rescores keep both from one to the next). Without
+    `contributions_in_values`, the values leave the `contributions` column out: a batch
+    stores a lead's last ones only, and turns them to JSON once (`Rescored.contributions`)."""
     outcome = Rescored()
     if lead.profile is None or lead.erased or lead.merged_into is not None:
         return outcome
@@ -70,11 +86,13 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
                         disqualified=lead.disqualified_rule is not None,
                         win_probability=probability,
                         consent_withdrawn=lead.consent_withdrawn,
-                        consent=lead.consent, source=lead.source)
-    outcome.values = {
-        "contributions": [c.model_dump(mode="json") for c in result.contributions],
-        "scored_at": now, "win_probability": probability,
-    }
+                        consent=lead.consent, source=lead.source,
+                        engagement=None if engagement is None else engagement.contributions(),
+                        fit=fit)
+    outcome.contributions = result.contributions
+    outcome.values = {"scored_at": now, "win_probability": probability}
+    if contributions_in_values:
+        outcome.values["contributions"] = contributions_json(result.contributions)
     if result.disqualification is not None and lead.disqualified_rule is None:
         outcome.values |= {"disqualified_rule": result.disqualification.rule_id,
                            "disqualified_reason": result.disqualification.reason,

@@ -4,8 +4,10 @@ Everything a score depends on is passed in, "now" included, so any score can be 
 explained from stored state. The rules themselves are data (see `rules.py`).
 """
 
+import functools
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -146,6 +148,7 @@ def fit_contributions(model: ScoringModel, lead: LeadFields,
     return contributions
 
 
+@functools.lru_cache(maxsize=4096)  # a site's pages recur in every rescore's explanations
 def page_of(url: str) -> str:
     """A URL as a score's explanation shows it: host and path only. The query and fragment
     stay out: campaign links carry emails and names there, and explanations travel in clear
@@ -161,26 +164,45 @@ def _age_text(occurred_at: datetime, now: datetime) -> str:
 
 def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], now: datetime,
                         model: ScoringModel) -> list[ScoreContribution]:
-    """Contributions of one engagement rule, newest activity first, until its cap is reached.
+    """Contributions of one engagement rule, newest activity first, until its cap is reached
+    (see `rule_shares`)."""
+    matching = sorted((a for a in activities if rule.matches(a.kind, a.url)),
+                      key=lambda a: a.occurred_at, reverse=True)
+    half_life = model.config.decay.half_life_days
+    decayed = ((a, decay_factor(a.occurred_at, now, half_life)) for a in matching)
+    return [explained(rule, share, now, model.version) for share in rule_shares(rule, decayed)]
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """What one activity adds to its engagement rule's total: `points` (signed), its decay
+    `factor`, and whether the rule's cap was reached with it."""
+
+    activity: Activity
+    factor: float
+    points: int
+    capped: bool
+
+
+def rule_shares(rule: EngagementRule,
+                newest_first: Iterable[tuple[Activity, float]]) -> Iterator[Share]:
+    """The shares of one engagement rule's matching activities (each with its decay factor),
+    given newest first, until its cap is reached; activities that add 0 points are left out.
 
     Points decay per activity; the rule's total (capped) is rounded once, and each activity gets
     the part of that rounded total its own points add (cumulative rounding), so the
     contributions always sum to the rule's total.
     """
-    matching = sorted((a for a in activities if rule.matches(a.kind, a.url)),
-                      key=lambda a: a.occurred_at, reverse=True)
     if rule.repeatable:
         cap = math.inf if rule.cap is None else float(rule.cap)
     else:
-        matching = matching[:1]  # the newest is worth the most after decay
+        newest_first = itertools.islice(newest_first, 1)  # the newest is worth the most
         cap = float(abs(rule.points))
     sign = 1 if rule.points > 0 else -1
-    half_life = model.config.decay.half_life_days
     period = rule.period_cap
     used_in_period: dict[int, int] = {}
     total, granted = 0.0, 0
-    contributions = []
-    for activity in matching:
+    for activity, factor in newest_first:
         if total >= cap:
             break
         raw = abs(rule.points)
@@ -192,22 +214,26 @@ def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], no
             if raw <= 0:
                 continue
             used_in_period[bucket] = used_in_period.get(bucket, 0) + raw
-        factor = decay_factor(activity.occurred_at, now, half_life)
         total = min(total + raw * factor, cap)
         points = round_half_up(total) - granted
         granted += points
-        if points == 0:
-            continue
-        where = f" ({page_of(activity.url)})" if activity.url else ""
-        decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
-        capped = " (cap reached)" if total >= cap and rule.repeatable else ""
-        contributions.append(ScoreContribution(
-            rule_id=rule.id, points=sign * points, model_version=model.version,
-            reason=f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}"
-                   f"{decayed}{capped}",
-            event_id=activity.event_id,
-        ))
-    return contributions
+        if points != 0:
+            yield Share(activity, factor, sign * points, total >= cap and rule.repeatable)
+
+
+def explained(rule: EngagementRule, share: Share, now: datetime,
+              version: int) -> ScoreContribution:
+    """An engagement rule's share as a score shows it, e.g. 'page_view (x.com/docs) 3 days
+    ago, 93% of 2 after decay'."""
+    activity, factor = share.activity, share.factor
+    where = f" ({page_of(activity.url)})" if activity.url else ""
+    decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
+    capped = " (cap reached)" if share.capped else ""
+    return ScoreContribution(
+        rule_id=rule.id, points=share.points, model_version=version,
+        reason=f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}{decayed}{capped}",
+        event_id=activity.event_id,
+    )
 
 
 def engagement_contributions(model: ScoringModel, activities: Sequence[Activity],
@@ -234,12 +260,19 @@ def intensity_contribution(rule: IntensityRule, activities: Sequence[Activity], 
                            version: int) -> ScoreContribution | None:
     """The points of the band the rule's measure falls in at `now`, or None (no band, or 0);
     the event it names is the latest activity the measure counted."""
-    counted = rule.counted(activities, now)
+    return band_contribution(rule, rule.counted(activities, now), now, version)
+
+
+def band_contribution(rule: IntensityRule, counted: Sequence[Activity], now: datetime,
+                      version: int, latest: Activity | None = None) -> ScoreContribution | None:
+    """`intensity_contribution` from the activities the rule's measure counts at `now`;
+    `latest` is the first of the latest of them, when the caller keeps it."""
     value = rule.measured(counted, now)
     band = rule.band_of(value)
     if band is None or band.points == 0 or value is None:
         return None
-    latest = max(counted, key=lambda a: a.occurred_at, default=None)
+    if latest is None:
+        latest = max(counted, key=lambda a: a.occurred_at, default=None)
     return ScoreContribution(rule_id=rule.id, points=band.points, model_version=version,
                              reason=rule.reason(value, band),
                              event_id=None if latest is None else latest.event_id)
@@ -291,18 +324,24 @@ def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[A
                now: datetime, *, profile_event_id: str | None = None,
                disqualified: bool = False, win_probability: float | None = None,
                consent_withdrawn: frozenset[str] = frozenset(), consent: Consent | None = None,
-               source: LeadSource | None = None) -> LeadScore:
+               source: LeadSource | None = None,
+               engagement: Sequence[ScoreContribution] | None = None,
+               fit: Sequence[ScoreContribution] | None = None) -> LeadScore:
     """Score a lead: fit from its profile, consent and source, decayed engagement and intensity
     from its activities, grade, MQL.
 
     `disqualified` says an earlier disqualification stands: disqualification is final, so such
     a lead is never an MQL even when no disqualifier matches any more. `win_probability` is the
     learned model's prediction, if the version has one; `consent_withdrawn` the purposes the
-    person withdrew consent to.
+    person withdrew consent to. `engagement` is `engagement_contributions(model, activities,
+    now)` when the caller keeps it up to date already (`rules.engagement.EngagementTally`),
+    `fit` likewise `fit_contributions` of the same lead.
     """
     lead = LeadFields(profile, consent, source)
-    fit = fit_contributions(model, lead, profile_event_id)
-    engagement = engagement_contributions(model, activities, now)
+    if fit is None:
+        fit = fit_contributions(model, lead, profile_event_id)
+    if engagement is None:
+        engagement = engagement_contributions(model, activities, now)
     fit_score = sum(c.points for c in fit)
     engagement_score = sum(c.points for c in engagement)
     grade = grade_for(model.config, fit_score)
@@ -314,7 +353,7 @@ def score_lead(model: ScoringModel, profile: LeadProfile, activities: Sequence[A
         grade=grade,
         is_mql=is_mql(model.config, fit_score + engagement_score, grade,
                       disqualified or disqualification is not None, win_probability),
-        contributions=tuple(fit + engagement),
+        contributions=(*fit, *engagement),
         disqualification=disqualification,
         win_probability=win_probability,
     )

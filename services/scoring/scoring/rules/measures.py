@@ -64,12 +64,16 @@ class ActivityMeasure(BaseModel):
 
     def counts(self, activity: Activity) -> bool:
         """Whether an activity is one this measure looks at (window aside)."""
-        if self.activity_kind is not None and activity.kind != self.activity_kind:
+        return self.looks_at(activity.kind, activity.url) and (
+            self.attribute is None or activity.number(self.attribute) is not None)
+
+    def looks_at(self, kind: str, url: str | None) -> bool:
+        """Whether activities of this kind at this URL are ones the measure looks at (its
+        attribute and window aside)."""
+        if self.activity_kind is not None and kind != self.activity_kind:
             return False
-        if self.url_contains is not None and (
-                activity.url is None or self.url_contains.lower() not in activity.url.lower()):
-            return False
-        return self.attribute is None or activity.number(self.attribute) is not None
+        return self.url_contains is None or (
+            url is not None and self.url_contains.lower() in url.lower())
 
     def value(self, activities: Sequence[Activity], now: datetime) -> float | None:
         """The measure at `now` over the activities in the window before it; None for
