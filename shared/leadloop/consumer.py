@@ -199,6 +199,11 @@ class ConsumerTuning:
                    fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
 
 
+KEY_POLL_S = (0.05, 1.0)
+"""The first and the longest wait between two lookups of keys that have not come in, when no
+arrival wakes the runner sooner (another replica's feed may be the one storing them)."""
+
+
 class ConsumerRunner:
     """Consumes the given topics as the service's consumer group and hands each batch to the
     service's batch handlers."""
@@ -338,19 +343,24 @@ class ConsumerRunner:
         whenever the key feed stores keys, and at growing intervals anyway (another replica's
         feed may be the one storing them), for up to the key wait. A lead still without a key
         is left out; its events are then parked."""
-        wanted = set(lead_ids)
-        if not wanted:
-            return {}
-        keys = await self._lookup_keys(wanted)
+        missing = set(lead_ids)
+        keys: dict[str, bytes | None] = {}
         deadline = time.monotonic() + self._tuning.key_wait_s
-        poll_s = 0.05
-        while (missing := wanted - keys.keys()) and time.monotonic() < deadline:
-            if self._key_arrivals is not None:
-                await self._key_arrivals.wait(poll_s)
+        poll_s, longest_s = KEY_POLL_S
+        while missing:
+            # Taken before the lookup: a key the feed reads while the database is asked wakes
+            # the wait below at once, instead of after poll_s.
+            arrival = (self._key_arrivals.next_arrival()
+                       if self._key_arrivals is not None else None)
+            keys.update(await self._lookup_keys(missing))
+            missing -= keys.keys()
+            if not missing or time.monotonic() >= deadline:
+                break
+            if arrival is not None:
+                await KeyArrivals.wait(arrival, poll_s)
             else:
                 await asyncio.sleep(poll_s)
-            poll_s = min(poll_s * 2, 1.0)
-            keys.update(await self._lookup_keys(missing))
+            poll_s = min(poll_s * 2, longest_s)
         return keys
 
     async def _lookup_keys(self, lead_ids: set[str]) -> dict[str, bytes | None]:

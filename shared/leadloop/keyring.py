@@ -281,10 +281,17 @@ class KeyArrivals:
         self._stored.set()
         self._stored = asyncio.Event()
 
-    async def wait(self, timeout_s: float) -> None:
-        """Until the next arrival or `timeout_s`, whichever comes first."""
+    def next_arrival(self) -> asyncio.Event:
+        """What the next arrival sets. Take it before looking keys up and wait on it after:
+        a key that comes in while the lookup awaits the database has then already set it,
+        where an event taken after the lookup would sleep through that arrival."""
+        return self._stored
+
+    @staticmethod
+    async def wait(arrival: asyncio.Event, timeout_s: float) -> None:
+        """Until `arrival` (from `next_arrival`) is set or `timeout_s`, whichever comes first."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stored.wait(), timeout_s)
+            await asyncio.wait_for(arrival.wait(), timeout_s)
 
 
 def reveal_event(envelope: CloudEvent, keys: dict[str, bytes | None],
