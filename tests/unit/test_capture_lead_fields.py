@@ -24,7 +24,9 @@ def test_a_head_count_is_read_as_forms_and_crms_write_it(written: object, stored
 
 
 @pytest.mark.parametrize("written", ["1.200", "12,34", "abc", "-5", "200-51", "about 50",
-                                     "20000000", 7.5])
+                                     "20000000", 7.5, "1" * 5000,
+                                     # a pattern with runs of optional spaces took minutes
+                                     "1" + " " * 5000 + "x"])
 def test_a_size_that_is_no_head_count_is_refused_naming_the_field(written: object) -> None:
     with pytest.raises(ValidationError) as refused:
         size(written)

@@ -107,9 +107,12 @@ def normalize_phone(raw: str, country_hint: str | None) -> str:
 # A head count as forms, CRMs and spreadsheets write it: 1200, "1,200", "1 200", "10k", "1000+",
 # "51-200", "51 to 200", "11-50 employees" (en and em dashes too). Thousands separators are
 # commas or spaces only: "1.200" is 1,200 in Germany and 1.2 elsewhere, so it is refused.
-_COUNT = r"(\d{1,3}(?:[, ]\d{3})+|\d+)\s*(k)?"
-_HEAD_COUNT = re.compile(rf"{_COUNT}\s*(?:(\+)|(?:-|\u2013|\u2014|to)\s*{_COUNT})?"
-                         r"\s*(?:employees?|people|persons?|staff)?", re.IGNORECASE)
+_COUNT = r"(\d{1,3}(?:[, ]\d{3})+|\d+) ?(k)?"
+# Read after white space is folded to single spaces and the length capped: no run of
+# optional spaces for the engine to try every split of.
+_HEAD_COUNT = re.compile(rf"{_COUNT} ?(?:(\+)|(?:-|\u2013|\u2014|to) ?{_COUNT})?"
+                         r" ?(?:employees?|people|persons?|staff)?", re.IGNORECASE)
+_HEAD_COUNT_MAX_LENGTH = 40
 
 
 def head_count(raw: str) -> int:
@@ -117,7 +120,8 @@ def head_count(raw: str) -> int:
     choice) or an open one (1000+) counts as its lower bound: the least it can be, so the
     size band stays the one given and an "at least N" rule never over-reads it. ValueError
     with the reason otherwise."""
-    match = _HEAD_COUNT.fullmatch(raw.strip())
+    text = " ".join(raw.split())
+    match = _HEAD_COUNT.fullmatch(text) if len(text) <= _HEAD_COUNT_MAX_LENGTH else None
     if match is None:
         raise ValueError(f"'{raw[:40]}' is not a head count: use a number (1200), a range "
                          "(51-200) or an open range (1000+)")
