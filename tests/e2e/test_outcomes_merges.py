@@ -75,6 +75,18 @@ async def test_a_merged_duplicate_counts_once_with_its_deal_until_the_merge_is_u
         one.update(seen)
     await eventually(counts_one, timeout_s=60)
 
+    async def ann_timeline_holds(lead_ids: set[str]) -> None:
+        r = await http.get(f"{stack.url('outcomes')}/v1/leads/{ann}/timeline", headers=headers,
+                           params={"limit": 200})
+        assert r.status_code == 200, r.text
+        entries = r.json()["items"]
+        assert {e["lead_id"] for e in entries} == lead_ids, entries
+        won = [e["lead_id"] for e in entries if e["kind"] == "deal_won"]
+        assert won == ([again] if again in lead_ids else []), entries
+
+    # Her timeline tells both records' story, each entry naming the record it happened to.
+    await eventually(lambda: ann_timeline_holds({ann, again}), timeout_s=60)
+
     r = await http.post(f"{stack.url('outcomes')}/v1/read-model/rebuild", headers=headers,
                         timeout=180)
     assert r.status_code == 200, r.text
@@ -87,3 +99,4 @@ async def test_a_merged_duplicate_counts_once_with_its_deal_until_the_merge_is_u
     seen = await _reports(http, stack, headers, started)
     assert seen["counts"]["lead"] == 2 and seen["counts"]["won"] == 1
     assert seen["last_touch"] == {"brand": 700_000}
+    await ann_timeline_holds({ann})

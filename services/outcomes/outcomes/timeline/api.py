@@ -30,6 +30,8 @@ class TimelineEntryOut(BaseModel):
     """One thing that happened to the lead."""
 
     id: str = Field(description="the event's id (CloudEvents `id`)")
+    lead_id: UUID = Field(description="the lead record it happened to: this lead, or a "
+                                      "duplicate merged into it")
     type: str = Field(description="the event's type, e.g. leadloop.lead.accepted.v1")
     kind: str = Field(description="created, updated, page_view, email_opened, email_clicked, "
                       "email_replied, message_sent, scored, qualified, assigned, queued, "
@@ -44,8 +46,9 @@ class TimelineEntryOut(BaseModel):
     @classmethod
     def of(cls, row: TimelineEntry) -> "TimelineEntryOut":
         """From a timeline_entries row."""
-        return cls(id=row.entry_id, type=row.type, kind=row.kind, occurred_at=row.occurred_at,
-                   summary=row.summary, actor=row.actor, detail=row.detail)
+        return cls(id=row.entry_id, lead_id=row.lead_id, type=row.type, kind=row.kind,
+                   occurred_at=row.occurred_at, summary=row.summary, actor=row.actor,
+                   detail=row.detail)
 
 
 class ScoreOut(BaseModel):

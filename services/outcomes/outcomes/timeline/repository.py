@@ -7,9 +7,10 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from outcomes.funnel.counted import survivors
 from outcomes.funnel.repository import column_arrays, insert_unless_erased
 from outcomes.tables import timeline_entries
 
@@ -57,9 +58,12 @@ async def erase_timeline(conn: AsyncConnection, lead_id: UUID) -> None:
 
 async def timeline_page(conn: AsyncConnection, lead_id: UUID,
                         after: tuple[datetime, str] | None, limit: int) -> list[TimelineEntry]:
-    """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry."""
+    """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry: its
+    own, and those of the duplicates merged into it (until the merge is undone), as a merged
+    contact's timeline holds both records' history in HubSpot or Salesforce."""
     c = timeline_entries.c
-    query = select(timeline_entries).where(c.lead_id == lead_id)
+    merged_in = select(survivors.c.lead_id).where(survivors.c.survivor == lead_id)
+    query = select(timeline_entries).where(or_(c.lead_id == lead_id, c.lead_id.in_(merged_in)))
     if after is not None:
         query = query.where(tuple_(c.occurred_at, c.entry_id) > tuple_(*after))
     query = query.order_by(c.occurred_at, c.entry_id).limit(limit)
