@@ -2,8 +2,9 @@
 
 import asyncio
 import time
+from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from leadloop.events.topology import CONSUMES, topic_of
@@ -12,11 +13,16 @@ HANDED_OFF = b"leadloop.lead.handed_off.v1"
 
 
 class HandoffReader:
-    """A plain aiokafka consumer (no group) on leadloop.handoff: when each lead.handed_off
-    arrived, by lead id (the CloudEvents subject), on this machine's monotonic clock."""
+    """A plain aiokafka consumer (no group) on leadloop.handoff (or `topic`): when each
+    lead.handed_off arrived, by lead id (the CloudEvents subject), on this machine's monotonic
+    clock. `on_handoff(record, arrived)` sees each one too (P2's floor reads its body)."""
 
-    def __init__(self, bootstrap_servers: str, partitions: int) -> None:
+    def __init__(self, bootstrap_servers: str, partitions: int, topic: str | None = None,
+                 on_handoff: Callable[[ConsumerRecord[bytes, bytes], float], None] | None = None
+                 ) -> None:
         self._partitions = partitions
+        self._topic = topic or topic_of("handoff")
+        self._on_handoff = on_handoff
         # fetch_min_bytes=1 (the default): the broker answers a fetch as soon as a record
         # arrives, so the default fetch_max_wait_ms adds no latency, only saves polling.
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
@@ -27,8 +33,7 @@ class HandoffReader:
     async def start(self) -> None:
         """Assign every partition at its end, so only handoffs from now on are read."""
         await self._consumer.start()
-        topic = topic_of("handoff")
-        assigned = [TopicPartition(topic, p) for p in range(self._partitions)]
+        assigned = [TopicPartition(self._topic, p) for p in range(self._partitions)]
         self._consumer.assign(assigned)
         await self._consumer.seek_to_end(*assigned)
         for tp in assigned:  # resolve positions now, before any lead is posted
@@ -45,6 +50,8 @@ class HandoffReader:
                     if headers.get("ce_type") == HANDED_OFF:
                         subject = headers.get("ce_subject", b"").decode()
                         self.received.setdefault(subject, arrived)
+                        if self._on_handoff is not None:
+                            self._on_handoff(record, arrived)
 
     def count_since(self, since: float) -> int:
         """Handoffs that arrived at or after `since` (monotonic)."""

@@ -39,12 +39,13 @@ import orjson
 import psutil
 import uvicorn
 import uvloop
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import ValidationError
 
 from bench.cpu import _process_seconds as process_seconds
 from bench.harness import free_port, percentile, wait_until
+from bench.kafka_probe import HandoffReader
 from capture.leads.validation import LeadIn
 from leadloop.events.topology import CONSUMES, SERVICES
 
@@ -252,26 +253,6 @@ def serve(service: str, tag: str, dsn: str, bootstrap: str, port: str, ready: st
     uvloop.run(forever())
 
 
-async def _read_handoffs(bootstrap: str, name: str, partitions: int,
-                         received: dict[str, float], inside: dict[str, float]) -> None:
-    """Until cancelled: when each lead.handed_off reached a plain reader (no group), by lead,
-    and how long after capture received its POST."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await reader.start()
-    try:
-        reader.assign([TopicPartition(name, p) for p in range(partitions)])
-        while True:
-            batches = await reader.getmany(timeout_ms=100)
-            for record in (r for rs in batches.values() for r in rs):
-                headers = dict(record.headers)
-                if headers["ce_type"] == HANDED_OFF.encode():
-                    lead_id, now = headers["ce_subject"].decode(), time.monotonic()
-                    received.setdefault(lead_id, now)
-                    inside[lead_id] = now - orjson.loads(record.value)["data"]["received_at"]
-    finally:
-        await reader.stop()
-
-
 def _cpu_seconds(processes: dict[str, Any]) -> dict[str, float]:
     """CPU seconds of each process (with its children), and of the whole machine."""
     return ({name: process_seconds(p) for name, p in processes.items()}
@@ -284,8 +265,14 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
     """Start the five processes, offer each of RATES, stop them; latencies and CPU per lead.
     `infrastructure`: psutil processes of PostgreSQL and Kafka, by name."""
     tag, port = uuid.uuid4().hex[:8], free_port()
-    received: dict[str, float] = {}  # lead id -> when its lead.handed_off was read
-    inside: dict[str, float] = {}  # lead id -> seconds from capture's receipt to that
+    inside: dict[str, float] = {}  # lead id -> seconds from capture's receipt to its handoff
+
+    def note_inside(record: ConsumerRecord[bytes, bytes], arrived: float) -> None:
+        lead_id = dict(record.headers)["ce_subject"].decode()
+        inside[lead_id] = arrived - orjson.loads(record.value)["data"]["received_at"]
+    reader = HandoffReader(bootstrap, partitions, topic(tag, "handoff"), note_inside)
+    received = reader.received  # lead id -> when its lead.handed_off was read
+    reader_started = False
     url = f"http://127.0.0.1:{port}/v1/leads"
     conn, admin = await asyncpg.connect(dsn), AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -314,8 +301,8 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
         for statement in (s for service in SERVICES for s in schema_ddl(service)):
             await conn.execute(statement)
         await admin.create_topics([NewTopic(topic(tag, p), partitions, 1) for p in PUBLISHERS])
-        reading = asyncio.create_task(_read_handoffs(bootstrap, topic(tag, "handoff"),
-                                                     partitions, received, inside))
+        await reader.start()
+        reader_started = True
         for service in SERVICES:
             procs[service] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.p2_floor", service, tag, dsn, bootstrap, str(port),
@@ -352,9 +339,8 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
         for process in procs.values():
             process.terminate()
         await asyncio.gather(*(p.wait() for p in procs.values()))
-        if "reading" in locals():
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
+        if reader_started:
+            await reader.stop()
         await admin.delete_topics([topic(tag, p) for p in PUBLISHERS])
         await admin.close()
         for service in SERVICES:
