@@ -8,6 +8,7 @@ consumer start as soon as it does.
 
 import asyncio
 import functools
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -128,6 +129,25 @@ class Runtime:
 S = TypeVar("S", bound=ServiceSettings)
 
 
+YOUNG_GENERATION_THRESHOLD = 10_000
+"""Container objects allocated (net of those freed) between two collections of the youngest
+generation (CPython's default: 700)."""
+
+
+def settle_heap() -> None:
+    """Keep the objects a started service holds for its whole life (modules, models, compiled
+    statements: hundreds of thousands) out of garbage collection, and collect the young
+    generation less often. A consumer batch allocates tens of objects per event; with the
+    defaults the collections it triggered scanned that start-up heap again and again, about a
+    third of a consumer's CPU per event. Cycles are still collected, among younger objects.
+    Once per process (apps started again in one process, as tests do, keep the first heap)."""
+    if gc.get_freeze_count():
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def settings_of(runtime: Runtime, kind: type[S]) -> S:
     """The running service's settings as its own class (`settings_of(runtime, HandoffSettings)`):
     the one typed way to read a setting, so mypy checks every name and no caller restates a
@@ -206,6 +226,7 @@ def create_service_app(
                                      settings.producer_linger_ms),
         )
         app.state.runtime = runtime
+        settle_heap()
         runtime.tasks.append(asyncio.create_task(_start_kafka_side(runtime, handlers, workers)))
         try:
             yield
