@@ -15,7 +15,7 @@ import heapq
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC
 from uuid import UUID
@@ -133,13 +133,15 @@ def envelope_of(record: ConsumerRecord[bytes, bytes], handlers: Handlers
 
 
 def decode(record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, sealed: bool,
-           keys: dict[str, bytes | None], *, keep_erased: bool = False) -> Delivery | None:
-    """Reveal the sealed fields with the lead's key and parse the event. None for an erased
-    person's event (nothing left to act on), unless `keep_erased`: then it comes with its
-    personal fields emptied. Raises KeyUnavailable, PiiError or ValidationError for a record
-    that can never be applied."""
+           keys: dict[str, bytes | None], *, keep_erased: bool = False,
+           fields: Collection[str] | None = None) -> Delivery | None:
+    """Reveal the sealed fields with the lead's key (only those named `fields`, when given: see
+    `Handlers.personal_fields`) and parse the event. None for an erased person's event (nothing
+    left to act on), unless `keep_erased`: then it comes with its personal fields emptied.
+    Raises KeyUnavailable, PiiError or ValidationError for a record that can never be
+    applied."""
     if sealed:
-        data = reveal_event(envelope, keys, keep_erased=keep_erased)
+        data = reveal_event(envelope, keys, keep_erased=keep_erased, fields=fields)
         if data is None:
             return None
         envelope = replace(envelope, data=data)
@@ -414,7 +416,8 @@ class ConsumerRunner:
                       sealed: bool, keys: dict[str, bytes | None]) -> Delivery | None:
         try:
             # The key was waited for with the batch's (see _known_keys): none means none.
-            return decode(record, envelope, sealed, keys)
+            return decode(record, envelope, sealed, keys,
+                          fields=self._handlers.personal_fields(envelope.type))
         except (KeyUnavailable, PiiError, ValidationError) as exc:
             await self._dead_letter(record, exc, event_type=envelope.type)
             return None

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from leadloop.db import UnitOfWork
 from leadloop.events import EVENT_TYPES, CloudEvent, EventData
+from leadloop.pii import PERSONAL_FIELDS
 from leadloop.settings import ServiceSettings
 
 E = TypeVar("E", bound=EventData, covariant=True)
@@ -106,6 +107,7 @@ class Handlers:
     def __init__(self) -> None:
         self._by_type: dict[str, BatchHandler] = {}
         self._without_personal_data: set[str] = set()
+        self._personal_fields: dict[str, frozenset[str]] = {}
         self._wanted: dict[str, Callable[[dict[str, Any]], bool]] = {}
         self._settings: ServiceSettings | None = None
 
@@ -152,6 +154,19 @@ class Handlers:
                 raise TypeError(f"{event_type} has no handler")
             self._without_personal_data.add(event_type)
 
+    def reads_personal_fields(self, event_class: type[EventData], *names: str) -> None:
+        """Declare that the handler of this (registered) event class reads only these of its
+        personal fields (names from `leadloop.pii.PERSONAL_FIELDS`): the runner decrypts just
+        those, and the others read as empty, as an erased lead's do. The lead's key is still
+        needed, so an erased lead's events are skipped as before."""
+        event_type = _type_of(event_class)
+        if event_type not in self._by_type:
+            raise TypeError(f"{event_type} has no handler")
+        unknown = sorted(set(names) - PERSONAL_FIELDS)
+        if unknown:
+            raise TypeError(f"not personal fields: {', '.join(unknown)}")
+        self._personal_fields[event_type] = frozenset(names)
+
     def handles_where(self, wanted: Callable[[dict[str, Any]], bool]) -> Callable[[H], H]:
         """Register like `handles` a handler that acts on only some events of its types: the
         runner skips the others, as it skips types no handler takes, before decrypting or
@@ -174,6 +189,10 @@ class Handlers:
     def needs_personal_data(self, event_type: str) -> bool:
         """Whether the handler of `event_type` reads personal fields (see above)."""
         return event_type not in self._without_personal_data
+
+    def personal_fields(self, event_type: str) -> frozenset[str] | None:
+        """The personal fields the handler of `event_type` reads; None: any of them."""
+        return self._personal_fields.get(event_type)
 
     @property
     def event_types(self) -> list[str]:

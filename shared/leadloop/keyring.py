@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -211,11 +211,11 @@ async def known_keys(engine: AsyncEngine, lead_ids: Iterable[str]) -> dict[str, 
         return await _keys_of(driver, wanted)
 
 
-def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool
-              ) -> dict[str, Any] | None:
+def _revealed(envelope: CloudEvent, key: bytes | None, keep_erased: bool,
+              fields: Collection[str] | None) -> dict[str, Any] | None:
     if key is None and not keep_erased:
         return None
-    data: dict[str, Any] = reveal(envelope.data, envelope.subject, key)
+    data: dict[str, Any] = reveal(envelope.data, envelope.subject, key, fields)
     return data
 
 
@@ -295,17 +295,19 @@ class KeyArrivals:
 
 
 def reveal_event(envelope: CloudEvent, keys: dict[str, bytes | None],
-                 keep_erased: bool = False) -> dict[str, Any] | None:
-    """The event's data with personal fields decrypted, with `keys` looked up beforehand (see
-    `known_keys`; the consumer runner waits there for keys that have not arrived yet). None
-    when the lead was erased (or, with `keep_erased`, the data with those fields emptied).
-    KeyUnavailable when `keys` holds no key for the event's lead: the caller parks the event
-    where it can be replayed."""
+                 keep_erased: bool = False, fields: Collection[str] | None = None
+                 ) -> dict[str, Any] | None:
+    """The event's data with personal fields decrypted (only those named `fields`, when
+    given: the others read as empty), with `keys` looked up beforehand (see `known_keys`; the
+    consumer runner waits there for keys that have not arrived yet). None when the lead was
+    erased (or, with `keep_erased`, the data with those fields emptied). KeyUnavailable when
+    `keys` holds no key for the event's lead: the caller parks the event where it can be
+    replayed."""
     if not has_sealed_data(envelope.data):
         return envelope.data
     if envelope.subject not in keys:
         raise KeyUnavailable(f"no data key for lead {envelope.subject}")
-    return _revealed(envelope, keys[envelope.subject], keep_erased)
+    return _revealed(envelope, keys[envelope.subject], keep_erased, fields)
 
 
 # --- the key feed every consuming service runs ------------------------------------------------

@@ -12,6 +12,7 @@ This module is pure (no I/O); `leadloop.keyring` stores and distributes the keys
 
 import base64
 import os
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -163,18 +164,25 @@ def _seal(data: Any, lead_id: str, cipher: AESGCM, nonces: _Nonces) -> Any:
 _ERASED_VALUES: dict[str, Any] = {"email": "", "properties": {}}
 
 
-def reveal(data: Any, lead_id: str, key: bytes | None) -> Any:
+def reveal(data: Any, lead_id: str, key: bytes | None,
+           fields: Collection[str] | None = None) -> Any:
     """A copy of `data` with every encrypted value opened; with no key (erased) each reads as
-    empty (None, "" for an email, {} for properties)."""
-    return _reveal(data, lead_id, None if key is None else AESGCM(key), "")
+    empty (None, "" for an email, {} for properties). With `fields`, only personal fields of
+    those names are opened and the others read as empty too: a reader that uses a few of an
+    event's personal fields decrypts just those."""
+    return _reveal(data, lead_id, None if key is None else AESGCM(key), "",
+                   None if fields is None else frozenset(fields))
 
 
-def _reveal(data: Any, lead_id: str, cipher: AESGCM | None, name: str) -> Any:
+def _reveal(data: Any, lead_id: str, cipher: AESGCM | None, name: str,
+            fields: frozenset[str] | None) -> Any:
     cls = data.__class__
     if cls is str:
         if not data.startswith(PREFIX):
             return data
-        return _ERASED_VALUES.get(name) if cipher is None else open_value(data, lead_id, cipher)
+        if cipher is None or (fields is not None and name not in fields):
+            return _ERASED_VALUES.get(name)
+        return open_value(data, lead_id, cipher)
     if cls is dict:
         revealed = {}
         for field, value in data.items():
@@ -183,8 +191,8 @@ def _reveal(data: Any, lead_id: str, cipher: AESGCM | None, name: str) -> Any:
                     value_cls is str or value_cls is dict or value_cls is list):
                 revealed[field] = value  # the common case: nothing to open below
             else:
-                revealed[field] = _reveal(value, lead_id, cipher, field)
+                revealed[field] = _reveal(value, lead_id, cipher, field, fields)
         return revealed
     if cls is list:
-        return [_reveal(item, lead_id, cipher, name) for item in data]
+        return [_reveal(item, lead_id, cipher, name, fields) for item in data]
     return data

@@ -7,7 +7,13 @@ import pytest
 
 from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EventData, event_type_of
-from leadloop.events.models import LeadErased, LeadScored, LeadUpdated, event_time_now
+from leadloop.events.models import (
+    LeadCreated,
+    LeadErased,
+    LeadScored,
+    LeadUpdated,
+    event_time_now,
+)
 from leadloop.handlers import Batch, Handlers, Item
 
 
@@ -141,6 +147,25 @@ def test_types_of_a_handler_can_be_declared_free_of_personal_data_once_registere
     assert handlers.needs_personal_data("leadloop.lead.scored.v1")
     with pytest.raises(TypeError, match="no handler"):
         handlers.reads_no_personal_data(LeadUpdated)
+
+
+def test_a_type_can_be_declared_to_read_only_some_personal_fields() -> None:
+    handlers = Handlers()
+
+    @handlers.handles
+    async def on_created_or_updated(uow: UnitOfWork,
+                                    batch: Batch[LeadCreated | LeadUpdated]) -> None:
+        return None
+
+    handlers.reads_personal_fields(LeadUpdated, "email", "properties")
+    assert handlers.personal_fields("leadloop.lead.updated.v1") == {"email", "properties"}
+    assert handlers.personal_fields("leadloop.lead.created.v1") is None  # all of them
+    # Its key is still needed (an erased lead's events are skipped, as before).
+    assert handlers.needs_personal_data("leadloop.lead.updated.v1")
+    with pytest.raises(TypeError, match="not personal fields: company"):
+        handlers.reads_personal_fields(LeadCreated, "email", "company")
+    with pytest.raises(TypeError, match="no handler"):
+        handlers.reads_personal_fields(LeadScored, "email")
 
 
 def test_handlers_run_with_the_settings_their_app_binds() -> None:

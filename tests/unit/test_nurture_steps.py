@@ -321,3 +321,31 @@ def test_withdrawn_consent_wins_over_an_older_profile_snapshot() -> None:
     assert not replayed.email_consent
     regranted = record_consent(replayed, True, T0 + timedelta(hours=2))
     assert regranted.email_consent
+
+
+def test_the_scheduler_reads_what_leads_did_only_for_enrollments_with_a_branch_ahead() -> None:
+    from nurture.sending.repository import DueEnrollment
+    from nurture.sending.worker import _watched_since
+
+    branching = sequence(SEND, {"kind": "branch", "condition": "visited", "within_days": 2,
+                                "then": 2}, SEND)
+    plain = Sequence(key="plain", version=1, entry_rule=EntryRule.new_unqualified_lead,
+                     steps=steps(SEND, {"kind": "wait", "days": 2}, SEND))
+    seqs = {("s", 1): branching, ("plain", 1): plain}
+    one, two, three = (uuid.uuid4() for _ in range(3))
+
+    def due(lead: uuid.UUID, key: str, step: int, started: datetime,
+            sent: datetime | None = None) -> DueEnrollment:
+        return DueEnrollment(id=uuid.uuid4(), lead_id=lead, sequence_key=key,
+                             sequence_version=1, current_step=step, step_started_at=started,
+                             last_sent_at=sent, enrolled_at=T0, lead=LeadState(lead_id=lead))
+
+    now = T0 + timedelta(days=1)
+    claimed = [
+        due(one, "s", 1, T0 + timedelta(hours=2), sent=T0 + timedelta(hours=1)),  # at the branch
+        due(one, "s", 0, T0 + timedelta(hours=3)),  # a branch ahead, entered later
+        due(two, "s", 2, T0),  # past its branch: nothing the lead does changes its way
+        due(two, "plain", 0, T0),  # no branch at all
+        due(three, "s", 0, now + timedelta(days=3)),  # in its entry delay: looks back from now
+    ]
+    assert _watched_since(claimed, seqs, now) == {one: T0 + timedelta(hours=1), three: now}

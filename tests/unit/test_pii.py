@@ -49,6 +49,20 @@ def test_sealed_event_holds_no_personal_value_and_reveals_to_the_original() -> N
     assert reveal(sealed, LEAD, key) == data
 
 
+def test_revealing_named_fields_opens_just_those_and_empties_the_rest_as_erasure_does() -> None:
+    data, key = _created(), new_data_key()
+    sealed = seal(data, LEAD, key)
+    some = reveal(sealed, LEAD, key, frozenset({"email", "landing_page"}))
+    erased = reveal(sealed, LEAD, None)
+    assert some["profile"]["email"] == "ana.lopez@example.org"
+    assert some["source"]["landing_page"] == data["source"]["landing_page"]
+    for other in ("first_name", "last_name", "phone", "properties"):
+        assert some["profile"][other] == erased["profile"][other] != data["profile"][other]
+    assert some["profile"]["company"] == "Acme"  # never sealed: as it was
+    assert not has_sealed_data(some)
+    assert reveal(sealed, LEAD, None, frozenset({"email"})) == erased
+
+
 def test_a_value_sealed_for_one_lead_does_not_open_as_another_leads() -> None:
     key = new_data_key()
     sealed = seal(_created(), LEAD, key)

@@ -134,3 +134,6 @@ async def on_lead_events(uow: UnitOfWork, batch: Batch[NurtureEvent]) -> None:
 # Nurture reads who the lead is from lead.created and lead.updated; a qualification or a
 # rejection only moves its sequences. They need no key and no decryption.
 HANDLERS.reads_no_personal_data(LeadQualified, LeadRejected)
+# Of an activity nurture keeps the page's URL (a branch may look for one); its properties,
+# referrer and landing page stay sealed: only the URL is decrypted.
+HANDLERS.reads_personal_fields(LeadActivity, "url")

@@ -6,7 +6,7 @@ the history through these same handlers (outcomes.rebuild.service).
 """
 
 from leadloop.db import UnitOfWork
-from leadloop.events.models import LeadErased, LeadHandedOff, LeadQualified
+from leadloop.events.models import LeadActivity, LeadErased, LeadHandedOff, LeadQualified
 from leadloop.handlers import Batch, Handlers
 from outcomes.funnel import service as funnel
 from outcomes.lifecycle import service as lifecycle
@@ -41,3 +41,6 @@ async def on_lead_erased(uow: UnitOfWork, batch: Batch[LeadErased]) -> None:
 # The profile these carry is read from lead.created, lead.updated and lead.merged instead; of a
 # hand-off outcomes keeps the rep's id, name and team. They need no key and no decryption.
 HANDLERS.reads_no_personal_data(LeadQualified, LeadHandedOff)
+# An activity's timeline entry shows its URL and source (referrer and landing page included);
+# its properties are not kept, so they are not decrypted.
+HANDLERS.reads_personal_fields(LeadActivity, "url", "referrer", "landing_page")

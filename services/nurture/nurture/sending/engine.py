@@ -77,6 +77,12 @@ _KIND_OF = {BranchCondition.opened: "email_opened", BranchCondition.clicked: "em
             BranchCondition.visited: "page_view"}
 
 
+def branches_ahead(steps: Seq[SequenceStep], step: int) -> bool:
+    """Whether an enrollment standing at `step` may still reach a branch (branches and waits
+    only move forward): only then does it look at what the lead did."""
+    return any(isinstance(s, BranchStep) for s in steps[step:])
+
+
 def condition_met(step: BranchStep, facts: LeadFacts, since: datetime) -> bool:
     """Whether the branch's condition happened since `since` (score: holds now)."""
     if step.condition == BranchCondition.score_above:

@@ -1,14 +1,14 @@
 """The scheduler's queries: claim due enrollments, what guards and branches read, the results."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +16,6 @@ from nurture.leads.domain import EnrollmentStatus, LeadState, address_key
 from nurture.sending.engine import Engagement
 from nurture.sequences.domain import Sequence
 from nurture.tables import (
-    engagements,
     enrollments,
     lead_states,
     messages,
@@ -101,14 +100,19 @@ async def recent_sends(conn: AsyncConnection, lead_ids: Seq[UUID],
     return found
 
 
-async def engagements_since(conn: AsyncConnection, lead_ids: Seq[UUID],
-                            since: datetime) -> dict[UUID, list[Engagement]]:
-    """What each lead did since `since` (branches), in one query."""
-    rows = await conn.execute(
-        select(engagements.c.lead_id, engagements.c.kind, engagements.c.occurred_at,
-               engagements.c.url)
-        .where(engagements.c.lead_id.in_(lead_ids), engagements.c.occurred_at >= since)
-    )
+_ENGAGEMENTS_SINCE = text(
+    "SELECT e.lead_id, e.kind, e.occurred_at, e.url FROM engagements AS e "
+    "JOIN unnest(CAST(:lead_ids AS uuid[]), CAST(:since AS timestamptz[])) AS t(lead_id, since) "
+    "ON e.lead_id = t.lead_id AND e.occurred_at >= t.since")
+
+
+async def engagements_since(conn: AsyncConnection, since: Mapping[UUID, datetime]
+                            ) -> dict[UUID, list[Engagement]]:
+    """What each lead did since its own time in `since` (branches), in one query."""
+    if not since:
+        return {}
+    rows = await conn.execute(_ENGAGEMENTS_SINCE, {"lead_ids": list(since),
+                                                   "since": list(since.values())})
     found: dict[UUID, list[Engagement]] = defaultdict(list)
     for lead_id, kind, at, url in rows:
         found[lead_id].append(Engagement(kind=kind, at=at, url=url))

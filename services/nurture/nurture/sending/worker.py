@@ -127,8 +127,7 @@ class Scheduler:
             sent = await repository.recent_sends(conn, lead_ids,
                                                    repository.cap_window_start(now))
             blocked = await repository.suppressed(conn, [c.lead.email for c in claimed])
-            since = min(c.last_sent_at or c.step_started_at for c in claimed)
-            done = await repository.engagements_since(conn, lead_ids, min(since, now))
+            done = await repository.engagements_since(conn, _watched_since(claimed, seqs, now))
             moves: list[dict[str, Any]] = []
             skipped: list[dict[str, Any]] = []
             plans: list[Planned] = []
@@ -300,6 +299,20 @@ class Scheduler:
         else:
             due = action.due if isinstance(action, engine.Sleep) else now
             moves.append(_move(item, action.position, due=due))
+
+
+def _watched_since(claimed: list[DueEnrollment], seqs: dict[tuple[str, int], Sequence],
+                   now: datetime) -> dict[uuid.UUID, datetime]:
+    """Per lead, the earliest time a branch ahead of one of its claimed enrollments may look
+    back to (its last send, or when it entered its step); leads with no branch ahead are left
+    out: nothing they did can change where their enrollments go."""
+    since: dict[uuid.UUID, datetime] = {}
+    for item in claimed:
+        if engine.branches_ahead(seqs[(item.sequence_key, item.sequence_version)].steps,
+                                 item.current_step):
+            at = min(item.last_sent_at or item.step_started_at, now)
+            since[item.lead_id] = min(at, since.get(item.lead_id, at))
+    return since
 
 
 async def run_scheduler(runtime: Runtime) -> None:

@@ -109,7 +109,8 @@ async def _decode(engine: AsyncEngine, records: list[ConsumerRecord[bytes, bytes
     deliveries = []
     for n, (record, envelope, sealed) in enumerate(envelopes, 1):
         try:
-            delivery = decode(record, envelope, sealed, keys, keep_erased=True)
+            delivery = decode(record, envelope, sealed, keys, keep_erased=True,
+                              fields=handlers.personal_fields(envelope.type))
         except (KeyUnavailable, PiiError, ValidationError):
             skipped += 1
             continue
