@@ -48,6 +48,20 @@ def test_score_change_keeps_its_reasons_largest_first() -> None:
     assert row["detail"]["contributions"][0]["reason"] == "job title VP"
 
 
+def test_a_score_entry_keeps_no_empty_values_and_its_win_probability_when_learned() -> None:
+    def scored(win_probability: float | None) -> LeadScored:
+        return LeadScored(lead_id=LEAD, score=20, fit_score=20, engagement_score=0, grade="C",
+                          model_version=3, is_mql=False, scored_at=T0,
+                          win_probability=win_probability,
+                          contributions=[_contribution("title", 20, "job title VP")])
+    [plain, learned] = timeline_rows([_item(scored(None)), _item(scored(0.25))])
+    assert plain["detail"] == {
+        "score": 20, "fit_score": 20, "engagement_score": 0, "grade": "C", "is_mql": False,
+        "model_version": 3,
+        "contributions": [{"rule_id": "title", "points": 20, "reason": "job title VP"}]}
+    assert learned["detail"] == {**plain["detail"], "win_probability": 0.25}
+
+
 def test_sales_actions_name_who_did_them_and_queue_entries_say_so() -> None:
     assignment = uuid.uuid4()
     rep = RepRef(id=uuid.uuid4(), name="Ann", email="ann@sales.example", team="emea")

@@ -66,16 +66,19 @@ def _by(actor: Actor | None) -> str | None:
 
 
 def score_explanation(event: LeadScored) -> dict[str, Any]:
-    """The score and the rules behind it, largest share first, as the timeline keeps it."""
-    return {
+    """The score and the rules behind it, largest share first, as the timeline keeps it:
+    JSON as stored (no None values), so its rows take it as it is (see timeline_rows)."""
+    explanation: dict[str, Any] = {
         "score": event.score, "fit_score": event.fit_score,
         "engagement_score": event.engagement_score, "grade": event.grade,
         "is_mql": event.is_mql, "model_version": event.model_version,
-        "win_probability": event.win_probability,
         "contributions": [
             {"rule_id": c.rule_id, "points": c.points, "reason": c.reason}
             for c in sorted(event.contributions, key=lambda c: (-abs(c.points), c.rule_id))],
     }
+    if event.win_probability is not None:
+        explanation["win_probability"] = event.win_probability
+    return explanation
 
 
 def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, Any]] | None:
@@ -215,5 +218,8 @@ def timeline_rows(items: Sequence[Item[EventData]]) -> list[dict[str, Any]]:
         rows[item.envelope.id] = {
             "entry_id": item.envelope.id, "lead_id": lead_id, "occurred_at": occurred_at,
             "type": event_type_of(item.event), "kind": kind, "summary": summary[:500],
-            "actor": actor, "detail": _jsonable(detail)}
+            # A score's explanation (a list of every contribution, and scores are the most
+            # frequent event here) is built as stored; the rest is made JSON as it is kept.
+            "actor": actor,
+            "detail": detail if item.event.__class__ is LeadScored else _jsonable(detail)}
     return list(rows.values())
