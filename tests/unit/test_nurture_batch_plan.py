@@ -113,6 +113,27 @@ def test_a_new_score_or_engagement_wakes_waiting_enrollments_only() -> None:
     assert ignored.changed_enrollments == [] and ignored.engagements == []
 
 
+def test_only_enrollments_waiting_at_a_branch_are_woken() -> None:
+    # A wait, an entry delay or a send put off by its guards would only go back to sleep
+    # until the same time: they stay asleep.
+    nurturing = NurtureSequence(key="nurturing", version=1, entry_rule=EntryRule.lead_rejected,
+                                steps=[*ONE_EMAIL, {"kind": "wait", "days": 2},
+                                       {"kind": "branch", "condition": "visited",
+                                        "within_days": 3, "then": 4}, *ONE_EMAIL, *ONE_EMAIL])
+    catalog = Catalog({**CATALOG.versions, ("nurturing", 1): nurturing})
+    lead = uuid.uuid4()
+    at_wait, at_branch, at_send = (
+        Enrollment(id=uuid.uuid4(), lead_id=lead, sequence_key="nurturing", sequence_version=1,
+                   status=EnrollmentStatus.active, current_step=step,
+                   next_step_due_at=NOW + timedelta(days=1), enrolled_at=T0)
+        for step in (1, 2, 3))
+    state = LeadState(lead_id=lead, created_at=T0)
+    for change in (Scored(lead, 55, NOW), Engaged(lead, uuid.uuid4(), "page_view", NOW)):
+        decided = plan([change], {lead: state}, [at_wait, at_branch, at_send], catalog, NOW)
+        assert [(e.id, e.next_step_due_at) for e in decided.changed_enrollments] == \
+            [(at_branch.id, NOW)]
+
+
 def test_a_replayed_lead_created_enrolls_nobody_twice() -> None:
     lead = uuid.uuid4()
     first = plan([_created(lead)], {}, [], CATALOG, NOW)

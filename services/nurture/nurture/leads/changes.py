@@ -223,11 +223,16 @@ class _Lead:
             "next_step_due_at": None}) if e.id in stopping else e for e in self.runs]
 
     def _wake(self) -> None:
-        """Active enrollments become due now, so a branch waiting for an open, click, visit or
-        score decides at once (a wait or an entry delay just goes back to sleep)."""
+        """Active enrollments standing at a branch become due now, so a branch waiting for an
+        open, click, visit or score decides at once. Those in a wait, an entry delay or a send
+        put off by its guards are left asleep: woken, the scheduler would only put them back
+        to sleep until the same time (every page view of a lead woke them all, and the
+        scheduler re-ran each)."""
         self.runs = [e.model_copy(update={"next_step_due_at": self.now})
                      if e.status == EnrollmentStatus.active and e.next_step_due_at is not None
-                     and e.next_step_due_at > self.now else e for e in self.runs]
+                     and e.next_step_due_at > self.now
+                     and self.catalog.at_branch(e.sequence_key, e.sequence_version, e.current_step)
+                     else e for e in self.runs]
 
 
 def lead_ids_of(changes: Iterable[LeadChange]) -> list[UUID]:

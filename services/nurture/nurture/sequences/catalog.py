@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadloop.reference import Reference
 from nurture.sequences.domain import EntryRule, ExitReason, Sequence
+from nurture.sequences.steps import BranchStep
 from nurture.tables import sequences
 
 
@@ -38,6 +39,15 @@ class Catalog:
     def exit_rules(self) -> dict[tuple[str, int], list[ExitReason]]:
         """The exit conditions of every version (running enrollments finish on theirs)."""
         return {version: s.exit_on for version, s in self.versions.items()}
+
+    def at_branch(self, key: str, version: int, step: int) -> bool:
+        """Whether an enrollment of this version standing at `step` waits at a branch (what it
+        does next may depend on what the lead does); True when the version or step is not
+        known here, so that nothing waiting is missed."""
+        sequence = self.versions.get((key, version))
+        if sequence is None or not 0 <= step < len(sequence.steps):
+            return True
+        return isinstance(sequence.steps[step], BranchStep)
 
     def knows(self, versions: Iterable[tuple[str, int]]) -> bool:
         """Whether every one of these versions is held."""
