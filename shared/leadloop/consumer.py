@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC
 from uuid import UUID
 
@@ -128,7 +128,7 @@ def envelope_of(record: ConsumerRecord[bytes, bytes], handlers: Handlers
         raise SealedWithoutLead(envelope.type)
     if sealed and not handlers.needs_personal_data(envelope.type):
         # Its handler reads no personal field: they read as empty, no key is needed.
-        return replace(envelope, data=reveal(envelope.data, envelope.subject, None)), False
+        return envelope.with_data(reveal(envelope.data, envelope.subject, None)), False
     return envelope, sealed
 
 
@@ -144,7 +144,7 @@ def decode(record: ConsumerRecord[bytes, bytes], envelope: CloudEvent, sealed: b
         data = reveal_event(envelope, keys, keep_erased=keep_erased, fields=fields)
         if data is None:
             return None
-        envelope = replace(envelope, data=data)
+        envelope = envelope.with_data(data)
     return Delivery(record, envelope, parse_event(envelope.type, envelope.data))
 
 

@@ -19,7 +19,6 @@ import logging
 import math
 import time
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,7 +154,7 @@ async def seal_events(driver: asyncpg.Connection, events: list[CloudEvent], sour
         if key is None:
             log.info("not publishing %s: lead %s was erased", event.type, event.subject)
             continue
-        sealed.append(replace(event, data=seal(event.data, event.subject, key)))
+        sealed.append(event.with_data(seal(event.data, event.subject, key)))
     return sealed
 
 

