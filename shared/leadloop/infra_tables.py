@@ -59,6 +59,9 @@ lead_keys = Table(
     Column("erased_at", DateTime(timezone=True)),
 )
 
+# Until 2026-12: a trigger sent a NOTIFY on every insert into the outbox. Each service's
+# migration "outbox_wakes_in_process" drops it (see leadloop.outbox: NOTIFY serialises commits);
+# its downgrade puts it back.
 _NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION leadloop_outbox_notify() RETURNS trigger AS $$
 BEGIN
@@ -67,7 +70,6 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 """
-# One NOTIFY per inserting statement (not per row): the relay only needs to wake up.
 _NOTIFY_TRIGGER = """
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
 FOR EACH STATEMENT EXECUTE FUNCTION leadloop_outbox_notify()
@@ -75,11 +77,21 @@ FOR EACH STATEMENT EXECUTE FUNCTION leadloop_outbox_notify()
 
 
 def create_infra_schema(connection: Connection) -> None:
-    """Create the outbox (with its NOTIFY trigger) and the inbox on a synchronous connection."""
+    """Create the outbox and the inbox on a synchronous connection."""
     infra_metadata.create_all(connection)
     keyring_metadata.create_all(connection)
-    connection.exec_driver_sql(_NOTIFY_FUNCTION)
-    connection.exec_driver_sql(_NOTIFY_TRIGGER)
+
+
+def drop_outbox_notify_trigger(op: Operations) -> None:
+    """The upgrade of each service's "outbox_wakes_in_process" migration."""
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS leadloop_outbox_notify()")
+
+
+def restore_outbox_notify_trigger(op: Operations) -> None:
+    """Its downgrade: the trigger as it was."""
+    op.execute(_NOTIFY_FUNCTION)
+    op.execute(_NOTIFY_TRIGGER)
 
 
 def create_infra_tables(op: Operations) -> None:
@@ -99,6 +111,5 @@ def drop_lead_keys_table(op: Operations) -> None:
 
 def drop_infra_tables(op: Operations) -> None:
     """Undo `create_infra_tables`."""
-    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
-    op.execute("DROP FUNCTION IF EXISTS leadloop_outbox_notify()")
+    drop_outbox_notify_trigger(op)
     infra_metadata.drop_all(op.get_bind())

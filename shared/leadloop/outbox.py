@@ -1,7 +1,12 @@
 """Transactional outbox: rows written with the state change, published to Kafka by the relay.
 
-The relay wakes on PostgreSQL LISTEN/NOTIFY (a trigger notifies on insert) and polls as a
-fallback. It claims rows with FOR UPDATE SKIP LOCKED, publishes them with the idempotent producer
+The relay is woken in its own process by the commit that wrote the rows (`wake_relays`), and
+through PostgreSQL LISTEN/NOTIFY by a writer with no relay beside it (a command-line tool, a
+test); it polls as a fallback. No NOTIFY on the hot path: PostgreSQL serialises the commits of
+all transactions that sent one, cluster-wide (a global lock held across the commit's WAL flush),
+so a trigger on the outbox made every service's commits queue behind each other.
+
+The relay claims rows with FOR UPDATE SKIP LOCKED, publishes them with the idempotent producer
 (acks=all), and marks them sent in the same transaction that holds the claim, so two replicas
 never publish the same row. If the relay dies after publishing but before committing, the rows
 are published again: consumers dedupe on the CloudEvents id, which the row keeps.
@@ -11,7 +16,9 @@ import asyncio
 import logging
 import math
 import time
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +40,26 @@ from leadloop.tracing import producing
 
 NOTIFY_CHANNEL = "leadloop_outbox"
 log = logging.getLogger(__name__)
+
+# The relays running in this process, by the engine whose outbox they publish.
+_relays: "weakref.WeakKeyDictionary[AsyncEngine, set[Callable[[], None]]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def relay_runs_here(engine: AsyncEngine) -> bool:
+    """Whether a relay of `engine`'s outbox runs in this process (else a writer NOTIFYs)."""
+    return bool(_relays.get(engine))
+
+
+def wake_relays(engine: AsyncEngine) -> None:
+    """Wake this process's relays of `engine`'s outbox, after a commit that wrote rows to it."""
+    for wake in _relays.get(engine, ()):
+        wake()
+
+
+NOTIFY_STATEMENT = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+"""Sent in the writing transaction by a writer with no relay in its process (see the module's
+docstring): delivered at commit to every relay's LISTEN connection."""
 
 
 # One statement for any number of rows: arrays unnested server-side, prepared once per
@@ -190,6 +217,7 @@ class OutboxRelay:
         """Publish until stopped; transient failures back off and retry, rows are never skipped."""
         listener = asyncio.create_task(self._listen())
         backoff = Backoff()
+        _relays.setdefault(self._engine, set()).add(self._wake.set)
         try:
             while not self._stopping.is_set():
                 # Cleared before the claim, not after: a NOTIFY for rows committed while this
@@ -221,6 +249,7 @@ class OutboxRelay:
                 finally:
                     self.idle.clear()
         finally:
+            _relays.get(self._engine, set()).discard(self._wake.set)
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
 

@@ -8,8 +8,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadloop.db import UnitOfWork
+from leadloop.db import UnitOfWork, create_engine
 from leadloop.events.models import LeadErased, event_time_now
 from leadloop.infra_tables import outbox
 from leadloop.kafka import close_producer, create_producer
@@ -20,10 +21,11 @@ from tests.support import TopicReader, eventually
 pytestmark = pytest.mark.asyncio
 
 
-async def _write_events(sandbox: Sandbox, count: int, per_transaction: int = 100) -> set[str]:
+async def _write_events(sandbox: Sandbox, count: int, per_transaction: int = 100,
+                        engine: AsyncEngine | None = None) -> set[str]:
     ids: set[str] = set()
     for _ in range(count // per_transaction):
-        async with UnitOfWork(sandbox.engine, sandbox.service) as uow:
+        async with UnitOfWork(engine or sandbox.engine, sandbox.service) as uow:
             for _ in range(per_transaction):
                 ids.add(uow.publish(LeadErased(lead_id=uuid.uuid4(),
                                                erased_at=event_time_now())).id)
@@ -63,23 +65,30 @@ async def test_two_relay_replicas_publish_every_row_exactly_once(sandbox: Sandbo
             await close_producer(p)
 
 
-async def test_relay_wakes_on_notify_long_before_its_poll_interval(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("writer", ["this process", "another process"])
+async def test_relay_wakes_on_a_commit_long_before_its_poll_interval(sandbox: Sandbox,
+                                                                     writer: str) -> None:
+    """A commit in the relay's own process wakes it directly; a writer with no relay beside it
+    (another engine: another process, as far as the relay can tell) wakes it by NOTIFY."""
     producer = create_producer(sandbox.bootstrap_servers, "test")
     await producer.start()
     relay = _relay(sandbox, producer, poll_interval_s=300)
     task = asyncio.create_task(relay.run())
+    other = create_engine(sandbox.database_url) if writer == "another process" else None
     try:
         async with TopicReader(sandbox.bootstrap_servers, sandbox.topic) as reader:
             await reader.poll()
             await asyncio.wait_for(relay.listening.wait(), 20)
-            await asyncio.wait_for(relay.idle.wait(), 20)  # nothing to do: it waits on LISTEN
-            written = await _write_events(sandbox, 1, per_transaction=1)
+            await asyncio.wait_for(relay.idle.wait(), 20)  # nothing to do: it waits
+            written = await _write_events(sandbox, 1, per_transaction=1, engine=other)
             events = await reader.wait_for(lambda evs: len(evs) == 1, timeout_s=20)
         assert {e.id for e in events} == written
     finally:
         relay.stop()
         await task
         await close_producer(producer)
+        if other is not None:
+            await other.dispose()
 
 
 async def test_backlog_gauge_follows_a_relay_that_is_never_idle_long(sandbox: Sandbox) -> None:

@@ -1,0 +1,23 @@
+"""The outbox loses its NOTIFY trigger: the committing process wakes its relay itself
+(leadloop.outbox), because PostgreSQL serialises the commits of all transactions that NOTIFY.
+
+Revision ID: 0009_outbox_wakes_in_process
+Revises: 0008_lead_sales_states
+"""
+
+from alembic import op
+
+from leadloop.infra_tables import drop_outbox_notify_trigger, restore_outbox_notify_trigger
+
+revision = "0009_outbox_wakes_in_process"
+down_revision = "0008_lead_sales_states"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    drop_outbox_notify_trigger(op)
+
+
+def downgrade() -> None:
+    restore_outbox_notify_trigger(op)
