@@ -11,6 +11,7 @@ Records that are not valid events cannot succeed on retry and go to the dead-let
 """
 
 import asyncio
+import functools
 import heapq
 import logging
 import time
@@ -59,6 +60,7 @@ DEAD_LETTER_MAX_BYTES = 1_000_000
 the broker's default limit of 1 MiB, with room for the record's own framing."""
 
 
+@functools.lru_cache(maxsize=4096)  # a batch names a few hundred leads, again and again
 def _is_uuid(text: str) -> bool:
     try:
         UUID(text)

@@ -196,7 +196,18 @@ def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, 
     return None
 
 
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool})
+
+
 def _jsonable(value: Any) -> Any:
+    """`value` as the timeline keeps it: times as ISO text, no None values in objects. Plain
+    values are taken without a call: every consumed event passes here."""
+    cls = value.__class__
+    if cls is dict:
+        return {k: v if v.__class__ in _PLAIN else _jsonable(v)
+                for k, v in value.items() if v is not None}
+    if cls is list:
+        return [v if v.__class__ in _PLAIN else _jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
