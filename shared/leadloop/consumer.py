@@ -327,12 +327,26 @@ class ConsumerRunner:
     async def _process(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # Envelopes first: types this service does not handle are dropped before anything
         # else, and only events that carry sealed fields need their lead's data key.
-        envelopes = [(record, *decoded) for record in records
-                     if (decoded := await self._envelope_or_dead_letter(record)) is not None]
+        # Each record is decoded in plain calls; one that raises is taken again the careful
+        # way (decoding is pure, so it fails the same), which parks it or waits out an outage.
+        # A coroutine and a retry policy per record cost more than most records' decoding.
+        envelopes: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent, bool]] = []
+        for record in records:
+            try:
+                found = envelope_of(record, self._handlers)
+            except Exception:  # sorted out below
+                found = await self._envelope_or_dead_letter(record)
+            if found is not None:
+                envelopes.append((record, *found))
         keys = await self._known_keys([e.subject for _r, e, sealed in envelopes if sealed])
         deliveries: list[Delivery] = []
+        personal_fields = self._handlers.personal_fields
         for record, envelope, sealed in envelopes:
-            delivery = await self._decode_or_dead_letter(record, envelope, sealed, keys)
+            try:
+                delivery = decode(record, envelope, sealed, keys,
+                                  fields=personal_fields(envelope.type))
+            except Exception:  # sorted out below
+                delivery = await self._decode_or_dead_letter(record, envelope, sealed, keys)
             if delivery is not None:
                 deliveries.append(delivery)
         if deliveries:
