@@ -5,13 +5,11 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
     LargeBinary,
     MetaData,
     Table,
     Text,
     func,
-    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -31,9 +29,8 @@ outbox = Table(
     # The record value exactly as it goes to Kafka (JSON bytes): no re-serialization on relay.
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("sent_at", DateTime(timezone=True)),
-    # Only unsent rows are claimed; keeping that index small keeps claims cheap.
-    Index("outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+    # No sent_at: the relay deletes the rows it publishes (leadloop.outbox), so every row here
+    # is still to be published, and the claim walks the primary key.
 )
 
 processed_events = Table(
@@ -59,9 +56,17 @@ lead_keys = Table(
     Column("erased_at", DateTime(timezone=True)),
 )
 
-# Until 2026-12: a trigger sent a NOTIFY on every insert into the outbox. Each service's
-# migration "outbox_wakes_in_process" drops it (see leadloop.outbox: NOTIFY serialises commits);
-# its downgrade puts it back.
+# Until 2026-12 the outbox kept published rows, marked `sent_at`, and a trigger sent a NOTIFY on
+# every insert. Each service's migration "outbox_hot_path" takes both away (leadloop.outbox says
+# why); its downgrade puts them back.
+_DROP_SENT_ROWS = """
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+             AND table_name = 'outbox' AND column_name = 'sent_at') THEN
+    DELETE FROM outbox WHERE sent_at IS NOT NULL;
+    ALTER TABLE outbox DROP COLUMN sent_at;  -- and the index outbox_unsent with it
+  END IF;
+END $$"""
 _NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION leadloop_outbox_notify() RETURNS trigger AS $$
 BEGIN
@@ -82,14 +87,22 @@ def create_infra_schema(connection: Connection) -> None:
     keyring_metadata.create_all(connection)
 
 
-def drop_outbox_notify_trigger(op: Operations) -> None:
-    """The upgrade of each service's "outbox_wakes_in_process" migration."""
+def _drop_notify_trigger(op: Operations) -> None:
     op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.execute("DROP FUNCTION IF EXISTS leadloop_outbox_notify()")
 
 
-def restore_outbox_notify_trigger(op: Operations) -> None:
-    """Its downgrade: the trigger as it was."""
+def slim_outbox(op: Operations) -> None:
+    """The upgrade of each service's "outbox_hot_path" migration: no NOTIFY trigger, no
+    published rows (nor their `sent_at` column)."""
+    _drop_notify_trigger(op)
+    op.execute(_DROP_SENT_ROWS)
+
+
+def restore_outbox(op: Operations) -> None:
+    """Its downgrade: the column, its index and the trigger as they were."""
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS sent_at timestamptz")
+    op.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL")
     op.execute(_NOTIFY_FUNCTION)
     op.execute(_NOTIFY_TRIGGER)
 
@@ -111,5 +124,5 @@ def drop_lead_keys_table(op: Operations) -> None:
 
 def drop_infra_tables(op: Operations) -> None:
     """Undo `create_infra_tables`."""
-    drop_outbox_notify_trigger(op)
+    _drop_notify_trigger(op)
     infra_metadata.drop_all(op.get_bind())

@@ -132,7 +132,7 @@ async def test_service_killed_mid_stream_loses_and_doubles_nothing(
         events = await sales_tool.wait_for(all_handed_off, timeout_s=90)
     ours = set(lead_ids)
     handoffs = [e for e in events if e.type == "leadloop.lead.handed_off.v1" and e.subject in ours]
-    # A relay killed between publishing and marking sent republishes the same event (same id),
+    # A relay killed between publishing and deleting its rows republishes the same event (same id),
     # which consumers dedupe; what must never happen is a second *handoff* of a lead.
     per_lead = Counter(e.subject for e in {e.id: e for e in handoffs}.values())
     assert set(per_lead) == ours, "every acknowledged lead was handed off"
