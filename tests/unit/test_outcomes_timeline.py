@@ -13,6 +13,7 @@ from leadloop.events.models import (
     LeadProfile,
     LeadRejected,
     LeadScored,
+    LeadSource,
     RejectionReason,
     RepRef,
     ScoreContribution,
@@ -96,3 +97,18 @@ def test_an_event_delivered_twice_is_one_entry() -> None:
     assert len(rows) == 1
     assert rows[0]["entry_id"] == "e-1" and rows[0]["kind"] == "email_clicked"
     assert rows[0]["summary"] == "email clicked https://acme.example/pricing"
+
+
+def test_an_activity_entry_keeps_its_url_and_source_without_empty_values() -> None:
+    visit, open_ = (LeadActivity(lead_id=LEAD, activity_id=uuid.uuid4(), kind=kind,
+                                 occurred_at=T0, url=url,
+                                 source=LeadSource(channel="tracking", utm_source="news"))
+                    for kind, url in (("page_view", "https://acme.example/docs"),
+                                      ("email_opened", None)))
+    rows = timeline_rows([_item(visit), _item(open_)])
+    assert [row["detail"] for row in rows] == [
+        {"activity_id": str(visit.activity_id), "url": "https://acme.example/docs",
+         "source": {"channel": "tracking", "utm_source": "news"}},
+        {"activity_id": str(open_.activity_id),
+         "source": {"channel": "tracking", "utm_source": "news"}}]
+    assert rows[1]["summary"] == "email opened"

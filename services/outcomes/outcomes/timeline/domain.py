@@ -94,11 +94,14 @@ def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, 
             fields = ", ".join(event.changed_fields) or "profile"
             return ("updated", event.updated_at, f"Profile updated: {fields}", None,
                     {"changed_fields": event.changed_fields})
-        case LeadActivity():
+        case LeadActivity():  # its detail built as stored (see timeline_rows)
             where = f" {event.url}" if event.url else ""
+            detail: dict[str, Any] = {"activity_id": str(event.activity_id),
+                                      "source": event.source.model_dump(exclude_none=True)}
+            if event.url is not None:
+                detail["url"] = event.url
             return (event.kind, event.occurred_at, f"{event.kind.replace('_', ' ')}{where}",
-                    None, {"activity_id": str(event.activity_id), "url": event.url,
-                           "source": event.source.model_dump(exclude_none=True)})
+                    None, detail)
         case LeadConsentChanged():
             verb = "granted" if event.granted else "withdrawn"
             return ("consent_changed", event.changed_at,
@@ -197,6 +200,9 @@ def _entry(event: EventData) -> tuple[str, datetime, str, str | None, dict[str, 
 
 
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool})
+# The most frequent events here (page views, and the scores they cause) have their details built
+# as stored (plain JSON, no None values), so their rows take them as they are.
+_BUILT_AS_STORED: frozenset[type] = frozenset({LeadActivity, LeadScored})
 
 
 def _jsonable(value: Any) -> Any:
@@ -229,8 +235,6 @@ def timeline_rows(items: Sequence[Item[EventData]]) -> list[dict[str, Any]]:
         rows[item.envelope.id] = {
             "entry_id": item.envelope.id, "lead_id": lead_id, "occurred_at": occurred_at,
             "type": event_type_of(item.event), "kind": kind, "summary": summary[:500],
-            # A score's explanation (a list of every contribution, and scores are the most
-            # frequent event here) is built as stored; the rest is made JSON as it is kept.
             "actor": actor,
-            "detail": detail if item.event.__class__ is LeadScored else _jsonable(detail)}
+            "detail": detail if item.event.__class__ in _BUILT_AS_STORED else _jsonable(detail)}
     return list(rows.values())
