@@ -26,9 +26,12 @@ from scoring.learning.domain import TrainedModel, predict, raw_features
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.domain import (
     Activity,
+    Disqualification,
     LeadScore,
     ScoringModel,
     StoredLead,
+    grade_for,
+    is_mql,
     next_qualification,
     score_lead,
 )
@@ -118,6 +121,39 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
     if expansion is not None and lead.customer_since is not None:
         _rescore_expansion(lead, fields, expansion, activities, now, outcome)
     return outcome
+
+
+def quiet_rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
+                  now: datetime, *, engagement_points: int,
+                  fit: Sequence[ScoreContribution], disqualification: Disqualification | None,
+                  recycled: bool = False, expansion: ExpansionInForce | None = None,
+                  ) -> dict[str, Any] | None:
+    """The values `rescore` would store when it changes nothing anyone is told of: the same
+    score (no history row, no lead.scored), no qualification, no disqualification, no
+    expansion score; None when it might, and `rescore` is to run. Decided from the points
+    alone (`engagement_points`: the engagement score; `fit` and `disqualification`: the
+    lead's fit contributions and matching disqualifier), so a busy lead's page views that
+    change nothing build no explanations; its contributions are those `rescore` gives."""
+    if lead.profile is None or lead.erased or lead.merged_into is not None:
+        return None
+    if (model.config.learning is not None and trained is not None) \
+            or (expansion is not None and lead.customer_since is not None):
+        return None  # a win probability or an expansion score to work out: `rescore` does
+    if disqualification is not None and lead.disqualified_rule is None:
+        return None  # newly disqualified: announced
+    fit_score = sum(c.points for c in fit)
+    grade = grade_for(model.config, fit_score)
+    mql = is_mql(model.config, fit_score + engagement_points, grade,
+                 lead.disqualified_rule is not None or disqualification is not None)
+    # LeadScore.summary() of the score `rescore` would work out (no probability: None).
+    summary = (fit_score + engagement_points, fit_score, engagement_points, grade, mql,
+               model.version, None)
+    if summary != lead.summary():
+        return None
+    qualification, qualifies = next_qualification(lead.qualification, mql, recycled)
+    if qualifies:
+        return None
+    return {"scored_at": now, "win_probability": None, "qualification": qualification.value}
 
 
 def _rescore_expansion(lead: StoredLead, fields: LeadFields, expansion: ExpansionInForce,

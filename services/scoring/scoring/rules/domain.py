@@ -221,19 +221,24 @@ def rule_shares(rule: EngagementRule,
             yield Share(activity, factor, sign * points, total >= cap and rule.repeatable)
 
 
-def explained(rule: EngagementRule, share: Share, now: datetime,
-              version: int) -> ScoreContribution:
+def explained(rule: EngagementRule, share: Share, now: datetime, version: int,
+              reason: str | None = None) -> ScoreContribution:
     """An engagement rule's share as a score shows it, e.g. 'page_view (x.com/docs) 3 days
-    ago, 93% of 2 after decay'."""
+    ago, 93% of 2 after decay' (`reason`: `share_reason`, when the caller has it already)."""
+    return ScoreContribution(
+        rule_id=rule.id, points=share.points, model_version=version,
+        reason=share_reason(rule, share, now) if reason is None else reason,
+        event_id=share.activity.event_id,
+    )
+
+
+def share_reason(rule: EngagementRule, share: Share, now: datetime) -> str:
+    """The text of `explained`."""
     activity, factor = share.activity, share.factor
     where = f" ({page_of(activity.url)})" if activity.url else ""
     decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
     capped = " (cap reached)" if share.capped else ""
-    return ScoreContribution(
-        rule_id=rule.id, points=share.points, model_version=version,
-        reason=f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}{decayed}{capped}",
-        event_id=activity.event_id,
-    )
+    return f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}{decayed}{capped}"
 
 
 def engagement_contributions(model: ScoringModel, activities: Sequence[Activity],
@@ -263,11 +268,17 @@ def intensity_contribution(rule: IntensityRule, activities: Sequence[Activity], 
     return band_contribution(rule, rule.counted(activities, now), now, version)
 
 
+_UNMEASURED = float("nan")
+
+
 def band_contribution(rule: IntensityRule, counted: Sequence[Activity], now: datetime,
-                      version: int, latest: Activity | None = None) -> ScoreContribution | None:
+                      version: int, latest: Activity | None = None,
+                      value: float | None = _UNMEASURED) -> ScoreContribution | None:
     """`intensity_contribution` from the activities the rule's measure counts at `now`;
-    `latest` is the first of the latest of them, when the caller keeps it."""
-    value = rule.measured(counted, now)
+    `latest` is the first of the latest of them, and `value` their measure, when the caller
+    keeps them."""
+    if value is _UNMEASURED:
+        value = rule.measured(counted, now)
     band = rule.band_of(value)
     if band is None or band.points == 0 or value is None:
         return None
