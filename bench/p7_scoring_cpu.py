@@ -7,7 +7,7 @@ The page views P7 sends (bench/p7_activities.py: each array of 1,000 spread over
 seconds on page, one of 97 URLs), under the default model, applied in batches as scoring's
 handler applies them: each batch's leads come with every activity stored before it, and
 carry their scores over to the next batch. As the handler does, a lead's activities and
-their engagement tally are kept from one batch to the next (`scoring.leads.kept`) and the
+their engagement tally (and fit) are kept from one batch to the next (`scoring.leads.kept`) and the
 tally moved to the batch's time; with `--reload`, every batch loads and tallies each lead's
 whole history again (what a lead another writer changed costs). Only that step and
 `apply_batch` are timed (process CPU), so a change of the rules' cost shows without the noise
@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from leadloop.events.models import Consent, LeadProfile
-from scoring.leads.batch import ActivitySeen, LeadInput, LeadState, apply_batch
+from scoring.leads.batch import ActivitySeen, Judged, LeadInput, LeadState, apply_batch
 from scoring.models.templates import DEFAULT_MODEL_CONFIG, DEFAULT_MODEL_VERSION
 from scoring.rules.activities import Activity
 from scoring.rules.domain import ScoringModel, StoredLead
@@ -50,7 +50,7 @@ def run(leads: int, per_lead: int, batch: int, reload: bool = False) -> float:
     stored = {lead.lead_id: lead for lead in _leads(leads)}
     ids = list(stored)
     history: dict[uuid.UUID, list[Activity]] = {lead_id: [] for lead_id in ids}
-    tallies: dict[uuid.UUID, EngagementTally | None] = {}
+    kept: dict[uuid.UUID, tuple[EngagementTally | None, Judged | None]] = {}
     total, cpu = leads * per_lead, 0.0
     for start in range(0, total, batch):
         now = START + timedelta(seconds=start / 2_500)  # P7 offers 2,500 a second
@@ -62,14 +62,14 @@ def run(leads: int, per_lead: int, batch: int, reload: bool = False) -> float:
         began = time.process_time()
         states = {}
         for lead_id in touched:
-            tally = None if reload else tallies.get(lead_id)
+            tally, judged = (None, None) if reload else kept.get(lead_id, (None, None))
             states[lead_id] = LeadState(stored[lead_id], {}, history[lead_id], engagement=(
-                tally if tally is not None and tally.advance(now) else None))
+                tally if tally is not None and tally.advance(now) else None), judged=judged)
         apply_batch(inputs, states, new, model, None, now)
         cpu += time.process_time() - began
         for lead_id, state in states.items():
             stored[lead_id] = state.lead
-            tallies[lead_id] = state.engagement
+            kept[lead_id] = state.engagement, state.judged
         # apply_batch appended the batch's activities to each lead's list (`history`), as the
         # handler's kept lists grow.
     return cpu / total * 1e6

@@ -258,7 +258,8 @@ def _apply_runs(model: ScoringModel, leads: dict[uuid.UUID, tuple[StoredLead, li
                 runs: list[tuple[datetime, list[LeadInput]]], keep: bool) -> list[Any]:
     """Apply the batches one after the other as the handler does: each lead's stored state
     carried over, its recent activities loaded from everything stored (as
-    `recent_activities`) or, with `keep`, kept in memory between batches with their tally."""
+    `recent_activities`) or, with `keep`, kept in memory between batches with their tally and
+    the lead's fit."""
     stored = {lead_id: lead for lead_id, (lead, _) in leads.items()}
     history = {lead_id: list(activities) for lead_id, (_, activities) in leads.items()}
     kept, results = KeptActivities(), []
@@ -272,7 +273,8 @@ def _apply_runs(model: ScoringModel, leads: dict[uuid.UUID, tuple[StoredLead, li
                                                        if a.occurred_at > since])
             else:
                 tally = was.tally if was.tally is not None and was.tally.advance(now) else None
-                states[lead_id] = LeadState(lead, {}, was.activities, engagement=tally)
+                states[lead_id] = LeadState(lead, {}, was.activities, engagement=tally,
+                                            judged=was.judged)
         known = {a.activity_id for activities in history.values() for a in activities}
         new = {seen.activity.activity_id for seen in inputs
                if isinstance(seen, ActivitySeen)} - known
@@ -283,7 +285,8 @@ def _apply_runs(model: ScoringModel, leads: dict[uuid.UUID, tuple[StoredLead, li
         for lead_id, state in states.items():
             stored[lead_id] = state.lead
             if keep:
-                kept.put(lead_id, Kept(1, since, state.activities, state.engagement))
+                kept.put(lead_id, Kept(1, since, state.activities, state.engagement,
+                                       state.judged))
         results.append((outcome.rows, outcome.history,
                         [(type(e).__name__, e.model_dump(mode="json")) for e in outcome.events]))
     return results

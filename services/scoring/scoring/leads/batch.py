@@ -80,6 +80,25 @@ def activity_seen(event: LeadActivity, event_id: str) -> ActivitySeen:
     ))
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A lead's fit contributions and matching disqualifier under a model, as of a copy of
+    the lead: what they read (profile, consent, source, the profile's event, withdrawn
+    consents) rarely changes, and the rules' string work is the dearest part of a score."""
+
+    model: ScoringModel
+    lead: StoredLead
+    fit: list[ScoreContribution]
+    disqualification: Disqualification | None
+
+    def reads_alike(self, lead: StoredLead) -> bool:
+        """Whether `lead` has the fields these were worked out from."""
+        was = self.lead
+        return (lead.profile_event_id == was.profile_event_id and lead.profile == was.profile
+                and lead.consent == was.consent and lead.source == was.source
+                and lead.consent_withdrawn == was.consent_withdrawn)
+
+
 @dataclass(slots=True)
 class LeadState:
     """One locked lead while the batch is applied: the lead, its written columns, its
@@ -97,32 +116,35 @@ class LeadState:
     engagement: EngagementTally | None = None
     contributions: tuple[ScoreContribution, ...] | None = None  # of its latest score, if any
     explain_later: bool = False
-    _judged: tuple[StoredLead, list[ScoreContribution], Disqualification | None] \
-        | None = None
+    judged: Judged | None = None  # kept from an earlier batch, or worked out in this one
 
     def fit(self, model: ScoringModel) -> list[ScoreContribution] | None:
         """The lead's fit contributions, worked out again only when what they read changed (a
         profile in the batch): every activity's rescore would otherwise redo them."""
         judged = self._judge(model)
-        return None if judged is None else judged[1]
+        return None if judged is None else judged.fit
 
     def disqualification(self, model: ScoringModel) -> Disqualification | None:
         """The first disqualifier that matches the lead, kept like its fit."""
         judged = self._judge(model)
-        return None if judged is None else judged[2]
+        return None if judged is None else judged.disqualification
 
-    def _judge(self, model: ScoringModel) -> tuple[
-            StoredLead, list[ScoreContribution], Disqualification | None] | None:
+    def _judge(self, model: ScoringModel) -> Judged | None:
         lead = self.lead
         if lead.profile is None:
             return None
-        # Judged again for another copy of the lead (a new profile, a new score: rare for a
-        # busy lead, whose rescores mostly change nothing and keep the same copy).
-        if self._judged is None or self._judged[0] is not lead:
-            fields = LeadFields(lead.profile, lead.consent, lead.source)
-            self._judged = (lead, fit_contributions(model, fields, lead.profile_event_id),
-                            find_disqualification(model, fields, lead.consent_withdrawn))
-        return self._judged
+        judged = self.judged
+        if judged is None or judged.lead is not lead:
+            if judged is not None and judged.model is model and judged.reads_alike(lead):
+                # Another copy of the lead (a new score; the next batch's row), same fields.
+                judged = Judged(model, lead, judged.fit, judged.disqualification)
+            else:
+                fields = LeadFields(lead.profile, lead.consent, lead.source)
+                judged = Judged(model, lead,
+                                fit_contributions(model, fields, lead.profile_event_id),
+                                find_disqualification(model, fields, lead.consent_withdrawn))
+            self.judged = judged
+        return judged
 
     def append(self, activity: Activity) -> None:
         """One more recent activity (after those loaded and the batch's earlier ones)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from scoring.leads.batch import Judged
 from scoring.rules.activities import Activity
 from scoring.rules.engagement import EngagementTally
 
@@ -33,12 +34,14 @@ def new_version() -> int:
 @dataclass(slots=True)
 class Kept:
     """A lead's activities that happened after `since` as of its `activities_version`, and,
-    once it was scored, their tally (at the batch's time, under the model it applied)."""
+    once it was scored, their tally (at the batch's time, under the model it applied) and its
+    fit and disqualifier (used again only for a lead with the same fields)."""
 
     version: int
     since: datetime
     activities: list[Activity]
     tally: EngagementTally | None = None
+    judged: Judged | None = None
 
 
 class KeptActivities:

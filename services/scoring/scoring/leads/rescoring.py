@@ -53,8 +53,24 @@ class Rescored:
 
 
 def contributions_json(contributions: Sequence[ScoreContribution]) -> list[dict[str, Any]]:
-    """The `contributions` column of a score."""
-    return [c.model_dump(mode="json") for c in contributions]
+    """The `contributions` column of a score. A busy lead's explanation is stored again with
+    every batch, mostly of the same contribution objects (kept by its tally and fit): each is
+    turned to JSON once while it is remembered. The JSON is shared: read it, never change it."""
+    out = []
+    for contribution in contributions:
+        known = _JSON.get(id(contribution))
+        if known is None or known[0] is not contribution:
+            if len(_JSON) >= _JSON_KEPT:
+                _JSON.clear()
+            known = _JSON[id(contribution)] = (contribution,
+                                               contribution.model_dump(mode="json"))
+        out.append(known[1])
+    return out
+
+
+# The contribution is kept with its JSON, so its id is never another's while remembered.
+_JSON: dict[int, tuple[ScoreContribution, dict[str, Any]]] = {}
+_JSON_KEPT = 100_000
 
 
 def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: LeadFields,

@@ -87,7 +87,8 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
         tally = None if state is None or state.tally is None or state.tally.model is not model \
             or not state.tally.advance(now) else state.tally
         states[lead_id] = LeadState(row.lead, row.columns, loaded.get(lead_id, [])
-                                    if state is None else state.activities, engagement=tally)
+                                    if state is None else state.activities, engagement=tally,
+                                    judged=None if state is None else state.judged)
     for lead_id in {lead_id for lead_id, activity, _ in to_store if activity.activity_id in new}:
         states[lead_id].set({"activities_version": new_version()})
     outcome = apply_batch(inputs, states, new, model, in_force.trained, now,
@@ -109,7 +110,8 @@ def _keep(states: dict[UUID, LeadState], since: datetime) -> None:
     """Keep what the committed batch leaves of each lead for the next one."""
     for lead_id, state in states.items():
         if not state.lead.erased:
-            KEPT.put(lead_id, Kept(row_version(state), since, state.activities, state.engagement))
+            KEPT.put(lead_id, Kept(row_version(state), since, state.activities, state.engagement,
+                                   state.judged))
 
 
 async def record_profile(uow: UnitOfWork, lead_id: UUID, profile: LeadProfile, consent: Consent,
