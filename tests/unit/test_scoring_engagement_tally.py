@@ -204,7 +204,7 @@ def test_a_batch_writes_and_publishes_what_recomputing_every_rescore_does(
     incremental = _apply(model, leads, inputs)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batch_module, "EngagementTally", Recomputed)
-        patch.setattr(LeadState, "fit", lambda self, model: None)  # fit recomputed too
+        patch.setattr(LeadState, "judge", lambda self, model: None)  # fit recomputed too
         recomputed = _apply(model, leads, inputs)
     assert incremental == recomputed
 
@@ -303,6 +303,6 @@ def test_batches_applied_with_kept_activities_write_and_publish_what_recomputing
     kept = _apply_runs(model, leads, runs, keep=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batch_module, "EngagementTally", Recomputed)
-        patch.setattr(LeadState, "fit", lambda self, model: None)  # no quiet rescores either
+        patch.setattr(LeadState, "judge", lambda self, model: None)  # no quiet rescores either
         recomputed = _apply_runs(model, leads, runs, keep=False)
     assert kept == recomputed

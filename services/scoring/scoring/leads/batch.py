@@ -90,6 +90,7 @@ class Judged:
     lead: StoredLead
     fit: list[ScoreContribution]
     disqualification: Disqualification | None
+    fit_score: int  # the sum of the fit's points
 
     def reads_alike(self, lead: StoredLead) -> bool:
         """Whether `lead` has the fields these were worked out from."""
@@ -118,18 +119,10 @@ class LeadState:
     explain_later: bool = False
     judged: Judged | None = None  # kept from an earlier batch, or worked out in this one
 
-    def fit(self, model: ScoringModel) -> list[ScoreContribution] | None:
-        """The lead's fit contributions, worked out again only when what they read changed (a
-        profile in the batch): every activity's rescore would otherwise redo them."""
-        judged = self._judge(model)
-        return None if judged is None else judged.fit
-
-    def disqualification(self, model: ScoringModel) -> Disqualification | None:
-        """The first disqualifier that matches the lead, kept like its fit."""
-        judged = self._judge(model)
-        return None if judged is None else judged.disqualification
-
-    def _judge(self, model: ScoringModel) -> Judged | None:
+    def judge(self, model: ScoringModel) -> Judged | None:
+        """The lead's fit contributions and disqualifier (None before its profile), worked out
+        again only when what they read changed (a profile in the batch): every activity's
+        rescore would otherwise redo them."""
         lead = self.lead
         if lead.profile is None:
             return None
@@ -137,12 +130,14 @@ class LeadState:
         if judged is None or judged.lead is not lead:
             if judged is not None and judged.model is model and judged.reads_alike(lead):
                 # Another copy of the lead (a new score; the next batch's row), same fields.
-                judged = Judged(model, lead, judged.fit, judged.disqualification)
+                judged = Judged(model, lead, judged.fit, judged.disqualification,
+                                judged.fit_score)
             else:
                 fields = LeadFields(lead.profile, lead.consent, lead.source)
-                judged = Judged(model, lead,
-                                fit_contributions(model, fields, lead.profile_event_id),
-                                find_disqualification(model, fields, lead.consent_withdrawn))
+                fit = fit_contributions(model, fields, lead.profile_event_id)
+                judged = Judged(model, lead, fit,
+                                find_disqualification(model, fields, lead.consent_withdrawn),
+                                sum(c.points for c in fit))
             self.judged = judged
         return judged
 
@@ -211,11 +206,12 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
     def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
         if state.engagement is None and state.lead.profile is not None:
             state.engagement = EngagementTally(model, now, state.activities)
-        fit = state.fit(model)
-        if state.engagement is not None and fit is not None:
+        judged = state.judge(model)
+        if state.engagement is not None and judged is not None:
             quiet = quiet_rescore(state.lead, model, trained, now,
-                                  engagement_points=state.engagement.points(), fit=fit,
-                                  disqualification=state.disqualification(model),
+                                  engagement_points=state.engagement.points(),
+                                  fit_score=judged.fit_score,
+                                  disqualification=judged.disqualification,
                                   recycled=recycled, expansion=expansion)
             if quiet is not None:
                 state.set(quiet)
@@ -224,7 +220,8 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
                 return
         rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
                            expansion=expansion, engagement=state.engagement,
-                           fit=fit, contributions_in_values=False)
+                           fit=None if judged is None else judged.fit,
+                           contributions_in_values=False)
         state.set(rescored.values)
         if rescored.contributions is not None:
             state.contributions = rescored.contributions
@@ -269,8 +266,9 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
               recycled=rejected_at is not None and activity.occurred_at > rejected_at)
     for state in states.values():
         if state.explain_later:
-            assert state.engagement is not None and state.lead.profile is not None
-            state.contributions = (*(state.fit(model) or ()), *state.engagement.contributions())
+            judged = state.judge(model)
+            assert state.engagement is not None and judged is not None
+            state.contributions = (*judged.fit, *state.engagement.contributions())
         if state.contributions is not None:  # the lead's last score's explanation is stored
             state.columns["contributions"] = contributions_json(state.contributions)
     outcome.rows = {lead_id: state.columns for lead_id, state in states.items() if state.changed}

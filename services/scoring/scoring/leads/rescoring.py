@@ -140,16 +140,17 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
 
 
 def quiet_rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
-                  now: datetime, *, engagement_points: int,
-                  fit: Sequence[ScoreContribution], disqualification: Disqualification | None,
+                  now: datetime, *, engagement_points: int, fit_score: int,
+                  disqualification: Disqualification | None,
                   recycled: bool = False, expansion: ExpansionInForce | None = None,
                   ) -> dict[str, Any] | None:
     """The values `rescore` would store when it changes nothing anyone is told of: the same
     score (no history row, no lead.scored), no qualification, no disqualification, no
     expansion score; None when it might, and `rescore` is to run. Decided from the points
-    alone (`engagement_points`: the engagement score; `fit` and `disqualification`: the
-    lead's fit contributions and matching disqualifier), so a busy lead's page views that
-    change nothing build no explanations; its contributions are those `rescore` gives."""
+    alone (`engagement_points`: the engagement score; `fit_score` and `disqualification`:
+    the sum of the lead's fit contributions and its matching disqualifier), so a busy lead's
+    page views that change nothing build no explanations; its contributions are those
+    `rescore` gives."""
     if lead.profile is None or lead.erased or lead.merged_into is not None:
         return None
     if (model.config.learning is not None and trained is not None) \
@@ -157,7 +158,6 @@ def quiet_rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel |
         return None  # a win probability or an expansion score to work out: `rescore` does
     if disqualification is not None and lead.disqualified_rule is None:
         return None  # newly disqualified: announced
-    fit_score = sum(c.points for c in fit)
     grade = grade_for(model.config, fit_score)
     mql = is_mql(model.config, fit_score + engagement_points, grade,
                  lead.disqualified_rule is not None or disqualification is not None)

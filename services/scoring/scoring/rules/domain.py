@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -173,10 +173,10 @@ def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], no
     return [explained(rule, share, now, model.version) for share in rule_shares(rule, decayed)]
 
 
-@dataclass(frozen=True, slots=True)
-class Share:
+class Share(NamedTuple):
     """What one activity adds to its engagement rule's total: `points` (signed), its decay
-    `factor`, and whether the rule's cap was reached with it."""
+    `factor`, and whether the rule's cap was reached with it. A named tuple: a busy lead's
+    rules are walked again every batch, and a tuple is the cheapest immutable record."""
 
     activity: Activity
     factor: float
@@ -215,7 +215,7 @@ def rule_shares(rule: EngagementRule,
                 continue
             used_in_period[bucket] = used_in_period.get(bucket, 0) + raw
         total = min(total + raw * factor, cap)
-        points = round_half_up(total) - granted
+        points = int(total + 0.5) - granted  # round_half_up: the total is never negative
         granted += points
         if points != 0:
             yield Share(activity, factor, sign * points, total >= cap and rule.repeatable)
@@ -273,10 +273,12 @@ _UNMEASURED = float("nan")
 
 def band_contribution(rule: IntensityRule, counted: Sequence[Activity], now: datetime,
                       version: int, latest: Activity | None = None,
-                      value: float | None = _UNMEASURED) -> ScoreContribution | None:
+                      value: float | None = _UNMEASURED,
+                      previous: ScoreContribution | None = None) -> ScoreContribution | None:
     """`intensity_contribution` from the activities the rule's measure counts at `now`;
     `latest` is the first of the latest of them, and `value` their measure, when the caller
-    keeps them."""
+    keeps them. `previous`, the rule's contribution the caller has already, is given back
+    when it says the same (days since the last visit reads alike for a whole day)."""
     if value is _UNMEASURED:
         value = rule.measured(counted, now)
     band = rule.band_of(value)
@@ -284,9 +286,13 @@ def band_contribution(rule: IntensityRule, counted: Sequence[Activity], now: dat
         return None
     if latest is None:
         latest = max(counted, key=lambda a: a.occurred_at, default=None)
+    reason, event_id = rule.reason(value, band), None if latest is None else latest.event_id
+    if previous is not None and (previous.rule_id, previous.points, previous.model_version,
+                                 previous.reason, previous.event_id) == (
+            rule.id, band.points, version, reason, event_id):
+        return previous
     return ScoreContribution(rule_id=rule.id, points=band.points, model_version=version,
-                             reason=rule.reason(value, band),
-                             event_id=None if latest is None else latest.event_id)
+                             reason=reason, event_id=event_id)
 
 
 def find_disqualification(model: ScoringModel, lead: LeadFields,

@@ -290,7 +290,7 @@ class EngagementTally:
             if counted.stale:
                 counted.contribution = band_contribution(
                     counted.rule, counted.measured(), self._now, self._model.version,
-                    counted.latest, counted.value(self._now))
+                    counted.latest, counted.value(self._now), counted.contribution)
                 counted.stale = False
             if counted.contribution is not None:
                 out.append(counted.contribution)
