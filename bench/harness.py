@@ -82,7 +82,7 @@ class Durations:
                    p4_rows=5_000, drain_timeout_s=45.0)
 
 
-_BACKLOG = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+_BACKLOG = "SELECT count(*) FROM outbox"
 _LEAD_IDS = "SELECT id::text FROM leads WHERE email ILIKE $1"
 _OWN_QUERIES = (_BACKLOG, _LEAD_IDS)
 

@@ -8,7 +8,7 @@ their own, the stack's partition count), with raw asyncpg + aiokafka + orjson on
   with capture's own LeadIn (pydantic + email-validator), group-commits the lead rows and one
   outbox row each per transaction, answers 201;
 - a relay in every publishing process, woken in-process after each commit: one statement claims
-  and marks unsent outbox rows, produces them (idempotent producer, acks=all), awaits the acks,
+  and deletes outbox rows, produces them (idempotent producer, acks=all), awaits the acks,
   commits;
 - every process consumes the floor topics its service consumes in leadloop.events.topology, a
   batch per transaction: inbox insert ON CONFLICT DO NOTHING, one upsert of per-lead state; scoring
@@ -65,8 +65,8 @@ UPSERT = ("INSERT INTO lead_state (lead_id, last_event, data) SELECT * FROM unne
 OUTBOX = ("INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, "
           "traceparent, data) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
           "$4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::bytea[])")
-CLAIM = ("UPDATE outbox AS o SET sent_at = now() FROM (SELECT id FROM outbox WHERE sent_at IS "
-         "NULL ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
+CLAIM = ("DELETE FROM outbox AS o USING (SELECT id FROM outbox ORDER BY id LIMIT 500 "
+         "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
          "RETURNING o.id, o.topic, o.event_type, o.subject, o.data")
 LEADS = ("INSERT INTO leads (id, email, profile, consent, source) SELECT * FROM unnest("
          "$1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) ON CONFLICT DO NOTHING")

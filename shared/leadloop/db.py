@@ -14,7 +14,7 @@ from leadloop.events import CloudEvent, EventData, event_type_of
 from leadloop.events.envelope import new_traceparent
 from leadloop.keyring import seal_events
 from leadloop.observability import current_traceparent
-from leadloop.outbox import outbox_rows_for
+from leadloop.outbox import NOTIFY_STATEMENT, outbox_rows_for, relay_runs_here, wake_relays
 from leadloop.tracing import trace_database
 
 
@@ -122,15 +122,22 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     async def commit(self) -> None:
-        """Write pending events to the outbox (personal fields encrypted) and commit."""
+        """Write pending events to the outbox (personal fields encrypted), commit, and wake
+        the relay that publishes them."""
+        written = False
         if self._pending:
             driver = await self.driver()
             events = await seal_events(driver, self._pending, self._source)
             if events:
                 await outbox_rows_for(driver, events)
+                written = True
+                if not relay_runs_here(self._engine):  # wake another process's relay
+                    await driver.execute(NOTIFY_STATEMENT)
             self._pending = []
         await self.connection.commit()
         self.committed = True
+        if written:
+            wake_relays(self._engine)
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()

@@ -5,13 +5,11 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
     LargeBinary,
     MetaData,
     Table,
     Text,
     func,
-    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -31,9 +29,8 @@ outbox = Table(
     # The record value exactly as it goes to Kafka (JSON bytes): no re-serialization on relay.
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("sent_at", DateTime(timezone=True)),
-    # Only unsent rows are claimed; keeping that index small keeps claims cheap.
-    Index("outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+    # No sent_at: the relay deletes the rows it publishes (leadloop.outbox), so every row here
+    # is still to be published, and the claim walks the primary key.
 )
 
 processed_events = Table(
@@ -59,6 +56,17 @@ lead_keys = Table(
     Column("erased_at", DateTime(timezone=True)),
 )
 
+# Until 2026-12 the outbox kept published rows, marked `sent_at`, and a trigger sent a NOTIFY on
+# every insert. Each service's migration "outbox_hot_path" takes both away (leadloop.outbox says
+# why); its downgrade puts them back.
+_DROP_SENT_ROWS = """
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+             AND table_name = 'outbox' AND column_name = 'sent_at') THEN
+    DELETE FROM outbox WHERE sent_at IS NOT NULL;
+    ALTER TABLE outbox DROP COLUMN sent_at;  -- and the index outbox_unsent with it
+  END IF;
+END $$"""
 _NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION leadloop_outbox_notify() RETURNS trigger AS $$
 BEGIN
@@ -67,7 +75,6 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 """
-# One NOTIFY per inserting statement (not per row): the relay only needs to wake up.
 _NOTIFY_TRIGGER = """
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
 FOR EACH STATEMENT EXECUTE FUNCTION leadloop_outbox_notify()
@@ -75,11 +82,29 @@ FOR EACH STATEMENT EXECUTE FUNCTION leadloop_outbox_notify()
 
 
 def create_infra_schema(connection: Connection) -> None:
-    """Create the outbox (with its NOTIFY trigger) and the inbox on a synchronous connection."""
+    """Create the outbox and the inbox on a synchronous connection."""
     infra_metadata.create_all(connection)
     keyring_metadata.create_all(connection)
-    connection.exec_driver_sql(_NOTIFY_FUNCTION)
-    connection.exec_driver_sql(_NOTIFY_TRIGGER)
+
+
+def _drop_notify_trigger(op: Operations) -> None:
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS leadloop_outbox_notify()")
+
+
+def slim_outbox(op: Operations) -> None:
+    """The upgrade of each service's "outbox_hot_path" migration: no NOTIFY trigger, no
+    published rows (nor their `sent_at` column)."""
+    _drop_notify_trigger(op)
+    op.execute(_DROP_SENT_ROWS)
+
+
+def restore_outbox(op: Operations) -> None:
+    """Its downgrade: the column, its index and the trigger as they were."""
+    op.execute("ALTER TABLE outbox ADD COLUMN IF NOT EXISTS sent_at timestamptz")
+    op.execute("CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL")
+    op.execute(_NOTIFY_FUNCTION)
+    op.execute(_NOTIFY_TRIGGER)
 
 
 def create_infra_tables(op: Operations) -> None:
@@ -99,6 +124,5 @@ def drop_lead_keys_table(op: Operations) -> None:
 
 def drop_infra_tables(op: Operations) -> None:
     """Undo `create_infra_tables`."""
-    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
-    op.execute("DROP FUNCTION IF EXISTS leadloop_outbox_notify()")
+    _drop_notify_trigger(op)
     infra_metadata.drop_all(op.get_bind())

@@ -163,16 +163,15 @@ async def seal_events(driver: asyncpg.Connection, events: list[CloudEvent], sour
 
 
 async def _forget_keys(conn: AsyncConnection, lead_ids: Sequence[str]) -> None:
-    """Null the keys (keeping the row as the 'erased' mark) and drop sent outbox rows about
-    the leads: sealed copies are unreadable now, and rows from before encryption go too."""
+    """Null the keys, keeping the row as the 'erased' mark: sealed copies of the leads' data
+    (in Kafka and in rows still to be published) are unreadable now. Published rows are not
+    kept (the relay deletes what it publishes)."""
     statement = pg_insert(lead_keys).values(
         [{"lead_id": i, "data_key": None, "erased_at": func.now()} for i in lead_ids])
     await conn.execute(statement.on_conflict_do_update(
         index_elements=[lead_keys.c.lead_id],
         set_={"data_key": None,
               "erased_at": func.coalesce(lead_keys.c.erased_at, statement.excluded.erased_at)}))
-    await conn.execute(delete(outbox).where(outbox.c.subject.in_(list(lead_ids)),
-                                            outbox.c.sent_at.is_not(None)))
 
 
 async def shred_keys(conn: AsyncConnection, lead_ids: Sequence[str], source: str) -> None:

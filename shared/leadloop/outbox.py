@@ -1,19 +1,26 @@
 """Transactional outbox: rows written with the state change, published to Kafka by the relay.
 
-The relay wakes on PostgreSQL LISTEN/NOTIFY (a trigger notifies on insert) and polls as a
-fallback. It claims rows with FOR UPDATE SKIP LOCKED, publishes them with the idempotent producer
-(acks=all), and marks them sent in the same transaction that holds the claim, so two replicas
-never publish the same row. If the relay dies after publishing but before committing, the rows
-are published again: consumers dedupe on the CloudEvents id, which the row keeps.
+The relay is woken in its own process by the commit that wrote the rows (`wake_relays`), and
+through PostgreSQL LISTEN/NOTIFY by a writer with no relay beside it (a command-line tool, a
+test); it polls as a fallback. No NOTIFY on the hot path: PostgreSQL serialises the commits of
+all transactions that sent one, cluster-wide (a global lock held across the commit's WAL flush),
+so a trigger on the outbox made every service's commits queue behind each other.
+
+The relay claims rows with FOR UPDATE SKIP LOCKED, publishes them with the idempotent producer
+(acks=all), and deletes them in the same transaction that holds the claim, so two replicas never
+publish the same row: the outbox holds only what is still to be published. If the relay dies
+after publishing but before committing, the rows are published again: consumers dedupe on the
+CloudEvents id, which the row keeps.
 """
 
 import asyncio
 import logging
 import math
 import time
+import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -34,6 +41,26 @@ from leadloop.tracing import producing
 NOTIFY_CHANNEL = "leadloop_outbox"
 log = logging.getLogger(__name__)
 
+# The relays running in this process, by the engine whose outbox they publish.
+_relays: "weakref.WeakKeyDictionary[AsyncEngine, set[Callable[[], None]]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def relay_runs_here(engine: AsyncEngine) -> bool:
+    """Whether a relay of `engine`'s outbox runs in this process (else a writer NOTIFYs)."""
+    return bool(_relays.get(engine))
+
+
+def wake_relays(engine: AsyncEngine) -> None:
+    """Wake this process's relays of `engine`'s outbox, after a commit that wrote rows to it."""
+    for wake in _relays.get(engine, ()):
+        wake()
+
+
+NOTIFY_STATEMENT = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+"""Sent in the writing transaction by a writer with no relay in its process (see the module's
+docstring): delivered at commit to every relay's LISTEN connection."""
+
 
 # One statement for any number of rows: arrays unnested server-side, prepared once per
 # connection. A multi-row VALUES list would be a different statement for every batch size.
@@ -41,21 +68,18 @@ _INSERT_ROWS = """
 INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent, data)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                      $6::timestamptz[], $7::text[], $8::bytea[])"""
-# The relay's claim: the oldest unsent rows, marked sent in the same statement and held by the
-# transaction until the broker acknowledged them (a failed publish rolls the mark back), so a
-# batch costs one statement where a SELECT and an UPDATE were two; prepared once per connection.
+# The relay's claim: the oldest rows, deleted in the same statement and held by the transaction
+# until the broker acknowledged them (a failed publish rolls the delete back), so a batch costs
+# one statement. Deleting, not marking sent: an UPDATE writes the whole row (its event) to the
+# WAL again, ~1.7 KB a row against ~0.13 KB for a delete, and leaves rows to purge later; Kafka
+# keeps every event, so a published row has nothing left to tell. Prepared once per connection;
 # SKIP LOCKED lets another replica claim the rows after these.
 _CLAIM = """
-UPDATE outbox AS o SET sent_at = now()
-FROM (SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
-      FOR UPDATE SKIP LOCKED) AS claimed
+DELETE FROM outbox AS o
+USING (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) AS claimed
 WHERE o.id = claimed.id
 RETURNING o.id, o.event_id, o.topic, o.event_type, o.subject, o.source, o.occurred_at,
           o.traceparent, o.data"""
-_PURGE_SENT = """
-DELETE FROM outbox WHERE sent_at IS NOT NULL AND id < coalesce(
-    (SELECT id FROM outbox WHERE created_at >= $1 ORDER BY id LIMIT 1),
-    (SELECT max(id) + 1 FROM outbox))"""
 
 
 async def outbox_rows_for(driver: asyncpg.Connection, events: list[CloudEvent]) -> None:
@@ -92,12 +116,9 @@ class RelayTuning:
 
     batch_size: int = 500
     poll_interval_s: float = 1.0
-    retention_hours: float = 24.0  # sent rows are kept this long (replays, investigations)
     publish_timeout_s: float = 30.0
     # The backlog gauge costs a count query: refreshed at most this often while busy.
     backlog_refresh_s: float = 5.0
-    # Sent rows are purged once in this interval (first when the relay starts).
-    purge_interval_s: float = 60.0
 
 
 class OutboxRelay:
@@ -111,7 +132,6 @@ class OutboxRelay:
         self._listen_dsn = listen_dsn
         self._tuning = tuning
         self._backlog_refreshed = -math.inf  # time.monotonic() of the last refresh
-        self._next_purge = -math.inf
         self._partitions = KeyPartitions(producer)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -124,7 +144,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_batch(self) -> int:
-        """Claim, publish and mark one batch of unsent rows; returns how many were sent."""
+        """Claim, publish and delete one batch of rows; returns how many were sent."""
         async with self._engine.begin() as conn:
             driver = await driver_in_transaction(conn)
             # RETURNING does not keep the subquery's order: rows go out in insertion order.
@@ -168,28 +188,14 @@ class OutboxRelay:
     async def backlog(self) -> int:
         """How many rows wait to be published."""
         async with self._engine.connect() as conn:
-            count = await conn.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
-            )
+            count = await conn.scalar(select(func.count()).select_from(outbox))
         return int(count or 0)
-
-    async def purge_sent(self, older_than: datetime | None = None) -> int:
-        """Delete sent rows written before the retention period; returns how many.
-
-        Rows are written in id order, so the old ones are the lowest ids: the statement walks
-        the primary key from the bottom to the first row still kept and deletes that range's
-        sent rows, touching nothing newer (a filter on sent_at would scan the whole table,
-        which holds a day of events)."""
-        cutoff = older_than or datetime.now(UTC) - timedelta(hours=self._tuning.retention_hours)
-        async with self._engine.begin() as conn:
-            driver = await driver_in_transaction(conn)
-            status = await driver.execute(_PURGE_SENT, cutoff)
-        return int(status.split()[-1])
 
     async def run(self) -> None:
         """Publish until stopped; transient failures back off and retry, rows are never skipped."""
         listener = asyncio.create_task(self._listen())
         backoff = Backoff()
+        _relays.setdefault(self._engine, set()).add(self._wake.set)
         try:
             while not self._stopping.is_set():
                 # Cleared before the claim, not after: a NOTIFY for rows committed while this
@@ -208,9 +214,6 @@ class OutboxRelay:
                     continue
                 if sent >= self._tuning.batch_size:
                     continue
-                if time.monotonic() >= self._next_purge:
-                    self._next_purge = time.monotonic() + self._tuning.purge_interval_s
-                    await self._housekeeping()
                 if self._stopping.is_set():
                     break
                 self.idle.set()
@@ -221,6 +224,7 @@ class OutboxRelay:
                 finally:
                     self.idle.clear()
         finally:
+            _relays.get(self._engine, set()).discard(self._wake.set)
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
 
@@ -231,12 +235,6 @@ class OutboxRelay:
         except Exception:  # a metric must not stop the relay
             backlog = -1
         OUTBOX_BACKLOG.labels(self._service).set(backlog)
-
-    async def _housekeeping(self) -> None:
-        try:
-            await self.purge_sent()
-        except Exception:  # purge is best effort; the next round tries again
-            log.warning("outbox purge failed", exc_info=True)
 
     async def _listen(self) -> None:
         """Hold a LISTEN connection and wake the relay on every NOTIFY; reconnect when lost."""

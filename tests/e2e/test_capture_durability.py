@@ -77,15 +77,9 @@ async def test_import_killed_mid_way_resumes_after_restart_without_duplicates(
     try:
         lead_ids = {str(r["id"]) for r in await conn.fetch(
             "SELECT id FROM leads WHERE source->>'campaign' = $1", f"crash-{tag}")}
-        # At the source: exactly one lead.created row per lead in the outbox (none missing, no
-        # chunk redone after the kill).
-        outbox = await conn.fetchrow(
-            "SELECT count(*) AS rows, count(DISTINCT subject) AS leads FROM outbox"
-            " WHERE event_type = $1 AND subject = ANY($2::text[])", CREATED, list(lead_ids))
     finally:
         await conn.close()
     assert len(lead_ids) == rows
-    assert (outbox["rows"], outbox["leads"]) == (rows, rows)
 
     def created_by_lead(events: list[CloudEvent]) -> dict[str, set[str]]:
         """Event ids of this import's lead.created, per lead."""
@@ -97,7 +91,7 @@ async def test_import_killed_mid_way_resumes_after_restart_without_duplicates(
 
     # Wait for what is asserted: a lead.created for every lead. Counting records instead ends
     # the wait early: the relay is at-least-once, and killed between publishing a batch and
-    # marking it sent it publishes those rows again (same ids, which consumers dedupe), so the
+    # deleting them it publishes those rows again (same ids, which consumers dedupe), so the
     # count reaches `rows` while the last leads' events are still on their way.
     async with TopicReader(stack.bootstrap_servers, "leadloop.capture") as reader:
         events = await reader.wait_for(lambda evs: len(created_by_lead(evs)) >= rows,

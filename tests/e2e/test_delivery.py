@@ -5,6 +5,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from leadloop.events.envelope import trace_id_of
 from leadloop.events.models import LeadActivity, event_time_now
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
-from tests.e2e.conftest import post_lead, qualified_lead, unqualified_lead
+from tests.e2e.conftest import post_lead, qualified_lead, service_dsn, unqualified_lead
 from tests.support import TopicReader, eventually, read_records
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
@@ -131,8 +132,22 @@ async def test_service_killed_mid_stream_loses_and_doubles_nothing(
         events = await sales_tool.wait_for(all_handed_off, timeout_s=90)
     ours = set(lead_ids)
     handoffs = [e for e in events if e.type == "leadloop.lead.handed_off.v1" and e.subject in ours]
-    # A relay killed between publishing and marking sent republishes the same event (same id),
+    # A relay killed between publishing and deleting its rows republishes the same event (same id),
     # which consumers dedupe; what must never happen is a second *handoff* of a lead.
     per_lead = Counter(e.subject for e in {e.id: e for e in handoffs}.values())
     assert set(per_lead) == ours, "every acknowledged lead was handed off"
     assert max(per_lead.values()) == 1, "no lead was handed off twice"
+
+
+@pytest.mark.parametrize("service", ["capture", "scoring", "handoff", "nurture", "outcomes"])
+async def test_a_migrated_outbox_sends_no_notify(stack: Stack, service: str) -> None:
+    """Each service's migrations leave its outbox with no trigger: a NOTIFY sent in a
+    transaction serialises its commit with every other NOTIFYing commit in the PostgreSQL
+    cluster, so the commit that writes events wakes its own process's relay instead."""
+    conn = await asyncpg.connect(service_dsn(stack, service))
+    try:
+        triggers = await conn.fetch("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                                    " AND tgrelid = 'outbox'::regclass")
+    finally:
+        await conn.close()
+    assert triggers == []

@@ -123,7 +123,7 @@ async def test_redelivery_after_restart_is_a_no_op(sandbox: Sandbox,
         async def handled() -> None:
             assert await _effect_count(sandbox, event_id=event.id) == 1
         await eventually(handled)
-    # The same event published again (as a relay that died before marking it sent would do).
+    # The same event published again (as a relay that died before deleting its row would do).
     await _send(producer, sandbox.topic, event)
     marker = _erased_event(sandbox.service, event.subject)
     await _send(producer, sandbox.topic, marker)

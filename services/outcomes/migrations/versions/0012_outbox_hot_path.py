@@ -1,0 +1,24 @@
+"""The outbox's hot path: no NOTIFY trigger (the committing process wakes its relay itself, as
+PostgreSQL serialises the commits of all NOTIFYing transactions), and no published rows (the
+relay deletes what it publishes; `sent_at` goes). See leadloop.outbox.
+
+Revision ID: 0012_outbox_hot_path
+Revises: 0011_merged_leads
+"""
+
+from alembic import op
+
+from leadloop.infra_tables import restore_outbox, slim_outbox
+
+revision = "0012_outbox_hot_path"
+down_revision = "0011_merged_leads"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    slim_outbox(op)
+
+
+def downgrade() -> None:
+    restore_outbox(op)
