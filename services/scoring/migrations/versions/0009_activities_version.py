@@ -2,15 +2,15 @@
 consumer can keep a lead's recent activities in memory between batches and tell when another
 writer changed them.
 
-Revision ID: 0008_activities_version
-Revises: 0007_expansion_models
+Revision ID: 0009_activities_version
+Revises: 0008_outbox_hot_path
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_activities_version"
-down_revision = "0007_expansion_models"
+revision = "0009_activities_version"
+down_revision = "0008_outbox_hot_path"
 branch_labels = None
 depends_on = None
 
