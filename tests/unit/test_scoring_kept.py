@@ -52,6 +52,15 @@ def test_the_least_recently_used_leads_go_first_beyond_the_bound() -> None:
     assert len(kept) == 0
 
 
+def test_no_more_leads_are_kept_than_the_bound_however_few_their_activities() -> None:
+    kept = KeptActivities(max_leads=3)
+    leads = [uuid.uuid4() for _ in range(5)]
+    for lead in leads:
+        kept.put(lead, Kept(1, SINCE, []))
+    assert len(kept) == 3
+    assert [kept.take(lead, 1, SINCE) is not None for lead in leads] == [False, False] + [True] * 3
+
+
 def test_new_versions_are_positive_63_bit_numbers_that_do_not_repeat() -> None:
     versions = {new_version() for _ in range(1000)}
     assert len(versions) == 1000 and all(0 < v < 2**63 for v in versions)

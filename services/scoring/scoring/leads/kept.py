@@ -12,7 +12,8 @@ loads from the database again. Random rather than counted: a value a rolled-back
 drew, or another database's (tests run several in one process), is never one a lead gets
 again. A batch takes its leads' entries out while it applies them (it changes
 them in place) and puts them back only once it committed: one that rolls back leaves nothing
-behind. Bounded by the number of activities kept; the least recently used leads go first.
+behind. Bounded by the number of leads and of activities kept (a lead with its tally and fit
+is a few kilobytes); the least recently used leads go first.
 """
 
 import random
@@ -53,8 +54,8 @@ class Kept:
 class KeptActivities:
     """Leads' `Kept` state by lead id, least recently used first."""
 
-    def __init__(self, max_activities: int = 200_000) -> None:
-        self._max = max_activities
+    def __init__(self, max_leads: int = 10_000, max_activities: int = 200_000) -> None:
+        self._max_leads, self._max = max_leads, max_activities
         self._kept: OrderedDict[UUID, Kept] = OrderedDict()
         self._size = 0  # activities kept in all
 
@@ -85,7 +86,7 @@ class KeptActivities:
             return
         self._kept[lead_id] = kept
         self._size += len(kept.activities)
-        while self._size > self._max:
+        while self._size > self._max or len(self._kept) > self._max_leads:
             _, oldest = self._kept.popitem(last=False)
             self._size -= len(oldest.activities)
 
