@@ -40,6 +40,8 @@ from leadloop.infra_tables import outbox
 from leadloop.kafka import close_producer, create_producer
 from leadloop_devstack.stack import Stack
 from scoring.handlers import HANDLERS
+from scoring.leads.kept import KEPT
+from scoring.leads.repository import RECENT_ACTIVITIES
 from scoring.models.in_force import forget_models
 from scoring.tables import deal_outcomes, lead_activities, leads, score_history
 from tests.integration.conftest import Sandbox, migrated_database
@@ -53,6 +55,7 @@ VP_SALES = LeadProfile(email="pat@gmail.com", job_title="VP Sales", company_size
 VP_MARKETING = LeadProfile(email="jane@acme-corp.com", job_title="VP Marketing", company_size=200)
 FREE_MAIL = LeadProfile(email="jo.private@gmail.com")
 TIME_COLUMNS = {"scored_at", "qualified_at", "disqualified_at", "first_seen_at", "recorded_at"}
+RANDOM_COLUMNS = {"activities_version"}  # a new random value with each change of activities
 
 
 async def _database(stack: Stack) -> AsyncIterator[AsyncEngine]:
@@ -104,7 +107,7 @@ async def _state(engine: AsyncEngine) -> dict[str, Any]:
     """What scoring stores and publishes, without the moments it was done at."""
     async with engine.connect() as conn:
         lead_rows = {row.lead_id: {k: v for k, v in row._mapping.items()
-                                   if k not in TIME_COLUMNS}
+                                   if k not in TIME_COLUMNS | RANDOM_COLUMNS}
                      for row in await conn.execute(select(leads))}
         activity_rows = {tuple(v for k, v in row._mapping.items() if k not in TIME_COLUMNS)
                          for row in await conn.execute(select(lead_activities))}
@@ -289,3 +292,61 @@ async def test_the_hot_path_takes_a_fixed_number_of_statements_per_batch(
     many = await _hot_batch_statements(batched, monkeypatch, 50)
     print(f"\nstatements: 1 lead {len(one)}, 50 leads {len(many)}:\n  " + "\n  ".join(many))
     assert len(many) == len(one) <= 6
+
+
+async def _engagement(engine: AsyncEngine, lead_id: uuid.UUID) -> tuple[int, list[str]]:
+    """The lead's stored engagement score and the engagement rules its explanation names."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(leads).where(leads.c.lead_id == lead_id))).one()
+    return row.engagement_score, [c["rule_id"] for c in row.contributions
+                                  if not c["rule_id"].startswith("fit.")]
+
+
+async def test_a_busy_leads_activities_are_kept_between_batches_not_loaded_again(
+        batched: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    KEPT.clear()
+    now = datetime.now(UTC)
+    lead_id = uuid.uuid4()
+    await _apply(batched, [_item(_created(lead_id, VP_SALES, now)),
+                           _item(_activity(lead_id, "page_view", now))])
+    with counted(batched, monkeypatch) as counter:
+        counter.counting = True
+        await _apply(batched, [_item(_activity(lead_id, "page_view", now))])
+    assert RECENT_ACTIVITIES not in counter.statements
+    # Both page views count (2 each), and a visit in the last 7 days (5).
+    assert await _engagement(batched, lead_id) == (9, [
+        "engagement.page_view", "engagement.page_view", "intensity.recent_visit"])
+
+    KEPT.clear()  # as another process would: loaded, the same score
+    await _apply(batched, [_item(_activity(lead_id, "form_submitted", now))])
+    assert (await _engagement(batched, lead_id))[0] == 19
+
+
+async def test_kept_activities_another_writer_changed_are_loaded_again(
+        batched: AsyncEngine) -> None:
+    """A merge (the rarer events' path, maybe in another process) moves a duplicate's form
+    to the survivor whose page views this process kept: the survivor's next page view is
+    scored with the form, as is the duplicate's after an unmerge."""
+    KEPT.clear()
+    now = datetime.now(UTC)
+    survivor, duplicate = uuid.uuid4(), uuid.uuid4()
+    await _apply(batched, [_item(_created(survivor, VP_SALES, now)),
+                           _item(_activity(survivor, "page_view", now)),
+                           _item(_created(duplicate, FREE_MAIL, now)),
+                           _item(_activity(duplicate, "form_submitted", now))])
+    await _apply(batched, [_item(LeadMerged(lead_id=survivor, merged_lead_id=duplicate,
+                                            merge_id=uuid.uuid4(), profile=VP_SALES,
+                                            merged_at=now))])
+    await _apply(batched, [_item(_activity(survivor, "page_view", now))])
+    # Two page views (2 each), the form (10), a visit in the last 7 days (5).
+    assert await _engagement(batched, survivor) == (19, [
+        "engagement.page_view", "engagement.page_view", "engagement.form_submitted",
+        "intensity.recent_visit"])
+
+    await _apply(batched, [_item(LeadUnmerged(
+        lead_id=survivor, restored_lead_id=duplicate, merge_id=uuid.uuid4(), profile=VP_SALES,
+        restored_profile=FREE_MAIL, unmerged_at=now))])
+    await _apply(batched, [_item(_activity(survivor, "page_view", now)),
+                           _item(_activity(duplicate, "page_view", now))])
+    assert (await _engagement(batched, survivor))[0] == 2 * 3 + 5
+    assert (await _engagement(batched, duplicate))[0] == 10 + 2 + 5

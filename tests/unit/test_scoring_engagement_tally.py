@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import scoring.leads.batch as batch_module
 from leadloop.events.models import Consent, LeadProfile, ScoreContribution
 from scoring.leads.batch import ActivitySeen, LeadInput, LeadState, ProfileSeen, apply_batch
+from scoring.leads.kept import Kept, KeptActivities
 from scoring.models.templates import TEMPLATES
 from scoring.rules.activities import Activity
 from scoring.rules.domain import (
@@ -145,10 +146,13 @@ PROFILES = (LeadProfile(email="pat@acme-corp.com", job_title="VP Sales", company
 
 
 @st.composite
-def batches(draw: st.DrawFn) -> tuple[dict[uuid.UUID, tuple[StoredLead, list[Activity]]],
-                                      list[LeadInput]]:
+def batches(draw: st.DrawFn,
+            leads: dict[uuid.UUID, tuple[StoredLead, list[Activity]]] | None = None,
+            ) -> tuple[dict[uuid.UUID, tuple[StoredLead, list[Activity]]], list[LeadInput]]:
     """A few leads (some with a profile and history, one with a score and MQL already) and a
-    batch of their activities with profiles interleaved."""
+    batch of their activities with profiles interleaved (for `leads`, if given)."""
+    if leads is not None:
+        return leads, draw(_inputs(leads))
     leads = {}
     for n in range(draw(st.integers(1, 4))):
         lead_id = uuid.UUID(int=n + 1)
@@ -161,6 +165,12 @@ def batches(draw: st.DrawFn) -> tuple[dict[uuid.UUID, tuple[StoredLead, list[Act
             lead = replace(lead, score=55, fit_score=40, engagement_score=15, grade="B",
                            is_mql=True, model_version=1, qualification=Qualification.qualified)
         leads[lead_id] = (lead, draw(st.lists(activities(), max_size=12)))
+    return leads, draw(_inputs(leads))
+
+
+@st.composite
+def _inputs(draw: st.DrawFn, leads: dict[uuid.UUID, tuple[StoredLead, list[Activity]]],
+            ) -> list[LeadInput]:
     inputs: list[LeadInput] = []
     for _ in range(draw(st.integers(1, 40))):
         lead_id = draw(st.sampled_from(sorted(leads)))
@@ -170,7 +180,7 @@ def batches(draw: st.DrawFn) -> tuple[dict[uuid.UUID, tuple[StoredLead, list[Act
                                       uuid.uuid4().hex))
         else:
             inputs.append(ActivitySeen(lead_id, draw(activities())))
-    return leads, inputs
+    return inputs
 
 
 def _apply(model: ScoringModel, leads: dict[uuid.UUID, tuple[StoredLead, list[Activity]]],
@@ -194,6 +204,105 @@ def test_a_batch_writes_and_publishes_what_recomputing_every_rescore_does(
     incremental = _apply(model, leads, inputs)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batch_module, "EngagementTally", Recomputed)
-        patch.setattr(LeadState, "fit", lambda self, model: None)  # fit recomputed too
+        patch.setattr(LeadState, "judge", lambda self, model: None)  # fit recomputed too
         recomputed = _apply(model, leads, inputs)
     assert incremental == recomputed
+
+
+@SETTINGS
+@given(model=models(), loaded=st.lists(activities(), max_size=25),
+       arriving=st.lists(activities(), max_size=12),
+       later=st.lists(st.integers(0, 24 * 40), min_size=1, max_size=3),
+       arriving_later=st.lists(activities(), max_size=12))
+def test_a_tally_moved_to_later_times_gives_the_full_recomputation_there(
+        model: ScoringModel, loaded: list[Activity], arriving: list[Activity],
+        later: list[int], arriving_later: list[Activity]) -> None:
+    """What the scoring consumer keeps between batches: a lead's tally, moved to each next
+    batch's time (decay, windows and explanations at that time), then given more activities."""
+    tally = batch_module.EngagementTally(model, NOW, loaded)
+    seen = [*loaded, *arriving]
+    for activity in arriving:
+        tally.add(activity)
+    now = NOW
+    for hours in sorted(later):
+        now = NOW + timedelta(hours=hours, minutes=7)
+        assert tally.advance(now)
+        expected = engagement_contributions(model, seen, now)
+        assert tally.contributions() == expected
+        assert tally.points() == sum(c.points for c in expected)
+        for activity in arriving_later:
+            tally.add(activity)
+            seen.append(activity)
+            assert tally.points() == sum(c.points for c in
+                                         engagement_contributions(model, seen, now))
+        arriving_later = []
+    assert tally.contributions() == engagement_contributions(model, seen, now)
+    assert not tally.advance(now - timedelta(seconds=1))  # never back in time
+
+
+@st.composite
+def batch_runs(draw: st.DrawFn) -> tuple[dict[uuid.UUID, tuple[StoredLead, list[Activity]]],
+                                         list[tuple[datetime, list[LeadInput]]]]:
+    """The leads of `batches` and several batches of their events, each applied later than
+    the one before (hours to weeks)."""
+    leads, inputs = draw(batches())
+    runs, now = [(NOW, inputs)], NOW
+    for _ in range(draw(st.integers(1, 3))):
+        now += timedelta(hours=draw(st.sampled_from((0, 1, 30, 24 * 20))),
+                         seconds=draw(st.integers(0, 59)))
+        runs.append((now, draw(batches(leads))[1]))
+    return leads, runs
+
+
+def _apply_runs(model: ScoringModel, leads: dict[uuid.UUID, tuple[StoredLead, list[Activity]]],
+                runs: list[tuple[datetime, list[LeadInput]]], keep: bool) -> list[Any]:
+    """Apply the batches one after the other as the handler does: each lead's stored state
+    carried over, its recent activities loaded from everything stored (as
+    `recent_activities`) or, with `keep`, kept in memory between batches with their tally and
+    the lead's fit."""
+    stored = {lead_id: lead for lead_id, (lead, _) in leads.items()}
+    history = {lead_id: list(activities) for lead_id, (_, activities) in leads.items()}
+    kept, results = KeptActivities(), []
+    for now, inputs in runs:
+        since = now - timedelta(days=model.config.decay.window_days)
+        states = {}
+        for lead_id, lead in stored.items():
+            was = kept.take(lead_id, 1, since) if keep else None
+            if was is None:
+                states[lead_id] = LeadState(lead, {}, [a for a in history[lead_id]
+                                                       if a.occurred_at > since])
+            else:
+                tally = was.tally if was.tally is not None and was.tally.advance(now) else None
+                states[lead_id] = LeadState(lead, {}, was.activities, engagement=tally,
+                                            judged=was.judged)
+        known = {a.activity_id for activities in history.values() for a in activities}
+        new = {seen.activity.activity_id for seen in inputs
+               if isinstance(seen, ActivitySeen)} - known
+        outcome = apply_batch(inputs, states, new, model, None, now)
+        for seen in inputs:  # stored, in the window or not
+            if isinstance(seen, ActivitySeen) and seen.activity.activity_id in new:
+                history[seen.lead_id].append(seen.activity)
+        for lead_id, state in states.items():
+            stored[lead_id] = state.lead
+            if keep:
+                kept.put(lead_id, Kept(1, since, state.activities, state.engagement,
+                                       state.judged))
+        results.append((outcome.rows, outcome.history,
+                        [(type(e).__name__, e.model_dump(mode="json")) for e in outcome.events]))
+    return results
+
+
+@SETTINGS
+@given(model=models(), run=batch_runs())
+def test_batches_applied_with_kept_activities_write_and_publish_what_recomputing_does(
+        model: ScoringModel,
+        run: tuple[dict[uuid.UUID, tuple[StoredLead, list[Activity]]],
+                   list[tuple[datetime, list[LeadInput]]]],
+) -> None:
+    leads, runs = run
+    kept = _apply_runs(model, leads, runs, keep=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch_module, "EngagementTally", Recomputed)
+        patch.setattr(LeadState, "judge", lambda self, model: None)  # no quiet rescores either
+        recomputed = _apply_runs(model, leads, runs, keep=False)
+    assert kept == recomputed

@@ -84,6 +84,10 @@ leads = Table(
     Column("customer_since", DateTime(timezone=True)),
     Column("expansion_score", Integer),
     Column("expansion_qualified_at", DateTime(timezone=True)),
+    # A new random value with every statement that changes the lead's activities (stored,
+    # moved by a merge or an unmerge, erased): scoring keeps a lead's recent activities in
+    # memory between batches only while this is the value it kept them at (leads/kept.py).
+    Column("activities_version", BigInteger, nullable=False, server_default=text("0")),
 )
 
 # Every activity ever seen, keyed by its own id: a repeat delivery inserts nothing, so repeatable

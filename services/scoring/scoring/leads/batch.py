@@ -20,15 +20,17 @@ from leadloop.events.models import (
     LeadSource,
     ScoreContribution,
 )
-from scoring.leads.rescoring import contributions_json, rescore
+from scoring.leads.rescoring import contributions_json, quiet_rescore, rescore
 from scoring.learning.domain import TrainedModel
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.activities import Activity, numeric_properties
 from scoring.rules.domain import (
+    Disqualification,
     LeadScore,
     Qualification,
     ScoringModel,
     StoredLead,
+    find_disqualification,
     fit_contributions,
 )
 from scoring.rules.engagement import EngagementTally
@@ -78,12 +80,35 @@ def activity_seen(event: LeadActivity, event_id: str) -> ActivitySeen:
     ))
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A lead's fit contributions and matching disqualifier under a model, as of a copy of
+    the lead: what they read (profile, consent, source, the profile's event, withdrawn
+    consents) rarely changes, and the rules' string work is the dearest part of a score."""
+
+    model: ScoringModel
+    lead: StoredLead
+    fit: list[ScoreContribution]
+    disqualification: Disqualification | None
+    fit_score: int  # the sum of the fit's points
+
+    def reads_alike(self, lead: StoredLead) -> bool:
+        """Whether `lead` has the fields these were worked out from."""
+        was = self.lead
+        return (lead.profile_event_id == was.profile_event_id and lead.profile == was.profile
+                and lead.consent == was.consent and lead.source == was.source
+                and lead.consent_withdrawn == was.consent_withdrawn)
+
+
 @dataclass(slots=True)
 class LeadState:
     """One locked lead while the batch is applied: the lead, its written columns, its
     recent activities, and whether anything is to be written. `engagement` tallies the
     activities once the lead is first rescored: the batch's `now` is fixed, so each later
-    activity adds its own share instead of every rescore going over the whole history."""
+    activity adds its own share instead of every rescore going over the whole history.
+    `explain_later` says the latest rescore changed nothing shown (`quiet_rescore`): its
+    contributions, the fit's and the tally's as they stand, are built once the batch is
+    applied."""
 
     lead: StoredLead
     columns: dict[str, Any]
@@ -91,20 +116,30 @@ class LeadState:
     changed: bool = False
     engagement: EngagementTally | None = None
     contributions: tuple[ScoreContribution, ...] | None = None  # of its latest score, if any
-    _fit: tuple[tuple[Any, ...], list[ScoreContribution]] | None = None
+    explain_later: bool = False
+    judged: Judged | None = None  # kept from an earlier batch, or worked out in this one
 
-    def fit(self, model: ScoringModel) -> list[ScoreContribution] | None:
-        """The lead's fit contributions, worked out again only when what they read changed (a
-        profile in the batch): every activity's rescore would otherwise redo them."""
+    def judge(self, model: ScoringModel) -> Judged | None:
+        """The lead's fit contributions and disqualifier (None before its profile), worked out
+        again only when what they read changed (a profile in the batch): every activity's
+        rescore would otherwise redo them."""
         lead = self.lead
         if lead.profile is None:
             return None
-        reads = (lead.profile, lead.consent, lead.source, lead.profile_event_id)
-        if self._fit is None or any(a is not b for a, b in zip(reads, self._fit[0],
-                                                                strict=True)):
-            fields = LeadFields(lead.profile, lead.consent, lead.source)
-            self._fit = reads, fit_contributions(model, fields, lead.profile_event_id)
-        return self._fit[1]
+        judged = self.judged
+        if judged is None or judged.lead is not lead:
+            if judged is not None and judged.model is model and judged.reads_alike(lead):
+                # Another copy of the lead (a new score; the next batch's row), same fields.
+                judged = Judged(model, lead, judged.fit, judged.disqualification,
+                                judged.fit_score)
+            else:
+                fields = LeadFields(lead.profile, lead.consent, lead.source)
+                fit = fit_contributions(model, fields, lead.profile_event_id)
+                judged = Judged(model, lead, fit,
+                                find_disqualification(model, fields, lead.consent_withdrawn),
+                                sum(c.points for c in fit))
+            self.judged = judged
+        return judged
 
     def append(self, activity: Activity) -> None:
         """One more recent activity (after those loaded and the batch's earlier ones)."""
@@ -171,12 +206,26 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
     def score(state: LeadState, event_id: str | None, recycled: bool = False) -> None:
         if state.engagement is None and state.lead.profile is not None:
             state.engagement = EngagementTally(model, now, state.activities)
+        judged = state.judge(model)
+        if state.engagement is not None and judged is not None:
+            quiet = quiet_rescore(state.lead, model, trained, now,
+                                  engagement_points=state.engagement.points(),
+                                  fit_score=judged.fit_score,
+                                  disqualification=judged.disqualification,
+                                  recycled=recycled, expansion=expansion)
+            if quiet is not None:
+                state.set(quiet)
+                state.explain_later = True
+                state.lead = _with_score(state.lead, quiet)
+                return
         rescored = rescore(state.lead, model, trained, state.activities, now, recycled=recycled,
                            expansion=expansion, engagement=state.engagement,
-                           fit=state.fit(model), contributions_in_values=False)
+                           fit=None if judged is None else judged.fit,
+                           contributions_in_values=False)
         state.set(rescored.values)
         if rescored.contributions is not None:
             state.contributions = rescored.contributions
+            state.explain_later = False
         state.lead = _with_score(state.lead, rescored.values)
         if rescored.history is not None:
             outcome.history.append((state.lead.lead_id, rescored.history, event_id, now))
@@ -216,6 +265,10 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
         score(state, activity.event_id,
               recycled=rejected_at is not None and activity.occurred_at > rejected_at)
     for state in states.values():
+        if state.explain_later:
+            judged = state.judge(model)
+            assert state.engagement is not None and judged is not None
+            state.contributions = (*judged.fit, *state.engagement.contributions())
         if state.contributions is not None:  # the lead's last score's explanation is stored
             state.columns["contributions"] = contributions_json(state.contributions)
     outcome.rows = {lead_id: state.columns for lead_id, state in states.items() if state.changed}

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from sqlalchemy import ColumnElement, delete, func, null, select, update
+from sqlalchemy import BigInteger, ColumnElement, cast, delete, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -131,7 +131,8 @@ async def erase_lead(conn: AsyncConnection, lead_id: UUID, erased_at: datetime) 
     kept = {"lead_id", "erased_at", "first_seen_at"}
     cleared: dict[str, Any] = {c.name: null() for c in leads.c if c.name not in kept}
     cleared |= {"is_mql": False, "contributions": [], "consent_withdrawn": [],
-                "qualification": Qualification.open.value}
+                "qualification": Qualification.open.value,
+                "activities_version": new_activities_version()}
     statement = update(leads).where(leads.c.lead_id == lead_id).values(
         **cleared, erased_at=erased_at)
     for table in (lead_activities, score_history, deal_outcomes):
@@ -146,6 +147,7 @@ async def move_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UUID)
     await conn.execute(update(lead_activities).where(lead_activities.c.lead_id == from_lead)
                        .values(lead_id=to_lead, origin_lead_id=func.coalesce(
                            lead_activities.c.origin_lead_id, lead_activities.c.lead_id)))
+    await _activities_changed(conn, from_lead, to_lead)
 
 
 async def restore_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UUID) -> None:
@@ -153,6 +155,19 @@ async def restore_activities(conn: AsyncConnection, from_lead: UUID, to_lead: UU
     await conn.execute(update(lead_activities).where(
         lead_activities.c.lead_id == from_lead, lead_activities.c.origin_lead_id == to_lead,
     ).values(lead_id=to_lead, origin_lead_id=None))
+    await _activities_changed(conn, from_lead, to_lead)
+
+
+async def _activities_changed(conn: AsyncConnection, *lead_ids: UUID) -> None:
+    """Give the leads a new activities_version: what a consumer kept of their activities is
+    stale."""
+    await conn.execute(update(leads).where(leads.c.lead_id.in_(lead_ids))
+                       .values(activities_version=new_activities_version()))
+
+
+def new_activities_version() -> ColumnElement[int]:
+    """A new random activities_version, drawn by the database (see `kept.new_version`)."""
+    return cast(func.floor(func.random() * 9.2e18), BigInteger)
 
 
 LOCK_LEADS = """
@@ -188,6 +203,7 @@ LEAD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("disqualified_at", "timestamptz"), ("win_probability", "float8"),
     ("last_event_id", "text"), ("last_event_type", "text"), ("last_event_at", "timestamptz"),
     ("expansion_score", "int"), ("expansion_qualified_at", "timestamptz"),
+    ("activities_version", "bigint"),
 )
 """The columns the hot path writes: a changed lead's row is written whole, from its locked
 state and what the batch changed."""

@@ -26,9 +26,12 @@ from scoring.learning.domain import TrainedModel, predict, raw_features
 from scoring.models.in_force import ExpansionInForce
 from scoring.rules.domain import (
     Activity,
+    Disqualification,
     LeadScore,
     ScoringModel,
     StoredLead,
+    grade_for,
+    is_mql,
     next_qualification,
     score_lead,
 )
@@ -50,8 +53,24 @@ class Rescored:
 
 
 def contributions_json(contributions: Sequence[ScoreContribution]) -> list[dict[str, Any]]:
-    """The `contributions` column of a score."""
-    return [c.model_dump(mode="json") for c in contributions]
+    """The `contributions` column of a score. A busy lead's explanation is stored again with
+    every batch, mostly of the same contribution objects (kept by its tally and fit): each is
+    turned to JSON once while it is remembered. The JSON is shared: read it, never change it."""
+    out = []
+    for contribution in contributions:
+        known = _JSON.get(id(contribution))
+        if known is None or known[0] is not contribution:
+            if len(_JSON) >= _JSON_KEPT:
+                _JSON.clear()
+            known = _JSON[id(contribution)] = (contribution,
+                                               contribution.model_dump(mode="json"))
+        out.append(known[1])
+    return out
+
+
+# The contribution is kept with its JSON, so its id is never another's while remembered.
+_JSON: dict[int, tuple[ScoreContribution, dict[str, Any]]] = {}
+_JSON_KEPT = 100_000
 
 
 def win_probability(model: ScoringModel, trained: TrainedModel | None, lead: LeadFields,
@@ -118,6 +137,39 @@ def rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
     if expansion is not None and lead.customer_since is not None:
         _rescore_expansion(lead, fields, expansion, activities, now, outcome)
     return outcome
+
+
+def quiet_rescore(lead: StoredLead, model: ScoringModel, trained: TrainedModel | None,
+                  now: datetime, *, engagement_points: int, fit_score: int,
+                  disqualification: Disqualification | None,
+                  recycled: bool = False, expansion: ExpansionInForce | None = None,
+                  ) -> dict[str, Any] | None:
+    """The values `rescore` would store when it changes nothing anyone is told of: the same
+    score (no history row, no lead.scored), no qualification, no disqualification, no
+    expansion score; None when it might, and `rescore` is to run. Decided from the points
+    alone (`engagement_points`: the engagement score; `fit_score` and `disqualification`:
+    the sum of the lead's fit contributions and its matching disqualifier), so a busy lead's
+    page views that change nothing build no explanations; its contributions are those
+    `rescore` gives."""
+    if lead.profile is None or lead.erased or lead.merged_into is not None:
+        return None
+    if (model.config.learning is not None and trained is not None) \
+            or (expansion is not None and lead.customer_since is not None):
+        return None  # a win probability or an expansion score to work out: `rescore` does
+    if disqualification is not None and lead.disqualified_rule is None:
+        return None  # newly disqualified: announced
+    grade = grade_for(model.config, fit_score)
+    mql = is_mql(model.config, fit_score + engagement_points, grade,
+                 lead.disqualified_rule is not None or disqualification is not None)
+    # LeadScore.summary() of the score `rescore` would work out (no probability: None).
+    summary = (fit_score + engagement_points, fit_score, engagement_points, grade, mql,
+               model.version, None)
+    if summary != lead.summary():
+        return None
+    qualification, qualifies = next_qualification(lead.qualification, mql, recycled)
+    if qualifies:
+        return None
+    return {"scored_at": now, "win_probability": None, "qualification": qualification.value}
 
 
 def _rescore_expansion(lead: StoredLead, fields: LeadFields, expansion: ExpansionInForce,

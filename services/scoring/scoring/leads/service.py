@@ -44,6 +44,7 @@ from scoring.leads.batch import (
     last_event,
     survivor_ids,
 )
+from scoring.leads.kept import KEPT, Kept, new_version
 from scoring.leads.rescoring import rescore
 from scoring.learning import repository as outcome_repository
 from scoring.models.in_force import IN_FORCE
@@ -70,17 +71,47 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
     if survivors:
         locked |= await repository.lock_leads(driver, survivors)
     leads = {lead_id: row.lead for lead_id, row in locked.items()}
-    since = now - timedelta(days=in_force.model.config.decay.window_days)
-    activities = await repository.recent_activities(driver, list(leads), since)
-    new = await repository.insert_activities(driver, activities_to_store(inputs, leads))
-    states = {lead_id: LeadState(row.lead, row.columns, activities.get(lead_id, []))
-              for lead_id, row in locked.items()}
-    outcome = apply_batch(inputs, states, new, in_force.model, in_force.trained, now,
+    model = in_force.model
+    since = now - timedelta(days=model.config.decay.window_days)
+    # What an earlier batch of this process left of each lead, while no other writer changed
+    # its activities since; the rest are loaded.
+    kept = {lead_id: KEPT.take(lead_id, row.columns["activities_version"], since)
+            for lead_id, row in locked.items()}
+    missing = [lead_id for lead_id, state in kept.items() if state is None]
+    loaded = await repository.recent_activities(driver, missing, since)
+    to_store = activities_to_store(inputs, leads)
+    new = await repository.insert_activities(driver, to_store)
+    states = {}
+    for lead_id, row in locked.items():
+        state = kept[lead_id]
+        tally = None if state is None or state.tally is None or state.tally.model is not model \
+            or not state.tally.advance(now) else state.tally
+        states[lead_id] = LeadState(row.lead, row.columns, loaded.get(lead_id, [])
+                                    if state is None else state.activities, engagement=tally,
+                                    judged=None if state is None else state.judged)
+    for lead_id in {lead_id for lead_id, activity, _ in to_store if activity.activity_id in new}:
+        states[lead_id].set({"activities_version": new_version()})
+    outcome = apply_batch(inputs, states, new, model, in_force.trained, now,
                           in_force.expansion)
     await repository.update_leads(driver, outcome.rows)
     await repository.insert_history(driver, outcome.history)
     for event in outcome.events:
         uow.publish(event)
+    uow.after_commit(lambda: _keep(states, since))
+
+
+def row_version(state: LeadState) -> int:
+    """The lead's activities_version as the batch leaves it."""
+    version: int = state.columns["activities_version"]
+    return version
+
+
+def _keep(states: dict[UUID, LeadState], since: datetime) -> None:
+    """Keep what the committed batch leaves of each lead for the next one."""
+    for lead_id, state in states.items():
+        if not state.lead.erased:
+            KEPT.put(lead_id, Kept(row_version(state), since, state.activities, state.engagement,
+                                   state.judged))
 
 
 async def record_profile(uow: UnitOfWork, lead_id: UUID, profile: LeadProfile, consent: Consent,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -173,10 +173,10 @@ def _rule_contributions(rule: EngagementRule, activities: Sequence[Activity], no
     return [explained(rule, share, now, model.version) for share in rule_shares(rule, decayed)]
 
 
-@dataclass(frozen=True, slots=True)
-class Share:
+class Share(NamedTuple):
     """What one activity adds to its engagement rule's total: `points` (signed), its decay
-    `factor`, and whether the rule's cap was reached with it."""
+    `factor`, and whether the rule's cap was reached with it. A named tuple: a busy lead's
+    rules are walked again every batch, and a tuple is the cheapest immutable record."""
 
     activity: Activity
     factor: float
@@ -215,25 +215,30 @@ def rule_shares(rule: EngagementRule,
                 continue
             used_in_period[bucket] = used_in_period.get(bucket, 0) + raw
         total = min(total + raw * factor, cap)
-        points = round_half_up(total) - granted
+        points = int(total + 0.5) - granted  # round_half_up: the total is never negative
         granted += points
         if points != 0:
             yield Share(activity, factor, sign * points, total >= cap and rule.repeatable)
 
 
-def explained(rule: EngagementRule, share: Share, now: datetime,
-              version: int) -> ScoreContribution:
+def explained(rule: EngagementRule, share: Share, now: datetime, version: int,
+              reason: str | None = None) -> ScoreContribution:
     """An engagement rule's share as a score shows it, e.g. 'page_view (x.com/docs) 3 days
-    ago, 93% of 2 after decay'."""
+    ago, 93% of 2 after decay' (`reason`: `share_reason`, when the caller has it already)."""
+    return ScoreContribution(
+        rule_id=rule.id, points=share.points, model_version=version,
+        reason=share_reason(rule, share, now) if reason is None else reason,
+        event_id=share.activity.event_id,
+    )
+
+
+def share_reason(rule: EngagementRule, share: Share, now: datetime) -> str:
+    """The text of `explained`."""
     activity, factor = share.activity, share.factor
     where = f" ({page_of(activity.url)})" if activity.url else ""
     decayed = f", {factor:.0%} of {rule.points} after decay" if factor < 0.995 else ""
     capped = " (cap reached)" if share.capped else ""
-    return ScoreContribution(
-        rule_id=rule.id, points=share.points, model_version=version,
-        reason=f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}{decayed}{capped}",
-        event_id=activity.event_id,
-    )
+    return f"{activity.kind}{where} {_age_text(activity.occurred_at, now)}{decayed}{capped}"
 
 
 def engagement_contributions(model: ScoringModel, activities: Sequence[Activity],
@@ -263,19 +268,31 @@ def intensity_contribution(rule: IntensityRule, activities: Sequence[Activity], 
     return band_contribution(rule, rule.counted(activities, now), now, version)
 
 
+_UNMEASURED = float("nan")
+
+
 def band_contribution(rule: IntensityRule, counted: Sequence[Activity], now: datetime,
-                      version: int, latest: Activity | None = None) -> ScoreContribution | None:
+                      version: int, latest: Activity | None = None,
+                      value: float | None = _UNMEASURED,
+                      previous: ScoreContribution | None = None) -> ScoreContribution | None:
     """`intensity_contribution` from the activities the rule's measure counts at `now`;
-    `latest` is the first of the latest of them, when the caller keeps it."""
-    value = rule.measured(counted, now)
+    `latest` is the first of the latest of them, and `value` their measure, when the caller
+    keeps them. `previous`, the rule's contribution the caller has already, is given back
+    when it says the same (days since the last visit reads alike for a whole day)."""
+    if value is _UNMEASURED:
+        value = rule.measured(counted, now)
     band = rule.band_of(value)
     if band is None or band.points == 0 or value is None:
         return None
     if latest is None:
         latest = max(counted, key=lambda a: a.occurred_at, default=None)
+    reason, event_id = rule.reason(value, band), None if latest is None else latest.event_id
+    if previous is not None and (previous.rule_id, previous.points, previous.model_version,
+                                 previous.reason, previous.event_id) == (
+            rule.id, band.points, version, reason, event_id):
+        return previous
     return ScoreContribution(rule_id=rule.id, points=band.points, model_version=version,
-                             reason=rule.reason(value, band),
-                             event_id=None if latest is None else latest.event_id)
+                             reason=reason, event_id=event_id)
 
 
 def find_disqualification(model: ScoringModel, lead: LeadFields,

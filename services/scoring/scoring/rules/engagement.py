@@ -9,15 +9,20 @@ them sorted as activities are appended, and redoes only the rules an appended ac
 it gives is exactly `engagement_contributions` over the same activities: the same walk
 (`rule_shares`) over the same order, the same measure over the same counted activities
 (tests/unit/test_scoring_engagement_tally.py holds it to that).
+
+Most rescores of a busy lead change nothing it stores, so the tally also gives the engagement
+points alone (`points`): the shares walked and the measures' values, without the explanations
+(pydantic models, text), which are built only when a score is shown (`contributions`).
 """
 
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from leadloop.events.models import ScoreContribution
-from scoring.rules.activities import Activity
+from scoring.rules.activities import SECONDS_PROPERTY, Activity
 from scoring.rules.domain import (
     ScoringModel,
     Share,
@@ -25,8 +30,13 @@ from scoring.rules.domain import (
     decay_factor,
     explained,
     rule_shares,
+    share_reason,
 )
 from scoring.rules.model_config import EngagementRule, IntensityRule, ScoringModelConfig
+
+_EXPLAINED_KEPT = 256
+"""Explanations kept per rule from one batch to the next; more (a lead's shares that aged
+out) and they are built anew."""
 
 
 def _occurred_at(activity: Activity) -> datetime:
@@ -41,40 +51,90 @@ class _RuleMatches:
 
     rule: EngagementRule
     oldest_first: list[Activity]
-    contributions: list[ScoreContribution] | None = None  # None: to work out again
-    # Explanations made so far, by (activity, points, cap reached): an activity keeps its
-    # share while newer ones arrive, so its pydantic model is built once, not per rescore.
-    explained: dict[tuple[int, int, bool], ScoreContribution] = field(default_factory=dict)
+    shares: list[Share] | None = None  # None: to walk again
+    contributions: list[ScoreContribution] | None = None  # None: to explain again
+    points: int | None = None  # the sum of the shares' points; None: to walk again
+    # Explanations made so far, by (activity, event, points, reason): an activity keeps its
+    # share while newer ones arrive, and mostly its text from one batch to the next, so its
+    # pydantic model is built once, not per rescore.
+    explained: dict[tuple[UUID, str | None, int, str], ScoreContribution] = field(
+        default_factory=dict)
 
     def add(self, activity: Activity) -> None:
         # Before every activity of the same time: read backwards, it comes after them.
         at = bisect.bisect_left(self.oldest_first, activity.occurred_at, key=_occurred_at)
         self.oldest_first.insert(at, activity)
-        self.contributions = None
+        self.shares = self.contributions = None
+        # A repeatable rule's points are its decayed total, min(sum of points x decay, cap),
+        # rounded: whatever the order, one more activity only adds to the sum. Once that
+        # rounds to the cap, it stays there. Not so with a period cap (a newer activity in a
+        # period takes the points of older ones, decayed differently).
+        rule = self.rule
+        if self.points is None or rule.cap is None or rule.period_cap is not None \
+                or abs(self.points) != rule.cap:
+            self.points = None
+
+
+def _summed(rule: IntensityRule) -> str | None:
+    """The numeric property a measure adds up (time on site: seconds on the page), if any."""
+    return SECONDS_PROPERTY if rule.measure == "time_on_site" \
+        else rule.attribute if rule.measure == "sum" else None
 
 
 @dataclass(slots=True)
 class _Counted:
-    """What one intensity rule's measure counts (in arrival order, as `counted` keeps it), and
-    its contribution until an activity it counts is added."""
+    """What one intensity rule's measure counts (in arrival order, as `counted` keeps it), its
+    value and its contribution until an activity it counts is added."""
 
     rule: IntensityRule
     start: datetime
     activities: list[Activity]
+    summed: str | None  # the property a summed measure adds up
     contribution: ScoreContribution | None = None
-    stale: bool = True
+    stale: bool = True  # the contribution is to be worked out again
     latest: Activity | None = None  # the first counted of the latest time, as max() finds it
+    # A summed measure's running total: the same additions in the same order as `measured`'s
+    # sum() over `activities`, so the same float, without going over them all per rescore.
+    total: float = 0
+    earliest: datetime | None = None  # of the counted activities
+    band_points: int = 0
+    valued: bool = False  # `band_points` is up to date
 
     def count(self, activity: Activity) -> None:
         """Count the activity if it is in the rule's window and has its attribute (its kind
         and URL are the rule's)."""
-        attribute = self.rule.attribute
+        rule = self.rule
+        attribute = rule.attribute
         if self.start < activity.occurred_at and (
                 attribute is None or activity.number(attribute) is not None):
             self.activities.append(activity)
-            self.stale = True
+            self.stale, self.valued = True, False
+            if self.summed is not None:
+                self.total += activity.number(self.summed) or 0.0
             if self.latest is None or activity.occurred_at > self.latest.occurred_at:
                 self.latest = activity
+            if self.earliest is None or activity.occurred_at < self.earliest:
+                self.earliest = activity.occurred_at
+
+    def measured(self) -> list[Activity]:
+        """What the measure reads: days since the last activity reads only the latest."""
+        if self.rule.measure != "days_since_last" or self.latest is None:
+            return self.activities
+        return [self.latest]
+
+    def value(self, now: datetime) -> float | None:
+        """The measure's value at `now` (`rule.measured` of what it counts)."""
+        if self.summed is not None:
+            return float(self.total)
+        return self.rule.measured(self.measured(), now)
+
+    def points(self, now: datetime) -> int:
+        """The points of the band the measure's value falls in (0 for none), as
+        `band_contribution` gives them."""
+        if not self.valued:
+            band = self.rule.band_of(self.value(now))
+            self.band_points, self.valued = (0 if band is None else band.points), True
+        return self.band_points
 
 
 class _Routes:
@@ -132,7 +192,8 @@ class EngagementTally:
         self._route = _routes_of(model).of
         self._engagement = model.config.engagement_rules
         matching: dict[int, list[Activity]] = {}  # by rule index
-        self._intensity = [_Counted(rule, now - timedelta(days=rule.window_days), [])
+        self._intensity = [_Counted(rule, now - timedelta(days=rule.window_days), [],
+                                    _summed(rule))
                            for rule in model.config.intensity_rules]
         for activity in activities:
             if activity.occurred_at > self._window_start:
@@ -148,6 +209,46 @@ class EngagementTally:
             newest_first = sorted(matches, key=_occurred_at, reverse=True)
             self._rules[n] = _RuleMatches(self._engagement[n], newest_first[::-1])
 
+    @property
+    def model(self) -> ScoringModel:
+        """The model the tally applies."""
+        return self._model
+
+    def advance(self, now: datetime) -> bool:
+        """Move the tally to a later `now` (the next batch's), so that it gives what a tally
+        built at `now` over the same activities would: the walks and measures are redone at
+        the new time, only what left a window is dropped (the oldest). False, and unchanged,
+        when `now` is earlier than the tally's (build a new one then)."""
+        if now < self._now:
+            return False
+        if now == self._now:
+            return True
+        self._now = now
+        self._window_start = now - timedelta(days=self._model.config.decay.window_days)
+        self._factors.clear()
+        for n, matches in list(self._rules.items()):
+            gone = bisect.bisect_right(matches.oldest_first, self._window_start,
+                                       key=_occurred_at)
+            del matches.oldest_first[:gone]
+            if not matches.oldest_first:
+                del self._rules[n]  # as a new tally: only the rules something matched
+                continue
+            matches.shares = matches.contributions = matches.points = None
+            if len(matches.explained) > _EXPLAINED_KEPT:
+                matches.explained.clear()
+        for n, counted in enumerate(self._intensity):
+            start = now - timedelta(days=counted.rule.window_days)
+            if counted.earliest is not None and counted.earliest <= start:
+                # Something left the rule's window: counted again, in arrival order, so a
+                # summed measure adds up as a new tally would.
+                self._intensity[n] = _Counted(counted.rule, start, [], counted.summed)
+                for activity in counted.activities:
+                    self._intensity[n].count(activity)
+            else:
+                counted.start = start
+                counted.stale, counted.valued = True, False
+        return True
+
     def add(self, activity: Activity) -> None:
         """Count one more activity (the latest arrival, whatever its time)."""
         if activity.occurred_at <= self._window_start:
@@ -161,6 +262,19 @@ class EngagementTally:
         for n in intensity:
             self._intensity[n].count(activity)
 
+    def points(self) -> int:
+        """The engagement score: the sum of `contributions()`' points, without explaining
+        them."""
+        total = 0
+        for matches in self._rules.values():
+            if matches.points is None:
+                self._shares(matches)
+            assert matches.points is not None
+            total += matches.points
+        for counted in self._intensity:
+            total += counted.points(self._now)
+        return total
+
     def contributions(self) -> list[ScoreContribution]:
         """Every engagement rule's contributions, then every intensity rule's, at `now`."""
         out: list[ScoreContribution] = []
@@ -169,21 +283,25 @@ class EngagementTally:
             if matches is None:
                 continue
             if matches.contributions is None:
-                newest_first = ((a, self._factor(a)) for a in reversed(matches.oldest_first))
-                matches.contributions = [self._explained(matches, share) for share in
-                                         rule_shares(matches.rule, newest_first)]
+                matches.contributions = [self._explained(matches, share)
+                                         for share in self._shares(matches)]
             out.extend(matches.contributions)
         for counted in self._intensity:
             if counted.stale:
-                # Days since the last activity reads only the latest: no need to go over all.
-                measured = counted.activities if counted.rule.measure != "days_since_last" \
-                    or counted.latest is None else [counted.latest]
                 counted.contribution = band_contribution(
-                    counted.rule, measured, self._now, self._model.version, counted.latest)
+                    counted.rule, counted.measured(), self._now, self._model.version,
+                    counted.latest, counted.value(self._now), counted.contribution)
                 counted.stale = False
             if counted.contribution is not None:
                 out.append(counted.contribution)
         return out
+
+    def _shares(self, matches: _RuleMatches) -> list[Share]:
+        if matches.shares is None:
+            newest_first = ((a, self._factor(a)) for a in reversed(matches.oldest_first))
+            matches.shares = shares = list(rule_shares(matches.rule, newest_first))
+            matches.points = sum(share.points for share in shares)
+        return matches.shares
 
     def _factor(self, activity: Activity) -> float:
         factor = self._factors.get(id(activity))  # the activity is kept: its id stays its own
@@ -193,9 +311,12 @@ class EngagementTally:
         return factor
 
     def _explained(self, matches: _RuleMatches, share: Share) -> ScoreContribution:
-        key = (id(share.activity), share.points, share.capped)
+        activity = share.activity
+        reason = share_reason(matches.rule, share, self._now)
+        key = (activity.activity_id, activity.event_id, share.points, reason)
         contribution = matches.explained.get(key)
         if contribution is None:
-            contribution = explained(matches.rule, share, self._now, self._model.version)
+            contribution = explained(matches.rule, share, self._now, self._model.version,
+                                     reason)
             matches.explained[key] = contribution
         return contribution
