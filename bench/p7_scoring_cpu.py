@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from leadloop.events.models import Consent, LeadProfile
 from scoring.leads.batch import ActivitySeen, Judged, LeadInput, LeadState, apply_batch
-from scoring.leads.kept import GC_THRESHOLDS
+from scoring.leads.kept import YOUNG_GENERATION
 from scoring.models.templates import DEFAULT_MODEL_CONFIG, DEFAULT_MODEL_VERSION
 from scoring.rules.activities import Activity
 from scoring.rules.domain import ScoringModel, StoredLead
@@ -78,7 +78,7 @@ def run(leads: int, per_lead: int, batch: int, reload: bool = False) -> float:
 
 
 def main() -> None:
-    gc.set_threshold(*GC_THRESHOLDS)  # as scoring's process runs
+    gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])  # as scoring's process runs
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=400)
     parser.add_argument("--per-lead", type=int, default=125)

@@ -134,7 +134,7 @@ YOUNG_GENERATION_THRESHOLD = 10_000
 generation (CPython's default: 700)."""
 
 
-def settle_heap() -> None:
+def settle_heap(young_generation: int = YOUNG_GENERATION_THRESHOLD) -> None:
     """Keep the objects a started service holds for its whole life (modules, models, compiled
     statements: hundreds of thousands) out of garbage collection, and collect the young
     generation less often. A consumer batch allocates tens of objects per event; with the
@@ -145,7 +145,7 @@ def settle_heap() -> None:
         return
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+    gc.set_threshold(young_generation, *gc.get_threshold()[1:])
 
 
 def settings_of(runtime: Runtime, kind: type[S]) -> S:
@@ -193,6 +193,7 @@ def create_service_app(
     operation_ids: Mapping[str, str] | None = None,
     rate_limited: Iterable[tuple[str, str]] = (),
     openapi_models: Sequence[type[BaseModel]] = (),
+    young_generation: int = YOUNG_GENERATION_THRESHOLD,
 ) -> FastAPI:
     """Build a service's app; its lifespan runs the relay, the consumer and `workers`.
 
@@ -201,7 +202,8 @@ def create_service_app(
     `operation_ids` names the OpenAPI operations whose endpoint function's name is not already
     a verb phrase (see leadloop.openapi); `rate_limited` lists the (METHOD, path) operations
     that can answer 429, for the document; `openapi_models` are schemas only an operation's
-    `openapi_extra` refers to.
+    `openapi_extra` refers to. `young_generation`: see `settle_heap` (a service that keeps
+    many objects between batches collects less often).
     """
     service = settings.service_name
     if handlers is not None:
@@ -226,7 +228,7 @@ def create_service_app(
                                      settings.producer_linger_ms),
         )
         app.state.runtime = runtime
-        settle_heap()
+        settle_heap(young_generation)
         runtime.tasks.append(asyncio.create_task(_start_kafka_side(runtime, handlers, workers)))
         try:
             yield

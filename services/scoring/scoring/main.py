@@ -6,25 +6,22 @@ leads/ (the copy of each lead, rescored on every event), scores/ (the score API)
 rules as data and the scorer), privacy/ (GDPR export). See services/scoring/README.md.
 """
 
-import gc
-
 from leadloop.app import create_service_app
 from scoring.config import ScoringSettings
 from scoring.handlers import HANDLERS
-from scoring.leads.kept import GC_THRESHOLDS
+from scoring.leads.kept import YOUNG_GENERATION
 from scoring.learning.worker import training_worker
 from scoring.models.api import router as models_router
 from scoring.models.worker import rescore_worker
 from scoring.privacy.api import router as privacy_router
 from scoring.scores.api import router as scores_router
 
-gc.set_threshold(*GC_THRESHOLDS)  # see leads/kept.py
-
 app = create_service_app(
     settings=ScoringSettings(),
     routers=[scores_router, models_router, privacy_router],
     handlers=HANDLERS,
     workers=[rescore_worker, training_worker],
+    young_generation=YOUNG_GENERATION,  # see leads/kept.py
     # Operation ids of the routes whose function name is not a verb phrase (leadloop.openapi).
     operation_ids={"rescore_progress": "getRescoreProgress",
                    "get_evaluation": "getModelEvaluation"},

@@ -26,8 +26,9 @@ from scoring.leads.batch import Judged
 from scoring.rules.activities import Activity
 from scoring.rules.engagement import EngagementTally
 
-GC_THRESHOLDS = (100_000, 10, 10)
-"""The garbage collector's thresholds for a process that keeps leads (scoring.main sets them).
+YOUNG_GENERATION = 100_000
+"""Allocations between two young collections in a process that keeps leads (scoring.main passes
+it to the app factory, leadloop.app.settle_heap; other services use 10,000).
 What is kept is a few hundred thousand long-lived objects, and a batch's decoded events live
 as long as the batch: at Python's default (a young collection every 700 allocations) the
 collector went over them so often that it took a third of `apply_batch`'s CPU
