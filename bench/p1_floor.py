@@ -49,7 +49,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, workdir: Path, roun
         # Every floor topic, though only capture's is written: the process's consumer subscribes
         # to the ones capture consumes, and would log each second that they are missing.
         await admin.create_topics([NewTopic(p2_floor.topic(tag, p), partitions, 1)
-                                   for p in p2_floor.PUBLISHERS])
+                                   for p in (*p2_floor.PUBLISHERS, p2_floor.KEYS)])
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.p2_floor", "capture", tag, dsn, bootstrap, str(port),
             str(workdir / f"p1floor-{tag}.ready"), cwd=REPO_ROOT)
@@ -61,7 +61,8 @@ async def measure(dsn: str, bootstrap: str, partitions: int, workdir: Path, roun
         if process is not None and process.returncode is None:
             process.terminate()
             await process.wait()
-        await admin.delete_topics([p2_floor.topic(tag, p) for p in p2_floor.PUBLISHERS])
+        await admin.delete_topics([p2_floor.topic(tag, p)
+                                   for p in (*p2_floor.PUBLISHERS, p2_floor.KEYS)])
         await admin.close()
         await conn.execute("DROP SCHEMA IF EXISTS p2floor_capture CASCADE")
         await conn.close()

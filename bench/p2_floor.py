@@ -5,25 +5,31 @@ Five processes, as the stack has, on the stack's PostgreSQL (schemas p2floor_<se
 capture's database, tables LIKE capture's leads, outbox and inbox) and Kafka (three topics of
 their own, the stack's partition count), with raw asyncpg + aiokafka + orjson on uvloop:
 - capture: uvicorn (uvloop, httptools) serving a bare ASGI app; POST /v1/leads validates the body
-  with capture's own LeadIn (pydantic + email-validator), group-commits the lead rows and one
-  outbox row each per transaction, answers 201;
+  with capture's own LeadIn (pydantic + email-validator) and group-commits, per transaction, each
+  new lead's row, its data key (`leadloop.pii.new_data_key`) in lead_keys, and two outbox rows:
+  the key record for the floor's keys topic (the rows and statement shape of
+  `leadloop.keyring.issue_keys`) and lead.created with its personal fields sealed under the key
+  (`leadloop.pii.seal`, as capture's `capture/leads/keys.py` does); answers 201;
 - a relay in every publishing process, woken in-process after each commit: one statement claims
-  and deletes outbox rows, produces them (idempotent producer, acks=all), awaits the acks,
-  commits;
-- every process consumes the floor topics its service consumes in leadloop.events.topology, a
-  batch per transaction: inbox insert ON CONFLICT DO NOTHING, one upsert of per-lead state; scoring
+  and deletes outbox rows, produces them with the stack's CloudEvents headers (idempotent
+  producer, acks=all), awaits the acks, commits;
+- every process consumes the floor topics its service consumes in leadloop.events.topology (and
+  the keys topic, whose records it stores in its own lead_keys, as each service's KeysConsumer
+  does), a batch per transaction: inbox insert ON CONFLICT DO NOTHING, lead.created's personal
+  fields opened with the lead's key (`leadloop.pii.reveal`), one upsert of per-lead state; scoring
   also writes lead.qualified to its outbox for each lead.created, handoff lead.handed_off for each
   lead.qualified. Offsets are committed once a second, as the consumer runner does.
 The clock runs from when bench/loadgen.py was due to post a lead to when its lead.handed_off
 reached a plain Kafka reader, as P2 measures. Not done (so the floor is, if anything, low): no
-per-lead data key, sealing or opening of personal fields, no keys topic, no API-key scope lookup
-beyond the header's presence, no idempotency keys, dedupe or reference data, no tracing, metrics
-or logging, no dead-letter handling.
+API-key scope lookup beyond the header's presence, no idempotency keys, dedupe or reference data,
+a trivial score and routing instead of the model and rules, no waiting for a key that has not
+arrived (its event stays sealed), no tracing, metrics or logging, no dead-letter handling.
 
     python -m bench.p2_floor    # on a stack of its own (PostgreSQL, Kafka, capture's schema)
 """
 
 import asyncio
+import base64
 import math
 import shutil
 import sys
@@ -48,15 +54,22 @@ from bench.harness import free_port, percentile, wait_until
 from bench.kafka_probe import HandoffReader
 from capture.leads.validation import LeadIn
 from leadloop.events.topology import CONSUMES, SERVICES
+from leadloop.pii import has_sealed_data, new_data_key, reveal, seal
 
 CREATED, QUALIFIED, HANDED_OFF = (f"leadloop.lead.{t}.v1" for t in
                                   ("created", "qualified", "handed_off"))
+KEYS = "keys"  # the keys topic's pseudo-publisher in topic(): capture issues, all others read
 PUBLISHERS = ("capture", "scoring", "handoff")  # the services whose topics a lead crosses
 REACTS = {"scoring": (CREATED, QUALIFIED), "handoff": (QUALIFIED, HANDED_OFF)}
 # (fetch_min_bytes, fetch_max_wait_ms): the speed-to-lead path fetches at once, as in the stack.
 FETCH = {"scoring": (1, 500), "handoff": (1, 500)}
 RATES = (10.0, 100.0)  # leads/s offered: the light load first, then P2's rate
 
+# Outbox columns the relay sends as CloudEvents headers (with ce_specversion and content-type),
+# as the stack's relay does.
+HEADERS = (("ce_id", "event_id"), ("ce_source", "source"), ("ce_type", "event_type"),
+           ("ce_subject", "subject"), ("ce_time", "occurred_at"),
+           ("ce_traceparent", "traceparent"))
 INBOX = ("INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) "
          "ON CONFLICT DO NOTHING RETURNING event_id")
 UPSERT = ("INSERT INTO lead_state (lead_id, last_event, data) SELECT * FROM unnest($1::text[], "
@@ -66,14 +79,20 @@ OUTBOX = ("INSERT INTO outbox (event_id, topic, event_type, subject, source, occ
           "traceparent, data) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
           "$4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::bytea[])")
 CLAIM = ("DELETE FROM outbox AS o USING (SELECT id FROM outbox ORDER BY id LIMIT 500 "
-         "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id "
-         "RETURNING o.id, o.topic, o.event_type, o.subject, o.data")
+         "FOR UPDATE SKIP LOCKED) AS c WHERE o.id = c.id RETURNING o.id, o.event_id, o.topic, "
+         "o.event_type, o.subject, o.source, o.occurred_at, o.traceparent, o.data")
+# leadloop.keyring's statements: a key per new lead (its record goes through OUTBOX), and the
+# copies the other services keep.
+INSERT_KEYS = ("INSERT INTO lead_keys (lead_id, data_key) SELECT * FROM unnest($1::text[], "
+               "$2::bytea[]) ON CONFLICT DO NOTHING RETURNING lead_id")
+KEYS_OF = "SELECT lead_id, data_key FROM lead_keys WHERE lead_id = ANY($1::text[])"
+KEY_RECORD_TYPE = "leadloop.lead.key.v1"
 LEADS = ("INSERT INTO leads (id, email, profile, consent, source) SELECT * FROM unnest("
          "$1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) ON CONFLICT DO NOTHING")
 
 
-def topic(tag: str, service: str) -> str:
-    return f"bench.p2floor.{tag}.{service}"
+def topic(tag: str, service: str, floor: str = "p2floor") -> str:
+    return f"bench.{floor}.{tag}.{service}"
 
 
 def schema_ddl(service: str) -> list[str]:
@@ -81,6 +100,7 @@ def schema_ddl(service: str) -> list[str]:
     return [f"DROP SCHEMA IF EXISTS {s} CASCADE", f"CREATE SCHEMA {s}",
             f"CREATE TABLE {s}.outbox (LIKE public.outbox INCLUDING ALL)",
             f"CREATE TABLE {s}.processed_events (LIKE public.processed_events INCLUDING ALL)",
+            f"CREATE TABLE {s}.lead_keys (LIKE public.lead_keys INCLUDING ALL)",
             f"CREATE TABLE {s}.lead_state (lead_id text PRIMARY KEY, last_event text NOT NULL, "
             "data jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
             ] + ([f"CREATE TABLE {s}.leads (LIKE public.leads INCLUDING ALL)"]
@@ -97,17 +117,31 @@ def decide(kind: str, e: dict[str, Any]) -> dict[str, Any]:
     return {"score": 60 + 40 * (size >= 100)} if kind == QUALIFIED else {"rep": "floor-rep"}
 
 
-async def write_outbox(conn: asyncpg.Connection, service: str, tag: str,
-                       events: list[dict[str, Any]]) -> None:
-    n, now = len(events), datetime.now(UTC)
-    await conn.execute(OUTBOX, [e["id"] for e in events], [topic(tag, service)] * n,
-                       [e["type"] for e in events], [e["lead_id"] for e in events], [service] * n,
-                       [now] * n, [f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
-                                   for _ in events], [orjson.dumps(e) for e in events])
+async def write_outbox(conn: asyncpg.Connection, service: str,
+                       events: list[tuple[str, dict[str, Any]]]) -> None:
+    """One insert of (topic, event) rows, in order."""
+    now = datetime.now(UTC)
+    await conn.execute(OUTBOX, [e["id"] for _, e in events], [t for t, _ in events],
+                       [e["type"] for _, e in events], [e["lead_id"] for _, e in events],
+                       [service] * len(events), [now] * len(events),
+                       [f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01" for _ in events],
+                       [orjson.dumps(e) for _, e in events])
+
+
+def key_record(lead_id: str, key: bytes) -> dict[str, Any]:
+    """A lead's key record for the keys topic, as leadloop.keyring writes it."""
+    return {"id": f"key-{lead_id}-{time.time_ns()}", "type": KEY_RECORD_TYPE,
+            "lead_id": lead_id, "data": {"lead_id": lead_id,
+                                         "data_key": base64.b64encode(key).decode()}}
 
 
 class Stage:
-    """One service's process: its consumer, its relay and (capture) its group commit."""
+    """One service's process: its consumer, its relay and (capture) its group commit. The hooks
+    `state` and `reactions` are what a floor's stage does with a batch (P3's floor overrides them).
+    """
+
+    FLOOR = "p2floor"  # schema prefix and topic infix
+    PUBLISHERS: tuple[str, ...] = PUBLISHERS
 
     def __init__(self, service: str, tag: str, dsn: str, bootstrap: str, ready: Path) -> None:
         self.service, self.tag, self.dsn, self.bootstrap = service, tag, dsn, bootstrap
@@ -115,9 +149,17 @@ class Stage:
         self.leads: asyncio.Queue[tuple[uuid.UUID, dict[str, Any], asyncio.Future[None]]]
         self.leads = asyncio.Queue()
 
+    def topic(self, publisher: str) -> str:
+        return topic(self.tag, publisher, self.FLOOR)
+
+    def consumed(self) -> list[str]:
+        """The floor topics this service consumes, and the keys topic unless it issues keys."""
+        return [self.topic(p) for p in self.PUBLISHERS if p in CONSUMES[self.service]] + (
+            [self.topic(KEYS)] if self.service != "capture" else [])
+
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn, server_settings={
-            "search_path": f"p2floor_{self.service}"})
+            "search_path": f"{self.FLOOR}_{self.service}"})
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
@@ -139,50 +181,88 @@ class Stage:
                 async with conn.transaction():
                     rows = sorted(await conn.fetch(CLAIM), key=lambda r: r["id"])
                     acks = [await self.producer.send(
-                        r["topic"], r["data"], key=r["subject"].encode(),
-                        headers=[("ce_type", r["event_type"].encode()),
-                                 ("ce_subject", r["subject"].encode())]) for r in rows]
+                        r["topic"], r["data"], key=r["subject"].encode(), headers=[
+                            (name, str(r[column]).encode()) for name, column in HEADERS]
+                        + [("ce_specversion", b"1.0"), ("content-type", b"application/json")])
+                        for r in rows]
                     await asyncio.gather(*acks)
                 if len(rows) < 500:  # the rest were committed after this claim: woken again
                     break
 
     async def consume(self, conn: asyncpg.Connection) -> None:
         min_bytes, max_wait_ms = FETCH.get(self.service, (256 * 1024, 200))
+        keys_topic = self.topic(KEYS)
         consumer = AIOKafkaConsumer(
-            *(topic(self.tag, p) for p in PUBLISHERS if p in CONSUMES[self.service]),
-            bootstrap_servers=self.bootstrap, group_id=f"p2floor-{self.tag}-{self.service}",
+            *self.consumed(), bootstrap_servers=self.bootstrap,
+            group_id=f"{self.FLOOR}-{self.tag}-{self.service}",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500,
             fetch_min_bytes=min_bytes, fetch_max_wait_ms=max_wait_ms)
         await consumer.start()
-        committed = time.monotonic()
+        committed, pending = time.monotonic(), False
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
             if consumer.assignment() and not self.ready.exists():
                 self.ready.touch()
-            events = [orjson.loads(r.value) for rs in batches.values() for r in rs]
-            if events and await self.apply(conn, events):
+            records = [r for rs in batches.values() for r in rs]
+            keys = [orjson.loads(r.value)["data"] for r in records if r.topic == keys_topic]
+            events = [orjson.loads(r.value) for r in records if r.topic != keys_topic]
+            if (events or keys) and await self.apply(conn, events, keys):
                 self.wake.set()
-            if events and time.monotonic() - committed >= 1.0:
+            pending = pending or bool(records)
+            if pending and time.monotonic() - committed >= 1.0:  # also once the input stops
                 await consumer.commit()
-                committed = time.monotonic()
+                committed, pending = time.monotonic(), False
 
-    async def apply(self, conn: asyncpg.Connection, events: list[dict[str, Any]]) -> int:
-        """One transaction for the batch: inbox, state upsert, outbox; events published."""
-        trigger, reaction = REACTS.get(self.service, ("", ""))
+    async def apply(self, conn: asyncpg.Connection, events: list[dict[str, Any]],
+                    keys: list[dict[str, Any]]) -> int:
+        """One transaction for the batch: key copies, inbox, personal fields opened, state,
+        outbox; the number of events published."""
         async with conn.transaction():
+            if keys:  # in lead id order, as every writer of lead_keys inserts
+                ordered = sorted(keys, key=lambda k: k["lead_id"])
+                await conn.execute(INSERT_KEYS, [k["lead_id"] for k in ordered],
+                                   [base64.b64decode(k["data_key"]) for k in ordered])
+            if not events:
+                return 0
             fresh = {r[0] for r in await conn.fetch(INBOX, self.service,
                                                     [e["id"] for e in events])}
-            new = [e for e in events if e["id"] in fresh]
-            latest = {e["lead_id"]: e for e in new}  # one row per lead: its last event wins
-            if latest:
-                await conn.execute(UPSERT, list(latest), [e["type"] for e in latest.values()],
-                                   [orjson.dumps(e["data"]).decode() for e in latest.values()])
-            out = [event(reaction, e["lead_id"], decide(reaction, e)
-                         | {"received_at": e["data"]["received_at"]})
-                   for e in new if e["type"] == trigger]
+            new = await self.opened(conn, [e for e in events if e["id"] in fresh])
+            await self.state(conn, new)
+            out = self.reactions(new)
             if out:
-                await write_outbox(conn, self.service, self.tag, out)
+                await write_outbox(conn, self.service, out)
         return len(out)
+
+    async def opened(self, conn: asyncpg.Connection, events: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+        """`events` with their sealed personal fields opened, the keys read in one query."""
+        sealed = [e for e in events if has_sealed_data(e["data"])]
+        if not sealed:
+            return events
+        keys = {r[0]: r[1] for r in await conn.fetch(KEYS_OF, list({e["lead_id"]
+                                                                     for e in sealed}))}
+        return [e | {"data": reveal(e["data"], e["lead_id"], keys[e["lead_id"]])}
+                if e["lead_id"] in keys and has_sealed_data(e["data"]) else e for e in events]
+
+    async def state(self, conn: asyncpg.Connection, events: list[dict[str, Any]]) -> None:
+        """The per-lead state the batch changes: one upsert, a lead's last event wins."""
+        latest = {e["lead_id"]: e for e in events}
+        if latest:
+            await conn.execute(UPSERT, list(latest), [e["type"] for e in latest.values()],
+                               [orjson.dumps(e["data"]).decode() for e in latest.values()])
+
+    def reactions(self, events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """(topic, event) to publish: scoring's qualification, handoff's hand-off."""
+        trigger, reaction = REACTS.get(self.service, ("", ""))
+        return [(self.topic(self.service), event(reaction, e["lead_id"], decide(reaction, e)
+                                                 | {"received_at": e["data"]["received_at"]}))
+                for e in events if e["type"] == trigger]
+
+    def created(self, lead_id: str, lead: dict[str, Any], key: bytes
+                ) -> list[tuple[str, dict[str, Any]]]:
+        """Capture's outbox rows for a new lead: its key's record, then lead.created sealed."""
+        return [(self.topic(KEYS), key_record(lead_id, key)),
+                (self.topic("capture"), event(CREATED, lead_id, seal(lead, lead_id, key)))]
 
     async def group_commit(self, conn: asyncpg.Connection) -> None:
         """Capture's writes: the requests that queued while a commit ran share the next one."""
@@ -193,14 +273,17 @@ class Stage:
             leads = [(lead_id, lead) for lead_id, lead, _ in group]
             profiles = [{k: v for k, v in d.items() if k not in ("consent", "source",
                                                                   "received_at")} for _, d in leads]
+            keys = {str(i): new_data_key() for i, _ in leads}
             try:
                 async with conn.transaction():
                     await conn.execute(LEADS, [i for i, _ in leads], [d["email"] for _, d in leads],
                                        *([orjson.dumps(d).decode() for d in column] for column in (
                                            profiles, [d["consent"] for _, d in leads],
                                            [d["source"] for _, d in leads])))
-                    await write_outbox(conn, "capture", self.tag,
-                                       [event(CREATED, str(i), d) for i, d in leads])
+                    ordered = sorted(keys)
+                    await conn.execute(INSERT_KEYS, ordered, [keys[i] for i in ordered])
+                    await write_outbox(conn, "capture", [
+                        row for i, d in leads for row in self.created(str(i), d, keys[str(i)])])
             except Exception as exc:  # every request of the group answers the failure
                 for *_, done in group:
                     done.set_exception(exc)
@@ -239,9 +322,10 @@ class Stage:
         await send({"type": "http.response.body", "body": answer})
 
 
-def serve(service: str, tag: str, dsn: str, bootstrap: str, port: str, ready: str) -> None:
+def serve(kind: type[Stage], service: str, tag: str, dsn: str, bootstrap: str, port: str,
+          ready: str) -> None:
     """A stage's process: capture under uvicorn, the others a bare uvloop."""
-    stage = Stage(service, tag, dsn, bootstrap, Path(ready))
+    stage = kind(service, tag, dsn, bootstrap, Path(ready))
     if service == "capture":
         uvicorn.run(stage, host="127.0.0.1", port=int(port), loop="uvloop", http="httptools",
                     lifespan="on", log_level="warning", access_log=False)
@@ -300,7 +384,8 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
     try:
         for statement in (s for service in SERVICES for s in schema_ddl(service)):
             await conn.execute(statement)
-        await admin.create_topics([NewTopic(topic(tag, p), partitions, 1) for p in PUBLISHERS])
+        await admin.create_topics([NewTopic(topic(tag, p), partitions, 1)
+                                   for p in (*PUBLISHERS, KEYS)])
         await reader.start()
         reader_started = True
         for service in SERVICES:
@@ -341,7 +426,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
         await asyncio.gather(*(p.wait() for p in procs.values()))
         if reader_started:
             await reader.stop()
-        await admin.delete_topics([topic(tag, p) for p in PUBLISHERS])
+        await admin.delete_topics([topic(tag, p) for p in (*PUBLISHERS, KEYS)])
         await admin.close()
         for service in SERVICES:
             await conn.execute(f"DROP SCHEMA IF EXISTS p2floor_{service} CASCADE")
@@ -369,6 +454,6 @@ async def _on_own_stack() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        serve(*sys.argv[1:])
+        serve(Stage, *sys.argv[1:])
     else:
         print(orjson.dumps(asyncio.run(_on_own_stack()), option=orjson.OPT_INDENT_2).decode())

@@ -5,12 +5,15 @@ clock stops when every accepted lead's lead.handed_off has been read off Kafka A
 handoff, nurture and outcomes have committed everything (consumer lag 0 in Kafka's offsets):
 sustained leads/s = handed-off leads / (window + drain). Every stage commits to PostgreSQL
 (synchronous_commit on) before its event is published or its offset committed.
+Last, P3's floor (bench/p3_floor.py): the same durable work per lead done by five minimal
+processes, driven the same way.
 """
 
 import time
 import uuid
 from typing import Any
 
+from bench import p3_floor
 from bench.harness import Bench, summary, wait_until
 from bench.wrk import run_wrk
 
@@ -20,8 +23,9 @@ CONNECTIONS = 32
 MOST_LEADS_PER_S = 3_000  # rep capacity is provisioned for this rate
 
 
-async def run(bench: Bench) -> dict[str, Any]:
-    """Offer load for the window, then wait for the pipeline to drain."""
+async def run(bench: Bench, floor: bool = True) -> dict[str, Any]:
+    """Offer load for the window, then wait for the pipeline to drain; then the floor's run
+    (unless `floor` is false)."""
     d = bench.durations
     await bench.ensure_rep_capacity(round((d.p2_warmup_s + d.p2_s) * 100
                                           + d.p3_s * MOST_LEADS_PER_S))
@@ -54,6 +58,12 @@ async def run(bench: Bench) -> dict[str, Any]:
     statements = await bench.statement_counts() if counting else {}
     elapsed = finished - started
     rate = completed / elapsed
+    floor_result: dict[str, Any] = {}
+    if floor:
+        try:
+            floor_result = await p3_floor.on_bench(bench)
+        except Exception as exc:  # the floor must not hide P3's own figures
+            floor_result = {"error": repr(exc)}
     return summary(
         rate, f">= {TARGET:,.0f} leads/s at <= {TARGET_CPU_S * 1000:g} ms CPU/lead",
         rate >= TARGET and all_done and drained
@@ -69,4 +79,5 @@ async def run(bench: Bench) -> dict[str, Any]:
         post_p50_ms=result.latency_p50_ms, post_p99_ms=result.latency_p99_ms,
         cpu_s=usage.by_process, cpu_per_lead=usage.per_lead(completed),
         statements_per_lead={service: round(count / completed, 1)
-                             for service, count in statements.items()} if completed else {})
+                             for service, count in statements.items()} if completed else {},
+        floor=floor_result)

@@ -36,6 +36,19 @@ def _p2_floor(floor: dict[str, Any]) -> str:
             f"(at 10 leads/s: p50 {_ms(slow['p50_ms'])}, p99 {_ms(slow['p99_ms'])})")
 
 
+def _p3_floor(floor: dict[str, Any]) -> str:
+    """P3's floor (bench/p3_floor.py): leads/s handed off within the window, CPU per lead."""
+    if "error" in floor:
+        return f"; minimal pipeline: {floor['error']}"
+    cpu = floor.get("cpu_ms_per_lead") or {}
+    if cpu.get("services") is None:
+        return ""
+    return (f"; minimal pipeline doing the same durable work (bench/p3_floor.py): "
+            f"{floor['leads_per_s_in_window']:,.0f} leads/s at "
+            f"{cpu['services'] + cpu['infrastructure']:.1f} ms CPU per lead (its processes "
+            f"{cpu['services']:.1f}, PostgreSQL + Kafka {cpu['infrastructure']:.1f})")
+
+
 def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
     """(what was measured side by side, the figure)."""
     if r.get("figure") is None:
@@ -63,8 +76,10 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
                 f"p50 {_ms(r['p50_ms'])}, p99 {_ms(r['p99_ms'])}")
     if name == "P3":
         undrained = "" if r["consumers_drained"] else " (lag not back to 0)"
+        floor = r.get("floor") or {}
         return (f"{r['leads_handed_off']:,}/{r['leads_accepted']:,} handed off in "
-                f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}",
+                f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}"
+                + _p3_floor(floor),
                 f"{r['figure']:,.0f} leads/s")
     if name == "P7":
         undrained = "" if r["scoring_drained"] else " (scoring's lag not back to 0)"
