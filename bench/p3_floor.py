@@ -132,8 +132,9 @@ def events_of(publisher: str) -> dict[str, float]:
 # --- a table shaped like the real one, filled with placeholders --------------------------------
 
 COLUMNS = """
-SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype, t.typname,
-       t.typcategory, a.attnotnull, a.atthasdef, a.attidentity <> '' OR a.attgenerated <> ''
+SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typtype::text,
+       t.typname::text, t.typcategory::text, a.attnotnull, a.atthasdef,
+       a.attidentity <> '' OR a.attgenerated <> ''
        AS generated, coalesce(a.attnum = ANY(i.indkey::int2[]), false) AS in_key
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
@@ -333,6 +334,27 @@ async def _lags(admin: AIOKafkaAdminClient, offsets: AIOKafkaConsumer, tag: str,
     return total
 
 
+async def _floor_footprint(conns: dict[str, asyncpg.Connection], offsets: AIOKafkaConsumer,
+                           tag: str, partitions: int) -> dict[str, Any]:
+    """What the floor wrote per lead since its tables and topics were made (warm-up included),
+    to set against FOOTPRINT_ROWS and FOOTPRINT_EVENTS."""
+    counts = {s: {r["relname"]: (r["n_tup_ins"], r["n_tup_upd"], r["n_tup_del"])
+                  for r in await c.fetch(STATS.replace("'public'", "$1"), f"{FLOOR}_{s}")}
+              for s, c in conns.items()}
+    leads = counts["capture"]["leads"][0]
+    ends = await offsets.end_offsets([TopicPartition(p2_floor.topic(tag, p, FLOOR), n)
+                                      for p in (*SERVICES, KEYS) for n in range(partitions)])
+    per_topic = Counter({tp.topic.rsplit(".", 1)[1]: 0 for tp in ends})
+    for tp, end in ends.items():
+        per_topic[tp.topic.rsplit(".", 1)[1]] += end
+    return {"leads_created": leads,
+            "rows_per_lead": {s: {t: tuple(round(x / leads, 3) for x in v)
+                                  for t, v in sorted(tables.items()) if any(v)}
+                              for s, tables in counts.items()} if leads else {},
+            "events_per_lead": {t: round(n / leads, 3) for t, n in per_topic.items()}
+            if leads else {}}
+
+
 async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
                   infrastructure: dict[str, psutil.Process], workdir: Path, window_s: float,
                   drain_timeout_s: float) -> dict[str, Any]:
@@ -396,7 +418,11 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
                         if reader.received.get(lead, window_end + 1) <= window_end)
         services = sum(v for k, v in spent.items() if k in SERVICES)
         infra = sum(v for k, v in spent.items() if k in infrastructure)
-        return {
+        for process in procs.values():  # their backends report their table counters on exit
+            process.terminate()
+        await asyncio.gather(*(p.wait() for p in procs.values()))
+        await asyncio.sleep(1.0)
+        return {"footprint": await _floor_footprint(conns, offsets, tag, partitions),
             "leads_per_s_in_window": in_window / (window_end - started),
             "leads_per_s": completed / (finished - started), "leads_accepted": len(leads),
             "leads_handed_off": completed, "handed_off_in_window": in_window,
