@@ -189,8 +189,10 @@ class Table:
         stamp = next((c for c in loose if c["typcategory"] == "D"), None)
         target = stamp or (loose[0] if loose else columns[0])
         value = f"now()::{target['type']}" if stamp else target["name"]
-        rows = (f"SELECT ctid FROM {name} WHERE {self.lead}::text = ANY($1::text[]) LIMIT $2"
-                if self.lead else f"SELECT ctid FROM {name} WHERE $1::text[] IS NOT NULL LIMIT $2")
+        lead_type = next((c["type"] for c in columns if c["name"] == self.lead), "text")
+        rows = (f"SELECT ctid FROM {name} WHERE {self.lead} = ANY($1::text[]::{lead_type}[]) "
+                "LIMIT $2" if self.lead else
+                f"SELECT ctid FROM {name} WHERE $1::text[] IS NOT NULL LIMIT $2")
         self.update = (f"UPDATE {name} SET {target['name']} = {value} "
                        f"WHERE ctid = ANY(ARRAY({rows}))")
         self.delete = f"DELETE FROM {name} WHERE ctid = ANY(ARRAY({rows}))"
@@ -217,8 +219,11 @@ async def create_tables(conn: asyncpg.Connection, service: str) -> None:
         for column in table.unfilled:  # no placeholder for its type: left empty
             await conn.execute(f'ALTER TABLE {schema}.{name} ALTER COLUMN "{column}" '
                                "DROP NOT NULL")
-        if table.lead is None and table_work(service)[name][1] > 0:
+        if table.lead is None and table_work(service)[name][1] > 0:  # rows to update
             await conn.execute(f"INSERT INTO {schema}.{name} SELECT * FROM public.{name}")
+            if not await conn.fetchval(f"SELECT count(*) FROM {schema}.{name}"):
+                await conn.execute(table.insert.replace(f"INTO {name}", f"INTO {schema}.{name}"),
+                                   ["seed"], 0)
 
 
 # --- the stage -------------------------------------------------------------------------------
