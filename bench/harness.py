@@ -73,13 +73,14 @@ class Durations:
     p2_s: float = 20.0
     p3_s: float = 20.0
     p4_rows: int = 100_000
+    p8_leads: int = 10_000
     drain_timeout_s: float = 60.0
 
     @classmethod
     def quick(cls) -> "Durations":
         """Seconds, not minutes: proves the harness works, measures nothing worth quoting."""
         return cls(p1_round_s=2.0, p1_rounds=1, p2_warmup_s=1.0, p2_s=4.0, p3_s=4.0,
-                   p4_rows=5_000, drain_timeout_s=45.0)
+                   p4_rows=5_000, p8_leads=1_000, drain_timeout_s=45.0)
 
 
 _BACKLOG = "SELECT count(*) FROM outbox"

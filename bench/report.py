@@ -3,13 +3,14 @@
 import math
 from typing import Any
 
-ORDER = ("P1", "P2", "P3", "P4", "P5", "P7")
+ORDER = ("P1", "P2", "P3", "P4", "P5", "P7", "P8")
 TITLES = {"P1": "capture POST /v1/leads ÷ bare FastAPI + LeadIn",
           "P2": "speed-to-lead at 100 leads/s (POST → handed_off)",
           "P3": "sustained leads/s, all five services durable",
           "P4": "CSV import ÷ PostgreSQL COPY of the leads + one outbox row each",
           "P5": "nurture: due steps sent over SMTP into the sink",
-          "P7": "page-view activities/s through capture and scoring (CPU per activity)"}
+          "P7": "page-view activities/s through capture and scoring (CPU per activity)",
+          "P8": "outcomes' read-model rebuild (a report asked every 50 ms during it)"}
 
 
 def _ms(value: float | None) -> str:
@@ -87,6 +88,14 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
                 f"{r['send_s']:.1f} s sending ({r['post_rate']:,.0f}/s) + "
                 f"{r['drain_s']:.1f} s until scored{undrained}",
                 f"{r['figure']:,.0f} activities/s")
+    if name == "P8":
+        lost = "" if r["nothing_lost"] else "; LEADS MISSING from the funnel after it"
+        reports = (f"GET /v1/funnel p50 {_ms(r['report_p50_s'] * 1000)}, max "
+                   f"{_ms(r['report_max_s'] * 1000)} ({r['reports']} requests)"
+                   if r["reports"] else "no report answered during it")
+        return (f"{r['events']:,} events replayed in {r['seconds']:.1f} s on a stack of its "
+                f"own (outcomes alone), {r['live_leads']} live leads arriving; {reports}{lost}",
+                f"{r['figure']:,.0f} events/s")
     if name == "P5":
         return (f"{r['messages_in_sink']:,}/{r['leads']:,} in the sink in {r['elapsed_s']:.1f} s",
                 f"{r['figure']:,.0f} sends/min")

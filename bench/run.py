@@ -1,11 +1,14 @@
-"""`make bench`: start a private local stack, run P1-P6 side by side, print one table, and
-write the figures as JSON to bench/results/.
+"""`make bench`: start a private local stack, run P1-P7 side by side, then P8 (outcomes' read-model
+rebuild) on a stack of its own, print one table, and write the figures as JSON to
+bench/results/.
 
     python -m bench.run [--quick] [--only P2,P3] [--keep]
 
 Order: P2 and P3 need all five services, P5 (nurture's send rate) needs nurture; P6 (scoring's
 backtest) uses only the stack's PostgreSQL, in a database of its own; P1 and P4 then stop the
 four consumers and measure capture alone (see each module's docstring for what is measured).
+P8 needs outcomes alone (the other consumers would act on the history it produces), so it runs
+last, on PostgreSQL, Kafka and outcomes of its own.
 """
 
 import argparse
@@ -27,6 +30,7 @@ import psutil
 
 from bench import (
     nurture_send_rate,
+    outcomes_rebuild,
     p1_capture_http,
     p2_speed_to_lead,
     p3_sustained,
@@ -48,6 +52,7 @@ BENCHMARKS = {"P2": p2_speed_to_lead.run, "P3": p3_sustained.run, "P7": p7_activ
               "P5": nurture_send_rate.run,
               "P6": scoring_backtest.run, "P1": p1_capture_http.run, "P4": p4_import.run}
 NEEDS_WRK = ("P1", "P3")
+OWN_STACK = ("P8",)  # run after the shared stack has stopped
 
 
 def machine() -> dict[str, Any]:
@@ -134,12 +139,28 @@ async def run_all(selected: list[str], durations: Durations, home: Path,
     return results
 
 
+def run_own_stack(name: str, durations: Durations) -> dict[str, Any]:
+    """A benchmark that starts a stack of its own (see OWN_STACK), timed and guarded as
+    run_all guards the others."""
+    print(f"{name} ...", flush=True)
+    began = time.monotonic()
+    try:
+        result = asyncio.run(outcomes_rebuild.run(durations.p8_leads))
+    except Exception as exc:  # one broken benchmark must not hide the others
+        traceback.print_exc()
+        result = {"figure": None, "status": f"error: {exc!r}"}
+    result["wall_s"] = round(time.monotonic() - began, 1)
+    print(f"{name} done in {result['wall_s']} s", flush=True)
+    return result
+
+
 def main() -> int:
     """Run, print the table, write the JSON; non-zero exit only when a benchmark errored."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="seconds-long runs to check the harness; figures are not quotable")
-    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P7", help="comma-separated, e.g. P1,P4")
+    parser.add_argument("--only", default="P1,P2,P3,P4,P5,P7,P8",
+                        help="comma-separated, e.g. P1,P4")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy every service during each benchmark (slows them down)")
@@ -156,6 +177,9 @@ def main() -> int:
     began = time.monotonic()
     try:
         results = asyncio.run(run_all(selected, durations, home, profile_dir))
+        for name in OWN_STACK:
+            if name in wanted:
+                results[name] = run_own_stack(name, durations)
     finally:
         if args.keep:
             print(f"stack folder kept: {home}")
