@@ -339,6 +339,13 @@ async def _lags(admin: AIOKafkaAdminClient, offsets: AIOKafkaConsumer, tag: str,
     return total
 
 
+async def _commits(conns: dict[str, asyncpg.Connection]) -> dict[str, int]:
+    """Transactions committed so far in each service's database (whoever ran them: on a
+    benchmark's stack, LeadLoop's idle services too)."""
+    return {s: await c.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = "
+                                "current_database()") for s, c in conns.items()}
+
+
 async def _floor_footprint(conns: dict[str, asyncpg.Connection], offsets: AIOKafkaConsumer,
                            tag: str, partitions: int) -> dict[str, Any]:
     """What the floor wrote per lead since its tables and topics were made (warm-up included),
@@ -406,6 +413,7 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
         meter = {**{s: psutil.Process(p.pid) for s, p in procs.items()}, **infrastructure}
         load_at_start = psutil.getloadavg()
         before = p2_floor._cpu_seconds(meter)
+        commits_before = await _commits(conns)
         started = time.monotonic()
         wrk = await run_wrk(url, window_s, connections=CONNECTIONS, api_key="floor", tag=tag)
         window_end = time.monotonic()
@@ -427,7 +435,10 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
             process.terminate()
         await asyncio.gather(*(p.wait() for p in procs.values()))
         await asyncio.sleep(1.0)
+        commits = {s: n - commits_before[s] for s, n in (await _commits(conns)).items()}
         return {"footprint": await _floor_footprint(conns, offsets, tag, partitions),
+            "commits_per_lead": {s: round(n / completed, 2) for s, n in commits.items()}
+            if completed else {},
             "leads_per_s_in_window": in_window / (window_end - started),
             "leads_per_s": completed / (finished - started), "leads_accepted": len(leads),
             "leads_handed_off": completed, "handed_off_in_window": in_window,
@@ -530,10 +541,13 @@ async def measure_footprint(bench: Bench) -> dict[str, Any]:
         await bench.wait_drained(bench.durations.drain_timeout_s)
         await asyncio.sleep(STATS_FLUSH_S)
         rows_before = await _table_counters(bench)
+        databases = {s: await bench.database(s) for s in SERVICES}
+        commits_before = await _commits(databases)
         offsets_before = await _end_offsets(consumer, partitions)
         result = await p3_sustained.run(bench, floor=False)
         await asyncio.sleep(STATS_FLUSH_S)
         rows_after = await _table_counters(bench)
+        commits = {s: n - commits_before[s] for s, n in (await _commits(databases)).items()}
         offsets_after = await _end_offsets(consumer, partitions)
         leads = rows_after["capture"]["leads"][0] - rows_before["capture"]["leads"][0]
         rows = {service: {table: tuple(round((a - b) / leads, 3) for a, b in zip(
@@ -552,6 +566,7 @@ async def measure_footprint(bench: Bench) -> dict[str, Any]:
         return {"leads_created": leads, "leads_accepted": result["leads_accepted"],
                 "leads_per_s": result["figure"], "cpu_per_lead": result["cpu_per_lead"],
                 "load_average_at_end": psutil.getloadavg(),
+                "commits_per_lead": {s: round(n / leads, 2) for s, n in commits.items()},
                 "FOOTPRINT_ROWS": rows, "FOOTPRINT_EVENTS": events}
     finally:
         await consumer.stop()
