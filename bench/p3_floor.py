@@ -189,13 +189,15 @@ class Table:
         stamp = next((c for c in loose if c["typcategory"] == "D"), None)
         target = stamp or (loose[0] if loose else columns[0])
         value = f"now()::{target['type']}" if stamp else target["name"]
+        # A lead's rows through the lead column's index ($1: the leads whose rows change, as
+        # many as rows are due), as the services' statements find them; a table not keyed by
+        # lead changes its first $2 rows (a ctid list on a TID scan: the table is small).
         lead_type = next((c["type"] for c in columns if c["name"] == self.lead), "text")
-        rows = (f"SELECT ctid FROM {name} WHERE {self.lead} = ANY($1::text[]::{lead_type}[]) "
-                "LIMIT $2" if self.lead else
-                f"SELECT ctid FROM {name} WHERE $1::text[] IS NOT NULL LIMIT $2")
-        self.update = (f"UPDATE {name} SET {target['name']} = {value} "
-                       f"WHERE ctid = ANY(ARRAY({rows}))")
-        self.delete = f"DELETE FROM {name} WHERE ctid = ANY(ARRAY({rows}))"
+        rows = (f"{self.lead} = ANY($1::text[]::{lead_type}[]) AND $2::int IS NOT NULL"
+                if self.lead else f"ctid = ANY(ARRAY(SELECT ctid FROM {name} WHERE "
+                "$1::text[] IS NOT NULL LIMIT $2))")
+        self.update = f"UPDATE {name} SET {target['name']} = {value} WHERE {rows}"
+        self.delete = f"DELETE FROM {name} WHERE {rows}"
         self.unfilled = [c["name"] for c in columns if c["attnotnull"] and not c["atthasdef"]
                          and not c["generated"] and c["name"] not in dict(filled)]
 
@@ -289,7 +291,7 @@ class P3Stage(Stage):
                 for _ in range(10):
                     if left <= 0:
                         break
-                    done = int((await conn.execute(statement, leads, left)).split()[-1])
+                    done = int((await conn.execute(statement, leads[:left], left)).split()[-1])
                     if done == 0:
                         break
                     left -= done
