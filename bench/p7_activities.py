@@ -40,23 +40,24 @@ async def _create_leads(bench: Bench, tag: str) -> list[str]:
     return ids
 
 
-def _arrays(lead_ids: list[str], total: int) -> list[list[dict[str, Any]]]:
+def arrays_of(lead_ids: list[str], total: int) -> list[list[dict[str, Any]]]:
     items = [{"id": str(uuid.uuid4()), "kind": "page_view", "lead_id": lead_ids[n % len(lead_ids)],
               "url": f"https://www.example.com/docs/page-{n % 97}", "seconds_on_page": n % 300}
              for n in range(total)]
     return [items[i:i + ARRAY] for i in range(0, total, ARRAY)]
 
 
-async def _send(bench: Bench, arrays: list[list[dict[str, Any]]]) -> dict[str, int]:
-    """POST the arrays from CLIENTS concurrent clients; counts of accepted and refused items."""
+async def send(http: httpx.AsyncClient, url: str, arrays: list[list[dict[str, Any]]]
+               ) -> dict[str, int]:
+    """POST the arrays to `url` from CLIENTS concurrent clients; counts of accepted and refused
+    items (P7's floor is driven by the same)."""
     counts = {"accepted": 0, "refused": 0, "failed_requests": 0}
     queue = iter(arrays)
-    url = bench.url("capture", "/v1/activities")
 
     async def client() -> None:
         for array in queue:
             try:
-                r = await bench.http.post(url, json=array)
+                r = await http.post(url, json=array)
             except httpx.HTTPError:
                 counts["failed_requests"] += 1
                 continue
@@ -80,10 +81,10 @@ async def run(bench: Bench) -> dict[str, Any]:
     clean_start = await bench.wait_drained(d.drain_timeout_s)
     score_url = bench.url("scoring", f"/v1/leads/{lead_ids[0]}/score")
     engagement_before = (await bench.http.get(score_url)).json().get("engagement_score")
-    arrays = _arrays(lead_ids, total)
+    arrays = arrays_of(lead_ids, total)
     before = bench.meter.snapshot()
     started = time.monotonic()
-    counts = await _send(bench, arrays)
+    counts = await send(bench.http, bench.url("capture", "/v1/activities"), arrays)
     sent = time.monotonic()
 
     async def scored() -> bool:
