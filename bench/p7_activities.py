@@ -6,7 +6,8 @@ from a few concurrent clients, as a tracking collector would forward them. The c
 every activity is stored, capture's outbox is published, and scoring has consumed and committed
 everything (its consumer lag is 0 in Kafka's offsets): each activity recorded and its lead's
 engagement score updated. Figure: activities / elapsed seconds. A sample lead's score is read
-back to check that engagement moved.
+back to check that engagement moved. Last, once the stack has drained, P7's floor
+(bench/p7_floor.py): minimal processes doing the same durable work under the same load.
 """
 
 import asyncio
@@ -16,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from bench import p7_floor
 from bench.harness import Bench, summary, wait_until
+from leadloop.events.topology import SERVICES
 
 TARGET = 5_000.0
 LEADS = 400
@@ -97,6 +100,14 @@ async def run(bench: Bench) -> dict[str, Any]:
     engagement_after = (await bench.http.get(score_url)).json().get("engagement_score")
     elapsed = finished - started
     rate = counts["accepted"] / elapsed
+    try:  # the stack idle first: its other consumers may still be applying the page views
+        await bench.wait_drained(d.drain_timeout_s)
+        floor = await p7_floor.measure(
+            {s: bench.dsn(s) for s in SERVICES}, bench.stack.bootstrap_servers,
+            bench.stack.settings.topic_partitions, bench.meter.infrastructure, bench.workdir,
+            total)
+    except Exception as exc:  # the floor must not hide P7's own figures
+        floor = {"error": repr(exc)}
     return summary(
         rate, f">= {TARGET:,.0f} activities/s",
         rate >= TARGET and drained and counts["accepted"] == total,
@@ -106,4 +117,4 @@ async def run(bench: Bench) -> dict[str, Any]:
         post_rate=counts["accepted"] / (sent - started), scoring_drained=drained,
         started_drained=clean_start, engagement_before=engagement_before,
         engagement_after=engagement_after, cpu_s=usage.by_process,
-        cpu_per_lead=usage.per_lead(counts["accepted"]))  # per activity
+        cpu_per_lead=usage.per_lead(counts["accepted"]), floor=floor)  # per activity

@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import ValidationError
 
-from bench import p7_activities
+from bench import p7_activities  # P7's load, read at run time (that module imports this one)
 from bench.cpu import _process_seconds as process_seconds
 from bench.harness import free_port, wait_until
 from bench.p2_floor import FETCH, INBOX, OUTBOX, Stage, event
