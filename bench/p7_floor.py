@@ -9,18 +9,21 @@ settings and capture's bare ASGI serving are bench/p2_floor.py's Stage:
 - capture: POST /v1/activities (an array of up to 1,000) validates each item with capture's own
   ActivityIn, group-commits the requests that queue while a commit runs: which leads exist (one
   query), the activities (capture's own `insert_activities`) and a lead.activity outbox row per
-  new one; answers 202/207 with each item's result by index;
+  new one, its personal fields (URL, properties) sealed under the lead's data key
+  (`leadloop.pii.seal`, the keys read in one query); answers 202/207 with each item's result by
+  index;
 - every process consumes the floor topics its service consumes in leadloop.events.topology, a
-  batch per transaction, and writes what its service writes per page view (FOOTPRINT);
+  batch per transaction, opens the personal fields its service's handlers read (OPENS,
+  `leadloop.pii.reveal`) and writes what its service writes per page view (FOOTPRINT);
   scoring's decision is the default model's page-view rule alone (2 points each, up to 20),
   applied per activity in order, with a lead.scored for each change, as scoring announces one.
 Driven as P7 (bench/p7_activities.py): the same arrays of 1,000 about LEADS leads, from the same
-number of concurrent clients; the leads are written into each schema first (and a few hundred
-others warm the processes up). The clock runs from the first POST until scoring has stored every
-activity. Not done (so the floor is, if anything, high): no sealing of the URL under the lead's
-data key nor opening it in nurture and outcomes, no API-key scope lookup beyond the header's
-presence, no idempotency keys, email or visitor lookups, no scoring model beyond that rule, no
-kept state, tracing, metrics, logging or dead-letter handling.
+number of concurrent clients; the leads are written into each schema first (and 1,000 page
+views about 100 others warm the processes up). The clock runs from the first POST until scoring has stored every
+activity. Not done (so the floor is, if anything, high): no API-key scope lookup beyond the
+header's presence, no idempotency keys, email or visitor lookups, no keys topic (the leads' keys
+are in place before the clock starts), no scoring model beyond that rule, no state kept between
+batches, no tracing, metrics, logging or dead-letter handling.
 
     python -m bench.p7_floor    # on a stack of its own (PostgreSQL, Kafka, migrated databases)
 """
@@ -54,6 +57,7 @@ from capture.activities.repository import Activity, insert_activities
 from capture.activities.schemas import ActivityIn
 from capture.leads.repository import existing_lead_ids
 from leadloop.events.topology import CONSUMES, SERVICES
+from leadloop.pii import new_data_key, reveal, seal
 
 SCHEMA = "p7floor"
 ACTIVITY, SCORED = "leadloop.lead.activity.v1", "leadloop.lead.scored.v1"
@@ -78,11 +82,16 @@ FOOTPRINT: dict[str, dict[str, tuple[float, float]]] = {  # table: (inserted, up
     "outcomes": {"processed_events": (1.082, 0.0), "timeline_entries": (1.082, 0.0),
                  "funnel_leads": (0.0, 0.082)},
 }
+# The personal fields of lead.activity each consumer opens (its handlers' reads_personal_fields;
+# None: all of them), as the stack's consumers do with the lead's key; handoff and capture read
+# none of a page view's.
+OPENS: dict[str, tuple[str, ...] | None] = {"scoring": None, "nurture": ("url",),
+                                            "outcomes": ("url", "referrer", "landing_page")}
 LEAD_TABLE = {"capture": "leads", "scoring": "leads", "nurture": "lead_states",
               "outcomes": "funnel_leads"}  # the per-lead row each service keeps
 PAGE_VIEW_POINTS, ENGAGEMENT_CAP, FIT = 2, 20, 40  # the default model's page-view rule
 
-EXISTING = "SELECT id FROM leads WHERE id = ANY($1::uuid[])"
+KEYS_OF = "SELECT lead_id, data_key FROM lead_keys WHERE lead_id = ANY($1::text[])"
 SCORING_LEADS = ("SELECT lead_id, fit_score, engagement_score FROM leads "
                  "WHERE lead_id = ANY($1::uuid[])")
 SCORING_ACTIVITIES = (
@@ -119,14 +128,18 @@ def topic(tag: str, publisher: str) -> str:
 
 def schema_ddl(service: str) -> list[str]:
     """The floor's schema in `service`'s database: its tables LIKE the service's own."""
-    tables = {"outbox", "processed_events", *FOOTPRINT[service]} | (
+    tables = {"outbox", "processed_events", "lead_keys", *FOOTPRINT[service]} | (
         {LEAD_TABLE[service]} if service in LEAD_TABLE else set())
     return [f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", f"CREATE SCHEMA {SCHEMA}"] + [
         f"CREATE TABLE {SCHEMA}.{t} (LIKE public.{t} INCLUDING ALL)" for t in sorted(tables)]
 
 
-async def seed_leads(conn: asyncpg.Connection, service: str, lead_ids: list[uuid.UUID]) -> None:
-    """The leads as each service holds them before the page views: new, engagement 0."""
+async def seed_leads(conn: asyncpg.Connection, service: str, lead_ids: list[uuid.UUID],
+                     keys: list[bytes]) -> None:
+    """The leads as each service holds them before the page views: new, engagement 0, and their
+    data keys (capture issued them; the others keep copies from the keys topic)."""
+    await conn.execute(f"INSERT INTO {SCHEMA}.lead_keys (lead_id, data_key) SELECT * FROM "
+                       "unnest($1::text[], $2::bytea[])", [str(i) for i in lead_ids], keys)
     if service == "capture":
         await conn.execute(
             f"INSERT INTO {SCHEMA}.leads (id, email, profile, consent, source) SELECT i, "
@@ -149,16 +162,24 @@ async def row_counts(conns: dict[str, asyncpg.Connection]) -> dict[str, dict[str
             for s in SERVICES}
 
 
-async def rows_written(conns: dict[str, asyncpg.Connection], activities: int,
-                       before: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
-    """Rows inserted per activity once nurture and outcomes have applied every event too (they
-    may finish after the clock stops), to check the floor against FOOTPRINT."""
+async def all_applied(conns: dict[str, asyncpg.Connection], activities: int,
+                      before: dict[str, dict[str, int]], timeout_s: float = 60.0) -> bool:
+    """Until scoring has stored `activities` more and nurture and outcomes have applied them and
+    every lead.scored they caused (they may finish after scoring)."""
     async def applied() -> bool:
         now = await row_counts(conns)
         scored = now["scoring"]["score_history"] - before["scoring"]["score_history"]
-        return all(now[s]["processed_events"] - before[s]["processed_events"]
-                   >= activities + scored for s in ("nurture", "outcomes"))
-    await wait_until(applied, 60, interval_s=0.5)
+        return (now["scoring"]["lead_activities"] - before["scoring"]["lead_activities"]
+                >= activities and all(now[s]["processed_events"] - before[s]["processed_events"]
+                                      >= activities + scored for s in ("nurture", "outcomes")))
+    return await wait_until(applied, timeout_s, interval_s=0.2)
+
+
+async def rows_written(conns: dict[str, asyncpg.Connection], activities: int,
+                       before: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
+    """Rows inserted per activity once every consumer has applied the page views, to check the
+    floor against FOOTPRINT."""
+    await all_applied(conns, activities, before)
     now = await row_counts(conns)
     return {s: {t: round((n - before[s][t]) / max(1, activities), 4) for t, n in now[s].items()}
             for s in SERVICES if now[s]}
@@ -235,7 +256,7 @@ class ActivityStage(Stage):
         async with conn.transaction():
             fresh = {r[0] for r in await conn.fetch(INBOX, self.service,
                                                     [e["id"] for e in events])}
-            new = [e for e in events if e["id"] in fresh]
+            new = await self.opened(conn, [e for e in events if e["id"] in fresh])
             views = [e for e in new if e["type"] == ACTIVITY and e["data"]["kind"] == "page_view"]
             if self.service == "scoring":
                 return await self.score(conn, views)
@@ -244,6 +265,18 @@ class ActivityStage(Stage):
             else:
                 await self.timeline(conn, new)
         return 0
+
+    async def opened(self, conn: asyncpg.Connection, events: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+        """The page views with the personal fields this service reads opened, the batch's keys
+        read in one query."""
+        leads = list({e["lead_id"] for e in events if e["type"] == ACTIVITY})
+        if not leads:
+            return events
+        keys = dict(await conn.fetch(KEYS_OF, leads))
+        return [e | {"data": reveal(e["data"], e["lead_id"], keys[e["lead_id"]],
+                                    OPENS[self.service])} if e["type"] == ACTIVITY else e
+                for e in events]
 
     async def score(self, conn: asyncpg.Connection, views: list[dict[str, Any]]) -> int:
         """Scoring: the activities kept, the leads rescored, score history and lead.scored."""
@@ -309,13 +342,15 @@ class ActivityStage(Stage):
                         r.lead_id for r in rows if r.lead_id is not None}))
                     stored = [r for r in rows if r.lead_id in known]
                     inserted = await insert_activities(conn, stored)
-                    if inserted:
+                    keys = dict(await conn.fetch(KEYS_OF, list({str(r.lead_id) for r in stored})))
+                    if inserted:  # personal fields sealed under the lead's key, as at commit
                         await write_events(conn, "capture", self.tag, [event(
-                            ACTIVITY, str(r.lead_id), {
+                            ACTIVITY, str(r.lead_id), seal({
                                 "lead_id": str(r.lead_id), "activity_id": str(r.id),
                                 "kind": r.kind, "occurred_at": r.occurred_at.isoformat(),
                                 "url": r.url, "source": r.source.model_dump(mode="json"),
-                                "properties": r.properties}) for r in stored if r.id in inserted])
+                                "properties": r.properties}, str(r.lead_id), keys[str(r.lead_id)]))
+                            for r in stored if r.id in inserted])
             except Exception as exc:  # every request of the group answers the failure
                 for _, done in group:
                     done.set_exception(exc)
@@ -394,6 +429,7 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
     ready = {s: workdir / f"p7floor-{tag}-{s}.ready" for s in SERVICES}
     lead_ids = [uuid.uuid4() for _ in range(p7_activities.LEADS)]
     warm_ids = [uuid.uuid4() for _ in range(WARMUP_LEADS)]
+    keys = [new_data_key() for _ in range(len(lead_ids) + len(warm_ids))]
     http = httpx.AsyncClient(timeout=60, headers={"X-API-Key": "floor"})
 
     async def joined() -> bool:
@@ -408,7 +444,7 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
         for service in SERVICES:
             for statement in schema_ddl(service):
                 await conns[service].execute(statement)
-            await seed_leads(conns[service], service, lead_ids + warm_ids)
+            await seed_leads(conns[service], service, lead_ids + warm_ids, keys)
         await admin.create_topics([NewTopic(topic(tag, p), partitions, 1) for p in PUBLISHERS])
         for service in SERVICES:
             procs[service] = await asyncio.create_subprocess_exec(
@@ -417,11 +453,10 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
         if not await wait_until(joined, 120):
             raise RuntimeError("the floor's consumers did not join their groups")
         warm = p7_activities.arrays_of([str(i) for i in warm_ids], p7_activities.ARRAY)
+        empty = await row_counts(conns)
         await p7_activities.send(http, url, warm)  # connections and statements, not measured
-
-        async def warmed() -> bool:
-            return await stored() == p7_activities.ARRAY
-        await wait_until(warmed, 60, interval_s=0.1)
+        if not await all_applied(conns, p7_activities.ARRAY, empty):
+            raise RuntimeError("the floor did not apply the warm-up's page views")
         arrays = p7_activities.arrays_of([str(i) for i in lead_ids], total)
         rows_before = await row_counts(conns)
         meter = {**{s: psutil.Process(p.pid) for s, p in procs.items()}, **infrastructure}
@@ -432,7 +467,8 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
         sent = time.monotonic()
 
         async def scored() -> bool:
-            return await stored() >= p7_activities.ARRAY + counts["accepted"]
+            return await stored() >= rows_before["scoring"]["lead_activities"] + counts[
+                "accepted"]
         drained = await wait_until(scored, 120, interval_s=0.1)
         finished = time.monotonic()
         spent = {name: process_seconds(p) - before[name] for name, p in meter.items()}
