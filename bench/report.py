@@ -47,7 +47,7 @@ def _p7_floor(floor: dict[str, Any]) -> str:
     return (f"; minimal pipeline doing the same durable work (bench/p7_floor.py): "
             f"{floor['activities_per_s']:,.0f} activities/s at {cpu['services'] * 1e3:.2f} + "
             f"{cpu['infrastructure'] * 1e3:.2f} ms CPU per activity (processes + PostgreSQL "
-            "and Kafka)")
+            f"and Kafka), at most {floor['cpu_bound_activities_per_s']:,.0f}/s on all cores")
 
 
 def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
