@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadloop.driver import driver_in_transaction
 from nurture.leads.domain import EnrollmentStatus, LeadState, address_key
 from nurture.sending.engine import Engagement
 from nurture.sequences.domain import Sequence
@@ -134,11 +136,27 @@ async def save_positions(conn: AsyncConnection, moves: Seq[dict[str, Any]]) -> N
         await conn.execute(_MOVE, list(moves))
 
 
+_MESSAGE_COLUMNS = ("id", "enrollment_id", "lead_id", "sequence_key", "sequence_version", "step",
+                    "channel", "template", "status", "error", "sent_at", "links")
+# One text for any number of rows, so asyncpg prepares it once per connection: a multi-row
+# VALUES insert compiles anew for every batch size (8% of nurture's CPU in P3's profile).
+_INSERT_MESSAGES = f"""
+INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::int[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
+                     $12::jsonb[])
+ON CONFLICT (enrollment_id, step) DO NOTHING
+"""
+
+
 async def insert_messages(conn: AsyncConnection, rows: Seq[dict[str, Any]]) -> None:
     """Record sent or failed messages; the (enrollment, step) key keeps each step once."""
-    if rows:
-        await conn.execute(insert(messages).values(list(rows)).on_conflict_do_nothing(
-            index_elements=[messages.c.enrollment_id, messages.c.step]))
+    if not rows:
+        return
+    driver = await driver_in_transaction(conn)
+    await driver.execute(_INSERT_MESSAGES, *(
+        [orjson.dumps(row["links"]).decode() for row in rows] if column == "links"
+        else [row[column] for row in rows] for column in _MESSAGE_COLUMNS))
 
 
 async def mark_bounced(conn: AsyncConnection, lead_ids: Seq[UUID], at: datetime) -> None:
