@@ -4,8 +4,9 @@ allows at all.
 
 Five processes, as the stack has, each on its own service's database of the stack's PostgreSQL
 (a schema p7floor with tables LIKE the service's own, indexes included) and on the stack's Kafka
-(two topics of their own), with raw asyncpg + aiokafka + orjson on uvloop; the relay, the consumer
-settings and capture's bare ASGI serving are bench/p2_floor.py's Stage:
+(two topics of their own), with raw asyncpg + aiokafka + orjson on uvloop; the consumer settings,
+capture's bare ASGI serving and the relay's claim are bench/p2_floor.py's Stage (the relay
+produces a record batch per partition, as the stack's does):
 - capture: POST /v1/activities (an array of up to 1,000) validates each item with capture's own
   ActivityIn, group-commits the requests that queue while a commit runs: which leads exist (one
   query), the activities (capture's own `insert_activities`) and a lead.activity outbox row per
@@ -53,12 +54,13 @@ from pydantic import ValidationError
 from bench import p7_activities  # P7's load, read at run time (that module imports this one)
 from bench.cpu import _process_seconds as process_seconds
 from bench.harness import free_port, wait_until
-from bench.p2_floor import FETCH, INBOX, OUTBOX, Stage, event
+from bench.p2_floor import CLAIM, FETCH, INBOX, OUTBOX, Stage, event
 from capture.activities.api import activity_properties
 from capture.activities.repository import Activity, insert_activities
 from capture.activities.schemas import ActivityIn
 from capture.leads.repository import existing_lead_ids
 from leadloop.events.topology import CONSUMES, SERVICES
+from leadloop.kafka import KeyPartitions
 from leadloop.pii import new_data_key, reveal, seal
 
 SCHEMA = "p7floor"
@@ -229,6 +231,40 @@ class ActivityStage(Stage):
 
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn, server_settings={"search_path": SCHEMA})
+
+    async def relay(self, conn: asyncpg.Connection) -> None:
+        """p2_floor's relay (woken after each commit, one statement claims and deletes), but
+        producing a record batch per partition as the stack's relay does (leadloop.outbox): at
+        P7's volume a send per record cost the floor's capture more than the stack's."""
+        partitions = KeyPartitions(self.producer)
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), 1.0)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            while True:
+                async with conn.transaction():
+                    rows = sorted(await conn.fetch(CLAIM), key=lambda r: r["id"])
+                    batches: dict[tuple[str, int], Any] = {}
+                    acks = []
+                    for r in rows:
+                        key, value = r["subject"].encode(), r["data"]
+                        headers = [("ce_type", r["event_type"].encode()), ("ce_subject", key)]
+                        where = r["topic"], await partitions.of(r["topic"], key)
+                        batch = batches.get(where)
+                        if batch is None or batch.append(timestamp=None, key=key, value=value,
+                                                         headers=headers) is None:
+                            if batch is not None:  # full: send it, go on in a new one
+                                acks.append(await self.producer.send_batch(
+                                    batch, where[0], partition=where[1]))
+                            batch = batches[where] = self.producer.create_batch()
+                            batch.append(timestamp=None, key=key, value=value, headers=headers)
+                    acks += [await self.producer.send_batch(batch, t, partition=p)
+                             for (t, p), batch in batches.items()]
+                    await asyncio.gather(*acks)
+                if len(rows) < 500:  # the rest were committed after this claim: woken again
+                    break
 
     async def consume(self, conn: asyncpg.Connection) -> None:
         min_bytes, max_wait_ms = FETCH.get(self.service, (256 * 1024, 200))
