@@ -71,7 +71,7 @@ WARMUP_LEADS = 100  # leads of the warm-up array, apart from P7's so their score
 # Rows written per page view in P7 on a stack, by service and table: pg_stat_user_tables
 # (n_tup_ins / n_tup_upd / n_tup_del) of each service's database before and after 50,000 page
 # views about 400 fresh leads, sent as P7 sends them, until every consumer had drained
-# (2026-12-07 04:40 UTC, main at 4162b56). The outbox rows are inserted and deleted again by the
+# (2026-12-07 04:40 UTC, main at 9af25dd). The outbox rows are inserted and deleted again by the
 # relay. Handoff wrote nothing (it reads lead.activity for form submissions only), nor did capture
 # for lead.scored. Per lead.scored (0.082 per page view): a score_history row and an outbox row in
 # scoring, an inbox row in nurture and outcomes, a timeline row and a funnel_leads update in
