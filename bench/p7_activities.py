@@ -6,7 +6,8 @@ from a few concurrent clients, as a tracking collector would forward them. The c
 every activity is stored, capture's outbox is published, and scoring has consumed and committed
 everything (its consumer lag is 0 in Kafka's offsets): each activity recorded and its lead's
 engagement score updated. Figure: activities / elapsed seconds. A sample lead's score is read
-back to check that engagement moved.
+back to check that engagement moved. Last, once the stack has drained, P7's floor
+(bench/p7_floor.py): minimal processes doing the same durable work under the same load.
 """
 
 import asyncio
@@ -16,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from bench import p7_floor
 from bench.harness import Bench, summary, wait_until
+from leadloop.events.topology import SERVICES
 
 TARGET = 5_000.0
 LEADS = 400
@@ -40,23 +43,24 @@ async def _create_leads(bench: Bench, tag: str) -> list[str]:
     return ids
 
 
-def _arrays(lead_ids: list[str], total: int) -> list[list[dict[str, Any]]]:
+def arrays_of(lead_ids: list[str], total: int) -> list[list[dict[str, Any]]]:
     items = [{"id": str(uuid.uuid4()), "kind": "page_view", "lead_id": lead_ids[n % len(lead_ids)],
               "url": f"https://www.example.com/docs/page-{n % 97}", "seconds_on_page": n % 300}
              for n in range(total)]
     return [items[i:i + ARRAY] for i in range(0, total, ARRAY)]
 
 
-async def _send(bench: Bench, arrays: list[list[dict[str, Any]]]) -> dict[str, int]:
-    """POST the arrays from CLIENTS concurrent clients; counts of accepted and refused items."""
+async def send(http: httpx.AsyncClient, url: str, arrays: list[list[dict[str, Any]]]
+               ) -> dict[str, int]:
+    """POST the arrays to `url` from CLIENTS concurrent clients; counts of accepted and refused
+    items (P7's floor is driven by the same)."""
     counts = {"accepted": 0, "refused": 0, "failed_requests": 0}
     queue = iter(arrays)
-    url = bench.url("capture", "/v1/activities")
 
     async def client() -> None:
         for array in queue:
             try:
-                r = await bench.http.post(url, json=array)
+                r = await http.post(url, json=array)
             except httpx.HTTPError:
                 counts["failed_requests"] += 1
                 continue
@@ -80,10 +84,10 @@ async def run(bench: Bench) -> dict[str, Any]:
     clean_start = await bench.wait_drained(d.drain_timeout_s)
     score_url = bench.url("scoring", f"/v1/leads/{lead_ids[0]}/score")
     engagement_before = (await bench.http.get(score_url)).json().get("engagement_score")
-    arrays = _arrays(lead_ids, total)
+    arrays = arrays_of(lead_ids, total)
     before = bench.meter.snapshot()
     started = time.monotonic()
-    counts = await _send(bench, arrays)
+    counts = await send(bench.http, bench.url("capture", "/v1/activities"), arrays)
     sent = time.monotonic()
 
     async def scored() -> bool:
@@ -96,6 +100,14 @@ async def run(bench: Bench) -> dict[str, Any]:
     engagement_after = (await bench.http.get(score_url)).json().get("engagement_score")
     elapsed = finished - started
     rate = counts["accepted"] / elapsed
+    try:  # the stack idle first: its other consumers may still be applying the page views
+        await bench.wait_drained(d.drain_timeout_s)
+        floor = await p7_floor.measure(
+            {s: bench.dsn(s) for s in SERVICES}, bench.stack.bootstrap_servers,
+            bench.stack.settings.topic_partitions, bench.meter.infrastructure, bench.workdir,
+            total)
+    except Exception as exc:  # the floor must not hide P7's own figures
+        floor = {"error": repr(exc)}
     return summary(
         rate, f">= {TARGET:,.0f} activities/s",
         rate >= TARGET and drained and counts["accepted"] == total,
@@ -105,4 +117,4 @@ async def run(bench: Bench) -> dict[str, Any]:
         post_rate=counts["accepted"] / (sent - started), scoring_drained=drained,
         started_drained=clean_start, engagement_before=engagement_before,
         engagement_after=engagement_after, cpu_s=usage.by_process,
-        cpu_per_lead=usage.per_lead(counts["accepted"]))  # per activity
+        cpu_per_lead=usage.per_lead(counts["accepted"]), floor=floor)  # per activity

@@ -50,6 +50,19 @@ def _p3_floor(floor: dict[str, Any]) -> str:
             f"{cpu['services']:.1f}, PostgreSQL + Kafka {cpu['infrastructure']:.1f})")
 
 
+def _p7_floor(floor: dict[str, Any]) -> str:
+    """P7's floor (bench/p7_floor.py): its rate and CPU per activity."""
+    if "error" in floor:
+        return f"; minimal pipeline: {floor['error']}"
+    if "activities_per_s" not in floor:
+        return ""
+    cpu = floor["cpu_per_activity"]
+    return (f"; minimal pipeline doing the same durable work (bench/p7_floor.py): "
+            f"{floor['activities_per_s']:,.0f} activities/s at {cpu['services'] * 1e3:.2f} + "
+            f"{cpu['infrastructure'] * 1e3:.2f} ms CPU per activity (processes + PostgreSQL "
+            f"and Kafka), at most {floor['cpu_bound_activities_per_s']:,.0f}/s on all cores")
+
+
 def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
     """(what was measured side by side, the figure)."""
     if r.get("figure") is None:
@@ -86,7 +99,7 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
         undrained = "" if r["scoring_drained"] else " (scoring's lag not back to 0)"
         return (f"{r['accepted']:,}/{r['activities']:,} in arrays of {r['array_size']:,}: "
                 f"{r['send_s']:.1f} s sending ({r['post_rate']:,.0f}/s) + "
-                f"{r['drain_s']:.1f} s until scored{undrained}",
+                f"{r['drain_s']:.1f} s until scored{undrained}" + _p7_floor(r.get("floor") or {}),
                 f"{r['figure']:,.0f} activities/s")
     if name == "P8":
         lost = "" if r["nothing_lost"] else "; LEADS MISSING from the funnel after it"
