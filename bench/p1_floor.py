@@ -1,10 +1,14 @@
-"""P1's floor: P2's minimal capture process (bench/p2_floor.py: a bare ASGI app validating
-capture's own LeadIn, group-committing the lead rows and one outbox row each, its relay
-publishing them) under P1's wrk load, so P1's figure can be set against what this machine allows.
+"""P1's floor: P2's minimal capture process (bench/p2_floor.py) under P1's wrk load, doing
+capture's whole durable work for a new lead: a bare ASGI app validating capture's own LeadIn and
+group-committing, per transaction, each lead's row, its data key in lead_keys, the key's record
+for the keys topic and lead.created sealed under the key (two outbox rows), its relay publishing
+them with the stack's CloudEvents headers; so P1's figure can be set against what this machine
+allows.
 
-It runs on the stack's PostgreSQL and Kafka (schema p2floor_capture, a topic of its own), beside
-the bare FastAPI app P1 divides by. It leaves out what the floor of P2 leaves out (keys, sealing,
-idempotency, scopes, tracing, metrics), so the floor is, if anything, high.
+It runs on the stack's PostgreSQL and Kafka (schema p2floor_capture, topics of its own), beside
+the bare FastAPI app P1 divides by. Not done (so the floor is, if anything, high): dedupe by
+email, idempotency keys, the API key's scope lookup (only its presence is checked), tracing,
+metrics and logging.
 """
 
 import asyncio
