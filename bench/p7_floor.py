@@ -45,8 +45,6 @@ import asyncpg
 import httpx
 import orjson
 import psutil
-import uvicorn
-import uvloop
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import ValidationError
@@ -54,7 +52,7 @@ from pydantic import ValidationError
 from bench import p7_activities  # P7's load, read at run time (that module imports this one)
 from bench.cpu import _process_seconds as process_seconds
 from bench.harness import free_port, wait_until
-from bench.p2_floor import CLAIM, FETCH, INBOX, OUTBOX, Stage, event
+from bench.p2_floor import CLAIM, FETCH, INBOX, OUTBOX, Stage, event, serve
 from capture.activities.api import activity_properties
 from capture.activities.repository import Activity, insert_activities
 from capture.activities.schemas import ActivityIn
@@ -456,20 +454,6 @@ async def answer(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-def serve(service: str, tag: str, dsn: str, bootstrap: str, port: str, ready: str) -> None:
-    """A stage's process: capture under uvicorn, as p2_floor's, the others a bare uvloop."""
-    stage = ActivityStage(service, tag, dsn, bootstrap, Path(ready))
-    if service == "capture":
-        uvicorn.run(stage, host="127.0.0.1", port=int(port), loop="uvloop", http="httptools",
-                    lifespan="on", log_level="warning", access_log=False)
-        return
-
-    async def forever() -> None:
-        await stage.start()
-        await asyncio.gather(*stage.tasks)  # a failing task ends the process
-    uvloop.run(forever())
-
-
 async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
                   infrastructure: dict[str, Any], workdir: Path, total: int) -> dict[str, Any]:
     """Start the five processes, send `total` page views as P7 does, stop them; activities/s
@@ -581,6 +565,6 @@ async def _on_own_stack() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        serve(*sys.argv[1:])
+        serve(ActivityStage, *sys.argv[1:])  # a stage's process, as p2_floor runs them
     else:
         print(orjson.dumps(asyncio.run(_on_own_stack()), option=orjson.OPT_INDENT_2).decode())
