@@ -52,13 +52,12 @@ from pydantic import ValidationError
 from bench import p7_activities  # P7's load, read at run time (that module imports this one)
 from bench.cpu import _process_seconds as process_seconds
 from bench.harness import free_port, wait_until
-from bench.p2_floor import CLAIM, FETCH, INBOX, OUTBOX, Stage, event, serve
+from bench.p2_floor import FETCH, INBOX, OUTBOX, Stage, event, serve
 from capture.activities.api import activity_properties
 from capture.activities.repository import Activity, insert_activities
 from capture.activities.schemas import ActivityIn
 from capture.leads.repository import existing_lead_ids
 from leadloop.events.topology import CONSUMES, SERVICES
-from leadloop.kafka import KeyPartitions
 from leadloop.pii import new_data_key, reveal, seal
 
 SCHEMA = "p7floor"
@@ -246,40 +245,6 @@ class ActivityStage(Stage):
         await super().start()
         if self.service == "capture":
             self.tasks.append(asyncio.create_task(self.group_commit(await self.connect())))
-
-    async def relay(self, conn: asyncpg.Connection) -> None:
-        """p2_floor's relay (woken after each commit, one statement claims and deletes), but
-        producing a record batch per partition as the stack's relay does (leadloop.outbox): at
-        P7's volume a send per record cost the floor's capture more than the stack's."""
-        partitions = KeyPartitions(self.producer)
-        while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), 1.0)
-            except TimeoutError:
-                pass
-            self.wake.clear()
-            while True:
-                async with conn.transaction():
-                    rows = sorted(await conn.fetch(CLAIM), key=lambda r: r["id"])
-                    batches: dict[tuple[str, int], Any] = {}
-                    acks = []
-                    for r in rows:
-                        key, value = r["subject"].encode(), r["data"]
-                        headers = [("ce_type", r["event_type"].encode()), ("ce_subject", key)]
-                        where = r["topic"], await partitions.of(r["topic"], key)
-                        batch = batches.get(where)
-                        if batch is None or batch.append(timestamp=None, key=key, value=value,
-                                                         headers=headers) is None:
-                            if batch is not None:  # full: send it, go on in a new one
-                                acks.append(await self.producer.send_batch(
-                                    batch, where[0], partition=where[1]))
-                            batch = batches[where] = self.producer.create_batch()
-                            batch.append(timestamp=None, key=key, value=value, headers=headers)
-                    acks += [await self.producer.send_batch(batch, t, partition=p)
-                             for (t, p), batch in batches.items()]
-                    await asyncio.gather(*acks)
-                if len(rows) < 500:  # the rest were committed after this claim: woken again
-                    break
 
     async def consume(self, conn: asyncpg.Connection) -> None:
         min_bytes, max_wait_ms = FETCH.get(self.service, (256 * 1024, 200))
