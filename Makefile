@@ -103,6 +103,7 @@ clean:
 	rm -rf $(VENV) $(TOOLS) site
 
 bench: install
+	@bash tests/prerequisites.sh java maven wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Twice the sustained rate for 10 minutes (about 25 minutes in all); not part of CI.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What the tests need beyond Python, checked before `make test` installs or runs anything, so a
+# What the tests (and make bench) need beyond Python, checked before `make test` installs or runs anything, so a
 # machine without them fails in seconds (not after twelve minutes of tests) and says what to
-# install. Usage: tests/prerequisites.sh [java maven chromium go ...]  (default: all four)
+# install. Usage: tests/prerequisites.sh [java maven chromium go wrk ...]  (default: all four)
 set -uo pipefail
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(java maven chromium go)
@@ -21,6 +21,9 @@ for what in "${wanted[@]}"; do
     chromium)
       # The browser tests drive this Chromium with Playwright; `playwright install` is not used.
       [ -x "$chromium" ] || missing+=("Chromium at $chromium (the browser tests): apt-get install chromium") ;;
+    wrk)
+      # make bench loads capture with wrk (bench/wrk.py): a C client costs little of the cores.
+      command -v wrk >/dev/null || missing+=("wrk (make bench's HTTP load generator): apt-get install wrk") ;;
     go)
       # The deploy tests build two small Go programs (deploy/compose/validate, deploy/k8s/render).
       command -v go >/dev/null || missing+=("Go 1.21+ (the deploy tests' validators; it fetches the toolchain their go.mod names): apt-get install golang-go") ;;
@@ -29,7 +32,7 @@ for what in "${wanted[@]}"; do
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "The tests need what this machine lacks:" >&2
+  echo "This needs what the machine lacks:" >&2
   printf '  - %s\n' "${missing[@]}" >&2
   echo "(.ci/run installs the Debian packages when they are missing.)" >&2
   exit 1
