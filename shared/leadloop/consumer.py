@@ -33,7 +33,14 @@ from leadloop.events import CloudEvent, EnvelopeError, EventData, parse_event
 from leadloop.events.topology import dead_letter_topic_of
 from leadloop.handlers import Handlers, Item
 from leadloop.kafka import create_consumer
-from leadloop.keyring import KeyArrivals, KeyUnavailable, keep_keys, known_keys, reveal_event
+from leadloop.keyring import (
+    KeyArrivals,
+    KeyUnavailable,
+    keeping_keys,
+    key_arrays,
+    known_keys,
+    reveal_event,
+)
 from leadloop.observability import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -52,6 +59,10 @@ from leadloop.tracing import traced_each
 _RECORD_PROCESSED = """
 INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
 ON CONFLICT DO NOTHING RETURNING event_id"""
+# The same, storing the keys the batch brings (leadloop.keyring.keeping_keys) in one round trip.
+_RECORD_PROCESSED_KEEPING_KEYS = keeping_keys("""
+INSERT INTO processed_events (consumer, event_id) SELECT $3, unnest($4::text[])
+ON CONFLICT DO NOTHING RETURNING event_id""")
 
 log = logging.getLogger(__name__)
 
@@ -482,16 +493,18 @@ class ConsumerRunner:
         async with UnitOfWork(self._engine, self._service) as uow:
             ids = list(dict.fromkeys(d.envelope.id for d in deliveries))
             driver = await uow.driver()
-            fresh = {row[0] for row in await driver.fetch(_RECORD_PROCESSED, self._service, ids)}
-            if self._key_arrivals is not None:
-                # Keys the feed read but has not stored yet are stored with the batch, so what
-                # it publishes is sealed with them (see UnitOfWork.commit) and so is anything
-                # published about these leads later.
-                arrivals = self._key_arrivals
-                keys = arrivals.unstored(d.envelope.subject for d in deliveries)
-                if keys:
-                    await keep_keys(driver, keys)
-                    uow.after_commit(lambda: arrivals.now_stored(keys))
+            # Keys the feed read but has not stored yet are stored with the batch's inbox rows,
+            # so what it publishes is sealed with them (see UnitOfWork.commit) and so is
+            # anything published about these leads later.
+            arrivals = self._key_arrivals
+            keys = arrivals.unstored(d.envelope.subject for d in deliveries) if arrivals else {}
+            if arrivals is not None and keys:
+                rows = await driver.fetch(_RECORD_PROCESSED_KEEPING_KEYS, *key_arrays(keys),
+                                          self._service, ids)
+                uow.after_commit(lambda: arrivals.now_stored(keys))
+            else:
+                rows = await driver.fetch(_RECORD_PROCESSED, self._service, ids)
+            fresh = {row[0] for row in rows}
             applying: list[Delivery] = []
             for delivery in deliveries:
                 if delivery.envelope.id not in fresh:

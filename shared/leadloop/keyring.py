@@ -75,10 +75,21 @@ _INSERT_KEYS = """
 INSERT INTO lead_keys (lead_id, data_key)
 SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING RETURNING lead_id"""
 
-_INSERT_KEY_RECORDS = """
-INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent, data)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::timestamptz[], $7::text[], $8::bytea[])"""
+# Issuing keys is one statement: the keys, and for each one actually inserted (a concurrent
+# transaction may have issued a lead's key first) its record for the keys topic, queued in the
+# outbox. Records are built for every fresh key; the join keeps those whose key went in.
+_ISSUE_KEYS = f"""
+WITH issued AS ({_INSERT_KEYS}),
+records AS (
+    INSERT INTO outbox (event_id, topic, event_type, subject, source, occurred_at, traceparent,
+                        data)
+    SELECT r.event_id, r.topic, r.event_type, r.subject, r.source, r.occurred_at, r.traceparent,
+           r.data
+    FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::timestamptz[], $9::text[], $10::bytea[])
+         AS r(event_id, topic, event_type, subject, source, occurred_at, traceparent, data)
+    JOIN issued ON issued.lead_id = r.subject)
+SELECT lead_id FROM issued"""
 
 _RECORD_COLUMNS = ("event_id", "topic", "event_type", "subject", "source", "occurred_at",
                    "traceparent", "data")
@@ -87,37 +98,38 @@ _RECORD_COLUMNS = ("event_id", "topic", "event_type", "subject", "source", "occu
 async def issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source: str
                      ) -> dict[str, bytes]:
     """Key owner: give each lead without a key a new one and queue it for the keys topic, in
-    two statements whose text never changes (prepared once, whatever the number of leads).
+    one statement whose text never changes (prepared once, whatever the number of leads).
     Returns the keys issued here; a lead that got its key from a concurrent transaction is
     left out (its events are sealed at commit with the key looked up then)."""
     if not lead_ids:
         return {}
     fresh = {lead_id: new_data_key() for lead_id in lead_ids}
-    issued = {row["lead_id"]: fresh[row["lead_id"]]
-              for row in await driver.fetch(_INSERT_KEYS, list(fresh), list(fresh.values()))}
     records = [_key_record(lead_id, {"data_key": base64.b64encode(key).decode()}, source)
-               for lead_id, key in issued.items()]
-    if records:
-        await driver.execute(_INSERT_KEY_RECORDS,
-                             *([record[c] for record in records] for c in _RECORD_COLUMNS))
-    return issued
+               for lead_id, key in fresh.items()]
+    rows = await driver.fetch(_ISSUE_KEYS, list(fresh), list(fresh.values()),
+                              *([record[c] for record in records] for c in _RECORD_COLUMNS))
+    return {row["lead_id"]: fresh[row["lead_id"]] for row in rows}
 
 
-async def keep_keys(driver: asyncpg.Connection, keys: dict[str, bytes]) -> None:
-    """Store copies of keys in this service's table in the caller's transaction (a consumer
-    batch's keys its key feed read but may not have stored yet), so whatever this transaction
-    publishes about those leads, and anything published later, is sealed with them. A key
-    already there, or an erased lead's empty row, is left as it is."""
-    if keys:
-        await _insert_keys(driver, keys)
+def keeping_keys(statement: str) -> str:
+    """`statement` with the storing of keys before it, as one statement: a consumer batch keeps
+    copies of the keys its key feed read but may not have stored yet (`key_arrays` gives $1 and
+    $2; `statement`'s own parameters start at $3), so whatever the batch publishes about those
+    leads, and anything published later, is sealed with them. A key already there, or an
+    erased lead's empty row, is left as it is."""
+    return f"WITH kept AS ({_INSERT_KEYS})\n{statement}"
+
+
+def key_arrays(keys: dict[str, bytes]) -> tuple[list[str], list[bytes]]:
+    """Lead ids and their keys as the two arrays every writer of the table inserts, in lead id
+    order: two transactions storing the same keys (the key feed's and a consumer batch's) then
+    wait for each other, never deadlock."""
+    ordered = sorted(keys)
+    return ordered, [keys[lead_id] for lead_id in ordered]
 
 
 async def _insert_keys(driver: asyncpg.Connection, keys: dict[str, bytes]) -> None:
-    # In lead id order, as every writer of the table inserts: two transactions storing the
-    # same keys (the key feed's and a consumer batch's) then wait for each other, never
-    # deadlock.
-    ordered = sorted(keys)
-    await driver.execute(_INSERT_KEYS, ordered, [keys[lead_id] for lead_id in ordered])
+    await driver.execute(_INSERT_KEYS, *key_arrays(keys))
 
 
 async def _issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], source: str
