@@ -222,17 +222,31 @@ def _update_leads_sql() -> str:
 
 UPDATE_LEADS = _update_leads_sql()
 
-INSERT_HISTORY = """
+_HISTORY_TYPES = ("uuid", "int", "int", "int", "text", "bool", "int", "text", "timestamptz",
+                  "float8")
+
+
+def _insert_history_sql(first: int) -> str:
+    """The history insert, its arrays numbered from ${first}."""
+    arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_HISTORY_TYPES, start=first))
+    return f"""
 INSERT INTO score_history (lead_id, score, fit_score, engagement_score, grade, is_mql,
                            model_version, event_id, scored_at, win_probability)
 SELECT lead_id, score, fit_score, engagement_score, grade, is_mql, model_version, event_id,
        scored_at, win_probability
-FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::text[], $6::bool[], $7::int[],
-            $8::text[], $9::timestamptz[], $10::float8[]) WITH ORDINALITY
+FROM unnest({arrays}) WITH ORDINALITY
      AS t(lead_id, score, fit_score, engagement_score, grade, is_mql, model_version, event_id,
           scored_at, win_probability, n)
 ORDER BY n
 """
+
+
+INSERT_HISTORY = _insert_history_sql(1)
+
+# A scored batch's changed rows and their history in one round trip (the two tables share no
+# rows, so the two writes cannot see or block each other).
+_SAVE_SCORES = (f"WITH updated AS ({UPDATE_LEADS})\n"
+                f"{_insert_history_sql(len(LEAD_COLUMNS) + 2)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,22 +317,40 @@ async def update_leads(driver: asyncpg.Connection,
     """Write the LEAD_COLUMNS of changed leads (lead id -> every column's value)."""
     if not rows:
         return
+    await driver.execute(UPDATE_LEADS, *_lead_arrays(rows))
+
+
+def _lead_arrays(rows: Mapping[UUID, Mapping[str, Any]]) -> list[list[Any]]:
     ids = sorted(rows)
-    columns = [[_stored(rows[lead_id][name], kind) for lead_id in ids]
-               for name, kind in LEAD_COLUMNS]
-    await driver.execute(UPDATE_LEADS, ids, *columns)
+    return [ids, *([_stored(rows[lead_id][name], kind) for lead_id in ids]
+                   for name, kind in LEAD_COLUMNS)]
+
+
+def _history_arrays(changes: Sequence[tuple[UUID, LeadScore, str | None, datetime]]
+                    ) -> list[list[Any]]:
+    results = [result for _, result, _, _ in changes]
+    return [[lead_id for lead_id, _, _, _ in changes],
+            [r.score for r in results], [r.fit_score for r in results],
+            [r.engagement_score for r in results], [r.grade for r in results],
+            [r.is_mql for r in results], [r.model_version for r in results],
+            [event_id for _, _, event_id, _ in changes], [at for _, _, _, at in changes],
+            [r.win_probability for r in results]]
 
 
 async def insert_history(driver: asyncpg.Connection,
                          changes: Sequence[tuple[UUID, LeadScore, str | None, datetime]]) -> None:
     """Record changed scores in their leads' history, in order: (lead id, score, event, when)."""
-    if not changes:
+    if changes:
+        await driver.execute(INSERT_HISTORY, *_history_arrays(changes))
+
+
+async def save_scores(driver: asyncpg.Connection, rows: Mapping[UUID, Mapping[str, Any]],
+                      changes: Sequence[tuple[UUID, LeadScore, str | None, datetime]]) -> None:
+    """`update_leads` and `insert_history` together, in one statement when both have work."""
+    if not rows or not changes:
+        await update_leads(driver, rows)
+        await insert_history(driver, changes)
         return
-    results = [result for _, result, _, _ in changes]
-    await driver.execute(
-        INSERT_HISTORY, [lead_id for lead_id, _, _, _ in changes],
-        [r.score for r in results], [r.fit_score for r in results],
-        [r.engagement_score for r in results], [r.grade for r in results],
-        [r.is_mql for r in results], [r.model_version for r in results],
-        [event_id for _, _, event_id, _ in changes], [at for _, _, _, at in changes],
-        [r.win_probability for r in results])
+    await driver.execute(_SAVE_SCORES, *_lead_arrays(rows), *_history_arrays(changes))
+
+

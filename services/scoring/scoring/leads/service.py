@@ -93,8 +93,7 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
         states[lead_id].set({"activities_version": new_version()})
     outcome = apply_batch(inputs, states, new, model, in_force.trained, now,
                           in_force.expansion)
-    await repository.update_leads(driver, outcome.rows)
-    await repository.insert_history(driver, outcome.history)
+    await repository.save_scores(driver, outcome.rows, outcome.history)
     for event in outcome.events:
         uow.publish(event)
     uow.after_commit(lambda: _keep(states, since))
