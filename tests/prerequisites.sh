@@ -34,6 +34,6 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "This needs what the machine lacks:" >&2
   printf '  - %s\n' "${missing[@]}" >&2
-  echo "(.ci/run installs the Debian packages when they are missing.)" >&2
+  echo "(.ci/run installs what the tests need when it is missing; make bench's wrk is yours to install.)" >&2
   exit 1
 fi
