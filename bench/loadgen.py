@@ -12,11 +12,14 @@ import json
 import sys
 import time
 import uuid
+from urllib.parse import urlsplit
 
-import httpx
+import orjson
 
-# Requests waiting inside httpx's pool cost it CPU quadratically; a server slower than the offered
-# rate must delay the next send (recorded as lateness), not drown the generator.
+from bench.lean_http import LeanClient
+
+# A server slower than the offered rate must delay the next send (recorded as lateness), not
+# drown the generator in waiting requests.
 MAX_IN_FLIGHT = 150
 
 
@@ -36,11 +39,11 @@ async def offer(url: str, api_key: str, rate: float, seconds: float,
     tag = uuid.uuid4().hex[:10]
     total = round(rate * seconds)
     results: list[dict[str, object]] = []
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-    async with httpx.AsyncClient(timeout=30, limits=limits,
-                                 headers={"X-API-Key": api_key}) as http:
-        await http.get(url.rsplit("/v1/", 1)[0] + "/healthz")  # open a connection first
+    parts = urlsplit(url)
+    http = LeanClient(f"{parts.scheme}://{parts.netloc}", {"X-API-Key": api_key}, MAX_IN_FLIGHT)
+    try:
+        await http.request("GET", parts.path.rsplit("/v1/", 1)[0] + "/healthz")  # a connection
 
         async def post(n: int, due: float) -> None:
             try:
@@ -51,17 +54,15 @@ async def offer(url: str, api_key: str, rate: float, seconds: float,
         async def send(n: int, due: float) -> dict[str, object]:
             sent = time.monotonic()
             entry: dict[str, object] = {"n": n, "due": due, "sent": sent}
-            for attempt in (1, 2):  # a keep-alive connection the server just closed: retry
-                try:
-                    response = await http.post(url, json=qualifying_lead(tag, n))
-                except httpx.TransportError as exc:
-                    entry["status"], entry["error"], entry["attempts"] = 0, repr(exc), attempt
-                    continue
-                entry["status"], entry["attempts"] = response.status_code, attempt
-                entry.pop("error", None)
-                if response.status_code in (200, 201):  # a retry of a stored lead answers 200
-                    entry["lead_id"] = response.json()["lead_id"]
-                break
+            try:
+                status, body, entry["attempts"] = await http.request(
+                    "POST", parts.path, orjson.dumps(qualifying_lead(tag, n)))
+            except OSError as exc:  # the connection failed (the client replaces a stale one)
+                entry["status"], entry["error"] = 0, repr(exc)
+            else:
+                entry["status"] = status
+                if status in (200, 201):  # a retry of a stored lead answers 200
+                    entry["lead_id"] = orjson.loads(body)["lead_id"]
             entry["answered"] = time.monotonic()
             return entry
 
@@ -78,6 +79,8 @@ async def offer(url: str, api_key: str, rate: float, seconds: float,
                 break
             tasks.append(asyncio.create_task(post(n, due)))
         await asyncio.gather(*tasks)
+    finally:
+        await http.close()
     return sorted(results, key=lambda e: int(e["n"]))  # type: ignore[call-overload]
 
 
