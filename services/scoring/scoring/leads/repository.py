@@ -170,11 +170,13 @@ def new_activities_version() -> ColumnElement[int]:
     return cast(func.floor(func.random() * 9.2e18), BigInteger)
 
 
+# `created`: the row is this statement's own (xmax is 0 only on a row inserted, not on one the
+# conflict updated).
 LOCK_LEADS = """
 INSERT INTO leads AS l (lead_id)
 SELECT id FROM unnest($1::uuid[]) AS t(id) ORDER BY id
 ON CONFLICT (lead_id) DO UPDATE SET lead_id = excluded.lead_id
-RETURNING l.*
+RETURNING l.*, l.xmax = 0 AS created
 """
 
 RECENT_ACTIVITIES = """
@@ -256,6 +258,9 @@ class LockedLead:
 
     lead: StoredLead
     columns: dict[str, Any]
+    # Created by this lock: the lead has no activities yet (they are stored only under its
+    # row's lock, see apply_lead_events), so there are none to load.
+    created: bool = False
 
 
 async def lock_leads(driver: asyncpg.Connection,
@@ -268,9 +273,10 @@ async def lock_leads(driver: asyncpg.Connection,
     locked = {}
     for row in rows:
         values = dict(row)
+        created = values.pop("created")
         for name in ("profile", "consent", "source", "contributions", "consent_withdrawn"):
             values[name] = decoded_json(values[name])
-        locked[row["lead_id"]] = LockedLead(stored_lead_from(values), values)
+        locked[row["lead_id"]] = LockedLead(stored_lead_from(values), values, created)
     return locked
 
 

@@ -77,7 +77,8 @@ async def apply_lead_events(uow: UnitOfWork, inputs: list[LeadInput]) -> None:
     # its activities since; the rest are loaded.
     kept = {lead_id: KEPT.take(lead_id, row.columns["activities_version"], since)
             for lead_id, row in locked.items()}
-    missing = [lead_id for lead_id, state in kept.items() if state is None]
+    missing = [lead_id for lead_id, state in kept.items()
+               if state is None and not locked[lead_id].created]
     loaded = await repository.recent_activities(driver, missing, since)
     to_store = activities_to_store(inputs, leads)
     new = await repository.insert_activities(driver, to_store)
