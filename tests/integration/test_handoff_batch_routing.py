@@ -1,7 +1,8 @@
 """Handoff's batch handlers on real PostgreSQL: a batch gives the stored state that applying its
 events one at a time gives (assignments, capacity, round-robin credits, lead copies, timers,
 webhook deliveries, events, speed-to-lead), costs a fixed number of statements whatever its
-size, and two batches routing into one team at once never overfill a rep."""
+size, two batches routing into one team at once never overfill a rep, and existing customers
+go to their owners."""
 
 import asyncio
 import uuid
@@ -18,6 +19,7 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.customers import repository as customer_repository
 from handoff.handlers import HANDLERS
 from handoff.reps import service
 from handoff.reps.schemas import RepIn
@@ -275,3 +277,34 @@ async def test_two_batches_routing_into_one_team_at_once_never_overfill_a_rep(
     stored = await _stored(engine)
     assert _held(stored) == {"ann@sales.example": 6, "bob@sales.example": 3}
     assert len([a for a in stored["assignments"] if a[3] == "queued"]) == 16 - 9
+
+
+async def test_existing_customers_go_to_their_owners_by_an_accounts_alias_or_a_won_deal(
+        engines: tuple[AsyncEngine, AsyncEngine]) -> None:
+    _each, engine = engines
+    async with engine.connect() as conn:
+        reps = {row.email: row.id for row in await conn.execute(text("SELECT id, email FROM reps"))}
+    via_alias, won_before, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with UnitOfWork(engine, "handoff") as uow:
+        # An admin named bob owner of parent.example and mapped child.example onto it; ann won
+        # a deal with a lead whose address is free mail (no account).
+        await customer_repository.put_account(uow.connection, "parent.example",
+                                              reps["bob@sales.example"], None, "admin")
+        await customer_repository.put_account(uow.connection, "child.example", None,
+                                              "parent.example", "admin")
+        await customer_repository.save_stages(uow, {won_before: ("customer", NOW)})
+        await customer_repository.set_owners(uow, {won_before: reps["ann@sales.example"]})
+        await uow.commit()
+
+    await _apply_as_one_batch(engine, [_qualified(via_alias, 1, domain="child.example"),
+                                       _qualified(won_before, 2, domain="gmail.com"),
+                                       _qualified(new, 3, domain="child-not.example")])
+
+    routed = {a[0]: a[1:6] for a in (await _stored(engine))["assignments"]}
+    assert routed[via_alias] == (
+        "bob@sales.example", "sales", "assigned", "existing_customer",
+        "existing customer: bob is the owner of account parent.example (set by an admin)")
+    assert routed[won_before] == (
+        "ann@sales.example", "sales", "assigned", "existing_customer",
+        "existing customer: ann is the won the lead's latest deal")
+    assert routed[new][3] == "dach@v1"  # no customer: the rule routes it

@@ -2,7 +2,7 @@
 whatever its size, as SQL text on the transaction's asyncpg connection (prepared once per
 connection). Arrays travel as Python lists; jsonb travels as JSON text."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,8 @@ from uuid import UUID
 import orjson
 
 from handoff.assignments.domain import RoundRobinCursor
+from handoff.customers.domain import Account, LeadStage
+from handoff.customers.repository import accounts_query, stages_query
 from handoff.tables import HELD_BY_REP_SQL, OPEN_STATUS_SQL
 from leadloop.db import UnitOfWork
 
@@ -22,18 +24,27 @@ SELECT pg_advisory_xact_lock(hashtextextended(id::text, 0))
 FROM unnest($1::uuid[]) AS t(id) ORDER BY id
 """
 
-_LEAD_STATES = f"""
-SELECT t.id,
-       EXISTS (SELECT 1 FROM erased_leads e WHERE e.lead_id = t.id) AS erased,
-       EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = t.id AND a.{OPEN_STATUS_SQL})
-           AS has_open_assignment,
-       (SELECT r.created_at FROM lead_arrivals r WHERE r.lead_id = t.id) AS created_at
-FROM unnest($1::uuid[]) AS t(id)
+# What routing must know of a batch's leads, in one statement after their locks (not in the
+# locking statement: under READ COMMITTED a statement's snapshot predates a lock it waits for):
+# each lead's erasure, open assignment and arrival; the stages outcomes announced; the accounts
+# of the leads' email domains. Arrays of rows, so the three reads stay three plain SELECTs.
+_KNOWN_LEADS = f"""
+SELECT
+    ARRAY(SELECT (t.id,
+                  EXISTS (SELECT 1 FROM erased_leads e WHERE e.lead_id = t.id),
+                  EXISTS (SELECT 1 FROM assignments a
+                          WHERE a.lead_id = t.id AND a.{OPEN_STATUS_SQL}),
+                  (SELECT r.created_at FROM lead_arrivals r WHERE r.lead_id = t.id))
+          FROM unnest($1::uuid[]) AS t(id)) AS states,
+    ARRAY(SELECT s FROM ({stages_query("$1::uuid[]")}) AS s) AS stages,
+    ARRAY(SELECT a FROM ({accounts_query("$2::text[]")}) AS a) AS accounts
 """
 
 # Creates missing cursors and row-locks every pool in name order (the update is a no-op that
 # takes the lock): routings into one pool, on any replica, run one transaction at a time and
-# read each other's committed assignments and credits.
+# read each other's committed assignments and credits. The rep loads are read by the next
+# statement, not in this one: this statement's snapshot is taken before it waits for the lock,
+# so it would miss the assignments of the transaction that held the pool before us.
 _LOCK_POOLS = """
 INSERT INTO round_robin_cursors (pool)
 SELECT pool FROM unnest($1::text[]) AS t(pool) ORDER BY pool
@@ -107,6 +118,17 @@ class LeadState:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownLeads:
+    """What handoff holds on a batch's leads: their states, the stages outcomes announced
+    (leads without one are left out) and the accounts of their email domains (with the
+    accounts their aliases point at)."""
+
+    states: dict[UUID, LeadState]
+    stages: dict[UUID, LeadStage]
+    accounts: dict[str, Account]
+
+
+@dataclass(frozen=True, slots=True)
 class AssignmentRow:
     """An assignment as routing writes it at hand-off (the stored one adds what happens
     after: assignments.repository.AssignmentRecord)."""
@@ -132,11 +154,15 @@ async def lock_leads(uow: UnitOfWork, lead_ids: Sequence[UUID]) -> None:
         await (await uow.driver()).execute(_LOCK_LEADS, list(lead_ids))
 
 
-async def lead_states(uow: UnitOfWork, lead_ids: Sequence[UUID]) -> dict[UUID, LeadState]:
-    """Erasure, open assignment and arrival of each lead (one statement)."""
-    rows = await (await uow.driver()).fetch(_LEAD_STATES, list(lead_ids))
-    return {row["id"]: LeadState(row["erased"], row["has_open_assignment"], row["created_at"])
-            for row in rows}
+async def known_leads(uow: UnitOfWork, lead_ids: Sequence[UUID], domains: Iterable[str]
+                      ) -> KnownLeads:
+    """Each lead's state and stage, and the accounts of these email domains (one statement)."""
+    row = await (await uow.driver()).fetchrow(_KNOWN_LEADS, list(lead_ids), sorted(set(domains)))
+    assert row is not None  # a SELECT without FROM returns one row
+    return KnownLeads(
+        states={lead_id: LeadState(*state) for lead_id, *state in row["states"]},
+        stages={lead_id: LeadStage(*stage) for lead_id, *stage in row["stages"]},
+        accounts={account[0]: Account(*account) for account in row["accounts"]})
 
 
 async def lock_pools(uow: UnitOfWork, pools: Sequence[str]) -> dict[str, RoundRobinCursor]:
