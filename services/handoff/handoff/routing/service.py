@@ -29,7 +29,7 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
                                 settings: HandoffSettings) -> None:
     """Assign newly qualified leads (named-account owner, else the first matching rule's team
     by weighted round-robin, else the fallback queue) and hand them off with everything the
-    rep needs to pitch: a fixed number of statements for the whole batch."""
+    rep needs to pitch: five statements for the whole batch, the outbox's at commit aside."""
     lead_ids = list(dict.fromkeys(event.lead_id for event in events))
     # lead.erased and lead.created come on another topic, maybe to another replica: the
     # leads' locks make them wait for each other (repository.lock_lead). Then one read, in a
@@ -55,8 +55,7 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
                                            customers[lead.lead_id]))))
     plan = intake.plan_routing(leads, known.states, tables, loads, cursors, event_time_now(),
                                settings, customers)
-    await routing_repository.save_leads(uow, plan.lead_copies)
-    inserted = await assign.store_handoffs(uow, plan.handoffs, plan.cursors)
+    inserted = await assign.store_handoffs(uow, plan.handoffs, plan.cursors, plan.lead_copies)
     if len(inserted) != len(plan.handoffs):
         raise RoutingConflict(f"{len(plan.handoffs) - len(inserted)} lead(s) got an open "
                               "assignment meanwhile")
