@@ -27,7 +27,8 @@ FROM unnest($1::uuid[]) AS t(id) ORDER BY id
 """
 
 # What routing must know of a batch's leads, in one statement after their locks (not in the
-# locking statement: under READ COMMITTED a statement's snapshot predates a lock it waits for):
+# locking statement: under READ COMMITTED a statement's snapshot predates the locks it takes,
+# so it could miss what the lock's previous holder committed):
 # each lead's erasure, open assignment and arrival; the stages outcomes announced; the accounts
 # of the leads' email domains. Arrays of rows, so the three reads stay three plain SELECTs.
 _KNOWN_LEADS = f"""
@@ -45,8 +46,9 @@ SELECT
 # Creates missing cursors and row-locks every pool in name order (the update is a no-op that
 # takes the lock): routings into one pool, on any replica, run one transaction at a time and
 # read each other's committed assignments and credits. The rep loads are read by the next
-# statement, not in this one: this statement's snapshot is taken before it waits for the lock,
-# so it would miss the assignments of the transaction that held the pool before us.
+# statement, not in this one: this statement's snapshot is taken before it takes the locks (and
+# before any wait for them), so it could miss the assignments of the transaction that held the
+# pool before us, and a rep would be given more leads than its capacity.
 _LOCK_POOLS = """
 INSERT INTO round_robin_cursors (pool)
 SELECT pool FROM unnest($1::text[]) AS t(pool) ORDER BY pool
