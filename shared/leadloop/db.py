@@ -1,6 +1,6 @@
 """Database engine and the unit of work: one transaction, rolled back unless committed."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -93,9 +93,17 @@ class UnitOfWork:
 
     def publish(self, event: EventData, lead_id: str | None = None) -> CloudEvent:
         """Record `event` for the outbox; it reaches Kafka only if this unit of work commits."""
+        cloud_event = self.envelope(event, lead_id)
+        self._pending.append(cloud_event)
+        return cloud_event
+
+    def envelope(self, event: EventData, lead_id: str | None = None) -> CloudEvent:
+        """The CloudEvent `publish` would record for `event`, not recorded yet: for a caller
+        that writes the envelope's id or JSON in the statement that decides whether the event
+        happens at all, and then records it with `publish_envelopes`."""
         # Every lead event has a lead_id; the few others name their subject explicitly.
         subject = lead_id or str(cast(Any, event).lead_id)
-        cloud_event = CloudEvent(
+        return CloudEvent(
             type=event_type_of(event),
             source=self._source,
             subject=subject,
@@ -104,8 +112,10 @@ class UnitOfWork:
             # consumed batch the span of this lead's event, in a request the request's.
             traceparent=self.causes.get(subject) or current_traceparent() or new_traceparent(),
         )
-        self._pending.append(cloud_event)
-        return cloud_event
+
+    def publish_envelopes(self, envelopes: Sequence[CloudEvent]) -> None:
+        """Record envelopes made by `envelope` for the outbox, as `publish` records its own."""
+        self._pending.extend(envelopes)
 
     def publish_validated(self, event_type: str, subject: str, data: dict[str, Any]) -> None:
         """Record an event whose `data` is already the JSON of its model (bulk paths that build

@@ -1,7 +1,8 @@
 """Handoff's batch handlers on real PostgreSQL: a batch gives the stored state that applying its
 events one at a time gives (assignments, capacity, round-robin credits, lead copies, timers,
 webhook deliveries, events, speed-to-lead), costs a fixed number of statements whatever its
-size, and two batches routing into one team at once never overfill a rep."""
+size, two batches routing into one team at once never overfill a rep, and a hand-off that
+finds its lead already open writes and publishes nothing of itself."""
 
 import asyncio
 import uuid
@@ -18,10 +19,16 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.assignments.domain import FALLBACK_QUEUE_RULE
+from handoff.config import HandoffSettings
+from handoff.customers import repository as customer_repository
+from handoff.exceptions import RoutingConflict
 from handoff.handlers import HANDLERS
 from handoff.reps import service
 from handoff.reps.schemas import RepIn
-from handoff.routing import metrics
+from handoff.routing import assign, metrics
+from handoff.routing import repository as routing_repository
+from handoff.routing.intake import lead_copy
 from handoff.routing.reference import invalidate_routing
 from handoff.rules import repository as rule_repository
 from handoff.webhooks import service as webhook_admin
@@ -275,3 +282,92 @@ async def test_two_batches_routing_into_one_team_at_once_never_overfill_a_rep(
     stored = await _stored(engine)
     assert _held(stored) == {"ann@sales.example": 6, "bob@sales.example": 3}
     assert len([a for a in stored["assignments"] if a[3] == "queued"]) == 16 - 9
+
+
+async def _queued_elsewhere(engine: AsyncEngine, lead: LeadQualified) -> None:
+    """Another transaction hands the lead to the fallback queue and commits."""
+    async with UnitOfWork(engine, "handoff") as uow:
+        choice = assign.Choice(None, "sales", FALLBACK_QUEUE_RULE, "queued elsewhere",
+                               timedelta(minutes=10))
+        assert await assign.store_handoffs(uow, [assign.handed_off(lead, choice, NOW)], {},
+                                           [lead_copy(lead)])
+        await uow.commit()
+
+
+async def test_a_batch_whose_lead_got_an_open_assignment_meanwhile_writes_nothing(
+        engines: tuple[AsyncEngine, AsyncEngine], monkeypatch: pytest.MonkeyPatch) -> None:
+    _each, engine = engines
+    lead_ids = [uuid.uuid4() for _ in range(3)]
+    events = [_qualified(lead_id, n) for n, lead_id in enumerate(lead_ids)]
+    before = await _stored(engine)
+    read_loads = routing_repository.rep_loads
+
+    async def loads_while_another_hands_off(uow: UnitOfWork, rep_ids: Any) -> dict[UUID, int]:
+        # After the batch has read its leads, before it writes: the middle lead is taken.
+        await _queued_elsewhere(engine, events[1])
+        return await read_loads(uow, rep_ids)
+
+    monkeypatch.setattr(routing_repository, "rep_loads", loads_while_another_hands_off)
+    with pytest.raises(RoutingConflict):
+        await _apply_as_one_batch(engine, events)
+
+    # Only the other transaction's hand-off is there: none of the batch's leads, assignments,
+    # timers, credits, webhook deliveries or events (the batch is retried by the runner).
+    stored = await _stored(engine)
+    assert {a[0] for a in stored["assignments"]} == {lead_ids[1]}
+    assert {row[0] for row in stored["leads"]} == {lead_ids[1]}
+    assert {t[0] for t in stored["timers"]} == {lead_ids[1]}
+    assert {d[0] for d in stored["deliveries"]} == {lead_ids[1]}
+    assert stored["events"] == [(str(lead_ids[1]), "leadloop.lead.handed_off.v1")]
+    assert stored["cursors"] == before["cursors"]
+
+
+async def test_a_hand_off_that_finds_its_lead_already_open_writes_and_publishes_nothing(
+        engines: tuple[AsyncEngine, AsyncEngine]) -> None:
+    _each, engine = engines
+    lead = _qualified(uuid.uuid4(), 1)
+    await _apply_as_one_batch(engine, [lead])
+    routed = await _stored(engine)
+
+    # As the SLA timer does: choose, hand off, and commit its own changes whatever came of it.
+    async with UnitOfWork(engine, "handoff") as uow:
+        now = datetime.now(UTC)
+        choice = await assign.choose(uow, assign.facts_of(lead), now,
+                                     HANDLERS.settings(HandoffSettings))
+        assert choice.rep is not None and choice.cursor is not None
+        assert await assign.hand_off(uow, lead, choice, now) is None
+        await uow.commit()
+
+    # No second assignment, timers, moved credits, webhook delivery or lead.handed_off.
+    assert await _stored(engine) == routed
+
+
+async def test_existing_customers_go_to_their_owners_by_an_accounts_alias_or_a_won_deal(
+        engines: tuple[AsyncEngine, AsyncEngine]) -> None:
+    _each, engine = engines
+    async with engine.connect() as conn:
+        reps = {row.email: row.id for row in await conn.execute(text("SELECT id, email FROM reps"))}
+    via_alias, won_before, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with UnitOfWork(engine, "handoff") as uow:
+        # An admin named bob owner of parent.example and mapped child.example onto it; ann won
+        # a deal with a lead whose address is free mail (no account).
+        await customer_repository.put_account(uow.connection, "parent.example",
+                                              reps["bob@sales.example"], None, "admin")
+        await customer_repository.put_account(uow.connection, "child.example", None,
+                                              "parent.example", "admin")
+        await customer_repository.save_stages(uow, {won_before: ("customer", NOW)})
+        await customer_repository.set_owners(uow, {won_before: reps["ann@sales.example"]})
+        await uow.commit()
+
+    await _apply_as_one_batch(engine, [_qualified(via_alias, 1, domain="child.example"),
+                                       _qualified(won_before, 2, domain="gmail.com"),
+                                       _qualified(new, 3, domain="child-not.example")])
+
+    routed = {a[0]: a[1:6] for a in (await _stored(engine))["assignments"]}
+    assert routed[via_alias] == (
+        "bob@sales.example", "sales", "assigned", "existing_customer",
+        "existing customer: bob is the owner of account parent.example (set by an admin)")
+    assert routed[won_before] == (
+        "ann@sales.example", "sales", "assigned", "existing_customer",
+        "existing customer: ann is the won the lead's latest deal")
+    assert routed[new][3] == "dach@v1"  # no customer: the rule routes it

@@ -11,13 +11,26 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.customers.domain import Account, LeadStage
+from handoff.customers.domain import Account
 from handoff.tables import OPEN_STATUS_SQL, accounts, lead_stages, leads
 from leadloop.db import UnitOfWork
 
-_STAGES = "SELECT lead_id, stage, owner_rep_id FROM lead_stages WHERE lead_id = ANY($1::uuid[])"
-_ACCOUNTS = ("SELECT domain, owner_rep_id, owner_set_by, alias_of, last_won_at FROM accounts "
-             "WHERE domain = ANY($1::text[])")
+
+def stages_query(lead_ids: str) -> str:
+    """The SELECT of the leads' stages and owners (the columns of LeadStage after lead_id);
+    `lead_ids` names a uuid[] parameter. Routing reads it inside its one read statement."""
+    return f"SELECT lead_id, stage, owner_rep_id FROM lead_stages WHERE lead_id = ANY({lead_ids})"
+
+
+def accounts_query(domains: str) -> str:
+    """The SELECT of the accounts of these domains and of the accounts their aliases point at
+    (the columns of Account); `domains` names a text[] parameter."""
+    return f"""SELECT domain, owner_rep_id, owner_set_by, alias_of, last_won_at FROM accounts
+WHERE domain = ANY({domains})
+   OR domain IN (SELECT alias_of FROM accounts WHERE domain = ANY({domains}))"""
+
+
+_ACCOUNTS = accounts_query("$1::text[]")
 
 # The latest announcement wins (an admin reset included); the owner stays until a new win.
 _SAVE_STAGES = """
@@ -70,25 +83,14 @@ def _account_of(row: Any) -> Account:
                    row["last_won_at"])
 
 
-async def stages_of(uow: UnitOfWork, lead_ids: Sequence[UUID]) -> dict[UUID, LeadStage]:
-    """Each lead's stage and owner, for those outcomes has announced one."""
-    rows = await (await uow.driver()).fetch(_STAGES, list(lead_ids))
-    return {row["lead_id"]: LeadStage(row["stage"], row["owner_rep_id"]) for row in rows}
-
-
 async def accounts_of(uow: UnitOfWork, domains: Iterable[str]) -> dict[str, Account]:
-    """The accounts of these domains, and the accounts the aliases among them point at (two
-    statements at most)."""
-    driver = await uow.driver()
+    """The accounts of these domains, and the accounts the aliases among them point at (one
+    statement)."""
     wanted = sorted(set(domains))
     if not wanted:
         return {}
-    found = {row["domain"]: _account_of(row) for row in await driver.fetch(_ACCOUNTS, wanted)}
-    targets = sorted({a.alias_of for a in found.values() if a.alias_of} - set(found))
-    if targets:
-        found |= {row["domain"]: _account_of(row)
-                  for row in await driver.fetch(_ACCOUNTS, targets)}
-    return found
+    rows = await (await uow.driver()).fetch(_ACCOUNTS, wanted)
+    return {row["domain"]: _account_of(row) for row in rows}
 
 
 async def save_stages(uow: UnitOfWork, changes: Mapping[UUID, tuple[str, datetime]]) -> None:

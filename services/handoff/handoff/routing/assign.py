@@ -227,19 +227,21 @@ def handed_off(lead: LeadQualified, choice: Choice, now: datetime,
 
 
 async def store_handoffs(uow: UnitOfWork, handoffs: Sequence[HandOff],
-                         cursors: Mapping[str, RoundRobinCursor]) -> set[UUID]:
-    """Insert the assignments; then, for those inserted, their timers, the pools' credits and
-    the lead.handed_off events (one statement per table). Returns the ids inserted: a lead
-    that already has an open assignment gets none (the unique index decides), and then nothing
-    else is written: the caller decides whether that is an error."""
-    inserted = await routing_repository.insert_assignments(
-        uow, [h.assignment for h in handoffs])
-    if len(inserted) != len(handoffs):
-        return inserted
-    await routing_repository.insert_timers(uow, [
-        (h.assignment.id, kind.value, due) for h in handoffs for kind, due in h.timers.items()])
-    await routing_repository.save_cursors(uow, cursors)
-    await outbound.publish_all(uow, [h.event for h in handoffs])
+                         cursors: Mapping[str, RoundRobinCursor],
+                         lead_copies: Sequence[Mapping[str, Any]] = ()) -> set[UUID]:
+    """Store the hand-offs in one statement: the lead copies, the assignments, their timers, the
+    pools' credits and the webhook deliveries of their lead.handed_off events, which then go to
+    the outbox. Returns the ids inserted: a lead that already has an open assignment gets none
+    (the unique index decides), and then no timer, credit, delivery or event is written: the
+    caller decides whether that is an error (routing raises RoutingConflict: all rolls back)."""
+    events = [h.event for h in handoffs]
+    envelopes = [uow.envelope(event) for event in events]
+    inserted = await routing_repository.store_handoffs(
+        uow, lead_copies, [h.assignment for h in handoffs],
+        [(h.assignment.id, kind.value, due) for h in handoffs for kind, due in h.timers.items()],
+        cursors, outbound.messages_of(events, envelopes))
+    if len(inserted) == len(handoffs):
+        uow.publish_envelopes(envelopes)
     return inserted
 
 

@@ -11,10 +11,8 @@ from leadloop.db import UnitOfWork
 from leadloop.events import CloudEvent, EventData
 
 
-async def publish_all(uow: UnitOfWork, events: Sequence[EventData]) -> list[CloudEvent]:
-    """Publish `events` (outbox, written at commit) and enqueue one webhook delivery per
-    subscriber wanting each (one statement), all in the unit of work's transaction."""
-    envelopes = [uow.publish(event) for event in events]
+def messages_of(events: Sequence[EventData], envelopes: Sequence[CloudEvent]) -> list[Message]:
+    """The webhook message of each event (the exact body subscribers get, signed)."""
     messages = []
     for event, envelope in zip(events, envelopes, strict=True):
         body = orjson.dumps({"type": envelope.type, "timestamp": envelope.time.isoformat(),
@@ -22,7 +20,14 @@ async def publish_all(uow: UnitOfWork, events: Sequence[EventData]) -> list[Clou
         lead_id = getattr(event, "lead_id", None)
         messages.append(Message(UUID(envelope.id), envelope.type,
                                 lead_id if isinstance(lead_id, UUID) else None, body))
-    await webhook_repository.enqueue(uow, messages)
+    return messages
+
+
+async def publish_all(uow: UnitOfWork, events: Sequence[EventData]) -> list[CloudEvent]:
+    """Publish `events` (outbox, written at commit) and enqueue one webhook delivery per
+    subscriber wanting each (one statement), all in the unit of work's transaction."""
+    envelopes = [uow.publish(event) for event in events]
+    await webhook_repository.enqueue(uow, messages_of(events, envelopes))
     return envelopes
 
 

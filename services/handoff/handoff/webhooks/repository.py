@@ -14,21 +14,28 @@ from handoff.tables import webhook_attempts, webhook_deliveries, webhook_subscri
 from leadloop.db import UnitOfWork
 from leadloop.pagination import Keyset
 
-# One delivery of each message per subscriber that wants its type: pending for an enabled
-# subscriber, held for a disabled one (sent once an admin enables it again). A repeated event id
-# is not enqueued twice.
-_ENQUEUE = """
+
+def enqueue_from(messages: str) -> str:
+    """The INSERT queueing one delivery of each message per subscriber that wants its type:
+    pending for an enabled subscriber, held for a disabled one (sent once an admin enables it
+    again); a repeated event id is not enqueued twice. `messages` is a FROM item `m` of
+    (event_id, event_type, lead_id, body, n): `enqueue` runs it alone, a hand-off as one part
+    of its single statement (routing.repository.store_handoffs)."""
+    return f"""
 INSERT INTO webhook_deliveries (id, subscriber_id, event_id, event_type, lead_id, body, status,
                                 next_attempt_at)
 SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), s.id, m.event_id, m.event_type,
        m.lead_id, m.body, CASE WHEN s.enabled THEN 'pending' ELSE 'held' END, now()
-FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[])
-    WITH ORDINALITY AS m(event_id, event_type, lead_id, body, n)
+FROM {messages}
 JOIN webhook_subscribers AS s
     ON cardinality(s.event_types) = 0 OR m.event_type = ANY(s.event_types)
 ORDER BY m.n, s.id
 ON CONFLICT DO NOTHING
 """
+
+
+_ENQUEUE = enqueue_from("unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[])"
+                        " WITH ORDINALITY AS m(event_id, event_type, lead_id, body, n)")
 
 
 @dataclass(frozen=True, slots=True)
