@@ -54,15 +54,27 @@ from leadloop.retry import Backoff, is_transient
 from leadloop.settings import ServiceSettings
 from leadloop.tracing import traced_each
 
-# Records a batch's event ids in the inbox and returns those not seen before. One statement for
-# any batch size (the ids travel as one array), so asyncpg prepares it once per connection.
-_RECORD_PROCESSED = """
-INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[])
-ON CONFLICT DO NOTHING RETURNING event_id"""
-# The same, storing the keys the batch brings (leadloop.keyring.keeping_keys) in one round trip.
-_RECORD_PROCESSED_KEEPING_KEYS = keeping_keys("""
-INSERT INTO processed_events (consumer, event_id) SELECT $3, unnest($4::text[])
-ON CONFLICT DO NOTHING RETURNING event_id""")
+
+# One statement for any batch size (the ids travel as arrays), so asyncpg prepares it once per
+# connection.
+def _inbox_sql(first: int) -> str:
+    """Record the batch's events in the inbox (returning those not seen before) and read its
+    leads' keys, in one statement; parameters: consumer, event ids, lead ids, from ${first}.
+    The keys are read in the batch's transaction, so sealing what it publishes needs no lookup
+    of its own at commit (UnitOfWork.keys_read)."""
+    consumer, event_ids, lead_ids = (f"${n}" for n in range(first, first + 3))
+    return f"""inbox AS (
+    INSERT INTO processed_events (consumer, event_id)
+    SELECT {consumer}, unnest({event_ids}::text[]) ON CONFLICT DO NOTHING RETURNING event_id)
+SELECT event_id, NULL::text AS lead_id, NULL::bytea AS data_key FROM inbox
+UNION ALL
+SELECT NULL, lead_id, data_key FROM lead_keys WHERE lead_id = ANY({lead_ids}::text[])"""
+
+
+_INBOX = f"WITH {_inbox_sql(1)}"
+# The same, storing the keys the batch brings first (leadloop.keyring.keeping_keys). The read
+# does not see the keys stored (one snapshot): they count where the table had no row.
+_INBOX_KEEPING_KEYS = keeping_keys(f", {_inbox_sql(3)}")
 
 log = logging.getLogger(__name__)
 
@@ -498,13 +510,16 @@ class ConsumerRunner:
             # anything published about these leads later.
             arrivals = self._key_arrivals
             keys = arrivals.unstored(d.envelope.subject for d in deliveries) if arrivals else {}
+            subjects = sorted({d.envelope.subject for d in deliveries})
             if arrivals is not None and keys:
-                rows = await driver.fetch(_RECORD_PROCESSED_KEEPING_KEYS, *key_arrays(keys),
-                                          self._service, ids)
+                rows = await driver.fetch(_INBOX_KEEPING_KEYS, *key_arrays(keys),
+                                          self._service, ids, subjects)
                 uow.after_commit(lambda: arrivals.now_stored(keys))
             else:
-                rows = await driver.fetch(_RECORD_PROCESSED, self._service, ids)
-            fresh = {row[0] for row in rows}
+                rows = await driver.fetch(_INBOX, self._service, ids, subjects)
+            fresh = {event_id for event_id, _lead, _key in rows if event_id is not None}
+            uow.keys_read = {**keys, **{lead_id: key for event_id, lead_id, key in rows
+                                        if event_id is None}}
             applying: list[Delivery] = []
             for delivery in deliveries:
                 if delivery.envelope.id not in fresh:

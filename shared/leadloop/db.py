@@ -55,6 +55,7 @@ class UnitOfWork:
         self.committed = False
         self._after_commit: list[Callable[[], None]] = []
         self.causes: dict[str, str] = {}
+        self.keys_read: dict[str, bytes | None] = {}
         """Per lead id, the traceparent of the consumed event being applied (set by the
         consumer runner): what an event published about that lead continues."""
 
@@ -76,6 +77,9 @@ class UnitOfWork:
         self._pending = []
         self._after_commit = []
         self.causes = {}
+        # Leads' keys (None: erased) this transaction read already; sealing at commit looks up
+        # only the others (a consumer batch reads its leads' keys with its inbox rows).
+        self.keys_read = {}
         self.committed = False
         return self
 
@@ -137,7 +141,7 @@ class UnitOfWork:
         written = False
         if self._pending:
             driver = await self.driver()
-            events = await seal_events(driver, self._pending, self._source)
+            events = await seal_events(driver, self._pending, self._source, self.keys_read)
             if events:
                 await outbox_rows_for(driver, events)
                 written = True

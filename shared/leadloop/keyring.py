@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,8 +140,8 @@ async def _issue_keys(driver: asyncpg.Connection, lead_ids: Sequence[str], sourc
     return {**issued, **(await _keys_of(driver, raced) if raced else {})}
 
 
-async def seal_events(driver: asyncpg.Connection, events: list[CloudEvent], source: str
-                      ) -> list[CloudEvent]:
+async def seal_events(driver: asyncpg.Connection, events: list[CloudEvent], source: str,
+                      read: Mapping[str, bytes | None] | None = None) -> list[CloudEvent]:
     """`events` with their personal fields encrypted under each lead's key (`driver`: the
     transaction's connection, see UnitOfWork.driver).
 
@@ -149,11 +149,18 @@ async def seal_events(driver: asyncpg.Connection, events: list[CloudEvent], sour
     a lead whose events reached it in plain text (from before encryption), and passes those on as
     they came. An event with personal data about an erased lead is dropped: nobody may publish
     it any more.
+
+    `read`: keys this transaction read already (a consumer batch reads its leads' keys with its
+    inbox rows, see leadloop.consumer); only the other leads' keys are looked up.
     """
     subjects = sorted({e.subject for e in events if has_personal_data(e.data)})
     if not subjects:
         return events
-    keys = await _keys_of(driver, subjects)
+    known = read or {}
+    keys = {subject: known[subject] for subject in subjects if subject in known}
+    unread = [subject for subject in subjects if subject not in known]
+    if unread:
+        keys.update(await _keys_of(driver, unread))
     missing = [s for s in subjects if s not in keys]
     if missing and source == KEY_OWNER:
         keys.update(await _issue_keys(driver, missing, source))
