@@ -86,7 +86,7 @@ def customer_context(email: str | None, stage: LeadStage | None,
                                f"owner of account {account} ({why})")
     if stage is not None and is_customer(stage.stage) and stage.owner_rep_id is not None:
         return CustomerContext(stage_name, account, stage.owner_rep_id,
-                               "won the lead's latest deal")
+                               "rep who won the lead's latest deal")
     return CustomerContext(stage_name, account)
 
 
