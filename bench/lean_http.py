@@ -17,9 +17,10 @@ class ConnectionLost(ConnectionError):
 
 
 class LeanClient:
-    """POST and GET against one host, reusing idle connections (at most `limit` open)."""
+    """POST and GET against one host, reusing idle connections: one open per request in
+    flight, so the caller bounds the connections by bounding its requests."""
 
-    def __init__(self, base_url: str, headers: dict[str, str], limit: int) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or parts.hostname is None:
             raise ValueError(f"plain http URLs only: {base_url}")
@@ -27,7 +28,6 @@ class LeanClient:
         self._fixed = "".join(f"{name}: {value}\r\n" for name, value in
                               {"Host": f"{self._host}:{self._port}", **headers}.items())
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self._slots = asyncio.Semaphore(limit)
 
     async def request(self, method: str, path: str, body: bytes = b"",
                       content_type: str = "application/json") -> tuple[int, bytes, int]:
@@ -36,27 +36,26 @@ class LeanClient:
         head = (f"{method} {path} HTTP/1.1\r\n{self._fixed}Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         attempts = 0
-        async with self._slots:
-            while True:
-                attempts += 1
-                reused = bool(self._idle)
-                conn = self._idle.pop() if reused else await asyncio.open_connection(
-                    self._host, self._port)
-                try:
-                    status, payload, keep_alive = await self._exchange(conn, head + body)
-                except (ConnectionLost, ConnectionResetError, BrokenPipeError):
-                    conn[1].close()
-                    if reused:
-                        continue
-                    raise
-                except BaseException:
-                    conn[1].close()
-                    raise
-                if keep_alive:
-                    self._idle.append(conn)
-                else:
-                    conn[1].close()
-                return status, payload, attempts
+        while True:
+            attempts += 1
+            reused = bool(self._idle)
+            conn = self._idle.pop() if reused else await asyncio.open_connection(
+                self._host, self._port)
+            try:
+                status, payload, keep_alive = await self._exchange(conn, head + body)
+            except (ConnectionLost, ConnectionResetError, BrokenPipeError):
+                conn[1].close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                conn[1].close()
+                raise
+            if keep_alive:
+                self._idle.append(conn)
+            else:
+                conn[1].close()
+            return status, payload, attempts
 
     async def close(self) -> None:
         """Close the idle connections."""

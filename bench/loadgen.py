@@ -41,7 +41,7 @@ async def offer(url: str, api_key: str, rate: float, seconds: float,
     results: list[dict[str, object]] = []
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
     parts = urlsplit(url)
-    http = LeanClient(f"{parts.scheme}://{parts.netloc}", {"X-API-Key": api_key}, MAX_IN_FLIGHT)
+    http = LeanClient(f"{parts.scheme}://{parts.netloc}", {"X-API-Key": api_key})
     try:
         await http.request("GET", parts.path.rsplit("/v1/", 1)[0] + "/healthz")  # a connection
 

@@ -41,7 +41,7 @@ async def server_factory() -> AsyncIterator[Callable[..., object]]:
         server, seen = await _serve(answer, close_after)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
-        return LeanClient(f"http://127.0.0.1:{port}", {"X-API-Key": "k"}, limit=4), seen
+        return LeanClient(f"http://127.0.0.1:{port}", {"X-API-Key": "k"}), seen
 
     yield start
     for server in servers:
