@@ -23,7 +23,6 @@ from tests.integration.conftest import Sandbox, migrated_database
 from tests.integration.test_handoff_batch_routing import (
     NOW,
     OWNED,
-    _created,
     _item,
     _qualified,
     _setup,
@@ -57,7 +56,6 @@ async def _summary(engine: AsyncEngine) -> dict[str, Any]:
             "per_rep": Counter(r[0] for r in await rows(
                 "SELECT r.email FROM assignments a JOIN reps r ON r.id = a.rep_id")),
             "leads": await rows("SELECT lead_id, score FROM leads"),
-            "arrivals": await rows("SELECT lead_id FROM lead_arrivals"),
             "timers": len(await rows("SELECT id FROM sla_timers")),
             "deliveries": await rows("SELECT lead_id, event_type FROM webhook_deliveries"),
             "events": await rows("SELECT subject, event_type FROM outbox"),
@@ -75,8 +73,7 @@ async def test_a_poison_event_is_parked_and_the_rest_of_its_batch_applies_as_one
     through_runner, alone = handoff_dbs
     leads = [uuid.uuid4() for _ in range(6)]
     good: list[EventData] = [
-        _created(leads[0], 0), _qualified(leads[0], 0),
-        _qualified(leads[1], 1), _created(leads[1], 1),
+        _qualified(leads[0], 0, created=True), _qualified(leads[1], 1),
         _qualified(leads[2], 2), _qualified(leads[2], 2, score=95),
         _qualified(leads[3], 3, domain=OWNED), _qualified(leads[4], 4),
     ]

@@ -35,7 +35,7 @@ from handoff.webhooks import service as webhook_admin
 from handoff.webhooks.schemas import SubscriberIn
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, EventData, event_type_of
-from leadloop.events.models import LeadCreated, LeadErased, LeadProfile, LeadQualified
+from leadloop.events.models import LeadErased, LeadProfile, LeadQualified
 from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
 from tests.integration.conftest import migrated_database
@@ -90,16 +90,13 @@ def _item(event: EventData) -> Item[EventData]:
 
 
 def _qualified(lead_id: UUID, n: int, score: int = 80, domain: str = "lead.example",
-               country: str = "DE") -> LeadQualified:
+               country: str = "DE", created: bool = False) -> LeadQualified:
+    """A qualification; `created`: it carries the lead's creation, an hour before NOW."""
     return LeadQualified(lead_id=lead_id, score=score, grade="A", model_version=1,
                          profile=LeadProfile(email=f"l{n}@{domain}", country=country,
                                              company=f"Co {n}"),
-                         qualified_at=NOW)
-
-
-def _created(lead_id: UUID, n: int) -> LeadCreated:
-    return LeadCreated(lead_id=lead_id, profile=LeadProfile(email=f"l{n}@lead.example"),
-                       created_at=NOW - timedelta(hours=1))
+                         qualified_at=NOW,
+                         lead_created_at=NOW - timedelta(hours=1) if created else None)
 
 
 async def _apply_one_by_one(engine: AsyncEngine, events: Sequence[EventData]) -> None:
@@ -132,7 +129,6 @@ async def _stored(engine: AsyncEngine) -> dict[str, Any]:
             "assignments": sorted(((a[0], emails.get(a[1]), *a[2:]) for a in assignments),
                                   key=repr),
             "leads": await rows("SELECT lead_id, email, score, context FROM leads"),
-            "arrivals": await rows("SELECT lead_id, created_at FROM lead_arrivals"),
             "erased": await rows("SELECT lead_id FROM erased_leads"),
             "timers": await rows("SELECT a.lead_id, t.kind FROM sla_timers t"
                                  " JOIN assignments a ON a.id = t.assignment_id"),
@@ -178,17 +174,15 @@ async def test_a_batch_of_qualified_leads_routes_like_one_at_a_time(
 async def test_a_mixed_batch_stores_what_its_events_one_at_a_time_store(
         engines: tuple[AsyncEngine, AsyncEngine]) -> None:
     each, batch = engines
-    created_first, qualified_first, twice, erased_first, erased_after, owned = (
+    timed, untimed, twice, erased_first, erased_after, owned = (
         uuid.uuid4() for _ in range(6))
     events: list[EventData] = [
-        _created(created_first, 1), _qualified(created_first, 1),
-        _qualified(qualified_first, 2), _created(qualified_first, 2),
-        _qualified(twice, 3), _qualified(twice, 3, score=95),
+        _qualified(timed, 1, created=True),
+        _qualified(untimed, 2),
+        _qualified(twice, 3, created=True), _qualified(twice, 3, score=95, created=True),
         LeadErased(lead_id=erased_first, erased_at=NOW), _qualified(erased_first, 4),
         _qualified(erased_after, 5), LeadErased(lead_id=erased_after, erased_at=NOW),
-        _qualified(owned, 6, domain=OWNED),
-        _created(twice, 3),  # the same lead.created twice: the first wins
-        _created(twice, 33),
+        _qualified(owned, 6, domain=OWNED, created=True),
     ]
 
     # The runner keeps each lead's order, not the order across leads: a lead whose next event
@@ -205,10 +199,11 @@ async def test_a_mixed_batch_stores_what_its_events_one_at_a_time_store(
 
     one_by_one, batched = await _stored(each), await _stored(batch)
     assert batched == one_by_one
-    # created → handed off measured once for each lead that has both events, whichever first.
+    # created → handed off measured once for each routed lead whose qualification carries its
+    # creation (twice's second qualification finds the lead assigned).
     assert observed_each == observed_batch == 3
     routed = {a[0] for a in batched["assignments"]}
-    assert routed == {created_first, qualified_first, twice, owned}
+    assert routed == {timed, untimed, twice, owned}
     assert [row[2] for row in batched["leads"] if row[0] == twice] == [80]
     assert {row[0] for row in batched["erased"]} == {erased_first, erased_after}
     assert not [d for d in batched["deliveries"] if d[0] in (erased_first, erased_after)]
@@ -246,7 +241,7 @@ async def _statements_for(engine: AsyncEngine, size: int) -> int:
     events: list[EventData] = []
     for n in range(size):
         lead_id = uuid.uuid4()
-        events += [_created(lead_id, n), _qualified(lead_id, n)]
+        events.append(_qualified(lead_id, n, created=True))
     async with UnitOfWork(engine, "handoff") as uow:
         await uow.driver()  # BEGIN, outside the count
         with _counting(engine) as statements:
@@ -261,12 +256,10 @@ async def test_a_batch_costs_a_fixed_number_of_statements_whatever_its_size(
     _each, engine = engines
     await _statements_for(engine, 2)  # loads the routing tables
     small, large = await _statements_for(engine, 3), await _statements_for(engine, 60)
-    print(f"handoff statements per batch (created + qualified): 3 leads {small}, "
-          f"60 leads {large}")
-    # 7: lead.created locks and records the arrivals (2); lead.qualified locks the leads, reads
-    # them (state, stage, account), locks the pools, reads the reps' loads and stores the
-    # hand-offs (5).
-    assert large == small <= 7
+    print(f"handoff statements per batch of lead.qualified: 3 leads {small}, 60 leads {large}")
+    # 5: lock the leads, read them (state, stage, account), lock the pools, read the reps'
+    # loads, store the hand-offs.
+    assert large == small <= 5
 
 
 async def test_two_batches_routing_into_one_team_at_once_never_overfill_a_rep(

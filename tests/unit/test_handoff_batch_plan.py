@@ -111,6 +111,16 @@ def test_each_handoff_carries_its_timers_event_and_lead_copy() -> None:
     assert plan.speed_to_lead_s == [3600.0]
 
 
+def test_speed_to_lead_counts_from_the_creation_the_qualification_carries() -> None:
+    carried = _lead(1).model_copy(update={"lead_created_at": NOW - timedelta(minutes=2)})
+    recorded, unknown = _lead(2), _lead(3)
+    # The arrival handoff recorded before lead.qualified carried it is the fallback only.
+    states = {lead.lead_id: LeadState(created_at=NOW - timedelta(hours=1))
+              for lead in (carried, recorded)}
+    plan = _plan([carried, recorded, unknown], states, {}, {})
+    assert plan.speed_to_lead_s == [120.0, 3600.0]
+
+
 def test_erased_leads_open_assignments_and_repeats_in_the_batch_do_not_route() -> None:
     erased, held, fresh = _lead(1), _lead(2), _lead(3)
     again = fresh.model_copy(update={"score": 90})

@@ -8,6 +8,7 @@ from typing import Any
 
 from leadloop.events.models import Consent, LeadProfile, LeadQualified, LeadScored, LeadSource
 from scoring.leads.batch import (
+    LEAD_CREATED,
     ActivitySeen,
     BatchOutcome,
     LeadInput,
@@ -133,6 +134,21 @@ def test_a_known_activity_or_a_second_delivery_in_the_batch_scores_nothing() -> 
                    _states(lead))
     assert [type(e) for e in outcome.events] == [LeadScored, LeadQualified]
     assert outcome.rows[lead.lead_id]["score"] == 50
+
+
+def test_lead_qualified_carries_when_capture_created_the_lead() -> None:
+    created, updated_only = uuid.uuid4(), uuid.uuid4()
+    creation = ProfileSeen(created, PROFILE, Consent(), NOW - timedelta(days=2), uuid.uuid4().hex,
+                           LeadSource(channel="form"), LEAD_CREATED)
+    inputs: list[LeadInput] = [creation, _form(created), _profile(created),
+                               _profile(updated_only), _form(updated_only)]
+    outcome = _run(inputs, _states(StoredLead(lead_id=created), StoredLead(lead_id=updated_only)))
+
+    times = {e.lead_id: e.lead_created_at for e in outcome.events if isinstance(e, LeadQualified)}
+    # Handoff measures speed to lead from it; a lead scoring saw no lead.created of has none.
+    assert times == {created: NOW - timedelta(days=2), updated_only: None}
+    assert outcome.rows[created]["created_at"] == NOW - timedelta(days=2)
+    assert "created_at" not in outcome.rows[updated_only]
 
 
 def test_a_lead_qualifies_once_however_many_activities_the_batch_brings() -> None:

@@ -1,8 +1,5 @@
 """Handoff's event handlers and the HANDLERS registry. Handlers never commit: the runner does."""
 
-from datetime import datetime
-from uuid import UUID
-
 from handoff.assignments import repository, service
 from handoff.config import HandoffSettings
 from handoff.customers import service as customers_service
@@ -13,7 +10,6 @@ from leadloop.events.models import (
     CONSENT_PURPOSES,
     LeadActivity,
     LeadConsentChanged,
-    LeadCreated,
     LeadErased,
     LeadExpansionQualified,
     LeadQualified,
@@ -27,15 +23,6 @@ HANDLERS = Handlers()
 
 def _settings() -> HandoffSettings:
     return HANDLERS.settings(HandoffSettings)  # the app's, bound by create_service_app
-
-
-@HANDLERS.handles
-async def on_lead_created(uow: UnitOfWork, batch: Batch[LeadCreated]) -> None:
-    """Note when each lead arrived, so speed-to-lead can be measured at hand-off."""
-    arrivals: dict[UUID, datetime] = {}
-    for event in batch.events:
-        arrivals.setdefault(event.lead_id, event.created_at)  # the first event wins
-    await routing_service.record_arrivals(uow, arrivals)
 
 
 @HANDLERS.handles

@@ -68,6 +68,9 @@ leads = Table(
     Column("disqualified_at", DateTime(timezone=True)),
     Column("erased_at", DateTime(timezone=True)),
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # When capture created the lead (its lead.created): lead.qualified carries it to handoff,
+    # which measures speed to lead from it.
+    Column("created_at", DateTime(timezone=True)),
     Column("win_probability", Float),
     # Purposes the person withdrew consent to (lead.consent_changed), e.g. ["sales_contact"].
     Column("consent_withdrawn", JSONB, nullable=False, server_default=text("'[]'::jsonb")),

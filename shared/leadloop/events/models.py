@@ -256,6 +256,9 @@ class LeadQualified(EventData):
     qualified_at: AwareDatetime
     win_probability: float | None = Field(
         default=None, ge=0, le=1, description="the learned model's win probability, if trained")
+    lead_created_at: AwareDatetime | None = Field(
+        default=None, description="when capture created the lead (its lead.created): speed to "
+        "lead is measured from it; absent when scoring has not seen the lead's creation")
 
 
 class LeadDisqualified(EventData):
@@ -534,9 +537,10 @@ def parse_event(event_type: str, data: dict[str, Any]) -> EventData:
     return model.model_validate(data)
 
 
-def event_type_of(event: EventData) -> str:
-    """The versioned CloudEvents type of an event's data."""
-    value: str = type(event).model_fields["type"].default
+def event_type_of(event: EventData | type[EventData]) -> str:
+    """The versioned CloudEvents type of an event's data (or of its class)."""
+    cls = event if isinstance(event, type) else type(event)
+    value: str = cls.model_fields["type"].default
     return value
 
 

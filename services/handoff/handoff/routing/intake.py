@@ -91,7 +91,7 @@ def plan_routing(leads: Sequence[tuple[LeadQualified, LeadFacts]],
             credits[choice.pool] = plan.cursors[choice.pool] = choice.cursor
         plan.lead_copies.append(lead_copy(lead))
         plan.handoffs.append(handed_off(lead, choice, now))
-        created_at = states.get(lead.lead_id, LeadState()).created_at
+        created_at = lead.lead_created_at or states.get(lead.lead_id, LeadState()).created_at
         if created_at is not None:
             plan.speed_to_lead_s.append(max((now - created_at).total_seconds(), 0.0))
     return plan

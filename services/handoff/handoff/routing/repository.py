@@ -19,8 +19,8 @@ from handoff.webhooks.repository import Message, enqueue_from
 from leadloop.db import UnitOfWork
 
 # Advisory locks on the leads, in lead-id order so two transactions never deadlock. The same key
-# as repository.lock_lead: lead.created, lead.qualified, lead.erased, the SLA timer and the
-# fallback queue all wait for each other on one lead.
+# as repository.lock_lead: lead.qualified, lead.erased, the SLA timer and the fallback queue all
+# wait for each other on one lead.
 _LOCK_LEADS = """
 SELECT pg_advisory_xact_lock(hashtextextended(id::text, 0))
 FROM unnest($1::uuid[]) AS t(id) ORDER BY id
@@ -29,7 +29,8 @@ FROM unnest($1::uuid[]) AS t(id) ORDER BY id
 # What routing must know of a batch's leads, in one statement after their locks (not in the
 # locking statement: under READ COMMITTED a statement's snapshot predates the locks it takes,
 # so it could miss what the lock's previous holder committed):
-# each lead's erasure, open assignment and arrival; the stages outcomes announced; the accounts
+# each lead's erasure, open assignment and recorded arrival (see LeadState); the stages
+# outcomes announced; the accounts
 # of the leads' email domains. Arrays of rows, so the three reads stay three plain SELECTs.
 _KNOWN_LEADS = f"""
 SELECT
@@ -109,30 +110,15 @@ WITH assigned AS (
 SELECT id FROM assigned
 """
 
-# First event wins; the hand-off, if one happened already, is read in the same statement. The
-# caller locks the leads first, in a statement of its own: this one's snapshot must follow the
-# lock, or it would miss the hand-off of a routing that held the lead meanwhile, and neither
-# handler would measure the lead.
-_RECORD_ARRIVALS = """
-WITH arrived AS (
-    INSERT INTO lead_arrivals (lead_id, created_at)
-    SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
-    ON CONFLICT DO NOTHING
-    RETURNING lead_id, created_at)
-SELECT arrived.created_at,
-       (SELECT min(a.handed_off_at) FROM assignments a WHERE a.lead_id = arrived.lead_id)
-           AS handed_off_at
-FROM arrived
-"""
-
-
 @dataclass(frozen=True, slots=True)
 class LeadState:
     """What routing must know of a lead before it routes it."""
 
     erased: bool = False
     has_open_assignment: bool = False
-    created_at: datetime | None = None  # from lead.created, if handoff has heard
+    # When the lead arrived, as handoff recorded it from lead.created until lead.qualified
+    # carried it (lead_created_at): speed to lead's fallback for leads scored before that.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,14 +209,3 @@ async def store_handoffs(uow: UnitOfWork, copies: Sequence[Mapping[str, Any]],
         _STORE_HANDOFFS, *lead_columns, *assignment_columns, *timer_columns, pools, credits,
         *message_columns)
     return {row["id"] for row in rows}
-
-
-async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]
-                          ) -> list[tuple[datetime, datetime | None]]:
-    """Remember when capture created each lead (first event wins); for each lead not known
-    before: (created at, first hand-off or None)."""
-    if not arrivals:
-        return []
-    rows = await (await uow.driver()).fetch(_RECORD_ARRIVALS, list(arrivals),
-                                            list(arrivals.values()))
-    return [(row["created_at"], row["handed_off_at"]) for row in rows]

@@ -3,7 +3,6 @@
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from uuid import UUID
 
 from handoff.config import HandoffSettings
@@ -31,8 +30,8 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
     by weighted round-robin, else the fallback queue) and hand them off with everything the
     rep needs to pitch: five statements for the whole batch, the outbox's at commit aside."""
     lead_ids = list(dict.fromkeys(event.lead_id for event in events))
-    # lead.erased and lead.created come on another topic, maybe to another replica: the
-    # leads' locks make them wait for each other (repository.lock_lead). Then one read, in a
+    # lead.erased comes on another topic, maybe to another replica: the leads' locks make
+    # them wait for each other (repository.lock_lead). Then one read, in a
     # statement of its own so that its snapshot follows the locks.
     await routing_repository.lock_leads(uow, lead_ids)
     known = await routing_repository.known_leads(uow, lead_ids, _domains(
@@ -77,17 +76,6 @@ def _standing(emails: Mapping[UUID, str | None], known: KnownLeads
               ) -> dict[UUID, CustomerContext]:
     return {lead_id: customer_context(email, known.stages.get(lead_id), known.accounts)
             for lead_id, email in emails.items()}
-
-
-async def record_arrivals(uow: UnitOfWork, arrivals: Mapping[UUID, datetime]) -> None:
-    """Remember when each lead was created (for speed-to-lead). lead.created and
-    lead.qualified come on different topics, so handoff may route a lead before it hears
-    of its creation (its capture partition lagging): then the hand-off is measured here."""
-    await routing_repository.lock_leads(uow, list(arrivals))  # one handler measures, not both
-    measured = [max((handed_off_at - created_at).total_seconds(), 0.0) for created_at, handed_off_at
-                in await routing_repository.record_arrivals(uow, arrivals)
-                if handed_off_at is not None]
-    uow.after_commit(lambda: _observe_speed_to_lead(measured))
 
 
 def _observe_speed_to_lead(seconds: list[float]) -> None:

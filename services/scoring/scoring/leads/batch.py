@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from leadloop.events import event_type_of
 from leadloop.events.models import (
     Consent,
     EventData,
     LeadActivity,
+    LeadCreated,
     LeadProfile,
     LeadSource,
     ScoreContribution,
@@ -35,6 +37,8 @@ from scoring.rules.domain import (
 )
 from scoring.rules.engagement import EngagementTally
 from scoring.rules.lead_fields import LeadFields
+
+LEAD_CREATED = event_type_of(LeadCreated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +241,10 @@ def apply_batch(inputs: list[LeadInput], states: dict[UUID, LeadState], new_acti
         if lead.erased:
             continue
         if isinstance(seen, ProfileSeen):
+            if seen.event_type == LEAD_CREATED and lead.created_at is None:
+                # Kept for lead.qualified: handoff measures speed to lead from it.
+                state.set({"created_at": seen.at})
+                state.lead = lead = replace(lead, created_at=seen.at)
             if seen.source is not None and lead.source is None:
                 state.set({"source": seen.source.model_dump(mode="json")})
                 state.lead = lead = replace(lead, source=seen.source)

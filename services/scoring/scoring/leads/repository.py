@@ -36,6 +36,7 @@ def stored_lead_from(row: Mapping[Any, Any]) -> StoredLead:
         source=None if source is None else LeadSource.model_validate(source),
         profile_at=row["profile_at"],
         profile_event_id=row["profile_event_id"],
+        created_at=row["created_at"],
         score=row["score"],
         fit_score=row["fit_score"],
         engagement_score=row["engagement_score"],
@@ -197,7 +198,7 @@ RETURNING activity_id
 # (column, element type); jsonb columns travel as text and are cast on the way in.
 LEAD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("profile", "jsonb"), ("consent", "jsonb"), ("source", "jsonb"),
-    ("profile_at", "timestamptz"), ("profile_event_id", "text"),
+    ("profile_at", "timestamptz"), ("profile_event_id", "text"), ("created_at", "timestamptz"),
     ("score", "int"), ("fit_score", "int"), ("engagement_score", "int"), ("grade", "text"),
     ("is_mql", "bool"), ("model_version", "int"), ("contributions", "jsonb"),
     ("scored_at", "timestamptz"), ("qualification", "text"), ("qualified_at", "timestamptz"),

@@ -220,4 +220,5 @@ def _qualified_event(lead: StoredLead, profile: LeadProfile, result: LeadScore,
             ActivitySummary(kind=a.kind, occurred_at=a.occurred_at, url=a.url) for a in recent
         ],
         qualified_at=now, win_probability=result.win_probability,
+        lead_created_at=lead.created_at,
     )

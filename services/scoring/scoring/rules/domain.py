@@ -87,6 +87,7 @@ class StoredLead:
     source: LeadSource | None = None
     profile_at: datetime | None = None
     profile_event_id: str | None = None
+    created_at: datetime | None = None  # when capture created the lead (lead.created)
     score: int | None = None
     fit_score: int | None = None
     engagement_score: int | None = None
