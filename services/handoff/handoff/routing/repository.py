@@ -29,9 +29,9 @@ FROM unnest($1::uuid[]) AS t(id) ORDER BY id
 # What routing must know of a batch's leads, in one statement after their locks (not in the
 # locking statement: under READ COMMITTED a statement's snapshot predates the locks it takes,
 # so it could miss what the lock's previous holder committed):
-# each lead's erasure, open assignment and recorded arrival (see LeadState); the stages
-# outcomes announced; the accounts
-# of the leads' email domains. Arrays of rows, so the three reads stay three plain SELECTs.
+# each lead's erasure, open assignment and recorded arrival (see LeadState); the stages outcomes
+# announced; the accounts of the leads' email domains. Arrays of rows, so the three reads stay
+# three plain SELECTs.
 _KNOWN_LEADS = f"""
 SELECT
     ARRAY(SELECT (t.id,

@@ -31,8 +31,8 @@ async def route_qualified_leads(uow: UnitOfWork, events: Sequence[LeadQualified]
     rep needs to pitch: five statements for the whole batch, the outbox's at commit aside."""
     lead_ids = list(dict.fromkeys(event.lead_id for event in events))
     # lead.erased comes on another topic, maybe to another replica: the leads' locks make
-    # them wait for each other (repository.lock_lead). Then one read, in a
-    # statement of its own so that its snapshot follows the locks.
+    # them wait for each other (repository.lock_lead). Then one read, in a statement of its
+    # own so that its snapshot follows the locks.
     await routing_repository.lock_leads(uow, lead_ids)
     known = await routing_repository.known_leads(uow, lead_ids, _domains(
         event.profile.email for event in events))
