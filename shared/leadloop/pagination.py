@@ -9,7 +9,8 @@ page 1 (no OFFSET). A cursor that cannot be read is a 422 naming `cursor`.
 
 A list route declares its sort key once as a `Keyset` (columns unique together, and how each
 value reads back from a cursor); `Keyset.select` adds the ORDER BY, the `WHERE key > cursor` and
-the LIMIT, `Keyset.page` cuts the extra row off and makes the next cursor.
+the LIMIT, `Keyset.page` cuts the extra row off and makes the next cursor. A list whose query
+cannot take a `Keyset` reads its cursor with `parse_cursor` and cuts its page with `page_of`.
 """
 
 import base64
@@ -72,6 +73,19 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return key
 
 
+def parse_cursor(cursor: str | None, parsers: Sequence[Callable[[Any], Any]]) -> list[Any] | None:
+    """The typed sort key a cursor holds, each value read back by its parser (e.g. `UUID`,
+    `datetime.fromisoformat`); None on the first page, a 422 naming `cursor` when it is not one
+    this list made."""
+    if cursor is None:
+        return None
+    raw = decode_cursor(cursor, len(parsers))
+    try:
+        return [parse(value) for parse, value in zip(parsers, raw, strict=True)]
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        raise _bad_cursor("not a cursor this API returned") from None
+
+
 def page_of(rows: Sequence[Row], limit: int, key: Callable[[Row], Sequence[Any]]
             ) -> tuple[list[Row], str | None]:
     """The first `limit` of `rows` (fetched with LIMIT limit + 1) and the next page's cursor,
@@ -95,13 +109,7 @@ class Keyset:
     def after(self, cursor: str | None) -> list[Any] | None:
         """The typed key a cursor holds (None on the first page); a 422 naming `cursor` when it
         is not one this list made."""
-        if cursor is None:
-            return None
-        raw = decode_cursor(cursor, len(self.parsers))
-        try:
-            return [parse(value) for parse, value in zip(self.parsers, raw, strict=True)]
-        except (TypeError, ValueError, AttributeError, OverflowError):
-            raise _bad_cursor("not a cursor this API returned") from None
+        return parse_cursor(cursor, self.parsers)
 
     def select(self, statement: Select[Any], cursor: str | None, limit: int) -> Select[Any]:
         """`statement` ordered by the key, from just past the cursor, `limit + 1` rows (the

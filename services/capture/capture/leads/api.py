@@ -34,7 +34,7 @@ from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.observability import current_traceparent
-from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.pagination import Page, cursor_query, limit_query, page_of, parse_cursor
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -79,14 +79,8 @@ def _invalid_query(field: str, reason: str) -> RequestValidationError:
                                     "type": "value_error"}])
 
 
-def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
-    if cursor is None:
-        return None
-    updated_at, lead_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(updated_at), UUID(lead_id)
-    except (TypeError, ValueError):
-        raise _invalid_query("cursor", "not a cursor this API returned") from None
+# The search's sort key, (updated_at, id), as a cursor reads back.
+_KEY = (datetime.fromisoformat, UUID)
 
 
 @router.get("/leads", response_model=Page[LeadOut],
@@ -125,8 +119,9 @@ async def search_leads(
                         owner=owner, qualification=qualification.value if qualification else None,
                         updated_since=updated_since, created_from=created_from,
                         created_to=created_to)
+    after = parse_cursor(cursor, _KEY)
     async with uow:
-        rows = await repository.search_leads(uow.connection, search, _after(cursor), limit)
+        rows = await repository.search_leads(uow.connection, search, after, limit)
     kept, next_cursor = page_of(rows, limit,
                                 lambda r: [r.updated_at.isoformat(), str(r.id)])
     return Page[LeadOut](items=[_out(r) for r in kept], next_cursor=next_cursor)

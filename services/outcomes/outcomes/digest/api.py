@@ -9,7 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.pagination import (
+    Page,
+    cursor_query,
+    decode_cursor,
+    limit_query,
+    page_of,
+    parse_cursor,
+)
 from outcomes.config import OutcomesSettings
 from outcomes.digest import repository as digest_queries
 from outcomes.digest import worker as digest_worker
@@ -26,14 +33,7 @@ _admin = [Depends(require_scope("admin"))]
 async def list_digests(limit: int = limit_query(), cursor: str | None = cursor_query(),
                        uow: UnitOfWork = Depends(unit_of_work)) -> Page[DigestOut]:
     """Every period's digest, newest first, without the figures (GET one for those)."""
-    before = None
-    if cursor is not None:
-        period_end, period = decode_cursor(cursor, 2)
-        try:
-            before = (datetime.fromisoformat(period_end), str(period))
-        except (TypeError, ValueError):
-            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                           "msg": "not a cursor this API returned"}]) from None
+    before = parse_cursor(cursor, (datetime.fromisoformat, str))  # (period_end, period)
     async with uow:
         rows = await digest_queries.listing(uow.connection, limit + 1, before)
     kept, next_cursor = page_of(rows, limit,
