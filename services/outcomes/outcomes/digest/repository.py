@@ -109,7 +109,7 @@ async def recipient_emails(conn: AsyncConnection) -> list[str]:
 
 
 async def recipient_page(conn: AsyncConnection, team: str | None,
-                         after: tuple[str, str] | None, limit: int) -> list[Recipient]:
+                         after: Sequence[Any] | None, limit: int) -> list[Recipient]:
     """Recipients (of one team) by team then address, after the cursor's; limit rows."""
     c = digest_recipients.c
     query = select(digest_recipients).order_by(c.team, c.email).limit(limit)
