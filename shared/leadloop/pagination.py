@@ -21,12 +21,14 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, literal, or_, tuple_
 
+from leadloop.problems import invalid_query
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+_NOT_OURS = "not a cursor this API returned"
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -56,20 +58,15 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
 
 
-def _bad_cursor(reason: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", "cursor"), "msg": reason,
-                                    "type": "value_error"}])
-
-
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
     """The sort key a cursor holds; a 422 naming `cursor` when it is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = orjson.loads(raw)
     except (binascii.Error, ValueError):
-        raise _bad_cursor("not a cursor this API returned") from None
+        raise invalid_query("cursor", _NOT_OURS) from None
     if not isinstance(key, list) or len(key) != arity:
-        raise _bad_cursor("not a cursor this API returned")
+        raise invalid_query("cursor", _NOT_OURS)
     return key
 
 
@@ -83,7 +80,7 @@ def parse_cursor(cursor: str | None, parsers: Sequence[Callable[[Any], Any]]) ->
     try:
         return [parse(value) for parse, value in zip(parsers, raw, strict=True)]
     except (TypeError, ValueError, AttributeError, OverflowError):
-        raise _bad_cursor("not a cursor this API returned") from None
+        raise invalid_query("cursor", _NOT_OURS) from None
 
 
 def page_of(rows: Sequence[Row], limit: int, key: Callable[[Row], Sequence[Any]]

@@ -17,7 +17,6 @@ from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from capture.idempotency import service as idempotency
 from capture.idempotency.service import Claim
@@ -35,6 +34,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.observability import current_traceparent
 from leadloop.pagination import Page, cursor_query, limit_query, page_of, parse_cursor
+from leadloop.problems import invalid_query
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -74,11 +74,6 @@ async def get_lead(lead_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> Le
     return _out(row)
 
 
-def _invalid_query(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", field), "msg": reason,
-                                    "type": "value_error"}])
-
-
 # The search's sort key, (updated_at, id), as a cursor reads back.
 _KEY = (datetime.fromisoformat, UUID)
 
@@ -111,9 +106,9 @@ async def search_leads(
     for name, value in (("updated_since", updated_since), ("created_from", created_from),
                         ("created_to", created_to)):
         if value is not None and value.tzinfo is None:
-            raise _invalid_query(name, "needs a time zone, e.g. 2026-11-23T09:00:00Z")
+            raise invalid_query(name, "needs a time zone, e.g. 2026-11-23T09:00:00Z")
     if created_from and created_to and created_to <= created_from:
-        raise _invalid_query("created_to", "must be after created_from")
+        raise invalid_query("created_to", "must be after created_from")
     search = LeadSearch(q=q.strip() if q is not None else None, source=source,
                         campaign=campaign, country=country.upper() if country else None,
                         owner=owner, qualification=qualification.value if qualification else None,
@@ -132,7 +127,7 @@ async def _by_email(email: str, uow: UnitOfWork) -> Page[LeadOut]:
     try:
         normalized = normalize_email(email)
     except ValueError as exc:
-        raise _invalid_query("email", str(exc)) from exc
+        raise invalid_query("email", str(exc)) from exc
     async with uow:
         row = await repository.get_lead_by_email(uow.connection, normalized)
         if row is not None and row.merged_into is not None:
