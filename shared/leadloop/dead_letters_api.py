@@ -3,7 +3,6 @@
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from leadloop.auth import require_scope
 from leadloop.dead_letters import (
@@ -13,12 +12,14 @@ from leadloop.dead_letters import (
     purge_dead_letters,
     replay_dead_letter,
 )
-from leadloop.pagination import Page, cursor_query, decode_cursor, encode_cursor, limit_query
+from leadloop.pagination import Page, cursor_query, encode_cursor, limit_query, parse_cursor
 
 
-def _bad_cursor() -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                    "msg": "not a cursor this API returned"}])
+def _offset(value: Any) -> int:
+    """A cursor's Kafka offset: a whole number, never negative."""
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not an offset")
+    return value
 
 
 def dead_letters_router(service: str) -> APIRouter:
@@ -36,11 +37,8 @@ def dead_letters_router(service: str) -> APIRouter:
                            ) -> Page[dict[str, Any]]:
         """Dead letters, oldest first: event, error and where it came from; in the shared
         envelope (`items`, `next_cursor`)."""
-        if cursor is not None:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int) or after < 0:
-                raise _bad_cursor()
-            from_offset = after + 1
+        if (after := parse_cursor(cursor, (_offset,))) is not None:
+            from_offset = after[0] + 1
         letters = await list_dead_letters(bootstrap(request), service, from_offset=from_offset,
                                           limit=limit + 1)
         kept = letters[:limit]

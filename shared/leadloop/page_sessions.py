@@ -4,7 +4,8 @@
 The HMAC key is the service's session secret setting (random per process when unset: sessions
 then end at a restart and do not cross replicas). The cookie holds nothing derived from the API
 key, so key hashes cannot be turned into a cookie; a forged, altered or expired cookie fails
-here, a signed-out one when its session row is gone (each service keeps its sessions' rows).
+here, a signed-out one when its session row is gone (each service keeps its sessions' rows, in a
+table `page_sessions_table` declares).
 `csrf_token` derives a form token from the session, which a page puts in its forms and checks
 on every POST (SameSite=Strict already keeps other sites' posts from carrying the cookie).
 """
@@ -18,6 +19,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Column, DateTime, Index, MetaData, Table, Text, func
+from sqlalchemy.dialects.postgresql import UUID
 from starlette.datastructures import State
 
 log = logging.getLogger(__name__)
@@ -78,3 +81,18 @@ def csrf_token(secret: bytes, session_id: uuid.UUID) -> str:
 def csrf_ok(secret: bytes, session_id: uuid.UUID, token: str) -> bool:
     """Whether a posted form token is this session's."""
     return hmac.compare_digest(csrf_token(secret, session_id), token)
+
+
+def page_sessions_table(metadata: MetaData, name: str, key_column: str) -> Table:
+    """A service's sessions: one row per sign-in, named by the cookie's session id, holding
+    what the service keeps of the API key signed in with (`key_column`) until the expiry; the
+    expired rows are purged at each sign-in through the index."""
+    return Table(
+        name,
+        metadata,
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column(key_column, Text, nullable=False),
+        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index(f"{name}_expiry", "expires_at"),
+    )

@@ -9,7 +9,8 @@ page 1 (no OFFSET). A cursor that cannot be read is a 422 naming `cursor`.
 
 A list route declares its sort key once as a `Keyset` (columns unique together, and how each
 value reads back from a cursor); `Keyset.select` adds the ORDER BY, the `WHERE key > cursor` and
-the LIMIT, `Keyset.page` cuts the extra row off and makes the next cursor.
+the LIMIT, `Keyset.page` cuts the extra row off and makes the next cursor. A list whose query
+cannot take a `Keyset` reads its cursor with `parse_cursor` and cuts its page with `page_of`.
 """
 
 import base64
@@ -20,12 +21,14 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, literal, or_, tuple_
 
+from leadloop.problems import invalid_query
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+_NOT_OURS = "not a cursor this API returned"
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -55,21 +58,29 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
 
 
-def _bad_cursor(reason: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", "cursor"), "msg": reason,
-                                    "type": "value_error"}])
-
-
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
     """The sort key a cursor holds; a 422 naming `cursor` when it is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = orjson.loads(raw)
     except (binascii.Error, ValueError):
-        raise _bad_cursor("not a cursor this API returned") from None
+        raise invalid_query("cursor", _NOT_OURS) from None
     if not isinstance(key, list) or len(key) != arity:
-        raise _bad_cursor("not a cursor this API returned")
+        raise invalid_query("cursor", _NOT_OURS)
     return key
+
+
+def parse_cursor(cursor: str | None, parsers: Sequence[Callable[[Any], Any]]) -> list[Any] | None:
+    """The typed sort key a cursor holds, each value read back by its parser (e.g. `UUID`,
+    `datetime.fromisoformat`); None on the first page, a 422 naming `cursor` when it is not one
+    this list made."""
+    if cursor is None:
+        return None
+    raw = decode_cursor(cursor, len(parsers))
+    try:
+        return [parse(value) for parse, value in zip(parsers, raw, strict=True)]
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        raise invalid_query("cursor", _NOT_OURS) from None
 
 
 def page_of(rows: Sequence[Row], limit: int, key: Callable[[Row], Sequence[Any]]
@@ -95,13 +106,7 @@ class Keyset:
     def after(self, cursor: str | None) -> list[Any] | None:
         """The typed key a cursor holds (None on the first page); a 422 naming `cursor` when it
         is not one this list made."""
-        if cursor is None:
-            return None
-        raw = decode_cursor(cursor, len(self.parsers))
-        try:
-            return [parse(value) for parse, value in zip(self.parsers, raw, strict=True)]
-        except (TypeError, ValueError, AttributeError, OverflowError):
-            raise _bad_cursor("not a cursor this API returned") from None
+        return parse_cursor(cursor, self.parsers)
 
     def select(self, statement: Select[Any], cursor: str | None, limit: int) -> Select[Any]:
         """`statement` ordered by the key, from just past the cursor, `limit + 1` rows (the

@@ -119,6 +119,12 @@ def from_http_exception(exc: HTTPException, instance: str | None = None,
     return problem_response(exc.status_code, detail, instance=instance, headers=merged)
 
 
+def invalid_query(field: str, reason: str) -> RequestValidationError:
+    """A 422 naming a query parameter and why, in the shape of any other validation error."""
+    return RequestValidationError([{"loc": ("query", field), "type": "value_error",
+                                    "msg": reason}])
+
+
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Each bad field of a request FastAPI refused, with where it was and why."""
     errors: list[dict[str, Any]] = []

@@ -1,11 +1,14 @@
 """The one list convention: keyset cursors that round-trip, refuse forgeries with a 422 naming
 `cursor`, and end with a null cursor on the last page."""
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select
 
-from leadloop.pagination import Keyset, decode_cursor, encode_cursor, page_of
+from leadloop.pagination import Keyset, decode_cursor, encode_cursor, page_of, parse_cursor
 
 
 def test_a_cursor_round_trips_its_sort_key() -> None:
@@ -19,6 +22,17 @@ def test_a_cursor_we_did_not_make_is_a_422_naming_the_cursor(bad: str) -> None:
     with pytest.raises(RequestValidationError) as caught:
         decode_cursor(bad, 2)
     assert caught.value.errors()[0]["loc"] == ("query", "cursor")
+
+
+def test_a_cursor_reads_back_as_its_typed_sort_key_and_a_mistyped_one_is_a_422() -> None:
+    moment, entry = datetime(2026, 11, 23, 9, tzinfo=UTC), uuid.uuid4()
+    key = (datetime.fromisoformat, uuid.UUID)
+    assert parse_cursor(None, key) is None  # the first page
+    assert parse_cursor(encode_cursor([moment.isoformat(), str(entry)]), key) == [moment, entry]
+    for bad in (["yesterday", str(entry)], [moment.isoformat(), 42]):
+        with pytest.raises(RequestValidationError) as caught:
+            parse_cursor(encode_cursor(bad), key)
+        assert caught.value.errors()[0]["loc"] == ("query", "cursor")
 
 
 def test_pages_walk_every_row_once_and_the_last_has_no_cursor() -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.types import Float
 
 from handoff.assignments.domain import HELD_BY_REP, OPEN_STATUSES, AssignmentStatus
+from leadloop.page_sessions import page_sessions_table
 
 metadata = MetaData()
 
@@ -276,15 +277,7 @@ webhook_attempts = Table(
 # Sales page sign-ins: the cookie carries the id (signed, with its expiry); the row names the
 # key signed in with by its hash, so revoking the key (or its rep's removal) ends the session at
 # once, and signing out deletes the row (a copied cookie dies with it).
-page_sessions = Table(
-    "page_sessions",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("key_sha256", Text, nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("page_sessions_expiry", "expires_at"),
-)
+page_sessions = page_sessions_table(metadata, "page_sessions", key_column="key_sha256")
 
 # --- customers and accounts ----------------------------------------------------------------
 

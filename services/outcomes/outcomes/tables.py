@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from leadloop.page_sessions import page_sessions_table
 from outcomes.funnel.domain import FUNNEL_ORDER, stage_column
 
 metadata = MetaData()
@@ -202,17 +203,10 @@ digest_recipients = Table(
     CheckConstraint("team IN ('marketing', 'sales')", name="digest_recipient_team"),
 )
 
-# Dashboard sign-ins: the cookie carries the id (signed, with its expiry); logging out deletes
-# the row, so a copied cookie dies with the session. Expired rows are purged at each sign-in.
-dashboard_sessions = Table(
-    "dashboard_sessions",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("key_name", Text, nullable=False),  # the API key signed in with (its name, no hash)
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("dashboard_sessions_expiry", "expires_at"),
-)
+# Dashboard sign-ins: the cookie carries the id (signed, with its expiry); the row names the API
+# key signed in with (its name, no hash). Logging out deletes the row, so a copied cookie dies
+# with the session.
+dashboard_sessions = page_sessions_table(metadata, "dashboard_sessions", key_column="key_name")
 
 # Each lead's lifecycle stage (outcomes.lifecycle): outcomes' own state, like deals, and not part
 # of the read model a rebuild replaces (a replay finds every stage already reached and announces

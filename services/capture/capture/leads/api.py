@@ -17,7 +17,6 @@ from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from capture.idempotency import service as idempotency
 from capture.idempotency.service import Claim
@@ -34,7 +33,8 @@ from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.observability import current_traceparent
-from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.pagination import Page, cursor_query, limit_query, page_of, parse_cursor
+from leadloop.problems import invalid_query
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -74,19 +74,8 @@ async def get_lead(lead_id: UUID, uow: UnitOfWork = Depends(unit_of_work)) -> Le
     return _out(row)
 
 
-def _invalid_query(field: str, reason: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", field), "msg": reason,
-                                    "type": "value_error"}])
-
-
-def _after(cursor: str | None) -> tuple[datetime, UUID] | None:
-    if cursor is None:
-        return None
-    updated_at, lead_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(updated_at), UUID(lead_id)
-    except (TypeError, ValueError):
-        raise _invalid_query("cursor", "not a cursor this API returned") from None
+# The search's sort key, (updated_at, id), as a cursor reads back.
+_KEY = (datetime.fromisoformat, UUID)
 
 
 @router.get("/leads", response_model=Page[LeadOut],
@@ -117,16 +106,17 @@ async def search_leads(
     for name, value in (("updated_since", updated_since), ("created_from", created_from),
                         ("created_to", created_to)):
         if value is not None and value.tzinfo is None:
-            raise _invalid_query(name, "needs a time zone, e.g. 2026-11-23T09:00:00Z")
+            raise invalid_query(name, "needs a time zone, e.g. 2026-11-23T09:00:00Z")
     if created_from and created_to and created_to <= created_from:
-        raise _invalid_query("created_to", "must be after created_from")
+        raise invalid_query("created_to", "must be after created_from")
     search = LeadSearch(q=q.strip() if q is not None else None, source=source,
                         campaign=campaign, country=country.upper() if country else None,
                         owner=owner, qualification=qualification.value if qualification else None,
                         updated_since=updated_since, created_from=created_from,
                         created_to=created_to)
+    after = parse_cursor(cursor, _KEY)
     async with uow:
-        rows = await repository.search_leads(uow.connection, search, _after(cursor), limit)
+        rows = await repository.search_leads(uow.connection, search, after, limit)
     kept, next_cursor = page_of(rows, limit,
                                 lambda r: [r.updated_at.isoformat(), str(r.id)])
     return Page[LeadOut](items=[_out(r) for r in kept], next_cursor=next_cursor)
@@ -137,7 +127,7 @@ async def _by_email(email: str, uow: UnitOfWork) -> Page[LeadOut]:
     try:
         normalized = normalize_email(email)
     except ValueError as exc:
-        raise _invalid_query("email", str(exc)) from exc
+        raise invalid_query("email", str(exc)) from exc
     async with uow:
         row = await repository.get_lead_by_email(uow.connection, normalized)
         if row is not None and row.merged_into is not None:

@@ -229,9 +229,9 @@ def _where(search: LeadSearch) -> list[ColumnElement[bool]]:
 
 
 async def search_leads(conn: AsyncConnection, search: LeadSearch,
-                       after: tuple[datetime, UUID] | None, limit: int) -> list[LeadRecord]:
+                       after: Sequence[Any] | None, limit: int) -> list[LeadRecord]:
     """Leads matching the search (merged duplicates left out), in (updated_at, id) order after
-    the cursor's position (limit + 1 rows: the caller cuts the page)."""
+    the cursor's (updated_at, id) (limit + 1 rows: the caller cuts the page)."""
     statement = select(leads).where(and_(*_where(search))) \
         .order_by(leads.c.updated_at, leads.c.id).limit(limit + 1)
     if after is not None:

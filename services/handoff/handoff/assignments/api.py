@@ -42,6 +42,7 @@ from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import Principal, require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.problems import invalid_query
 
 router = APIRouter(prefix="/v1")
 _NO_REP = "no rep with this id"
@@ -97,8 +98,7 @@ def _queue_after(cursor: str | None) -> list[Any] | None:
         datetime.fromisoformat(handed_off_at)
         UUID(assignment_id)
     except (TypeError, ValueError):
-        raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                       "msg": "not a cursor this API returned"}]) from None
+        raise invalid_query("cursor", "not a cursor this API returned") from None
     return [deadline, handed_off_at, assignment_id]
 
 

@@ -3,8 +3,6 @@ existing customer's new interest to its owner (handoff.customers)."""
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
-from uuid import UUID
 
 from handoff.config import HandoffSettings
 from handoff.customers import repository as customer_repository
@@ -19,6 +17,7 @@ from leadloop.events.models import (
     LeadStageChanged,
     event_time_now,
 )
+from leadloop.latest import latest_per_key
 from leadloop.lifecycle import is_customer
 
 log = logging.getLogger(__name__)
@@ -30,24 +29,20 @@ async def record_stage_changes(uow: UnitOfWork, changes: Sequence[LeadStageChang
     """Keep each lead's latest stage. A lead that just won a deal is owned by the rep who held
     it (and so is its account, unless an admin named an owner), and its open assignment
     closes as converted: the next interest it shows makes a new hand-off."""
-    latest: dict[UUID, tuple[str, datetime]] = {}
-    for change in changes:
-        held = latest.get(change.lead_id)
-        if held is None or change.changed_at >= held[1]:
-            latest[change.lead_id] = (change.stage, change.changed_at)
-    await customer_repository.save_stages(uow, latest)
+    latest = latest_per_key(changes, key=lambda c: c.lead_id, at=lambda c: c.changed_at)
+    await customer_repository.save_stages(
+        uow, {lead_id: (c.stage, c.changed_at) for lead_id, c in latest.items()})
     won_at = {c.lead_id: c.changed_at for c in changes
               if c.cause == WON and not c.reset and is_customer(c.stage)}
     if not won_at:
         return
     winners = await customer_repository.winners(uow, sorted(won_at))
     await customer_repository.set_owners(uow, {lead: rep for lead, rep, _email in winners})
-    accounts: dict[str, tuple[UUID, datetime]] = {}
-    for lead_id, rep_id, email in winners:
-        domain = account_domain(email)
-        if domain is not None and (domain not in accounts
-                                   or won_at[lead_id] >= accounts[domain][1]):
-            accounts[domain] = (rep_id, won_at[lead_id])
+    # An account is owned by the rep of its latest win.
+    wins = [(domain, rep_id, won_at[lead_id]) for lead_id, rep_id, email in winners
+            if (domain := account_domain(email)) is not None]
+    latest_wins = latest_per_key(wins, key=lambda win: win[0], at=lambda win: win[2])
+    accounts = {domain: (rep_id, at) for domain, rep_id, at in latest_wins.values()}
     targets = await customer_repository.accounts_of(uow, accounts)
     # A domain an admin mapped onto another account counts for that account.
     def account_of(domain: str) -> str:

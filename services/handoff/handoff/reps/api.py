@@ -24,7 +24,7 @@ from handoff.routing.reference import invalidate_routing
 from leadloop.app import runtime_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from leadloop.pagination import cursor_query, decode_cursor, limit_query, page_of
+from leadloop.pagination import cursor_query, limit_query, page_of, parse_cursor
 
 router = APIRouter(prefix="/v1")
 _admin = [Depends(require_scope("admin"))]
@@ -66,14 +66,7 @@ async def list_reps(team: str | None = Query(default=None, pattern=TEAM_PATTERN)
                     limit: int = limit_query(), cursor: str | None = cursor_query(),
                     uow: UnitOfWork = Depends(unit_of_work)) -> RepList:
     """Every rep (of one team, if given) in rotation order, with the leads each holds."""
-    after = None
-    if cursor is not None:
-        after = decode_cursor(cursor, 3)
-        try:
-            after = [str(after[0]), datetime.fromisoformat(after[1]), UUID(after[2])]
-        except (TypeError, ValueError):
-            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                           "msg": "not a cursor this API returned"}]) from None
+    after = parse_cursor(cursor, (str, datetime.fromisoformat, UUID))  # rotation order
     async with uow:
         rows = await repository.list_reps(uow.connection, team, after, limit + 1)
     kept, next_cursor = page_of(rows, limit, lambda row: [row.team, row.created_at.isoformat(),

@@ -13,6 +13,7 @@ from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.lifecycle import LifecycleStage
 from leadloop.pagination import Page, cursor_query, decode_cursor, encode_cursor, limit_query
+from leadloop.problems import invalid_query
 from outcomes.accounts import service
 from outcomes.accounts.domain import (
     AccountRollup,
@@ -25,7 +26,7 @@ from outcomes.accounts.domain import (
 )
 from outcomes.reports.api import lifecycle_filter
 from outcomes.reports.repeat import MIN_CUSTOMERS
-from outcomes.reports.window import Window, invalid_query
+from outcomes.reports.window import Window
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 _reports = [Depends(require_scope("reports:read"))]

@@ -2,14 +2,14 @@
 it per team, and sending one now (scope admin)."""
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from leadloop.app import runtime_of, settings_of, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.pagination import Page, cursor_query, limit_query, page_of, parse_cursor
 from outcomes.config import OutcomesSettings
 from outcomes.digest import repository as digest_queries
 from outcomes.digest import worker as digest_worker
@@ -26,14 +26,7 @@ _admin = [Depends(require_scope("admin"))]
 async def list_digests(limit: int = limit_query(), cursor: str | None = cursor_query(),
                        uow: UnitOfWork = Depends(unit_of_work)) -> Page[DigestOut]:
     """Every period's digest, newest first, without the figures (GET one for those)."""
-    before = None
-    if cursor is not None:
-        period_end, period = decode_cursor(cursor, 2)
-        try:
-            before = (datetime.fromisoformat(period_end), str(period))
-        except (TypeError, ValueError):
-            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                           "msg": "not a cursor this API returned"}]) from None
+    before = parse_cursor(cursor, (datetime.fromisoformat, str))  # (period_end, period)
     async with uow:
         rows = await digest_queries.listing(uow.connection, limit + 1, before)
     kept, next_cursor = page_of(rows, limit,
@@ -77,19 +70,20 @@ async def send_digest_now(request: Request,
 # --- recipients ----------------------------------------------------------------------------
 
 
+def _text(value: Any) -> str:
+    """A cursor value that is text as it stands (a team or an address), never made into one."""
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not text")
+    return value
+
+
 @router.get("/digest-recipients", response_model=Page[RecipientOut], dependencies=_admin)
 async def list_recipients(team: Team | None = Query(default=None),
                           limit: int = limit_query(), cursor: str | None = cursor_query(),
                           uow: UnitOfWork = Depends(unit_of_work)) -> Page[RecipientOut]:
     """Who gets the digest, by team then address (LEADLOOP_OUTCOMES_DIGEST_RECIPIENTS too,
     though it is not listed here)."""
-    after = None
-    if cursor is not None:
-        team_after, email_after = decode_cursor(cursor, 2)
-        if not isinstance(team_after, str) or not isinstance(email_after, str):
-            raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                           "msg": "not a cursor this API returned"}])
-        after = (team_after, email_after)
+    after = parse_cursor(cursor, (_text, _text))  # (team, email)
     async with uow:
         rows = await digest_queries.recipient_page(uow.connection, team, after, limit + 1)
     kept, next_cursor = page_of(rows, limit, lambda row: [row.team, row.email])

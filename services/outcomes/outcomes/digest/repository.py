@@ -1,5 +1,6 @@
 """The digests table: the durable schedule and the digests it produced."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,7 +80,7 @@ async def latest(conn: AsyncConnection) -> DigestRow | None:
 
 
 async def listing(conn: AsyncConnection, limit: int,
-                  before: tuple[datetime, str] | None = None) -> list[DigestRow]:
+                  before: Sequence[Any] | None = None) -> list[DigestRow]:
     """Period rows, newest first (by period end, then key descending), after the cursor's."""
     query = select(*_COLUMNS).order_by(digests.c.period_end.desc(), digests.c.period.desc())
     if before is not None:
@@ -108,7 +109,7 @@ async def recipient_emails(conn: AsyncConnection) -> list[str]:
 
 
 async def recipient_page(conn: AsyncConnection, team: str | None,
-                         after: tuple[str, str] | None, limit: int) -> list[Recipient]:
+                         after: Sequence[Any] | None, limit: int) -> list[Recipient]:
     """Recipients (of one team) by team then address, after the cursor's; limit rows."""
     c = digest_recipients.c
     query = select(digest_recipients).order_by(c.team, c.email).limit(limit)

@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from leadloop.events.models import EventData, LeadMerged, LeadUnmerged
+from leadloop.latest import latest_per_key
 from outcomes.funnel.facts import (
     CLOCK_COLUMNS,
     FIRST_TIME_COLUMNS,
@@ -61,14 +62,8 @@ def merge_states(events: Iterable[EventData]) -> list[MergeState]:
     """Each duplicate's latest merge state in a batch, in lead-id order. The latest by the
     event's own clock wins (the later-applied one on a tie), as the stored state does: a replay
     that meets a merge and its undoing in another order ends in the same state."""
-    latest: dict[UUID, MergeState] = {}
-    for event in events:
-        state = merge_state_of(event)
-        if state is None:
-            continue
-        held = latest.get(state.lead_id)
-        if held is None or state.at >= held.at:
-            latest[state.lead_id] = state
+    states = (state for state in map(merge_state_of, events) if state is not None)
+    latest = latest_per_key(states, key=lambda state: state.lead_id, at=lambda state: state.at)
     return [latest[lead_id] for lead_id in sorted(latest)]
 
 

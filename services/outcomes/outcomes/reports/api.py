@@ -1,13 +1,13 @@
 """Report routes (scope reports:read)."""
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.lifecycle import LifecycleStage
+from leadloop.problems import invalid_query
 from outcomes.funnel.domain import Stage
 from outcomes.reports import service
 from outcomes.reports.attribution import AttributeBy, Model
@@ -69,8 +69,7 @@ def market_by(by: str = Query(
     try:
         return parse_market_by(by)
     except ValueError as exc:
-        raise RequestValidationError([{"loc": ("query", "by"), "type": "value_error",
-                                       "msg": str(exc)}]) from None
+        raise invalid_query("by", str(exc)) from None
 
 
 @router.get("/reports/markets", response_model=MarketReport, dependencies=_reports)

@@ -8,8 +8,9 @@ is a valid ISO time but lies in year 10000 once converted to UTC.
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
+
+from leadloop.problems import invalid_query
 
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
@@ -28,12 +29,6 @@ def out_of_range(at: datetime) -> str | None:
 def day_out_of_range(day: date) -> str | None:
     """Why a calendar day (taken as UTC) cannot bound a report, or None when it can."""
     return None if EARLIEST.date() <= day < LATEST.date() else f"must be {RANGE}"
-
-
-def invalid_query(field: str, message: str) -> RequestValidationError:
-    """A 422 naming the query parameter, in the same shape as any other validation error."""
-    return RequestValidationError([{"loc": ("query", field), "type": "value_error",
-                                    "msg": message}])
 
 
 def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:

@@ -10,13 +10,12 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from leadloop.app import unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
-from leadloop.pagination import Page, cursor_query, decode_cursor, limit_query, page_of
+from leadloop.pagination import Page, cursor_query, limit_query, page_of, parse_cursor
 from outcomes.funnel.repository import funnel_lead_state
 from outcomes.lifecycle import repository as lifecycle_repository
 from outcomes.timeline import repository
@@ -83,15 +82,8 @@ class TimelinePage(Page[TimelineEntryOut]):
         default=None, description="null until an event gave the lead a stage")
 
 
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    occurred_at, entry_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(occurred_at), str(entry_id)
-    except (TypeError, ValueError):
-        raise RequestValidationError([{"loc": ("query", "cursor"), "type": "value_error",
-                                       "msg": "not a cursor this API returned"}]) from None
+# The timeline's sort key, (occurred_at, entry_id), as a cursor reads back.
+_KEY = (datetime.fromisoformat, str)
 
 
 @router.get("/leads/{lead_id}/timeline", response_model=TimelinePage,
@@ -104,7 +96,7 @@ async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
     """Everything that happened to the lead, oldest first: capture's activities, nurture's
     messages with their opens, clicks and replies, score changes with their reasons,
     assignments, SLA events, accept / reject / contacted (and who), deals."""
-    after = _after(cursor)
+    after = parse_cursor(cursor, _KEY)
     async with uow:
         state = await funnel_lead_state(uow.connection, lead_id)
         rows = await repository.timeline_page(uow.connection, lead_id, after, limit + 1)

@@ -57,7 +57,7 @@ async def erase_timeline(conn: AsyncConnection, lead_id: UUID) -> None:
 
 
 async def timeline_page(conn: AsyncConnection, lead_id: UUID,
-                        after: tuple[datetime, str] | None, limit: int) -> list[TimelineEntry]:
+                        after: Sequence[Any] | None, limit: int) -> list[TimelineEntry]:
     """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry: its
     own, and those of the duplicates merged into it (until the merge is undone), as a merged
     contact's timeline holds both records' history in HubSpot or Salesforce."""

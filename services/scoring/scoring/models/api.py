@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +12,7 @@ from leadloop.app import Runtime, get_runtime, unit_of_work
 from leadloop.auth import require_scope
 from leadloop.db import UnitOfWork
 from leadloop.pagination import cursor_query, decode_cursor, limit_query, page_of
+from leadloop.problems import invalid_query
 from scoring.exceptions import ActivationRefused, NotTrainable
 from scoring.learning import service as learning_service
 from scoring.models import repository
@@ -177,11 +177,9 @@ def _check_period(closed_from: datetime | None, closed_to: datetime | None) -> N
         try:
             at is None or at.astimezone(UTC)
         except OverflowError:
-            raise RequestValidationError([{"loc": ("query", name), "type": "value_error",
-                                           "msg": "is out of the range of dates"}]) from None
+            raise invalid_query(name, "is out of the range of dates") from None
     if closed_from is not None and closed_to is not None and closed_from >= closed_to:
-        raise RequestValidationError([{"loc": ("query", "closed_to"), "type": "value_error",
-                                       "msg": "must be later than closed_from"}])
+        raise invalid_query("closed_to", "must be later than closed_from")
 
 
 async def _evaluation(conn: AsyncConnection, version: int) -> EvaluationOut:
