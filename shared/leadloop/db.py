@@ -55,9 +55,11 @@ class UnitOfWork:
         self.committed = False
         self._after_commit: list[Callable[[], None]] = []
         self.causes: dict[str, str] = {}
-        self.keys_read: dict[str, bytes | None] = {}
         """Per lead id, the traceparent of the consumed event being applied (set by the
         consumer runner): what an event published about that lead continues."""
+        self.keys_read: dict[str, bytes | None] = {}
+        """Leads' keys (None: erased) this transaction read already (set by the consumer
+        runner with its inbox rows): sealing at commit looks up only the others."""
 
     @property
     def connection(self) -> AsyncConnection:
@@ -77,8 +79,6 @@ class UnitOfWork:
         self._pending = []
         self._after_commit = []
         self.causes = {}
-        # Leads' keys (None: erased) this transaction read already; sealing at commit looks up
-        # only the others (a consumer batch reads its leads' keys with its inbox rows).
         self.keys_read = {}
         self.committed = False
         return self
