@@ -34,7 +34,7 @@ async def _template_of(stack: Stack, service: str) -> str:
     server = stack.settings.server_url()
     if (server, service) not in _templates:
         name = f"template_{service}_{uuid.uuid4().hex[:8]}"
-        await ensure_databases(server, [name])
+        await ensure_databases(server, [stack.settings.database_name(name)])
         await run_migrations(service, {f"{service_env_prefix(service)}DATABASE_URL":
                                        stack.settings.database_url_for(name)})
         _templates.setdefault((server, service), name)
