@@ -55,4 +55,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 ENV FORWARDED_ALLOW_IPS=127.0.0.1
 # uvicorn drains in-flight requests and runs the lifespan shutdown (consumer commits) on SIGTERM;
 # `exec` makes it PID 1, so it receives the signal (the shell form expands the service's name).
-CMD exec uvicorn "${APP_SERVICE}.main:app" --proxy-headers --host 0.0.0.0 --port "${APP_PORT}" --timeout-graceful-shutdown 20
+# No `server` header: the server and its version are a scanner's first clue; no client needs them.
+CMD exec uvicorn "${APP_SERVICE}.main:app" --proxy-headers --host 0.0.0.0 --port "${APP_PORT}" --no-server-header --timeout-graceful-shutdown 20

@@ -70,6 +70,7 @@ def _assert_security_headers(response: httpx.Response, what: str) -> None:
     policy = headers.get("content-security-policy", "")
     assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, what
     assert headers.get("access-control-allow-origin") != "*", what
+    assert "server" not in headers, what  # which server and version is a scanner's first clue
     if response.headers.get("content-type", "").startswith("text/html"):
         directives = dict(d.strip().partition(" ")[::2] for d in policy.split(";"))
         assert "unsafe-inline" not in directives.get("script-src", ""), what

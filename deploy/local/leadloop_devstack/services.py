@@ -50,13 +50,14 @@ class ServiceProcess:
     def command(self) -> list[str]:
         """The uvicorn command line. X-Forwarded-For is believed only from the proxies named in
         FORWARDED_ALLOW_IPS: uvicorn's own default trusts loopback, and anyone on this machine
-        could then choose the client address that per-IP limits count."""
+        could then choose the client address that per-IP limits count. No `server` header: it
+        tells a scanner which server and version to try its exploits on, and no client needs it."""
         environment = {**os.environ, **self.env}
         proxies = ["--proxy-headers", "--forwarded-allow-ips",
                    environment["FORWARDED_ALLOW_IPS"]] \
             if environment.get("FORWARDED_ALLOW_IPS") else ["--no-proxy-headers"]
         return [sys.executable, "-m", "uvicorn", f"{self.name}.main:app", "--host", self.host,
-                "--port", str(self.port), *proxies, "--no-access-log",
+                "--port", str(self.port), *proxies, "--no-access-log", "--no-server-header",
                 "--timeout-graceful-shutdown", "10"]
 
     def start(self) -> None:
