@@ -1,5 +1,6 @@
 """Queries on the durable SLA timers: a batch of them is claimed, reminded, marked fired or
-deferred in one statement each (SQL text on the transaction's asyncpg connection)."""
+deferred in one statement each (the last three as SQL text on the transaction's asyncpg
+connection, like routing's)."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
