@@ -59,8 +59,9 @@ def _new_uow(engine: AsyncEngine) -> Callable[[], UnitOfWork]:
     return lambda: UnitOfWork(engine, "handoff")
 
 
-async def _fire(engine: AsyncEngine, limit: int | None = None) -> int:
-    return await fire_due_timers(_new_uow(engine), HANDLERS.settings(HandoffSettings), limit)
+async def _fire(engine: AsyncEngine, limit: int | None = None, **settings: Any) -> int:
+    return await fire_due_timers(
+        _new_uow(engine), HANDLERS.settings(HandoffSettings).model_copy(update=settings), limit)
 
 
 async def _hand_off(engine: AsyncEngine, count: int) -> list[UUID]:
@@ -250,3 +251,28 @@ async def _statuses(engine: AsyncEngine) -> Counter[tuple[UUID, str]]:
 async def _events(engine: AsyncEngine) -> Counter[tuple[str, str]]:
     return Counter((row.subject, row.event_type) for row in await _rows(
         engine, "SELECT subject, event_type FROM outbox"))
+
+
+async def test_a_burst_of_lapsed_deadlines_is_breached_a_few_a_round_and_all_of_it_soon(
+        engine: AsyncEngine) -> None:
+    """Breaches route again, holding the pools they route in until the round commits: a round
+    takes a few, so routing a new lead meanwhile waits for a few breaches, not for a burst."""
+    lapsed = await _hand_off(engine, 5)
+    reminded = await _hand_off(engine, 3)
+    first = await _assignments(engine)
+    await _make_due(engine, "deadline", lapsed, overdue_s=120)
+    await _make_due(engine, "reminder", reminded)
+
+    assert await _fire(engine, sla_breaches_per_round=2) == 2 + 3, "two breaches, all reminders"
+    timers = await _timers(engine, first)
+    assert sum(timers[lead, "deadline"].fired_at is not None for lead in lapsed) == 2
+    assert all(timers[lead, "reminder"].fired_at is not None for lead in reminded)
+    assert await _fire(engine, sla_breaches_per_round=2) == 2
+    assert await _fire(engine, sla_breaches_per_round=2) == 1
+    assert await _fire(engine, sla_breaches_per_round=2) == 0
+
+    statuses = await _statuses(engine)
+    assert all(statuses[lead, "reassigned"] == 1 for lead in lapsed), "each breached once"
+    events = await _events(engine)
+    assert all(events[str(lead), BREACHED] == 1 and events[str(lead), HANDED_OFF] == 2
+               for lead in lapsed), "breached once and handed on once (after the first)"

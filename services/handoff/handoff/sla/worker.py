@@ -6,7 +6,9 @@ UPDATE OF both, SKIP LOCKED, most overdue first) and fires them in one transacti
 - moot timers (the assignment left the state the timer watches) are only marked fired;
 - reminders, the bulk of a burst of hand-offs, set-based: one UPDATE of `reminded_at` and one
   webhook enqueue for all of them;
-- breaches, queue alerts and their emails one at a time, each in a savepoint: one that fails is
+- breaches (at most `sla_breaches_per_round`: the pools they route in stay locked until the
+  commit, and routing new leads waits for them), queue alerts and their emails one at a time,
+  each in a savepoint: one that fails is
   rolled back to it, with the events it published (UnitOfWork.savepoint), and deferred (retried
   5 s later, its error recorded) without undoing the rest of the batch;
 - one statement marks every fired timer, one defers the failed ones, and it all commits
@@ -156,11 +158,12 @@ async def _fire_batch(uow: UnitOfWork, due: Sequence[DueTimer], now: datetime,
             outcomes |= dict.fromkeys((timer.timer_id for timer in reminders), "reminded")
 
     one_by_one = [timer for timer in due if firing[timer.timer_id] in _ONE_BY_ONE]
-    breaching = [timer for timer in one_by_one if firing[timer.timer_id] is Firing.breach]
+    breaching = [timer for timer in one_by_one if firing[timer.timer_id] is Firing.breach
+                 ][:settings.sla_breaches_per_round]  # the others: next round (see config)
     held, copies = await _hold_breaching(uow, breaching, settings)
     for timer in one_by_one:
         if firing[timer.timer_id] is Firing.breach and timer.lead_id not in held:
-            continue  # another transaction holds the lead: next round
+            continue  # past this round's breaches, or another transaction holds the lead
         try:
             async with uow.savepoint():
                 outcomes[timer.timer_id] = await _fire_one(
