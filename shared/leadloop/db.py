@@ -1,6 +1,7 @@
 """Database engine and the unit of work: one transaction, rolled back unless committed."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -128,6 +129,21 @@ class UnitOfWork:
         self._pending.append(CloudEvent(
             type=event_type, source=self._source, subject=subject, data=data,
             traceparent=self.causes.get(subject) or current_traceparent() or new_traceparent()))
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of the transaction that can fail alone (a SAVEPOINT): when the block raises,
+        its statements are rolled back to the savepoint and the events it published and the
+        callbacks it registered are dropped with them, so none reaches the outbox; the rest of
+        the transaction stays, and the exception goes on to the caller."""
+        published, callbacks = len(self._pending), len(self._after_commit)
+        try:
+            async with self.connection.begin_nested():
+                yield
+        except BaseException:
+            del self._pending[published:]
+            del self._after_commit[callbacks:]
+            raise
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this unit of work has committed (never if it rolls back):

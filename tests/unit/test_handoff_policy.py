@@ -31,7 +31,14 @@ from handoff.routing.domain import (
     segment_of,
     team_pool,
 )
-from handoff.sla.domain import TimerKind, add_working_time, plan_breach, timers_for
+from handoff.sla.domain import (
+    Firing,
+    TimerKind,
+    add_working_time,
+    firing_of,
+    plan_breach,
+    timers_for,
+)
 from handoff.webhooks.schedule import gives_up, retry_delay
 from handoff.webhooks.worker import secrets_in_use
 from leadloop.webhooks import headers_for, new_secret
@@ -319,6 +326,22 @@ def test_escalation_falls_back_to_the_team_when_the_manager_cannot_take_it() -> 
     plan = plan_breach(breaches=3, escalate_after=2, manager_id=DAN, manager_available=False,
                        breached_reps=frozenset({ANN}))
     assert plan.escalate_to is None
+
+
+@pytest.mark.parametrize(("kind", "status", "firing"), [
+    (TimerKind.reminder, AssignmentStatus.assigned, Firing.remind),
+    (TimerKind.deadline, AssignmentStatus.assigned, Firing.breach),
+    (TimerKind.reminder, AssignmentStatus.accepted, Firing.moot),
+    (TimerKind.deadline, AssignmentStatus.rejected, Firing.moot),
+    (TimerKind.deadline, AssignmentStatus.reassigned, Firing.moot),
+    (TimerKind.queue_alert, AssignmentStatus.queued, Firing.alert),
+    (TimerKind.queue_alert_mail, AssignmentStatus.queued, Firing.mail),
+    (TimerKind.queue_alert, AssignmentStatus.assigned, Firing.moot),
+    (TimerKind.queue_alert_mail, AssignmentStatus.reassigned, Firing.moot),
+])
+def test_a_due_timer_acts_only_while_its_assignment_is_in_the_state_it_watches(
+        kind: TimerKind, status: AssignmentStatus, firing: Firing) -> None:
+    assert firing_of(kind.value, status.value) is firing
 
 
 # --- webhooks ------------------------------------------------------------------------------

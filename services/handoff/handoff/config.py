@@ -31,6 +31,14 @@ class HandoffSettings(MailingServiceSettings, OutboundHttpSettings):
     escalate_after_breaches: int = Field(default=2, ge=1)
     # How often the SLA timer worker looks for due timers when none were due.
     sla_poll_interval_s: float = Field(default=0.5, gt=0)
+    # The most due SLA timers fired in one transaction (a burst of reminders is one UPDATE per
+    # batch); the transaction holds their assignments until it commits.
+    sla_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # Of those, the most breaches handled in one round: a breach routes its lead again, and the
+    # pools it routes in stay locked until the round commits, so routing new leads into them
+    # waits for the round. A few breaches a round keep that wait short in a burst of lapsed
+    # deadlines; the rest follow in the next rounds, at once.
+    sla_breaches_per_round: int = Field(default=20, ge=1, le=10_000)
     # The fallback queue is routed again at once when a rep or an assignment changes on this
     # replica, and at least this often (absences and working hours end with time alone), at
     # most queue_drain_batch leads, oldest first, per round.

@@ -146,7 +146,7 @@ async def assign_manually(uow: UnitOfWork, lead_id: UUID, rep_id: UUID, reason: 
     like every other hand-off. Capacity is not checked: the manager decides."""
     viewer.check_manager()
     conn = uow.connection
-    await repository.lock_lead(conn, lead_id)  # the queue drain and the SLA timer wait
+    await repository.lock_lead(conn, lead_id)  # the queue drain waits, an SLA breach retries
     lead = await repository.qualified_lead(conn, lead_id)
     if lead is None:
         raise LeadNotQualified("handoff has no such lead: it never qualified or was erased")

@@ -19,11 +19,19 @@ from handoff.webhooks.repository import Message, enqueue_from
 from leadloop.db import UnitOfWork
 
 # Advisory locks on the leads, in lead-id order so two transactions never deadlock. The same key
-# as repository.lock_lead: lead.qualified, lead.erased, the SLA timer and the fallback queue all
-# wait for each other on one lead.
+# as repository.lock_lead: lead.qualified, lead.erased, a manual assignment and the fallback
+# queue all wait for each other on one lead (the SLA timer's breaches only try: below).
 _LOCK_LEADS = """
 SELECT pg_advisory_xact_lock(hashtextextended(id::text, 0))
 FROM unnest($1::uuid[]) AS t(id) ORDER BY id
+"""
+
+# The same locks taken only where free, in lead-id order, without waiting: the leads whose lock
+# this transaction now holds. For a caller already holding row locks (the SLA timer's claimed
+# assignments), which must never wait for a lead's lock: see sla.worker.
+_TRY_LOCK_LEADS = """
+SELECT id FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS t(id) ORDER BY id) AS t
+WHERE pg_try_advisory_xact_lock(hashtextextended(id::text, 0))
 """
 
 # What routing must know of a batch's leads, in one statement after their locks (not in the
@@ -156,6 +164,15 @@ async def lock_leads(uow: UnitOfWork, lead_ids: Sequence[UUID]) -> None:
     """Hold these leads until the transaction ends (one statement, in lead-id order)."""
     if lead_ids:
         await (await uow.driver()).execute(_LOCK_LEADS, list(lead_ids))
+
+
+async def try_lock_leads(uow: UnitOfWork, lead_ids: Sequence[UUID]) -> set[UUID]:
+    """Hold those of these leads no other transaction holds (one statement, in lead-id order,
+    never waiting); returns them."""
+    if not lead_ids:
+        return set()
+    rows = await (await uow.driver()).fetch(_TRY_LOCK_LEADS, list(lead_ids))
+    return {row["id"] for row in rows}
 
 
 async def known_leads(uow: UnitOfWork, lead_ids: Sequence[UUID], domains: Iterable[str]

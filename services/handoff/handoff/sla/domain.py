@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from handoff.assignments.domain import AssignmentStatus
 from handoff.routing.domain import WorkingHours
 
 SLA_REASSIGN_RULE = "sla-reassignment"
@@ -30,6 +31,27 @@ class TimerKind(StrEnum):
     deadline = "deadline"
     queue_alert = "queue_alert"  # a lead waits in the fallback queue: alert the managers
     queue_alert_mail = "queue_alert_mail"  # ... and email them (see queue_alerts)
+
+
+class Firing(StrEnum):
+    """What firing a claimed timer does, given the state of the assignment it watches."""
+
+    moot = "moot"  # the assignment left the state the timer watches: nothing to do
+    remind = "remind"  # the half-time reminder (set-based, a batch of them at once)
+    breach = "breach"  # the deadline lapsed: close the assignment and route the lead on
+    alert = "alert"  # the lead waits in the fallback queue: alert the managers, re-arm
+    mail = "mail"  # ... and email them
+
+
+def firing_of(kind: str, status: str) -> Firing:
+    """What a due timer of this kind does to an assignment in this status."""
+    if kind in (TimerKind.queue_alert, TimerKind.queue_alert_mail):
+        if status != AssignmentStatus.queued:
+            return Firing.moot  # it left the fallback queue: nobody needs alerting any more
+        return Firing.alert if kind == TimerKind.queue_alert else Firing.mail
+    if status != AssignmentStatus.assigned:
+        return Firing.moot  # accepted, rejected or moved on meanwhile
+    return Firing.remind if kind == TimerKind.reminder else Firing.breach
 
 
 class BreachAction(StrEnum):
