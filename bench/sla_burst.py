@@ -25,15 +25,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,18 +40,16 @@ if __package__ in (None, ""):  # run as a script: the repository's root holds `b
 from bench.cpu import CpuMeter
 from handoff.config import HandoffSettings
 from handoff.handlers import HANDLERS
-from handoff.reps import service as rep_service
-from handoff.reps.schemas import RepIn
 from handoff.sla.domain import REMINDER_TYPE
 from handoff.sla.worker import fire_due_timers
-from handoff.webhooks import service as webhook_admin
-from handoff.webhooks.schemas import SubscriberIn
 from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.events.models import LeadProfile, LeadQualified
 from leadloop.handlers import Item
 from leadloop_devstack.postgres import LocalPostgres, ensure_databases
 from leadloop_devstack.services import run_migrations
+from tests.support.handoff_team import reps_and_a_subscriber
+from tests.support.statements import counting_statements
 
 DATABASE = "handoff_sla_bench"
 ROUTING_BATCH = 500
@@ -66,34 +61,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def _counting(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every statement sent to PostgreSQL meanwhile, through SQLAlchemy or the driver."""
-    statements: list[str] = []
-
-    def on_execute(*args: Any) -> None:
-        statements.append(args[2])
-
-    originals = {name: getattr(asyncpg.Connection, name)
-                 for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval")}
-
-    def counted(name: str) -> Any:
-        async def call(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
-            statements.append(query)
-            return await originals[name](self, query, *args, **kw)
-        return call
-
-    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-    for name in originals:
-        setattr(asyncpg.Connection, name, counted(name))
-    try:
-        yield statements
-    finally:
-        for name, original in originals.items():
-            setattr(asyncpg.Connection, name, original)
-        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
-
-
 def _item(lead: LeadQualified) -> Item[LeadQualified]:
     envelope = CloudEvent(type=event_type_of(lead), source="bench", subject=str(lead.lead_id),
                           data={})
@@ -103,15 +70,7 @@ def _item(lead: LeadQualified) -> Item[LeadQualified]:
 async def _hand_off(engine: AsyncEngine, count: int) -> None:
     """Two reps with room for every lead, a subscriber for every event, `count` leads routed
     to them, and their reminders due now."""
-    for name in ("ann", "bob"):
-        async with UnitOfWork(engine, "handoff") as uow:
-            await rep_service.create_rep(uow, RepIn(  # type: ignore[call-arg]
-                name=name, email=f"{name}@sales.example", team="default", capacity=10_000))
-            await uow.commit()
-    async with UnitOfWork(engine, "handoff") as uow:
-        await webhook_admin.create_subscriber(uow, SubscriberIn(
-            name="crm", url="http://127.0.0.1:9/hook"))  # type: ignore[arg-type]
-        await uow.commit()
+    await reps_and_a_subscriber(engine, capacity=10_000)
     now = datetime.now(UTC)
     leads = [LeadQualified(lead_id=uuid.uuid4(), score=80, grade="A", model_version=1,
                            profile=LeadProfile(email=f"l{n}@lead.example", company=f"Co {n}"),
@@ -155,7 +114,7 @@ async def measure(server_dsn: str, reminders: int, postgres: psutil.Process | No
         postgres_before = meter.snapshot().get("postgres", 0.0)
         own_before = time.process_time()
         started = time.perf_counter()
-        with _counting(engine) as statements:
+        with counting_statements(engine) as statements:
             while done := await fire_due_timers(lambda: UnitOfWork(engine, "handoff"),
                                                 settings):
                 rounds += 1

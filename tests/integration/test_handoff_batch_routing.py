@@ -7,16 +7,14 @@ finds its lead already open writes and publishes nothing of itself."""
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.assignments.domain import FALLBACK_QUEUE_RULE
@@ -39,6 +37,7 @@ from leadloop.events.models import LeadErased, LeadProfile, LeadQualified
 from leadloop.handlers import Item
 from leadloop_devstack.stack import Stack
 from tests.integration.conftest import migrated_database
+from tests.support.statements import counting_statements
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 NOW = datetime.now(UTC)
@@ -209,34 +208,6 @@ async def test_a_mixed_batch_stores_what_its_events_one_at_a_time_store(
     assert not [d for d in batched["deliveries"] if d[0] in (erased_first, erased_after)]
 
 
-@contextmanager
-def _counting(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every statement sent to PostgreSQL meanwhile, through SQLAlchemy or the driver."""
-    statements: list[str] = []
-
-    def on_execute(*args: Any) -> None:
-        statements.append(args[2])
-
-    originals = {name: getattr(asyncpg.Connection, name)
-                 for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval")}
-
-    def counted(name: str) -> Any:
-        async def call(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
-            statements.append(query)
-            return await originals[name](self, query, *args, **kw)
-        return call
-
-    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-    for name in originals:
-        setattr(asyncpg.Connection, name, counted(name))
-    try:
-        yield statements
-    finally:
-        for name, original in originals.items():
-            setattr(asyncpg.Connection, name, original)
-        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
-
-
 async def _statements_for(engine: AsyncEngine, size: int) -> int:
     events: list[EventData] = []
     for n in range(size):
@@ -244,7 +215,7 @@ async def _statements_for(engine: AsyncEngine, size: int) -> int:
         events.append(_qualified(lead_id, n, created=True))
     async with UnitOfWork(engine, "handoff") as uow:
         await uow.driver()  # BEGIN, outside the count
-        with _counting(engine) as statements:
+        with counting_statements(engine) as statements:
             await HANDLERS.apply(uow, [_item(e) for e in events])
         await uow.commit()
     # The routing tables' version check runs at most once a second, not per batch.

@@ -19,18 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.config import HandoffSettings
 from handoff.handlers import HANDLERS
-from handoff.reps import service
-from handoff.reps.schemas import RepIn
 from handoff.routing import repository as routing_repository
 from handoff.routing.reference import invalidate_routing
 from handoff.sla.domain import REMINDER_TYPE
 from handoff.sla.worker import fire_due_timers
-from handoff.webhooks import service as webhook_admin
-from handoff.webhooks.schemas import SubscriberIn
 from leadloop.db import UnitOfWork
 from leadloop_devstack.stack import Stack
 from tests.integration.conftest import migrated_engine
-from tests.integration.test_handoff_batch_routing import _counting, _item, _qualified
+from tests.integration.test_handoff_batch_routing import _item, _qualified
+from tests.support.handoff_team import reps_and_a_subscriber
+from tests.support.statements import counting_statements
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 BREACHED = "leadloop.lead.sla_breached.v1"
@@ -42,15 +40,7 @@ async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     """A fresh handoff database: ann and bob in the default team, room for every lead, and a
     webhook subscriber for every event."""
     async with migrated_engine(stack, "handoff", "handoff_sla", pool_size=3) as engine:
-        for name in ("ann", "bob"):
-            async with UnitOfWork(engine, "handoff") as uow:
-                await service.create_rep(uow, RepIn(  # type: ignore[call-arg]
-                    name=name, email=f"{name}@sales.example", team="default", capacity=1000))
-                await uow.commit()
-        async with UnitOfWork(engine, "handoff") as uow:
-            await webhook_admin.create_subscriber(uow, SubscriberIn(
-                name="crm", url="http://127.0.0.1:9/hook"))  # type: ignore[arg-type]
-            await uow.commit()
+        await reps_and_a_subscriber(engine, capacity=1000)
         invalidate_routing()
         yield engine
 
@@ -101,7 +91,7 @@ async def test_a_burst_of_due_reminders_fires_in_one_transaction_of_a_few_statem
     rounds = []
     for burst in (leads[:10], leads[10:]):
         await _make_due(engine, "reminder", burst)
-        with _counting(engine) as statements:
+        with counting_statements(engine) as statements:
             fired = await _fire(engine)
         rounds.append((fired, statements))
     print("statements per round of due reminders: 10 →", len(rounds[0][1]),
