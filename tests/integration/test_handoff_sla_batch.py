@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.config import HandoffSettings
 from handoff.handlers import HANDLERS
+from handoff.queue import alerts as queue_alerts
 from handoff.routing import repository as routing_repository
 from handoff.routing.reference import invalidate_routing
 from handoff.sla.domain import REMINDER_TYPE
@@ -266,3 +267,40 @@ async def test_a_burst_of_lapsed_deadlines_is_breached_a_few_a_round_and_all_of_
     events = await _events(engine)
     assert all(events[str(lead), BREACHED] == 1 and events[str(lead), HANDED_OFF] == 2
                for lead in lapsed), "breached once and handed on once (after the first)"
+
+
+async def test_an_email_to_the_managers_holds_nothing_of_the_batch_while_it_is_sent(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queue alert's email waits on a mail server (up to SMTP_TIMEOUT_S): it goes in a
+    transaction of its own after the batch, so meanwhile the batch's reminders are committed
+    and their assignments free (a rep's accept does not wait for the mail server)."""
+    reminded = await _hand_off(engine, 3)
+    queued, = await _hand_off(engine, 1)
+    await _make_due(engine, "reminder", reminded)
+    async with engine.begin() as conn:  # the lead waits in the fallback queue, its email due
+        await conn.execute(text(
+            "UPDATE assignments SET status = 'queued', rep_id = NULL WHERE lead_id = :lead"),
+            {"lead": queued})
+        await conn.execute(text(
+            "INSERT INTO sla_timers (assignment_id, kind, due_at)"
+            " SELECT id, 'queue_alert_mail', now() - interval '1 minute' FROM assignments"
+            " WHERE lead_id = :lead"), {"lead": queued})
+    seen_while_sending: list[Any] = []
+
+    async def slow_mail(uow: UnitOfWork, timer: Any, now: Any, settings: Any) -> str:
+        async with engine.connect() as other:  # as a rep accepting a reminded lead would
+            rows = await other.execute(text(
+                "SELECT lead_id, reminded_at FROM assignments WHERE lead_id = ANY(:leads)"
+                " FOR UPDATE NOWAIT"), {"leads": reminded})
+            seen_while_sending.extend(rows)
+            await other.rollback()
+        return "mailed"
+
+    monkeypatch.setattr(queue_alerts, "mail", slow_mail)
+    assert await _fire(engine) == 3 + 1
+    assert len(seen_while_sending) == 3, "the email was sent, once"
+    assert all(row.reminded_at is not None for row in seen_while_sending), \
+        "the reminders were committed before the email went out"
+    unfired = await _rows(engine, "SELECT kind FROM sla_timers WHERE fired_at IS NULL"
+                                  " AND due_at <= now()")
+    assert unfired == [], "every due timer fired"

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.assignments.repository import AssignmentRecord
+from handoff.sla.domain import TimerKind
 from handoff.tables import assignments, sla_timers
 from leadloop.db import UnitOfWork
 
@@ -26,16 +27,18 @@ class DueTimer(AssignmentRecord):
     rounds: int
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[DueTimer]:
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int, *,
+                    mails_only: bool = False) -> list[DueTimer]:
     """Up to `limit` unfired due timers with their assignments, most overdue first, all
-    row-locked in one statement. SKIP LOCKED: timers another replica holds, or whose
-    assignment a sales action holds, wait for the next round instead of blocking (and never
-    fire twice)."""
+    row-locked in one statement (only queue-alert emails with `mails_only`). SKIP
+    LOCKED: timers another replica holds, or whose assignment a sales action holds, wait for
+    the next round instead of blocking (and never fire twice)."""
     rows = await conn.execute(
         select(sla_timers.c.id.label("timer_id"), sla_timers.c.kind, sla_timers.c.due_at,
                sla_timers.c.rounds, *assignments.c)
         .join(assignments, assignments.c.id == sla_timers.c.assignment_id)
-        .where(sla_timers.c.fired_at.is_(None), sla_timers.c.due_at <= now)
+        .where(sla_timers.c.fired_at.is_(None), sla_timers.c.due_at <= now,
+               *([sla_timers.c.kind == TimerKind.queue_alert_mail.value] if mails_only else []))
         .order_by(sla_timers.c.due_at, sla_timers.c.id)
         .limit(limit)
         .with_for_update(of=[sla_timers, assignments], skip_locked=True)

@@ -7,13 +7,15 @@ UPDATE OF both, SKIP LOCKED, most overdue first) and fires them in one transacti
 - reminders, the bulk of a burst of hand-offs, set-based: one UPDATE of `reminded_at` and one
   webhook enqueue for all of them;
 - breaches (at most `sla_breaches_per_round`: the pools they route in stay locked until the
-  commit, and routing new leads waits for them), queue alerts and their emails one at a time,
-  each in a savepoint: one that fails is
+  commit, and routing new leads waits for them) and queue alerts one at a time, each in a
+  savepoint: one that fails is
   rolled back to it, with the events it published (UnitOfWork.savepoint), and deferred (retried
   5 s later, its error recorded) without undoing the rest of the batch;
 - one statement marks every fired timer, one defers the failed ones, and it all commits
   together: a crash before the commit leaves the whole batch unfired, and it fires after the
   restart. A queue alert re-arms rather than fires (queue.alerts).
+Queue-alert emails are not in the batch: each goes in a transaction of its own after it (see
+`fire_due_timers`), so a slow mail server holds nothing but the email's timer.
 An assignment fires one timer a round, its most overdue: a second one due (a deadline after its
 reminder, after an outage) fires next round, after the first one's effects, as before.
 
@@ -103,16 +105,42 @@ async def run_sla_timers(runtime: Runtime) -> None:
                      interval_s=settings_of(runtime, HandoffSettings).sla_poll_interval_s)
 
 
+# Queue-alert emails sent per round, after its batch, each in a transaction of its own.
+MAILS_PER_ROUND = 20
+
+
 async def fire_due_timers(new_uow: Any, settings: HandoffSettings,
                           limit: int | None = None) -> int:
     """Fire one batch of due timers (at most `limit`, else `sla_batch_size`) in one
-    transaction; returns how many it fired, re-armed or deferred."""
+    transaction, then the due queue-alert emails one transaction each; returns how many it
+    fired, re-armed or deferred. An email waits on a mail server (up to SMTP_TIMEOUT_S):
+    inside the batch it would hold the batch's assignments (a rep's accept would wait) and the
+    pools its breaches route in (routing new leads would wait); on its own it holds its
+    timer."""
+    fired, mails_due = await _fire_round(new_uow, settings, limit or settings.sla_batch_size,
+                                         mails=False)
+    for _ in range(MAILS_PER_ROUND if mails_due else 0):
+        sent, _ = await _fire_round(new_uow, settings, 1, mails=True)
+        if not sent:
+            break
+        fired += sent
+    return fired
+
+
+async def _fire_round(new_uow: Any, settings: HandoffSettings, limit: int, *,
+                      mails: bool) -> tuple[int, bool]:
+    """Claim up to `limit` due timers (only queue-alert emails with `mails`) and fire them in
+    one transaction, emails only with `mails`; how many fired, and whether an email was left
+    for its own transaction."""
     now = event_time_now()
     async with new_uow() as uow:
-        due = await sla_repository.claim_due(uow.connection, now,
-                                             limit or settings.sla_batch_size)
+        due = await sla_repository.claim_due(uow.connection, now, limit, mails_only=mails)
         if not due:
-            return 0
+            return 0, False
+        emails = {timer.timer_id for timer in due
+                  if firing_of(timer.kind, timer.status) is Firing.mail}
+        if not mails:
+            due = [timer for timer in due if timer.timer_id not in emails]
         outcomes, failures = await _fire_batch(uow, due, now, settings)
         await sla_repository.mark_fired(
             uow, [timer_id for timer_id, outcome in outcomes.items()
@@ -127,7 +155,7 @@ async def fire_due_timers(new_uow: Any, settings: HandoffSettings,
         outcome = "failed" if timer.timer_id in failures else outcomes.get(timer.timer_id)
         if outcome is not None:  # None: left for the next round
             SLA_TIMERS_FIRED.labels(timer.kind, outcome).inc()
-    return len(outcomes) + len(failures)
+    return len(outcomes) + len(failures), bool(emails) and not mails
 
 
 async def _fire_batch(uow: UnitOfWork, due: Sequence[DueTimer], now: datetime,
@@ -136,9 +164,8 @@ async def _fire_batch(uow: UnitOfWork, due: Sequence[DueTimer], now: datetime,
     """Act on the claimed timers; returns the outcome of each timer that fired (or re-armed)
     and the error of each that failed (their effects rolled back)."""
     # One timer of an assignment a round, the most overdue: the next (a deadline after its
-    # reminder, a queue alert beside its email) fires next round and sees what this one did,
-    # as when timers fired one at a time; a queue alert re-scheduling its email in this round
-    # must not have that email marked fired by it.
+    # reminder, after an outage) fires next round and sees what this one did, as when timers
+    # fired one at a time.
     first: dict[UUID, DueTimer] = {}
     for timer in due:
         first.setdefault(timer.id, timer)
