@@ -3,9 +3,11 @@
 import asyncio
 import math
 import socket
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import httpx
 from bench.cpu import CpuMeter, CpuUsage
 from bench.kafka_probe import HandoffReader, LagProbe
 from leadloop_devstack.config import DEFAULT_PORTS, StackSettings
+from leadloop_devstack.postgres import LocalPostgres
 from leadloop_devstack.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +31,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def local_postgres(prefix: str) -> Iterator[tuple[str, int]]:
+    """A PostgreSQL server of its own in a temporary folder, for a bench run without --dsn:
+    its server URL and the postmaster's pid; stopped and removed on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as home:
+        port = free_port()
+        server = LocalPostgres(Path(home), "127.0.0.1", port)
+        server.start()
+        try:
+            pid = int((server.data / "postmaster.pid").read_text().split()[0])
+            yield f"postgresql://postgres@127.0.0.1:{port}", pid
+        finally:
+            server.stop()
 
 
 def percentile(values: list[float], p: float) -> float:

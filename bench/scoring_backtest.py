@@ -18,21 +18,19 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bench.harness import local_postgres
 from leadloop.db import UnitOfWork, create_engine
-from leadloop_devstack.postgres import LocalPostgres, ensure_databases
+from leadloop_devstack.postgres import ensure_databases
 from leadloop_devstack.services import run_migrations
 from scoring.learning.features import LearningConfig
 from scoring.learning.service import backtest_version, train_version
@@ -62,11 +60,6 @@ KINDS = ("page_view", "page_view", "page_view", "form_submitted", "email_opened"
          "email_clicked")
 URLS = ("https://acme.com/pricing", "https://acme.com/blog", "https://acme.com/docs")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _load(dsn: str, leads: int, seed: int) -> None:
@@ -193,15 +186,8 @@ def main() -> int:
     if args.dsn:
         result = asyncio.run(measure(args.dsn, args.leads, args.runs))
     else:
-        with tempfile.TemporaryDirectory(prefix="scoring-bench-") as home:
-            port = _free_port()
-            postgres = LocalPostgres(Path(home), "127.0.0.1", port)
-            postgres.start()
-            try:
-                result = asyncio.run(measure(f"postgresql://postgres@127.0.0.1:{port}",
-                                             args.leads, args.runs))
-            finally:
-                postgres.stop()
+        with local_postgres("scoring-bench-") as (dsn, _pid):
+            result = asyncio.run(measure(dsn, args.leads, args.runs))
     return 1 if result["met"] is False else 0
 
 

@@ -20,9 +20,7 @@ the same machine: it uses only `fire_due_timers(new_uow, settings)`, which both 
 import argparse
 import asyncio
 import os
-import socket
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -38,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: the repository's root holds `b
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpu import CpuMeter
+from bench.harness import local_postgres
 from handoff.config import HandoffSettings
 from handoff.handlers import HANDLERS
 from handoff.sla.domain import REMINDER_TYPE
@@ -46,7 +45,7 @@ from leadloop.db import UnitOfWork, create_engine
 from leadloop.events import CloudEvent, event_type_of
 from leadloop.events.models import LeadProfile, LeadQualified
 from leadloop.handlers import Item
-from leadloop_devstack.postgres import LocalPostgres, ensure_databases
+from leadloop_devstack.postgres import ensure_databases
 from leadloop_devstack.services import run_migrations
 from tests.support.handoff_team import reps_and_a_subscriber
 from tests.support.statements import counting_statements
@@ -54,11 +53,6 @@ from tests.support.statements import counting_statements
 DATABASE = "handoff_sla_bench"
 ROUTING_BATCH = 500
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _item(lead: LeadQualified) -> Item[LeadQualified]:
@@ -149,16 +143,8 @@ def main() -> int:
     if args.dsn:
         result = asyncio.run(measure(args.dsn, args.reminders, None))
     else:
-        with tempfile.TemporaryDirectory(prefix="sla-burst-bench-") as home:
-            port = _free_port()
-            server = LocalPostgres(Path(home), "127.0.0.1", port)
-            server.start()
-            try:
-                pid = int((server.data / "postmaster.pid").read_text().split()[0])
-                result = asyncio.run(measure(f"postgresql://postgres@127.0.0.1:{port}",
-                                             args.reminders, psutil.Process(pid)))
-            finally:
-                server.stop()
+        with local_postgres("sla-burst-bench-") as (dsn, pid):
+            result = asyncio.run(measure(dsn, args.reminders, psutil.Process(pid)))
     return 0 if result["each_once"] else 1
 
 
