@@ -18,7 +18,7 @@ from tests.e2e.conftest import post_lead, qualified_lead
 from tests.e2e.handoff_fixtures import assignment_of, team_with_rule
 from tests.support import TopicReader, eventually, local_webhook_receiver
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.e2e]
 
 HANDED_OFF = "leadloop.lead.handed_off.v1"
 BREACHED = "leadloop.lead.sla_breached.v1"
