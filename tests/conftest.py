@@ -45,7 +45,13 @@ def _free_port() -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Fuzzing goes last: it creates arbitrary configuration (reps, rules, models) that would
-    otherwise change what later tests on the same stack see."""
+    otherwise change what later tests on the same stack see. Every test in tests/e2e must be
+    marked e2e: `make test` (tests/run_suite.sh) splits its lanes by that marker."""
+    unmarked = [item.nodeid for item in items
+                if item.nodeid.startswith("tests/e2e/") and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError("tests in tests/e2e without the e2e marker (pytestmark): "
+                                + ", ".join(unmarked))
     items.sort(key=lambda item: "test_api_fuzzing" in item.nodeid)
 
 
