@@ -4,8 +4,9 @@ Both are one uvicorn worker with uvloop and httptools, loaded by the same wrk co
 thread, 32 connections, a unique email per request) in alternating rounds. Capture does its
 real work (dedupe by email, insert, outbox row, commit, relay to Kafka); the other services
 are stopped first so their catching up does not compete for the cores: P3 measures the whole
-pipeline. Last, P1's floor (bench/p1_floor.py): a minimal capture doing the same durable work
-under the same load.
+pipeline. Last, P1's floors (bench/p1_floor.py): a minimal capture doing the same durable work
+under the same load, as a bare ASGI app and then behind the smallest FastAPI app that serves it
+(FastAPI is what the project is built on).
 """
 
 import asyncio
@@ -91,13 +92,7 @@ async def run(bench: Bench) -> dict[str, Any]:
         bench.meter.services.pop("bare", None)
     capture_rate, bare_rate = _rate(capture_runs), _rate(bare_runs)
     ratio = capture_rate / bare_rate
-    try:
-        floor = p1_floor.summary(await p1_floor.measure(
-            bench.dsn("capture"), bench.stack.bootstrap_servers,
-            bench.stack.settings.topic_partitions, bench.workdir, d.p1_round_s, d.p1_rounds,
-            WARMUP_S), bare_rate)
-    except Exception as exc:  # the floor must not hide P1's own figures
-        floor = {"error": repr(exc)}
+    floor, floor_fastapi = [await _floor(bench, bare_rate, front) for front in ("asgi", "fastapi")]
     capture_ok = sum(r.ok for r in capture_runs)
     return summary(
         ratio, f">= {TARGET}", ratio >= TARGET,
@@ -113,4 +108,17 @@ async def run(bench: Bench) -> dict[str, Any]:
         loaded=libraries, wrk="-t1 -c32", round_s=d.p1_round_s,
         cpu_per_lead={"services": capture_cpu / capture_ok if capture_ok else None,
                       "infrastructure": infra_cpu / capture_ok if capture_ok else None},
-        bare_cpu_per_request=bare_cpu / max(1, sum(r.ok for r in bare_runs)), floor=floor)
+        bare_cpu_per_request=bare_cpu / max(1, sum(r.ok for r in bare_runs)), floor=floor,
+        floor_fastapi=floor_fastapi)
+
+
+async def _floor(bench: Bench, bare_rate: float, front: str) -> dict[str, Any]:
+    """P1's floor (bench/p1_floor.py) served as a bare ASGI app or behind FastAPI."""
+    d = bench.durations
+    try:
+        return p1_floor.summary(await p1_floor.measure(
+            bench.dsn("capture"), bench.stack.bootstrap_servers,
+            bench.stack.settings.topic_partitions, bench.workdir, d.p1_round_s, d.p1_rounds,
+            WARMUP_S, front), bare_rate)
+    except Exception as exc:  # the floor must not hide P1's own figures
+        return {"error": repr(exc)}

@@ -40,8 +40,9 @@ async def _started(port: int, process: asyncio.subprocess.Process) -> None:
 
 
 async def measure(dsn: str, bootstrap: str, partitions: int, workdir: Path, round_s: float,
-                  rounds: int, warmup_s: float) -> list[WrkResult]:
-    """wrk against the floor's capture, `rounds` times `round_s` after a warm-up."""
+                  rounds: int, warmup_s: float, front: str = "asgi") -> list[WrkResult]:
+    """wrk against the floor's capture, `rounds` times `round_s` after a warm-up; `front`
+    "fastapi" serves it behind the smallest FastAPI app (p2_floor.fastapi_front)."""
     tag, port = uuid.uuid4().hex[:8], free_port()
     conn = await asyncpg.connect(dsn)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -56,7 +57,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, workdir: Path, roun
                                    for p in (*p2_floor.PUBLISHERS, p2_floor.KEYS)])
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.p2_floor", "capture", tag, dsn, bootstrap, str(port),
-            str(workdir / f"p1floor-{tag}.ready"), cwd=REPO_ROOT)
+            str(workdir / f"p1floor-{tag}.ready"), front, cwd=REPO_ROOT)
         await _started(port, process)
         url = f"http://127.0.0.1:{port}/v1/leads"
         await run_wrk(url, warmup_s, api_key="floor")

@@ -28,6 +28,7 @@ logging or dead letters; one process per service with one consumer connection ea
 
     python -m bench.p3_floor                      # on a stack of its own (services stopped)
     python -m bench.p3_floor --measure-footprint  # LeadLoop's footprint: a P3 run on a stack
+    python -m bench.p3_floor --fastapi            # capture behind a one-route FastAPI app
 """
 
 import asyncio
@@ -371,8 +372,9 @@ async def _floor_footprint(conns: dict[str, asyncpg.Connection], offsets: AIOKaf
 
 async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
                   infrastructure: dict[str, psutil.Process], workdir: Path, window_s: float,
-                  drain_timeout_s: float) -> dict[str, Any]:
-    """Start the five processes, wrk their capture for `window_s`, wait for the drain."""
+                  drain_timeout_s: float, front: str = "asgi") -> dict[str, Any]:
+    """Start the five processes, wrk their capture for `window_s`, wait for the drain; `front`
+    "fastapi" serves capture behind the smallest FastAPI app (p2_floor.fastapi_front)."""
     tag, port = uuid.uuid4().hex[:8], free_port()
     topics = [p2_floor.topic(tag, p, FLOOR) for p in (*SERVICES, KEYS)]
     reader = HandoffReader(bootstrap, partitions, p2_floor.topic(tag, "handoff", FLOOR))
@@ -402,7 +404,7 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
         for service in SERVICES:
             procs[service] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.p3_floor", service, tag, dsns[service], bootstrap,
-                str(port), str(ready[service]), cwd=REPO_ROOT)
+                str(port), str(ready[service]), front, cwd=REPO_ROOT)
         if not await wait_until(joined, 120):
             raise RuntimeError("the floor's consumers did not join their groups")
         await _started(port, procs["capture"])
@@ -469,11 +471,12 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
             await conn.close()
 
 
-async def on_bench(bench: Bench) -> dict[str, Any]:
+async def on_bench(bench: Bench, front: str = "asgi") -> dict[str, Any]:
     """The floor on a benchmark's stack (its PostgreSQL, Kafka and databases), P3's window."""
     return await measure({s: bench.dsn(s) for s in SERVICES}, bench.stack.bootstrap_servers,
                          bench.stack.settings.topic_partitions, bench.meter.infrastructure,
-                         bench.workdir, bench.durations.p3_s, bench.durations.drain_timeout_s)
+                         bench.workdir, bench.durations.p3_s, bench.durations.drain_timeout_s,
+                         front)
 
 
 # --- LeadLoop's footprint --------------------------------------------------------------------
@@ -574,9 +577,10 @@ async def measure_footprint(bench: Bench) -> dict[str, Any]:
         await consumer.stop()
 
 
-async def _on_own_stack(footprint: bool) -> dict[str, Any]:
+async def _on_own_stack(footprint: bool, front: str = "asgi") -> dict[str, Any]:
     """A stack of its own: LeadLoop's footprint (all five services), or the floor (on the
-    stack's PostgreSQL and Kafka, the services stopped once their databases are migrated)."""
+    stack's PostgreSQL and Kafka, the services stopped once their databases are migrated),
+    its capture behind `front`."""
     from bench.harness import Durations, stack_settings
     from leadloop_devstack.stack import Stack
     home = Path(tempfile.mkdtemp(prefix="leadloop-p3floor-"))
@@ -588,7 +592,7 @@ async def _on_own_stack(footprint: bool) -> dict[str, Any]:
         if footprint:
             return await measure_footprint(bench)
         await asyncio.gather(*(asyncio.to_thread(svc.stop) for svc in stack.services.values()))
-        return await on_bench(bench)
+        return await on_bench(bench, front)
     finally:
         try:
             await bench.close()
@@ -601,5 +605,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 2:
         p2_floor.serve(P3Stage, *sys.argv[1:])
     else:
-        print(orjson.dumps(asyncio.run(_on_own_stack("--measure-footprint" in sys.argv)),
-                           option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(asyncio.run(_on_own_stack(
+            "--measure-footprint" in sys.argv, "fastapi" if "--fastapi" in sys.argv else "asgi")),
+            option=orjson.OPT_INDENT_2).decode())

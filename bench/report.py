@@ -68,12 +68,16 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
     if r.get("figure") is None:
         return r.get("status", "not run"), "n/a"
     if name == "P1":
-        floor = r.get("floor") or {}
+        floor, behind_fastapi = r.get("floor") or {}, r.get("floor_fastapi") or {}
         return (f"{r['capture_requests_per_s']:,.0f} vs {r['bare_requests_per_s']:,.0f} req/s"
                 + (f"; minimal capture doing the same durable work (bench/p1_floor.py): "
                    f"{floor['requests_per_s']:,.0f} req/s = {floor['ratio']:.2f}"
                    if "ratio" in floor else
-                   f"; minimal capture: {floor['error']}" if "error" in floor else ""),
+                   f"; minimal capture: {floor['error']}" if "error" in floor else "")
+                + (f", behind a one-route FastAPI app {behind_fastapi['requests_per_s']:,.0f} "
+                   f"req/s = {behind_fastapi['ratio']:.2f}" if "ratio" in behind_fastapi else
+                   f", behind FastAPI: {behind_fastapi['error']}" if "error" in behind_fastapi
+                   else ""),
                 f"{r['figure']:.2f}")
     if name == "P2":
         lost, rejected = r["leads_not_handed_off"], r["leads_rejected"]
