@@ -29,16 +29,16 @@ side_lane() {
   else
     "$python" -m pytest -m realtime --basetemp "$side_tmp/pytest" -p no:cacheprovider "$@"
   fi
-  local realtime=$?
+  local on_stack=$?
   # pytest exits 5 when no test was selected (e.g. a path without realtime tests): not a failure.
-  [ "$realtime" -eq 5 ] && realtime=0
-  [ "$unit_lane" = no ] && return "$realtime"
+  [ "$on_stack" -eq 5 ] && on_stack=0
+  [ "$unit_lane" = no ] && return "$on_stack"
   echo
   echo "=== unit tests (run beside the others) ==="
   "$python" -m pytest tests/unit -m "not chaos and not realtime" \
     --basetemp "$side_tmp/pytest-unit" -p no:cacheprovider
   local unit=$?
-  return $(( realtime != 0 ? realtime : unit ))
+  return $(( on_stack != 0 ? on_stack : unit ))
 }
 side_lane "$@" >"$side_log" 2>&1 &
 side=$!

@@ -44,9 +44,8 @@ claimed (and re-arm or schedule their own assignment's timers), and queue webhoo
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import orjson
@@ -109,7 +108,7 @@ async def run_sla_timers(runtime: Runtime) -> None:
 MAILS_PER_ROUND = 20
 
 
-async def fire_due_timers(new_uow: Any, settings: HandoffSettings,
+async def fire_due_timers(new_uow: Callable[[], UnitOfWork], settings: HandoffSettings,
                           limit: int | None = None) -> int:
     """Fire one batch of due timers (at most `limit`, else `sla_batch_size`) in one
     transaction, then the due queue-alert emails one transaction each; returns how many it
@@ -127,7 +126,8 @@ async def fire_due_timers(new_uow: Any, settings: HandoffSettings,
     return fired
 
 
-async def _fire_round(new_uow: Any, settings: HandoffSettings, limit: int, *,
+async def _fire_round(new_uow: Callable[[], UnitOfWork], settings: HandoffSettings,
+                      limit: int, *,
                       mails: bool) -> tuple[int, bool]:
     """Claim up to `limit` due timers (only queue-alert emails with `mails`) and fire them in
     one transaction, emails only with `mails`; how many fired, and whether an email was left
