@@ -325,7 +325,7 @@ class Stage:
         return orjson.dumps({"lead_id": lead_id, "status": "created"})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Capture's bare ASGI app: POST /v1/leads and GET /healthz."""
+        """Capture's bare ASGI app: POST /v1/leads, and /healthz (any method)."""
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
                 await self.start()
@@ -367,7 +367,7 @@ def fastapi_front(stage: Stage) -> FastAPI:
         return Response(await stage.capture(lead), status_code=201,
                         media_type="application/json")
 
-    @app.post("/healthz")
+    @app.api_route("/healthz", methods=["GET", "POST"])  # as the bare app answers it
     async def healthz() -> dict[str, str]:
         return {}
 
