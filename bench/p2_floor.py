@@ -399,15 +399,17 @@ def _cpu_seconds(processes: dict[str, Any]) -> dict[str, float]:
 
 async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dict[str, Any],
                   workdir: Path, warmup_s: float = 3.0, seconds: float = 20.0,
-                  light_s: float = 10.0) -> dict[str, Any]:
+                  light_s: float = 10.0, module: str = "bench.p2_floor") -> dict[str, Any]:
     """Start the five processes, offer each of RATES, stop them; latencies and CPU per lead.
-    `infrastructure`: psutil processes of PostgreSQL and Kafka, by name."""
+    `infrastructure`: psutil processes of PostgreSQL and Kafka, by name. `module` runs each
+    process (`python -m module service ...`): this floor, or bench/p2_floor_stack.py's."""
     tag, port = uuid.uuid4().hex[:8], free_port()
     inside: dict[str, float] = {}  # lead id -> seconds from capture's receipt to its handoff
 
     def note_inside(record: ConsumerRecord[bytes, bytes], arrived: float) -> None:
         lead_id = dict(record.headers)["ce_subject"].decode()
-        inside[lead_id] = arrived - orjson.loads(record.value)["data"]["received_at"]
+        value = orjson.loads(record.value)  # the clock is in the data, or in the envelope
+        inside[lead_id] = arrived - value.get("received_at", value["data"].get("received_at"))
     reader = HandoffReader(bootstrap, partitions, topic(tag, "handoff"), note_inside)
     received = reader.received  # lead id -> when its lead.handed_off was read
     reader_started = False
@@ -444,7 +446,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
         reader_started = True
         for service in SERVICES:
             procs[service] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.p2_floor", service, tag, dsn, bootstrap, str(port),
+                sys.executable, "-m", module, service, tag, dsn, bootstrap, str(port),
                 str(ready[service]))
         if not await wait_until(joined, 120):
             raise RuntimeError("the floor's consumers did not join their groups")
@@ -487,7 +489,7 @@ async def measure(dsn: str, bootstrap: str, partitions: int, infrastructure: dic
         await conn.close()
 
 
-async def _on_own_stack() -> dict[str, Any]:
+async def on_own_stack(module: str = "bench.p2_floor") -> dict[str, Any]:
     """PostgreSQL and Kafka of a bench stack of its own; capture runs only for its migrations."""
     from bench.cpu import CpuMeter
     from bench.harness import stack_settings
@@ -500,7 +502,7 @@ async def _on_own_stack() -> dict[str, Any]:
         await asyncio.to_thread(stack.services["capture"].stop)
         return await measure(stack.settings.database_url_for("capture").replace("+asyncpg", ""),
                              stack.bootstrap_servers, stack.settings.topic_partitions,
-                             infrastructure, home)
+                             infrastructure, home, module=module)
     finally:
         await stack.stop()
         shutil.rmtree(home, ignore_errors=True)
@@ -510,4 +512,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 1:
         serve(Stage, *sys.argv[1:])
     else:
-        print(orjson.dumps(asyncio.run(_on_own_stack()), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(asyncio.run(on_own_stack()), option=orjson.OPT_INDENT_2).decode())

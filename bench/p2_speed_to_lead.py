@@ -2,7 +2,9 @@
 (after 5 s at 10 leads/s, reported alongside as the latency floor without queueing), then the
 same window at 300 leads/s, reported alongside (a campaign burst; not part of the target);
 last, the same durable hops done by minimal processes with no framework (bench/p2_floor.py) at
-10 and 100 leads/s: what this machine allows at all.
+10 and 100 leads/s: what this machine allows at all; and again by the same processes on the
+parts the project is fixed on (FastAPI, SQLAlchemy transactions, the contract's pydantic event
+models: bench/p2_floor_stack.py): what this machine allows on that stack.
 
 A separate process (bench/loadgen.py) posts qualifying leads on a fixed schedule; the bench
 process reads leadloop.handoff. Latency runs from when each POST was due (so a stalled client
@@ -79,13 +81,14 @@ async def run(bench: Bench) -> dict[str, Any]:
     lost = sum(1 for v in latencies if v == math.inf)
     burst = await _burst(bench)
     floor_pipeline = await _floor(bench)
+    floor_stack = await _floor(bench, "bench.p2_floor_stack")
     return summary(
         p50, f"p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms",
         p50 <= TARGET_P50_MS and p99 <= TARGET_P99_MS,
         p50_ms=p50, p99_ms=p99, max_ms=max(latencies), rate_offered=RATE,
         floor={"rate": FLOOR_RATE, "leads": len(floor), "p50_ms": percentile(floor, 50),
                "p99_ms": percentile(floor, 99)},
-        burst=burst, floor_pipeline=floor_pipeline,
+        burst=burst, floor_pipeline=floor_pipeline, floor_stack=floor_stack,
         leads_offered=len(entries), leads_measured=len(measured),
         leads_rejected=len(entries) - len(accepted),
         posts_retried=sum(1 for e in entries if e.get("attempts", 1) > 1),
@@ -113,15 +116,16 @@ async def _burst(bench: Bench) -> dict[str, Any]:
             "client_lateness_p99_ms": percentile(lateness, 99)}
 
 
-async def _floor(bench: Bench) -> dict[str, Any]:
-    """The same durable hops done by minimal processes (bench/p2_floor.py), the stack idle
-    beside them; an error is reported, not raised, so P2's own figures are kept."""
+async def _floor(bench: Bench, module: str = "bench.p2_floor") -> dict[str, Any]:
+    """The same durable hops done by minimal processes (`module`: bench/p2_floor.py, or its
+    stages on the fixed stack), the stack idle beside them; an error is reported, not raised,
+    so P2's own figures are kept."""
     d = bench.durations
     await bench.wait_drained(d.drain_timeout_s)
     try:
         return await p2_floor.measure(bench.dsn("capture"), bench.stack.bootstrap_servers,
                                       bench.stack.settings.topic_partitions,
                                       bench.meter.infrastructure, bench.workdir,
-                                      d.p2_warmup_s, d.p2_s)
+                                      d.p2_warmup_s, d.p2_s, module=module)
     except Exception as exc:
         return {"error": repr(exc)}

@@ -304,10 +304,13 @@ class P3Stage(Stage):
         for e in self.triggered(events):
             for kind, rate in self.emits.items():
                 for _ in range(self.footprint.take(kind, rate, 1)):
-                    out.append((self.topic(self.service), self.padded(
-                        topic_of(self.service), event(kind, e["lead_id"], {
-                            "received_at": e["data"].get("received_at")}))))
+                    out.append((self.topic(self.service),
+                                self.padded(topic_of(self.service), self.made(kind, e))))
         return out
+
+    def made(self, kind: str, trigger: dict[str, Any]) -> dict[str, Any]:
+        """An event of type `kind` that `trigger` causes (placeholder data, to be padded)."""
+        return event(kind, trigger["lead_id"], {"received_at": trigger["data"].get("received_at")})
 
     def padded(self, real_topic: str, e: dict[str, Any]) -> dict[str, Any]:
         short = self.sizes.get(real_topic, 0) - len(orjson.dumps(e)) - len(',"pad":""')
@@ -372,9 +375,11 @@ async def _floor_footprint(conns: dict[str, asyncpg.Connection], offsets: AIOKaf
 
 async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
                   infrastructure: dict[str, psutil.Process], workdir: Path, window_s: float,
-                  drain_timeout_s: float, front: str = "asgi") -> dict[str, Any]:
+                  drain_timeout_s: float, front: str = "asgi", module: str = "bench.p3_floor"
+                  ) -> dict[str, Any]:
     """Start the five processes, wrk their capture for `window_s`, wait for the drain; `front`
-    "fastapi" serves capture behind the smallest FastAPI app (p2_floor.fastapi_front)."""
+    "fastapi" serves capture behind the smallest FastAPI app (p2_floor.fastapi_front).
+    `module` runs each process: this floor's stages, or bench/p3_floor_stack.py's."""
     tag, port = uuid.uuid4().hex[:8], free_port()
     topics = [p2_floor.topic(tag, p, FLOOR) for p in (*SERVICES, KEYS)]
     reader = HandoffReader(bootstrap, partitions, p2_floor.topic(tag, "handoff", FLOOR))
@@ -403,7 +408,7 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
         started_reader = True
         for service in SERVICES:
             procs[service] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.p3_floor", service, tag, dsns[service], bootstrap,
+                sys.executable, "-m", module, service, tag, dsns[service], bootstrap,
                 str(port), str(ready[service]), front, cwd=REPO_ROOT)
         if not await wait_until(joined, 120):
             raise RuntimeError("the floor's consumers did not join their groups")
@@ -471,12 +476,13 @@ async def measure(dsns: dict[str, str], bootstrap: str, partitions: int,
             await conn.close()
 
 
-async def on_bench(bench: Bench, front: str = "asgi") -> dict[str, Any]:
+async def on_bench(bench: Bench, front: str = "asgi", module: str = "bench.p3_floor"
+                   ) -> dict[str, Any]:
     """The floor on a benchmark's stack (its PostgreSQL, Kafka and databases), P3's window."""
     return await measure({s: bench.dsn(s) for s in SERVICES}, bench.stack.bootstrap_servers,
                          bench.stack.settings.topic_partitions, bench.meter.infrastructure,
                          bench.workdir, bench.durations.p3_s, bench.durations.drain_timeout_s,
-                         front)
+                         front, module)
 
 
 # --- LeadLoop's footprint --------------------------------------------------------------------
@@ -577,7 +583,8 @@ async def measure_footprint(bench: Bench) -> dict[str, Any]:
         await consumer.stop()
 
 
-async def _on_own_stack(footprint: bool, front: str = "asgi") -> dict[str, Any]:
+async def on_own_stack(footprint: bool, front: str = "asgi", module: str = "bench.p3_floor"
+                       ) -> dict[str, Any]:
     """A stack of its own: LeadLoop's footprint (all five services), or the floor (on the
     stack's PostgreSQL and Kafka, the services stopped once their databases are migrated),
     its capture behind `front`."""
@@ -592,7 +599,7 @@ async def _on_own_stack(footprint: bool, front: str = "asgi") -> dict[str, Any]:
         if footprint:
             return await measure_footprint(bench)
         await asyncio.gather(*(asyncio.to_thread(svc.stop) for svc in stack.services.values()))
-        return await on_bench(bench, front)
+        return await on_bench(bench, front, module)
     finally:
         try:
             await bench.close()
@@ -605,6 +612,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 2:
         p2_floor.serve(P3Stage, *sys.argv[1:])
     else:
-        print(orjson.dumps(asyncio.run(_on_own_stack(
+        print(orjson.dumps(asyncio.run(on_own_stack(
             "--measure-footprint" in sys.argv, "fastapi" if "--fastapi" in sys.argv else "asgi")),
             option=orjson.OPT_INDENT_2).decode())

@@ -6,7 +6,8 @@ handoff, nurture and outcomes have committed everything (consumer lag 0 in Kafka
 sustained leads/s = handed-off leads / (window + drain). Every stage commits to PostgreSQL
 (synchronous_commit on) before its event is published or its offset committed.
 Last, P3's floor (bench/p3_floor.py): the same durable work per lead done by five minimal
-processes, driven the same way.
+processes, driven the same way; and again by those processes on the parts the project is fixed
+on (FastAPI, SQLAlchemy transactions, the contract's event models: bench/p3_floor_stack.py).
 """
 
 import time
@@ -59,11 +60,10 @@ async def run(bench: Bench, floor: bool = True) -> dict[str, Any]:
     elapsed = finished - started
     rate = completed / elapsed
     floor_result: dict[str, Any] = {}
+    stack_result: dict[str, Any] = {}
     if floor:
-        try:
-            floor_result = await p3_floor.on_bench(bench)
-        except Exception as exc:  # the floor must not hide P3's own figures
-            floor_result = {"error": repr(exc)}
+        floor_result = await _floor(bench)
+        stack_result = await _floor(bench, "fastapi", "bench.p3_floor_stack")
     return summary(
         rate, f">= {TARGET:,.0f} leads/s at <= {TARGET_CPU_S * 1000:g} ms CPU/lead",
         rate >= TARGET and all_done and drained
@@ -80,4 +80,14 @@ async def run(bench: Bench, floor: bool = True) -> dict[str, Any]:
         cpu_s=usage.by_process, cpu_per_lead=usage.per_lead(completed),
         statements_per_lead={service: round(count / completed, 1)
                              for service, count in statements.items()} if completed else {},
-        floor=floor_result)
+        floor=floor_result, floor_stack=stack_result)
+
+
+async def _floor(bench: Bench, front: str = "asgi", module: str = "bench.p3_floor"
+                 ) -> dict[str, Any]:
+    """A floor's run (`module` with capture behind `front`) on P3's stack; an error is
+    reported, not raised: the floor must not hide P3's own figures."""
+    try:
+        return await p3_floor.on_bench(bench, front, module)
+    except Exception as exc:
+        return {"error": repr(exc)}

@@ -24,27 +24,30 @@ def _cpu(result: dict[str, Any], key: str) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _p2_floor(floor: dict[str, Any]) -> str:
-    """P2's floor (bench/p2_floor.py), at 100 leads/s and at 10."""
+def _p2_floor(floor: dict[str, Any], what: str = "minimal pipeline doing the same durable "
+              "hops (bench/p2_floor.py)") -> str:
+    """P2's floor (bench/p2_floor.py, or `what`), at 100 leads/s and at 10."""
     if "error" in floor:
-        return f"; minimal pipeline: {floor['error']}"
+        return f"; {what}: {floor['error']}"
     if "100" not in floor:
         return ""
     fast, slow = floor["100"], floor["10"]
-    return (f"; minimal pipeline doing the same durable hops (bench/p2_floor.py): "
+    return (f"; {what}: "
             f"p50 {_ms(fast['p50_ms'])}, p99 {_ms(fast['p99_ms'])}, from capture's receipt of "
             f"the POST p50 {_ms(fast['inside_p50_ms'])}, p99 {_ms(fast['inside_p99_ms'])} "
             f"(at 10 leads/s: p50 {_ms(slow['p50_ms'])}, p99 {_ms(slow['p99_ms'])})")
 
 
-def _p3_floor(floor: dict[str, Any]) -> str:
-    """P3's floor (bench/p3_floor.py): leads/s handed off within the window, CPU per lead."""
+def _p3_floor(floor: dict[str, Any], what: str = "minimal pipeline doing the same durable "
+              "work (bench/p3_floor.py)") -> str:
+    """P3's floor (bench/p3_floor.py, or `what`): leads/s handed off within the window, CPU
+    per lead."""
     if "error" in floor:
-        return f"; minimal pipeline: {floor['error']}"
+        return f"; {what}: {floor['error']}"
     cpu = floor.get("cpu_ms_per_lead") or {}
     if cpu.get("services") is None:
         return ""
-    return (f"; minimal pipeline doing the same durable work (bench/p3_floor.py): "
+    return (f"; {what}: "
             f"{floor['leads_per_s_in_window']:,.0f} leads/s at "
             f"{cpu['services'] + cpu['infrastructure']:.1f} ms CPU per lead (its processes "
             f"{cpu['services']:.1f}, PostgreSQL + Kafka {cpu['infrastructure']:.1f})")
@@ -90,14 +93,18 @@ def _describe(name: str, r: dict[str, Any]) -> tuple[str, str]:
                    f"p99 {_ms(floor['p99_ms'])})" if floor else "")
                 + (f"; at {burst['rate']:g} leads/s: p50 {_ms(burst['p50_ms'])}, "
                    f"p99 {_ms(burst['p99_ms'])}" if burst else "")
-                + _p2_floor(r.get("floor_pipeline") or {}),
+                + _p2_floor(r.get("floor_pipeline") or {})
+                + _p2_floor(r.get("floor_stack") or {}, "the same on FastAPI, SQLAlchemy and "
+                            "the event models (bench/p2_floor_stack.py)"),
                 f"p50 {_ms(r['p50_ms'])}, p99 {_ms(r['p99_ms'])}")
     if name == "P3":
         undrained = "" if r["consumers_drained"] else " (lag not back to 0)"
         floor = r.get("floor") or {}
         return (f"{r['leads_handed_off']:,}/{r['leads_accepted']:,} handed off in "
                 f"{r['window_s']:.0f} s load + {r['drain_s']:.0f} s drain{undrained}"
-                + _p3_floor(floor),
+                + _p3_floor(floor)
+                + _p3_floor(r.get("floor_stack") or {}, "the same on FastAPI, SQLAlchemy and "
+                            "the event models (bench/p3_floor_stack.py)"),
                 f"{r['figure']:,.0f} leads/s")
     if name == "P7":
         undrained = "" if r["scoring_drained"] else " (scoring's lag not back to 0)"
