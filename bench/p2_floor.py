@@ -262,10 +262,13 @@ class Stage:
         sealed = [e for e in events if has_sealed_data(e["data"])]
         if not sealed:
             return events
-        keys = {r[0]: r[1] for r in await conn.fetch(KEYS_OF, list({e["lead_id"]
-                                                                     for e in sealed}))}
+        keys = await self.keys_of(conn, list({e["lead_id"] for e in sealed}))
         return [e | {"data": reveal(e["data"], e["lead_id"], keys[e["lead_id"]])}
                 if e["lead_id"] in keys and has_sealed_data(e["data"]) else e for e in events]
+
+    async def keys_of(self, conn: asyncpg.Connection, lead_ids: list[str]) -> dict[str, bytes]:
+        """These leads' data keys, from the stage's copies (one query)."""
+        return {r[0]: r[1] for r in await conn.fetch(KEYS_OF, lead_ids)}
 
     async def state(self, conn: asyncpg.Connection, events: list[dict[str, Any]]) -> None:
         """The per-lead state the batch changes: one upsert, a lead's last event wins."""

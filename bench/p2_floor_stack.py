@@ -36,7 +36,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from bench import p2_floor
-from bench.p2_floor import CREATED, KEYS, KEYS_OF, QUALIFIED, Stage, key_record
+from bench.p2_floor import CREATED, KEYS, QUALIFIED, Stage, key_record
 from leadloop.driver import driver_in_transaction
 from leadloop.events.models import (
     LeadCreated,
@@ -46,7 +46,7 @@ from leadloop.events.models import (
     RepRef,
     ScoreContribution,
 )
-from leadloop.pii import has_sealed_data, reveal, seal
+from leadloop.pii import seal
 
 PARTS = ("fastapi", "sqlalchemy", "models")
 
@@ -81,18 +81,18 @@ class AlchemyConnection:
                 self._driver = None
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        if self._driver is None:  # outside a transaction: in one of its own
-            async with self.transaction():
-                return await self.fetch(query, *args)
-        rows: list[asyncpg.Record] = await self._driver.fetch(query, *args)
+        rows: list[asyncpg.Record] = await self._on_driver("fetch", query, *args)
         return rows
 
     async def execute(self, query: str, *args: Any) -> str:
-        if self._driver is None:
-            async with self.transaction():
-                return await self.execute(query, *args)
-        status: str = await self._driver.execute(query, *args)
+        status: str = await self._on_driver("execute", query, *args)
         return status
+
+    async def _on_driver(self, method: str, query: str, *args: Any) -> Any:
+        if self._driver is None:  # outside a transaction: in one of its own
+            async with self.transaction():
+                return await self._on_driver(method, query, *args)
+        return await getattr(self._driver, method)(query, *args)
 
     async def close(self) -> None:
         await self._connection.close()
@@ -113,15 +113,11 @@ class FixedStackStage(Stage):
             connect_args={"server_settings": {"search_path": f"{self.FLOOR}_{self.service}"}})
         return AlchemyConnection(await engine.connect())
 
-    async def opened(self, conn: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """As the bare floor's, keeping the keys read: what the stage publishes is sealed."""
-        sealed = [e for e in events if has_sealed_data(e["data"])]
-        if sealed:
-            self.keys.update({r[0]: r[1] for r in await conn.fetch(
-                KEYS_OF, list({e["lead_id"] for e in sealed}))})
-        return [e | {"data": reveal(e["data"], e["lead_id"], self.keys[e["lead_id"]])}
-                if e["lead_id"] in self.keys and has_sealed_data(e["data"]) else e
-                for e in events]
+    async def keys_of(self, conn: Any, lead_ids: list[str]) -> dict[str, bytes]:
+        """As the bare floor's, remembering the keys: what the stage publishes is sealed."""
+        keys = await super().keys_of(conn, lead_ids)
+        self.keys.update(keys)
+        return keys
 
     def reactions(self, events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         """Scoring's lead.qualified for each lead.created, handoff's lead.handed_off for each
