@@ -15,26 +15,16 @@ from capture.leads.plan import LeadWrite, StoredLead, plan_captures
 from capture.leads.validation import LeadIn
 from capture.writes.group_commit import GroupCommit
 from leadloop.events.models import Consent, LeadProfile, event_time_now
+from tests.support.lead_bodies import lead_bodies
 
 EMAILS = ["ann@example.com", "bo@example.com", "cy@example.com", "dee@example.com"]
 NOW = event_time_now()
 
 
-@st.composite
-def writes(draw: st.DrawFn) -> LeadWrite:
-    email = draw(st.sampled_from(EMAILS))
-    body: dict[str, Any] = {"email": draw(st.sampled_from([email, email.upper(),
-                                                           f" {email.title()} "]))}
-    for name, values in (("first_name", ["Ann", "Bo"]), ("company", ["Acme", "Initech"]),
-                         ("country", ["de", "FR"])):
-        value = draw(st.sampled_from([None, *values]))
-        if value:
-            body[name] = value
-    if draw(st.booleans()):
-        body["properties"] = {"tier": draw(st.sampled_from(["gold", "silver"]))}
-    if draw(st.booleans()):
-        body["consent"] = {"email_marketing": draw(st.booleans())}
-    return LeadWrite.of(LeadIn.model_validate(body))
+def writes() -> st.SearchStrategy[LeadWrite]:
+    return lead_bodies(EMAILS, {"first_name": ["Ann", "Bo"], "company": ["Acme", "Initech"],
+                                "country": ["de", "FR"]}).map(
+        lambda body: LeadWrite.of(LeadIn.model_validate(body)))
 
 
 @st.composite

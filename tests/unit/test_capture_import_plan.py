@@ -25,30 +25,16 @@ from capture.imports.service import csv_rows
 from capture.leads.domain import merge_lead
 from capture.leads.validation import LeadIn
 from leadloop.events.models import Consent, LeadProfile, event_time_now
+from tests.support.lead_bodies import lead_bodies
 
 EMAILS = ["ann@example.com", "bo@example.com", "cy@example.com"]
 NOW = event_time_now()
 
 
-def _spellings(email: str) -> st.SearchStrategy[str]:
-    return st.sampled_from([email, email.upper(), f"  {email.title()} "])
-
-
-@st.composite
-def lead_rows(draw: st.DrawFn) -> LeadIn:
-    body: dict[str, Any] = {"email": draw(st.sampled_from(EMAILS).flatmap(_spellings))}
-    for name, values in (("first_name", ["Ann", " Ann ", "Bo", ""]),
-                         ("company", ["Acme", "Initech", ""]),
-                         ("country", ["de", "FR", ""]),
-                         ("company_size", ["", "10", "250"])):
-        value = draw(st.sampled_from([None, *values]))
-        if value:
-            body[name] = value
-    if draw(st.booleans()):
-        body["properties"] = {"tier": draw(st.sampled_from(["gold", "silver"]))}
-    if draw(st.booleans()):
-        body["consent"] = {"email_marketing": draw(st.booleans())}
-    return LeadIn.model_validate(body)
+def lead_rows() -> st.SearchStrategy[LeadIn]:
+    return lead_bodies(EMAILS, {"first_name": ["Ann", " Ann ", "Bo", ""],
+                                "company": ["Acme", "Initech", ""], "country": ["de", "FR", ""],
+                                "company_size": ["", "10", "250"]}).map(LeadIn.model_validate)
 
 
 @st.composite
