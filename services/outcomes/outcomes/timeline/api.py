@@ -1,8 +1,9 @@
 """GET /v1/leads/{lead_id}/timeline (scope leads:read): a lead's whole story in one answer.
 
-Time order, oldest first, in the shared cursor envelope, with the lead's current score and the
-rules behind it. Outcomes keeps no rep identities, so a key here sees every lead: it is for
-integrations and for handoff's sales page, which checks the rep may see the lead first.
+Time order, oldest first (within one instant, an entry after the one that caused it), in the
+shared cursor envelope, with the lead's current score and the rules behind it. Outcomes keeps no
+rep identities, so a key here sees every lead: it is for integrations and for handoff's sales
+page, which checks the rep may see the lead first.
 """
 
 from datetime import datetime
@@ -19,7 +20,7 @@ from leadloop.pagination import Page, cursor_query, limit_query, page_of, parse_
 from outcomes.funnel.repository import funnel_lead_state
 from outcomes.lifecycle import repository as lifecycle_repository
 from outcomes.timeline import repository
-from outcomes.timeline.repository import TimelineEntry
+from outcomes.timeline.repository import TimelineEntry, timeline_key
 
 router = APIRouter(prefix="/v1", tags=["timeline"])
 SCOPE = "leads:read"
@@ -82,8 +83,13 @@ class TimelinePage(Page[TimelineEntryOut]):
         default=None, description="null until an event gave the lead a stage")
 
 
-# The timeline's sort key, (occurred_at, entry_id), as a cursor reads back.
-_KEY = (datetime.fromisoformat, str)
+# The timeline's sort key (repository.timeline_key) as a cursor reads it back.
+_KEY = (datetime.fromisoformat, int, str)
+
+
+def _cursor_key(row: TimelineEntry) -> list[Any]:
+    at, rank, entry_id = timeline_key(row)
+    return [at.isoformat(), rank, entry_id]
 
 
 @router.get("/leads/{lead_id}/timeline", response_model=TimelinePage,
@@ -105,8 +111,7 @@ async def lead_timeline(lead_id: UUID, limit: int = limit_query(),
     if (state is None and not rows) or state:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             "no timeline for this lead (unknown, or erased)")
-    kept, next_cursor = page_of(rows, limit,
-                                lambda row: [row.occurred_at.isoformat(), row.entry_id])
+    kept, next_cursor = page_of(rows, limit, _cursor_key)
     return TimelinePage(
         lead_id=lead_id, items=[TimelineEntryOut.of(row) for row in kept],
         next_cursor=next_cursor,

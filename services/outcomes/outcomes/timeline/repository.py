@@ -7,12 +7,13 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import delete, or_, select, tuple_
+from sqlalchemy import case, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outcomes.funnel.counted import survivors
 from outcomes.funnel.repository import column_arrays, insert_unless_erased
 from outcomes.tables import timeline_entries
+from outcomes.timeline.domain import SAME_INSTANT_RANK, same_instant_rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,15 @@ class ScoreEntry:
 
 _ADD_TIMELINE_ENTRIES = insert_unless_erased(timeline_entries, "entry_id")
 
+# The timeline's order: time, then cause before effect within an instant, then event id.
+_RANK = case(SAME_INSTANT_RANK, value=timeline_entries.c.kind, else_=0)
+TimelineKey = tuple[datetime, int, str]
+
+
+def timeline_key(entry: TimelineEntry) -> TimelineKey:
+    """Where `entry` stands in its timeline: what a page's cursor holds."""
+    return entry.occurred_at, same_instant_rank(entry.kind), entry.entry_id
+
 
 _TIMELINE_COLUMNS = [c.name for c in timeline_entries.c]
 
@@ -58,15 +68,16 @@ async def erase_timeline(conn: AsyncConnection, lead_id: UUID) -> None:
 
 async def timeline_page(conn: AsyncConnection, lead_id: UUID,
                         after: Sequence[Any] | None, limit: int) -> list[TimelineEntry]:
-    """Up to `limit` entries of a lead's timeline in time order, after the cursor's entry: its
-    own, and those of the duplicates merged into it (until the merge is undone), as a merged
-    contact's timeline holds both records' history in HubSpot or Salesforce."""
+    """Up to `limit` entries of a lead's timeline in time order (see `timeline_key`), after
+    the one whose key is `after`: its own, and those of the duplicates merged into it (until
+    the merge is undone), as a merged contact's timeline holds both records' history in HubSpot
+    or Salesforce."""
     c = timeline_entries.c
     merged_in = select(survivors.c.lead_id).where(survivors.c.survivor == lead_id)
     query = select(timeline_entries).where(or_(c.lead_id == lead_id, c.lead_id.in_(merged_in)))
     if after is not None:
-        query = query.where(tuple_(c.occurred_at, c.entry_id) > tuple_(*after))
-    query = query.order_by(c.occurred_at, c.entry_id).limit(limit)
+        query = query.where(tuple_(c.occurred_at, _RANK, c.entry_id) > tuple_(*after))
+    query = query.order_by(c.occurred_at, _RANK, c.entry_id).limit(limit)
     return [TimelineEntry(**row._mapping) for row in await conn.execute(query)]
 
 
