@@ -60,8 +60,9 @@ async def test_timeline_tells_the_leads_story_in_order_with_the_score_and_who_ac
     assert times == sorted(times)
     kinds = [entry["kind"] for entry in entries]
     assert kinds.index("created") < kinds.index("assigned") < kinds.index("accepted")
-    # A lifecycle stage change carries the time of the event that moved the lead, and comes
-    # after it.
+    # The story starts with the capture; a lifecycle stage change carries the time of the
+    # event that moved the lead, and comes after it.
+    assert kinds[0] == "created", kinds
     position = {entry["id"]: n for n, entry in enumerate(entries)}
     changes = [(n, entry["detail"]["cause_id"]) for n, entry in enumerate(entries)
                if entry["kind"] == "stage_changed"]

@@ -18,7 +18,8 @@ CREATED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SCORED_AT = datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC)
 # (kind, when, the first hex digit of its event id): the ids sort in the reverse of the story,
 # as random ids do half the time, so id order alone would tell it backwards.
-STORY = [("created", CREATED_AT, "f"), ("stage_changed", CREATED_AT, "0"),
+STORY = [("created", CREATED_AT, "f"), ("consent_changed", CREATED_AT, "a"),
+         ("stage_changed", CREATED_AT, "0"),
          ("scored", SCORED_AT, "e"), ("qualified", SCORED_AT, "5"),
          ("stage_changed", SCORED_AT, "1")]
 

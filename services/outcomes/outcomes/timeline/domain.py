@@ -57,16 +57,20 @@ LeadEvent: TypeAlias = (
 lead's timeline; the batch handler takes them all (outcomes.handlers)."""
 
 
-SAME_INSTANT_RANK: dict[str, int] = {"qualified": 1, "disqualified": 1, "stage_changed": 2}
-"""Where an entry goes among the entries of one instant: after the entry that caused it. A lead
-is qualified or disqualified at the moment it is scored, and a lifecycle stage change carries
-the time of the event that moved the lead; so "Score 55", then "Qualified", then "Lifecycle
-stage lead → mql", never the other way round. Other kinds rank 0; ties keep event id order."""
+SAME_INSTANT_RANK: dict[str, int] = {"created": 0, "qualified": 2, "disqualified": 2,
+                                     "stage_changed": 3}
+"""Where an entry goes among the entries of one instant: the lead's capture first, and an entry
+after the one that caused it. The consent given with a form comes with the lead's capture; a
+lead is qualified or disqualified at the moment it is scored; a lifecycle stage change carries
+the time of the event that moved the lead. So "Lead captured", then "Consent granted", and
+"Score 55", then "Qualified", then "Lifecycle stage lead → mql", never the other way round.
+Other kinds rank OTHER_KINDS_RANK; ties keep event id order."""
+OTHER_KINDS_RANK = 1
 
 
 def same_instant_rank(kind: str) -> int:
     """An entry's place among the entries of one instant (see SAME_INSTANT_RANK)."""
-    return SAME_INSTANT_RANK.get(kind, 0)
+    return SAME_INSTANT_RANK.get(kind, OTHER_KINDS_RANK)
 
 
 def _money(amount_minor: int, currency: str) -> str:

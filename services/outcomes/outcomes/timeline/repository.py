@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from outcomes.funnel.counted import survivors
 from outcomes.funnel.repository import column_arrays, insert_unless_erased
 from outcomes.tables import timeline_entries
-from outcomes.timeline.domain import SAME_INSTANT_RANK, same_instant_rank
+from outcomes.timeline.domain import OTHER_KINDS_RANK, SAME_INSTANT_RANK, same_instant_rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class ScoreEntry:
 _ADD_TIMELINE_ENTRIES = insert_unless_erased(timeline_entries, "entry_id")
 
 # The timeline's order: time, then cause before effect within an instant, then event id.
-_RANK = case(SAME_INSTANT_RANK, value=timeline_entries.c.kind, else_=0)
+_RANK = case(SAME_INSTANT_RANK, value=timeline_entries.c.kind, else_=OTHER_KINDS_RANK)
 TimelineKey = tuple[datetime, int, str]
 
 
