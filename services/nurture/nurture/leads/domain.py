@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nurture.leads.zones import country_zone
 from nurture.sequences.domain import EntryRule, ExitReason, Sequence
 
 
@@ -75,6 +76,13 @@ class LeadState(BaseModel):
     # each other, and a lagging lead-created topic is normal under load): the segment cannot be
     # judged yet, so the lead enters when lead.created or lead.updated brings the profile.
     pending_entries: tuple[EntryRule, ...] = ()
+
+    @property
+    def local_zone(self) -> str | None:
+        """The time zone its sends and waits are read in: its own, else its country's (see
+        leads.zones); None: the service's default."""
+        country = self.attributes.get("country")
+        return self.time_zone or country_zone(country if isinstance(country, str) else None)
 
     @property
     def is_erased(self) -> bool:
