@@ -163,6 +163,22 @@ async def test_reports_need_a_key_with_reports_scope_and_name_bad_input(
         "from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "to"
     assert (await http.post(f"{stack.url('outcomes')}/v1/read-model/rebuild")).status_code == 401
+    # A time without a zone is refused; a plain date is taken as that whole UTC day.
+    r = await http.get(url, headers=admin_headers, params={"from": "2026-11-01T10:00:00"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from"
+
+
+async def test_reports_take_plain_dates_as_whole_utc_days(
+        stack: Stack, admin_headers: dict[str, str], http: httpx.AsyncClient) -> None:
+    await post_lead(http, stack, admin_headers, unqualified_lead())
+    today = datetime.now(UTC).date()
+
+    async def dates_mean_whole_days() -> None:
+        by_dates = await _funnel(http, stack, admin_headers, **{
+            "from": today.isoformat(), "to": today.isoformat()})
+        by_times = await _funnel(http, stack, admin_headers, **_api_window(today, today))
+        assert by_dates == by_times and by_dates[0]["counts"]["lead"] >= 1
+    await eventually(dates_mean_whole_days)
 
 
 # --- the dashboard -------------------------------------------------------------------------

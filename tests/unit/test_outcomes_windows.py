@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from outcomes.deals.schemas import DealIn
-from outcomes.reports.window import check_window, day_bounds
+from outcomes.reports.window import check_window, day_bounds, window_bounds
 
 MINUS_12 = timezone(timedelta(hours=-12))
 
@@ -35,3 +35,15 @@ def test_deal_closed_in_utc_year_0_names_closed_at() -> None:
                                "000000000001", "status": "won", "amount_minor": 1,
                                "currency": "EUR", "closed_at": "0001-01-01T00:00:00+14:00"})
     assert refused.value.errors()[0]["loc"] == ("closed_at",)
+
+
+def test_report_dates_are_whole_utc_days_and_times_stay_as_given() -> None:
+    may_1, may_3 = date(2026, 5, 1), date(2026, 5, 3)
+    assert window_bounds(may_1, may_3) == (
+        datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 4, tzinfo=UTC))
+    noon = datetime(2026, 5, 2, 12, tzinfo=MINUS_12)
+    assert window_bounds(noon, may_3) == (noon, datetime(2026, 5, 4, tzinfo=UTC))
+    assert window_bounds(None, None) == (None, None)
+    with pytest.raises(RequestValidationError) as refused:
+        window_bounds(may_3, may_1)
+    assert refused.value.errors()[0]["loc"] == ("query", "to")

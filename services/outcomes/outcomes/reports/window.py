@@ -1,4 +1,5 @@
-"""The time window every report takes: ?from=...&to=... (timezone-aware), both optional.
+"""The time window every report takes: ?from=...&to=..., both optional: times with a zone, or
+plain dates, which mean whole UTC days (`to` included, as the dashboard's days are).
 
 Every time a request brings is checked against the range the database driver and the date
 arithmetic can hold (UTC years 1 to 9999, less a day at each end): 9999-12-31T23:59:59-12:00
@@ -8,7 +9,7 @@ is a valid ISO time but lies in year 10000 once converted to UTC.
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from leadloop.problems import invalid_query
 
@@ -54,16 +55,49 @@ def check_window(start: datetime | None, end: datetime | None) -> None:
         raise invalid_query("to", "must be later than 'from'")
 
 
+def window_bounds(start: datetime | date | None, end: datetime | date | None
+                  ) -> tuple[datetime | None, datetime | None]:
+    """[from, to) as times: a date `from` is the start of that UTC day, a date `to` the start
+    of the next (the day is included); 422 naming a bad parameter."""
+    if isinstance(start, date) and not isinstance(start, datetime):
+        start = day_bounds(start, None)[0]
+    if isinstance(end, date) and not isinstance(end, datetime):
+        end = day_bounds(None, end)[1]
+    check_window(start, end)
+    return start, end
+
+
+_TIME_OR_DATE = TypeAdapter(AwareDatetime)
+_BOUND = "must be a time with a zone (2026-12-01T09:00:00Z) or a date (2026-12-01)"
+
+
+def parse_bound(field: str, raw: str | None) -> datetime | date | None:
+    """A window bound as a request brings it: a time with a zone, or a plain date; 422 naming
+    `field` otherwise (a time without a zone included: which zone would it be in?)."""
+    if raw is None:
+        return None
+    try:
+        return _TIME_OR_DATE.validate_python(raw)
+    except ValidationError:
+        pass
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise invalid_query(field, _BOUND) from None
+
+
 class Window:
     """FastAPI dependency: [from, to) with from before to, both within the storable range."""
 
     def __init__(
         self,
-        start: AwareDatetime | None = Query(default=None, alias="from",
-                                            description="at or after this time"),
-        end: AwareDatetime | None = Query(default=None, alias="to",
-                                          description="before this time"),
+        start: str | None = Query(
+            default=None, alias="from",
+            description="at or after this time (with its zone); a date: from the start of "
+            "that UTC day"),
+        end: str | None = Query(
+            default=None, alias="to",
+            description="before this time (with its zone); a date: up to the end of that UTC "
+            "day"),
     ) -> None:
-        check_window(start, end)
-        self.start: datetime | None = start
-        self.end: datetime | None = end
+        self.start, self.end = window_bounds(parse_bound("from", start), parse_bound("to", end))
