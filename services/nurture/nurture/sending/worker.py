@@ -162,7 +162,8 @@ class Scheduler:
             moves.append(_move(item, position, due=None, status=EnrollmentStatus.exited,
                                exit_reason=reason.value, now=now))
             return None
-        zone = guards.zone_of(item.lead.local_zone, self.settings.default_time_zone)
+        local_zone = item.lead.local_zone
+        zone = guards.zone_of(local_zone, self.settings.default_time_zone)
         for _ in range(len(seq.steps) + 1):  # skips move on; each step is visited once
             action = engine.next_action(seq.steps, position, facts, now, zone)
             if isinstance(action, engine.Sleep):
@@ -175,7 +176,7 @@ class Scheduler:
             # `suppressed`: the address is on the list, maybe through another lead record.
             recipient = guards.Recipient(
                 email=item.lead.email, email_consent=item.lead.email_consent,
-                time_zone=item.lead.local_zone,
+                time_zone=local_zone,
                 unsubscribed=item.lead.unsubscribed_at is not None
                 or suppressed == "unsubscribed",
                 bounced=item.lead.bounced_at is not None or suppressed == "bounced",

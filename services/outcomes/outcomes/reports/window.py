@@ -67,7 +67,7 @@ def window_bounds(start: datetime | date | None, end: datetime | date | None
     return start, end
 
 
-_TIME_OR_DATE = TypeAdapter(AwareDatetime)
+_AWARE_TIME = TypeAdapter(AwareDatetime)
 _BOUND = "must be a time with a zone (2026-12-01T09:00:00Z) or a date (2026-12-01)"
 
 
@@ -77,7 +77,7 @@ def parse_bound(field: str, raw: str | None) -> datetime | date | None:
     if raw is None:
         return None
     try:
-        return _TIME_OR_DATE.validate_python(raw)
+        return _AWARE_TIME.validate_python(raw)
     except ValidationError:
         pass
     try:
